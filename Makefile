@@ -1,0 +1,122 @@
+# mv - one non-recursive build.  `make` builds libmv/libmv.a and cmd/*/mv-*;
+# `make check` runs the unit tests and the bats suite; `make demo` runs the
+# quick-start demo.  Local overrides go in config.mk.
+-include config.mk
+
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+ifeq ($(shell id -u),0)
+MV_DEPS ?= /var/cache/mv-deps
+else
+MV_DEPS ?= $(HOME)/.cache/mv-deps
+endif
+FAISS_DIR ?= $(MV_DEPS)/faiss-1.7.3
+# The AVX2 build where it was made (scripts/deps.sh), else Debian's generic one.
+FAISS_CORE ?= $(if $(wildcard $(FAISS_DIR)/lib/libfaiss_avx2.a),-lfaiss_avx2,-lfaiss)
+FAISS_LIBS ?= -L$(FAISS_DIR)/lib -lfaiss_c $(FAISS_CORE) -lopenblas -lgomp
+FAISS_CFLAGS ?= -I$(FAISS_DIR)/include
+
+CC       ?= cc
+CXX      ?= c++
+OPTFLAGS ?= -O2 -march=x86-64-v2
+CFLAGS   ?= $(OPTFLAGS) -g
+CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-sign-compare -pthread -MMD -MP -Ilibmv
+CXXFLAGS ?= $(OPTFLAGS) -g
+CXXFLAGS += -std=c++11 -Wall -Wextra -pthread -MMD -MP -Ilibmv $(FAISS_CFLAGS) -I/usr/include
+LDLIBS   += $(FAISS_LIBS) -lzstd -ljansson -lcurl -lstdc++ -lm -pthread
+LDFLAGS  ?=
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_C   := $(wildcard libmv/*.c)
+LIB_CXX := $(wildcard libmv/*.cpp)
+LIB_OBJ := $(LIB_C:.c=.o) $(LIB_CXX:.cpp=.o)
+LIB     := libmv/libmv.a
+
+CMDS := $(notdir $(wildcard cmd/mv-*))
+BINS := $(foreach c,$(CMDS),cmd/$(c)/$(c))
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := tests/unit/run-unit
+
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(BENCH_SRC:.c=)
+
+all: $(LIB) $(BINS)
+
+$(LIB): $(LIB_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+%.o: %.c
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+%.o: %.cpp
+	@echo "  CXX     $@"
+	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
+
+define cmd_rule
+cmd/$(1)/$(1): $$(patsubst %.c,%.o,$$(wildcard cmd/$(1)/*.c)) $$(LIB)
+	@echo "  LINK    $$@"
+	$$(Q)$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
+endef
+$(foreach c,$(CMDS),$(eval $(call cmd_rule,$(c))))
+
+$(UNIT_BIN): $(UNIT_SRC:.c=.o) $(LIB)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench/%: bench/%.c $(LIB)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+bench: $(BENCH_BIN) all
+
+deps:
+	@sh scripts/deps.sh
+
+unit: $(UNIT_BIN)
+	OMP_WAIT_POLICY=PASSIVE ./$(UNIT_BIN)
+
+bats: all
+	OMP_WAIT_POLICY=PASSIVE bats --print-output-on-failure tests/
+
+test: unit bats
+check: test
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@sh scripts/demo.sh
+
+lint:
+	mandoc -Tlint -Wwarning man/* || true
+
+asan:
+	$(MAKE) clean
+	$(MAKE) OPTFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
+		LDFLAGS="-fsanitize=address,undefined" check
+
+install: all
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man7 $(DESTDIR)$(MANDIR)/man8
+	install -m 755 $(BINS) $(DESTDIR)$(BINDIR)
+	for m in man/*.[1578]; do install -m 644 $$m $(DESTDIR)$(MANDIR)/man$${m##*.}; done
+
+uninstall:
+	for b in $(CMDS); do rm -f $(DESTDIR)$(BINDIR)/$$b; done
+	for m in man/*.[1578]; do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
+
+clean:
+	rm -f $(LIB) $(LIB_OBJ) $(BINS) $(UNIT_BIN) $(BENCH_BIN) \
+		$(shell find libmv cmd tests bench -name '*.o' -o -name '*.d' 2>/dev/null)
+
+.PHONY: all bench deps unit bats test check demo lint asan install uninstall clean
+-include $(shell find libmv cmd tests bench -name '*.d' 2>/dev/null)

@@ -1,0 +1,122 @@
+/*
+ * client.h - blocking client of the mv line protocol (docs/PROTOCOL.md).
+ *
+ * The only way tools reach a daemon.  One struct mv_client is one
+ * connection; it is not thread-safe.  Every call returns 0 or a negative
+ * MV_E* code and fills err: MV_EUNAVAIL when the node does not answer,
+ * MV_EPROTO for a malformed reply, and for an ERR reply the code of the
+ * table in PROTOCOL.md (MV_ESERVER, MV_EDATA, MV_EAGAIN, ...) with the
+ * server's message.
+ */
+#ifndef MV_CLIENT_H
+#define MV_CLIENT_H
+
+#include "mv.h"
+
+struct mv_client;
+
+/*
+ * Connect to addr ("unix:PATH", "HOST:PORT", "[V6]:PORT", or a bare path);
+ * NULL means mv_default_addr().  Returns NULL and sets err (MV_EUNAVAIL or
+ * MV_EUSAGE for a bad address) on failure.  Free with mv_client_free().
+ */
+struct mv_client *mv_client_connect(const char *addr, struct mv_err *err);
+void mv_client_free(struct mv_client *c);
+const char *mv_client_addr(const struct mv_client *c);
+
+/*
+ * Send one text request line (no newline) and read a one-line reply.  On OK
+ * the rest of the line after "OK" (maybe empty) is copied to reply.
+ */
+int mv_client_cmd(struct mv_client *c, const char *line, char *reply,
+		  size_t cap, struct mv_err *err);
+
+/*
+ * Send a text request whose reply is lines ended by END; fn is called with
+ * each line (NUL-terminated, no newline).  A non-zero return from fn stops
+ * the calls (the rest is still read) and is returned.
+ */
+int mv_client_lines(struct mv_client *c, const char *line,
+		    int (*fn)(void *arg, char *line), void *arg,
+		    struct mv_err *err);
+
+/* Get "key=value" from an OK reply's text into out; 0 or -1 if absent. */
+int mv_reply_get(const char *reply, const char *key, char *out, size_t cap);
+int mv_reply_get_i64(const char *reply, const char *key, int64_t *out);
+
+struct mv_field {
+	char name[MV_NAME_MAX + 1];
+	enum mv_ftype type;
+};
+
+struct mv_coll_info {
+	char name[MV_NAME_MAX + 1];
+	uint32_t dim;
+	enum mv_metric metric;
+	int64_t rows;
+	int64_t segments;
+	char index[256];		/* "-" when none */
+	int nfields;
+	struct mv_field fields[MV_FIELDS_MAX];
+};
+
+/* DESCRIBE. MV_ESERVER "unknown collection 'x'" if it does not exist. */
+int mv_client_describe(struct mv_client *c, const char *name,
+		       struct mv_coll_info *info, struct mv_err *err);
+
+/*
+ * INSERT n rows.  ids may be NULL (assigned by the node; *first_id then
+ * receives the first one, the rest follow consecutively).  fields, when not
+ * NULL, is the encoded column block of PROTOCOL.md (fields_len bytes).
+ */
+#define MV_INSERT_UPSERT 1
+int mv_client_insert(struct mv_client *c, const char *name, size_t n,
+		     uint32_t dim, const int64_t *ids, const float *vecs,
+		     const void *fields, size_t fields_len, int flags,
+		     int64_t *first_id, struct mv_err *err);
+
+int mv_client_delete(struct mv_client *c, const char *name, size_t n,
+		     const int64_t *ids, struct mv_err *err);
+
+/* FLUSH (or COMMIT session when session is not NULL). */
+int mv_client_flush(struct mv_client *c, const char *session,
+		    int64_t *inserted, int64_t *deleted, struct mv_err *err);
+
+/* SESSION name: bind this connection to a named session. */
+int mv_client_session(struct mv_client *c, const char *session,
+		      struct mv_err *err);
+
+/*
+ * SEARCH.  ids and dist are caller-allocated nq*k arrays; ids past the last
+ * hit are -1.  params is NULL or "nprobe=8 ef=64 fields=a,b".  When fields
+ * are asked for, *text receives a malloc'ed block of one line per hit
+ * (caller frees), else it is left NULL (text may be NULL if not wanted).
+ */
+int mv_client_search(struct mv_client *c, const char *name, uint32_t dim,
+		     size_t k, size_t nq, const float *queries,
+		     const char *params, int64_t *ids, float *dist,
+		     char **text, size_t *text_len, struct mv_err *err);
+
+/*
+ * GET or SCAN result: n rows, ids[n], vecs[n*dim], text (one line per row
+ * with the field values, or NULL).  All in one malloc'ed block owned by the
+ * struct: release with mv_rows_release().
+ */
+struct mv_rows {
+	size_t n;
+	int64_t *ids;
+	float *vecs;
+	char *text;
+	size_t text_len;
+	void *block;
+};
+void mv_rows_release(struct mv_rows *r);
+
+int mv_client_get(struct mv_client *c, const char *name, uint32_t dim,
+		  size_t n, const int64_t *ids, int want_fields,
+		  struct mv_rows *out, struct mv_err *err);
+int mv_client_scan(struct mv_client *c, const char *name, uint32_t dim,
+		   int64_t after, size_t limit, int want_fields,
+		   struct mv_rows *out, struct mv_err *err);
+
+#endif
