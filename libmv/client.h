@@ -44,11 +44,6 @@ int mv_client_lines(struct mv_client *c, const char *line,
 int mv_reply_get(const char *reply, const char *key, char *out, size_t cap);
 int mv_reply_get_i64(const char *reply, const char *key, int64_t *out);
 
-struct mv_field {
-	char name[MV_NAME_MAX + 1];
-	enum mv_ftype type;
-};
-
 struct mv_coll_info {
 	char name[MV_NAME_MAX + 1];
 	uint32_t dim;

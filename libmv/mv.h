@@ -12,6 +12,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define MV_VERSION "0.1.0"
 #define MV_PROTO_VERSION 1
 #define MV_FORMAT_VERSION 1	/* of every file and record on disk */
@@ -72,6 +76,12 @@ int mv_ftype_parse(const char *s, enum mv_ftype *out);
 #define MV_DIM_MAX 65536
 #define MV_FIELDS_MAX 32
 
+/* A scalar field of a collection. */
+struct mv_field {
+	char name[MV_NAME_MAX + 1];
+	enum mv_ftype type;
+};
+
 /* 0 if s is a valid, non-reserved collection or user name. */
 int mv_name_check(const char *s, struct mv_err *err);
 
@@ -80,4 +90,7 @@ char *mv_home(void);
 /* Default address: $MV_ADDR, else unix:$MV_HOME/mv.sock.  Caller frees. */
 char *mv_default_addr(void);
 
+#ifdef __cplusplus
+}
+#endif
 #endif

@@ -26,6 +26,10 @@ enum mv_vformat {
 	MV_FMT_TEXT,
 	MV_FMT_JSONL,
 };
+/*
+ * "fvecs", "bvecs", "npy", "text" (also "txt", "tsv", "csv"), "jsonl" (also
+ * "json", "ndjson") or "auto"; 0, or -1 for anything else.
+ */
 int mv_vformat_parse(const char *s, enum mv_vformat *out);
 const char *mv_vformat_name(enum mv_vformat f);
 
@@ -47,12 +51,19 @@ struct mv_vbatch {
 	uint64_t rec0;
 	uint64_t *recs;		/* line of each row (text/jsonl), for errors */
 };
-/* cap rows of dim; returns 0 or MV_EINTERNAL (out of memory). */
+/*
+ * cap rows of dim; returns 0 or MV_EINTERNAL (out of memory).  dim may be
+ * 0: mv_vreader_read reallocates vecs once when the input's dimension is
+ * not b->dim, so one batch serves a reader whose opts->dim was 0.
+ */
 int mv_vbatch_init(struct mv_vbatch *b, size_t cap, uint32_t dim,
 		   struct mv_err *err);
 void mv_vbatch_release(struct mv_vbatch *b);
 
 struct mv_vreader;
+
+/* Longest text or jsonl line accepted (without its newline). */
+#define MV_VECIO_LINE_MAX (16u << 20)
 
 struct mv_vreader_opts {
 	enum mv_vformat format;
@@ -70,6 +81,15 @@ struct mv_vreader *mv_vreader_open(const char *path,
 				   const struct mv_vreader_opts *o,
 				   struct mv_err *err);
 /*
+ * Like mv_vreader_open on an already open descriptor, which the reader
+ * reads from but never closes.  name is used in messages and, when the
+ * format is MV_FMT_AUTO, for its extension; "-" or NULL (shown as "-")
+ * means sniff the content.
+ */
+struct mv_vreader *mv_vreader_fdopen(int fd, const char *name,
+				     const struct mv_vreader_opts *o,
+				     struct mv_err *err);
+/*
  * Fill b (emptied first) with up to b->cap rows.  Returns the number of
  * rows read (0 at the end) or a negative MV_E* code.  A wrong dimension,
  * NaN/Inf, non-numeric text, a truncated record, a zero or negative
@@ -81,6 +101,8 @@ long mv_vreader_read(struct mv_vreader *r, struct mv_vbatch *b,
 uint64_t mv_vreader_pos(const struct mv_vreader *r);
 uint64_t mv_vreader_size(const struct mv_vreader *r);
 enum mv_vformat mv_vreader_format(const struct mv_vreader *r);
+/* The dimension: opts->dim, else 0 until the first row has been read. */
+uint32_t mv_vreader_dim(const struct mv_vreader *r);
 void mv_vreader_close(struct mv_vreader *r);
 
 /*
@@ -103,7 +125,7 @@ int mv_parse_float(const char **p, const char *end, float *out);
 
 /* Writers for mv-get/mv-search output. */
 int mv_write_fvecs(FILE *f, const float *v, uint32_t dim);
-/* "%.9g" values joined by sep. */
+/* "%.9g" values joined by sep, no newline.  Both return 0 or MV_EIO. */
 int mv_write_text(FILE *f, const float *v, uint32_t dim, char sep);
 
 #endif

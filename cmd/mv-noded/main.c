@@ -1,0 +1,245 @@
+/*
+ * mv-noded - the mv node daemon.  With no flags it is the embedded
+ * database: data in $MV_HOME (default ~/.mv), listening on
+ * unix:$MV_HOME/mv.sock.  Foreground, logs to stderr, clean shutdown on
+ * SIGTERM.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "log.h"
+#include "net.h"
+#include "server.h"
+
+static volatile sig_atomic_t got_term;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: mv-noded [-c FILE] [-n] [-v] [--KEY=VALUE]...\n"
+"Serve an mv data directory (default $MV_HOME, else ~/.mv) on\n"
+"unix:$MV_HOME/mv.sock and any --listen addresses.\n"
+"  -c FILE          read FILE instead of $MV_HOME/mv.conf\n"
+"  -n               check the configuration and exit\n"
+"  -v               verbose log (repeat for more)\n"
+"  -q               log warnings only\n"
+"  --KEY=VALUE      any mv.conf key: auto_flush, flush_interval,\n"
+"                   flush_limit, session_ttl, listen, data_dir, allow,\n"
+"                   user, cluster_id, num_replicas, sync_level, ...\n"
+"  -h, --help       this help; --version the version\n"
+"See mv-noded(8) and mv.conf(5).\n");
+}
+
+static int mkdir_p(const char *path)
+{
+	char tmp[4096];
+	size_t n = strlen(path);
+
+	if (n >= sizeof(tmp))
+		return -1;
+	memcpy(tmp, path, n + 1);
+	for (char *p = tmp + 1; *p; p++)
+		if (*p == '/') {
+			*p = '\0';
+			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+				return -1;
+			*p = '/';
+		}
+	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
+		return -1;
+	return 0;
+}
+
+static void *ticker(void *arg)
+{
+	struct node *nd = arg;
+
+	for (;;) {
+		usleep(50 * 1000);
+		if (atomic_load(&nd->shutting_down))
+			break;
+		node_tick(nd);
+	}
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	static struct node nd;
+	struct mv_err err = { 0 };
+	const char *conf_file = NULL;
+	char *flags[256], *home;
+	int nflags = 0, check_only = 0, verbose = 0;
+	int lfds[MV_LISTEN_MAX];
+	struct mv_cidr allow[MV_ALLOW_MAX + 2];
+	int nallow = 0;
+	char sockpath[4096] = "";
+	pthread_t tick;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("mv-noded (mv) %s\n", MV_VERSION);
+			return 0;
+		} else if (!strcmp(a, "-c") && i + 1 < argc) {
+			conf_file = argv[++i];
+		} else if (!strcmp(a, "-n")) {
+			check_only = 1;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "-vv")) {
+			verbose += (int)strlen(a) - 1;
+		} else if (!strcmp(a, "-q")) {
+			verbose = -1;
+		} else if (!strcmp(a, "-d")) {
+			/* foreground is the default */
+		} else if (!strncmp(a, "--", 2) && a[2] && nflags < 256) {
+			if (!strchr(a, '=') && i + 1 < argc) {
+				/* --key value */
+				size_t l = strlen(a) + strlen(argv[i + 1]) + 2;
+				char *kv = malloc(l);
+				if (!kv)
+					return 70;
+				snprintf(kv, l, "%s=%s", a + 2, argv[++i]);
+				flags[nflags++] = kv;
+			} else {
+				flags[nflags++] = strdup(a + 2);
+			}
+		} else {
+			fprintf(stderr, "mv-noded: unknown argument '%s'\n", a);
+			usage(stderr);
+			return 64;
+		}
+	}
+	if (mv_conf_init(&nd.conf, &err) < 0)
+		goto conf_fail;
+	home = mv_home();
+	{
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/mv.conf", home);
+		if (mv_conf_load(&nd.conf, conf_file ? conf_file : path,
+				 !conf_file, &err) < 0)
+			goto conf_fail;
+	}
+	for (int i = 0; i < nflags; i++) {
+		char *eq = strchr(flags[i], '=');
+		if (!eq) {
+			mv_err_set(&err, MV_ECONFIG, "flag '--%s' needs a value",
+				   flags[i]);
+			goto conf_fail;
+		}
+		*eq = '\0';
+		if (mv_conf_set(&nd.conf, flags[i], eq + 1, &err) < 0)
+			goto conf_fail;
+		free(flags[i]);
+	}
+	if (verbose)
+		nd.conf.verbose = verbose;
+	log_init(nd.conf.verbose);
+	if (nd.conf.nlisten == 0) {
+		char def[4200];
+		snprintf(def, sizeof(def), "unix:%s/mv.sock", home);
+		mv_conf_set(&nd.conf, "listen", def, NULL);
+	}
+	if (nd.conf.nallow == 0) {
+		mv_conf_set(&nd.conf, "allow", "127.0.0.1/32", NULL);
+		mv_conf_set(&nd.conf, "allow", "::1/128", NULL);
+	}
+	for (int i = 0; i < nd.conf.nallow; i++)
+		if (mv_cidr_parse(nd.conf.allow[i], &allow[nallow++], &err) < 0)
+			goto conf_fail;
+	for (int i = 0; i < nd.conf.nlisten; i++) {
+		struct mv_addr a;
+		if (mv_addr_parse(nd.conf.listen[i], &a, &err) < 0)
+			goto conf_fail;
+	}
+	if (nd.conf.sync_level > nd.conf.num_replicas) {
+		mv_err_set(&err, MV_ECONFIG, "sync_level %d exceeds num_replicas %d",
+			   nd.conf.sync_level, nd.conf.num_replicas);
+		goto conf_fail;
+	}
+	if (check_only) {
+		printf("mv-noded: configuration ok\n");
+		return 0;
+	}
+	if (mkdir_p(nd.conf.data_dir) < 0 || mkdir_p(home) < 0) {
+		fprintf(stderr, "mv-noded: cannot create '%s': %s\n",
+			nd.conf.data_dir, strerror(errno));
+		return 73;
+	}
+	free(home);
+	signal(SIGPIPE, SIG_IGN);
+	the_node = &nd;
+	if (node_open(&nd, &err) < 0) {
+		log_warnx("cannot open '%s': %s", nd.conf.data_dir, err.msg);
+		return mv_exit_code(err.code);
+	}
+	for (int i = 0; i < nd.conf.nlisten; i++) {
+		struct mv_addr a;
+		mv_addr_parse(nd.conf.listen[i], &a, NULL);
+		lfds[i] = mv_net_listen(&a, &err);
+		if (lfds[i] < 0) {
+			log_warnx("%s", err.msg);
+			return mv_exit_code(err.code);
+		}
+		if (a.family == AF_UNIX && !sockpath[0]) {
+			snprintf(sockpath, sizeof(sockpath), "%s",
+				 ((struct sockaddr_un *)&a.ss)->sun_path);
+			chmod(sockpath, 0700);
+		}
+		if (i == 0)
+			snprintf(nd.addr, sizeof(nd.addr), "%s", a.text);
+		log_info("listening on %s", a.text);
+	}
+	{
+		struct sigaction sa = { 0 };
+		sa.sa_handler = on_term;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+	}
+	pthread_create(&tick, NULL, ticker, &nd);
+	log_info("mv-noded %s serving '%s'", MV_VERSION, nd.conf.data_dir);
+	while (!got_term) {
+		struct pollfd pfd[MV_LISTEN_MAX];
+		int n;
+
+		for (int i = 0; i < nd.conf.nlisten; i++) {
+			pfd[i].fd = lfds[i];
+			pfd[i].events = POLLIN;
+		}
+		n = poll(pfd, (nfds_t)nd.conf.nlisten, 500);
+		if (n < 0 && errno != EINTR)
+			fatal("poll");
+		for (int i = 0; n > 0 && i < nd.conf.nlisten; i++)
+			if (pfd[i].revents & POLLIN)
+				server_accept(&nd, lfds[i], allow, nallow);
+	}
+	/* Refuse new flushes, let a flush in its commit finish, then go. */
+	log_info("shutting down");
+	atomic_store(&nd.shutting_down, 1);
+	pthread_mutex_lock(&nd.commit);
+	for (int i = 0; i < nd.conf.nlisten; i++)
+		close(lfds[i]);
+	if (sockpath[0])
+		unlink(sockpath);
+	log_info("stopped");
+	_exit(0);
+conf_fail:
+	fprintf(stderr, "mv-noded: %s\n", err.msg);
+	return mv_exit_code(err.code ? err.code : MV_ECONFIG);
+}

@@ -1,0 +1,1660 @@
+/*
+ * node.c - collections, segments and the commit path of mv-noded.
+ *
+ * A flush writes its segment files to storage first (under new names, so a
+ * crash leaves only orphans that start-up removes), then commits one
+ * metadata transaction naming them, then swaps them into memory.  The
+ * transaction is the commit point: all of a flush is visible or none.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include "knn.h"
+#include "log.h"
+#include "node.h"
+#include "segfile.h"
+
+struct node *the_node;
+
+int nbuf_reserve(struct nbuf *b, size_t more)
+{
+	size_t cap;
+	void *p;
+
+	if (b->len + more <= b->cap)
+		return 0;
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return MV_EINTERNAL;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+void nbuf_release(struct nbuf *b)
+{
+	free(b->p);
+	memset(b, 0, sizeof(*b));
+}
+
+static int64_t now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+static void random_hex(char *out, size_t bytes)
+{
+	unsigned char r[16];
+
+	if (bytes > sizeof(r))
+		bytes = sizeof(r);
+	if (getrandom(r, bytes, 0) != (ssize_t)bytes) {
+		uint64_t t = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)out;
+		memcpy(r, &t, bytes < 8 ? bytes : 8);
+	}
+	for (size_t i = 0; i < bytes; i++)
+		sprintf(out + 2 * i, "%02x", r[i]);
+}
+
+/* ---- keys ---------------------------------------------------------- */
+
+static void key_coll(char *out, size_t cap, const char *user,
+		     const char *coll, const char *leaf)
+{
+	snprintf(out, cap, "/%s/%s/%s", user, coll, leaf);
+}
+
+/* ---- segments ------------------------------------------------------ */
+
+static void seg_free(struct seg *s)
+{
+	if (!s)
+		return;
+	free(s->ids);
+	free(s->own);
+	free(s->norms2);
+	free(s->deleted);
+	if (s->map)
+		mv_store_unmap(the_node->store, s->map);
+	for (int i = 0; i < s->ncols; i++) {
+		free(s->cols[i].vals);
+		free(s->cols[i].off);
+	}
+	free(s->cols);
+	free(s);
+}
+
+static void normalise(float *v, size_t n, uint32_t dim)
+{
+	for (size_t i = 0; i < n; i++, v += dim) {
+		double s = 0;
+		for (uint32_t j = 0; j < dim; j++)
+			s += (double)v[j] * v[j];
+		if (s > 0) {
+			float inv = (float)(1.0 / sqrt(s));
+			for (uint32_t j = 0; j < dim; j++)
+				v[j] *= inv;
+		}
+	}
+}
+
+/* Offsets of the n string records of a column block (u32 len + bytes). */
+static int string_offsets(const unsigned char *p, size_t len, uint64_t n,
+			  uint64_t **off)
+{
+	size_t pos = 0;
+
+	*off = malloc((n ? n : 1) * sizeof(uint64_t));
+	if (!*off)
+		return MV_EINTERNAL;
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t l;
+
+		if (len - pos < 4)
+			goto bad;
+		memcpy(&l, p + pos, 4);
+		if (len - pos - 4 < l)
+			goto bad;
+		(*off)[i] = pos;
+		pos += 4 + l;
+	}
+	if (pos == len)
+		return 0;
+bad:
+	free(*off);
+	*off = NULL;
+	return MV_EDATA;
+}
+
+/*
+ * Finish a segment whose ids and own vectors are set: normalise for
+ * cosine (raw then comes from the stored file), norms for l2.
+ */
+static int seg_prepare(struct coll *c, struct seg *s, struct mv_err *err)
+{
+	if (c->metric == MV_COSINE) {
+		normalise(s->vecs, s->n, c->dim);
+	} else {
+		s->raw = s->vecs;
+	}
+	if (c->metric == MV_L2 && s->n) {
+		s->norms2 = malloc(s->n * sizeof(float));
+		if (!s->norms2)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		mv_knn_norms2(s->vecs, s->n, c->dim, s->norms2);
+	}
+	return 0;
+}
+
+/* Map the raw vectors of a cosine segment, for GET. */
+static const float *seg_raw(struct node *nd, struct seg *s)
+{
+	if (s->raw)
+		return s->raw;
+	{
+		const void *p;
+		size_t len;
+		void *h;
+		struct mv_seginfo info;
+		void *a;
+		const void *b;
+
+		if (mv_store_map(nd->store, s->path, &p, &len, &h, NULL) < 0)
+			return NULL;
+		if (mv_segfile_decode(s->path, p, len, &info, &a, &b, NULL) < 0) {
+			mv_store_unmap(nd->store, h);
+			return NULL;
+		}
+		free(a);
+		s->map = h;
+		s->raw = b;
+	}
+	return s->raw;
+}
+
+static int seg_set_deleted(struct seg *s, uint64_t row)
+{
+	if (!s->deleted) {
+		s->deleted = calloc((s->n + 7) / 8, 1);
+		if (!s->deleted)
+			return MV_EINTERNAL;
+	}
+	if (!(s->deleted[row / 8] & (1u << (row % 8)))) {
+		s->deleted[row / 8] |= (uint8_t)(1u << (row % 8));
+		s->ndeleted++;
+	}
+	return 0;
+}
+
+static inline int seg_is_deleted(const struct seg *s, uint64_t row)
+{
+	return s->deleted && (s->deleted[row / 8] & (1u << (row % 8)));
+}
+
+/* ---- collections --------------------------------------------------- */
+
+static struct coll *coll_new(const char *name, uint32_t dim,
+			     enum mv_metric metric, const struct mv_field *f,
+			     int nf)
+{
+	struct coll *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->dim = dim;
+	c->metric = metric;
+	c->nfields = nf;
+	if (nf)
+		memcpy(c->fields, f, nf * sizeof(*f));
+	pthread_rwlock_init(&c->lock, NULL);
+	mv_idmap_init(&c->ids);
+	atomic_init(&c->next_id, 0);
+	c->next_seq = 1;
+	return c;
+}
+
+void coll_put(struct coll *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	for (size_t i = 0; i < c->nsegs; i++)
+		seg_free(c->segs[i]);
+	free(c->segs);
+	free(c->dels);
+	mv_idmap_release(&c->ids);
+	pthread_rwlock_destroy(&c->lock);
+	free(c);
+}
+
+struct coll *node_coll_get(struct node *nd, const char *name)
+{
+	struct coll *c;
+
+	pthread_mutex_lock(&nd->lock);
+	for (c = nd->colls; c; c = c->next)
+		if (!strcmp(c->name, name)) {
+			atomic_fetch_add(&c->refs, 1);
+			break;
+		}
+	pthread_mutex_unlock(&nd->lock);
+	return c;
+}
+
+static char *schema_json(const struct coll *c)
+{
+	json_t *o = json_object(), *fs = json_array();
+	char *s;
+
+	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
+	json_object_set_new(o, "dim", json_integer(c->dim));
+	json_object_set_new(o, "metric", json_string(mv_metric_name(c->metric)));
+	json_object_set_new(o, "create_time", json_integer(c->create_time));
+	json_object_set_new(o, "token", json_string(c->token));
+	for (int i = 0; i < c->nfields; i++) {
+		json_t *f = json_object();
+		json_object_set_new(f, "name", json_string(c->fields[i].name));
+		json_object_set_new(f, "type",
+				    json_string(mv_ftype_name(c->fields[i].type)));
+		json_array_append_new(fs, f);
+	}
+	json_object_set_new(o, "fields", fs);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/* "/<user>/collection_list": "name : create_time, index_type", newest first. */
+static char *collection_list_json(struct node *nd, const char *skip,
+				  const struct coll *add)
+{
+	json_t *a = json_array();
+	char item[256], *s;
+	struct coll *c;
+	struct coll *order[4096];
+	size_t n = 0;
+
+	if (add) {
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", -", add->name,
+			 add->create_time);
+		json_array_append_new(a, json_string(item));
+	}
+	for (c = nd->colls; c && n < 4096; c = c->next)
+		order[n++] = c;
+	while (n--) {
+		c = order[n];
+		if (skip && !strcmp(c->name, skip))
+			continue;
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", -", c->name,
+			 c->create_time);
+		json_array_append_new(a, json_string(item));
+	}
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+int node_create(struct node *nd, const char *name, uint32_t dim,
+		enum mv_metric metric, const struct mv_field *f, int nf,
+		int if_not_exists, int *existed, struct mv_err *err)
+{
+	struct coll *c, *last;
+	char k1[256], k2[256], k3[256], *schema = NULL, *list = NULL;
+	char state[64];
+	int rc;
+
+	*existed = 0;
+	if (mv_name_check(name, err) < 0)
+		return MV_EDATA;
+	for (int i = 0; i < nf; i++) {
+		if (mv_name_check(f[i].name, err) < 0)
+			return MV_EDATA;
+		if (!strcmp(f[i].name, "id") || !strcmp(f[i].name, "vector"))
+			return mv_err_set(err, MV_EDATA,
+					  "field name '%s' is reserved",
+					  f[i].name);
+		for (int j = 0; j < i; j++)
+			if (!strcmp(f[i].name, f[j].name))
+				return mv_err_set(err, MV_EDATA,
+						  "field '%s' given twice",
+						  f[i].name);
+	}
+	pthread_mutex_lock(&nd->commit);
+	pthread_mutex_lock(&nd->lock);
+	for (c = nd->colls, last = NULL; c; last = c, c = c->next)
+		if (!strcmp(c->name, name))
+			break;
+	if (c) {
+		pthread_mutex_unlock(&nd->lock);
+		pthread_mutex_unlock(&nd->commit);
+		if (if_not_exists && c->dim == dim && c->metric == metric) {
+			*existed = 1;
+			return 0;
+		}
+		if (if_not_exists)
+			return mv_err_set(err, MV_ESERVER,
+				"collection '%s' exists with dim %u metric %s",
+				name, c->dim, mv_metric_name(c->metric));
+		return mv_err_set(err, MV_ESERVER,
+				  "collection '%s' already exists", name);
+	}
+	c = coll_new(name, dim, metric, f, nf);
+	if (!c) {
+		pthread_mutex_unlock(&nd->lock);
+		pthread_mutex_unlock(&nd->commit);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	c->create_time = (int64_t)time(NULL);
+	random_hex(c->token, 8);
+	schema = schema_json(c);
+	list = collection_list_json(nd, NULL, c);
+	key_coll(k1, sizeof(k1), nd->conf.user, name, "schema");
+	key_coll(k2, sizeof(k2), nd->conf.user, name, "state");
+	snprintf(k3, sizeof(k3), "/%s/collection_list", nd->conf.user);
+	snprintf(state, sizeof(state), "{\"next_id\":0,\"next_seq\":1}");
+	{
+		struct mv_meta_op ops[3] = {
+			{ MV_META_PUT, k1, schema, strlen(schema) },
+			{ MV_META_PUT, k2, state, strlen(state) },
+			{ MV_META_PUT, k3, list, strlen(list) },
+		};
+		rc = mv_meta_txn(nd->meta, NULL, 0, ops, 3, err);
+	}
+	if (rc == 0) {
+		if (last)
+			last->next = c;
+		else
+			nd->colls = c;
+	} else {
+		coll_put(c);
+		if (rc > 0)
+			rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
+	}
+	pthread_mutex_unlock(&nd->lock);
+	pthread_mutex_unlock(&nd->commit);
+	free(schema);
+	free(list);
+	return rc;
+}
+
+static int del_file_cb(void *arg, const char *path, uint64_t size)
+{
+	(void)size;
+	mv_store_del(arg, path, NULL);
+	return 0;
+}
+
+int node_drop(struct node *nd, const char *name, struct mv_err *err)
+{
+	struct coll *c, *prev;
+	char prefix[256], k3[256], dir[200], *list;
+	int rc;
+
+	pthread_mutex_lock(&nd->commit);
+	pthread_mutex_lock(&nd->lock);
+	for (c = nd->colls, prev = NULL; c; prev = c, c = c->next)
+		if (!strcmp(c->name, name))
+			break;
+	if (!c) {
+		pthread_mutex_unlock(&nd->lock);
+		pthread_mutex_unlock(&nd->commit);
+		return mv_err_set(err, MV_ESERVER, "unknown collection '%s'",
+				  name);
+	}
+	snprintf(prefix, sizeof(prefix), "/%s/%s/", nd->conf.user, name);
+	snprintf(k3, sizeof(k3), "/%s/collection_list", nd->conf.user);
+	list = collection_list_json(nd, name, NULL);
+	{
+		struct mv_meta_op ops[2] = {
+			{ MV_META_DELPREFIX, prefix, NULL, 0 },
+			{ MV_META_PUT, k3, list, strlen(list) },
+		};
+		rc = mv_meta_txn(nd->meta, NULL, 0, ops, 2, err);
+	}
+	free(list);
+	if (rc == 0) {
+		if (prev)
+			prev->next = c->next;
+		else
+			nd->colls = c->next;
+		c->dropped = 1;
+	}
+	pthread_mutex_unlock(&nd->lock);
+	if (rc == 0) {
+		snprintf(dir, sizeof(dir), "%s/%s-%s/", nd->conf.user, name,
+			 c->token);
+		mv_store_list(nd->store, dir, del_file_cb, nd->store, NULL);
+		coll_put(c);
+	}
+	pthread_mutex_unlock(&nd->commit);
+	return rc > 0 ? MV_EAGAIN : rc;
+}
+
+/* ---- batches ------------------------------------------------------- */
+
+struct batch *batch_new(const char *session)
+{
+	struct batch *b = calloc(1, sizeof(*b));
+
+	if (!b)
+		return NULL;
+	pthread_mutex_init(&b->lock, NULL);
+	if (session)
+		snprintf(b->session, sizeof(b->session), "%s", session);
+	b->last_used = time(NULL);
+	return b;
+}
+
+static void pcoll_free(struct pcoll *pc)
+{
+	nbuf_release(&pc->ids);
+	nbuf_release(&pc->vecs);
+	nbuf_release(&pc->dels);
+	for (int i = 0; i < MV_FIELDS_MAX; i++)
+		nbuf_release(&pc->cols[i]);
+	mv_idmap_release(&pc->seen);
+	coll_put(pc->c);
+	free(pc);
+}
+
+void batch_clear(struct batch *b)
+{
+	struct pcoll *pc, *next;
+
+	for (pc = b->colls; pc; pc = next) {
+		next = pc->next;
+		pcoll_free(pc);
+	}
+	b->colls = NULL;
+	b->bytes = 0;
+	b->rows = b->ndels = 0;
+	b->first_ms = 0;
+}
+
+void batch_free(struct batch *b)
+{
+	if (!b)
+		return;
+	batch_clear(b);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+struct pcoll *batch_coll(struct batch *b, struct coll *c)
+{
+	struct pcoll *pc;
+
+	for (pc = b->colls; pc; pc = pc->next)
+		if (pc->c == c)
+			return pc;
+	pc = calloc(1, sizeof(*pc));
+	if (!pc)
+		return NULL;
+	atomic_fetch_add(&c->refs, 1);
+	pc->c = c;
+	mv_idmap_init(&pc->seen);
+	pc->next = b->colls;
+	b->colls = pc;
+	return pc;
+}
+
+static void bump_next_id(struct coll *c, int64_t id)
+{
+	long long cur = atomic_load(&c->next_id);
+
+	while (id >= cur && id < INT64_MAX &&
+	       !atomic_compare_exchange_weak(&c->next_id, &cur, id + 1))
+		;
+}
+
+int node_insert_commit_tail(struct node *nd, struct batch *b,
+			    struct pcoll *pc, size_t n, int has_ids,
+			    int upsert, int has_fields, int64_t *first_id,
+			    struct mv_err *err)
+{
+	struct coll *c = pc->c;
+	size_t vstart = pc->vecs.len - n * c->dim * sizeof(float);
+	const float *v = (const float *)(pc->vecs.p + vstart);
+	size_t istart;
+	int64_t *ids;
+	int rc = 0;
+
+	(void)nd;
+	*first_id = -1;
+	for (size_t i = 0; i < n * c->dim; i++)
+		if (!isfinite(v[i])) {
+			rc = mv_err_set(err, MV_EDATA, "row %zu: NaN or Inf",
+					i / c->dim + 1);
+			goto undo;
+		}
+	if (!has_ids) {
+		int64_t first = atomic_fetch_add(&c->next_id, (long long)n);
+
+		if (nbuf_reserve(&pc->ids, n * 8) < 0)
+			goto oom;
+		ids = (int64_t *)(pc->ids.p + pc->ids.len);
+		for (size_t i = 0; i < n; i++)
+			ids[i] = first + (int64_t)i;
+		pc->ids.len += n * 8;
+		*first_id = first;
+	}
+	istart = pc->ids.len - n * 8;
+	ids = (int64_t *)(pc->ids.p + istart);
+	if (mv_idmap_reserve(&pc->seen, n) < 0)
+		goto oom;
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		if (ids[i] == MV_ID_NONE) {
+			rc = mv_err_set(err, MV_EDATA, "row %zu: bad id", i + 1);
+			break;
+		}
+		if (mv_idmap_get(&pc->seen, ids[i])) {
+			rc = mv_err_set(err, MV_EDATA,
+					"id %" PRId64 " given twice", ids[i]);
+			break;
+		}
+		if (!upsert && mv_idmap_get(&c->ids, ids[i])) {
+			rc = mv_err_set(err, MV_EDATA,
+				"id %" PRId64 " already in collection '%s'",
+				ids[i], c->name);
+			break;
+		}
+		mv_idmap_put(&pc->seen, ids[i], NULL, 0);
+	}
+	pthread_rwlock_unlock(&c->lock);
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++)
+			mv_idmap_del(&pc->seen, ids[i]);
+		/* A duplicate found at row i leaves rows before it in seen. */
+		goto undo_ids;
+	}
+	if (upsert) {
+		if (nbuf_reserve(&pc->dels, n * 8) < 0)
+			goto oom_seen;
+		memcpy(pc->dels.p + pc->dels.len, ids, n * 8);
+		pc->dels.len += n * 8;
+	}
+	if (has_ids)
+		for (size_t i = 0; i < n; i++)
+			bump_next_id(c, ids[i]);
+	if (!has_fields) {
+		/* Default values: 0, 0.0, "". */
+		for (int f = 0; f < c->nfields; f++) {
+			size_t w = c->fields[f].type == MV_STRING ? 4 : 8;
+			if (nbuf_reserve(&pc->cols[f], n * w) < 0)
+				goto oom_seen;
+			memset(pc->cols[f].p + pc->cols[f].len, 0, n * w);
+			pc->cols[f].len += n * w;
+		}
+	}
+	pc->n += n;
+	b->rows += (int64_t)n;
+	b->bytes += n * (c->dim * sizeof(float) + 8);
+	if (!b->first_ms)
+		b->first_ms = now_ms();
+	return 0;
+oom_seen:
+	for (size_t i = 0; i < n; i++)
+		mv_idmap_del(&pc->seen, ids[i]);
+oom:
+	rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+	goto undo;
+undo_ids:
+undo:
+	/* The caller restores the buffers' lengths. */
+	return rc;
+}
+
+/* ---- commit -------------------------------------------------------- */
+
+struct written {
+	char path[MV_SPATH];		/* storage path */
+	char key[MV_SPATH + 200];
+	char *val;
+	struct seg *seg;	/* for .vec */
+	struct pcoll *pc;
+	enum mv_segkind kind;
+	int field;
+	uint64_t size;
+};
+
+static int put_file(struct node *nd, const char *path, enum mv_segkind kind,
+		    uint32_t aux, uint64_t n, const void *a, size_t alen,
+		    const void *bp, size_t blen, uint64_t *size,
+		    struct mv_err *err)
+{
+	struct mv_segenc e;
+	int rc = mv_segenc_init(&e, kind, aux, n, a, alen, bp, blen, err);
+
+	if (rc < 0)
+		return rc;
+	*size = 0;
+	for (int i = 0; i < 4; i++)
+		*size += e.iov[i].iov_len;
+	rc = mv_store_put(nd->store, path, e.iov, 4, err);
+	mv_segenc_release(&e);
+	return rc;
+}
+
+static char *data_json(const char *type, uint64_t size, uint32_t node_no,
+		       uint64_t seq, uint64_t rows, const char *column,
+		       const char *vector_file)
+{
+	json_t *o = json_object();
+	char *s;
+
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "size", json_integer((json_int_t)size));
+	json_object_set_new(o, "node", json_integer(node_no));
+	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+	json_object_set_new(o, "rows", json_integer((json_int_t)rows));
+	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
+	if (column)
+		json_object_set_new(o, "column", json_string(column));
+	if (vector_file)
+		json_object_set_new(o, "vector_file", json_string(vector_file));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/* Decode the column block of a pending batch into a segment column. */
+static int seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
+			uint64_t n)
+{
+	col->type = t;
+	if (t == MV_STRING) {
+		if (string_offsets(nb->p, nb->len, n, &col->off) < 0)
+			return MV_EDATA;
+	}
+	col->vals = nb->p;
+	memset(nb, 0, sizeof(*nb));
+	return 0;
+}
+
+int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
+	       int64_t *deleted, struct mv_err *err)
+{
+	struct written *w = NULL;
+	size_t nw = 0, cap = 0;
+	struct mv_meta_op *ops = NULL;
+	char (*skeys)[256] = NULL, **svals = NULL;
+	size_t nops = 0, ncolls = 0;
+	struct pcoll *pc;
+	int rc = 0, locked = 0;
+
+	*inserted = *deleted = 0;
+	if (!b->colls)
+		return 0;
+	if (atomic_load(&nd->shutting_down)) {
+		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
+		goto out;
+	}
+	for (pc = b->colls; pc; pc = pc->next) {
+		ncolls++;
+		cap += 2 + (size_t)pc->c->nfields;
+	}
+	w = calloc(cap, sizeof(*w));
+	svals = calloc(ncolls, sizeof(*svals));
+	skeys = calloc(ncolls, sizeof(*skeys));
+	ops = calloc(cap + ncolls, sizeof(*ops));
+	if (!w || !svals || !skeys || !ops) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	/* 1. Write every file under a fresh name; nothing refers to it yet. */
+	for (pc = b->colls; pc; pc = pc->next) {
+		struct coll *c = pc->c;
+		char base[200], tok[17];
+
+		if (c->dropped)
+			continue;	/* its pending work was aborted */
+		random_hex(tok, 8);
+		snprintf(base, sizeof(base), "%s/%s-%s/%" PRId64 "-%s",
+			 nd->conf.user, c->name, c->token, now_ms(), tok);
+		if (pc->dels.len) {
+			struct written *x = &w[nw++];
+			snprintf(x->path, sizeof(x->path), "%s.del", base);
+			x->kind = MV_SEG_DEL;
+			x->pc = pc;
+			rc = put_file(nd, x->path, MV_SEG_DEL, 0,
+				      pc->dels.len / 8, pc->dels.p,
+				      pc->dels.len, NULL, 0, &x->size, err);
+			if (rc < 0)
+				goto out;
+		}
+		if (pc->n) {
+			struct written *x = &w[nw++];
+			size_t vbytes = pc->n * c->dim * sizeof(float);
+
+			snprintf(x->path, sizeof(x->path), "%s.vec", base);
+			x->kind = MV_SEG_VEC;
+			x->pc = pc;
+			rc = put_file(nd, x->path, MV_SEG_VEC, c->dim, pc->n,
+				      pc->ids.p, pc->n * 8, pc->vecs.p, vbytes,
+				      &x->size, err);
+			if (rc < 0)
+				goto out;
+			for (int f = 0; f < c->nfields; f++) {
+				struct written *y = &w[nw++];
+				snprintf(y->path, sizeof(y->path), "%s.%s.col",
+					 base, c->fields[f].name);
+				y->kind = MV_SEG_COL;
+				y->pc = pc;
+				y->field = f;
+				rc = put_file(nd, y->path, MV_SEG_COL,
+					      c->fields[f].type, pc->n,
+					      pc->cols[f].p, pc->cols[f].len,
+					      NULL, 0, &y->size, err);
+				if (rc < 0)
+					goto out;
+			}
+		}
+	}
+	/* 2. The commit point: one metadata transaction. */
+	pthread_mutex_lock(&nd->commit);
+	locked = 1;
+	if (atomic_load(&nd->shutting_down)) {
+		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
+		goto out;
+	}
+	{
+		size_t si = 0;
+		for (pc = b->colls; pc; pc = pc->next, si++) {
+			struct coll *c = pc->c;
+			const int64_t *ids = (const int64_t *)pc->ids.p;
+			uint64_t seq = c->next_seq;
+			char state[96];
+
+			if (c->dropped)
+				continue;
+			/* Ids committed by others since INSERT checked them. */
+			pthread_rwlock_rdlock(&c->lock);
+			for (size_t i = 0; i < pc->n && rc == 0; i++) {
+				if (mv_idmap_get(&c->ids, ids[i])) {
+					int replaced = 0;
+					const int64_t *d = (const int64_t *)pc->dels.p;
+					for (size_t j = 0; j < pc->dels.len / 8; j++)
+						if (d[j] == ids[i]) {
+							replaced = 1;
+							break;
+						}
+					if (!replaced)
+						rc = mv_err_set(err, MV_EDATA,
+							"id %" PRId64 " already in collection '%s'",
+							ids[i], c->name);
+				}
+			}
+			pthread_rwlock_unlock(&c->lock);
+			if (rc < 0)
+				goto out;
+			for (size_t i = 0; i < nw; i++) {
+				struct written *x = &w[i];
+				const char *slash;
+
+				if (x->pc != pc)
+					continue;
+				slash = strrchr(x->path, '/');
+				snprintf(x->key, sizeof(x->key),
+					 "/%s/%s/data/%s", nd->conf.user,
+					 c->name, slash + 1);
+				if (x->kind == MV_SEG_VEC)
+					x->val = data_json("vectors", x->size,
+						nd->node_no, seq, pc->n, NULL, NULL);
+				else if (x->kind == MV_SEG_DEL)
+					x->val = data_json("delete", x->size,
+						nd->node_no, seq,
+						pc->dels.len / 8, NULL, NULL);
+				else
+					x->val = data_json("scalar", x->size,
+						nd->node_no, seq, pc->n,
+						c->fields[x->field].name,
+						strrchr(w[i - 1 - x->field].path, '/') + 1);
+				if (!x->val) {
+					rc = mv_err_set(err, MV_EINTERNAL,
+							"out of memory");
+					goto out;
+				}
+				ops[nops++] = (struct mv_meta_op){
+					MV_META_PUT, x->key, x->val,
+					strlen(x->val) };
+			}
+			snprintf(state, sizeof(state),
+				 "{\"next_id\":%lld,\"next_seq\":%" PRIu64 "}",
+				 (long long)atomic_load(&c->next_id), seq + 1);
+			key_coll(skeys[si], sizeof(skeys[si]), nd->conf.user,
+				 c->name, "state");
+			svals[si] = strdup(state);
+			if (!svals[si]) {
+				rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+				goto out;
+			}
+			ops[nops++] = (struct mv_meta_op){ MV_META_PUT, skeys[si],
+				svals[si], strlen(svals[si]) };
+		}
+	}
+	rc = mv_meta_txn(nd->meta, NULL, 0, ops, nops, err);
+	if (rc > 0)
+		rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
+	if (rc < 0)
+		goto out;
+	/* 3. Committed: swap into memory (cannot fail from here on). */
+	for (pc = b->colls; pc; pc = pc->next) {
+		struct coll *c = pc->c;
+		uint64_t seq;
+
+		if (c->dropped)
+			continue;
+		seq = c->next_seq++;
+		struct seg *s = NULL;
+		const int64_t *d = (const int64_t *)pc->dels.p;
+		struct seg **segs;
+
+
+		for (size_t i = 0; i < nw; i++) {
+			if (w[i].pc != pc)
+				continue;
+			if (w[i].kind == MV_SEG_DEL) {
+				struct dellog *dl = realloc(c->dels,
+					(c->ndels + 1) * sizeof(*dl));
+				if (dl) {
+					c->dels = dl;
+					snprintf(dl[c->ndels].path,
+						 sizeof(dl->path), "%s",
+						 w[i].path);
+					dl[c->ndels++].seq = seq;
+				}
+			}
+		}
+		if (pc->n) {
+			s = calloc(1, sizeof(*s));
+			if (!s || !(s->cols = calloc(c->nfields ? c->nfields : 1,
+						     sizeof(*s->cols))))
+				MV_BUG("out of memory after commit");
+			for (size_t i = 0; i < nw; i++) {
+				if (w[i].pc != pc)
+					continue;
+				if (w[i].kind == MV_SEG_VEC)
+					snprintf(s->path, sizeof(s->path), "%s",
+						 w[i].path);
+				else if (w[i].kind == MV_SEG_COL)
+					snprintf(s->cols[w[i].field].path,
+						 sizeof(s->cols->path), "%s",
+						 w[i].path);
+				s->size += w[i].kind == MV_SEG_DEL ? 0 : w[i].size;
+			}
+			s->seq = seq;
+			s->n = pc->n;
+			s->ids = (int64_t *)pc->ids.p;
+			s->vecs = (float *)pc->vecs.p;
+			s->own = pc->vecs.p;
+			memset(&pc->ids, 0, sizeof(pc->ids));
+			memset(&pc->vecs, 0, sizeof(pc->vecs));
+			s->ncols = c->nfields;
+			for (int f = 0; f < c->nfields; f++)
+				if (seg_col_from(&s->cols[f], c->fields[f].type,
+						 &pc->cols[f], s->n) < 0)
+					MV_BUG("bad string column after check");
+			if (seg_prepare(c, s, NULL) < 0)
+				MV_BUG("out of memory after commit");
+		}
+		pthread_rwlock_wrlock(&c->lock);
+		for (size_t j = 0; j < pc->dels.len / 8; j++) {
+			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
+			if (e) {
+				seg_set_deleted(e->seg, e->row);
+				mv_idmap_del(&c->ids, d[j]);
+				c->rows--;
+				if (!mv_idmap_get(&pc->seen, d[j]) ||
+				    !pc->n)
+					(*deleted)++;
+			}
+		}
+		if (s) {
+			segs = realloc(c->segs, (c->nsegs + 1) * sizeof(*segs));
+			if (!segs || mv_idmap_reserve(&c->ids, s->n) < 0)
+				MV_BUG("out of memory after commit");
+			c->segs = segs;
+			c->segs[c->nsegs++] = s;
+			for (uint64_t r = 0; r < s->n; r++)
+				mv_idmap_put(&c->ids, s->ids[r], s, r);
+			c->rows += (int64_t)s->n;
+			*inserted += (int64_t)s->n;
+		}
+		pthread_rwlock_unlock(&c->lock);
+	}
+	nw = 0;		/* committed: keep the files */
+out:
+	if (locked)
+		pthread_mutex_unlock(&nd->commit);
+	for (size_t i = 0; i < nw; i++)
+		mv_store_del(nd->store, w[i].path, NULL);
+	if (w)
+		for (size_t i = 0; i < cap; i++)
+			free(w[i].val);
+	for (size_t i = 0; svals && i < ncolls; i++)
+		free(svals[i]);
+	free(svals);
+	free(skeys);
+	free(ops);
+	free(w);
+	batch_clear(b);
+	return rc;
+}
+
+/* ---- sessions ------------------------------------------------------ */
+
+struct batch *node_session_get(struct node *nd, const char *name, int create)
+{
+	struct batch *b;
+
+	for (b = nd->sessions; b; b = b->next)
+		if (!strcmp(b->session, name))
+			return b;
+	if (!create)
+		return NULL;
+	b = batch_new(name);
+	if (!b)
+		return NULL;
+	b->next = nd->sessions;
+	nd->sessions = b;
+	return b;
+}
+
+void node_session_remove(struct node *nd, struct batch *b)
+{
+	struct batch **pp;
+
+	for (pp = &nd->sessions; *pp; pp = &(*pp)->next)
+		if (*pp == b) {
+			*pp = b->next;
+			return;
+		}
+}
+
+/* ---- search -------------------------------------------------------- */
+
+static inline int better(int l2, float d1, int64_t i1, float d2, int64_t i2)
+{
+	if (d1 != d2)
+		return l2 ? d1 < d2 : d1 > d2;
+	return i1 < i2;
+}
+
+int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
+		size_t k, int64_t *ids, float *dist, struct mv_err *err)
+{
+	int l2 = c->metric == MV_L2;
+	float *qn = NULL, *td = NULL;
+	int64_t *tl = NULL;
+	size_t tcap = 0;
+	int rc = 0;
+
+	(void)nd;
+	for (size_t i = 0; i < nq * k; i++) {
+		ids[i] = -1;
+		dist[i] = l2 ? INFINITY : -INFINITY;
+	}
+	if (c->metric == MV_COSINE) {
+		qn = malloc(nq * c->dim * sizeof(float));
+		if (!qn)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		memcpy(qn, q, nq * c->dim * sizeof(float));
+		normalise(qn, nq, c->dim);
+		q = qn;
+	}
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t si = 0; si < c->nsegs; si++) {
+		struct seg *s = c->segs[si];
+		size_t kk = k + s->ndeleted;
+
+		if (s->n == s->ndeleted)
+			continue;
+		if (kk > s->n)
+			kk = s->n;
+		if (nq * kk > tcap) {
+			free(td);
+			free(tl);
+			tcap = nq * kk;
+			td = malloc(tcap * sizeof(float));
+			tl = malloc(tcap * sizeof(int64_t));
+			if (!td || !tl) {
+				rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+				break;
+			}
+		}
+		rc = mv_knn(l2, q, nq, s->vecs, s->n, c->dim, kk, s->norms2,
+			    td, tl, err);
+		if (rc < 0)
+			break;
+		for (size_t qi = 0; qi < nq; qi++) {
+			int64_t *ri = ids + qi * k;
+			float *rd = dist + qi * k;
+
+			for (size_t j = 0; j < kk; j++) {
+				int64_t row = tl[qi * kk + j], id;
+				float dd = td[qi * kk + j];
+				size_t pos;
+
+				if (row < 0 || seg_is_deleted(s, (uint64_t)row))
+					continue;
+				id = s->ids[row];
+				if (ri[k - 1] >= 0 &&
+				    !better(l2, dd, id, rd[k - 1], ri[k - 1]))
+					continue;
+				pos = k - 1;
+				while (pos > 0 && (ri[pos - 1] < 0 ||
+				       better(l2, dd, id, rd[pos - 1], ri[pos - 1]))) {
+					ri[pos] = ri[pos - 1];
+					rd[pos] = rd[pos - 1];
+					pos--;
+				}
+				ri[pos] = id;
+				rd[pos] = dd;
+			}
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	free(qn);
+	free(td);
+	free(tl);
+	return rc;
+}
+
+int coll_fields_text(struct coll *c, struct seg *s, uint64_t row,
+		     const int *which, int nwhich, struct nbuf *out)
+{
+	for (int i = 0; i < nwhich; i++) {
+		int f = which[i];
+		const struct col *col = &s->cols[f];
+		char num[64];
+		const char *p = num;
+		size_t len;
+
+		if (c->fields[f].type == MV_INT64) {
+			int64_t v;
+			memcpy(&v, (char *)col->vals + row * 8, 8);
+			len = (size_t)snprintf(num, sizeof(num), "%" PRId64, v);
+		} else if (c->fields[f].type == MV_FLOAT64) {
+			double v;
+			memcpy(&v, (char *)col->vals + row * 8, 8);
+			len = (size_t)snprintf(num, sizeof(num), "%.17g", v);
+		} else {
+			uint32_t l;
+			memcpy(&l, (char *)col->vals + col->off[row], 4);
+			p = (char *)col->vals + col->off[row] + 4;
+			len = l;
+		}
+		if (nbuf_reserve(out, len * 2 + 2) < 0)
+			return MV_EINTERNAL;
+		if (i)
+			out->p[out->len++] = '\t';
+		for (size_t j = 0; j < len; j++) {
+			/* Keep the TSV well-formed: escape tab and newline. */
+			char ch = p[j];
+			if (ch == '\t' || ch == '\n' || ch == '\\') {
+				out->p[out->len++] = '\\';
+				ch = ch == '\t' ? 't' : ch == '\n' ? 'n' : '\\';
+			}
+			out->p[out->len++] = (unsigned char)ch;
+		}
+	}
+	if (nbuf_reserve(out, 1) < 0)
+		return MV_EINTERNAL;
+	out->p[out->len++] = '\n';
+	return 0;
+}
+
+const float *node_seg_raw(struct node *nd, struct seg *s)
+{
+	return seg_raw(nd, s);
+}
+
+/* ---- start-up ------------------------------------------------------ */
+
+struct loaded {
+	char name[180];	/* file name under the collection */
+	json_t *val;
+	uint64_t seq;
+	int kind;		/* 0 del, 1 vec (dels first at equal seq) */
+};
+
+struct load_ctx {
+	struct loaded *v;
+	size_t n, cap;
+	size_t prefix_len;
+};
+
+static int load_cb(void *arg, const char *key, const void *val, size_t vlen)
+{
+	struct load_ctx *lc = arg;
+	json_t *j;
+	const char *type;
+
+	j = json_loadb(val, vlen, 0, NULL);
+	if (!j)
+		return 0;
+	type = json_string_value(json_object_get(j, "type"));
+	if (!type || (strcmp(type, "vectors") && strcmp(type, "delete"))) {
+		json_decref(j);
+		return 0;	/* scalar files are found from their vectors */
+	}
+	if (lc->n == lc->cap) {
+		size_t nc = lc->cap ? lc->cap * 2 : 64;
+		struct loaded *v = realloc(lc->v, nc * sizeof(*v));
+		if (!v) {
+			json_decref(j);
+			return MV_EINTERNAL;
+		}
+		lc->v = v;
+		lc->cap = nc;
+	}
+	snprintf(lc->v[lc->n].name, sizeof(lc->v->name), "%s",
+		 key + lc->prefix_len);
+	lc->v[lc->n].val = j;
+	lc->v[lc->n].seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+	lc->v[lc->n].kind = !strcmp(type, "vectors");
+	lc->n++;
+	return 0;
+}
+
+static int loaded_cmp(const void *a, const void *b)
+{
+	const struct loaded *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->kind - y->kind;
+}
+
+static int load_seg(struct node *nd, struct coll *c, const char *dir,
+		    struct loaded *l, struct mv_err *err)
+{
+	struct seg *s = calloc(1, sizeof(*s));
+	struct mv_seginfo info;
+	void *file = NULL, *a = NULL;
+	const void *b;
+	size_t len;
+	int rc;
+
+	if (!s || !(s->cols = calloc(c->nfields ? c->nfields : 1,
+				     sizeof(*s->cols)))) {
+		free(s);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	snprintf(s->path, sizeof(s->path), "%s%s", dir, l->name);
+	rc = mv_store_get(nd->store, s->path, &file, &len, err);
+	if (rc < 0)
+		goto fail;
+	rc = mv_segfile_decode(s->path, file, len, &info, &a, &b, err);
+	if (rc < 0)
+		goto fail;
+	if (info.kind != MV_SEG_VEC || info.aux != c->dim ||
+	    info.a_raw != info.n * 8 ||
+	    info.b_len != info.n * c->dim * sizeof(float)) {
+		rc = mv_err_set(err, MV_EIO, "'%s': not a vector file of dim %u",
+				s->path, c->dim);
+		goto fail;
+	}
+	s->seq = l->seq;
+	s->n = info.n;
+	s->size = len;
+	s->ids = a;
+	a = NULL;
+	/* Keep the file buffer: vectors sit 64-byte aligned inside it. */
+	s->own = file;
+	s->vecs = (float *)b;
+	file = NULL;
+	s->ncols = c->nfields;
+	for (int f = 0; f < c->nfields; f++) {
+		struct nbuf nb = { 0 };
+		void *cf = NULL, *ca = NULL;
+		const void *cb;
+		size_t clen;
+
+		/* "<base>.vec" -> "<base>.<field>.col" */
+		snprintf(s->cols[f].path, sizeof(s->cols->path), "%s%.*s.%s.col",
+			 dir, (int)strlen(l->name) - 4, l->name,
+			 c->fields[f].name);
+		rc = mv_store_get(nd->store, s->cols[f].path, &cf, &clen, err);
+		if (rc == 0)
+			rc = mv_segfile_decode(s->cols[f].path, cf, clen, &info,
+					       &ca, &cb, err);
+		free(cf);
+		if (rc < 0)
+			goto fail;
+		if (info.kind != MV_SEG_COL || info.n != s->n ||
+		    info.aux != (uint32_t)c->fields[f].type) {
+			free(ca);
+			rc = mv_err_set(err, MV_EIO, "'%s': bad column file",
+					s->cols[f].path);
+			goto fail;
+		}
+		s->size += clen;
+		nb.p = ca;
+		nb.len = nb.cap = info.a_raw;
+		if (seg_col_from(&s->cols[f], c->fields[f].type, &nb, s->n) < 0) {
+			free(ca);
+			rc = mv_err_set(err, MV_EIO, "'%s': bad string column",
+					s->cols[f].path);
+			goto fail;
+		}
+	}
+	if (c->metric == MV_COSINE) {
+		/* Search a normalised copy; raw stays in storage for GET. */
+		float *nv = malloc(s->n * c->dim * sizeof(float) + 1);
+		if (!nv) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto fail;
+		}
+		memcpy(nv, s->vecs, s->n * c->dim * sizeof(float));
+		free(s->own);
+		s->own = nv;
+		s->vecs = nv;
+	}
+	rc = seg_prepare(c, s, err);
+	if (rc < 0)
+		goto fail;
+	{
+		struct seg **segs = realloc(c->segs, (c->nsegs + 1) * sizeof(*segs));
+		if (!segs || mv_idmap_reserve(&c->ids, s->n) < 0) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto fail;
+		}
+		c->segs = segs;
+		c->segs[c->nsegs++] = s;
+	}
+	for (uint64_t r = 0; r < s->n; r++) {
+		mv_idmap_put(&c->ids, s->ids[r], s, r);
+		bump_next_id(c, s->ids[r]);
+	}
+	c->rows += (int64_t)s->n;
+	return 0;
+fail:
+	free(file);
+	free(a);
+	seg_free(s);
+	return rc;
+}
+
+static int load_del(struct node *nd, struct coll *c, const char *dir,
+		    struct loaded *l, struct mv_err *err)
+{
+	struct mv_seginfo info;
+	void *file = NULL, *a = NULL;
+	const void *b;
+	size_t len;
+	char path[MV_SPATH];
+	int rc;
+
+	snprintf(path, sizeof(path), "%s%s", dir, l->name);
+	rc = mv_store_get(nd->store, path, &file, &len, err);
+	if (rc == 0)
+		rc = mv_segfile_decode(path, file, len, &info, &a, &b, err);
+	free(file);
+	if (rc < 0)
+		return rc;
+	{
+		const int64_t *d = a;
+		for (uint64_t j = 0; j < info.a_raw / 8; j++) {
+			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
+			if (e) {
+				seg_set_deleted(e->seg, e->row);
+				mv_idmap_del(&c->ids, d[j]);
+				c->rows--;
+			}
+		}
+	}
+	free(a);
+	{
+		struct dellog *dl = realloc(c->dels, (c->ndels + 1) * sizeof(*dl));
+		if (!dl)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		c->dels = dl;
+		snprintf(dl[c->ndels].path, sizeof(dl->path), "%s", path);
+		dl[c->ndels++].seq = l->seq;
+	}
+	return 0;
+}
+
+static int load_coll(struct node *nd, const char *name, struct mv_err *err)
+{
+	char key[256], *val = NULL, dir[200];
+	size_t vlen;
+	json_t *j = NULL, *fs;
+	struct mv_field f[MV_FIELDS_MAX];
+	int nf = 0, rc;
+	enum mv_metric metric;
+	struct coll *c = NULL, **tail;
+	struct load_ctx lc = { 0 };
+
+	key_coll(key, sizeof(key), nd->conf.user, name, "schema");
+	rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
+	if (rc != 0) {
+		if (rc > 0)
+			rc = mv_err_set(err, MV_EIO, "no schema for '%s'", name);
+		return rc;
+	}
+	j = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	if (!j || mv_metric_parse(json_string_value(json_object_get(j, "metric"))
+				  ? json_string_value(json_object_get(j, "metric"))
+				  : "?", &metric) < 0) {
+		rc = mv_err_set(err, MV_EIO, "bad schema for '%s'", name);
+		goto out;
+	}
+	fs = json_object_get(j, "fields");
+	for (size_t i = 0; i < json_array_size(fs) && nf < MV_FIELDS_MAX; i++) {
+		json_t *x = json_array_get(fs, i);
+		snprintf(f[nf].name, sizeof(f[nf].name), "%s",
+			 json_string_value(json_object_get(x, "name")));
+		if (mv_ftype_parse(json_string_value(json_object_get(x, "type")),
+				   &f[nf].type) < 0) {
+			rc = mv_err_set(err, MV_EIO, "bad schema for '%s'", name);
+			goto out;
+		}
+		nf++;
+	}
+	c = coll_new(name, (uint32_t)json_integer_value(json_object_get(j, "dim")),
+		     metric, f, nf);
+	if (!c) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	c->create_time = json_integer_value(json_object_get(j, "create_time"));
+	snprintf(c->token, sizeof(c->token), "%s",
+		 json_string_value(json_object_get(j, "token")));
+	key_coll(key, sizeof(key), nd->conf.user, name, "state");
+	if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0) {
+		json_t *st = json_loadb(val, vlen, 0, NULL);
+		free(val);
+		if (st) {
+			atomic_store(&c->next_id, json_integer_value(
+				json_object_get(st, "next_id")));
+			c->next_seq = (uint64_t)json_integer_value(
+				json_object_get(st, "next_seq"));
+			json_decref(st);
+		}
+	}
+	if (c->next_seq == 0)
+		c->next_seq = 1;
+	key_coll(key, sizeof(key), nd->conf.user, name, "data/");
+	lc.prefix_len = strlen(key);
+	rc = mv_meta_range(nd->meta, key, load_cb, &lc, err);
+	if (rc < 0)
+		goto out;
+	qsort(lc.v, lc.n, sizeof(*lc.v), loaded_cmp);
+	snprintf(dir, sizeof(dir), "%s/%s-%s/", nd->conf.user, name, c->token);
+	for (size_t i = 0; i < lc.n; i++) {
+		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], err)
+				  : load_del(nd, c, dir, &lc.v[i], err);
+		if (rc < 0)
+			goto out;
+		if (lc.v[i].seq >= c->next_seq)
+			c->next_seq = lc.v[i].seq + 1;
+	}
+	for (tail = &nd->colls; *tail; tail = &(*tail)->next)
+		;
+	*tail = c;
+	c = NULL;
+	rc = 0;
+out:
+	for (size_t i = 0; i < lc.n; i++)
+		json_decref(lc.v[i].val);
+	free(lc.v);
+	json_decref(j);
+	coll_put(c);
+	return rc;
+}
+
+/* Remove files that no metadata key names: leftovers of crashes. */
+struct orphan_ctx {
+	struct node *nd;
+	int removed;
+};
+
+static int orphan_cb(void *arg, const char *path, uint64_t size)
+{
+	struct orphan_ctx *oc = arg;
+	struct node *nd = oc->nd;
+	char key[512], coll[MV_NAME_MAX + 20], *val;
+	const char *p = path, *slash, *dash;
+	size_t vlen, ulen = strlen(nd->conf.user);
+
+	(void)size;
+	if (strncmp(p, nd->conf.user, ulen) || p[ulen] != '/')
+		return 0;
+	p += ulen + 1;
+	slash = strchr(p, '/');
+	if (!slash || (size_t)(slash - p) >= sizeof(coll))
+		return 0;
+	memcpy(coll, p, slash - p);
+	coll[slash - p] = '\0';
+	dash = strrchr(coll, '-');
+	if (dash) {
+		struct coll *c;
+		int live = 0;
+
+		for (c = nd->colls; c; c = c->next)
+			if (!strncmp(c->name, coll, dash - coll) &&
+			    c->name[dash - coll] == '\0' &&
+			    !strcmp(c->token, dash + 1))
+				live = 1;
+		if (live) {
+			const char *leaf = slash + 1, *ext = strrchr(leaf, '.');
+			char vec[160];
+			if (ext && !strcmp(ext, ".col")) {
+				/* A column lives as long as its vector file. */
+				const char *d1 = strchr(leaf, '.');
+				snprintf(vec, sizeof(vec), "%.*s.vec",
+					 (int)(d1 - leaf), leaf);
+				leaf = vec;
+			}
+			snprintf(key, sizeof(key), "/%s/%.*s/data/%s",
+				 nd->conf.user, (int)(dash - coll), coll, leaf);
+			if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0) {
+				free(val);
+				return 0;
+			}
+		}
+	}
+	mv_store_del(nd->store, path, NULL);
+	oc->removed++;
+	return 0;
+}
+
+static int list_cb(void *arg, const void *val, size_t vlen,
+		   struct node *nd, struct mv_err *err);
+
+int node_open(struct node *nd, struct mv_err *err)
+{
+	char key[256], *val = NULL;
+	size_t vlen;
+	json_t *list;
+	int rc;
+
+	pthread_mutex_init(&nd->lock, NULL);
+	pthread_mutex_init(&nd->commit, NULL);
+	pthread_mutex_init(&nd->blist, NULL);
+	nd->meta = mv_meta_open_local(nd->conf.data_dir, err);
+	if (!nd->meta)
+		return err ? err->code : MV_EIO;
+	{
+		char sdir[4096];
+		snprintf(sdir, sizeof(sdir), "%s/segments", nd->conf.data_dir);
+		nd->store = mv_store_open_local(sdir, err);
+		if (!nd->store)
+			return err ? err->code : MV_EIO;
+	}
+	/* /user_list and the cluster's configuration. */
+	if (mv_meta_get(nd->meta, "/user_list", &val, &vlen, NULL) == 0) {
+		json_t *ul = json_loadb(val, vlen, 0, NULL);
+		int found = 0;
+		free(val);
+		for (size_t i = 0; i < json_array_size(ul); i++)
+			if (!strcmp(json_string_value(json_array_get(ul, i)) ?
+				    json_string_value(json_array_get(ul, i)) : "",
+				    nd->conf.user))
+				found = 1;
+		if (!found) {
+			char *s;
+			json_array_append_new(ul, json_string(nd->conf.user));
+			s = json_dumps(ul, JSON_COMPACT);
+			mv_meta_put(nd->meta, "/user_list", s, strlen(s), NULL);
+			free(s);
+		}
+		json_decref(ul);
+	} else {
+		char ul[256];
+		snprintf(ul, sizeof(ul), "[\"%s\"]", nd->conf.user);
+		rc = mv_meta_put(nd->meta, "/user_list", ul, strlen(ul), err);
+		if (rc < 0)
+			return rc;
+	}
+	{
+		char conf[512];
+		snprintf(key, sizeof(key), "/%s/config/%s", nd->conf.user,
+			 nd->conf.cluster_id);
+		snprintf(conf, sizeof(conf),
+			 "{\"num_replicas\":%d,\"num_nodes\":%d,\"sync_level\":%d,"
+			 "\"auto_flush\":%s,\"flush_interval\":%lld,"
+			 "\"flush_limit\":%lld}",
+			 nd->conf.num_replicas, nd->conf.num_nodes,
+			 nd->conf.sync_level,
+			 nd->conf.auto_flush ? "true" : "false",
+			 (long long)nd->conf.flush_interval,
+			 (long long)nd->conf.flush_limit);
+		rc = mv_meta_put(nd->meta, key, conf, strlen(conf), err);
+		if (rc < 0)
+			return rc;
+	}
+	snprintf(key, sizeof(key), "/%s/collection_list", nd->conf.user);
+	rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
+	if (rc < 0)
+		return rc;
+	if (rc == 0) {
+		rc = list_cb(NULL, val, vlen, nd, err);
+		free(val);
+		if (rc < 0)
+			return rc;
+		(void)list;
+	}
+	{
+		struct orphan_ctx oc = { nd, 0 };
+		int tmp = mv_store_clean_tmp(nd->store, NULL);
+		mv_store_list(nd->store, "", orphan_cb, &oc, NULL);
+		if (tmp > 0 || oc.removed > 0)
+			log_info("removed %d half-written and %d orphaned files",
+				 tmp > 0 ? tmp : 0, oc.removed);
+	}
+	return 0;
+}
+
+/* Load every collection of the collection list, oldest first. */
+static int list_cb(void *arg, const void *val, size_t vlen,
+		   struct node *nd, struct mv_err *err)
+{
+	json_t *a = json_loadb(val, vlen, 0, NULL);
+	int rc = 0;
+
+	(void)arg;
+	if (!a)
+		return mv_err_set(err, MV_EIO, "bad collection list");
+	for (size_t i = json_array_size(a); i-- > 0;) {
+		const char *item = json_string_value(json_array_get(a, i));
+		char name[MV_NAME_MAX + 1];
+		size_t n;
+
+		if (!item)
+			continue;
+		n = strcspn(item, " :");
+		if (n == 0 || n > MV_NAME_MAX)
+			continue;
+		memcpy(name, item, n);
+		name[n] = '\0';
+		rc = load_coll(nd, name, err);
+		if (rc < 0)
+			break;
+	}
+	json_decref(a);
+	return rc;
+}
+
+void node_close(struct node *nd)
+{
+	struct coll *c, *next;
+	struct batch *b, *bn;
+
+	for (b = nd->sessions; b; b = bn) {
+		bn = b->next;
+		batch_free(b);
+	}
+	nd->sessions = NULL;
+	for (c = nd->colls; c; c = next) {
+		next = c->next;
+		coll_put(c);
+	}
+	nd->colls = NULL;
+	mv_store_close(nd->store);
+	mv_meta_close(nd->meta);
+	mv_conf_release(&nd->conf);
+}
+
+/* ---- background ---------------------------------------------------- */
+
+void node_tick(struct node *nd)
+{
+	time_t now = time(NULL);
+	int64_t ms = now_ms();
+	struct batch *b, **pp;
+
+	pthread_mutex_lock(&nd->lock);
+	for (pp = &nd->sessions; (b = *pp);) {
+		if (b->conns == 0 && now - b->last_used >= nd->conf.session_ttl) {
+			*pp = b->next;
+			log_info("session '%s' expired after %lld s idle",
+				 b->session, (long long)nd->conf.session_ttl);
+			batch_free(b);
+			continue;
+		}
+		pp = &b->next;
+	}
+	pthread_mutex_unlock(&nd->lock);
+	if (nd->conf.auto_flush) {
+		pthread_mutex_lock(&nd->blist);
+		for (b = nd->conn_batches; b; b = b->next) {
+			int64_t ins, del;
+			struct mv_err e = { 0 };
+
+			if (pthread_mutex_trylock(&b->lock))
+				continue;
+			if (b->rows + b->ndels > 0 && b->first_ms &&
+			    ms - b->first_ms >= nd->conf.flush_interval &&
+			    !b->autoflush_failed) {
+				if (node_flush(nd, b, &ins, &del, &e) < 0) {
+					b->autoflush_failed = 1;
+					snprintf(b->autoflush_err,
+						 sizeof(b->autoflush_err), "%s",
+						 e.msg);
+					log_warnx("automatic flush failed: %s",
+						  e.msg);
+				}
+			}
+			pthread_mutex_unlock(&b->lock);
+		}
+		pthread_mutex_unlock(&nd->blist);
+	}
+}

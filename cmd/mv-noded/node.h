@@ -1,0 +1,186 @@
+/*
+ * node.h - the state of one mv-noded: its collections, their flushed
+ * segments, pending batches and named sessions, and the operations the
+ * protocol handlers call.  Storage and metadata are reached only through
+ * the mv_store and mv_meta seams, so the node does not know whether it
+ * runs embedded or in a cluster.
+ *
+ * Locking, in this order: a batch's mutex, node.commit, then node.lock
+ * or a collection's lock.  node.lock guards the collection list and the
+ * session table, node.blist the connections' batches (auto-flush);
+ * node.commit serialises commits (one metadata transaction at a time);
+ * coll.lock (rwlock) guards a collection's segments, id map and deletion
+ * bitmaps: searches hold it shared for their whole run, a commit holds it
+ * exclusively only to swap in what it already wrote.  A batch has its own
+ * mutex (a connection and the auto-flush thread share it).
+ */
+#ifndef MV_NODE_H
+#define MV_NODE_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+#include "conf.h"
+#include "idmap.h"
+#include "meta.h"
+#include "store.h"
+
+/* Room for a storage path: user/collection-token/time-random.field.col */
+#define MV_SPATH 400
+
+/* A growable byte buffer (pending data). */
+struct nbuf {
+	unsigned char *p;
+	size_t len, cap;
+};
+int nbuf_reserve(struct nbuf *b, size_t more);
+void nbuf_release(struct nbuf *b);
+
+/* One scalar column of a segment, decoded. */
+struct col {
+	enum mv_ftype type;
+	void *vals;		/* int64_t[] or double[]; string: bytes */
+	uint64_t *off;		/* string: n+1 offsets into vals */
+	char path[MV_SPATH];
+};
+
+/* A flushed, immutable segment (its deletion bitmap excepted). */
+struct seg {
+	char path[MV_SPATH];		/* storage path of the .vec file */
+	uint64_t seq, n;
+	uint64_t size;		/* bytes in storage, all files */
+	int64_t *ids;
+	float *vecs;		/* searched: normalised for cosine */
+	float *norms2;		/* l2: squared norms */
+	const float *raw;	/* as inserted (== vecs unless cosine) */
+	void *own;		/* malloc'ed block behind vecs, if any */
+	void *map;		/* storage mapping behind raw, if any */
+	uint8_t *deleted;	/* bitmap, NULL until a row is deleted */
+	uint64_t ndeleted;
+	int ncols;
+	struct col *cols;
+};
+
+struct dellog {
+	char path[MV_SPATH];
+	uint64_t seq;
+};
+
+struct coll {
+	atomic_int refs;
+	char name[MV_NAME_MAX + 1];
+	uint32_t dim;
+	enum mv_metric metric;
+	int nfields;
+	struct mv_field fields[MV_FIELDS_MAX];
+	int64_t create_time;
+	char token[17];			/* incarnation, in file names */
+	pthread_rwlock_t lock;
+	struct seg **segs;
+	size_t nsegs;
+	struct dellog *dels;
+	size_t ndels;
+	struct mv_idmap ids;		/* live id -> (seg, row) */
+	int64_t rows;			/* live rows */
+	atomic_llong next_id;
+	uint64_t next_seq;		/* under node.commit */
+	int dropped;
+	struct coll *next;
+};
+
+/* Pending work of a batch on one collection. */
+struct pcoll {
+	struct coll *c;			/* holds a reference */
+	size_t n;			/* rows */
+	struct nbuf ids, vecs, dels;
+	struct nbuf cols[MV_FIELDS_MAX];
+	struct mv_idmap seen;		/* ids inserted in this batch */
+	struct pcoll *next;
+};
+
+/* Unflushed work of a connection or named session. */
+struct batch {
+	pthread_mutex_t lock;
+	struct pcoll *colls;
+	size_t bytes;
+	int64_t rows, ndels;
+	int64_t first_ms;		/* when it became non-empty */
+	time_t last_used;
+	char session[MV_NAME_MAX + 1];	/* "" for a connection's batch */
+	int conns;			/* sessions: connections bound */
+	int autoflush_failed;
+	char autoflush_err[MV_ERR_LEN];
+	struct batch *next;		/* node's list (sessions, autoflush) */
+};
+
+struct node {
+	struct mv_conf conf;
+	struct mv_meta *meta;
+	struct mv_store *store;
+	char addr[256];
+	pthread_mutex_t lock;
+	pthread_mutex_t commit;
+	struct coll *colls;		/* oldest first */
+	struct batch *sessions;
+	pthread_mutex_t blist;		/* guards conn_batches */
+	struct batch *conn_batches;	/* for auto-flush */
+	atomic_int nconns;
+	atomic_int shutting_down;
+	uint32_t node_no;
+};
+
+extern struct node *the_node;
+
+int node_open(struct node *nd, struct mv_err *err);
+void node_close(struct node *nd);
+
+/* Look up a collection and take a reference; NULL if absent. */
+struct coll *node_coll_get(struct node *nd, const char *name);
+void coll_put(struct coll *c);
+
+int node_create(struct node *nd, const char *name, uint32_t dim,
+		enum mv_metric metric, const struct mv_field *f, int nf,
+		int if_not_exists, int *existed, struct mv_err *err);
+int node_drop(struct node *nd, const char *name, struct mv_err *err);
+
+/* Batches. */
+struct batch *batch_new(const char *session);
+void batch_clear(struct batch *b);	/* drop pending work */
+void batch_free(struct batch *b);
+struct pcoll *batch_coll(struct batch *b, struct coll *c);
+
+/*
+ * Add n rows to b (locked by the caller).  ids NULL: assign; *first_id
+ * gets the first.  vecs/ids/cols point at data already in the pcoll's
+ * buffers' tails (appended by the reader); on error the tails are dropped.
+ */
+int node_insert_commit_tail(struct node *nd, struct batch *b,
+			    struct pcoll *pc, size_t n, int has_ids,
+			    int upsert, int has_fields, int64_t *first_id,
+			    struct mv_err *err);
+/* Commit b atomically; b is emptied either way. */
+int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
+	       int64_t *deleted, struct mv_err *err);
+
+/* Sessions (node.lock). */
+struct batch *node_session_get(struct node *nd, const char *name, int create);
+void node_session_remove(struct node *nd, struct batch *b);
+
+/*
+ * Exact search: ids/dist nq*k, ids -1 past the last hit.  Caller holds no
+ * lock.
+ */
+int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
+		size_t k, int64_t *ids, float *dist, struct mv_err *err);
+
+/* Raw vectors of a segment as inserted (maps them for cosine), or NULL. */
+const float *node_seg_raw(struct node *nd, struct seg *s);
+
+/* Field values of the row of id as one tab-separated line into out. */
+int coll_fields_text(struct coll *c, struct seg *s, uint64_t row,
+		     const int *which, int nwhich, struct nbuf *out);
+
+/* Background work: auto-flush and session expiry. */
+void node_tick(struct node *nd);
+
+#endif

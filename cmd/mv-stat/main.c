@@ -1,0 +1,56 @@
+/*
+ * mv-stat - print the nodes of the cluster as TSV: address, state, load,
+ * memory and segments held, one line each (the STAT verb).  The embedded
+ * node is the one line.
+ */
+#include <stdio.h>
+#include "client.h"
+#include "tool.h"
+
+static const char usage[] = "mv-stat [-qv] [-a ADDR] [-u USER] [--header]";
+static const char help[] =
+	"Print the nodes, one TSV line each: address, state, load (open\n"
+	"connections), memory (resident bytes), segments held.\n"
+	"\n"
+	"      --header       print a header line first\n";
+
+enum { OPT_HEADER = MV_OPT_TOOL };
+
+static int print_line(void *arg, char *line)
+{
+	struct mv_out *o = arg;
+
+	mv_out_str(o, line);
+	mv_out_putc(o, '\n');
+	return mv_out_status(o, NULL) == MV_TOOL_EPIPE ? MV_TOOL_EPIPE : 0;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option lopts[] = {
+		{ "header", no_argument, NULL, OPT_HEADER },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct mv_tool t;
+	struct mv_err err = { 0 };
+	int c, rc, header = 0;
+
+	mv_tool_init(&t, "mv-stat", usage, help);
+	while ((c = mv_tool_getopt(&t, argc, argv, "", lopts)) != -1) {
+		switch (c) {
+		case OPT_HEADER:
+			header = 1;
+			break;
+		default:
+			return mv_tool_status(&t);
+		}
+	}
+	if (optind < argc)
+		return mv_tool_usage(&t, "too many arguments");
+	if ((rc = mv_tool_connect(&t, &err)) < 0)
+		return mv_tool_exit(&t, rc, &err);
+	if (header)
+		mv_out_str(&t.out, "address\tstate\tload\tmemory\tsegments\n");
+	rc = mv_client_lines(t.client, "STAT", print_line, &t.out, &err);
+	return mv_tool_exit(&t, rc, &err);
+}

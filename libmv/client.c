@@ -1,0 +1,513 @@
+/*
+ * client.c - the blocking client of the line protocol (docs/PROTOCOL.md).
+ * It owns one connection and one read buffer; reply lines are parsed in
+ * place and binary payloads are read straight into the caller's memory.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "client.h"
+#include "net.h"
+
+#define RBUF_CAP (1 << 16)
+
+struct mv_client {
+	int fd;
+	char addr[256];
+	size_t rpos, rlen;
+	char rbuf[RBUF_CAP + 1];
+};
+
+static const struct {
+	const char *name;
+	int code;
+} err_codes[] = {
+	{ "NOTFOUND", MV_ESERVER }, { "EXISTS", MV_ESERVER },
+	{ "BADNAME", MV_EDATA }, { "BADDIM", MV_EDATA },
+	{ "BADDATA", MV_EDATA }, { "DUPID", MV_EDATA },
+	{ "PROTO", MV_EUSAGE }, { "BUSY", MV_EAGAIN },
+	{ "SHUTDOWN", MV_EAGAIN }, { "IO", MV_EAGAIN },
+	{ "NOSESSION", MV_ESERVER }, { "DENIED", MV_EPERM },
+	{ "INTERNAL", MV_EINTERNAL },
+};
+
+struct mv_client *mv_client_connect(const char *addr, struct mv_err *err)
+{
+	struct mv_addr a;
+	struct mv_client *c;
+	char *def = NULL;
+	int fd;
+
+	if (!addr) {
+		def = mv_default_addr();
+		if (!def) {
+			mv_err_set(err, MV_EINTERNAL, "out of memory");
+			return NULL;
+		}
+		addr = def;
+	}
+	if (mv_addr_parse(addr, &a, err) < 0)
+		goto fail;
+	fd = mv_net_connect(&a, err);
+	if (fd < 0)
+		goto fail;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto fail;
+	}
+	c->fd = fd;
+	snprintf(c->addr, sizeof(c->addr), "%s", a.text);
+	free(def);
+	return c;
+fail:
+	free(def);
+	return NULL;
+}
+
+void mv_client_free(struct mv_client *c)
+{
+	if (!c)
+		return;
+	close(c->fd);
+	free(c);
+}
+
+const char *mv_client_addr(const struct mv_client *c)
+{
+	return c->addr;
+}
+
+static int lost(struct mv_client *c, struct mv_err *err)
+{
+	if (errno)
+		return mv_err_sys(err, MV_EUNAVAIL, "connection to '%s'", c->addr);
+	return mv_err_set(err, MV_EUNAVAIL, "'%s' closed the connection",
+			  c->addr);
+}
+
+static int send_all(struct mv_client *c, struct iovec *iov, int n,
+		    struct mv_err *err)
+{
+	if (mv_writev_all(c->fd, iov, n) < 0)
+		return lost(c, err);
+	return 0;
+}
+
+/* Read one reply line; *line points into rbuf, valid until the next read. */
+static int read_line(struct mv_client *c, char **line, struct mv_err *err)
+{
+	for (;;) {
+		char *nl = memchr(c->rbuf + c->rpos, '\n', c->rlen - c->rpos);
+		ssize_t r;
+
+		if (nl) {
+			*line = c->rbuf + c->rpos;
+			c->rpos = (size_t)(nl - c->rbuf) + 1;
+			*nl = '\0';
+			if (nl > *line && nl[-1] == '\r')
+				nl[-1] = '\0';
+			return 0;
+		}
+		if (c->rpos > 0) {
+			memmove(c->rbuf, c->rbuf + c->rpos, c->rlen - c->rpos);
+			c->rlen -= c->rpos;
+			c->rpos = 0;
+		}
+		if (c->rlen == RBUF_CAP)
+			return mv_err_set(err, MV_EPROTO,
+					  "reply line too long from '%s'", c->addr);
+		r = read(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			if (r == 0)
+				errno = 0;
+			return lost(c, err);
+		}
+		c->rlen += (size_t)r;
+	}
+}
+
+/* Read len payload bytes into dst (buffered bytes first). */
+static int read_payload(struct mv_client *c, void *dst, size_t len,
+			struct mv_err *err)
+{
+	size_t have = c->rlen - c->rpos;
+
+	if (have > len)
+		have = len;
+	memcpy(dst, c->rbuf + c->rpos, have);
+	c->rpos += have;
+	if (len > have && mv_read_all(c->fd, (char *)dst + have, len - have) < 0)
+		return lost(c, err);
+	return 0;
+}
+
+/* Turn a reply line into 0 (OK, *rest after "OK") or an error code. */
+static int check_reply(struct mv_client *c, char *line, char **rest,
+		       struct mv_err *err)
+{
+	if (!strncmp(line, "OK", 2) && (line[2] == '\0' || line[2] == ' ')) {
+		*rest = line + 2 + (line[2] == ' ');
+		return 0;
+	}
+	if (!strncmp(line, "ERR ", 4)) {
+		char *code = line + 4, *msg = strchr(code, ' ');
+		size_t clen = msg ? (size_t)(msg - code) : strlen(code);
+
+		msg = msg ? msg + 1 : code;
+		for (size_t i = 0; i < sizeof(err_codes) / sizeof(*err_codes); i++)
+			if (strlen(err_codes[i].name) == clen &&
+			    !strncmp(err_codes[i].name, code, clen))
+				return mv_err_set(err, err_codes[i].code, "%s", msg);
+		return mv_err_set(err, MV_ESERVER, "%s", msg);
+	}
+	return mv_err_set(err, MV_EPROTO, "malformed reply from '%s': '%.80s'",
+			  c->addr, line);
+}
+
+static int request(struct mv_client *c, const char *line, const void *payload,
+		   size_t plen, char **rest, struct mv_err *err)
+{
+	struct iovec iov[3] = {
+		{ (void *)line, strlen(line) },
+		{ "\n", 1 },
+		{ (void *)payload, plen },
+	};
+	char *reply;
+	int rc;
+
+	rc = send_all(c, iov, payload && plen ? 3 : 2, err);
+	if (rc < 0)
+		return rc;
+	rc = read_line(c, &reply, err);
+	if (rc < 0)
+		return rc;
+	return check_reply(c, reply, rest, err);
+}
+
+int mv_client_cmd(struct mv_client *c, const char *line, char *reply,
+		  size_t cap, struct mv_err *err)
+{
+	char *rest;
+	int rc = request(c, line, NULL, 0, &rest, err);
+
+	if (rc == 0 && reply && cap)
+		snprintf(reply, cap, "%s", rest);
+	return rc;
+}
+
+int mv_client_lines(struct mv_client *c, const char *line,
+		    int (*fn)(void *arg, char *line), void *arg,
+		    struct mv_err *err)
+{
+	struct iovec iov[2] = { { (void *)line, strlen(line) }, { "\n", 1 } };
+	char *l, *rest;
+	int rc, stop = 0;
+
+	rc = send_all(c, iov, 2, err);
+	if (rc < 0)
+		return rc;
+	for (;;) {
+		rc = read_line(c, &l, err);
+		if (rc < 0)
+			return rc;
+		if (!strcmp(l, "END"))
+			return stop;
+		if (!strncmp(l, "ERR ", 4))
+			return check_reply(c, l, &rest, err);
+		if (!stop)
+			stop = fn(arg, l);
+	}
+}
+
+int mv_reply_get(const char *reply, const char *key, char *out, size_t cap)
+{
+	size_t klen = strlen(key);
+	const char *p = reply;
+
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (!strncmp(p, key, klen) && p[klen] == '=') {
+			const char *v = p + klen + 1, *e = strchr(v, ' ');
+			size_t n = e ? (size_t)(e - v) : strlen(v);
+			if (n >= cap)
+				n = cap - 1;
+			memcpy(out, v, n);
+			out[n] = '\0';
+			return 0;
+		}
+		p = strchr(p, ' ');
+	}
+	return -1;
+}
+
+int mv_reply_get_i64(const char *reply, const char *key, int64_t *out)
+{
+	char buf[32], *end;
+
+	if (mv_reply_get(reply, key, buf, sizeof(buf)) < 0)
+		return -1;
+	errno = 0;
+	*out = strtoll(buf, &end, 10);
+	return (*end || errno) ? -1 : 0;
+}
+
+static int malformed(struct mv_client *c, const char *what, struct mv_err *err)
+{
+	return mv_err_set(err, MV_EPROTO, "malformed reply from '%s': %s",
+			  c->addr, what);
+}
+
+int mv_client_describe(struct mv_client *c, const char *name,
+		       struct mv_coll_info *info, struct mv_err *err)
+{
+	char line[128], *rest, buf[4096], *f, *save = NULL;
+	int64_t v;
+	int rc;
+
+	snprintf(line, sizeof(line), "DESCRIBE %s", name);
+	rc = request(c, line, NULL, 0, &rest, err);
+	if (rc < 0)
+		return rc;
+	memset(info, 0, sizeof(*info));
+	snprintf(info->name, sizeof(info->name), "%s", name);
+	if (mv_reply_get_i64(rest, "dim", &v) < 0 || v <= 0 || v > MV_DIM_MAX)
+		return malformed(c, "no dim", err);
+	info->dim = (uint32_t)v;
+	if (mv_reply_get(rest, "metric", buf, sizeof(buf)) < 0 ||
+	    mv_metric_parse(buf, &info->metric) < 0)
+		return malformed(c, "no metric", err);
+	mv_reply_get_i64(rest, "rows", &info->rows);
+	mv_reply_get_i64(rest, "segments", &info->segments);
+	if (mv_reply_get(rest, "index", info->index, sizeof(info->index)) < 0)
+		strcpy(info->index, "-");
+	if (mv_reply_get(rest, "fields", buf, sizeof(buf)) == 0 &&
+	    strcmp(buf, "-")) {
+		for (f = strtok_r(buf, ",", &save); f;
+		     f = strtok_r(NULL, ",", &save)) {
+			char *colon = strchr(f, ':');
+			struct mv_field *fd;
+
+			if (!colon || info->nfields == MV_FIELDS_MAX)
+				return malformed(c, "bad fields", err);
+			*colon = '\0';
+			fd = &info->fields[info->nfields++];
+			snprintf(fd->name, sizeof(fd->name), "%s", f);
+			if (mv_ftype_parse(colon + 1, &fd->type) < 0)
+				return malformed(c, "bad field type", err);
+		}
+	}
+	return 0;
+}
+
+int mv_client_insert(struct mv_client *c, const char *name, size_t n,
+		     uint32_t dim, const int64_t *ids, const float *vecs,
+		     const void *fields, size_t fields_len, int flags,
+		     int64_t *first_id, struct mv_err *err)
+{
+	char line[256], fl[32] = "";
+	size_t vbytes = n * dim * sizeof(float);
+	size_t ibytes = ids ? n * sizeof(int64_t) : 0;
+	char *rest, *reply;
+	int rc;
+
+	if (ids)
+		strcat(fl, "ids,");
+	if (flags & MV_INSERT_UPSERT)
+		strcat(fl, "upsert,");
+	if (fields)
+		strcat(fl, "fields,");
+	if (fl[0])
+		fl[strlen(fl) - 1] = '\0';
+	else
+		strcpy(fl, "-");
+	snprintf(line, sizeof(line), "INSERT %s %zu %s %zu\n", name, n, fl,
+		 ibytes + vbytes + (fields ? fields_len : 0));
+	{
+		struct iovec iov[4] = {
+			{ line, strlen(line) },
+			{ (void *)ids, ibytes },
+			{ (void *)vecs, vbytes },
+			{ (void *)fields, fields ? fields_len : 0 },
+		};
+		rc = send_all(c, iov, 4, err);
+	}
+	if (rc < 0)
+		return rc;
+	rc = read_line(c, &reply, err);
+	if (rc < 0)
+		return rc;
+	rc = check_reply(c, reply, &rest, err);
+	if (rc < 0)
+		return rc;
+	if (first_id && mv_reply_get_i64(rest, "first_id", first_id) < 0)
+		*first_id = -1;
+	return 0;
+}
+
+int mv_client_delete(struct mv_client *c, const char *name, size_t n,
+		     const int64_t *ids, struct mv_err *err)
+{
+	char line[160], *rest;
+
+	snprintf(line, sizeof(line), "DELETE %s %zu %zu", name, n,
+		 n * sizeof(int64_t));
+	return request(c, line, ids, n * sizeof(int64_t), &rest, err);
+}
+
+int mv_client_flush(struct mv_client *c, const char *session,
+		    int64_t *inserted, int64_t *deleted, struct mv_err *err)
+{
+	char line[160], *rest;
+	int rc;
+
+	if (session)
+		snprintf(line, sizeof(line), "COMMIT %s", session);
+	else
+		strcpy(line, "FLUSH");
+	rc = request(c, line, NULL, 0, &rest, err);
+	if (rc < 0)
+		return rc;
+	if (inserted && mv_reply_get_i64(rest, "inserted", inserted) < 0)
+		*inserted = 0;
+	if (deleted && mv_reply_get_i64(rest, "deleted", deleted) < 0)
+		*deleted = 0;
+	return 0;
+}
+
+int mv_client_session(struct mv_client *c, const char *session,
+		      struct mv_err *err)
+{
+	char line[160], *rest;
+
+	snprintf(line, sizeof(line), "SESSION %s", session);
+	return request(c, line, NULL, 0, &rest, err);
+}
+
+int mv_client_search(struct mv_client *c, const char *name, uint32_t dim,
+		     size_t k, size_t nq, const float *queries,
+		     const char *params, int64_t *ids, float *dist,
+		     char **text, size_t *text_len, struct mv_err *err)
+{
+	char line[1024], *rest;
+	size_t qbytes = nq * dim * sizeof(float), fixed = nq * k * 12;
+	int64_t bytes;
+	int rc;
+
+	if (text)
+		*text = NULL;
+	if (text_len)
+		*text_len = 0;
+	snprintf(line, sizeof(line), "SEARCH %s %zu %zu %zu%s%s", name, k, nq,
+		 qbytes, params && *params ? " " : "", params ? params : "");
+	rc = request(c, line, queries, qbytes, &rest, err);
+	if (rc < 0)
+		return rc;
+	if (mv_reply_get_i64(rest, "bytes", &bytes) < 0 ||
+	    (size_t)bytes < fixed)
+		return malformed(c, "bad SEARCH payload size", err);
+	rc = read_payload(c, ids, nq * k * 8, err);
+	if (rc == 0)
+		rc = read_payload(c, dist, nq * k * 4, err);
+	if (rc < 0)
+		return rc;
+	if ((size_t)bytes > fixed) {
+		size_t tl = (size_t)bytes - fixed;
+		char *t = malloc(tl + 1);
+
+		if (!t)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		rc = read_payload(c, t, tl, err);
+		if (rc < 0) {
+			free(t);
+			return rc;
+		}
+		t[tl] = '\0';
+		if (text) {
+			*text = t;
+			if (text_len)
+				*text_len = tl;
+		} else {
+			free(t);
+		}
+	}
+	return 0;
+}
+
+void mv_rows_release(struct mv_rows *r)
+{
+	if (r) {
+		free(r->block);
+		memset(r, 0, sizeof(*r));
+	}
+}
+
+static int read_rows(struct mv_client *c, char *rest, uint32_t dim,
+		     struct mv_rows *out, struct mv_err *err)
+{
+	int64_t n, bytes;
+	size_t fixed;
+	char *b;
+	int rc;
+
+	memset(out, 0, sizeof(*out));
+	if (mv_reply_get_i64(rest, "n", &n) < 0 ||
+	    mv_reply_get_i64(rest, "bytes", &bytes) < 0 || n < 0 ||
+	    (size_t)bytes < (size_t)n * (8 + 4 * (size_t)dim))
+		return malformed(c, "bad rows payload", err);
+	fixed = (size_t)n * (8 + 4 * (size_t)dim);
+	b = malloc((size_t)bytes + 1);
+	if (!b)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	rc = read_payload(c, b, (size_t)bytes, err);
+	if (rc < 0) {
+		free(b);
+		return rc;
+	}
+	b[bytes] = '\0';
+	out->block = b;
+	out->n = (size_t)n;
+	out->ids = (int64_t *)b;
+	out->vecs = (float *)(b + 8 * n);
+	if ((size_t)bytes > fixed) {
+		out->text = b + fixed;
+		out->text_len = (size_t)bytes - fixed;
+	}
+	return 0;
+}
+
+int mv_client_get(struct mv_client *c, const char *name, uint32_t dim,
+		  size_t n, const int64_t *ids, int want_fields,
+		  struct mv_rows *out, struct mv_err *err)
+{
+	char line[160], *rest;
+	int rc;
+
+	snprintf(line, sizeof(line), "GET %s %zu %zu%s", name, n, n * 8,
+		 want_fields ? " fields" : "");
+	rc = request(c, line, ids, n * 8, &rest, err);
+	if (rc < 0)
+		return rc;
+	return read_rows(c, rest, dim, out, err);
+}
+
+int mv_client_scan(struct mv_client *c, const char *name, uint32_t dim,
+		   int64_t after, size_t limit, int want_fields,
+		   struct mv_rows *out, struct mv_err *err)
+{
+	char line[160], *rest;
+	int rc;
+
+	snprintf(line, sizeof(line), "SCAN %s %lld %zu%s", name,
+		 (long long)after, limit, want_fields ? " fields" : "");
+	rc = request(c, line, NULL, 0, &rest, err);
+	if (rc < 0)
+		return rc;
+	return read_rows(c, rest, dim, out, err);
+}

@@ -1,0 +1,245 @@
+/*
+ * conf.c - parsing of mv.conf and of the daemons' --key=value flags into
+ * struct mv_conf.  Repeatable keys (listen, allow) accumulate; a key given
+ * by a flag replaces what the file said.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "conf.h"
+
+int64_t mv_parse_size(const char *s)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || errno || v < 0)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case 'K': v <<= 10; end++; break;
+	case 'M': v <<= 20; end++; break;
+	case 'G': v <<= 30; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end == 'i' || *end == 'B')
+		end++;
+	if (*end == 'B')
+		end++;
+	return *end ? -1 : v;
+}
+
+static int parse_bool(const char *s, int *out)
+{
+	if (!strcmp(s, "true") || !strcmp(s, "1") || !strcmp(s, "yes") ||
+	    !strcmp(s, "on"))
+		*out = 1;
+	else if (!strcmp(s, "false") || !strcmp(s, "0") || !strcmp(s, "no") ||
+		 !strcmp(s, "off"))
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (end == s || *end || errno || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int set_str(char **dst, const char *val)
+{
+	char *s = strdup(val);
+
+	if (!s)
+		return -1;
+	free(*dst);
+	*dst = s;
+	return 0;
+}
+
+int mv_conf_init(struct mv_conf *c, struct mv_err *err)
+{
+	memset(c, 0, sizeof(*c));
+	c->flush_interval = MV_FLUSH_INTERVAL_DEFAULT;
+	c->flush_limit = MV_FLUSH_LIMIT_DEFAULT;
+	c->session_ttl = MV_SESSION_TTL_DEFAULT;
+	c->num_nodes = 1;
+	c->data_dir = mv_home();
+	c->user = strdup("default");
+	c->cluster_id = strdup("embedded");
+	if (!c->data_dir || !c->user || !c->cluster_id)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	return 0;
+}
+
+void mv_conf_release(struct mv_conf *c)
+{
+	for (int i = 0; i < c->nlisten; i++)
+		free(c->listen[i]);
+	for (int i = 0; i < c->nallow; i++)
+		free(c->allow[i]);
+	free(c->data_dir);
+	free(c->master);
+	free(c->etcd);
+	free(c->s3_endpoint);
+	free(c->s3_bucket);
+	free(c->s3_region);
+	free(c->user);
+	free(c->cluster_id);
+	memset(c, 0, sizeof(*c));
+}
+
+int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
+		struct mv_err *err)
+{
+	int64_t v;
+	int b;
+
+	if (!strcmp(key, "auto_flush")) {
+		if (parse_bool(val, &b) < 0)
+			goto bad;
+		c->auto_flush = b;
+	} else if (!strcmp(key, "flush_interval")) {
+		if (parse_int(val, 1, 86400000, &v) < 0)
+			goto bad;
+		c->flush_interval = v;
+	} else if (!strcmp(key, "flush_limitition") ||
+		   !strcmp(key, "flush_limit")) {
+		v = mv_parse_size(val);
+		if (v <= 0)
+			goto bad;
+		c->flush_limit = v;
+	} else if (!strcmp(key, "session_ttl")) {
+		if (parse_int(val, 1, INT32_MAX, &v) < 0)
+			goto bad;
+		c->session_ttl = v;
+	} else if (!strcmp(key, "num_replicas")) {
+		if (parse_int(val, 0, 64, &v) < 0)
+			goto bad;
+		c->num_replicas = (int)v;
+	} else if (!strcmp(key, "num_nodes")) {
+		if (parse_int(val, 1, 1024, &v) < 0)
+			goto bad;
+		c->num_nodes = (int)v;
+	} else if (!strcmp(key, "sync_level")) {
+		if (parse_int(val, 0, 64, &v) < 0)
+			goto bad;
+		c->sync_level = (int)v;
+	} else if (!strcmp(key, "listen")) {
+		if (c->nlisten == MV_LISTEN_MAX)
+			return mv_err_set(err, MV_ECONFIG,
+					  "too many 'listen' addresses");
+		if (!(c->listen[c->nlisten++] = strdup(val)))
+			goto oom;
+	} else if (!strcmp(key, "allow")) {
+		if (c->nallow == MV_ALLOW_MAX)
+			return mv_err_set(err, MV_ECONFIG,
+					  "too many 'allow' ranges");
+		if (!(c->allow[c->nallow++] = strdup(val)))
+			goto oom;
+	} else if (!strcmp(key, "memory_limit")) {
+		v = mv_parse_size(val);
+		if (v < 0)
+			goto bad;
+		c->memory_limit = v;
+	} else if (!strcmp(key, "verbose")) {
+		if (parse_int(val, -1, 3, &v) < 0)
+			goto bad;
+		c->verbose = (int)v;
+	} else {
+		static const struct {
+			const char *key;
+			size_t off;
+		} strs[] = {
+			{ "data_dir", offsetof(struct mv_conf, data_dir) },
+			{ "master", offsetof(struct mv_conf, master) },
+			{ "etcd", offsetof(struct mv_conf, etcd) },
+			{ "s3_endpoint", offsetof(struct mv_conf, s3_endpoint) },
+			{ "s3_bucket", offsetof(struct mv_conf, s3_bucket) },
+			{ "s3_region", offsetof(struct mv_conf, s3_region) },
+			{ "user", offsetof(struct mv_conf, user) },
+			{ "cluster_id", offsetof(struct mv_conf, cluster_id) },
+		};
+		for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
+			if (!strcmp(key, strs[i].key)) {
+				if (!*val)
+					goto bad;
+				if (set_str((char **)((char *)c + strs[i].off), val) < 0)
+					goto oom;
+				if ((!strcmp(key, "user") ||
+				     !strcmp(key, "cluster_id")) &&
+				    mv_name_check(val, NULL) < 0)
+					goto bad;
+				return 0;
+			}
+		return mv_err_set(err, MV_ECONFIG, "unknown key '%.64s'", key);
+	}
+	return 0;
+bad:
+	return mv_err_set(err, MV_ECONFIG, "bad value for '%s': '%.80s'", key,
+			  val);
+oom:
+	return mv_err_set(err, MV_EINTERNAL, "out of memory");
+}
+
+int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
+		 struct mv_err *err)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int lineno = 0, rc = 0;
+
+	if (!f) {
+		if (missing_ok && errno == ENOENT)
+			return 0;
+		return mv_err_sys(err, MV_ECONFIG, "cannot open '%s'", path);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *p = line, *eq, *k, *v, *e;
+		struct mv_err e2 = { 0 };
+
+		lineno++;
+		while (isspace((unsigned char)*p))
+			p++;
+		if (!*p || *p == '#')
+			continue;
+		eq = strchr(p, '=');
+		if (!eq) {
+			rc = mv_err_set(err, MV_ECONFIG, "%s:%d: want key = value",
+					path, lineno);
+			break;
+		}
+		k = p;
+		e = eq;
+		while (e > k && isspace((unsigned char)e[-1]))
+			e--;
+		*e = '\0';
+		v = eq + 1;
+		while (isspace((unsigned char)*v))
+			v++;
+		e = v + strlen(v);
+		while (e > v && isspace((unsigned char)e[-1]))
+			e--;
+		*e = '\0';
+		if (mv_conf_set(c, k, v, &e2) < 0) {
+			rc = mv_err_set(err, e2.code, "%s:%d: %s", path, lineno,
+					e2.msg);
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}

@@ -1,0 +1,46 @@
+/*
+ * conf.h - the daemons' configuration: mv.conf (key = value lines, '#'
+ * comments) and flags of the same names (--key=value), flags winning.
+ */
+#ifndef MV_CONF_H
+#define MV_CONF_H
+
+#include "mv.h"
+
+#define MV_LISTEN_MAX 8
+#define MV_ALLOW_MAX 32
+
+#define MV_FLUSH_INTERVAL_DEFAULT 1000		/* ms */
+#define MV_FLUSH_LIMIT_DEFAULT (16u << 20)	/* bytes */
+#define MV_SESSION_TTL_DEFAULT 3600		/* s */
+
+struct mv_conf {
+	int auto_flush;
+	int64_t flush_interval;		/* ms */
+	int64_t flush_limit;		/* bytes */
+	int64_t session_ttl;		/* s */
+	int num_replicas, num_nodes, sync_level;
+	int nlisten;
+	char *listen[MV_LISTEN_MAX];
+	char *data_dir;
+	int nallow;
+	char *allow[MV_ALLOW_MAX];
+	char *master, *etcd, *s3_endpoint, *s3_bucket, *s3_region;
+	char *user, *cluster_id;
+	int64_t memory_limit;		/* bytes, 0 none */
+	int verbose;
+};
+
+/* Defaults (MV_HOME decides data_dir and the socket). */
+int mv_conf_init(struct mv_conf *c, struct mv_err *err);
+void mv_conf_release(struct mv_conf *c);
+/* Set one key; MV_ECONFIG "unknown key 'x'" or "bad value for 'x'". */
+int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
+		struct mv_err *err);
+/* Read a file; errors name "FILE:N". missing_ok: absent file is fine. */
+int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
+		 struct mv_err *err);
+/* "16M", "1G", "4096" -> bytes; -1 if malformed. */
+int64_t mv_parse_size(const char *s);
+
+#endif

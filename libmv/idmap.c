@@ -1,0 +1,117 @@
+/*
+ * idmap.c - see idmap.h.  Load factor at most 1/2; the hash is splitmix64's
+ * finaliser, so consecutive ids spread evenly.
+ */
+#include <stdlib.h>
+#include "idmap.h"
+
+static inline size_t hash(int64_t id)
+{
+	uint64_t x = (uint64_t)id;
+
+	x ^= x >> 30;
+	x *= 0xbf58476d1ce4e5b9ULL;
+	x ^= x >> 27;
+	x *= 0x94d049bb133111ebULL;
+	x ^= x >> 31;
+	return (size_t)x;
+}
+
+void mv_idmap_init(struct mv_idmap *m)
+{
+	m->t = NULL;
+	m->cap = m->n = 0;
+}
+
+void mv_idmap_release(struct mv_idmap *m)
+{
+	free(m->t);
+	mv_idmap_init(m);
+}
+
+static int rehash(struct mv_idmap *m, size_t cap)
+{
+	struct mv_idmap_ent *old = m->t, *t;
+	size_t oldcap = m->cap;
+
+	t = malloc(cap * sizeof(*t));
+	if (!t)
+		return MV_EINTERNAL;
+	for (size_t i = 0; i < cap; i++)
+		t[i].id = MV_ID_NONE;
+	m->t = t;
+	m->cap = cap;
+	for (size_t i = 0; i < oldcap; i++) {
+		if (old[i].id == MV_ID_NONE)
+			continue;
+		size_t j = hash(old[i].id) & (cap - 1);
+		while (t[j].id != MV_ID_NONE)
+			j = (j + 1) & (cap - 1);
+		t[j] = old[i];
+	}
+	free(old);
+	return 0;
+}
+
+int mv_idmap_reserve(struct mv_idmap *m, size_t more)
+{
+	size_t need = (m->n + more) * 2, cap = m->cap ? m->cap : 16;
+
+	while (cap < need)
+		cap *= 2;
+	return cap == m->cap ? 0 : rehash(m, cap);
+}
+
+int mv_idmap_put(struct mv_idmap *m, int64_t id, void *seg, uint64_t row)
+{
+	size_t j;
+
+	if (mv_idmap_reserve(m, 1) < 0)
+		return MV_EINTERNAL;
+	j = hash(id) & (m->cap - 1);
+	while (m->t[j].id != MV_ID_NONE && m->t[j].id != id)
+		j = (j + 1) & (m->cap - 1);
+	if (m->t[j].id == MV_ID_NONE)
+		m->n++;
+	m->t[j].id = id;
+	m->t[j].seg = seg;
+	m->t[j].row = row;
+	return 0;
+}
+
+struct mv_idmap_ent *mv_idmap_get(const struct mv_idmap *m, int64_t id)
+{
+	size_t j;
+
+	if (!m->cap)
+		return NULL;
+	j = hash(id) & (m->cap - 1);
+	while (m->t[j].id != MV_ID_NONE) {
+		if (m->t[j].id == id)
+			return &m->t[j];
+		j = (j + 1) & (m->cap - 1);
+	}
+	return NULL;
+}
+
+int mv_idmap_del(struct mv_idmap *m, int64_t id)
+{
+	struct mv_idmap_ent *e = mv_idmap_get(m, id);
+	size_t i, j, mask = m->cap - 1;
+
+	if (!e)
+		return 0;
+	i = (size_t)(e - m->t);
+	/* Backward shift: pull later entries of the cluster into the hole. */
+	for (j = (i + 1) & mask; m->t[j].id != MV_ID_NONE; j = (j + 1) & mask) {
+		size_t h = hash(m->t[j].id) & mask;
+		/* Move j to i if its home h is not cyclically in (i, j]. */
+		if ((j > i && (h <= i || h > j)) || (j < i && (h <= i && h > j))) {
+			m->t[i] = m->t[j];
+			i = j;
+		}
+	}
+	m->t[i].id = MV_ID_NONE;
+	m->n--;
+	return 1;
+}

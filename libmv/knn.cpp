@@ -1,0 +1,31 @@
+/*
+ * knn.cpp - a thin extern "C" shim over FAISS's brute-force kernels
+ * (faiss::knn_L2sqr, faiss::knn_inner_product), which the 1.7.3 C API does
+ * not expose.  FAISS exceptions stop here and become MV_EINTERNAL.
+ */
+#include <faiss/utils/distances.h>
+#include <exception>
+#include <stdio.h>
+#include "knn.h"
+
+extern "C" int mv_knn(int l2, const float *x, size_t nq, const float *y,
+		      size_t ny, size_t d, size_t k, const float *y_norm2,
+		      float *dist, int64_t *labels, struct mv_err *err)
+{
+	try {
+		if (l2)
+			faiss::knn_L2sqr(x, y, d, nq, ny, k, dist, labels,
+					 y_norm2);
+		else
+			faiss::knn_inner_product(x, y, d, nq, ny, k, dist,
+						 labels);
+	} catch (const std::exception &e) {
+		return mv_err_set(err, MV_EINTERNAL, "faiss: %s", e.what());
+	}
+	return 0;
+}
+
+extern "C" void mv_knn_norms2(const float *y, size_t n, size_t d, float *out)
+{
+	faiss::fvec_norms_L2sqr(out, y, d, n);
+}

@@ -1,0 +1,139 @@
+/*
+ * segfile.c - encoding and checking of segment files (see segfile.h).  The
+ * only user of zstd.  Vectors are never compressed: float32 embeddings
+ * gain little and must stay mappable.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+#include "crc32c.h"
+#include "segfile.h"
+
+#define HDR_LEN 64
+#define F_ZSTD 1u
+
+static void put16(unsigned char *p, uint16_t v) { memcpy(p, &v, 2); }
+static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put64(unsigned char *p, uint64_t v) { memcpy(p, &v, 8); }
+static uint16_t get16(const unsigned char *p) { uint16_t v; memcpy(&v, p, 2); return v; }
+static uint32_t get32(const unsigned char *p) { uint32_t v; memcpy(&v, p, 4); return v; }
+static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); return v; }
+
+/*
+ * Header layout (little-endian): 0 magic "MVF1", 4 u16 version, 6 u16 kind,
+ * 8 u32 aux, 12 u32 flags, 16 u64 n, 24 u64 a_len (stored), 32 u64 a_raw,
+ * 40 u64 b_len, 48 u32 crc_a, 52 u32 crc_b, 56 u32 crc of bytes 0..55.
+ */
+int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
+		   uint64_t n, const void *a, size_t alen, const void *b,
+		   size_t blen, struct mv_err *err)
+{
+	const void *astore = a;
+	size_t aslen = alen, padlen;
+	uint32_t flags = 0;
+
+	memset(e, 0, sizeof(*e));
+	if (alen >= 256) {
+		size_t bound = ZSTD_compressBound(alen);
+		size_t z;
+
+		e->zbuf = malloc(bound);
+		if (!e->zbuf)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		z = ZSTD_compress(e->zbuf, bound, a, alen, 3);
+		if (ZSTD_isError(z)) {
+			free(e->zbuf);
+			e->zbuf = NULL;
+			return mv_err_set(err, MV_EINTERNAL, "zstd: %s",
+					  ZSTD_getErrorName(z));
+		}
+		if (z < alen - alen / 16) {
+			astore = e->zbuf;
+			aslen = z;
+			flags |= F_ZSTD;
+		}
+	}
+	memcpy(e->hdr, "MVF1", 4);
+	put16(e->hdr + 4, MV_FORMAT_VERSION);
+	put16(e->hdr + 6, (uint16_t)kind);
+	put32(e->hdr + 8, aux);
+	put32(e->hdr + 12, flags);
+	put64(e->hdr + 16, n);
+	put64(e->hdr + 24, aslen);
+	put64(e->hdr + 32, alen);
+	put64(e->hdr + 40, blen);
+	put32(e->hdr + 48, mv_crc32c(0, astore, aslen));
+	put32(e->hdr + 52, blen ? mv_crc32c(0, b, blen) : 0);
+	put32(e->hdr + 56, mv_crc32c(0, e->hdr, 56));
+	padlen = (64 - (HDR_LEN + aslen) % 64) % 64;
+	e->iov[0] = (struct iovec){ e->hdr, HDR_LEN };
+	e->iov[1] = (struct iovec){ (void *)astore, aslen };
+	e->iov[2] = (struct iovec){ e->pad, padlen };
+	e->iov[3] = (struct iovec){ (void *)b, blen };
+	return 0;
+}
+
+void mv_segenc_release(struct mv_segenc *e)
+{
+	free(e->zbuf);
+	e->zbuf = NULL;
+}
+
+int mv_segfile_decode(const char *name, const void *file, size_t len,
+		      struct mv_seginfo *info, void **a, const void **b,
+		      struct mv_err *err)
+{
+	const unsigned char *h = file;
+	uint64_t aslen, boff;
+	uint32_t flags;
+	void *araw = NULL;
+
+	*a = NULL;
+	*b = NULL;
+	if (len < HDR_LEN || memcmp(h, "MVF1", 4))
+		return mv_err_set(err, MV_EIO, "'%s': not a segment file", name);
+	if (get32(h + 56) != mv_crc32c(0, h, 56))
+		return mv_err_set(err, MV_EIO, "'%s': header checksum mismatch",
+				  name);
+	if (get16(h + 4) != MV_FORMAT_VERSION)
+		return mv_err_set(err, MV_EIO, "'%s': format version %u, want %u",
+				  name, get16(h + 4), MV_FORMAT_VERSION);
+	memset(info, 0, sizeof(*info));
+	info->kind = (enum mv_segkind)get16(h + 6);
+	info->aux = get32(h + 8);
+	flags = get32(h + 12);
+	info->n = get64(h + 16);
+	aslen = get64(h + 24);
+	info->a_raw = get64(h + 32);
+	info->b_len = get64(h + 40);
+	boff = HDR_LEN + aslen;
+	boff += (64 - boff % 64) % 64;
+	info->b_off = boff;
+	if (aslen > len - HDR_LEN || boff + info->b_len != len)
+		return mv_err_set(err, MV_EIO, "'%s': truncated (%zu bytes)",
+				  name, len);
+	if (get32(h + 48) != mv_crc32c(0, h + HDR_LEN, aslen) ||
+	    (info->b_len && get32(h + 52) != mv_crc32c(0, h + boff, info->b_len)))
+		return mv_err_set(err, MV_EIO, "'%s': checksum mismatch", name);
+	araw = malloc(info->a_raw ? info->a_raw : 1);
+	if (!araw)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (flags & F_ZSTD) {
+		size_t z = ZSTD_decompress(araw, info->a_raw, h + HDR_LEN, aslen);
+		if (ZSTD_isError(z) || z != info->a_raw) {
+			free(araw);
+			return mv_err_set(err, MV_EIO, "'%s': bad zstd block",
+					  name);
+		}
+	} else {
+		if (aslen != info->a_raw) {
+			free(araw);
+			return mv_err_set(err, MV_EIO, "'%s': bad block size",
+					  name);
+		}
+		memcpy(araw, h + HDR_LEN, aslen);
+	}
+	*a = araw;
+	*b = info->b_len ? h + boff : NULL;
+	return 0;
+}

@@ -1,0 +1,53 @@
+/*
+ * segfile.h - the on-disk format of segment files: raw vectors with their
+ * ids (.vec), one scalar column (.col) and delete logs (.del).
+ *
+ * Every file is: a 64-byte header (magic "MVF1", format version, kind,
+ * sizes, CRC-32C of each part and of the header itself), block A (ids,
+ * column values or deleted ids; zstd-compressed where it pays), padding to
+ * 64 bytes, and block B (vectors, float32, stored raw so that they can be
+ * mapped and searched in place; empty for other kinds).
+ */
+#ifndef MV_SEGFILE_H
+#define MV_SEGFILE_H
+
+#include <sys/uio.h>
+#include "mv.h"
+
+enum mv_segkind { MV_SEG_VEC = 1, MV_SEG_COL = 2, MV_SEG_DEL = 3 };
+
+struct mv_seginfo {
+	enum mv_segkind kind;
+	uint32_t aux;		/* dim for VEC, field type for COL */
+	uint64_t n;		/* rows */
+	uint64_t a_raw;		/* decompressed size of block A */
+	uint64_t b_len;		/* size of block B */
+	uint64_t b_off;		/* offset of block B in the file */
+};
+
+/*
+ * Encoded file as 4 iovecs (header, block A, padding, block B); B is not
+ * copied.  The caller keeps a and b alive until written, then calls
+ * mv_segenc_release.
+ */
+struct mv_segenc {
+	struct iovec iov[4];
+	unsigned char hdr[64];
+	unsigned char pad[64];
+	void *zbuf;
+};
+int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
+		   uint64_t n, const void *a, size_t alen, const void *b,
+		   size_t blen, struct mv_err *err);
+void mv_segenc_release(struct mv_segenc *e);
+
+/*
+ * Check a whole file held in memory (CRCs, version, sizes) and decode it:
+ * *a gets a malloc'ed copy of block A (caller frees), *b points into file.
+ * name is used in messages.  MV_EIO "'x': checksum mismatch" etc.
+ */
+int mv_segfile_decode(const char *name, const void *file, size_t len,
+		      struct mv_seginfo *info, void **a, const void **b,
+		      struct mv_err *err);
+
+#endif

@@ -1,0 +1,126 @@
+/*
+ * store.h - segment file storage: whole objects addressed by relative
+ * paths such as "docs/seg-000001.vec", written atomically and never
+ * modified in place.  The local implementation keeps them as files under a
+ * directory; an S3 one comes later behind the same struct mv_store_ops.
+ *
+ * Every call is thread-safe.  A path is 1 to MV_STORE_PATH_MAX bytes of
+ * '/'-separated components, none empty, ".", ".." or starting with
+ * ".tmp-" (reserved for temporaries), and no leading '/'; anything else is
+ * MV_EUSAGE.  Functions return 0 or a negative MV_E* code with err filled.
+ */
+#ifndef MV_STORE_H
+#define MV_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+#include "mv.h"
+
+#define MV_STORE_PATH_MAX 1024	/* S3's key limit */
+#define MV_STORE_TMP_PREFIX ".tmp-"
+
+struct mv_store;
+
+/*
+ * Open the local store rooted at dir (created if missing, with parents).
+ * The store owns the whole tree under dir: keep other files out of it.
+ * Returns NULL with err set on failure.
+ */
+struct mv_store *mv_store_open_local(const char *dir, struct mv_err *err);
+
+/*
+ * Create or replace path with the concatenation of the iovcnt buffers of
+ * iov, atomically and durably: after a crash path holds either its old
+ * content or all of the new.  Local: a temporary (".tmp-...") in the same
+ * directory, written, fsync'ed, renamed over path, and the directory
+ * fsync'ed; parent directories are created as needed.
+ */
+int mv_store_put(struct mv_store *s, const char *path,
+		 const struct iovec *iov, int iovcnt, struct mv_err *err);
+
+/*
+ * Read the whole object into *buf, malloc'ed, that the caller frees (one
+ * NUL byte follows its *len bytes).  MV_ENOINPUT if it does not exist.
+ */
+int mv_store_get(struct mv_store *s, const char *path, void **buf,
+		 size_t *len, struct mv_err *err);
+
+/*
+ * Map the whole object read-only: *p and *len until
+ * mv_store_unmap(s, *handle).  The mapping keeps the content seen at the
+ * call even if the object is replaced or deleted meanwhile (objects are
+ * never written in place).  Local: mmap(MAP_SHARED, PROT_READ); an empty
+ * object gives a non-NULL *p and *len 0.  MV_ENOINPUT if absent.
+ */
+int mv_store_map(struct mv_store *s, const char *path, const void **p,
+		 size_t *len, void **handle, struct mv_err *err);
+/* Release a mapping; a NULL handle is a no-op. */
+void mv_store_unmap(struct mv_store *s, void *handle);
+
+/*
+ * Delete path, durably; an absent object is not an error.  Local: empty
+ * parent directories go too.
+ */
+int mv_store_del(struct mv_store *s, const char *path, struct mv_err *err);
+
+/*
+ * Call fn for every object whose path starts with prefix ("" for all;
+ * a plain string prefix as in S3, so "docs/seg-" works), in no particular
+ * order, with its size in bytes; temporaries are skipped.  fn may put and
+ * delete objects; whether it then sees them is unspecified.  A non-zero
+ * return from fn stops the walk and is returned; otherwise 0 or MV_E*.
+ */
+int mv_store_list(struct mv_store *s, const char *prefix,
+		  int (*fn)(void *arg, const char *path, uint64_t size),
+		  void *arg, struct mv_err *err);
+
+/*
+ * Remove the temporaries a crash left behind and return how many, or
+ * MV_E*.  Call it when no put is in flight from another process (at node
+ * start; this process's puts are waited for).
+ */
+int mv_store_clean_tmp(struct mv_store *s, struct mv_err *err);
+
+/*
+ * The directory that holds the objects as files, local_dir/path, for a
+ * fast path that needs a real file (e.g. a library that opens by name), or
+ * NULL when the implementation has none.  Valid until mv_store_close.
+ */
+const char *mv_store_local_dir(struct mv_store *s);
+
+/* Close and free s; NULL is a no-op.  Mappings must be released first. */
+void mv_store_close(struct mv_store *s);
+
+/*
+ * The implementation interface, for store_*.c only.  store.c checks paths
+ * and arguments before calling an op, so implementations see only valid
+ * paths; they do their own locking.  impl is the implementation's state.
+ * local_dir may be NULL.
+ */
+struct mv_store_ops {
+	const char *name;	/* "local", "s3" */
+	int (*put)(void *impl, const char *path, const struct iovec *iov,
+		   int iovcnt, struct mv_err *err);
+	int (*get)(void *impl, const char *path, void **buf, size_t *len,
+		   struct mv_err *err);
+	int (*map)(void *impl, const char *path, const void **p,
+		   size_t *len, void **handle, struct mv_err *err);
+	void (*unmap)(void *impl, void *handle);
+	int (*del)(void *impl, const char *path, struct mv_err *err);
+	int (*list)(void *impl, const char *prefix,
+		    int (*fn)(void *, const char *, uint64_t), void *arg,
+		    struct mv_err *err);
+	int (*clean_tmp)(void *impl, struct mv_err *err);
+	const char *(*local_dir)(void *impl);
+	void (*close)(void *impl);
+};
+
+/*
+ * Wrap impl in a struct mv_store that dispatches to ops; on failure calls
+ * ops->close(impl) and returns NULL.
+ */
+struct mv_store *mv_store_new(const struct mv_store_ops *ops, void *impl,
+			      struct mv_err *err);
+
+#endif

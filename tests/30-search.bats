@@ -1,0 +1,223 @@
+#!/usr/bin/env bats
+# mv-search: the TSV it prints, k, ties, and l2/ip/cosine results checked
+# against an independent brute force in awk.
+
+load helpers/mv
+
+setup_file() {
+	setup_file_node
+}
+
+teardown_file() {
+	stop_node
+}
+
+setup() {
+	mv_setup
+}
+
+# awk_knn BASE QUERIES K METRIC: exact top-K as mv-search prints it; BASE
+# has the id first.  Computed in double precision by awk, sorted by sort(1).
+awk_knn() {
+	local order='-k3,3g'
+	[ "$4" = l2 ] || order='-k3,3gr'
+	awk -v metric="$4" '
+		NR == FNR { id[NR] = $1; for (i = 2; i <= NF; i++) b[NR, i - 1] = $i
+			nb = NR; d = NF - 1; next }
+		{
+			for (r = 1; r <= nb; r++) {
+				s = 0; na = 0; nq = 0
+				for (i = 1; i <= d; i++) {
+					x = $i; y = b[r, i]
+					if (metric == "l2") s += (x - y) * (x - y)
+					else { s += x * y; na += y * y; nq += x * x }
+				}
+				if (metric == "cosine") s = s / sqrt(na * nq)
+				printf "%d %d %.17g\n", FNR - 1, id[r], s
+			}
+		}' "$1" "$2" |
+		sort -k1,1n "$order" -k2,2n |
+		awk -v k="$3" '{ if (NR == 1 || $1 != q) { q = $1; r = 0 }
+			if (++r <= k) printf "%d\t%d\t%d\t%.9g\n", $1, r, $2, $3 }'
+}
+
+@test "one line per hit: query_no, rank, id, distance; ties by smaller id" {
+	run -0 mv-create "$C" --dim 4
+	printf '5 -1 0 0 0\n1 0 0 0 0\n3 0 2 0 0\n4 1 1 1 1\n2 1 0 0 0\n' >v.txt
+	run -0 mv-insert --ids-first "$C" v.txt
+	run -0 --separate-stderr mv-search "$C" -k 3 < <(printf '0 0 0 0\n1 1 1 1\n')
+	assert_equal "$stderr" ""
+	assert_output "0${T}1${T}1${T}0
+0${T}2${T}2${T}1
+0${T}3${T}5${T}1
+1${T}1${T}4${T}0
+1${T}2${T}2${T}3
+1${T}3${T}1${T}4"
+}
+
+@test "k larger than the rows gives fewer lines, never a placeholder" {
+	run -0 mv-create "$C" --dim 2
+	run -0 mv-insert --ids-first "$C" < <(printf '1 0 0\n2 1 1\n3 2 2\n')
+	run -0 mv-search "$C" -k 10 < <(printf '0 0\n5 5\n')
+	assert_equal "${#lines[@]}" 6
+	refute_output --partial "${T}-1${T}"
+	assert_line -n 2 "0${T}3${T}3${T}8"
+	assert_line -n 3 "1${T}1${T}3${T}18"
+}
+
+@test "k defaults to 10" {
+	run -0 mv-create "$C" --dim 3
+	run -0 mv-insert "$C" < <(gen vecs 25 3)
+	run -0 mv-search "$C" < <(gen vecs 2 3 --seed 5)
+	assert_equal "${#lines[@]}" 20
+	assert_line -n 9 --regexp "^0${T}10${T}"
+	assert_line -n 19 --regexp "^1${T}10${T}"
+}
+
+@test "l2: squared Euclidean distances equal an awk brute force" {
+	run -0 mv-create "$C" --dim 8 --metric l2
+	gen vecs 40 8 --seed 11 --ids-first 0 >base.txt
+	gen vecs 3 8 --seed 12 >q.txt
+	run -0 mv-insert --ids-first "$C" base.txt
+	awk_knn base.txt q.txt 5 l2 >want.tsv
+	mv-search "$C" -k 5 q.txt >got.tsv
+	diff want.tsv got.tsv
+}
+
+@test "ip: inner products, highest first, equal an awk brute force" {
+	run -0 mv-create "$C" --dim 8 --metric ip
+	gen vecs 40 8 --seed 11 --ids-first 0 >base.txt
+	gen vecs 3 8 --seed 12 >q.txt
+	run -0 mv-insert --ids-first "$C" base.txt
+	awk_knn base.txt q.txt 5 ip >want.tsv
+	mv-search "$C" -k 5 q.txt >got.tsv
+	diff want.tsv got.tsv
+}
+
+@test "cosine: similarities, highest first, match an awk brute force" {
+	run -0 mv-create "$C" --dim 8 --metric cosine
+	gen vecs 40 8 --seed 11 --ids-first 0 >base.txt
+	gen vecs 3 8 --seed 12 >q.txt
+	run -0 mv-insert --ids-first "$C" base.txt
+	awk_knn base.txt q.txt 5 cosine >want.tsv
+	mv-search "$C" -k 5 q.txt >got.tsv
+	cut -f1-3 want.tsv >want.ids
+	cut -f1-3 got.tsv >got.ids
+	diff want.ids got.ids
+	paste want.tsv got.tsv | awk -F'\t' '{ d = $4 - $8; if (d < 0) d = -d
+		if (d > 1e-5) { print "line " NR ": " $4 " vs " $8; bad = 1 } }
+		END { exit bad }'
+}
+
+@test "cosine ignores the length of vectors" {
+	run -0 mv-create "$C" --dim 2 --metric cosine
+	run -0 mv-insert --ids-first "$C" < <(printf '1 10 0\n2 0 0.5\n3 1 1\n')
+	run -0 mv-search "$C" -k 3 < <(printf '2 0\n')
+	assert_line -n 0 "0${T}1${T}1${T}1"
+	assert_line -n 1 --regexp "^0${T}2${T}3${T}0\\.7071067"
+	assert_line -n 2 "0${T}3${T}2${T}0"
+}
+
+@test "queries are read in every input format" {
+	run -0 mv-create "$C" --dim 8
+	gen vecs 40 8 --seed 11 --ids-first 0 >base.txt
+	run -0 mv-insert --ids-first "$C" base.txt
+	gen vecs 3 8 --seed 12 >q.txt
+	gen vecs 3 8 --seed 12 --format fvecs >q.fvecs
+	gen vecs 3 8 --seed 12 --format jsonl >q.jsonl
+	mv-search "$C" -k 4 q.txt >a.tsv
+	mv-search "$C" -k 4 q.fvecs >b.tsv
+	mv-search "$C" -k 4 <q.fvecs >c.tsv
+	mv-search "$C" -k 4 q.jsonl >d.tsv
+	gen vecs 3 8 --seed 12 --sep , | mv-search "$C" -k 4 >e.tsv
+	[ "$(line_count a.tsv)" -eq 12 ]
+	cmp a.tsv b.tsv
+	cmp a.tsv c.tsv
+	cmp a.tsv d.tsv
+	cmp a.tsv e.tsv
+}
+
+@test "search merges results from every flushed segment" {
+	run -0 mv-create "$C" --dim 8
+	gen vecs 40 8 --seed 11 --ids-first 0 >base.txt
+	for part in 0 1 2 3; do
+		sed -n "$((part * 10 + 1)),$((part * 10 + 10))p" base.txt >p$part.txt
+		run -0 mv-insert --ids-first "$C" p$part.txt
+	done
+	assert_rows "$C" 40
+	gen vecs 3 8 --seed 12 >q.txt
+	awk_knn base.txt q.txt 7 l2 >want.tsv
+	mv-search "$C" -k 7 q.txt >got.tsv
+	diff want.tsv got.tsv
+}
+
+@test "an empty query input prints nothing and exits 0" {
+	run -0 mv-create "$C" --dim 2
+	run -0 mv-insert "$C" < <(printf '1 1\n')
+	run -0 --separate-stderr mv-search "$C" </dev/null
+	assert_output ""
+	assert_equal "$stderr" ""
+}
+
+@test "search parameters are accepted on a collection without index" {
+	run -0 mv-create "$C" --dim 8
+	gen vecs 40 8 --seed 11 --ids-first 0 >base.txt
+	run -0 mv-insert --ids-first "$C" base.txt
+	gen vecs 3 8 --seed 12 >q.txt
+	mv-search "$C" -k 5 q.txt >a.tsv
+	mv-search "$C" -k 5 --nprobe 8 q.txt >b.tsv
+	mv-search "$C" -k 5 --ef 32 q.txt >c.tsv
+	cmp a.tsv b.tsv
+	cmp a.tsv c.tsv
+}
+
+@test "mv-search | head -1 ends quietly" {
+	run -0 mv-create "$C" --dim 4
+	run -0 mv-insert "$C" < <(gen vecs 3000 4 --format fvecs)
+	gen vecs 300 4 --seed 3 >q.txt
+	run -0 bash -c 'set -o pipefail; timeout 60 mv-search "$1" -k 100 q.txt 2>err.txt | head -1; echo "status=${PIPESTATUS[0]}"' _ "$C"
+	assert_line -n 0 --regexp "^0${T}1${T}"
+	assert_line -n 1 --regexp '^status=(0|141)$'
+	run -0 cat err.txt
+	assert_output ""
+	assert_serving
+}
+
+@test "concurrent searches from several clients agree" {
+	run -0 mv-create "$C" --dim 8
+	run -0 mv-insert "$C" < <(gen vecs 2000 8 --format fvecs)
+	gen vecs 20 8 --seed 3 >q.txt
+	mv-search "$C" -k 10 q.txt >ref.tsv
+	for i in 1 2 3 4 5 6; do
+		mv-search "$C" -k 10 q.txt >out$i.tsv 3>&- &
+	done
+	wait
+	for i in 1 2 3 4 5 6; do
+		cmp ref.tsv out$i.tsv
+	done
+}
+
+@test "mv-search usage and errors: -k 0 and -k x 64, unknown 1, missing 66" {
+	run -0 mv-create "$C" --dim 2
+	printf '1 1\n' >q.txt
+	run -64 mv-search "$C" -k 0 q.txt
+	run -64 mv-search "$C" -k x q.txt
+	run -64 mv-search
+	run -1 --separate-stderr mv-search nosuch q.txt
+	assert_equal "${#stderr_lines[@]}" 1
+	assert_regex "$stderr" '^mv-search: .*nosuch'
+	run -66 --separate-stderr mv-search "$C" nofile.txt
+	assert_equal "${#stderr_lines[@]}" 1
+	assert_regex "$stderr" '^mv-search: .*nofile\.txt'
+}
+
+@test "mv-search: a query of the wrong dimension exits 65 naming file and line" {
+	run -0 mv-create "$C" --dim 2
+	run -0 mv-insert "$C" < <(printf '1 1\n')
+	printf '1 1\n2 2\n1 2 3\n' >q.txt
+	run -65 --separate-stderr mv-search "$C" q.txt
+	assert_regex "$stderr" '^mv-search: q\.txt:3: '
+	printf '1 1\nnan 2\n' >q.txt
+	run -65 --separate-stderr mv-search "$C" q.txt
+	assert_regex "$stderr" '^mv-search: q\.txt:2: '
+}

@@ -1,0 +1,690 @@
+/*
+ * test_meta.c - unit tests of the metadata store (meta.h) on its local
+ * implementation: get/range/txn semantics, the limits shared with etcd,
+ * durability across reopen, torn and corrupt log tails, compaction and the
+ * directory lock.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "crc32c.h"
+#include "meta.h"
+#include "unit.h"
+
+/* Open dir (a unit_path name) or fail the test. */
+static struct mv_meta *open_dir(const char *name)
+{
+	struct mv_err err = { 0 };
+	struct mv_meta *m = mv_meta_open_local(unit_path(name), &err);
+
+	if (!m)
+		unit_diag("open '%s': %s", name, err.msg);
+	return m;
+}
+
+/* The value of key as a string, "" if absent, in a static buffer. */
+static const char *get_str(struct mv_meta *m, const char *key)
+{
+	static char out[256];
+	char *v;
+	size_t n;
+	int rc = mv_meta_get(m, key, &v, &n, NULL);
+
+	if (rc == 1)
+		return "";
+	if (rc < 0)
+		return "(error)";
+	snprintf(out, sizeof(out), "%s", v);
+	free(v);
+	return out;
+}
+
+static int put_str(struct mv_meta *m, const char *key, const char *val)
+{
+	return mv_meta_put(m, key, val, strlen(val), NULL);
+}
+
+/* Range collector: "key=val;" for each key. */
+struct coll {
+	char buf[4096];
+	int n, stop_at;
+};
+
+static int collect(void *arg, const char *key, const void *val, size_t vlen)
+{
+	struct coll *c = arg;
+	size_t len = strlen(c->buf);
+
+	snprintf(c->buf + len, sizeof(c->buf) - len, "%s=%.*s;", key,
+		 (int)vlen, (const char *)val);
+	if (++c->n == c->stop_at)
+		return 7;
+	return 0;
+}
+
+static const char *range_str(struct mv_meta *m, const char *prefix)
+{
+	static struct coll c;
+
+	memset(&c, 0, sizeof(c));
+	if (mv_meta_range(m, prefix, collect, &c, NULL) != 0)
+		return "(error)";
+	return c.buf;
+}
+
+TEST(meta_get_put_del)
+{
+	struct mv_err err = { 0 };
+	struct mv_meta *m = open_dir("meta-basic");
+	const char bin[] = { 'a', 0, 'b', 0, (char)0xff };
+	char *v = (char *)1;
+	size_t n = 99;
+
+	REQUIRE(m);
+	CHECK_EQ_INT(mv_meta_get(m, "/k", &v, &n, &err), 1);
+	CHECK(v == NULL);
+	CHECK_EQ_INT(n, 0);
+	CHECK_EQ_INT(err.code, 0);
+	CHECK_EQ_INT(put_str(m, "/k", "one"), 0);
+	CHECK_STR(get_str(m, "/k"), "one");
+	CHECK_EQ_INT(put_str(m, "/k", "two"), 0);
+	CHECK_STR(get_str(m, "/k"), "two");
+
+	/* Binary values come back whole and NUL-terminated. */
+	CHECK_EQ_INT(mv_meta_put(m, "/bin", bin, sizeof(bin), NULL), 0);
+	REQUIRE(mv_meta_get(m, "/bin", &v, &n, NULL) == 0);
+	CHECK_EQ_INT(n, sizeof(bin));
+	CHECK_MEM(v, bin, sizeof(bin));
+	CHECK_EQ_INT(v[n], 0);
+	free(v);
+
+	/* An empty value is a present key. */
+	CHECK_EQ_INT(mv_meta_put(m, "/empty", NULL, 0, NULL), 0);
+	REQUIRE(mv_meta_get(m, "/empty", &v, &n, NULL) == 0);
+	CHECK_EQ_INT(n, 0);
+	CHECK_STR(v, "");
+	free(v);
+
+	CHECK_EQ_INT(mv_meta_del(m, "/k", NULL), 0);
+	CHECK_EQ_INT(mv_meta_get(m, "/k", &v, &n, NULL), 1);
+	CHECK_EQ_INT(mv_meta_del(m, "/k", NULL), 0);	/* absent: fine */
+
+	/* Bad keys. */
+	CHECK_EQ_INT(mv_meta_put(m, "", "x", 1, &err), MV_EUSAGE);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_meta_get(m, "", &v, &n, &err), MV_EUSAGE);
+	mv_meta_close(m);
+	mv_meta_close(NULL);
+}
+
+TEST(meta_range)
+{
+	struct mv_meta *m = open_dir("meta-range");
+	struct coll c = { .stop_at = 2 };
+
+	REQUIRE(m);
+	put_str(m, "/u/b", "2");
+	put_str(m, "/u/a", "1");
+	put_str(m, "/u/c/x", "3");
+	put_str(m, "/u", "0");
+	put_str(m, "/v/a", "4");
+	put_str(m, "/t", "5");
+	put_str(m, "/u\x7f", "6");
+	put_str(m, "/u\xc3\xa9", "7");	/* bytewise: after 0x7f */
+	CHECK_STR(range_str(m, "/u/"), "/u/a=1;/u/b=2;/u/c/x=3;");
+	CHECK_STR(range_str(m, "/u"),
+		  "/u=0;/u/a=1;/u/b=2;/u/c/x=3;/u\x7f=6;/u\xc3\xa9=7;");
+	CHECK_STR(range_str(m, "/u/c/x"), "/u/c/x=3;");
+	CHECK_STR(range_str(m, "/u/c/xy"), "");
+	CHECK_STR(range_str(m, "/w"), "");
+	CHECK_STR(range_str(m, ""),
+		  "/t=5;/u=0;/u/a=1;/u/b=2;/u/c/x=3;/u\x7f=6;/u\xc3\xa9=7;"
+		  "/v/a=4;");
+
+	/* A non-zero return stops the walk and is returned. */
+	CHECK_EQ_INT(mv_meta_range(m, "/u/", collect, &c, NULL), 7);
+	CHECK_STR(c.buf, "/u/a=1;/u/b=2;");
+	mv_meta_close(m);
+}
+
+/* Range callback that writes into the store it walks. */
+static int range_put(void *arg, const char *key, const void *val,
+		     size_t vlen)
+{
+	struct mv_meta *m = arg;
+	char k[64];
+
+	(void)val;
+	(void)vlen;
+	snprintf(k, sizeof(k), "/copy%s", key);
+	return mv_meta_put(m, k, "c", 1, NULL) ? -1 : 0;
+}
+
+TEST(meta_range_reenters)
+{
+	struct mv_meta *m = open_dir("meta-reenter");
+
+	REQUIRE(m);
+	put_str(m, "/a", "1");
+	put_str(m, "/b", "2");
+	/* fn may call into m and sees the snapshot taken at the call. */
+	CHECK_EQ_INT(mv_meta_range(m, "", range_put, m, NULL), 0);
+	CHECK_STR(range_str(m, ""), "/a=1;/b=2;/copy/a=c;/copy/b=c;");
+	mv_meta_close(m);
+}
+
+TEST(meta_delprefix)
+{
+	struct mv_meta *m = open_dir("meta-delprefix");
+	struct mv_meta_op ops[2] = {
+		{ MV_META_DELPREFIX, "/u/c/", NULL, 0 },
+		{ MV_META_DELPREFIX, "/u/c/d", NULL, 0 },	/* overlap ok */
+	};
+	char key[32];
+
+	REQUIRE(m);
+	for (int i = 0; i < 200; i++) {
+		snprintf(key, sizeof(key), "/u/c/%03d", i);
+		put_str(m, key, "x");
+	}
+	put_str(m, "/u/c", "keep");
+	put_str(m, "/u/cc", "keep");
+	put_str(m, "/u/b", "keep");
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, ops, 2, NULL), 0);
+	CHECK_STR(range_str(m, ""), "/u/b=keep;/u/c=keep;/u/cc=keep;");
+
+	ops[0].key = "";
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, ops, 1, NULL), 0);
+	CHECK_STR(range_str(m, ""), "");
+	mv_meta_close(m);
+}
+
+TEST(meta_txn_compare)
+{
+	struct mv_err err = { 0 };
+	struct mv_meta *m = open_dir("meta-txn");
+	struct mv_meta_cmp cmp[2] = {
+		{ "/a", "1", 1 },
+		{ "/none", NULL, 0 },
+	};
+	struct mv_meta_op ops[3] = {
+		{ MV_META_PUT, "/a", "2", 1 },
+		{ MV_META_PUT, "/b", "new", 3 },
+		{ MV_META_DEL, "/c", NULL, 0 },
+	};
+
+	REQUIRE(m);
+	put_str(m, "/a", "1");
+	put_str(m, "/c", "old");
+
+	/* Every compare holds: every op applies. */
+	CHECK_EQ_INT(mv_meta_txn(m, cmp, 2, ops, 3, &err), 0);
+	CHECK_EQ_INT(err.code, 0);
+	CHECK_STR(range_str(m, ""), "/a=2;/b=new;");
+
+	/* /a is 2 now: nothing applies. */
+	ops[0].val = "3";
+	ops[1].key = "/d";
+	CHECK_EQ_INT(mv_meta_txn(m, cmp, 2, ops, 2, &err), MV_META_CMPFAIL);
+	CHECK_EQ_INT(err.code, MV_ESERVER);
+	CHECK_STR(err.msg, "compare failed");
+	CHECK_STR(range_str(m, ""), "/a=2;/b=new;");
+
+	/* A value of another length, a present key that must be absent. */
+	mv_err_clear(&err);
+	cmp[0].val = "22";
+	cmp[0].vlen = 2;
+	CHECK_EQ_INT(mv_meta_txn(m, cmp, 1, ops, 1, &err), MV_META_CMPFAIL);
+	cmp[0].key = "/b";
+	cmp[0].val = NULL;
+	CHECK_EQ_INT(mv_meta_txn(m, cmp, 1, ops, 1, NULL), MV_META_CMPFAIL);
+	CHECK_STR(get_str(m, "/a"), "2");
+
+	/* Compares alone. */
+	cmp[0].key = "/a";
+	cmp[0].val = "2";
+	cmp[0].vlen = 1;
+	CHECK_EQ_INT(mv_meta_txn(m, cmp, 2, NULL, 0, NULL), 0);
+	CHECK_EQ_INT(mv_meta_txn(m, &cmp[0], 1, NULL, 0, NULL), 0);
+	cmp[0].val = "9";
+	CHECK_EQ_INT(mv_meta_txn(m, cmp, 1, NULL, 0, NULL), MV_META_CMPFAIL);
+	mv_meta_close(m);
+}
+
+TEST(meta_txn_limits)
+{
+	static struct mv_meta_op many[MV_META_TXN_OPS_MAX + 1];
+	static char keys[MV_META_TXN_OPS_MAX + 1][16];
+	struct mv_err err = { 0 };
+	struct mv_meta *m = open_dir("meta-limits");
+	struct mv_meta_op ops[2] = {
+		{ MV_META_PUT, "/a", "1", 1 },
+		{ MV_META_PUT, "/a", "2", 1 },
+	};
+	char *big, *longkey;
+
+	REQUIRE(m);
+	/* etcd refuses a key touched twice; so do we. */
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, ops, 2, &err), MV_EUSAGE);
+	CHECK_STR(err.msg, "metadata txn touches key '/a' twice");
+	ops[1].type = MV_META_DEL;
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, ops, 2, NULL), MV_EUSAGE);
+	ops[1].type = MV_META_DELPREFIX;
+	ops[1].key = "/";
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, ops, 2, NULL), MV_EUSAGE);
+	ops[1].key = "/b";
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, ops, 2, NULL), 0);
+	ops[0].type = 42;
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, ops, 1, NULL), MV_EUSAGE);
+	ops[0].type = MV_META_PUT;
+	ops[0].val = NULL;
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, ops, 1, NULL), MV_EUSAGE);
+
+	for (int i = 0; i <= MV_META_TXN_OPS_MAX; i++) {
+		snprintf(keys[i], sizeof(keys[i]), "/m/%d", i);
+		many[i] = (struct mv_meta_op){ MV_META_PUT, keys[i], "v", 1 };
+	}
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, many, MV_META_TXN_OPS_MAX + 1,
+				 NULL), MV_EUSAGE);
+	CHECK_EQ_INT(mv_meta_txn(m, NULL, 0, many, MV_META_TXN_OPS_MAX,
+				 NULL), 0);
+
+	REQUIRE((big = calloc(1, MV_META_TXN_BYTES_MAX + 1)));
+	CHECK_EQ_INT(mv_meta_put(m, "/big", big, MV_META_TXN_BYTES_MAX + 1,
+				 NULL), MV_EUSAGE);
+	CHECK_EQ_INT(mv_meta_put(m, "/big", big, MV_META_TXN_BYTES_MAX - 4,
+				 NULL), 0);
+	free(big);
+	REQUIRE((longkey = malloc(MV_META_KEY_MAX + 2)));
+	memset(longkey, 'k', MV_META_KEY_MAX + 1);
+	longkey[MV_META_KEY_MAX + 1] = '\0';
+	CHECK_EQ_INT(mv_meta_put(m, longkey, "v", 1, NULL), MV_EUSAGE);
+	longkey[MV_META_KEY_MAX] = '\0';
+	CHECK_EQ_INT(mv_meta_put(m, longkey, "v", 1, NULL), 0);
+	free(longkey);
+	mv_meta_close(m);
+}
+
+TEST(meta_reopen)
+{
+	struct mv_meta *m = open_dir("meta-reopen");
+	struct mv_meta_op ops[2] = {
+		{ MV_META_DELPREFIX, "/p/", NULL, 0 },
+		{ MV_META_PUT, "/q", "after", 5 },
+	};
+	struct mv_meta_stats st;
+
+	REQUIRE(m);
+	put_str(m, "/a", "1");
+	put_str(m, "/b", "2");
+	put_str(m, "/a", "3");
+	put_str(m, "/p/1", "x");
+	put_str(m, "/p/2", "y");
+	mv_meta_del(m, "/b", NULL);
+	mv_meta_txn(m, NULL, 0, ops, 2, NULL);
+	mv_meta_close(m);
+
+	REQUIRE((m = open_dir("meta-reopen")));
+	CHECK_STR(range_str(m, ""), "/a=3;/q=after;");
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_U64(st.keys, 2);
+	CHECK_EQ_U64(st.torn_bytes, 0);
+	put_str(m, "/c", "4");
+	mv_meta_close(m);
+
+	REQUIRE((m = open_dir("meta-reopen")));
+	CHECK_STR(range_str(m, ""), "/a=3;/c=4;/q=after;");
+	mv_meta_close(m);
+}
+
+static int read_file(const char *path, unsigned char **buf, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	long n;
+
+	if (!f)
+		return -1;
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	rewind(f);
+	*buf = malloc(n ? n : 1);
+	*len = fread(*buf, 1, n, f);
+	fclose(f);
+	return *len == (size_t)n ? 0 : -1;
+}
+
+static int write_file(const char *path, const void *buf, size_t len)
+{
+	FILE *f = fopen(path, "wb");
+	int rc;
+
+	if (!f)
+		return -1;
+	rc = fwrite(buf, 1, len, f) == len ? 0 : -1;
+	return fclose(f) || rc ? -1 : 0;
+}
+
+/* Open the log image buf[0..len) and check it holds exactly the first txns. */
+static int check_image(const unsigned char *buf, size_t len, size_t good)
+{
+	char log[4096];
+	struct mv_meta *m;
+	struct mv_meta_stats st;
+	int bad = 0;
+
+	snprintf(log, sizeof(log), "%s/meta.log", unit_path("meta-torn"));
+	if (write_file(log, buf, len) < 0)
+		return 1;
+	if (!(m = open_dir("meta-torn")))
+		return 1;
+	/* The earlier txns whole, the last one not at all. */
+	bad |= strcmp(range_str(m, ""), "/a=1;/b=2;/c=3;") != 0;
+	mv_meta_stats(m, &st, NULL);
+	bad |= st.torn_bytes != len - good;
+	bad |= st.log_bytes != good;
+	/* The cut tail is gone: a new txn lands and survives a reopen. */
+	bad |= put_str(m, "/z", "z") != 0;
+	mv_meta_close(m);
+	if (!(m = open_dir("meta-torn")))
+		return 1;
+	bad |= strcmp(range_str(m, ""), "/a=1;/b=2;/c=3;/z=z;") != 0;
+	mv_meta_stats(m, &st, NULL);
+	bad |= st.torn_bytes != 0;
+	mv_meta_close(m);
+	return bad;
+}
+
+TEST(meta_torn_tail)
+{
+	struct mv_meta *m = open_dir("meta-torn");
+	struct mv_meta_op ops[3] = {
+		{ MV_META_PUT, "/d", "4", 1 },
+		{ MV_META_DEL, "/a", NULL, 0 },
+		{ MV_META_DELPREFIX, "/b", NULL, 0 },
+	};
+	struct mv_meta_stats st;
+	unsigned char *buf;
+	size_t len, good, cut_bad = 0, flip_bad = 0;
+	char log[4096];
+
+	REQUIRE(m);
+	put_str(m, "/a", "1");
+	put_str(m, "/b", "2");
+	put_str(m, "/c", "3");
+	mv_meta_stats(m, &st, NULL);
+	good = st.log_bytes;
+	REQUIRE(mv_meta_txn(m, NULL, 0, ops, 3, NULL) == 0);
+	mv_meta_close(m);
+	snprintf(log, sizeof(log), "%s/meta.log", unit_path("meta-torn"));
+	REQUIRE(read_file(log, &buf, &len) == 0);
+	REQUIRE(len > good);
+
+	/* A crash at any byte of the last write. */
+	for (size_t cut = good; cut < len; cut++)
+		if (check_image(buf, cut, good)) {
+			unit_diag("bad reopen after a cut at %zu", cut);
+			cut_bad++;
+		}
+	CHECK_EQ_INT(cut_bad, 0);
+
+	/* A flipped byte anywhere in the last record. */
+	for (size_t i = good; i < len; i++) {
+		buf[i] ^= 0x20;
+		if (check_image(buf, len, good)) {
+			unit_diag("bad reopen with byte %zu flipped", i);
+			flip_bad++;
+		}
+		buf[i] ^= 0x20;
+	}
+	CHECK_EQ_INT(flip_bad, 0);
+
+	/* Zeros where the record should be (a file extended, not written). */
+	memset(buf + good, 0, len - good);
+	CHECK_EQ_INT(check_image(buf, len, good), 0);
+	free(buf);
+}
+
+TEST(meta_corrupt_log)
+{
+	unsigned char rec[8 + 8 + 5];
+	struct mv_err err = { 0 };
+	struct mv_meta *m;
+	uint32_t crc;
+	char log[4096];
+	const char *dir = unit_path("meta-corrupt");
+
+	REQUIRE(mkdir(dir, 0755) == 0);
+	snprintf(log, sizeof(log), "%s/meta.log", dir);
+
+	REQUIRE(write_file(log, "NOTMETA!garbage", 15) == 0);
+	CHECK(mv_meta_open_local(dir, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EDATA);
+	CHECK(strstr(err.msg, "not an mv metadata log") != NULL);
+
+	mv_err_clear(&err);
+	REQUIRE(write_file(log, "MVMETA\x09\x00", 8) == 0);
+	CHECK(mv_meta_open_local(dir, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EDATA);
+	CHECK(strstr(err.msg, "format version 9") != NULL);
+
+	/* A record with a good checksum that does not decode (type 7). */
+	memcpy(rec, "MVMETA\x01\x00" "\x05\0\0\0" "CRC!"
+	       "\x01\0\0\0\x07", sizeof(rec));
+	crc = mv_crc32c(0, rec + 16, 5);
+	for (int i = 0; i < 4; i++)
+		rec[12 + i] = crc >> (8 * i);
+	REQUIRE(write_file(log, rec, sizeof(rec)) == 0);
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_local(dir, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EDATA);
+	CHECK(strstr(err.msg, "corrupt record at offset 8") != NULL);
+
+	/* An empty file is a new store. */
+	REQUIRE(write_file(log, "", 0) == 0);
+	mv_err_clear(&err);
+	m = mv_meta_open_local(dir, &err);
+	REQUIRE(m);
+	CHECK_EQ_INT(put_str(m, "/a", "1"), 0);
+	mv_meta_close(m);
+}
+
+TEST(meta_compaction)
+{
+	struct mv_meta *m = open_dir("meta-compact");
+	struct mv_meta_stats st;
+	char val[512], key[32];
+	int rounds = 0;
+
+	REQUIRE(m);
+	memset(val, 'v', sizeof(val));
+	for (int i = 0; i < 20; i++) {
+		snprintf(key, sizeof(key), "/keep/%02d", i);
+		put_str(m, key, key);
+	}
+	/* Overwrite a few keys until the log passes 1 MiB and 4x live. */
+	do {
+		struct mv_meta_op ops[16];
+		char keys[16][32];
+
+		for (int i = 0; i < 16; i++) {
+			snprintf(keys[i], sizeof(keys[i]), "/hot/%02d", i);
+			val[0] = 'a' + rounds % 26;
+			ops[i] = (struct mv_meta_op){ MV_META_PUT, keys[i],
+						      val, sizeof(val) };
+		}
+		REQUIRE(mv_meta_txn(m, NULL, 0, ops, 16, NULL) == 0);
+		mv_meta_stats(m, &st, NULL);
+		rounds++;
+	} while (!st.compactions && rounds < 1000);
+	CHECK_EQ_U64(st.compactions, 1);
+	CHECK(st.log_bytes < 4 * st.bytes + 64);
+	CHECK_EQ_U64(st.keys, 36);
+	mv_meta_del(m, "/keep/00", NULL);
+	mv_meta_close(m);
+
+	REQUIRE((m = open_dir("meta-compact")));
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_U64(st.keys, 35);
+	CHECK_STR(get_str(m, "/keep/07"), "/keep/07");
+	CHECK_STR(get_str(m, "/keep/00"), "");
+	{
+		char *v;
+		size_t n;
+
+		REQUIRE(mv_meta_get(m, "/hot/15", &v, &n, NULL) == 0);
+		CHECK_EQ_INT(n, sizeof(val));
+		CHECK_EQ_INT(v[0], 'a' + (rounds - 1) % 26);
+		free(v);
+	}
+	mv_meta_close(m);
+	/* No temporary is left behind. */
+	CHECK(access(unit_path("meta-compact/meta.log.tmp"), F_OK) < 0);
+}
+
+TEST(meta_lock)
+{
+	struct mv_err err = { 0 };
+	const char *dir = unit_path("meta-lock");
+	struct mv_meta *m = open_dir("meta-lock"), *m2;
+	char want[4200];
+	pid_t pid;
+	int status;
+
+	REQUIRE(m);
+	/* A second open, in this process... */
+	m2 = mv_meta_open_local(dir, &err);
+	CHECK(m2 == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	snprintf(want, sizeof(want), "data directory '%s' is in use by "
+		 "another process", dir);
+	CHECK_STR(err.msg, want);
+	mv_meta_close(m2);
+
+	/* ...or in another. */
+	fflush(stdout);
+	pid = fork();
+	REQUIRE(pid >= 0);
+	if (pid == 0) {
+		struct mv_err e = { 0 };
+		struct mv_meta *c = mv_meta_open_local(dir, &e);
+
+		_exit(c == NULL && e.code == MV_EAGAIN ? 0 : 1);
+	}
+	REQUIRE(waitpid(pid, &status, 0) == pid);
+	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+
+	/* Closing releases it. */
+	mv_meta_close(m);
+	REQUIRE((m = open_dir("meta-lock")));
+	mv_meta_close(m);
+}
+
+#define NTHREADS 4
+#define NINCR 50
+
+/* Increment /counter NINCR times with compare-and-swap. */
+static void *incr(void *arg)
+{
+	struct mv_meta *m = arg;
+	long fails = 0;
+
+	for (int i = 0; i < NINCR; ) {
+		char *v, nv[32];
+		size_t n;
+		struct mv_meta_cmp cmp;
+		struct mv_meta_op op;
+		int rc;
+
+		if (mv_meta_get(m, "/counter", &v, &n, NULL) != 0)
+			return (void *)-1L;
+		snprintf(nv, sizeof(nv), "%ld", atol(v) + 1);
+		cmp = (struct mv_meta_cmp){ "/counter", v, n };
+		op = (struct mv_meta_op){ MV_META_PUT, "/counter", nv,
+					  strlen(nv) };
+		rc = mv_meta_txn(m, &cmp, 1, &op, 1, NULL);
+		free(v);
+		if (rc < 0)
+			return (void *)-1L;
+		if (rc == MV_META_CMPFAIL)
+			fails++;
+		else
+			i++;
+	}
+	return (void *)fails;
+}
+
+TEST(meta_threads)
+{
+	struct mv_meta *m = open_dir("meta-threads");
+	pthread_t t[NTHREADS];
+	long fails = 0;
+	char want[32];
+
+	REQUIRE(m);
+	put_str(m, "/counter", "0");
+	for (int i = 0; i < NTHREADS; i++)
+		REQUIRE(pthread_create(&t[i], NULL, incr, m) == 0);
+	for (int i = 0; i < NTHREADS; i++) {
+		void *r;
+
+		pthread_join(t[i], &r);
+		CHECK((long)r >= 0);
+		fails += (long)r;
+	}
+	snprintf(want, sizeof(want), "%d", NTHREADS * NINCR);
+	CHECK_STR(get_str(m, "/counter"), want);
+	unit_diag("meta_threads: %ld compare failures retried", fails);
+	mv_meta_close(m);
+}
+
+static int count_keys(void *arg, const char *key, const void *val,
+		      size_t vlen)
+{
+	(void)key;
+	(void)val;
+	(void)vlen;
+	++*(long *)arg;
+	return 0;
+}
+
+TEST(meta_many_keys)
+{
+	struct mv_meta *m = open_dir("meta-many");
+	static struct mv_meta_op ops[MV_META_TXN_OPS_MAX];
+	static char keys[MV_META_TXN_OPS_MAX][48];
+	const int nkeys = 100 * MV_META_TXN_OPS_MAX;
+	struct mv_meta_stats st;
+	long n = 0;
+
+	REQUIRE(m);
+	/* Keys in a scrambled order, so that the tree has to balance. */
+	for (int i = 0; i < nkeys; i += MV_META_TXN_OPS_MAX) {
+		for (int j = 0; j < MV_META_TXN_OPS_MAX; j++) {
+			unsigned k = (unsigned)(i + j) * 2654435761u % 1000003;
+
+			snprintf(keys[j], sizeof(keys[j]), "/c%d/data/%07u-%d",
+				 (i + j) % 4, k, i + j);
+			ops[j] = (struct mv_meta_op){ MV_META_PUT, keys[j],
+						      keys[j], 5 };
+		}
+		REQUIRE(mv_meta_txn(m, NULL, 0, ops, MV_META_TXN_OPS_MAX,
+				    NULL) == 0);
+	}
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_U64(st.keys, nkeys);
+	CHECK_EQ_INT(mv_meta_range(m, "/c2/", count_keys, &n, NULL), 0);
+	CHECK_EQ_INT(n, nkeys / 4);
+	mv_meta_close(m);
+
+	REQUIRE((m = open_dir("meta-many")));
+	n = 0;
+	CHECK_EQ_INT(mv_meta_range(m, "", count_keys, &n, NULL), 0);
+	CHECK_EQ_INT(n, nkeys);
+	mv_meta_close(m);
+}
