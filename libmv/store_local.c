@@ -64,7 +64,10 @@ static int mkdir_p(const char *dir, struct mv_err *err)
 	return rc;
 }
 
-/* fsync the directory rel ("" for the root). */
+/*
+ * fsync the directory rel ("" for the root).  One that a concurrent del
+ * removed is fine: what it held is gone anyway.
+ */
 static int fsync_dir(struct store_local *sl, const char *rel,
 		     struct mv_err *err)
 {
@@ -73,6 +76,8 @@ static int fsync_dir(struct store_local *sl, const char *rel,
 	if (*rel) {
 		fd = openat(sl->dirfd, rel, O_RDONLY | O_DIRECTORY |
 			    O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT)
+			return 0;
 		if (fd < 0)
 			return mv_err_sys(err, MV_EIO, "open '%s/%s'",
 					  sl->dir, rel);
@@ -85,9 +90,14 @@ static int fsync_dir(struct store_local *sl, const char *rel,
 	return rc;
 }
 
-/* Create the directories of rel (a directory path) that are missing. */
+/*
+ * Create the directories of rel (a directory path) that are missing,
+ * starting over when a concurrent del removes one on the way.
+ */
 static int mkdirs(struct store_local *sl, char *rel, struct mv_err *err)
 {
+	int tries = 0;
+
 	for (char *s = rel; ; s++) {
 		if (*s && *s != '/')
 			continue;
@@ -108,6 +118,10 @@ static int mkdirs(struct store_local *sl, char *rel, struct mv_err *err)
 				*s = c;
 				return rc;
 			}
+		} else if (errno == ENOENT && ++tries < PUT_TRIES) {
+			*s = c;
+			s = rel - 1;
+			continue;
 		} else if (errno != EEXIST) {
 			mv_err_sys(err, MV_EIO, "mkdir '%s/%s'", sl->dir, rel);
 			*s = c;

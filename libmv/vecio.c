@@ -1053,9 +1053,9 @@ static int col_put(struct mv_vreader *r, struct fcol *c, const void *v,
 /* Python's json writes NaN, Infinity and -Infinity, which JSON lacks. */
 static int has_nonfinite(const char *p, const char *e)
 {
-	size_t n = (size_t)(e - p);
+	size_t n = p && e > p ? (size_t)(e - p) : 0;
 
-	return memmem(p, n, "NaN", 3) || memmem(p, n, "Infinity", 8);
+	return n && (memmem(p, n, "NaN", 3) || memmem(p, n, "Infinity", 8));
 }
 
 /* Append row's scalar fields from object o to the columns. */

@@ -58,6 +58,9 @@ def cmd_vecs(args):
         opts[args[i]] = args[i + 1]
         i += 2
     rng = random.Random(int(opts["--seed"]))
+    # Scalar fields draw from their own generator, so that the vectors of
+    # every format are the same for the same seed.
+    frng = random.Random(int(opts["--seed"]) + 1000003)
     f = opts["--format"]
     nan_row = int(opts["--nan"]) if opts["--nan"] else None
     dim_at = None
@@ -89,10 +92,10 @@ def cmd_vecs(args):
             if rid is not None:
                 obj["id"] = rid
             obj["vector"] = vals
-            obj["price"] = rng.randint(0, 1000) / 4.0
-            obj["tag"] = rng.choice(["red", "green", "blue", "tab\there",
-                                     "quote\"d"])
-            obj["n"] = rng.randint(-1000, 1000)
+            obj["price"] = frng.randint(0, 1000) / 4.0
+            obj["tag"] = frng.choice(["red", "green", "blue", "tab\there",
+                                      "quote\"d"])
+            obj["n"] = frng.randint(-1000, 1000)
             buf += (json.dumps(obj) + "\n").encode()
         else:
             sys.exit("mvgen: unknown format " + f)
