@@ -20,6 +20,7 @@
 #include <cblas.h>
 #include <errno.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,10 +29,14 @@
 
 enum metric { L2, IP, COS };
 
-static void die(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2), noreturn))
+static void die(const char *fmt, ...)
 {
+	va_list ap;
 	fprintf(stderr, "gt: ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fputc('\n', stderr);
 	exit(1);
 }
@@ -281,7 +286,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (fclose(gf) != 0 || (df && fclose(df) != 0))
-		die("%s: write error", strerror(errno));
+		die("write error: %s", strerror(errno));
 	fprintf(stderr, "gt: %zu queries x %zu base, dim %d, k %ld: %.1f s\n",
 		nq, nb, d, k, now() - t0);
 	free(bf);

@@ -37,7 +37,7 @@ struct mv_meta;
 enum mv_meta_optype {
 	MV_META_PUT,		/* set key to val/vlen */
 	MV_META_DEL,		/* delete key; absent is fine */
-	MV_META_DELPREFIX,	/* delete every key starting with key ("" all) */
+	MV_META_DELPREFIX,	/* delete keys starting with key ("": all) */
 };
 
 struct mv_meta_op {
@@ -59,7 +59,7 @@ struct mv_meta_stats {
 	uint64_t keys;		/* live keys */
 	uint64_t bytes;		/* live keys and values, encoded */
 	uint64_t log_bytes;	/* local: size of meta.log */
-	uint64_t torn_bytes;	/* local: bytes of a torn tail cut at open */
+	uint64_t torn_bytes;	/* local: torn tail cut at open, bytes */
 	uint64_t compactions;	/* local: snapshots written since open */
 	uint64_t txns;		/* transactions committed since open */
 };

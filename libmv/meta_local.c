@@ -669,7 +669,7 @@ static int mkdir_p(const char *dir, struct mv_err *err)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	if (!*d) {
 		free(d);
-		return mv_err_set(err, MV_EUSAGE, "metadata directory is empty");
+		return mv_err_set(err, MV_EUSAGE, "metadata dir is empty");
 	}
 	for (char *s = d + 1; ; s++) {
 		if (*s && *s != '/')

@@ -2,7 +2,7 @@
  * segfile.h - the on-disk format of segment files: raw vectors with their
  * ids (.vec), one scalar column (.col) and delete logs (.del).
  *
- * Every file is: a 64-byte header (magic "MVF1", format version, kind,
+ * (and .idx: a FAISS index) Every file is: a 64-byte header (magic "MVF1", format version, kind,
  * sizes, CRC-32C of each part and of the header itself), block A (ids,
  * column values or deleted ids; zstd-compressed where it pays), padding to
  * 64 bytes, and block B (vectors, float32, stored raw so that they can be
@@ -14,7 +14,12 @@
 #include <sys/uio.h>
 #include "mv.h"
 
-enum mv_segkind { MV_SEG_VEC = 1, MV_SEG_COL = 2, MV_SEG_DEL = 3 };
+enum mv_segkind {
+	MV_SEG_VEC = 1,		/* A: ids, B: vectors */
+	MV_SEG_COL = 2,		/* A: one scalar column */
+	MV_SEG_DEL = 3,		/* A: deleted ids */
+	MV_SEG_IDX = 4,		/* B: a serialised FAISS index */
+};
 
 struct mv_seginfo {
 	enum mv_segkind kind;

@@ -91,13 +91,11 @@ static int fsync_dir(struct store_local *sl, const char *rel,
 }
 
 /*
- * Create the directories of rel (a directory path) that are missing,
- * starting over when a concurrent del removes one on the way.
+ * Create the directories of rel (a directory path) that are missing.
+ * Returns 0, MV_E*, or 1 when a concurrent del removed one on the way.
  */
 static int mkdirs(struct store_local *sl, char *rel, struct mv_err *err)
 {
-	int tries = 0;
-
 	for (char *s = rel; ; s++) {
 		if (*s && *s != '/')
 			continue;
@@ -118,10 +116,9 @@ static int mkdirs(struct store_local *sl, char *rel, struct mv_err *err)
 				*s = c;
 				return rc;
 			}
-		} else if (errno == ENOENT && ++tries < PUT_TRIES) {
+		} else if (errno == ENOENT) {
 			*s = c;
-			s = rel - 1;
-			continue;
+			return 1;
 		} else if (errno != EEXIST) {
 			mv_err_sys(err, MV_EIO, "mkdir '%s/%s'", sl->dir, rel);
 			*s = c;
@@ -187,8 +184,11 @@ static int local_put(void *impl, const char *path, const struct iovec *iov,
 		unsigned long seq = __atomic_fetch_add(&sl->seq, 1,
 						       __ATOMIC_RELAXED);
 
-		if (plen && (rc = mkdirs(sl, parent, err)) < 0)
+		rc = plen ? mkdirs(sl, parent, err) : 0;
+		if (rc < 0)
 			goto out;
+		if (rc > 0 && ++tries < PUT_TRIES)
+			continue;
 		snprintf(tmp, sizeof(tmp), "%s%s%s%ld-%lu", parent,
 			 plen ? "/" : "", MV_STORE_TMP_PREFIX,
 			 (long)getpid(), seq);

@@ -229,6 +229,14 @@ int mv_tool_connect(struct mv_tool *t, struct mv_err *err)
 		snprintf(line, sizeof(line), "USER %s", t->user);
 		rc = mv_client_cmd(t->client, line, reply, sizeof(reply),
 				   err);
+		if (rc == MV_EUSAGE) {
+			/* ERR PROTO: a node without the USER verb. */
+			mv_err_clear(err);
+			return mv_err_set(err, MV_ESERVER, "'%s' does not "
+					  "serve users: cannot select user "
+					  "'%s'", mv_client_addr(t->client),
+					  t->user);
+		}
 		if (rc < 0)
 			return rc;
 	}

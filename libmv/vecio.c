@@ -56,7 +56,7 @@ struct mv_vreader {
 	int npy_ready;		/* npy header parsed */
 	uint64_t npy_left;	/* npy rows still to read */
 	int jids;		/* jsonl: -1 not known yet, 0 no "id", 1 "id" */
-	float *scratch;		/* MV_DIM_MAX floats: a text row of unknown dim */
+	float *scratch;		/* MV_DIM_MAX floats: text row of unknown dim */
 	struct fcol cols[MV_FIELDS_MAX];
 	int rc;			/* sticky error, with its message in err */
 	struct mv_err err;
@@ -228,7 +228,7 @@ static int in_more(struct inbuf *in, size_t max, struct mv_err *err)
 	if (in->start > 0) {
 		memmove(in->buf, in->buf + in->start, in->end - in->start);
 		in->end -= in->start;
-		in->scan -= in->start;
+		in->scan = in->scan > in->start ? in->scan - in->start : 0;
 		in->off += in->start;
 		in->start = 0;
 	}
@@ -551,57 +551,66 @@ static uint32_t rd_le32(const char *p)
 }
 
 /*
- * Guess the format from the first bytes: '{' -> jsonl, "\x93NUMPY" -> npy,
- * a NUL in the first 4 bytes (text has none; a dimension of 1..65536 has
- * two) -> fvecs, or bvecs when the bytes fit that record size only;
- * otherwise text.  Nothing is consumed.
+ * Guess the format from the first bytes: a NUL in the first 4 (text has
+ * none; a dimension of 1..65536 has two) -> fvecs, or bvecs when the bytes
+ * fit that record size only; "\x93NUMPY" -> npy; '{' first non-blank ->
+ * jsonl; otherwise text.  It reads no more than it needs to decide, so a
+ * line typed on a terminal is taken at once.  Nothing is consumed.
  */
 static int sniff(struct mv_vreader *r, enum mv_vformat *out)
 {
 	struct inbuf *in = &r->in;
-	size_t i = 0, avail;
 	const char *p;
+	size_t avail, i, rs;
 	int32_t d;
-	int rc;
+	int rc = 0;
 
-	if ((rc = in_fill(in, 8, &r->err)))
-		return rc;
-	for (;;) {
+	for (;; rc = in_more(in, CHUNK, &r->err)) {
+		if (rc)
+			return rc;
 		p = in->buf + in->start;
 		avail = in->end - in->start;
-		while (i < avail && (p[i] == ' ' || p[i] == '\t' ||
-				     p[i] == '\r' || p[i] == '\n'))
-			i++;
-		if (i < avail || in->eof || in->end == in->cap)
+		if (memchr(p, '\0', avail < 4 ? avail : 4)) {
+			if (avail < 4 && !in->eof)
+				continue;
 			break;
-		if ((rc = in_more(in, CHUNK, &r->err)))
-			return rc;
-	}
-	*out = MV_FMT_TEXT;
-	if (avail >= 6 && !memcmp(p, "\x93NUMPY", 6)) {
-		*out = MV_FMT_NPY;
-	} else if (i + 4 <= avail && !memcmp(p + i, "\xef\xbb\xbf{", 4)) {
-		*out = MV_FMT_JSONL;
-	} else if (i < avail && p[i] == '{') {
-		*out = MV_FMT_JSONL;
-	} else if (avail >= 4 && memchr(p, '\0', 4)) {
-		*out = MV_FMT_FVECS;
-		d = (int32_t)rd_le32(p);
-		if (d < 1 || d > MV_DIM_MAX)
+		}
+		if (avail < 6 && !in->eof &&
+		    !memcmp(p, "\x93NUMPY", avail))
+			continue;
+		if (avail >= 6 && !memcmp(p, "\x93NUMPY", 6)) {
+			*out = MV_FMT_NPY;
 			return 0;
-		if ((rc = in_fill(in, 8 + 4 * (size_t)d, &r->err)))
-			return rc;
-		p = in->buf + in->start;
-		avail = in->end - in->start;
-		if ((avail >= 8 + 4 * (size_t)d &&
-		     rd_le32(p + 4 + 4 * (size_t)d) == (uint32_t)d) ||
-		    avail == 4 + 4 * (size_t)d)
-			return 0;
-		if ((avail >= 8 + (size_t)d &&
-		     rd_le32(p + 4 + (size_t)d) == (uint32_t)d) ||
-		    (in->eof && avail == 4 + (size_t)d))
-			*out = MV_FMT_BVECS;
+		}
+		if (avail < 4 && !in->eof && !memchr(p, '\n', avail))
+			continue;
+		for (i = 0; i < avail && (p[i] == ' ' || p[i] == '\t' ||
+					  p[i] == '\r' || p[i] == '\n'); i++)
+			;
+		if (i == avail && !in->eof && in->end < in->cap)
+			continue;
+		if (i + 4 <= avail && !memcmp(p + i, "\xef\xbb\xbf", 3))
+			i += 3;
+		*out = i < avail && p[i] == '{' ? MV_FMT_JSONL : MV_FMT_TEXT;
+		return 0;
 	}
+	/* Binary: which record size do the first dimensions agree with? */
+	*out = MV_FMT_FVECS;
+	if (avail < 4)
+		return 0;
+	d = (int32_t)rd_le32(p);
+	if (d < 1 || d > MV_DIM_MAX)
+		return 0;
+	rs = 4 + 4 * (size_t)d;
+	if ((rc = in_fill(in, rs + 4, &r->err)))
+		return rc;
+	p = in->buf + in->start;
+	avail = in->end - in->start;
+	if (avail == rs || (avail >= rs + 4 && rd_le32(p + rs) == (uint32_t)d))
+		return 0;
+	rs = 4 + (size_t)d;
+	if (avail == rs || (avail >= rs + 4 && rd_le32(p + rs) == (uint32_t)d))
+		*out = MV_FMT_BVECS;
 	return 0;
 }
 
@@ -619,7 +628,7 @@ static struct mv_vreader *vr_open(int fd, const char *path,
 	if (o)
 		r->o = *o;
 	if (r->o.nfields < 0 || r->o.nfields > MV_FIELDS_MAX ||
-	    r->o.dim > MV_DIM_MAX) {
+	    (r->o.nfields && !r->o.fields) || r->o.dim > MV_DIM_MAX) {
 		mv_err_set(err, MV_EUSAGE, "bad vector reader options");
 		free(r);
 		return NULL;
@@ -1142,8 +1151,9 @@ static int jsonl_row(struct mv_vreader *r, const char *p, const char *e,
 	if (r->jids < 0)
 		r->jids = id != NULL;
 	if (!id != !r->jids) {
-		rc = rd_err(r, r->rec, id ? "'id' given, but earlier lines "
-			    "have none" : "no 'id', but earlier lines have one");
+		rc = rd_err(r, r->rec, "%s", id ?
+			    "'id' given, but earlier lines have none" :
+			    "no 'id', but earlier lines have one");
 		goto out;
 	}
 	if (id && !json_is_integer(id)) {

@@ -94,6 +94,11 @@ struct mv_vreader *mv_vreader_fdopen(int fd, const char *name,
  * rows read (0 at the end) or a negative MV_E* code.  A wrong dimension,
  * NaN/Inf, non-numeric text, a truncated record, a zero or negative
  * dimension in a record or a line over 16 MiB is MV_EDATA naming FILE:N.
+ * Errors are sticky: later calls return the same code and message.  A
+ * caller may lower b->cap between calls (never above the cap it was made
+ * with) when b->dim is the reader's dimension, so vecs is never resized.
+ * Reading blocks until b->cap rows or the end: use a cap of 1 to answer
+ * each line typed on a terminal.
  */
 long mv_vreader_read(struct mv_vreader *r, struct mv_vbatch *b,
 		     struct mv_err *err);
@@ -119,7 +124,9 @@ void mv_idreader_close(struct mv_idreader *r);
 /*
  * Fast, exact float parsing for the text hot path: parses one number at
  * *p (< end), sets *p past it.  0 or -1 when there is no number there.
- * Results equal strtof's.
+ * Results and *p equal strtof's (bit for bit) for decimal numbers; unlike
+ * strtof it skips no leading blanks and takes no hex.  "inf", "infinity"
+ * and "nan" are parsed so that callers can refuse them as NaN or Inf.
  */
 int mv_parse_float(const char **p, const char *end, float *out);
 

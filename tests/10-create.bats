@@ -72,13 +72,14 @@ setup() {
 
 @test "mv-create refuses bad names with exit 65" {
 	long=a$(printf '%064d' 0)
+	mv-ls >before.txt
 	for name in 1abc _abc a-b "a b" "a.b" "" "$long" "é" "a/b" "a;b"; do
 		run -65 --separate-stderr mv-create "$name" --dim 4
 		assert_equal "${#stderr_lines[@]}" 1
 		assert_regex "$stderr" '^mv-create: .+'
 	done
-	run -0 mv-ls
-	assert_output ""
+	mv-ls >after.txt
+	diff before.txt after.txt
 }
 
 @test "mv-create refuses reserved names with exit 65" {
@@ -88,8 +89,7 @@ setup() {
 		assert_regex "$stderr" '^mv-create: .+'
 	done
 	run -0 mv-ls
-	refute_output --partial "_property"
-	refute_line --regexp "^config${T}"
+	refute_match "^(config|collection_list|user_list|[A-Za-z0-9_]*_property)$T"
 }
 
 @test "mv-create usage errors exit 64" {

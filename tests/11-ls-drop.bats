@@ -70,7 +70,7 @@ teardown() {
 	run -0 mv-drop "$C"
 	run -1 mv-ls "$C"
 	run -0 mv-ls
-	refute_line --regexp "^$C${T}"
+	refute_match "^$C${T}"
 	run -0 mv-create "$C" --dim 2
 	run -0 mv-ls "$C"
 	assert_output "$C${T}2${T}l2${T}0${T}0${T}-"
@@ -110,7 +110,7 @@ data_files_gone() {
 	assert_line --regexp "^s$C${T}"
 	run -0 mv-drop "$C"
 	run -0 mv-flush --list
-	refute_line --regexp "^s$C${T}"
+	refute_match "^s$C${T}"
 	run -0 mv-create "$C" --dim 2
 	run -1 --separate-stderr mv-flush "s$C"
 	assert_regex "$stderr" "^mv-flush: .*s$C"

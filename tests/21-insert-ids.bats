@@ -109,7 +109,7 @@ setup() {
 	# The old vector of id 2 is gone from search too.
 	run -0 mv-search "$C" -k 3 < <(printf '2 2\n')
 	assert_line -n 0 "0${T}1${T}1${T}2"
-	refute_line --regexp "^0${T}[0-9]+${T}2${T}0\$"
+	refute_match "^0${T}[0-9]+${T}2${T}0\$"
 	assert_line --regexp "^0${T}[0-9]+${T}2${T}98\$"
 }
 

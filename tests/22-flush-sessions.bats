@@ -79,7 +79,7 @@ teardown() {
 	run -0 mv-insert --session "$S" "$C" < <(gen vecs 4 2)
 	run -0 mv-flush --abort "$S"
 	run -0 mv-flush --list
-	refute_line --regexp "^$S${T}"
+	refute_match "^$S${T}"
 	run -1 --separate-stderr mv-flush "$S"
 	assert_equal "${#stderr_lines[@]}" 1
 	assert_regex "$stderr" "^mv-flush: .*$S"
@@ -142,7 +142,7 @@ teardown() {
 	run -0 mv-insert --session "$S" "$C" < <(gen vecs 3 2)
 	restart_node
 	run -0 mv-flush --list
-	refute_line --regexp "^$S${T}"
+	refute_match "^$S${T}"
 	run -1 --separate-stderr mv-flush "$S"
 	assert_equal "${#stderr_lines[@]}" 1
 	assert_regex "$stderr" "^mv-flush: .*$S"

@@ -27,14 +27,14 @@ setup() {
 	assert_rows "$C" 8
 	run -0 mv-search "$C" -k 10 < <(printf '4 0\n')
 	assert_equal "${#lines[@]}" 8
-	refute_line --regexp "^0${T}[0-9]+${T}3${T}"
-	refute_line --regexp "^0${T}[0-9]+${T}5${T}"
+	refute_match "^0${T}[0-9]+${T}3${T}"
+	refute_match "^0${T}[0-9]+${T}5${T}"
 	assert_line -n 0 "0${T}1${T}4${T}0"
 	assert_line -n 1 "0${T}2${T}6${T}4"
 	run -0 mv-get "$C" --all
 	assert_equal "${#lines[@]}" 8
-	refute_line --regexp "^3${T}"
-	refute_line --regexp "^5${T}"
+	refute_match "^3${T}"
+	refute_match "^5${T}"
 }
 
 @test "mv-delete of ids that do not exist is not an error and reports 0" {

@@ -147,11 +147,14 @@ int main(int argc, char **argv)
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		goto out;
 	rc = run(&s, idr, &err);
-	if (rc < 0 && s.batch && s.commits)
-		mv_tool_err(&t, "%" PRIu64 " rows removed by the %d batches "
+	if (rc < 0 && s.batch && s.commits) {
+		mv_tool_err(&t, "%s", err.msg);
+		mv_tool_err(&t, "%" PRIu64 " rows removed by the %d batch%s "
 			    "committed before the error", s.removed,
-			    s.commits);
-	else if (rc == 0 && s.session)
+			    s.commits, s.commits == 1 ? "" : "es");
+		mv_idreader_close(idr);
+		return mv_tool_exit(&t, rc, NULL);
+	} else if (rc == 0 && s.session)
 		mv_tool_info(&t, "%" PRIu64 " ids queued in session '%s'",
 			     s.sent, s.session);
 	else if (rc == 0)

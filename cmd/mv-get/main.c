@@ -46,8 +46,11 @@ static void put_vec(struct mv_out *o, const float *v, uint32_t dim)
 	}
 }
 
-/* A JSON string of n bytes. */
-static void put_json_str(struct mv_out *o, const char *s, size_t n)
+/*
+ * A JSON string of n bytes.  With tsv, s is a field value as the node
+ * sends it, tab, newline and backslash escaped as \t, \n and \\.
+ */
+static void put_json_str(struct mv_out *o, const char *s, size_t n, int tsv)
 {
 	static const char hex[] = "0123456789abcdef";
 
@@ -55,6 +58,16 @@ static void put_json_str(struct mv_out *o, const char *s, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		unsigned char ch = s[i];
 		char esc[6] = { '\\', 'u', '0', '0', 0, 0 };
+
+		if (tsv && ch == '\\' && i + 1 < n) {
+			ch = s[++i];
+			if (ch == 't')
+				ch = '\t';
+			else if (ch == 'n')
+				ch = '\n';
+			else if (ch != '\\')
+				i--, ch = '\\';
+		}
 
 		if (ch == '"' || ch == '\\') {
 			mv_out_putc(o, '\\');
@@ -144,10 +157,10 @@ static void put_fields(struct mv_out *o, int fmt,
 			continue;
 		}
 		mv_out_putc(o, ',');
-		put_json_str(o, f->name, strlen(f->name));
+		put_json_str(o, f->name, strlen(f->name), 0);
 		mv_out_putc(o, ':');
 		if (f->type == MV_STRING)
-			put_json_str(o, v, vl);
+			put_json_str(o, v, vl, 1);
 		else if (json_number(v, vl))
 			mv_out_write(o, v, vl);
 		else
@@ -253,7 +266,7 @@ int main(int argc, char **argv)
 	struct mv_rows rows = { 0 };
 	const char *name, *path, *fields = NULL;
 	struct sel sel;
-	int64_t *ids = NULL, after = -1;
+	int64_t *ids = NULL, after = INT64_MIN;
 	uint64_t missing = 0, found = 0;
 	size_t cap;
 	int c, rc, all = 0, fmt = OUT_TEXT, want;
@@ -316,6 +329,7 @@ int main(int argc, char **argv)
 	if (cap < 1)
 		cap = 1;
 	if (all) {
+		/* INT64_MIN is never an id: start before every row. */
 		for (;;) {
 			rc = mv_client_scan(t.client, name, info.dim, after,
 					    cap, want, &rows, &err);
@@ -345,6 +359,7 @@ int main(int argc, char **argv)
 		if (rows.n < (size_t)n)
 			missing += n - rows.n;
 		mv_rows_release(&rows);
+		mv_out_flush(&t.out);
 		if ((rc = mv_out_status(&t.out, &err)) < 0)
 			break;
 	}

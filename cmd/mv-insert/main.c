@@ -380,9 +380,15 @@ int main(int argc, char **argv)
 	mv_progress_start(&s.prog, &t, total);
 	rc = run(&s, files, nfiles, &err);
 	mv_progress_end(&s.prog);
-	if (rc < 0 && s.batch && s.committed)
+	if (rc < 0 && rc != MV_TOOL_EPIPE && s.batch && s.committed) {
+		/* The error first, then what stays of the input. */
+		mv_tool_err(&t, "%s", err.msg);
 		mv_tool_err(&t, "%" PRIu64 " rows committed before the error",
 			    s.committed);
+		mv_idreader_close(s.idr);
+		free(s.runs);
+		return mv_tool_exit(&t, rc, NULL);
+	}
 	if (rc == 0) {
 		double dt = mv_tool_now() - t0;
 

@@ -96,7 +96,7 @@ static void seg_free(struct seg *s)
 	free(s);
 }
 
-static void normalise(float *v, size_t n, uint32_t dim)
+void node_normalise(float *v, size_t n, uint32_t dim)
 {
 	for (size_t i = 0; i < n; i++, v += dim) {
 		double s = 0;
@@ -145,7 +145,7 @@ bad:
 static int seg_prepare(struct coll *c, struct seg *s, struct mv_err *err)
 {
 	if (c->metric == MV_COSINE) {
-		normalise(s->vecs, s->n, c->dim);
+		node_normalise(s->vecs, s->n, c->dim);
 	} else {
 		s->raw = s->vecs;
 	}
@@ -159,11 +159,19 @@ static int seg_prepare(struct coll *c, struct seg *s, struct mv_err *err)
 }
 
 /* Map the raw vectors of a cosine segment, for GET. */
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static const float *seg_raw(struct node *nd, struct seg *s)
 {
-	if (s->raw)
-		return s->raw;
-	{
+	const float *r;
+
+	pthread_mutex_lock(&map_lock);
+	r = s->raw;
+	pthread_mutex_unlock(&map_lock);
+	if (r)
+		return r;
+	pthread_mutex_lock(&map_lock);
+	if (!s->raw) {
 		const void *p;
 		size_t len;
 		void *h;
@@ -171,17 +179,20 @@ static const float *seg_raw(struct node *nd, struct seg *s)
 		void *a;
 		const void *b;
 
-		if (mv_store_map(nd->store, s->path, &p, &len, &h, NULL) < 0)
-			return NULL;
-		if (mv_segfile_decode(s->path, p, len, &info, &a, &b, NULL) < 0) {
-			mv_store_unmap(nd->store, h);
-			return NULL;
+		if (mv_store_map(nd->store, s->path, &p, &len, &h, NULL) == 0) {
+			if (mv_segfile_decode(s->path, p, len, &info, &a, &b,
+					      NULL) < 0) {
+				mv_store_unmap(nd->store, h);
+			} else {
+				free(a);
+				s->map = h;
+				s->raw = b;
+			}
 		}
-		free(a);
-		s->map = h;
-		s->raw = b;
 	}
-	return s->raw;
+	r = s->raw;
+	pthread_mutex_unlock(&map_lock);
+	return r;
 }
 
 static int seg_set_deleted(struct seg *s, uint64_t row)
@@ -198,7 +209,7 @@ static int seg_set_deleted(struct seg *s, uint64_t row)
 	return 0;
 }
 
-static inline int seg_is_deleted(const struct seg *s, uint64_t row)
+int node_seg_is_deleted(const struct seg *s, uint64_t row)
 {
 	return s->deleted && (s->deleted[row / 8] & (1u << (row % 8)));
 }
@@ -221,6 +232,7 @@ static struct coll *coll_new(const char *name, uint32_t dim,
 	if (nf)
 		memcpy(c->fields, f, nf * sizeof(*f));
 	pthread_rwlock_init(&c->lock, NULL);
+	pthread_mutex_init(&c->build_lock, NULL);
 	mv_idmap_init(&c->ids);
 	atomic_init(&c->next_id, 0);
 	c->next_seq = 1;
@@ -231,9 +243,11 @@ void coll_put(struct coll *c)
 {
 	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
+	cindex_free(c->index);
 	for (size_t i = 0; i < c->nsegs; i++)
 		seg_free(c->segs[i]);
 	free(c->segs);
+	pthread_mutex_destroy(&c->build_lock);
 	free(c->dels);
 	mv_idmap_release(&c->ids);
 	pthread_rwlock_destroy(&c->lock);
@@ -278,8 +292,8 @@ static char *schema_json(const struct coll *c)
 }
 
 /* "/<user>/collection_list": "name : create_time, index_type", newest first. */
-static char *collection_list_json(struct node *nd, const char *skip,
-				  const struct coll *add)
+char *node_collection_list(struct node *nd, const char *skip,
+			   const struct coll *add)
 {
 	json_t *a = json_array();
 	char item[256], *s;
@@ -298,8 +312,10 @@ static char *collection_list_json(struct node *nd, const char *skip,
 		c = order[n];
 		if (skip && !strcmp(c->name, skip))
 			continue;
-		snprintf(item, sizeof(item), "%s : %" PRId64 ", -", c->name,
-			 c->create_time);
+		pthread_rwlock_rdlock(&c->lock);
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
+			 c->create_time, c->index ? c->index->spec : "-");
+		pthread_rwlock_unlock(&c->lock);
 		json_array_append_new(a, json_string(item));
 	}
 	s = json_dumps(a, JSON_COMPACT);
@@ -360,7 +376,7 @@ int node_create(struct node *nd, const char *name, uint32_t dim,
 	c->create_time = (int64_t)time(NULL);
 	random_hex(c->token, 8);
 	schema = schema_json(c);
-	list = collection_list_json(nd, NULL, c);
+	list = node_collection_list(nd, NULL, c);
 	key_coll(k1, sizeof(k1), nd->conf.user, name, "schema");
 	key_coll(k2, sizeof(k2), nd->conf.user, name, "state");
 	snprintf(k3, sizeof(k3), "/%s/collection_list", nd->conf.user);
@@ -416,7 +432,7 @@ int node_drop(struct node *nd, const char *name, struct mv_err *err)
 	}
 	snprintf(prefix, sizeof(prefix), "/%s/%s/", nd->conf.user, name);
 	snprintf(k3, sizeof(k3), "/%s/collection_list", nd->conf.user);
-	list = collection_list_json(nd, name, NULL);
+	list = node_collection_list(nd, name, NULL);
 	{
 		struct mv_meta_op ops[2] = {
 			{ MV_META_DELPREFIX, prefix, NULL, 0 },
@@ -994,8 +1010,27 @@ static inline int better(int l2, float d1, int64_t i1, float d2, int64_t i2)
 	return i1 < i2;
 }
 
+void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
+		    float d)
+{
+	size_t pos;
+
+	if (ri[k - 1] >= 0 && !better(l2, d, id, rd[k - 1], ri[k - 1]))
+		return;
+	pos = k - 1;
+	while (pos > 0 && (ri[pos - 1] < 0 ||
+			   better(l2, d, id, rd[pos - 1], ri[pos - 1]))) {
+		ri[pos] = ri[pos - 1];
+		rd[pos] = rd[pos - 1];
+		pos--;
+	}
+	ri[pos] = id;
+	rd[pos] = d;
+}
+
 int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
-		size_t k, int64_t *ids, float *dist, struct mv_err *err)
+		size_t k, long nprobe, long ef, int64_t *ids, float *dist,
+		struct mv_err *err)
 {
 	int l2 = c->metric == MV_L2;
 	float *qn = NULL, *td = NULL;
@@ -1013,15 +1048,18 @@ int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
 		if (!qn)
 			return mv_err_set(err, MV_EINTERNAL, "out of memory");
 		memcpy(qn, q, nq * c->dim * sizeof(float));
-		normalise(qn, nq, c->dim);
+		node_normalise(qn, nq, c->dim);
 		q = qn;
 	}
 	pthread_rwlock_rdlock(&c->lock);
-	for (size_t si = 0; si < c->nsegs; si++) {
+	if (c->index)
+		rc = node_index_search(c, q, nq, k, nprobe, ef, ids, dist, err);
+	/* Segments the index does not cover: brute force, same top-k. */
+	for (size_t si = 0; rc == 0 && si < c->nsegs; si++) {
 		struct seg *s = c->segs[si];
 		size_t kk = k + s->ndeleted;
 
-		if (s->n == s->ndeleted)
+		if (s->indexed || s->n == s->ndeleted || !s->vecs)
 			continue;
 		if (kk > s->n)
 			kk = s->n;
@@ -1041,29 +1079,13 @@ int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
 		if (rc < 0)
 			break;
 		for (size_t qi = 0; qi < nq; qi++) {
-			int64_t *ri = ids + qi * k;
-			float *rd = dist + qi * k;
-
 			for (size_t j = 0; j < kk; j++) {
-				int64_t row = tl[qi * kk + j], id;
-				float dd = td[qi * kk + j];
-				size_t pos;
+				int64_t row = tl[qi * kk + j];
 
-				if (row < 0 || seg_is_deleted(s, (uint64_t)row))
+				if (row < 0 || node_seg_is_deleted(s, (uint64_t)row))
 					continue;
-				id = s->ids[row];
-				if (ri[k - 1] >= 0 &&
-				    !better(l2, dd, id, rd[k - 1], ri[k - 1]))
-					continue;
-				pos = k - 1;
-				while (pos > 0 && (ri[pos - 1] < 0 ||
-				       better(l2, dd, id, rd[pos - 1], ri[pos - 1]))) {
-					ri[pos] = ri[pos - 1];
-					rd[pos] = rd[pos - 1];
-					pos--;
-				}
-				ri[pos] = id;
-				rd[pos] = dd;
+				node_merge_hit(l2, ids + qi * k, dist + qi * k, k,
+					       s->ids[row], td[qi * kk + j]);
 			}
 		}
 	}
@@ -1136,6 +1158,8 @@ struct load_ctx {
 	struct loaded *v;
 	size_t n, cap;
 	size_t prefix_len;
+	char *index_leaf, *index_val;	/* the newest index key */
+	size_t index_vlen;
 };
 
 static int load_cb(void *arg, const char *key, const void *val, size_t vlen)
@@ -1148,6 +1172,18 @@ static int load_cb(void *arg, const char *key, const void *val, size_t vlen)
 	if (!j)
 		return 0;
 	type = json_string_value(json_object_get(j, "type"));
+	if (type && !strcmp(type, "index")) {
+		free(lc->index_leaf);
+		free(lc->index_val);
+		lc->index_leaf = strdup(key + lc->prefix_len);
+		lc->index_val = malloc(vlen + 1);
+		if (lc->index_val) {
+			memcpy(lc->index_val, val, vlen);
+			lc->index_vlen = vlen;
+		}
+		json_decref(j);
+		return 0;
+	}
 	if (!type || (strcmp(type, "vectors") && strcmp(type, "delete"))) {
 		json_decref(j);
 		return 0;	/* scalar files are found from their vectors */
@@ -1406,6 +1442,14 @@ static int load_coll(struct node *nd, const char *name, struct mv_err *err)
 		if (lc.v[i].seq >= c->next_seq)
 			c->next_seq = lc.v[i].seq + 1;
 	}
+	if (lc.index_leaf &&
+	    node_index_load(nd, c, dir, lc.index_leaf, lc.index_val,
+			    lc.index_vlen, err) < 0) {
+		/* A bad index is not fatal: search falls back to brute force. */
+		log_warnx("collection '%s': %s; searching without the index",
+			  name, err ? err->msg : "bad index");
+		mv_err_clear(err);
+	}
 	for (tail = &nd->colls; *tail; tail = &(*tail)->next)
 		;
 	*tail = c;
@@ -1415,6 +1459,8 @@ out:
 	for (size_t i = 0; i < lc.n; i++)
 		json_decref(lc.v[i].val);
 	free(lc.v);
+	free(lc.index_leaf);
+	free(lc.index_val);
 	json_decref(j);
 	coll_put(c);
 	return rc;

@@ -22,6 +22,7 @@
 #include <time.h>
 #include "conf.h"
 #include "idmap.h"
+#include "index.h"
 #include "meta.h"
 #include "store.h"
 
@@ -55,10 +56,38 @@ struct seg {
 	const float *raw;	/* as inserted (== vecs unless cosine) */
 	void *own;		/* malloc'ed block behind vecs, if any */
 	void *map;		/* storage mapping behind raw, if any */
+	int indexed;		/* covered by the collection's index; vecs
+				 * then freed (raw maps the file) */
 	uint8_t *deleted;	/* bitmap, NULL until a row is deleted */
 	uint64_t ndeleted;
 	int ncols;
 	struct col *cols;
+};
+
+/* A built index and the segments it covers, in label order. */
+struct cindex {
+	struct mv_index *ix;
+	char spec[128];			/* index_factory string */
+	char params[256];		/* "nprobe=32 ef=64" defaults */
+	long nprobe, ef;
+	char path[MV_SPATH];		/* storage path */
+	char key[MV_SPATH + 64];	/* metadata key */
+	size_t nsegs;
+	struct seg **segs;
+	uint64_t *base;			/* nsegs+1 label offsets */
+};
+
+enum { BUILD_NONE, BUILD_RUNNING, BUILD_DONE, BUILD_FAILED };
+
+/* The state of the (at most one) background build of a collection. */
+struct ibuild {
+	int state;
+	char spec[128];
+	char params[256];
+	double progress;		/* 0..1 */
+	int64_t rows;
+	time_t started, finished;
+	char msg[MV_ERR_LEN];
 };
 
 struct dellog {
@@ -85,6 +114,9 @@ struct coll {
 	atomic_llong next_id;
 	uint64_t next_seq;		/* under node.commit */
 	int dropped;
+	struct cindex *index;		/* under lock; NULL: brute force */
+	pthread_mutex_t build_lock;	/* guards build */
+	struct ibuild build;
 	struct coll *next;
 };
 
@@ -171,7 +203,8 @@ void node_session_remove(struct node *nd, struct batch *b);
  * lock.
  */
 int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
-		size_t k, int64_t *ids, float *dist, struct mv_err *err);
+		size_t k, long nprobe, long ef, int64_t *ids, float *dist,
+		struct mv_err *err);
 
 /* Raw vectors of a segment as inserted (maps them for cosine), or NULL. */
 const float *node_seg_raw(struct node *nd, struct seg *s);
@@ -179,6 +212,30 @@ const float *node_seg_raw(struct node *nd, struct seg *s);
 /* Field values of the row of id as one tab-separated line into out. */
 int coll_fields_text(struct coll *c, struct seg *s, uint64_t row,
 		     const int *which, int nwhich, struct nbuf *out);
+
+/* Indexes (indexer.c). */
+int node_index_start(struct node *nd, struct coll *c, const char *spec,
+		     const char *params, struct mv_err *err);
+int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err);
+int node_index_set(struct node *nd, struct coll *c, const char *params,
+		   struct mv_err *err);
+void node_index_status(struct coll *c, char *out, size_t cap);
+/* At start-up: the index named by key/val of collection c. */
+int node_index_load(struct node *nd, struct coll *c, const char *dir,
+		    const char *leaf, const void *val, size_t vlen,
+		    struct mv_err *err);
+void cindex_free(struct cindex *ci);
+/* Search the index part of c (lock held shared); merge into ids/dist. */
+int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
+		      long nprobe, long ef, int64_t *ids, float *dist,
+		      struct mv_err *err);
+/* Shared helpers of node.c. */
+void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
+		    float d);
+int node_seg_is_deleted(const struct seg *s, uint64_t row);
+void node_normalise(float *v, size_t n, uint32_t dim);
+char *node_collection_list(struct node *nd, const char *skip,
+			   const struct coll *add);
 
 /* Background work: auto-flush and session expiry. */
 void node_tick(struct node *nd);

@@ -277,11 +277,13 @@ static int cmd_drop(struct conn *cn, int argc, char **argv)
 	return reply(cn, "OK");
 }
 
-static void coll_counts(struct coll *c, int64_t *rows, size_t *segs)
+static void coll_counts(struct coll *c, int64_t *rows, size_t *segs,
+			char *index, size_t icap)
 {
 	pthread_rwlock_rdlock(&c->lock);
 	*rows = c->rows;
 	*segs = c->nsegs;
+	snprintf(index, icap, "%s", c->index ? c->index->spec : "-");
 	pthread_rwlock_unlock(&c->lock);
 }
 
@@ -289,6 +291,7 @@ static int cmd_describe(struct conn *cn, int argc, char **argv)
 {
 	struct coll *c = node_coll_get(cn->nd, argv[1]);
 	char fields[MV_FIELDS_MAX * (MV_NAME_MAX + 10) + 2] = "";
+	char index[160];
 	int64_t rows;
 	size_t segs;
 	int rc;
@@ -301,10 +304,10 @@ static int cmd_describe(struct conn *cn, int argc, char **argv)
 		snprintf(fields + l, sizeof(fields) - l, "%s%s:%s", i ? "," : "",
 			 c->fields[i].name, mv_ftype_name(c->fields[i].type));
 	}
-	coll_counts(c, &rows, &segs);
+	coll_counts(c, &rows, &segs, index, sizeof(index));
 	rc = reply(cn, "OK name=%s dim=%u metric=%s rows=%" PRId64
-		   " segments=%zu index=- fields=%s", c->name, c->dim,
-		   mv_metric_name(c->metric), rows, segs,
+		   " segments=%zu index=%s fields=%s", c->name, c->dim,
+		   mv_metric_name(c->metric), rows, segs, index,
 		   c->nfields ? fields : "-");
 	coll_put(c);
 	return rc;
@@ -347,14 +350,14 @@ static int cmd_ls(struct conn *cn, int argc, char **argv)
 	for (size_t i = 0; i < n; i++) {
 		int64_t rows;
 		size_t segs;
-		char line[256];
+		char line[512], index[160];
 		int l;
 
 		c = list[i];
-		coll_counts(c, &rows, &segs);
-		l = snprintf(line, sizeof(line), "%s\t%u\t%s\t%" PRId64 "\t%zu\t-\n",
+		coll_counts(c, &rows, &segs, index, sizeof(index));
+		l = snprintf(line, sizeof(line), "%s\t%u\t%s\t%" PRId64 "\t%zu\t%s\n",
 			     c->name, c->dim, mv_metric_name(c->metric), rows,
-			     segs);
+			     segs, index);
 		if (nbuf_reserve(&cn->out, (size_t)l) == 0) {
 			memcpy(cn->out.p + cn->out.len, line, (size_t)l);
 			cn->out.len += (size_t)l;
@@ -793,6 +796,7 @@ static int cmd_search(struct conn *cn, int argc, char **argv)
 	int64_t *ids = NULL;
 	int which[MV_FIELDS_MAX], nwhich = 0, rc;
 	struct mv_err e = { 0 };
+	long nprobe = -1, ef = -1;
 
 	if (parse_u64(argv[2], 1000000, &k) < 0 ||
 	    parse_u64(argv[3], PAYLOAD_MAX, &nq) < 0 ||
@@ -840,7 +844,23 @@ static int cmd_search(struct conn *cn, int argc, char **argv)
 				goto out;
 			}
 		}
-		/* nprobe, ef...: index parameters, no effect on exact search. */
+		else if (!strcmp(argv[i], "nprobe") || !strcmp(argv[i], "ef") ||
+			 !strcmp(argv[i], "efSearch")) {
+			uint64_t v;
+			if (parse_u64(eq + 1, 1 << 24, &v) < 0 || v == 0) {
+				rc = reply(cn, "ERR BADDATA bad value for '%s'",
+					   argv[i]);
+				goto out;
+			}
+			if (argv[i][0] == 'n')
+				nprobe = (long)v;
+			else
+				ef = (long)v;
+		} else {
+			rc = reply(cn, "ERR PROTO unknown search parameter '%.64s'",
+				   argv[i]);
+			goto out;
+		}
 	}
 	for (uint64_t i = 0; i < nq * c->dim; i++)
 		if (!isfinite(q[i])) {
@@ -854,7 +874,7 @@ static int cmd_search(struct conn *cn, int argc, char **argv)
 		rc = reply(cn, "ERR INTERNAL out of memory");
 		goto out;
 	}
-	if (node_search(cn->nd, c, q, nq, k, ids, dist, &e) < 0) {
+	if (node_search(cn->nd, c, q, nq, k, nprobe, ef, ids, dist, &e) < 0) {
 		rc = reply_err(cn, &e);
 		goto out;
 	}
@@ -1028,6 +1048,101 @@ static int cmd_scan(struct conn *cn, int argc, char **argv)
 	return rc;
 }
 
+/* Join argv[from..] into "k=v k=v", checking the form. */
+static int join_params(char **argv, int from, int argc, char *out, size_t cap)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (int i = from; i < argc; i++) {
+		if (!strchr(argv[i], '=') || argv[i][0] == '=')
+			return -1;
+		len += (size_t)snprintf(out + len, cap - len, "%s%s",
+					len ? " " : "", argv[i]);
+		if (len >= cap)
+			return -1;
+	}
+	return 0;
+}
+
+static int cmd_index(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct mv_err e = { 0 };
+	char params[256], status[512];
+	int rc;
+
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	if (join_params(argv, 3, argc, params, sizeof(params)) < 0) {
+		coll_put(c);
+		return proto_err(cn, "bad parameter: want name=value");
+	}
+	rc = node_index_start(cn->nd, c, argv[2], params, &e);
+	if (rc == 0)
+		node_index_status(c, status, sizeof(status));
+	coll_put(c);
+	if (rc < 0) {
+		if (rc == MV_EAGAIN)
+			return reply(cn, "ERR BUSY %s", e.msg);
+		if (rc == MV_EUSAGE)
+			return reply(cn, "ERR BADDATA %s", e.msg);
+		return reply_err(cn, &e);
+	}
+	return reply(cn, "OK %s", status);
+}
+
+static int cmd_indexstatus(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	char status[512];
+
+	(void)argc;
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	node_index_status(c, status, sizeof(status));
+	coll_put(c);
+	return reply(cn, "OK %s", status);
+}
+
+static int cmd_indexdrop(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct mv_err e = { 0 };
+	int rc;
+
+	(void)argc;
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	rc = node_index_drop(cn->nd, c, &e);
+	coll_put(c);
+	if (rc == MV_EAGAIN)
+		return reply(cn, "ERR BUSY %s", e.msg);
+	if (rc < 0)
+		return reply_err(cn, &e);
+	return reply(cn, "OK");
+}
+
+static int cmd_indexset(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct mv_err e = { 0 };
+	char params[256];
+	int rc;
+
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	if (join_params(argv, 2, argc, params, sizeof(params)) < 0) {
+		coll_put(c);
+		return proto_err(cn, "bad parameter: want name=value");
+	}
+	rc = node_index_set(cn->nd, c, params, &e);
+	coll_put(c);
+	if (rc < 0)
+		return reply_err(cn, &e);
+	return reply(cn, "OK");
+}
+
 static long rss_bytes(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
@@ -1083,6 +1198,10 @@ static const struct cmd {
 	{ "GET", 4, 5, cmd_get },
 	{ "SCAN", 4, 5, cmd_scan },
 	{ "STAT", 1, 1, cmd_stat },
+	{ "INDEX", 3, 12, cmd_index },
+	{ "INDEXSTATUS", 2, 2, cmd_indexstatus },
+	{ "INDEXDROP", 2, 2, cmd_indexdrop },
+	{ "INDEXSET", 3, 12, cmd_indexset },
 };
 
 /* A printable sample of a bad line for the log. */

@@ -217,8 +217,8 @@ int main(int argc, char **argv)
 	qcap = CHUNK_BYTES / ((size_t)info.dim * sizeof(float));
 	if (qcap > CHUNK_QUERIES)
 		qcap = CHUNK_QUERIES;
-	if (qcap > CHUNK_HITS / k)
-		qcap = CHUNK_HITS / k;
+	if (qcap > CHUNK_HITS / (size_t)k)
+		qcap = CHUNK_HITS / (size_t)k;
 	if (qcap < 1)
 		qcap = 1;
 	ids = malloc(qcap * k * sizeof(*ids));
@@ -241,6 +241,8 @@ int main(int argc, char **argv)
 		free(text);
 		text = NULL;
 		qno += b.n;
+		/* The answers of each chunk go out as soon as they come. */
+		mv_out_flush(&t.out);
 		if ((rc = mv_out_status(&t.out, &err)) < 0)
 			break;
 		mv_progress_update(&prog, qno, mv_vreader_pos(r));

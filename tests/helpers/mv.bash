@@ -266,6 +266,15 @@ rows_are() {
 	[ "$(rows "$1")" = "$2" ]
 }
 
+# refute_match REGEX: no line of $output matches the extended REGEX (works
+# on an empty output, where bats-assert's refute_line trips over set -u).
+refute_match() {
+	if grep -qE -- "$1" <<<"$output"; then
+		fail "a line of the output matches '$1':
+$output"
+	fi
+}
+
 # line_count FILE
 line_count() {
 	wc -l <"$1" | tr -d ' '

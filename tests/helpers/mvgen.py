@@ -18,9 +18,10 @@ Pure Python 3 (no numpy), so the suite runs on a fresh Debian machine.
       ties by smaller id).
   recall RESULT GT K  recall@K of mv-search TSV RESULT against an ivecs GT
   recall-tsv RESULT TRUTH K   recall@K of one mv-search TSV against another
-  decode              reads a raw wire transcript on stdin and prints its
+  decode [DIM]        reads a raw wire transcript on stdin and prints its
       text lines; the payload of "OK ... bytes=B" replies is decoded as
-      SEARCH ids/distances when the line has nq= and k=, else summarised.
+      SEARCH ids/distances when the line has nq= and k=, as GET/SCAN ids and
+      vectors when it has n= and DIM is given, else summarised.
   wire ADDR [--idle S] [--hold S]
       one connection to ADDR (unix:PATH, PATH or HOST:PORT): sends stdin
       (a send the node refuses by closing is not an error), keeps the
@@ -237,6 +238,15 @@ def cmd_decode(args):
             w.write("ids " + " ".join(str(i) for i in ids) + "\n")
             w.write("dist " + " ".join(fmt(x) for x in dist) + "\n")
             rest = payload[12 * m:]
+            if rest:
+                w.write(rest.decode("utf-8", "replace"))
+        elif "n" in kv and args:
+            n, d = int(kv["n"]), int(args[0])
+            ids = struct.unpack("<%dq" % n, payload[:8 * n])
+            vecs = struct.unpack("<%df" % (n * d), payload[8 * n:8 * n + 4 * n * d])
+            w.write("ids " + " ".join(str(i) for i in ids) + "\n")
+            w.write("vecs " + " ".join(fmt(x) for x in vecs) + "\n")
+            rest = payload[8 * n + 4 * n * d:]
             if rest:
                 w.write(rest.decode("utf-8", "replace"))
         else:

@@ -184,7 +184,7 @@ TEST(meta_delprefix)
 	struct mv_meta *m = open_dir("meta-delprefix");
 	struct mv_meta_op ops[2] = {
 		{ MV_META_DELPREFIX, "/u/c/", NULL, 0 },
-		{ MV_META_DELPREFIX, "/u/c/d", NULL, 0 },	/* overlap ok */
+		{ MV_META_DELPREFIX, "/u/c/d", NULL, 0 },	/* overlaps */
 	};
 	char key[32];
 

@@ -201,7 +201,7 @@ TEST(store_put_get_map)
 	mv_store_unmap(s, h);
 	mv_store_unmap(s, NULL);
 
-	/* Deep paths get their directories; the file is where local_dir says. */
+	/* Deep paths get directories; the file is where local_dir says. */
 	CHECK_EQ_INT(put_str(s, "u/c/idx/ivf.index", "x"), 0);
 	REQUIRE(mv_store_local_dir(s));
 	snprintf(real, sizeof(real), "%s/u/c/idx/ivf.index",

@@ -142,7 +142,8 @@ static float rnd_float(void)
 static void fill_random(float *v, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		v[i] = i % 3 ? rnd_float() : (float)((int)(rnd() % 2001) - 1000) / 7;
+		v[i] = i % 3 ? rnd_float()
+			     : (float)((int)(rnd() % 2001) - 1000) / 7;
 }
 
 /*
@@ -277,13 +278,14 @@ TEST(vecio_bvecs_roundtrip)
 	CHECK_EQ_U64(g.n, N);
 	CHECK_EQ_INT(g.dim, D);
 	REQUIRE(g.n == N);
-	for (int i = 0; i < N; i++)
-		for (int j = 0; j < D; j++)
-			if (g.v[i * D + j] != (float)(unsigned char)(i * 7 + j * 31)) {
-				CHECK(!"bvecs value");
-				i = N;
-				break;
-			}
+	for (int i = 0; i < N * D; i++) {
+		unsigned char want = (unsigned char)(i / D * 7 + i % D * 31);
+
+		if (g.v[i] != (float)want) {
+			CHECK(!"bvecs value");
+			break;
+		}
+	}
 	got_free(&g);
 	free(all);
 }
@@ -594,7 +596,8 @@ TEST(vecio_text_buffer_boundaries)
 			want = realloc(want, cap * D * sizeof(float));
 		}
 		if (rnd() % 50 == 0)
-			bytes += fprintf(f, "# %*s\n", (int)(rnd() % 3000), "x");
+			bytes += fprintf(f, "# %*s\n", (int)(rnd() % 3000),
+					 "x");
 		for (int i = 0; i < D; i++) {
 			float x = rnd_float();
 
@@ -820,8 +823,8 @@ TEST(vecio_jsonl_errors)
 #define JERR(line, opts, suffix)					\
 	expect_err_at(__FILE__, __LINE__, line, strlen(line), "bad.jsonl", \
 		      opts, MV_EDATA, suffix)
-	snprintf(s, sizeof(s), "%s{\"id\":2,\"vector\":[1,2],\"price\":\"x\"}\n",
-		 ok);
+	snprintf(s, sizeof(s),
+		 "%s{\"id\":2,\"vector\":[1,2],\"price\":\"x\"}\n", ok);
 	JERR(s, &o, ":2: field 'price' is not a number");
 	snprintf(s, sizeof(s), "%s{\"id\":2,\"vector\":[1,2],\"tag\":5}\n", ok);
 	JERR(s, &o, ":2: field 'tag' is not a string");
@@ -940,6 +943,12 @@ TEST(vecio_sniff_pipe)
 	}
 	SNIFF(buf, k, MV_FMT_FVECS, N, D);
 	SNIFF(buf, 4 + 4 * D, MV_FMT_FVECS, 1, D);
+	/* Dimension 123 starts with '{'. */
+	d = 123;
+	memcpy(buf, &d, 4);
+	memcpy(buf + 4 + 4 * 123, &d, 4);
+	SNIFF(buf, 2 * (4 + 4 * 123), MV_FMT_FVECS, 2, 123);
+	d = D;
 	/* bvecs with the same dims. */
 	k = 0;
 	for (int i = 0; i < N; i++) {
@@ -1190,7 +1199,8 @@ TEST(vecio_parse_float_cases)
 		"1e-100000000000000000000", "00000000000000000000000000001",
 		"0.00000000000000000000000000001", "1,5", "12abc",
 		"1.5E3", "7.038531e-26", "8.589973e9", "1.0e-5",
-		"2.2250738585072014e-308", "340282356779733661637539395458142568448",
+		"2.2250738585072014e-308",
+		"340282356779733661637539395458142568448",
 	};
 	int bad = 0;
 
@@ -1302,7 +1312,7 @@ TEST(vecio_parse_float_random)
 		CHECK_PARSE(s, &bad);
 	}
 	CHECK_EQ_INT(bad, 0);
-	/* Every odd integer just above 2^24..2^25, a tie for the double path. */
+	/* Odd integers just above 2^24: ties for the double path. */
 	for (uint32_t m = (1u << 24) + 1; m < (1u << 24) + 200000; m += 2) {
 		snprintf(s, sizeof(s), "%u", m);
 		CHECK_PARSE(s, &bad);

@@ -117,7 +117,7 @@ const char *unit_path(const char *name);
 		if (unit_a != unit_b &&					\
 		    (!unit_a || !unit_b || strcmp(unit_a, unit_b)))	\
 			unit_fail(__FILE__, __LINE__,			\
-				  "CHECK_STR(%s, %s): \"%s\" != \"%s\"",	\
+				  "CHECK_STR(%s, %s): \"%s\" != \"%s\"", \
 				  #a, #b, unit_a ? unit_a : "(null)",	\
 				  unit_b ? unit_b : "(null)");		\
 	} while (0)

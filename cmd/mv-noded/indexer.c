@@ -1,0 +1,750 @@
+/*
+ * indexer.c - building, loading, searching and dropping a collection's
+ * FAISS index.  A build runs on its own thread over a snapshot of the
+ * flushed segments; searches go on meanwhile with the old index or brute
+ * force.  The new index file is written under a fresh name, then one
+ * metadata transaction makes it current and retires the old one: a search
+ * sees the old state or the new, and a build killed half way leaves only an
+ * orphan file that start-up removes.
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include <time.h>
+#include "log.h"
+#include "node.h"
+#include "segfile.h"
+
+#define ADD_CHUNK 8192		/* rows per add(): the progress step */
+
+struct build_job {
+	struct node *nd;
+	struct coll *c;			/* holds a reference */
+	char spec[128], params[256];
+	size_t nsegs;
+	struct seg **segs;
+};
+
+void cindex_free(struct cindex *ci)
+{
+	if (!ci)
+		return;
+	mv_index_free(ci->ix);
+	free(ci->segs);
+	free(ci->base);
+	free(ci);
+}
+
+/* "k=v k=v" -> value of key, or -1. */
+static long param_get(const char *params, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = params;
+
+	while (p && *p) {
+		while (*p == ' ')
+			p++;
+		if (!strncmp(p, key, kl) && p[kl] == '=')
+			return strtol(p + kl + 1, NULL, 10);
+		p = strchr(p, ' ');
+	}
+	return -1;
+}
+
+static void set_progress(struct coll *c, double p)
+{
+	pthread_mutex_lock(&c->build_lock);
+	c->build.progress = p;
+	pthread_mutex_unlock(&c->build_lock);
+}
+
+/*
+ * Rows [r0, r0+n) of s as searched vectors into out (n*dim): the
+ * in-memory copy, or the stored raw vectors (normalised for cosine).
+ */
+static int seg_rows(struct node *nd, struct coll *c, struct seg *s,
+		    uint64_t r0, size_t n, float *out, struct mv_err *err)
+{
+	const float *src = s->vecs;
+
+	if (!src) {
+		src = node_seg_raw(nd, s);
+		if (!src)
+			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+		memcpy(out, src + r0 * c->dim, n * c->dim * sizeof(float));
+		if (c->metric == MV_COSINE)
+			node_normalise(out, n, c->dim);
+		return 0;
+	}
+	memcpy(out, src + r0 * c->dim, n * c->dim * sizeof(float));
+	return 0;
+}
+
+static char *index_json(const struct cindex *ci, uint64_t size,
+			uint32_t node_no, int64_t rows)
+{
+	json_t *o = json_object(), *raw = json_array();
+	char *s;
+
+	json_object_set_new(o, "type", json_string("index"));
+	json_object_set_new(o, "size", json_integer((json_int_t)size));
+	json_object_set_new(o, "node", json_integer(node_no));
+	json_object_set_new(o, "rows", json_integer(rows));
+	json_object_set_new(o, "spec", json_string(ci->spec));
+	json_object_set_new(o, "params", json_string(ci->params));
+	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
+	for (size_t i = 0; i < ci->nsegs; i++)
+		json_array_append_new(raw, json_string(
+			strrchr(ci->segs[i]->path, '/') + 1));
+	json_object_set_new(o, "raw_files", raw);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+static int64_t ms_now(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+/* Free the searched copies of the covered segments: the index holds them. */
+static void release_covered(struct coll *c, struct cindex *ci)
+{
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		struct seg *s = ci->segs[i];
+
+		s->indexed = 1;
+		if (s->own) {
+			if (s->raw == s->vecs)
+				s->raw = NULL;	/* mapped again when asked */
+			free(s->own);
+			s->own = NULL;
+			s->vecs = NULL;
+		}
+	}
+	(void)c;
+}
+
+/* Swap ci in as c's index and commit it; takes the commit lock. */
+static int install(struct node *nd, struct coll *c, struct cindex *ci,
+		   uint64_t size, struct mv_err *err)
+{
+	struct cindex *old;
+	char lkey[256], *val, *list;
+	int64_t rows = 0;
+	int rc;
+
+	for (size_t i = 0; i < ci->nsegs; i++)
+		rows += (int64_t)ci->segs[i]->n;
+	val = index_json(ci, size, nd->node_no, rows);
+	if (!val)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	pthread_mutex_lock(&nd->commit);
+	if (c->dropped) {
+		pthread_mutex_unlock(&nd->commit);
+		free(val);
+		return mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
+				  c->name);
+	}
+	snprintf(lkey, sizeof(lkey), "/%s/collection_list", nd->conf.user);
+	pthread_rwlock_wrlock(&c->lock);
+	old = c->index;
+	c->index = ci;		/* for the list's index column */
+	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_lock(&nd->lock);
+	list = node_collection_list(nd, NULL, NULL);
+	pthread_mutex_unlock(&nd->lock);
+	{
+		struct mv_meta_op ops[3] = {
+			{ MV_META_PUT, ci->key, val, strlen(val) },
+			{ MV_META_PUT, lkey, list, strlen(list) },
+			{ MV_META_DEL, old ? old->key : "", NULL, 0 },
+		};
+		rc = mv_meta_txn(nd->meta, NULL, 0, ops, old ? 3 : 2, err);
+	}
+	free(val);
+	free(list);
+	pthread_rwlock_wrlock(&c->lock);
+	if (rc != 0) {
+		c->index = old;
+		pthread_rwlock_unlock(&c->lock);
+		pthread_mutex_unlock(&nd->commit);
+		return rc > 0 ? mv_err_set(err, MV_EAGAIN, "metadata conflict")
+			      : rc;
+	}
+	if (old)
+		for (size_t i = 0; i < old->nsegs; i++)
+			old->segs[i]->indexed = 0;
+	release_covered(c, ci);
+	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_unlock(&nd->commit);
+	if (old) {
+		mv_store_del(nd->store, old->path, NULL);
+		cindex_free(old);
+	}
+	return 0;
+}
+
+static int build(struct build_job *j, struct mv_err *err)
+{
+	struct node *nd = j->nd;
+	struct coll *c = j->c;
+	struct cindex *ci = calloc(1, sizeof(*ci));
+	size_t ntrain, total = 0, done = 0;
+	float *buf = NULL;
+	void *ser = NULL;
+	size_t serlen = 0;
+	long efc = param_get(j->params, "efConstruction");
+	int rc = 0;
+
+	if (!ci)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	snprintf(ci->spec, sizeof(ci->spec), "%s", j->spec);
+	snprintf(ci->params, sizeof(ci->params), "%s", j->params);
+	ci->nprobe = param_get(j->params, "nprobe");
+	ci->ef = param_get(j->params, "ef");
+	if (ci->ef < 0)
+		ci->ef = param_get(j->params, "efSearch");
+	ci->nsegs = j->nsegs;
+	ci->segs = j->segs;
+	j->segs = NULL;
+	ci->base = calloc(ci->nsegs + 1, sizeof(*ci->base));
+	if (!ci->base) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		ci->base[i] = total;
+		total += ci->segs[i]->n;
+	}
+	ci->base[ci->nsegs] = total;
+	if (total == 0) {
+		rc = mv_err_set(err, MV_ESERVER, "collection '%s' has no flushed "
+				"rows to index", c->name);
+		goto out;
+	}
+	ci->ix = mv_index_new(j->spec, c->dim, c->metric != MV_L2, err);
+	if (!ci->ix) {
+		rc = err->code;
+		goto out;
+	}
+	if (efc > 0 && (rc = mv_index_set(ci->ix, "efConstruction", efc, err)) < 0)
+		goto out;
+	/* Train on an evenly spread sample. */
+	ntrain = mv_index_train_size(ci->ix, total);
+	if (ntrain) {
+		size_t step = total / ntrain, got = 0;
+
+		buf = malloc(ntrain * c->dim * sizeof(float));
+		if (!buf) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < ci->nsegs && got < ntrain; i++) {
+			struct seg *s = ci->segs[i];
+			for (uint64_t r = (ci->base[i] + step - 1) / step * step -
+					  ci->base[i];
+			     r < s->n && got < ntrain; r += step) {
+				rc = seg_rows(nd, c, s, r, 1,
+					      buf + got * c->dim, err);
+				if (rc < 0)
+					goto out;
+				got++;
+			}
+		}
+		log_info("collection '%s': training %s on %zu vectors", c->name,
+			 j->spec, got);
+		rc = mv_index_train(ci->ix, got, buf, err);
+		if (rc < 0)
+			goto out;
+		free(buf);
+		buf = NULL;
+	}
+	set_progress(c, 0.05);
+	buf = malloc((size_t)ADD_CHUNK * c->dim * sizeof(float));
+	if (!buf) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		struct seg *s = ci->segs[i];
+		for (uint64_t r = 0; r < s->n; r += ADD_CHUNK) {
+			size_t n = s->n - r < ADD_CHUNK ? s->n - r : ADD_CHUNK;
+			const float *x = buf;
+
+			if (s->vecs)
+				x = s->vecs + r * c->dim;
+			else if ((rc = seg_rows(nd, c, s, r, n, buf, err)) < 0)
+				goto out;
+			rc = mv_index_add(ci->ix, n, x, err);
+			if (rc < 0)
+				goto out;
+			done += n;
+			set_progress(c, 0.05 + 0.9 * (double)done / total);
+			if (atomic_load(&nd->shutting_down) || c->dropped) {
+				rc = mv_err_set(err, MV_EAGAIN, "build stopped");
+				goto out;
+			}
+		}
+	}
+	free(buf);
+	buf = NULL;
+	rc = mv_index_write(ci->ix, &ser, &serlen, err);
+	if (rc < 0)
+		goto out;
+	{
+		/* Index files: a format-version header, then FAISS's bytes. */
+		struct mv_segenc e;
+		char tok[17];
+		unsigned char r[8];
+		uint64_t size = 0;
+
+		if (getrandom(r, sizeof(r), 0) != sizeof(r))
+			memset(r, 0, sizeof(r));
+		for (int i = 0; i < 8; i++)
+			sprintf(tok + 2 * i, "%02x", r[i]);
+		snprintf(ci->path, sizeof(ci->path), "%s/%s-%s/%" PRId64 "-%s.idx",
+			 nd->conf.user, c->name, c->token, ms_now(), tok);
+		snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s",
+			 nd->conf.user, c->name, strrchr(ci->path, '/') + 1);
+		rc = mv_segenc_init(&e, MV_SEG_IDX, 0, (uint64_t)total, NULL, 0,
+				    ser, serlen, err);
+		if (rc < 0)
+			goto out;
+		for (int i = 0; i < 4; i++)
+			size += e.iov[i].iov_len;
+		rc = mv_store_put(nd->store, ci->path, e.iov, 4, err);
+		mv_segenc_release(&e);
+		free(ser);
+		ser = NULL;
+		if (rc < 0)
+			goto out;
+		set_progress(c, 0.99);
+		rc = install(nd, c, ci, size, err);
+		if (rc < 0) {
+			mv_store_del(nd->store, ci->path, NULL);
+			goto out;
+		}
+		ci = NULL;
+	}
+out:
+	free(buf);
+	free(ser);
+	cindex_free(ci);
+	return rc;
+}
+
+static void *build_main(void *arg)
+{
+	struct build_job *j = arg;
+	struct coll *c = j->c;
+	struct mv_err e = { 0 };
+	time_t t0 = time(NULL);
+	int rc = build(j, &e);
+
+	pthread_mutex_lock(&c->build_lock);
+	c->build.state = rc < 0 ? BUILD_FAILED : BUILD_DONE;
+	c->build.finished = time(NULL);
+	if (rc < 0)
+		snprintf(c->build.msg, sizeof(c->build.msg), "%s", e.msg);
+	else
+		c->build.progress = 1;
+	pthread_mutex_unlock(&c->build_lock);
+	if (rc < 0)
+		log_warnx("collection '%s': index build %s failed: %s", c->name,
+			  j->spec, e.msg);
+	else
+		log_info("collection '%s': index %s built in %lld s", c->name,
+			 j->spec, (long long)(time(NULL) - t0));
+	free(j->segs);
+	coll_put(c);
+	free(j);
+	return NULL;
+}
+
+int node_index_start(struct node *nd, struct coll *c, const char *spec,
+		     const char *params, struct mv_err *err)
+{
+	struct build_job *j;
+	pthread_t th;
+	pthread_attr_t attr;
+
+	pthread_mutex_lock(&c->build_lock);
+	if (c->build.state == BUILD_RUNNING) {
+		int pct = (int)(c->build.progress * 100);
+		pthread_mutex_unlock(&c->build_lock);
+		return mv_err_set(err, MV_EAGAIN, "an index build of '%s' (%s, "
+				  "started %lld s ago, %d%%) is under way",
+				  c->name, c->build.spec,
+				  (long long)(time(NULL) - c->build.started), pct);
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j) {
+		pthread_mutex_unlock(&c->build_lock);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	j->nd = nd;
+	j->c = c;
+	snprintf(j->spec, sizeof(j->spec), "%s", spec);
+	snprintf(j->params, sizeof(j->params), "%s", params ? params : "");
+	/* The snapshot: every segment flushed so far. */
+	pthread_rwlock_rdlock(&c->lock);
+	j->nsegs = c->nsegs;
+	j->segs = malloc((c->nsegs ? c->nsegs : 1) * sizeof(*j->segs));
+	if (j->segs)
+		memcpy(j->segs, c->segs, c->nsegs * sizeof(*j->segs));
+	pthread_rwlock_unlock(&c->lock);
+	if (!j->segs) {
+		pthread_mutex_unlock(&c->build_lock);
+		free(j);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	/* Check the spec now, so that a typo is an immediate error. */
+	{
+		struct mv_index *probe = mv_index_new(spec, c->dim,
+						      c->metric != MV_L2, err);
+		if (!probe) {
+			pthread_mutex_unlock(&c->build_lock);
+			free(j->segs);
+			free(j);
+			return MV_EUSAGE;
+		}
+		mv_index_free(probe);
+	}
+	memset(&c->build, 0, sizeof(c->build));
+	c->build.state = BUILD_RUNNING;
+	snprintf(c->build.spec, sizeof(c->build.spec), "%s", spec);
+	snprintf(c->build.params, sizeof(c->build.params), "%s", j->params);
+	c->build.started = time(NULL);
+	for (size_t i = 0; i < j->nsegs; i++)
+		c->build.rows += (int64_t)j->segs[i]->n;
+	atomic_fetch_add(&c->refs, 1);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	if (pthread_create(&th, &attr, build_main, j)) {
+		c->build.state = BUILD_FAILED;
+		pthread_mutex_unlock(&c->build_lock);
+		pthread_attr_destroy(&attr);
+		coll_put(c);
+		free(j->segs);
+		free(j);
+		return mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
+	}
+	pthread_attr_destroy(&attr);
+	pthread_mutex_unlock(&c->build_lock);
+	return 0;
+}
+
+void node_index_status(struct coll *c, char *out, size_t cap)
+{
+	static const char *const names[] = { "none", "running", "done",
+					     "failed" };
+	char cur[160];
+
+	pthread_rwlock_rdlock(&c->lock);
+	snprintf(cur, sizeof(cur), "%s", c->index ? c->index->spec : "-");
+	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_lock(&c->build_lock);
+	snprintf(out, cap, "state=%s index=%s spec=%s progress=%.3f rows=%"
+		 PRId64 " elapsed=%lld%s%s", names[c->build.state], cur,
+		 c->build.spec[0] ? c->build.spec : "-", c->build.progress,
+		 c->build.rows,
+		 (long long)((c->build.state == BUILD_RUNNING ? time(NULL) :
+			      c->build.finished) - c->build.started) *
+			 (c->build.state != BUILD_NONE),
+		 c->build.state == BUILD_FAILED ? " error=" : "",
+		 c->build.state == BUILD_FAILED ? c->build.msg : "");
+	pthread_mutex_unlock(&c->build_lock);
+}
+
+/* Bring back the searched copies of segments an index covered. */
+static int restore_vecs(struct node *nd, struct coll *c, struct cindex *ci,
+			float **copies, struct mv_err *err)
+{
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		struct seg *s = ci->segs[i];
+		const float *raw = node_seg_raw(nd, s);
+
+		copies[i] = NULL;
+		if (!raw)
+			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+		copies[i] = malloc(s->n * c->dim * sizeof(float) + 1);
+		if (!copies[i])
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		memcpy(copies[i], raw, s->n * c->dim * sizeof(float));
+		if (c->metric == MV_COSINE)
+			node_normalise(copies[i], s->n, c->dim);
+	}
+	return 0;
+}
+
+int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
+{
+	struct cindex *ci;
+	float **copies = NULL;
+	char lkey[256], *list;
+	int rc;
+
+	pthread_mutex_lock(&c->build_lock);
+	if (c->build.state == BUILD_RUNNING) {
+		pthread_mutex_unlock(&c->build_lock);
+		return mv_err_set(err, MV_EAGAIN, "an index build of '%s' (%s) "
+				  "is under way", c->name, c->build.spec);
+	}
+	pthread_mutex_lock(&nd->commit);
+	ci = c->index;
+	if (!ci) {
+		rc = 0;
+		goto out;
+	}
+	copies = calloc(ci->nsegs + 1, sizeof(*copies));
+	if (!copies) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	rc = restore_vecs(nd, c, ci, copies, err);
+	if (rc < 0)
+		goto out;
+	pthread_rwlock_wrlock(&c->lock);
+	c->index = NULL;
+	pthread_rwlock_unlock(&c->lock);
+	snprintf(lkey, sizeof(lkey), "/%s/collection_list", nd->conf.user);
+	pthread_mutex_lock(&nd->lock);
+	list = node_collection_list(nd, NULL, NULL);
+	pthread_mutex_unlock(&nd->lock);
+	{
+		struct mv_meta_op ops[2] = {
+			{ MV_META_DEL, ci->key, NULL, 0 },
+			{ MV_META_PUT, lkey, list, strlen(list) },
+		};
+		rc = mv_meta_txn(nd->meta, NULL, 0, ops, 2, err);
+	}
+	free(list);
+	pthread_rwlock_wrlock(&c->lock);
+	if (rc != 0) {
+		c->index = ci;
+		pthread_rwlock_unlock(&c->lock);
+		if (rc > 0)
+			rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
+		goto out;
+	}
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		struct seg *s = ci->segs[i];
+		s->own = copies[i];
+		s->vecs = copies[i];
+		if (c->metric != MV_COSINE) {
+			/* raw may be a mapping; keep it, it is the same data */
+		}
+		s->indexed = 0;
+		copies[i] = NULL;
+	}
+	pthread_rwlock_unlock(&c->lock);
+	mv_store_del(nd->store, ci->path, NULL);
+	cindex_free(ci);
+out:
+	pthread_mutex_unlock(&nd->commit);
+	pthread_mutex_unlock(&c->build_lock);
+	if (copies) {
+		for (size_t i = 0; ci && i < ci->nsegs; i++)
+			free(copies[i]);
+		free(copies);
+	}
+	return rc;
+}
+
+int node_index_set(struct node *nd, struct coll *c, const char *params,
+		   struct mv_err *err)
+{
+	struct cindex *ci;
+	char *val;
+	int64_t rows = 0;
+	int rc;
+
+	pthread_mutex_lock(&nd->commit);
+	pthread_rwlock_wrlock(&c->lock);
+	ci = c->index;
+	if (!ci) {
+		pthread_rwlock_unlock(&c->lock);
+		pthread_mutex_unlock(&nd->commit);
+		return mv_err_set(err, MV_ESERVER, "collection '%s' has no index",
+				  c->name);
+	}
+	snprintf(ci->params, sizeof(ci->params), "%s", params);
+	ci->nprobe = param_get(params, "nprobe");
+	ci->ef = param_get(params, "ef");
+	if (ci->ef < 0)
+		ci->ef = param_get(params, "efSearch");
+	for (size_t i = 0; i < ci->nsegs; i++)
+		rows += (int64_t)ci->segs[i]->n;
+	val = index_json(ci, 0, nd->node_no, rows);
+	pthread_rwlock_unlock(&c->lock);
+	rc = val ? mv_meta_put(nd->meta, ci->key, val, strlen(val), err)
+		 : mv_err_set(err, MV_EINTERNAL, "out of memory");
+	free(val);
+	pthread_mutex_unlock(&nd->commit);
+	return rc;
+}
+
+int node_index_load(struct node *nd, struct coll *c, const char *dir,
+		    const char *leaf, const void *val, size_t vlen,
+		    struct mv_err *err)
+{
+	json_t *j = json_loadb(val, vlen, 0, NULL), *raw;
+	struct cindex *ci = calloc(1, sizeof(*ci));
+	void *file = NULL, *a = NULL;
+	const void *b;
+	size_t len;
+	struct mv_seginfo info;
+	uint64_t total = 0;
+	int rc = 0;
+
+	if (!j || !ci) {
+		rc = mv_err_set(err, MV_EIO, "bad index key '%s'", leaf);
+		goto out;
+	}
+	snprintf(ci->spec, sizeof(ci->spec), "%s",
+		 json_string_value(json_object_get(j, "spec")) ?
+		 json_string_value(json_object_get(j, "spec")) : "?");
+	snprintf(ci->params, sizeof(ci->params), "%s",
+		 json_string_value(json_object_get(j, "params")) ?
+		 json_string_value(json_object_get(j, "params")) : "");
+	ci->nprobe = param_get(ci->params, "nprobe");
+	ci->ef = param_get(ci->params, "ef");
+	if (ci->ef < 0)
+		ci->ef = param_get(ci->params, "efSearch");
+	snprintf(ci->path, sizeof(ci->path), "%s%s", dir, leaf);
+	snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s", nd->conf.user,
+		 c->name, leaf);
+	raw = json_object_get(j, "raw_files");
+	ci->nsegs = json_array_size(raw);
+	ci->segs = calloc(ci->nsegs + 1, sizeof(*ci->segs));
+	ci->base = calloc(ci->nsegs + 1, sizeof(*ci->base));
+	if (!ci->segs || !ci->base) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		const char *f = json_string_value(json_array_get(raw, i));
+		for (size_t k = 0; f && k < c->nsegs; k++)
+			if (!strcmp(strrchr(c->segs[k]->path, '/') + 1, f))
+				ci->segs[i] = c->segs[k];
+		if (!ci->segs[i]) {
+			rc = mv_err_set(err, MV_EIO, "index '%s' names a missing "
+					"file '%s'", leaf, f ? f : "?");
+			goto out;
+		}
+		ci->base[i] = total;
+		total += ci->segs[i]->n;
+	}
+	ci->base[ci->nsegs] = total;
+	rc = mv_store_get(nd->store, ci->path, &file, &len, err);
+	if (rc < 0)
+		goto out;
+	rc = mv_segfile_decode(ci->path, file, len, &info, &a, &b, err);
+	if (rc < 0)
+		goto out;
+	if (info.kind != MV_SEG_IDX || info.n != total) {
+		rc = mv_err_set(err, MV_EIO, "'%s': not an index of %" PRIu64
+				" rows", ci->path, total);
+		goto out;
+	}
+	ci->ix = mv_index_read(b, info.b_len, err);
+	if (!ci->ix) {
+		rc = err->code;
+		goto out;
+	}
+	if ((uint64_t)mv_index_ntotal(ci->ix) != total) {
+		rc = mv_err_set(err, MV_EIO, "'%s': index holds %" PRId64
+				" vectors, want %" PRIu64, ci->path,
+				mv_index_ntotal(ci->ix), total);
+		goto out;
+	}
+	c->index = ci;
+	release_covered(c, ci);
+	ci = NULL;
+out:
+	free(file);
+	free(a);
+	json_decref(j);
+	cindex_free(ci);
+	return rc;
+}
+
+/* Which covered segment holds label l (binary search in base). */
+static size_t seg_of(const struct cindex *ci, uint64_t l)
+{
+	size_t lo = 0, hi = ci->nsegs;
+
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+		if (ci->base[mid] <= l)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
+		      long nprobe, long ef, int64_t *ids, float *dist,
+		      struct mv_err *err)
+{
+	struct cindex *ci = c->index;
+	uint64_t ndel = 0, total = ci->base[ci->nsegs];
+	size_t kk;
+	float *td;
+	int64_t *tl;
+	int l2 = c->metric == MV_L2, rc;
+
+	for (size_t i = 0; i < ci->nsegs; i++)
+		ndel += ci->segs[i]->ndeleted;
+	if (ndel == total)
+		return 0;
+	kk = k + ndel;
+	if (kk > total)
+		kk = total;
+	td = malloc(nq * kk * sizeof(float) + 1);
+	tl = malloc(nq * kk * sizeof(int64_t) + 1);
+	if (!td || !tl) {
+		free(td);
+		free(tl);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	if (nprobe <= 0)
+		nprobe = ci->nprobe;
+	if (ef <= 0)
+		ef = ci->ef;
+	if (ef > 0 && (size_t)ef < kk)
+		ef = (long)kk;	/* HNSW returns at most ef results */
+	rc = mv_index_search(ci->ix, nq, q, kk, nprobe, ef, td, tl, err);
+	if (rc == 0)
+		for (size_t qi = 0; qi < nq; qi++)
+			for (size_t j = 0; j < kk; j++) {
+				int64_t l = tl[qi * kk + j];
+				size_t si;
+				struct seg *s;
+				uint64_t row;
+
+				if (l < 0 || (uint64_t)l >= total)
+					continue;
+				si = seg_of(ci, (uint64_t)l);
+				s = ci->segs[si];
+				row = (uint64_t)l - ci->base[si];
+				if (node_seg_is_deleted(s, row))
+					continue;
+				node_merge_hit(l2, ids + qi * k, dist + qi * k,
+					       k, s->ids[row], td[qi * kk + j]);
+			}
+	free(td);
+	free(tl);
+	return rc;
+}

@@ -1,0 +1,268 @@
+/*
+ * index.cpp - FAISS indexes behind index.h.  Construction, training,
+ * adding and serialisation go through FAISS's C API; searching with
+ * per-call parameters (SearchParametersIVF / SearchParametersHNSW, which
+ * the 1.7.3 C API lacks) and HNSW's build setting go through its C++ API.
+ * FAISS errors and exceptions stop here and become MV_E* codes.
+ */
+#include <faiss/IndexHNSW.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexPreTransform.h>
+#include <faiss/IndexRefine.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_factory_c.h>
+#include <faiss/c_api/index_io_c.h>
+#include <exception>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "index.h"
+
+struct mv_index {
+	FaissIndex *fi;
+};
+
+static faiss::Index *cxx(const mv_index *ix)
+{
+	return reinterpret_cast<faiss::Index *>(ix->fi);
+}
+
+static int faiss_fail(struct mv_err *err, int code, const char *what)
+{
+	const char *m = faiss_get_last_error();
+
+	return mv_err_set(err, code, "%s: %s", what, m ? m : "unknown error");
+}
+
+/* Value of key in "k=v k=v", or -1. */
+static long param(const char *params, const char *key)
+{
+	size_t kl = strlen(key);
+	const char *p = params;
+
+	while (p && *p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		if (!strncmp(p, key, kl) && p[kl] == '=')
+			return strtol(p + kl + 1, NULL, 10);
+		p = strpbrk(p, " ,");
+	}
+	return -1;
+}
+
+extern "C" int mv_index_spec(const char *spec, const char *params, char *out,
+			     size_t cap, struct mv_err *err)
+{
+	long nlist = param(params, "nlist"), m = param(params, "m");
+	long M = param(params, "M");
+
+	if (!strcmp(spec, "FLAT")) {
+		snprintf(out, cap, "Flat");
+	} else if (!strcmp(spec, "IVF_FLAT") || !strcmp(spec, "IVF_SQ8") ||
+		   !strcmp(spec, "IVF_PQ")) {
+		if (nlist < 1 || nlist > (1L << 20))
+			return mv_err_set(err, MV_EUSAGE,
+				"%s needs --param nlist=N (1..1048576)", spec);
+		if (!strcmp(spec, "IVF_FLAT")) {
+			snprintf(out, cap, "IVF%ld,Flat", nlist);
+		} else if (!strcmp(spec, "IVF_SQ8")) {
+			snprintf(out, cap, "IVF%ld,SQ8", nlist);
+		} else {
+			if (m < 1 || m > 4096)
+				return mv_err_set(err, MV_EUSAGE,
+					"IVF_PQ needs --param m=N (sub-quantizers)");
+			snprintf(out, cap, "IVF%ld,PQ%ld", nlist, m);
+		}
+	} else if (!strcmp(spec, "HNSW")) {
+		if (M < 2 || M > 512)
+			return mv_err_set(err, MV_EUSAGE,
+				"HNSW needs --param M=N (2..512)");
+		snprintf(out, cap, "HNSW%ld", M);
+	} else {
+		if (!*spec || strlen(spec) >= cap || strpbrk(spec, " \t\n"))
+			return mv_err_set(err, MV_EUSAGE, "bad index type '%.80s'",
+					  spec);
+		snprintf(out, cap, "%s", spec);
+	}
+	return 0;
+}
+
+extern "C" struct mv_index *mv_index_new(const char *factory, uint32_t dim,
+					 int ip, struct mv_err *err)
+{
+	mv_index *ix = (mv_index *)calloc(1, sizeof(*ix));
+
+	if (!ix) {
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	if (faiss_index_factory(&ix->fi, (int)dim, factory,
+				ip ? METRIC_INNER_PRODUCT : METRIC_L2)) {
+		faiss_fail(err, MV_EUSAGE, "bad index type");
+		free(ix);
+		return NULL;
+	}
+	return ix;
+}
+
+extern "C" void mv_index_free(struct mv_index *ix)
+{
+	if (!ix)
+		return;
+	faiss_Index_free(ix->fi);
+	free(ix);
+}
+
+/* The index under pre-transforms and refinement wrappers. */
+static faiss::Index *core(faiss::Index *i)
+{
+	for (;;) {
+		if (auto p = dynamic_cast<faiss::IndexPreTransform *>(i))
+			i = p->index;
+		else if (auto r = dynamic_cast<faiss::IndexRefine *>(i))
+			i = r->base_index;
+		else
+			return i;
+	}
+}
+
+extern "C" int mv_index_set(struct mv_index *ix, const char *key, long value,
+			    struct mv_err *err)
+{
+	faiss::Index *i = core(cxx(ix));
+
+	if (!strcmp(key, "efConstruction")) {
+		auto h = dynamic_cast<faiss::IndexHNSW *>(i);
+		if (!h)
+			return mv_err_set(err, MV_EUSAGE,
+				"efConstruction applies to HNSW indexes only");
+		if (value < 1)
+			return mv_err_set(err, MV_EUSAGE, "bad efConstruction");
+		h->hnsw.efConstruction = (int)value;
+		return 0;
+	}
+	return mv_err_set(err, MV_EUSAGE, "unknown build parameter '%s'", key);
+}
+
+extern "C" int mv_index_is_trained(const struct mv_index *ix)
+{
+	return faiss_Index_is_trained(ix->fi);
+}
+
+extern "C" size_t mv_index_train_size(const struct mv_index *ix, size_t n)
+{
+	faiss::Index *i = core(cxx(ix));
+	size_t want = 100000;
+
+	if (mv_index_is_trained(ix))
+		return 0;
+	if (auto ivf = dynamic_cast<faiss::IndexIVF *>(i))
+		want = ivf->nlist * 64 > want ? ivf->nlist * 64 : want;
+	return n < want ? n : want;
+}
+
+extern "C" int mv_index_train(struct mv_index *ix, size_t n, const float *x,
+			      struct mv_err *err)
+{
+	if (faiss_Index_train(ix->fi, (idx_t)n, x))
+		return faiss_fail(err, MV_EUSAGE, "training");
+	return 0;
+}
+
+extern "C" int mv_index_add(struct mv_index *ix, size_t n, const float *x,
+			    struct mv_err *err)
+{
+	if (faiss_Index_add(ix->fi, (idx_t)n, x))
+		return faiss_fail(err, MV_EINTERNAL, "adding");
+	return 0;
+}
+
+extern "C" int64_t mv_index_ntotal(const struct mv_index *ix)
+{
+	return faiss_Index_ntotal(ix->fi);
+}
+
+extern "C" int mv_index_write(const struct mv_index *ix, void **buf,
+			      size_t *len, struct mv_err *err)
+{
+	char *p = NULL;
+	size_t n = 0;
+	FILE *f = open_memstream(&p, &n);
+	int rc;
+
+	if (!f)
+		return mv_err_sys(err, MV_EINTERNAL, "open_memstream");
+	rc = faiss_write_index(ix->fi, f);
+	if (fclose(f) != 0 && rc == 0) {
+		free(p);
+		return mv_err_sys(err, MV_EINTERNAL, "writing the index");
+	}
+	if (rc) {
+		free(p);
+		return faiss_fail(err, MV_EINTERNAL, "writing the index");
+	}
+	*buf = p;
+	*len = n;
+	return 0;
+}
+
+extern "C" struct mv_index *mv_index_read(const void *buf, size_t len,
+					  struct mv_err *err)
+{
+	mv_index *ix = (mv_index *)calloc(1, sizeof(*ix));
+	FILE *f;
+
+	if (!ix) {
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	f = fmemopen((void *)buf, len, "rb");
+	if (!f) {
+		mv_err_sys(err, MV_EINTERNAL, "fmemopen");
+		free(ix);
+		return NULL;
+	}
+	if (faiss_read_index(f, 0, &ix->fi)) {
+		faiss_fail(err, MV_EIO, "reading the index");
+		fclose(f);
+		free(ix);
+		return NULL;
+	}
+	fclose(f);
+	return ix;
+}
+
+extern "C" int mv_index_search(const struct mv_index *ix, size_t nq,
+			       const float *x, size_t k, long nprobe, long ef,
+			       float *dist, int64_t *labels,
+			       struct mv_err *err)
+{
+	faiss::Index *top = cxx(ix), *i = core(top);
+	faiss::SearchParametersIVF pivf;
+	faiss::SearchParametersHNSW phnsw;
+	faiss::SearchParameters *p = nullptr;
+
+	try {
+		if (auto ivf = dynamic_cast<faiss::IndexIVF *>(i)) {
+			pivf.nprobe = nprobe > 0 ? (size_t)nprobe : ivf->nprobe;
+			p = &pivf;
+		} else if (auto h = dynamic_cast<faiss::IndexHNSW *>(i)) {
+			phnsw.efSearch = ef > 0 ? (int)ef : h->hnsw.efSearch;
+			p = &phnsw;
+		}
+		if (p && top != i) {
+			/* 1.7.3 passes parameters through a pre-transform
+			 * (OPQ) but not through refinement: there the
+			 * index's own values apply. */
+			auto pt = dynamic_cast<faiss::IndexPreTransform *>(top);
+			if (!pt || pt->index != i)
+				p = nullptr;
+		}
+		top->search((faiss::Index::idx_t)nq, x, (faiss::Index::idx_t)k,
+			    dist, labels, p);
+	} catch (const std::exception &e) {
+		return mv_err_set(err, MV_EINTERNAL, "faiss: %s", e.what());
+	}
+	return 0;
+}

@@ -1,0 +1,62 @@
+/*
+ * index.h - approximate (and exact) FAISS indexes: building from an
+ * index_factory string, serialising to and from memory, and searching with
+ * per-call parameters so that concurrent searches with different nprobe or
+ * efSearch never race (FAISS 1.7.3 keeps them on the shared index object).
+ * Labels are the 0-based order in which vectors were added.
+ */
+#ifndef MV_INDEX_H
+#define MV_INDEX_H
+
+#include "mv.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct mv_index;
+
+/*
+ * Translate SPEC (a FAISS index_factory string, or a Milvus name FLAT,
+ * IVF_FLAT, IVF_PQ, IVF_SQ8, HNSW using params nlist, m, M) into a factory
+ * string.  params is "k=v k=v" or NULL.  MV_EUSAGE with a message when a
+ * Milvus name lacks a parameter or has a bad one.
+ */
+int mv_index_spec(const char *spec, const char *params, char *out,
+		  size_t cap, struct mv_err *err);
+
+/* A new, empty index; ip selects inner product, else L2. */
+struct mv_index *mv_index_new(const char *factory, uint32_t dim, int ip,
+			      struct mv_err *err);
+void mv_index_free(struct mv_index *ix);
+
+/* Build-time settings: "efConstruction" (HNSW). 0 or MV_EUSAGE. */
+int mv_index_set(struct mv_index *ix, const char *key, long value,
+		 struct mv_err *err);
+int mv_index_is_trained(const struct mv_index *ix);
+/* How many training vectors are worth using (0: no training needed). */
+size_t mv_index_train_size(const struct mv_index *ix, size_t n);
+int mv_index_train(struct mv_index *ix, size_t n, const float *x,
+		   struct mv_err *err);
+int mv_index_add(struct mv_index *ix, size_t n, const float *x,
+		 struct mv_err *err);
+int64_t mv_index_ntotal(const struct mv_index *ix);
+
+/* Serialise into a malloc'ed buffer (caller frees) / read one back. */
+int mv_index_write(const struct mv_index *ix, void **buf, size_t *len,
+		   struct mv_err *err);
+struct mv_index *mv_index_read(const void *buf, size_t len,
+			       struct mv_err *err);
+
+/*
+ * Search nq queries; nprobe and ef <= 0 mean the index's own values.
+ * Thread-safe for concurrent callers.  Caller allocates dist/labels nq*k.
+ */
+int mv_index_search(const struct mv_index *ix, size_t nq, const float *x,
+		    size_t k, long nprobe, long ef, float *dist,
+		    int64_t *labels, struct mv_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,155 @@
+#!/usr/bin/env bats
+# Crashes: a node killed with SIGKILL again and again in the middle of
+# flushes keeps every batch whole or not at all, and the rows committed
+# before; half-written files are cleaned at start; a clean SIGTERM finishes
+# or refuses a flush but never half-writes it.
+
+load helpers/mv
+
+setup() {
+	mv_setup
+}
+
+teardown() {
+	mv_teardown
+}
+
+DIM=16
+ROWS=20000
+BATCH=1000
+
+# rows_file ITER: ROWS text lines "id v1..vDIM" with ids ITER*1000000+0..,
+# values derived from the id so that any row can be checked alone.
+rows_file() {
+	awk -v it="$1" -v n="$ROWS" -v d="$DIM" 'BEGIN {
+		for (r = 0; r < n; r++) {
+			id = it * 1000000 + r; line = id
+			for (j = 0; j < d; j++) line = line " " ((id * 31 + j * 7) % 97) / 8
+			print line
+		}
+	}'
+}
+
+# check_rows: every row of mv-get --all has the vector of its id; prints
+# "iteration count" for each iteration with rows, and fails unless each
+# iteration's rows are exactly the first COUNT of its file.
+check_rows() {
+	mv-get "$C" --all | awk -F'\t' -v d="$DIM" '
+		{
+			id = $1; n = split($2, v, ",")
+			if (n != d) { print "bad dim for id " id > "/dev/stderr"; bad = 1 }
+			for (j = 0; j < d; j++)
+				if (v[j + 1] != sprintf("%.9g", ((id * 31 + j * 7) % 97) / 8)) {
+					print "bad vector for id " id ": " $2 > "/dev/stderr"; bad = 1; break
+				}
+			it = int(id / 1000000); off = id % 1000000
+			cnt[it]++; if (!(it in max) || off > max[it]) max[it] = off
+		}
+		END {
+			for (it in cnt) {
+				if (max[it] != cnt[it] - 1) {
+					print "iteration " it ": " cnt[it] " rows but max offset " max[it] > "/dev/stderr"; bad = 1
+				}
+				print it, cnt[it]
+			}
+			exit bad
+		}' | sort -n
+}
+
+@test "SIGKILL during flushes: every batch whole or absent, committed rows kept" {
+	start_own_node
+	run -0 mv-create "$C" --dim "$DIM"
+	declare -A kept
+	iters=${MV_CRASH_ITERS:-12}
+	for i in $(seq 1 "$iters"); do
+		rows_file "$i" >p.txt
+		command mv-insert --batch "$BATCH" --ids-first "$C" p.txt \
+			>/dev/null 2>ins.err 3>&- &
+		ipid=$!
+		# A random moment: from before the first batch to after the last.
+		sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", r / 32768 * 0.6 }')"
+		kill_node
+		wait "$ipid" && ist=0 || ist=$?
+		start_node
+		check_rows >counts.txt || fail "iteration $i: rows are not whole batches (see above)"
+		while read -r it cnt; do
+			[ $((cnt % BATCH)) -eq 0 ] ||
+				fail "iteration $i: $cnt rows of iteration $it, not a multiple of $BATCH"
+			if [ "$it" -lt "$i" ]; then
+				[ "$cnt" -eq "${kept[$it]:-0}" ] ||
+					fail "iteration $i: iteration $it had ${kept[$it]:-0} rows, now $cnt"
+			fi
+			kept[$it]=$cnt
+		done <counts.txt
+		for it in "${!kept[@]}"; do
+			grep -q "^$it " counts.txt || [ "${kept[$it]}" -eq 0 ] ||
+				fail "iteration $i: the ${kept[$it]} rows of iteration $it are gone"
+		done
+		if [ "$ist" -eq 0 ]; then
+			[ "${kept[$i]:-0}" -eq "$ROWS" ] ||
+				fail "iteration $i: mv-insert exited 0 but only ${kept[$i]:-0} rows are there"
+		fi
+		total=0
+		for it in "${!kept[@]}"; do total=$((total + kept[$it])); done
+		assert_rows "$C" "$total"
+	done
+	echo "# rows kept per iteration: $(for it in "${!kept[@]}"; do printf '%s:%s ' "$it" "${kept[$it]}"; done)" >&3
+}
+
+# Bytes of the regular files under MV_HOME other than the metadata log.
+data_bytes() {
+	find "$MV_HOME" -type f ! -name 'meta.log*' ! -name 'mv.conf' \
+		-printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'
+}
+
+data_below() {
+	[ "$(data_bytes)" -lt "$1" ]
+}
+
+@test "files half-written by a crash are removed when the node starts" {
+	start_own_node
+	run -0 mv-create "$C" --dim "$DIM"
+	base=$(data_bytes)
+	for i in 1 2 3 4 5 6; do
+		rows_file "$i" >p.txt
+		command mv-insert --ids-first "$C" p.txt >/dev/null 2>&1 3>&- &
+		ipid=$!
+		sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 0.05 + r / 32768 * 0.3 }')"
+		kill_node
+		wait "$ipid" || true
+		start_node
+	done
+	# Dropping the collection must give back all of its space: whatever a
+	# crash left half-written was either cleaned at start or is still
+	# known to the node and dropped with it.
+	run -0 mv-drop "$C"
+	poll 10 data_below $((base + 65536)) ||
+		fail "$(data_bytes) bytes left under MV_HOME after the drop (empty: $base): $(find "$MV_HOME" -type f -printf '%P %s\n')"
+}
+
+@test "SIGTERM during an insert: the flush is finished or refused, never half" {
+	start_own_node
+	run -0 mv-create "$C" --dim "$DIM"
+	total=0
+	for i in 1 2 3 4; do
+		rows_file "$i" >p.txt
+		command mv-insert --ids-first "$C" p.txt >/dev/null 2>ins.err 3>&- &
+		ipid=$!
+		sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", r / 32768 * 0.5 }')"
+		stop_node
+		assert_equal "$MV_NODE_STATUS" 0
+		wait "$ipid" && ist=0 || ist=$?
+		start_node
+		got=$(mv-get "$C" --all | awk -F'\t' -v i="$i" 'int($1 / 1000000) == i' | wc -l)
+		case $ist in
+		0) assert_equal "$got" "$ROWS" ;;
+		69 | 75)
+			assert_equal "$got" 0
+			grep -q '^mv-insert: ' ins.err || fail "no error message: $(cat ins.err)"
+			;;
+		*) fail "mv-insert exited $ist: $(cat ins.err)" ;;
+		esac
+		total=$((total + got))
+		assert_rows "$C" "$total"
+	done
+}

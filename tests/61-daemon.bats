@@ -1,0 +1,163 @@
+#!/usr/bin/env bats
+# The embedded node as a process: readiness, clean SIGTERM, one daemon per
+# data directory, stale sockets, configuration errors, tools exit 69 when
+# it is not there.
+
+load helpers/mv
+
+setup() {
+	mv_setup
+}
+
+teardown() {
+	mv_teardown
+	if [ -n "${OTHER_PID:-}" ] && _alive "$OTHER_PID"; then
+		kill -KILL "$OTHER_PID"
+	fi
+}
+
+@test "SIGTERM shuts the node down cleanly and the data survives" {
+	start_own_node
+	run -0 mv-create "$C" --dim 4
+	run -0 mv-insert "$C" < <(gen vecs 50 4)
+	SECONDS=0
+	stop_node
+	assert_equal "$MV_NODE_STATUS" 0
+	[ "$SECONDS" -le 5 ]
+	start_node
+	assert_rows "$C" 50
+	run -0 mv-ls "$C"
+	assert_output --regexp "^$C${T}4${T}l2${T}50${T}"
+}
+
+@test "a node restarted many times keeps its collections and rows" {
+	start_own_node
+	run -0 mv-create "$C" --dim 4 --metric ip
+	for i in 1 2 3 4 5; do
+		run -0 mv-insert "$C" < <(gen vecs 10 4 --seed "$i")
+		restart_node
+		assert_rows "$C" $((i * 10))
+	done
+	run -0 mv-ls "$C"
+	assert_output --regexp "^$C${T}4${T}ip${T}50${T}"
+}
+
+@test "a second daemon on the same MV_HOME refuses to start" {
+	start_own_node
+	run -0 mv-create "$C" --dim 4
+	run timeout 10 mv-noded
+	assert_failure
+	[ "$status" -ne 124 ] || fail "the second daemon did not exit"
+	assert_serving
+	run -0 mv-ls "$C"
+	assert_output --partial "$C"
+}
+
+@test "a second daemon on the same data_dir but another socket refuses too" {
+	start_own_node
+	run timeout 10 mv-noded --listen="unix:$BATS_TEST_TMPDIR/other.sock"
+	assert_failure
+	[ "$status" -ne 124 ] || fail "the second daemon did not exit"
+	assert_serving
+}
+
+@test "a stale socket left by a crash is replaced" {
+	start_own_node
+	run -0 mv-create "$C" --dim 4
+	kill_node
+	[ -S "$MV_HOME/mv.sock" ] || skip "the killed node left no socket file"
+	start_node
+	assert_serving
+	run -0 mv-ls "$C"
+}
+
+@test "a stale socket file that nobody listens on is replaced" {
+	need_own_node
+	export MV_HOME=$BATS_TEST_TMPDIR/home
+	mkdir -p "$MV_HOME"
+	python3 -c 'import socket, sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])' "$MV_HOME/mv.sock"
+	[ -S "$MV_HOME/mv.sock" ]
+	MV_OWN_NODE=1
+	start_node
+	assert_serving
+}
+
+@test "the node listens where listen= says, and the tools follow -a" {
+	need_own_node
+	export MV_HOME=$BATS_TEST_TMPDIR/home
+	mkdir -p "$MV_HOME"
+	sock=$BATS_TEST_TMPDIR/alt.sock
+	MV_OWN_NODE=1
+	mv-noded --listen="unix:$sock" </dev/null >>"$MV_HOME.log" 2>&1 3>&- &
+	export MV_NODE_PID=$!
+	poll 10 socat -u OPEN:/dev/null "UNIX-CONNECT:$sock" || fail "no socket at $sock: $(cat "$MV_HOME.log")"
+	run -0 mv-create "$C" --dim 2 -a "unix:$sock"
+	run -0 env MV_ADDR="unix:$sock" mv-ls "$C"
+	assert_output --regexp "^$C${T}2${T}"
+}
+
+@test "the node listens on TCP 127.0.0.1 when asked" {
+	need_own_node
+	port=$((20000 + RANDOM % 20000))
+	start_own_node --listen="unix:$BATS_TEST_TMPDIR/home/mv.sock" --listen="127.0.0.1:$port"
+	run -0 mv-create "$C" --dim 2 -a "127.0.0.1:$port"
+	run -0 mv-insert -a "127.0.0.1:$port" "$C" < <(printf '1 2\n')
+	run -0 mv-ls "$C"
+	assert_output --regexp "^$C${T}2${T}l2${T}1${T}"
+}
+
+@test "an unknown key in mv.conf is a configuration error (exit 78)" {
+	need_own_node
+	export MV_HOME=$BATS_TEST_TMPDIR/home
+	mkdir -p "$MV_HOME"
+	printf 'no_such_key = 1\n' >"$MV_HOME/mv.conf"
+	run -78 timeout 10 mv-noded
+	printf 'auto_flush = maybe\n' >"$MV_HOME/mv.conf"
+	run -78 timeout 10 mv-noded
+	printf 'flush_interval = -5\n' >"$MV_HOME/mv.conf"
+	run -78 timeout 10 mv-noded
+}
+
+@test "mv-noded --help exits 0 and --version prints the version" {
+	run -0 mv-noded --help
+	run -0 mv-noded --version
+	assert_output --partial "$MV_VERSION"
+}
+
+@test "every tool exits 69 when no node answers" {
+	export MV_HOME=$BATS_TEST_TMPDIR/nonode
+	mkdir -p "$MV_HOME"
+	unset MV_ADDR
+	printf '1 2\n' >v.txt
+	printf '1\n' >ids.txt
+	for cmd in "mv-create x --dim 2" "mv-insert x v.txt" "mv-search x v.txt" \
+		"mv-get x ids.txt" "mv-delete x ids.txt" "mv-flush s" "mv-flush --list" \
+		"mv-ls" "mv-drop x" "mv-stat"; do
+		run -69 --separate-stderr $cmd
+		assert_equal "${#stderr_lines[@]}" 1
+		assert_regex "$stderr" "^${cmd%% *}: "
+	done
+	run -69 mv-ls -a "unix:$BATS_TEST_TMPDIR/nowhere.sock"
+	run -69 env MV_ADDR=127.0.0.1:1 mv-ls
+}
+
+@test "a flush during the node's shutdown gets a clear error, exit 75 or 69" {
+	start_own_node
+	run -0 mv-create "$C" --dim 16
+	gen vecs 100000 16 --format fvecs >big.fvecs
+	command mv-insert "$C" big.fvecs >/dev/null 2>ins.err 3>&- &
+	ipid=$!
+	sleep 0.3
+	stop_node
+	wait "$ipid" && ist=0 || ist=$?
+	start_node
+	case $ist in
+	0) assert_rows "$C" 100000 ;;
+	69 | 75)
+		assert_rows "$C" 0
+		run -0 cat ins.err
+		assert_line --regexp '^mv-insert: .+'
+		;;
+	*) fail "mv-insert exited $ist: $(cat ins.err)" ;;
+	esac
+}
