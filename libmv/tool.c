@@ -265,7 +265,8 @@ int mv_tool_exit(struct mv_tool *t, int rc, const struct mv_err *err)
 	struct mv_err oerr = { 0 };
 	int orc, status;
 
-	mv_out_flush(&t->out);
+	if (t->out.len)
+		mv_out_flush(&t->out);
 	orc = mv_out_status(&t->out, &oerr);
 	if (rc == 0 && orc < 0) {
 		rc = orc;
@@ -302,12 +303,10 @@ double mv_tool_now(void)
 void mv_out_init(struct mv_out *o, int fd, size_t cap)
 {
 	o->fd = fd;
-	o->len = 0;
+	o->buf = NULL;
+	o->len = o->cap = 0;
+	o->want = cap;
 	o->errnum = 0;
-	o->buf = malloc(cap);
-	o->cap = o->buf ? cap : 0;
-	if (!o->buf)
-		o->errnum = ENOMEM;
 }
 
 void mv_out_release(struct mv_out *o)
@@ -340,6 +339,15 @@ int mv_out_flush(struct mv_out *o)
 
 	if (o->errnum)
 		return -1;
+	if (!o->buf) {
+		/* The buffer comes with the first write. */
+		o->buf = malloc(o->want);
+		if (!o->buf) {
+			o->errnum = ENOMEM;
+			return -1;
+		}
+		o->cap = o->want;
+	}
 	if (o->len)
 		rc = write_all(o, o->buf, o->len);
 	o->len = 0;

@@ -40,6 +40,7 @@ struct mv_out {
 	int fd;
 	char *buf;
 	size_t len, cap;
+	size_t want;		/* cap once allocated, at the first write */
 	int errnum;		/* errno of the first failed write, or 0 */
 };
 
@@ -139,7 +140,8 @@ static inline char *mv_out_room(struct mv_out *o, size_t n)
 static inline void mv_out_write(struct mv_out *o, const void *p, size_t n)
 {
 	if (o->cap - o->len >= n) {
-		memcpy(o->buf + o->len, p, n);
+		if (n)
+			memcpy(o->buf + o->len, p, n);
 		o->len += n;
 	} else {
 		mv_out_write_slow(o, p, n);

@@ -5,6 +5,7 @@
  * this file knows nothing of sockets, collections or the node.
  */
 #include <errno.h>
+#include <poll.h>
 #include <fcntl.h>
 #include <float.h>
 #include <math.h>
@@ -38,7 +39,15 @@ struct inbuf {
 	size_t cap, start, end, scan;
 	uint64_t off, size;
 	int eof;
+	/*
+	 * Rows already in the caller's batch: when non-zero and the input
+	 * has nothing ready (a pipe that stalls), in_more returns IN_STALL
+	 * so that the batch goes out now instead of waiting for more.
+	 */
+	const size_t *stall_rows;
 };
+
+#define IN_STALL 2
 
 /* One scalar column of the current batch, encoded as PROTOCOL.md says. */
 struct fcol {
@@ -243,6 +252,12 @@ static int in_more(struct inbuf *in, size_t max, struct mv_err *err)
 			return mv_err_set(err, MV_EINTERNAL, "out of memory");
 		in->buf = nb;
 		in->cap = ncap;
+	}
+	if (in->stall_rows && *in->stall_rows > 0) {
+		struct pollfd pfd = { .fd = in->fd, .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) == 0)
+			return IN_STALL;
 	}
 	do
 		n = read(in->fd, in->buf + in->end, in->cap - in->end);
@@ -1219,8 +1234,8 @@ static int read_lines(struct mv_vreader *r, struct mv_vbatch *b)
 	row = r->fmt == MV_FMT_JSONL ? jsonl_row : text_row;
 	while (b->n < b->cap) {
 		rc = in_line(&r->in, &ls, &len, r->rec + 1, &r->err);
-		if (rc <= 0)
-			return rc;
+		if (rc <= 0 || rc == IN_STALL)
+			return rc == IN_STALL ? 0 : rc;
 		r->rec++;
 		if (len && ls[len - 1] == '\r')
 			len--;
@@ -1274,6 +1289,7 @@ long mv_vreader_read(struct mv_vreader *r, struct mv_vbatch *b,
 		r->cols[i].len = 0;
 	if (r->dim && (rc = batch_fit(b, r->dim, &r->err)))
 		goto fail;
+	r->in.stall_rows = &b->n;
 	switch (r->fmt) {
 	case MV_FMT_FVECS:
 	case MV_FMT_BVECS:
@@ -1289,6 +1305,7 @@ long mv_vreader_read(struct mv_vreader *r, struct mv_vbatch *b,
 	default:
 		rc = mv_err_set(&r->err, MV_EUSAGE, "no input format");
 	}
+	r->in.stall_rows = NULL;
 	if (rc < 0)
 		goto fail;
 	b->rec0 = b->n ? b->recs[0] : r->rec + 1;

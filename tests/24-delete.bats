@@ -30,7 +30,8 @@ setup() {
 	refute_match "^0${T}[0-9]+${T}3${T}"
 	refute_match "^0${T}[0-9]+${T}5${T}"
 	assert_line -n 0 "0${T}1${T}4${T}0"
-	assert_line -n 1 "0${T}2${T}6${T}4"
+	assert_line -n 1 "0${T}2${T}2${T}4"
+	assert_line -n 2 "0${T}3${T}6${T}4"
 	run -0 mv-get "$C" --all
 	assert_equal "${#lines[@]}" 8
 	refute_match "^3${T}"
@@ -72,7 +73,7 @@ setup() {
 	run -0 mv-insert --session "$S" --ids-first "$C" < <(printf '50 5 5\n')
 	run -0 mv-delete --session "$S" "$C" < <(printf '50\n')
 	run -0 mv-flush "$S"
-	run -0 mv-get "$C" < <(printf '1\n50\n')
+	run -0 --separate-stderr mv-get "$C" < <(printf '1\n50\n')
 	assert_output "50${T}5,5"
 	assert_rows "$C" 10
 }

@@ -72,6 +72,9 @@ static void put_json_str(struct mv_out *o, const char *s, size_t n, int tsv)
 		if (ch == '"' || ch == '\\') {
 			mv_out_putc(o, '\\');
 			mv_out_putc(o, ch);
+		} else if (ch == '\t' || ch == '\n' || ch == '\r') {
+			mv_out_putc(o, '\\');
+			mv_out_putc(o, ch == '\t' ? 't' : ch == '\n' ? 'n' : 'r');
 		} else if (ch < 0x20 || ch == 0x7f) {
 			esc[4] = hex[ch >> 4];
 			esc[5] = hex[ch & 15];

@@ -413,6 +413,35 @@ static int del_file_cb(void *arg, const char *path, uint64_t size)
 	return 0;
 }
 
+/* Abort (drop whole) every named session with pending work on c. */
+static void abort_sessions_on(struct node *nd, struct coll *c)
+{
+	struct batch **pp, *s;
+
+	pthread_mutex_lock(&nd->slock);
+	for (pp = &nd->sessions; (s = *pp);) {
+		struct pcoll *pc;
+		int hit = 0;
+
+		pthread_mutex_lock(&s->lock);
+		for (pc = s->colls; pc; pc = pc->next)
+			hit |= pc->c == c;
+		if (hit)
+			batch_clear(s);
+		pthread_mutex_unlock(&s->lock);
+		if (!hit) {
+			pp = &s->next;
+			continue;
+		}
+		*pp = s->next;
+		if (s->conns == 0)
+			batch_free(s);
+		else
+			s->session[0] = '\0';	/* freed by its last connection */
+	}
+	pthread_mutex_unlock(&nd->slock);
+}
+
 int node_drop(struct node *nd, const char *name, struct mv_err *err)
 {
 	struct coll *c, *prev;
@@ -453,9 +482,14 @@ int node_drop(struct node *nd, const char *name, struct mv_err *err)
 		snprintf(dir, sizeof(dir), "%s/%s-%s/", nd->conf.user, name,
 			 c->token);
 		mv_store_list(nd->store, dir, del_file_cb, nd->store, NULL);
-		coll_put(c);
 	}
 	pthread_mutex_unlock(&nd->commit);
+	if (rc == 0) {
+		/* Not under node.commit: a session's flush takes them the
+		 * other way round. */
+		abort_sessions_on(nd, c);
+		coll_put(c);
+	}
 	return rc > 0 ? MV_EAGAIN : rc;
 }
 
@@ -1535,6 +1569,7 @@ int node_open(struct node *nd, struct mv_err *err)
 	pthread_mutex_init(&nd->lock, NULL);
 	pthread_mutex_init(&nd->commit, NULL);
 	pthread_mutex_init(&nd->blist, NULL);
+	pthread_mutex_init(&nd->slock, NULL);
 	nd->meta = mv_meta_open_local(nd->conf.data_dir, err);
 	if (!nd->meta)
 		return err ? err->code : MV_EIO;
@@ -1667,7 +1702,7 @@ void node_tick(struct node *nd)
 	int64_t ms = now_ms();
 	struct batch *b, **pp;
 
-	pthread_mutex_lock(&nd->lock);
+	pthread_mutex_lock(&nd->slock);
 	for (pp = &nd->sessions; (b = *pp);) {
 		if (b->conns == 0 && now - b->last_used >= nd->conf.session_ttl) {
 			*pp = b->next;
@@ -1678,7 +1713,7 @@ void node_tick(struct node *nd)
 		}
 		pp = &b->next;
 	}
-	pthread_mutex_unlock(&nd->lock);
+	pthread_mutex_unlock(&nd->slock);
 	if (nd->conf.auto_flush) {
 		pthread_mutex_lock(&nd->blist);
 		for (b = nd->conn_batches; b; b = b->next) {

@@ -5,9 +5,10 @@
  * the mv_store and mv_meta seams, so the node does not know whether it
  * runs embedded or in a cluster.
  *
- * Locking, in this order: a batch's mutex, node.commit, then node.lock
- * or a collection's lock.  node.lock guards the collection list and the
- * session table, node.blist the connections' batches (auto-flush);
+ * Locking, in this order: node.slock (the session table) or node.blist
+ * (the connections' batches, for auto-flush), a batch's mutex,
+ * node.commit, then node.lock (the collection list) or a collection's
+ * lock;
  * node.commit serialises commits (one metadata transaction at a time);
  * coll.lock (rwlock) guards a collection's segments, id map and deletion
  * bitmaps: searches hold it shared for their whole run, a commit holds it
@@ -154,6 +155,8 @@ struct node {
 	pthread_mutex_t commit;
 	struct coll *colls;		/* oldest first */
 	struct batch *sessions;
+	pthread_mutex_t slock;		/* guards sessions; taken alone or
+					 * before a batch's mutex */
 	pthread_mutex_t blist;		/* guards conn_batches */
 	struct batch *conn_batches;	/* for auto-flush */
 	atomic_int nconns;
@@ -194,7 +197,7 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	       int64_t *deleted, struct mv_err *err);
 
-/* Sessions (node.lock). */
+/* Sessions (node.slock). */
 struct batch *node_session_get(struct node *nd, const char *name, int create);
 void node_session_remove(struct node *nd, struct batch *b);
 

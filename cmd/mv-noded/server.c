@@ -627,13 +627,13 @@ static int commit_session(struct conn *cn, const char *name, int abort)
 	struct batch *s;
 	int rc;
 
-	pthread_mutex_lock(&nd->lock);
+	pthread_mutex_lock(&nd->slock);
 	s = node_session_get(nd, name, 0);
 	if (s) {
 		node_session_remove(nd, s);	/* nobody else can reach it */
 		s->next = NULL;
 	}
-	pthread_mutex_unlock(&nd->lock);
+	pthread_mutex_unlock(&nd->slock);
 	if (!s)
 		return reply(cn, "ERR NOSESSION no session '%s' (never opened, "
 			     "committed, aborted, expired, or the node "
@@ -647,7 +647,7 @@ static int commit_session(struct conn *cn, const char *name, int abort)
 	}
 	pthread_mutex_unlock(&s->lock);
 	/* Connections still bound keep a pointer; the last one frees it. */
-	pthread_mutex_lock(&nd->lock);
+	pthread_mutex_lock(&nd->slock);
 	if (cn->sess == s) {
 		cn->sess = NULL;
 		s->conns--;
@@ -656,7 +656,7 @@ static int commit_session(struct conn *cn, const char *name, int abort)
 		batch_free(s);
 	else
 		s->session[0] = '\0';	/* orphaned: freed on unbind */
-	pthread_mutex_unlock(&nd->lock);
+	pthread_mutex_unlock(&nd->slock);
 	return rc;
 }
 
@@ -693,10 +693,10 @@ static int cmd_session(struct conn *cn, int argc, char **argv)
 	(void)argc;
 	if (mv_name_check(argv[1], &e) < 0)
 		return reply(cn, "ERR BADNAME %s", e.msg);
-	pthread_mutex_lock(&nd->lock);
+	pthread_mutex_lock(&nd->slock);
 	s = node_session_get(nd, argv[1], 1);
 	if (!s) {
-		pthread_mutex_unlock(&nd->lock);
+		pthread_mutex_unlock(&nd->slock);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
 	if (cn->sess && cn->sess != s) {
@@ -709,7 +709,7 @@ static int cmd_session(struct conn *cn, int argc, char **argv)
 	cn->sess = s;
 	s->last_used = time(NULL);
 	rows = s->rows;
-	pthread_mutex_unlock(&nd->lock);
+	pthread_mutex_unlock(&nd->slock);
 	return reply(cn, "OK rows=%" PRId64, rows);
 }
 
@@ -734,7 +734,7 @@ static int cmd_sessions(struct conn *cn, int argc, char **argv)
 	(void)argc;
 	(void)argv;
 	cn->out.len = 0;
-	pthread_mutex_lock(&nd->lock);
+	pthread_mutex_lock(&nd->slock);
 	for (s = nd->sessions; s; s = s->next) {
 		char line[1024], colls[768] = "";
 		struct pcoll *pc;
@@ -759,7 +759,7 @@ static int cmd_sessions(struct conn *cn, int argc, char **argv)
 			cn->out.len += (size_t)l;
 		}
 	}
-	pthread_mutex_unlock(&nd->lock);
+	pthread_mutex_unlock(&nd->slock);
 	if (nbuf_reserve(&cn->out, 4) == 0) {
 		memcpy(cn->out.p + cn->out.len, "END\n", 4);
 		cn->out.len += 4;
@@ -1273,12 +1273,12 @@ static void conn_close(struct conn *cn)
 	pthread_mutex_unlock(&cn->own->lock);
 	batch_free(cn->own);
 	if (cn->sess) {
-		pthread_mutex_lock(&nd->lock);
+		pthread_mutex_lock(&nd->slock);
 		cn->sess->conns--;
 		cn->sess->last_used = time(NULL);
 		if (!cn->sess->session[0] && cn->sess->conns == 0)
 			batch_free(cn->sess);
-		pthread_mutex_unlock(&nd->lock);
+		pthread_mutex_unlock(&nd->slock);
 	}
 	close(cn->fd);
 	nbuf_release(&cn->out);

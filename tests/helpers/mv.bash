@@ -249,17 +249,17 @@ assert_serving() {
 	run -0 mv-ls
 }
 
-# poll SECONDS CMD...: run CMD every 50 ms until it succeeds or time is up.
+# poll SECONDS CMD...: run CMD every 50 ms until it succeeds or SECONDS
+# (fractions allowed) of wall-clock time have passed.
 poll() {
-	local tries
-	tries=$(awk -v s="$1" 'BEGIN { print int(s * 20) }')
+	local end
+	end=$(($(date +%s%N) + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1e9 }')))
 	shift
-	while [ "$tries" -gt 0 ]; do
+	while :; do
 		"$@" && return 0
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
 		sleep 0.05
-		tries=$((tries - 1))
 	done
-	return 1
 }
 
 rows_are() {
