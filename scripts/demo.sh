@@ -14,7 +14,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-for t in mv-noded mv-create mv-insert mv-ls mv-search mv-delete; do
+for t in mv-noded mv-create mv-insert mv-ls mv-search mv-delete mv-drop; do
 	if [ ! -x "cmd/$t/$t" ]; then
 		echo "demo: cmd/$t/$t is not built; run make first" >&2
 		exit 1
@@ -62,6 +62,11 @@ t_start=$(date +%s)
 say() { printf '\n## %s\n' "$*"; }
 show() { printf '$ %s\n' "$*"; }
 
+if mv-ls >/dev/null 2>&1; then
+	echo "demo: a node already serves $MV_HOME; stop it or pick another MV_DEMO_HOME" >&2
+	exit 1
+fi
+
 say "Start the embedded node (MV_HOME=$MV_HOME)"
 show "mv-noded &"
 mv-noded 2>"$MV_HOME/noded.log" &
@@ -82,8 +87,15 @@ until mv-ls >/dev/null 2>&1; do
 	fi
 	sleep 0.1
 done
+if ! kill -0 "$pid" 2>/dev/null; then
+	pid=
+	echo "demo: mv-noded exited at start" >&2
+	exit 1
+fi
 echo "ready: $MV_HOME/mv.sock"
 
+# A kept MV_DEMO_HOME may hold the previous run's collection.
+mv-drop -q glove >/dev/null 2>&1 || true
 say "Create a collection of 100-d GloVe word vectors, cosine metric"
 show "mv-create glove --dim 100 --metric cosine"
 mv-create glove --dim 100 --metric cosine

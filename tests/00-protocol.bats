@@ -65,8 +65,8 @@ wire_decode() {
 @test "text verbs with wrong arguments get ERR PROTO and the connection keeps serving" {
 	run -0 wire < <(printf 'CREATE x\nCREATE x 4 nosuchmetric\nDESCRIBE\nDROP\nCREATE x notanumber l2\nPING\n')
 	assert_equal "${#lines[@]}" 6
-	for i in 0 1 2 3; do
-		assert_line -n "$i" --regexp '^ERR PROTO .+'
+	for n in 0 1 2 3; do
+		assert_line -n "$n" --regexp '^ERR PROTO .+'
 	done
 	# PROTOCOL.md does not say whether a non-numeric dim is PROTO or BADDIM.
 	assert_line -n 4 --regexp '^ERR (PROTO|BADDIM) .+'
@@ -141,8 +141,8 @@ wire_decode() {
 		"CREATE user_list 4 l2" "CREATE collection_list 4 l2" \
 		"CREATE x_property 4 l2" "CREATE _x 4 l2" "PING")
 	assert_equal "${#lines[@]}" 7
-	for i in 0 1 2 3 4 5; do
-		assert_line -n "$i" --regexp '^ERR BADNAME '
+	for n in 0 1 2 3 4 5; do
+		assert_line -n "$n" --regexp '^ERR BADNAME '
 	done
 	assert_line -n 6 "OK"
 }

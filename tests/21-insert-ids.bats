@@ -34,14 +34,14 @@ setup() {
 	run -0 mv-insert --print-ids "$C" a.txt
 	assert_equal "${#lines[@]}" 5
 	a=("${lines[@]}")
-	for i in 1 2 3 4; do
-		assert_equal "${a[$i]}" "$((a[0] + i))"
+	for n in 1 2 3 4; do
+		assert_equal "${a[$n]}" "$((a[0] + n))"
 	done
 	run -0 mv-insert --print-ids "$C" b.txt
 	assert_equal "${#lines[@]}" 4
 	b=("${lines[@]}")
-	for i in 1 2 3; do
-		assert_equal "${b[$i]}" "$((b[0] + i))"
+	for n in 1 2 3; do
+		assert_equal "${b[$n]}" "$((b[0] + n))"
 	done
 	printf '%s\n' "${a[@]}" "${b[@]}" | sort -n >printed
 	assert_equal "$(sort -un printed | wc -l)" 9

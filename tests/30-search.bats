@@ -188,12 +188,12 @@ awk_knn() {
 	run -0 mv-insert "$C" < <(gen vecs 2000 8 --format fvecs)
 	gen vecs 20 8 --seed 3 >q.txt
 	mv-search "$C" -k 10 q.txt >ref.tsv
-	for i in 1 2 3 4 5 6; do
-		mv-search "$C" -k 10 q.txt >out$i.tsv 3>&- &
+	for n in 1 2 3 4 5 6; do
+		mv-search "$C" -k 10 q.txt >out$n.tsv 3>&- &
 	done
 	wait
-	for i in 1 2 3 4 5 6; do
-		cmp ref.tsv out$i.tsv
+	for n in 1 2 3 4 5 6; do
+		cmp ref.tsv out$n.tsv
 	done
 }
 

@@ -15,7 +15,7 @@ teardown() {
 }
 
 DIM=16
-ROWS=20000
+ROWS=30000
 BATCH=1000
 
 # rows_file ITER: ROWS text lines "id v1..vDIM" with ids ITER*1000000+0..,
@@ -61,33 +61,33 @@ check_rows() {
 	run -0 mv-create "$C" --dim "$DIM"
 	declare -A kept
 	iters=${MV_CRASH_ITERS:-12}
-	for i in $(seq 1 "$iters"); do
-		rows_file "$i" >p.txt
+	for iter in $(seq 1 "$iters"); do
+		rows_file "$iter" >p.txt
 		command mv-insert --batch "$BATCH" --ids-first "$C" p.txt \
 			>/dev/null 2>ins.err 3>&- &
 		ipid=$!
 		# A random moment: from before the first batch to after the last.
-		sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", r / 32768 * 0.6 }')"
+		sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 0.02 + r / 32768 * 0.4 }')"
 		kill_node
 		wait "$ipid" && ist=0 || ist=$?
 		start_node
-		check_rows >counts.txt || fail "iteration $i: rows are not whole batches (see above)"
+		check_rows >counts.txt || fail "iteration $iter: rows are not whole batches (see above)"
 		while read -r it cnt; do
 			[ $((cnt % BATCH)) -eq 0 ] ||
-				fail "iteration $i: $cnt rows of iteration $it, not a multiple of $BATCH"
-			if [ "$it" -lt "$i" ]; then
+				fail "iteration $iter: $cnt rows of iteration $it, not a multiple of $BATCH"
+			if [ "$it" -lt "$iter" ]; then
 				[ "$cnt" -eq "${kept[$it]:-0}" ] ||
-					fail "iteration $i: iteration $it had ${kept[$it]:-0} rows, now $cnt"
+					fail "iteration $iter: iteration $it had ${kept[$it]:-0} rows, now $cnt"
 			fi
 			kept[$it]=$cnt
 		done <counts.txt
 		for it in "${!kept[@]}"; do
 			grep -q "^$it " counts.txt || [ "${kept[$it]}" -eq 0 ] ||
-				fail "iteration $i: the ${kept[$it]} rows of iteration $it are gone"
+				fail "iteration $iter: the ${kept[$it]} rows of iteration $it are gone"
 		done
 		if [ "$ist" -eq 0 ]; then
-			[ "${kept[$i]:-0}" -eq "$ROWS" ] ||
-				fail "iteration $i: mv-insert exited 0 but only ${kept[$i]:-0} rows are there"
+			[ "${kept[$iter]:-0}" -eq "$ROWS" ] ||
+				fail "iteration $iter: mv-insert exited 0 but only ${kept[$iter]:-0} rows are there"
 		fi
 		total=0
 		for it in "${!kept[@]}"; do total=$((total + kept[$it])); done
@@ -110,8 +110,8 @@ data_below() {
 	start_own_node
 	run -0 mv-create "$C" --dim "$DIM"
 	base=$(data_bytes)
-	for i in 1 2 3 4 5 6; do
-		rows_file "$i" >p.txt
+	for iter in 1 2 3 4 5 6; do
+		rows_file "$iter" >p.txt
 		command mv-insert --ids-first "$C" p.txt >/dev/null 2>&1 3>&- &
 		ipid=$!
 		sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", 0.05 + r / 32768 * 0.3 }')"
@@ -131,8 +131,8 @@ data_below() {
 	start_own_node
 	run -0 mv-create "$C" --dim "$DIM"
 	total=0
-	for i in 1 2 3 4; do
-		rows_file "$i" >p.txt
+	for iter in 1 2 3 4; do
+		rows_file "$iter" >p.txt
 		command mv-insert --ids-first "$C" p.txt >/dev/null 2>ins.err 3>&- &
 		ipid=$!
 		sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", r / 32768 * 0.5 }')"
@@ -140,7 +140,7 @@ data_below() {
 		assert_equal "$MV_NODE_STATUS" 0
 		wait "$ipid" && ist=0 || ist=$?
 		start_node
-		got=$(mv-get "$C" --all | awk -F'\t' -v i="$i" 'int($1 / 1000000) == i' | wc -l)
+		got=$(mv-get "$C" --all | awk -F'\t' -v it="$iter" 'int($1 / 1000000) == it' | wc -l)
 		case $ist in
 		0) assert_equal "$got" "$ROWS" ;;
 		69 | 75)

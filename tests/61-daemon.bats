@@ -33,10 +33,11 @@ teardown() {
 @test "a node restarted many times keeps its collections and rows" {
 	start_own_node
 	run -0 mv-create "$C" --dim 4 --metric ip
-	for i in 1 2 3 4 5; do
-		run -0 mv-insert "$C" < <(gen vecs 10 4 --seed "$i")
+	# (not $i: bats's run clobbers a global i)
+	for n in 1 2 3 4 5; do
+		run -0 mv-insert "$C" < <(gen vecs 10 4 --seed "$n")
 		restart_node
-		assert_rows "$C" $((i * 10))
+		assert_rows "$C" $((n * 10))
 	done
 	run -0 mv-ls "$C"
 	assert_output --regexp "^$C${T}4${T}ip${T}50${T}"

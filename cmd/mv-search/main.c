@@ -130,6 +130,7 @@ int main(int argc, char **argv)
 	int64_t k = 10, v, *ids = NULL;
 	float *dist = NULL;
 	uint64_t qno = 0;
+	double t0 = 0;
 	size_t qcap, tlen;
 	int c, rc, fields = 0;
 	long n;
@@ -229,6 +230,7 @@ int main(int argc, char **argv)
 	}
 	if ((rc = mv_vbatch_init(&b, qcap, info.dim, &err)) < 0)
 		goto out;
+	t0 = mv_tool_now();
 	mv_progress_start(&prog, &t, mv_vreader_size(r));
 	while ((n = mv_vreader_read(r, &b, &err)) > 0) {
 		rc = mv_client_search(t.client, name, info.dim, k, b.n, b.vecs,
@@ -250,8 +252,12 @@ int main(int argc, char **argv)
 	mv_progress_end(&prog);
 	if (n < 0)
 		rc = (int)n;
-	if (rc == 0)
-		mv_tool_info(&t, "%" PRIu64 " queries", qno);
+	if (rc == 0) {
+		double dt = mv_tool_now() - t0;
+
+		mv_tool_info(&t, "%" PRIu64 " queries in %.2f s (%.0f QPS)",
+			     qno, dt, dt > 0 ? qno / dt : 0.0);
+	}
 out:
 	mv_vbatch_release(&b);
 	mv_vreader_close(r);
