@@ -14,7 +14,7 @@
 static const char usage[] =
 	"mv-index [-qv] [-a ADDR] [-u USER] NAME --type SPEC [--param K=V]...\n"
 	"       [--no-wait]\n"
-	"       mv-index NAME --status | --drop | --param K=V...";
+	"       mv-index NAME --status | --drop | --compact | --param K=V...";
 static const char help[] =
 	"Build an index over the flushed rows of NAME; searches use it once\n"
 	"it is built and brute force meanwhile.\n"
@@ -29,9 +29,13 @@ static const char help[] =
 	"                      --type, sets the search defaults of the index\n"
 	"      --no-wait       start the build and return at once\n"
 	"      --status        print the index and the last build as key=value\n"
-	"      --drop          drop the index: back to brute force\n";
+	"      --drop          drop the index: back to brute force\n"
+	"      --compact       merge small segments and drop deleted rows now\n";
 
-enum { OPT_TYPE = MV_OPT_TOOL, OPT_PARAM, OPT_NOWAIT, OPT_STATUS, OPT_DROP };
+enum {
+	OPT_TYPE = MV_OPT_TOOL, OPT_PARAM, OPT_NOWAIT, OPT_STATUS, OPT_DROP,
+	OPT_COMPACT
+};
 
 static void bar(double p, double elapsed)
 {
@@ -52,6 +56,7 @@ int main(int argc, char **argv)
 		{ "no-wait", no_argument, NULL, OPT_NOWAIT },
 		{ "status", no_argument, NULL, OPT_STATUS },
 		{ "drop", no_argument, NULL, OPT_DROP },
+		{ "compact", no_argument, NULL, OPT_COMPACT },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mv_tool t;
@@ -59,7 +64,7 @@ int main(int argc, char **argv)
 	const char *type = NULL, *name;
 	char params[512] = "", factory[128], line[1024], reply[1024];
 	char state[32], spec[160];
-	int c, rc, nowait = 0, status = 0, drop = 0, show;
+	int c, rc, nowait = 0, status = 0, drop = 0, compact = 0, show;
 	size_t plen = 0;
 	double t0;
 
@@ -89,6 +94,9 @@ int main(int argc, char **argv)
 		case OPT_DROP:
 			drop = 1;
 			break;
+		case OPT_COMPACT:
+			compact = 1;
+			break;
 		default:
 			return mv_tool_status(&t);
 		}
@@ -98,10 +106,10 @@ int main(int argc, char **argv)
 	if (argc - optind > 1)
 		return mv_tool_usage(&t, "too many arguments");
 	name = argv[optind];
-	if (status + drop + (type != NULL) > 1)
-		return mv_tool_usage(&t, "--type, --status and --drop exclude "
-				     "each other");
-	if (!type && !status && !drop && !plen)
+	if (status + drop + compact + (type != NULL) > 1)
+		return mv_tool_usage(&t, "--type, --status, --drop and --compact "
+				     "exclude each other");
+	if (!type && !status && !drop && !compact && !plen)
 		return mv_tool_usage(&t, "missing --type SPEC");
 	if ((rc = mv_name_check(name, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
@@ -122,6 +130,19 @@ int main(int argc, char **argv)
 				p = sp + 1;
 			}
 			printf("%s\n", p);
+		}
+		return mv_tool_exit(&t, rc, &err);
+	}
+	if (compact) {
+		int64_t merged = 0, segs = 0;
+
+		snprintf(line, sizeof(line), "COMPACT %s", name);
+		rc = mv_client_cmd(t.client, line, reply, sizeof(reply), &err);
+		if (rc == 0) {
+			mv_reply_get_i64(reply, "merged", &merged);
+			mv_reply_get_i64(reply, "segments", &segs);
+			mv_tool_info(&t, "merged %lld segments; '%s' has %lld",
+				     (long long)merged, name, (long long)segs);
 		}
 		return mv_tool_exit(&t, rc, &err);
 	}

@@ -379,6 +379,11 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	pthread_attr_t attr;
 
 	pthread_mutex_lock(&c->build_lock);
+	if (c->compacting) {
+		pthread_mutex_unlock(&c->build_lock);
+		return mv_err_set(err, MV_EAGAIN, "a compaction of '%s' is under "
+				  "way", c->name);
+	}
 	if (c->build.state == BUILD_RUNNING) {
 		int pct = (int)(c->build.progress * 100);
 		pthread_mutex_unlock(&c->build_lock);

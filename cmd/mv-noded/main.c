@@ -76,6 +76,20 @@ static void *ticker(void *arg)
 	return NULL;
 }
 
+/* Merge small segments now and then, off the request threads. */
+static void *housekeeper(void *arg)
+{
+	struct node *nd = arg;
+
+	for (;;) {
+		sleep(2);
+		if (atomic_load(&nd->shutting_down))
+			break;
+		node_housekeep(nd);
+	}
+	return NULL;
+}
+
 int main(int argc, char **argv)
 {
 	static struct node nd;
@@ -87,7 +101,7 @@ int main(int argc, char **argv)
 	struct mv_cidr allow[MV_ALLOW_MAX + 2];
 	int nallow = 0;
 	char sockpath[4096] = "";
-	pthread_t tick;
+	pthread_t tick, hk;
 
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -213,6 +227,7 @@ int main(int argc, char **argv)
 		sigaction(SIGINT, &sa, NULL);
 	}
 	pthread_create(&tick, NULL, ticker, &nd);
+	pthread_create(&hk, NULL, housekeeper, &nd);
 	log_info("mv-noded %s serving '%s'", MV_VERSION, nd.conf.data_dir);
 	while (!got_term) {
 		struct pollfd pfd[MV_LISTEN_MAX];

@@ -46,7 +46,7 @@ void nbuf_release(struct nbuf *b)
 	memset(b, 0, sizeof(*b));
 }
 
-static int64_t now_ms(void)
+int64_t node_now_ms(void)
 {
 	struct timeval tv;
 
@@ -54,14 +54,14 @@ static int64_t now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
-static void random_hex(char *out, size_t bytes)
+void node_random_hex(char *out, size_t bytes)
 {
 	unsigned char r[16];
 
 	if (bytes > sizeof(r))
 		bytes = sizeof(r);
 	if (getrandom(r, bytes, 0) != (ssize_t)bytes) {
-		uint64_t t = (uint64_t)now_ms() ^ (uint64_t)(uintptr_t)out;
+		uint64_t t = (uint64_t)node_now_ms() ^ (uint64_t)(uintptr_t)out;
 		memcpy(r, &t, bytes < 8 ? bytes : 8);
 	}
 	for (size_t i = 0; i < bytes; i++)
@@ -78,7 +78,7 @@ static void key_coll(char *out, size_t cap, const char *user,
 
 /* ---- segments ------------------------------------------------------ */
 
-static void seg_free(struct seg *s)
+void node_seg_free(struct seg *s)
 {
 	if (!s)
 		return;
@@ -142,7 +142,7 @@ bad:
  * Finish a segment whose ids and own vectors are set: normalise for
  * cosine (raw then comes from the stored file), norms for l2.
  */
-static int seg_prepare(struct coll *c, struct seg *s, struct mv_err *err)
+int node_seg_prepare(struct coll *c, struct seg *s, struct mv_err *err)
 {
 	if (c->metric == MV_COSINE) {
 		node_normalise(s->vecs, s->n, c->dim);
@@ -195,7 +195,7 @@ static const float *seg_raw(struct node *nd, struct seg *s)
 	return r;
 }
 
-static int seg_set_deleted(struct seg *s, uint64_t row)
+int node_seg_set_deleted(struct seg *s, uint64_t row)
 {
 	if (!s->deleted) {
 		s->deleted = calloc((s->n + 7) / 8, 1);
@@ -245,7 +245,7 @@ void coll_put(struct coll *c)
 		return;
 	cindex_free(c->index);
 	for (size_t i = 0; i < c->nsegs; i++)
-		seg_free(c->segs[i]);
+		node_seg_free(c->segs[i]);
 	free(c->segs);
 	pthread_mutex_destroy(&c->build_lock);
 	free(c->dels);
@@ -374,7 +374,7 @@ int node_create(struct node *nd, const char *name, uint32_t dim,
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	}
 	c->create_time = (int64_t)time(NULL);
-	random_hex(c->token, 8);
+	node_random_hex(c->token, 8);
 	schema = schema_json(c);
 	list = node_collection_list(nd, NULL, c);
 	key_coll(k1, sizeof(k1), nd->conf.user, name, "schema");
@@ -654,7 +654,7 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 	b->rows += (int64_t)n;
 	b->bytes += n * (c->dim * sizeof(float) + 8);
 	if (!b->first_ms)
-		b->first_ms = now_ms();
+		b->first_ms = node_now_ms();
 	return 0;
 oom_seen:
 	for (size_t i = 0; i < n; i++)
@@ -681,7 +681,7 @@ struct written {
 	uint64_t size;
 };
 
-static int put_file(struct node *nd, const char *path, enum mv_segkind kind,
+int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,
 		    uint32_t aux, uint64_t n, const void *a, size_t alen,
 		    const void *bp, size_t blen, uint64_t *size,
 		    struct mv_err *err)
@@ -699,7 +699,7 @@ static int put_file(struct node *nd, const char *path, enum mv_segkind kind,
 	return rc;
 }
 
-static char *data_json(const char *type, uint64_t size, uint32_t node_no,
+char *node_data_json(const char *type, uint64_t size, uint32_t node_no,
 		       uint64_t seq, uint64_t rows, const char *column,
 		       const char *vector_file)
 {
@@ -722,7 +722,7 @@ static char *data_json(const char *type, uint64_t size, uint32_t node_no,
 }
 
 /* Decode the column block of a pending batch into a segment column. */
-static int seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
+int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
 			uint64_t n)
 {
 	col->type = t;
@@ -772,15 +772,15 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 
 		if (c->dropped)
 			continue;	/* its pending work was aborted */
-		random_hex(tok, 8);
+		node_random_hex(tok, 8);
 		snprintf(base, sizeof(base), "%s/%s-%s/%" PRId64 "-%s",
-			 nd->conf.user, c->name, c->token, now_ms(), tok);
+			 nd->conf.user, c->name, c->token, node_now_ms(), tok);
 		if (pc->dels.len) {
 			struct written *x = &w[nw++];
 			snprintf(x->path, sizeof(x->path), "%s.del", base);
 			x->kind = MV_SEG_DEL;
 			x->pc = pc;
-			rc = put_file(nd, x->path, MV_SEG_DEL, 0,
+			rc = node_put_file(nd, x->path, MV_SEG_DEL, 0,
 				      pc->dels.len / 8, pc->dels.p,
 				      pc->dels.len, NULL, 0, &x->size, err);
 			if (rc < 0)
@@ -793,7 +793,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			snprintf(x->path, sizeof(x->path), "%s.vec", base);
 			x->kind = MV_SEG_VEC;
 			x->pc = pc;
-			rc = put_file(nd, x->path, MV_SEG_VEC, c->dim, pc->n,
+			rc = node_put_file(nd, x->path, MV_SEG_VEC, c->dim, pc->n,
 				      pc->ids.p, pc->n * 8, pc->vecs.p, vbytes,
 				      &x->size, err);
 			if (rc < 0)
@@ -805,7 +805,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				y->kind = MV_SEG_COL;
 				y->pc = pc;
 				y->field = f;
-				rc = put_file(nd, y->path, MV_SEG_COL,
+				rc = node_put_file(nd, y->path, MV_SEG_COL,
 					      c->fields[f].type, pc->n,
 					      pc->cols[f].p, pc->cols[f].len,
 					      NULL, 0, &y->size, err);
@@ -862,14 +862,14 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 					 "/%s/%s/data/%s", nd->conf.user,
 					 c->name, slash + 1);
 				if (x->kind == MV_SEG_VEC)
-					x->val = data_json("vectors", x->size,
+					x->val = node_data_json("vectors", x->size,
 						nd->node_no, seq, pc->n, NULL, NULL);
 				else if (x->kind == MV_SEG_DEL)
-					x->val = data_json("delete", x->size,
+					x->val = node_data_json("delete", x->size,
 						nd->node_no, seq,
 						pc->dels.len / 8, NULL, NULL);
 				else
-					x->val = data_json("scalar", x->size,
+					x->val = node_data_json("scalar", x->size,
 						nd->node_no, seq, pc->n,
 						c->fields[x->field].name,
 						strrchr(w[i - 1 - x->field].path, '/') + 1);
@@ -955,17 +955,17 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			memset(&pc->vecs, 0, sizeof(pc->vecs));
 			s->ncols = c->nfields;
 			for (int f = 0; f < c->nfields; f++)
-				if (seg_col_from(&s->cols[f], c->fields[f].type,
+				if (node_seg_col_from(&s->cols[f], c->fields[f].type,
 						 &pc->cols[f], s->n) < 0)
 					MV_BUG("bad string column after check");
-			if (seg_prepare(c, s, NULL) < 0)
+			if (node_seg_prepare(c, s, NULL) < 0)
 				MV_BUG("out of memory after commit");
 		}
 		pthread_rwlock_wrlock(&c->lock);
 		for (size_t j = 0; j < pc->dels.len / 8; j++) {
 			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
 			if (e) {
-				seg_set_deleted(e->seg, e->row);
+				node_seg_set_deleted(e->seg, e->row);
 				mv_idmap_del(&c->ids, d[j]);
 				c->rows--;
 				if (!mv_idmap_get(&pc->seen, d[j]) ||
@@ -1316,7 +1316,7 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 		s->size += clen;
 		nb.p = ca;
 		nb.len = nb.cap = info.a_raw;
-		if (seg_col_from(&s->cols[f], c->fields[f].type, &nb, s->n) < 0) {
+		if (node_seg_col_from(&s->cols[f], c->fields[f].type, &nb, s->n) < 0) {
 			free(ca);
 			rc = mv_err_set(err, MV_EIO, "'%s': bad string column",
 					s->cols[f].path);
@@ -1335,7 +1335,7 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 		s->own = nv;
 		s->vecs = nv;
 	}
-	rc = seg_prepare(c, s, err);
+	rc = node_seg_prepare(c, s, err);
 	if (rc < 0)
 		goto fail;
 	{
@@ -1356,7 +1356,7 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 fail:
 	free(file);
 	free(a);
-	seg_free(s);
+	node_seg_free(s);
 	return rc;
 }
 
@@ -1382,7 +1382,7 @@ static int load_del(struct node *nd, struct coll *c, const char *dir,
 		for (uint64_t j = 0; j < info.a_raw / 8; j++) {
 			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
 			if (e) {
-				seg_set_deleted(e->seg, e->row);
+				node_seg_set_deleted(e->seg, e->row);
 				mv_idmap_del(&c->ids, d[j]);
 				c->rows--;
 			}
@@ -1699,7 +1699,7 @@ void node_close(struct node *nd)
 void node_tick(struct node *nd)
 {
 	time_t now = time(NULL);
-	int64_t ms = now_ms();
+	int64_t ms = node_now_ms();
 	struct batch *b, **pp;
 
 	pthread_mutex_lock(&nd->slock);

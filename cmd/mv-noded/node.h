@@ -25,6 +25,7 @@
 #include "idmap.h"
 #include "index.h"
 #include "meta.h"
+#include "segfile.h"
 #include "store.h"
 
 /* Room for a storage path: user/collection-token/time-random.field.col */
@@ -115,6 +116,7 @@ struct coll {
 	atomic_llong next_id;
 	uint64_t next_seq;		/* under node.commit */
 	int dropped;
+	int compacting;			/* under build_lock */
 	struct cindex *index;		/* under lock; NULL: brute force */
 	pthread_mutex_t build_lock;	/* guards build */
 	struct ibuild build;
@@ -239,6 +241,30 @@ int node_seg_is_deleted(const struct seg *s, uint64_t row);
 void node_normalise(float *v, size_t n, uint32_t dim);
 char *node_collection_list(struct node *nd, const char *skip,
 			   const struct coll *add);
+
+int64_t node_now_ms(void);
+void node_random_hex(char *out, size_t bytes);
+void node_seg_free(struct seg *s);
+int node_seg_prepare(struct coll *c, struct seg *s, struct mv_err *err);
+int node_seg_set_deleted(struct seg *s, uint64_t row);
+int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,
+		  uint32_t aux, uint64_t n, const void *a, size_t alen,
+		  const void *bp, size_t blen, uint64_t *size,
+		  struct mv_err *err);
+char *node_data_json(const char *type, uint64_t size, uint32_t node_no,
+		     uint64_t seq, uint64_t rows, const char *column,
+		     const char *vector_file);
+int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
+		      uint64_t n);
+
+/*
+ * Housekeeping (compact.c): merge small unindexed segments and rewrite
+ * those with many deleted rows.  force: merge even two small segments.
+ * *merged gets the number of input segments replaced.
+ */
+int node_compact(struct node *nd, struct coll *c, int force, int *merged,
+		 struct mv_err *err);
+void node_housekeep(struct node *nd);
 
 /* Background work: auto-flush and session expiry. */
 void node_tick(struct node *nd);

@@ -1143,6 +1143,28 @@ static int cmd_indexset(struct conn *cn, int argc, char **argv)
 	return reply(cn, "OK");
 }
 
+static int cmd_compact(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct mv_err e = { 0 };
+	size_t segs;
+	int merged, rc;
+
+	(void)argc;
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	rc = node_compact(cn->nd, c, 1, &merged, &e);
+	pthread_rwlock_rdlock(&c->lock);
+	segs = c->nsegs;
+	pthread_rwlock_unlock(&c->lock);
+	coll_put(c);
+	if (rc == MV_EAGAIN)
+		return reply(cn, "ERR BUSY %s", e.msg);
+	if (rc < 0)
+		return reply_err(cn, &e);
+	return reply(cn, "OK merged=%d segments=%zu", merged, segs);
+}
+
 static long rss_bytes(void)
 {
 	FILE *f = fopen("/proc/self/statm", "r");
@@ -1202,6 +1224,7 @@ static const struct cmd {
 	{ "INDEXSTATUS", 2, 2, cmd_indexstatus },
 	{ "INDEXDROP", 2, 2, cmd_indexdrop },
 	{ "INDEXSET", 3, 12, cmd_indexset },
+	{ "COMPACT", 2, 2, cmd_compact },
 };
 
 /* A printable sample of a bad line for the log. */

@@ -1,0 +1,523 @@
+/*
+ * faiss_index - the in-process FAISS baseline for mv's indexed search
+ * (issue 3): the same index, the same parameters, the same library.
+ *
+ *   faiss_index [--metric l2|ip|cosine] [-k K] [--ef LIST | --nprobe LIST]
+ *               [--nq N] [--single N] [--repeat R] [--tsv PREFIX]
+ *               (--mv-idx FILE | --load FILE |
+ *                --type SPEC --base BASE.fvecs [--efc N] [--save FILE])
+ *               QUERY.fvecs GT.ivecs
+ *
+ * Where the index comes from:
+ *   --mv-idx FILE  an mv index file ($MV_HOME/segments/.../*.idx): its
+ *                  64-byte mv header is checked (libmv/segfile.h: version,
+ *                  CRC-32C) and block B, FAISS's serialised bytes, is read
+ *                  with faiss_read_index, as mv-noded loads it.  So both
+ *                  sides search the very same index, built once.
+ *   --load FILE    FAISS's serialised bytes (faiss_write_index, --save).
+ *   --base BASE    build it here by mv's own procedure (cmd/mv-noded/
+ *                  indexer.c build(), through libmv/index.h): cosine
+ *                  normalises the base as the node does; mv_index_new
+ *                  (inner product for ip and cosine, else L2); train on the
+ *                  evenly spread sample of mv_index_train_size() rows (rows
+ *                  0, s, 2s, ... with s = n / size); add in chunks of 8192
+ *                  rows; serialise with mv_index_write (--save writes those
+ *                  bytes, which then equal block B of the node's .idx when
+ *                  both ran with one thread); read back like a load.
+ *
+ * Search: the FAISS C API on the loaded index (faiss_ParameterSpace sets
+ * efSearch or nprobe, faiss_Index_search).  For each value of the sweep:
+ * one batch search of all queries (best of R runs, timed with
+ * CLOCK_MONOTONIC around faiss_Index_search only), recall@K of that batch
+ * against GT.ivecs (the fraction of the true top K found; labels are the
+ * base rows), then a single-query loop (nq = 1 per call) over the first
+ * --single queries (default all), each call timed.  Cosine queries are
+ * normalised as mv-noded does (float64 sum, float32 scale).
+ *
+ * Output on stdout: "# key<TAB>value" lines (source, ntotal, dim, metric,
+ * threads, build_s or load_s, rss_kb: VmRSS of this process after the
+ * build or load, before any search; rss_end_kb after the sweep), then a
+ * header and one TSV row per sweep value:
+ *   param value recall qps_batch median_us p90_us p99_us qps_single
+ * --tsv PREFIX writes each batch's hits to PREFIX.VALUE.tsv in mv-search's
+ * format (query_no, rank, id, distance) for bench/recall.
+ * Threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS; run with
+ * OMP_WAIT_POLICY=PASSIVE.  Exit 0, 1 on errors, 64 on usage.
+ */
+#include <math.h>
+#include <omp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <faiss/c_api/AutoTune_c.h>
+#include <faiss/c_api/Index_c.h>
+#include <faiss/c_api/error_c.h>
+#include <faiss/c_api/index_io_c.h>
+
+#include "index.h"
+#include "segfile.h"
+
+#define ADD_CHUNK 8192		/* as cmd/mv-noded/indexer.c */
+#define SWEEP_MAX 64
+
+static const char *prog = "faiss_index";
+
+static void die(const char *what, const char *detail)
+{
+	fprintf(stderr, "%s: %s%s%s\n", prog, what, detail ? ": " : "",
+		detail ? detail : "");
+	exit(1);
+}
+
+static void usage(int rc)
+{
+	fprintf(rc ? stderr : stdout,
+		"usage: %s [--metric l2|ip|cosine] [-k K] [--ef LIST | --nprobe LIST]\n"
+		"       [--nq N] [--single N] [--repeat R] [--tsv PREFIX]\n"
+		"       (--mv-idx FILE | --load FILE |\n"
+		"        --type SPEC --base BASE.fvecs [--efc N] [--save FILE])\n"
+		"       QUERY.fvecs GT.ivecs\n"
+		"LIST: values separated by commas or spaces, e.g. 16,32,64\n",
+		prog);
+	exit(rc);
+}
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static long rss_kb(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long kb = -1;
+
+	if (!f)
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "VmRSS:", 6)) {
+			kb = strtol(line + 6, NULL, 10);
+			break;
+		}
+	fclose(f);
+	return kb;
+}
+
+static void *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *p;
+	long size;
+
+	if (!f)
+		die("cannot open", path);
+	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0)
+		die("cannot seek", path);
+	rewind(f);
+	p = malloc((size_t)size + 1);
+	if (!p)
+		die("out of memory", path);
+	if (fread(p, 1, (size_t)size, f) != (size_t)size)
+		die("short read", path);
+	fclose(f);
+	*len = (size_t)size;
+	return p;
+}
+
+/* A whole fvecs (or ivecs: same layout) file as n rows of *dim values. */
+static void *read_vecs(const char *path, size_t *n, int *dim)
+{
+	size_t len, rec, rows;
+	unsigned char *raw = read_file(path, &len);
+	uint32_t *v;
+	int32_t d;
+
+	if (len < 4)
+		die("not an fvecs/ivecs file", path);
+	memcpy(&d, raw, 4);
+	if (d <= 0 || d > 1 << 20)
+		die("not an fvecs/ivecs file", path);
+	rec = 4 + (size_t)d * 4;
+	if (len % rec)
+		die("size is not a multiple of the record size", path);
+	rows = len / rec;
+	v = malloc(rows * (size_t)d * 4 + 1);
+	if (!v)
+		die("out of memory", path);
+	for (size_t i = 0; i < rows; i++) {
+		int32_t di;
+
+		memcpy(&di, raw + i * rec, 4);
+		if (di != d)
+			die("mixed dimensions", path);
+		memcpy(v + i * (size_t)d, raw + i * rec + 4, (size_t)d * 4);
+	}
+	free(raw);
+	*n = rows;
+	*dim = d;
+	return v;
+}
+
+/* Exactly cmd/mv-noded/node.c node_normalise(). */
+static void normalise(float *v, size_t n, int dim)
+{
+	for (size_t i = 0; i < n; i++, v += dim) {
+		double s = 0;
+
+		for (int j = 0; j < dim; j++)
+			s += (double)v[j] * v[j];
+		if (s > 0) {
+			float inv = (float)(1.0 / sqrt(s));
+
+			for (int j = 0; j < dim; j++)
+				v[j] *= inv;
+		}
+	}
+}
+
+static void check(int rc, const char *what)
+{
+	if (rc) {
+		const char *e = faiss_get_last_error();
+
+		die(what, e ? e : "FAISS error");
+	}
+}
+
+static void mv_check(int rc, const struct mv_err *e, const char *what)
+{
+	if (rc < 0)
+		die(what, e->msg[0] ? e->msg : "error");
+}
+
+static FaissIndex *read_index_bytes(const void *buf, size_t len,
+				    const char *name)
+{
+	FaissIndex *ix = NULL;
+	FILE *f = fmemopen((void *)buf, len, "rb");
+
+	if (!f)
+		die("fmemopen failed", name);
+	check(faiss_read_index(f, 0, &ix), name);
+	fclose(f);
+	return ix;
+}
+
+/* mv's procedure (cmd/mv-noded/indexer.c build()) on one segment. */
+static void *build_like_mv(const char *spec, const char *basepath,
+			   const char *metric, long efc, int *dim_out,
+			   size_t *len_out)
+{
+	struct mv_err e = { 0 };
+	struct mv_index *ix;
+	size_t nb, ntrain;
+	int d;
+	float *xb = read_vecs(basepath, &nb, &d);
+	void *ser = NULL;
+
+	if (!strcmp(metric, "cosine"))
+		normalise(xb, nb, d);
+	ix = mv_index_new(spec, (uint32_t)d, strcmp(metric, "l2") != 0, &e);
+	if (!ix)
+		die("mv_index_new", e.msg);
+	if (efc > 0)
+		mv_check(mv_index_set(ix, "efConstruction", efc, &e), &e,
+			 "efConstruction");
+	ntrain = mv_index_train_size(ix, nb);
+	if (ntrain) {
+		size_t step = nb / ntrain, got = 0;
+		float *tr = malloc(ntrain * (size_t)d * sizeof(float) + 1);
+
+		if (!tr)
+			die("out of memory", NULL);
+		for (size_t r = 0; r < nb && got < ntrain; r += step, got++)
+			memcpy(tr + got * d, xb + r * d, (size_t)d * sizeof(float));
+		fprintf(stderr, "%s: training %s on %zu vectors\n", prog, spec, got);
+		mv_check(mv_index_train(ix, got, tr, &e), &e, "training");
+		free(tr);
+	}
+	for (size_t r = 0; r < nb; r += ADD_CHUNK) {
+		size_t n = nb - r < ADD_CHUNK ? nb - r : ADD_CHUNK;
+
+		mv_check(mv_index_add(ix, n, xb + r * d, &e), &e, "adding");
+	}
+	free(xb);
+	mv_check(mv_index_write(ix, &ser, len_out, &e), &e, "serialising");
+	mv_index_free(ix);
+	*dim_out = d;
+	return ser;
+}
+
+static size_t parse_list(const char *s, long *v)
+{
+	size_t n = 0;
+	char *e;
+
+	while (*s) {
+		while (*s == ',' || *s == ' ')
+			s++;
+		if (!*s)
+			break;
+		if (n == SWEEP_MAX)
+			usage(64);
+		v[n] = strtol(s, &e, 10);
+		if (e == s || v[n] <= 0)
+			usage(64);
+		n++;
+		s = e;
+	}
+	return n;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The q-quantile (0..1) of sorted v[n], nearest rank. */
+static double quantile(const double *v, size_t n, double q)
+{
+	size_t i = (size_t)ceil(q * (double)n);
+
+	if (i > 0)
+		i--;
+	return v[i < n ? i : n - 1];
+}
+
+int main(int argc, char **argv)
+{
+	const char *metric = "l2", *mvidx = NULL, *load = NULL, *save = NULL;
+	const char *spec = NULL, *basepath = NULL, *tsv = NULL;
+	const char *pname = NULL;
+	long k = 10, nqmax = -1, nsingle = -1, repeat = 1, efc = -1;
+	long sweep[SWEEP_MAX];
+	size_t nsweep = 0;
+	int i;
+
+	for (i = 1; i < argc && argv[i][0] == '-' && argv[i][1]; i++) {
+		const char *a = argv[i];
+		const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
+			usage(0);
+		if (!v)
+			usage(64);
+		if (!strcmp(a, "--metric") || !strcmp(a, "-m"))
+			metric = v;
+		else if (!strcmp(a, "-k"))
+			k = strtol(v, NULL, 10);
+		else if (!strcmp(a, "--ef") || !strcmp(a, "--nprobe")) {
+			if (pname)
+				usage(64);
+			pname = a[2] == 'e' ? "efSearch" : "nprobe";
+			nsweep = parse_list(v, sweep);
+		} else if (!strcmp(a, "--nq"))
+			nqmax = strtol(v, NULL, 10);
+		else if (!strcmp(a, "--single"))
+			nsingle = strtol(v, NULL, 10);
+		else if (!strcmp(a, "--repeat"))
+			repeat = strtol(v, NULL, 10);
+		else if (!strcmp(a, "--tsv"))
+			tsv = v;
+		else if (!strcmp(a, "--mv-idx"))
+			mvidx = v;
+		else if (!strcmp(a, "--load"))
+			load = v;
+		else if (!strcmp(a, "--save"))
+			save = v;
+		else if (!strcmp(a, "--type"))
+			spec = v;
+		else if (!strcmp(a, "--base"))
+			basepath = v;
+		else if (!strcmp(a, "--efc"))
+			efc = strtol(v, NULL, 10);
+		else
+			usage(64);
+		i++;
+	}
+	if (argc - i != 2 || k <= 0 || repeat <= 0 || !pname || !nsweep)
+		usage(64);
+	if (!!mvidx + !!load + !!basepath != 1 || (basepath && !spec) ||
+	    (save && !basepath))
+		usage(64);
+	if (strcmp(metric, "l2") && strcmp(metric, "ip") &&
+	    strcmp(metric, "cosine"))
+		usage(64);
+
+	/* The index. */
+	FaissIndex *index = NULL;
+	int d = 0;
+	double t0 = now(), t_index;
+	const char *src;
+
+	if (basepath) {
+		size_t len;
+		void *ser = build_like_mv(spec, basepath, metric, efc, &d, &len);
+
+		if (save) {
+			FILE *f = fopen(save, "wb");
+			if (!f || fwrite(ser, 1, len, f) != len || fclose(f) != 0)
+				die("cannot write", save);
+		}
+		index = read_index_bytes(ser, len, "the built index");
+		free(ser);
+		src = basepath;
+	} else if (mvidx) {
+		struct mv_err e = { 0 };
+		struct mv_seginfo info;
+		void *a = NULL;
+		const void *b;
+		size_t len;
+		void *file = read_file(mvidx, &len);
+
+		mv_check(mv_segfile_decode(mvidx, file, len, &info, &a, &b, &e),
+			 &e, "not an mv file");
+		if (info.kind != MV_SEG_IDX)
+			die("not an mv index file", mvidx);
+		index = read_index_bytes(b, info.b_len, mvidx);
+		free(a);
+		free(file);
+		src = mvidx;
+	} else {
+		size_t len;
+		void *file = read_file(load, &len);
+
+		index = read_index_bytes(file, len, load);
+		free(file);
+		src = load;
+	}
+	t_index = now() - t0;
+	long rss = rss_kb();
+	d = faiss_Index_d(index);
+
+	/* Queries and ground truth. */
+	size_t nq, ng;
+	int dq, gk;
+	float *xq = read_vecs(argv[i], &nq, &dq);
+	int32_t *gt = read_vecs(argv[i + 1], &ng, &gk);
+
+	if (dq != d)
+		die("query dimension differs from the index", argv[i]);
+	if (nqmax >= 0 && (size_t)nqmax < nq)
+		nq = (size_t)nqmax;
+	if (ng < nq)
+		die("ground truth has fewer rows than queries", argv[i + 1]);
+	if (gk < k)
+		die("ground truth has fewer than k neighbours", argv[i + 1]);
+	if (nsingle < 0 || (size_t)nsingle > nq)
+		nsingle = (long)nq;
+	if (!strcmp(metric, "cosine"))
+		normalise(xq, nq, d);
+
+	printf("# source\t%s%s\n", mvidx ? "mv-idx " : load ? "faiss " :
+	       "built ", src);
+	printf("# ntotal\t%lld\n# dim\t%d\n# metric\t%s\n# k\t%ld\n",
+	       (long long)faiss_Index_ntotal(index), d, metric, k);
+	printf("# queries\t%zu\n# single_queries\t%ld\n", nq, nsingle);
+	printf("# omp_threads\t%d\n", omp_get_max_threads());
+	printf("# %s_s\t%.3f\n", basepath ? "build" : "load", t_index);
+	printf("# rss_kb\t%ld\n", rss);
+	printf("param\tvalue\trecall\tqps_batch\tmedian_us\tp90_us\tp99_us"
+	       "\tqps_single\n");
+	fflush(stdout);
+
+	FaissParameterSpace *ps = NULL;
+	float *dist = malloc(nq * (size_t)k * sizeof(float));
+	idx_t *lab = malloc(nq * (size_t)k * sizeof(idx_t));
+	double *lat = malloc(((size_t)nsingle + 1) * sizeof(double));
+
+	if (!dist || !lab || !lat)
+		die("out of memory", NULL);
+	check(faiss_ParameterSpace_new(&ps), "ParameterSpace");
+
+	/* Warm up: the code paths and the index pages. */
+	check(faiss_ParameterSpace_set_index_parameter(ps, index, pname,
+						       (double)sweep[0]), pname);
+	for (size_t q = 0; q < nq && q < 200; q++)
+		check(faiss_Index_search(index, 1, xq + q * d, (idx_t)k, dist,
+					 lab), "search");
+
+	for (size_t s = 0; s < nsweep; s++) {
+		double best = 1e300, tsum = 0;
+		size_t hits = 0;
+
+		check(faiss_ParameterSpace_set_index_parameter(
+			      ps, index, pname, (double)sweep[s]), pname);
+		for (long r = 0; r < repeat; r++) {
+			double t;
+
+			t0 = now();
+			check(faiss_Index_search(index, (idx_t)nq, xq, (idx_t)k,
+						 dist, lab), "search");
+			t = now() - t0;
+			if (t < best)
+				best = t;
+		}
+		for (size_t q = 0; q < nq; q++)
+			for (long a = 0; a < k; a++) {
+				idx_t l = lab[q * k + a];
+
+				if (l < 0)
+					continue;
+				for (long b = 0; b < k; b++)
+					if (l == gt[q * (size_t)gk + b]) {
+						hits++;
+						break;
+					}
+			}
+		if (tsv) {
+			char path[4096];
+			FILE *f;
+
+			snprintf(path, sizeof(path), "%s.%ld.tsv", tsv, sweep[s]);
+			f = fopen(path, "w");
+			if (!f)
+				die("cannot create", path);
+			for (size_t q = 0; q < nq; q++)
+				for (long a = 0; a < k; a++)
+					if (lab[q * k + a] >= 0)
+						fprintf(f, "%zu\t%ld\t%lld\t%.9g\n",
+							q, a + 1,
+							(long long)lab[q * k + a],
+							dist[q * k + a]);
+			if (ferror(f) || fclose(f) != 0)
+				die("write error", path);
+		}
+		for (long q = 0; q < nsingle; q++) {
+			double ta = now();
+
+			check(faiss_Index_search(index, 1, xq + (size_t)q * d,
+						 (idx_t)k, dist, lab), "search");
+			lat[q] = now() - ta;
+			tsum += lat[q];
+		}
+		qsort(lat, (size_t)nsingle, sizeof(double), cmp_double);
+		printf("%s\t%ld\t%.4f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n",
+		       pname[0] == 'e' ? "ef" : "nprobe", sweep[s],
+		       (double)hits / ((double)nq * k), nq / best,
+		       nsingle ? quantile(lat, nsingle, 0.5) * 1e6 : 0,
+		       nsingle ? quantile(lat, nsingle, 0.9) * 1e6 : 0,
+		       nsingle ? quantile(lat, nsingle, 0.99) * 1e6 : 0,
+		       tsum > 0 ? nsingle / tsum : 0);
+		fflush(stdout);
+	}
+	printf("# rss_end_kb\t%ld\n", rss_kb());
+
+	faiss_ParameterSpace_free(ps);
+	faiss_Index_free(index);
+	free(xq);
+	free(gt);
+	free(dist);
+	free(lab);
+	free(lat);
+	return 0;
+}

@@ -1,0 +1,341 @@
+/*
+ * compact.c - housekeeping: small flushed segments are merged toward a
+ * target size, and segments with many deleted rows are rewritten without
+ * them, so that space comes back and searches touch fewer, larger blocks.
+ * None of it changes what a search returns.  The merged files are written
+ * under fresh names, then one metadata transaction swaps them for the old
+ * ones (a crash leaves orphans that start-up removes).
+ */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "node.h"
+
+#define SEG_TARGET_BYTES (256u << 20)	/* vectors of a merged segment */
+#define SEG_SMALL_BYTES (16u << 20)	/* smaller ones are merge inputs */
+#define MERGE_MIN 8			/* small segments before merging */
+
+static int compact_start(struct coll *c)
+{
+	int ok;
+
+	pthread_mutex_lock(&c->build_lock);
+	ok = c->build.state != BUILD_RUNNING && !c->compacting;
+	if (ok)
+		c->compacting = 1;
+	pthread_mutex_unlock(&c->build_lock);
+	return ok;
+}
+
+static void compact_end(struct coll *c)
+{
+	pthread_mutex_lock(&c->build_lock);
+	c->compacting = 0;
+	pthread_mutex_unlock(&c->build_lock);
+}
+
+/* Pick the inputs: unindexed segments that are small or mostly deleted. */
+static size_t pick(struct coll *c, int force, struct seg **in)
+{
+	size_t n = 0, small = 0, bytes = 0;
+	size_t row_bytes = c->dim * sizeof(float);
+
+	for (size_t i = 0; i < c->nsegs; i++) {
+		struct seg *s = c->segs[i];
+		size_t live = s->n - s->ndeleted;
+
+		if (s->indexed || !s->vecs)
+			continue;
+		if (s->n * row_bytes < SEG_SMALL_BYTES ||
+		    s->ndeleted * 5 > s->n) {
+			if (bytes + live * row_bytes > SEG_TARGET_BYTES && n)
+				break;
+			in[n++] = s;
+			bytes += live * row_bytes;
+			small += s->n * row_bytes < SEG_SMALL_BYTES;
+		}
+	}
+	if (n == 1 && in[0]->ndeleted * 5 > in[0]->n)
+		return 1;	/* rewrite without its deleted rows */
+	if (n >= MERGE_MIN || (force && n >= 2))
+		return n;
+	return 0;
+}
+
+int node_compact(struct node *nd, struct coll *c, int force, int *merged,
+		 struct mv_err *err)
+{
+	struct seg **in = NULL, *out = NULL;
+	size_t nin, rows = 0;
+	uint32_t *src_seg = NULL;
+	uint64_t *src_row = NULL, seq = 0;
+	float *raw = NULL;
+	struct nbuf cols[MV_FIELDS_MAX];
+	char base[200], tok[17], (*paths)[MV_SPATH] = NULL;
+	char (*keys)[MV_SPATH + 64] = NULL, **vals = NULL;
+	struct mv_meta_op *ops = NULL;
+	size_t nfiles = 1 + (size_t)c->nfields, nops = 0;
+	int64_t *ids = NULL;
+	int rc = 0, written = 0;
+
+	*merged = 0;
+	memset(cols, 0, sizeof(cols));
+	if (!compact_start(c))
+		return force ? mv_err_set(err, MV_EAGAIN, "an index build or "
+					  "compaction of '%s' is under way",
+					  c->name) : 0;
+	pthread_rwlock_rdlock(&c->lock);
+	in = malloc((c->nsegs + 1) * sizeof(*in));
+	nin = in ? pick(c, force, in) : 0;
+	/* Snapshot the live rows: (segment, row) of each output row. */
+	for (size_t i = 0; i < nin; i++)
+		rows += in[i]->n - in[i]->ndeleted;
+	if (nin) {
+		src_seg = malloc((rows + 1) * sizeof(*src_seg));
+		src_row = malloc((rows + 1) * sizeof(*src_row));
+		ids = malloc((rows + 1) * sizeof(*ids));
+		raw = malloc(rows * c->dim * sizeof(float) + 1);
+	}
+	if (nin && (!src_seg || !src_row || !ids || !raw)) {
+		pthread_rwlock_unlock(&c->lock);
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	rows = 0;
+	for (size_t i = 0; i < nin; i++) {
+		struct seg *s = in[i];
+
+		if (s->seq > seq)
+			seq = s->seq;
+		for (uint64_t r = 0; r < s->n; r++) {
+			if (node_seg_is_deleted(s, r))
+				continue;
+			src_seg[rows] = (uint32_t)i;
+			src_row[rows] = r;
+			ids[rows] = s->ids[r];
+			rows++;
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	if (nin == 0)
+		goto out;
+	/* Segments are immutable but for deletions: read them unlocked. */
+	for (size_t j = 0; j < rows; j++) {
+		struct seg *s = in[src_seg[j]];
+		const float *r = node_seg_raw(nd, s);
+
+		if (!r) {
+			rc = mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+			goto out;
+		}
+		memcpy(raw + j * c->dim, r + src_row[j] * c->dim,
+		       c->dim * sizeof(float));
+		for (int f = 0; f < c->nfields; f++) {
+			const struct col *col = &s->cols[f];
+			const unsigned char *p;
+			size_t len;
+
+			if (col->type == MV_STRING) {
+				uint32_t l;
+				memcpy(&l, (char *)col->vals + col->off[src_row[j]], 4);
+				p = (unsigned char *)col->vals + col->off[src_row[j]];
+				len = 4 + l;
+			} else {
+				p = (unsigned char *)col->vals + src_row[j] * 8;
+				len = 8;
+			}
+			if (nbuf_reserve(&cols[f], len) < 0) {
+				rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+				goto out;
+			}
+			memcpy(cols[f].p + cols[f].len, p, len);
+			cols[f].len += len;
+		}
+	}
+	paths = calloc(nfiles, sizeof(*paths));
+	keys = calloc(nfiles + nin * nfiles + 1, sizeof(*keys));
+	vals = calloc(nfiles, sizeof(*vals));
+	ops = calloc(nfiles + nin * nfiles + 1, sizeof(*ops));
+	if (!paths || !keys || !vals || !ops) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	node_random_hex(tok, 8);
+	snprintf(base, sizeof(base), "%s/%s-%s/%" PRId64 "-%s", nd->conf.user,
+		 c->name, c->token, node_now_ms(), tok);
+	snprintf(paths[0], sizeof(paths[0]), "%s.vec", base);
+	out = calloc(1, sizeof(*out));
+	if (!out || !(out->cols = calloc(c->nfields ? c->nfields : 1,
+					 sizeof(*out->cols)))) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	rc = node_put_file(nd, paths[0], MV_SEG_VEC, c->dim, rows, ids,
+			   rows * 8, raw, rows * c->dim * sizeof(float),
+			   &out->size, err);
+	written = 1;
+	for (int f = 0; rc == 0 && f < c->nfields; f++) {
+		uint64_t sz;
+		snprintf(paths[1 + f], sizeof(paths[0]), "%s.%s.col", base,
+			 c->fields[f].name);
+		rc = node_put_file(nd, paths[1 + f], MV_SEG_COL,
+				   c->fields[f].type, rows, cols[f].p,
+				   cols[f].len, NULL, 0, &sz, err);
+		written++;
+		out->size += sz;
+		snprintf(out->cols[f].path, sizeof(out->cols->path), "%s",
+			 paths[1 + f]);
+	}
+	if (rc < 0)
+		goto out;
+	/* The merged segment in memory. */
+	snprintf(out->path, sizeof(out->path), "%s", paths[0]);
+	out->seq = seq;
+	out->n = rows;
+	out->ids = ids;
+	ids = NULL;
+	out->own = raw;
+	out->vecs = raw;
+	raw = NULL;
+	out->ncols = c->nfields;
+	for (int f = 0; f < c->nfields; f++)
+		if (node_seg_col_from(&out->cols[f], c->fields[f].type, &cols[f],
+				      rows) < 0)
+			MV_BUG("bad string column in compaction");
+	rc = node_seg_prepare(c, out, err);
+	if (rc < 0)
+		goto out;
+	/* The metadata: new keys in, old keys out, in one transaction. */
+	for (size_t i = 0; i < nfiles; i++) {
+		const char *leaf = strrchr(paths[i], '/') + 1;
+
+		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
+			 nd->conf.user, c->name, leaf);
+		vals[i] = i == 0 ? node_data_json("vectors", out->size,
+						  nd->node_no, seq, rows, NULL,
+						  NULL)
+				 : node_data_json("scalar", 0, nd->node_no, seq,
+						  rows, c->fields[i - 1].name,
+						  strrchr(paths[0], '/') + 1);
+		if (!vals[i]) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		ops[nops] = (struct mv_meta_op){ MV_META_PUT, keys[nops], vals[i],
+						 strlen(vals[i]) };
+		nops++;
+	}
+	for (size_t i = 0; i < nin; i++) {
+		const char *leaf = strrchr(in[i]->path, '/') + 1;
+
+		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
+			 nd->conf.user, c->name, leaf);
+		ops[nops] = (struct mv_meta_op){ MV_META_DEL, keys[nops], NULL, 0 };
+		nops++;
+		for (int f = 0; f < c->nfields; f++) {
+			const char *cl = strrchr(in[i]->cols[f].path, '/') + 1;
+			snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
+				 nd->conf.user, c->name, cl);
+			ops[nops] = (struct mv_meta_op){ MV_META_DEL, keys[nops],
+							 NULL, 0 };
+			nops++;
+		}
+	}
+	pthread_mutex_lock(&nd->commit);
+	if (c->dropped) {
+		pthread_mutex_unlock(&nd->commit);
+		rc = mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
+				c->name);
+		goto out;
+	}
+	if (nops > MV_META_TXN_OPS_MAX) {
+		pthread_mutex_unlock(&nd->commit);
+		rc = mv_err_set(err, MV_EAGAIN, "too many files in one merge");
+		goto out;
+	}
+	rc = mv_meta_txn(nd->meta, NULL, 0, ops, nops, err);
+	if (rc != 0) {
+		pthread_mutex_unlock(&nd->commit);
+		if (rc > 0)
+			rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
+		goto out;
+	}
+	pthread_rwlock_wrlock(&c->lock);
+	/* Rows deleted since the snapshot stay deleted. */
+	for (size_t j = 0; j < rows; j++)
+		if (node_seg_is_deleted(in[src_seg[j]], src_row[j]))
+			node_seg_set_deleted(out, j);
+	{
+		size_t k = 0;
+		for (size_t i = 0; i < c->nsegs; i++) {
+			int gone = 0;
+			for (size_t x = 0; x < nin; x++)
+				gone |= c->segs[i] == in[x];
+			if (!gone)
+				c->segs[k++] = c->segs[i];
+		}
+		c->segs[k++] = out;
+		c->nsegs = k;
+	}
+	for (uint64_t j = 0; j < rows; j++)
+		if (!node_seg_is_deleted(out, j))
+			mv_idmap_put(&c->ids, out->ids[j], out, j);
+	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_unlock(&nd->commit);
+	for (size_t i = 0; i < nin; i++) {
+		mv_store_del(nd->store, in[i]->path, NULL);
+		for (int f = 0; f < c->nfields; f++)
+			mv_store_del(nd->store, in[i]->cols[f].path, NULL);
+		node_seg_free(in[i]);
+	}
+	*merged = (int)nin;
+	log_info("collection '%s': merged %zu segments into one of %zu rows",
+		 c->name, nin, rows);
+	out = NULL;
+	written = 0;
+out:
+	if (written)
+		for (int i = 0; i < written; i++)
+			mv_store_del(nd->store, paths[i], NULL);
+	node_seg_free(out);
+	for (int f = 0; f < MV_FIELDS_MAX; f++)
+		nbuf_release(&cols[f]);
+	for (size_t i = 0; vals && i < nfiles; i++)
+		free(vals[i]);
+	free(vals);
+	free(keys);
+	free(ops);
+	free(paths);
+	free(in);
+	free(src_seg);
+	free(src_row);
+	free(ids);
+	free(raw);
+	compact_end(c);
+	return rc;
+}
+
+void node_housekeep(struct node *nd)
+{
+	struct coll *c, *list[256];
+	size_t n = 0;
+
+	pthread_mutex_lock(&nd->lock);
+	for (c = nd->colls; c && n < 256; c = c->next) {
+		atomic_fetch_add(&c->refs, 1);
+		list[n++] = c;
+	}
+	pthread_mutex_unlock(&nd->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct mv_err e = { 0 };
+		int merged;
+
+		if (!atomic_load(&nd->shutting_down) &&
+		    node_compact(nd, list[i], 0, &merged, &e) < 0)
+			log_warnx("collection '%s': compaction failed: %s",
+				  list[i]->name, e.msg);
+		coll_put(list[i]);
+	}
+}
