@@ -9,7 +9,7 @@
  *               QUERY.fvecs GT.ivecs
  *
  * Where the index comes from:
- *   --mv-idx FILE  an mv index file ($MV_HOME/segments/.../*.idx): its
+ *   --mv-idx FILE  an mv index file ($MV_HOME/segments/.../NAME.idx): its
  *                  64-byte mv header is checked (libmv/segfile.h: version,
  *                  CRC-32C) and block B, FAISS's serialised bytes, is read
  *                  with faiss_read_index, as mv-noded loads it.  So both

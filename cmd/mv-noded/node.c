@@ -578,7 +578,7 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 	struct coll *c = pc->c;
 	size_t vstart = pc->vecs.len - n * c->dim * sizeof(float);
 	const float *v = (const float *)(pc->vecs.p + vstart);
-	size_t istart;
+	size_t istart, put = 0;
 	int64_t *ids;
 	int rc = 0;
 
@@ -603,33 +603,52 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 	}
 	istart = pc->ids.len - n * 8;
 	ids = (int64_t *)(pc->ids.p + istart);
-	if (mv_idmap_reserve(&pc->seen, n) < 0)
-		goto oom;
-	pthread_rwlock_rdlock(&c->lock);
-	for (size_t i = 0; i < n; i++) {
-		if (ids[i] == MV_ID_NONE) {
-			rc = mv_err_set(err, MV_EDATA, "row %zu: bad id", i + 1);
-			break;
+	if (!has_ids && !pc->user_ids) {
+		/* Fresh ids need no duplicate check; seen falls behind. */
+		pc->seen_stale = 1;
+	} else {
+		if (pc->seen_stale) {
+			/* The first given ids of the batch: catch seen up. */
+			const int64_t *all = (const int64_t *)pc->ids.p;
+			if (mv_idmap_reserve(&pc->seen, istart / 8 + n) < 0)
+				goto oom;
+			for (size_t i = 0; i < istart / 8; i++)
+				mv_idmap_put(&pc->seen, all[i], NULL, 0);
+			pc->seen_stale = 0;
 		}
-		if (mv_idmap_get(&pc->seen, ids[i])) {
-			rc = mv_err_set(err, MV_EDATA,
-					"id %" PRId64 " given twice", ids[i]);
-			break;
+		if (mv_idmap_reserve(&pc->seen, n) < 0)
+			goto oom;
+		pthread_rwlock_rdlock(&c->lock);
+		for (put = 0; put < n; put++) {
+			size_t i = put;
+
+			if (ids[i] == MV_ID_NONE) {
+				rc = mv_err_set(err, MV_EDATA, "row %zu: bad id",
+						i + 1);
+				break;
+			}
+			if (mv_idmap_get(&pc->seen, ids[i])) {
+				rc = mv_err_set(err, MV_EDATA,
+						"id %" PRId64 " given twice", ids[i]);
+				break;
+			}
+			if (has_ids && !upsert && mv_idmap_get(&c->ids, ids[i])) {
+				rc = mv_err_set(err, MV_EDATA,
+					"id %" PRId64 " already in collection '%s'",
+					ids[i], c->name);
+				break;
+			}
+			mv_idmap_put(&pc->seen, ids[i], NULL, 0);
 		}
-		if (!upsert && mv_idmap_get(&c->ids, ids[i])) {
-			rc = mv_err_set(err, MV_EDATA,
-				"id %" PRId64 " already in collection '%s'",
-				ids[i], c->name);
-			break;
+		pthread_rwlock_unlock(&c->lock);
+		if (rc < 0) {
+			/* Forget what this request added, and only that. */
+			for (size_t i = 0; i < put; i++)
+				mv_idmap_del(&pc->seen, ids[i]);
+			goto undo;
 		}
-		mv_idmap_put(&pc->seen, ids[i], NULL, 0);
-	}
-	pthread_rwlock_unlock(&c->lock);
-	if (rc < 0) {
-		for (size_t i = 0; i < n; i++)
-			mv_idmap_del(&pc->seen, ids[i]);
-		/* A duplicate found at row i leaves rows before it in seen. */
-		goto undo_ids;
+		if (has_ids)
+			pc->user_ids = 1;
 	}
 	if (upsert) {
 		if (nbuf_reserve(&pc->dels, n * 8) < 0)
@@ -657,12 +676,11 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 		b->first_ms = node_now_ms();
 	return 0;
 oom_seen:
-	for (size_t i = 0; i < n; i++)
-		mv_idmap_del(&pc->seen, ids[i]);
+	if (!pc->seen_stale)
+		for (size_t i = 0; i < put; i++)
+			mv_idmap_del(&pc->seen, ids[i]);
 oom:
 	rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-	goto undo;
-undo_ids:
 undo:
 	/* The caller restores the buffers' lengths. */
 	return rc;
@@ -833,20 +851,31 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				continue;
 			/* Ids committed by others since INSERT checked them. */
 			pthread_rwlock_rdlock(&c->lock);
-			for (size_t i = 0; i < pc->n && rc == 0; i++) {
-				if (mv_idmap_get(&c->ids, ids[i])) {
-					int replaced = 0;
-					const int64_t *d = (const int64_t *)pc->dels.p;
-					for (size_t j = 0; j < pc->dels.len / 8; j++)
-						if (d[j] == ids[i]) {
-							replaced = 1;
-							break;
-						}
-					if (!replaced)
+			{
+				struct mv_idmap dm;
+				const int64_t *d = (const int64_t *)pc->dels.p;
+				int built = 0;
+
+				mv_idmap_init(&dm);
+				for (size_t i = 0; i < pc->n && rc == 0; i++) {
+					if (!mv_idmap_get(&c->ids, ids[i]))
+						continue;
+					if (!built) {
+						/* Ids replaced by upserts. */
+						built = 1;
+						if (mv_idmap_reserve(&dm, pc->dels.len / 8) < 0)
+							rc = mv_err_set(err, MV_EINTERNAL,
+									"out of memory");
+						for (size_t j = 0; rc == 0 &&
+						     j < pc->dels.len / 8; j++)
+							mv_idmap_put(&dm, d[j], NULL, 0);
+					}
+					if (rc == 0 && !mv_idmap_get(&dm, ids[i]))
 						rc = mv_err_set(err, MV_EDATA,
 							"id %" PRId64 " already in collection '%s'",
 							ids[i], c->name);
 				}
+				mv_idmap_release(&dm);
 			}
 			pthread_rwlock_unlock(&c->lock);
 			if (rc < 0)
@@ -968,9 +997,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				node_seg_set_deleted(e->seg, e->row);
 				mv_idmap_del(&c->ids, d[j]);
 				c->rows--;
-				if (!mv_idmap_get(&pc->seen, d[j]) ||
-				    !pc->n)
-					(*deleted)++;
+				(*deleted)++;
 			}
 		}
 		if (s) {

@@ -129,7 +129,9 @@ struct pcoll {
 	size_t n;			/* rows */
 	struct nbuf ids, vecs, dels;
 	struct nbuf cols[MV_FIELDS_MAX];
-	struct mv_idmap seen;		/* ids inserted in this batch */
+	struct mv_idmap seen;		/* ids inserted in this batch, */
+	int seen_stale;			/* unless only fresh ids came */
+	int user_ids;			/* some ids were given */
 	struct pcoll *next;
 };
 
