@@ -95,7 +95,7 @@ int main(int argc, char **argv)
 	static struct node nd;
 	struct mv_err err = { 0 };
 	const char *conf_file = NULL;
-	char *flags[256], *home;
+	char *flags[256], *home = NULL;
 	int nflags = 0, check_only = 0, verbose = 0;
 	int lfds[MV_LISTEN_MAX];
 	struct mv_cidr allow[MV_ALLOW_MAX + 2];
@@ -160,8 +160,10 @@ int main(int argc, char **argv)
 		*eq = '\0';
 		if (mv_conf_set(&nd.conf, flags[i], eq + 1, &err) < 0)
 			goto conf_fail;
-		free(flags[i]);
 	}
+	for (int i = 0; i < nflags; i++)
+		free(flags[i]);
+	nflags = 0;
 	if (verbose)
 		nd.conf.verbose = verbose;
 	log_init(nd.conf.verbose);
@@ -189,6 +191,8 @@ int main(int argc, char **argv)
 	}
 	if (check_only) {
 		printf("mv-noded: configuration ok\n");
+		free(home);
+		mv_conf_release(&nd.conf);
 		return 0;
 	}
 	if (mkdir_p(nd.conf.data_dir) < 0 || mkdir_p(home) < 0) {
@@ -255,6 +259,10 @@ int main(int argc, char **argv)
 	log_info("stopped");
 	_exit(0);
 conf_fail:
+	free(home);
+	for (int i = 0; i < nflags; i++)
+		free(flags[i]);
+	mv_conf_release(&nd.conf);
 	fprintf(stderr, "mv-noded: %s\n", err.msg);
 	return mv_exit_code(err.code ? err.code : MV_ECONFIG);
 }
