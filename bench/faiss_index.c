@@ -39,6 +39,10 @@
  * build or load, before any search; rss_end_kb after the sweep), then a
  * header and one TSV row per sweep value:
  *   param value recall qps_batch median_us p90_us p99_us qps_single
+ *   recall_single
+ * (recall_single: recall@K of the single-query loop's answers, which may
+ * differ slightly from the batch's: FAISS takes other code paths, e.g.
+ * BLAS for the coarse quantizer, with several queries at once).
  * --tsv PREFIX writes each batch's hits to PREFIX.VALUE.tsv in mv-search's
  * format (query_no, rank, id, distance) for bench/recall.
  * Threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS; run with
@@ -293,6 +297,27 @@ static double quantile(const double *v, size_t n, double q)
 	return v[i < n ? i : n - 1];
 }
 
+/* How many of the true top k each query's k labels hold, in all. */
+static size_t count_hits(const idx_t *lab, size_t nq, long k,
+			 const int32_t *gt, int gk)
+{
+	size_t hits = 0;
+
+	for (size_t q = 0; q < nq; q++)
+		for (long a = 0; a < k; a++) {
+			idx_t l = lab[q * k + a];
+
+			if (l < 0)
+				continue;
+			for (long b = 0; b < k; b++)
+				if (l == gt[q * (size_t)gk + b]) {
+					hits++;
+					break;
+				}
+		}
+	return hits;
+}
+
 int main(int argc, char **argv)
 {
 	const char *metric = "l2", *mvidx = NULL, *load = NULL, *save = NULL;
@@ -427,15 +452,16 @@ int main(int argc, char **argv)
 	printf("# %s_s\t%.3f\n", basepath ? "build" : "load", t_index);
 	printf("# rss_kb\t%ld\n", rss);
 	printf("param\tvalue\trecall\tqps_batch\tmedian_us\tp90_us\tp99_us"
-	       "\tqps_single\n");
+	       "\tqps_single\trecall_single\n");
 	fflush(stdout);
 
 	FaissParameterSpace *ps = NULL;
 	float *dist = malloc(nq * (size_t)k * sizeof(float));
 	idx_t *lab = malloc(nq * (size_t)k * sizeof(idx_t));
+	idx_t *slab = malloc(((size_t)nsingle + 1) * (size_t)k * sizeof(idx_t));
 	double *lat = malloc(((size_t)nsingle + 1) * sizeof(double));
 
-	if (!dist || !lab || !lat)
+	if (!dist || !lab || !slab || !lat)
 		die("out of memory", NULL);
 	check(faiss_ParameterSpace_new(&ps), "ParameterSpace");
 
@@ -448,7 +474,7 @@ int main(int argc, char **argv)
 
 	for (size_t s = 0; s < nsweep; s++) {
 		double best = 1e300, tsum = 0;
-		size_t hits = 0;
+		size_t hits = 0, shits = 0;
 
 		check(faiss_ParameterSpace_set_index_parameter(
 			      ps, index, pname, (double)sweep[s]), pname);
@@ -462,18 +488,7 @@ int main(int argc, char **argv)
 			if (t < best)
 				best = t;
 		}
-		for (size_t q = 0; q < nq; q++)
-			for (long a = 0; a < k; a++) {
-				idx_t l = lab[q * k + a];
-
-				if (l < 0)
-					continue;
-				for (long b = 0; b < k; b++)
-					if (l == gt[q * (size_t)gk + b]) {
-						hits++;
-						break;
-					}
-			}
+		hits = count_hits(lab, nq, k, gt, gk);
 		if (tsv) {
 			char path[4096];
 			FILE *f;
@@ -496,18 +511,21 @@ int main(int argc, char **argv)
 			double ta = now();
 
 			check(faiss_Index_search(index, 1, xq + (size_t)q * d,
-						 (idx_t)k, dist, lab), "search");
+						 (idx_t)k, dist,
+						 slab + (size_t)q * k), "search");
 			lat[q] = now() - ta;
 			tsum += lat[q];
 		}
+		shits = count_hits(slab, (size_t)nsingle, k, gt, gk);
 		qsort(lat, (size_t)nsingle, sizeof(double), cmp_double);
-		printf("%s\t%ld\t%.4f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\n",
+		printf("%s\t%ld\t%.4f\t%.1f\t%.1f\t%.1f\t%.1f\t%.1f\t%.4f\n",
 		       pname[0] == 'e' ? "ef" : "nprobe", sweep[s],
 		       (double)hits / ((double)nq * k), nq / best,
 		       nsingle ? quantile(lat, nsingle, 0.5) * 1e6 : 0,
 		       nsingle ? quantile(lat, nsingle, 0.9) * 1e6 : 0,
 		       nsingle ? quantile(lat, nsingle, 0.99) * 1e6 : 0,
-		       tsum > 0 ? nsingle / tsum : 0);
+		       tsum > 0 ? nsingle / tsum : 0,
+		       nsingle ? (double)shits / ((double)nsingle * k) : 0);
 		fflush(stdout);
 	}
 	printf("# rss_end_kb\t%ld\n", rss_kb());
@@ -518,6 +536,7 @@ int main(int argc, char **argv)
 	free(gt);
 	free(dist);
 	free(lab);
+	free(slab);
 	free(lat);
 	return 0;
 }

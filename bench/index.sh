@@ -257,7 +257,7 @@ for ds in $datasets; do
 				bench/faiss_index --metric "$metric" --mv-idx "$idx" "$fkey" "$v" \
 					--single "$single" "$query" "$gt" >"$tmp/faiss.out"
 				row=$(grep -v '^#' "$tmp/faiss.out" | tail -n 1)
-				IFS=$'\t' read -r _ _ frec fq fm f9 f99 fsq <<<"$row"
+				IFS=$'\t' read -r _ _ frec fq fm f9 f99 fsq fsrec <<<"$row"
 				f_q+=("$fq") f_m+=("$fm") f_9+=("$f9") f_99+=("$f99") f_sq+=("$fsq")
 				[ -n "$frss" ] || frss=$(field rss_kb "$tmp/faiss.out")
 				log "$ds $type $pkey=$v run $r: mv-search ${mv_t[-1]} s," \
@@ -265,7 +265,7 @@ for ds in $datasets; do
 					"single median $fm us"
 			done
 			bench/recall -k 10 --metric "$metric" "$tmp/mv.tsv" "$gt" >"$tmp/recall.out"
-			mrec=$(field recall@10 "$tmp/recall.out")
+			mrec=$(calc '%.4f' "$(field recall@10 "$tmp/recall.out")")
 			lrec=$(field recall "$tmp/lat.out")
 			mv_s=$(best_min "${mv_t[@]}")
 			mq=$(calc '%.1f' "$nq / $mv_s")
@@ -285,7 +285,7 @@ for ds in $datasets; do
 			for s in "$ok_r" "$ok_q" "$ok_l"; do
 				[ "$s" = ok ] || missed=$((missed + 1))
 			done
-			echo "| $pkey=$v | $mrec | $frec | $drec $ok_r | $mq | $fq | $ratio % $ok_q | $lm ($l99) | $fm ($f99) | $dlat $ok_l | $lq / $fsq | $lrec |" >>"$rows"
+			echo "| $pkey=$v | $mrec | $frec | $drec $ok_r | $mq | $fq | $ratio % $ok_q | $lm ($l99) | $fm ($f99) | $dlat $ok_l | $lq / $fsq | $lrec / $fsrec |" >>"$rows"
 		done
 		rss_end=$(rss_of "$pid")
 		rr_load=$(calc '%.2f' "$rss_load / $frss")
@@ -303,7 +303,7 @@ for ds in $datasets; do
 			echo "Build: mv-index $build_s s (one thread), index file $idx_mb MiB;" \
 				"in-process build by the same procedure: ${fbuild_s:-not run}${fbuild_s:+ s}, bytes $same."
 			echo
-			echo "| $pkey | recall mv | recall FAISS | diff | mv-search QPS | FAISS batch QPS | mv/FAISS | mv latency median (p99) us | FAISS single median (p99) us | added us | single-query QPS mv / FAISS | recall (latency run) |"
+			echo "| $pkey | recall mv | recall FAISS | diff | mv-search QPS | FAISS batch QPS | mv/FAISS | mv latency median (p99) us | FAISS single median (p99) us | added us | single-query QPS mv / FAISS | single-query recall mv / FAISS |"
 			echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
 			cat "$rows"
 			echo
@@ -321,7 +321,7 @@ done
 cpu=$(awk -F ': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 faiss=$(grep -q ' avx2' /proc/cpuinfo && echo "FAISS 1.7.3 AVX2" || echo "FAISS 1.7.3")
-echo "mv indexed search against in-process FAISS, $started; $(nproc) cores ($cpu), $mem, $faiss"
+echo "mv indexed search against in-process FAISS, $started; $(nproc --all) cores ($cpu), $mem, $faiss"
 echo "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE for mv-noded and faiss_index;" \
 	"best of $REPEAT runs; single-query loops over $( [ "$SINGLE" -gt 0 ] && echo "$SINGLE" || echo all) queries;" \
 	"load average $load0 at the start, $(cut -d ' ' -f 1-3 /proc/loadavg) at the end"

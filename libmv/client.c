@@ -286,7 +286,7 @@ int mv_client_describe(struct mv_client *c, const char *name,
 	mv_reply_get_i64(rest, "rows", &info->rows);
 	mv_reply_get_i64(rest, "segments", &info->segments);
 	if (mv_reply_get(rest, "index", info->index, sizeof(info->index)) < 0)
-		strcpy(info->index, "-");
+		snprintf(info->index, sizeof(info->index), "-");
 	if (mv_reply_get(rest, "fields", buf, sizeof(buf)) == 0 &&
 	    strcmp(buf, "-")) {
 		for (f = strtok_r(buf, ",", &save); f;
@@ -311,23 +311,18 @@ int mv_client_insert(struct mv_client *c, const char *name, size_t n,
 		     const void *fields, size_t fields_len, int flags,
 		     int64_t *first_id, struct mv_err *err)
 {
-	char line[256], fl[32] = "";
+	char line[256], fl[32];
 	size_t vbytes = n * dim * sizeof(float);
 	size_t ibytes = ids ? n * sizeof(int64_t) : 0;
 	char *rest, *reply;
 	int rc;
 
-	if (ids)
-		strcat(fl, "ids,");
-	if (flags & MV_INSERT_UPSERT)
-		strcat(fl, "upsert,");
-	if (fields)
-		strcat(fl, "fields,");
-	if (fl[0])
-		fl[strlen(fl) - 1] = '\0';
-	else
-		strcpy(fl, "-");
-	snprintf(line, sizeof(line), "INSERT %s %zu %s %zu\n", name, n, fl,
+	snprintf(fl, sizeof(fl), "%s%s%s", ids ? ",ids" : "",
+		 flags & MV_INSERT_UPSERT ? ",upsert" : "",
+		 fields ? ",fields" : "");
+	if (!fl[0])
+		snprintf(fl, sizeof(fl), ",-");
+	snprintf(line, sizeof(line), "INSERT %s %zu %s %zu\n", name, n, fl + 1,
 		 ibytes + vbytes + (fields ? fields_len : 0));
 	{
 		struct iovec iov[4] = {
@@ -370,7 +365,7 @@ int mv_client_flush(struct mv_client *c, const char *session,
 	if (session)
 		snprintf(line, sizeof(line), "COMMIT %s", session);
 	else
-		strcpy(line, "FLUSH");
+		snprintf(line, sizeof(line), "FLUSH");
 	rc = request(c, line, NULL, 0, &rest, err);
 	if (rc < 0)
 		return rc;
@@ -395,23 +390,28 @@ int mv_client_search(struct mv_client *c, const char *name, uint32_t dim,
 		     const char *params, int64_t *ids, float *dist,
 		     char **text, size_t *text_len, struct mv_err *err)
 {
-	char line[1024], *rest;
+	char line[4096], *rest;
 	size_t qbytes = nq * dim * sizeof(float), fixed = nq * k * 12;
-	int64_t bytes;
+	int64_t bytes, rnq, rk;
 	int rc;
 
 	if (text)
 		*text = NULL;
 	if (text_len)
 		*text_len = 0;
-	snprintf(line, sizeof(line), "SEARCH %s %zu %zu %zu%s%s", name, k, nq,
-		 qbytes, params && *params ? " " : "", params ? params : "");
+	if ((size_t)snprintf(line, sizeof(line), "SEARCH %s %zu %zu %zu%s%s",
+			     name, k, nq, qbytes, params && *params ? " " : "",
+			     params ? params : "") >= sizeof(line))
+		return mv_err_set(err, MV_EUSAGE, "search parameters too long");
 	rc = request(c, line, queries, qbytes, &rest, err);
 	if (rc < 0)
 		return rc;
 	if (mv_reply_get_i64(rest, "bytes", &bytes) < 0 ||
-	    (size_t)bytes < fixed)
-		return malformed(c, "bad SEARCH payload size", err);
+	    mv_reply_get_i64(rest, "nq", &rnq) < 0 ||
+	    mv_reply_get_i64(rest, "k", &rk) < 0 || (size_t)rnq != nq ||
+	    (size_t)rk != k || (size_t)bytes < fixed ||
+	    bytes > ((int64_t)1 << 31))
+		return malformed(c, "bad SEARCH reply", err);
 	rc = read_payload(c, ids, nq * k * 8, err);
 	if (rc == 0)
 		rc = read_payload(c, dist, nq * k * 4, err);
@@ -459,6 +459,7 @@ static int read_rows(struct mv_client *c, char *rest, uint32_t dim,
 	memset(out, 0, sizeof(*out));
 	if (mv_reply_get_i64(rest, "n", &n) < 0 ||
 	    mv_reply_get_i64(rest, "bytes", &bytes) < 0 || n < 0 ||
+	    bytes > ((int64_t)1 << 31) ||
 	    (size_t)bytes < (size_t)n * (8 + 4 * (size_t)dim))
 		return malformed(c, "bad rows payload", err);
 	fixed = (size_t)n * (8 + 4 * (size_t)dim);

@@ -30,7 +30,7 @@ int mv_addr_parse(const char *s, struct mv_addr *a, struct mv_err *err)
 			return mv_err_set(err, MV_EUSAGE,
 					  "bad socket path '%.200s'", path);
 		un->sun_family = AF_UNIX;
-		strcpy(un->sun_path, path);
+		snprintf(un->sun_path, sizeof(un->sun_path), "%s", path);
 		a->family = AF_UNIX;
 		a->len = sizeof(*un);
 		snprintf(a->text, sizeof(a->text), "unix:%s", path);
@@ -58,7 +58,7 @@ int mv_addr_parse(const char *s, struct mv_addr *a, struct mv_err *err)
 		hints.ai_socktype = SOCK_STREAM;
 		hints.ai_flags = AI_NUMERICSERV;
 		if (!*host)
-			strcpy(host, "127.0.0.1");
+			snprintf(host, sizeof(host), "127.0.0.1");
 		rc = getaddrinfo(host, port, &hints, &res);
 		if (rc || !res)
 			return mv_err_set(err, MV_EUSAGE, "bad address '%.200s': %s",

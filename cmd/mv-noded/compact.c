@@ -163,7 +163,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		goto out;
 	}
 	node_random_hex(tok, 8);
-	snprintf(base, sizeof(base), "%s/%s-%s/%" PRId64 "-%s", nd->conf.user,
+	snprintf(base, sizeof(base), "%s/%s-%s/%" PRId64 "-%s", c->user,
 		 c->name, c->token, node_now_ms(), tok);
 	snprintf(paths[0], sizeof(paths[0]), "%s.vec", base);
 	out = calloc(1, sizeof(*out));
@@ -212,7 +212,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		const char *leaf = strrchr(paths[i], '/') + 1;
 
 		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
-			 nd->conf.user, c->name, leaf);
+			 c->user, c->name, leaf);
 		vals[i] = i == 0 ? node_data_json("vectors", out->size,
 						  nd->node_no, seq, rows, NULL,
 						  NULL)
@@ -231,13 +231,13 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		const char *leaf = strrchr(in[i]->path, '/') + 1;
 
 		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
-			 nd->conf.user, c->name, leaf);
+			 c->user, c->name, leaf);
 		ops[nops] = (struct mv_meta_op){ MV_META_DEL, keys[nops], NULL, 0 };
 		nops++;
 		for (int f = 0; f < c->nfields; f++) {
 			const char *cl = strrchr(in[i]->cols[f].path, '/') + 1;
 			snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
-				 nd->conf.user, c->name, cl);
+				 c->user, c->name, cl);
 			ops[nops] = (struct mv_meta_op){ MV_META_DEL, keys[nops],
 							 NULL, 0 };
 			nops++;

@@ -155,13 +155,13 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		return mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				  c->name);
 	}
-	snprintf(lkey, sizeof(lkey), "/%s/collection_list", nd->conf.user);
+	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
 	pthread_rwlock_wrlock(&c->lock);
 	old = c->index;
 	c->index = ci;		/* for the list's index column */
 	pthread_rwlock_unlock(&c->lock);
 	pthread_mutex_lock(&nd->lock);
-	list = node_collection_list(nd, NULL, NULL);
+	list = node_collection_list(nd, c->user, NULL, NULL);
 	pthread_mutex_unlock(&nd->lock);
 	{
 		struct mv_meta_op ops[3] = {
@@ -313,9 +313,9 @@ static int build(struct build_job *j, struct mv_err *err)
 		for (int i = 0; i < 8; i++)
 			sprintf(tok + 2 * i, "%02x", r[i]);
 		snprintf(ci->path, sizeof(ci->path), "%s/%s-%s/%" PRId64 "-%s.idx",
-			 nd->conf.user, c->name, c->token, ms_now(), tok);
+			 c->user, c->name, c->token, ms_now(), tok);
 		snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s",
-			 nd->conf.user, c->name, strrchr(ci->path, '/') + 1);
+			 c->user, c->name, strrchr(ci->path, '/') + 1);
 		rc = mv_segenc_init(&e, MV_SEG_IDX, 0, (uint64_t)total, NULL, 0,
 				    ser, serlen, err);
 		if (rc < 0)
@@ -522,9 +522,9 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 	pthread_rwlock_wrlock(&c->lock);
 	c->index = NULL;
 	pthread_rwlock_unlock(&c->lock);
-	snprintf(lkey, sizeof(lkey), "/%s/collection_list", nd->conf.user);
+	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
 	pthread_mutex_lock(&nd->lock);
-	list = node_collection_list(nd, NULL, NULL);
+	list = node_collection_list(nd, c->user, NULL, NULL);
 	pthread_mutex_unlock(&nd->lock);
 	{
 		struct mv_meta_op ops[2] = {
@@ -627,7 +627,7 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 	if (ci->ef < 0)
 		ci->ef = param_get(ci->params, "efSearch");
 	snprintf(ci->path, sizeof(ci->path), "%s%s", dir, leaf);
-	snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s", nd->conf.user,
+	snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s", c->user,
 		 c->name, leaf);
 	raw = json_object_get(j, "raw_files");
 	ci->nsegs = json_array_size(raw);

@@ -216,15 +216,16 @@ int node_seg_is_deleted(const struct seg *s, uint64_t row)
 
 /* ---- collections --------------------------------------------------- */
 
-static struct coll *coll_new(const char *name, uint32_t dim,
-			     enum mv_metric metric, const struct mv_field *f,
-			     int nf)
+static struct coll *coll_new(const char *user, const char *name,
+			     uint32_t dim, enum mv_metric metric,
+			     const struct mv_field *f, int nf)
 {
 	struct coll *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
 	atomic_init(&c->refs, 1);
+	snprintf(c->user, sizeof(c->user), "%s", user);
 	snprintf(c->name, sizeof(c->name), "%s", name);
 	c->dim = dim;
 	c->metric = metric;
@@ -254,13 +255,14 @@ void coll_put(struct coll *c)
 	free(c);
 }
 
-struct coll *node_coll_get(struct node *nd, const char *name)
+struct coll *node_coll_get(struct node *nd, const char *user,
+			   const char *name)
 {
 	struct coll *c;
 
 	pthread_mutex_lock(&nd->lock);
 	for (c = nd->colls; c; c = c->next)
-		if (!strcmp(c->name, name)) {
+		if (!strcmp(c->name, name) && !strcmp(c->user, user)) {
 			atomic_fetch_add(&c->refs, 1);
 			break;
 		}
@@ -292,8 +294,8 @@ static char *schema_json(const struct coll *c)
 }
 
 /* "/<user>/collection_list": "name : create_time, index_type", newest first. */
-char *node_collection_list(struct node *nd, const char *skip,
-			   const struct coll *add)
+char *node_collection_list(struct node *nd, const char *user,
+			   const char *skip, const struct coll *add)
 {
 	json_t *a = json_array();
 	char item[256], *s;
@@ -307,7 +309,8 @@ char *node_collection_list(struct node *nd, const char *skip,
 		json_array_append_new(a, json_string(item));
 	}
 	for (c = nd->colls; c && n < 4096; c = c->next)
-		order[n++] = c;
+		if (!strcmp(c->user, user))
+			order[n++] = c;
 	while (n--) {
 		c = order[n];
 		if (skip && !strcmp(c->name, skip))
@@ -323,13 +326,40 @@ char *node_collection_list(struct node *nd, const char *skip,
 	return s;
 }
 
-int node_create(struct node *nd, const char *name, uint32_t dim,
-		enum mv_metric metric, const struct mv_field *f, int nf,
-		int if_not_exists, int *existed, struct mv_err *err)
+/* /user_list with user added, or NULL if it is there already. */
+static char *user_list_with(struct node *nd, const char *user)
+{
+	char *val = NULL, *s = NULL;
+	size_t vlen;
+	json_t *ul = NULL;
+
+	if (mv_meta_get(nd->meta, "/user_list", &val, &vlen, NULL) == 0)
+		ul = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	if (!json_is_array(ul)) {
+		json_decref(ul);
+		ul = json_array();
+	}
+	for (size_t i = 0; i < json_array_size(ul); i++) {
+		const char *u = json_string_value(json_array_get(ul, i));
+		if (u && !strcmp(u, user)) {
+			json_decref(ul);
+			return NULL;
+		}
+	}
+	json_array_append_new(ul, json_string(user));
+	s = json_dumps(ul, JSON_COMPACT);
+	json_decref(ul);
+	return s;
+}
+
+int node_create(struct node *nd, const char *user, const char *name,
+		uint32_t dim, enum mv_metric metric, const struct mv_field *f,
+		int nf, int if_not_exists, int *existed, struct mv_err *err)
 {
 	struct coll *c, *last;
 	char k1[256], k2[256], k3[256], *schema = NULL, *list = NULL;
-	char state[64];
+	char state[64], *users = NULL;
 	int rc;
 
 	*existed = 0;
@@ -351,7 +381,7 @@ int node_create(struct node *nd, const char *name, uint32_t dim,
 	pthread_mutex_lock(&nd->commit);
 	pthread_mutex_lock(&nd->lock);
 	for (c = nd->colls, last = NULL; c; last = c, c = c->next)
-		if (!strcmp(c->name, name))
+		if (!strcmp(c->name, name) && !strcmp(c->user, user))
 			break;
 	if (c) {
 		pthread_mutex_unlock(&nd->lock);
@@ -367,7 +397,7 @@ int node_create(struct node *nd, const char *name, uint32_t dim,
 		return mv_err_set(err, MV_ESERVER,
 				  "collection '%s' already exists", name);
 	}
-	c = coll_new(name, dim, metric, f, nf);
+	c = coll_new(user, name, dim, metric, f, nf);
 	if (!c) {
 		pthread_mutex_unlock(&nd->lock);
 		pthread_mutex_unlock(&nd->commit);
@@ -376,19 +406,23 @@ int node_create(struct node *nd, const char *name, uint32_t dim,
 	c->create_time = (int64_t)time(NULL);
 	node_random_hex(c->token, 8);
 	schema = schema_json(c);
-	list = node_collection_list(nd, NULL, c);
-	key_coll(k1, sizeof(k1), nd->conf.user, name, "schema");
-	key_coll(k2, sizeof(k2), nd->conf.user, name, "state");
-	snprintf(k3, sizeof(k3), "/%s/collection_list", nd->conf.user);
+	list = node_collection_list(nd, user, NULL, c);
+	users = user_list_with(nd, user);
+	key_coll(k1, sizeof(k1), user, name, "schema");
+	key_coll(k2, sizeof(k2), user, name, "state");
+	snprintf(k3, sizeof(k3), "/%s/collection_list", user);
 	snprintf(state, sizeof(state), "{\"next_id\":0,\"next_seq\":1}");
 	{
-		struct mv_meta_op ops[3] = {
+		struct mv_meta_op ops[4] = {
 			{ MV_META_PUT, k1, schema, strlen(schema) },
 			{ MV_META_PUT, k2, state, strlen(state) },
 			{ MV_META_PUT, k3, list, strlen(list) },
+			{ MV_META_PUT, "/user_list", users,
+			  users ? strlen(users) : 0 },
 		};
-		rc = mv_meta_txn(nd->meta, NULL, 0, ops, 3, err);
+		rc = mv_meta_txn(nd->meta, NULL, 0, ops, users ? 4 : 3, err);
 	}
+	free(users);
 	if (rc == 0) {
 		if (last)
 			last->next = c;
@@ -442,7 +476,8 @@ static void abort_sessions_on(struct node *nd, struct coll *c)
 	pthread_mutex_unlock(&nd->slock);
 }
 
-int node_drop(struct node *nd, const char *name, struct mv_err *err)
+int node_drop(struct node *nd, const char *user, const char *name,
+	      struct mv_err *err)
 {
 	struct coll *c, *prev;
 	char prefix[256], k3[256], dir[200], *list;
@@ -451,7 +486,7 @@ int node_drop(struct node *nd, const char *name, struct mv_err *err)
 	pthread_mutex_lock(&nd->commit);
 	pthread_mutex_lock(&nd->lock);
 	for (c = nd->colls, prev = NULL; c; prev = c, c = c->next)
-		if (!strcmp(c->name, name))
+		if (!strcmp(c->name, name) && !strcmp(c->user, user))
 			break;
 	if (!c) {
 		pthread_mutex_unlock(&nd->lock);
@@ -459,9 +494,9 @@ int node_drop(struct node *nd, const char *name, struct mv_err *err)
 		return mv_err_set(err, MV_ESERVER, "unknown collection '%s'",
 				  name);
 	}
-	snprintf(prefix, sizeof(prefix), "/%s/%s/", nd->conf.user, name);
-	snprintf(k3, sizeof(k3), "/%s/collection_list", nd->conf.user);
-	list = node_collection_list(nd, name, NULL);
+	snprintf(prefix, sizeof(prefix), "/%s/%s/", user, name);
+	snprintf(k3, sizeof(k3), "/%s/collection_list", user);
+	list = node_collection_list(nd, user, name, NULL);
 	{
 		struct mv_meta_op ops[2] = {
 			{ MV_META_DELPREFIX, prefix, NULL, 0 },
@@ -479,8 +514,7 @@ int node_drop(struct node *nd, const char *name, struct mv_err *err)
 	}
 	pthread_mutex_unlock(&nd->lock);
 	if (rc == 0) {
-		snprintf(dir, sizeof(dir), "%s/%s-%s/", nd->conf.user, name,
-			 c->token);
+		snprintf(dir, sizeof(dir), "%s/%s-%s/", user, name, c->token);
 		mv_store_list(nd->store, dir, del_file_cb, nd->store, NULL);
 	}
 	pthread_mutex_unlock(&nd->commit);
@@ -792,7 +826,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			continue;	/* its pending work was aborted */
 		node_random_hex(tok, 8);
 		snprintf(base, sizeof(base), "%s/%s-%s/%" PRId64 "-%s",
-			 nd->conf.user, c->name, c->token, node_now_ms(), tok);
+			 c->user, c->name, c->token, node_now_ms(), tok);
 		if (pc->dels.len) {
 			struct written *x = &w[nw++];
 			snprintf(x->path, sizeof(x->path), "%s.del", base);
@@ -888,7 +922,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 					continue;
 				slash = strrchr(x->path, '/');
 				snprintf(x->key, sizeof(x->key),
-					 "/%s/%s/data/%s", nd->conf.user,
+					 "/%s/%s/data/%s", c->user,
 					 c->name, slash + 1);
 				if (x->kind == MV_SEG_VEC)
 					x->val = node_data_json("vectors", x->size,
@@ -914,7 +948,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			snprintf(state, sizeof(state),
 				 "{\"next_id\":%lld,\"next_seq\":%" PRIu64 "}",
 				 (long long)atomic_load(&c->next_id), seq + 1);
-			key_coll(skeys[si], sizeof(skeys[si]), nd->conf.user,
+			key_coll(skeys[si], sizeof(skeys[si]), c->user,
 				 c->name, "state");
 			svals[si] = strdup(state);
 			if (!svals[si]) {
@@ -1427,7 +1461,8 @@ static int load_del(struct node *nd, struct coll *c, const char *dir,
 	return 0;
 }
 
-static int load_coll(struct node *nd, const char *name, struct mv_err *err)
+static int load_coll(struct node *nd, const char *user, const char *name,
+		     struct mv_err *err)
 {
 	char key[256], *val = NULL, dir[200];
 	size_t vlen;
@@ -1438,7 +1473,7 @@ static int load_coll(struct node *nd, const char *name, struct mv_err *err)
 	struct coll *c = NULL, **tail;
 	struct load_ctx lc = { 0 };
 
-	key_coll(key, sizeof(key), nd->conf.user, name, "schema");
+	key_coll(key, sizeof(key), user, name, "schema");
 	rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
 	if (rc != 0) {
 		if (rc > 0)
@@ -1465,7 +1500,8 @@ static int load_coll(struct node *nd, const char *name, struct mv_err *err)
 		}
 		nf++;
 	}
-	c = coll_new(name, (uint32_t)json_integer_value(json_object_get(j, "dim")),
+	c = coll_new(user, name,
+		     (uint32_t)json_integer_value(json_object_get(j, "dim")),
 		     metric, f, nf);
 	if (!c) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -1474,7 +1510,7 @@ static int load_coll(struct node *nd, const char *name, struct mv_err *err)
 	c->create_time = json_integer_value(json_object_get(j, "create_time"));
 	snprintf(c->token, sizeof(c->token), "%s",
 		 json_string_value(json_object_get(j, "token")));
-	key_coll(key, sizeof(key), nd->conf.user, name, "state");
+	key_coll(key, sizeof(key), user, name, "state");
 	if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0) {
 		json_t *st = json_loadb(val, vlen, 0, NULL);
 		free(val);
@@ -1488,13 +1524,13 @@ static int load_coll(struct node *nd, const char *name, struct mv_err *err)
 	}
 	if (c->next_seq == 0)
 		c->next_seq = 1;
-	key_coll(key, sizeof(key), nd->conf.user, name, "data/");
+	key_coll(key, sizeof(key), user, name, "data/");
 	lc.prefix_len = strlen(key);
 	rc = mv_meta_range(nd->meta, key, load_cb, &lc, err);
 	if (rc < 0)
 		goto out;
 	qsort(lc.v, lc.n, sizeof(*lc.v), loaded_cmp);
-	snprintf(dir, sizeof(dir), "%s/%s-%s/", nd->conf.user, name, c->token);
+	snprintf(dir, sizeof(dir), "%s/%s-%s/", user, name, c->token);
 	for (size_t i = 0; i < lc.n; i++) {
 		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], err)
 				  : load_del(nd, c, dir, &lc.v[i], err);
@@ -1537,60 +1573,62 @@ static int orphan_cb(void *arg, const char *path, uint64_t size)
 {
 	struct orphan_ctx *oc = arg;
 	struct node *nd = oc->nd;
-	char key[512], coll[MV_NAME_MAX + 20], *val;
+	char key[512], user[MV_NAME_MAX + 1], coll[MV_NAME_MAX + 20], *val;
 	const char *p = path, *slash, *dash;
-	size_t vlen, ulen = strlen(nd->conf.user);
+	size_t vlen;
+	struct coll *c;
 
 	(void)size;
-	if (strncmp(p, nd->conf.user, ulen) || p[ulen] != '/')
-		return 0;
-	p += ulen + 1;
+	/* <user>/<collection>-<token>/<leaf> */
+	slash = strchr(p, '/');
+	if (!slash || (size_t)(slash - p) >= sizeof(user))
+		goto orphan;
+	memcpy(user, p, slash - p);
+	user[slash - p] = '\0';
+	p = slash + 1;
 	slash = strchr(p, '/');
 	if (!slash || (size_t)(slash - p) >= sizeof(coll))
-		return 0;
+		goto orphan;
 	memcpy(coll, p, slash - p);
 	coll[slash - p] = '\0';
 	dash = strrchr(coll, '-');
-	if (dash) {
-		struct coll *c;
-		int live = 0;
+	if (!dash)
+		goto orphan;
+	for (c = nd->colls; c; c = c->next)
+		if (!strcmp(c->user, user) &&
+		    !strncmp(c->name, coll, dash - coll) &&
+		    c->name[dash - coll] == '\0' && !strcmp(c->token, dash + 1))
+			break;
+	if (c) {
+		const char *leaf = slash + 1, *ext = strrchr(leaf, '.');
+		char vec[160];
 
-		for (c = nd->colls; c; c = c->next)
-			if (!strncmp(c->name, coll, dash - coll) &&
-			    c->name[dash - coll] == '\0' &&
-			    !strcmp(c->token, dash + 1))
-				live = 1;
-		if (live) {
-			const char *leaf = slash + 1, *ext = strrchr(leaf, '.');
-			char vec[160];
-			if (ext && !strcmp(ext, ".col")) {
-				/* A column lives as long as its vector file. */
-				const char *d1 = strchr(leaf, '.');
-				snprintf(vec, sizeof(vec), "%.*s.vec",
-					 (int)(d1 - leaf), leaf);
-				leaf = vec;
-			}
-			snprintf(key, sizeof(key), "/%s/%.*s/data/%s",
-				 nd->conf.user, (int)(dash - coll), coll, leaf);
-			if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0) {
-				free(val);
-				return 0;
-			}
+		if (ext && !strcmp(ext, ".col")) {
+			/* A column lives as long as its vector file. */
+			const char *d1 = strchr(leaf, '.');
+			snprintf(vec, sizeof(vec), "%.*s.vec", (int)(d1 - leaf),
+				 leaf);
+			leaf = vec;
+		}
+		snprintf(key, sizeof(key), "/%s/%s/data/%s", user, c->name, leaf);
+		if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0) {
+			free(val);
+			return 0;
 		}
 	}
+orphan:
 	mv_store_del(nd->store, path, NULL);
 	oc->removed++;
 	return 0;
 }
 
-static int list_cb(void *arg, const void *val, size_t vlen,
+static int list_cb(const char *user, const void *val, size_t vlen,
 		   struct node *nd, struct mv_err *err);
 
 int node_open(struct node *nd, struct mv_err *err)
 {
 	char key[256], *val = NULL;
 	size_t vlen;
-	json_t *list;
 	int rc;
 
 	pthread_mutex_init(&nd->lock, NULL);
@@ -1608,29 +1646,15 @@ int node_open(struct node *nd, struct mv_err *err)
 			return err ? err->code : MV_EIO;
 	}
 	/* /user_list and the cluster's configuration. */
-	if (mv_meta_get(nd->meta, "/user_list", &val, &vlen, NULL) == 0) {
-		json_t *ul = json_loadb(val, vlen, 0, NULL);
-		int found = 0;
-		free(val);
-		for (size_t i = 0; i < json_array_size(ul); i++)
-			if (!strcmp(json_string_value(json_array_get(ul, i)) ?
-				    json_string_value(json_array_get(ul, i)) : "",
-				    nd->conf.user))
-				found = 1;
-		if (!found) {
-			char *s;
-			json_array_append_new(ul, json_string(nd->conf.user));
-			s = json_dumps(ul, JSON_COMPACT);
-			mv_meta_put(nd->meta, "/user_list", s, strlen(s), NULL);
-			free(s);
+	{
+		char *users = user_list_with(nd, nd->conf.user);
+		if (users) {
+			rc = mv_meta_put(nd->meta, "/user_list", users,
+					 strlen(users), err);
+			free(users);
+			if (rc < 0)
+				return rc;
 		}
-		json_decref(ul);
-	} else {
-		char ul[256];
-		snprintf(ul, sizeof(ul), "[\"%s\"]", nd->conf.user);
-		rc = mv_meta_put(nd->meta, "/user_list", ul, strlen(ul), err);
-		if (rc < 0)
-			return rc;
 	}
 	{
 		char conf[512];
@@ -1649,16 +1673,32 @@ int node_open(struct node *nd, struct mv_err *err)
 		if (rc < 0)
 			return rc;
 	}
-	snprintf(key, sizeof(key), "/%s/collection_list", nd->conf.user);
-	rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
+	/* Every user's collections. */
+	rc = mv_meta_get(nd->meta, "/user_list", &val, &vlen, err);
 	if (rc < 0)
 		return rc;
-	if (rc == 0) {
-		rc = list_cb(NULL, val, vlen, nd, err);
+	{
+		json_t *ul = rc == 0 ? json_loadb(val, vlen, 0, NULL) : NULL;
+
 		free(val);
+		rc = 0;
+		for (size_t i = 0; rc == 0 && i < json_array_size(ul); i++) {
+			const char *u = json_string_value(json_array_get(ul, i));
+
+			if (!u || mv_name_check(u, NULL) < 0)
+				continue;
+			snprintf(key, sizeof(key), "/%s/collection_list", u);
+			rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
+			if (rc == 0) {
+				rc = list_cb(u, val, vlen, nd, err);
+				free(val);
+			} else if (rc > 0) {
+				rc = 0;
+			}
+		}
+		json_decref(ul);
 		if (rc < 0)
 			return rc;
-		(void)list;
 	}
 	{
 		struct orphan_ctx oc = { nd, 0 };
@@ -1672,13 +1712,12 @@ int node_open(struct node *nd, struct mv_err *err)
 }
 
 /* Load every collection of the collection list, oldest first. */
-static int list_cb(void *arg, const void *val, size_t vlen,
+static int list_cb(const char *user, const void *val, size_t vlen,
 		   struct node *nd, struct mv_err *err)
 {
 	json_t *a = json_loadb(val, vlen, 0, NULL);
 	int rc = 0;
 
-	(void)arg;
 	if (!a)
 		return mv_err_set(err, MV_EIO, "bad collection list");
 	for (size_t i = json_array_size(a); i-- > 0;) {
@@ -1693,7 +1732,7 @@ static int list_cb(void *arg, const void *val, size_t vlen,
 			continue;
 		memcpy(name, item, n);
 		name[n] = '\0';
-		rc = load_coll(nd, name, err);
+		rc = load_coll(nd, user, name, err);
 		if (rc < 0)
 			break;
 	}

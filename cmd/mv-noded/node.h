@@ -99,6 +99,7 @@ struct dellog {
 
 struct coll {
 	atomic_int refs;
+	char user[MV_NAME_MAX + 1];	/* namespace: /<user>/... */
 	char name[MV_NAME_MAX + 1];
 	uint32_t dim;
 	enum mv_metric metric;
@@ -174,13 +175,16 @@ int node_open(struct node *nd, struct mv_err *err);
 void node_close(struct node *nd);
 
 /* Look up a collection and take a reference; NULL if absent. */
-struct coll *node_coll_get(struct node *nd, const char *name);
+struct coll *node_coll_get(struct node *nd, const char *user,
+			   const char *name);
 void coll_put(struct coll *c);
 
-int node_create(struct node *nd, const char *name, uint32_t dim,
+int node_create(struct node *nd, const char *user, const char *name,
+		uint32_t dim,
 		enum mv_metric metric, const struct mv_field *f, int nf,
 		int if_not_exists, int *existed, struct mv_err *err);
-int node_drop(struct node *nd, const char *name, struct mv_err *err);
+int node_drop(struct node *nd, const char *user, const char *name,
+	      struct mv_err *err);
 
 /* Batches. */
 struct batch *batch_new(const char *session);
@@ -241,8 +245,9 @@ void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
 		    float d);
 int node_seg_is_deleted(const struct seg *s, uint64_t row);
 void node_normalise(float *v, size_t n, uint32_t dim);
-char *node_collection_list(struct node *nd, const char *skip,
-			   const struct coll *add);
+/* The JSON of /<user>/collection_list (node.lock held). */
+char *node_collection_list(struct node *nd, const char *user,
+			   const char *skip, const struct coll *add);
 
 int64_t node_now_ms(void);
 void node_random_hex(char *out, size_t bytes);

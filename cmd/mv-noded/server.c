@@ -26,6 +26,7 @@ struct conn {
 	struct node *nd;
 	struct batch *own;		/* this connection's batch */
 	struct batch *sess;		/* bound named session, or NULL */
+	char user[MV_NAME_MAX + 1];	/* namespace of the names it uses */
 	size_t rpos, rlen;
 	char rbuf[LINE_MAX_LEN + 1];
 	struct nbuf out;
@@ -230,6 +231,17 @@ static int cmd_quit(struct conn *cn, int argc, char **argv)
 	return reply(cn, "OK");
 }
 
+static int cmd_user(struct conn *cn, int argc, char **argv)
+{
+	struct mv_err e = { 0 };
+
+	(void)argc;
+	if (mv_name_check(argv[1], &e) < 0)
+		return reply(cn, "ERR BADNAME %s", e.msg);
+	snprintf(cn->user, sizeof(cn->user), "%s", argv[1]);
+	return reply(cn, "OK");
+}
+
 static int cmd_create(struct conn *cn, int argc, char **argv)
 {
 	struct mv_field f[MV_FIELDS_MAX];
@@ -261,7 +273,7 @@ static int cmd_create(struct conn *cn, int argc, char **argv)
 				"bad field type: want int64, float64 or string");
 		nf++;
 	}
-	if (node_create(cn->nd, argv[1], (uint32_t)dim, metric, f, nf, ifne,
+	if (node_create(cn->nd, cn->user, argv[1], (uint32_t)dim, metric, f, nf, ifne,
 			&existed, &e) < 0)
 		return reply_err(cn, &e);
 	return reply(cn, existed ? "OK exists=1" : "OK");
@@ -272,7 +284,7 @@ static int cmd_drop(struct conn *cn, int argc, char **argv)
 	struct mv_err e = { 0 };
 
 	(void)argc;
-	if (node_drop(cn->nd, argv[1], &e) < 0)
+	if (node_drop(cn->nd, cn->user, argv[1], &e) < 0)
 		return reply_err(cn, &e);
 	return reply(cn, "OK");
 }
@@ -289,7 +301,7 @@ static void coll_counts(struct coll *c, int64_t *rows, size_t *segs,
 
 static int cmd_describe(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
 	char fields[MV_FIELDS_MAX * (MV_NAME_MAX + 10) + 2] = "";
 	char index[160];
 	int64_t rows;
@@ -321,7 +333,7 @@ static int cmd_ls(struct conn *cn, int argc, char **argv)
 	int rc = 0;
 
 	if (argc == 2) {
-		c = node_coll_get(nd, argv[1]);
+		c = node_coll_get(nd, cn->user, argv[1]);
 		if (!c)
 			return unknown_coll(cn, argv[1]);
 		list = malloc(sizeof(*list));
@@ -333,6 +345,8 @@ static int cmd_ls(struct conn *cn, int argc, char **argv)
 	} else {
 		pthread_mutex_lock(&nd->lock);
 		for (c = nd->colls; c; c = c->next) {
+			if (strcmp(c->user, cn->user))
+				continue;
 			if (n == cap) {
 				struct coll **l2;
 				cap = cap ? cap * 2 : 16;
@@ -449,7 +463,7 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 			}
 		}
 	}
-	c = node_coll_get(nd, argv[1]);
+	c = node_coll_get(nd, cn->user, argv[1]);
 	if (!c) {
 		if (skip_payload(cn, bytes) < 0)
 			return -1;
@@ -563,7 +577,7 @@ static int cmd_delete(struct conn *cn, int argc, char **argv)
 		cn->quit = 1;
 		return proto_err(cn, "usage: DELETE <name> <n> <bytes>");
 	}
-	c = node_coll_get(cn->nd, argv[1]);
+	c = node_coll_get(cn->nd, cn->user, argv[1]);
 	if (!c || bytes != n * 8) {
 		if (skip_payload(cn, bytes) < 0) {
 			coll_put(c);
@@ -805,7 +819,7 @@ static int cmd_search(struct conn *cn, int argc, char **argv)
 		return proto_err(cn, "usage: SEARCH <name> <k> <nq> <bytes> "
 				 "[param=value]...");
 	}
-	c = node_coll_get(cn->nd, argv[1]);
+	c = node_coll_get(cn->nd, cn->user, argv[1]);
 	if (!c) {
 		if (skip_payload(cn, bytes) < 0)
 			return -1;
@@ -978,7 +992,7 @@ static int cmd_get(struct conn *cn, int argc, char **argv)
 		cn->quit = 1;
 		return proto_err(cn, "usage: GET <name> <n> <bytes> [fields]");
 	}
-	c = node_coll_get(cn->nd, argv[1]);
+	c = node_coll_get(cn->nd, cn->user, argv[1]);
 	if (!c || bytes != n * 8) {
 		rc = skip_payload(cn, bytes);
 		if (rc < 0) {
@@ -1012,7 +1026,7 @@ static int cmp_i64(const void *a, const void *b)
 
 static int cmd_scan(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
 	long long after;
 	uint64_t limit;
 	int64_t *all = NULL;
@@ -1067,7 +1081,7 @@ static int join_params(char **argv, int from, int argc, char *out, size_t cap)
 
 static int cmd_index(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
 	struct mv_err e = { 0 };
 	char params[256], status[512];
 	int rc;
@@ -1094,7 +1108,7 @@ static int cmd_index(struct conn *cn, int argc, char **argv)
 
 static int cmd_indexstatus(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
 	char status[512];
 
 	(void)argc;
@@ -1107,7 +1121,7 @@ static int cmd_indexstatus(struct conn *cn, int argc, char **argv)
 
 static int cmd_indexdrop(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
 	struct mv_err e = { 0 };
 	int rc;
 
@@ -1125,7 +1139,7 @@ static int cmd_indexdrop(struct conn *cn, int argc, char **argv)
 
 static int cmd_indexset(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
 	struct mv_err e = { 0 };
 	char params[256];
 	int rc;
@@ -1145,7 +1159,7 @@ static int cmd_indexset(struct conn *cn, int argc, char **argv)
 
 static int cmd_compact(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, argv[1]);
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
 	struct mv_err e = { 0 };
 	size_t segs;
 	int merged, rc;
@@ -1205,6 +1219,7 @@ static const struct cmd {
 	{ "HELLO", 1, 2, cmd_hello },
 	{ "PING", 1, 1, cmd_ping },
 	{ "QUIT", 1, 1, cmd_quit },
+	{ "USER", 2, 2, cmd_user },
 	{ "CREATE", 4, 4 + MV_FIELDS_MAX + 1, cmd_create },
 	{ "DROP", 2, 2, cmd_drop },
 	{ "DESCRIBE", 2, 2, cmd_describe },
@@ -1360,6 +1375,7 @@ int server_accept(struct node *nd, int lfd, const struct mv_cidr *allow,
 	}
 	cn->fd = fd;
 	cn->nd = nd;
+	snprintf(cn->user, sizeof(cn->user), "%s", nd->conf.user);
 	snprintf(cn->peer, sizeof(cn->peer), "fd %d", fd);
 	pthread_mutex_lock(&nd->blist);
 	cn->own->next = nd->conn_batches;

@@ -280,10 +280,12 @@ line_count() {
 	wc -l <"$1" | tr -d ' '
 }
 
-# glove_dir: the glove-100 directory if it can be had (shared datasets, or
-# scripts/fetch-data.sh), else nothing and status 1.
+# glove_dir: the glove-100 directory if it is there (MV_GLOVE, the shared
+# datasets, or scripts/fetch-data.sh's data/glove-100), else status 1.
+# MV_NO_GLOVE=1 pretends it is absent, to exercise the fallbacks.
 glove_dir() {
 	local d
+	[ -z "${MV_NO_GLOVE:-}" ] || return 1
 	for d in "${MV_GLOVE:-}" "$MV_SHARED/datasets/glove-100" \
 		"$MV_ROOT/data/glove-100"; do
 		if [ -n "$d" ] && [ -r "$d/base.fvecs" ] &&

@@ -260,7 +260,7 @@ def cmd_clusters(args):
     centres = [[rng.uniform(-10, 10) for _ in range(d)] for _ in range(c)]
     for i in range(n):
         ctr = centres[rng.randrange(c)]
-        v = [x + rng.gauss(0, 2.0) for x in ctr]
+        v = [x + rng.gauss(0, 9.0) for x in ctr]
         print(str(i) + " " + " ".join("%.4f" % x for x in v))
 
 
