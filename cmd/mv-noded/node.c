@@ -234,6 +234,7 @@ static struct coll *coll_new(const char *user, const char *name,
 		memcpy(c->fields, f, nf * sizeof(*f));
 	pthread_rwlock_init(&c->lock, NULL);
 	pthread_mutex_init(&c->build_lock, NULL);
+	pthread_mutex_init(&c->scan_lock, NULL);
 	mv_idmap_init(&c->ids);
 	atomic_init(&c->next_id, 0);
 	c->next_seq = 1;
@@ -249,6 +250,8 @@ void coll_put(struct coll *c)
 		node_seg_free(c->segs[i]);
 	free(c->segs);
 	pthread_mutex_destroy(&c->build_lock);
+	pthread_mutex_destroy(&c->scan_lock);
+	free(c->scan_ids);
 	free(c->dels);
 	mv_idmap_release(&c->ids);
 	pthread_rwlock_destroy(&c->lock);
@@ -1025,6 +1028,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				MV_BUG("out of memory after commit");
 		}
 		pthread_rwlock_wrlock(&c->lock);
+		c->gen++;
 		for (size_t j = 0; j < pc->dels.len / 8; j++) {
 			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
 			if (e) {

@@ -113,6 +113,11 @@ struct coll {
 	struct dellog *dels;
 	size_t ndels;
 	struct mv_idmap ids;		/* live id -> (seg, row) */
+	uint64_t gen;			/* bumped when the id set changes */
+	pthread_mutex_t scan_lock;	/* guards the sorted ids for SCAN */
+	int64_t *scan_ids;
+	size_t scan_n;
+	uint64_t scan_gen;		/* gen scan_ids was made at, +1 */
 	int64_t rows;			/* live rows */
 	atomic_llong next_id;
 	uint64_t next_seq;		/* under node.commit */

@@ -1024,13 +1024,43 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * The live ids of c in order, remade only when they changed since the
+ * last SCAN (c->scan_lock held): an export in chunks sorts once.
+ */
+static int scan_ids(struct coll *c)
+{
+	int64_t *all;
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&c->lock);
+	if (c->scan_gen == c->gen + 1) {
+		pthread_rwlock_unlock(&c->lock);
+		return 0;
+	}
+	all = malloc((c->ids.n + 1) * sizeof(*all));
+	if (all)
+		for (size_t i = 0; i < c->ids.cap; i++)
+			if (c->ids.t[i].id != MV_ID_NONE)
+				all[n++] = c->ids.t[i].id;
+	c->scan_gen = c->gen + 1;
+	pthread_rwlock_unlock(&c->lock);
+	if (!all)
+		return -1;
+	qsort(all, n, sizeof(*all), cmp_i64);
+	free(c->scan_ids);
+	c->scan_ids = all;
+	c->scan_n = n;
+	return 0;
+}
+
 static int cmd_scan(struct conn *cn, int argc, char **argv)
 {
 	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
 	long long after;
 	uint64_t limit;
-	int64_t *all = NULL;
-	size_t n = 0;
+	int64_t *page = NULL;
+	size_t lo, hi, n = 0;
 	char *end;
 	int rc;
 
@@ -1042,22 +1072,29 @@ static int cmd_scan(struct conn *cn, int argc, char **argv)
 		coll_put(c);
 		return proto_err(cn, "usage: SCAN <name> <after> <limit> [fields]");
 	}
-	pthread_rwlock_rdlock(&c->lock);
-	all = malloc((c->ids.n + 1) * sizeof(*all));
-	if (all)
-		for (size_t i = 0; i < c->ids.cap; i++)
-			if (c->ids.t[i].id != MV_ID_NONE && c->ids.t[i].id > after)
-				all[n++] = c->ids.t[i].id;
-	pthread_rwlock_unlock(&c->lock);
-	if (!all) {
+	pthread_mutex_lock(&c->scan_lock);
+	if (scan_ids(c) == 0) {
+		/* First id > after. */
+		for (lo = 0, hi = c->scan_n; lo < hi;) {
+			size_t mid = (lo + hi) / 2;
+			if (c->scan_ids[mid] <= after)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		n = c->scan_n - lo < limit ? c->scan_n - lo : limit;
+		page = malloc((n + 1) * sizeof(*page));
+		if (page)
+			memcpy(page, c->scan_ids + lo, n * sizeof(*page));
+	}
+	pthread_mutex_unlock(&c->scan_lock);
+	if (!page) {
 		coll_put(c);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	qsort(all, n, sizeof(*all), cmp_i64);
-	if (n > limit)
-		n = limit;
-	rc = send_rows(cn, c, all, n, argc > 4 && !strcmp(argv[4], "fields"));
-	free(all);
+	/* Rows deleted since are skipped by send_rows. */
+	rc = send_rows(cn, c, page, n, argc > 4 && !strcmp(argv[4], "fields"));
+	free(page);
 	coll_put(c);
 	return rc;
 }
