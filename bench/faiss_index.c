@@ -3,7 +3,7 @@
  * (issue 3): the same index, the same parameters, the same library.
  *
  *   faiss_index [--metric l2|ip|cosine] [-k K] [--ef LIST | --nprobe LIST]
- *               [--nq N] [--single N] [--repeat R] [--tsv PREFIX]
+ *               [--nq N] [--single N] [--repeat R] [--tsv PREFIX] [--via-mv]
  *               (--mv-idx FILE | --load FILE |
  *                --type SPEC --base BASE.fvecs [--efc N] [--save FILE])
  *               QUERY.fvecs GT.ivecs
@@ -43,6 +43,10 @@
  * (recall_single: recall@K of the single-query loop's answers, which may
  * differ slightly from the batch's: FAISS takes other code paths, e.g.
  * BLAS for the coarse quantizer, with several queries at once).
+ * --via-mv searches through libmv instead (mv_index_read, then
+ * mv_index_search with the value as its per-call nprobe or ef, the path
+ * mv-noded takes: C++ SearchParameters on the shared index), to tell
+ * FAISS's behaviour from mv's wrapper of it.
  * --tsv PREFIX writes each batch's hits to PREFIX.VALUE.tsv in mv-search's
  * format (query_no, rank, id, distance) for bench/recall.
  * Threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS; run with
@@ -80,7 +84,7 @@ static void usage(int rc)
 {
 	fprintf(rc ? stderr : stdout,
 		"usage: %s [--metric l2|ip|cosine] [-k K] [--ef LIST | --nprobe LIST]\n"
-		"       [--nq N] [--single N] [--repeat R] [--tsv PREFIX]\n"
+		"       [--nq N] [--single N] [--repeat R] [--tsv PREFIX] [--via-mv]\n"
 		"       (--mv-idx FILE | --load FILE |\n"
 		"        --type SPEC --base BASE.fvecs [--efc N] [--save FILE])\n"
 		"       QUERY.fvecs GT.ivecs\n"
@@ -201,17 +205,58 @@ static void mv_check(int rc, const struct mv_err *e, const char *what)
 		die(what, e->msg[0] ? e->msg : "error");
 }
 
-static FaissIndex *read_index_bytes(const void *buf, size_t len,
-				    const char *name)
-{
-	FaissIndex *ix = NULL;
-	FILE *f = fmemopen((void *)buf, len, "rb");
+/*
+ * The searched index: FAISS's own object through its C API, or (--via-mv)
+ * libmv's wrapper with per-call parameters.
+ */
+static FaissIndex *g_fi;
+static struct mv_index *g_mi;
+static FaissParameterSpace *g_ps;
+static const char *g_pname;		/* "efSearch" or "nprobe" */
+static long g_value;
 
-	if (!f)
-		die("fmemopen failed", name);
-	check(faiss_read_index(f, 0, &ix), name);
-	fclose(f);
-	return ix;
+static void read_index_bytes(const void *buf, size_t len, const char *name,
+			     int via_mv)
+{
+	if (via_mv) {
+		struct mv_err e = { 0 };
+
+		g_mi = mv_index_read(buf, len, &e);
+		if (!g_mi)
+			die(name, e.msg);
+	} else {
+		FILE *f = fmemopen((void *)buf, len, "rb");
+
+		if (!f)
+			die("fmemopen failed", name);
+		check(faiss_read_index(f, 0, &g_fi), name);
+		fclose(f);
+	}
+}
+
+static void set_value(long v)
+{
+	g_value = v;
+	if (g_fi)
+		check(faiss_ParameterSpace_set_index_parameter(g_ps, g_fi,
+							       g_pname, (double)v),
+		      g_pname);
+}
+
+static void search(size_t n, const float *x, long k, float *dist,
+		   idx_t *lab)
+{
+	if (g_mi) {
+		struct mv_err e = { 0 };
+		int ef = g_pname[0] == 'e';
+
+		mv_check(mv_index_search(g_mi, n, x, (size_t)k,
+					 ef ? -1 : g_value, ef ? g_value : -1,
+					 dist, (int64_t *)lab, &e), &e, "search");
+	} else {
+		check(faiss_Index_search(g_fi, (idx_t)n, x, (idx_t)k, dist, lab),
+		      "search");
+	}
 }
 
 /* mv's procedure (cmd/mv-noded/indexer.c build()) on one segment. */
@@ -323,6 +368,7 @@ int main(int argc, char **argv)
 	const char *metric = "l2", *mvidx = NULL, *load = NULL, *save = NULL;
 	const char *spec = NULL, *basepath = NULL, *tsv = NULL;
 	const char *pname = NULL;
+	int via_mv = 0;
 	long k = 10, nqmax = -1, nsingle = -1, repeat = 1, efc = -1;
 	long sweep[SWEEP_MAX];
 	size_t nsweep = 0;
@@ -334,6 +380,10 @@ int main(int argc, char **argv)
 
 		if (!strcmp(a, "-h") || !strcmp(a, "--help"))
 			usage(0);
+		if (!strcmp(a, "--via-mv")) {
+			via_mv = 1;
+			continue;
+		}
 		if (!v)
 			usage(64);
 		if (!strcmp(a, "--metric") || !strcmp(a, "-m"))
@@ -379,7 +429,6 @@ int main(int argc, char **argv)
 		usage(64);
 
 	/* The index. */
-	FaissIndex *index = NULL;
 	int d = 0;
 	double t0 = now(), t_index;
 	const char *src;
@@ -393,7 +442,7 @@ int main(int argc, char **argv)
 			if (!f || fwrite(ser, 1, len, f) != len || fclose(f) != 0)
 				die("cannot write", save);
 		}
-		index = read_index_bytes(ser, len, "the built index");
+		read_index_bytes(ser, len, "the built index", via_mv);
 		free(ser);
 		src = basepath;
 	} else if (mvidx) {
@@ -408,7 +457,7 @@ int main(int argc, char **argv)
 			 &e, "not an mv file");
 		if (info.kind != MV_SEG_IDX)
 			die("not an mv index file", mvidx);
-		index = read_index_bytes(b, info.b_len, mvidx);
+		read_index_bytes(b, info.b_len, mvidx, via_mv);
 		free(a);
 		free(file);
 		src = mvidx;
@@ -416,13 +465,12 @@ int main(int argc, char **argv)
 		size_t len;
 		void *file = read_file(load, &len);
 
-		index = read_index_bytes(file, len, load);
+		read_index_bytes(file, len, load, via_mv);
 		free(file);
 		src = load;
 	}
 	t_index = now() - t0;
 	long rss = rss_kb();
-	d = faiss_Index_d(index);
 
 	/* Queries and ground truth. */
 	size_t nq, ng;
@@ -430,8 +478,9 @@ int main(int argc, char **argv)
 	float *xq = read_vecs(argv[i], &nq, &dq);
 	int32_t *gt = read_vecs(argv[i + 1], &ng, &gk);
 
-	if (dq != d)
+	if (g_fi && dq != (d = faiss_Index_d(g_fi)))
 		die("query dimension differs from the index", argv[i]);
+	d = dq;
 	if (nqmax >= 0 && (size_t)nqmax < nq)
 		nq = (size_t)nqmax;
 	if (ng < nq)
@@ -443,10 +492,13 @@ int main(int argc, char **argv)
 	if (!strcmp(metric, "cosine"))
 		normalise(xq, nq, d);
 
+	printf("# search\t%s\n", via_mv ? "libmv mv_index_search, per-call "
+	       "parameters" : "FAISS C API, parameters set on the index");
 	printf("# source\t%s%s\n", mvidx ? "mv-idx " : load ? "faiss " :
 	       "built ", src);
 	printf("# ntotal\t%lld\n# dim\t%d\n# metric\t%s\n# k\t%ld\n",
-	       (long long)faiss_Index_ntotal(index), d, metric, k);
+	       (long long)(g_fi ? faiss_Index_ntotal(g_fi) :
+			   mv_index_ntotal(g_mi)), d, metric, k);
 	printf("# queries\t%zu\n# single_queries\t%ld\n", nq, nsingle);
 	printf("# omp_threads\t%d\n", omp_get_max_threads());
 	printf("# %s_s\t%.3f\n", basepath ? "build" : "load", t_index);
@@ -455,7 +507,6 @@ int main(int argc, char **argv)
 	       "\tqps_single\trecall_single\n");
 	fflush(stdout);
 
-	FaissParameterSpace *ps = NULL;
 	float *dist = malloc(nq * (size_t)k * sizeof(float));
 	idx_t *lab = malloc(nq * (size_t)k * sizeof(idx_t));
 	idx_t *slab = malloc(((size_t)nsingle + 1) * (size_t)k * sizeof(idx_t));
@@ -463,27 +514,24 @@ int main(int argc, char **argv)
 
 	if (!dist || !lab || !slab || !lat)
 		die("out of memory", NULL);
-	check(faiss_ParameterSpace_new(&ps), "ParameterSpace");
+	check(faiss_ParameterSpace_new(&g_ps), "ParameterSpace");
+	g_pname = pname;
 
 	/* Warm up: the code paths and the index pages. */
-	check(faiss_ParameterSpace_set_index_parameter(ps, index, pname,
-						       (double)sweep[0]), pname);
+	set_value(sweep[0]);
 	for (size_t q = 0; q < nq && q < 200; q++)
-		check(faiss_Index_search(index, 1, xq + q * d, (idx_t)k, dist,
-					 lab), "search");
+		search(1, xq + q * d, k, dist, lab);
 
 	for (size_t s = 0; s < nsweep; s++) {
 		double best = 1e300, tsum = 0;
 		size_t hits = 0, shits = 0;
 
-		check(faiss_ParameterSpace_set_index_parameter(
-			      ps, index, pname, (double)sweep[s]), pname);
+		set_value(sweep[s]);
 		for (long r = 0; r < repeat; r++) {
 			double t;
 
 			t0 = now();
-			check(faiss_Index_search(index, (idx_t)nq, xq, (idx_t)k,
-						 dist, lab), "search");
+			search(nq, xq, k, dist, lab);
 			t = now() - t0;
 			if (t < best)
 				best = t;
@@ -510,9 +558,8 @@ int main(int argc, char **argv)
 		for (long q = 0; q < nsingle; q++) {
 			double ta = now();
 
-			check(faiss_Index_search(index, 1, xq + (size_t)q * d,
-						 (idx_t)k, dist,
-						 slab + (size_t)q * k), "search");
+			search(1, xq + (size_t)q * d, k, dist,
+			       slab + (size_t)q * k);
 			lat[q] = now() - ta;
 			tsum += lat[q];
 		}
@@ -530,8 +577,10 @@ int main(int argc, char **argv)
 	}
 	printf("# rss_end_kb\t%ld\n", rss_kb());
 
-	faiss_ParameterSpace_free(ps);
-	faiss_Index_free(index);
+	faiss_ParameterSpace_free(g_ps);
+	if (g_fi)
+		faiss_Index_free(g_fi);
+	mv_index_free(g_mi);
 	free(xq);
 	free(gt);
 	free(dist);

@@ -14,14 +14,28 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 #include <exception>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "index.h"
 
+/*
+ * FAISS 1.7.3's HNSW sizes its candidate queue from the index's own
+ * efSearch even when SearchParametersHNSW carries another (HNSW::search:
+ * "int ef = std::max(efSearch, k)"), so a per-call ef alone is not enough.
+ * ef_lock makes it safe: searches whose ef equals the index's run
+ * concurrently under the shared lock; another ef takes the lock
+ * exclusively, sets it, and searches alone.
+ */
 struct mv_index {
 	FaissIndex *fi;
+	pthread_rwlock_t ef_lock;
+	int ef0;		/* HNSW: efSearch when no ef is given */
 };
+
+/* Set up what a new or loaded index needs beside FAISS's object. */
+static void index_init(struct mv_index *ix);
 
 static faiss::Index *cxx(const mv_index *ix)
 {
@@ -103,6 +117,7 @@ extern "C" struct mv_index *mv_index_new(const char *factory, uint32_t dim,
 		free(ix);
 		return NULL;
 	}
+	index_init(ix);
 	return ix;
 }
 
@@ -111,6 +126,7 @@ extern "C" void mv_index_free(struct mv_index *ix)
 	if (!ix)
 		return;
 	faiss_Index_free(ix->fi);
+	pthread_rwlock_destroy(&ix->ef_lock);
 	free(ix);
 }
 
@@ -125,6 +141,14 @@ static faiss::Index *core(faiss::Index *i)
 		else
 			return i;
 	}
+}
+
+static void index_init(struct mv_index *ix)
+{
+	auto h = dynamic_cast<faiss::IndexHNSW *>(core(cxx(ix)));
+
+	pthread_rwlock_init(&ix->ef_lock, NULL);
+	ix->ef0 = h ? h->hnsw.efSearch : 0;
 }
 
 extern "C" int mv_index_set(struct mv_index *ix, const char *key, long value,
@@ -230,39 +254,53 @@ extern "C" struct mv_index *mv_index_read(const void *buf, size_t len,
 		return NULL;
 	}
 	fclose(f);
+	index_init(ix);
 	return ix;
 }
 
-extern "C" int mv_index_search(const struct mv_index *ix, size_t nq,
+extern "C" int mv_index_search(const struct mv_index *cix, size_t nq,
 			       const float *x, size_t k, long nprobe, long ef,
 			       float *dist, int64_t *labels,
 			       struct mv_err *err)
 {
+	struct mv_index *ix = const_cast<struct mv_index *>(cix);
 	faiss::Index *top = cxx(ix), *i = core(top);
 	faiss::SearchParametersIVF pivf;
 	faiss::SearchParametersHNSW phnsw;
 	faiss::SearchParameters *p = nullptr;
+	faiss::IndexHNSW *h = nullptr;
 
+	if (auto ivf = dynamic_cast<faiss::IndexIVF *>(i)) {
+		pivf.nprobe = nprobe > 0 ? (size_t)nprobe : ivf->nprobe;
+		p = &pivf;
+	} else if ((h = dynamic_cast<faiss::IndexHNSW *>(i))) {
+		phnsw.efSearch = ef > 0 ? (int)ef : ix->ef0;
+		p = &phnsw;
+	}
+	if (p && top != i) {
+		/* 1.7.3 passes parameters through a pre-transform (OPQ) but
+		 * not through refinement: there the index's own values apply. */
+		auto pt = dynamic_cast<faiss::IndexPreTransform *>(top);
+		if (!pt || pt->index != i)
+			p = nullptr;
+	}
+	if (h) {
+		pthread_rwlock_rdlock(&ix->ef_lock);
+		if (h->hnsw.efSearch != phnsw.efSearch) {
+			pthread_rwlock_unlock(&ix->ef_lock);
+			pthread_rwlock_wrlock(&ix->ef_lock);
+			h->hnsw.efSearch = phnsw.efSearch;
+		}
+	}
 	try {
-		if (auto ivf = dynamic_cast<faiss::IndexIVF *>(i)) {
-			pivf.nprobe = nprobe > 0 ? (size_t)nprobe : ivf->nprobe;
-			p = &pivf;
-		} else if (auto h = dynamic_cast<faiss::IndexHNSW *>(i)) {
-			phnsw.efSearch = ef > 0 ? (int)ef : h->hnsw.efSearch;
-			p = &phnsw;
-		}
-		if (p && top != i) {
-			/* 1.7.3 passes parameters through a pre-transform
-			 * (OPQ) but not through refinement: there the
-			 * index's own values apply. */
-			auto pt = dynamic_cast<faiss::IndexPreTransform *>(top);
-			if (!pt || pt->index != i)
-				p = nullptr;
-		}
 		top->search((faiss::Index::idx_t)nq, x, (faiss::Index::idx_t)k,
 			    dist, labels, p);
 	} catch (const std::exception &e) {
+		if (h)
+			pthread_rwlock_unlock(&ix->ef_lock);
 		return mv_err_set(err, MV_EINTERNAL, "faiss: %s", e.what());
 	}
+	if (h)
+		pthread_rwlock_unlock(&ix->ef_lock);
 	return 0;
 }

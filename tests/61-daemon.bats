@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # The embedded node as a process: readiness, clean SIGTERM, one daemon per
 # data directory, stale sockets, configuration errors, tools exit 69 when
-# it is not there.
+# it is not there.  (A flush during the node's shutdown: 60-crash.bats.)
 
 load helpers/mv
 
@@ -140,25 +140,4 @@ teardown() {
 	done
 	run -69 mv-ls -a "unix:$BATS_TEST_TMPDIR/nowhere.sock"
 	run -69 env MV_ADDR=127.0.0.1:1 mv-ls
-}
-
-@test "a flush during the node's shutdown gets a clear error, exit 75 or 69" {
-	start_own_node
-	run -0 mv-create "$C" --dim 16
-	gen vecs 100000 16 --format fvecs >big.fvecs
-	command mv-insert "$C" big.fvecs >/dev/null 2>ins.err 3>&- &
-	ipid=$!
-	sleep 0.3
-	stop_node
-	wait "$ipid" && ist=0 || ist=$?
-	start_node
-	case $ist in
-	0) assert_rows "$C" 100000 ;;
-	69 | 75)
-		assert_rows "$C" 0
-		run -0 cat ins.err
-		assert_line --regexp '^mv-insert: .+'
-		;;
-	*) fail "mv-insert exited $ist: $(cat ins.err)" ;;
-	esac
 }

@@ -27,8 +27,8 @@ for q in range(int(sys.argv[2])):
     for r, i in enumerate(ids[:int(sys.argv[3])], 1):
         print("%d\t%d\t%d\t0" % (q, r, i))
 PY
-		mv-create glove --dim 100 --metric cosine
-		mv-insert --ids <(seq 0 $((NBASE - 1))) glove "$G/base.fvecs"
+		mv-create "${P}glove" --dim 100 --metric cosine
+		mv-insert --ids <(seq 0 $((NBASE - 1))) "${P}glove" "$G/base.fvecs"
 		head -c $((20000 * 404)) "$G/base.fvecs" >sub.fvecs
 	else
 		export MV_DATA=generated
@@ -38,8 +38,8 @@ PY
 		head -n "$NBASE" all.txt >base.txt
 		tail -n 200 all.txt | cut -d' ' -f2- >q.txt
 		gen knn base.txt q.txt "$K" cosine >truth.tsv
-		mv-create glove --dim "$DIM" --metric cosine
-		mv-insert --ids-first glove base.txt
+		mv-create "${P}glove" --dim "$DIM" --metric cosine
+		mv-insert --ids-first "${P}glove" base.txt
 		cp base.txt sub.txt
 	fi
 }
@@ -68,9 +68,9 @@ at_least() {
 }
 
 @test "exact search matches the ground truth (recall@10 >= 0.999)" {
-	run -0 mv-ls glove
-	assert_output --regexp "^glove${T}$DIM${T}cosine${T}$NBASE${T}"
-	mv-search glove -k "$K" "$(queries)" >flat.tsv
+	run -0 mv-ls "${P}glove"
+	assert_output --regexp "^${P}glove${T}$DIM${T}cosine${T}$NBASE${T}"
+	mv-search "${P}glove" -k "$K" "$(queries)" >flat.tsv
 	r=$(recall flat.tsv truth.tsv)
 	echo "# $MV_DATA exact recall@$K: $r" >&3
 	at_least "$r" 0.999 || fail "exact search recall@$K is $r"
@@ -83,11 +83,11 @@ at_least() {
 
 @test "IVF index: recall@10 >= 0.90 at nprobe 32, and nprobe 1 is worse" {
 	if [ "$MV_DATA" = glove ]; then spec=IVF1024,Flat; else spec=IVF32,Flat; fi
-	run -0 mv-index glove --type "$spec"
-	run -0 mv-ls glove
+	run -0 mv-index "${P}glove" --type "$spec"
+	run -0 mv-ls "${P}glove"
 	assert_output --regexp "${T}$spec\$"
-	mv-search glove -k "$K" --nprobe 32 "$(queries)" >ivf32.tsv
-	mv-search glove -k "$K" --nprobe 1 "$(queries)" >ivf1.tsv
+	mv-search "${P}glove" -k "$K" --nprobe 32 "$(queries)" >ivf32.tsv
+	mv-search "${P}glove" -k "$K" --nprobe 1 "$(queries)" >ivf1.tsv
 	r32=$(recall ivf32.tsv truth.tsv)
 	r1=$(recall ivf1.tsv truth.tsv)
 	echo "# $MV_DATA $spec recall@$K: nprobe 1 $r1, nprobe 32 $r32" >&3
@@ -97,26 +97,26 @@ at_least() {
 }
 
 @test "mv-index --drop goes back to exact results" {
-	mv-search glove -k "$K" "$(queries)" >before.tsv
-	run -0 mv-index glove --drop
-	run -0 mv-ls glove
+	mv-search "${P}glove" -k "$K" "$(queries)" >before.tsv
+	run -0 mv-index "${P}glove" --drop
+	run -0 mv-ls "${P}glove"
 	assert_output --regexp "${T}-\$"
-	mv-search glove -k "$K" "$(queries)" >after.tsv
+	mv-search "${P}glove" -k "$K" "$(queries)" >after.tsv
 	r=$(recall after.tsv truth.tsv)
 	at_least "$r" 0.999 || fail "exact search after --drop: recall $r"
 }
 
 @test "HNSW index: recall@10 against exact search >= 0.98 at ef 256" {
-	run -0 mv-create sub --dim "$DIM" --metric cosine
+	run -0 mv-create "${P}sub" --dim "$DIM" --metric cosine
 	if [ "$MV_DATA" = glove ]; then
-		run -0 mv-insert sub sub.fvecs
+		run -0 mv-insert "${P}sub" sub.fvecs
 	else
-		run -0 mv-insert --ids-first sub sub.txt
+		run -0 mv-insert --ids-first "${P}sub" sub.txt
 	fi
-	mv-search sub -k "$K" "$(queries)" >exact.tsv
-	run -0 mv-index sub --type HNSW32
-	mv-search sub -k "$K" --ef 16 "$(queries)" >ef16.tsv
-	mv-search sub -k "$K" --ef 256 "$(queries)" >ef256.tsv
+	mv-search "${P}sub" -k "$K" "$(queries)" >exact.tsv
+	run -0 mv-index "${P}sub" --type HNSW32
+	mv-search "${P}sub" -k "$K" --ef 16 "$(queries)" >ef16.tsv
+	mv-search "${P}sub" -k "$K" --ef 256 "$(queries)" >ef256.tsv
 	r16=$(recall ef16.tsv exact.tsv)
 	r256=$(recall ef256.tsv exact.tsv)
 	echo "# $MV_DATA HNSW32 recall@$K vs exact: ef 16 $r16, ef 256 $r256" >&3
@@ -125,10 +125,10 @@ at_least() {
 }
 
 @test "rows inserted after an index is built are found too" {
-	run -0 mv-create late --dim 4
-	run -0 mv-insert --ids-first late < <(gen vecs 500 4 --ids-first 0)
-	run -0 mv-index late --type IVF4,Flat
-	run -0 mv-insert --ids-first late < <(printf '9000 100 100 100 100\n')
-	run -0 mv-search late -k 1 --nprobe 4 < <(printf '100 100 100 100\n')
+	run -0 mv-create "${P}late" --dim 4
+	run -0 mv-insert --ids-first "${P}late" < <(gen vecs 500 4 --ids-first 0)
+	run -0 mv-index "${P}late" --type IVF4,Flat
+	run -0 mv-insert --ids-first "${P}late" < <(printf '9000 100 100 100 100\n')
+	run -0 mv-search "${P}late" -k 1 --nprobe 4 < <(printf '100 100 100 100\n')
 	assert_output "0${T}1${T}9000${T}0"
 }

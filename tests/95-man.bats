@@ -55,7 +55,12 @@ binaries() {
 		[ "$output" -le 80 ] || fail "$b --help: lines of $output columns"
 		run -0 "$b" --version
 		assert_output --partial "$MV_VERSION"
-		run -64 "$b" --no-such-option
+		case $b in
+		# A daemon's flags are its mv.conf keys: an unknown one is bad
+		# configuration.
+		*d) run -78 "$b" --no_such_key=1 ;;
+		*) run -64 "$b" --no-such-option ;;
+		esac
 	done
 }
 

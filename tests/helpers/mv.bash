@@ -172,6 +172,14 @@ setup_file_node() {
 	_MV_IN_SETUP_FILE=1 start_node "$@"
 }
 
+# A prefix for the fixed collection names of a file: empty with a node of
+# our own, unique on a live daemon.
+if [ -n "${MV_TEST_ADDR:-}" ]; then
+	P=t$(printf '%s' "${BATS_RUN_TMPDIR##*-}" | tr -cd 'A-Za-z0-9')_
+else
+	P=
+fi
+
 # Per-test setup: a unique collection name in $C, cwd in the test's tmpdir.
 mv_setup() {
 	C=t${BATS_TEST_NUMBER}_c

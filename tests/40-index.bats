@@ -1,0 +1,587 @@
+#!/usr/bin/env bats
+# Indexes (issue 3), end to end through mv-index, mv-search and mv-ls on a
+# real node: FAISS factory strings and Milvus names, exit codes, searches
+# during a build, rows flushed after a build, deletes, per-search and
+# default nprobe/ef, concurrent searches, busy builds, idempotent rebuilds,
+# --drop, kill -9 during a build, restart, --compact and background merges.
+#
+# Brute force is the reference throughout: the same collection searched
+# before it had an index, or a twin collection with the same rows and no
+# index.  The data are mvgen.py vectors (values k/8), whose l2 distances are
+# exact in float32, so "equal to brute force" means byte-equal TSV.
+
+load helpers/mv
+load helpers/index
+
+setup_file() {
+	setup_file_node
+	cd "$BATS_FILE_TMPDIR" || return 1
+	# s16: 3000 x 16 (ids 0..2999); m32: 4000 x 32 (ids 0..3999);
+	# b64: 10000 x 64 fvecs (server ids), big enough for a build of a few
+	# seconds (HNSW32, efConstruction=200: ~5 s on 2 cores).
+	gen vecs 3000 16 --seed 1 --ids-first 0 >s16.txt
+	gen vecs 20 16 --seed 2 >q16.txt
+	gen vecs 4000 32 --seed 3 --ids-first 0 >m32.txt
+	gen vecs 50 32 --seed 4 >q32.txt
+	gen vecs 10000 64 --seed 5 --format fvecs >b64.fvecs
+	gen vecs 20 64 --seed 6 >q64.txt
+}
+
+teardown_file() {
+	stop_node
+}
+
+setup() {
+	mv_setup
+	D=$BATS_FILE_TMPDIR
+}
+
+teardown() {
+	mv_teardown
+}
+
+# idx_of NAME: the index files of collection NAME (its directory under
+# segments/ is NAME-<token>).
+idx_of() {
+	find "$MV_HOME/segments" -path "*/$1-*" -name '*.idx' -type f 2>/dev/null |
+		wc -l | tr -d ' '
+}
+
+idx_of_is() {
+	[ "$(idx_of "$1")" = "$2" ]
+}
+
+# load16 NAME / load32 NAME / load64 NAME: create NAME and insert a data set.
+load16() {
+	mv-create "$1" --dim 16 >/dev/null && mv-insert --ids-first "$1" "$D/s16.txt"
+}
+load32() {
+	mv-create "$1" --dim 32 >/dev/null && mv-insert --ids-first "$1" "$D/m32.txt"
+}
+load64() {
+	mv-create "$1" --dim 64 >/dev/null && mv-insert "$1" "$D/b64.fvecs"
+}
+
+@test "before any index: --status says state=none index=-, mv-ls shows -" {
+	run -0 load16 "$C"
+	run -0 mv-ls "$C"
+	assert_output "$C${T}16${T}l2${T}3000${T}1${T}-"
+	run -0 mv-index "$C" --status
+	assert_line "state=none"
+	assert_line "index=-"
+	assert_equal "$(idx_of "$C")" 0
+}
+
+@test "FAISS factory strings build; mv-ls and --status show the spec; searches use the index" {
+	run -0 load16 "$C"
+	mv-search "$C" -k 10 "$D/q16.txt" >bf.tsv
+	vec_lines "$D/s16.txt" 3 1500 2999 >self.txt
+	for spec in Flat IVF16,Flat IVF16,PQ4 IVF16,SQ8 HNSW16 OPQ4,IVF16,PQ4; do
+		run -0 mv-index "$C" --type "$spec"
+		run -0 mv-ls "$C"
+		assert_output "$C${T}16${T}l2${T}3000${T}1${T}$spec"
+		run -0 mv-index "$C" --status
+		assert_line "state=done"
+		assert_line "index=$spec"
+		assert_line "spec=$spec"
+		assert_line "rows=3000"
+		assert_line --regexp '^progress=1(\.0*)?$'
+		assert_line --regexp '^elapsed=[0-9.]+$'
+		# One index in force, one file: the one it replaced is gone.
+		poll 5 idx_of_is "$C" 1 ||
+			fail "$spec: $(idx_of "$C") .idx files for one index"
+		np=()
+		case $spec in *IVF*) np=(--nprobe 16) ;; esac
+		mv-search "$C" -k 10 "${np[@]}" "$D/q16.txt" >got.tsv ||
+			fail "$spec: mv-search failed"
+		assert_equal "$(line_count got.tsv)" 200
+		r=$(recall_tsv got.tsv bf.tsv)
+		echo "# $spec recall@10 vs brute force: $r" >&3
+		case $spec in
+		Flat | IVF16,Flat)
+			# Exact indexes (IVF with nprobe = nlist): brute force itself.
+			same got.tsv bf.tsv "$spec"
+			;;
+		*PQ*)
+			# Product quantization: approximate distances, so the
+			# index (not brute force) answered.
+			! cmp -s got.tsv bf.tsv || fail "$spec gives brute-force results"
+			at_least "$r" 0.2 || fail "$spec: recall $r"
+			;;
+		*)
+			at_least "$r" 0.5 || fail "$spec: recall $r"
+			;;
+		esac
+		case $spec in Flat | IVF16,Flat | HNSW16)
+			run -0 mv-search "$C" -k 1 "${np[@]}" self.txt
+			assert_output "0${T}1${T}3${T}0
+1${T}1${T}1500${T}0
+2${T}1${T}2999${T}0" ;;
+		esac
+	done
+}
+
+@test "Milvus names with their --param translate to factory strings" {
+	run -0 load16 "$C"
+	while IFS='|' read -r name params want; do
+		args=()
+		for p in $params; do args+=(--param "$p"); done
+		run -0 mv-index "$C" --type "$name" "${args[@]}"
+		[ "$(ix_index "$C")" = "$want" ] ||
+			fail "--type $name $params: mv-ls shows '$(ix_index "$C")', expected $want"
+		[ "$(ix_get "$C" spec)" = "$want" ] ||
+			fail "--type $name $params: --status spec=$(ix_get "$C" spec), expected $want"
+		run -0 mv-search "$C" -k 5 "$D/q16.txt"
+		assert_equal "${#lines[@]}" 100
+	done <<'EOF'
+FLAT||Flat
+IVF_FLAT|nlist=16|IVF16,Flat
+IVF_SQ8|nlist=16|IVF16,SQ8
+IVF_PQ|nlist=16 m=4|IVF16,PQ4
+HNSW|M=8 efConstruction=40|HNSW8
+HNSW|M=12|HNSW12
+EOF
+}
+
+@test "Milvus names without their parameters exit 64 and change nothing" {
+	run -0 load16 "$C"
+	for args in "IVF_FLAT" "IVF_SQ8" "IVF_PQ" "IVF_PQ --param nlist=16" \
+		"IVF_PQ --param m=4" "HNSW" "HNSW --param efConstruction=40" \
+		"IVF_FLAT --param nlist=0"; do
+		# shellcheck disable=SC2086
+		run -64 --separate-stderr mv-index "$C" --type $args
+		[[ $stderr == mv-index:* ]] || fail "--type $args: stderr '$stderr'"
+	done
+	run -0 mv-ls "$C"
+	assert_output "$C${T}16${T}l2${T}3000${T}1${T}-"
+	run -0 mv-index "$C" --status
+	assert_line "index=-"
+	assert_equal "$(idx_of "$C")" 0
+}
+
+@test "an index type FAISS does not know exits 65; an unknown collection exits 1" {
+	run -0 load16 "$C"
+	# IVF16,PQ5: 16 dimensions do not split into 5 sub-quantizers.
+	for spec in Bogus42 IVF16,Nope HNSWx IVF16,PQ5; do
+		run -65 --separate-stderr mv-index "$C" --type "$spec"
+		[[ $stderr == mv-index:* ]] || fail "--type $spec: stderr '$stderr'"
+	done
+	run -0 mv-ls "$C"
+	assert_output "$C${T}16${T}l2${T}3000${T}1${T}-"
+	assert_equal "$(idx_of "$C")" 0
+	run -0 mv-search "$C" -k 3 "$D/q16.txt"
+
+	run -1 --separate-stderr mv-index nosuch_coll --type Flat
+	[[ $stderr == mv-index:* ]] || fail "stderr '$stderr'"
+	run -1 mv-index nosuch_coll --type IVF_FLAT --param nlist=4
+	run -1 mv-index nosuch_coll --status
+	run -1 mv-index nosuch_coll --drop
+	run -1 mv-index nosuch_coll --compact
+	run -1 mv-index nosuch_coll --param nprobe=2
+	# Search defaults need an index to keep them.
+	run -1 mv-index "$C" --param nprobe=2
+	assert_serving
+}
+
+@test "an index that builds can be searched (fast-scan PQ: refused with 65 or searchable)" {
+	run -0 load16 "$C"
+	mv-search "$C" -k 10 "$D/q16.txt" >bf.tsv
+	run --separate-stderr mv-index "$C" --type IVF16,PQ4x4fs
+	case $status in
+	0)
+		assert_equal "$(ix_index "$C")" IVF16,PQ4x4fs
+		run --separate-stderr mv-search "$C" -k 10 "$D/q16.txt"
+		[ "$status" = 0 ] ||
+			fail "IVF16,PQ4x4fs was built and put in force, but mv-search exits $status: $stderr"
+		assert_equal "${#lines[@]}" 200
+		run --separate-stderr mv-search "$C" -k 10 --nprobe 4 "$D/q16.txt"
+		[ "$status" = 0 ] ||
+			fail "mv-search --nprobe 4 on IVF16,PQ4x4fs exits $status: $stderr"
+		;;
+	65)
+		assert_equal "$(ix_index "$C")" -
+		mv-search "$C" -k 10 "$D/q16.txt" >got.tsv
+		same got.tsv bf.tsv "after a refused fast-scan index"
+		;;
+	*)
+		fail "mv-index --type IVF16,PQ4x4fs exits $status: $stderr"
+		;;
+	esac
+}
+
+@test "searches keep answering with brute-force results during a build" {
+	run -0 load64 "$C"
+	mv-search "$C" -k 10 "$D/q64.txt" >bf.tsv
+	run -0 mv-index "$C" --type HNSW32 --param efConstruction=200 --no-wait
+	during=0 total=0
+	while :; do
+		st=$(mv-index "$C" --status) || fail "--status failed during the build"
+		grep -qx 'state=running' <<<"$st" || break
+		run --separate-stderr mv-search "$C" -k 10 "$D/q64.txt"
+		[ "$status" = 0 ] || fail "mv-search exits $status during the build: $stderr"
+		printf '%s\n' "$output" >got.tsv
+		total=$((total + 1))
+		# Only a search that ended while the build still ran and no index
+		# was in force must be brute force; a last one may meet the swap.
+		st=$(mv-index "$C" --status)
+		if grep -qx 'state=running' <<<"$st" && grep -qx 'index=-' <<<"$st"; then
+			same got.tsv bf.tsv "search $total during the build"
+			during=$((during + 1))
+		fi
+		run -0 mv-ls "$C"
+	done
+	echo "# $during searches checked during the build ($total run)" >&3
+	[ "$during" -ge 3 ] ||
+		fail "only $during searches ran during the build: too fast to test"
+	wait_build "$C"
+	assert_equal "$(ix_index "$C")" HNSW32
+	# HNSW at its default ef is not exact on this data, so the
+	# comparisons above could tell brute force from the index.
+	mv-search "$C" -k 10 "$D/q64.txt" >after.tsv
+	echo "# HNSW32 after the build: recall@10 $(recall_tsv after.tsv bf.tsv)" >&3
+	! cmp -s after.tsv bf.tsv ||
+		echo "# note: the built HNSW32 index gives exact results here" >&3
+}
+
+@test "a second build while one runs exits 75 naming it; --drop and --compact too" {
+	run -0 load64 "$C"
+	run -0 mv-index "$C" --type IVF32,Flat
+	run -0 mv-index "$C" --type HNSW32 --param efConstruction=200 --no-wait
+	[ "$(ix_get "$C" state)" = running ] ||
+		fail "the build was not running: $(mv-index "$C" --status | tr '\n' ' ')"
+	run -75 --separate-stderr mv-index "$C" --type IVF16,Flat
+	[[ $stderr == mv-index:* ]] || fail "stderr '$stderr'"
+	[[ $stderr == *HNSW32* ]] ||
+		fail "the refusal does not name the build under way: '$stderr'"
+	run -75 --separate-stderr mv-index "$C" --type HNSW32 --param efConstruction=200
+	[[ $stderr == *HNSW32* ]] || fail "stderr '$stderr'"
+	run -75 --separate-stderr mv-index "$C" --drop
+	run -75 --separate-stderr mv-index "$C" --compact
+	[ "$(ix_get "$C" state)" = running ] ||
+		fail "the build ended before the checks: $(mv-index "$C" --status | tr '\n' ' ')"
+	# The old index stays in force meanwhile.
+	assert_equal "$(ix_index "$C")" IVF32,Flat
+	wait_build "$C"
+	assert_equal "$(ix_index "$C")" HNSW32
+	poll 5 idx_of_is "$C" 1 || fail "$(idx_of "$C") .idx files for one index"
+	# Once it is over, a new build is accepted again.
+	run -0 mv-index "$C" --type IVF16,Flat
+	assert_equal "$(ix_index "$C")" IVF16,Flat
+}
+
+@test "rows flushed after the build are found, merged into the same top-k" {
+	gen vecs 5 16 --seed 77 --ids-first 100000 >new.txt
+	cut -d' ' -f2- new.txt >newq.txt
+	cat "$D/q16.txt" newq.txt >qall.txt
+	run -0 load16 "${C}_bf"
+	run -0 mv-insert --ids-first "${C}_bf" new.txt
+	mv-search "${C}_bf" -k 10 qall.txt >bf.tsv
+	for spec in IVF16,Flat HNSW16; do
+		c=${C}_${spec%%,*}
+		run -0 load16 "$c"
+		run -0 mv-index "$c" --type "$spec"
+		run -0 mv-insert --ids-first "$c" new.txt
+		assert_rows "$c" 3005
+		for np in "" 1; do
+			run -0 mv-search "$c" -k 1 ${np:+--nprobe $np} newq.txt
+			assert_output "0${T}1${T}100000${T}0
+1${T}1${T}100001${T}0
+2${T}1${T}100002${T}0
+3${T}1${T}100003${T}0
+4${T}1${T}100004${T}0"
+		done
+		if [ "$spec" = IVF16,Flat ]; then
+			# nprobe = nlist: the index part is exact, so the merged
+			# top-k is the brute force of all 3005 rows.
+			mv-search "$c" -k 10 --nprobe 16 qall.txt >got.tsv
+			same got.tsv bf.tsv "$spec + 5 new rows vs brute force"
+		fi
+		assert_equal "$(ix_index "$c")" "$spec"
+	done
+}
+
+@test "deleted rows that the index covers are never returned" {
+	ids="7 123 1500 2222 2998"
+	vec_lines "$D/s16.txt" $ids >delq.txt
+	cat "$D/q16.txt" delq.txt >qall.txt
+	run -0 load16 "${C}_bf"
+	for spec in IVF16,Flat HNSW16; do
+		c=${C}_${spec%%,*}
+		run -0 load16 "$c"
+		run -0 mv-index "$c" --type "$spec"
+		# The index finds them before the delete.
+		run -0 mv-search "$c" -k 1 --nprobe 1 delq.txt
+		assert_equal "$(cut -f3 <<<"$output" | tr '\n' ' ')" "$ids "
+		run -0 mv-delete "$c" < <(tr ' ' '\n' <<<"$ids")
+		assert_rows "$c" 2995
+		for np in 1 4 16; do
+			mv-search "$c" -k 10 --nprobe "$np" qall.txt >got.tsv
+			assert_equal "$(line_count got.tsv)" 250
+			for id in $ids; do
+				! cut -f3 got.tsv | grep -qx "$id" ||
+					fail "$spec nprobe $np: deleted id $id returned:
+$(grep -P "\t$id\t" got.tsv)"
+			done
+		done
+		assert_equal "$(ix_index "$c")" "$spec"
+	done
+	run -0 mv-delete "${C}_bf" < <(tr ' ' '\n' <<<"$ids")
+	mv-search "${C}_bf" -k 10 qall.txt >bf.tsv
+	mv-search "${C}_IVF16" -k 10 --nprobe 16 qall.txt >got.tsv
+	same got.tsv bf.tsv "IVF16,Flat at nprobe 16 after deletes vs brute force"
+}
+
+@test "--nprobe changes IVF results: nlist is exact, 1 is worse; --param nprobe= sets the default" {
+	run -0 load32 "$C"
+	mv-search "$C" -k 10 "$D/q32.txt" >bf.tsv
+	run -0 mv-index "$C" --type IVF32,Flat
+	mv-search "$C" -k 10 --nprobe 32 "$D/q32.txt" >np32.tsv
+	mv-search "$C" -k 10 --nprobe 1 "$D/q32.txt" >np1.tsv
+	mv-search "$C" -k 10 --nprobe 4 "$D/q32.txt" >np4.tsv
+	r1=$(recall_tsv np1.tsv bf.tsv)
+	r4=$(recall_tsv np4.tsv bf.tsv)
+	echo "# IVF32,Flat recall@10: nprobe 1 $r1, nprobe 4 $r4, nprobe 32 $(recall_tsv np32.tsv bf.tsv)" >&3
+	same np32.tsv bf.tsv "nprobe = nlist vs brute force"
+	below "$r1" 0.99 || fail "nprobe 1 has recall $r1: the index is not used"
+	below "$r1" "$r4" || fail "nprobe 4 ($r4) not better than nprobe 1 ($r1)"
+
+	# Defaults kept with the index, used when mv-search has no --nprobe.
+	run -0 mv-index "$C" --param nprobe=32
+	mv-search "$C" -k 10 "$D/q32.txt" >def.tsv
+	same def.tsv bf.tsv "default nprobe=32"
+	run -0 mv-index "$C" --param nprobe=1
+	mv-search "$C" -k 10 "$D/q32.txt" >def.tsv
+	same def.tsv np1.tsv "default nprobe=1"
+	# An explicit --nprobe still wins.
+	mv-search "$C" -k 10 --nprobe 32 "$D/q32.txt" >got.tsv
+	same got.tsv bf.tsv "--nprobe 32 over a default of 1"
+	# The index itself is untouched.
+	assert_equal "$(ix_index "$C")" IVF32,Flat
+
+	# A default given with the build.
+	run -0 mv-index "$C" --type IVF32,Flat --param nprobe=4
+	mv-search "$C" -k 10 "$D/q32.txt" >def.tsv
+	same def.tsv np4.tsv "nprobe=4 given with --type"
+}
+
+@test "--ef changes HNSW results; --param ef= sets the default" {
+	run -0 load32 "$C"
+	mv-search "$C" -k 10 "$D/q32.txt" >bf.tsv
+	run -0 mv-index "$C" --type HNSW8 --param efConstruction=16
+	mv-search "$C" -k 10 --ef 10 "$D/q32.txt" >ef10.tsv
+	mv-search "$C" -k 10 --ef 400 "$D/q32.txt" >ef400.tsv
+	r10=$(recall_tsv ef10.tsv bf.tsv)
+	r400=$(recall_tsv ef400.tsv bf.tsv)
+	echo "# HNSW8 (efConstruction 16) recall@10: ef 10 $r10, ef 400 $r400" >&3
+	below "$r10" "$r400" || fail "--ef 400 (recall $r400) is no better than --ef 10 ($r10)"
+	at_least "$r400" 0.95 || fail "--ef 400: recall $r400 (--ef 10: $r10)"
+	run -0 mv-index "$C" --param ef=400
+	mv-search "$C" -k 10 "$D/q32.txt" >def.tsv
+	same def.tsv ef400.tsv "default ef=400 vs --ef 400"
+	run -0 mv-index "$C" --param ef=10
+	mv-search "$C" -k 10 "$D/q32.txt" >def.tsv
+	same def.tsv ef10.tsv "default ef=10 vs --ef 10"
+}
+
+@test "concurrent searches with different nprobe do not race" {
+	run -0 load32 "$C"
+	run -0 mv-index "$C" --type IVF32,Flat
+	mv-search "$C" -k 10 --nprobe 1 "$D/q32.txt" >seq1.tsv
+	mv-search "$C" -k 10 --nprobe 32 "$D/q32.txt" >seq32.tsv
+	! cmp -s seq1.tsv seq32.tsv || fail "nprobe 1 and 32 give the same results"
+	pids=()
+	for p in 1 2 3 4 5 6 7 8; do
+		np=1
+		[ $((p % 2)) = 0 ] && np=32
+		(
+			for rep in 1 2 3 4 5 6; do
+				mv-search "$C" -k 10 --nprobe "$np" "$D/q32.txt" \
+					>"par.$p.$rep.$np.tsv" 2>"par.$p.$rep.err" ||
+					echo "$p.$rep exit $?" >>fails
+			done
+		) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ ! -e fails ] || fail "failed searches: $(cat fails) $(cat par.*.err)"
+	n=0
+	for f in par.*.tsv; do
+		np=${f%.tsv}
+		np=${np##*.}
+		same "$f" "seq$np.tsv" "parallel search $f (nprobe $np)"
+		n=$((n + 1))
+	done
+	assert_equal "$n" 48
+}
+
+@test "the same mv-index twice gives the same results" {
+	run -0 load32 "$C"
+	for spec in IVF32,Flat IVF32,SQ8 IVF32,PQ8; do
+		run -0 mv-index "$C" --type "$spec"
+		mv-search "$C" -k 10 --nprobe 2 "$D/q32.txt" >one.tsv
+		ls1=$(mv-ls "$C")
+		run -0 mv-index "$C" --type "$spec"
+		mv-search "$C" -k 10 --nprobe 2 "$D/q32.txt" >two.tsv
+		same two.tsv one.tsv "$spec built twice"
+		assert_equal "$(mv-ls "$C")" "$ls1"
+		poll 5 idx_of_is "$C" 1 || fail "$spec: $(idx_of "$C") .idx files for one index"
+	done
+}
+
+@test "--drop goes back to brute-force results and removes the index file" {
+	run -0 load32 "$C"
+	mv-search "$C" -k 10 "$D/q32.txt" >bf.tsv
+	run -0 mv-index "$C" --type IVF32,PQ8 --param nprobe=4
+	mv-search "$C" -k 10 "$D/q32.txt" >pq.tsv
+	! cmp -s pq.tsv bf.tsv || fail "IVF32,PQ8 gives brute-force results"
+	assert_equal "$(idx_of "$C")" 1
+	run -0 mv-index "$C" --drop
+	run -0 mv-ls "$C"
+	assert_output "$C${T}32${T}l2${T}4000${T}1${T}-"
+	assert_equal "$(ix_get "$C" index)" -
+	mv-search "$C" -k 10 "$D/q32.txt" >got.tsv
+	same got.tsv bf.tsv "after --drop"
+	mv-search "$C" -k 10 --nprobe 1 "$D/q32.txt" >got.tsv
+	same got.tsv bf.tsv "after --drop, --nprobe 1"
+	poll 5 idx_of_is "$C" 0 || fail "the dropped index left $(idx_of "$C") .idx files"
+	# And a new index can be built again.
+	run -0 mv-index "$C" --type IVF32,Flat
+	mv-search "$C" -k 10 --nprobe 32 "$D/q32.txt" >got.tsv
+	same got.tsv bf.tsv "IVF32,Flat after --drop"
+}
+
+@test "kill -9 during a build: the old index (or none) stays, no orphan .idx, a new build succeeds" {
+	start_own_node
+	run -0 load64 "$C"
+	mv-search "$C" -k 10 "$D/q64.txt" >bf.tsv
+
+	# Round 1: no index yet; killed early in the build.
+	run -0 mv-index "$C" --type HNSW32 --param efConstruction=200 --no-wait
+	poll 30 build_running "$C" || fail "the build never ran: $(mv-index "$C" --status | tr '\n' ' ')"
+	echo "# kill 1 at $(ix_get "$C" progress)" >&3
+	kill_node
+	start_node
+	assert_equal "$(ix_index "$C")" -
+	[ "$(ix_get "$C" state)" != running ] || fail "a build still 'running' after the restart"
+	mv-search "$C" -k 10 "$D/q64.txt" >got.tsv
+	same got.tsv bf.tsv "after kill 1"
+	poll 5 idx_count_is 0 || fail "orphan index files after kill 1: $(idx_files)"
+
+	# Round 2: IVF32,Flat in force; an HNSW build killed late.
+	run -0 mv-index "$C" --type IVF32,Flat --param nprobe=3
+	mv-search "$C" -k 10 "$D/q64.txt" >old.tsv
+	old_ls=$(mv-ls "$C")
+	assert_equal "$(idx_count)" 1
+	run -0 mv-index "$C" --type HNSW32 --param efConstruction=200 --no-wait
+	poll 60 build_past "$C" 0.5 || poll 1 build_running "$C" ||
+		fail "the build did not run: $(mv-index "$C" --status | tr '\n' ' ')"
+	echo "# kill 2 at $(ix_get "$C" progress)" >&3
+	kill_node
+	start_node
+	assert_equal "$(mv-ls "$C")" "$old_ls"
+	[ "$(ix_get "$C" state)" != running ] || fail "a build still 'running' after the restart"
+	mv-search "$C" -k 10 "$D/q64.txt" >got.tsv
+	same got.tsv old.tsv "after kill 2, the old IVF32,Flat index with its default nprobe"
+	poll 5 idx_count_is 1 ||
+		fail "$(idx_count) index files for 1 index in force after kill 2: $(idx_files)"
+
+	# A new build then succeeds and replaces it.
+	run -0 mv-index "$C" --type IVF16,Flat
+	assert_equal "$(ix_index "$C")" IVF16,Flat
+	assert_equal "$(ix_get "$C" state)" done
+	mv-search "$C" -k 10 --nprobe 16 "$D/q64.txt" >got.tsv
+	same got.tsv bf.tsv "IVF16,Flat at nprobe 16 after the kills"
+	poll 5 idx_count_is 1 || fail "$(idx_count) index files for 1 index: $(idx_files)"
+}
+
+@test "indexes load when the node restarts (SIGTERM, then kill -9): same mv-ls, same results" {
+	start_own_node
+	# name|spec|search default
+	specs='hn|HNSW16|ef=24
+pq|IVF16,PQ4|nprobe=3
+fl|IVF16,Flat|nprobe=3'
+	while IFS='|' read -r n spec def; do
+		c=${C}_$n
+		run -0 load16 "$c"
+		run -0 mv-index "$c" --type "$spec" --param "$def"
+		# Rows after the build, and a delete of indexed rows.
+		run -0 mv-insert --ids-first "$c" < <(gen vecs 7 16 --seed 9 --ids-first 50000)
+		run -0 mv-delete "$c" < <(printf '3\n1500\n2999\n')
+	done <<<"$specs"
+	vec_lines "$D/s16.txt" 3 1500 2999 >delq.txt
+	cat "$D/q16.txt" delq.txt >qall.txt
+	snapshot() {
+		mv-ls >"ls.$1" || return 1
+		for n in hn pq fl; do
+			mv-search "${C}_$n" -k 10 qall.txt >"$n.def.$1" || return 1
+			mv-search "${C}_$n" -k 10 --nprobe 1 "$D/q16.txt" >"$n.np1.$1" || return 1
+			mv-search "${C}_$n" -k 10 --ef 12 "$D/q16.txt" >"$n.ef12.$1" || return 1
+		done
+	}
+	snapshot 0 || fail "searches before the restart"
+	assert_equal "$(cut -f6 ls.0 | tr '\n' ' ')" "HNSW16 IVF16,PQ4 IVF16,Flat "
+	! grep -P '\t(3|1500|2999)\t' ./*.def.0 || fail "deleted rows returned"
+	restart_node
+	snapshot 1 || fail "searches after SIGTERM and restart"
+	kill_node
+	start_node
+	snapshot 2 || fail "searches after kill -9 and restart"
+	for f in ls hn.def hn.np1 hn.ef12 pq.def pq.np1 pq.ef12 fl.def fl.np1 fl.ef12; do
+		same "$f.1" "$f.0" "after SIGTERM and restart"
+		same "$f.2" "$f.0" "after kill -9 and restart"
+	done
+	poll 5 idx_count_is 3 || fail "$(idx_count) index files for 3 indexes: $(idx_files)"
+}
+
+@test "mv-index --compact merges small segments; rows and results unchanged" {
+	# Ten flushes of 300 rows.  The background housekeeping merges small
+	# segments too, every few seconds: if it got there before the first
+	# mv-ls, start again with a new collection.
+	for try in 1 2 3; do
+		c=${C}_$try
+		run -0 mv-create "$c" --dim 16
+		for n in 0 1 2 3 4 5 6 7 8 9; do
+			sed -n "$((n * 300 + 1)),$((n * 300 + 300))p" "$D/s16.txt" |
+				mv-insert --ids-first "$c" || fail "insert $n"
+		done
+		before=$(segs "$c")
+		[ "$before" -gt 1 ] && break
+	done
+	[ "$before" -gt 1 ] || fail "never saw more than one segment"
+	echo "# $before segments before --compact" >&3
+	assert_rows "$c" 3000
+	mv-search "$c" -k 10 "$D/q16.txt" >before.tsv
+	mv-get "$c" --all | sort >rows.before
+	run -0 mv-index "$c" --compact
+	after=$(segs "$c")
+	[ "$after" = 1 ] || fail "--compact left $after segments (before: $before)"
+	assert_rows "$c" 3000
+	mv-search "$c" -k 10 "$D/q16.txt" >after.tsv
+	same after.tsv before.tsv "results after --compact"
+	mv-get "$c" --all | sort >rows.after
+	same rows.after rows.before "rows after --compact"
+	# An index built on the merged segment still gives exact results.
+	run -0 mv-index "$c" --type IVF16,Flat
+	mv-search "$c" -k 10 --nprobe 16 "$D/q16.txt" >got.tsv
+	same got.tsv before.tsv "IVF16,Flat after --compact"
+}
+
+@test "background housekeeping merges 8 small segments within seconds" {
+	run -0 mv-create "$C" --dim 16
+	for n in 0 1 2 3 4 5 6 7; do
+		sed -n "$((n * 300 + 1)),$((n * 300 + 300))p" "$D/s16.txt" |
+			mv-insert --ids-first "$C" || fail "insert $n"
+	done
+	echo "# $(segs "$C") segments after 8 flushes" >&3
+	mv-search "$C" -k 10 "$D/q16.txt" >before.tsv
+	mv-get "$C" --all | sort >rows.before
+	SECONDS=0
+	seg_one() { [ "$(segs "$C")" = 1 ]; }
+	poll 15 seg_one || fail "still $(segs "$C") segments after 15 s"
+	echo "# merged to 1 segment within ${SECONDS}s" >&3
+	assert_rows "$C" 2400
+	mv-search "$C" -k 10 "$D/q16.txt" >after.tsv
+	same after.tsv before.tsv "results after the background merge"
+	mv-get "$C" --all | sort >rows.after
+	same rows.after rows.before "rows after the background merge"
+}
