@@ -1,0 +1,151 @@
+/*
+ * test_index.c - the FAISS wrapper: spec translation, build, serialise,
+ * and searches with different ef/nprobe from concurrent threads, which
+ * must give what the same searches give alone.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "index.h"
+#include "knn.h"
+#include "unit.h"
+
+#define N 4000
+#define D 16
+#define NQ 64
+#define K 10
+
+static float *randvecs(size_t n, unsigned seed)
+{
+	float *v = malloc(n * D * sizeof(float));
+
+	srand(seed);
+	for (size_t i = 0; i < n * D; i++)
+		v[i] = (float)rand() / RAND_MAX - 0.5f;
+	return v;
+}
+
+TEST(index_spec_milvus_names)
+{
+	char out[128];
+	struct mv_err err = { 0 };
+
+	CHECK_EQ_INT(mv_index_spec("HNSW", "M=16", out, sizeof(out), &err), 0);
+	CHECK_STR(out, "HNSW16");
+	CHECK_EQ_INT(mv_index_spec("IVF_PQ", "nlist=64 m=8", out, sizeof(out),
+				   &err), 0);
+	CHECK_STR(out, "IVF64,PQ8");
+	CHECK_EQ_INT(mv_index_spec("IVF_SQ8", "nlist=32", out, sizeof(out),
+				   &err), 0);
+	CHECK_STR(out, "IVF32,SQ8");
+	CHECK_EQ_INT(mv_index_spec("FLAT", NULL, out, sizeof(out), &err), 0);
+	CHECK_STR(out, "Flat");
+	CHECK_EQ_INT(mv_index_spec("IVF_FLAT", NULL, out, sizeof(out), &err),
+		     MV_EUSAGE);
+	CHECK_STR(err.msg, "IVF_FLAT needs --param nlist=N (1..1048576)");
+	CHECK_EQ_INT(mv_index_spec("IVF100,Flat", NULL, out, sizeof(out), NULL),
+		     0);
+	CHECK_STR(out, "IVF100,Flat");
+}
+
+TEST(index_bad_factory)
+{
+	struct mv_err err = { 0 };
+
+	CHECK(mv_index_new("NoSuchIndex42", D, 0, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EUSAGE);
+}
+
+struct job {
+	const struct mv_index *ix;
+	const float *q;
+	long ef, nprobe;
+	const int64_t *want;
+	int bad;
+};
+
+static void *search_loop(void *arg)
+{
+	struct job *j = arg;
+	int64_t lab[NQ * K];
+	float dist[NQ * K];
+
+	for (int r = 0; r < 20; r++) {
+		if (mv_index_search(j->ix, NQ, j->q, K, j->nprobe, j->ef, dist,
+				    lab, NULL) < 0 ||
+		    memcmp(lab, j->want, sizeof(lab)))
+			j->bad++;
+	}
+	return NULL;
+}
+
+/* Build spec over random data; check params matter and do not race. */
+static void check_concurrent(const char *spec, long lo_ef, long hi_ef,
+			     long lo_np, long hi_np)
+{
+	float *x = randvecs(N, 1), *q = randvecs(NQ, 2);
+	struct mv_err err = { 0 };
+	struct mv_index *ix = mv_index_new(spec, D, 0, &err), *back;
+	int64_t lo[NQ * K], hi[NQ * K], exact[NQ * K];
+	float dist[NQ * K];
+	struct job jobs[4];
+	pthread_t th[4];
+	void *buf;
+	size_t len, hits_lo = 0, hits_hi = 0;
+
+	REQUIRE(ix != NULL);
+	if (mv_index_train_size(ix, N))
+		CHECK_EQ_INT(mv_index_train(ix, N, x, &err), 0);
+	CHECK_EQ_INT(mv_index_add(ix, N, x, &err), 0);
+	CHECK_EQ_INT((int)mv_index_ntotal(ix), N);
+	CHECK_EQ_INT(mv_knn(1, q, NQ, x, N, D, K, NULL, dist, exact, &err), 0);
+	CHECK_EQ_INT(mv_index_search(ix, NQ, q, K, lo_np, lo_ef, dist, lo,
+				     &err), 0);
+	CHECK_EQ_INT(mv_index_search(ix, NQ, q, K, hi_np, hi_ef, dist, hi,
+				     &err), 0);
+	for (int i = 0; i < NQ; i++)
+		for (int a = 0; a < K; a++)
+			for (int b = 0; b < K; b++) {
+				hits_lo += lo[i * K + a] == exact[i * K + b];
+				hits_hi += hi[i * K + a] == exact[i * K + b];
+			}
+	unit_diag("%s: recall %.3f (low) %.3f (high)", spec,
+		  (double)hits_lo / (NQ * K), (double)hits_hi / (NQ * K));
+	CHECK(hits_hi > hits_lo);
+	CHECK(hits_hi >= (size_t)(NQ * K * 95 / 100));
+	for (int t = 0; t < 4; t++) {
+		jobs[t] = (struct job){ ix, q, t % 2 ? hi_ef : lo_ef,
+					t % 2 ? hi_np : lo_np,
+					t % 2 ? hi : lo, 0 };
+		pthread_create(&th[t], NULL, search_loop, &jobs[t]);
+	}
+	for (int t = 0; t < 4; t++) {
+		pthread_join(th[t], NULL);
+		CHECK_EQ_INT(jobs[t].bad, 0);
+	}
+	/* Serialised and read back, it answers the same. */
+	REQUIRE(mv_index_write(ix, &buf, &len, &err) == 0);
+	back = mv_index_read(buf, len, &err);
+	REQUIRE(back != NULL);
+	{
+		int64_t again[NQ * K];
+		CHECK_EQ_INT(mv_index_search(back, NQ, q, K, hi_np, hi_ef, dist,
+					     again, &err), 0);
+		CHECK(!memcmp(again, hi, sizeof(again)));
+	}
+	mv_index_free(back);
+	free(buf);
+	mv_index_free(ix);
+	free(x);
+	free(q);
+}
+
+TEST(index_hnsw_ef_per_search)
+{
+	check_concurrent("HNSW8", 1, 200, 0, 0);
+}
+
+TEST(index_ivf_nprobe_per_search)
+{
+	check_concurrent("IVF32,Flat", 0, 0, 1, 32);
+}
