@@ -29,3 +29,8 @@ extern "C" void mv_knn_norms2(const float *y, size_t n, size_t d, float *out)
 {
 	faiss::fvec_norms_L2sqr(out, y, d, n);
 }
+
+extern "C" void mv_knn_renorm(float *y, size_t n, size_t d)
+{
+	faiss::fvec_renorm_L2(d, n, y);
+}

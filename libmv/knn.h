@@ -24,6 +24,9 @@ int mv_knn(int l2, const float *x, size_t nq, const float *y, size_t ny,
 	   size_t d, size_t k, const float *y_norm2, float *dist,
 	   int64_t *labels, struct mv_err *err);
 
+/* Scale n vectors of d to unit length in place (zero vectors stay). */
+void mv_knn_renorm(float *y, size_t n, size_t d);
+
 /* Squared norms of n vectors of d (out: n floats). */
 void mv_knn_norms2(const float *y, size_t n, size_t d, float *out);
 

@@ -59,7 +59,8 @@ setup() {
 }
 
 @test "mv-create accepts names of 1 and 64 characters, letters digits underscore" {
-	long=a$(printf '%063d' 0)
+	long=$C$(printf '%0*d' $((64 - ${#C})) 0)
+	[ "${#long}" -eq 64 ]
 	run -0 mv-create "$long" --dim 2
 	run -0 mv-create x --dim 2
 	run -0 mv-create "A_b9_${C}" --dim 2
@@ -68,6 +69,7 @@ setup() {
 	assert_line --regexp "^x${T}2${T}"
 	assert_line --regexp "^A_b9_${C}${T}2${T}"
 	run -0 mv-drop x
+	run -0 mv-drop "$long"
 }
 
 @test "mv-create refuses bad names with exit 65" {

@@ -98,16 +98,7 @@ void node_seg_free(struct seg *s)
 
 void node_normalise(float *v, size_t n, uint32_t dim)
 {
-	for (size_t i = 0; i < n; i++, v += dim) {
-		double s = 0;
-		for (uint32_t j = 0; j < dim; j++)
-			s += (double)v[j] * v[j];
-		if (s > 0) {
-			float inv = (float)(1.0 / sqrt(s));
-			for (uint32_t j = 0; j < dim; j++)
-				v[j] *= inv;
-		}
-	}
+	mv_knn_renorm(v, n, dim);
 }
 
 /* Offsets of the n string records of a column block (u32 len + bytes). */
