@@ -7,6 +7,9 @@
  */
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFastScan.h>
+#include <faiss/IndexIVFPQ.h>
+#include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexRefine.h>
 #include <faiss/c_api/Index_c.h>
@@ -23,30 +26,49 @@
 /*
  * FAISS 1.7.3's HNSW sizes its candidate queue from the index's own
  * efSearch even when SearchParametersHNSW carries another (HNSW::search:
- * "int ef = std::max(efSearch, k)"), so a per-call ef alone is not enough.
- * ef_lock makes it safe: searches whose ef equals the index's run
- * concurrently under the shared lock; another ef takes the lock
- * exclusively, sets it, and searches alone.
+ * "int ef = std::max(efSearch, k)"), and its IVF fast-scan indexes refuse
+ * parameters, so per-call values alone are not enough.  ef_lock makes it
+ * safe: searches whose value equals the index's run concurrently under
+ * the shared lock; another value takes the lock exclusively, sets it, and
+ * searches alone.
  */
 struct mv_index {
 	FaissIndex *fi;
 	pthread_rwlock_t ef_lock;
 	int ef0;		/* HNSW: efSearch when no ef is given */
+	size_t nprobe0;		/* IVF: nprobe when none is given */
 };
 
 /* Set up what a new or loaded index needs beside FAISS's object. */
 static void index_init(struct mv_index *ix);
+static void no_polysemous(struct mv_index *ix);
 
 static faiss::Index *cxx(const mv_index *ix)
 {
 	return reinterpret_cast<faiss::Index *>(ix->fi);
 }
 
+/*
+ * FAISS messages read "Error in <signature> at <file>:<line>: <what>";
+ * the signature can be long enough to fill the error record, so keep only
+ * what went wrong.
+ */
+static const char *faiss_what(const char *m)
+{
+	const char *at;
+
+	if (!m)
+		return "unknown error";
+	if (!strncmp(m, "Error in ", 9) && (at = strstr(m, " at ")) &&
+	    (at = strstr(at + 4, ": ")))
+		return at + 2;
+	return m;
+}
+
 static int faiss_fail(struct mv_err *err, int code, const char *what)
 {
-	const char *m = faiss_get_last_error();
-
-	return mv_err_set(err, code, "%s: %s", what, m ? m : "unknown error");
+	return mv_err_set(err, code, "%s: %s", what,
+			  faiss_what(faiss_get_last_error()));
 }
 
 /* Value of key in "k=v k=v", or -1. */
@@ -118,6 +140,7 @@ extern "C" struct mv_index *mv_index_new(const char *factory, uint32_t dim,
 		return NULL;
 	}
 	index_init(ix);
+	no_polysemous(ix);
 	return ix;
 }
 
@@ -147,8 +170,26 @@ static void index_init(struct mv_index *ix)
 {
 	auto h = dynamic_cast<faiss::IndexHNSW *>(core(cxx(ix)));
 
+	auto ivf = dynamic_cast<faiss::IndexIVF *>(core(cxx(ix)));
+
 	pthread_rwlock_init(&ix->ef_lock, NULL);
 	ix->ef0 = h ? h->hnsw.efSearch : 0;
+	ix->nprobe0 = ivf ? ivf->nprobe : 1;
+}
+
+/*
+ * PQ's polysemous training (on by default for 8-bit codes) only serves
+ * polysemous search, which mv does not use, and costs seconds per
+ * sub-quantizer.
+ */
+static void no_polysemous(struct mv_index *ix)
+{
+	faiss::Index *i = core(cxx(ix));
+
+	if (auto p = dynamic_cast<faiss::IndexIVFPQ *>(i))
+		p->do_polysemous_training = false;
+	else if (auto q = dynamic_cast<faiss::IndexPQ *>(i))
+		q->do_polysemous_training = false;
 }
 
 extern "C" int mv_index_set(struct mv_index *ix, const char *key, long value,
@@ -269,12 +310,22 @@ extern "C" int mv_index_search(const struct mv_index *cix, size_t nq,
 	faiss::SearchParametersHNSW phnsw;
 	faiss::SearchParameters *p = nullptr;
 	faiss::IndexHNSW *h = nullptr;
+	faiss::IndexIVF *fs = nullptr;
 
 	if (auto ivf = dynamic_cast<faiss::IndexIVF *>(i)) {
-		pivf.nprobe = nprobe > 0 ? (size_t)nprobe : ivf->nprobe;
+		pivf.nprobe = nprobe > 0 ? (size_t)nprobe : ix->nprobe0;
 		p = &pivf;
+		if (dynamic_cast<faiss::IndexIVFFastScan *>(i)) {
+			/* Refuses parameters in 1.7.3: set nprobe on the
+			 * index under the lock, as for HNSW's ef. */
+			fs = ivf;
+			p = nullptr;
+		}
 	} else if ((h = dynamic_cast<faiss::IndexHNSW *>(i))) {
 		phnsw.efSearch = ef > 0 ? (int)ef : ix->ef0;
+		/* FAISS searches with max(ef, k) anyway; the queue too. */
+		if ((size_t)phnsw.efSearch < k)
+			phnsw.efSearch = (int)k;
 		p = &phnsw;
 	}
 	if (p && top != i) {
@@ -284,23 +335,28 @@ extern "C" int mv_index_search(const struct mv_index *cix, size_t nq,
 		if (!pt || pt->index != i)
 			p = nullptr;
 	}
-	if (h) {
+	if (h || fs) {
 		pthread_rwlock_rdlock(&ix->ef_lock);
-		if (h->hnsw.efSearch != phnsw.efSearch) {
+		if ((h && h->hnsw.efSearch != phnsw.efSearch) ||
+		    (fs && fs->nprobe != pivf.nprobe)) {
 			pthread_rwlock_unlock(&ix->ef_lock);
 			pthread_rwlock_wrlock(&ix->ef_lock);
-			h->hnsw.efSearch = phnsw.efSearch;
+			if (h)
+				h->hnsw.efSearch = phnsw.efSearch;
+			else
+				fs->nprobe = pivf.nprobe;
 		}
 	}
 	try {
 		top->search((faiss::Index::idx_t)nq, x, (faiss::Index::idx_t)k,
 			    dist, labels, p);
 	} catch (const std::exception &e) {
-		if (h)
+		if (h || fs)
 			pthread_rwlock_unlock(&ix->ef_lock);
-		return mv_err_set(err, MV_EINTERNAL, "faiss: %s", e.what());
+		return mv_err_set(err, MV_EINTERNAL, "faiss: %s",
+				  faiss_what(e.what()));
 	}
-	if (h)
+	if (h || fs)
 		pthread_rwlock_unlock(&ix->ef_lock);
 	return 0;
 }

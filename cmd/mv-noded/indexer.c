@@ -699,6 +699,12 @@ static size_t seg_of(const struct cindex *ci, uint64_t l)
 	return lo;
 }
 
+/*
+ * Deleted rows stay in the index until the next build, so the index is
+ * asked for more than k: k plus the deleted rows it covers, at most 4k
+ * extra at first, then four times more for as long as some query is short
+ * of k live hits and the index has more to give.
+ */
 int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		      long nprobe, long ef, int64_t *ids, float *dist,
 		      struct mv_err *err)
@@ -706,33 +712,50 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 	struct cindex *ci = c->index;
 	uint64_t ndel = 0, total = ci->base[ci->nsegs];
 	size_t kk;
-	float *td;
-	int64_t *tl;
-	int l2 = c->metric == MV_L2, rc;
+	float *td = NULL;
+	int64_t *tl = NULL;
+	int l2 = c->metric == MV_L2, rc = 0;
+	int64_t *ri = NULL;
+	float *rd = NULL;
 
 	for (size_t i = 0; i < ci->nsegs; i++)
 		ndel += ci->segs[i]->ndeleted;
 	if (ndel == total)
 		return 0;
-	kk = k + ndel;
-	if (kk > total)
-		kk = total;
-	td = malloc(nq * kk * sizeof(float) + 1);
-	tl = malloc(nq * kk * sizeof(int64_t) + 1);
-	if (!td || !tl) {
-		free(td);
-		free(tl);
-		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	}
+	kk = k + (ndel < 4 * k ? ndel : 4 * k);
 	if (nprobe <= 0)
 		nprobe = ci->nprobe;
 	if (ef <= 0)
 		ef = ci->ef;
-	if (ef > 0 && (size_t)ef < kk)
-		ef = (long)kk;	/* HNSW returns at most ef results */
-	rc = mv_index_search(ci->ix, nq, q, kk, nprobe, ef, td, tl, err);
-	if (rc == 0)
-		for (size_t qi = 0; qi < nq; qi++)
+	/* Our own top-k of this index, merged into ids/dist at the end. */
+	ri = malloc(nq * k * sizeof(*ri) + 1);
+	rd = malloc(nq * k * sizeof(*rd) + 1);
+	if (!ri || !rd) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (;;) {
+		size_t short_of_k = 0;
+		if (kk > total)
+			kk = total;
+		free(td);
+		free(tl);
+		td = malloc(nq * kk * sizeof(float) + 1);
+		tl = malloc(nq * kk * sizeof(int64_t) + 1);
+		if (!td || !tl) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		rc = mv_index_search(ci->ix, nq, q, kk, nprobe, ef, td, tl, err);
+		if (rc < 0)
+			goto out;
+		for (size_t i = 0; i < nq * k; i++) {
+			ri[i] = -1;
+			rd[i] = l2 ? INFINITY : -INFINITY;
+		}
+		for (size_t qi = 0; qi < nq; qi++) {
+			size_t live = 0;
+
 			for (size_t j = 0; j < kk; j++) {
 				int64_t l = tl[qi * kk + j];
 				size_t si;
@@ -746,10 +769,24 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 				row = (uint64_t)l - ci->base[si];
 				if (node_seg_is_deleted(s, row))
 					continue;
-				node_merge_hit(l2, ids + qi * k, dist + qi * k,
-					       k, s->ids[row], td[qi * kk + j]);
+				live++;
+				node_merge_hit(l2, ri + qi * k, rd + qi * k, k,
+					       s->ids[row], td[qi * kk + j]);
 			}
+			short_of_k += live < k && tl[qi * kk + kk - 1] >= 0;
+		}
+		if (!short_of_k || kk >= total || kk - k >= ndel)
+			break;
+		kk *= 4;
+	}
+	for (size_t qi = 0; qi < nq; qi++)
+		for (size_t j = 0; j < k && ri[qi * k + j] >= 0; j++)
+			node_merge_hit(l2, ids + qi * k, dist + qi * k, k,
+				       ri[qi * k + j], rd[qi * k + j]);
+out:
 	free(td);
 	free(tl);
+	free(ri);
+	free(rd);
 	return rc;
 }

@@ -28,6 +28,20 @@ recall_tsv() {
 		}' "$1" "$2"
 }
 
+# wait_for SECONDS CMD...: run CMD every 50 ms until it succeeds or SECONDS
+# (whole seconds) of wall-clock time have passed.  (mv.bash's poll turns
+# SECONDS into nanoseconds with awk's printf "%d", which mawk, Debian's
+# awk, clamps to 2^31-1: every poll there ends after 2.1 s.)
+wait_for() {
+	local end=$(($(date +%s%N) + ${1%%.*} * 1000000000))
+	shift
+	while :; do
+		"$@" && return 0
+		[ "$(date +%s%N)" -lt "$end" ] || return 1
+		sleep 0.05
+	done
+}
+
 # at_least X Y: X >= Y as numbers.
 at_least() {
 	awk -v x="$1" -v y="$2" 'BEGIN { exit !(x + 0 >= y + 0) }'
@@ -92,11 +106,11 @@ build_ended() {
 # wait_build NAME [SECONDS]: wait for the running build to end (default
 # 120 s) and fail unless it ended in state=done.
 wait_build() {
-	poll "${2:-120}" build_ended "$1" ||
+	wait_for "${2:-120}" build_ended "$1" ||
 		fail "the build of $1 did not end within ${2:-120}s: $(mv-index "$1" --status | tr '\n' ' ')"
 	local st
 	st=$(ix_get "$1" state)
-	[ "$st" = done ] ||
+	[ "$st" = "done" ] ||
 		fail "the build of $1 ended in state '$st': $(mv-index "$1" --status | tr '\n' ' ')"
 }
 
