@@ -31,8 +31,9 @@
  * CLOCK_MONOTONIC around faiss_Index_search only), recall@K of that batch
  * against GT.ivecs (the fraction of the true top K found; labels are the
  * base rows), then a single-query loop (nq = 1 per call) over the first
- * --single queries (default all), each call timed.  Cosine queries are
- * normalised as mv-noded does (float64 sum, float32 scale).
+ * --single queries (default all), each call timed.  Cosine queries (and
+ * the base, when building) are normalised as mv-noded does, with libmv's
+ * mv_knn_renorm (FAISS's fvec_renorm_L2).
  *
  * Output on stdout: "# key<TAB>value" lines (source, ntotal, dim, metric,
  * threads, build_s or load_s, rss_kb: VmRSS of this process after the
@@ -66,6 +67,7 @@
 #include <faiss/c_api/index_io_c.h>
 
 #include "index.h"
+#include "knn.h"
 #include "segfile.h"
 
 #define ADD_CHUNK 8192		/* as cmd/mv-noded/indexer.c */
@@ -173,21 +175,10 @@ static void *read_vecs(const char *path, size_t *n, int *dim)
 	return v;
 }
 
-/* Exactly cmd/mv-noded/node.c node_normalise(). */
+/* As cmd/mv-noded/node.c node_normalise(): libmv's (FAISS's) kernel. */
 static void normalise(float *v, size_t n, int dim)
 {
-	for (size_t i = 0; i < n; i++, v += dim) {
-		double s = 0;
-
-		for (int j = 0; j < dim; j++)
-			s += (double)v[j] * v[j];
-		if (s > 0) {
-			float inv = (float)(1.0 / sqrt(s));
-
-			for (int j = 0; j < dim; j++)
-				v[j] *= inv;
-		}
-	}
+	mv_knn_renorm(v, n, (size_t)dim);
 }
 
 static void check(int rc, const char *what)

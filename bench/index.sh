@@ -12,6 +12,8 @@
 #   --nprobe "1 4 16 64".  --quick: glove-100 only, ef "32 128", nprobe
 #   "4 32", REPEAT=1, 2,000 single queries, no build check.
 #
+# The binaries (cmd/*/mv-*, bench/faiss_index, latency, recall) are copied
+# into the temporary directory first, so that the whole run uses one build.
 # For each data set a fresh mv-noded (OMP_NUM_THREADS=1, OPENBLAS_NUM_THREADS
 # =1, OMP_WAIT_POLICY=PASSIVE, its own MV_HOME in a temporary directory
 # under /tmp, removed on exit) gets one collection (ids = base rows); then
@@ -100,12 +102,11 @@ unset MV_ADDR MV_USER || true
 
 for t in mv-noded mv-create mv-insert mv-search mv-index mv-ls; do
 	[ -x "cmd/$t/$t" ] || die "cmd/$t/$t is not built; run make"
-	PATH=$root/cmd/$t:$PATH
 done
-export PATH
 for t in faiss_index latency recall; do
 	[ -x "bench/$t" ] || die "bench/$t is not built; run make bench/$t"
 done
+make -q all 2>/dev/null || log "warning: the binaries are older than the sources (make)"
 
 tmp=$(mktemp -d /tmp/mv-index-bench.XXXXXX)
 pid=
@@ -128,6 +129,21 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM HUP
+
+# One build for the whole run, even if the tree is rebuilt meanwhile.
+bin=$tmp/bin
+mkdir -p "$bin"
+for t in mv-noded mv-create mv-insert mv-search mv-index mv-ls; do
+	cp "cmd/$t/$t" "$bin/"
+done
+for t in faiss_index latency recall; do
+	cp "bench/$t" "$bin/"
+done
+PATH=$bin:$PATH
+export PATH
+rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- libmv cmd bench 2>/dev/null || rev="$rev + uncommitted changes"
+built=$(date -u -r cmd/mv-noded/mv-noded '+%Y-%m-%d %H:%M UTC')
 
 now() { date +%s.%N; }
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
@@ -217,7 +233,7 @@ for ds in $datasets; do
 		if [ "$build_check" = 1 ]; then
 			log "$ds $type: build check: the same procedure in-process"
 			first=${values%% *}
-			bench/faiss_index --metric "$metric" --type "$type" --base "$base" \
+			faiss_index --metric "$metric" --type "$type" --base "$base" \
 				--save "$tmp/check.faiss" "$fkey" "$first" --nq 100 \
 				--single 0 "$query" "$gt" >"$tmp/check.out"
 			fbuild_s=$(calc '%.1f' "$(field build_s "$tmp/check.out")")
@@ -248,13 +264,13 @@ for ds in $datasets; do
 				mv-search -q "$coll" -k 10 "--$pkey" "$v" "$query" >"$tmp/mv.tsv"
 				t1=$(now)
 				mv_t+=("$(calc '%.4f' "$t1 - $t0")")
-				bench/latency -n "$single" -p "$pkey=$v" --gt "$gt" "$coll" \
+				latency -n "$single" -p "$pkey=$v" --gt "$gt" "$coll" \
 					"$query" >"$tmp/lat.out"
 				lat_m+=("$(field median_us "$tmp/lat.out")")
 				lat_9+=("$(field p90_us "$tmp/lat.out")")
 				lat_99+=("$(field p99_us "$tmp/lat.out")")
 				lat_q+=("$(field qps "$tmp/lat.out")")
-				bench/faiss_index --metric "$metric" --mv-idx "$idx" "$fkey" "$v" \
+				faiss_index --metric "$metric" --mv-idx "$idx" "$fkey" "$v" \
 					--single "$single" "$query" "$gt" >"$tmp/faiss.out"
 				row=$(grep -v '^#' "$tmp/faiss.out" | tail -n 1)
 				IFS=$'\t' read -r _ _ frec fq fm f9 f99 fsq fsrec <<<"$row"
@@ -264,7 +280,7 @@ for ds in $datasets; do
 					"latency median ${lat_m[-1]} us; faiss batch $fq QPS," \
 					"single median $fm us"
 			done
-			bench/recall -k 10 --metric "$metric" "$tmp/mv.tsv" "$gt" >"$tmp/recall.out"
+			recall -k 10 --metric "$metric" "$tmp/mv.tsv" "$gt" >"$tmp/recall.out"
 			mrec=$(calc '%.4f' "$(field recall@10 "$tmp/recall.out")")
 			lrec=$(field recall "$tmp/lat.out")
 			mv_s=$(best_min "${mv_t[@]}")
@@ -322,6 +338,7 @@ cpu=$(awk -F ': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 faiss=$(grep -q ' avx2' /proc/cpuinfo && echo "FAISS 1.7.3 AVX2" || echo "FAISS 1.7.3")
 echo "mv indexed search against in-process FAISS, $started; $(nproc --all) cores ($cpu), $mem, $faiss"
+echo "mv at $rev (binaries of $built), copied for the run"
 echo "OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 OMP_WAIT_POLICY=PASSIVE for mv-noded and faiss_index;" \
 	"best of $REPEAT runs; single-query loops over $( [ "$SINGLE" -gt 0 ] && echo "$SINGLE" || echo all) queries;" \
 	"load average $load0 at the start, $(cut -d ' ' -f 1-3 /proc/loadavg) at the end"

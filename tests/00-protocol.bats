@@ -203,15 +203,28 @@ wire_decode() {
 @test "a client's unflushed work is discarded when it disconnects" {
 	{
 		printf 'CREATE %s 4 l2\n' "$C"
-		printf 'INSERT %s 1 - 16\n' "$C"
-		gen f32 1 2 3 4
+		printf 'INSERT %s 1 ids 24\n' "$C"
+		gen i64 1
+		gen f32 1 1 1 1
+		printf 'FLUSH\n'
 	} >req.bin
 	run -0 wire_decode
-	assert_line -n 0 "OK"
-	assert_line -n 1 --regexp '^OK n=1'
+	assert_line -n 2 "OK inserted=1 deleted=0"
+	# Its inserts never appear, its deletes never happen.
+	{
+		printf 'INSERT %s 1 - 16\n' "$C"
+		gen f32 1 2 3 4
+		printf 'DELETE %s 1 8\n' "$C"
+		gen i64 1
+	} >req.bin
+	run -0 wire_decode
+	assert_line -n 0 --regexp '^OK n=1'
+	assert_line -n 1 "OK n=1"
 	run -0 wire < <(printf 'FLUSH\nDESCRIBE %s\n' "$C")
 	assert_line -n 0 "OK inserted=0 deleted=0"
-	assert_line -n 1 --regexp " rows=0 "
+	assert_line -n 1 --regexp " rows=1 "
+	run -0 mv-get "$C" < <(printf '1\n')
+	assert_output "1${T}1,1,1,1"
 }
 
 @test "a payload whose size does not match n x dim gets ERR BADDIM and is skipped" {
@@ -297,9 +310,9 @@ wire_decode() {
 	run -0 wire < <(printf 'CREATE %s 250 l2\n' "$C")
 	printf 'INSERT %s 1 - 1000\n0123456789' "$C" >stuck1
 	printf 'PIN' >stuck2
-	wire 1 4 <stuck1 >/dev/null 3>&- &
+	wire 1 2.5 <stuck1 >/dev/null 3>&- &
 	p1=$!
-	wire 1 4 <stuck2 >/dev/null 3>&- &
+	wire 1 2.5 <stuck2 >/dev/null 3>&- &
 	p2=$!
 	sleep 0.5
 	run -0 timeout 3 python3 "$MV_HELPERS/mvgen.py" wire "$(wire_addr)" --idle 2 <<<"PING"

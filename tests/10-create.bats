@@ -118,6 +118,22 @@ setup() {
 	run -0 mv-ls "${C}_e"
 }
 
+@test "a user name namespaces collections (-u and MV_USER)" {
+	run -0 mv-create "$C" --dim 2 -u alice
+	run -0 mv-create "$C" --dim 3 -u bob
+	run -0 mv-ls -u alice "$C"
+	assert_output "$C${T}2${T}l2${T}0${T}0${T}-"
+	run -0 env MV_USER=bob mv-ls "$C"
+	assert_output "$C${T}3${T}l2${T}0${T}0${T}-"
+	run -0 mv-insert -u alice "$C" < <(printf '1 1\n')
+	run -0 mv-ls -u bob "$C"
+	assert_output "$C${T}3${T}l2${T}0${T}0${T}-"
+	run -1 mv-ls "$C"
+	# A bad user name: usage (64) or bad name (65); DESIGN.md says neither.
+	run mv-create "$C" --dim 2 -u 9bad
+	[[ $status == 64 || $status == 65 ]] || fail "mv-create -u 9bad exited $status"
+}
+
 @test "mv-create -h and --help exit 0; --version prints the version" {
 	run -0 mv-create --help
 	assert_output --partial "mv-create"

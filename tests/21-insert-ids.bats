@@ -169,3 +169,20 @@ setup() {
 	run -0 mv-search "$C" -k 1 < <(gen vecs 1 4)
 	assert_equal "${#lines[@]}" 1
 }
+
+@test "a reader never sees part of a flush" {
+	run -0 mv-create "$C" --dim 8
+	gen vecs 60000 8 --format fvecs >v.fvecs
+	command mv-insert --batch 5000 "$C" v.fvecs 3>&- &
+	ipid=$!
+	seen=
+	while _alive "$ipid"; do
+		seen+=" $(rows "$C")"
+	done
+	wait "$ipid"
+	seen+=" $(rows "$C")"
+	for r in $seen; do
+		[ $((r % 5000)) -eq 0 ] || fail "a reader saw $r rows, not whole batches of 5000:$seen"
+	done
+	assert_rows "$C" 60000
+}

@@ -38,6 +38,14 @@ setup() {
 	assert_regex "$stderr" '^mv-get:(.*[^0-9])?3([^0-9]|$)'
 }
 
+@test "mv-get -q keeps the count of unknown ids off stderr" {
+	run -0 mv-create "$C" --dim 1
+	run -0 mv-insert --ids-first "$C" < <(printf '1 1\n')
+	run -0 --separate-stderr mv-get -q "$C" < <(printf '1\n6\n')
+	assert_output "1${T}1"
+	assert_equal "$stderr" ""
+}
+
 @test "mv-get --format fvecs writes fvecs records" {
 	run -0 mv-create "$C" --dim 5
 	gen vecs 8 5 --format fvecs >v.fvecs

@@ -254,7 +254,7 @@ insert_fails() {
 	unchanged
 }
 
-@test "an unreadable input -> 74 or 66, a directory -> not 0" {
+@test "a directory as input fails with a message naming it" {
 	mkdir adir
 	run --separate-stderr mv-insert "$C" adir
 	assert_failure

@@ -248,9 +248,15 @@ int main(int argc, char **argv)
 			if (pfd[i].revents & POLLIN)
 				server_accept(&nd, lfds[i], allow, nallow);
 	}
-	/* Refuse new flushes, let a flush in its commit finish, then go. */
+	/*
+	 * Refuse new flushes; let flushes under way finish and be answered
+	 * (a client must not see a closed connection for a committed flush);
+	 * then take the commit lock so that no other commit is half done.
+	 */
 	log_info("shutting down");
 	atomic_store(&nd.shutting_down, 1);
+	for (int i = 0; i < 6000 && atomic_load(&nd.inflight) > 0; i++)
+		usleep(10 * 1000);
 	pthread_mutex_lock(&nd.commit);
 	for (int i = 0; i < nd.conf.nlisten; i++)
 		close(lfds[i]);

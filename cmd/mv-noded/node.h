@@ -171,6 +171,7 @@ struct node {
 	struct batch *conn_batches;	/* for auto-flush */
 	atomic_int nconns;
 	atomic_int shutting_down;
+	atomic_int inflight;		/* flushes not yet answered */
 	uint32_t node_no;
 };
 

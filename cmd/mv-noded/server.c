@@ -629,10 +629,16 @@ static int flush_batch(struct conn *cn, struct batch *b)
 	struct mv_err e = { 0 };
 	int rc;
 
+	/* Counted until answered: shutdown waits for the answer too. */
+	atomic_fetch_add(&cn->nd->inflight, 1);
 	rc = node_flush(cn->nd, b, &ins, &del, &e);
 	if (rc < 0)
-		return reply_err(cn, &e);
-	return reply(cn, "OK inserted=%" PRId64 " deleted=%" PRId64, ins, del);
+		rc = reply_err(cn, &e);
+	else
+		rc = reply(cn, "OK inserted=%" PRId64 " deleted=%" PRId64, ins,
+			   del);
+	atomic_fetch_sub(&cn->nd->inflight, 1);
+	return rc;
 }
 
 static int commit_session(struct conn *cn, const char *name, int abort)

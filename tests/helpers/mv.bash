@@ -3,11 +3,20 @@
 # Load with `load helpers/mv` at the top of a tests/NN-area.bats file.  It
 # puts the freshly built binaries on PATH (or MV_BIN=dir), starts and stops
 # embedded mv-noded daemons with their own MV_HOME under the bats temporary
-# directories, talks raw protocol through socat, and makes small
-# deterministic data sets (tests/helpers/mvgen.py, pure python3).
+# directories, speaks the raw protocol (tests/helpers/mvgen.py wire), and
+# makes small deterministic data sets (mvgen.py, pure python3: no numpy).
 #
-# MV_TEST_ADDR=unix:PATH|HOST:PORT runs the tests against a live daemon
-# instead; tests that must start, kill or reconfigure their own node skip.
+# Environment:
+#   MV_BIN=DIR        the binaries to test (default: the repository's cmd/*/)
+#   MV_TEST_ADDR=A    run against a live daemon (unix:PATH or HOST:PORT);
+#                     tests that must start, kill or configure their own
+#                     node skip
+#   MV_TIMEOUT=S      seconds a tool may take (60); MV_START_TIMEOUT=S for a
+#                     node to accept on its socket (15)
+#   MV_GLOVE=DIR      glove-100 elsewhere; MV_NO_GLOVE=1 uses generated data
+#                     instead; MV_FETCH_DATA=1 lets 90-recall run
+#                     scripts/fetch-data.sh when the data set is absent
+#   MV_CRASH_ITERS=N  kill -9 rounds of 60-crash.bats (12)
 
 bats_require_minimum_version 1.5.0
 bats_load_library bats-support
@@ -261,7 +270,7 @@ assert_serving() {
 # (fractions allowed) of wall-clock time have passed.
 poll() {
 	local end
-	end=$(($(date +%s%N) + $(awk -v s="$1" 'BEGIN { printf "%d", s * 1e9 }')))
+	end=$(($(date +%s%N) + $(awk -v s="$1" 'BEGIN { printf "%.0f", s * 1e9 }')))
 	shift
 	while :; do
 		"$@" && return 0
