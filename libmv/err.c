@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include "mv.h"
 
 static int err_vset(struct mv_err *err, int code, int sys, const char *fmt,
@@ -152,4 +153,34 @@ char *mv_default_addr(void)
 		out = NULL;
 	free(home);
 	return out;
+}
+
+int mv_mkdir_p(const char *dir, struct mv_err *err)
+{
+	char *d = strdup(dir);
+	int rc = 0;
+
+	if (!d)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (!*d) {
+		free(d);
+		return mv_err_set(err, MV_EUSAGE, "empty directory name");
+	}
+	for (char *s = d + 1;; s++) {
+		char c;
+
+		if (*s && *s != '/')
+			continue;
+		c = *s;
+		*s = '\0';
+		if (mkdir(d, 0755) < 0 && errno != EEXIST) {
+			rc = mv_err_sys(err, MV_EIO, "mkdir '%s'", d);
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(d);
+	return rc;
 }

@@ -660,35 +660,6 @@ out:
 	return rc;
 }
 
-static int mkdir_p(const char *dir, struct mv_err *err)
-{
-	char *d = strdup(dir);
-	int rc = 0;
-
-	if (!d)
-		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	if (!*d) {
-		free(d);
-		return mv_err_set(err, MV_EUSAGE, "metadata dir is empty");
-	}
-	for (char *s = d + 1; ; s++) {
-		if (*s && *s != '/')
-			continue;
-		char c = *s;
-
-		*s = '\0';
-		if (mkdir(d, 0755) < 0 && errno != EEXIST) {
-			rc = mv_err_sys(err, MV_EIO, "mkdir '%s'", d);
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(d);
-	return rc;
-}
-
 static void local_close(void *impl)
 {
 	struct meta_local *ml = impl;
@@ -886,7 +857,7 @@ struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err)
 	}
 	ml->dirfd = ml->lockfd = ml->logfd = -1;
 	pthread_mutex_init(&ml->mu, NULL);
-	if (mkdir_p(dir, err) < 0)
+	if (mv_mkdir_p(dir, err) < 0)
 		goto fail;
 	ml->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ml->dirfd < 0) {

@@ -87,6 +87,9 @@ int mv_name_check(const char *s, struct mv_err *err);
 
 /* Default data directory: $MV_HOME, else $HOME/.mv.  Caller frees. */
 char *mv_home(void);
+/* mkdir -p: 0 or MV_EIO naming the part that failed. */
+int mv_mkdir_p(const char *dir, struct mv_err *err);
+
 /* Default address: $MV_ADDR, else unix:$MV_HOME/mv.sock.  Caller frees. */
 char *mv_default_addr(void);
 

@@ -35,35 +35,6 @@ struct map_handle {
 	size_t len;
 };
 
-static int mkdir_p(const char *dir, struct mv_err *err)
-{
-	char *d = strdup(dir);
-	int rc = 0;
-
-	if (!d)
-		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	if (!*d) {
-		free(d);
-		return mv_err_set(err, MV_EUSAGE, "store directory is empty");
-	}
-	for (char *s = d + 1; ; s++) {
-		if (*s && *s != '/')
-			continue;
-		char c = *s;
-
-		*s = '\0';
-		if (mkdir(d, 0755) < 0 && errno != EEXIST) {
-			rc = mv_err_sys(err, MV_EIO, "mkdir '%s'", d);
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(d);
-	return rc;
-}
-
 /*
  * fsync the directory rel ("" for the root).  One that a concurrent del
  * removed is fine: what it held is gone anyway.
@@ -591,7 +562,7 @@ struct mv_store *mv_store_open_local(const char *dir, struct mv_err *err)
 	}
 	sl->dirfd = -1;
 	pthread_rwlock_init(&sl->tmp_lock, NULL);
-	if (mkdir_p(dir, err) < 0)
+	if (mv_mkdir_p(dir, err) < 0)
 		goto fail;
 	sl->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (sl->dirfd < 0) {

@@ -43,26 +43,6 @@ static void usage(FILE *f)
 "See mv-noded(8) and mv.conf(5).\n");
 }
 
-static int mkdir_p(const char *path)
-{
-	char tmp[4096];
-	size_t n = strlen(path);
-
-	if (n >= sizeof(tmp))
-		return -1;
-	memcpy(tmp, path, n + 1);
-	for (char *p = tmp + 1; *p; p++)
-		if (*p == '/') {
-			*p = '\0';
-			if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-				return -1;
-			*p = '/';
-		}
-	if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
 static void *ticker(void *arg)
 {
 	struct node *nd = arg;
@@ -195,10 +175,10 @@ int main(int argc, char **argv)
 		mv_conf_release(&nd.conf);
 		return 0;
 	}
-	if (mkdir_p(nd.conf.data_dir) < 0 || mkdir_p(home) < 0) {
-		fprintf(stderr, "mv-noded: cannot create '%s': %s\n",
-			nd.conf.data_dir, strerror(errno));
-		return 73;
+	if (mv_mkdir_p(nd.conf.data_dir, &err) < 0 ||
+	    mv_mkdir_p(home, &err) < 0) {
+		fprintf(stderr, "mv-noded: %s\n", err.msg);
+		return mv_exit_code(err.code);
 	}
 	free(home);
 	signal(SIGPIPE, SIG_IGN);
