@@ -101,29 +101,35 @@ void node_normalise(float *v, size_t n, uint32_t dim)
 	mv_knn_renorm(v, n, dim);
 }
 
-/* Offsets of the n string records of a column block (u32 len + bytes). */
-static int string_offsets(const unsigned char *p, size_t len, uint64_t n,
-			  uint64_t **off)
+long node_string_block(const unsigned char *p, size_t len, uint64_t n,
+		       uint64_t *off)
 {
 	size_t pos = 0;
 
-	*off = malloc((n ? n : 1) * sizeof(uint64_t));
-	if (!*off)
-		return MV_EINTERNAL;
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t l;
 
 		if (len - pos < 4)
-			goto bad;
+			return -1;
 		memcpy(&l, p + pos, 4);
 		if (len - pos - 4 < l)
-			goto bad;
-		(*off)[i] = pos;
+			return -1;
+		if (off)
+			off[i] = pos;
 		pos += 4 + l;
 	}
-	if (pos == len)
+	return (long)pos;
+}
+
+/* Offsets of the n string records of a whole column block. */
+static int string_offsets(const unsigned char *p, size_t len, uint64_t n,
+			  uint64_t **off)
+{
+	*off = malloc((n ? n : 1) * sizeof(uint64_t));
+	if (!*off)
+		return MV_EINTERNAL;
+	if (node_string_block(p, len, n, *off) == (long)len)
 		return 0;
-bad:
 	free(*off);
 	*off = NULL;
 	return MV_EDATA;

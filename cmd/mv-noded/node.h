@@ -267,6 +267,12 @@ int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,
 char *node_data_json(const char *type, uint64_t size, uint32_t node_no,
 		     uint64_t seq, uint64_t rows, const char *column,
 		     const char *vector_file);
+/*
+ * Walk n string records (u32 length + bytes) at p: the bytes they take,
+ * or -1 if len is too short; off, when not NULL, gets each one's offset.
+ */
+long node_string_block(const unsigned char *p, size_t len, uint64_t n,
+		       uint64_t *off);
 int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
 		      uint64_t n);
 

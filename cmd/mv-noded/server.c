@@ -402,15 +402,11 @@ static int take_fields(struct conn *cn, struct coll *c, struct pcoll *pc,
 				goto short_block;
 			pos += n * 8;
 		} else {
-			for (size_t i = 0; i < n; i++) {
-				uint32_t l;
-				if (len - pos < 4)
-					goto short_block;
-				memcpy(&l, p + pos, 4);
-				if (len - pos - 4 < l)
-					goto short_block;
-				pos += 4 + l;
-			}
+			long used = node_string_block(p + pos, len - pos, n,
+						      NULL);
+			if (used < 0)
+				goto short_block;
+			pos += (size_t)used;
 		}
 		if (nbuf_reserve(&pc->cols[f], pos - start) < 0)
 			return reply(cn, "ERR INTERNAL out of memory"), 1;
