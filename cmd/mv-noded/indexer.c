@@ -405,7 +405,7 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	pthread_rwlock_rdlock(&c->lock);
 	j->nsegs = c->nsegs;
 	j->segs = malloc((c->nsegs ? c->nsegs : 1) * sizeof(*j->segs));
-	if (j->segs)
+	if (j->segs && c->nsegs)
 		memcpy(j->segs, c->segs, c->nsegs * sizeof(*j->segs));
 	pthread_rwlock_unlock(&c->lock);
 	if (!j->segs) {
@@ -496,6 +496,7 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 {
 	struct cindex *ci;
 	float **copies = NULL;
+	size_t ncopies = 0;
 	char lkey[256], *list;
 	int rc;
 
@@ -511,7 +512,8 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		rc = 0;
 		goto out;
 	}
-	copies = calloc(ci->nsegs + 1, sizeof(*copies));
+	ncopies = ci->nsegs;
+	copies = calloc(ncopies + 1, sizeof(*copies));
 	if (!copies) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
@@ -559,7 +561,7 @@ out:
 	pthread_mutex_unlock(&nd->commit);
 	pthread_mutex_unlock(&c->build_lock);
 	if (copies) {
-		for (size_t i = 0; ci && i < ci->nsegs; i++)
+		for (size_t i = 0; i < ncopies; i++)
 			free(copies[i]);
 		free(copies);
 	}

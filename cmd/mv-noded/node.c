@@ -1530,7 +1530,8 @@ static int load_coll(struct node *nd, const char *user, const char *name,
 	rc = mv_meta_range(nd->meta, key, load_cb, &lc, err);
 	if (rc < 0)
 		goto out;
-	qsort(lc.v, lc.n, sizeof(*lc.v), loaded_cmp);
+	if (lc.n)
+		qsort(lc.v, lc.n, sizeof(*lc.v), loaded_cmp);
 	snprintf(dir, sizeof(dir), "%s/%s-%s/", user, name, c->token);
 	for (size_t i = 0; i < lc.n; i++) {
 		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], err)
