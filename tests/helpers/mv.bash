@@ -165,6 +165,18 @@ stop_node() {
 		return 1
 	fi
 	MV_NODE_PID=
+	sanitizer_clean
+}
+
+# Under `make asan`, a node's report of a memory error, leak or undefined
+# behaviour fails the test that ran it.
+sanitizer_clean() {
+	[ -n "${MV_LOG:-}" ] && [ -f "$MV_LOG" ] || return 0
+	if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MV_LOG"; then
+		echo "mv-noded reported a sanitizer error in $MV_LOG:" >&2
+		grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MV_LOG" | head -n 40 >&2
+		return 1
+	fi
 }
 
 # kill_node: SIGKILL and wait.
@@ -218,7 +230,7 @@ restart_node() {
 mv_teardown() {
 	if [ -n "${MV_OWN_NODE:-}" ] && [ -n "${MV_NODE_PID:-}" ] &&
 		_alive "$MV_NODE_PID"; then
-		stop_node || true
+		stop_node
 	fi
 }
 mv_teardown_own_node() {
