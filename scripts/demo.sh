@@ -14,7 +14,7 @@ set -eu
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-for t in mv-noded mv-create mv-insert mv-ls mv-search mv-delete mv-drop; do
+for t in mv-noded mv-create mv-insert mv-ls mv-search mv-delete mv-drop mv-index; do
 	if [ ! -x "cmd/$t/$t" ]; then
 		echo "demo: cmd/$t/$t is not built; run make first" >&2
 		exit 1
@@ -154,6 +154,29 @@ echo
 words <"$work/hits1.tsv"
 show "mv-ls"
 mv-ls
+
+# An approximate index, then the same queries through it: all 10,000
+# queries, timed, and their recall against the exact answers.
+head -c $((1000 * 404)) "$data/query.fvecs" >"$work/q1000.fvecs"
+mv-search glove -k 10 "$work/q1000.fvecs" >"$work/exact.tsv"
+say "Build an IVF index (1024 lists, 32 probed by default) in the node"
+show "mv-index glove --type IVF_FLAT --param nlist=1024 --param nprobe=32"
+mv-index glove --type IVF_FLAT --param nlist=1024 --param nprobe=32
+show "mv-ls"
+mv-ls
+say "Search 1,000 queries through the index; recall@10 against exact search"
+show "mv-search glove -k 10 q1000.fvecs > ivf.tsv"
+t0=$(date +%s%N)
+mv-search glove -k 10 "$work/q1000.fvecs" >"$work/ivf.tsv"
+t1=$(date +%s%N)
+awk -F '\t' -v ms=$(( (t1 - t0) / 1000000 )) '
+	NR == FNR { want[$1 " " $3] = 1; n++; next }
+	($1 " " $3) in want { hit++ }
+	END { printf "recall@10 %.4f over %d hits, %d ms for 1,000 queries\n", hit / n, n, ms }' \
+	"$work/exact.tsv" "$work/ivf.tsv"
+show "mv-search glove -k 5 --nprobe 128 q5.fvecs"
+mv-search glove -k 5 --nprobe 128 "$work/q5.fvecs" >"$work/hits.tsv"
+words <"$work/hits.tsv"
 
 say "Stop the node"
 show "kill -TERM $pid"
