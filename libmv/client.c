@@ -306,16 +306,14 @@ int mv_client_describe(struct mv_client *c, const char *name,
 	return 0;
 }
 
-int mv_client_insert(struct mv_client *c, const char *name, size_t n,
-		     uint32_t dim, const int64_t *ids, const float *vecs,
-		     const void *fields, size_t fields_len, int flags,
-		     int64_t *first_id, struct mv_err *err)
+int mv_client_insert_send(struct mv_client *c, const char *name, size_t n,
+			  uint32_t dim, const int64_t *ids, const float *vecs,
+			  const void *fields, size_t fields_len, int flags,
+			  struct mv_err *err)
 {
 	char line[256], fl[32];
 	size_t vbytes = n * dim * sizeof(float);
 	size_t ibytes = ids ? n * sizeof(int64_t) : 0;
-	char *rest, *reply;
-	int rc;
 
 	snprintf(fl, sizeof(fl), "%s%s%s", ids ? ",ids" : "",
 		 flags & MV_INSERT_UPSERT ? ",upsert" : "",
@@ -331,11 +329,16 @@ int mv_client_insert(struct mv_client *c, const char *name, size_t n,
 			{ (void *)vecs, vbytes },
 			{ (void *)fields, fields ? fields_len : 0 },
 		};
-		rc = send_all(c, iov, 4, err);
+		return send_all(c, iov, 4, err);
 	}
-	if (rc < 0)
-		return rc;
-	rc = read_line(c, &reply, err);
+}
+
+int mv_client_insert_recv(struct mv_client *c, int64_t *first_id,
+			  struct mv_err *err)
+{
+	char *rest, *reply;
+	int rc = read_line(c, &reply, err);
+
 	if (rc < 0)
 		return rc;
 	rc = check_reply(c, reply, &rest, err);
@@ -344,6 +347,17 @@ int mv_client_insert(struct mv_client *c, const char *name, size_t n,
 	if (first_id && mv_reply_get_i64(rest, "first_id", first_id) < 0)
 		*first_id = -1;
 	return 0;
+}
+
+int mv_client_insert(struct mv_client *c, const char *name, size_t n,
+		     uint32_t dim, const int64_t *ids, const float *vecs,
+		     const void *fields, size_t fields_len, int flags,
+		     int64_t *first_id, struct mv_err *err)
+{
+	int rc = mv_client_insert_send(c, name, n, dim, ids, vecs, fields,
+				       fields_len, flags, err);
+
+	return rc < 0 ? rc : mv_client_insert_recv(c, first_id, err);
 }
 
 int mv_client_delete(struct mv_client *c, const char *name, size_t n,

@@ -70,6 +70,18 @@ int mv_client_insert(struct mv_client *c, const char *name, size_t n,
 		     const void *fields, size_t fields_len, int flags,
 		     int64_t *first_id, struct mv_err *err);
 
+/*
+ * The two halves of mv_client_insert, for pipelining: replies come in
+ * request order, so a tool may send the next INSERT before reading the
+ * previous reply (the data may be reused once send returns).
+ */
+int mv_client_insert_send(struct mv_client *c, const char *name, size_t n,
+			  uint32_t dim, const int64_t *ids, const float *vecs,
+			  const void *fields, size_t fields_len, int flags,
+			  struct mv_err *err);
+int mv_client_insert_recv(struct mv_client *c, int64_t *first_id,
+			  struct mv_err *err);
+
 int mv_client_delete(struct mv_client *c, const char *name, size_t n,
 		     const int64_t *ids, struct mv_err *err);
 

@@ -75,6 +75,15 @@ bad:
 			  "bad address '%.200s': want unix:PATH or HOST:PORT", s);
 }
 
+void mv_net_bulk(int fd)
+{
+	int sz = MV_NET_BUF;
+
+	/* Best effort: the kernel caps it at net.core.[rw]mem_max. */
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &sz, sizeof(sz));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &sz, sizeof(sz));
+}
+
 int mv_net_connect(const struct mv_addr *a, struct mv_err *err)
 {
 	int fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -90,6 +99,7 @@ int mv_net_connect(const struct mv_addr *a, struct mv_err *err)
 		int one = 1;
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
+	mv_net_bulk(fd);
 	return fd;
 }
 

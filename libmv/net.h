@@ -19,6 +19,13 @@ struct mv_addr {
 };
 
 int mv_addr_parse(const char *s, struct mv_addr *a, struct mv_err *err);
+/*
+ * Socket buffers big enough for megabyte payloads (vectors) to stream
+ * without a wake-up every 200 KB.
+ */
+#define MV_NET_BUF (4 << 20)
+void mv_net_bulk(int fd);
+
 /* A connected socket, or MV_EUNAVAIL. */
 int mv_net_connect(const struct mv_addr *a, struct mv_err *err);
 /*

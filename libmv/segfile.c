@@ -40,7 +40,7 @@ int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
 		e->zbuf = malloc(bound);
 		if (!e->zbuf)
 			return mv_err_set(err, MV_EINTERNAL, "out of memory");
-		z = ZSTD_compress(e->zbuf, bound, a, alen, 3);
+		z = ZSTD_compress(e->zbuf, bound, a, alen, 1);
 		if (ZSTD_isError(z)) {
 			free(e->zbuf);
 			e->zbuf = NULL;

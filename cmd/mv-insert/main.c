@@ -162,19 +162,46 @@ static void name_row(struct mv_err *err, const char *path,
 	memcpy(err->msg, msg, sizeof(msg));
 }
 
-static int insert_file(struct ins *s, const char *path, struct mv_vbatch *b,
+/* After the reply to the INSERT of b: ids to print, counts, progress. */
+static int sent(struct ins *s, struct mv_vbatch *b, int64_t first,
+		uint64_t pos, struct mv_err *err)
+{
+	int rc = 0;
+
+	if (s->print_ids) {
+		if (s->idr || b->has_ids)
+			rc = add_ids(s, 0, b->n, 1, b->ids, err);
+		else
+			rc = add_ids(s, first, b->n, 1, NULL, err);
+		if (rc < 0)
+			return rc;
+	}
+	s->pending += b->n;
+	s->rows += b->n;
+	mv_progress_update(&s->prog, s->rows, s->bytes_done + pos);
+	return 0;
+}
+
+/*
+ * Read, send and account for one file.  Without --batch, one INSERT stays
+ * in flight while the next chunk is read and parsed, so that the tool and
+ * the node work at the same time; bb[0] and bb[1] take turns.
+ */
+static int insert_file(struct ins *s, const char *path, struct mv_vbatch **bb,
 		       struct mv_err *err)
 {
 	struct mv_vreader *r;
-	size_t cap0 = b->cap;
+	struct mv_vbatch *b, *flying = NULL;
+	size_t cap0 = bb[0]->cap;
 	int64_t first;
 	long n;
-	int rc = 0;
+	int rc = 0, turn = 0;
 
 	r = mv_vreader_open(path, &s->ropts, err);
 	if (!r)
 		return err->code ? err->code : MV_ENOINPUT;
-	for (;;) {
+	for (;; turn ^= 1) {
+		b = bb[turn];
 		b->cap = cap0;
 		if (s->batch && s->batch - s->pending < cap0)
 			b->cap = s->batch - s->pending;
@@ -194,32 +221,47 @@ static int insert_file(struct ins *s, const char *path, struct mv_vbatch *b,
 			if ((rc = read_ids(s, b, err)) < 0)
 				break;
 		}
+		rc = mv_client_insert_send(s->t->client, s->name, b->n, b->dim,
+					   s->idr || b->has_ids ? b->ids : NULL,
+					   b->vecs,
+					   b->has_fields ? b->fields : NULL,
+					   b->has_fields ? b->fields_len : 0,
+					   s->flags, err);
+		if (rc < 0)
+			break;
+		if (flying) {
+			first = -1;
+			rc = mv_client_insert_recv(s->t->client, &first, err);
+			if (rc < 0) {
+				name_row(err, path, flying);
+				break;
+			}
+			if ((rc = sent(s, flying, first, mv_vreader_pos(r), err)) < 0)
+				break;
+		}
+		flying = b;
+		if (!s->batch)
+			continue;
+		/* --batch: every batch is answered before it is committed. */
 		first = -1;
-		rc = mv_client_insert(s->t->client, s->name, b->n, b->dim,
-				      s->idr || b->has_ids ? b->ids : NULL,
-				      b->vecs,
-				      b->has_fields ? b->fields : NULL,
-				      b->has_fields ? b->fields_len : 0,
-				      s->flags, &first, err);
+		rc = mv_client_insert_recv(s->t->client, &first, err);
+		flying = NULL;
 		if (rc < 0) {
 			name_row(err, path, b);
 			break;
 		}
-		if (s->print_ids) {
-			if (s->idr || b->has_ids)
-				rc = add_ids(s, 0, b->n, 1, b->ids, err);
-			else
-				rc = add_ids(s, first, b->n, 1, NULL, err);
-			if (rc < 0)
-				break;
-		}
-		s->pending += b->n;
-		s->rows += b->n;
-		mv_progress_update(&s->prog, s->rows,
-				   s->bytes_done + mv_vreader_pos(r));
-		if (s->batch && s->pending >= (uint64_t)s->batch &&
-		    (rc = commit(s, err)) < 0)
+		if ((rc = sent(s, b, first, mv_vreader_pos(r), err)) < 0)
 			break;
+		if (s->pending >= (uint64_t)s->batch && (rc = commit(s, err)) < 0)
+			break;
+	}
+	if (flying && rc == 0) {
+		first = -1;
+		rc = mv_client_insert_recv(s->t->client, &first, err);
+		if (rc < 0)
+			name_row(err, path, flying);
+		else
+			rc = sent(s, flying, first, mv_vreader_pos(r), err);
 	}
 	s->bytes_done += mv_vreader_pos(r);
 	mv_vreader_close(r);
@@ -228,7 +270,7 @@ static int insert_file(struct ins *s, const char *path, struct mv_vbatch *b,
 
 static int run(struct ins *s, char **files, int nfiles, struct mv_err *err)
 {
-	struct mv_vbatch b;
+	struct mv_vbatch b[2], *bb[2] = { &b[0], &b[1] };
 	size_t cap;
 	int64_t extra;
 	int rc;
@@ -246,11 +288,16 @@ static int run(struct ins *s, char **files, int nfiles, struct mv_err *err)
 			     sizeof(int64_t));
 	if (cap < 1)
 		cap = 1;
-	if ((rc = mv_vbatch_init(&b, cap, s->info.dim, err)) < 0)
+	if ((rc = mv_vbatch_init(&b[0], cap, s->info.dim, err)) < 0)
 		return rc;
+	if ((rc = mv_vbatch_init(&b[1], cap, s->info.dim, err)) < 0) {
+		mv_vbatch_release(&b[0]);
+		return rc;
+	}
 	for (int i = 0; i < nfiles && rc == 0; i++)
-		rc = insert_file(s, files[i], &b, err);
-	mv_vbatch_release(&b);
+		rc = insert_file(s, files[i], bb, err);
+	mv_vbatch_release(&b[0]);
+	mv_vbatch_release(&b[1]);
 	if (rc < 0)
 		return rc;
 	if (s->idr) {

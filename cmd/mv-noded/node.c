@@ -797,6 +797,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	size_t nops = 0, ncolls = 0;
 	struct pcoll *pc;
 	int rc = 0, locked = 0;
+	int64_t t_start = node_now_ms(), t_written = 0, t_meta = 0;
 
 	*inserted = *deleted = 0;
 	if (!b->colls)
@@ -866,6 +867,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			}
 		}
 	}
+	t_written = node_now_ms();
 	/* 2. The commit point: one metadata transaction. */
 	pthread_mutex_lock(&nd->commit);
 	locked = 1;
@@ -964,6 +966,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
 	if (rc < 0)
 		goto out;
+	t_meta = node_now_ms();
 	/* 3. Committed: swap into memory (cannot fail from here on). */
 	for (pc = b->colls; pc; pc = pc->next) {
 		struct coll *c = pc->c;
@@ -1049,6 +1052,10 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		pthread_rwlock_unlock(&c->lock);
 	}
 	nw = 0;		/* committed: keep the files */
+	log_debug("flush of %" PRId64 " rows, %" PRId64 " deletes: files %lld ms, "
+		  "metadata %lld ms, in memory %lld ms", *inserted, *deleted,
+		  (long long)(t_written - t_start), (long long)(t_meta - t_written),
+		  (long long)(node_now_ms() - t_meta));
 out:
 	if (locked)
 		pthread_mutex_unlock(&nd->commit);

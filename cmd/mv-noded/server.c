@@ -1412,6 +1412,7 @@ int server_accept(struct node *nd, int lfd, const struct mv_cidr *allow,
 		close(fd);
 		return 0;
 	}
+	mv_net_bulk(fd);
 	cn->fd = fd;
 	cn->nd = nd;
 	snprintf(cn->user, sizeof(cn->user), "%s", nd->conf.user);
