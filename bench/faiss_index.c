@@ -45,9 +45,9 @@
  * differ slightly from the batch's: FAISS takes other code paths, e.g.
  * BLAS for the coarse quantizer, with several queries at once).
  * --via-mv searches through libmv instead (mv_index_read, then
- * mv_index_search with the value as its per-call nprobe or ef, the path
- * mv-noded takes: C++ SearchParameters on the shared index), to tell
- * FAISS's behaviour from mv's wrapper of it.
+ * mv_index_search with the value as its per-call nprobe or ef: the
+ * wrapper mv-noded searches through), to tell FAISS's behaviour from that
+ * of mv's wrapper in one process.
  * --tsv PREFIX writes each batch's hits to PREFIX.VALUE.tsv in mv-search's
  * format (query_no, rank, id, distance) for bench/recall.
  * Threads: OMP_NUM_THREADS / OPENBLAS_NUM_THREADS; run with

@@ -399,13 +399,31 @@ int mv_client_session(struct mv_client *c, const char *session,
 	return request(c, line, NULL, 0, &rest, err);
 }
 
-int mv_client_search(struct mv_client *c, const char *name, uint32_t dim,
-		     size_t k, size_t nq, const float *queries,
-		     const char *params, int64_t *ids, float *dist,
-		     char **text, size_t *text_len, struct mv_err *err)
+int mv_client_search_send(struct mv_client *c, const char *name,
+			  uint32_t dim, size_t k, size_t nq,
+			  const float *queries, const char *params,
+			  struct mv_err *err)
 {
-	char line[4096], *rest;
-	size_t qbytes = nq * dim * sizeof(float), fixed = nq * k * 12;
+	char line[4096];
+	size_t qbytes = nq * dim * sizeof(float);
+	struct iovec iov[3];
+
+	if ((size_t)snprintf(line, sizeof(line), "SEARCH %s %zu %zu %zu%s%s",
+			     name, k, nq, qbytes, params && *params ? " " : "",
+			     params ? params : "") >= sizeof(line))
+		return mv_err_set(err, MV_EUSAGE, "search parameters too long");
+	iov[0] = (struct iovec){ line, strlen(line) };
+	iov[1] = (struct iovec){ "\n", 1 };
+	iov[2] = (struct iovec){ (void *)queries, qbytes };
+	return send_all(c, iov, qbytes ? 3 : 2, err);
+}
+
+int mv_client_search_recv(struct mv_client *c, size_t k, size_t nq,
+			  int64_t *ids, float *dist, char **text,
+			  size_t *text_len, struct mv_err *err)
+{
+	char *rest, *reply;
+	size_t fixed = nq * k * 12;
 	int64_t bytes, rnq, rk;
 	int rc;
 
@@ -413,11 +431,10 @@ int mv_client_search(struct mv_client *c, const char *name, uint32_t dim,
 		*text = NULL;
 	if (text_len)
 		*text_len = 0;
-	if ((size_t)snprintf(line, sizeof(line), "SEARCH %s %zu %zu %zu%s%s",
-			     name, k, nq, qbytes, params && *params ? " " : "",
-			     params ? params : "") >= sizeof(line))
-		return mv_err_set(err, MV_EUSAGE, "search parameters too long");
-	rc = request(c, line, queries, qbytes, &rest, err);
+	rc = read_line(c, &reply, err);
+	if (rc < 0)
+		return rc;
+	rc = check_reply(c, reply, &rest, err);
 	if (rc < 0)
 		return rc;
 	if (mv_reply_get_i64(rest, "bytes", &bytes) < 0 ||
@@ -452,6 +469,23 @@ int mv_client_search(struct mv_client *c, const char *name, uint32_t dim,
 		}
 	}
 	return 0;
+}
+
+int mv_client_search(struct mv_client *c, const char *name, uint32_t dim,
+		     size_t k, size_t nq, const float *queries,
+		     const char *params, int64_t *ids, float *dist,
+		     char **text, size_t *text_len, struct mv_err *err)
+{
+	int rc = mv_client_search_send(c, name, dim, k, nq, queries, params,
+				       err);
+
+	if (rc < 0) {
+		if (text)
+			*text = NULL;
+		return rc;
+	}
+	return mv_client_search_recv(c, k, nq, ids, dist, text, text_len,
+				     err);
 }
 
 void mv_rows_release(struct mv_rows *r)

@@ -104,6 +104,15 @@ int mv_client_search(struct mv_client *c, const char *name, uint32_t dim,
 		     const char *params, int64_t *ids, float *dist,
 		     char **text, size_t *text_len, struct mv_err *err);
 
+/* The two halves of mv_client_search, for pipelining (replies in order). */
+int mv_client_search_send(struct mv_client *c, const char *name,
+			  uint32_t dim, size_t k, size_t nq,
+			  const float *queries, const char *params,
+			  struct mv_err *err);
+int mv_client_search_recv(struct mv_client *c, size_t k, size_t nq,
+			  int64_t *ids, float *dist, char **text,
+			  size_t *text_len, struct mv_err *err);
+
 /*
  * GET or SCAN result: n rows, ids[n], vecs[n*dim], text (one line per row
  * with the field values, or NULL).  All in one malloc'ed block owned by the

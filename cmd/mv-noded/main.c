@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
@@ -182,6 +183,12 @@ int main(int argc, char **argv)
 	}
 	free(home);
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * Keep large blocks in their own mappings, returned to the system
+	 * when freed: glibc's adaptive threshold would otherwise keep what
+	 * an index build frees (tens of MB) in the heap for good.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 1 << 20);
 	the_node = &nd;
 	if (node_open(&nd, &err) < 0) {
 		log_warnx("cannot open '%s': %s", nd.conf.data_dir, err.msg);

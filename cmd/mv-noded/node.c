@@ -544,8 +544,6 @@ struct batch *batch_new(const char *session)
 
 static void pcoll_free(struct pcoll *pc)
 {
-	free(pc->prep_vecs);
-	free(pc->prep_norms);
 	nbuf_release(&pc->ids);
 	nbuf_release(&pc->vecs);
 	nbuf_release(&pc->dels);
@@ -805,41 +803,6 @@ int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
 	return 0;
 }
 
-/*
- * What a segment needs in memory besides the rows (the normalised copy
- * for cosine, the squared norms for l2), made on a second thread while
- * the flush writes and syncs its files: the CPU would idle during fsync.
- */
-static void *prep_main(void *arg)
-{
-	struct pcoll *pc = arg;
-	struct coll *c = pc->c;
-	const float *src = (const float *)pc->vecs.p;
-	size_t n = pc->n;
-
-	if (c->metric == MV_COSINE) {
-		pc->prep_vecs = malloc(n * c->dim * sizeof(float));
-		if (!pc->prep_vecs)
-			return NULL;
-		memcpy(pc->prep_vecs, src, n * c->dim * sizeof(float));
-		node_normalise(pc->prep_vecs, n, c->dim);
-	} else if (c->metric == MV_L2) {
-		pc->prep_norms = malloc(n * sizeof(float));
-		if (pc->prep_norms)
-			mv_knn_norms2(src, n, c->dim, pc->prep_norms);
-	}
-	return NULL;
-}
-
-static void join_preps(struct batch *b)
-{
-	for (struct pcoll *pc = b->colls; pc; pc = pc->next)
-		if (pc->prep_running) {
-			pthread_join(pc->prep_th, NULL);
-			pc->prep_running = 0;
-		}
-}
-
 int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	       int64_t *deleted, struct mv_err *err)
 {
@@ -899,9 +862,6 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			snprintf(x->path, sizeof(x->path), "%s.vec", base);
 			x->kind = MV_SEG_VEC;
 			x->pc = pc;
-			if (c->metric != MV_IP)
-				pc->prep_running = !pthread_create(&pc->prep_th,
-						NULL, prep_main, pc);
 			rc = node_put_file(nd, x->path, MV_SEG_VEC, c->dim, pc->n,
 				      pc->ids.p, pc->n * 8, pc->vecs.p, vbytes,
 				      &x->size, err);
@@ -924,7 +884,6 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		}
 	}
 	t_written = node_now_ms();
-	join_preps(b);
 	/* 2. The commit point: one metadata transaction. */
 	pthread_mutex_lock(&nd->commit);
 	locked = 1;
@@ -1081,18 +1040,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				if (node_seg_col_from(&s->cols[f], c->fields[f].type,
 						 &pc->cols[f], s->n) < 0)
 					MV_BUG("bad string column after check");
-			if (pc->prep_vecs) {
-				/* Search the copy; raw rows come from the file. */
-				free(s->own);
-				s->own = s->vecs = pc->prep_vecs;
-				pc->prep_vecs = NULL;
-			} else if (pc->prep_norms) {
-				s->raw = s->vecs;
-				s->norms2 = pc->prep_norms;
-				pc->prep_norms = NULL;
-			} else if (node_seg_prepare(c, s, NULL) < 0) {
+			if (node_seg_prepare(c, s, NULL) < 0)
 				MV_BUG("out of memory after commit");
-			}
 		}
 		pthread_rwlock_wrlock(&c->lock);
 		c->gen++;
@@ -1126,7 +1075,6 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 out:
 	if (locked)
 		pthread_mutex_unlock(&nd->commit);
-	join_preps(b);
 	for (size_t i = 0; i < nw; i++)
 		mv_store_del(nd->store, w[i].path, NULL);
 	if (w)

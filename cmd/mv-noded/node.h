@@ -135,9 +135,6 @@ struct pcoll {
 	size_t n;			/* rows */
 	struct nbuf ids, vecs, dels;
 	struct nbuf cols[MV_FIELDS_MAX];
-	float *prep_vecs, *prep_norms;	/* search copy and norms, made */
-	pthread_t prep_th;		/* during the flush's file writes */
-	int prep_running;
 	struct mv_idmap seen;		/* ids inserted in this batch, */
 	int seen_stale;			/* unless only fresh ids came */
 	int user_ids;			/* some ids were given */

@@ -123,7 +123,7 @@ int main(int argc, char **argv)
 	struct mv_vreader_opts ro = { 0 };
 	struct mv_coll_info info;
 	struct mv_vreader *r = NULL;
-	struct mv_vbatch b = { 0 };
+	struct mv_vbatch b = { 0 }, b2 = { 0 }, *bb[2] = { &b, &b2 }, *flying = NULL;
 	struct mv_progress prog;
 	char params[PARAMS_MAX] = "", *text = NULL;
 	const char *name, *path, *eq;
@@ -228,26 +228,42 @@ int main(int argc, char **argv)
 		rc = mv_err_set(&err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if ((rc = mv_vbatch_init(&b, qcap, info.dim, &err)) < 0)
+	if ((rc = mv_vbatch_init(&b, qcap, info.dim, &err)) < 0 ||
+	    (rc = mv_vbatch_init(&b2, qcap, info.dim, &err)) < 0)
 		goto out;
 	t0 = mv_tool_now();
 	mv_progress_start(&prog, &t, mv_vreader_size(r));
-	while ((n = mv_vreader_read(r, &b, &err)) > 0) {
-		rc = mv_client_search(t.client, name, info.dim, k, b.n, b.vecs,
-				      params, ids, dist,
-				      fields ? &text : NULL, &tlen, &err);
-		if (rc < 0)
+	/*
+	 * One SEARCH stays in flight while the next chunk is read and the
+	 * previous answers are printed; bb[0] and bb[1] take turns.
+	 */
+	for (int turn = 0;; turn ^= 1) {
+		struct mv_vbatch *cur = bb[turn];
+
+		n = mv_vreader_read(r, cur, &err);
+		if (n > 0 && (rc = mv_client_search_send(t.client, name, info.dim,
+					k, cur->n, cur->vecs, params, &err)) < 0)
 			break;
-		print_hits(&t.out, qno, b.n, k, ids, dist, text,
-			   text ? text + tlen : NULL);
-		free(text);
-		text = NULL;
-		qno += b.n;
-		/* The answers of each chunk go out as soon as they come. */
-		mv_out_flush(&t.out);
-		if ((rc = mv_out_status(&t.out, &err)) < 0)
+		if (flying) {
+			rc = mv_client_search_recv(t.client, k, flying->n, ids,
+						   dist, fields ? &text : NULL,
+						   &tlen, &err);
+			if (rc < 0)
+				break;
+			print_hits(&t.out, qno, flying->n, k, ids, dist, text,
+				   text ? text + tlen : NULL);
+			free(text);
+			text = NULL;
+			qno += flying->n;
+			/* The answers of each chunk go out as soon as they come. */
+			mv_out_flush(&t.out);
+			if ((rc = mv_out_status(&t.out, &err)) < 0)
+				break;
+			mv_progress_update(&prog, qno, mv_vreader_pos(r));
+		}
+		flying = n > 0 ? cur : NULL;
+		if (n <= 0)
 			break;
-		mv_progress_update(&prog, qno, mv_vreader_pos(r));
 	}
 	mv_progress_end(&prog);
 	if (n < 0)
@@ -260,6 +276,7 @@ int main(int argc, char **argv)
 	}
 out:
 	mv_vbatch_release(&b);
+	mv_vbatch_release(&b2);
 	mv_vreader_close(r);
 	free(ids);
 	free(dist);
