@@ -1084,17 +1084,21 @@ static int cmd_scan(struct conn *cn, int argc, char **argv)
 			else
 				hi = mid;
 		}
-		n = c->scan_n - lo < limit ? c->scan_n - lo : limit;
-		page = malloc((n + 1) * sizeof(*page));
-		if (page)
-			memcpy(page, c->scan_ids + lo, n * sizeof(*page));
+		/* Only ids still live, so that a page is empty only at the
+		 * end even while rows are being deleted. */
+		page = malloc(((c->scan_n - lo < limit ? c->scan_n - lo : limit)
+			       + 1) * sizeof(*page));
+		pthread_rwlock_rdlock(&c->lock);
+		for (size_t i = lo; page && i < c->scan_n && n < limit; i++)
+			if (mv_idmap_get(&c->ids, c->scan_ids[i]))
+				page[n++] = c->scan_ids[i];
+		pthread_rwlock_unlock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->scan_lock);
 	if (!page) {
 		coll_put(c);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	/* Rows deleted since are skipped by send_rows. */
 	rc = send_rows(cn, c, page, n, argc > 4 && !strcmp(argv[4], "fields"));
 	free(page);
 	coll_put(c);
