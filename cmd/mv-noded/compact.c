@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "log.h"
 #include "node.h"
 
@@ -17,16 +18,28 @@
 #define SEG_SMALL_BYTES (16u << 20)	/* smaller ones are merge inputs */
 #define MERGE_MIN 8			/* small segments before merging */
 
-static int compact_start(struct coll *c)
+/*
+ * Claim the collection for a compaction: 0 if an index build runs (or,
+ * unless wait, another compaction), 1 once claimed.  An explicit
+ * compaction waits for the background one instead of failing.
+ */
+static int compact_start(struct coll *c, int wait)
 {
-	int ok;
+	for (;;) {
+		int build, busy;
 
-	pthread_mutex_lock(&c->build_lock);
-	ok = c->build.state != BUILD_RUNNING && !c->compacting;
-	if (ok)
-		c->compacting = 1;
-	pthread_mutex_unlock(&c->build_lock);
-	return ok;
+		pthread_mutex_lock(&c->build_lock);
+		build = c->build.state == BUILD_RUNNING;
+		busy = c->compacting;
+		if (!build && !busy)
+			c->compacting = 1;
+		pthread_mutex_unlock(&c->build_lock);
+		if (!build && !busy)
+			return 1;
+		if (build || !wait)
+			return 0;
+		usleep(10 * 1000);
+	}
 }
 
 static void compact_end(struct coll *c)
@@ -82,10 +95,9 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 
 	*merged = 0;
 	memset(cols, 0, sizeof(cols));
-	if (!compact_start(c))
-		return force ? mv_err_set(err, MV_EAGAIN, "an index build or "
-					  "compaction of '%s' is under way",
-					  c->name) : 0;
+	if (!compact_start(c, force))
+		return force ? mv_err_set(err, MV_EAGAIN, "an index build of "
+					  "'%s' is under way", c->name) : 0;
 	pthread_rwlock_rdlock(&c->lock);
 	in = malloc((c->nsegs + 1) * sizeof(*in));
 	nin = in ? pick(c, force, in) : 0;
