@@ -27,15 +27,9 @@
 #include <faiss/c_api/IndexFlat_c.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
+#include "bench.h"
 
 static const char *prog = "faiss_flat";
-
-static void die(const char *what, const char *detail)
-{
-	fprintf(stderr, "%s: %s%s%s\n", prog, what, detail ? ": " : "",
-		detail ? detail : "");
-	exit(1);
-}
 
 static void usage(int rc)
 {
@@ -46,48 +40,7 @@ static void usage(int rc)
 	exit(rc);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* A whole fvecs (or ivecs: same layout) file as n rows of *dim values. */
-static void *read_vecs(const char *path, size_t *n, int *dim)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		die("cannot open", path);
-	if (fseek(f, 0, SEEK_END) != 0)
-		die("cannot seek", path);
-	long size = ftell(f);
-	rewind(f);
-	int32_t d;
-	if (size < 4 || fread(&d, 4, 1, f) != 1 || d <= 0 || d > 1 << 20)
-		die("not an fvecs/ivecs file", path);
-	size_t rec = 4 + (size_t)d * 4;
-	if ((size_t)size % rec)
-		die("size is not a multiple of the record size", path);
-	size_t rows = (size_t)size / rec;
-	uint32_t *v = malloc(rows * (size_t)d * 4 + 1);
-	if (!v)
-		die("out of memory", path);
-	rewind(f);
-	for (size_t i = 0; i < rows; i++) {
-		int32_t di;
-		if (fread(&di, 4, 1, f) != 1 ||
-		    fread(v + i * (size_t)d, 4, (size_t)d, f) != (size_t)d)
-			die("short read", path);
-		if (di != d)
-			die("mixed dimensions", path);
-	}
-	fclose(f);
-	*n = rows;
-	*dim = d;
-	return v;
-}
-
 static void normalise(float *x, size_t n, int d)
 {
 	for (size_t i = 0; i < n; i++) {

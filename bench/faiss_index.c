@@ -69,18 +69,12 @@
 #include "index.h"
 #include "knn.h"
 #include "segfile.h"
+#include "bench.h"
 
 #define ADD_CHUNK 8192		/* as cmd/mv-noded/indexer.c */
 #define SWEEP_MAX 64
 
 static const char *prog = "faiss_index";
-
-static void die(const char *what, const char *detail)
-{
-	fprintf(stderr, "%s: %s%s%s\n", prog, what, detail ? ": " : "",
-		detail ? detail : "");
-	exit(1);
-}
 
 static void usage(int rc)
 {
@@ -93,14 +87,6 @@ static void usage(int rc)
 		"LIST: values separated by commas or spaces, e.g. 16,32,64\n",
 		prog);
 	exit(rc);
-}
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
 static long rss_kb(void)
@@ -142,39 +128,6 @@ static void *read_file(const char *path, size_t *len)
 }
 
 /* A whole fvecs (or ivecs: same layout) file as n rows of *dim values. */
-static void *read_vecs(const char *path, size_t *n, int *dim)
-{
-	size_t len, rec, rows;
-	unsigned char *raw = read_file(path, &len);
-	uint32_t *v;
-	int32_t d;
-
-	if (len < 4)
-		die("not an fvecs/ivecs file", path);
-	memcpy(&d, raw, 4);
-	if (d <= 0 || d > 1 << 20)
-		die("not an fvecs/ivecs file", path);
-	rec = 4 + (size_t)d * 4;
-	if (len % rec)
-		die("size is not a multiple of the record size", path);
-	rows = len / rec;
-	v = malloc(rows * (size_t)d * 4 + 1);
-	if (!v)
-		die("out of memory", path);
-	for (size_t i = 0; i < rows; i++) {
-		int32_t di;
-
-		memcpy(&di, raw + i * rec, 4);
-		if (di != d)
-			die("mixed dimensions", path);
-		memcpy(v + i * (size_t)d, raw + i * rec + 4, (size_t)d * 4);
-	}
-	free(raw);
-	*n = rows;
-	*dim = d;
-	return v;
-}
-
 /* As cmd/mv-noded/node.c node_normalise(): libmv's (FAISS's) kernel. */
 static void normalise(float *v, size_t n, int dim)
 {
@@ -316,23 +269,7 @@ static size_t parse_list(const char *s, long *v)
 	return n;
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* The q-quantile (0..1) of sorted v[n], nearest rank. */
-static double quantile(const double *v, size_t n, double q)
-{
-	size_t i = (size_t)ceil(q * (double)n);
-
-	if (i > 0)
-		i--;
-	return v[i < n ? i : n - 1];
-}
-
 /* How many of the true top k each query's k labels hold, in all. */
 static size_t count_hits(const idx_t *lab, size_t nq, long k,
 			 const int32_t *gt, int gk)

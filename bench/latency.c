@@ -27,15 +27,9 @@
 #include <time.h>
 
 #include "client.h"
+#include "bench.h"
 
 static const char *prog = "latency";
-
-static void die(const char *what, const char *detail)
-{
-	fprintf(stderr, "%s: %s%s%s\n", prog, what, detail ? ": " : "",
-		detail ? detail : "");
-	exit(1);
-}
 
 static void usage(int rc)
 {
@@ -46,70 +40,8 @@ static void usage(int rc)
 	exit(rc);
 }
 
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* A whole fvecs (or ivecs: same layout) file as n rows of *dim values. */
-static void *read_vecs(const char *path, size_t *n, int *dim)
-{
-	FILE *f = fopen(path, "rb");
-	long size;
-	int32_t d;
-	size_t rec, rows;
-	uint32_t *v;
-
-	if (!f)
-		die("cannot open", path);
-	if (fseek(f, 0, SEEK_END) != 0 || (size = ftell(f)) < 0)
-		die("cannot seek", path);
-	rewind(f);
-	if (size < 4 || fread(&d, 4, 1, f) != 1 || d <= 0 || d > 1 << 20)
-		die("not an fvecs/ivecs file", path);
-	rec = 4 + (size_t)d * 4;
-	if ((size_t)size % rec)
-		die("size is not a multiple of the record size", path);
-	rows = (size_t)size / rec;
-	v = malloc(rows * (size_t)d * 4 + 1);
-	if (!v)
-		die("out of memory", path);
-	rewind(f);
-	for (size_t i = 0; i < rows; i++) {
-		int32_t di;
-
-		if (fread(&di, 4, 1, f) != 1 ||
-		    fread(v + i * (size_t)d, 4, (size_t)d, f) != (size_t)d)
-			die("short read", path);
-		if (di != d)
-			die("mixed dimensions", path);
-	}
-	fclose(f);
-	*n = rows;
-	*dim = d;
-	return v;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* The q-quantile (0..1) of sorted v[n], nearest rank. */
-static double quantile(const double *v, size_t n, double q)
-{
-	size_t i = (size_t)ceil(q * (double)n);
-
-	if (i > 0)
-		i--;
-	return v[i < n ? i : n - 1];
-}
-
 int main(int argc, char **argv)
 {
 	const char *addr = NULL, *params = NULL, *gtpath = NULL;

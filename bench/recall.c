@@ -29,15 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bench.h"
 
 static const char *prog = "recall";
-
-static void die(const char *what, const char *detail)
-{
-	fprintf(stderr, "%s: %s%s%s\n", prog, detail ? detail : "",
-		detail ? ": " : "", what);
-	exit(1);
-}
 
 static void usage(int rc)
 {
@@ -46,40 +40,6 @@ static void usage(int rc)
 		"[--offset N] [--nq N]\n"
 		"       RESULTS.tsv GT.ivecs [GT_DIST.fvecs]\n", prog);
 	exit(rc);
-}
-
-static void *read_vecs(const char *path, size_t *n, int *dim)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		die(strerror(errno), path);
-	if (fseek(f, 0, SEEK_END) != 0)
-		die("cannot seek", path);
-	long size = ftell(f);
-	rewind(f);
-	int32_t d;
-	if (size < 4 || fread(&d, 4, 1, f) != 1 || d <= 0 || d > 1 << 20)
-		die("not an ivecs/fvecs file", path);
-	size_t rec = 4 + (size_t)d * 4;
-	if ((size_t)size % rec)
-		die("size is not a multiple of the record size", path);
-	size_t rows = (size_t)size / rec;
-	uint32_t *v = malloc(rows * (size_t)d * 4 + 1);
-	if (!v)
-		die("out of memory", path);
-	rewind(f);
-	for (size_t i = 0; i < rows; i++) {
-		int32_t di;
-		if (fread(&di, 4, 1, f) != 1 ||
-		    fread(v + i * (size_t)d, 4, (size_t)d, f) != (size_t)d)
-			die("short read", path);
-		if (di != d)
-			die("mixed dimensions", path);
-	}
-	fclose(f);
-	*n = rows;
-	*dim = d;
-	return v;
 }
 
 int main(int argc, char **argv)

@@ -52,7 +52,7 @@ static void compact_end(struct coll *c)
 /* Pick the inputs: unindexed segments that are small or mostly deleted. */
 static size_t pick(struct coll *c, int force, struct seg **in)
 {
-	size_t n = 0, small = 0, bytes = 0;
+	size_t n = 0, bytes = 0;
 	size_t row_bytes = c->dim * sizeof(float);
 
 	for (size_t i = 0; i < c->nsegs; i++) {
@@ -67,7 +67,6 @@ static size_t pick(struct coll *c, int force, struct seg **in)
 				break;
 			in[n++] = s;
 			bytes += live * row_bytes;
-			small += s->n * row_bytes < SEG_SMALL_BYTES;
 		}
 	}
 	if (n == 1 && in[0]->ndeleted * 5 > in[0]->n)

@@ -117,7 +117,7 @@ static int64_t ms_now(void)
 }
 
 /* Free the searched copies of the covered segments: the index holds them. */
-static void release_covered(struct coll *c, struct cindex *ci)
+static void release_covered(struct cindex *ci)
 {
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
@@ -131,7 +131,6 @@ static void release_covered(struct coll *c, struct cindex *ci)
 			s->vecs = NULL;
 		}
 	}
-	(void)c;
 }
 
 /* Swap ci in as c's index and commit it; takes the commit lock. */
@@ -184,7 +183,7 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 	if (old)
 		for (size_t i = 0; i < old->nsegs; i++)
 			old->segs[i]->indexed = 0;
-	release_covered(c, ci);
+	release_covered(ci);
 	pthread_rwlock_unlock(&c->lock);
 	pthread_mutex_unlock(&nd->commit);
 	if (old) {
@@ -676,7 +675,7 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		goto out;
 	}
 	c->index = ci;
-	release_covered(c, ci);
+	release_covered(ci);
 	ci = NULL;
 out:
 	free(file);
