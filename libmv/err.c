@@ -1,6 +1,7 @@
 /*
  * err.c - the error record, names of metrics and field types, name checks
- * and default paths.  Everything here is small and dependency-free.
+ * default paths and a pwrite loop.  Everything here is small and
+ * dependency-free.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -8,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include "mv.h"
 
 static int err_vset(struct mv_err *err, int code, int sys, const char *fmt,
@@ -183,4 +185,26 @@ int mv_mkdir_p(const char *dir, struct mv_err *err)
 	}
 	free(d);
 	return rc;
+}
+
+int mv_pwrite_all(int fd, const void *buf, size_t n, long long off)
+{
+	const char *p = buf;
+
+	while (n) {
+		ssize_t w = pwrite(fd, p, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {
+			errno = ENOSPC;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+		off += w;
+	}
+	return 0;
 }

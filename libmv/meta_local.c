@@ -447,28 +447,6 @@ bad:
 			  LOG_NAME, (unsigned long long)off);
 }
 
-static int write_all(int fd, const void *buf, size_t n, off_t off)
-{
-	const char *p = buf;
-
-	while (n) {
-		ssize_t w = pwrite(fd, p, n, off);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w < 0)
-			return -1;
-		if (w == 0) {
-			errno = ENOSPC;
-			return -1;
-		}
-		p += w;
-		n -= w;
-		off += w;
-	}
-	return 0;
-}
-
 static unsigned char *enc_op(unsigned char *p, int type, const char *key,
 			     size_t klen, const void *val, size_t vlen)
 {
@@ -546,7 +524,7 @@ static int write_snapshot(struct meta_local *ml, struct mv_err *err)
 		mv_err_sys(err, MV_EIO, "open '%s/%s'", ml->dir, TMP_NAME);
 		goto out;
 	}
-	if (write_all(fd, buf, len, 0) < 0) {
+	if (mv_pwrite_all(fd, buf, len, 0) < 0) {
 		mv_err_sys(err, MV_EIO, "write '%s/%s'", ml->dir, TMP_NAME);
 		goto out;
 	}
@@ -776,7 +754,7 @@ static int local_txn(void *impl, const struct mv_meta_cmp *cmps, size_t ncmp,
 		p = enc_op(p, ops[i].type, ops[i].key, strlen(ops[i].key),
 			   ops[i].val, ops[i].vlen);
 	enc_record(rec, plen);
-	if (write_all(ml->logfd, rec, len, ml->logsize) < 0) {
+	if (mv_pwrite_all(ml->logfd, rec, len, ml->logsize) < 0) {
 		rc = mv_err_sys(err, MV_EIO, "write '%s/%s'", ml->dir,
 				LOG_NAME);
 		goto fail;

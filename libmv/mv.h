@@ -89,6 +89,11 @@ int mv_name_check(const char *s, struct mv_err *err);
 char *mv_home(void);
 /* mkdir -p: 0 or MV_EIO naming the part that failed. */
 int mv_mkdir_p(const char *dir, struct mv_err *err);
+/*
+ * pwrite all n bytes at off, through short writes and EINTR: 0, or -1
+ * with errno (ENOSPC when the disk takes no more).
+ */
+int mv_pwrite_all(int fd, const void *buf, size_t n, long long off);
 
 /* Default address: $MV_ADDR, else unix:$MV_HOME/mv.sock.  Caller frees. */
 char *mv_default_addr(void);

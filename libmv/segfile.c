@@ -11,6 +11,19 @@
 
 #define HDR_LEN 64
 #define F_ZSTD 1u
+#define F_PAGE 2u	/* block B starts at a 4096-byte boundary */
+#define PAGE_FROM (1u << 20)	/* B blocks this large get F_PAGE */
+
+static const unsigned char zeros[4096];	/* padding */
+
+/* Offset of block B after a block A of aslen stored bytes. */
+static uint64_t b_offset(uint64_t aslen, uint32_t flags)
+{
+	uint64_t align = flags & F_PAGE ? 4096 : 64;
+	uint64_t off = HDR_LEN + aslen;
+
+	return off + (align - off % align) % align;
+}
 
 static void put16(unsigned char *p, uint16_t v) { memcpy(p, &v, 2); }
 static void put32(unsigned char *p, uint32_t v) { memcpy(p, &v, 4); }
@@ -30,7 +43,7 @@ int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
 {
 	const void *astore = a;
 	size_t aslen = alen, padlen;
-	uint32_t flags = 0;
+	uint32_t flags = blen >= PAGE_FROM ? F_PAGE : 0;
 
 	memset(e, 0, sizeof(*e));
 	if (alen >= 256) {
@@ -65,10 +78,10 @@ int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
 	put32(e->hdr + 48, mv_crc32c(0, astore, aslen));
 	put32(e->hdr + 52, blen ? mv_crc32c(0, b, blen) : 0);
 	put32(e->hdr + 56, mv_crc32c(0, e->hdr, 56));
-	padlen = (64 - (HDR_LEN + aslen) % 64) % 64;
+	padlen = b_offset(aslen, flags) - HDR_LEN - aslen;
 	e->iov[0] = (struct iovec){ e->hdr, HDR_LEN };
 	e->iov[1] = (struct iovec){ (void *)astore, aslen };
-	e->iov[2] = (struct iovec){ e->pad, padlen };
+	e->iov[2] = (struct iovec){ (void *)zeros, padlen };
 	e->iov[3] = (struct iovec){ (void *)b, blen };
 	return 0;
 }
@@ -106,10 +119,12 @@ int mv_segfile_decode(const char *name, const void *file, size_t len,
 	aslen = get64(h + 24);
 	info->a_raw = get64(h + 32);
 	info->b_len = get64(h + 40);
-	boff = HDR_LEN + aslen;
-	boff += (64 - boff % 64) % 64;
+	if (aslen > len - HDR_LEN)
+		return mv_err_set(err, MV_EIO, "'%s': truncated (%zu bytes)",
+				  name, len);
+	boff = b_offset(aslen, flags);
 	info->b_off = boff;
-	if (aslen > len - HDR_LEN || boff + info->b_len != len)
+	if (boff > len || info->b_len != len - boff)
 		return mv_err_set(err, MV_EIO, "'%s': truncated (%zu bytes)",
 				  name, len);
 	if (get32(h + 48) != mv_crc32c(0, h + HDR_LEN, aslen) ||

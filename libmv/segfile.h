@@ -5,7 +5,9 @@
  * (and .idx: a FAISS index) Every file is: a 64-byte header (magic "MVF1", format version, kind,
  * sizes, CRC-32C of each part and of the header itself), block A (ids,
  * column values or deleted ids; zstd-compressed where it pays), padding to
- * 64 bytes, and block B (vectors, float32, stored raw so that they can be
+ * 64 bytes (4096 when block B is 1 MiB or more, flagged in the header, so
+ * that B can be written with direct I/O straight from page-aligned
+ * memory), and block B (vectors, float32, stored raw so that they can be
  * mapped and searched in place; empty for other kinds).
  */
 #ifndef MV_SEGFILE_H
@@ -38,7 +40,6 @@ struct mv_seginfo {
 struct mv_segenc {
 	struct iovec iov[4];
 	unsigned char hdr[64];
-	unsigned char pad[64];
 	void *zbuf;
 };
 int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,

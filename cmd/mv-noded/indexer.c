@@ -126,8 +126,7 @@ static void release_covered(struct cindex *ci)
 		if (s->own) {
 			if (s->raw == s->vecs)
 				s->raw = NULL;	/* mapped again when asked */
-			free(s->own);
-			s->own = NULL;
+			node_seg_free_own(s);
 			s->vecs = NULL;
 		}
 	}
@@ -546,10 +545,7 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
 		s->own = copies[i];
-		s->vecs = copies[i];
-		if (c->metric != MV_COSINE) {
-			/* raw may be a mapping; keep it, it is the same data */
-		}
+		s->vecs = copies[i];	/* raw, if a mapping, stays valid */
 		s->indexed = 0;
 		copies[i] = NULL;
 	}

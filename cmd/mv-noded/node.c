@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/time.h>
 #include "knn.h"
@@ -29,11 +30,20 @@ int nbuf_reserve(struct nbuf *b, size_t more)
 
 	if (b->len + more <= b->cap)
 		return 0;
+	if (b->len + more < b->len)
+		return MV_EINTERNAL;
 	cap = b->cap ? b->cap : 4096;
 	while (cap < b->len + more)
 		cap *= 2;
-	p = realloc(b->p, cap);
-	if (!p)
+	if (!b->mapped) {
+		p = realloc(b->p, cap);
+	} else if (!b->p) {
+		p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	} else {
+		p = mremap(b->p, b->cap, cap, MREMAP_MAYMOVE);
+	}
+	if (!p || p == MAP_FAILED)
 		return MV_EINTERNAL;
 	b->p = p;
 	b->cap = cap;
@@ -42,8 +52,14 @@ int nbuf_reserve(struct nbuf *b, size_t more)
 
 void nbuf_release(struct nbuf *b)
 {
-	free(b->p);
+	int mapped = b->mapped;
+
+	if (mapped && b->p)
+		munmap(b->p, b->cap);
+	else if (!mapped)
+		free(b->p);
 	memset(b, 0, sizeof(*b));
+	b->mapped = mapped;
 }
 
 int64_t node_now_ms(void)
@@ -83,7 +99,7 @@ void node_seg_free(struct seg *s)
 	if (!s)
 		return;
 	free(s->ids);
-	free(s->own);
+	node_seg_free_own(s);
 	free(s->norms2);
 	free(s->deleted);
 	if (s->map)
@@ -94,6 +110,16 @@ void node_seg_free(struct seg *s)
 	}
 	free(s->cols);
 	free(s);
+}
+
+void node_seg_free_own(struct seg *s)
+{
+	if (s->own_map)
+		munmap(s->own, s->own_map);
+	else
+		free(s->own);
+	s->own = NULL;
+	s->own_map = 0;
 }
 
 void node_normalise(float *v, size_t n, uint32_t dim)
@@ -589,6 +615,7 @@ struct pcoll *batch_coll(struct batch *b, struct coll *c)
 		return NULL;
 	atomic_fetch_add(&c->refs, 1);
 	pc->c = c;
+	pc->vecs.mapped = 1;
 	mv_idmap_init(&pc->seen);
 	pc->next = b->colls;
 	b->colls = pc;
@@ -1033,8 +1060,10 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			s->ids = (int64_t *)pc->ids.p;
 			s->vecs = (float *)pc->vecs.p;
 			s->own = pc->vecs.p;
+			s->own_map = pc->vecs.cap;
 			memset(&pc->ids, 0, sizeof(pc->ids));
-			memset(&pc->vecs, 0, sizeof(pc->vecs));
+			pc->vecs.p = NULL;
+			pc->vecs.len = pc->vecs.cap = 0;
 			s->ncols = c->nfields;
 			for (int f = 0; f < c->nfields; f++)
 				if (node_seg_col_from(&s->cols[f], c->fields[f].type,
@@ -1416,7 +1445,7 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 			goto fail;
 		}
 		memcpy(nv, s->vecs, s->n * c->dim * sizeof(float));
-		free(s->own);
+		node_seg_free_own(s);
 		s->own = nv;
 		s->vecs = nv;
 	}

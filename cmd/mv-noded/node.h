@@ -31,10 +31,15 @@
 /* Room for a storage path: user/collection-token/time-random.field.col */
 #define MV_SPATH 400
 
-/* A growable byte buffer (pending data). */
+/*
+ * A growable byte buffer (pending data).  A mapped one lives in its own
+ * page-aligned anonymous mapping, grown by mremap (no copy), so that a
+ * flush can write it to storage with direct I/O.
+ */
 struct nbuf {
 	unsigned char *p;
 	size_t len, cap;
+	int mapped;
 };
 int nbuf_reserve(struct nbuf *b, size_t more);
 void nbuf_release(struct nbuf *b);
@@ -56,7 +61,8 @@ struct seg {
 	float *vecs;		/* searched: normalised for cosine */
 	float *norms2;		/* l2: squared norms */
 	const float *raw;	/* as inserted (== vecs unless cosine) */
-	void *own;		/* malloc'ed block behind vecs, if any */
+	void *own;		/* block behind vecs, if any: malloc'ed, */
+	size_t own_map;		/* or mmap'ed, of this many bytes */
 	void *map;		/* storage mapping behind raw, if any */
 	int indexed;		/* covered by the collection's index; vecs
 				 * then freed (raw maps the file) */
@@ -65,6 +71,8 @@ struct seg {
 	int ncols;
 	struct col *cols;
 };
+/* Free s->own, however it was allocated. */
+void node_seg_free_own(struct seg *s);
 
 /* A built index and the segments it covers, in label order. */
 struct cindex {

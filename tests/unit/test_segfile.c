@@ -1,0 +1,100 @@
+/*
+ * test_segfile.c - unit tests of the segment file format (segfile.h):
+ * round trips of small and large files (block B then starts on a page),
+ * zstd on block A, and every kind of damage reported as such.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "segfile.h"
+#include "unit.h"
+
+/* The encoded file in one malloc'ed buffer. */
+static unsigned char *flatten(const struct mv_segenc *e, size_t *len)
+{
+	unsigned char *f;
+	size_t n = 0;
+
+	for (int i = 0; i < 4; i++)
+		n += e->iov[i].iov_len;
+	f = malloc(n ? n : 1);
+	if (!f)
+		return NULL;
+	*len = 0;
+	for (int i = 0; i < 4; i++) {
+		memcpy(f + *len, e->iov[i].iov_base, e->iov[i].iov_len);
+		*len += e->iov[i].iov_len;
+	}
+	return f;
+}
+
+static void round_trip(uint64_t n, uint32_t dim, uint64_t want_align)
+{
+	int64_t *ids = malloc(n * 8 + 1);
+	float *v = malloc(n * dim * sizeof(float) + 1);
+	struct mv_segenc e;
+	struct mv_seginfo info;
+	struct mv_err err = { 0 };
+	unsigned char *f;
+	size_t len = 0;
+	void *a;
+	const void *b;
+
+	REQUIRE(ids && v);
+	for (uint64_t i = 0; i < n; i++)
+		ids[i] = (int64_t)(i * 3 + 7);
+	for (uint64_t i = 0; i < n * dim; i++)
+		v[i] = (float)i * 0.25f - 3.0f;
+	REQUIRE(mv_segenc_init(&e, MV_SEG_VEC, dim, n, ids, n * 8, v,
+			       n * dim * sizeof(float), &err) == 0);
+	if (n * 8 >= 4096)	/* sequential ids compress */
+		CHECK(e.iov[1].iov_len < n * 8 / 4);
+	REQUIRE((f = flatten(&e, &len)));
+	mv_segenc_release(&e);
+	CHECK_EQ_INT(mv_segfile_decode("x.vec", f, len, &info, &a, &b, &err), 0);
+	CHECK_EQ_INT(info.kind, MV_SEG_VEC);
+	CHECK_EQ_U64(info.aux, dim);
+	CHECK_EQ_U64(info.n, n);
+	CHECK_EQ_U64(info.b_off % want_align, 0);
+	CHECK_EQ_U64(info.b_len, n * dim * sizeof(float));
+	CHECK(a && !memcmp(a, ids, n * 8));
+	CHECK(b && !memcmp(b, v, n * dim * sizeof(float)));
+	free(a);
+
+	/* A flipped byte in A, in B, in the header; a cut tail. */
+	f[64] ^= 1;
+	CHECK_EQ_INT(mv_segfile_decode("x.vec", f, len, &info, &a, &b, &err),
+		     MV_EIO);
+	CHECK(strstr(err.msg, "'x.vec': checksum mismatch"));
+	f[64] ^= 1;
+	f[len - 1] ^= 0x80;
+	CHECK_EQ_INT(mv_segfile_decode("x.vec", f, len, &info, &a, &b, &err),
+		     MV_EIO);
+	f[len - 1] ^= 0x80;
+	f[20] ^= 1;
+	memset(&err, 0, sizeof(err));	/* the first error sticks */
+	CHECK_EQ_INT(mv_segfile_decode("x.vec", f, len, &info, &a, &b, &err),
+		     MV_EIO);
+	CHECK(strstr(err.msg, "header checksum"));
+	f[20] ^= 1;
+	memset(&err, 0, sizeof(err));	/* the first error sticks */
+	CHECK_EQ_INT(mv_segfile_decode("x.vec", f, len - 4, &info, &a, &b,
+				       &err), MV_EIO);
+	CHECK(strstr(err.msg, "truncated"));
+	CHECK(a == NULL);
+	free(f);
+	free(ids);
+	free(v);
+}
+
+TEST(segfile_small_round_trip)
+{
+	round_trip(10, 3, 64);
+	round_trip(1000, 16, 64);
+}
+
+TEST(segfile_large_block_starts_on_a_page)
+{
+	/* 1 MiB of vectors or more: B is page-aligned for direct I/O. */
+	round_trip(20000, 16, 4096);
+	round_trip(2621, 100, 64);	/* 1048400 bytes: just under */
+}
