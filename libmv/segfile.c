@@ -12,6 +12,7 @@
 #define HDR_LEN 64
 #define F_ZSTD 1u
 #define F_PAGE 2u	/* block B starts at a 4096-byte boundary */
+#define F_TAIL 4u	/* B, A, then the header: written as B arrived */
 #define PAGE_FROM (1u << 20)	/* B blocks this large get F_PAGE */
 
 static const unsigned char zeros[4096];	/* padding */
@@ -37,15 +38,13 @@ static uint64_t get64(const unsigned char *p) { uint64_t v; memcpy(&v, p, 8); re
  * 8 u32 aux, 12 u32 flags, 16 u64 n, 24 u64 a_len (stored), 32 u64 a_raw,
  * 40 u64 b_len, 48 u32 crc_a, 52 u32 crc_b, 56 u32 crc of bytes 0..55.
  */
-int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
-		   uint64_t n, const void *a, size_t alen, const void *b,
-		   size_t blen, struct mv_err *err)
+/* Block A as stored: zstd-compressed when that saves a sixteenth. */
+static int store_a(struct mv_segenc *e, const void *a, size_t alen,
+		   const void **astore, size_t *aslen, uint32_t *flags,
+		   struct mv_err *err)
 {
-	const void *astore = a;
-	size_t aslen = alen, padlen;
-	uint32_t flags = blen >= PAGE_FROM ? F_PAGE : 0;
-
-	memset(e, 0, sizeof(*e));
+	*astore = a;
+	*aslen = alen;
 	if (alen >= 256) {
 		size_t bound = ZSTD_compressBound(alen);
 		size_t z;
@@ -61,28 +60,70 @@ int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
 					  ZSTD_getErrorName(z));
 		}
 		if (z < alen - alen / 16) {
-			astore = e->zbuf;
-			aslen = z;
-			flags |= F_ZSTD;
+			*astore = e->zbuf;
+			*aslen = z;
+			*flags |= F_ZSTD;
 		}
 	}
-	memcpy(e->hdr, "MVF1", 4);
-	put16(e->hdr + 4, MV_FORMAT_VERSION);
-	put16(e->hdr + 6, (uint16_t)kind);
-	put32(e->hdr + 8, aux);
-	put32(e->hdr + 12, flags);
-	put64(e->hdr + 16, n);
-	put64(e->hdr + 24, aslen);
-	put64(e->hdr + 32, alen);
-	put64(e->hdr + 40, blen);
-	put32(e->hdr + 48, mv_crc32c(0, astore, aslen));
-	put32(e->hdr + 52, blen ? mv_crc32c(0, b, blen) : 0);
-	put32(e->hdr + 56, mv_crc32c(0, e->hdr, 56));
-	padlen = b_offset(aslen, flags) - HDR_LEN - aslen;
+	return 0;
+}
+
+static void fill_hdr(unsigned char *h, enum mv_segkind kind, uint32_t aux,
+		     uint32_t flags, uint64_t n, uint64_t aslen, uint64_t alen,
+		     uint64_t blen, uint32_t crc_a, uint32_t crc_b)
+{
+	memcpy(h, "MVF1", 4);
+	put16(h + 4, MV_FORMAT_VERSION);
+	put16(h + 6, (uint16_t)kind);
+	put32(h + 8, aux);
+	put32(h + 12, flags);
+	put64(h + 16, n);
+	put64(h + 24, aslen);
+	put64(h + 32, alen);
+	put64(h + 40, blen);
+	put32(h + 48, crc_a);
+	put32(h + 52, crc_b);
+	put32(h + 56, mv_crc32c(0, h, 56));
+}
+
+int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
+		   uint64_t n, const void *a, size_t alen, const void *b,
+		   size_t blen, struct mv_err *err)
+{
+	const void *astore;
+	size_t aslen;
+	uint32_t flags = blen >= PAGE_FROM ? F_PAGE : 0;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	if ((rc = store_a(e, a, alen, &astore, &aslen, &flags, err)) < 0)
+		return rc;
+	fill_hdr(e->hdr, kind, aux, flags, n, aslen, alen, blen,
+		 mv_crc32c(0, astore, aslen), blen ? mv_crc32c(0, b, blen) : 0);
 	e->iov[0] = (struct iovec){ e->hdr, HDR_LEN };
 	e->iov[1] = (struct iovec){ (void *)astore, aslen };
-	e->iov[2] = (struct iovec){ (void *)zeros, padlen };
+	e->iov[2] = (struct iovec){ (void *)zeros,
+				    b_offset(aslen, flags) - HDR_LEN - aslen };
 	e->iov[3] = (struct iovec){ (void *)b, blen };
+	return 0;
+}
+
+int mv_segenc_tail(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
+		   uint64_t n, const void *a, size_t alen, uint64_t blen,
+		   uint32_t crc_b, struct mv_err *err)
+{
+	const void *astore;
+	size_t aslen;
+	uint32_t flags = F_TAIL;
+	int rc;
+
+	memset(e, 0, sizeof(*e));
+	if ((rc = store_a(e, a, alen, &astore, &aslen, &flags, err)) < 0)
+		return rc;
+	fill_hdr(e->hdr, kind, aux, flags, n, aslen, alen, blen,
+		 mv_crc32c(0, astore, aslen), blen ? crc_b : 0);
+	e->iov[0] = (struct iovec){ (void *)astore, aslen };
+	e->iov[1] = (struct iovec){ e->hdr, HDR_LEN };
 	return 0;
 }
 
@@ -97,13 +138,24 @@ int mv_segfile_decode(const char *name, const void *file, size_t len,
 		      struct mv_err *err)
 {
 	const unsigned char *h = file;
-	uint64_t aslen, boff;
+	uint64_t aslen, boff, aoff;
 	uint32_t flags;
 	void *araw = NULL;
 
 	*a = NULL;
 	*b = NULL;
-	if (len < HDR_LEN || memcmp(h, "MVF1", 4))
+	if (len < HDR_LEN)
+		return mv_err_set(err, MV_EIO, "'%s': not a segment file", name);
+	if (memcmp(h, "MVF1", 4) || (get32(h + 12) & F_TAIL) ||
+	    get32(h + 56) != mv_crc32c(0, h, 56)) {
+		/* Not a header at the start: a trailer at the end? */
+		const unsigned char *t = h + len - HDR_LEN;
+
+		if (!memcmp(t, "MVF1", 4) && (get32(t + 12) & F_TAIL) &&
+		    get32(t + 56) == mv_crc32c(0, t, 56))
+			h = t;
+	}
+	if (memcmp(h, "MVF1", 4))
 		return mv_err_set(err, MV_EIO, "'%s': not a segment file", name);
 	if (get32(h + 56) != mv_crc32c(0, h, 56))
 		return mv_err_set(err, MV_EIO, "'%s': header checksum mismatch",
@@ -119,22 +171,36 @@ int mv_segfile_decode(const char *name, const void *file, size_t len,
 	aslen = get64(h + 24);
 	info->a_raw = get64(h + 32);
 	info->b_len = get64(h + 40);
-	if (aslen > len - HDR_LEN)
-		return mv_err_set(err, MV_EIO, "'%s': truncated (%zu bytes)",
-				  name, len);
-	boff = b_offset(aslen, flags);
+	if (flags & F_TAIL) {
+		boff = 0;
+		aoff = info->b_len;
+		if (info->b_len > len - HDR_LEN ||
+		    aslen != len - HDR_LEN - info->b_len)
+			return mv_err_set(err, MV_EIO, "'%s': truncated (%zu "
+					  "bytes)", name, len);
+	} else {
+		aoff = HDR_LEN;
+		if (aslen > len - HDR_LEN)
+			return mv_err_set(err, MV_EIO, "'%s': truncated (%zu "
+					  "bytes)", name, len);
+		boff = b_offset(aslen, flags);
+		if (boff > len || info->b_len != len - boff)
+			return mv_err_set(err, MV_EIO, "'%s': truncated (%zu "
+					  "bytes)", name, len);
+	}
 	info->b_off = boff;
-	if (boff > len || info->b_len != len - boff)
-		return mv_err_set(err, MV_EIO, "'%s': truncated (%zu bytes)",
-				  name, len);
-	if (get32(h + 48) != mv_crc32c(0, h + HDR_LEN, aslen) ||
-	    (info->b_len && get32(h + 52) != mv_crc32c(0, h + boff, info->b_len)))
+	if (get32(h + 48) != mv_crc32c(0, (const unsigned char *)file + aoff,
+				       aslen) ||
+	    (info->b_len && get32(h + 52) != mv_crc32c(0,
+			(const unsigned char *)file + boff, info->b_len)))
 		return mv_err_set(err, MV_EIO, "'%s': checksum mismatch", name);
 	araw = malloc(info->a_raw ? info->a_raw : 1);
 	if (!araw)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	if (flags & F_ZSTD) {
-		size_t z = ZSTD_decompress(araw, info->a_raw, h + HDR_LEN, aslen);
+		size_t z = ZSTD_decompress(araw, info->a_raw,
+					   (const unsigned char *)file + aoff,
+					   aslen);
 		if (ZSTD_isError(z) || z != info->a_raw) {
 			free(araw);
 			return mv_err_set(err, MV_EIO, "'%s': bad zstd block",
@@ -146,9 +212,9 @@ int mv_segfile_decode(const char *name, const void *file, size_t len,
 			return mv_err_set(err, MV_EIO, "'%s': bad block size",
 					  name);
 		}
-		memcpy(araw, h + HDR_LEN, aslen);
+		memcpy(araw, (const unsigned char *)file + aoff, aslen);
 	}
 	*a = araw;
-	*b = info->b_len ? h + boff : NULL;
+	*b = info->b_len ? (const unsigned char *)file + boff : NULL;
 	return 0;
 }

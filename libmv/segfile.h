@@ -8,7 +8,9 @@
  * 64 bytes (4096 when block B is 1 MiB or more, flagged in the header, so
  * that B can be written with direct I/O straight from page-aligned
  * memory), and block B (vectors, float32, stored raw so that they can be
- * mapped and searched in place; empty for other kinds).
+ * mapped and searched in place; empty for other kinds).  A file streamed
+ * to storage as its vectors arrive is laid out the other way round: B at
+ * offset 0, A, then the header as a trailer (see mv_segenc_tail).
  */
 #ifndef MV_SEGFILE_H
 #define MV_SEGFILE_H
@@ -45,6 +47,15 @@ struct mv_segenc {
 int mv_segenc_init(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
 		   uint64_t n, const void *a, size_t alen, const void *b,
 		   size_t blen, struct mv_err *err);
+/*
+ * The other layout, for a file written as its block B arrives: B (blen
+ * bytes whose CRC-32C the caller computed as it went, crc_b), then A, then
+ * the header as a trailer (flagged).  Fills iov[0] (A) and iov[1] (the
+ * trailer) to append after B.  mv_segfile_decode reads both layouts.
+ */
+int mv_segenc_tail(struct mv_segenc *e, enum mv_segkind kind, uint32_t aux,
+		   uint64_t n, const void *a, size_t alen, uint64_t blen,
+		   uint32_t crc_b, struct mv_err *err);
 void mv_segenc_release(struct mv_segenc *e);
 
 /*

@@ -81,6 +81,55 @@ int mv_store_put(struct mv_store *s, const char *path,
 	return s->ops->put(s->impl, path, iov, iovcnt, err);
 }
 
+struct mv_store_writer {
+	struct mv_store *s;
+	void *impl;
+};
+
+int mv_store_begin(struct mv_store *s, const char *path,
+		   struct mv_store_writer **w, struct mv_err *err)
+{
+	int rc;
+
+	*w = NULL;
+	if ((rc = path_check(path, 0, err)) < 0)
+		return rc;
+	if (!(*w = malloc(sizeof(**w))))
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	(*w)->s = s;
+	rc = s->ops->begin(s->impl, path, &(*w)->impl, err);
+	if (rc < 0) {
+		free(*w);
+		*w = NULL;
+	}
+	return rc;
+}
+
+int mv_store_append(struct mv_store_writer *w, const struct iovec *iov,
+		    int iovcnt, struct mv_err *err)
+{
+	if (iovcnt < 0 || (iovcnt && !iov))
+		return mv_err_set(err, MV_EUSAGE, "bad iovec");
+	return w->s->ops->append(w->s->impl, w->impl, iov, iovcnt, err);
+}
+
+int mv_store_commit(struct mv_store_writer *w, uint64_t *size,
+		    struct mv_err *err)
+{
+	int rc = w->s->ops->commit(w->s->impl, w->impl, size, err);
+
+	free(w);
+	return rc;
+}
+
+void mv_store_abort(struct mv_store_writer *w)
+{
+	if (!w)
+		return;
+	w->s->ops->abort(w->s->impl, w->impl);
+	free(w);
+}
+
 int mv_store_get(struct mv_store *s, const char *path, void **buf,
 		 size_t *len, struct mv_err *err)
 {

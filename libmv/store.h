@@ -40,6 +40,26 @@ int mv_store_put(struct mv_store *s, const char *path,
 		 const struct iovec *iov, int iovcnt, struct mv_err *err);
 
 /*
+ * A put in pieces, for objects too big to hold in one set of buffers or
+ * produced over time: begin, append in order, then commit (atomic and
+ * durable as mv_store_put) or abort.  The object appears only at commit.
+ * Local: a temporary written with direct I/O where the filesystem allows
+ * it (appends whose buffers are page-aligned and a multiple of 4096 bytes
+ * long go straight from memory to the disk).  A writer is used by one
+ * thread at a time.  commit and abort free it, commit even when it fails;
+ * *size gets the bytes written.
+ */
+struct mv_store_writer;
+int mv_store_begin(struct mv_store *s, const char *path,
+		   struct mv_store_writer **w, struct mv_err *err);
+int mv_store_append(struct mv_store_writer *w, const struct iovec *iov,
+		    int iovcnt, struct mv_err *err);
+int mv_store_commit(struct mv_store_writer *w, uint64_t *size,
+		    struct mv_err *err);
+/* Discard; NULL is a no-op. */
+void mv_store_abort(struct mv_store_writer *w);
+
+/*
  * Read the whole object into *buf, malloc'ed, that the caller frees (one
  * NUL byte follows its *len bytes).  MV_ENOINPUT if it does not exist.
  */
@@ -78,7 +98,8 @@ int mv_store_list(struct mv_store *s, const char *prefix,
 /*
  * Remove the temporaries a crash left behind and return how many, or
  * MV_E*.  Call it when no put is in flight from another process (at node
- * start; this process's puts are waited for).
+ * start; this process's puts are waited for, and while it has writers
+ * open its own temporaries are spared).
  */
 int mv_store_clean_tmp(struct mv_store *s, struct mv_err *err);
 
@@ -112,6 +133,13 @@ struct mv_store_ops {
 		    int (*fn)(void *, const char *, uint64_t), void *arg,
 		    struct mv_err *err);
 	int (*clean_tmp)(void *impl, struct mv_err *err);
+	int (*begin)(void *impl, const char *path, void **w,
+		     struct mv_err *err);
+	int (*append)(void *impl, void *w, const struct iovec *iov,
+		      int iovcnt, struct mv_err *err);
+	int (*commit)(void *impl, void *w, uint64_t *size,
+		      struct mv_err *err);
+	void (*abort)(void *impl, void *w);
 	const char *(*local_dir)(void *impl);
 	void (*close)(void *impl);
 };

@@ -20,7 +20,6 @@
 
 #define TMP_LEN (sizeof(MV_STORE_TMP_PREFIX) - 1)
 #define REL_MAX (MV_STORE_PATH_MAX + 64)	/* a path or its temporary */
-#define IOV_BATCH 64
 #define PUT_TRIES 100
 #define DIRECT_FROM (1u << 20)	/* objects this large bypass the page cache */
 #define DIO_ALIGN 4096
@@ -32,6 +31,7 @@ struct store_local {
 	/* Puts hold it shared, clean_tmp exclusive: it spares live temps. */
 	pthread_rwlock_t tmp_lock;
 	unsigned long seq;	/* atomic; names temporaries */
+	unsigned long writers;	/* atomic; open writers, puts included */
 };
 
 struct map_handle {
@@ -105,211 +105,283 @@ static int mkdirs(struct store_local *sl, char *rel, struct mv_err *err)
 	}
 }
 
-/* writev every byte of iov, through partial writes and EINTR. */
-static int writev_all(int fd, const struct iovec *iov, int iovcnt)
+/*
+ * A put in progress: a temporary in the object's directory, written in
+ * order, then fsync'ed and renamed over the object.  Large objects are
+ * written with direct I/O: fresh page-cache pages cost more than the disk
+ * on some machines (a VM that hands free memory back to its host), and
+ * what mv writes big (a flush's vectors) it keeps in memory anyway.  A
+ * buffer whose address matches its file offset modulo DIO_ALIGN goes
+ * straight from memory to the disk; anything else passes through an
+ * aligned bounce buffer, whose last block is padded and the file then cut
+ * to size.  Where the filesystem refuses direct I/O (EINVAL on the first
+ * write) the writer falls back to the page cache.
+ */
+struct lwriter {
+	struct store_local *sl;
+	int fd, direct;
+	int written;		/* a direct write went through */
+	unsigned char *buf;	/* direct: bounce, BOUNCE bytes */
+	size_t blen;		/* direct: bytes held in buf */
+	uint64_t off;		/* direct: file offset of buf[0]; else end */
+	uint64_t size;		/* bytes appended */
+	char path[MV_STORE_PATH_MAX + 1];
+	char parent[MV_STORE_PATH_MAX + 1];
+	char tmp[REL_MAX];
+};
+
+static void lw_free(struct lwriter *w, int unlink_tmp)
 {
-	struct iovec v[IOV_BATCH];
-	size_t off = 0;		/* bytes of iov[i] already written */
-	int i = 0;
+	if (w->fd >= 0)
+		close(w->fd);
+	if (unlink_tmp && w->tmp[0])
+		unlinkat(w->sl->dirfd, w->tmp, 0);
+	__atomic_fetch_sub(&w->sl->writers, 1, __ATOMIC_RELAXED);
+	free(w->buf);
+	free(w);
+}
 
-	while (i < iovcnt) {
-		ssize_t w;
-		size_t left;
-		int n = 0;
+/* Create the temporary for path; direct asks for direct I/O. */
+static int lw_open(struct store_local *sl, const char *path, int direct,
+		   struct lwriter **out, struct mv_err *err)
+{
+	struct lwriter *w = calloc(1, sizeof(*w));
+	const char *slash = strrchr(path, '/');
+	size_t plen = slash ? (size_t)(slash - path) : 0;
+	int tries = 0, rc;
 
-		for (int j = i; j < iovcnt && n < IOV_BATCH; j++, n++) {
-			v[n].iov_base = (char *)iov[j].iov_base +
-					(j == i ? off : 0);
-			v[n].iov_len = iov[j].iov_len - (j == i ? off : 0);
-		}
-		w = writev(fd, v, n);
-		if (w < 0 && errno == EINTR)
+	*out = NULL;
+	if (!w)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	w->sl = sl;
+	w->fd = -1;
+	__atomic_fetch_add(&sl->writers, 1, __ATOMIC_RELAXED);
+	snprintf(w->path, sizeof(w->path), "%s", path);
+	memcpy(w->parent, path, plen);
+	w->parent[plen] = '\0';
+	for (;;) {
+		unsigned long seq = __atomic_fetch_add(&sl->seq, 1,
+						       __ATOMIC_RELAXED);
+
+		rc = plen ? mkdirs(sl, w->parent, err) : 0;
+		if (rc < 0)
+			goto fail;
+		if (rc > 0 && ++tries < PUT_TRIES)
 			continue;
-		if (w < 0)
-			return -1;
-		left = w;
-		while (i < iovcnt && left >= iov[i].iov_len - off) {
-			left -= iov[i].iov_len - off;
-			off = 0;
-			i++;
-		}
-		off += left;
-		if (w == 0 && i < iovcnt) {
-			errno = ENOSPC;
-			return -1;
+		snprintf(w->tmp, sizeof(w->tmp), "%s%s%s%ld-%lu", w->parent,
+			 plen ? "/" : "", MV_STORE_TMP_PREFIX,
+			 (long)getpid(), seq);
+		w->fd = openat(sl->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL |
+			       O_CLOEXEC, 0644);
+		if (w->fd >= 0)
+			break;
+		/* A stale name, or a del that just removed the parent. */
+		if ((errno != EEXIST && errno != ENOENT) ||
+		    ++tries >= PUT_TRIES) {
+			rc = mv_err_sys(err, MV_EIO, "open '%s/%s'", sl->dir,
+					w->tmp);
+			w->tmp[0] = '\0';
+			goto fail;
 		}
 	}
+	if (direct) {
+		int fl = fcntl(w->fd, F_GETFL);
+
+		if (fl >= 0 && fcntl(w->fd, F_SETFL, fl | O_DIRECT) == 0 &&
+		    posix_memalign((void **)&w->buf, DIO_ALIGN, BOUNCE) == 0)
+			w->direct = 1;
+	}
+	*out = w;
+	return 0;
+fail:
+	lw_free(w, 1);
+	return rc;
+}
+
+/* Leave direct I/O: what the bounce buffer holds goes out buffered. */
+static int lw_buffered(struct lwriter *w)
+{
+	int fl = fcntl(w->fd, F_GETFL);
+
+	if (fl < 0 || fcntl(w->fd, F_SETFL, fl & ~O_DIRECT) < 0)
+		return -1;
+	w->direct = 0;
+	if (mv_pwrite_all(w->fd, w->buf, w->blen, (long long)w->off) < 0)
+		return -1;
+	w->off += w->blen;
+	w->blen = 0;
 	return 0;
 }
 
 /*
- * Write iov with direct I/O (fd has O_DIRECT): a large buffer whose
- * address is congruent to its file offset modulo DIO_ALIGN goes straight
- * from memory to the disk; everything else passes through an aligned
- * bounce buffer.  The last block is padded, then the file cut to size.
- * Fresh page-cache pages cost more than the disk on some machines (a VM
- * that hands free memory back to its host), and a flush's vectors are kept
- * in memory anyway.  0, -1 with errno, or 1 if the filesystem refuses
- * direct I/O before anything was written (the caller then writes
- * through the page cache).
+ * One direct write of len bytes (a multiple of DIO_ALIGN) at w->off.
+ * Returns 0, -1 with errno, or 1 when the filesystem refused direct I/O
+ * outright (then nothing was written and the caller goes buffered).
  */
-static int write_direct(int fd, const struct iovec *iov, int iovcnt,
-			size_t total)
+static int lw_direct(struct lwriter *w, const unsigned char *p, size_t len)
 {
-	unsigned char *buf;
-	size_t blen = 0;
-	off_t off = 0;		/* file offset of buf[0] */
-	int rc = -1, first = 1;
+	if (mv_pwrite_all(w->fd, p, len, (long long)w->off) < 0)
+		return !w->written && errno == EINVAL ? 1 : -1;
+	w->written = 1;
+	w->off += len;
+	return 0;
+}
 
-	if (posix_memalign((void **)&buf, DIO_ALIGN, BOUNCE)) {
-		errno = ENOMEM;
-		return -1;
-	}
-#define DIO_WRITE(p, len) do {						\
-		if (mv_pwrite_all(fd, (p), (len), off) < 0) {		\
-			if (first && errno == EINVAL)			\
-				rc = 1;					\
-			goto out;					\
-		}							\
-		first = 0;						\
-		off += (off_t)(len);					\
-	} while (0)
+static int lw_append(struct lwriter *w, const struct iovec *iov, int iovcnt)
+{
 	for (int i = 0; i < iovcnt; i++) {
 		const unsigned char *p = iov[i].iov_base;
 		size_t n = iov[i].iov_len;
 
+		w->size += n;
+		if (!w->direct) {
+			/* Buffered: w->off is the end of the file. */
+			if (mv_pwrite_all(w->fd, p, n, (long long)w->off) < 0)
+				return -1;
+			w->off += n;
+			continue;
+		}
 		while (n) {
-			size_t pos = (size_t)off + blen;
+			uint64_t pos = w->off + w->blen;
 			size_t head = (DIO_ALIGN - pos % DIO_ALIGN) % DIO_ALIGN;
+			int rc = 0;
 
 			if (n >= head + 16 * DIO_ALIGN &&
 			    ((uintptr_t)p - pos) % DIO_ALIGN == 0) {
 				size_t mid = (n - head) & ~(size_t)(DIO_ALIGN - 1);
 
-				memcpy(buf + blen, p, head);
-				blen += head;
-				if (blen)
-					DIO_WRITE(buf, blen);
-				blen = 0;
-				DIO_WRITE(p + head, mid);
-				p += head + mid;
-				n -= head + mid;
+				memcpy(w->buf + w->blen, p, head);
+				w->blen += head;
+				if (w->blen)
+					rc = lw_direct(w, w->buf, w->blen);
+				if (rc == 0) {
+					w->blen = 0;
+					p += head;
+					n -= head;
+					rc = lw_direct(w, p, mid);
+				}
+				if (rc == 0) {
+					p += mid;
+					n -= mid;
+				}
 			} else {
-				size_t c = n < BOUNCE - blen ? n : BOUNCE - blen;
+				size_t c = n < BOUNCE - w->blen ? n : BOUNCE - w->blen;
 
-				memcpy(buf + blen, p, c);
-				blen += c;
+				memcpy(w->buf + w->blen, p, c);
+				w->blen += c;
 				p += c;
 				n -= c;
-				if (blen == BOUNCE) {
-					DIO_WRITE(buf, blen);
-					blen = 0;
-				}
+				if (w->blen == BOUNCE && (rc = lw_direct(w, w->buf,
+							w->blen)) == 0)
+					w->blen = 0;
+			}
+			if (rc < 0)
+				return -1;
+			if (rc > 0) {
+				/* Refused: the rest of this iovec goes buffered. */
+				if (lw_buffered(w) < 0 ||
+				    mv_pwrite_all(w->fd, p, n, (long long)w->off) < 0)
+					return -1;
+				w->off += n;
+				n = 0;
 			}
 		}
 	}
-	if (blen) {
-		size_t padded = (blen + DIO_ALIGN - 1) & ~(size_t)(DIO_ALIGN - 1);
-
-		memset(buf + blen, 0, padded - blen);
-		DIO_WRITE(buf, padded);
-	}
-#undef DIO_WRITE
-	rc = ftruncate(fd, (off_t)total) < 0 ? -1 : 0;
-out:
-	free(buf);
-	return rc;
+	return 0;
 }
 
-/*
- * Write all of iov to the fresh file fd: large objects with direct I/O
- * where the filesystem allows it, the rest through the page cache.
- */
-static int write_obj(int fd, const struct iovec *iov, int iovcnt)
+/* The last block, fsync, rename over the object, fsync the directory. */
+static int lw_commit(struct lwriter *w, struct mv_err *err)
 {
-	size_t total = 0;
-	int flags, rc;
+	struct store_local *sl = w->sl;
+	int rc;
 
-	for (int i = 0; i < iovcnt; i++)
-		total += iov[i].iov_len;
-	if (total < DIRECT_FROM || (flags = fcntl(fd, F_GETFL)) < 0 ||
-	    fcntl(fd, F_SETFL, flags | O_DIRECT) < 0)
-		return writev_all(fd, iov, iovcnt);
-	rc = write_direct(fd, iov, iovcnt, total);
-	if (rc <= 0)
-		return rc;
-	if (fcntl(fd, F_SETFL, flags) < 0 || ftruncate(fd, 0) < 0)
-		return -1;
-	return writev_all(fd, iov, iovcnt);
+	if (w->direct && w->blen) {
+		size_t padded = (w->blen + DIO_ALIGN - 1) & ~(size_t)(DIO_ALIGN - 1);
+
+		memset(w->buf + w->blen, 0, padded - w->blen);
+		rc = lw_direct(w, w->buf, padded);
+		if (rc > 0)
+			rc = lw_buffered(w);
+		if (rc < 0)
+			return mv_err_sys(err, MV_EIO, "write '%s/%s'", sl->dir,
+					  w->tmp);
+		w->blen = 0;
+	}
+	if (w->direct && ftruncate(w->fd, (off_t)w->size) < 0)
+		return mv_err_sys(err, MV_EIO, "truncate '%s/%s'", sl->dir,
+				  w->tmp);
+	if (fsync(w->fd) < 0)
+		return mv_err_sys(err, MV_EIO, "fsync '%s/%s'", sl->dir, w->tmp);
+	rc = close(w->fd);
+	w->fd = -1;
+	if (rc < 0)
+		return mv_err_sys(err, MV_EIO, "close '%s/%s'", sl->dir, w->tmp);
+	if (renameat(sl->dirfd, w->tmp, sl->dirfd, w->path) < 0)
+		return mv_err_sys(err, MV_EIO, "rename '%s/%s' to '%s'", sl->dir,
+				  w->tmp, w->path);
+	w->tmp[0] = '\0';
+	return fsync_dir(sl, w->parent, err);
 }
 
 static int local_put(void *impl, const char *path, const struct iovec *iov,
 		     int iovcnt, struct mv_err *err)
 {
 	struct store_local *sl = impl;
-	char parent[MV_STORE_PATH_MAX + 1], tmp[REL_MAX];
-	const char *slash = strrchr(path, '/');
-	size_t plen = slash ? (size_t)(slash - path) : 0;
-	int fd = -1, rc = MV_EIO, tries = 0;
+	struct lwriter *w;
+	size_t total = 0;
+	int rc;
 
-	memcpy(parent, path, plen);
-	parent[plen] = '\0';
-	tmp[0] = '\0';
+	for (int i = 0; i < iovcnt; i++)
+		total += iov[i].iov_len;
 	pthread_rwlock_rdlock(&sl->tmp_lock);
-	for (;;) {
-		unsigned long seq = __atomic_fetch_add(&sl->seq, 1,
-						       __ATOMIC_RELAXED);
-
-		rc = plen ? mkdirs(sl, parent, err) : 0;
-		if (rc < 0)
-			goto out;
-		if (rc > 0 && ++tries < PUT_TRIES)
-			continue;
-		snprintf(tmp, sizeof(tmp), "%s%s%s%ld-%lu", parent,
-			 plen ? "/" : "", MV_STORE_TMP_PREFIX,
-			 (long)getpid(), seq);
-		fd = openat(sl->dirfd, tmp, O_WRONLY | O_CREAT | O_EXCL |
-			    O_CLOEXEC, 0644);
-		if (fd >= 0)
-			break;
-		/* A stale name, or a del that just removed the parent. */
-		if ((errno != EEXIST && errno != ENOENT) ||
-		    ++tries >= PUT_TRIES) {
-			rc = mv_err_sys(err, MV_EIO, "open '%s/%s'", sl->dir,
-					tmp);
-			tmp[0] = '\0';
-			goto out;
-		}
-	}
-	rc = MV_EIO;
-	if (write_obj(fd, iov, iovcnt) < 0) {
-		mv_err_sys(err, MV_EIO, "write '%s/%s'", sl->dir, tmp);
+	rc = lw_open(sl, path, total >= DIRECT_FROM, &w, err);
+	if (rc < 0)
 		goto out;
-	}
-	if (fsync(fd) < 0) {
-		mv_err_sys(err, MV_EIO, "fsync '%s/%s'", sl->dir, tmp);
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		mv_err_sys(err, MV_EIO, "close '%s/%s'", sl->dir, tmp);
-		goto out;
-	}
-	fd = -1;
-	if (renameat(sl->dirfd, tmp, sl->dirfd, path) < 0) {
-		mv_err_sys(err, MV_EIO, "rename '%s/%s' to '%s'", sl->dir,
-			   tmp, path);
-		goto out;
-	}
-	tmp[0] = '\0';
-	rc = fsync_dir(sl, parent, err);
+	if (lw_append(w, iov, iovcnt) < 0)
+		rc = mv_err_sys(err, MV_EIO, "write '%s/%s'", sl->dir, w->tmp);
+	else
+		rc = lw_commit(w, err);
+	lw_free(w, 1);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (rc < 0 && tmp[0])
-		unlinkat(sl->dirfd, tmp, 0);
 	pthread_rwlock_unlock(&sl->tmp_lock);
 	return rc;
+}
+
+static int local_begin(void *impl, const char *path, void **w,
+		       struct mv_err *err)
+{
+	return lw_open(impl, path, 1, (struct lwriter **)w, err);
+}
+
+static int local_append(void *impl, void *wp, const struct iovec *iov,
+			int iovcnt, struct mv_err *err)
+{
+	struct lwriter *w = wp;
+
+	(void)impl;
+	if (lw_append(w, iov, iovcnt) < 0)
+		return mv_err_sys(err, MV_EIO, "write '%s/%s'", w->sl->dir,
+				  w->tmp);
+	return 0;
+}
+
+static int local_commit(void *impl, void *wp, uint64_t *size,
+			struct mv_err *err)
+{
+	struct lwriter *w = wp;
+	int rc = lw_commit(w, err);
+
+	(void)impl;
+	*size = w->size;
+	lw_free(w, 1);
+	return rc;
+}
+
+static void local_abort(void *impl, void *wp)
+{
+	(void)impl;
+	lw_free(wp, 1);
 }
 
 /* Open an object for reading; MV_ENOINPUT when there is none. */
@@ -459,6 +531,7 @@ struct walk {
 	size_t plen;
 	int clean;		/* remove temporaries instead of listing */
 	int count;		/* temporaries removed */
+	char spare[40];		/* but not those starting so ("": none) */
 	int (*fn)(void *, const char *, uint64_t);
 	void *arg;
 	struct mv_err *err;
@@ -542,7 +615,8 @@ static int walk_dir(struct walk *w, int dfd, size_t n)
 		if (type != DT_REG)
 			goto next;
 		if (!strncmp(name, MV_STORE_TMP_PREFIX, TMP_LEN)) {
-			if (!w->clean)
+			if (!w->clean || (w->spare[0] &&
+			    !strncmp(name, w->spare, strlen(w->spare))))
 				goto next;
 			if (unlinkat(dirfd(d), name, 0) == 0)
 				w->count++;
@@ -613,6 +687,10 @@ static int local_clean_tmp(void *impl, struct mv_err *err)
 	w->clean = 1;
 	w->err = err;
 	pthread_rwlock_wrlock(&sl->tmp_lock);
+	/* Puts are over (the lock); writers begun may still be open. */
+	if (__atomic_load_n(&sl->writers, __ATOMIC_RELAXED))
+		snprintf(w->spare, sizeof(w->spare), "%s%ld-",
+			 MV_STORE_TMP_PREFIX, (long)getpid());
 	dfd = openat(sl->dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		rc = mv_err_sys(err, MV_EIO, "open '%s'", sl->dir);
@@ -652,6 +730,10 @@ static const struct mv_store_ops local_ops = {
 	.del = local_del,
 	.list = local_list,
 	.clean_tmp = local_clean_tmp,
+	.begin = local_begin,
+	.append = local_append,
+	.commit = local_commit,
+	.abort = local_abort,
 	.local_dir = local_local_dir,
 	.close = local_close,
 };

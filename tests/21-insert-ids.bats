@@ -16,6 +16,14 @@ setup() {
 	mv_setup
 }
 
+_tmp_files_exist() {
+	[ -n "$(find "$MV_HOME" -name '.tmp-*' -print -quit)" ]
+}
+
+_no_tmp_files() {
+	! _tmp_files_exist
+}
+
 @test "--ids FILE gives the ids, one per line" {
 	run -0 mv-create "$C" --dim 2
 	printf '100\n200\n-5\n' >ids.txt
@@ -158,6 +166,22 @@ setup() {
 	# The killed client's pending rows do not surface with a later flush.
 	run -0 mv-insert "$C" < <(printf '1 2 3 4 5 6 7 8\n')
 	assert_rows "$C" 1
+}
+
+@test "a large mv-insert killed mid-stream leaves no file behind" {
+	# Past 4 MiB the node writes the vectors to a temporary as they come:
+	# the disconnect must remove it.
+	run -0 mv-create "$C" --dim 128
+	gen vecs 40000 128 --seed 5 --format fvecs >big.fvecs
+	{ (cat big.fvecs; sleep 3) | command mv-insert --format fvecs "$C"; } 2>/dev/null 3>&- &
+	poll 10 _tmp_files_exist || fail "no temporary while the data streamed"
+	pid=$(pgrep -n -P $! mv-insert || pgrep -n -f "mv-insert --format fvecs $C\$")
+	[ -n "$pid" ] || fail "mv-insert not running"
+	kill -KILL "$pid"
+	wait $! || true
+	poll 10 _no_tmp_files || fail "left behind: $(find "$MV_HOME" -name '.tmp-*')"
+	assert_rows "$C" 0
+	assert_serving
 }
 
 @test "exit 0 means durable and visible to every other client" {

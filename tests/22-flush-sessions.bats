@@ -52,6 +52,29 @@ teardown() {
 	assert_rows "$C" 12
 }
 
+@test "large session inserts from two processes stream to storage and commit whole" {
+	# 2 x 6 MB of vectors (not a whole number of pages): each passes the node's 4 MiB staging chunk, so
+	# the segment file is written while the data arrives, across
+	# connections, and only the mv-flush makes it a segment.
+	start_own_node
+	run -0 mv-create "$C" --dim 64
+	gen vecs 24001 64 --seed 3 --format fvecs >a.fvecs
+	gen vecs 24000 64 --seed 4 --format fvecs >b.fvecs
+	seq 0 24000 >a.ids
+	seq 24001 48000 >b.ids
+	run -0 mv-insert --session "$S" --ids a.ids "$C" a.fvecs
+	run -0 mv-insert --session "$S" --ids b.ids "$C" b.fvecs
+	assert_rows "$C" 0
+	run -0 mv-flush "$S"
+	assert_rows "$C" 48001
+	cat a.fvecs b.fvecs >ab.fvecs
+	mv-get "$C" --all --format fvecs >got.fvecs
+	cmp ab.fvecs got.fvecs
+	restart_node
+	mv-get "$C" --all --format fvecs >got2.fvecs
+	cmp ab.fvecs got2.fvecs
+}
+
 @test "a session spans collections and commits them together" {
 	run -0 mv-create "${C}a" --dim 2
 	run -0 mv-create "${C}b" --dim 3

@@ -148,6 +148,37 @@ data_below() {
 		fail "$(data_bytes) bytes left under MV_HOME after the drop (empty: $base): $(find "$MV_HOME" -type f -printf '%P %s\n')"
 }
 
+@test "SIGKILL while large inserts stream to storage: whole or absent, no leftovers" {
+	# 29999 x 128 floats (15 MB) per insert: the node writes the segment
+	# file while the data arrives, so the kills land in that phase too.
+	DIM=128 ROWS=29999
+	start_own_node
+	run -0 mv-create "$C" --dim "$DIM"
+	base=$(data_bytes)
+	rows_file 0 >p.txt
+	timed_insert --ids-first "$C" p.txt
+	for iter in 1 2 3 4 5; do
+		rows_file "$iter" >p.txt
+		command mv-insert --ids-first "$C" p.txt >/dev/null 2>&1 3>&- &
+		ipid=$!
+		rand_sleep "$dur_ms"
+		kill_node
+		wait "$ipid" && ist=0 || ist=$?
+		start_node
+		check_rows >counts.txt || fail "iteration $iter: rows are damaged (see above)"
+		while read -r it cnt; do
+			[ "$cnt" -eq "$ROWS" ] ||
+				fail "iteration $iter: $cnt rows of iteration $it, not all $ROWS"
+		done <counts.txt
+		grep -q '^0 ' counts.txt || fail "iteration $iter: the committed rows are gone"
+		[ "$ist" -ne 0 ] || grep -q "^$iter " counts.txt ||
+			fail "iteration $iter: mv-insert exited 0 but its rows are not there"
+	done
+	run -0 mv-drop "$C"
+	poll 10 data_below $((base + 65536)) ||
+		fail "$(data_bytes) bytes left under MV_HOME after the drop: $(find "$MV_HOME" -type f -printf '%P %s\n')"
+}
+
 @test "SIGTERM during an insert: the flush is finished or refused, never half" {
 	start_own_node
 	run -0 mv-create "$C" --dim "$DIM"

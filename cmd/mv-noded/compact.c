@@ -215,7 +215,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		if (node_seg_col_from(&out->cols[f], c->fields[f].type, &cols[f],
 				      rows) < 0)
 			MV_BUG("bad string column in compaction");
-	rc = node_seg_prepare(c, out, err);
+	rc = node_seg_prepare(c, out, 0, err);
 	if (rc < 0)
 		goto out;
 	/* The metadata: new keys in, old keys out, in one transaction. */

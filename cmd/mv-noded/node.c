@@ -94,6 +94,15 @@ static void key_coll(char *out, size_t cap, const char *user,
 
 /* ---- segments ------------------------------------------------------ */
 
+void node_seg_base(const struct coll *c, char *out, size_t cap)
+{
+	char tok[17];
+
+	node_random_hex(tok, 8);
+	snprintf(out, cap, "%s/%s-%s/%" PRId64 "-%s", c->user, c->name,
+		 c->token, node_now_ms(), tok);
+}
+
 void node_seg_free(struct seg *s)
 {
 	if (!s)
@@ -163,12 +172,16 @@ static int string_offsets(const unsigned char *p, size_t len, uint64_t n,
 
 /*
  * Finish a segment whose ids and own vectors are set: normalise for
- * cosine (raw then comes from the stored file), norms for l2.
+ * cosine the rows from row done on (raw then comes from the stored file),
+ * norms for l2.
  */
-int node_seg_prepare(struct coll *c, struct seg *s, struct mv_err *err)
+int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
+		     struct mv_err *err)
 {
 	if (c->metric == MV_COSINE) {
-		node_normalise(s->vecs, s->n, c->dim);
+		if (done < s->n)
+			node_normalise(s->vecs + done * c->dim, s->n - done,
+				       c->dim);
 	} else {
 		s->raw = s->vecs;
 	}
@@ -570,6 +583,7 @@ struct batch *batch_new(const char *session)
 
 static void pcoll_free(struct pcoll *pc)
 {
+	stage_abort(pc);
 	nbuf_release(&pc->ids);
 	nbuf_release(&pc->vecs);
 	nbuf_release(&pc->dels);
@@ -864,13 +878,12 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	/* 1. Write every file under a fresh name; nothing refers to it yet. */
 	for (pc = b->colls; pc; pc = pc->next) {
 		struct coll *c = pc->c;
-		char base[200], tok[17];
+		const char *base = pc->base;
 
 		if (c->dropped)
 			continue;	/* its pending work was aborted */
-		node_random_hex(tok, 8);
-		snprintf(base, sizeof(base), "%s/%s-%s/%" PRId64 "-%s",
-			 c->user, c->name, c->token, node_now_ms(), tok);
+		if (!pc->vw)
+			node_seg_base(c, pc->base, sizeof(pc->base));
 		if (pc->dels.len) {
 			struct written *x = &w[nw++];
 			snprintf(x->path, sizeof(x->path), "%s.del", base);
@@ -889,9 +902,13 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			snprintf(x->path, sizeof(x->path), "%s.vec", base);
 			x->kind = MV_SEG_VEC;
 			x->pc = pc;
-			rc = node_put_file(nd, x->path, MV_SEG_VEC, c->dim, pc->n,
-				      pc->ids.p, pc->n * 8, pc->vecs.p, vbytes,
-				      &x->size, err);
+			if (pc->vw)
+				rc = stage_finish(pc, &x->size, err);
+			else
+				rc = node_put_file(nd, x->path, MV_SEG_VEC,
+						   c->dim, pc->n, pc->ids.p,
+						   pc->n * 8, pc->vecs.p,
+						   vbytes, &x->size, err);
 			if (rc < 0)
 				goto out;
 			for (int f = 0; f < c->nfields; f++) {
@@ -1069,7 +1086,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				if (node_seg_col_from(&s->cols[f], c->fields[f].type,
 						 &pc->cols[f], s->n) < 0)
 					MV_BUG("bad string column after check");
-			if (node_seg_prepare(c, s, NULL) < 0)
+			if (node_seg_prepare(c, s, pc->vnorm, NULL) < 0)
 				MV_BUG("out of memory after commit");
 		}
 		pthread_rwlock_wrlock(&c->lock);
@@ -1449,7 +1466,7 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 		s->own = nv;
 		s->vecs = nv;
 	}
-	rc = node_seg_prepare(c, s, err);
+	rc = node_seg_prepare(c, s, 0, err);
 	if (rc < 0)
 		goto fail;
 	{

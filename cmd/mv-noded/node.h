@@ -28,6 +28,9 @@
 #include "segfile.h"
 #include "store.h"
 
+struct node;
+struct coll;
+
 /* Room for a storage path: user/collection-token/time-random.field.col */
 #define MV_SPATH 400
 
@@ -73,6 +76,8 @@ struct seg {
 };
 /* Free s->own, however it was allocated. */
 void node_seg_free_own(struct seg *s);
+/* A fresh base name for a segment's files: "user/name-token/ms-random". */
+void node_seg_base(const struct coll *c, char *out, size_t cap);
 
 /* A built index and the segments it covers, in label order. */
 struct cindex {
@@ -146,8 +151,27 @@ struct pcoll {
 	struct mv_idmap seen;		/* ids inserted in this batch, */
 	int seen_stale;			/* unless only fresh ids came */
 	int user_ids;			/* some ids were given */
+	/* Vectors on their way to storage (stage.c); vw NULL until then. */
+	struct mv_store_writer *vw;
+	char base[200];			/* the segment's files' base name */
+	size_t vqueued;			/* bytes of vecs handed over */
+	uint32_t vcrc;			/* CRC-32C of the bytes written */
+	uint64_t vnorm;			/* rows normalised (cosine) */
+	int vjobs;			/* chunks in flight, under stage_lock */
+	struct mv_err verr;		/* a failed write, for the flush */
 	struct pcoll *next;
 };
+
+/*
+ * Streaming a batch's vectors to storage as they arrive (stage.c).  The
+ * caller holds the batch's lock.  stage_more after an INSERT; stage_wait
+ * before vecs may move; stage_finish in a flush writes the rest and
+ * commits the .vec file (pc->base names it); stage_abort discards.
+ */
+void stage_more(struct node *nd, struct pcoll *pc);
+void stage_wait(struct pcoll *pc);
+int stage_finish(struct pcoll *pc, uint64_t *size, struct mv_err *err);
+void stage_abort(struct pcoll *pc);
 
 /* Unflushed work of a connection or named session. */
 struct batch {
@@ -266,7 +290,8 @@ char *node_collection_list(struct node *nd, const char *user,
 int64_t node_now_ms(void);
 void node_random_hex(char *out, size_t bytes);
 void node_seg_free(struct seg *s);
-int node_seg_prepare(struct coll *c, struct seg *s, struct mv_err *err);
+int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
+		     struct mv_err *err);
 int node_seg_set_deleted(struct seg *s, uint64_t row);
 int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,
 		  uint32_t aux, uint64_t n, const void *a, size_t alen,

@@ -500,6 +500,8 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 	b = cur_batch(cn);
 	pthread_mutex_lock(&b->lock);
 	pc = batch_coll(b, c);
+	if (pc && pc->vecs.len + vbytes > pc->vecs.cap)
+		stage_wait(pc);		/* vecs is about to move */
 	if (!pc || nbuf_reserve(&pc->ids, n * 8) < 0 ||
 	    nbuf_reserve(&pc->vecs, vbytes) < 0) {
 		pthread_mutex_unlock(&b->lock);
@@ -556,6 +558,7 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 		return reply_err(cn, &e);
 	}
 	b->last_used = time(NULL);
+	stage_more(nd, pc);
 	if (nd->conf.auto_flush && !cn->sess &&
 	    b->bytes >= (size_t)nd->conf.flush_limit) {
 		int64_t ins, del;

@@ -5,6 +5,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include "crc32c.h"
 #include "segfile.h"
 #include "unit.h"
 
@@ -97,4 +98,62 @@ TEST(segfile_large_block_starts_on_a_page)
 	/* 1 MiB of vectors or more: B is page-aligned for direct I/O. */
 	round_trip(20000, 16, 4096);
 	round_trip(2621, 100, 64);	/* 1048400 bytes: just under */
+}
+
+/* B first, then A and a trailer: what a flush streamed to storage. */
+TEST(segfile_tail_layout)
+{
+	uint64_t n = 5000;
+	uint32_t dim = 8;
+	size_t blen = n * dim * sizeof(float), len;
+	int64_t *ids = malloc(n * 8);
+	unsigned char *f = malloc(blen + n * 8 + 64);
+	float *v = (float *)(void *)f;
+	struct mv_segenc e;
+	struct mv_seginfo info;
+	struct mv_err err = { 0 };
+	void *a;
+	const void *b;
+
+	REQUIRE(ids && f);
+	for (uint64_t i = 0; i < n; i++)
+		ids[i] = (int64_t)(n - i);
+	for (uint64_t i = 0; i < n * dim; i++)
+		v[i] = (float)i / 7.0f;
+	REQUIRE(mv_segenc_tail(&e, MV_SEG_VEC, dim, n, ids, n * 8, blen,
+			       mv_crc32c(0, v, blen), &err) == 0);
+	len = blen;
+	for (int i = 0; i < 2; i++) {
+		memcpy(f + len, e.iov[i].iov_base, e.iov[i].iov_len);
+		len += e.iov[i].iov_len;
+	}
+	mv_segenc_release(&e);
+	CHECK_EQ_INT(mv_segfile_decode("t.vec", f, len, &info, &a, &b, &err), 0);
+	CHECK_EQ_U64(info.n, n);
+	CHECK_EQ_U64(info.aux, dim);
+	CHECK_EQ_U64(info.b_off, 0);
+	CHECK_EQ_U64(info.b_len, blen);
+	CHECK(b == f);
+	CHECK(a && !memcmp(a, ids, n * 8));
+	free(a);
+	/* Damage to B, to A, to the trailer; a cut file. */
+	f[100] ^= 4;
+	CHECK_EQ_INT(mv_segfile_decode("t.vec", f, len, &info, &a, &b, &err),
+		     MV_EIO);
+	CHECK(strstr(err.msg, "checksum mismatch"));
+	f[100] ^= 4;
+	f[blen + 3] ^= 4;
+	CHECK_EQ_INT(mv_segfile_decode("t.vec", f, len, &info, &a, &b, NULL),
+		     MV_EIO);
+	f[blen + 3] ^= 4;
+	f[len - 30] ^= 4;
+	CHECK_EQ_INT(mv_segfile_decode("t.vec", f, len, &info, &a, &b, NULL),
+		     MV_EIO);
+	f[len - 30] ^= 4;
+	CHECK_EQ_INT(mv_segfile_decode("t.vec", f + 4, len - 4, &info, &a, &b,
+				       NULL), MV_EIO);
+	CHECK_EQ_INT(mv_segfile_decode("t.vec", f, len, &info, &a, &b, NULL), 0);
+	free(a);
+	free(ids);
+	free(f);
 }

@@ -321,6 +321,62 @@ TEST(store_direct_io_layouts)
 	mv_store_close(s);
 }
 
+/* A writer's object appears only at commit; abort leaves nothing. */
+TEST(store_writer)
+{
+	struct mv_store *s = open_store("store-writer");
+	size_t big = 3u << 20;
+	unsigned char *a = NULL, small[777];
+	struct mv_store_writer *w;
+	struct mv_err err = { 0 };
+	uint32_t want = 0;
+	uint64_t size = 0, total = 0;
+	const void *p;
+	void *h;
+	size_t len;
+
+	REQUIRE(s && posix_memalign((void **)&a, 4096, big) == 0);
+	fill(a, big, 7);
+	fill(small, sizeof(small), 8);
+	REQUIRE(mv_store_begin(s, "w/obj.vec", &w, &err) == 0);
+	/* aligned and congruent, then odd pieces, then aligned again */
+	for (int round = 0; round < 3; round++) {
+		struct iovec iov[2] = { { a, big / 2 }, { small, sizeof(small) } };
+		struct iovec one = { a + big / 2 + round, 100000 };
+
+		CHECK_EQ_INT(mv_store_append(w, iov, 2, NULL), 0);
+		CHECK_EQ_INT(mv_store_append(w, &one, 1, NULL), 0);
+		want = mv_crc32c(want, a, big / 2);
+		want = mv_crc32c(want, small, sizeof(small));
+		want = mv_crc32c(want, a + big / 2 + round, 100000);
+		total += big / 2 + sizeof(small) + 100000;
+	}
+	CHECK_STR(get_str(s, "w/obj.vec"), "(absent)");
+	/* Start-up cleaning spares an open writer's temporary. */
+	CHECK_EQ_INT(mv_store_clean_tmp(s, NULL), 0);
+	CHECK_EQ_INT(mv_store_commit(w, &size, &err), 0);
+	CHECK_EQ_U64(size, total);
+	REQUIRE(mv_store_map(s, "w/obj.vec", &p, &len, &h, NULL) == 0);
+	CHECK_EQ_U64(len, total);
+	CHECK_EQ_U64(mv_crc32c(0, p, len), want);
+	mv_store_unmap(s, h);
+
+	/* Abort: no object, no temporary left. */
+	REQUIRE(mv_store_begin(s, "w/gone.vec", &w, NULL) == 0);
+	{
+		struct iovec iov = { a, big };
+		CHECK_EQ_INT(mv_store_append(w, &iov, 1, NULL), 0);
+	}
+	mv_store_abort(w);
+	mv_store_abort(NULL);
+	CHECK_STR(get_str(s, "w/gone.vec"), "(absent)");
+	CHECK_EQ_INT(mv_store_clean_tmp(s, NULL), 0);
+	CHECK_EQ_INT(mv_store_begin(s, "../x", &w, &err), MV_EUSAGE);
+	CHECK(w == NULL);
+	free(a);
+	mv_store_close(s);
+}
+
 struct listed {
 	char *v[64];
 	int n, stop_at;
