@@ -62,6 +62,35 @@ int mv_idmap_reserve(struct mv_idmap *m, size_t more)
 	return cap == m->cap ? 0 : rehash(m, cap);
 }
 
+/*
+ * n rows of one segment: the slot of the row PREFETCH ahead is fetched
+ * while this one goes in, so that a large segment costs memory bandwidth
+ * rather than a cache miss per id.
+ */
+#define PREFETCH 16
+int mv_idmap_put_rows(struct mv_idmap *m, const int64_t *ids, size_t n,
+		      void *seg, uint64_t row0)
+{
+	if (mv_idmap_reserve(m, n) < 0)
+		return MV_EINTERNAL;
+	for (size_t i = 0; i < n; i++) {
+		size_t j;
+
+		if (i + PREFETCH < n)
+			__builtin_prefetch(&m->t[hash(ids[i + PREFETCH]) &
+						 (m->cap - 1)], 1);
+		j = hash(ids[i]) & (m->cap - 1);
+		while (m->t[j].id != MV_ID_NONE && m->t[j].id != ids[i])
+			j = (j + 1) & (m->cap - 1);
+		if (m->t[j].id == MV_ID_NONE)
+			m->n++;
+		m->t[j].id = ids[i];
+		m->t[j].seg = seg;
+		m->t[j].row = row0 + i;
+	}
+	return 0;
+}
+
 int mv_idmap_put(struct mv_idmap *m, int64_t id, void *seg, uint64_t row)
 {
 	size_t j;

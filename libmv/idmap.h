@@ -27,6 +27,12 @@ void mv_idmap_release(struct mv_idmap *m);
 int mv_idmap_reserve(struct mv_idmap *m, size_t more);
 /* Insert or replace; 0 or MV_EINTERNAL (out of memory). */
 int mv_idmap_put(struct mv_idmap *m, int64_t id, void *seg, uint64_t row);
+/*
+ * Insert or replace ids[0..n) as rows row0.. of seg, faster than n puts
+ * (the table is prefetched ahead); 0 or MV_EINTERNAL.
+ */
+int mv_idmap_put_rows(struct mv_idmap *m, const int64_t *ids, size_t n,
+		      void *seg, uint64_t row0);
 /* The entry for id, or NULL; valid until the next change. */
 struct mv_idmap_ent *mv_idmap_get(const struct mv_idmap *m, int64_t id);
 /* 1 if removed, 0 if absent. */

@@ -126,7 +126,7 @@ static void release_covered(struct cindex *ci)
 		if (s->own) {
 			if (s->raw == s->vecs)
 				s->raw = NULL;	/* mapped again when asked */
-			node_seg_free_own(s);
+			node_seg_free_own(s, 0);	/* the index has them */
 			s->vecs = NULL;
 		}
 	}

@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include "bigmem.h"
 #include "log.h"
 #include "net.h"
 #include "server.h"
@@ -44,15 +45,19 @@ static void usage(FILE *f)
 "See mv-noded(8) and mv.conf(5).\n");
 }
 
+#define POOL_AGE 10	/* seconds freed memory is kept for reuse */
+
 static void *ticker(void *arg)
 {
 	struct node *nd = arg;
 
-	for (;;) {
+	for (unsigned i = 1; ; i++) {
 		usleep(50 * 1000);
 		if (atomic_load(&nd->shutting_down))
 			break;
 		node_tick(nd);
+		if (i % 20 == 0)
+			mv_big_trim(POOL_AGE);
 	}
 	return NULL;
 }
@@ -189,6 +194,19 @@ int main(int argc, char **argv)
 	 * an index build frees (tens of MB) in the heap for good.
 	 */
 	mallopt(M_MMAP_THRESHOLD, 1 << 20);
+	/*
+	 * Memory freed by drops, merges and discarded batches is kept a few
+	 * seconds for the next insert (bigmem.h): on a VM, memory touched
+	 * afresh can cost more than the disk.  At most 1 GiB or 1/16 of RAM.
+	 */
+	{
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+		size_t lim = (size_t)1 << 30;
+
+		if (pages > 0 && psz > 0 && (size_t)pages * (size_t)psz / 16 < lim)
+			lim = (size_t)pages * (size_t)psz / 16;
+		mv_big_pool_limit(lim);
+	}
 	the_node = &nd;
 	if (node_open(&nd, &err) < 0) {
 		log_warnx("cannot open '%s': %s", nd.conf.data_dir, err.msg);

@@ -16,6 +16,7 @@
 #include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/time.h>
+#include "bigmem.h"
 #include "knn.h"
 #include "log.h"
 #include "node.h"
@@ -32,32 +33,48 @@ int nbuf_reserve(struct nbuf *b, size_t more)
 		return 0;
 	if (b->len + more < b->len)
 		return MV_EINTERNAL;
+	if (b->mapped) {
+		struct mv_big big = { b->p, b->cap, b->touched };
+
+		if (mv_big_reserve(&big, b->len + more) < 0)
+			return MV_EINTERNAL;
+		b->p = big.p;
+		b->cap = big.cap;
+		b->touched = big.touched;
+		return 0;
+	}
 	cap = b->cap ? b->cap : 4096;
 	while (cap < b->len + more)
 		cap *= 2;
-	if (!b->mapped) {
-		p = realloc(b->p, cap);
-	} else if (!b->p) {
-		p = mmap(NULL, cap, PROT_READ | PROT_WRITE,
-			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	} else {
-		p = mremap(b->p, b->cap, cap, MREMAP_MAYMOVE);
-	}
-	if (!p || p == MAP_FAILED)
+	p = realloc(b->p, cap);
+	if (!p)
 		return MV_EINTERNAL;
 	b->p = p;
 	b->cap = cap;
 	return 0;
 }
 
+void nbuf_touch(struct nbuf *b, size_t end)
+{
+	struct mv_big big = { b->p, b->cap, b->touched };
+
+	if (!b->mapped || !b->p)
+		return;
+	mv_big_touch(&big, end);
+	b->touched = big.touched;
+}
+
 void nbuf_release(struct nbuf *b)
 {
 	int mapped = b->mapped;
 
-	if (mapped && b->p)
-		munmap(b->p, b->cap);
-	else if (!mapped)
+	if (mapped) {
+		struct mv_big big = { b->p, b->cap, b->touched };
+
+		mv_big_free(&big, b->touched, 1);
+	} else {
 		free(b->p);
+	}
 	memset(b, 0, sizeof(*b));
 	b->mapped = mapped;
 }
@@ -108,7 +125,7 @@ void node_seg_free(struct seg *s)
 	if (!s)
 		return;
 	free(s->ids);
-	node_seg_free_own(s);
+	node_seg_free_own(s, 1);
 	free(s->norms2);
 	free(s->deleted);
 	if (s->map)
@@ -121,14 +138,17 @@ void node_seg_free(struct seg *s)
 	free(s);
 }
 
-void node_seg_free_own(struct seg *s)
+void node_seg_free_own(struct seg *s, int keep)
 {
-	if (s->own_map)
-		munmap(s->own, s->own_map);
-	else
+	if (s->own_map) {
+		struct mv_big big = { s->own, s->own_map, s->own_used };
+
+		mv_big_free(&big, s->own_used, keep);
+	} else {
 		free(s->own);
+	}
 	s->own = NULL;
-	s->own_map = 0;
+	s->own_map = s->own_used = 0;
 }
 
 void node_normalise(float *v, size_t n, uint32_t dim)
@@ -1078,6 +1098,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			s->vecs = (float *)pc->vecs.p;
 			s->own = pc->vecs.p;
 			s->own_map = pc->vecs.cap;
+			s->own_used = pc->vecs.len;
 			memset(&pc->ids, 0, sizeof(pc->ids));
 			pc->vecs.p = NULL;
 			pc->vecs.len = pc->vecs.cap = 0;
@@ -1106,8 +1127,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				MV_BUG("out of memory after commit");
 			c->segs = segs;
 			c->segs[c->nsegs++] = s;
-			for (uint64_t r = 0; r < s->n; r++)
-				mv_idmap_put(&c->ids, s->ids[r], s, r);
+			mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
 			c->rows += (int64_t)s->n;
 			*inserted += (int64_t)s->n;
 		}
@@ -1462,7 +1482,7 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 			goto fail;
 		}
 		memcpy(nv, s->vecs, s->n * c->dim * sizeof(float));
-		node_seg_free_own(s);
+		node_seg_free_own(s, 0);
 		s->own = nv;
 		s->vecs = nv;
 	}
@@ -1478,10 +1498,9 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 		c->segs = segs;
 		c->segs[c->nsegs++] = s;
 	}
-	for (uint64_t r = 0; r < s->n; r++) {
-		mv_idmap_put(&c->ids, s->ids[r], s, r);
+	mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
+	for (uint64_t r = 0; r < s->n; r++)
 		bump_next_id(c, s->ids[r]);
-	}
 	c->rows += (int64_t)s->n;
 	return 0;
 fail:

@@ -35,16 +35,20 @@ struct coll;
 #define MV_SPATH 400
 
 /*
- * A growable byte buffer (pending data).  A mapped one lives in its own
- * page-aligned anonymous mapping, grown by mremap (no copy), so that a
- * flush can write it to storage with direct I/O.
+ * A growable byte buffer (pending data).  A mapped one is a bigmem.h
+ * buffer: page-aligned (a flush writes it with direct I/O), on huge pages
+ * when large, grown without copying, and filled from recently freed
+ * memory; nbuf_touch makes it resident up to a length before it is
+ * written there.
  */
 struct nbuf {
 	unsigned char *p;
 	size_t len, cap;
 	int mapped;
+	size_t touched;		/* mapped: bytes resident */
 };
 int nbuf_reserve(struct nbuf *b, size_t more);
+void nbuf_touch(struct nbuf *b, size_t end);
 void nbuf_release(struct nbuf *b);
 
 /* One scalar column of a segment, decoded. */
@@ -65,7 +69,8 @@ struct seg {
 	float *norms2;		/* l2: squared norms */
 	const float *raw;	/* as inserted (== vecs unless cosine) */
 	void *own;		/* block behind vecs, if any: malloc'ed, */
-	size_t own_map;		/* or mmap'ed, of this many bytes */
+	size_t own_map;		/* or a bigmem.h buffer of this capacity */
+	size_t own_used;	/* and these bytes used */
 	void *map;		/* storage mapping behind raw, if any */
 	int indexed;		/* covered by the collection's index; vecs
 				 * then freed (raw maps the file) */
@@ -74,8 +79,11 @@ struct seg {
 	int ncols;
 	struct col *cols;
 };
-/* Free s->own, however it was allocated. */
-void node_seg_free_own(struct seg *s);
+/*
+ * Free s->own, however it was allocated; keep: its memory may serve the
+ * next insert (bigmem.h's pool) rather than go back to the system.
+ */
+void node_seg_free_own(struct seg *s, int keep);
 /* A fresh base name for a segment's files: "user/name-token/ms-random". */
 void node_seg_base(const struct coll *c, char *out, size_t cap);
 
