@@ -8,6 +8,7 @@
  * orphan file that start-up removes.
  */
 #include <inttypes.h>
+#include <malloc.h>
 #include <jansson.h>
 #include <math.h>
 #include <pthread.h>
@@ -366,6 +367,7 @@ static void *build_main(void *arg)
 	free(j->segs);
 	coll_put(c);
 	free(j);
+	malloc_trim(0);	/* what the build freed goes back now */
 	return NULL;
 }
 
