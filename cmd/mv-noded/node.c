@@ -13,7 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/random.h>
 #include <sys/time.h>
 #include "bigmem.h"
@@ -883,9 +882,26 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
 		goto out;
 	}
-	for (pc = b->colls; pc; pc = pc->next) {
-		ncolls++;
-		cap += 2 + (size_t)pc->c->nfields;
+	{
+		size_t nrec = 0;	/* metadata records the commit writes */
+
+		for (pc = b->colls; pc; pc = pc->next) {
+			ncolls++;
+			cap += 2 + (size_t)pc->c->nfields;
+			if (!pc->c->dropped)
+				nrec += 1 + (pc->dels.len > 0) +
+					(pc->n ? 1 + (size_t)pc->c->nfields : 0);
+		}
+		if (nrec > MV_META_TXN_OPS_MAX) {
+			rc = mv_err_set(err, MV_EDATA, "this flush spans %zu "
+				"collections and would commit %zu metadata "
+				"records in one transaction, more than the %d "
+				"the metadata store allows; nothing was "
+				"committed: flush fewer collections at a time",
+				ncolls, nrec,
+				MV_META_TXN_OPS_MAX);
+			goto out;
+		}
 	}
 	w = calloc(cap, sizeof(*w));
 	svals = calloc(ncolls, sizeof(*svals));
@@ -1101,7 +1117,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			s->own_used = pc->vecs.len;
 			memset(&pc->ids, 0, sizeof(pc->ids));
 			pc->vecs.p = NULL;
-			pc->vecs.len = pc->vecs.cap = 0;
+			pc->vecs.len = pc->vecs.cap = pc->vecs.touched = 0;
 			s->ncols = c->nfields;
 			for (int f = 0; f < c->nfields; f++)
 				if (node_seg_col_from(&s->cols[f], c->fields[f].type,

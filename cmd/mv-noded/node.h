@@ -166,6 +166,7 @@ struct pcoll {
 	uint32_t vcrc;			/* CRC-32C of the bytes written */
 	uint64_t vnorm;			/* rows normalised (cosine) */
 	int vjobs;			/* chunks in flight, under stage_lock */
+	int vskip;			/* staging failed to start: do not */
 	struct mv_err verr;		/* a failed write, for the flush */
 	struct pcoll *next;
 };

@@ -98,7 +98,7 @@ void stage_more(struct node *nd, struct pcoll *pc)
 	struct sjob *j;
 	struct mv_err err = { 0 };
 
-	if (todo < STAGE_CHUNK || pc->verr.code || pc->c->dropped)
+	if (todo < STAGE_CHUNK || pc->vskip || pc->c->dropped)
 		return;
 	if (!pc->vw) {
 		char path[MV_SPATH];
@@ -109,6 +109,7 @@ void stage_more(struct node *nd, struct pcoll *pc)
 			/* Not fatal: the flush writes it all at once. */
 			log_warnx("cannot stage '%s': %s", path, err.msg);
 			pc->base[0] = '\0';
+			pc->vskip = 1;
 			return;
 		}
 	}
