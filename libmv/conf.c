@@ -76,6 +76,7 @@ int mv_conf_init(struct mv_conf *c, struct mv_err *err)
 	c->flush_interval = MV_FLUSH_INTERVAL_DEFAULT;
 	c->flush_limit = MV_FLUSH_LIMIT_DEFAULT;
 	c->session_ttl = MV_SESSION_TTL_DEFAULT;
+	c->busy_poll_us = MV_BUSY_POLL_DEFAULT;
 	c->num_nodes = 1;
 	c->data_dir = mv_home();
 	c->user = strdup("default");
@@ -126,6 +127,10 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		if (parse_int(val, 1, INT32_MAX, &v) < 0)
 			goto bad;
 		c->session_ttl = v;
+	} else if (!strcmp(key, "busy_poll_us")) {
+		if (parse_int(val, 0, 1000000, &v) < 0)
+			goto bad;
+		c->busy_poll_us = (int)v;
 	} else if (!strcmp(key, "num_replicas")) {
 		if (parse_int(val, 0, 64, &v) < 0)
 			goto bad;

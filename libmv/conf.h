@@ -13,12 +13,14 @@
 #define MV_FLUSH_INTERVAL_DEFAULT 1000		/* ms */
 #define MV_FLUSH_LIMIT_DEFAULT (16u << 20)	/* bytes */
 #define MV_SESSION_TTL_DEFAULT 3600		/* s */
+#define MV_BUSY_POLL_DEFAULT 50		/* us */
 
 struct mv_conf {
 	int auto_flush;
 	int64_t flush_interval;		/* ms */
 	int64_t flush_limit;		/* bytes */
 	int64_t session_ttl;		/* s */
+	int busy_poll_us;		/* us a connection polls for the next request */
 	int num_replicas, num_nodes, sync_level;
 	int nlisten;
 	char *listen[MV_LISTEN_MAX];

@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <poll.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 #include "net.h"
 
@@ -213,6 +215,27 @@ int mv_cidr_allow(const struct mv_cidr *c, int n, const struct sockaddr *sa)
 		if (c[i].family == family && prefix_match(c[i].addr, addr, c[i].bits))
 			return 1;
 	return 0;
+}
+
+int mv_net_spin(int fd, int budget_us)
+{
+	struct timespec t0, t;
+	struct pollfd p = { .fd = fd, .events = POLLIN };
+
+	if (budget_us <= 0)
+		return 0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		if (poll(&p, 1, 0) != 0)
+			return 1;	/* readable, closed or an error: look */
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		if ((t.tv_sec - t0.tv_sec) * 1000000 +
+		    (t.tv_nsec - t0.tv_nsec) / 1000 >= budget_us)
+			return 0;
+#if defined(__x86_64__) || defined(__i386__)
+		__builtin_ia32_pause();
+#endif
+	}
 }
 
 int mv_write_all(int fd, const void *buf, size_t len)

@@ -45,6 +45,13 @@ int mv_cidr_allow(const struct mv_cidr *c, int n, const struct sockaddr *sa);
 
 /* Write or read exactly len bytes (EINTR retried); 0 or -1 with errno. */
 int mv_write_all(int fd, const void *buf, size_t len);
+/*
+ * Poll fd without sleeping for up to budget_us microseconds: 1 as soon as
+ * it is readable (or closed), 0 when the budget is spent.  Called before a
+ * blocking read whose data is expected soon, it saves the wake-up of a
+ * sleeping thread, which on a VM can cost tens of microseconds.
+ */
+int mv_net_spin(int fd, int budget_us);
 int mv_writev_all(int fd, struct iovec *iov, int iovcnt);
 int mv_read_all(int fd, void *buf, size_t len);	/* -1, errno 0 at EOF */
 

@@ -60,6 +60,11 @@ static int read_line(struct conn *cn, char **line)
 		}
 		if (cn->rlen == LINE_MAX_LEN)
 			return -2;
+		/*
+		 * A client in a request loop sends the next one within
+		 * microseconds: poll for it a moment before sleeping.
+		 */
+		mv_net_spin(cn->fd, cn->nd->conf.busy_poll_us);
 		r = read(cn->fd, cn->rbuf + cn->rlen, LINE_MAX_LEN - cn->rlen);
 		if (r < 0 && errno == EINTR)
 			continue;
