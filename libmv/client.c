@@ -19,10 +19,12 @@
  * search.  $MV_BUSY_POLL_US overrides (0: never poll).
  */
 #define SPIN_DEFAULT_US 1000
+#define SPIN_MAX_NQ 16		/* larger searches: the wake-up is noise */
 
 struct mv_client {
 	int fd;
 	int spin_us;
+	int spin_now;		/* for the answer to the last request sent */
 	char addr[256];
 	size_t rpos, rlen;
 	char rbuf[RBUF_CAP + 1];
@@ -109,6 +111,7 @@ static int lost(struct mv_client *c, struct mv_err *err)
 static int send_all(struct mv_client *c, struct iovec *iov, int n,
 		    struct mv_err *err)
 {
+	c->spin_now = c->spin_us;
 	if (mv_writev_all(c->fd, iov, n) < 0)
 		return lost(c, err);
 	return 0;
@@ -137,7 +140,7 @@ static int read_line(struct mv_client *c, char **line, struct mv_err *err)
 		if (c->rlen == RBUF_CAP)
 			return mv_err_set(err, MV_EPROTO,
 					  "reply line too long from '%s'", c->addr);
-		mv_net_spin(c->fd, c->spin_us);
+		mv_net_spin(c->fd, c->spin_now);
 		r = read(c->fd, c->rbuf + c->rlen, RBUF_CAP - c->rlen);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -347,7 +350,10 @@ int mv_client_insert_send(struct mv_client *c, const char *name, size_t n,
 			{ (void *)vecs, vbytes },
 			{ (void *)fields, fields ? fields_len : 0 },
 		};
-		return send_all(c, iov, 4, err);
+		int rc = send_all(c, iov, 4, err);
+
+		c->spin_now = 0;	/* bulk: the answer takes long */
+		return rc;
 	}
 }
 
@@ -425,6 +431,7 @@ int mv_client_search_send(struct mv_client *c, const char *name,
 	char line[4096];
 	size_t qbytes = nq * dim * sizeof(float);
 	struct iovec iov[3];
+	int rc;
 
 	if ((size_t)snprintf(line, sizeof(line), "SEARCH %s %zu %zu %zu%s%s",
 			     name, k, nq, qbytes, params && *params ? " " : "",
@@ -433,7 +440,10 @@ int mv_client_search_send(struct mv_client *c, const char *name,
 	iov[0] = (struct iovec){ line, strlen(line) };
 	iov[1] = (struct iovec){ "\n", 1 };
 	iov[2] = (struct iovec){ (void *)queries, qbytes };
-	return send_all(c, iov, qbytes ? 3 : 2, err);
+	rc = send_all(c, iov, qbytes ? 3 : 2, err);
+	if (nq > SPIN_MAX_NQ)
+		c->spin_now = 0;	/* a batch: the answer takes long */
+	return rc;
 }
 
 int mv_client_search_recv(struct mv_client *c, size_t k, size_t nq,

@@ -19,8 +19,9 @@ struct mv_client;
  * Connect to addr ("unix:PATH", "HOST:PORT", "[V6]:PORT", or a bare path);
  * NULL means mv_default_addr().  Returns NULL and sets err (MV_EUNAVAIL or
  * MV_EUSAGE for a bad address) on failure.  Free with mv_client_free().
- * Waiting for an answer, the client polls the socket for up to 1 ms
- * before it sleeps ($MV_BUSY_POLL_US microseconds instead; 0: never).
+ * Waiting for the answer to a small request (a search of up to 16
+ * queries, a text verb), the client polls the socket for up to 1 ms before
+ * it sleeps ($MV_BUSY_POLL_US microseconds instead; 0: never).
  */
 struct mv_client *mv_client_connect(const char *addr, struct mv_err *err);
 void mv_client_free(struct mv_client *c);
