@@ -96,7 +96,7 @@ load64() {
 		assert_line --regexp '^progress=1(\.0*)?$'
 		assert_line --regexp '^elapsed=[0-9.]+$'
 		# One index in force, one file: the one it replaced is gone.
-		wait_for 5 idx_of_is "$C" 1 ||
+		poll 5 idx_of_is "$C" 1 ||
 			fail "$spec: $(idx_of "$C") .idx files for one index"
 		np=()
 		case $spec in
@@ -209,10 +209,10 @@ EOF
 	assert_equal "$(ix_index "$C")" IVF16,Flat
 	mv-search "$C" -k 10 --nprobe 2 "$D/q16.txt" >got.tsv
 	same got.tsv old.tsv "after a failed build"
-	wait_for 5 idx_of_is "$C" 1 || fail "$(idx_of "$C") .idx files for one index"
+	poll 5 idx_of_is "$C" 1 || fail "$(idx_of "$C") .idx files for one index"
 	# The same with --no-wait: accepted, then failed.
 	run -0 mv-index "$C" --type IVF4096,Flat --no-wait
-	wait_for 30 build_ended "$C" || fail "the build did not end"
+	poll 30 build_ended "$C" || fail "the build did not end"
 	assert_equal "$(ix_get "$C" state)" failed
 	assert_equal "$(ix_index "$C")" IVF16,Flat
 	# Nothing to index.
@@ -309,7 +309,7 @@ EOF
 	assert_equal "$(ix_index "$C")" IVF32,Flat
 	wait_build "$C"
 	assert_equal "$(ix_index "$C")" HNSW32
-	wait_for 5 idx_of_is "$C" 1 || fail "$(idx_of "$C") .idx files for one index"
+	poll 5 idx_of_is "$C" 1 || fail "$(idx_of "$C") .idx files for one index"
 	# Once it is over, a new build is accepted again.
 	run -0 mv-index "$C" --type IVF16,Flat
 	assert_equal "$(ix_index "$C")" IVF16,Flat
@@ -407,7 +407,7 @@ $(grep -P "\t$id\t" got.tsv)"
 	gen vecs 5 64 --seed 88 --ids-first 500000 >new.txt
 	cut -d' ' -f2- new.txt >newq.txt
 	run -0 mv-index "$C" --type HNSW32 --param efConstruction=200 --no-wait
-	wait_for 30 build_running "$C" || fail "the build never ran"
+	poll 30 build_running "$C" || fail "the build never ran"
 	run -0 mv-insert --ids-first "$C" new.txt
 	run -0 mv-delete "$C" < <(printf '10\n20\n30\n')
 	[ "$(ix_get "$C" state)" = running ] ||
@@ -523,28 +523,7 @@ $(grep -P "\t$id\t" got.tsv)"
 	mv-search "$C" -k 10 --nprobe 1 "$D/q32.txt" >seq1.tsv
 	mv-search "$C" -k 10 --nprobe 32 "$D/q32.txt" >seq32.tsv
 	! cmp -s seq1.tsv seq32.tsv || fail "nprobe 1 and 32 give the same results"
-	pids=()
-	for p in 1 2 3 4 5 6 7 8; do
-		np=1
-		[ $((p % 2)) = 0 ] && np=32
-		(
-			for rep in 1 2 3 4 5 6; do
-				mv-search "$C" -k 10 --nprobe "$np" "$D/q32.txt" \
-					>"par.$p.$rep.$np.tsv" 2>"par.$p.$rep.err" ||
-					echo "$p.$rep exit $?" >>fails
-			done
-		) &
-		pids+=($!)
-	done
-	wait "${pids[@]}"
-	[ ! -e fails ] || fail "failed searches: $(cat fails) $(cat par.*.err)"
-	n=0
-	for f in par.*.tsv; do
-		np=${f%.tsv}
-		np=${np##*.}
-		same "$f" "seq$np.tsv" "parallel search $f (nprobe $np)"
-		n=$((n + 1))
-	done
+	parallel_same --nprobe 8 32 1
 	assert_equal "$n" 48
 }
 
@@ -555,30 +534,7 @@ $(grep -P "\t$id\t" got.tsv)"
 	mv-search "$C" -k 10 --ef 256 "$D/q32.txt" >seq256.tsv
 	mv-search "$C" -k 10 "$D/q32.txt" >seqdef.tsv
 	! cmp -s seq16.tsv seq256.tsv || fail "ef 16 and 256 give the same results"
-	pids=()
-	for p in 1 2 3 4 5 6 7 8 9; do
-		case $((p % 3)) in 0) ef=16 ;; 1) ef=256 ;; 2) ef=def ;; esac
-		(
-			for rep in 1 2 3 4 5 6; do
-				if [ "$ef" = def ]; then
-					mv-search "$C" -k 10 "$D/q32.txt"
-				else
-					mv-search "$C" -k 10 --ef "$ef" "$D/q32.txt"
-				fi >"par.$p.$rep.$ef.tsv" 2>"par.$p.$rep.err" ||
-					echo "$p.$rep exit $?" >>fails
-			done
-		) &
-		pids+=($!)
-	done
-	wait "${pids[@]}"
-	[ ! -e fails ] || fail "failed searches: $(cat fails) $(cat par.*.err)"
-	n=0
-	for f in par.*.tsv; do
-		ef=${f%.tsv}
-		ef=${ef##*.}
-		same "$f" "seq$ef.tsv" "parallel search $f (ef $ef)"
-		n=$((n + 1))
-	done
+	parallel_same --ef 9 16 256 def
 	assert_equal "$n" 54
 }
 
@@ -629,7 +585,7 @@ $(grep -P "\t$id\t" got.tsv)"
 		mv-search "$C" -k 10 --nprobe 2 "$D/q32.txt" >two.tsv
 		same two.tsv one.tsv "$spec built twice"
 		assert_equal "$(mv-ls "$C")" "$ls1"
-		wait_for 5 idx_of_is "$C" 1 || fail "$spec: $(idx_of "$C") .idx files for one index"
+		poll 5 idx_of_is "$C" 1 || fail "$spec: $(idx_of "$C") .idx files for one index"
 	done
 }
 
@@ -648,7 +604,7 @@ $(grep -P "\t$id\t" got.tsv)"
 	same got.tsv bf.tsv "after --drop"
 	mv-search "$C" -k 10 --nprobe 1 "$D/q32.txt" >got.tsv
 	same got.tsv bf.tsv "after --drop, --nprobe 1"
-	wait_for 5 idx_of_is "$C" 0 || fail "the dropped index left $(idx_of "$C") .idx files"
+	poll 5 idx_of_is "$C" 0 || fail "the dropped index left $(idx_of "$C") .idx files"
 	# And a new index can be built again.
 	run -0 mv-index "$C" --type IVF32,Flat
 	mv-search "$C" -k 10 --nprobe 32 "$D/q32.txt" >got.tsv
@@ -662,7 +618,7 @@ $(grep -P "\t$id\t" got.tsv)"
 
 	# Round 1: no index yet; killed early in the build.
 	run -0 mv-index "$C" --type HNSW32 --param efConstruction=200 --no-wait
-	wait_for 30 build_running "$C" || fail "the build never ran: $(mv-index "$C" --status | tr '\n' ' ')"
+	poll 30 build_running "$C" || fail "the build never ran: $(mv-index "$C" --status | tr '\n' ' ')"
 	echo "# kill 1 at $(ix_get "$C" progress)" >&3
 	kill_node
 	start_node
@@ -670,7 +626,7 @@ $(grep -P "\t$id\t" got.tsv)"
 	[ "$(ix_get "$C" state)" != running ] || fail "a build still 'running' after the restart"
 	mv-search "$C" -k 10 "$D/q64.txt" >got.tsv
 	same got.tsv bf.tsv "after kill 1"
-	wait_for 5 idx_count_is 0 || fail "orphan index files after kill 1: $(idx_files)"
+	poll 5 idx_count_is 0 || fail "orphan index files after kill 1: $(idx_files)"
 
 	# Round 2: IVF32,Flat in force; an HNSW build killed late.
 	run -0 mv-index "$C" --type IVF32,Flat --param nprobe=3
@@ -679,7 +635,7 @@ $(grep -P "\t$id\t" got.tsv)"
 	assert_equal "$(idx_count)" 1
 	(cd "$MV_HOME/segments" && find . -type f | sort) >files.before
 	run -0 mv-index "$C" --type HNSW32 --param efConstruction=200 --no-wait
-	wait_for 60 build_past "$C" 0.5 || wait_for 1 build_running "$C" ||
+	poll 60 build_past "$C" 0.5 || poll 1 build_running "$C" ||
 		fail "the build did not run: $(mv-index "$C" --status | tr '\n' ' ')"
 	echo "# kill 2 at $(ix_get "$C" progress)" >&3
 	kill_node
@@ -688,7 +644,7 @@ $(grep -P "\t$id\t" got.tsv)"
 	[ "$(ix_get "$C" state)" != running ] || fail "a build still 'running' after the restart"
 	mv-search "$C" -k 10 "$D/q64.txt" >got.tsv
 	same got.tsv old.tsv "after kill 2, the old IVF32,Flat index with its default nprobe"
-	wait_for 5 idx_count_is 1 ||
+	poll 5 idx_count_is 1 ||
 		fail "$(idx_count) index files for 1 index in force after kill 2: $(idx_files)"
 	# Nothing else left behind either: the same files as before the build.
 	(cd "$MV_HOME/segments" && find . -type f | sort) >files.after
@@ -700,7 +656,7 @@ $(grep -P "\t$id\t" got.tsv)"
 	assert_equal "$(ix_get "$C" state)" done
 	mv-search "$C" -k 10 --nprobe 16 "$D/q64.txt" >got.tsv
 	same got.tsv bf.tsv "IVF16,Flat at nprobe 16 after the kills"
-	wait_for 5 idx_count_is 1 || fail "$(idx_count) index files for 1 index: $(idx_files)"
+	poll 5 idx_count_is 1 || fail "$(idx_count) index files for 1 index: $(idx_files)"
 }
 
 @test "indexes load when the node restarts (SIGTERM, then kill -9): same mv-ls, same results" {
@@ -739,7 +695,7 @@ fl|IVF16,Flat|nprobe=3'
 		same "$f.1" "$f.0" "after SIGTERM and restart"
 		same "$f.2" "$f.0" "after kill -9 and restart"
 	done
-	wait_for 5 idx_count_is 3 || fail "$(idx_count) index files for 3 indexes: $(idx_files)"
+	poll 5 idx_count_is 3 || fail "$(idx_count) index files for 3 indexes: $(idx_files)"
 }
 
 @test "mv-index --compact merges small segments; rows and results unchanged" {
@@ -786,7 +742,7 @@ fl|IVF16,Flat|nprobe=3'
 	mv-get "$C" --all | sort >rows.before
 	SECONDS=0
 	seg_one() { [ "$(segs "$C")" = 1 ]; }
-	wait_for 15 seg_one || fail "still $(segs "$C") segments after 15 s"
+	poll 15 seg_one || fail "still $(segs "$C") segments after 15 s"
 	echo "# merged to 1 segment within ${SECONDS}s" >&3
 	assert_rows "$C" 2400
 	mv-search "$C" -k 10 "$D/q16.txt" >after.tsv

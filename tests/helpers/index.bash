@@ -28,20 +28,6 @@ recall_tsv() {
 		}' "$1" "$2"
 }
 
-# wait_for SECONDS CMD...: run CMD every 50 ms until it succeeds or SECONDS
-# (whole seconds) of wall-clock time have passed.  (mv.bash's poll turns
-# SECONDS into nanoseconds with awk's printf "%d", which mawk, Debian's
-# awk, clamps to 2^31-1: every poll there ends after 2.1 s.)
-wait_for() {
-	local end=$(($(date +%s%N) + ${1%%.*} * 1000000000))
-	shift
-	while :; do
-		"$@" && return 0
-		[ "$(date +%s%N)" -lt "$end" ] || return 1
-		sleep 0.05
-	done
-}
-
 # at_least X Y: X >= Y as numbers.
 at_least() {
 	awk -v x="$1" -v y="$2" 'BEGIN { exit !(x + 0 >= y + 0) }'
@@ -106,7 +92,7 @@ build_ended() {
 # wait_build NAME [SECONDS]: wait for the running build to end (default
 # 120 s) and fail unless it ended in state=done.
 wait_build() {
-	wait_for "${2:-120}" build_ended "$1" ||
+	poll "${2:-120}" build_ended "$1" ||
 		fail "the build of $1 did not end within ${2:-120}s: $(mv-index "$1" --status | tr '\n' ' ')"
 	local st
 	st=$(ix_get "$1" state)
@@ -119,6 +105,39 @@ same() {
 	cmp -s "$1" "$2" && return 0
 	fail "$3: $1 and $2 differ:
 $(diff "$1" "$2" | head -n 20)"
+}
+
+# parallel_same FLAG NPROC VALUE...: NPROC background processes, process p
+# running 6 searches of $D/q32.txt with FLAG VALUE[p % count] ("def": no
+# flag) at once; every answer must equal seqVALUE.tsv of the sequential run.
+# Leaves the number of answers compared in n.
+parallel_same() {
+	local flag=$1 nproc=$2 p rep v f pids=()
+	shift 2
+	local vals=("$@")
+	for p in $(seq 1 "$nproc"); do
+		v=${vals[$((p % ${#vals[@]}))]}
+		(
+			for rep in 1 2 3 4 5 6; do
+				if [ "$v" = def ]; then
+					mv-search "$C" -k 10 "$D/q32.txt"
+				else
+					mv-search "$C" -k 10 "$flag" "$v" "$D/q32.txt"
+				fi >"par.$p.$rep.$v.tsv" 2>"par.$p.$rep.err" ||
+					echo "$p.$rep exit $?" >>fails
+			done
+		) &
+		pids+=($!)
+	done
+	wait "${pids[@]}"
+	[ ! -e fails ] || fail "failed searches: $(cat fails) $(cat par.*.err)"
+	n=0
+	for f in par.*.tsv; do
+		v=${f%.tsv}
+		v=${v##*.}
+		same "$f" "seq$v.tsv" "parallel search $f ($flag $v)"
+		n=$((n + 1))
+	done
 }
 
 # vec_lines FILE IDS...: the text lines (vectors, without the leading id)
