@@ -108,10 +108,11 @@ static int lost(struct mv_client *c, struct mv_err *err)
 			  c->addr);
 }
 
+/* Send a request; quick: its answer is expected soon, so poll for it. */
 static int send_all(struct mv_client *c, struct iovec *iov, int n,
-		    struct mv_err *err)
+		    int quick, struct mv_err *err)
 {
-	c->spin_now = c->spin_us;
+	c->spin_now = quick ? c->spin_us : 0;
 	if (mv_writev_all(c->fd, iov, n) < 0)
 		return lost(c, err);
 	return 0;
@@ -202,7 +203,7 @@ static int request(struct mv_client *c, const char *line, const void *payload,
 	char *reply;
 	int rc;
 
-	rc = send_all(c, iov, payload && plen ? 3 : 2, err);
+	rc = send_all(c, iov, payload && plen ? 3 : 2, 1, err);
 	if (rc < 0)
 		return rc;
 	rc = read_line(c, &reply, err);
@@ -230,7 +231,7 @@ int mv_client_lines(struct mv_client *c, const char *line,
 	char *l, *rest;
 	int rc, stop = 0;
 
-	rc = send_all(c, iov, 2, err);
+	rc = send_all(c, iov, 2, 1, err);
 	if (rc < 0)
 		return rc;
 	for (;;) {
@@ -350,10 +351,8 @@ int mv_client_insert_send(struct mv_client *c, const char *name, size_t n,
 			{ (void *)vecs, vbytes },
 			{ (void *)fields, fields ? fields_len : 0 },
 		};
-		int rc = send_all(c, iov, 4, err);
-
-		c->spin_now = 0;	/* bulk: the answer takes long */
-		return rc;
+		/* Bulk: the answer comes after the whole payload. */
+		return send_all(c, iov, 4, 0, err);
 	}
 }
 
@@ -431,7 +430,6 @@ int mv_client_search_send(struct mv_client *c, const char *name,
 	char line[4096];
 	size_t qbytes = nq * dim * sizeof(float);
 	struct iovec iov[3];
-	int rc;
 
 	if ((size_t)snprintf(line, sizeof(line), "SEARCH %s %zu %zu %zu%s%s",
 			     name, k, nq, qbytes, params && *params ? " " : "",
@@ -440,10 +438,7 @@ int mv_client_search_send(struct mv_client *c, const char *name,
 	iov[0] = (struct iovec){ line, strlen(line) };
 	iov[1] = (struct iovec){ "\n", 1 };
 	iov[2] = (struct iovec){ (void *)queries, qbytes };
-	rc = send_all(c, iov, qbytes ? 3 : 2, err);
-	if (nq > SPIN_MAX_NQ)
-		c->spin_now = 0;	/* a batch: the answer takes long */
-	return rc;
+	return send_all(c, iov, qbytes ? 3 : 2, nq <= SPIN_MAX_NQ, err);
 }
 
 int mv_client_search_recv(struct mv_client *c, size_t k, size_t nq,
