@@ -139,15 +139,11 @@ void node_seg_free(struct seg *s)
 
 void node_seg_free_own(struct seg *s, int keep)
 {
-	if (s->own_map) {
-		struct mv_big big = { s->own, s->own_map, s->own_used };
-
-		mv_big_free(&big, s->own_used, keep);
-	} else {
+	if (s->big.p)
+		mv_big_free(&s->big, s->big.touched, keep);
+	else
 		free(s->own);
-	}
 	s->own = NULL;
-	s->own_map = s->own_used = 0;
 }
 
 void node_normalise(float *v, size_t n, uint32_t dim)
@@ -1113,8 +1109,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			s->ids = (int64_t *)pc->ids.p;
 			s->vecs = (float *)pc->vecs.p;
 			s->own = pc->vecs.p;
-			s->own_map = pc->vecs.cap;
-			s->own_used = pc->vecs.len;
+			s->big = (struct mv_big){ pc->vecs.p, pc->vecs.cap,
+						  pc->vecs.touched };
 			memset(&pc->ids, 0, sizeof(pc->ids));
 			pc->vecs.p = NULL;
 			pc->vecs.len = pc->vecs.cap = pc->vecs.touched = 0;

@@ -21,6 +21,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <time.h>
+#include "bigmem.h"
 #include "conf.h"
 #include "idmap.h"
 #include "index.h"
@@ -69,8 +70,7 @@ struct seg {
 	float *norms2;		/* l2: squared norms */
 	const float *raw;	/* as inserted (== vecs unless cosine) */
 	void *own;		/* block behind vecs, if any: malloc'ed, */
-	size_t own_map;		/* or a bigmem.h buffer of this capacity */
-	size_t own_used;	/* and these bytes used */
+	struct mv_big big;	/* or this bigmem.h buffer (big.p == own) */
 	void *map;		/* storage mapping behind raw, if any */
 	int indexed;		/* covered by the collection's index; vecs
 				 * then freed (raw maps the file) */
