@@ -62,6 +62,21 @@ int mv_idmap_reserve(struct mv_idmap *m, size_t more)
 	return cap == m->cap ? 0 : rehash(m, cap);
 }
 
+/* Insert or replace, room made. */
+static inline void put(struct mv_idmap *m, int64_t id, void *seg,
+		       uint64_t row)
+{
+	size_t j = hash(id) & (m->cap - 1);
+
+	while (m->t[j].id != MV_ID_NONE && m->t[j].id != id)
+		j = (j + 1) & (m->cap - 1);
+	if (m->t[j].id == MV_ID_NONE)
+		m->n++;
+	m->t[j].id = id;
+	m->t[j].seg = seg;
+	m->t[j].row = row;
+}
+
 /*
  * n rows of one segment: the slot of the row PREFETCH ahead is fetched
  * while this one goes in, so that a large segment costs memory bandwidth
@@ -74,37 +89,19 @@ int mv_idmap_put_rows(struct mv_idmap *m, const int64_t *ids, size_t n,
 	if (mv_idmap_reserve(m, n) < 0)
 		return MV_EINTERNAL;
 	for (size_t i = 0; i < n; i++) {
-		size_t j;
-
 		if (i + PREFETCH < n)
 			__builtin_prefetch(&m->t[hash(ids[i + PREFETCH]) &
 						 (m->cap - 1)], 1);
-		j = hash(ids[i]) & (m->cap - 1);
-		while (m->t[j].id != MV_ID_NONE && m->t[j].id != ids[i])
-			j = (j + 1) & (m->cap - 1);
-		if (m->t[j].id == MV_ID_NONE)
-			m->n++;
-		m->t[j].id = ids[i];
-		m->t[j].seg = seg;
-		m->t[j].row = row0 + i;
+		put(m, ids[i], seg, row0 + i);
 	}
 	return 0;
 }
 
 int mv_idmap_put(struct mv_idmap *m, int64_t id, void *seg, uint64_t row)
 {
-	size_t j;
-
 	if (mv_idmap_reserve(m, 1) < 0)
 		return MV_EINTERNAL;
-	j = hash(id) & (m->cap - 1);
-	while (m->t[j].id != MV_ID_NONE && m->t[j].id != id)
-		j = (j + 1) & (m->cap - 1);
-	if (m->t[j].id == MV_ID_NONE)
-		m->n++;
-	m->t[j].id = id;
-	m->t[j].seg = seg;
-	m->t[j].row = row;
+	put(m, id, seg, row);
 	return 0;
 }
 
