@@ -70,9 +70,10 @@ cmd/$(1)/$(1): $$(patsubst %.c,%.o,$$(wildcard cmd/$(1)/*.c)) $$(LIB)
 endef
 $(foreach c,$(CMDS),$(eval $(call cmd_rule,$(c))))
 
+# pwrite is wrapped so that a test can play a filesystem refusing O_DIRECT.
 $(UNIT_BIN): $(UNIT_SRC:.c=.o) $(LIB)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=pwrite -o $@ $^ $(LDLIBS)
 
 bench/%: bench/%.c $(LIB)
 	@echo "  LINK    $@"

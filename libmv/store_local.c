@@ -227,6 +227,16 @@ static int lw_direct(struct lwriter *w, const unsigned char *p, size_t len)
 	return 0;
 }
 
+/* Write out what the bounce buffer holds (a multiple of DIO_ALIGN). */
+static int lw_flush(struct lwriter *w)
+{
+	int rc = w->blen ? lw_direct(w, w->buf, w->blen) : 0;
+
+	if (rc == 0)
+		w->blen = 0;
+	return rc;
+}
+
 static int lw_append(struct lwriter *w, const struct iovec *iov, int iovcnt)
 {
 	for (int i = 0; i < iovcnt; i++) {
@@ -234,57 +244,43 @@ static int lw_append(struct lwriter *w, const struct iovec *iov, int iovcnt)
 		size_t n = iov[i].iov_len;
 
 		w->size += n;
-		if (!w->direct) {
-			/* Buffered: w->off is the end of the file. */
-			if (mv_pwrite_all(w->fd, p, n, (long long)w->off) < 0)
-				return -1;
-			w->off += n;
-			continue;
-		}
-		while (n) {
+		while (n && w->direct) {
 			uint64_t pos = w->off + w->blen;
 			size_t head = (DIO_ALIGN - pos % DIO_ALIGN) % DIO_ALIGN;
-			int rc = 0;
+			size_t c;
+			int rc;
 
 			if (n >= head + 16 * DIO_ALIGN &&
 			    ((uintptr_t)p - pos) % DIO_ALIGN == 0) {
-				size_t mid = (n - head) & ~(size_t)(DIO_ALIGN - 1);
-
+				/* Bounce up to the boundary, then straight. */
 				memcpy(w->buf + w->blen, p, head);
 				w->blen += head;
-				if (w->blen)
-					rc = lw_direct(w, w->buf, w->blen);
-				if (rc == 0) {
-					w->blen = 0;
-					p += head;
-					n -= head;
-					rc = lw_direct(w, p, mid);
-				}
-				if (rc == 0) {
-					p += mid;
-					n -= mid;
+				p += head;
+				n -= head;
+				rc = lw_flush(w);
+				c = n & ~(size_t)(DIO_ALIGN - 1);
+				if (rc == 0 && (rc = lw_direct(w, p, c)) == 0) {
+					p += c;
+					n -= c;
 				}
 			} else {
-				size_t c = n < BOUNCE - w->blen ? n : BOUNCE - w->blen;
-
+				c = n < BOUNCE - w->blen ? n : BOUNCE - w->blen;
 				memcpy(w->buf + w->blen, p, c);
 				w->blen += c;
 				p += c;
 				n -= c;
-				if (w->blen == BOUNCE && (rc = lw_direct(w, w->buf,
-							w->blen)) == 0)
-					w->blen = 0;
+				rc = w->blen == BOUNCE ? lw_flush(w) : 0;
 			}
 			if (rc < 0)
 				return -1;
-			if (rc > 0) {
-				/* Refused: the rest of this iovec goes buffered. */
-				if (lw_buffered(w) < 0 ||
-				    mv_pwrite_all(w->fd, p, n, (long long)w->off) < 0)
-					return -1;
-				w->off += n;
-				n = 0;
-			}
+			if (rc > 0 && lw_buffered(w) < 0)
+				return -1;	/* refused: buffered from here */
+		}
+		if (n) {
+			/* Buffered: w->off is the end of the file. */
+			if (mv_pwrite_all(w->fd, p, n, (long long)w->off) < 0)
+				return -1;
+			w->off += n;
 		}
 	}
 	return 0;
@@ -298,15 +294,18 @@ static int lw_commit(struct lwriter *w, struct mv_err *err)
 
 	if (w->direct && w->blen) {
 		size_t padded = (w->blen + DIO_ALIGN - 1) & ~(size_t)(DIO_ALIGN - 1);
+		size_t real = w->blen;
 
 		memset(w->buf + w->blen, 0, padded - w->blen);
-		rc = lw_direct(w, w->buf, padded);
-		if (rc > 0)
+		w->blen = padded;
+		rc = lw_flush(w);
+		if (rc > 0) {
+			w->blen = real;	/* buffered: no padding */
 			rc = lw_buffered(w);
+		}
 		if (rc < 0)
 			return mv_err_sys(err, MV_EIO, "write '%s/%s'", sl->dir,
 					  w->tmp);
-		w->blen = 0;
 	}
 	if (w->direct && ftruncate(w->fd, (off_t)w->size) < 0)
 		return mv_err_sys(err, MV_EIO, "truncate '%s/%s'", sl->dir,
