@@ -168,6 +168,12 @@ static int sent(struct ins *s, struct mv_vbatch *b, int64_t first,
 {
 	int rc = 0;
 
+	/* Assigned ids: b->n of them from first, none past INT64_MAX. */
+	if (!s->idr && !b->has_ids && b->n &&
+	    (first == INT64_MIN || first > INT64_MAX - (int64_t)(b->n - 1)))
+		return mv_err_set(err, MV_EPROTO, "malformed reply from '%s': "
+				  "bad first_id for %zu rows",
+				  mv_client_addr(s->t->client), b->n);
 	if (s->print_ids) {
 		if (s->idr || b->has_ids)
 			rc = add_ids(s, 0, b->n, 1, b->ids, err);
