@@ -218,8 +218,9 @@ int mv_tool_connect(struct mv_tool *t, struct mv_err *err)
 	char line[MV_NAME_MAX + 16], reply[256];
 	int rc;
 
+	/* A name is data: a bad one is 65, as for a collection name. */
 	if (t->user && mv_name_check(t->user, NULL) < 0)
-		return mv_err_set(err, MV_EUSAGE,
+		return mv_err_set(err, MV_EDATA,
 				  "bad user name '%.80s': want "
 				  "[A-Za-z][A-Za-z0-9_]{0,63}", t->user);
 	t->client = mv_client_connect(t->addr, err);

@@ -103,7 +103,7 @@ void mv_tool_info(const struct mv_tool *t, const char *fmt, ...)
 /*
  * Connect to the node (-a, $MV_ADDR or the default socket) into t->client
  * and, when a user was given, select it.  0 or MV_EUNAVAIL ("cannot
- * connect to 'unix:...': ...") with err set.
+ * connect to 'unix:...': ...") with err set; MV_EDATA for a bad user name.
  */
 int mv_tool_connect(struct mv_tool *t, struct mv_err *err);
 

@@ -231,6 +231,17 @@ insert_fails() {
 	unchanged
 }
 
+@test "a bad user name -> 65, like a bad collection name" {
+	printf '1 2 3 4\n' >v.txt
+	for name in 1abc a-b user_list; do
+		insert_fails 65 "^mv-insert: .*'$name'" -u "$name" "$C" v.txt
+		run -65 --separate-stderr mv-ls -u "$name"
+		assert_regex "$stderr" "^mv-ls: .*'$name'"
+	done
+	run -65 env MV_USER=1abc mv-get "$C" --all
+	unchanged
+}
+
 @test "a 10 MB text line -> 65 naming the line; the node keeps serving" {
 	{
 		printf '1 2 3 4\n'
