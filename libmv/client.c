@@ -25,6 +25,7 @@ struct mv_client {
 	int fd;
 	int spin_us;
 	int spin_now;		/* for the answer to the last request sent */
+	int unanswered;		/* a request went out whole, no reply yet */
 	char addr[256];
 	size_t rpos, rlen;
 	char rbuf[RBUF_CAP + 1];
@@ -100,6 +101,11 @@ const char *mv_client_addr(const struct mv_client *c)
 	return c->addr;
 }
 
+int mv_client_in_doubt(const struct mv_client *c)
+{
+	return c && c->unanswered;
+}
+
 static int lost(struct mv_client *c, struct mv_err *err)
 {
 	if (errno)
@@ -113,8 +119,10 @@ static int send_all(struct mv_client *c, struct iovec *iov, int n,
 		    int quick, struct mv_err *err)
 {
 	c->spin_now = quick ? c->spin_us : 0;
+	c->unanswered = 0;
 	if (mv_writev_all(c->fd, iov, n) < 0)
 		return lost(c, err);
+	c->unanswered = 1;
 	return 0;
 }
 
@@ -131,6 +139,7 @@ static int read_line(struct mv_client *c, char **line, struct mv_err *err)
 			*nl = '\0';
 			if (nl > *line && nl[-1] == '\r')
 				nl[-1] = '\0';
+			c->unanswered = 0;
 			return 0;
 		}
 		if (c->rpos > 0) {

@@ -28,6 +28,14 @@ void mv_client_free(struct mv_client *c);
 const char *mv_client_addr(const struct mv_client *c);
 
 /*
+ * 1 when the last request sent went out whole but no reply line came back
+ * (the call failed with MV_EUNAVAIL): the node may have carried it out,
+ * a FLUSH or COMMIT may be durable.  0 when it was answered or never sent
+ * whole.
+ */
+int mv_client_in_doubt(const struct mv_client *c);
+
+/*
  * Send one text request line (no newline) and read a one-line reply.  On OK
  * the rest of the line after "OK" (maybe empty) is copied to reply.
  */

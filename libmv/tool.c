@@ -244,6 +244,19 @@ int mv_tool_connect(struct mv_tool *t, struct mv_err *err)
 	return 0;
 }
 
+int mv_tool_in_doubt(const struct mv_tool *t, int rc, struct mv_err *err,
+		     const char *check)
+{
+	size_t len;
+
+	if (rc != MV_EUNAVAIL || !err || !mv_client_in_doubt(t->client))
+		return rc;
+	len = strlen(err->msg);
+	snprintf(err->msg + len, sizeof(err->msg) - len, "; the commit was "
+		 "sent, its outcome is unknown: %s", check);
+	return rc;
+}
+
 static const char *code_text(int rc)
 {
 	switch (rc) {

@@ -2,8 +2,10 @@
 # Malformed replies: a tool facing a node that answers nonsense (absurd
 # counts, sizes that overflow, negative byte counts, a SCAN that does not
 # advance) exits 76 with one "mv-TOOL: malformed reply ..." line, and never
-# crashes, hangs or allocates what the reply claims.  The node is a small
-# fake server answering each request verb with a fixed reply.
+# crashes, hangs or allocates what the reply claims.  No reply: a node gone
+# after a commit was sent leaves exit 69 saying the outcome is unknown.
+# The node is a small fake server answering each request verb with a
+# fixed reply.
 
 load helpers/mv
 
@@ -13,7 +15,8 @@ setup() {
 	cat >fake.py <<'PY'
 import os, socket, sys
 # fake.py SOCK VERB=REPLY...: answer each request by its verb (REPLY with
-# backslash escapes); unknown verbs get "OK".  Payload bytes announced on
+# backslash escapes; CLOSE: close the connection instead, as a node killed
+# before it answers); unknown verbs get "OK".  Payload bytes announced on
 # the request line are read and dropped.
 path = sys.argv[1]
 replies = {}
@@ -38,8 +41,11 @@ while True:
         i = payload_word.get(w[0])
         if i is not None and len(w) > i:
             f.read(int(w[i]))
+        rep = replies.get(w[0], b'OK\n')
+        if rep == b'CLOSE':
+            break
         try:
-            conn.sendall(replies.get(w[0], b'OK\n'))
+            conn.sendall(rep)
         except OSError:
             break
     f.close()
@@ -140,4 +146,34 @@ malformed() {
 	malformed mv-get c < <(printf '1\n')
 	fake 'DESCRIBE=OK dim=2\n'
 	malformed mv-search c < <(printf '1 1\n')
+}
+
+# gone STATUS TOOL ARGS...: the tool exits 69 with one line.
+gone() {
+	local tool=$1
+	shift
+	run -69 --separate-stderr timeout -k 5 20 "$tool" -a "unix:$SOCK" "$@"
+	assert_equal "${#stderr_lines[@]}" 1
+	assert_regex "$stderr" "^$tool: "
+}
+
+@test "node gone after the commit was sent: 69, the outcome is unknown" {
+	fake "$DESC" 'INSERT=OK n=2 first_id=0\n' 'FLUSH=CLOSE'
+	gone mv-insert c < <(printf '1 1\n2 2\n')
+	assert_regex "$stderr" 'outcome is unknown: check with mv-get .* mv-ls'
+	fake "$DESC" 'DELETE=OK n=1\n' 'FLUSH=CLOSE'
+	gone mv-delete c < <(printf '1\n')
+	assert_regex "$stderr" 'outcome is unknown: check with mv-get .* mv-ls'
+	fake 'COMMIT=CLOSE'
+	gone mv-flush s
+	assert_regex "$stderr" 'outcome is unknown: check with mv-get .* mv-ls'
+}
+
+@test "node gone before the commit: 69, nothing committed, no doubt" {
+	fake "$DESC" 'INSERT=CLOSE'
+	gone mv-insert c < <(printf '1 1\n2 2\n')
+	refute_regex "$stderr" unknown
+	fake 'DESCRIBE=CLOSE'
+	gone mv-delete c < <(printf '1\n')
+	refute_regex "$stderr" unknown
 }

@@ -115,7 +115,8 @@ static int commit(struct ins *s, struct mv_err *err)
 
 	rc = mv_client_flush(s->t->client, NULL, &ins, &del, err);
 	if (rc < 0)
-		return rc;
+		return mv_tool_in_doubt(s->t, rc, err, "check with mv-get "
+					"(its ids) or mv-ls (rows)");
 	s->committed += s->pending;
 	s->pending = 0;
 	if (s->print_ids)
