@@ -25,6 +25,7 @@ struct mv_client {
 	int fd;
 	int spin_us;
 	int spin_now;		/* for the answer to the last request sent */
+	int unanswered;		/* a request went out whole, no reply yet */
 	char addr[256];
 	size_t rpos, rlen;
 	char rbuf[RBUF_CAP + 1];
@@ -100,6 +101,11 @@ const char *mv_client_addr(const struct mv_client *c)
 	return c->addr;
 }
 
+int mv_client_in_doubt(const struct mv_client *c)
+{
+	return c && c->unanswered;
+}
+
 static int lost(struct mv_client *c, struct mv_err *err)
 {
 	if (errno)
@@ -113,8 +119,10 @@ static int send_all(struct mv_client *c, struct iovec *iov, int n,
 		    int quick, struct mv_err *err)
 {
 	c->spin_now = quick ? c->spin_us : 0;
+	c->unanswered = 0;
 	if (mv_writev_all(c->fd, iov, n) < 0)
 		return lost(c, err);
+	c->unanswered = 1;
 	return 0;
 }
 
@@ -131,6 +139,7 @@ static int read_line(struct mv_client *c, char **line, struct mv_err *err)
 			*nl = '\0';
 			if (nl > *line && nl[-1] == '\r')
 				nl[-1] = '\0';
+			c->unanswered = 0;
 			return 0;
 		}
 		if (c->rpos > 0) {
@@ -271,9 +280,11 @@ int mv_reply_get(const char *reply, const char *key, char *out, size_t cap)
 
 int mv_reply_get_i64(const char *reply, const char *key, int64_t *out)
 {
-	char buf[32], *end;
+	char buf[64], *end;
 
-	if (mv_reply_get(reply, key, buf, sizeof(buf)) < 0)
+	/* Longer than "-9223372036854775808": out of range (or cut short). */
+	if (mv_reply_get(reply, key, buf, sizeof(buf)) < 0 || !buf[0] ||
+	    strlen(buf) > 20)
 		return -1;
 	errno = 0;
 	*out = strtoll(buf, &end, 10);
@@ -368,7 +379,7 @@ int mv_client_insert_recv(struct mv_client *c, int64_t *first_id,
 	if (rc < 0)
 		return rc;
 	if (first_id && mv_reply_get_i64(rest, "first_id", first_id) < 0)
-		*first_id = -1;
+		*first_id = INT64_MIN;
 	return 0;
 }
 
@@ -462,9 +473,9 @@ int mv_client_search_recv(struct mv_client *c, size_t k, size_t nq,
 		return rc;
 	if (mv_reply_get_i64(rest, "bytes", &bytes) < 0 ||
 	    mv_reply_get_i64(rest, "nq", &rnq) < 0 ||
-	    mv_reply_get_i64(rest, "k", &rk) < 0 || (size_t)rnq != nq ||
-	    (size_t)rk != k || (size_t)bytes < fixed ||
-	    bytes > ((int64_t)1 << 31))
+	    mv_reply_get_i64(rest, "k", &rk) < 0 || rnq < 0 || rk < 0 ||
+	    (size_t)rnq != nq || (size_t)rk != k || bytes < 0 ||
+	    (uint64_t)bytes < fixed || bytes > ((int64_t)1 << 31))
 		return malformed(c, "bad SEARCH reply", err);
 	rc = read_payload(c, ids, nq * k * 8, err);
 	if (rc == 0)
@@ -519,21 +530,26 @@ void mv_rows_release(struct mv_rows *r)
 	}
 }
 
+/*
+ * The payload of a GET or SCAN reply: at most max_n rows, each 8 + 4 * dim
+ * bytes; a count or size out of these bounds is MV_EPROTO, before anything
+ * is allocated.
+ */
 static int read_rows(struct mv_client *c, char *rest, uint32_t dim,
-		     struct mv_rows *out, struct mv_err *err)
+		     size_t max_n, struct mv_rows *out, struct mv_err *err)
 {
+	size_t fixed, rowsize = 8 + 4 * (size_t)dim;
 	int64_t n, bytes;
-	size_t fixed;
 	char *b;
 	int rc;
 
 	memset(out, 0, sizeof(*out));
 	if (mv_reply_get_i64(rest, "n", &n) < 0 ||
 	    mv_reply_get_i64(rest, "bytes", &bytes) < 0 || n < 0 ||
-	    bytes > ((int64_t)1 << 31) ||
-	    (size_t)bytes < (size_t)n * (8 + 4 * (size_t)dim))
+	    bytes < 0 || bytes > ((int64_t)1 << 31) ||
+	    (uint64_t)n > max_n || (uint64_t)n > (uint64_t)bytes / rowsize)
 		return malformed(c, "bad rows payload", err);
-	fixed = (size_t)n * (8 + 4 * (size_t)dim);
+	fixed = (size_t)n * rowsize;
 	b = malloc((size_t)bytes + 1);
 	if (!b)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -566,7 +582,7 @@ int mv_client_get(struct mv_client *c, const char *name, uint32_t dim,
 	rc = request(c, line, ids, n * 8, &rest, err);
 	if (rc < 0)
 		return rc;
-	return read_rows(c, rest, dim, out, err);
+	return read_rows(c, rest, dim, n, out, err);
 }
 
 int mv_client_scan(struct mv_client *c, const char *name, uint32_t dim,
@@ -581,5 +597,14 @@ int mv_client_scan(struct mv_client *c, const char *name, uint32_t dim,
 	rc = request(c, line, NULL, 0, &rest, err);
 	if (rc < 0)
 		return rc;
-	return read_rows(c, rest, dim, out, err);
+	rc = read_rows(c, rest, dim, limit, out, err);
+	if (rc < 0)
+		return rc;
+	/* Ids past after, increasing: a scan that does not advance is bad. */
+	for (size_t i = 0; i < out->n; i++)
+		if (out->ids[i] <= (i ? out->ids[i - 1] : after)) {
+			mv_rows_release(out);
+			return malformed(c, "SCAN ids not increasing", err);
+		}
+	return 0;
 }

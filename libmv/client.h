@@ -28,6 +28,14 @@ void mv_client_free(struct mv_client *c);
 const char *mv_client_addr(const struct mv_client *c);
 
 /*
+ * 1 when the last request sent went out whole but no reply line came back
+ * (the call failed with MV_EUNAVAIL): the node may have carried it out,
+ * a FLUSH or COMMIT may be durable.  0 when it was answered or never sent
+ * whole.
+ */
+int mv_client_in_doubt(const struct mv_client *c);
+
+/*
  * Send one text request line (no newline) and read a one-line reply.  On OK
  * the rest of the line after "OK" (maybe empty) is copied to reply.
  */
@@ -64,7 +72,8 @@ int mv_client_describe(struct mv_client *c, const char *name,
 
 /*
  * INSERT n rows.  ids may be NULL (assigned by the node; *first_id then
- * receives the first one, the rest follow consecutively).  fields, when not
+ * receives the first one, the rest follow consecutively; INT64_MIN, never
+ * an id, when the reply does not say).  fields, when not
  * NULL, is the encoded column block of PROTOCOL.md (fields_len bytes).
  */
 #define MV_INSERT_UPSERT 1
@@ -119,7 +128,9 @@ int mv_client_search_recv(struct mv_client *c, size_t k, size_t nq,
 /*
  * GET or SCAN result: n rows, ids[n], vecs[n*dim], text (one line per row
  * with the field values, or NULL).  All in one malloc'ed block owned by the
- * struct: release with mv_rows_release().
+ * struct: release with mv_rows_release().  A reply with more rows than
+ * asked for (n ids, limit), a size that does not fit them, or (SCAN) ids
+ * that do not increase past after is MV_EPROTO.
  */
 struct mv_rows {
 	size_t n;

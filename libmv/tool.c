@@ -218,8 +218,9 @@ int mv_tool_connect(struct mv_tool *t, struct mv_err *err)
 	char line[MV_NAME_MAX + 16], reply[256];
 	int rc;
 
+	/* A name is data: a bad one is 65, as for a collection name. */
 	if (t->user && mv_name_check(t->user, NULL) < 0)
-		return mv_err_set(err, MV_EUSAGE,
+		return mv_err_set(err, MV_EDATA,
 				  "bad user name '%.80s': want "
 				  "[A-Za-z][A-Za-z0-9_]{0,63}", t->user);
 	t->client = mv_client_connect(t->addr, err);
@@ -241,6 +242,19 @@ int mv_tool_connect(struct mv_tool *t, struct mv_err *err)
 			return rc;
 	}
 	return 0;
+}
+
+int mv_tool_in_doubt(const struct mv_tool *t, int rc, struct mv_err *err,
+		     const char *check)
+{
+	size_t len;
+
+	if (rc != MV_EUNAVAIL || !err || !mv_client_in_doubt(t->client))
+		return rc;
+	len = strlen(err->msg);
+	snprintf(err->msg + len, sizeof(err->msg) - len, "; the commit was "
+		 "sent, its outcome is unknown: %s", check);
+	return rc;
 }
 
 static const char *code_text(int rc)

@@ -103,9 +103,18 @@ void mv_tool_info(const struct mv_tool *t, const char *fmt, ...)
 /*
  * Connect to the node (-a, $MV_ADDR or the default socket) into t->client
  * and, when a user was given, select it.  0 or MV_EUNAVAIL ("cannot
- * connect to 'unix:...': ...") with err set.
+ * connect to 'unix:...': ...") with err set; MV_EDATA for a bad user name.
  */
 int mv_tool_connect(struct mv_tool *t, struct mv_err *err);
+
+/*
+ * After a FLUSH or COMMIT failed with rc: when it is MV_EUNAVAIL and the
+ * request went out whole (mv_client_in_doubt), the node may have committed
+ * before the connection broke; append to err that the outcome is unknown
+ * and how to check (check: "check with mv-get ...").  Returns rc.
+ */
+int mv_tool_in_doubt(const struct mv_tool *t, int rc, struct mv_err *err,
+		     const char *check);
 
 /*
  * The end of every main(): prints err for a failed rc ("mv-X: message";

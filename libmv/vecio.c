@@ -8,6 +8,7 @@
 #include <poll.h>
 #include <fcntl.h>
 #include <float.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -1056,6 +1057,9 @@ static int text_row(struct mv_vreader *r, const char *p, const char *e,
 
 		if (parse_i64(&q, e, &id) < 0 || (q < e && !IS_SEP(*q)))
 			return bad_token(r, "bad id", p, e);
+		if (id == INT64_MIN)
+			return rd_err(r, r->rec, "id %" PRId64 " is reserved",
+				      id);
 		p = skip_sep(q, e);
 	}
 	while (p < e) {
@@ -1211,6 +1215,11 @@ static int jsonl_row(struct mv_vreader *r, const char *p, const char *e,
 		quote(s ? s : "?", s ? strlen(s) : 1, q, sizeof(q));
 		free(s);
 		rc = rd_err(r, r->rec, "bad id '%s'", q);
+		goto out;
+	}
+	if (id && json_integer_value(id) == INT64_MIN) {
+		rc = rd_err(r, r->rec, "id %" PRId64 " is reserved",
+			    (int64_t)INT64_MIN);
 		goto out;
 	}
 	v = json_object_get(o, "vector");
@@ -1378,6 +1387,12 @@ struct mv_idreader *mv_idreader_open(const char *path, struct mv_err *err)
 long mv_idreader_read(struct mv_idreader *r, int64_t *ids, size_t max,
 		      struct mv_err *err)
 {
+	return mv_idreader_read_lines(r, ids, NULL, max, err);
+}
+
+long mv_idreader_read_lines(struct mv_idreader *r, int64_t *ids,
+			    uint64_t *lines, size_t max, struct mv_err *err)
+{
 	size_t n = 0;
 	int rc;
 
@@ -1413,6 +1428,13 @@ long mv_idreader_read(struct mv_idreader *r, int64_t *ids, size_t max,
 				       "bad id '%s'", t);
 			goto fail;
 		}
+		if (ids[n] == INT64_MIN) {
+			r->rc = at_err(&r->err, r->in.name, r->line,
+				       "id %" PRId64 " is reserved", ids[n]);
+			goto fail;
+		}
+		if (lines)
+			lines[n] = r->line;
 		n++;
 	}
 	return (long)n;

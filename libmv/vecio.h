@@ -38,6 +38,7 @@ const char *mv_vformat_name(enum mv_vformat f);
  * the input carries ids (text --ids-first, jsonl "id"); has_ids says so.
  * fields/fields_len hold the encoded scalar column block of PROTOCOL.md
  * (jsonl only; has_fields).  rec0 is the record/line number of row 0.
+ * The reserved id INT64_MIN is refused in input (MV_EDATA, FILE:N).
  */
 struct mv_vbatch {
 	size_t n, cap;		/* rows held, rows that fit */
@@ -113,12 +114,16 @@ void mv_vreader_close(struct mv_vreader *r);
 /*
  * An id file (one int64 per line, blank lines and '#' comments skipped).
  * mv_idreader_read fills up to max ids; returns the count, 0 at the end,
- * or MV_EDATA "FILE:N: bad id 'x'".
+ * or MV_EDATA "FILE:N: bad id 'x'" (also for the reserved id INT64_MIN,
+ * "FILE:N: id -9223372036854775808 is reserved").
+ * mv_idreader_read_lines also stores the line of each id in lines[].
  */
 struct mv_idreader;
 struct mv_idreader *mv_idreader_open(const char *path, struct mv_err *err);
 long mv_idreader_read(struct mv_idreader *r, int64_t *ids, size_t max,
 		      struct mv_err *err);
+long mv_idreader_read_lines(struct mv_idreader *r, int64_t *ids,
+			    uint64_t *lines, size_t max, struct mv_err *err);
 void mv_idreader_close(struct mv_idreader *r);
 
 /*

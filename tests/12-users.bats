@@ -43,6 +43,6 @@ teardown() {
 }
 
 @test "a bad user name is refused" {
-	run -64 mv-ls -u 1bad
-	run -64 mv-ls -u user_list
+	run -65 mv-ls -u 1bad
+	run -65 mv-ls -u user_list
 }

@@ -77,11 +77,19 @@ _no_tmp_files() {
 	printf '1 1 1\n2 2 2\n1 3 3\n' >v.txt
 	run -65 --separate-stderr mv-insert --ids-first "$C" v.txt
 	assert_equal "${#stderr_lines[@]}" 1
-	assert_regex "$stderr" '^mv-insert: .*1'
+	assert_regex "$stderr" '^mv-insert: v\.txt:3: id 1 given twice$'
 	assert_rows "$C" 0
 	printf '4\n5\n4\n' >ids.txt
 	run -65 --separate-stderr mv-insert --ids ids.txt "$C" < <(printf '1 1\n2 2\n3 3\n')
-	assert_regex "$stderr" '^mv-insert: .*4'
+	assert_regex "$stderr" '^mv-insert: ids\.txt:3: id 4 given twice$'
+	assert_rows "$C" 0
+	# Comments and blank lines count: the line of the id file is named.
+	printf '# ids\n4\n\n5\n4\n' >ids.txt
+	run -65 --separate-stderr mv-insert --ids ids.txt "$C" < <(printf '1 1\n2 2\n3 3\n')
+	assert_regex "$stderr" '^mv-insert: ids\.txt:5: id 4 given twice$'
+	printf '{"id":8,"vector":[1,1]}\n{"id":9,"vector":[2,2]}\n{"id":8,"vector":[3,3]}\n' >v.jsonl
+	run -65 --separate-stderr mv-insert "$C" v.jsonl
+	assert_regex "$stderr" '^mv-insert: v\.jsonl:3: id 8 given twice$'
 	assert_rows "$C" 0
 }
 
@@ -89,7 +97,8 @@ _no_tmp_files() {
 	run -0 mv-create "$C" --dim 2
 	printf '1 1 1\n2 2 2\n' >a.txt
 	printf '3 3 3\n2 4 4\n' >b.txt
-	run -65 mv-insert --ids-first "$C" a.txt b.txt
+	run -65 --separate-stderr mv-insert --ids-first "$C" a.txt b.txt
+	assert_regex "$stderr" '^mv-insert: b\.txt:2: id 2 given twice$'
 	assert_rows "$C" 0
 }
 
@@ -98,7 +107,11 @@ _no_tmp_files() {
 	run -0 mv-insert --ids-first "$C" < <(printf '1 1 1\n2 2 2\n')
 	run -65 --separate-stderr mv-insert --ids-first "$C" < <(printf '3 3 3\n2 9 9\n')
 	assert_equal "${#stderr_lines[@]}" 1
-	assert_regex "$stderr" '^mv-insert: .*2'
+	assert_regex "$stderr" "^mv-insert: -:2: id 2 already in collection '$C'\$"
+	printf '7\n1\n' >ids.txt
+	printf '1 1\n2 2\n' >v.fvecs.txt
+	run -65 --separate-stderr mv-insert --ids ids.txt "$C" v.fvecs.txt
+	assert_regex "$stderr" "^mv-insert: ids\\.txt:2: id 1 already in collection '$C'\$"
 	assert_rows "$C" 2
 	run -0 mv-get "$C" --all
 	assert_output "1${T}1,1
@@ -209,4 +222,23 @@ _no_tmp_files() {
 		[ $((r % 5000)) -eq 0 ] || fail "a reader saw $r rows, not whole batches of 5000:$seen"
 	done
 	assert_rows "$C" 60000
+}
+
+@test "the reserved id -2^63 is refused in every input, naming FILE:N" {
+	run -0 mv-create "$C" --dim 2
+	printf '1\n-9223372036854775808\n' >ids.txt
+	run -65 --separate-stderr mv-insert --ids ids.txt "$C" < <(printf '1 1\n2 2\n')
+	assert_equal "${#stderr_lines[@]}" 1
+	assert_regex "$stderr" '^mv-insert: ids\.txt:2: .*reserved'
+	printf '1 1 1\n2 2 2\n-9223372036854775808 3 3\n' >v.txt
+	run -65 --separate-stderr mv-insert --ids-first "$C" v.txt
+	assert_regex "$stderr" '^mv-insert: v\.txt:3: .*reserved'
+	printf '{"id":1,"vector":[1,1]}\n{"id":-9223372036854775808,"vector":[2,2]}\n' >v.jsonl
+	run -65 --separate-stderr mv-insert "$C" v.jsonl
+	assert_regex "$stderr" '^mv-insert: v\.jsonl:2: .*reserved'
+	assert_rows "$C" 0
+	# Its neighbours are ordinary ids.
+	printf -- '-9223372036854775807 1 1\n9223372036854775807 2 2\n' >v.txt
+	run -0 mv-insert --ids-first "$C" v.txt
+	assert_rows "$C" 2
 }

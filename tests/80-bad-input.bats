@@ -192,10 +192,12 @@ insert_fails() {
 	unchanged
 }
 
-@test "an id file shorter than the vectors -> 65" {
+@test "an id file shorter than the vectors -> 65 naming the first record without an id" {
 	printf '1 2 3 4\n5 6 7 8\n9 9 9 9\n' >v.txt
 	printf '10\n11\n' >ids.txt
-	insert_fails 65 '^mv-insert: .+' --ids ids.txt "$C" v.txt
+	insert_fails 65 '^mv-insert: v\.txt:3: .*ids\.txt' --ids ids.txt "$C" v.txt
+	printf '# a comment\n\n' >ids.txt
+	insert_fails 65 '^mv-insert: -:1: .*ids\.txt' --ids ids.txt "$C" <v.txt
 	unchanged
 }
 
@@ -212,6 +214,31 @@ insert_fails() {
 	insert_fails 65 '^mv-insert: ids\.txt:2: .+' --ids ids.txt "$C" v.txt
 	printf '10\n99999999999999999999\n' >ids.txt
 	insert_fails 65 '^mv-insert: ids\.txt:2: .+' --ids ids.txt "$C" v.txt
+	# The reserved id is a bad id of the id file, not of the vectors.
+	printf '10\n-9223372036854775808\n' >ids.txt
+	insert_fails 65 '^mv-insert: ids\.txt:2: .+' --ids ids.txt "$C" v.txt
+	unchanged
+}
+
+@test "the reserved id in mv-delete and mv-get input -> 65 naming FILE:N" {
+	printf '1\n-9223372036854775808\n' >ids.txt
+	run -65 --separate-stderr mv-delete "$C" ids.txt
+	assert_equal "${#stderr_lines[@]}" 1
+	assert_regex "$stderr" '^mv-delete: ids\.txt:2: .*reserved'
+	run -65 --separate-stderr mv-get "$C" <ids.txt
+	assert_equal "${#stderr_lines[@]}" 1
+	assert_regex "$stderr" '^mv-get: -:2: .*reserved'
+	unchanged
+}
+
+@test "a bad user name -> 65, like a bad collection name" {
+	printf '1 2 3 4\n' >v.txt
+	for name in 1abc a-b user_list; do
+		insert_fails 65 "^mv-insert: .*'$name'" -u "$name" "$C" v.txt
+		run -65 --separate-stderr mv-ls -u "$name"
+		assert_regex "$stderr" "^mv-ls: .*'$name'"
+	done
+	run -65 env MV_USER=1abc mv-get "$C" --all
 	unchanged
 }
 

@@ -46,7 +46,8 @@ static int commit(struct del *s, struct mv_err *err)
 
 	rc = mv_client_flush(s->t->client, NULL, &ins, &del, err);
 	if (rc < 0)
-		return rc;
+		return mv_tool_in_doubt(s->t, rc, err, "check with mv-get "
+					"(the ids) or mv-ls (rows)");
 	s->removed += del;
 	s->pending = 0;
 	s->commits++;

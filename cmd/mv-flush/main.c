@@ -89,6 +89,8 @@ int main(int argc, char **argv)
 			ins = del = 0;
 			rc = mv_client_flush(t.client, argv[i], &ins, &del,
 					     &err);
+			rc = mv_tool_in_doubt(&t, rc, &err, "check with mv-get "
+					      "(its ids) or mv-ls (rows)");
 		}
 		if (rc == MV_ESERVER) {
 			/* No such session: say so, go on with the others. */

@@ -62,6 +62,8 @@ struct ins {
 	uint64_t bytes_done;	/* input bytes of the files done */
 	struct idrun *runs;	/* ids sent but not yet printed */
 	size_t nruns, capruns;
+	struct mv_vbatch *bb[2];	/* the two batches of insert_file */
+	uint64_t *idlines[2];	/* --ids: line of each id of bb[i] */
 	struct mv_progress prog;
 };
 
@@ -113,7 +115,8 @@ static int commit(struct ins *s, struct mv_err *err)
 
 	rc = mv_client_flush(s->t->client, NULL, &ins, &del, err);
 	if (rc < 0)
-		return rc;
+		return mv_tool_in_doubt(s->t, rc, err, "check with mv-get "
+					"(its ids) or mv-ls (rows)");
 	s->committed += s->pending;
 	s->pending = 0;
 	if (s->print_ids)
@@ -121,20 +124,30 @@ static int commit(struct ins *s, struct mv_err *err)
 	return mv_out_status(&s->t->out, err);
 }
 
-/* Fill b->ids from the --ids file: exactly b->n of them. */
-static int read_ids(struct ins *s, struct mv_vbatch *b, struct mv_err *err)
+/* The input line or record of row i of b. */
+static uint64_t rec_of(const struct mv_vbatch *b, size_t i)
 {
+	return b->recs ? b->recs[i] : b->rec0 + i;
+}
+
+/* Fill b->ids from the --ids file: exactly b->n of them. */
+static int read_ids(struct ins *s, struct mv_vbatch *b, const char *path,
+		    struct mv_err *err)
+{
+	uint64_t *lines = s->idlines[b == s->bb[1]];
 	size_t got = 0;
 	long n;
 
 	while (got < b->n) {
-		n = mv_idreader_read(s->idr, b->ids + got, b->n - got, err);
+		n = mv_idreader_read_lines(s->idr, b->ids + got, lines + got,
+					   b->n - got, err);
 		if (n < 0)
 			return (int)n;
 		if (n == 0)
-			return mv_err_set(err, MV_EDATA, "%s: fewer ids (%"
-					  PRIu64 ") than vectors", s->idpath,
-					  s->ids_read + got);
+			return mv_err_set(err, MV_EDATA, "%s:%" PRIu64 ": no "
+					  "id for this row: '%s' ends after %"
+					  PRIu64 " ids", path, rec_of(b, got),
+					  s->idpath, s->ids_read + got);
 		got += n;
 	}
 	s->ids_read += got;
@@ -142,24 +155,43 @@ static int read_ids(struct ins *s, struct mv_vbatch *b, struct mv_err *err)
 }
 
 /*
- * The node numbers bad rows of a request from 1 ("row 3: NaN or Inf");
- * name the input line or record instead.
+ * The node numbers the bad row of a request from 1, in front ("row 3: NaN
+ * or Inf", "row 3: bad id") or, for an id it refuses, at the end ("id 7
+ * given twice (row 3)"); name the input line or record instead: of the
+ * --ids file when the error is about the id, else of the vectors.
  */
-static void name_row(struct mv_err *err, const char *path,
+static void name_row(struct ins *s, struct mv_err *err, const char *path,
 		     const struct mv_vbatch *b)
 {
-	char msg[MV_ERR_LEN];
+	char msg[2 * MV_ERR_LEN], text[MV_ERR_LEN];
+	const char *open_;
 	unsigned long row;
-	uint64_t rec;
-	int off = 0;
+	uint64_t line;
+	int off = 0, end = 0;
 
-	if (sscanf(err->msg, "row %lu: %n", &row, &off) != 1 || !off ||
-	    row < 1 || row > b->n)
+	if (sscanf(err->msg, "row %lu: %n", &row, &off) == 1 && off) {
+		snprintf(text, sizeof(text), "%s", err->msg + off);
+	} else if ((open_ = strrchr(err->msg, '(')) && open_ > err->msg &&
+		   open_[-1] == ' ' &&
+		   sscanf(open_, "(row %lu)%n", &row, &end) == 1 &&
+		   end && !open_[end]) {
+		snprintf(text, sizeof(text), "%.*s",
+			 (int)(open_ - 1 - err->msg), err->msg);
+	} else {
 		return;
-	rec = b->recs ? b->recs[row - 1] : b->rec0 + row - 1;
-	snprintf(msg, sizeof(msg), "%s:%" PRIu64 ": %s", path, rec,
-		 err->msg + off);
-	memcpy(err->msg, msg, sizeof(msg));
+	}
+	if (row < 1 || row > b->n)
+		return;
+	if (s->idr && (!strncmp(text, "id ", 3) ||
+		       !strncmp(text, "bad id", 6))) {
+		path = s->idpath;
+		line = s->idlines[b == s->bb[1]][row - 1];
+	} else {
+		line = rec_of(b, row - 1);
+	}
+	snprintf(msg, sizeof(msg), "%s:%" PRIu64 ": %s", path, line, text);
+	memcpy(err->msg, msg, sizeof(err->msg) - 1);
+	err->msg[sizeof(err->msg) - 1] = '\0';
 }
 
 /* After the reply to the INSERT of b: ids to print, counts, progress. */
@@ -168,6 +200,12 @@ static int sent(struct ins *s, struct mv_vbatch *b, int64_t first,
 {
 	int rc = 0;
 
+	/* Assigned ids: b->n of them from first, none past INT64_MAX. */
+	if (!s->idr && !b->has_ids && b->n &&
+	    (first == INT64_MIN || first > INT64_MAX - (int64_t)(b->n - 1)))
+		return mv_err_set(err, MV_EPROTO, "malformed reply from '%s': "
+				  "bad first_id for %zu rows",
+				  mv_client_addr(s->t->client), b->n);
 	if (s->print_ids) {
 		if (s->idr || b->has_ids)
 			rc = add_ids(s, 0, b->n, 1, b->ids, err);
@@ -218,7 +256,7 @@ static int insert_file(struct ins *s, const char *path, struct mv_vbatch **bb,
 						"was given", path, b->rec0);
 				break;
 			}
-			if ((rc = read_ids(s, b, err)) < 0)
+			if ((rc = read_ids(s, b, path, err)) < 0)
 				break;
 		}
 		rc = mv_client_insert_send(s->t->client, s->name, b->n, b->dim,
@@ -233,7 +271,7 @@ static int insert_file(struct ins *s, const char *path, struct mv_vbatch **bb,
 			first = -1;
 			rc = mv_client_insert_recv(s->t->client, &first, err);
 			if (rc < 0) {
-				name_row(err, path, flying);
+				name_row(s, err, path, flying);
 				break;
 			}
 			if ((rc = sent(s, flying, first, mv_vreader_pos(r), err)) < 0)
@@ -247,7 +285,7 @@ static int insert_file(struct ins *s, const char *path, struct mv_vbatch **bb,
 		rc = mv_client_insert_recv(s->t->client, &first, err);
 		flying = NULL;
 		if (rc < 0) {
-			name_row(err, path, b);
+			name_row(s, err, path, b);
 			break;
 		}
 		if ((rc = sent(s, b, first, mv_vreader_pos(r), err)) < 0)
@@ -259,7 +297,7 @@ static int insert_file(struct ins *s, const char *path, struct mv_vbatch **bb,
 		first = -1;
 		rc = mv_client_insert_recv(s->t->client, &first, err);
 		if (rc < 0)
-			name_row(err, path, flying);
+			name_row(s, err, path, flying);
 		else
 			rc = sent(s, flying, first, mv_vreader_pos(r), err);
 	}
@@ -273,6 +311,7 @@ static int run(struct ins *s, char **files, int nfiles, struct mv_err *err)
 	struct mv_vbatch b[2], *bb[2] = { &b[0], &b[1] };
 	size_t cap;
 	int64_t extra;
+	uint64_t line;
 	int rc;
 
 	rc = mv_client_describe(s->t->client, s->name, &s->info, err);
@@ -294,20 +333,30 @@ static int run(struct ins *s, char **files, int nfiles, struct mv_err *err)
 		mv_vbatch_release(&b[0]);
 		return rc;
 	}
+	s->bb[0] = bb[0];
+	s->bb[1] = bb[1];
+	if (s->idr) {
+		s->idlines[0] = malloc(cap * sizeof(uint64_t));
+		s->idlines[1] = malloc(cap * sizeof(uint64_t));
+		if (!s->idlines[0] || !s->idlines[1])
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
 	for (int i = 0; i < nfiles && rc == 0; i++)
 		rc = insert_file(s, files[i], bb, err);
 	mv_vbatch_release(&b[0]);
 	mv_vbatch_release(&b[1]);
+	free(s->idlines[0]);
+	free(s->idlines[1]);
 	if (rc < 0)
 		return rc;
 	if (s->idr) {
-		rc = (int)mv_idreader_read(s->idr, &extra, 1, err);
+		rc = (int)mv_idreader_read_lines(s->idr, &extra, &line, 1, err);
 		if (rc < 0)
 			return rc;
 		if (rc > 0)
-			return mv_err_set(err, MV_EDATA, "%s: more ids than "
-					  "vectors (%" PRIu64 ")", s->idpath,
-					  s->rows);
+			return mv_err_set(err, MV_EDATA, "%s:%" PRIu64 ": more "
+					  "ids than vectors (%" PRIu64 ")",
+					  s->idpath, line, s->rows);
 	}
 	if (s->session) {
 		s->committed = 0;

@@ -735,13 +735,14 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 			}
 			if (mv_idmap_get(&pc->seen, ids[i])) {
 				rc = mv_err_set(err, MV_EDATA,
-						"id %" PRId64 " given twice", ids[i]);
+						"id %" PRId64 " given twice (row %zu)",
+						ids[i], i + 1);
 				break;
 			}
 			if (has_ids && !upsert && mv_idmap_get(&c->ids, ids[i])) {
 				rc = mv_err_set(err, MV_EDATA,
-					"id %" PRId64 " already in collection '%s'",
-					ids[i], c->name);
+					"id %" PRId64 " already in collection '%s' (row %zu)",
+					ids[i], c->name, i + 1);
 				break;
 			}
 			mv_idmap_put(&pc->seen, ids[i], NULL, 0);

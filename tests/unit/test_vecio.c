@@ -486,6 +486,8 @@ TEST(vecio_text_ids_first)
 	EXPECT_TEXT_ERR("1 1 2\n1.5 1 2\n", &o, ":2: bad id '1.5'");
 	EXPECT_TEXT_ERR("9223372036854775808 1 2\n", &o,
 			":1: bad id '9223372036854775808'");
+	EXPECT_TEXT_ERR("1 1 2\n-9223372036854775808 1 2\n", &o,
+			":2: id -9223372036854775808 is reserved");
 	EXPECT_TEXT_ERR("1 1 2\n2\n", &o, ":2: no values after the id");
 	EXPECT_TEXT_ERR("1 1 2\n2 3\n", &o, ":2: dimension 1, expected 2");
 }
@@ -1065,17 +1067,23 @@ TEST(vecio_idreader)
 	struct mv_err err = { 0 };
 	struct mv_idreader *r;
 	int64_t ids[4];
+	uint64_t lines[4];
 	char want[512];
 
 	put_str(path, "1\n\n# comment\n  -5 \r\n9223372036854775807\n"
-		"-9223372036854775808\n42");
+		"-9223372036854775807\n42");
 	r = mv_idreader_open(path, &err);
 	REQUIRE(r);
-	CHECK_EQ_INT(mv_idreader_read(r, ids, 4, &err), 4);
+	CHECK_EQ_INT(mv_idreader_read_lines(r, ids, lines, 4, &err), 4);
 	CHECK_EQ_INT(ids[0], 1);
 	CHECK_EQ_INT(ids[1], -5);
 	CHECK_EQ_INT(ids[2], INT64_MAX);
-	CHECK_EQ_INT(ids[3], INT64_MIN);
+	CHECK_EQ_INT(ids[3], INT64_MIN + 1);
+	/* Lines of the ids, blank and comment lines counted. */
+	CHECK_EQ_INT(lines[0], 1);
+	CHECK_EQ_INT(lines[1], 4);
+	CHECK_EQ_INT(lines[2], 5);
+	CHECK_EQ_INT(lines[3], 6);
 	CHECK_EQ_INT(mv_idreader_read(r, ids, 4, &err), 1);
 	CHECK_EQ_INT(ids[0], 42);
 	CHECK_EQ_INT(mv_idreader_read(r, ids, 4, &err), 0);
@@ -1088,6 +1096,9 @@ TEST(vecio_idreader)
 		{ "1.0\n", ":1: bad id '1.0'" },
 		{ "9223372036854775808\n", ":1: bad id '9223372036854775808'" },
 		{ "-\n", ":1: bad id '-'" },
+		/* -2^63 is the reserved id, never a user's. */
+		{ "1\n-9223372036854775808\n",
+		  ":2: id -9223372036854775808 is reserved" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		put_str(path, bad[i][0]);
