@@ -49,10 +49,24 @@ static void compact_end(struct coll *c)
 	pthread_mutex_unlock(&c->build_lock);
 }
 
-/* Pick the inputs: unindexed segments that are small or mostly deleted. */
+/*
+ * Metadata operations of a compaction of nin inputs: the output's files
+ * in, every input's files out, and the index key.
+ */
+static size_t txn_ops(const struct coll *c, size_t nin)
+{
+	size_t nfiles = 1 + (size_t)c->nfields;
+
+	return nfiles + nin * nfiles + 1;
+}
+
+/*
+ * Pick the inputs: unindexed segments that are small or mostly deleted,
+ * at most as many as one metadata transaction can swap.
+ */
 static size_t pick(struct coll *c, int force, struct seg **in)
 {
-	size_t n = 0, bytes = 0;
+	size_t n = 0, cand = 0, bytes = 0;
 	size_t row_bytes = c->dim * sizeof(float);
 
 	for (size_t i = 0; i < c->nsegs; i++) {
@@ -63,16 +77,18 @@ static size_t pick(struct coll *c, int force, struct seg **in)
 			continue;
 		if (s->n * row_bytes < SEG_SMALL_BYTES ||
 		    s->ndeleted * 5 > s->n) {
-			if (bytes + live * row_bytes > SEG_TARGET_BYTES && n)
-				break;
+			cand++;
+			if (txn_ops(c, n + 1) > MV_META_TXN_OPS_MAX ||
+			    (bytes + live * row_bytes > SEG_TARGET_BYTES && n))
+				continue;
 			in[n++] = s;
 			bytes += live * row_bytes;
 		}
 	}
 	if (n == 1 && in[0]->ndeleted * 5 > in[0]->n)
 		return 1;	/* rewrite without its deleted rows */
-	if (n >= MERGE_MIN || (force && n >= 2))
-		return n;
+	if (cand >= MERGE_MIN || (force && n >= 2))
+		return n >= 2 ? n : 0;
 	return 0;
 }
 
@@ -100,6 +116,8 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	pthread_rwlock_rdlock(&c->lock);
 	in = malloc((c->nsegs + 1) * sizeof(*in));
 	nin = in ? pick(c, force, in) : 0;
+	if (txn_ops(c, nin) > MV_META_TXN_OPS_MAX)
+		MV_BUG("compaction of %zu segments exceeds a transaction", nin);
 	/* Snapshot the live rows: (segment, row) of each output row. */
 	for (size_t i = 0; i < nin; i++)
 		rows += in[i]->n - in[i]->ndeleted;
@@ -259,11 +277,6 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		pthread_mutex_unlock(&nd->commit);
 		rc = mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				c->name);
-		goto out;
-	}
-	if (nops > MV_META_TXN_OPS_MAX) {
-		pthread_mutex_unlock(&nd->commit);
-		rc = mv_err_set(err, MV_EAGAIN, "too many files in one merge");
 		goto out;
 	}
 	rc = mv_meta_txn(nd->meta, NULL, 0, ops, nops, err);
