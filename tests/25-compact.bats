@@ -90,3 +90,32 @@ PY
 	assert_equal "${#lines[@]}" 8
 	run -1 grep -c 'compaction failed' "$MV_LOG"
 }
+
+@test "compaction writes the sizes of its files in the metadata" {
+	start_own_node
+	run -0 mv-create "$C" --dim 2 --field price:float64 --field tag:string
+	for i in 1 2 3; do
+		run -0 mv-insert "$C" --format jsonl < <(
+			for r in $(seq 1 20); do
+				printf '{"id":%d,"vector":[%d,%d],"price":%d.5,"tag":"t%d"}\n' \
+					$((i * 100 + r)) "$r" "$i" "$r" "$r"
+			done)
+	done
+	run -0 mv-index "$C" --compact
+	run -0 mv-get "$C" --all
+	assert_equal "${#lines[@]}" 60
+	stop_node
+	meta_data >meta.tsv
+	cat meta.tsv
+	# one merged segment: its vector file and two columns
+	assert_equal "$(wc -l <meta.tsv)" 3
+	while IFS=$T read -r leaf type size rows; do
+		f=$(find "$MV_HOME/segments" -name "$leaf")
+		[ -n "$f" ] || fail "no file $leaf"
+		assert_equal "$size" "$(stat -c %s "$f")"
+		assert_equal "$rows" 60
+	done <meta.tsv
+	start_node
+	run -0 mv-get "$C" < <(printf '305\n')
+	assert_output "305${T}5,3${T}5.5${T}t5"
+}

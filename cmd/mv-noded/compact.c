@@ -106,6 +106,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	struct mv_meta_op *ops = NULL;
 	size_t nfiles = 1 + (size_t)c->nfields, nops = 0;
 	int64_t *ids = NULL;
+	uint64_t sizes[1 + MV_FIELDS_MAX];	/* of each file written */
 	int rc = 0, written = 0;
 
 	*merged = 0;
@@ -203,17 +204,17 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	}
 	rc = node_put_file(nd, paths[0], MV_SEG_VEC, c->dim, rows, ids,
 			   rows * 8, raw, rows * c->dim * sizeof(float),
-			   &out->size, err);
+			   &sizes[0], err);
 	written = 1;
+	out->size = sizes[0];
 	for (int f = 0; rc == 0 && f < c->nfields; f++) {
-		uint64_t sz;
 		snprintf(paths[1 + f], sizeof(paths[0]), "%s.%s.col", base,
 			 c->fields[f].name);
 		rc = node_put_file(nd, paths[1 + f], MV_SEG_COL,
 				   c->fields[f].type, rows, cols[f].p,
-				   cols[f].len, NULL, 0, &sz, err);
+				   cols[f].len, NULL, 0, &sizes[1 + f], err);
 		written++;
-		out->size += sz;
+		out->size += sizes[1 + f];
 		snprintf(out->cols[f].path, sizeof(out->cols->path), "%s",
 			 paths[1 + f]);
 	}
@@ -242,10 +243,11 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 
 		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
 			 c->user, c->name, leaf);
-		vals[i] = i == 0 ? node_data_json("vectors", out->size,
+		vals[i] = i == 0 ? node_data_json("vectors", sizes[0],
 						  nd->node_no, seq, rows, NULL,
 						  NULL)
-				 : node_data_json("scalar", 0, nd->node_no, seq,
+				 : node_data_json("scalar", sizes[i],
+						  nd->node_no, seq,
 						  rows, c->fields[i - 1].name,
 						  strrchr(paths[0], '/') + 1);
 		if (!vals[i]) {
