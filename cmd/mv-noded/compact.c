@@ -237,6 +237,12 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	rc = node_seg_prepare(c, out, 0, err);
 	if (rc < 0)
 		goto out;
+	/* Room for rows deleted meanwhile, so that nothing fails after. */
+	out->deleted = calloc((rows + 7) / 8 + 1, 1);
+	if (!out->deleted) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
 	/* The metadata: new keys in, old keys out, in one transaction. */
 	for (size_t i = 0; i < nfiles; i++) {
 		const char *leaf = strrchr(paths[i], '/') + 1;
@@ -305,9 +311,23 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		c->segs[k++] = out;
 		c->nsegs = k;
 	}
-	for (uint64_t j = 0; j < rows; j++)
-		if (!node_seg_is_deleted(out, j))
-			mv_idmap_put(&c->ids, out->ids[j], out, j);
+	/*
+	 * Each live row's id already maps to its input row: repoint the
+	 * entry in place, which allocates nothing and so cannot fail after
+	 * the commit.
+	 */
+	for (uint64_t j = 0; j < rows; j++) {
+		struct mv_idmap_ent *e;
+
+		if (node_seg_is_deleted(out, j))
+			continue;
+		e = mv_idmap_get(&c->ids, out->ids[j]);
+		if (!e || e->seg != in[src_seg[j]] || e->row != src_row[j])
+			MV_BUG("id %" PRId64 " of a merged row is not mapped "
+			       "to its input row", out->ids[j]);
+		e->seg = out;
+		e->row = j;
+	}
 	pthread_rwlock_unlock(&c->lock);
 	pthread_mutex_unlock(&nd->commit);
 	for (size_t i = 0; i < nin; i++) {
