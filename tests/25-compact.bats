@@ -27,9 +27,11 @@ delfiles() {
 		tr -d ' '
 }
 
-# segbytes: bytes of segment files (vectors, columns, delete logs).
+# segbytes: bytes of segment files (vectors, columns, delete logs) of the
+# collection $C.
 segbytes() {
-	find "$MV_HOME/segments" -type f ! -name '*.idx' -printf '%s\n' \
+	find "$MV_HOME/segments" -path "*/$C-*" -type f ! -name '*.idx' \
+		-printf '%s\n' \
 		2>/dev/null | awk '{ s += $1 } END { print s + 0 }'
 }
 
@@ -118,4 +120,125 @@ PY
 	start_node
 	run -0 mv-get "$C" < <(printf '305\n')
 	assert_output "305${T}5,3${T}5.5${T}t5"
+}
+# check_live NAME DELETED QUERIES N: NAME has N rows, and neither mv-get nor
+# mv-search (queries: the deleted rows' own vectors) shows an id listed in
+# the file DELETED.
+check_live() {
+	local got
+	got=$(rows "$1") || fail "mv-ls $1 failed"
+	[ "$got" = "$4" ] || fail "$1 has '$got' rows, expected $4"
+	mv-get "$1" --all | cut -f1 | sort >all.ids ||
+		fail "mv-get --all failed"
+	assert_equal "$(wc -l <all.ids)" "$4"
+	[ -z "$(comm -12 all.ids <(sort "$2"))" ] ||
+		fail "mv-get --all shows deleted rows: $(comm -12 all.ids <(sort "$2") | head -3)"
+	run -0 --separate-stderr mv-get "$1" "$2"
+	assert_output ""
+	mv-search "$1" -k 10 --nprobe 16 "$3" >hits.tsv || fail "mv-search failed"
+	[ "$(wc -l <hits.tsv)" -eq $(($(wc -l <"$3") * 10)) ] ||
+		fail "$(wc -l <hits.tsv) hits"
+	cut -f3 hits.tsv | sort -u >hit.ids
+	[ -z "$(comm -12 hit.ids <(sort "$2"))" ] ||
+		fail "mv-search shows deleted rows: $(comm -12 hit.ids <(sort "$2") | head -3)"
+}
+
+# crash_restart: kill -9 the node and start it again on the same data.
+crash_restart() {
+	kill_node
+	start_node
+}
+
+@test "deleted rows give their space back; delete logs go; no restart brings them back" {
+	start_own_node
+	run -0 mv-create "$C" --dim 4
+	gen vecs 3000 4 --seed 7 --ids-first 1 >v.txt
+	for n in 0 1 2; do
+		sed -n "$((n * 1000 + 1)),$((n * 1000 + 1000))p" v.txt |
+			mv-insert --ids-first "$C" || fail "insert $n"
+	done
+	# 750 deletes in two flushes: odd ids up to 1500
+	seq 1 2 749 >d1.txt
+	seq 751 2 1499 >d2.txt
+	cat d1.txt d2.txt >del.txt
+	before=$(segbytes)
+	run -0 mv-delete "$C" d1.txt
+	run -0 mv-delete "$C" d2.txt
+	awk 'NR % 2 == 1 && NR <= 1500 && NR % 75 == 1 { $1 = ""; print }' \
+		v.txt >q.txt
+	check_live "$C" del.txt q.txt 2250
+	crash_restart
+	check_live "$C" del.txt q.txt 2250
+	run -0 mv-index "$C" --compact
+	check_live "$C" del.txt q.txt 2250
+	delfiles_are() { [ "$(delfiles)" = "$1" ]; }
+	poll 10 delfiles_are 0 || fail "$(delfiles) delete logs left"
+	after=$(segbytes)
+	echo "# $before bytes before, $after after" >&3
+	[ "$after" -lt "$before" ] || fail "$after bytes after, $before before"
+	crash_restart
+	check_live "$C" del.txt q.txt 2250
+	assert_equal "$(delfiles)" 0
+	restart_node
+	check_live "$C" del.txt q.txt 2250
+	assert_equal "$(delfiles)" 0
+	# a deleted id inserted again is there once
+	run -0 mv-insert --ids-first "$C" < <(printf '1 9 9 9 9\n')
+	restart_node
+	run -0 mv-get "$C" < <(printf '1\n')
+	assert_output "1${T}9,9,9,9"
+	assert_rows "$C" 2251
+}
+
+@test "deleted rows of indexed segments give their space back; a rebuild does not bring them back" {
+	start_own_node
+	run -0 mv-create "$C" --dim 16
+	run -0 mv-create "${C}_bf" --dim 16
+	gen vecs 3000 16 --seed 1 --ids-first 0 >v.txt
+	for n in 0 1 2; do
+		sed -n "$((n * 1000 + 1)),$((n * 1000 + 1000))p" v.txt |
+			mv-insert --ids-first "$C" || fail "insert $n"
+	done
+	# 700 deletes: ids 0..599 (most of the first segment), 1000..1099
+	{ seq 0 599; seq 1000 1099; } >del.txt
+	awk '$1 >= 600 && !($1 >= 1000 && $1 < 1100)' v.txt >live.txt
+	run -0 mv-insert --ids-first "${C}_bf" live.txt
+	awk 'NR % 50 == 1 { $1 = ""; print }' v.txt >q.txt
+	mv-search "${C}_bf" -k 10 q.txt >bf.tsv
+	run -0 mv-index "$C" --type IVF16,Flat
+	before=$(segbytes)
+	run -0 mv-delete "$C" del.txt
+	check_live "$C" del.txt q.txt 2300
+	mv-search "$C" -k 10 --nprobe 16 q.txt >got.tsv
+	same got.tsv bf.tsv "IVF16,Flat after the deletes"
+	crash_restart
+	check_live "$C" del.txt q.txt 2300
+	run -0 mv-index "$C" --compact
+	delfiles_are() { [ "$(delfiles)" = "$1" ]; }
+	poll 10 delfiles_are 0 || fail "$(delfiles) delete logs left"
+	after=$(segbytes)
+	echo "# $before bytes before, $after after" >&3
+	[ "$after" -lt "$before" ] || fail "$after bytes after, $before before"
+	check_live "$C" del.txt q.txt 2300
+	mv-search "$C" -k 10 --nprobe 16 q.txt >got.tsv
+	same got.tsv bf.tsv "IVF16,Flat after --compact"
+	assert_equal "$(ix_index "$C")" IVF16,Flat
+	crash_restart
+	assert_equal "$(ix_index "$C")" IVF16,Flat
+	check_live "$C" del.txt q.txt 2300
+	mv-search "$C" -k 10 --nprobe 16 q.txt >got.tsv
+	same got.tsv bf.tsv "IVF16,Flat after kill -9"
+	# a rebuild covers only the rows still there
+	run -0 mv-index "$C" --type IVF16,Flat
+	check_live "$C" del.txt q.txt 2300
+	mv-search "$C" -k 10 --nprobe 16 q.txt >got.tsv
+	same got.tsv bf.tsv "IVF16,Flat rebuilt"
+	restart_node
+	check_live "$C" del.txt q.txt 2300
+	mv-search "$C" -k 10 --nprobe 16 q.txt >got.tsv
+	same got.tsv bf.tsv "IVF16,Flat rebuilt, after a restart"
+	mv-get "$C" --all | sort >a.txt
+	mv-get "${C}_bf" --all | sort >b.txt
+	same a.txt b.txt "rows"
+	run -1 grep -c 'searching without the index' "$MV_LOG"
 }
