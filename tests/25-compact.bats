@@ -242,3 +242,38 @@ crash_restart() {
 	same a.txt b.txt "rows"
 	run -1 grep -c 'searching without the index' "$MV_LOG"
 }
+
+@test "kill -9 while the background pass merges, rewrites and collects keeps deleted rows deleted" {
+	start_own_node
+	run -0 mv-create "$C" --dim 4
+	gen vecs 3000 4 --seed 9 --ids-first 1 >v.txt
+	for n in $(seq 0 9); do
+		sed -n "$((n * 300 + 1)),$((n * 300 + 300))p" v.txt |
+			mv-insert --ids-first "$C" || fail "insert $n"
+	done
+	awk 'NR % 100 == 1 { $1 = ""; print }' v.txt >q.txt
+	: >del.txt
+	live=3000
+	for round in 1 2 3 4 5 6; do
+		# most of one segment, and a few rows of the next
+		{ seq $((round * 300 - 299)) $((round * 300 - 100))
+		  seq $((round * 300 + 1)) $((round * 300 + 20)); } >d.txt
+		run -0 mv-delete "$C" d.txt
+		cat d.txt >>del.txt
+		sort -u del.txt -o del.txt
+		live=$((3000 - $(wc -l <del.txt)))
+		# somewhere in the 2 s between background passes
+		sleep "$((RANDOM % 25 / 10)).$((RANDOM % 10))"
+		crash_restart
+		check_live "$C" del.txt q.txt "$live"
+	done
+	run -0 mv-index "$C" --compact
+	delfiles_are() { [ "$(delfiles)" = "$1" ]; }
+	poll 10 delfiles_are 0 || fail "$(delfiles) delete logs left"
+	crash_restart
+	check_live "$C" del.txt q.txt "$live"
+	assert_equal "$(delfiles)" 0
+	# one segment, and no file that the metadata does not name
+	assert_equal "$(segs "$C")" 1
+	assert_equal "$(segfiles | wc -l)" 1
+}
