@@ -223,6 +223,8 @@ crash_restart() {
 	mv-search "$C" -k 10 --nprobe 16 q.txt >got.tsv
 	same got.tsv bf.tsv "IVF16,Flat after --compact"
 	assert_equal "$(ix_index "$C")" IVF16,Flat
+	# new search defaults rewrite the index key: it keeps the retired files
+	run -0 mv-index "$C" --param nprobe=16
 	crash_restart
 	assert_equal "$(ix_index "$C")" IVF16,Flat
 	check_live "$C" del.txt q.txt 2300
