@@ -684,7 +684,8 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		for (size_t k = 0; f && k < c->nsegs; k++)
 			if (!strcmp(strrchr(c->segs[k]->path, '/') + 1, f))
 				ci->segs[i] = c->segs[k];
-		if (!ci->segs[i] && f && json_is_integer(json_object_get(ret, f)))
+		if (!ci->segs[i] && f &&
+		    json_is_integer(json_object_get(ret, f)))
 			ci->segs[i] = retired_seg(dir, f, (uint64_t)
 				json_integer_value(json_object_get(ret, f)));
 		if (!ci->segs[i]) {
