@@ -4,9 +4,13 @@
  * them, so that space comes back and searches touch fewer, larger blocks.
  * None of it changes what a search returns.  The merged files are written
  * under fresh names, then one metadata transaction swaps them for the old
- * ones (a crash leaves orphans that start-up removes).
+ * ones (a crash leaves orphans that start-up removes).  Segments an index
+ * covers are rewritten too when they have deleted rows; the index keeps
+ * their labels, all deleted, until its next build.  Delete logs that no
+ * segment needs any more are removed afterwards.
  */
 #include <inttypes.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,31 +53,205 @@ static void compact_end(struct coll *c)
 	pthread_mutex_unlock(&c->build_lock);
 }
 
-/* Pick the inputs: unindexed segments that are small or mostly deleted. */
+/*
+ * Metadata operations of a compaction of nin inputs: the output's files
+ * in, every input's files out, and the index key.
+ */
+static size_t txn_ops(const struct coll *c, size_t nin)
+{
+	size_t nfiles = 1 + (size_t)c->nfields;
+
+	return nfiles + nin * nfiles + 1;
+}
+
+/* Rows to drop: mostly deleted, or any deleted row when forced. */
+static int drop_worth(const struct seg *s, int force)
+{
+	return s->ndeleted && (s->ndeleted * 5 > s->n || force);
+}
+
+/*
+ * Pick the inputs: unindexed segments that are small, and segments (an
+ * index covers them or not) with deleted rows to drop; at most as many as
+ * one metadata transaction can swap.
+ */
 static size_t pick(struct coll *c, int force, struct seg **in)
 {
-	size_t n = 0, bytes = 0;
+	size_t n = 0, cand = 0, bytes = 0;
 	size_t row_bytes = c->dim * sizeof(float);
 
 	for (size_t i = 0; i < c->nsegs; i++) {
 		struct seg *s = c->segs[i];
 		size_t live = s->n - s->ndeleted;
 
-		if (s->indexed || !s->vecs)
+		if (!s->indexed && !s->vecs)
 			continue;
-		if (s->n * row_bytes < SEG_SMALL_BYTES ||
-		    s->ndeleted * 5 > s->n) {
-			if (bytes + live * row_bytes > SEG_TARGET_BYTES && n)
-				break;
+		if ((!s->indexed && s->n * row_bytes < SEG_SMALL_BYTES) ||
+		    drop_worth(s, force)) {
+			cand++;
+			if (txn_ops(c, n + 1) > MV_META_TXN_OPS_MAX ||
+			    (bytes + live * row_bytes > SEG_TARGET_BYTES && n))
+				continue;
 			in[n++] = s;
 			bytes += live * row_bytes;
 		}
 	}
-	if (n == 1 && in[0]->ndeleted * 5 > in[0]->n)
+	if (n == 1 && drop_worth(in[0], force))
 		return 1;	/* rewrite without its deleted rows */
-	if (n >= MERGE_MIN || (force && n >= 2))
-		return n;
+	if (cand >= MERGE_MIN || (force && n >= 2))
+		return n >= 2 ? n : 0;
 	return 0;
+}
+
+/*
+ * The value of c's index key with the inputs of a compaction that the
+ * index covers added to its "retired" files (name: rows), so that a
+ * restart keeps the index's labels in place; node.commit held.
+ */
+static char *index_retire_json(struct node *nd, struct coll *c,
+			       struct seg **in, size_t nin, struct mv_err *err)
+{
+	char *val = NULL, *s = NULL;
+	size_t vlen;
+	json_t *j = NULL, *ret;
+	int rc;
+
+	if (!c->index) {
+		mv_err_set(err, MV_EINTERNAL, "an indexed segment without an "
+			   "index");
+		return NULL;
+	}
+	rc = mv_meta_get(nd->meta, c->index->key, &val, &vlen, err);
+	if (rc > 0)
+		mv_err_set(err, MV_EIO, "no key '%s'", c->index->key);
+	if (rc != 0)
+		return NULL;
+	j = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	if (!j) {
+		mv_err_set(err, MV_EIO, "bad key '%s'", c->index->key);
+		return NULL;
+	}
+	ret = json_object_get(j, "retired");
+	if (!json_is_object(ret)) {
+		ret = json_object();
+		json_object_set_new(j, "retired", ret);
+	}
+	for (size_t i = 0; i < nin; i++)
+		if (in[i]->indexed)
+			json_object_set_new(ret, strrchr(in[i]->path, '/') + 1,
+					    json_integer((json_int_t)in[i]->n));
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!s)
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+	return s;
+}
+
+/*
+ * Retire an indexed segment that a compaction replaced (c->lock held
+ * exclusively): every row deleted, so that the index skips its labels,
+ * and its memory and file mapping given back.  Its bitmap exists: it had
+ * deleted rows.
+ */
+static void retire(struct node *nd, struct seg *s)
+{
+	memset(s->deleted, 0xff, (s->n + 7) / 8);
+	s->ndeleted = s->n;
+	s->retired = 1;
+	free(s->ids);
+	s->ids = NULL;
+	free(s->norms2);
+	s->norms2 = NULL;
+	node_seg_free_own(s, 0);
+	s->vecs = NULL;
+	if (s->map)
+		mv_store_unmap(nd->store, s->map);
+	s->map = NULL;
+	s->raw = NULL;
+	for (int f = 0; f < s->ncols; f++) {
+		free(s->cols[f].vals);
+		free(s->cols[f].off);
+		s->cols[f].vals = NULL;
+		s->cols[f].off = NULL;
+	}
+}
+
+/*
+ * Collect delete logs.  The log of flush S deletes rows of segments of
+ * sequence below S, and may go once none of them still holds a row it
+ * lists.  Such a row is a deleted row, and compaction drops deleted rows
+ * (keeping the largest sequence of its inputs), so a log goes when no
+ * segment of a sequence below S has a deleted row left.  One metadata
+ * transaction removes the keys, then the files go (a crash in between
+ * leaves orphans that start-up removes).
+ */
+static int collect_dels(struct node *nd, struct coll *c, struct mv_err *err)
+{
+	uint64_t low = UINT64_MAX;
+	struct mv_meta_op *ops = NULL;
+	char (*keys)[MV_SPATH + 64] = NULL, (*paths)[MV_SPATH] = NULL;
+	size_t n = 0, k = 0, cap;
+	int rc = 0;
+
+	pthread_mutex_lock(&nd->commit);
+	if (c->dropped || !c->ndels)
+		goto out;
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < c->nsegs; i++)
+		if (c->segs[i]->ndeleted && c->segs[i]->seq < low)
+			low = c->segs[i]->seq;
+	pthread_rwlock_unlock(&c->lock);
+	for (size_t i = 0; i < c->ndels; i++)
+		n += c->dels[i].seq <= low;
+	if (!n)
+		goto out;
+	cap = n < MV_META_TXN_OPS_MAX ? n : MV_META_TXN_OPS_MAX;
+	ops = calloc(cap, sizeof(*ops));
+	keys = calloc(cap, sizeof(*keys));
+	paths = calloc(cap, sizeof(*paths));
+	if (!ops || !keys || !paths) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	n = 0;
+	for (size_t i = 0; i < c->ndels && n < cap; i++) {
+		if (c->dels[i].seq > low)
+			continue;
+		snprintf(paths[n], sizeof(paths[n]), "%s", c->dels[i].path);
+		snprintf(keys[n], sizeof(keys[n]), "/%s/%s/data/%s", c->user,
+			 c->name, strrchr(c->dels[i].path, '/') + 1);
+		ops[n] = (struct mv_meta_op){ MV_META_DEL, keys[n], NULL, 0 };
+		n++;
+	}
+	rc = mv_meta_txn(nd->meta, NULL, 0, ops, n, err);
+	if (rc > 0)
+		rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
+	if (rc < 0)
+		goto out;
+	/* The first n logs at or below low are gone from the list. */
+	for (size_t i = 0, taken = 0; i < c->ndels; i++) {
+		if (c->dels[i].seq <= low && taken < n) {
+			taken++;
+			continue;
+		}
+		c->dels[k++] = c->dels[i];
+	}
+	c->ndels = k;
+	pthread_mutex_unlock(&nd->commit);
+	for (size_t i = 0; i < n; i++)
+		mv_store_del(nd->store, paths[i], NULL);
+	log_info("collection '%s': %zu delete logs collected", c->name, n);
+	free(ops);
+	free(keys);
+	free(paths);
+	return 0;
+out:
+	pthread_mutex_unlock(&nd->commit);
+	free(ops);
+	free(keys);
+	free(paths);
+	return rc;
 }
 
 int node_compact(struct node *nd, struct coll *c, int force, int *merged,
@@ -90,7 +268,10 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	struct mv_meta_op *ops = NULL;
 	size_t nfiles = 1 + (size_t)c->nfields, nops = 0;
 	int64_t *ids = NULL;
+	uint64_t sizes[1 + MV_FIELDS_MAX];	/* of each file written */
 	int rc = 0, written = 0;
+	size_t nidx = 0;
+	char *ival = NULL;
 
 	*merged = 0;
 	memset(cols, 0, sizeof(cols));
@@ -100,6 +281,8 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	pthread_rwlock_rdlock(&c->lock);
 	in = malloc((c->nsegs + 1) * sizeof(*in));
 	nin = in ? pick(c, force, in) : 0;
+	if (txn_ops(c, nin) > MV_META_TXN_OPS_MAX)
+		MV_BUG("compaction of %zu segments exceeds a transaction", nin);
 	/* Snapshot the live rows: (segment, row) of each output row. */
 	for (size_t i = 0; i < nin; i++)
 		rows += in[i]->n - in[i]->ndeleted;
@@ -185,17 +368,17 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	}
 	rc = node_put_file(nd, paths[0], MV_SEG_VEC, c->dim, rows, ids,
 			   rows * 8, raw, rows * c->dim * sizeof(float),
-			   &out->size, err);
+			   &sizes[0], err);
 	written = 1;
+	out->size = sizes[0];
 	for (int f = 0; rc == 0 && f < c->nfields; f++) {
-		uint64_t sz;
 		snprintf(paths[1 + f], sizeof(paths[0]), "%s.%s.col", base,
 			 c->fields[f].name);
 		rc = node_put_file(nd, paths[1 + f], MV_SEG_COL,
 				   c->fields[f].type, rows, cols[f].p,
-				   cols[f].len, NULL, 0, &sz, err);
+				   cols[f].len, NULL, 0, &sizes[1 + f], err);
 		written++;
-		out->size += sz;
+		out->size += sizes[1 + f];
 		snprintf(out->cols[f].path, sizeof(out->cols->path), "%s",
 			 paths[1 + f]);
 	}
@@ -218,16 +401,23 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	rc = node_seg_prepare(c, out, 0, err);
 	if (rc < 0)
 		goto out;
+	/* Room for rows deleted meanwhile, so that nothing fails after. */
+	out->deleted = calloc((rows + 7) / 8 + 1, 1);
+	if (!out->deleted) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
 	/* The metadata: new keys in, old keys out, in one transaction. */
 	for (size_t i = 0; i < nfiles; i++) {
 		const char *leaf = strrchr(paths[i], '/') + 1;
 
 		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
 			 c->user, c->name, leaf);
-		vals[i] = i == 0 ? node_data_json("vectors", out->size,
+		vals[i] = i == 0 ? node_data_json("vectors", sizes[0],
 						  nd->node_no, seq, rows, NULL,
 						  NULL)
-				 : node_data_json("scalar", 0, nd->node_no, seq,
+				 : node_data_json("scalar", sizes[i],
+						  nd->node_no, seq,
 						  rows, c->fields[i - 1].name,
 						  strrchr(paths[0], '/') + 1);
 		if (!vals[i]) {
@@ -261,10 +451,19 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 				c->name);
 		goto out;
 	}
-	if (nops > MV_META_TXN_OPS_MAX) {
-		pthread_mutex_unlock(&nd->commit);
-		rc = mv_err_set(err, MV_EAGAIN, "too many files in one merge");
-		goto out;
+	for (size_t i = 0; i < nin; i++)
+		nidx += in[i]->indexed;
+	if (nidx) {
+		/* The index keeps its labels: it names the inputs retired. */
+		ival = index_retire_json(nd, c, in, nin, err);
+		if (!ival) {
+			pthread_mutex_unlock(&nd->commit);
+			rc = err ? err->code : MV_EINTERNAL;
+			goto out;
+		}
+		ops[nops] = (struct mv_meta_op){ MV_META_PUT, c->index->key,
+						 ival, strlen(ival) };
+		nops++;
 	}
 	rc = mv_meta_txn(nd->meta, NULL, 0, ops, nops, err);
 	if (rc != 0) {
@@ -290,16 +489,38 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		c->segs[k++] = out;
 		c->nsegs = k;
 	}
-	for (uint64_t j = 0; j < rows; j++)
-		if (!node_seg_is_deleted(out, j))
-			mv_idmap_put(&c->ids, out->ids[j], out, j);
+	/*
+	 * Each live row's id already maps to its input row: repoint the
+	 * entry in place, which allocates nothing and so cannot fail after
+	 * the commit.
+	 */
+	for (uint64_t j = 0; j < rows; j++) {
+		struct mv_idmap_ent *e;
+
+		if (node_seg_is_deleted(out, j))
+			continue;
+		e = mv_idmap_get(&c->ids, out->ids[j]);
+		if (!e || e->seg != in[src_seg[j]] || e->row != src_row[j])
+			MV_BUG("id %" PRId64 " of a merged row is not mapped "
+			       "to its input row", out->ids[j]);
+		e->seg = out;
+		e->row = j;
+	}
+	/*
+	 * An indexed input stays in the index, its rows all deleted, until
+	 * the next build: the index's labels still count its rows.
+	 */
+	for (size_t i = 0; i < nin; i++)
+		if (in[i]->indexed)
+			retire(nd, in[i]);
 	pthread_rwlock_unlock(&c->lock);
 	pthread_mutex_unlock(&nd->commit);
 	for (size_t i = 0; i < nin; i++) {
 		mv_store_del(nd->store, in[i]->path, NULL);
 		for (int f = 0; f < c->nfields; f++)
 			mv_store_del(nd->store, in[i]->cols[f].path, NULL);
-		node_seg_free(in[i]);
+		if (!in[i]->retired)
+			node_seg_free(in[i]);
 	}
 	*merged = (int)nin;
 	log_info("collection '%s': merged %zu segments into one of %zu rows",
@@ -324,6 +545,14 @@ out:
 	free(src_row);
 	free(ids);
 	free(raw);
+	free(ival);
+	if (rc == 0) {
+		struct mv_err e = { 0 };
+
+		if (collect_dels(nd, c, &e) < 0)
+			log_warnx("collection '%s': collecting delete logs: %s",
+				  c->name, e.msg);
+	}
 	compact_end(c);
 	return rc;
 }

@@ -37,6 +37,10 @@ void cindex_free(struct cindex *ci)
 	if (!ci)
 		return;
 	mv_index_free(ci->ix);
+	/* Segments a compaction replaced live only for the index. */
+	for (size_t i = 0; ci->segs && i < ci->nsegs; i++)
+		if (ci->segs[i] && ci->segs[i]->retired)
+			node_seg_free(ci->segs[i]);
 	free(ci->segs);
 	free(ci->base);
 	free(ci);
@@ -90,7 +94,7 @@ static int seg_rows(struct node *nd, struct coll *c, struct seg *s,
 static char *index_json(const struct cindex *ci, uint64_t size,
 			uint32_t node_no, int64_t rows)
 {
-	json_t *o = json_object(), *raw = json_array();
+	json_t *o = json_object(), *raw = json_array(), *ret = json_object();
 	char *s;
 
 	json_object_set_new(o, "type", json_string("index"));
@@ -100,10 +104,19 @@ static char *index_json(const struct cindex *ci, uint64_t size,
 	json_object_set_new(o, "spec", json_string(ci->spec));
 	json_object_set_new(o, "params", json_string(ci->params));
 	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
-	for (size_t i = 0; i < ci->nsegs; i++)
+	for (size_t i = 0; i < ci->nsegs; i++) {
 		json_array_append_new(raw, json_string(
 			strrchr(ci->segs[i]->path, '/') + 1));
+		if (ci->segs[i]->retired)
+			json_object_set_new(ret,
+				strrchr(ci->segs[i]->path, '/') + 1,
+				json_integer((json_int_t)ci->segs[i]->n));
+	}
 	json_object_set_new(o, "raw_files", raw);
+	if (json_object_size(ret))
+		json_object_set_new(o, "retired", ret);
+	else
+		json_decref(ret);
 	s = json_dumps(o, JSON_COMPACT);
 	json_decref(o);
 	return s;
@@ -477,9 +490,12 @@ static int restore_vecs(struct node *nd, struct coll *c, struct cindex *ci,
 {
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
-		const float *raw = node_seg_raw(nd, s);
+		const float *raw;
 
 		copies[i] = NULL;
+		if (s->retired)
+			continue;	/* no rows: freed with the index */
+		raw = node_seg_raw(nd, s);
 		if (!raw)
 			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
 		copies[i] = malloc(s->n * c->dim * sizeof(float) + 1);
@@ -546,6 +562,8 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 	}
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
+		if (s->retired)
+			continue;
 		s->own = copies[i];
 		s->vecs = copies[i];	/* raw, if a mapping, stays valid */
 		s->indexed = 0;
@@ -598,11 +616,35 @@ int node_index_set(struct node *nd, struct coll *c, const char *params,
 	return rc;
 }
 
+/*
+ * A file a compaction replaced while the index covered it: n labels of
+ * the index, every one deleted.  NULL when out of memory.
+ */
+static struct seg *retired_seg(const char *dir, const char *leaf, uint64_t n)
+{
+	struct seg *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	s->deleted = malloc((n + 7) / 8 + 1);
+	if (!s->deleted) {
+		free(s);
+		return NULL;
+	}
+	memset(s->deleted, 0xff, (n + 7) / 8 + 1);
+	snprintf(s->path, sizeof(s->path), "%s%s", dir, leaf);
+	s->n = n;
+	s->ndeleted = n;
+	s->indexed = 1;
+	s->retired = 1;
+	return s;
+}
+
 int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		    const char *leaf, const void *val, size_t vlen,
 		    struct mv_err *err)
 {
-	json_t *j = json_loadb(val, vlen, 0, NULL), *raw;
+	json_t *j = json_loadb(val, vlen, 0, NULL), *raw, *ret;
 	struct cindex *ci = calloc(1, sizeof(*ci));
 	void *file = NULL, *a = NULL;
 	const void *b;
@@ -629,6 +671,7 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 	snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s", c->user,
 		 c->name, leaf);
 	raw = json_object_get(j, "raw_files");
+	ret = json_object_get(j, "retired");
 	ci->nsegs = json_array_size(raw);
 	ci->segs = calloc(ci->nsegs + 1, sizeof(*ci->segs));
 	ci->base = calloc(ci->nsegs + 1, sizeof(*ci->base));
@@ -641,6 +684,10 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		for (size_t k = 0; f && k < c->nsegs; k++)
 			if (!strcmp(strrchr(c->segs[k]->path, '/') + 1, f))
 				ci->segs[i] = c->segs[k];
+		if (!ci->segs[i] && f &&
+		    json_is_integer(json_object_get(ret, f)))
+			ci->segs[i] = retired_seg(dir, f, (uint64_t)
+				json_integer_value(json_object_get(ret, f)));
 		if (!ci->segs[i]) {
 			rc = mv_err_set(err, MV_EIO, "index '%s' names a missing "
 					"file '%s'", leaf, f ? f : "?");

@@ -1054,6 +1054,20 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				svals[si], strlen(svals[si]) };
 		}
 	}
+	/* Room in the delete-log lists now: nothing may fail after commit. */
+	for (pc = b->colls; pc; pc = pc->next) {
+		struct coll *c = pc->c;
+		struct dellog *dl;
+
+		if (c->dropped || !pc->dels.len)
+			continue;
+		dl = realloc(c->dels, (c->ndels + 1) * sizeof(*dl));
+		if (!dl) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		c->dels = dl;
+	}
 	rc = mv_meta_txn(nd->meta, NULL, 0, ops, nops, err);
 	if (rc > 0)
 		rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
@@ -1077,15 +1091,12 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			if (w[i].pc != pc)
 				continue;
 			if (w[i].kind == MV_SEG_DEL) {
-				struct dellog *dl = realloc(c->dels,
-					(c->ndels + 1) * sizeof(*dl));
-				if (dl) {
-					c->dels = dl;
-					snprintf(dl[c->ndels].path,
-						 sizeof(dl->path), "%s",
-						 w[i].path);
-					dl[c->ndels++].seq = seq;
-				}
+				/* Room made before the commit. */
+				struct dellog *dl = c->dels;
+
+				snprintf(dl[c->ndels].path, sizeof(dl->path),
+					 "%s", w[i].path);
+				dl[c->ndels++].seq = seq;
 			}
 		}
 		if (pc->n) {

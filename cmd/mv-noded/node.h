@@ -74,6 +74,8 @@ struct seg {
 	void *map;		/* storage mapping behind raw, if any */
 	int indexed;		/* covered by the collection's index; vecs
 				 * then freed (raw maps the file) */
+	int retired;		/* replaced by a compaction, all rows
+				 * deleted: kept for the index's labels */
 	uint8_t *deleted;	/* bitmap, NULL until a row is deleted */
 	uint64_t ndeleted;
 	int ncols;
