@@ -157,6 +157,7 @@ char *mv_default_addr(void)
 	return out;
 }
 
+/* New directories are 0700: what mv keeps is its owner's alone. */
 int mv_mkdir_p(const char *dir, struct mv_err *err)
 {
 	char *d = strdup(dir);
@@ -175,7 +176,7 @@ int mv_mkdir_p(const char *dir, struct mv_err *err)
 			continue;
 		c = *s;
 		*s = '\0';
-		if (mkdir(d, 0755) < 0 && errno != EEXIST) {
+		if (mkdir(d, 0700) < 0 && errno != EEXIST) {
 			rc = mv_err_sys(err, MV_EIO, "mkdir '%s'", d);
 			break;
 		}

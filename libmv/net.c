@@ -135,11 +135,29 @@ int mv_net_listen(const struct mv_addr *a, struct mv_err *err)
 		return mv_err_sys(err, MV_EIO, "socket");
 	if (a->family != AF_UNIX)
 		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/*
+	 * A unix socket is its owner's alone (0700, whatever the umask):
+	 * on Linux the mode of the socket fd before bind is the mode the
+	 * file is created with, so that no other user can connect between
+	 * bind and the chmod that makes the mode exact.
+	 */
+	if (a->family == AF_UNIX)
+		fchmod(fd, 0700);
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
 	    listen(fd, 128) < 0) {
 		mv_err_sys(err, MV_ECONFIG, "cannot listen on '%s'", a->text);
 		close(fd);
 		return MV_ECONFIG;
+	}
+	if (a->family == AF_UNIX) {
+		const struct sockaddr_un *un = (const void *)&a->ss;
+
+		if (chmod(un->sun_path, 0700) < 0) {
+			mv_err_sys(err, MV_EIO, "chmod '%s'", un->sun_path);
+			close(fd);
+			unlink(un->sun_path);
+			return MV_EIO;
+		}
 	}
 	return fd;
 }

@@ -30,7 +30,8 @@ void mv_net_bulk(int fd);
 int mv_net_connect(const struct mv_addr *a, struct mv_err *err);
 /*
  * A listening socket.  For a Unix socket a stale file left by a crash is
- * replaced, but a live one (it accepts) is MV_EAGAIN.
+ * replaced, but a live one (it accepts) is MV_EAGAIN; the new socket file
+ * is 0700 whatever the umask.
  */
 int mv_net_listen(const struct mv_addr *a, struct mv_err *err);
 

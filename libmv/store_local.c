@@ -2,7 +2,8 @@
  * store_local.c - the segment store in a local directory: an object is the
  * file dir/path, replaced only by renaming a fully written and fsync'ed
  * temporary over it.  It serves the embedded node and any shared
- * filesystem; S3 lives in its own file.
+ * filesystem; S3 lives in its own file.  Objects are 0600 and the
+ * directories it makes 0700: the data is its owner's alone.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -77,7 +78,7 @@ static int mkdirs(struct store_local *sl, char *rel, struct mv_err *err)
 		char c = *s;
 
 		*s = '\0';
-		if (mkdirat(sl->dirfd, rel, 0755) == 0) {
+		if (mkdirat(sl->dirfd, rel, 0700) == 0) {
 			/* Make the new entry durable in its parent. */
 			char *slash = strrchr(rel, '/');
 			int rc;
@@ -172,7 +173,7 @@ static int lw_open(struct store_local *sl, const char *path, int direct,
 			 plen ? "/" : "", MV_STORE_TMP_PREFIX,
 			 (long)getpid(), seq);
 		w->fd = openat(sl->dirfd, w->tmp, O_WRONLY | O_CREAT | O_EXCL |
-			       O_CLOEXEC, 0644);
+			       O_CLOEXEC, 0600);
 		if (w->fd >= 0)
 			break;
 		/* A stale name, or a del that just removed the parent. */

@@ -87,7 +87,6 @@ int main(int argc, char **argv)
 	int lfds[MV_LISTEN_MAX];
 	struct mv_cidr allow[MV_ALLOW_MAX + 2];
 	int nallow = 0;
-	char sockpath[4096] = "";
 	pthread_t tick, hk;
 
 	for (int i = 1; i < argc; i++) {
@@ -225,11 +224,6 @@ int main(int argc, char **argv)
 			log_warnx("%s", err.msg);
 			return mv_exit_code(err.code);
 		}
-		if (a.family == AF_UNIX && !sockpath[0]) {
-			snprintf(sockpath, sizeof(sockpath), "%s",
-				 ((struct sockaddr_un *)&a.ss)->sun_path);
-			chmod(sockpath, 0700);
-		}
 		if (i == 0)
 			snprintf(nd.addr, sizeof(nd.addr), "%s", a.text);
 		log_info("listening on %s", a.text);
@@ -268,10 +262,14 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 6000 && atomic_load(&nd.inflight) > 0; i++)
 		usleep(10 * 1000);
 	pthread_mutex_lock(&nd.commit);
-	for (int i = 0; i < nd.conf.nlisten; i++)
+	for (int i = 0; i < nd.conf.nlisten; i++) {
+		struct mv_addr a;
+
 		close(lfds[i]);
-	if (sockpath[0])
-		unlink(sockpath);
+		mv_addr_parse(nd.conf.listen[i], &a, NULL);
+		if (a.family == AF_UNIX)
+			unlink(((struct sockaddr_un *)&a.ss)->sun_path);
+	}
 	log_info("stopped");
 	_exit(0);
 conf_fail:
