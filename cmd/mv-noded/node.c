@@ -859,6 +859,20 @@ int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
 	return 0;
 }
 
+/*
+ * A flush with work for a collection dropped since fails whole: it must
+ * not report rows that went nowhere, nor leave files that nothing names.
+ */
+static int check_dropped(struct batch *b, struct mv_err *err)
+{
+	for (struct pcoll *pc = b->colls; pc; pc = pc->next)
+		if (pc->c->dropped)
+			return mv_err_set(err, MV_ESERVER, "collection '%s' was "
+					  "dropped; nothing was committed",
+					  pc->c->name);
+	return 0;
+}
+
 int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	       int64_t *deleted, struct mv_err *err)
 {
@@ -878,15 +892,17 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
 		goto out;
 	}
+	/* node_drop takes node.commit too: dropped is settled here. */
+	if ((rc = check_dropped(b, err)) < 0)
+		goto out;
 	{
 		size_t nrec = 0;	/* metadata records the commit writes */
 
 		for (pc = b->colls; pc; pc = pc->next) {
 			ncolls++;
 			cap += 2 + (size_t)pc->c->nfields;
-			if (!pc->c->dropped)
-				nrec += 1 + (pc->dels.len > 0) +
-					(pc->n ? 1 + (size_t)pc->c->nfields : 0);
+			nrec += 1 + (pc->dels.len > 0) +
+				(pc->n ? 1 + (size_t)pc->c->nfields : 0);
 		}
 		if (nrec > MV_META_TXN_OPS_MAX) {
 			rc = mv_err_set(err, MV_EDATA, "this flush spans %zu "
@@ -912,8 +928,6 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		struct coll *c = pc->c;
 		const char *base = pc->base;
 
-		if (c->dropped)
-			continue;	/* its pending work was aborted */
 		if (!pc->vw)
 			node_seg_base(c, pc->base, sizeof(pc->base));
 		if (pc->dels.len) {
@@ -967,6 +981,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
 		goto out;
 	}
+	if ((rc = check_dropped(b, err)) < 0)
+		goto out;
 	{
 		size_t si = 0;
 		for (pc = b->colls; pc; pc = pc->next, si++) {
@@ -975,8 +991,6 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			uint64_t seq = c->next_seq;
 			char state[96];
 
-			if (c->dropped)
-				continue;
 			/* Ids committed by others since INSERT checked them. */
 			pthread_rwlock_rdlock(&c->lock);
 			{
@@ -1064,8 +1078,6 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		struct coll *c = pc->c;
 		uint64_t seq;
 
-		if (c->dropped)
-			continue;
 		seq = c->next_seq++;
 		struct seg *s = NULL;
 		const int64_t *d = (const int64_t *)pc->dels.p;
