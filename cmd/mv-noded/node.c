@@ -1224,10 +1224,11 @@ void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
 {
 	size_t pos;
 
-	if (ri[k - 1] >= 0 && !better(l2, d, id, rd[k - 1], ri[k - 1]))
+	if (ri[k - 1] != MV_ID_NONE &&
+	    !better(l2, d, id, rd[k - 1], ri[k - 1]))
 		return;
 	pos = k - 1;
-	while (pos > 0 && (ri[pos - 1] < 0 ||
+	while (pos > 0 && (ri[pos - 1] == MV_ID_NONE ||
 			   better(l2, d, id, rd[pos - 1], ri[pos - 1]))) {
 		ri[pos] = ri[pos - 1];
 		rd[pos] = rd[pos - 1];
@@ -1249,7 +1250,7 @@ int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
 
 	(void)nd;
 	for (size_t i = 0; i < nq * k; i++) {
-		ids[i] = -1;
+		ids[i] = MV_ID_NONE;
 		dist[i] = l2 ? INFINITY : -INFINITY;
 	}
 	if (c->metric == MV_COSINE) {

@@ -257,8 +257,8 @@ struct batch *node_session_get(struct node *nd, const char *name, int create);
 void node_session_remove(struct node *nd, struct batch *b);
 
 /*
- * Exact search: ids/dist nq*k, ids -1 past the last hit.  Caller holds no
- * lock.
+ * Exact search: ids/dist nq*k, ids MV_ID_NONE past the last hit.  Caller
+ * holds no lock.
  */
 int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
 		size_t k, long nprobe, long ef, int64_t *ids, float *dist,

@@ -910,7 +910,7 @@ static int cmd_search(struct conn *cn, int argc, char **argv)
 		pthread_rwlock_rdlock(&c->lock);
 		for (uint64_t i = 0; i < nq * k; i++) {
 			struct mv_idmap_ent *en;
-			if (ids[i] < 0)
+			if (ids[i] == MV_ID_NONE)
 				continue;
 			en = mv_idmap_get(&c->ids, ids[i]);
 			if (en)
