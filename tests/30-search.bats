@@ -256,3 +256,27 @@ awk_knn() {
 	run -0 mv-search "$C" -k 10 < <(printf '0 0\n')
 	assert_equal "${#lines[@]}" 4
 }
+
+@test "assigned ids never wrap: past the largest int64 the insert is refused" {
+	run -0 mv-create "$C" --dim 1
+	run -0 mv-insert --ids-first "$C" < <(printf '9223372036854775805 5\n')
+	run -0 mv-insert --print-ids "$C" < <(printf '1\n')
+	assert_output "9223372036854775806"
+	run -0 mv-insert --print-ids "$C" < <(printf '2\n')
+	assert_output "9223372036854775807"
+	run -65 --separate-stderr mv-insert --print-ids "$C" < <(printf '3\n')
+	assert_output ""
+	assert_regex "$stderr" "^mv-insert: .*ids"
+	run -65 --separate-stderr mv-insert "$C" < <(printf '3\n4\n')
+	assert_rows "$C" 3
+	run -0 mv-search "$C" -k 5 < <(printf '0\n')
+	assert_output "0${T}1${T}9223372036854775806${T}1
+0${T}2${T}9223372036854775807${T}4
+0${T}3${T}9223372036854775805${T}25"
+	# Room for one more: a request for two is refused whole.
+	run -0 mv-create "${C}b" --dim 1
+	run -0 mv-insert --ids-first "${C}b" < <(printf '9223372036854775806 5\n')
+	run -65 mv-insert "${C}b" < <(printf '1\n2\n')
+	run -0 mv-insert --print-ids "${C}b" < <(printf '1\n')
+	assert_output "9223372036854775807"
+}

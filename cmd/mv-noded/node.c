@@ -287,7 +287,8 @@ static struct coll *coll_new(const char *user, const char *name,
 	pthread_mutex_init(&c->build_lock, NULL);
 	pthread_mutex_init(&c->scan_lock, NULL);
 	mv_idmap_init(&c->ids);
-	atomic_init(&c->next_id, 0);
+	pthread_mutex_init(&c->id_lock, NULL);
+	c->id_next = 0;
 	c->next_seq = 1;
 	return c;
 }
@@ -302,6 +303,7 @@ void coll_put(struct coll *c)
 	free(c->segs);
 	pthread_mutex_destroy(&c->build_lock);
 	pthread_mutex_destroy(&c->scan_lock);
+	pthread_mutex_destroy(&c->id_lock);
 	free(c->scan_ids);
 	free(c->dels);
 	mv_idmap_release(&c->ids);
@@ -663,13 +665,55 @@ static int all_finite(const float *v, size_t n)
 	return !bad;
 }
 
-static void bump_next_id(struct coll *c, int64_t id)
+/* Assigned ids stay above every id given: past the largest of ids[0..n). */
+static void bump_next_id(struct coll *c, const int64_t *ids, size_t n)
 {
-	long long cur = atomic_load(&c->next_id);
+	int64_t max = INT64_MIN;
 
-	while (id >= cur && id < INT64_MAX &&
-	       !atomic_compare_exchange_weak(&c->next_id, &cur, id + 1))
-		;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] > max)
+			max = ids[i];
+	if (!n)
+		return;
+	pthread_mutex_lock(&c->id_lock);
+	if ((__int128)max + 1 > c->id_next)
+		c->id_next = (__int128)max + 1;
+	pthread_mutex_unlock(&c->id_lock);
+}
+
+/*
+ * Take n consecutive ids for assignment into *first.  They never wrap:
+ * when fewer than n are left below 2^63, nothing is taken.
+ */
+static int take_ids(struct coll *c, size_t n, int64_t *first,
+		    struct mv_err *err)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&c->id_lock);
+	if (c->id_next + (__int128)n > MV_ID_TOP) {
+		rc = mv_err_set(err, MV_EDATA, "no ids left to assign in "
+			"collection '%s': %zu more would pass %" PRId64
+			", the largest int64; give ids explicitly", c->name, n,
+			INT64_MAX);
+	} else {
+		*first = (int64_t)c->id_next;
+		c->id_next += (__int128)n;
+	}
+	pthread_mutex_unlock(&c->id_lock);
+	return rc;
+}
+
+/* The value of /<user>/<coll>/state (next_id: int64, ids_full past it). */
+static void state_text(const struct coll *c, __int128 next_id,
+		       uint64_t next_seq, char *out, size_t cap)
+{
+	int full = next_id >= MV_ID_TOP;
+
+	snprintf(out, cap, "{\"next_id\":%" PRId64 "%s,\"next_seq\":%" PRIu64 "}",
+		 full ? INT64_MAX : (int64_t)next_id,
+		 full ? ",\"ids_full\":true" : "", next_seq);
+	(void)c;
 }
 
 int node_insert_commit_tail(struct node *nd, struct batch *b,
@@ -697,10 +741,12 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 		goto undo;
 	}
 	if (!has_ids) {
-		int64_t first = atomic_fetch_add(&c->next_id, (long long)n);
+		int64_t first = 0;
 
 		if (nbuf_reserve(&pc->ids, n * 8) < 0)
 			goto oom;
+		if ((rc = take_ids(c, n, &first, err)) < 0)
+			goto undo;
 		ids = (int64_t *)(pc->ids.p + pc->ids.len);
 		for (size_t i = 0; i < n; i++)
 			ids[i] = first + (int64_t)i;
@@ -763,8 +809,7 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 		pc->dels.len += n * 8;
 	}
 	if (has_ids)
-		for (size_t i = 0; i < n; i++)
-			bump_next_id(c, ids[i]);
+		bump_next_id(c, ids, n);
 	if (!has_fields) {
 		/* Default values: 0, 0.0, "". */
 		for (int f = 0; f < c->nfields; f++) {
@@ -1053,9 +1098,9 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 					MV_META_PUT, x->key, x->val,
 					strlen(x->val) };
 			}
-			snprintf(state, sizeof(state),
-				 "{\"next_id\":%lld,\"next_seq\":%" PRIu64 "}",
-				 (long long)atomic_load(&c->next_id), seq + 1);
+			pthread_mutex_lock(&c->id_lock);
+			state_text(c, c->id_next, seq + 1, state, sizeof(state));
+			pthread_mutex_unlock(&c->id_lock);
 			key_coll(skeys[si], sizeof(skeys[si]), c->user,
 				 c->name, "state");
 			svals[si] = strdup(state);
@@ -1524,8 +1569,7 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 		c->segs[c->nsegs++] = s;
 	}
 	mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
-	for (uint64_t r = 0; r < s->n; r++)
-		bump_next_id(c, s->ids[r]);
+	bump_next_id(c, s->ids, s->n);
 	c->rows += (int64_t)s->n;
 	return 0;
 fail:
@@ -1629,8 +1673,9 @@ static int load_coll(struct node *nd, const char *user, const char *name,
 		json_t *st = json_loadb(val, vlen, 0, NULL);
 		free(val);
 		if (st) {
-			atomic_store(&c->next_id, json_integer_value(
-				json_object_get(st, "next_id")));
+			c->id_next = json_is_true(json_object_get(st, "ids_full"))
+				? MV_ID_TOP : json_integer_value(
+					json_object_get(st, "next_id"));
 			c->next_seq = (uint64_t)json_integer_value(
 				json_object_get(st, "next_seq"));
 			json_decref(st);

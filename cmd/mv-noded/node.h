@@ -32,6 +32,9 @@
 struct node;
 struct coll;
 
+/* One past the largest int64: no assignable id is left. */
+#define MV_ID_TOP ((__int128)INT64_MAX + 1)
+
 /* Room for a storage path: user/collection-token/time-random.field.col */
 #define MV_SPATH 400
 
@@ -140,7 +143,12 @@ struct coll {
 	size_t scan_n;
 	uint64_t scan_gen;		/* gen scan_ids was made at, +1 */
 	int64_t rows;			/* live rows */
-	atomic_llong next_id;
+	/*
+	 * The next id to assign, as a wider integer: MV_ID_TOP (2^63) when
+	 * none is left, since assigned ids never wrap.  Under id_lock.
+	 */
+	pthread_mutex_t id_lock;
+	__int128 id_next;
 	uint64_t next_seq;		/* under node.commit */
 	int dropped;
 	int compacting;			/* under build_lock */
