@@ -937,7 +937,6 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
 		goto out;
 	}
-	/* node_drop takes node.commit too: dropped is settled here. */
 	if ((rc = check_dropped(b, err)) < 0)
 		goto out;
 	{
@@ -1026,6 +1025,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
 		goto out;
 	}
+	/* node_drop takes node.commit too: dropped is settled here. */
 	if ((rc = check_dropped(b, err)) < 0)
 		goto out;
 	{
