@@ -141,3 +141,26 @@ teardown() {
 	run -69 mv-ls -a "unix:$BATS_TEST_TMPDIR/nowhere.sock"
 	run -69 env MV_ADDR=127.0.0.1:1 mv-ls
 }
+
+@test "keys the node cannot honour yet are refused with 78, in mv.conf and as flags" {
+	need_own_node
+	export MV_HOME=$BATS_TEST_TMPDIR/home
+	mkdir -p "$MV_HOME"
+	for kv in etcd=http://127.0.0.1:2379 s3_endpoint=http://127.0.0.1:9000 \
+		s3_bucket=mv s3_region=us-east-1 master=127.0.0.1:7530 \
+		memory_limit=1G num_replicas=1 num_nodes=2 history_retention=10; do
+		rm -f "$MV_HOME/mv.conf"
+		run -78 --separate-stderr timeout 10 mv-noded "--$kv"
+		assert_equal "${#stderr_lines[@]}" 1
+		assert_regex "$stderr" "^mv-noded: .*'${kv%%=*}'.*not supported"
+		run -78 --separate-stderr timeout 10 mv-noded -n "--$kv"
+		printf '# a comment\n%s = %s\n' "${kv%%=*}" "${kv#*=}" >"$MV_HOME/mv.conf"
+		run -78 --separate-stderr timeout 10 mv-noded
+		assert_regex "$stderr" "^mv-noded: .*mv.conf:2: .*'${kv%%=*}'.*not supported"
+	done
+	# Nothing was served or written meanwhile.
+	[ ! -e "$MV_HOME/meta.log" ] || fail "a refused configuration wrote data"
+	# The values of the embedded node itself are fine.
+	printf 'num_replicas = 0\nnum_nodes = 1\nsync_level = 0\n' >"$MV_HOME/mv.conf"
+	run -0 timeout 10 mv-noded -n
+}

@@ -40,7 +40,7 @@ static void usage(FILE *f)
 "  -q               log warnings only\n"
 "  --KEY=VALUE      any mv.conf key: auto_flush, flush_interval,\n"
 "                   flush_limit, session_ttl, listen, data_dir, allow,\n"
-"                   user, cluster_id, num_replicas, sync_level, ...\n"
+"                   user, cluster_id, ... (cluster keys: exit 78)\n"
 "  -h, --help       this help; --version the version\n"
 "See mv-noded(8) and mv.conf(5).\n");
 }
