@@ -164,3 +164,46 @@ teardown() {
 	printf 'num_replicas = 0\nnum_nodes = 1\nsync_level = 0\n' >"$MV_HOME/mv.conf"
 	run -0 timeout 10 mv-noded -n
 }
+
+# segs NAME: the segments column of mv-ls.
+segs() {
+	mv-ls "$1" | cut -f5
+}
+
+@test "4,200 collections survive a restart, all listed and all housekept" {
+	start_own_node
+	# One connection, one CREATE after the other (each is a durable
+	# metadata transaction: about a minute in all).
+	timeout 600 python3 - "$MV_HOME/mv.sock" <<'PY' >created.txt
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"".join(b"CREATE c%d 2 l2\n" % i for i in range(4200)))
+f = s.makefile("rb")
+for i in range(4200):
+    sys.stdout.write(f.readline().decode())
+PY
+	assert_equal "$(grep -c '^OK$' created.txt)" 4200
+	run -0 mv-ls
+	assert_equal "${#lines[@]}" 4200
+	restart_node
+	run -0 mv-ls
+	assert_equal "${#lines[@]}" 4200
+	assert_line -n 0 "c0${T}2${T}l2${T}0${T}0${T}-"
+	assert_line -n 4199 "c4199${T}2${T}l2${T}0${T}0${T}-"
+	# The newest collection gets its small segments merged like the first.
+	for n in 1 2 3 4 5 6 7 8 9; do
+		run -0 mv-insert c4199 < <(printf '%d 0\n' "$n")
+	done
+	run -0 mv-insert c0 < <(printf '1 1\n')
+	poll 20 eval '[ "$(segs c4199)" -lt 9 ]' ||
+		fail "c4199 still has $(segs c4199) segments"
+	assert_rows c4199 9
+	restart_node
+	run -0 mv-ls
+	assert_equal "${#lines[@]}" 4200
+	assert_rows c4199 9
+	assert_rows c0 1
+	run -0 mv-search c4199 -k 1 < <(printf '9 0\n')
+	assert_output "0${T}1${T}8${T}0"
+}

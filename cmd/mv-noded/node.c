@@ -349,22 +349,38 @@ static char *schema_json(const struct coll *c)
 	return s;
 }
 
-/* "/<user>/collection_list": "name : create_time, index_type", newest first. */
+/*
+ * "/<user>/collection_list": "name : create_time, index_type", newest
+ * first.  It is written with the transaction of a create, drop or index
+ * change, so it stops short of half of a transaction's byte limit (some
+ * 20,000 collections): past that it lists the newest only.  The node
+ * itself finds collections by their schema keys (node_open).
+ */
+#define COLL_LIST_BYTES_MAX (MV_META_TXN_BYTES_MAX / 2)
+
 char *node_collection_list(struct node *nd, const char *user,
 			   const char *skip, const struct coll *add)
 {
 	json_t *a = json_array();
 	char item[256], *s;
-	struct coll *c;
-	struct coll *order[4096];
-	size_t n = 0;
+	struct coll *c, **order;
+	size_t n = 0, all = 0, bytes = 2;
 
+	for (c = nd->colls; c; c = c->next)
+		all++;
+	order = malloc((all ? all : 1) * sizeof(*order));
+	if (!a || !order) {
+		json_decref(a);
+		free(order);
+		return NULL;
+	}
 	if (add) {
 		snprintf(item, sizeof(item), "%s : %" PRId64 ", -", add->name,
 			 add->create_time);
 		json_array_append_new(a, json_string(item));
+		bytes += strlen(item) + 3;
 	}
-	for (c = nd->colls; c && n < 4096; c = c->next)
+	for (c = nd->colls; c; c = c->next)
 		if (!strcmp(c->user, user))
 			order[n++] = c;
 	while (n--) {
@@ -375,8 +391,13 @@ char *node_collection_list(struct node *nd, const char *user,
 		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
 			 c->create_time, c->index ? c->index->spec : "-");
 		pthread_rwlock_unlock(&c->lock);
+		/* Quotes and a comma; names and specs need no escapes. */
+		bytes += strlen(item) + 3;
+		if (bytes > COLL_LIST_BYTES_MAX)
+			break;
 		json_array_append_new(a, json_string(item));
 	}
+	free(order);
 	s = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	return s;
@@ -463,6 +484,14 @@ int node_create(struct node *nd, const char *user, const char *name,
 	node_random_hex(c->token, 8);
 	schema = schema_json(c);
 	list = node_collection_list(nd, user, NULL, c);
+	if (!schema || !list) {
+		pthread_mutex_unlock(&nd->lock);
+		pthread_mutex_unlock(&nd->commit);
+		coll_put(c);
+		free(schema);
+		free(list);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
 	users = user_list_with(nd, user);
 	key_coll(k1, sizeof(k1), user, name, "schema");
 	key_coll(k2, sizeof(k2), user, name, "state");
@@ -553,6 +582,11 @@ int node_drop(struct node *nd, const char *user, const char *name,
 	snprintf(prefix, sizeof(prefix), "/%s/%s/", user, name);
 	snprintf(k3, sizeof(k3), "/%s/collection_list", user);
 	list = node_collection_list(nd, user, name, NULL);
+	if (!list) {
+		pthread_mutex_unlock(&nd->lock);
+		pthread_mutex_unlock(&nd->commit);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
 	{
 		struct mv_meta_op ops[2] = {
 			{ MV_META_DELPREFIX, prefix, NULL, 0 },
@@ -1782,8 +1816,7 @@ orphan:
 	return 0;
 }
 
-static int list_cb(const char *user, const void *val, size_t vlen,
-		   struct node *nd, struct mv_err *err);
+static int load_user(struct node *nd, const char *user, struct mv_err *err);
 
 int node_open(struct node *nd, struct mv_err *err)
 {
@@ -1847,14 +1880,7 @@ int node_open(struct node *nd, struct mv_err *err)
 
 			if (!u || mv_name_check(u, NULL) < 0)
 				continue;
-			snprintf(key, sizeof(key), "/%s/collection_list", u);
-			rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
-			if (rc == 0) {
-				rc = list_cb(u, val, vlen, nd, err);
-				free(val);
-			} else if (rc > 0) {
-				rc = 0;
-			}
+			rc = load_user(nd, u, err);
 		}
 		json_decref(ul);
 		if (rc < 0)
@@ -1871,32 +1897,110 @@ int node_open(struct node *nd, struct mv_err *err)
 	return 0;
 }
 
-/* Load every collection of the collection list, oldest first. */
-static int list_cb(const char *user, const void *val, size_t vlen,
-		   struct node *nd, struct mv_err *err)
+/*
+ * A user's collections are those with a schema key, /<user>/<name>/schema:
+ * the collection list may not name them all (node_collection_list).
+ * They load oldest first: by create time, then in the list's order (newest
+ * first there), then by name.
+ */
+struct found {
+	char name[MV_NAME_MAX + 1];
+	int64_t create_time;
+	long rank;		/* index in the collection list, -1 if absent */
+};
+
+struct find_ctx {
+	struct found *v;
+	size_t n, cap;
+	size_t prefix_len;
+	json_t *ranks;		/* name -> index in the collection list */
+};
+
+static int find_cb(void *arg, const char *key, const void *val, size_t vlen)
 {
-	json_t *a = json_loadb(val, vlen, 0, NULL);
-	int rc = 0;
+	struct find_ctx *fc = arg;
+	const char *name = key + fc->prefix_len, *slash = strchr(name, '/');
+	json_t *j, *r;
+	size_t n;
 
-	if (!a)
-		return mv_err_set(err, MV_EIO, "bad collection list");
-	for (size_t i = json_array_size(a); i-- > 0;) {
-		const char *item = json_string_value(json_array_get(a, i));
+	if (!slash || strcmp(slash, "/schema"))
+		return 0;
+	n = (size_t)(slash - name);
+	if (n == 0 || n > MV_NAME_MAX)
+		return 0;
+	if (fc->n == fc->cap) {
+		size_t nc = fc->cap ? fc->cap * 2 : 64;
+		struct found *v = realloc(fc->v, nc * sizeof(*v));
+		if (!v)
+			return MV_EINTERNAL;
+		fc->v = v;
+		fc->cap = nc;
+	}
+	memcpy(fc->v[fc->n].name, name, n);
+	fc->v[fc->n].name[n] = '\0';
+	j = json_loadb(val, vlen, 0, NULL);
+	fc->v[fc->n].create_time = json_integer_value(
+		json_object_get(j, "create_time"));
+	json_decref(j);
+	r = json_object_get(fc->ranks, fc->v[fc->n].name);
+	fc->v[fc->n].rank = r ? (long)json_integer_value(r) : -1;
+	fc->n++;
+	return 0;
+}
+
+static int found_cmp(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	if (x->create_time != y->create_time)
+		return x->create_time < y->create_time ? -1 : 1;
+	if (x->rank != y->rank) {
+		/* Listed ones first, the list's older (higher index) first. */
+		if (x->rank < 0 || y->rank < 0)
+			return x->rank < 0 ? 1 : -1;
+		return x->rank > y->rank ? -1 : 1;
+	}
+	return strcmp(x->name, y->name);
+}
+
+static int load_user(struct node *nd, const char *user, struct mv_err *err)
+{
+	struct find_ctx fc = { 0 };
+	char key[256], *val = NULL;
+	size_t vlen;
+	json_t *list = NULL;
+	int rc;
+
+	fc.ranks = json_object();
+	if (!fc.ranks)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	snprintf(key, sizeof(key), "/%s/collection_list", user);
+	if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0)
+		list = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		const char *item = json_string_value(json_array_get(list, i));
 		char name[MV_NAME_MAX + 1];
-		size_t n;
+		size_t n = item ? strcspn(item, " :") : 0;
 
-		if (!item)
-			continue;
-		n = strcspn(item, " :");
 		if (n == 0 || n > MV_NAME_MAX)
 			continue;
 		memcpy(name, item, n);
 		name[n] = '\0';
-		rc = load_coll(nd, user, name, err);
-		if (rc < 0)
-			break;
+		json_object_set_new(fc.ranks, name, json_integer((json_int_t)i));
 	}
-	json_decref(a);
+	json_decref(list);
+	snprintf(key, sizeof(key), "/%s/", user);
+	fc.prefix_len = strlen(key);
+	rc = mv_meta_range(nd->meta, key, find_cb, &fc, err);
+	if (rc > 0)
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (rc == 0 && fc.n)
+		qsort(fc.v, fc.n, sizeof(*fc.v), found_cmp);
+	for (size_t i = 0; rc == 0 && i < fc.n; i++)
+		rc = load_coll(nd, user, fc.v[i].name, err);
+	free(fc.v);
+	json_decref(fc.ranks);
 	return rc;
 }
 
