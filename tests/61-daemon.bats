@@ -207,3 +207,27 @@ PY
 	run -0 mv-search c4199 -k 1 < <(printf '9 0\n')
 	assert_output "0${T}1${T}8${T}0"
 }
+
+@test "assigned ids are never handed out twice, across restarts and kill -9" {
+	start_own_node
+	run -0 mv-create "$C" --dim 1
+	run -0 mv-insert --print-ids "$C" < <(printf '1\n2\n')
+	assert_output "0
+1"
+	# Ids handed out to a batch that is never flushed are not reused
+	# either: another writer could hold them.
+	run -0 wire < <(printf 'INSERT %s 2 - 8\n' "$C"; gen f32 3 4)
+	assert_output --regexp "^OK n=2 first_id=[0-9]+\$"
+	unflushed=${output##*first_id=}
+	kill_node
+	start_node
+	run -0 mv-insert --print-ids "$C" < <(printf '5\n')
+	[ "$output" -gt "$((unflushed + 1))" ] ||
+		fail "id $output assigned again after a restart (the unflushed batch had $unflushed and $((unflushed + 1)))"
+	after_kill=$output
+	restart_node
+	run -0 mv-insert --print-ids "$C" < <(printf '6\n7\n')
+	[ "${lines[0]}" -gt "$after_kill" ] || fail "id ${lines[0]} after $after_kill"
+	assert_equal "${lines[1]}" $((lines[0] + 1))
+	assert_rows "$C" 5
+}

@@ -288,7 +288,8 @@ static struct coll *coll_new(const char *user, const char *name,
 	pthread_mutex_init(&c->scan_lock, NULL);
 	mv_idmap_init(&c->ids);
 	pthread_mutex_init(&c->id_lock, NULL);
-	c->id_next = 0;
+	pthread_mutex_init(&c->state_lock, NULL);
+	c->id_next = c->id_end = 0;
 	c->next_seq = 1;
 	return c;
 }
@@ -304,6 +305,8 @@ void coll_put(struct coll *c)
 	pthread_mutex_destroy(&c->build_lock);
 	pthread_mutex_destroy(&c->scan_lock);
 	pthread_mutex_destroy(&c->id_lock);
+	pthread_mutex_destroy(&c->state_lock);
+	free(c->state);
 	free(c->scan_ids);
 	free(c->dels);
 	mv_idmap_release(&c->ids);
@@ -508,6 +511,8 @@ int node_create(struct node *nd, const char *user, const char *name,
 		rc = mv_meta_txn(nd->meta, NULL, 0, ops, users ? 4 : 3, err);
 	}
 	free(users);
+	if (rc == 0 && !(c->state = strdup(state)))
+		MV_BUG("out of memory after commit");
 	if (rc == 0) {
 		if (last)
 			last->next = c;
@@ -716,39 +721,71 @@ static void bump_next_id(struct coll *c, const int64_t *ids, size_t n)
 }
 
 /*
- * Take n consecutive ids for assignment into *first.  They never wrap:
- * when fewer than n are left below 2^63, nothing is taken.
+ * Reserve at least n more ids in c's state record, by compare-and-swap
+ * (another writer's reservation makes it retry from there), unless
+ * another thread did meanwhile.  Once per MV_ID_BLOCK ids at most.
  */
-static int take_ids(struct coll *c, size_t n, int64_t *first,
-		    struct mv_err *err)
+static int reserve_ids(struct node *nd, struct coll *c, size_t n,
+		       struct mv_err *err)
 {
-	int rc = 0;
+	char key[256];
+	__int128 from, base, end;
+	int rc = 0, conflicts = 0;
 
+	key_coll(key, sizeof(key), c->user, c->name, "state");
+	pthread_mutex_lock(&c->state_lock);
 	pthread_mutex_lock(&c->id_lock);
-	if (c->id_next + (__int128)n > MV_ID_TOP) {
-		rc = mv_err_set(err, MV_EDATA, "no ids left to assign in "
-			"collection '%s': %zu more would pass %" PRId64
-			", the largest int64; give ids explicitly", c->name, n,
-			INT64_MAX);
-	} else {
-		*first = (int64_t)c->id_next;
-		c->id_next += (__int128)n;
-	}
+	from = c->id_next;
 	pthread_mutex_unlock(&c->id_lock);
+	if (from + (__int128)n > c->id_end)
+		rc = mv_state_reserve(nd->meta, key, &c->state, from,
+				      n > MV_ID_BLOCK ? n : MV_ID_BLOCK,
+				      &base, &end, &conflicts, err);
+	if (rc == 0 && from + (__int128)n > c->id_end) {
+		pthread_mutex_lock(&c->id_lock);
+		if (c->id_next < base)
+			c->id_next = base;
+		c->id_end = end;
+		pthread_mutex_unlock(&c->id_lock);
+	}
+	pthread_mutex_unlock(&c->state_lock);
+	if (conflicts)
+		log_info("collection '%s': its state record changed under "
+			 "another writer %d times; ids reserved after it",
+			 c->name, conflicts);
 	return rc;
 }
 
-/* The value of /<user>/<coll>/state (next_id: int64, ids_full past it). */
-static void state_text(const struct coll *c, __int128 next_id,
-		       uint64_t next_seq, char *out, size_t cap)
+/*
+ * Take n consecutive ids for assignment into *first, from the range
+ * reserved in the state record.  They never wrap: when fewer than n are
+ * left below 2^63, nothing is taken.
+ */
+static int take_ids(struct node *nd, struct coll *c, size_t n,
+		    int64_t *first, struct mv_err *err)
 {
-	int full = next_id >= MV_ID_TOP;
+	for (;;) {
+		int rc = 0, room;
 
-	snprintf(out, cap, "{\"next_id\":%" PRId64 "%s,\"next_seq\":%" PRIu64 "}",
-		 full ? INT64_MAX : (int64_t)next_id,
-		 full ? ",\"ids_full\":true" : "", next_seq);
-	(void)c;
+		pthread_mutex_lock(&c->id_lock);
+		room = c->id_next + (__int128)n <= c->id_end;
+		if (c->id_next + (__int128)n > MV_ID_TOP) {
+			rc = mv_err_set(err, MV_EDATA, "no ids left to assign "
+				"in collection '%s': %zu more would pass %"
+				PRId64 ", the largest int64; give ids explicitly",
+				c->name, n, INT64_MAX);
+		} else if (room) {
+			*first = (int64_t)c->id_next;
+			c->id_next += (__int128)n;
+		}
+		pthread_mutex_unlock(&c->id_lock);
+		if (rc < 0 || room)
+			return rc;
+		if ((rc = reserve_ids(nd, c, n, err)) < 0)
+			return rc;
+	}
 }
+
 
 int node_insert_commit_tail(struct node *nd, struct batch *b,
 			    struct pcoll *pc, size_t n, int has_ids,
@@ -762,7 +799,6 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 	int64_t *ids;
 	int rc = 0;
 
-	(void)nd;
 	*first_id = -1;
 	if (!all_finite(v, n * c->dim)) {
 		for (size_t i = 0; i < n * c->dim; i++)
@@ -779,7 +815,7 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 
 		if (nbuf_reserve(&pc->ids, n * 8) < 0)
 			goto oom;
-		if ((rc = take_ids(c, n, &first, err)) < 0)
+		if ((rc = take_ids(nd, c, n, &first, err)) < 0)
 			goto undo;
 		ids = (int64_t *)(pc->ids.p + pc->ids.len);
 		for (size_t i = 0; i < n; i++)
@@ -958,10 +994,11 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	struct written *w = NULL;
 	size_t nw = 0, cap = 0;
 	struct mv_meta_op *ops = NULL;
+	struct mv_meta_cmp *cmps = NULL;
 	char (*skeys)[256] = NULL, **svals = NULL;
 	size_t nops = 0, ncolls = 0;
 	struct pcoll *pc;
-	int rc = 0, locked = 0;
+	int rc = 0, locked = 0, slocked = 0, conflicts = 0;
 	int64_t t_start = node_now_ms(), t_written = 0, t_meta = 0;
 
 	*inserted = *deleted = 0;
@@ -997,7 +1034,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	svals = calloc(ncolls, sizeof(*svals));
 	skeys = calloc(ncolls, sizeof(*skeys));
 	ops = calloc(cap + ncolls, sizeof(*ops));
-	if (!w || !svals || !skeys || !ops) {
+	cmps = calloc(ncolls, sizeof(*cmps));
+	if (!w || !svals || !skeys || !ops || !cmps) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -1062,13 +1100,34 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	/* node_drop takes node.commit too: dropped is settled here. */
 	if ((rc = check_dropped(b, err)) < 0)
 		goto out;
+	/* The state records: compared and swapped by the transaction. */
+	for (pc = b->colls; pc; pc = pc->next)
+		pthread_mutex_lock(&pc->c->state_lock);
+	slocked = 1;
+retry:
+	nops = 0;
+	for (size_t i = 0; i < cap; i++) {
+		free(w[i].val);
+		w[i].val = NULL;
+	}
 	{
 		size_t si = 0;
 		for (pc = b->colls; pc; pc = pc->next, si++) {
 			struct coll *c = pc->c;
 			const int64_t *ids = (const int64_t *)pc->ids.p;
-			uint64_t seq = c->next_seq;
+			struct mv_state st;
+			uint64_t seq;
 			char state[96];
+
+			/* This flush's sequence, past what the record says. */
+			if (mv_state_parse(c->state, strlen(c->state), &st,
+					   err) < 0) {
+				rc = err ? err->code : MV_EDATA;
+				goto out;
+			}
+			if (st.next_seq > c->next_seq)
+				c->next_seq = st.next_seq;
+			seq = c->next_seq;
 
 			/* Ids committed by others since INSERT checked them. */
 			pthread_rwlock_rdlock(&c->lock);
@@ -1133,10 +1192,16 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 					strlen(x->val) };
 			}
 			pthread_mutex_lock(&c->id_lock);
-			state_text(c, c->id_next, seq + 1, state, sizeof(state));
+			if (c->id_next > st.next_id)
+				st.next_id = c->id_next;	/* given ids */
 			pthread_mutex_unlock(&c->id_lock);
+			st.next_seq = seq + 1;
+			mv_state_format(&st, state, sizeof(state));
 			key_coll(skeys[si], sizeof(skeys[si]), c->user,
 				 c->name, "state");
+			cmps[si] = (struct mv_meta_cmp){ skeys[si], c->state,
+							 strlen(c->state) };
+			free(svals[si]);
 			svals[si] = strdup(state);
 			if (!svals[si]) {
 				rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -1146,11 +1211,39 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				svals[si], strlen(svals[si]) };
 		}
 	}
-	rc = mv_meta_txn(nd->meta, NULL, 0, ops, nops, err);
+	rc = mv_meta_txn(nd->meta, cmps, ncolls, ops, nops, err);
+	if (rc == MV_META_CMPFAIL && ++conflicts < 1000) {
+		/* Another writer changed a state record: read it, redo. */
+		mv_err_clear(err);
+		rc = 0;
+		for (pc = b->colls; rc == 0 && pc; pc = pc->next) {
+			struct mv_state st;
+			char key[256];
+
+			key_coll(key, sizeof(key), pc->c->user, pc->c->name,
+				 "state");
+			rc = mv_state_load(nd->meta, key, &pc->c->state, &st,
+					   err);
+		}
+		if (rc < 0)
+			goto out;
+		goto retry;
+	}
 	if (rc > 0)
 		rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
 	if (rc < 0)
 		goto out;
+	if (conflicts)
+		log_info("flush: a state record changed under another writer "
+			 "%d times; committed after it", conflicts);
+	{
+		size_t si = 0;
+		for (pc = b->colls; pc; pc = pc->next, si++) {
+			free(pc->c->state);
+			pc->c->state = svals[si];
+			svals[si] = NULL;
+		}
+	}
 	t_meta = node_now_ms();
 	/* 3. Committed: swap into memory (cannot fail from here on). */
 	for (pc = b->colls; pc; pc = pc->next) {
@@ -1242,6 +1335,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		  (long long)(t_written - t_start), (long long)(t_meta - t_written),
 		  (long long)(node_now_ms() - t_meta));
 out:
+	for (pc = slocked ? b->colls : NULL; pc; pc = pc->next)
+		pthread_mutex_unlock(&pc->c->state_lock);
 	if (locked)
 		pthread_mutex_unlock(&nd->commit);
 	for (size_t i = 0; i < nw; i++)
@@ -1253,6 +1348,7 @@ out:
 		free(svals[i]);
 	free(svals);
 	free(skeys);
+	free(cmps);
 	free(ops);
 	free(w);
 	batch_clear(b);
@@ -1703,16 +1799,13 @@ static int load_coll(struct node *nd, const char *user, const char *name,
 	snprintf(c->token, sizeof(c->token), "%s",
 		 json_string_value(json_object_get(j, "token")));
 	key_coll(key, sizeof(key), user, name, "state");
-	if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0) {
-		json_t *st = json_loadb(val, vlen, 0, NULL);
-		free(val);
-		if (st) {
-			c->id_next = json_is_true(json_object_get(st, "ids_full"))
-				? MV_ID_TOP : json_integer_value(
-					json_object_get(st, "next_id"));
-			c->next_seq = (uint64_t)json_integer_value(
-				json_object_get(st, "next_seq"));
-			json_decref(st);
+	{
+		/* Ids below next_id may have been handed out: never again. */
+		struct mv_state st;
+
+		if (mv_state_load(nd->meta, key, &c->state, &st, NULL) == 0) {
+			c->id_next = c->id_end = st.next_id;
+			c->next_seq = st.next_seq;
 		}
 	}
 	if (c->next_seq == 0)
@@ -1732,6 +1825,22 @@ static int load_coll(struct node *nd, const char *user, const char *name,
 			goto out;
 		if (lc.v[i].seq >= c->next_seq)
 			c->next_seq = lc.v[i].seq + 1;
+	}
+	if (!c->state) {
+		/* No (readable) state record: a fresh one past every row. */
+		struct mv_state st = { c->id_next, c->next_seq };
+		char sv[96];
+
+		mv_state_format(&st, sv, sizeof(sv));
+		key_coll(key, sizeof(key), user, name, "state");
+		rc = mv_meta_put(nd->meta, key, sv, strlen(sv), err);
+		if (rc < 0)
+			goto out;
+		if (!(c->state = strdup(sv))) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		c->id_end = c->id_next;
 	}
 	if (lc.index_leaf &&
 	    node_index_load(nd, c, dir, lc.index_leaf, lc.index_val,

@@ -27,13 +27,16 @@
 #include "index.h"
 #include "meta.h"
 #include "segfile.h"
+#include "state.h"
 #include "store.h"
 
 struct node;
 struct coll;
 
 /* One past the largest int64: no assignable id is left. */
-#define MV_ID_TOP ((__int128)INT64_MAX + 1)
+#define MV_ID_TOP MV_STATE_ID_TOP
+/* Ids reserved at a time in the state record (state.h). */
+#define MV_ID_BLOCK (64 << 10)
 
 /* Room for a storage path: user/collection-token/time-random.field.col */
 #define MV_SPATH 400
@@ -145,10 +148,18 @@ struct coll {
 	int64_t rows;			/* live rows */
 	/*
 	 * The next id to assign, as a wider integer: MV_ID_TOP (2^63) when
-	 * none is left, since assigned ids never wrap.  Under id_lock.
+	 * none is left, since assigned ids never wrap; ids up to id_end are
+	 * reserved in the state record.  Under id_lock.
 	 */
 	pthread_mutex_t id_lock;
-	__int128 id_next;
+	__int128 id_next, id_end;
+	/*
+	 * The state record as last written or read, the value its
+	 * compare-and-swap compares with; state_lock (before id_lock)
+	 * guards it and every write of the record.
+	 */
+	pthread_mutex_t state_lock;
+	char *state;
 	uint64_t next_seq;		/* under node.commit */
 	int dropped;
 	int compacting;			/* under build_lock */
