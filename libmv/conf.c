@@ -187,6 +187,10 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 					  "too many 'allow' ranges");
 		if (!(c->allow[c->nallow++] = strdup(val)))
 			goto oom;
+	} else if (!strcmp(key, "node_no")) {
+		if (parse_int(val, 0, UINT32_MAX, &v) < 0)
+			goto bad;
+		c->node_no = (uint32_t)v;
 	} else if (!strcmp(key, "verbose")) {
 		if (parse_int(val, -1, 3, &v) < 0)
 			goto bad;

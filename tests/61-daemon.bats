@@ -231,3 +231,33 @@ PY
 	assert_equal "${lines[1]}" $((lines[0] + 1))
 	assert_rows "$C" 5
 }
+
+# data_nodes: the "node" of every data record in the metadata, sorted.
+data_nodes() {
+	grep -ao '"type":"[a-z]*","size":[0-9]*,"node":[0-9]*' "$MV_HOME/meta.log" |
+		sed 's/.*"node"://' | sort -u
+}
+
+@test "node_no is written in every data record; 0 by default" {
+	start_own_node
+	run -0 mv-create "$C" --dim 2 --field tag:string
+	run -0 mv-insert --format jsonl "$C" < <(printf '{"vector":[1,2],"tag":"a"}\n')
+	run -0 data_nodes
+	assert_output "0"
+	restart_node --node_no=7
+	run -0 mv-insert --format jsonl "$C" < <(printf '{"vector":[3,4],"tag":"b"}\n')
+	run -0 mv-delete "$C" < <(printf '0\n')
+	stop_node
+	# A vector file, its column and a delete log.
+	for t in vectors scalar delete; do
+		grep -aq "\"type\":\"$t\",\"size\":[0-9]*,\"node\":7," "$MV_HOME/meta.log" ||
+			fail "no $t record of node 7"
+	done
+	run -0 data_nodes
+	assert_output "0
+7"
+	printf 'node_no = 12\n' >"$MV_HOME/mv.conf"
+	run -0 timeout 10 mv-noded -n
+	run -78 timeout 10 mv-noded --node_no=-1
+	run -78 timeout 10 mv-noded --node_no=x
+}

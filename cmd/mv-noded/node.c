@@ -1935,6 +1935,7 @@ int node_open(struct node *nd, struct mv_err *err)
 
 	pthread_mutex_init(&nd->lock, NULL);
 	pthread_mutex_init(&nd->commit, NULL);
+	nd->node_no = nd->conf.node_no;
 	pthread_mutex_init(&nd->blist, NULL);
 	pthread_mutex_init(&nd->slock, NULL);
 	nd->meta = mv_meta_open_local(nd->conf.data_dir, err);
