@@ -261,3 +261,15 @@ data_nodes() {
 	run -78 timeout 10 mv-noded --node_no=-1
 	run -78 timeout 10 mv-noded --node_no=x
 }
+
+@test "SIGHUP does not stop the node: it is logged and ignored" {
+	start_own_node
+	run -0 mv-create "$C" --dim 2
+	kill -HUP "$MV_NODE_PID"
+	poll 5 grep -q 'SIGHUP ignored' "$MV_LOG" || fail "no SIGHUP line in the log"
+	assert_serving
+	run -0 mv-insert "$C" < <(printf '1 2\n')
+	assert_rows "$C" 1
+	stop_node
+	assert_equal "$MV_NODE_STATUS" 0
+}

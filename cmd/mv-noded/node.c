@@ -86,6 +86,22 @@ int64_t node_now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+int64_t node_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+time_t node_mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 void node_random_hex(char *out, size_t bytes)
 {
 	unsigned char r[16];
@@ -200,7 +216,7 @@ int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
 	} else {
 		s->raw = s->vecs;
 	}
-	if (c->metric == MV_L2 && s->n) {
+	if (c->metric == MV_L2 && s->n && !s->norms2) {
 		s->norms2 = malloc(s->n * sizeof(float));
 		if (!s->norms2)
 			return mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -633,7 +649,8 @@ struct batch *batch_new(const char *session)
 	pthread_mutex_init(&b->lock, NULL);
 	if (session)
 		snprintf(b->session, sizeof(b->session), "%s", session);
-	b->last_used = time(NULL);
+	b->last_used = node_mono_s();
+	atomic_init(&b->refs, 1);
 	return b;
 }
 
@@ -646,6 +663,7 @@ static void pcoll_free(struct pcoll *pc)
 	for (int i = 0; i < MV_FIELDS_MAX; i++)
 		nbuf_release(&pc->cols[i]);
 	mv_idmap_release(&pc->seen);
+	free(pc->norms2);
 	coll_put(pc->c);
 	free(pc);
 }
@@ -668,7 +686,12 @@ void batch_free(struct batch *b)
 {
 	if (!b)
 		return;
+	/* Another reference (the auto-flush) must find nothing to flush. */
+	pthread_mutex_lock(&b->lock);
 	batch_clear(b);
+	pthread_mutex_unlock(&b->lock);
+	if (atomic_fetch_sub(&b->refs, 1) != 1)
+		return;
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
@@ -894,7 +917,7 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 	b->rows += (int64_t)n;
 	b->bytes += n * (c->dim * sizeof(float) + 8);
 	if (!b->first_ms)
-		b->first_ms = node_now_ms();
+		b->first_ms = node_mono_ms();
 	return 0;
 oom_seen:
 	if (!pc->seen_stale)
@@ -1087,6 +1110,31 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				if (rc < 0)
 					goto out;
 			}
+		}
+	}
+	/*
+	 * Normalisation (cosine) and norms (l2) now, not under node.commit,
+	 * which every other flush waits for.  The files hold the raw rows.
+	 */
+	for (pc = b->colls; pc; pc = pc->next) {
+		struct coll *c = pc->c;
+
+		if (!pc->n)
+			continue;
+		if (c->metric == MV_COSINE && pc->vnorm < pc->n) {
+			node_normalise((float *)(void *)pc->vecs.p +
+				       pc->vnorm * c->dim, pc->n - pc->vnorm,
+				       c->dim);
+			pc->vnorm = pc->n;
+		} else if (c->metric == MV_L2 && !pc->norms2) {
+			pc->norms2 = malloc(pc->n * sizeof(float));
+			if (!pc->norms2) {
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
+				goto out;
+			}
+			mv_knn_norms2((const float *)(void *)pc->vecs.p, pc->n,
+				      c->dim, pc->norms2);
 		}
 	}
 	t_written = node_now_ms();
@@ -1298,6 +1346,8 @@ retry:
 			memset(&pc->ids, 0, sizeof(pc->ids));
 			pc->vecs.p = NULL;
 			pc->vecs.len = pc->vecs.cap = pc->vecs.touched = 0;
+			s->norms2 = pc->norms2;
+			pc->norms2 = NULL;
 			s->ncols = c->nfields;
 			for (int f = 0; f < c->nfields; f++)
 				if (node_seg_col_from(&s->cols[f], c->fields[f].type,
@@ -2136,11 +2186,22 @@ void node_close(struct node *nd)
 
 /* ---- background ---------------------------------------------------- */
 
+/* Drop a reference that is not the owner's: the work stays for it. */
+static void batch_put(struct batch *b)
+{
+	if (atomic_fetch_sub(&b->refs, 1) != 1)
+		return;
+	batch_clear(b);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
 void node_tick(struct node *nd)
 {
-	time_t now = time(NULL);
-	int64_t ms = node_now_ms();
-	struct batch *b, **pp;
+	time_t now = node_mono_s();
+	int64_t ms = node_mono_ms();
+	struct batch *b, **pp, **due = NULL;
+	size_t ndue = 0, all = 0;
 
 	pthread_mutex_lock(&nd->slock);
 	for (pp = &nd->sessions; (b = *pp);) {
@@ -2154,17 +2215,41 @@ void node_tick(struct node *nd)
 		pp = &b->next;
 	}
 	pthread_mutex_unlock(&nd->slock);
-	if (nd->conf.auto_flush) {
-		pthread_mutex_lock(&nd->blist);
-		for (b = nd->conn_batches; b; b = b->next) {
-			int64_t ins, del;
-			struct mv_err e = { 0 };
+	if (!nd->conf.auto_flush)
+		return;
+	/*
+	 * Take the batches due off the list with a reference, and flush them
+	 * outside node.blist: accept (which takes it) must not wait for a
+	 * flush.
+	 */
+	pthread_mutex_lock(&nd->blist);
+	for (b = nd->conn_batches; b; b = b->next)
+		all++;
+	due = all ? malloc(all * sizeof(*due)) : NULL;
+	for (b = due ? nd->conn_batches : NULL; b; b = b->next) {
+		int ready;
 
-			if (pthread_mutex_trylock(&b->lock))
-				continue;
-			if (b->rows + b->ndels > 0 && b->first_ms &&
-			    ms - b->first_ms >= nd->conf.flush_interval &&
-			    !b->autoflush_failed) {
+		if (pthread_mutex_trylock(&b->lock))
+			continue;
+		ready = b->rows + b->ndels > 0 && b->first_ms &&
+			ms - b->first_ms >= nd->conf.flush_interval &&
+			!b->autoflush_failed;
+		pthread_mutex_unlock(&b->lock);
+		if (ready) {
+			atomic_fetch_add(&b->refs, 1);
+			due[ndue++] = b;
+		}
+	}
+	pthread_mutex_unlock(&nd->blist);
+	for (size_t i = 0; i < ndue; i++) {
+		int64_t ins, del;
+		struct mv_err e = { 0 };
+
+		b = due[i];
+		if (pthread_mutex_trylock(&b->lock) == 0) {
+			/* Again: its connection may have flushed or gone. */
+			if (b->rows + b->ndels > 0 && !b->autoflush_failed) {
+				atomic_fetch_add(&nd->inflight, 1);
 				if (node_flush(nd, b, &ins, &del, &e) < 0) {
 					b->autoflush_failed = 1;
 					snprintf(b->autoflush_err,
@@ -2173,9 +2258,11 @@ void node_tick(struct node *nd)
 					log_warnx("automatic flush failed: %s",
 						  e.msg);
 				}
+				atomic_fetch_sub(&nd->inflight, 1);
 			}
 			pthread_mutex_unlock(&b->lock);
 		}
-		pthread_mutex_unlock(&nd->blist);
+		batch_put(b);		/* the reference taken above */
 	}
+	free(due);
 }

@@ -175,6 +175,8 @@ struct pcoll {
 	size_t n;			/* rows */
 	struct nbuf ids, vecs, dels;
 	struct nbuf cols[MV_FIELDS_MAX];
+	float *norms2;			/* l2: squared norms, made by the
+					 * flush before node.commit */
 	struct mv_idmap seen;		/* ids inserted in this batch, */
 	int seen_stale;			/* unless only fresh ids came */
 	int user_ids;			/* some ids were given */
@@ -207,8 +209,9 @@ struct batch {
 	struct pcoll *colls;
 	size_t bytes;
 	int64_t rows, ndels;
-	int64_t first_ms;		/* when it became non-empty */
-	time_t last_used;
+	int64_t first_ms;		/* when it became non-empty (mono) */
+	time_t last_used;		/* node_mono_s() */
+	atomic_int refs;		/* its owner's, and the auto-flush's */
 	char session[MV_NAME_MAX + 1];	/* "" for a connection's batch */
 	int conns;			/* sessions: connections bound */
 	int autoflush_failed;
@@ -255,6 +258,10 @@ int node_drop(struct node *nd, const char *user, const char *name,
 /* Batches. */
 struct batch *batch_new(const char *session);
 void batch_clear(struct batch *b);	/* drop pending work */
+/*
+ * Drop pending work and a reference (the caller must not hold b->lock);
+ * the last one frees b.
+ */
 void batch_free(struct batch *b);
 struct pcoll *batch_coll(struct batch *b, struct coll *c);
 
@@ -316,6 +323,9 @@ char *node_collection_list(struct node *nd, const char *user,
 			   const char *skip, const struct coll *add);
 
 int64_t node_now_ms(void);
+/* CLOCK_MONOTONIC, for intervals (TTL, auto-flush): no wall-clock jumps. */
+int64_t node_mono_ms(void);
+time_t node_mono_s(void);
 void node_random_hex(char *out, size_t bytes);
 void node_seg_free(struct seg *s);
 int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
