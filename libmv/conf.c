@@ -103,12 +103,38 @@ void mv_conf_release(struct mv_conf *c)
 	memset(c, 0, sizeof(*c));
 }
 
+/*
+ * Keys of the cluster that no daemon can honour yet: refused rather than
+ * accepted and ignored (data would stay local with etcd= set, say).
+ */
+static const struct {
+	const char *key;
+	const char *why;
+} unsupported[] = {
+	{ "master", "there is no master yet" },
+	{ "etcd", "metadata stays in data_dir: the etcd backend does not "
+		  "exist yet" },
+	{ "s3_endpoint", "segments stay in data_dir: the S3 backend does "
+			 "not exist yet" },
+	{ "s3_bucket", "segments stay in data_dir: the S3 backend does not "
+		       "exist yet" },
+	{ "s3_region", "segments stay in data_dir: the S3 backend does not "
+		       "exist yet" },
+	{ "memory_limit", "memory is not limited yet" },
+	{ "history_retention", "no history is kept yet" },
+};
+
 int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		struct mv_err *err)
 {
 	int64_t v;
 	int b;
 
+	for (size_t i = 0; i < sizeof(unsupported) / sizeof(*unsupported); i++)
+		if (!strcmp(key, unsupported[i].key))
+			return mv_err_set(err, MV_ECONFIG, "'%s' is not "
+					  "supported yet (%s)", key,
+					  unsupported[i].why);
 	if (!strcmp(key, "auto_flush")) {
 		if (parse_bool(val, &b) < 0)
 			goto bad;
@@ -134,14 +160,20 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 	} else if (!strcmp(key, "num_replicas")) {
 		if (parse_int(val, 0, 64, &v) < 0)
 			goto bad;
+		if (v != 0)
+			goto single;
 		c->num_replicas = (int)v;
 	} else if (!strcmp(key, "num_nodes")) {
 		if (parse_int(val, 1, 1024, &v) < 0)
 			goto bad;
+		if (v != 1)
+			goto single;
 		c->num_nodes = (int)v;
 	} else if (!strcmp(key, "sync_level")) {
 		if (parse_int(val, 0, 64, &v) < 0)
 			goto bad;
+		if (v != 0)
+			goto single;
 		c->sync_level = (int)v;
 	} else if (!strcmp(key, "listen")) {
 		if (c->nlisten == MV_LISTEN_MAX)
@@ -155,11 +187,10 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 					  "too many 'allow' ranges");
 		if (!(c->allow[c->nallow++] = strdup(val)))
 			goto oom;
-	} else if (!strcmp(key, "memory_limit")) {
-		v = mv_parse_size(val);
-		if (v < 0)
+	} else if (!strcmp(key, "node_no")) {
+		if (parse_int(val, 0, UINT32_MAX, &v) < 0)
 			goto bad;
-		c->memory_limit = v;
+		c->node_no = (uint32_t)v;
 	} else if (!strcmp(key, "verbose")) {
 		if (parse_int(val, -1, 3, &v) < 0)
 			goto bad;
@@ -170,11 +201,6 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 			size_t off;
 		} strs[] = {
 			{ "data_dir", offsetof(struct mv_conf, data_dir) },
-			{ "master", offsetof(struct mv_conf, master) },
-			{ "etcd", offsetof(struct mv_conf, etcd) },
-			{ "s3_endpoint", offsetof(struct mv_conf, s3_endpoint) },
-			{ "s3_bucket", offsetof(struct mv_conf, s3_bucket) },
-			{ "s3_region", offsetof(struct mv_conf, s3_region) },
 			{ "user", offsetof(struct mv_conf, user) },
 			{ "cluster_id", offsetof(struct mv_conf, cluster_id) },
 		};
@@ -196,6 +222,10 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 bad:
 	return mv_err_set(err, MV_ECONFIG, "bad value for '%s': '%.80s'", key,
 			  val);
+single:
+	return mv_err_set(err, MV_ECONFIG, "'%s' = %s is not supported yet "
+			  "(one node, no replicas: the cluster does not exist "
+			  "yet)", key, val);
 oom:
 	return mv_err_set(err, MV_EINTERNAL, "out of memory");
 }

@@ -174,7 +174,7 @@ wire_decode() {
 	assert_line -n 1 --regexp '^OK n=2( |$)'
 	# Unflushed rows are invisible, even to their own connection.
 	assert_line -n 2 "OK nq=1 k=2 bytes=24"
-	assert_line -n 3 "ids -1 -1"
+	assert_line -n 3 "ids -9223372036854775808 -9223372036854775808"
 	assert_line -n 5 "OK inserted=2 deleted=0"
 	assert_line -n 6 "OK nq=1 k=2 bytes=24"
 	assert_line -n 7 "ids 10 11"

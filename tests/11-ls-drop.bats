@@ -130,3 +130,39 @@ data_files_gone() {
 	assert_equal "${#lines[@]}" 1
 	assert_line -n 0 --regexp "^[^$T]+$T[^$T]+$T[0-9]+$T[0-9]+$T[0-9]+\$"
 }
+
+# insert_drop_flush NAME ROWS: on one connection INSERT ROWS zero vectors of
+# dimension 4 into NAME, then mv-drop NAME from another client, then FLUSH
+# on the first connection; prints the two replies.
+insert_drop_flush() {
+	python3 - "$(wire_addr)" "$1" "$2" <<'PY'
+import socket, subprocess, sys
+addr, name, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_UNIX)
+s.connect(addr[len("unix:"):])
+f = s.makefile("rb")
+payload = bytes(n * 16)
+s.sendall(b"INSERT %s %d - %d\n" % (name.encode(), n, len(payload)) + payload)
+print(f.readline().decode().strip())
+subprocess.run(["mv-drop", name], check=True)
+s.sendall(b"FLUSH\n")
+print(f.readline().decode().strip())
+PY
+}
+
+@test "a FLUSH of rows for a collection dropped meanwhile fails, leaving no files" {
+	need_own_node
+	run -0 mv-create "$C" --dim 4
+	run -0 insert_drop_flush "$C" 3
+	assert_line -n 0 "OK n=3 first_id=0"
+	assert_line -n 1 --regexp "^ERR NOTFOUND .*$C.*dropped"
+	# A batch large enough to stream its vectors to storage while it
+	# arrives (4.8 MB).
+	run -0 mv-create "$C" --dim 4
+	run -0 insert_drop_flush "$C" 300000
+	assert_line -n 0 "OK n=300000 first_id=0"
+	assert_line -n 1 --regexp "^ERR NOTFOUND .*$C.*dropped"
+	run -0 find "$MV_HOME/segments" -type f
+	assert_output ""
+	assert_serving
+}

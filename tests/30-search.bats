@@ -221,3 +221,62 @@ awk_knn() {
 	run -65 --separate-stderr mv-search "$C" q.txt
 	assert_regex "$stderr" '^mv-search: q\.txt:2: '
 }
+
+@test "negative ids are ranked and returned like any other; -2^63 is refused" {
+	run -0 mv-create "$C" --dim 2
+	run -0 mv-insert --ids-first "$C" < <(printf -- '-1 1 0\n-2 2 0\n5 3 0\n-7 4 0\n')
+	run -0 mv-search "$C" -k 4 < <(printf '0 0\n')
+	assert_output "0${T}1${T}-1${T}1
+0${T}2${T}-2${T}4
+0${T}3${T}5${T}9
+0${T}4${T}-7${T}16"
+	# Ties go to the smaller id, negative ones included.
+	run -0 mv-search "$C" -k 3 < <(printf '3 0\n')
+	assert_output "0${T}1${T}5${T}0
+0${T}2${T}-7${T}1
+0${T}3${T}-2${T}1"
+	run -0 mv-insert --ids-first "$C" < <(printf -- '-3 3 0\n')
+	run -0 mv-search "$C" -k 4 < <(printf '3 0\n')
+	assert_output "0${T}1${T}-3${T}0
+0${T}2${T}5${T}0
+0${T}3${T}-7${T}1
+0${T}4${T}-2${T}1"
+	run -0 mv-get "$C" < <(printf -- '-7\n-1\n5\n')
+	assert_output "-7${T}4,0
+-1${T}1,0
+5${T}3,0"
+	run -0 mv-delete "$C" < <(printf -- '-1\n')
+	run -0 mv-search "$C" -k 10 < <(printf '0 0\n')
+	assert_equal "${#lines[@]}" 4
+	assert_line -n 0 "0${T}1${T}-2${T}4"
+	# The smallest int64 is the empty-slot marker: never an id.
+	run -65 mv-insert --ids-first "$C" < <(printf -- '-9223372036854775808 1 1\n')
+	run -0 wire < <(printf 'INSERT %s 1 ids 16\n' "$C"; gen i64 -9223372036854775808; gen f32 1 1)
+	assert_output --regexp "^ERR BADDATA "
+	run -0 mv-search "$C" -k 10 < <(printf '0 0\n')
+	assert_equal "${#lines[@]}" 4
+}
+
+@test "assigned ids never wrap: past the largest int64 the insert is refused" {
+	run -0 mv-create "$C" --dim 1
+	run -0 mv-insert --ids-first "$C" < <(printf '9223372036854775805 5\n')
+	run -0 mv-insert --print-ids "$C" < <(printf '1\n')
+	assert_output "9223372036854775806"
+	run -0 mv-insert --print-ids "$C" < <(printf '2\n')
+	assert_output "9223372036854775807"
+	run -65 --separate-stderr mv-insert --print-ids "$C" < <(printf '3\n')
+	assert_output ""
+	assert_regex "$stderr" "^mv-insert: .*ids"
+	run -65 --separate-stderr mv-insert "$C" < <(printf '3\n4\n')
+	assert_rows "$C" 3
+	run -0 mv-search "$C" -k 5 < <(printf '0\n')
+	assert_output "0${T}1${T}9223372036854775806${T}1
+0${T}2${T}9223372036854775807${T}4
+0${T}3${T}9223372036854775805${T}25"
+	# Room for one more: a request for two is refused whole.
+	run -0 mv-create "${C}b" --dim 1
+	run -0 mv-insert --ids-first "${C}b" < <(printf '9223372036854775806 5\n')
+	run -65 mv-insert "${C}b" < <(printf '1\n2\n')
+	run -0 mv-insert --print-ids "${C}b" < <(printf '1\n')
+	assert_output "9223372036854775807"
+}

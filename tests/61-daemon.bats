@@ -141,3 +141,135 @@ teardown() {
 	run -69 mv-ls -a "unix:$BATS_TEST_TMPDIR/nowhere.sock"
 	run -69 env MV_ADDR=127.0.0.1:1 mv-ls
 }
+
+@test "keys the node cannot honour yet are refused with 78, in mv.conf and as flags" {
+	need_own_node
+	export MV_HOME=$BATS_TEST_TMPDIR/home
+	mkdir -p "$MV_HOME"
+	for kv in etcd=http://127.0.0.1:2379 s3_endpoint=http://127.0.0.1:9000 \
+		s3_bucket=mv s3_region=us-east-1 master=127.0.0.1:7530 \
+		memory_limit=1G num_replicas=1 num_nodes=2 history_retention=10; do
+		rm -f "$MV_HOME/mv.conf"
+		run -78 --separate-stderr timeout 10 mv-noded "--$kv"
+		assert_equal "${#stderr_lines[@]}" 1
+		assert_regex "$stderr" "^mv-noded: .*'${kv%%=*}'.*not supported"
+		run -78 --separate-stderr timeout 10 mv-noded -n "--$kv"
+		printf '# a comment\n%s = %s\n' "${kv%%=*}" "${kv#*=}" >"$MV_HOME/mv.conf"
+		run -78 --separate-stderr timeout 10 mv-noded
+		assert_regex "$stderr" "^mv-noded: .*mv.conf:2: .*'${kv%%=*}'.*not supported"
+	done
+	# Nothing was served or written meanwhile.
+	[ ! -e "$MV_HOME/meta.log" ] || fail "a refused configuration wrote data"
+	# The values of the embedded node itself are fine.
+	printf 'num_replicas = 0\nnum_nodes = 1\nsync_level = 0\n' >"$MV_HOME/mv.conf"
+	run -0 timeout 10 mv-noded -n
+}
+
+# segs NAME: the segments column of mv-ls.
+segs() {
+	mv-ls "$1" | cut -f5
+}
+
+@test "4,200 collections survive a restart, all listed and all housekept" {
+	start_own_node
+	# One connection, one CREATE after the other (each is a durable
+	# metadata transaction: about a minute in all).
+	timeout 600 python3 - "$MV_HOME/mv.sock" <<'PY' >created.txt
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b"".join(b"CREATE c%d 2 l2\n" % i for i in range(4200)))
+f = s.makefile("rb")
+for i in range(4200):
+    sys.stdout.write(f.readline().decode())
+PY
+	assert_equal "$(grep -c '^OK$' created.txt)" 4200
+	run -0 mv-ls
+	assert_equal "${#lines[@]}" 4200
+	restart_node
+	run -0 mv-ls
+	assert_equal "${#lines[@]}" 4200
+	assert_line -n 0 "c0${T}2${T}l2${T}0${T}0${T}-"
+	assert_line -n 4199 "c4199${T}2${T}l2${T}0${T}0${T}-"
+	# The newest collection gets its small segments merged like the first.
+	for n in 1 2 3 4 5 6 7 8 9; do
+		run -0 mv-insert c4199 < <(printf '%d 0\n' "$n")
+	done
+	run -0 mv-insert c0 < <(printf '1 1\n')
+	poll 20 eval '[ "$(segs c4199)" -lt 9 ]' ||
+		fail "c4199 still has $(segs c4199) segments"
+	assert_rows c4199 9
+	restart_node
+	run -0 mv-ls
+	assert_equal "${#lines[@]}" 4200
+	assert_rows c4199 9
+	assert_rows c0 1
+	run -0 mv-search c4199 -k 1 < <(printf '9 0\n')
+	assert_output "0${T}1${T}8${T}0"
+}
+
+@test "assigned ids are never handed out twice, across restarts and kill -9" {
+	start_own_node
+	run -0 mv-create "$C" --dim 1
+	run -0 mv-insert --print-ids "$C" < <(printf '1\n2\n')
+	assert_output "0
+1"
+	# Ids handed out to a batch that is never flushed are not reused
+	# either: another writer could hold them.
+	run -0 wire < <(printf 'INSERT %s 2 - 8\n' "$C"; gen f32 3 4)
+	assert_output --regexp "^OK n=2 first_id=[0-9]+\$"
+	unflushed=${output##*first_id=}
+	kill_node
+	start_node
+	run -0 mv-insert --print-ids "$C" < <(printf '5\n')
+	[ "$output" -gt "$((unflushed + 1))" ] ||
+		fail "id $output assigned again after a restart (the unflushed batch had $unflushed and $((unflushed + 1)))"
+	after_kill=$output
+	restart_node
+	run -0 mv-insert --print-ids "$C" < <(printf '6\n7\n')
+	[ "${lines[0]}" -gt "$after_kill" ] || fail "id ${lines[0]} after $after_kill"
+	assert_equal "${lines[1]}" $((lines[0] + 1))
+	assert_rows "$C" 5
+}
+
+# data_nodes: the "node" of every data record in the metadata, sorted.
+data_nodes() {
+	grep -ao '"type":"[a-z]*","size":[0-9]*,"node":[0-9]*' "$MV_HOME/meta.log" |
+		sed 's/.*"node"://' | sort -u
+}
+
+@test "node_no is written in every data record; 0 by default" {
+	start_own_node
+	run -0 mv-create "$C" --dim 2 --field tag:string
+	run -0 mv-insert --format jsonl "$C" < <(printf '{"vector":[1,2],"tag":"a"}\n')
+	run -0 data_nodes
+	assert_output "0"
+	restart_node --node_no=7
+	run -0 mv-insert --format jsonl "$C" < <(printf '{"vector":[3,4],"tag":"b"}\n')
+	run -0 mv-delete "$C" < <(printf '0\n')
+	stop_node
+	# A vector file, its column and a delete log.
+	for t in vectors scalar delete; do
+		grep -aq "\"type\":\"$t\",\"size\":[0-9]*,\"node\":7," "$MV_HOME/meta.log" ||
+			fail "no $t record of node 7"
+	done
+	run -0 data_nodes
+	assert_output "0
+7"
+	printf 'node_no = 12\n' >"$MV_HOME/mv.conf"
+	run -0 timeout 10 mv-noded -n
+	run -78 timeout 10 mv-noded --node_no=-1
+	run -78 timeout 10 mv-noded --node_no=x
+}
+
+@test "SIGHUP does not stop the node: it is logged and ignored" {
+	start_own_node
+	run -0 mv-create "$C" --dim 2
+	kill -HUP "$MV_NODE_PID"
+	poll 5 grep -q 'SIGHUP ignored' "$MV_LOG" || fail "no SIGHUP line in the log"
+	assert_serving
+	run -0 mv-insert "$C" < <(printf '1 2\n')
+	assert_rows "$C" 1
+	stop_node
+	assert_equal "$MV_NODE_STATUS" 0
+}

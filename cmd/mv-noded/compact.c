@@ -559,15 +559,21 @@ out:
 
 void node_housekeep(struct node *nd)
 {
-	struct coll *c, *list[256];
-	size_t n = 0;
+	struct coll *c, **list;
+	size_t n = 0, all = 0;
 
+	/* Every collection, however many: a reference to each. */
 	pthread_mutex_lock(&nd->lock);
-	for (c = nd->colls; c && n < 256; c = c->next) {
+	for (c = nd->colls; c; c = c->next)
+		all++;
+	list = malloc((all ? all : 1) * sizeof(*list));
+	for (c = nd->colls; list && c; c = c->next) {
 		atomic_fetch_add(&c->refs, 1);
 		list[n++] = c;
 	}
 	pthread_mutex_unlock(&nd->lock);
+	if (!list)
+		return;
 	for (size_t i = 0; i < n; i++) {
 		struct mv_err e = { 0 };
 		int merged;
@@ -578,4 +584,5 @@ void node_housekeep(struct node *nd)
 				  list[i]->name, e.msg);
 		coll_put(list[i]);
 	}
+	free(list);
 }

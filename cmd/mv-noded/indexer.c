@@ -796,7 +796,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		if (rc < 0)
 			goto out;
 		for (size_t i = 0; i < nq * k; i++) {
-			ri[i] = -1;
+			ri[i] = MV_ID_NONE;
 			rd[i] = l2 ? INFINITY : -INFINITY;
 		}
 		for (size_t qi = 0; qi < nq; qi++) {
@@ -826,7 +826,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		kk *= 4;
 	}
 	for (size_t qi = 0; qi < nq; qi++)
-		for (size_t j = 0; j < k && ri[qi * k + j] >= 0; j++)
+		for (size_t j = 0; j < k && ri[qi * k + j] != MV_ID_NONE; j++)
 			node_merge_hit(l2, ids + qi * k, dist + qi * k, k,
 				       ri[qi * k + j], rd[qi * k + j]);
 out:

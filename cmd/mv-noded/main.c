@@ -20,12 +20,19 @@
 #include "net.h"
 #include "server.h"
 
-static volatile sig_atomic_t got_term;
+static volatile sig_atomic_t got_term, got_hup;
 
 static void on_term(int sig)
 {
 	(void)sig;
 	got_term = 1;
+}
+
+/* SIGHUP (a closed terminal, a log rotation) must not stop the node. */
+static void on_hup(int sig)
+{
+	(void)sig;
+	got_hup = 1;
 }
 
 static void usage(FILE *f)
@@ -40,7 +47,7 @@ static void usage(FILE *f)
 "  -q               log warnings only\n"
 "  --KEY=VALUE      any mv.conf key: auto_flush, flush_interval,\n"
 "                   flush_limit, session_ttl, listen, data_dir, allow,\n"
-"                   user, cluster_id, num_replicas, sync_level, ...\n"
+"                   user, cluster_id, ... (cluster keys: exit 78)\n"
 "  -h, --help       this help; --version the version\n"
 "See mv-noded(8) and mv.conf(5).\n");
 }
@@ -233,6 +240,8 @@ int main(int argc, char **argv)
 		sa.sa_handler = on_term;
 		sigaction(SIGTERM, &sa, NULL);
 		sigaction(SIGINT, &sa, NULL);
+		sa.sa_handler = on_hup;
+		sigaction(SIGHUP, &sa, NULL);
 	}
 	pthread_create(&tick, NULL, ticker, &nd);
 	pthread_create(&hk, NULL, housekeeper, &nd);
@@ -248,6 +257,12 @@ int main(int argc, char **argv)
 		n = poll(pfd, (nfds_t)nd.conf.nlisten, 500);
 		if (n < 0 && errno != EINTR)
 			fatal("poll");
+		if (got_hup) {
+			got_hup = 0;
+			log_info("SIGHUP ignored: the log is stderr, which "
+				 "needs no reopening, and the configuration "
+				 "is read at start only");
+		}
 		for (int i = 0; n > 0 && i < nd.conf.nlisten; i++)
 			if (pfd[i].revents & POLLIN)
 				server_accept(&nd, lfds[i], allow, nallow);

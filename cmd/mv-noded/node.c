@@ -86,6 +86,22 @@ int64_t node_now_ms(void)
 	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
 }
 
+int64_t node_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+time_t node_mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
 void node_random_hex(char *out, size_t bytes)
 {
 	unsigned char r[16];
@@ -200,7 +216,7 @@ int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
 	} else {
 		s->raw = s->vecs;
 	}
-	if (c->metric == MV_L2 && s->n) {
+	if (c->metric == MV_L2 && s->n && !s->norms2) {
 		s->norms2 = malloc(s->n * sizeof(float));
 		if (!s->norms2)
 			return mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -287,7 +303,9 @@ static struct coll *coll_new(const char *user, const char *name,
 	pthread_mutex_init(&c->build_lock, NULL);
 	pthread_mutex_init(&c->scan_lock, NULL);
 	mv_idmap_init(&c->ids);
-	atomic_init(&c->next_id, 0);
+	pthread_mutex_init(&c->id_lock, NULL);
+	pthread_mutex_init(&c->state_lock, NULL);
+	c->id_next = c->id_end = 0;
 	c->next_seq = 1;
 	return c;
 }
@@ -302,6 +320,9 @@ void coll_put(struct coll *c)
 	free(c->segs);
 	pthread_mutex_destroy(&c->build_lock);
 	pthread_mutex_destroy(&c->scan_lock);
+	pthread_mutex_destroy(&c->id_lock);
+	pthread_mutex_destroy(&c->state_lock);
+	free(c->state);
 	free(c->scan_ids);
 	free(c->dels);
 	mv_idmap_release(&c->ids);
@@ -347,22 +368,38 @@ static char *schema_json(const struct coll *c)
 	return s;
 }
 
-/* "/<user>/collection_list": "name : create_time, index_type", newest first. */
+/*
+ * "/<user>/collection_list": "name : create_time, index_type", newest
+ * first.  It is written with the transaction of a create, drop or index
+ * change, so it stops short of half of a transaction's byte limit (some
+ * 20,000 collections): past that it lists the newest only.  The node
+ * itself finds collections by their schema keys (node_open).
+ */
+#define COLL_LIST_BYTES_MAX (MV_META_TXN_BYTES_MAX / 2)
+
 char *node_collection_list(struct node *nd, const char *user,
 			   const char *skip, const struct coll *add)
 {
 	json_t *a = json_array();
 	char item[256], *s;
-	struct coll *c;
-	struct coll *order[4096];
-	size_t n = 0;
+	struct coll *c, **order;
+	size_t n = 0, all = 0, bytes = 2;
 
+	for (c = nd->colls; c; c = c->next)
+		all++;
+	order = malloc((all ? all : 1) * sizeof(*order));
+	if (!a || !order) {
+		json_decref(a);
+		free(order);
+		return NULL;
+	}
 	if (add) {
 		snprintf(item, sizeof(item), "%s : %" PRId64 ", -", add->name,
 			 add->create_time);
 		json_array_append_new(a, json_string(item));
+		bytes += strlen(item) + 3;
 	}
-	for (c = nd->colls; c && n < 4096; c = c->next)
+	for (c = nd->colls; c; c = c->next)
 		if (!strcmp(c->user, user))
 			order[n++] = c;
 	while (n--) {
@@ -373,8 +410,13 @@ char *node_collection_list(struct node *nd, const char *user,
 		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
 			 c->create_time, c->index ? c->index->spec : "-");
 		pthread_rwlock_unlock(&c->lock);
+		/* Quotes and a comma; names and specs need no escapes. */
+		bytes += strlen(item) + 3;
+		if (bytes > COLL_LIST_BYTES_MAX)
+			break;
 		json_array_append_new(a, json_string(item));
 	}
+	free(order);
 	s = json_dumps(a, JSON_COMPACT);
 	json_decref(a);
 	return s;
@@ -461,6 +503,14 @@ int node_create(struct node *nd, const char *user, const char *name,
 	node_random_hex(c->token, 8);
 	schema = schema_json(c);
 	list = node_collection_list(nd, user, NULL, c);
+	if (!schema || !list) {
+		pthread_mutex_unlock(&nd->lock);
+		pthread_mutex_unlock(&nd->commit);
+		coll_put(c);
+		free(schema);
+		free(list);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
 	users = user_list_with(nd, user);
 	key_coll(k1, sizeof(k1), user, name, "schema");
 	key_coll(k2, sizeof(k2), user, name, "state");
@@ -477,6 +527,8 @@ int node_create(struct node *nd, const char *user, const char *name,
 		rc = mv_meta_txn(nd->meta, NULL, 0, ops, users ? 4 : 3, err);
 	}
 	free(users);
+	if (rc == 0 && !(c->state = strdup(state)))
+		MV_BUG("out of memory after commit");
 	if (rc == 0) {
 		if (last)
 			last->next = c;
@@ -551,6 +603,11 @@ int node_drop(struct node *nd, const char *user, const char *name,
 	snprintf(prefix, sizeof(prefix), "/%s/%s/", user, name);
 	snprintf(k3, sizeof(k3), "/%s/collection_list", user);
 	list = node_collection_list(nd, user, name, NULL);
+	if (!list) {
+		pthread_mutex_unlock(&nd->lock);
+		pthread_mutex_unlock(&nd->commit);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
 	{
 		struct mv_meta_op ops[2] = {
 			{ MV_META_DELPREFIX, prefix, NULL, 0 },
@@ -592,7 +649,8 @@ struct batch *batch_new(const char *session)
 	pthread_mutex_init(&b->lock, NULL);
 	if (session)
 		snprintf(b->session, sizeof(b->session), "%s", session);
-	b->last_used = time(NULL);
+	b->last_used = node_mono_s();
+	atomic_init(&b->refs, 1);
 	return b;
 }
 
@@ -605,6 +663,7 @@ static void pcoll_free(struct pcoll *pc)
 	for (int i = 0; i < MV_FIELDS_MAX; i++)
 		nbuf_release(&pc->cols[i]);
 	mv_idmap_release(&pc->seen);
+	free(pc->norms2);
 	coll_put(pc->c);
 	free(pc);
 }
@@ -627,7 +686,12 @@ void batch_free(struct batch *b)
 {
 	if (!b)
 		return;
+	/* Another reference (the auto-flush) must find nothing to flush. */
+	pthread_mutex_lock(&b->lock);
 	batch_clear(b);
+	pthread_mutex_unlock(&b->lock);
+	if (atomic_fetch_sub(&b->refs, 1) != 1)
+		return;
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
@@ -663,14 +727,88 @@ static int all_finite(const float *v, size_t n)
 	return !bad;
 }
 
-static void bump_next_id(struct coll *c, int64_t id)
+/* Assigned ids stay above every id given: past the largest of ids[0..n). */
+static void bump_next_id(struct coll *c, const int64_t *ids, size_t n)
 {
-	long long cur = atomic_load(&c->next_id);
+	int64_t max = INT64_MIN;
 
-	while (id >= cur && id < INT64_MAX &&
-	       !atomic_compare_exchange_weak(&c->next_id, &cur, id + 1))
-		;
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] > max)
+			max = ids[i];
+	if (!n)
+		return;
+	pthread_mutex_lock(&c->id_lock);
+	if ((__int128)max + 1 > c->id_next)
+		c->id_next = (__int128)max + 1;
+	pthread_mutex_unlock(&c->id_lock);
 }
+
+/*
+ * Reserve at least n more ids in c's state record, by compare-and-swap
+ * (another writer's reservation makes it retry from there), unless
+ * another thread did meanwhile.  Once per MV_ID_BLOCK ids at most.
+ */
+static int reserve_ids(struct node *nd, struct coll *c, size_t n,
+		       struct mv_err *err)
+{
+	char key[256];
+	__int128 from, base, end;
+	int rc = 0, conflicts = 0;
+
+	key_coll(key, sizeof(key), c->user, c->name, "state");
+	pthread_mutex_lock(&c->state_lock);
+	pthread_mutex_lock(&c->id_lock);
+	from = c->id_next;
+	pthread_mutex_unlock(&c->id_lock);
+	if (from + (__int128)n > c->id_end)
+		rc = mv_state_reserve(nd->meta, key, &c->state, from,
+				      n > MV_ID_BLOCK ? n : MV_ID_BLOCK,
+				      &base, &end, &conflicts, err);
+	if (rc == 0 && from + (__int128)n > c->id_end) {
+		pthread_mutex_lock(&c->id_lock);
+		if (c->id_next < base)
+			c->id_next = base;
+		c->id_end = end;
+		pthread_mutex_unlock(&c->id_lock);
+	}
+	pthread_mutex_unlock(&c->state_lock);
+	if (conflicts)
+		log_info("collection '%s': its state record changed under "
+			 "another writer %d times; ids reserved after it",
+			 c->name, conflicts);
+	return rc;
+}
+
+/*
+ * Take n consecutive ids for assignment into *first, from the range
+ * reserved in the state record.  They never wrap: when fewer than n are
+ * left below 2^63, nothing is taken.
+ */
+static int take_ids(struct node *nd, struct coll *c, size_t n,
+		    int64_t *first, struct mv_err *err)
+{
+	for (;;) {
+		int rc = 0, room;
+
+		pthread_mutex_lock(&c->id_lock);
+		room = c->id_next + (__int128)n <= c->id_end;
+		if (c->id_next + (__int128)n > MV_ID_TOP) {
+			rc = mv_err_set(err, MV_EDATA, "no ids left to assign "
+				"in collection '%s': %zu more would pass %"
+				PRId64 ", the largest int64; give ids explicitly",
+				c->name, n, INT64_MAX);
+		} else if (room) {
+			*first = (int64_t)c->id_next;
+			c->id_next += (__int128)n;
+		}
+		pthread_mutex_unlock(&c->id_lock);
+		if (rc < 0 || room)
+			return rc;
+		if ((rc = reserve_ids(nd, c, n, err)) < 0)
+			return rc;
+	}
+}
+
 
 int node_insert_commit_tail(struct node *nd, struct batch *b,
 			    struct pcoll *pc, size_t n, int has_ids,
@@ -684,7 +822,6 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 	int64_t *ids;
 	int rc = 0;
 
-	(void)nd;
 	*first_id = -1;
 	if (!all_finite(v, n * c->dim)) {
 		for (size_t i = 0; i < n * c->dim; i++)
@@ -697,10 +834,12 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 		goto undo;
 	}
 	if (!has_ids) {
-		int64_t first = atomic_fetch_add(&c->next_id, (long long)n);
+		int64_t first = 0;
 
 		if (nbuf_reserve(&pc->ids, n * 8) < 0)
 			goto oom;
+		if ((rc = take_ids(nd, c, n, &first, err)) < 0)
+			goto undo;
 		ids = (int64_t *)(pc->ids.p + pc->ids.len);
 		for (size_t i = 0; i < n; i++)
 			ids[i] = first + (int64_t)i;
@@ -764,8 +903,7 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 		pc->dels.len += n * 8;
 	}
 	if (has_ids)
-		for (size_t i = 0; i < n; i++)
-			bump_next_id(c, ids[i]);
+		bump_next_id(c, ids, n);
 	if (!has_fields) {
 		/* Default values: 0, 0.0, "". */
 		for (int f = 0; f < c->nfields; f++) {
@@ -780,7 +918,7 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 	b->rows += (int64_t)n;
 	b->bytes += n * (c->dim * sizeof(float) + 8);
 	if (!b->first_ms)
-		b->first_ms = node_now_ms();
+		b->first_ms = node_mono_ms();
 	return 0;
 oom_seen:
 	if (!pc->seen_stale)
@@ -860,16 +998,31 @@ int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
 	return 0;
 }
 
+/*
+ * A flush with work for a collection dropped since fails whole: it must
+ * not report rows that went nowhere, nor leave files that nothing names.
+ */
+static int check_dropped(struct batch *b, struct mv_err *err)
+{
+	for (struct pcoll *pc = b->colls; pc; pc = pc->next)
+		if (pc->c->dropped)
+			return mv_err_set(err, MV_ESERVER, "collection '%s' was "
+					  "dropped; nothing was committed",
+					  pc->c->name);
+	return 0;
+}
+
 int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	       int64_t *deleted, struct mv_err *err)
 {
 	struct written *w = NULL;
 	size_t nw = 0, cap = 0;
 	struct mv_meta_op *ops = NULL;
+	struct mv_meta_cmp *cmps = NULL;
 	char (*skeys)[256] = NULL, **svals = NULL;
 	size_t nops = 0, ncolls = 0;
 	struct pcoll *pc;
-	int rc = 0, locked = 0;
+	int rc = 0, locked = 0, slocked = 0, conflicts = 0;
 	int64_t t_start = node_now_ms(), t_written = 0, t_meta = 0;
 
 	*inserted = *deleted = 0;
@@ -879,15 +1032,16 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
 		goto out;
 	}
+	if ((rc = check_dropped(b, err)) < 0)
+		goto out;
 	{
 		size_t nrec = 0;	/* metadata records the commit writes */
 
 		for (pc = b->colls; pc; pc = pc->next) {
 			ncolls++;
 			cap += 2 + (size_t)pc->c->nfields;
-			if (!pc->c->dropped)
-				nrec += 1 + (pc->dels.len > 0) +
-					(pc->n ? 1 + (size_t)pc->c->nfields : 0);
+			nrec += 1 + (pc->dels.len > 0) +
+				(pc->n ? 1 + (size_t)pc->c->nfields : 0);
 		}
 		if (nrec > MV_META_TXN_OPS_MAX) {
 			rc = mv_err_set(err, MV_EDATA, "this flush spans %zu "
@@ -904,7 +1058,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	svals = calloc(ncolls, sizeof(*svals));
 	skeys = calloc(ncolls, sizeof(*skeys));
 	ops = calloc(cap + ncolls, sizeof(*ops));
-	if (!w || !svals || !skeys || !ops) {
+	cmps = calloc(ncolls, sizeof(*cmps));
+	if (!w || !svals || !skeys || !ops || !cmps) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -913,8 +1068,6 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		struct coll *c = pc->c;
 		const char *base = pc->base;
 
-		if (c->dropped)
-			continue;	/* its pending work was aborted */
 		if (!pc->vw)
 			node_seg_base(c, pc->base, sizeof(pc->base));
 		if (pc->dels.len) {
@@ -960,6 +1113,31 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			}
 		}
 	}
+	/*
+	 * Normalisation (cosine) and norms (l2) now, not under node.commit,
+	 * which every other flush waits for.  The files hold the raw rows.
+	 */
+	for (pc = b->colls; pc; pc = pc->next) {
+		struct coll *c = pc->c;
+
+		if (!pc->n)
+			continue;
+		if (c->metric == MV_COSINE && pc->vnorm < pc->n) {
+			node_normalise((float *)(void *)pc->vecs.p +
+				       pc->vnorm * c->dim, pc->n - pc->vnorm,
+				       c->dim);
+			pc->vnorm = pc->n;
+		} else if (c->metric == MV_L2 && !pc->norms2) {
+			pc->norms2 = malloc(pc->n * sizeof(float));
+			if (!pc->norms2) {
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
+				goto out;
+			}
+			mv_knn_norms2((const float *)(void *)pc->vecs.p, pc->n,
+				      c->dim, pc->norms2);
+		}
+	}
 	t_written = node_now_ms();
 	/* 2. The commit point: one metadata transaction. */
 	pthread_mutex_lock(&nd->commit);
@@ -968,16 +1146,38 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
 		goto out;
 	}
+	/* node_drop takes node.commit too: dropped is settled here. */
+	if ((rc = check_dropped(b, err)) < 0)
+		goto out;
+	/* The state records: compared and swapped by the transaction. */
+	for (pc = b->colls; pc; pc = pc->next)
+		pthread_mutex_lock(&pc->c->state_lock);
+	slocked = 1;
+retry:
+	nops = 0;
+	for (size_t i = 0; i < cap; i++) {
+		free(w[i].val);
+		w[i].val = NULL;
+	}
 	{
 		size_t si = 0;
 		for (pc = b->colls; pc; pc = pc->next, si++) {
 			struct coll *c = pc->c;
 			const int64_t *ids = (const int64_t *)pc->ids.p;
-			uint64_t seq = c->next_seq;
+			struct mv_state st;
+			uint64_t seq;
 			char state[96];
 
-			if (c->dropped)
-				continue;
+			/* This flush's sequence, past what the record says. */
+			if (mv_state_parse(c->state, strlen(c->state), &st,
+					   err) < 0) {
+				rc = err ? err->code : MV_EDATA;
+				goto out;
+			}
+			if (st.next_seq > c->next_seq)
+				c->next_seq = st.next_seq;
+			seq = c->next_seq;
+
 			/* Ids committed by others since INSERT checked them. */
 			pthread_rwlock_rdlock(&c->lock);
 			{
@@ -1040,11 +1240,17 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 					MV_META_PUT, x->key, x->val,
 					strlen(x->val) };
 			}
-			snprintf(state, sizeof(state),
-				 "{\"next_id\":%lld,\"next_seq\":%" PRIu64 "}",
-				 (long long)atomic_load(&c->next_id), seq + 1);
+			pthread_mutex_lock(&c->id_lock);
+			if (c->id_next > st.next_id)
+				st.next_id = c->id_next;	/* given ids */
+			pthread_mutex_unlock(&c->id_lock);
+			st.next_seq = seq + 1;
+			mv_state_format(&st, state, sizeof(state));
 			key_coll(skeys[si], sizeof(skeys[si]), c->user,
 				 c->name, "state");
+			cmps[si] = (struct mv_meta_cmp){ skeys[si], c->state,
+							 strlen(c->state) };
+			free(svals[si]);
 			svals[si] = strdup(state);
 			if (!svals[si]) {
 				rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -1068,19 +1274,45 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		}
 		c->dels = dl;
 	}
-	rc = mv_meta_txn(nd->meta, NULL, 0, ops, nops, err);
+	rc = mv_meta_txn(nd->meta, cmps, ncolls, ops, nops, err);
+	if (rc == MV_META_CMPFAIL && ++conflicts < 1000) {
+		/* Another writer changed a state record: read it, redo. */
+		mv_err_clear(err);
+		rc = 0;
+		for (pc = b->colls; rc == 0 && pc; pc = pc->next) {
+			struct mv_state st;
+			char key[256];
+
+			key_coll(key, sizeof(key), pc->c->user, pc->c->name,
+				 "state");
+			rc = mv_state_load(nd->meta, key, &pc->c->state, &st,
+					   err);
+		}
+		if (rc < 0)
+			goto out;
+		goto retry;
+	}
 	if (rc > 0)
 		rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
 	if (rc < 0)
 		goto out;
+	if (conflicts)
+		log_info("flush: a state record changed under another writer "
+			 "%d times; committed after it", conflicts);
+	{
+		size_t si = 0;
+		for (pc = b->colls; pc; pc = pc->next, si++) {
+			free(pc->c->state);
+			pc->c->state = svals[si];
+			svals[si] = NULL;
+		}
+	}
 	t_meta = node_now_ms();
 	/* 3. Committed: swap into memory (cannot fail from here on). */
 	for (pc = b->colls; pc; pc = pc->next) {
 		struct coll *c = pc->c;
 		uint64_t seq;
 
-		if (c->dropped)
-			continue;
 		seq = c->next_seq++;
 		struct seg *s = NULL;
 		const int64_t *d = (const int64_t *)pc->dels.p;
@@ -1126,6 +1358,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			memset(&pc->ids, 0, sizeof(pc->ids));
 			pc->vecs.p = NULL;
 			pc->vecs.len = pc->vecs.cap = pc->vecs.touched = 0;
+			s->norms2 = pc->norms2;
+			pc->norms2 = NULL;
 			s->ncols = c->nfields;
 			for (int f = 0; f < c->nfields; f++)
 				if (node_seg_col_from(&s->cols[f], c->fields[f].type,
@@ -1163,6 +1397,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		  (long long)(t_written - t_start), (long long)(t_meta - t_written),
 		  (long long)(node_now_ms() - t_meta));
 out:
+	for (pc = slocked ? b->colls : NULL; pc; pc = pc->next)
+		pthread_mutex_unlock(&pc->c->state_lock);
 	if (locked)
 		pthread_mutex_unlock(&nd->commit);
 	for (size_t i = 0; i < nw; i++)
@@ -1174,6 +1410,7 @@ out:
 		free(svals[i]);
 	free(svals);
 	free(skeys);
+	free(cmps);
 	free(ops);
 	free(w);
 	batch_clear(b);
@@ -1224,10 +1461,11 @@ void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
 {
 	size_t pos;
 
-	if (ri[k - 1] >= 0 && !better(l2, d, id, rd[k - 1], ri[k - 1]))
+	if (ri[k - 1] != MV_ID_NONE &&
+	    !better(l2, d, id, rd[k - 1], ri[k - 1]))
 		return;
 	pos = k - 1;
-	while (pos > 0 && (ri[pos - 1] < 0 ||
+	while (pos > 0 && (ri[pos - 1] == MV_ID_NONE ||
 			   better(l2, d, id, rd[pos - 1], ri[pos - 1]))) {
 		ri[pos] = ri[pos - 1];
 		rd[pos] = rd[pos - 1];
@@ -1249,7 +1487,7 @@ int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
 
 	(void)nd;
 	for (size_t i = 0; i < nq * k; i++) {
-		ids[i] = -1;
+		ids[i] = MV_ID_NONE;
 		dist[i] = l2 ? INFINITY : -INFINITY;
 	}
 	if (c->metric == MV_COSINE) {
@@ -1523,8 +1761,7 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 		c->segs[c->nsegs++] = s;
 	}
 	mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
-	for (uint64_t r = 0; r < s->n; r++)
-		bump_next_id(c, s->ids[r]);
+	bump_next_id(c, s->ids, s->n);
 	c->rows += (int64_t)s->n;
 	return 0;
 fail:
@@ -1624,15 +1861,13 @@ static int load_coll(struct node *nd, const char *user, const char *name,
 	snprintf(c->token, sizeof(c->token), "%s",
 		 json_string_value(json_object_get(j, "token")));
 	key_coll(key, sizeof(key), user, name, "state");
-	if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0) {
-		json_t *st = json_loadb(val, vlen, 0, NULL);
-		free(val);
-		if (st) {
-			atomic_store(&c->next_id, json_integer_value(
-				json_object_get(st, "next_id")));
-			c->next_seq = (uint64_t)json_integer_value(
-				json_object_get(st, "next_seq"));
-			json_decref(st);
+	{
+		/* Ids below next_id may have been handed out: never again. */
+		struct mv_state st;
+
+		if (mv_state_load(nd->meta, key, &c->state, &st, NULL) == 0) {
+			c->id_next = c->id_end = st.next_id;
+			c->next_seq = st.next_seq;
 		}
 	}
 	if (c->next_seq == 0)
@@ -1652,6 +1887,22 @@ static int load_coll(struct node *nd, const char *user, const char *name,
 			goto out;
 		if (lc.v[i].seq >= c->next_seq)
 			c->next_seq = lc.v[i].seq + 1;
+	}
+	if (!c->state) {
+		/* No (readable) state record: a fresh one past every row. */
+		struct mv_state st = { c->id_next, c->next_seq };
+		char sv[96];
+
+		mv_state_format(&st, sv, sizeof(sv));
+		key_coll(key, sizeof(key), user, name, "state");
+		rc = mv_meta_put(nd->meta, key, sv, strlen(sv), err);
+		if (rc < 0)
+			goto out;
+		if (!(c->state = strdup(sv))) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		c->id_end = c->id_next;
 	}
 	if (lc.index_leaf &&
 	    node_index_load(nd, c, dir, lc.index_leaf, lc.index_val,
@@ -1736,8 +1987,7 @@ orphan:
 	return 0;
 }
 
-static int list_cb(const char *user, const void *val, size_t vlen,
-		   struct node *nd, struct mv_err *err);
+static int load_user(struct node *nd, const char *user, struct mv_err *err);
 
 int node_open(struct node *nd, struct mv_err *err)
 {
@@ -1747,6 +1997,7 @@ int node_open(struct node *nd, struct mv_err *err)
 
 	pthread_mutex_init(&nd->lock, NULL);
 	pthread_mutex_init(&nd->commit, NULL);
+	nd->node_no = nd->conf.node_no;
 	pthread_mutex_init(&nd->blist, NULL);
 	pthread_mutex_init(&nd->slock, NULL);
 	nd->meta = mv_meta_open_local(nd->conf.data_dir, err);
@@ -1801,14 +2052,7 @@ int node_open(struct node *nd, struct mv_err *err)
 
 			if (!u || mv_name_check(u, NULL) < 0)
 				continue;
-			snprintf(key, sizeof(key), "/%s/collection_list", u);
-			rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
-			if (rc == 0) {
-				rc = list_cb(u, val, vlen, nd, err);
-				free(val);
-			} else if (rc > 0) {
-				rc = 0;
-			}
+			rc = load_user(nd, u, err);
 		}
 		json_decref(ul);
 		if (rc < 0)
@@ -1825,32 +2069,110 @@ int node_open(struct node *nd, struct mv_err *err)
 	return 0;
 }
 
-/* Load every collection of the collection list, oldest first. */
-static int list_cb(const char *user, const void *val, size_t vlen,
-		   struct node *nd, struct mv_err *err)
+/*
+ * A user's collections are those with a schema key, /<user>/<name>/schema:
+ * the collection list may not name them all (node_collection_list).
+ * They load oldest first: by create time, then in the list's order (newest
+ * first there), then by name.
+ */
+struct found {
+	char name[MV_NAME_MAX + 1];
+	int64_t create_time;
+	long rank;		/* index in the collection list, -1 if absent */
+};
+
+struct find_ctx {
+	struct found *v;
+	size_t n, cap;
+	size_t prefix_len;
+	json_t *ranks;		/* name -> index in the collection list */
+};
+
+static int find_cb(void *arg, const char *key, const void *val, size_t vlen)
 {
-	json_t *a = json_loadb(val, vlen, 0, NULL);
-	int rc = 0;
+	struct find_ctx *fc = arg;
+	const char *name = key + fc->prefix_len, *slash = strchr(name, '/');
+	json_t *j, *r;
+	size_t n;
 
-	if (!a)
-		return mv_err_set(err, MV_EIO, "bad collection list");
-	for (size_t i = json_array_size(a); i-- > 0;) {
-		const char *item = json_string_value(json_array_get(a, i));
+	if (!slash || strcmp(slash, "/schema"))
+		return 0;
+	n = (size_t)(slash - name);
+	if (n == 0 || n > MV_NAME_MAX)
+		return 0;
+	if (fc->n == fc->cap) {
+		size_t nc = fc->cap ? fc->cap * 2 : 64;
+		struct found *v = realloc(fc->v, nc * sizeof(*v));
+		if (!v)
+			return MV_EINTERNAL;
+		fc->v = v;
+		fc->cap = nc;
+	}
+	memcpy(fc->v[fc->n].name, name, n);
+	fc->v[fc->n].name[n] = '\0';
+	j = json_loadb(val, vlen, 0, NULL);
+	fc->v[fc->n].create_time = json_integer_value(
+		json_object_get(j, "create_time"));
+	json_decref(j);
+	r = json_object_get(fc->ranks, fc->v[fc->n].name);
+	fc->v[fc->n].rank = r ? (long)json_integer_value(r) : -1;
+	fc->n++;
+	return 0;
+}
+
+static int found_cmp(const void *a, const void *b)
+{
+	const struct found *x = a, *y = b;
+
+	if (x->create_time != y->create_time)
+		return x->create_time < y->create_time ? -1 : 1;
+	if (x->rank != y->rank) {
+		/* Listed ones first, the list's older (higher index) first. */
+		if (x->rank < 0 || y->rank < 0)
+			return x->rank < 0 ? 1 : -1;
+		return x->rank > y->rank ? -1 : 1;
+	}
+	return strcmp(x->name, y->name);
+}
+
+static int load_user(struct node *nd, const char *user, struct mv_err *err)
+{
+	struct find_ctx fc = { 0 };
+	char key[256], *val = NULL;
+	size_t vlen;
+	json_t *list = NULL;
+	int rc;
+
+	fc.ranks = json_object();
+	if (!fc.ranks)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	snprintf(key, sizeof(key), "/%s/collection_list", user);
+	if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0)
+		list = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	for (size_t i = 0; i < json_array_size(list); i++) {
+		const char *item = json_string_value(json_array_get(list, i));
 		char name[MV_NAME_MAX + 1];
-		size_t n;
+		size_t n = item ? strcspn(item, " :") : 0;
 
-		if (!item)
-			continue;
-		n = strcspn(item, " :");
 		if (n == 0 || n > MV_NAME_MAX)
 			continue;
 		memcpy(name, item, n);
 		name[n] = '\0';
-		rc = load_coll(nd, user, name, err);
-		if (rc < 0)
-			break;
+		json_object_set_new(fc.ranks, name, json_integer((json_int_t)i));
 	}
-	json_decref(a);
+	json_decref(list);
+	snprintf(key, sizeof(key), "/%s/", user);
+	fc.prefix_len = strlen(key);
+	rc = mv_meta_range(nd->meta, key, find_cb, &fc, err);
+	if (rc > 0)
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (rc == 0 && fc.n)
+		qsort(fc.v, fc.n, sizeof(*fc.v), found_cmp);
+	for (size_t i = 0; rc == 0 && i < fc.n; i++)
+		rc = load_coll(nd, user, fc.v[i].name, err);
+	free(fc.v);
+	json_decref(fc.ranks);
 	return rc;
 }
 
@@ -1876,11 +2198,22 @@ void node_close(struct node *nd)
 
 /* ---- background ---------------------------------------------------- */
 
+/* Drop a reference that is not the owner's: the work stays for it. */
+static void batch_put(struct batch *b)
+{
+	if (atomic_fetch_sub(&b->refs, 1) != 1)
+		return;
+	batch_clear(b);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
 void node_tick(struct node *nd)
 {
-	time_t now = time(NULL);
-	int64_t ms = node_now_ms();
-	struct batch *b, **pp;
+	time_t now = node_mono_s();
+	int64_t ms = node_mono_ms();
+	struct batch *b, **pp, **due = NULL;
+	size_t ndue = 0, all = 0;
 
 	pthread_mutex_lock(&nd->slock);
 	for (pp = &nd->sessions; (b = *pp);) {
@@ -1894,17 +2227,41 @@ void node_tick(struct node *nd)
 		pp = &b->next;
 	}
 	pthread_mutex_unlock(&nd->slock);
-	if (nd->conf.auto_flush) {
-		pthread_mutex_lock(&nd->blist);
-		for (b = nd->conn_batches; b; b = b->next) {
-			int64_t ins, del;
-			struct mv_err e = { 0 };
+	if (!nd->conf.auto_flush)
+		return;
+	/*
+	 * Take the batches due off the list with a reference, and flush them
+	 * outside node.blist: accept (which takes it) must not wait for a
+	 * flush.
+	 */
+	pthread_mutex_lock(&nd->blist);
+	for (b = nd->conn_batches; b; b = b->next)
+		all++;
+	due = all ? malloc(all * sizeof(*due)) : NULL;
+	for (b = due ? nd->conn_batches : NULL; b; b = b->next) {
+		int ready;
 
-			if (pthread_mutex_trylock(&b->lock))
-				continue;
-			if (b->rows + b->ndels > 0 && b->first_ms &&
-			    ms - b->first_ms >= nd->conf.flush_interval &&
-			    !b->autoflush_failed) {
+		if (pthread_mutex_trylock(&b->lock))
+			continue;
+		ready = b->rows + b->ndels > 0 && b->first_ms &&
+			ms - b->first_ms >= nd->conf.flush_interval &&
+			!b->autoflush_failed;
+		pthread_mutex_unlock(&b->lock);
+		if (ready) {
+			atomic_fetch_add(&b->refs, 1);
+			due[ndue++] = b;
+		}
+	}
+	pthread_mutex_unlock(&nd->blist);
+	for (size_t i = 0; i < ndue; i++) {
+		int64_t ins, del;
+		struct mv_err e = { 0 };
+
+		b = due[i];
+		if (pthread_mutex_trylock(&b->lock) == 0) {
+			/* Again: its connection may have flushed or gone. */
+			if (b->rows + b->ndels > 0 && !b->autoflush_failed) {
+				atomic_fetch_add(&nd->inflight, 1);
 				if (node_flush(nd, b, &ins, &del, &e) < 0) {
 					b->autoflush_failed = 1;
 					snprintf(b->autoflush_err,
@@ -1913,9 +2270,11 @@ void node_tick(struct node *nd)
 					log_warnx("automatic flush failed: %s",
 						  e.msg);
 				}
+				atomic_fetch_sub(&nd->inflight, 1);
 			}
 			pthread_mutex_unlock(&b->lock);
 		}
-		pthread_mutex_unlock(&nd->blist);
+		batch_put(b);		/* the reference taken above */
 	}
+	free(due);
 }

@@ -27,10 +27,16 @@
 #include "index.h"
 #include "meta.h"
 #include "segfile.h"
+#include "state.h"
 #include "store.h"
 
 struct node;
 struct coll;
+
+/* One past the largest int64: no assignable id is left. */
+#define MV_ID_TOP MV_STATE_ID_TOP
+/* Ids reserved at a time in the state record (state.h). */
+#define MV_ID_BLOCK (64 << 10)
 
 /* Room for a storage path: user/collection-token/time-random.field.col */
 #define MV_SPATH 400
@@ -142,7 +148,20 @@ struct coll {
 	size_t scan_n;
 	uint64_t scan_gen;		/* gen scan_ids was made at, +1 */
 	int64_t rows;			/* live rows */
-	atomic_llong next_id;
+	/*
+	 * The next id to assign, as a wider integer: MV_ID_TOP (2^63) when
+	 * none is left, since assigned ids never wrap; ids up to id_end are
+	 * reserved in the state record.  Under id_lock.
+	 */
+	pthread_mutex_t id_lock;
+	__int128 id_next, id_end;
+	/*
+	 * The state record as last written or read, the value its
+	 * compare-and-swap compares with; state_lock (before id_lock)
+	 * guards it and every write of the record.
+	 */
+	pthread_mutex_t state_lock;
+	char *state;
 	uint64_t next_seq;		/* under node.commit */
 	int dropped;
 	int compacting;			/* under build_lock */
@@ -158,6 +177,8 @@ struct pcoll {
 	size_t n;			/* rows */
 	struct nbuf ids, vecs, dels;
 	struct nbuf cols[MV_FIELDS_MAX];
+	float *norms2;			/* l2: squared norms, made by the
+					 * flush before node.commit */
 	struct mv_idmap seen;		/* ids inserted in this batch, */
 	int seen_stale;			/* unless only fresh ids came */
 	int user_ids;			/* some ids were given */
@@ -190,8 +211,9 @@ struct batch {
 	struct pcoll *colls;
 	size_t bytes;
 	int64_t rows, ndels;
-	int64_t first_ms;		/* when it became non-empty */
-	time_t last_used;
+	int64_t first_ms;		/* when it became non-empty (mono) */
+	time_t last_used;		/* node_mono_s() */
+	atomic_int refs;		/* its owner's, and the auto-flush's */
 	char session[MV_NAME_MAX + 1];	/* "" for a connection's batch */
 	int conns;			/* sessions: connections bound */
 	int autoflush_failed;
@@ -238,6 +260,10 @@ int node_drop(struct node *nd, const char *user, const char *name,
 /* Batches. */
 struct batch *batch_new(const char *session);
 void batch_clear(struct batch *b);	/* drop pending work */
+/*
+ * Drop pending work and a reference (the caller must not hold b->lock);
+ * the last one frees b.
+ */
 void batch_free(struct batch *b);
 struct pcoll *batch_coll(struct batch *b, struct coll *c);
 
@@ -259,8 +285,8 @@ struct batch *node_session_get(struct node *nd, const char *name, int create);
 void node_session_remove(struct node *nd, struct batch *b);
 
 /*
- * Exact search: ids/dist nq*k, ids -1 past the last hit.  Caller holds no
- * lock.
+ * Exact search: ids/dist nq*k, ids MV_ID_NONE past the last hit.  Caller
+ * holds no lock.
  */
 int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
 		size_t k, long nprobe, long ef, int64_t *ids, float *dist,
@@ -299,6 +325,9 @@ char *node_collection_list(struct node *nd, const char *user,
 			   const char *skip, const struct coll *add);
 
 int64_t node_now_ms(void);
+/* CLOCK_MONOTONIC, for intervals (TTL, auto-flush): no wall-clock jumps. */
+int64_t node_mono_ms(void);
+time_t node_mono_s(void);
 void node_random_hex(char *out, size_t bytes);
 void node_seg_free(struct seg *s);
 int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,

@@ -550,12 +550,18 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 		coll_put(c);
 		return reply_err(cn, &e);
 	}
-	b->last_used = time(NULL);
+	b->last_used = node_mono_s();
 	stage_more(nd, pc);
 	if (nd->conf.auto_flush && !cn->sess &&
 	    b->bytes >= (size_t)nd->conf.flush_limit) {
 		int64_t ins, del;
-		if (node_flush(nd, b, &ins, &del, &e) < 0) {
+		int frc;
+
+		/* In flight like a FLUSH: shutdown waits for it. */
+		atomic_fetch_add(&nd->inflight, 1);
+		frc = node_flush(nd, b, &ins, &del, &e);
+		atomic_fetch_sub(&nd->inflight, 1);
+		if (frc < 0) {
 			pthread_mutex_unlock(&b->lock);
 			coll_put(c);
 			log_warnx("automatic flush failed: %s", e.msg);
@@ -619,12 +625,9 @@ static int cmd_delete(struct conn *cn, int argc, char **argv)
 	pc->dels.len += bytes;
 	b->ndels += (int64_t)n;
 	b->bytes += bytes;
-	b->last_used = time(NULL);
-	if (!b->first_ms) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		b->first_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-	}
+	b->last_used = node_mono_s();
+	if (!b->first_ms)
+		b->first_ms = node_mono_ms();
 	pthread_mutex_unlock(&b->lock);
 	coll_put(c);
 	return reply(cn, "OK n=%" PRIu64, n);
@@ -734,7 +737,7 @@ static int cmd_session(struct conn *cn, int argc, char **argv)
 	if (cn->sess != s)
 		s->conns++;
 	cn->sess = s;
-	s->last_used = time(NULL);
+	s->last_used = node_mono_s();
 	rows = s->rows;
 	pthread_mutex_unlock(&nd->slock);
 	return reply(cn, "OK rows=%" PRId64, rows);
@@ -756,7 +759,7 @@ static int cmd_sessions(struct conn *cn, int argc, char **argv)
 {
 	struct node *nd = cn->nd;
 	struct batch *s;
-	time_t now = time(NULL);
+	time_t now = node_mono_s();
 
 	(void)argc;
 	(void)argv;
@@ -910,7 +913,7 @@ static int cmd_search(struct conn *cn, int argc, char **argv)
 		pthread_rwlock_rdlock(&c->lock);
 		for (uint64_t i = 0; i < nq * k; i++) {
 			struct mv_idmap_ent *en;
-			if (ids[i] < 0)
+			if (ids[i] == MV_ID_NONE)
 				continue;
 			en = mv_idmap_get(&c->ids, ids[i]);
 			if (en)
@@ -1367,7 +1370,7 @@ static void conn_close(struct conn *cn)
 	if (cn->sess) {
 		pthread_mutex_lock(&nd->slock);
 		cn->sess->conns--;
-		cn->sess->last_used = time(NULL);
+		cn->sess->last_used = node_mono_s();
 		if (!cn->sess->session[0] && cn->sess->conns == 0)
 			batch_free(cn->sess);
 		pthread_mutex_unlock(&nd->slock);

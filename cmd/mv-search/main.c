@@ -77,7 +77,7 @@ static void print_hits(struct mv_out *o, uint64_t qno, size_t nq, size_t k,
 		for (size_t r = 0; r < k; r++) {
 			char *p;
 
-			if (qi[r] < 0)
+			if (qi[r] == INT64_MIN)	/* past the last hit */
 				break;
 			p = mv_out_room(o, 96);
 			if (!p)
