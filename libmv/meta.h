@@ -67,12 +67,14 @@ struct mv_meta_stats {
 /*
  * Open the local store in dir (created if missing, with parents): its files
  * are dir/LOCK and dir/meta.log; give it a directory of its own.  Replays
- * the log, cutting a torn tail left by a crash.  Holds an exclusive lock on
- * dir until mv_meta_close: a second open of the same dir, from this or
- * another process, fails with MV_EAGAIN "data directory 'dir' is in use by
- * another process".  A corrupt log (bad header, a record whose checksum
- * matches but that does not decode) is MV_EDATA.  Returns NULL with err
- * set on failure.
+ * the log, cutting a torn tail left by a crash: bad bytes that run to the
+ * end of the file with no valid record after them.  Holds an exclusive
+ * lock on dir until mv_meta_close: a second open of the same dir, from this
+ * or another process, fails with MV_EAGAIN "data directory 'dir' is in use
+ * by another process".  A corrupt log (bad header, a record whose checksum
+ * matches but that does not decode, or a bad record with a valid one after
+ * it) is MV_EDATA naming the file and the byte offset, and then the log is
+ * left exactly as it was.  Returns NULL with err set on failure.
  */
 struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err);
 

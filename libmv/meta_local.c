@@ -573,7 +573,34 @@ static void maybe_compact(struct meta_local *ml)
 		ml->compact_at = ml->logsize + COMPACT_MIN;
 }
 
-/* Read meta.log into the map, cutting a torn tail. */
+/* 1 if a record with a good length and checksum starts at off. */
+static int rec_valid(const unsigned char *p, uint64_t size, uint64_t off)
+{
+	uint32_t len;
+
+	if (size - off < REC_HDR)
+		return 0;
+	len = get_le32(p + off);
+	return len >= 4 && len <= size - off - REC_HDR &&
+	       mv_crc32c(0, p + off + REC_HDR, len) == get_le32(p + off + 4);
+}
+
+/* The offset of the first valid record at or after from, or 0. */
+static uint64_t next_valid(const unsigned char *p, uint64_t size,
+			   uint64_t from)
+{
+	for (uint64_t off = from; off + REC_HDR <= size; off++)
+		if (rec_valid(p, size, off))
+			return off;
+	return 0;
+}
+
+/*
+ * Read meta.log into the map.  A bad record that runs to the end of the
+ * file, with no valid record after it, is a torn tail (a crash during the
+ * last append) and is cut; one followed by a valid record is damage, and
+ * MV_EDATA with the file left as it is.
+ */
 static int replay(struct meta_local *ml, struct mv_err *err)
 {
 	const unsigned char *p = NULL;
@@ -611,9 +638,7 @@ static int replay(struct meta_local *ml, struct mv_err *err)
 	for (off = HDR_LEN; size - off >= REC_HDR; ) {
 		uint32_t len = get_le32(p + off);
 
-		if (len < 4 || len > size - off - REC_HDR ||
-		    mv_crc32c(0, p + off + REC_HDR, len) !=
-		    get_le32(p + off + 4))
+		if (!rec_valid(p, size, off))
 			break;
 		rc = replay_payload(ml, p + off + REC_HDR, len, off, err);
 		if (rc < 0)
@@ -621,6 +646,23 @@ static int replay(struct meta_local *ml, struct mv_err *err)
 		off += REC_HDR + len;
 	}
 	if (off < size) {
+		uint64_t next = next_valid(p, size, off + 1);
+
+		/*
+		 * A valid record after the bad one: the log is damaged, not
+		 * torn.  Cutting it would drop committed transactions (and
+		 * the node would then delete the files they name), so refuse
+		 * and touch nothing.
+		 */
+		if (next) {
+			rc = mv_err_set(err, MV_EDATA, "'%s/%s': damaged "
+					"record at byte offset %llu (a valid "
+					"record follows at %llu); not opening "
+					"it, nothing was changed", ml->dir,
+					LOG_NAME, (unsigned long long)off,
+					(unsigned long long)next);
+			goto out;
+		}
 		/* A crash cut the last write short: drop it. */
 		if (ftruncate(ml->logfd, off) < 0 ||
 		    fdatasync(ml->logfd) < 0) {
