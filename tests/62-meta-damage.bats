@@ -87,3 +87,54 @@ segment_files() {
 	segment_files >files.after
 	diff files.before files.after || fail "segment files changed"
 }
+
+@test "the start-up sweep deletes only the node's own leftovers, and logs them" {
+	start_own_node
+	three_flushes
+	stop_node
+	dir=$(cd "$MV_HOME/segments" && find . -mindepth 2 -maxdepth 2 -type d -name "$C-*" -printf '%P\n')
+	[ -n "$dir" ] || fail "no directory of $C under segments: $(segment_files)"
+	user=${dir%%/*}
+	segs=$MV_HOME/segments
+	# Leftovers of this node: files of its own naming that no metadata
+	# names, in a collection's directory (a flush cut by a crash) or in
+	# the directory of a collection no longer known (a drop cut by a
+	# crash), and its store's temporaries.
+	ours="$dir/1700000000000-0123456789abcdef.vec
+$dir/1700000000000-0123456789abcdef.price.col
+$dir/1700000000001-fedcba9876543210.del
+$dir/1700000000002-00000000ffffffff.idx
+$user/gone-0123456789abcdef/1700000000000-0123456789abcdef.vec"
+	# Not provably its own: any other name, anywhere.
+	theirs="README
+$user/notes.txt
+$dir/notes.txt
+$dir/1700000000000-0123456789abcdef.vec.bak
+$dir/other-node/1700000000000-0123456789abcdef.vec
+someone/else-0123456789abcdef/1700000000000-0123456789abcdef.vec.part
+$user/gone-0123456789abcdef/keep.me"
+	for f in $ours $theirs; do
+		mkdir -p "$segs/$(dirname "$f")"
+		echo data >"$segs/$f"
+	done
+	echo tmp >"$segs/$dir/.tmp-123-abc"
+	start_node
+	assert_rows "$C" 300
+	for f in $ours; do
+		[ ! -e "$segs/$f" ] || fail "leftover $f was not removed"
+		grep -q "removed orphaned file '$f'" "$MV_LOG" ||
+			fail "the removal of $f was not logged: $(grep -i orph "$MV_LOG")"
+	done
+	for f in $theirs; do
+		[ -e "$segs/$f" ] || fail "$f, not provably the node's, was deleted"
+	done
+	[ ! -e "$segs/$dir/.tmp-123-abc" ] || fail "the temporary was not removed"
+	grep -q "kept 7 files" "$MV_LOG" || fail "the kept files were not reported: $(tail -5 "$MV_LOG")"
+	# And once more: nothing left to remove, the data intact.
+	stop_node
+	start_node
+	assert_rows "$C" 300
+	for f in $theirs; do
+		[ -e "$segs/$f" ] || fail "$f deleted at the second start"
+	done
+}
