@@ -106,8 +106,12 @@ int mv_meta_range(struct mv_meta *m, const char *prefix,
  * etcd would refuse (more than MV_META_TXN_OPS_MAX compares or ops, more
  * than MV_META_TXN_BYTES_MAX bytes, a key put twice or put and deleted by
  * the same txn, an empty or too long key), MV_EIO when the store cannot
- * write (then the local store refuses writes until reopened, and whether
- * this txn survives a restart is unknown).  ncmp and nops may be 0.
+ * write (disk full, I/O error).  After MV_EIO the local store cuts its log
+ * back to the last good record (ftruncate and fdatasync), so the txn is
+ * not applied, not even after a restart, and later txns are tried again;
+ * only if that cut fails too does it refuse writes until reopened, and
+ * then whether this txn survives a restart is unknown.  ncmp and nops may
+ * be 0.
  */
 int mv_meta_txn(struct mv_meta *m, const struct mv_meta_cmp *cmps,
 		size_t ncmp, const struct mv_meta_op *ops, size_t nops,

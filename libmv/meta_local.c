@@ -57,7 +57,7 @@ struct meta_local {
 	uint64_t live;		/* the ops of a snapshot, encoded */
 	uint64_t logsize;	/* end of the last good record */
 	uint64_t compact_at;	/* no compaction before this log size */
-	int broken;		/* a write failed: refuse writes */
+	int broken;		/* a failed write could not be cut off */
 	uint64_t torn, compactions, txns;
 };
 
@@ -771,7 +771,8 @@ static int local_txn(void *impl, const struct mv_meta_cmp *cmps, size_t ncmp,
 		goto out;
 	if (ml->broken) {
 		rc = mv_err_set(err, MV_EIO, "'%s/%s': an earlier write "
-				"failed; reopen the store", ml->dir, LOG_NAME);
+				"failed and could not be cut off; reopen the "
+				"store", ml->dir, LOG_NAME);
 		goto out;
 	}
 	if (!(ents = calloc(nops, sizeof(*ents))))
@@ -827,12 +828,14 @@ nomem:
 	goto out;
 fail:
 	/*
-	 * Whether the record reached the disk is unknown: cut it off if we
-	 * can, and take no more writes in any case.
+	 * Whether the record reached the disk is unknown: cut the log back
+	 * to the last good record, durably, and go on taking writes (the
+	 * disk may have room again by the next one).  If even that fails,
+	 * the end of the log is unknown: take no more writes.
 	 */
-	if (ftruncate(ml->logfd, ml->logsize) == 0)
-		fdatasync(ml->logfd);
-	ml->broken = 1;
+	if (ftruncate(ml->logfd, ml->logsize) < 0 ||
+	    fdatasync(ml->logfd) < 0)
+		ml->broken = 1;
 out:
 	pthread_mutex_unlock(&ml->mu);
 	if (ents)
