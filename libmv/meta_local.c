@@ -519,8 +519,8 @@ static int write_snapshot(struct meta_local *ml, struct mv_err *err)
 		enc_record(buf + HDR_LEN, plen);
 	}
 	fd = openat(ml->dirfd, TMP_NAME, O_RDWR | O_CREAT | O_TRUNC |
-		    O_CLOEXEC, 0644);
-	if (fd < 0) {
+		    O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0) {
 		mv_err_sys(err, MV_EIO, "open '%s/%s'", ml->dir, TMP_NAME);
 		goto out;
 	}
@@ -677,6 +677,45 @@ static int replay(struct meta_local *ml, struct mv_err *err)
 out:
 	if (p)
 		munmap((void *)p, size);
+	return rc;
+}
+
+/*
+ * mkdir -p, making missing directories 0700 whatever the umask (existing
+ * ones are left as they are): 0 or MV_EIO naming the part that failed.
+ */
+static int mkdir_private(const char *dir, struct mv_err *err)
+{
+	char *d = strdup(dir);
+	int rc = 0;
+
+	if (!d)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (!*d) {
+		free(d);
+		return mv_err_set(err, MV_EUSAGE, "empty directory name");
+	}
+	for (char *s = d + 1;; s++) {
+		char c;
+
+		if (*s && *s != '/')
+			continue;
+		c = *s;
+		*s = '\0';
+		if (mkdir(d, 0700) == 0) {
+			if (chmod(d, 0700) < 0) {
+				rc = mv_err_sys(err, MV_EIO, "chmod '%s'", d);
+				break;
+			}
+		} else if (errno != EEXIST) {
+			rc = mv_err_sys(err, MV_EIO, "mkdir '%s'", d);
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(d);
 	return rc;
 }
 
@@ -880,7 +919,7 @@ struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err)
 	}
 	ml->dirfd = ml->lockfd = ml->logfd = -1;
 	pthread_mutex_init(&ml->mu, NULL);
-	if (mv_mkdir_p(dir, err) < 0)
+	if (mkdir_private(dir, err) < 0)
 		goto fail;
 	ml->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ml->dirfd < 0) {
@@ -888,8 +927,8 @@ struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err)
 		goto fail;
 	}
 	ml->lockfd = openat(ml->dirfd, LOCK_NAME, O_RDWR | O_CREAT |
-			    O_CLOEXEC, 0644);
-	if (ml->lockfd < 0) {
+			    O_CLOEXEC, 0600);
+	if (ml->lockfd < 0 || fchmod(ml->lockfd, 0600) < 0) {
 		mv_err_sys(err, MV_EIO, "open '%s/%s'", dir, LOCK_NAME);
 		goto fail;
 	}
@@ -915,6 +954,10 @@ struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err)
 		mv_err_sys(err, MV_EIO, "open '%s/%s'", dir, LOG_NAME);
 		goto fail;
 	} else if (replay(ml, err) < 0) {
+		goto fail;
+	} else if (fchmod(ml->logfd, 0600) < 0) {
+		/* One written before logs were 0600. */
+		mv_err_sys(err, MV_EIO, "chmod '%s/%s'", dir, LOG_NAME);
 		goto fail;
 	}
 	maybe_compact(ml);

@@ -811,3 +811,52 @@ TEST(meta_write_fails_then_recovers)
 	CHECK_EQ_U64(st.torn_bytes, 0);
 	mv_meta_close(m);
 }
+
+static int mode_of(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) < 0 ? -1 : (int)(sb.st_mode & 07777);
+}
+
+/* meta.log, LOCK and snapshots are 0600, new directories 0700: any umask. */
+TEST(meta_permissions)
+{
+	static const mode_t masks[] = { 0, 0222, 0077 };
+
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		char top[64], dir[96], path[4096];
+		struct mv_meta_stats st;
+		struct mv_meta *m;
+		char val[4096];
+		mode_t old;
+		int n = 0;
+
+		snprintf(top, sizeof(top), "meta-perm%zu", i);
+		snprintf(dir, sizeof(dir), "%s/a/b", top);
+		old = umask(masks[i]);
+		m = open_dir(dir);
+		umask(old);
+		REQUIRE(m);
+		/* Enough rewrites of one key for a compaction. */
+		memset(val, 'v', sizeof(val));
+		do {
+			old = umask(masks[i]);
+			CHECK_EQ_INT(mv_meta_put(m, "/k", val, sizeof(val), NULL),
+				     0);
+			umask(old);
+			mv_meta_stats(m, &st, NULL);
+		} while (!st.compactions && ++n < 2000);
+		CHECK(st.compactions > 0);
+		mv_meta_close(m);
+		snprintf(path, sizeof(path), "%s", unit_path(top));
+		CHECK_EQ_INT(mode_of(path), 0700);
+		snprintf(path, sizeof(path), "%s/a", unit_path(top));
+		CHECK_EQ_INT(mode_of(path), 0700);
+		CHECK_EQ_INT(mode_of(unit_path(dir)), 0700);
+		snprintf(path, sizeof(path), "%s/LOCK", unit_path(dir));
+		CHECK_EQ_INT(mode_of(path), 0600);
+		snprintf(path, sizeof(path), "%s/meta.log", unit_path(dir));
+		CHECK_EQ_INT(mode_of(path), 0600);
+	}
+}
