@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "crc32c.h"
 #include "meta.h"
@@ -859,4 +860,479 @@ TEST(meta_permissions)
 		snprintf(path, sizeof(path), "%s/meta.log", unit_path(dir));
 		CHECK_EQ_INT(mode_of(path), 0600);
 	}
+}
+
+/*
+ * The etcd-like seam: revisions, revision compares, watches and leases.
+ * These tests run against every backend of this table, so that the etcd
+ * one can join them; open(name) opens the store called name, the same
+ * store again when called again after mv_meta_close.
+ */
+struct backend {
+	const char *name;
+	struct mv_meta *(*open)(const char *name);
+};
+
+static struct mv_meta *open_local(const char *name)
+{
+	return open_dir(name);
+}
+
+static const struct backend backends[] = {
+	{ "local", open_local },
+};
+
+#define EACH_BACKEND(b)							\
+	for (const struct backend *b = backends;			\
+	     b < backends + sizeof(backends) / sizeof(backends[0]); b++)
+
+static struct mv_meta *bopen(const struct backend *b, const char *test)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s-%s", test, b->name);
+	return b->open(name);
+}
+
+static int64_t put_rev(struct mv_meta *m, const char *key, const char *val,
+		       int64_t lease)
+{
+	struct mv_meta_op op = { MV_META_PUT, key, val, strlen(val) };
+	struct mv_meta_req req = { .ops = &op, .nops = 1,
+				   .leases = lease ? &lease : NULL };
+	struct mv_err err = { 0 };
+	int rc = mv_meta_txn_req(m, &req, &err);
+
+	if (rc)
+		unit_diag("put '%s': %d %s", key, rc, err.msg);
+	return rc ? -1 : req.rev;
+}
+
+static int64_t del_rev(struct mv_meta *m, const char *key, int prefix)
+{
+	struct mv_meta_op op = { prefix ? MV_META_DELPREFIX : MV_META_DEL,
+				 key, NULL, 0 };
+	struct mv_meta_req req = { .ops = &op, .nops = 1 };
+
+	return mv_meta_txn_req(m, &req, NULL) ? -1 : req.rev;
+}
+
+static int kv_copy(void *arg, const struct mv_meta_kv *kv)
+{
+	struct mv_meta_kv *out = arg;
+
+	*out = *kv;
+	out->key = NULL;
+	out->val = NULL;
+	return 0;
+}
+
+/* key's revisions into *kv (zeros when absent); 0 found, 1 absent. */
+static int get_revs(struct mv_meta *m, const char *key, struct mv_meta_kv *kv)
+{
+	memset(kv, 0, sizeof(*kv));
+	return mv_meta_get_kv(m, key, kv_copy, kv, NULL);
+}
+
+static int64_t cur_rev(struct mv_meta *m)
+{
+	int64_t r = -1;
+
+	mv_meta_revision(m, &r, NULL);
+	return r;
+}
+
+TEST(seam_revisions)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-rev");
+		struct mv_meta_kv kv;
+		struct mv_meta_stats st;
+		int64_t r0, r1, r2, r3, r4, rr = -1;
+		char val[4096];
+		int n = 0;
+
+		REQUIRE(m);
+		r0 = cur_rev(m);
+		r1 = put_rev(m, "/a", "1", 0);
+		r2 = put_rev(m, "/a", "2", 0);
+		r3 = put_rev(m, "/b", "x", 0);
+		CHECK(r1 > r0 && r2 > r1 && r3 > r2);
+		CHECK_EQ_INT(cur_rev(m), r3);
+		CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+		CHECK_EQ_INT(kv.create_rev, r1);
+		CHECK_EQ_INT(kv.mod_rev, r2);
+		CHECK_EQ_INT(kv.version, 2);
+		CHECK_EQ_INT(kv.lease, 0);
+		CHECK_EQ_INT(get_revs(m, "/nope", &kv), 1);
+		/* Deleted and put again: a new life. */
+		r4 = del_rev(m, "/a", 0);
+		CHECK(r4 > r3);
+		CHECK_EQ_INT(put_rev(m, "/a", "3", 0), r4 + 1);
+		CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+		CHECK_EQ_INT(kv.create_rev, r4 + 1);
+		CHECK_EQ_INT(kv.version, 1);
+		/* A range reads at a revision. */
+		CHECK_EQ_INT(mv_meta_range_kv(m, "/", kv_copy, &kv, &rr, NULL),
+			     0);
+		CHECK_EQ_INT(rr, r4 + 1);
+		/* A txn that changes nothing gives the current revision. */
+		{
+			struct mv_meta_req req = { 0 };
+
+			CHECK_EQ_INT(mv_meta_txn_req(m, &req, NULL), 0);
+			CHECK_EQ_INT(req.rev, r4 + 1);
+		}
+		/* Compaction of the log and a restart keep every revision. */
+		memset(val, 'v', sizeof(val) - 1);
+		val[sizeof(val) - 1] = '\0';
+		do {
+			CHECK(put_rev(m, "/big", val, 0) > 0);
+			mv_meta_stats(m, &st, NULL);
+		} while (!st.compactions && ++n < 2000);
+		r4 = cur_rev(m);
+		mv_meta_close(m);
+		REQUIRE((m = bopen(b, "seam-rev")));
+		CHECK_EQ_INT(cur_rev(m), r4);
+		CHECK_EQ_INT(get_revs(m, "/b", &kv), 0);
+		CHECK_EQ_INT(kv.create_rev, r3);
+		CHECK_EQ_INT(kv.mod_rev, r3);
+		CHECK_EQ_INT(get_revs(m, "/big", &kv), 0);
+		CHECK_EQ_INT(kv.mod_rev, r4);
+		CHECK_EQ_INT(kv.version, n + 1);
+		CHECK_EQ_INT(put_rev(m, "/c", "c", 0), r4 + 1);
+		mv_meta_close(m);
+	}
+}
+
+static int txn_rcmp(struct mv_meta *m, const char *key,
+		    enum mv_meta_cmp_target t, enum mv_meta_cmp_result r,
+		    int64_t rev)
+{
+	struct mv_meta_rcmp c = { key, t, r, rev };
+	struct mv_meta_op op = { MV_META_PUT, "/side", "s", 1 };
+	struct mv_meta_req req = { .rcmps = &c, .nrcmp = 1, .ops = &op,
+				   .nops = 1 };
+
+	return mv_meta_txn_req(m, &req, NULL);
+}
+
+TEST(seam_txn_compares)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-cmp");
+		struct mv_meta_cmp absent = { "/k", NULL, 0 };
+		struct mv_meta_cmp val = { "/k", "1", 1 };
+		struct mv_meta_op op = { MV_META_PUT, "/k", "1", 1 };
+		struct mv_meta_req req = { .cmps = &absent, .ncmp = 1,
+					   .ops = &op, .nops = 1 };
+		struct mv_err err = { 0 };
+		int64_t r1, r2;
+
+		REQUIRE(m);
+		/* Absence, then value, as before. */
+		CHECK_EQ_INT(mv_meta_txn_req(m, &req, NULL), 0);
+		r1 = req.rev;
+		CHECK_EQ_INT(mv_meta_txn_req(m, &req, &err), MV_META_CMPFAIL);
+		CHECK_EQ_INT(req.rev, r1);
+		CHECK(strstr(err.msg, "compare failed") != NULL);
+		req.cmps = &val;
+		CHECK_EQ_INT(mv_meta_txn_req(m, &req, NULL), 0);
+		r2 = req.rev;
+		CHECK(r2 > r1);
+		/* On mod revision, as etcd: EQ, NE, LT, GT. */
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_EQ, r2), 0);
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_EQ, r1),
+			     MV_META_CMPFAIL);
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_NE, r1), 0);
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_LT, r2 + 1),
+			     0);
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_LT, r2),
+			     MV_META_CMPFAIL);
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_GT, r1), 0);
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_GT, r2),
+			     MV_META_CMPFAIL);
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_CREATE, MV_META_EQ, r1),
+			     0);
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_VERSION, MV_META_EQ, 2),
+			     0);
+		/* An absent key counts as 0. */
+		CHECK_EQ_INT(txn_rcmp(m, "/none", MV_META_CMP_MOD, MV_META_EQ, 0),
+			     0);
+		CHECK_EQ_INT(txn_rcmp(m, "/none", MV_META_CMP_MOD, MV_META_GT, 0),
+			     MV_META_CMPFAIL);
+		/* A failed compare changes nothing. */
+		r2 = cur_rev(m);
+		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_EQ, 1),
+			     MV_META_CMPFAIL);
+		CHECK_EQ_INT(cur_rev(m), r2);
+		/* Nonsense is refused. */
+		CHECK_EQ_INT(txn_rcmp(m, "/k", 9, MV_META_EQ, 1), MV_EUSAGE);
+		mv_meta_close(m);
+	}
+}
+
+/* Watch collector: "P key=val@rev;" or "D key@rev;" per event. */
+struct evs {
+	char buf[8192];
+	int n;
+};
+
+static int on_event(void *arg, const struct mv_meta_event *ev)
+{
+	struct evs *e = arg;
+	size_t len = strlen(e->buf);
+
+	if (ev->type == MV_META_PUT)
+		snprintf(e->buf + len, sizeof(e->buf) - len, "P %s=%.*s@%lld;",
+			 ev->kv.key, (int)ev->kv.vlen, ev->kv.val,
+			 (long long)ev->kv.mod_rev);
+	else
+		snprintf(e->buf + len, sizeof(e->buf) - len, "D %s@%lld;",
+			 ev->kv.key, (long long)ev->kv.mod_rev);
+	e->n++;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct later {
+	struct mv_meta *m;
+	int ms;
+};
+
+static void *put_later(void *arg)
+{
+	struct later *l = arg;
+
+	usleep(l->ms * 1000);
+	put_rev(l->m, "/w/late", "L", 0);
+	return NULL;
+}
+
+TEST(seam_watch)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-watch");
+		struct evs e = { "", 0 };
+		struct mv_err err = { 0 };
+		char want[512];
+		int64_t r0, r1, r2, r3, r4, next = 0;
+		struct mv_meta_op two[2] = {
+			{ MV_META_PUT, "/w/y", "Y", 1 },
+			{ MV_META_PUT, "/w/z", "Z", 1 },
+		};
+		struct mv_meta_req req = { .ops = two, .nops = 2 };
+		struct later l = { NULL, 200 };
+		pthread_t t;
+		double t0;
+
+		REQUIRE(m);
+		r0 = cur_rev(m);
+		r1 = put_rev(m, "/w/a", "1", 0);
+		put_rev(m, "/other", "o", 0);
+		r2 = put_rev(m, "/w/a", "2", 0);
+		CHECK_EQ_INT(mv_meta_txn_req(m, &req, NULL), 0);
+		r3 = req.rev;
+		r4 = del_rev(m, "/w/", 1);
+		/* Everything from r0 + 1, in order, only under the prefix. */
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", r0 + 1, 1000, on_event, &e,
+					   &next, NULL), 0);
+		snprintf(want, sizeof(want),
+			 "P /w/a=1@%lld;P /w/a=2@%lld;P /w/y=Y@%lld;"
+			 "P /w/z=Z@%lld;D /w/a@%lld;D /w/y@%lld;D /w/z@%lld;",
+			 (long long)r1, (long long)r2, (long long)r3,
+			 (long long)r3, (long long)r4, (long long)r4,
+			 (long long)r4);
+		CHECK_STR(e.buf, want);
+		CHECK_EQ_INT(next, r4 + 1);
+		/* From the middle. */
+		memset(&e, 0, sizeof(e));
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/z", r3 + 1, 0, on_event, &e,
+					   NULL, NULL), 0);
+		snprintf(want, sizeof(want), "D /w/z@%lld;", (long long)r4);
+		CHECK_STR(e.buf, want);
+		/* Nothing new: returns when the time is up, with nothing. */
+		memset(&e, 0, sizeof(e));
+		t0 = now_s();
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", next, 150, on_event, &e,
+					   &next, NULL), 0);
+		CHECK_EQ_INT(e.n, 0);
+		CHECK(now_s() - t0 >= 0.14);
+		CHECK_EQ_INT(next, r4 + 1);
+		/* Blocks until a change arrives, not until the timeout. */
+		l.m = m;
+		REQUIRE(pthread_create(&t, NULL, put_later, &l) == 0);
+		t0 = now_s();
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", next, 10000, on_event, &e,
+					   &next, NULL), 0);
+		pthread_join(t, NULL);
+		CHECK(now_s() - t0 < 5);
+		snprintf(want, sizeof(want), "P /w/late=L@%lld;",
+			 (long long)r4 + 1);
+		CHECK_STR(e.buf, want);
+		CHECK_EQ_INT(next, r4 + 2);
+		/* Compacted history: a clear error, as etcd. */
+		CHECK_EQ_INT(mv_meta_compact(m, r2, NULL), 0);
+		memset(&e, 0, sizeof(e));
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", r2, 0, on_event, &e, NULL,
+					   &err), MV_META_COMPACTED);
+		CHECK_EQ_INT(err.code, MV_ESERVER);
+		CHECK(strstr(err.msg, "compacted") != NULL);
+		CHECK_EQ_INT(e.n, 0);
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", r2 + 1, 0, on_event, &e,
+					   NULL, NULL), 0);
+		CHECK_EQ_INT(e.n, 6);	/* r3: 2, r4: 3, the late put */
+		mv_meta_close(m);
+	}
+}
+
+TEST(seam_leases)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-lease");
+		struct mv_meta_kv kv;
+		struct mv_err err = { 0 };
+		struct evs e = { "", 0 };
+		int64_t id, id2, r0, r1, next;
+		char want[256];
+		double t0;
+
+		REQUIRE(m);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 400, &id, NULL), 0);
+		CHECK(id != 0);
+		CHECK_EQ_INT(get_revs(m, "/l", &kv), 1);
+		r0 = cur_rev(m);
+		CHECK(put_rev(m, "/l/a", "a", id) > 0);
+		CHECK(put_rev(m, "/l/b", "b", id) > 0);
+		r1 = put_rev(m, "/l/c", "c", 0);
+		CHECK_EQ_INT(get_revs(m, "/l/a", &kv), 0);
+		CHECK_EQ_INT(kv.lease, id);
+		/* Kept alive past its ttl. */
+		for (int i = 0; i < 8; i++) {
+			usleep(100 * 1000);
+			CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), 0);
+		}
+		CHECK_EQ_INT(get_revs(m, "/l/a", &kv), 0);
+		/* Then let go: its keys go, in one revision of their own. */
+		t0 = now_s();
+		while (get_revs(m, "/l/b", &kv) == 0 && now_s() - t0 < 5)
+			usleep(20 * 1000);
+		CHECK_EQ_INT(get_revs(m, "/l/a", &kv), 1);
+		CHECK_EQ_INT(get_revs(m, "/l/b", &kv), 1);
+		CHECK_EQ_INT(get_revs(m, "/l/c", &kv), 0);
+		CHECK(now_s() - t0 > 0.2);
+		CHECK_EQ_INT(cur_rev(m), r1 + 1);
+		CHECK_EQ_INT(mv_meta_watch(m, "/l/", r1 + 1, 0, on_event, &e,
+					   &next, NULL), 0);
+		snprintf(want, sizeof(want), "D /l/a@%lld;D /l/b@%lld;",
+			 (long long)r1 + 1, (long long)r1 + 1);
+		CHECK_STR(e.buf, want);
+		CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, &err), MV_ESERVER);
+		CHECK(strstr(err.msg, "not found") != NULL);
+		/* A put on a lease that does not exist changes nothing. */
+		r0 = cur_rev(m);
+		CHECK_EQ_INT(put_rev(m, "/l/x", "x", id), -1);
+		CHECK_EQ_INT(cur_rev(m), r0);
+		CHECK_EQ_INT(get_revs(m, "/l/x", &kv), 1);
+		/* Revoked: at once, one revision. */
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 60000, &id2, NULL), 0);
+		CHECK(id2 != id);
+		put_rev(m, "/l/p", "p", id2);
+		put_rev(m, "/l/q", "q", id2);
+		r0 = cur_rev(m);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id2, NULL), 0);
+		CHECK_EQ_INT(cur_rev(m), r0 + 1);
+		CHECK_EQ_INT(get_revs(m, "/l/p", &kv), 1);
+		CHECK_EQ_INT(get_revs(m, "/l/q", &kv), 1);
+		mv_err_clear(&err);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id2, &err), MV_ESERVER);
+		/* A lease outlives a restart, and its ttl starts afresh. */
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 700, &id, NULL), 0);
+		put_rev(m, "/l/r", "r", id);
+		mv_meta_close(m);
+		REQUIRE((m = bopen(b, "seam-lease")));
+		CHECK_EQ_INT(get_revs(m, "/l/r", &kv), 0);
+		CHECK_EQ_INT(kv.lease, id);
+		CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), 0);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 60000, &id2, NULL), 0);
+		CHECK(id2 != id);
+		t0 = now_s();
+		while (get_revs(m, "/l/r", &kv) == 0 && now_s() - t0 < 5)
+			usleep(20 * 1000);
+		CHECK_EQ_INT(get_revs(m, "/l/r", &kv), 1);
+		CHECK_EQ_INT(get_revs(m, "/l/c", &kv), 0);
+		mv_meta_close(m);
+	}
+}
+
+static void put_le(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = v >> (8 * i);
+}
+
+/*
+ * Local only: logs written before revisions existed still open, each
+ * record a revision; after a restart the history starts at the snapshot.
+ */
+TEST(meta_local_old_log_and_history)
+{
+	/* Two records: put /a=1, then put /a=2 and /b=x. */
+	static const unsigned char rec1[] = { 1, 0, 0, 0, 0, 2, 0, 0, 0,
+					      '/', 'a', 1, 0, 0, 0, '1' };
+	static const unsigned char rec2[] = {
+		2, 0, 0, 0,
+		0, 2, 0, 0, 0, '/', 'a', 1, 0, 0, 0, '2',
+		0, 2, 0, 0, 0, '/', 'b', 1, 0, 0, 0, 'x',
+	};
+	unsigned char log[128], *p = log;
+	const char *dir = unit_path("meta-oldlog");
+	struct mv_meta *m;
+	struct mv_meta_kv kv;
+	struct mv_meta_stats st;
+	struct evs e = { "", 0 };
+	char path[4096];
+	uint32_t crc;
+
+	memcpy(p, "MVMETA\x01\x00", 8);
+	p += 8;
+	put_le(p, sizeof(rec1));
+	crc = mv_crc32c(0, rec1, sizeof(rec1));
+	put_le(p + 4, crc);
+	memcpy(p + 8, rec1, sizeof(rec1));
+	p += 8 + sizeof(rec1);
+	put_le(p, sizeof(rec2));
+	crc = mv_crc32c(0, rec2, sizeof(rec2));
+	put_le(p + 4, crc);
+	memcpy(p + 8, rec2, sizeof(rec2));
+	p += 8 + sizeof(rec2);
+	REQUIRE(mkdir(dir, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/meta.log", dir);
+	REQUIRE(write_file(path, log, p - log) == 0);
+	REQUIRE((m = open_dir("meta-oldlog")));
+	CHECK_EQ_INT(cur_rev(m), 2);
+	CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+	CHECK_EQ_INT(kv.create_rev, 1);
+	CHECK_EQ_INT(kv.mod_rev, 2);
+	CHECK_EQ_INT(kv.version, 2);
+	CHECK_EQ_INT(mv_meta_watch(m, "/", 1, 0, on_event, &e, NULL, NULL), 0);
+	CHECK_STR(e.buf, "P /a=1@1;P /a=2@2;P /b=x@2;");
+	CHECK_EQ_INT(put_rev(m, "/c", "c", 0), 3);
+	mv_meta_close(m);
+	/* Reopened, the new records replay with their revisions. */
+	REQUIRE((m = open_dir("meta-oldlog")));
+	CHECK_EQ_INT(cur_rev(m), 3);
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ_INT(mv_meta_watch(m, "/c", 1, 0, on_event, &e, NULL, NULL), 0);
+	CHECK_STR(e.buf, "P /c=c@3;");
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_INT(st.compact_revision, 0);
+	mv_meta_close(m);
 }
