@@ -813,6 +813,61 @@ TEST(meta_write_fails_then_recovers)
 	mv_meta_close(m);
 }
 
+/* The unit runner links with --wrap=ftruncate: this can make it fail. */
+static int fail_ftruncate;
+int __real_ftruncate(int fd, off_t len);
+int __wrap_ftruncate(int fd, off_t len);
+int __wrap_ftruncate(int fd, off_t len)
+{
+	if (fail_ftruncate) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_ftruncate(fd, len);
+}
+
+/*
+ * When the failed record cannot be cut off either, the end of the log is
+ * unknown: the store refuses writes until reopened, and the reopen cuts
+ * the torn tail.
+ */
+TEST(meta_write_fails_cut_fails)
+{
+	struct mv_meta *m = open_dir("meta-cutfail");
+	struct mv_err err = { 0 };
+	struct mv_meta_stats st;
+	struct rlimit old, lim;
+	char big[600];
+	int rc;
+
+	REQUIRE(m);
+	CHECK_EQ_INT(put_str(m, "/a", "1"), 0);
+	mv_meta_stats(m, &st, NULL);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = st.log_bytes + 100;
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	fail_ftruncate = 1;
+	rc = mv_meta_put(m, "/b", big, strlen(big), NULL);
+	fail_ftruncate = 0;
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK_EQ_INT(rc, MV_EIO);
+	CHECK_EQ_INT(mv_meta_put(m, "/c", "3", 1, &err), MV_EIO);
+	CHECK(strstr(err.msg, "reopen") != NULL);
+	CHECK_STR(range_str(m, ""), "/a=1;");
+	mv_meta_close(m);
+	REQUIRE((m = open_dir("meta-cutfail")));
+	CHECK_STR(range_str(m, ""), "/a=1;");
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_U64(st.torn_bytes, 100);
+	CHECK_EQ_INT(put_str(m, "/c", "3"), 0);
+	mv_meta_close(m);
+}
+
 static int mode_of(const char *path)
 {
 	struct stat sb;
