@@ -16,11 +16,12 @@
  * As in etcd, the store has one revision, a counter that every
  * transaction with ops (and every lease revocation or expiry) raises by
  * one (etcd skips a txn whose only ops delete nothing: count on the
- * order of revisions, not on their spacing); each key carries the revision that created it (create_rev), the
- * one that last changed it (mod_rev) and how many times it was put since
- * its creation (version).  Revisions survive compaction and restarts.  A
- * store keeps a history of changes (events) that mv_meta_watch reads from
- * any revision after its compaction point; older ones are "compacted".
+ * order of revisions, not on their spacing); each key carries the
+ * revision that created it (create_rev), the one that last changed it
+ * (mod_rev) and how many times it was put since its creation (version).
+ * Revisions survive compaction and restarts.  A store keeps a history of
+ * changes (events) that mv_meta_watch reads from any revision after its
+ * compaction point; older ones are "compacted".
  * Leases (mv_meta_lease_grant) carry keys that are deleted, in one
  * revision, when the lease expires or is revoked.
  */
@@ -163,7 +164,11 @@ struct mv_meta_stats {
  * by another process".  A corrupt log (bad header, a record whose checksum
  * matches but that does not decode, or a bad record with a valid one after
  * it) is MV_EDATA naming the file and the byte offset, and then the log is
- * left exactly as it was.  Returns NULL with err set on failure.
+ * left exactly as it was.  The history for watches starts at the last
+ * snapshot (compaction) of the log; in memory it keeps at most 64Ki events
+ * or 8 MiB of keys and values, dropping the oldest revisions beyond.  A
+ * thread expires leases while any exist.  Returns NULL with err set on
+ * failure.
  */
 struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err);
 

@@ -499,7 +499,8 @@ static void hist_trim(struct meta_local *ml, int64_t rev)
 		n = ml->nhist / 2 + 1;
 		if (n > ml->nhist)
 			n = ml->nhist;
-		while (n && n < ml->nhist && ml->hist[n].rev == ml->hist[n - 1].rev)
+		while (n && n < ml->nhist &&
+		       ml->hist[n].rev == ml->hist[n - 1].rev)
 			n++;
 		rev = n ? ml->hist[n - 1].rev : ml->compact_rev;
 	}

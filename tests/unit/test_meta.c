@@ -886,7 +886,7 @@ TEST(meta_permissions)
 		struct mv_meta *m;
 		char val[4096];
 		mode_t old;
-		int n = 0;
+		int n = 0, rc;
 
 		snprintf(top, sizeof(top), "meta-perm%zu", i);
 		snprintf(dir, sizeof(dir), "%s/a/b", top);
@@ -898,8 +898,8 @@ TEST(meta_permissions)
 		memset(val, 'v', sizeof(val));
 		do {
 			old = umask(masks[i]);
-			CHECK_EQ_INT(mv_meta_put(m, "/k", val, sizeof(val), NULL),
-				     0);
+			rc = mv_meta_put(m, "/k", val, sizeof(val), NULL);
+			CHECK_EQ_INT(rc, 0);
 			umask(old);
 			mv_meta_stats(m, &st, NULL);
 		} while (!st.compactions && ++n < 2000);
@@ -1072,6 +1072,9 @@ static int txn_rcmp(struct mv_meta *m, const char *key,
 	return mv_meta_txn_req(m, &req, NULL);
 }
 
+#define RCMP(key, t, r, rev)						\
+	txn_rcmp(m, key, MV_META_CMP_##t, MV_META_##r, rev)
+
 TEST(seam_txn_compares)
 {
 	EACH_BACKEND(b) {
@@ -1096,30 +1099,21 @@ TEST(seam_txn_compares)
 		r2 = req.rev;
 		CHECK(r2 > r1);
 		/* On mod revision, as etcd: EQ, NE, LT, GT. */
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_EQ, r2), 0);
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_EQ, r1),
-			     MV_META_CMPFAIL);
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_NE, r1), 0);
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_LT, r2 + 1),
-			     0);
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_LT, r2),
-			     MV_META_CMPFAIL);
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_GT, r1), 0);
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_GT, r2),
-			     MV_META_CMPFAIL);
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_CREATE, MV_META_EQ, r1),
-			     0);
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_VERSION, MV_META_EQ, 2),
-			     0);
+		CHECK_EQ_INT(RCMP("/k", MOD, EQ, r2), 0);
+		CHECK_EQ_INT(RCMP("/k", MOD, EQ, r1),      MV_META_CMPFAIL);
+		CHECK_EQ_INT(RCMP("/k", MOD, NE, r1), 0);
+		CHECK_EQ_INT(RCMP("/k", MOD, LT, r2 + 1),      0);
+		CHECK_EQ_INT(RCMP("/k", MOD, LT, r2),      MV_META_CMPFAIL);
+		CHECK_EQ_INT(RCMP("/k", MOD, GT, r1), 0);
+		CHECK_EQ_INT(RCMP("/k", MOD, GT, r2),      MV_META_CMPFAIL);
+		CHECK_EQ_INT(RCMP("/k", CREATE, EQ, r1),      0);
+		CHECK_EQ_INT(RCMP("/k", VERSION, EQ, 2),      0);
 		/* An absent key counts as 0. */
-		CHECK_EQ_INT(txn_rcmp(m, "/none", MV_META_CMP_MOD, MV_META_EQ, 0),
-			     0);
-		CHECK_EQ_INT(txn_rcmp(m, "/none", MV_META_CMP_MOD, MV_META_GT, 0),
-			     MV_META_CMPFAIL);
+		CHECK_EQ_INT(RCMP("/none", MOD, EQ, 0),      0);
+		CHECK_EQ_INT(RCMP("/none", MOD, GT, 0),      MV_META_CMPFAIL);
 		/* A failed compare changes nothing. */
 		r2 = cur_rev(m);
-		CHECK_EQ_INT(txn_rcmp(m, "/k", MV_META_CMP_MOD, MV_META_EQ, 1),
-			     MV_META_CMPFAIL);
+		CHECK_EQ_INT(RCMP("/k", MOD, EQ, 1),      MV_META_CMPFAIL);
 		CHECK_EQ_INT(cur_rev(m), r2);
 		/* Nonsense is refused. */
 		CHECK_EQ_INT(txn_rcmp(m, "/k", 9, MV_META_EQ, 1), MV_EUSAGE);
