@@ -697,7 +697,7 @@ static int replay_payload(struct meta_local *ml, const unsigned char *p,
 	struct rd r = { p + 4, p + len };
 	struct rd_op o;
 	uint32_t nops = get_le32(p);
-	int has_rev = 0, snap = 0, kv = 0;
+	int has_rev = 0, snap = 0, kv = 0, plain = 0;
 	uint64_t rev = 0, next_lease = 0;
 
 	for (uint32_t i = 0; i < nops; i++) {
@@ -711,13 +711,14 @@ static int replay_payload(struct meta_local *ml, const unsigned char *p,
 		} else if (o.type <= T_PUTL) {
 			kv = 1;
 			snap |= o.type == T_PUTX;
+			plain |= o.type != T_PUTX;
 		}
 	}
 	if (r.p != r.end)
 		goto bad;
 	if (has_rev) {
 		if (rev > INT64_MAX || (int64_t)rev < ml->rev ||
-		    ((int64_t)rev == ml->rev && off != HDR_LEN))
+		    ((int64_t)rev == ml->rev && (off != HDR_LEN || plain)))
 			goto bad;
 		ml->rev = (int64_t)rev;
 	} else if (kv) {
@@ -725,8 +726,14 @@ static int replay_payload(struct meta_local *ml, const unsigned char *p,
 	}
 	if (next_lease > (uint64_t)ml->next_lease && next_lease <= INT64_MAX)
 		ml->next_lease = (int64_t)next_lease;
-	/* A snapshot (the first record, with a rev): history starts after. */
-	snap |= has_rev && off == HDR_LEN;
+	/*
+	 * A snapshot (the first record, with a rev and no txn ops; a txn
+	 * can come first after an old, header-only snapshot): the history
+	 * starts after it.
+	 */
+	snap |= has_rev && off == HDR_LEN && !plain;
+	if (snap && plain)
+		goto bad;
 	if (snap)
 		ml->compact_rev = ml->rev;
 	r.p = p + 4;

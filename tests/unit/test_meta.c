@@ -1384,4 +1384,20 @@ TEST(meta_local_old_log_and_history)
 	mv_meta_stats(m, &st, NULL);
 	CHECK_EQ_INT(st.compact_revision, 0);
 	mv_meta_close(m);
+
+	/* An old empty store is the bare header: its first txn is rev 1. */
+	REQUIRE(write_file(path, "MVMETA\x01\x00", 8) == 0);
+	REQUIRE((m = open_dir("meta-oldlog")));
+	CHECK_EQ_INT(put_rev(m, "/a", "1", 0), 1);
+	mv_meta_close(m);
+	REQUIRE((m = open_dir("meta-oldlog")));
+	CHECK_EQ_INT(cur_rev(m), 1);
+	CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+	CHECK_EQ_INT(kv.create_rev, 1);
+	CHECK_EQ_INT(kv.mod_rev, 1);
+	CHECK_EQ_INT(kv.version, 1);
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ_INT(mv_meta_watch(m, "/", 1, 0, on_event, &e, NULL, NULL), 0);
+	CHECK_STR(e.buf, "P /a=1@1;");
+	mv_meta_close(m);
 }
