@@ -1254,7 +1254,7 @@ TEST(seam_leases)
 		double t0;
 
 		REQUIRE(m);
-		CHECK_EQ_INT(mv_meta_lease_grant(m, 400, &id, NULL), 0);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 1000, &id, NULL), 0);
 		CHECK(id != 0);
 		CHECK_EQ_INT(get_revs(m, "/l", &kv), 1);
 		r0 = cur_rev(m);
@@ -1264,7 +1264,7 @@ TEST(seam_leases)
 		CHECK_EQ_INT(get_revs(m, "/l/a", &kv), 0);
 		CHECK_EQ_INT(kv.lease, id);
 		/* Kept alive past its ttl. */
-		for (int i = 0; i < 8; i++) {
+		for (int i = 0; i < 15; i++) {
 			usleep(100 * 1000);
 			CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), 0);
 		}
