@@ -75,7 +75,7 @@ $(UNIT_BIN): $(UNIT_SRC:.c=.o) $(LIB)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=pwrite -o $@ $^ $(LDLIBS)
 # ftruncate too, so that a test can make the metadata log's cut fail.
-$(UNIT_BIN): LDFLAGS += -Wl,--wrap=ftruncate
+$(UNIT_BIN): override LDFLAGS += -Wl,--wrap=ftruncate
 
 bench/%: bench/%.c $(LIB)
 	@echo "  LINK    $@"
