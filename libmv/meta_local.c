@@ -484,7 +484,9 @@ static void hist_clear_to(struct meta_local *ml, size_t n)
 		ent_unref(ml->hist[i].e);
 	}
 	ml->nhist -= n;
-	memmove(ml->hist, ml->hist + n, ml->nhist * sizeof(*ml->hist));
+	if (n && ml->nhist)
+		memmove(ml->hist, ml->hist + n,
+			ml->nhist * sizeof(*ml->hist));
 }
 
 /*
