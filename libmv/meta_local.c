@@ -6,9 +6,23 @@
  *
  * meta.log is an 8-byte header ("MVMETA", u16 format version) and then one
  * record per transaction: u32 payload length, u32 crc32c of the payload,
- * payload.  A payload is u32 nops and nops ops, each u8 type, u32 key
- * length, key, and for a put u32 value length, value.  Integers are
- * little-endian.  A snapshot is the header and one record of puts.
+ * payload.  A payload is u32 nops and nops ops, each a u8 type and then:
+ *   0 put        u32 key length, key, u32 value length, value
+ *   1 del        u32 key length, key
+ *   2 delprefix  u32 key length, key
+ *   3 rev        u64 revision of this record, u64 next lease id (0: none)
+ *   4 putx       as put, then u64 create_rev, mod_rev, version, lease
+ *   5 putlease   as put, then u64 lease
+ *   6 grant      u64 lease id, u64 ttl in ms
+ *   7 revoke     u64 lease id
+ * Integers are little-endian.  A txn's record starts with a rev op (older
+ * logs have none: each record with key ops is then the next revision); a
+ * lease grant is a record without one (no revision, as etcd).  A snapshot
+ * is the header and one record: a rev op, a grant per lease and a putx
+ * per key; its revision is the compaction point of the history (the
+ * events that watches read, rebuilt at open from the records after it).
+ *
+ * Leases expire on a thread of their own, started with the first lease.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +33,7 @@
 #include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include "crc32c.h"
 #include "meta.h"
@@ -32,6 +47,15 @@
 #define OP_HDR 9		/* u8 type, u32 key length, u32 value length */
 #define COMPACT_MIN (1u << 20)	/* no compaction below this log size */
 #define COMPACT_RATIO 4		/* ...nor below 4x the live data */
+#define T_REV 3
+#define T_PUTX 4
+#define T_PUTL 5
+#define T_GRANT 6
+#define T_REVOKE 7
+#define REV_OP 17		/* u8 type, two u64 */
+#define PUTX_EXTRA 32		/* putx's four u64 */
+#define HIST_EVENTS (1u << 16)	/* history kept in memory: events... */
+#define HIST_BYTES (8u << 20)	/* ...and bytes of keys and values */
 
 /*
  * A key and its value, and a node of the tree.  key and val never change;
@@ -43,13 +67,37 @@ struct ent {
 	struct ent *left, *right;
 	int height;
 	unsigned refs;		/* atomic */
+	int64_t create_rev, mod_rev, version, lease;	/* set once, at apply */
 	size_t klen, vlen;
 	char *val;		/* in key[], after the key's NUL */
 	char key[];		/* key, NUL, value, NUL */
 };
 
+/* An event of the history: a put (e, the entry put) or a delete (e, the
+ * entry deleted), at revision rev. */
+struct hev {
+	int64_t rev;
+	int type;
+	struct ent *e;
+};
+
+struct lease {
+	int64_t id, ttl_ms;
+	int64_t deadline;	/* CLOCK_MONOTONIC ms */
+};
+
 struct meta_local {
 	pthread_mutex_t mu;	/* guards everything below */
+	pthread_cond_t changed;	/* a new revision (watches) */
+	pthread_cond_t lease_cv;	/* leases changed, or stopping */
+	int64_t rev, compact_rev, next_lease;
+	struct hev *hist;	/* events after compact_rev, in order */
+	size_t nhist, hcap;
+	uint64_t hbytes;
+	struct lease *leases;
+	size_t nleases, lcap;
+	pthread_t lease_thr;
+	int lease_thr_on, stopping;
 	char *dir;
 	int dirfd, lockfd, logfd;
 	struct ent *root;
@@ -57,7 +105,7 @@ struct meta_local {
 	uint64_t live;		/* the ops of a snapshot, encoded */
 	uint64_t logsize;	/* end of the last good record */
 	uint64_t compact_at;	/* no compaction before this log size */
-	int broken;		/* a write failed: refuse writes */
+	int broken;		/* a failed write could not be cut off */
 	uint64_t torn, compactions, txns;
 };
 
@@ -75,6 +123,107 @@ static uint32_t get_le32(const unsigned char *p)
 	       (uint32_t)p[3] << 24;
 }
 
+static uint64_t get_le64(const unsigned char *p)
+{
+	return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* A growing record being encoded; oom set when an allocation failed. */
+struct wb {
+	unsigned char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static unsigned char *wb_room(struct wb *b, size_t n)
+{
+	if (b->oom)
+		return NULL;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		unsigned char *p;
+
+		while (cap < b->len + n)
+			cap *= 2;
+		if (!(p = realloc(b->p, cap))) {
+			b->oom = 1;
+			return NULL;
+		}
+		b->p = p;
+		b->cap = cap;
+	}
+	b->len += n;
+	return b->p + b->len - n;
+}
+
+static void wb_u8(struct wb *b, unsigned v)
+{
+	unsigned char *p = wb_room(b, 1);
+
+	if (p)
+		*p = v;
+}
+
+static void wb_u32(struct wb *b, uint32_t v)
+{
+	unsigned char *p = wb_room(b, 4);
+
+	if (p)
+		put_le32(p, v);
+}
+
+static void wb_u64(struct wb *b, uint64_t v)
+{
+	unsigned char *p = wb_room(b, 8);
+
+	if (p) {
+		put_le32(p, (uint32_t)v);
+		put_le32(p + 4, (uint32_t)(v >> 32));
+	}
+}
+
+static void wb_mem(struct wb *b, const void *v, size_t n)
+{
+	unsigned char *p = wb_room(b, n);
+
+	if (p && n)
+		memcpy(p, v, n);
+}
+
+/* Start a record: room for its header and op count. */
+static void wb_rec_start(struct wb *b)
+{
+	wb_room(b, REC_HDR + 4);
+}
+
+static void wb_op(struct wb *b, int type, const char *key, size_t klen,
+		  const void *val, size_t vlen)
+{
+	wb_u8(b, type);
+	wb_u32(b, klen);
+	wb_mem(b, key, klen);
+	if (type == MV_META_PUT || type == T_PUTX || type == T_PUTL) {
+		wb_u32(b, vlen);
+		wb_mem(b, val, vlen);
+	}
+}
+
+static void wb_op64(struct wb *b, int type, uint64_t x, uint64_t y, int two)
+{
+	wb_u8(b, type);
+	wb_u64(b, x);
+	if (two)
+		wb_u64(b, y);
+}
+
 static struct ent *ent_new(const char *key, size_t klen, const void *val,
 			   size_t vlen)
 {
@@ -85,6 +234,7 @@ static struct ent *ent_new(const char *key, size_t klen, const void *val,
 	e->left = e->right = NULL;
 	e->height = 1;
 	e->refs = 1;
+	e->create_rev = e->mod_rev = e->version = e->lease = 0;
 	e->klen = klen;
 	e->vlen = vlen;
 	memcpy(e->key, key, klen);
@@ -327,12 +477,80 @@ static uint64_t op_size(size_t klen, size_t vlen)
 	return OP_HDR + klen + vlen;
 }
 
-static void apply_put(struct meta_local *ml, struct ent *n)
+static void hist_clear_to(struct meta_local *ml, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		ml->hbytes -= ml->hist[i].e->klen + ml->hist[i].e->vlen + 64;
+		ent_unref(ml->hist[i].e);
+	}
+	ml->nhist -= n;
+	if (n && ml->nhist)
+		memmove(ml->hist, ml->hist + n,
+			ml->nhist * sizeof(*ml->hist));
+}
+
+/*
+ * Drop the oldest events, whole revisions, so that the history holds
+ * nothing at or before rev (or, with rev < 0, about half of it).
+ */
+static void hist_trim(struct meta_local *ml, int64_t rev)
+{
+	size_t n = 0;
+
+	if (rev < 0) {
+		n = ml->nhist / 2 + 1;
+		if (n > ml->nhist)
+			n = ml->nhist;
+		while (n && n < ml->nhist &&
+		       ml->hist[n].rev == ml->hist[n - 1].rev)
+			n++;
+		rev = n ? ml->hist[n - 1].rev : ml->compact_rev;
+	}
+	while (n < ml->nhist && ml->hist[n].rev <= rev)
+		n++;
+	hist_clear_to(ml, n);
+	if (rev > ml->compact_rev)
+		ml->compact_rev = rev;
+}
+
+/* Record an event; with no memory for it, compact the history up to it. */
+static void hist_add(struct meta_local *ml, int64_t rev, int type,
+		     struct ent *e)
+{
+	if (ml->nhist == ml->hcap) {
+		size_t cap = ml->hcap ? 2 * ml->hcap : 64;
+		struct hev *v = realloc(ml->hist, cap * sizeof(*v));
+
+		if (!v) {
+			hist_trim(ml, rev);
+			return;
+		}
+		ml->hist = v;
+		ml->hcap = cap;
+	}
+	ent_ref(e);
+	ml->hist[ml->nhist++] = (struct hev){ rev, type, e };
+	ml->hbytes += e->klen + e->vlen + 64;
+	if (ml->nhist > HIST_EVENTS || ml->hbytes > HIST_BYTES)
+		hist_trim(ml, -1);
+}
+
+/*
+ * Put n.  rev > 0: a change at revision rev, which sets n's revisions
+ * and is recorded in the history; 0: a snapshot's entry, as it is.
+ */
+static void apply_put(struct meta_local *ml, struct ent *n, int64_t rev)
 {
 	struct ent *old = NULL;
 
 	ml->root = tree_put(ml->root, n, &old);
 	ml->live += op_size(n->klen, n->vlen);
+	if (rev > 0) {
+		n->mod_rev = rev;
+		n->create_rev = old ? old->create_rev : rev;
+		n->version = old ? old->version + 1 : 1;
+		hist_add(ml, rev, MV_META_PUT, n);
+	}
 	if (old) {
 		ml->live -= op_size(old->klen, old->vlen);
 		ent_unref(old);
@@ -341,7 +559,8 @@ static void apply_put(struct meta_local *ml, struct ent *n)
 	}
 }
 
-static void apply_del(struct meta_local *ml, const char *key, size_t klen)
+static void apply_del(struct meta_local *ml, const char *key, size_t klen,
+		      int64_t rev)
 {
 	struct ent *old = NULL;
 
@@ -349,19 +568,62 @@ static void apply_del(struct meta_local *ml, const char *key, size_t klen)
 	if (old) {
 		ml->live -= op_size(old->klen, old->vlen);
 		ml->nkeys--;
+		if (rev > 0)
+			hist_add(ml, rev, MV_META_DEL, old);
 		ent_unref(old);
 	}
 }
 
-static void apply_delprefix(struct meta_local *ml, const char *p, size_t plen)
+static void apply_delprefix(struct meta_local *ml, const char *p, size_t plen,
+			    int64_t rev)
 {
 	struct ent *e;
 
 	while ((e = tree_first(ml->root, p, plen))) {
 		ent_ref(e);
-		apply_del(ml, e->key, e->klen);
+		apply_del(ml, e->key, e->klen, rev);
 		ent_unref(e);
 	}
+}
+
+static struct lease *lease_find(struct meta_local *ml, int64_t id)
+{
+	for (size_t i = 0; i < ml->nleases; i++)
+		if (ml->leases[i].id == id)
+			return &ml->leases[i];
+	return NULL;
+}
+
+static int lease_add(struct meta_local *ml, int64_t id, int64_t ttl_ms)
+{
+	struct lease *l = lease_find(ml, id);
+
+	if (!l) {
+		if (ml->nleases == ml->lcap) {
+			size_t cap = ml->lcap ? 2 * ml->lcap : 8;
+			struct lease *v = realloc(ml->leases, cap * sizeof(*v));
+
+			if (!v)
+				return -1;
+			ml->leases = v;
+			ml->lcap = cap;
+		}
+		l = &ml->leases[ml->nleases++];
+	}
+	l->id = id;
+	l->ttl_ms = ttl_ms;
+	l->deadline = mono_ms() + ttl_ms;
+	if (id >= ml->next_lease)
+		ml->next_lease = id + 1;
+	return 0;
+}
+
+static void lease_remove(struct meta_local *ml, int64_t id)
+{
+	struct lease *l = lease_find(ml, id);
+
+	if (l)
+		*l = ml->leases[--ml->nleases];
 }
 
 /* A payload being read; fields point into it. */
@@ -373,28 +635,47 @@ struct rd_op {
 	int type;
 	const char *key, *val;
 	size_t klen, vlen;
+	uint64_t a, b, c, d;	/* the u64 fields, in order */
 };
+
+static int rd_u64(struct rd *r, uint64_t *v)
+{
+	if (r->end - r->p < 8)
+		return -1;
+	*v = get_le64(r->p);
+	r->p += 8;
+	return 0;
+}
 
 /* Decode the next op; -1 when the payload is malformed. */
 static int rd_op(struct rd *r, struct rd_op *o)
 {
 	size_t left = r->end - r->p;
 
-	if (left < 5)
+	memset(o, 0, sizeof(*o));
+	if (left < 1)
 		return -1;
 	o->type = r->p[0];
+	if (o->type == T_REV || o->type == T_GRANT) {
+		r->p++;
+		return rd_u64(r, &o->a) < 0 || rd_u64(r, &o->b) < 0 ? -1 : 0;
+	}
+	if (o->type == T_REVOKE) {
+		r->p++;
+		return rd_u64(r, &o->a);
+	}
+	if (left < 5)
+		return -1;
 	o->klen = get_le32(r->p + 1);
 	o->key = (const char *)r->p + 5;
-	o->val = NULL;
-	o->vlen = 0;
 	left -= 5;
-	if (o->type > MV_META_DELPREFIX || o->klen > left ||
+	if (o->type > T_PUTL || o->type == T_REV || o->klen > left ||
 	    (!o->klen && o->type != MV_META_DELPREFIX) ||
 	    memchr(o->key, '\0', o->klen))
 		return -1;
 	r->p += 5 + o->klen;
 	left -= o->klen;
-	if (o->type != MV_META_PUT)
+	if (o->type == MV_META_DEL || o->type == MV_META_DELPREFIX)
 		return 0;
 	if (left < 4)
 		return -1;
@@ -403,6 +684,11 @@ static int rd_op(struct rd *r, struct rd_op *o)
 		return -1;
 	o->val = (const char *)r->p + 4;
 	r->p += 4 + o->vlen;
+	if (o->type == T_PUTL)
+		return rd_u64(r, &o->d);
+	if (o->type == T_PUTX)
+		return rd_u64(r, &o->a) < 0 || rd_u64(r, &o->b) < 0 ||
+		       rd_u64(r, &o->c) < 0 || rd_u64(r, &o->d) < 0 ? -1 : 0;
 	return 0;
 }
 
@@ -413,12 +699,45 @@ static int replay_payload(struct meta_local *ml, const unsigned char *p,
 	struct rd r = { p + 4, p + len };
 	struct rd_op o;
 	uint32_t nops = get_le32(p);
+	int has_rev = 0, snap = 0, kv = 0, plain = 0;
+	uint64_t rev = 0, next_lease = 0;
 
-	for (uint32_t i = 0; i < nops; i++)
+	for (uint32_t i = 0; i < nops; i++) {
 		if (rd_op(&r, &o) < 0)
 			goto bad;
+		if (o.type == T_REV) {
+			if (has_rev++)
+				goto bad;
+			rev = o.a;
+			next_lease = o.b;
+		} else if (o.type <= T_PUTL) {
+			kv = 1;
+			snap |= o.type == T_PUTX;
+			plain |= o.type != T_PUTX;
+		}
+	}
 	if (r.p != r.end)
 		goto bad;
+	if (has_rev) {
+		if (rev > INT64_MAX || (int64_t)rev < ml->rev ||
+		    ((int64_t)rev == ml->rev && (off != HDR_LEN || plain)))
+			goto bad;
+		ml->rev = (int64_t)rev;
+	} else if (kv) {
+		ml->rev++;
+	}
+	if (next_lease > (uint64_t)ml->next_lease && next_lease <= INT64_MAX)
+		ml->next_lease = (int64_t)next_lease;
+	/*
+	 * A snapshot (the first record, with a rev and no txn ops; a txn
+	 * can come first after an old, header-only snapshot): the history
+	 * starts after it.
+	 */
+	snap |= has_rev && off == HDR_LEN && !plain;
+	if (snap && plain)
+		goto bad;
+	if (snap)
+		ml->compact_rev = ml->rev;
 	r.p = p + 4;
 	for (uint32_t i = 0; i < nops; i++) {
 		struct ent *e;
@@ -426,17 +745,33 @@ static int replay_payload(struct meta_local *ml, const unsigned char *p,
 		rd_op(&r, &o);
 		switch (o.type) {
 		case MV_META_PUT:
+		case T_PUTL:
+		case T_PUTX:
 			e = ent_new(o.key, o.klen, o.val, o.vlen);
 			if (!e)
 				return mv_err_set(err, MV_EINTERNAL,
 						  "out of memory");
-			apply_put(ml, e);
+			e->lease = (int64_t)o.d;
+			if (o.type == T_PUTX) {
+				e->create_rev = (int64_t)o.a;
+				e->mod_rev = (int64_t)o.b;
+				e->version = (int64_t)o.c;
+			}
+			apply_put(ml, e, o.type == T_PUTX ? 0 : ml->rev);
 			break;
 		case MV_META_DEL:
-			apply_del(ml, o.key, o.klen);
+			apply_del(ml, o.key, o.klen, ml->rev);
 			break;
-		default:
-			apply_delprefix(ml, o.key, o.klen);
+		case MV_META_DELPREFIX:
+			apply_delprefix(ml, o.key, o.klen, ml->rev);
+			break;
+		case T_GRANT:
+			if (o.a > INT64_MAX || !o.a || o.b > INT64_MAX ||
+			    lease_add(ml, (int64_t)o.a, (int64_t)o.b) < 0)
+				goto bad;
+			break;
+		case T_REVOKE:
+			lease_remove(ml, (int64_t)o.a);
 			break;
 		}
 	}
@@ -447,22 +782,6 @@ bad:
 			  LOG_NAME, (unsigned long long)off);
 }
 
-static unsigned char *enc_op(unsigned char *p, int type, const char *key,
-			     size_t klen, const void *val, size_t vlen)
-{
-	*p++ = type;
-	put_le32(p, klen);
-	memcpy(p + 4, key, klen);
-	p += 4 + klen;
-	if (type == MV_META_PUT) {
-		put_le32(p, vlen);
-		if (vlen)
-			memcpy(p + 4, val, vlen);
-		p += 4 + vlen;
-	}
-	return p;
-}
-
 static void enc_header(unsigned char *p)
 {
 	memcpy(p, MAGIC, 6);
@@ -470,20 +789,29 @@ static void enc_header(unsigned char *p)
 	p[7] = MV_FORMAT_VERSION >> 8;
 }
 
-/* Fill a record's length and checksum in front of its payload. */
-static void enc_record(unsigned char *rec, size_t plen)
+/* Fill a record's length, op count and checksum; 0, or -1 out of memory. */
+static int wb_rec_end(struct wb *b, size_t off, uint32_t nops)
 {
-	put_le32(rec, plen);
-	put_le32(rec + 4, mv_crc32c(0, rec + REC_HDR, plen));
+	size_t plen = b->len - off - REC_HDR;
+
+	if (b->oom)
+		return -1;
+	put_le32(b->p + off, plen);
+	put_le32(b->p + off + REC_HDR, nops);
+	put_le32(b->p + off + 4, mv_crc32c(0, b->p + off + REC_HDR, plen));
+	return 0;
 }
 
-static unsigned char *enc_tree(unsigned char *p, const struct ent *t)
+static void enc_tree(struct wb *b, const struct ent *t)
 {
 	for (; t; t = t->right) {
-		p = enc_tree(p, t->left);
-		p = enc_op(p, MV_META_PUT, t->key, t->klen, t->val, t->vlen);
+		enc_tree(b, t->left);
+		wb_op(b, T_PUTX, t->key, t->klen, t->val, t->vlen);
+		wb_u64(b, t->create_rev);
+		wb_u64(b, t->mod_rev);
+		wb_u64(b, t->version);
+		wb_u64(b, t->lease);
 	}
-	return p;
 }
 
 /*
@@ -493,38 +821,32 @@ static unsigned char *enc_tree(unsigned char *p, const struct ent *t)
  */
 static int write_snapshot(struct meta_local *ml, struct mv_err *err)
 {
-	size_t plen = ml->nkeys ? 4 + ml->live : 0;
-	size_t len = HDR_LEN + (plen ? REC_HDR + plen : 0);
-	unsigned char *buf = NULL;
+	struct wb b = { NULL, 0, 0, 0 };
 	int fd = -1, rc = MV_EIO;
 
-	if (plen > UINT32_MAX) {
+	wb_room(&b, HDR_LEN);
+	wb_rec_start(&b);
+	wb_op64(&b, T_REV, ml->rev, ml->next_lease, 1);
+	for (size_t i = 0; i < ml->nleases; i++)
+		wb_op64(&b, T_GRANT, ml->leases[i].id, ml->leases[i].ttl_ms, 1);
+	enc_tree(&b, ml->root);
+	if (b.len - HDR_LEN - REC_HDR > UINT32_MAX) {
 		rc = mv_err_set(err, MV_EINTERNAL, "'%s/%s': metadata too "
 				"large to compact", ml->dir, LOG_NAME);
 		goto out;
 	}
-	if (!(buf = malloc(len))) {
+	if (wb_rec_end(&b, HDR_LEN, 1 + ml->nleases + ml->nkeys) < 0) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
-	enc_header(buf);
-	if (plen) {
-		unsigned char *end;
-
-		put_le32(buf + HDR_LEN + REC_HDR, ml->nkeys);
-		end = enc_tree(buf + HDR_LEN + REC_HDR + 4, ml->root);
-		if ((size_t)(end - buf) != len)
-			MV_BUG("snapshot of %zu bytes, expected %zu",
-			       (size_t)(end - buf), len);
-		enc_record(buf + HDR_LEN, plen);
-	}
+	enc_header(b.p);
 	fd = openat(ml->dirfd, TMP_NAME, O_RDWR | O_CREAT | O_TRUNC |
-		    O_CLOEXEC, 0644);
-	if (fd < 0) {
+		    O_CLOEXEC, 0600);
+	if (fd < 0 || fchmod(fd, 0600) < 0) {
 		mv_err_sys(err, MV_EIO, "open '%s/%s'", ml->dir, TMP_NAME);
 		goto out;
 	}
-	if (mv_pwrite_all(fd, buf, len, 0) < 0) {
+	if (mv_pwrite_all(fd, b.p, b.len, 0) < 0) {
 		mv_err_sys(err, MV_EIO, "write '%s/%s'", ml->dir, TMP_NAME);
 		goto out;
 	}
@@ -540,7 +862,7 @@ static int write_snapshot(struct meta_local *ml, struct mv_err *err)
 	if (ml->logfd >= 0)
 		close(ml->logfd);
 	ml->logfd = fd;
-	ml->logsize = len;
+	ml->logsize = b.len;
 	fd = -1;
 	if (fsync(ml->dirfd) < 0) {
 		mv_err_sys(err, MV_EIO, "fsync '%s'", ml->dir);
@@ -552,13 +874,14 @@ out:
 		close(fd);
 		unlinkat(ml->dirfd, TMP_NAME, 0);
 	}
-	free(buf);
+	free(b.p);
 	return rc;
 }
 
 static uint64_t snapshot_size(const struct meta_local *ml)
 {
-	return HDR_LEN + (ml->nkeys ? REC_HDR + 4 + ml->live : 0);
+	return HDR_LEN + REC_HDR + 4 + REV_OP * (1 + ml->nleases) + ml->live +
+	       PUTX_EXTRA * ml->nkeys;
 }
 
 /* Compact when the log is 4x the live data and over 1 MiB. */
@@ -573,7 +896,34 @@ static void maybe_compact(struct meta_local *ml)
 		ml->compact_at = ml->logsize + COMPACT_MIN;
 }
 
-/* Read meta.log into the map, cutting a torn tail. */
+/* 1 if a record with a good length and checksum starts at off. */
+static int rec_valid(const unsigned char *p, uint64_t size, uint64_t off)
+{
+	uint32_t len;
+
+	if (size - off < REC_HDR)
+		return 0;
+	len = get_le32(p + off);
+	return len >= 4 && len <= size - off - REC_HDR &&
+	       mv_crc32c(0, p + off + REC_HDR, len) == get_le32(p + off + 4);
+}
+
+/* The offset of the first valid record at or after from, or 0. */
+static uint64_t next_valid(const unsigned char *p, uint64_t size,
+			   uint64_t from)
+{
+	for (uint64_t off = from; off + REC_HDR <= size; off++)
+		if (rec_valid(p, size, off))
+			return off;
+	return 0;
+}
+
+/*
+ * Read meta.log into the map.  A bad record that runs to the end of the
+ * file, with no valid record after it, is a torn tail (a crash during the
+ * last append) and is cut; one followed by a valid record is damage, and
+ * MV_EDATA with the file left as it is.
+ */
 static int replay(struct meta_local *ml, struct mv_err *err)
 {
 	const unsigned char *p = NULL;
@@ -611,9 +961,7 @@ static int replay(struct meta_local *ml, struct mv_err *err)
 	for (off = HDR_LEN; size - off >= REC_HDR; ) {
 		uint32_t len = get_le32(p + off);
 
-		if (len < 4 || len > size - off - REC_HDR ||
-		    mv_crc32c(0, p + off + REC_HDR, len) !=
-		    get_le32(p + off + 4))
+		if (!rec_valid(p, size, off))
 			break;
 		rc = replay_payload(ml, p + off + REC_HDR, len, off, err);
 		if (rc < 0)
@@ -621,6 +969,23 @@ static int replay(struct meta_local *ml, struct mv_err *err)
 		off += REC_HDR + len;
 	}
 	if (off < size) {
+		uint64_t next = next_valid(p, size, off + 1);
+
+		/*
+		 * A valid record after the bad one: the log is damaged, not
+		 * torn.  Cutting it would drop committed transactions (and
+		 * the node would then delete the files they name), so refuse
+		 * and touch nothing.
+		 */
+		if (next) {
+			rc = mv_err_set(err, MV_EDATA, "'%s/%s': damaged "
+					"record at byte offset %llu (a valid "
+					"record follows at %llu); not opening "
+					"it, nothing was changed", ml->dir,
+					LOG_NAME, (unsigned long long)off,
+					(unsigned long long)next);
+			goto out;
+		}
 		/* A crash cut the last write short: drop it. */
 		if (ftruncate(ml->logfd, off) < 0 ||
 		    fdatasync(ml->logfd) < 0) {
@@ -638,12 +1003,61 @@ out:
 	return rc;
 }
 
+/*
+ * mkdir -p, making missing directories 0700 whatever the umask (existing
+ * ones are left as they are): 0 or MV_EIO naming the part that failed.
+ */
+static int mkdir_private(const char *dir, struct mv_err *err)
+{
+	char *d = strdup(dir);
+	int rc = 0;
+
+	if (!d)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (!*d) {
+		free(d);
+		return mv_err_set(err, MV_EUSAGE, "empty directory name");
+	}
+	for (char *s = d + 1;; s++) {
+		char c;
+
+		if (*s && *s != '/')
+			continue;
+		c = *s;
+		*s = '\0';
+		if (mkdir(d, 0700) == 0) {
+			if (chmod(d, 0700) < 0) {
+				rc = mv_err_sys(err, MV_EIO, "chmod '%s'", d);
+				break;
+			}
+		} else if (errno != EEXIST) {
+			rc = mv_err_sys(err, MV_EIO, "mkdir '%s'", d);
+			break;
+		}
+		*s = c;
+		if (!c)
+			break;
+	}
+	free(d);
+	return rc;
+}
+
 static void local_close(void *impl)
 {
 	struct meta_local *ml = impl;
 
 	if (!ml)
 		return;
+	if (ml->lease_thr_on) {
+		pthread_mutex_lock(&ml->mu);
+		ml->stopping = 1;
+		pthread_cond_broadcast(&ml->lease_cv);
+		pthread_mutex_unlock(&ml->mu);
+		pthread_join(ml->lease_thr, NULL);
+	}
+	hist_clear_to(ml, ml->nhist);
+	free(ml->hist);
+	free(ml->leases);
 	tree_free(ml->root);
 	if (ml->logfd >= 0)
 		close(ml->logfd);
@@ -651,49 +1065,67 @@ static void local_close(void *impl)
 		close(ml->lockfd);
 	if (ml->dirfd >= 0)
 		close(ml->dirfd);
+	pthread_cond_destroy(&ml->changed);
+	pthread_cond_destroy(&ml->lease_cv);
 	pthread_mutex_destroy(&ml->mu);
 	free(ml->dir);
 	free(ml);
 }
 
-static int local_get(void *impl, const char *key, char **val, size_t *vlen,
+static void kv_of(const struct ent *e, struct mv_meta_kv *kv)
+{
+	kv->key = e->key;
+	kv->val = e->val;
+	kv->vlen = e->vlen;
+	kv->create_rev = e->create_rev;
+	kv->mod_rev = e->mod_rev;
+	kv->version = e->version;
+	kv->lease = e->lease;
+}
+
+static int local_get(void *impl, const char *key,
+		     int (*fn)(void *, const struct mv_meta_kv *), void *arg,
 		     struct mv_err *err)
 {
 	struct meta_local *ml = impl;
+	struct mv_meta_kv kv;
 	struct ent *e;
-	int rc = 1;
+	int rc;
 
+	(void)err;
 	pthread_mutex_lock(&ml->mu);
 	e = tree_get(ml->root, key, strlen(key));
-	if (e) {
-		if (!(*val = malloc(e->vlen + 1))) {
-			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-			goto out;
-		}
-		memcpy(*val, e->val, e->vlen + 1);
-		*vlen = e->vlen;
-		rc = 0;
-	}
-out:
+	if (e)
+		ent_ref(e);
 	pthread_mutex_unlock(&ml->mu);
+	if (!e)
+		return 1;
+	kv_of(e, &kv);
+	rc = fn(arg, &kv);
+	ent_unref(e);
 	return rc;
 }
 
 static int local_range(void *impl, const char *prefix,
-		       int (*fn)(void *, const char *, const void *, size_t),
-		       void *arg, struct mv_err *err)
+		       int (*fn)(void *, const struct mv_meta_kv *), void *arg,
+		       int64_t *rev, struct mv_err *err)
 {
 	struct meta_local *ml = impl;
 	struct snap s = { NULL, 0, 0 };
+	struct mv_meta_kv kv;
 	size_t i = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&ml->mu);
 	if (snap_collect(ml->root, prefix, strlen(prefix), &s) < 0)
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (rev)
+		*rev = ml->rev;
 	pthread_mutex_unlock(&ml->mu);
-	for (; !rc && i < s.n; i++)
-		rc = fn(arg, s.v[i]->key, s.v[i]->val, s.v[i]->vlen);
+	for (; !rc && i < s.n; i++) {
+		kv_of(s.v[i], &kv);
+		rc = fn(arg, &kv);
+	}
 	for (i = 0; i < s.n; i++)
 		ent_unref(s.v[i]);
 	free(s.v);
@@ -709,51 +1141,43 @@ static int cmp_holds(struct meta_local *ml, const struct mv_meta_cmp *c)
 	return e && e->vlen == c->vlen && !memcmp(e->val, c->val, c->vlen);
 }
 
-static int local_txn(void *impl, const struct mv_meta_cmp *cmps, size_t ncmp,
-		     const struct mv_meta_op *ops, size_t nops,
-		     struct mv_err *err)
+static int rcmp_holds(struct meta_local *ml, const struct mv_meta_rcmp *c)
 {
-	struct meta_local *ml = impl;
-	struct ent **ents = NULL;
-	unsigned char *rec = NULL, *p;
-	size_t plen = 4, len;
-	int rc = 0;
+	struct ent *e = tree_get(ml->root, c->key, strlen(c->key));
+	int64_t v = 0;
 
-	pthread_mutex_lock(&ml->mu);
-	for (size_t i = 0; i < ncmp; i++)
-		if (!cmp_holds(ml, &cmps[i])) {
-			rc = MV_META_CMPFAIL;
-			goto out;
-		}
-	if (!nops)
-		goto out;
-	if (ml->broken) {
-		rc = mv_err_set(err, MV_EIO, "'%s/%s': an earlier write "
-				"failed; reopen the store", ml->dir, LOG_NAME);
-		goto out;
+	if (e)
+		v = c->target == MV_META_CMP_MOD ? e->mod_rev :
+		    c->target == MV_META_CMP_CREATE ? e->create_rev :
+		    e->version;
+	switch (c->result) {
+	case MV_META_EQ:
+		return v == c->rev;
+	case MV_META_NE:
+		return v != c->rev;
+	case MV_META_LT:
+		return v < c->rev;
+	default:
+		return v > c->rev;
 	}
-	if (!(ents = calloc(nops, sizeof(*ents))))
-		goto nomem;
-	for (size_t i = 0; i < nops; i++) {
-		size_t klen = strlen(ops[i].key);
+}
 
-		plen += 5 + klen;
-		if (ops[i].type != MV_META_PUT)
-			continue;
-		plen += 4 + ops[i].vlen;
-		ents[i] = ent_new(ops[i].key, klen, ops[i].val, ops[i].vlen);
-		if (!ents[i])
-			goto nomem;
-	}
-	len = REC_HDR + plen;
-	if (!(rec = malloc(len)))
-		goto nomem;
-	put_le32(rec + REC_HDR, nops);
-	p = rec + REC_HDR + 4;
-	for (size_t i = 0; i < nops; i++)
-		p = enc_op(p, ops[i].type, ops[i].key, strlen(ops[i].key),
-			   ops[i].val, ops[i].vlen);
-	enc_record(rec, plen);
+/*
+ * Append a record whole and durably at the end of the log.  When that
+ * fails, whether it reached the disk is unknown: cut the log back to the
+ * last good record, durably, and go on taking writes (the disk may have
+ * room again by the next one).  If even that fails, the end of the log is
+ * unknown: take no more writes.
+ */
+static int log_append(struct meta_local *ml, const unsigned char *rec,
+		      size_t len, struct mv_err *err)
+{
+	int rc;
+
+	if (ml->broken)
+		return mv_err_set(err, MV_EIO, "'%s/%s': an earlier write "
+				  "failed and could not be cut off; reopen "
+				  "the store", ml->dir, LOG_NAME);
 	if (mv_pwrite_all(ml->logfd, rec, len, ml->logsize) < 0) {
 		rc = mv_err_sys(err, MV_EIO, "write '%s/%s'", ml->dir,
 				LOG_NAME);
@@ -765,39 +1189,366 @@ static int local_txn(void *impl, const struct mv_meta_cmp *cmps, size_t ncmp,
 		goto fail;
 	}
 	ml->logsize += len;
+	return 0;
+fail:
+	if (ftruncate(ml->logfd, ml->logsize) < 0 ||
+	    fdatasync(ml->logfd) < 0)
+		ml->broken = 1;
+	return rc;
+}
+
+static int local_txn(void *impl, struct mv_meta_req *req, struct mv_err *err)
+{
+	struct meta_local *ml = impl;
+	const struct mv_meta_op *ops = req->ops;
+	size_t nops = req->nops;
+	struct ent **ents = NULL;
+	struct wb b = { NULL, 0, 0, 0 };
+	int rc = 0;
+
+	pthread_mutex_lock(&ml->mu);
+	req->rev = ml->rev;
+	for (size_t i = 0; i < req->ncmp; i++)
+		if (!cmp_holds(ml, &req->cmps[i])) {
+			rc = MV_META_CMPFAIL;
+			goto out;
+		}
+	for (size_t i = 0; i < req->nrcmp; i++)
+		if (!rcmp_holds(ml, &req->rcmps[i])) {
+			rc = MV_META_CMPFAIL;
+			goto out;
+		}
+	if (!nops)
+		goto out;
+	for (size_t i = 0; req->leases && i < nops; i++)
+		if (req->leases[i] && !lease_find(ml, req->leases[i])) {
+			rc = mv_err_set(err, MV_ESERVER, "lease %lld not "
+					"found", (long long)req->leases[i]);
+			goto out;
+		}
+	if (!(ents = calloc(nops, sizeof(*ents))))
+		goto nomem;
+	wb_rec_start(&b);
+	wb_op64(&b, T_REV, ml->rev + 1, ml->next_lease, 1);
+	for (size_t i = 0; i < nops; i++) {
+		const struct mv_meta_op *o = &ops[i];
+		size_t klen = strlen(o->key);
+		int64_t lease = req->leases ? req->leases[i] : 0;
+
+		wb_op(&b, lease ? T_PUTL : (int)o->type, o->key, klen, o->val,
+		      o->vlen);
+		if (lease)
+			wb_u64(&b, lease);
+		if (o->type != MV_META_PUT)
+			continue;
+		ents[i] = ent_new(o->key, klen, o->val, o->vlen);
+		if (!ents[i])
+			goto nomem;
+		ents[i]->lease = lease;
+	}
+	if (wb_rec_end(&b, 0, 1 + nops) < 0)
+		goto nomem;
+	if ((rc = log_append(ml, b.p, b.len, err)) < 0)
+		goto out;
+	ml->rev++;
 	for (size_t i = 0; i < nops; i++) {
 		const struct mv_meta_op *o = &ops[i];
 
 		if (o->type == MV_META_PUT) {
-			apply_put(ml, ents[i]);
+			apply_put(ml, ents[i], ml->rev);
 			ents[i] = NULL;
 		} else if (o->type == MV_META_DEL) {
-			apply_del(ml, o->key, strlen(o->key));
+			apply_del(ml, o->key, strlen(o->key), ml->rev);
 		} else {
-			apply_delprefix(ml, o->key, strlen(o->key));
+			apply_delprefix(ml, o->key, strlen(o->key), ml->rev);
 		}
 	}
 	ml->txns++;
+	req->rev = ml->rev;
+	pthread_cond_broadcast(&ml->changed);
 	maybe_compact(ml);
 	goto out;
 nomem:
 	rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-	goto out;
-fail:
-	/*
-	 * Whether the record reached the disk is unknown: cut it off if we
-	 * can, and take no more writes in any case.
-	 */
-	if (ftruncate(ml->logfd, ml->logsize) == 0)
-		fdatasync(ml->logfd);
-	ml->broken = 1;
 out:
 	pthread_mutex_unlock(&ml->mu);
 	if (ents)
 		for (size_t i = 0; i < nops; i++)
 			ent_unref(ents[i]);
 	free(ents);
-	free(rec);
+	free(b.p);
+	return rc;
+}
+
+/* Revoke lease id: one txn deleting its keys, at a revision of its own. */
+static int revoke_locked(struct meta_local *ml, int64_t id,
+			 struct mv_err *err)
+{
+	struct snap s = { NULL, 0, 0 };
+	struct wb b = { NULL, 0, 0, 0 };
+	uint32_t nops = 2;
+	int rc;
+
+	if (snap_collect(ml->root, "", 0, &s) < 0)
+		goto nomem;
+	wb_rec_start(&b);
+	wb_op64(&b, T_REV, ml->rev + 1, ml->next_lease, 1);
+	wb_op64(&b, T_REVOKE, id, 0, 0);
+	for (size_t i = 0; i < s.n; i++)
+		if (s.v[i]->lease == id) {
+			wb_op(&b, MV_META_DEL, s.v[i]->key, s.v[i]->klen,
+			      NULL, 0);
+			nops++;
+		}
+	if (wb_rec_end(&b, 0, nops) < 0)
+		goto nomem;
+	if ((rc = log_append(ml, b.p, b.len, err)) < 0)
+		goto out;
+	ml->rev++;
+	for (size_t i = 0; i < s.n; i++)
+		if (s.v[i]->lease == id)
+			apply_del(ml, s.v[i]->key, s.v[i]->klen, ml->rev);
+	lease_remove(ml, id);
+	ml->txns++;
+	pthread_cond_broadcast(&ml->changed);
+	maybe_compact(ml);
+	goto out;
+nomem:
+	rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+out:
+	for (size_t i = 0; i < s.n; i++)
+		ent_unref(s.v[i]);
+	free(s.v);
+	free(b.p);
+	return rc;
+}
+
+/* Revoke every expired lease; the earliest deadline left, or INT64_MAX. */
+static int64_t expire_locked(struct meta_local *ml)
+{
+	int64_t now = mono_ms(), next = INT64_MAX;
+
+	for (size_t i = 0; i < ml->nleases;) {
+		struct lease *l = &ml->leases[i];
+
+		if (l->deadline > now) {
+			if (l->deadline < next)
+				next = l->deadline;
+			i++;
+		} else if (revoke_locked(ml, l->id, NULL) < 0) {
+			/* Cannot write now: try again in a second. */
+			l->deadline = now + 1000;
+			i++;
+		}
+	}
+	return next;
+}
+
+static void deadline_ts(int64_t mono, struct timespec *ts)
+{
+	ts->tv_sec = mono / 1000;
+	ts->tv_nsec = (mono % 1000) * 1000000;
+}
+
+static void *lease_main(void *arg)
+{
+	struct meta_local *ml = arg;
+	struct timespec ts;
+
+	pthread_mutex_lock(&ml->mu);
+	while (!ml->stopping) {
+		int64_t next = expire_locked(ml);
+
+		if (next == INT64_MAX) {
+			pthread_cond_wait(&ml->lease_cv, &ml->mu);
+			continue;
+		}
+		deadline_ts(next, &ts);
+		pthread_cond_timedwait(&ml->lease_cv, &ml->mu, &ts);
+	}
+	pthread_mutex_unlock(&ml->mu);
+	return NULL;
+}
+
+/* Start the expiry thread if leases exist and it is not running. */
+static int lease_thread(struct meta_local *ml, struct mv_err *err)
+{
+	int e;
+
+	if (ml->lease_thr_on || !ml->nleases)
+		return 0;
+	if ((e = pthread_create(&ml->lease_thr, NULL, lease_main, ml))) {
+		errno = e;
+		return mv_err_sys(err, MV_EINTERNAL, "start the lease thread");
+	}
+	ml->lease_thr_on = 1;
+	return 0;
+}
+
+static int local_lease_grant(void *impl, int64_t ttl_ms, int64_t *id,
+			     struct mv_err *err)
+{
+	struct meta_local *ml = impl;
+	struct wb b = { NULL, 0, 0, 0 };
+	int64_t n;
+	int rc;
+
+	pthread_mutex_lock(&ml->mu);
+	n = ml->next_lease > 0 ? ml->next_lease : 1;
+	wb_rec_start(&b);
+	wb_op64(&b, T_GRANT, n, ttl_ms, 1);
+	if (wb_rec_end(&b, 0, 1) < 0) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if ((rc = log_append(ml, b.p, b.len, err)) < 0)
+		goto out;
+	if (lease_add(ml, n, ttl_ms) < 0) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	*id = n;
+	pthread_cond_broadcast(&ml->lease_cv);
+	rc = lease_thread(ml, err);
+out:
+	pthread_mutex_unlock(&ml->mu);
+	free(b.p);
+	return rc;
+}
+
+static int lease_missing(int64_t id, struct mv_err *err)
+{
+	return mv_err_set(err, MV_ESERVER, "lease %lld not found",
+			  (long long)id);
+}
+
+static int local_lease_keepalive(void *impl, int64_t id, struct mv_err *err)
+{
+	struct meta_local *ml = impl;
+	struct lease *l;
+	int rc = 0;
+
+	pthread_mutex_lock(&ml->mu);
+	expire_locked(ml);
+	if (!(l = lease_find(ml, id)))
+		rc = lease_missing(id, err);
+	else
+		l->deadline = mono_ms() + l->ttl_ms;
+	pthread_mutex_unlock(&ml->mu);
+	return rc;
+}
+
+static int local_lease_revoke(void *impl, int64_t id, struct mv_err *err)
+{
+	struct meta_local *ml = impl;
+	int rc;
+
+	pthread_mutex_lock(&ml->mu);
+	expire_locked(ml);
+	if (!lease_find(ml, id))
+		rc = lease_missing(id, err);
+	else
+		rc = revoke_locked(ml, id, err);
+	pthread_mutex_unlock(&ml->mu);
+	return rc;
+}
+
+static int local_watch(void *impl, const char *prefix, int64_t from,
+		       int timeout_ms,
+		       int (*fn)(void *, const struct mv_meta_event *),
+		       void *arg, int64_t *next, struct mv_err *err)
+{
+	struct meta_local *ml = impl;
+	size_t plen = strlen(prefix), nev = 0, cap = 0;
+	struct hev *evs = NULL;
+	struct timespec ts;
+	int rc = 0;
+
+	deadline_ts(mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), &ts);
+	pthread_mutex_lock(&ml->mu);
+	if (!from)
+		from = ml->rev + 1;
+	for (;;) {
+		size_t lo = 0, hi = ml->nhist;
+
+		if (from <= ml->compact_rev) {
+			rc = MV_META_COMPACTED;
+			break;
+		}
+		while (lo < hi) {
+			size_t mid = lo + (hi - lo) / 2;
+
+			if (ml->hist[mid].rev < from)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		for (; lo < ml->nhist; lo++) {
+			struct hev *h = &ml->hist[lo];
+
+			if (prefix_cmp(h->e, prefix, plen))
+				continue;
+			if (nev == cap) {
+				size_t c = cap ? 2 * cap : 16;
+				struct hev *v = realloc(evs, c * sizeof(*v));
+
+				if (!v) {
+					rc = mv_err_set(err, MV_EINTERNAL,
+							"out of memory");
+					goto out;
+				}
+				evs = v;
+				cap = c;
+			}
+			ent_ref(h->e);
+			evs[nev++] = *h;
+		}
+		if (nev || !timeout_ms)
+			break;
+		if (timeout_ms < 0)
+			pthread_cond_wait(&ml->changed, &ml->mu);
+		else if (pthread_cond_timedwait(&ml->changed, &ml->mu, &ts) ==
+			 ETIMEDOUT)
+			timeout_ms = 0;	/* one last look */
+	}
+	if (next)
+		*next = ml->rev + 1 > from ? ml->rev + 1 : from;
+out:
+	pthread_mutex_unlock(&ml->mu);
+	for (size_t i = 0; i < nev; i++) {
+		struct mv_meta_event ev;
+
+		if (!rc) {
+			ev.type = evs[i].type;
+			kv_of(evs[i].e, &ev.kv);
+			ev.kv.mod_rev = evs[i].rev;
+			if (ev.type == MV_META_DEL) {
+				ev.kv.val = "";
+				ev.kv.vlen = 0;
+				ev.kv.create_rev = ev.kv.version = 0;
+				ev.kv.lease = 0;
+			}
+			rc = fn(arg, &ev);
+		}
+		ent_unref(evs[i].e);
+	}
+	free(evs);
+	return rc;
+}
+
+static int local_compact(void *impl, int64_t rev, struct mv_err *err)
+{
+	struct meta_local *ml = impl;
+	int rc = 0;
+
+	pthread_mutex_lock(&ml->mu);
+	if (rev > ml->rev)
+		rc = mv_err_set(err, MV_EUSAGE, "cannot compact to revision "
+				"%lld, past the current %lld", (long long)rev,
+				(long long)ml->rev);
+	else
+		hist_trim(ml, rev);
+	pthread_mutex_unlock(&ml->mu);
 	return rc;
 }
 
@@ -812,6 +1563,9 @@ static void local_stats(void *impl, struct mv_meta_stats *st)
 	st->torn_bytes = ml->torn;
 	st->compactions = ml->compactions;
 	st->txns = ml->txns;
+	st->revision = ml->rev;
+	st->compact_revision = ml->compact_rev;
+	st->leases = ml->nleases;
 	pthread_mutex_unlock(&ml->mu);
 }
 
@@ -820,6 +1574,11 @@ static const struct mv_meta_ops local_ops = {
 	.get = local_get,
 	.range = local_range,
 	.txn = local_txn,
+	.watch = local_watch,
+	.compact = local_compact,
+	.lease_grant = local_lease_grant,
+	.lease_keepalive = local_lease_keepalive,
+	.lease_revoke = local_lease_revoke,
 	.stats = local_stats,
 	.close = local_close,
 };
@@ -834,8 +1593,18 @@ struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err)
 		return NULL;
 	}
 	ml->dirfd = ml->lockfd = ml->logfd = -1;
+	ml->next_lease = 1;
 	pthread_mutex_init(&ml->mu, NULL);
-	if (mv_mkdir_p(dir, err) < 0)
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&ml->changed, &ca);
+		pthread_cond_init(&ml->lease_cv, &ca);
+		pthread_condattr_destroy(&ca);
+	}
+	if (mkdir_private(dir, err) < 0)
 		goto fail;
 	ml->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ml->dirfd < 0) {
@@ -843,8 +1612,8 @@ struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err)
 		goto fail;
 	}
 	ml->lockfd = openat(ml->dirfd, LOCK_NAME, O_RDWR | O_CREAT |
-			    O_CLOEXEC, 0644);
-	if (ml->lockfd < 0) {
+			    O_CLOEXEC, 0600);
+	if (ml->lockfd < 0 || fchmod(ml->lockfd, 0600) < 0) {
 		mv_err_sys(err, MV_EIO, "open '%s/%s'", dir, LOCK_NAME);
 		goto fail;
 	}
@@ -871,8 +1640,14 @@ struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err)
 		goto fail;
 	} else if (replay(ml, err) < 0) {
 		goto fail;
+	} else if (fchmod(ml->logfd, 0600) < 0) {
+		/* One written before logs were 0600. */
+		mv_err_sys(err, MV_EIO, "chmod '%s/%s'", dir, LOG_NAME);
+		goto fail;
 	}
 	maybe_compact(ml);
+	if (lease_thread(ml, err) < 0)
+		goto fail;
 	return mv_meta_new(&local_ops, ml, err);
 fail:
 	local_close(ml);

@@ -221,6 +221,13 @@ int main(int argc, char **argv)
 	the_node = &nd;
 	if (node_open(&nd, &err) < 0) {
 		log_warnx("cannot open '%s': %s", nd.conf.data_dir, err.msg);
+		/* A damaged store needs the operator: EX_CONFIG, like a bad
+		 * data_dir; nothing was changed or deleted. */
+		if (err.code == MV_EDATA) {
+			log_warnx("the data directory is left as it was; "
+				  "repair or restore it, then start again");
+			return mv_exit_code(MV_ECONFIG);
+		}
 		return mv_exit_code(err.code);
 	}
 	for (int i = 0; i < nd.conf.nlisten; i++) {

@@ -1928,62 +1928,124 @@ out:
 	return rc;
 }
 
-/* Remove files that no metadata key names: leftovers of crashes. */
+/*
+ * The start-up sweep removes files that no metadata key names, but only
+ * those provably this node's leftovers: in its own store (under its locked
+ * data_dir), at <user>/<collection>-<token>/<leaf> with a leaf of the names
+ * this node gives files (<ms>-<16 hex>.vec, .del, .idx, .<field>.col).
+ * Anything else (another name, another layout) is kept and reported.
+ */
 struct orphan_ctx {
 	struct node *nd;
-	int removed;
+	int removed, kept;
+	char kept_eg[256];
 };
+
+/* s[0..n) is lowercase hex, n long. */
+static int is_hex(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		      (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	return 1;
+}
+
+/* 1 if leaf is a name this node gives segment files. */
+static int own_leaf(const char *leaf)
+{
+	const char *p = leaf, *q;
+
+	while (*p >= '0' && *p <= '9')
+		p++;
+	if (p == leaf || *p++ != '-' || strlen(p) < 16 || !is_hex(p, 16))
+		return 0;
+	p += 16;
+	if (!strcmp(p, ".vec") || !strcmp(p, ".del") || !strcmp(p, ".idx"))
+		return 1;
+	if (*p++ != '.' || !(q = strchr(p, '.')) || q == p || strcmp(q, ".col"))
+		return 0;
+	for (; p < q; p++)
+		if (!(*p == '_' || (*p >= '0' && *p <= '9') ||
+		      (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
+			return 0;
+	return 1;
+}
 
 static int orphan_cb(void *arg, const char *path, uint64_t size)
 {
 	struct orphan_ctx *oc = arg;
 	struct node *nd = oc->nd;
 	char key[512], user[MV_NAME_MAX + 1], coll[MV_NAME_MAX + 20], *val;
-	const char *p = path, *slash, *dash;
+	char name[MV_NAME_MAX + 1], vec[160];
+	const char *p = path, *slash, *dash, *leaf, *ext;
 	size_t vlen;
 	struct coll *c;
+	int rc;
 
 	(void)size;
 	/* <user>/<collection>-<token>/<leaf> */
 	slash = strchr(p, '/');
 	if (!slash || (size_t)(slash - p) >= sizeof(user))
-		goto orphan;
+		goto keep;
 	memcpy(user, p, slash - p);
 	user[slash - p] = '\0';
 	p = slash + 1;
 	slash = strchr(p, '/');
 	if (!slash || (size_t)(slash - p) >= sizeof(coll))
-		goto orphan;
+		goto keep;
 	memcpy(coll, p, slash - p);
 	coll[slash - p] = '\0';
+	leaf = slash + 1;
 	dash = strrchr(coll, '-');
-	if (!dash)
-		goto orphan;
+	if (!dash || strlen(dash + 1) != 16 || !is_hex(dash + 1, 16) ||
+	    (size_t)(dash - coll) >= sizeof(name) || !own_leaf(leaf))
+		goto keep;
+	memcpy(name, coll, dash - coll);
+	name[dash - coll] = '\0';
+	if (mv_name_check(user, NULL) < 0 || mv_name_check(name, NULL) < 0)
+		goto keep;
 	for (c = nd->colls; c; c = c->next)
-		if (!strcmp(c->user, user) &&
-		    !strncmp(c->name, coll, dash - coll) &&
-		    c->name[dash - coll] == '\0' && !strcmp(c->token, dash + 1))
+		if (!strcmp(c->user, user) && !strcmp(c->name, name) &&
+		    !strcmp(c->token, dash + 1))
 			break;
-	if (c) {
-		const char *leaf = slash + 1, *ext = strrchr(leaf, '.');
-		char vec[160];
+	if (!c) {
+		/* Not loaded: keep it if the metadata knows this incarnation. */
+		json_t *j;
+		const char *t;
 
-		if (ext && !strcmp(ext, ".col")) {
-			/* A column lives as long as its vector file. */
-			const char *d1 = strchr(leaf, '.');
-			snprintf(vec, sizeof(vec), "%.*s.vec", (int)(d1 - leaf),
-				 leaf);
-			leaf = vec;
-		}
-		snprintf(key, sizeof(key), "/%s/%s/data/%s", user, c->name, leaf);
+		key_coll(key, sizeof(key), user, name, "schema");
 		if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0) {
+			j = json_loadb(val, vlen, 0, NULL);
 			free(val);
-			return 0;
+			t = json_string_value(json_object_get(j, "token"));
+			rc = !j || !t || !strcmp(t, dash + 1);
+			json_decref(j);
+			if (rc)
+				goto keep;
 		}
 	}
-orphan:
-	mv_store_del(nd->store, path, NULL);
-	oc->removed++;
+	ext = strrchr(leaf, '.');
+	if (!strcmp(ext, ".col")) {
+		/* A column lives as long as its vector file. */
+		snprintf(vec, sizeof(vec), "%.*s.vec",
+			 (int)(strchr(leaf, '.') - leaf), leaf);
+		leaf = vec;
+	}
+	snprintf(key, sizeof(key), "/%s/%s/data/%s", user, name, leaf);
+	rc = mv_meta_get(nd->meta, key, &val, &vlen, NULL);
+	free(val);
+	if (rc != 1)
+		return 0;	/* named, or no way to tell: keep */
+	if (mv_store_del(nd->store, path, NULL) == 0) {
+		log_info("removed orphaned file '%s'", path);
+		oc->removed++;
+	}
+	return 0;
+keep:
+	/* Not provably this node's: left alone. */
+	if (!oc->kept++)
+		snprintf(oc->kept_eg, sizeof(oc->kept_eg), "%s", path);
 	return 0;
 }
 
@@ -2058,13 +2120,29 @@ int node_open(struct node *nd, struct mv_err *err)
 		if (rc < 0)
 			return rc;
 	}
+	/*
+	 * The sweep: only now that the metadata opened cleanly and every
+	 * collection loaded, and only in a store that is this node's own
+	 * (under its locked data_dir); a shared store keeps other nodes'
+	 * work in progress, which no name here can tell from leftovers.
+	 */
 	{
-		struct orphan_ctx oc = { nd, 0 };
+		struct orphan_ctx oc = { nd, 0, 0, "" };
+		const char *ld = mv_store_local_dir(nd->store);
+		size_t dl = strlen(nd->conf.data_dir);
 		int tmp = mv_store_clean_tmp(nd->store, NULL);
-		mv_store_list(nd->store, "", orphan_cb, &oc, NULL);
-		if (tmp > 0 || oc.removed > 0)
-			log_info("removed %d half-written and %d orphaned files",
-				 tmp > 0 ? tmp : 0, oc.removed);
+
+		if (tmp > 0)
+			log_info("removed %d half-written files", tmp);
+		if (ld && !strncmp(ld, nd->conf.data_dir, dl) &&
+		    !strcmp(ld + dl, "/segments"))
+			mv_store_list(nd->store, "", orphan_cb, &oc, NULL);
+		if (oc.removed > 0)
+			log_info("removed %d orphaned files", oc.removed);
+		if (oc.kept > 0)
+			log_warnx("kept %d files in '%s' that no metadata names "
+				  "and that are not this node's to delete, "
+				  "such as '%s'", oc.kept, ld, oc.kept_eg);
 	}
 	return 0;
 }

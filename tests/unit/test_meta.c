@@ -10,8 +10,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 #include "crc32c.h"
 #include "meta.h"
@@ -686,5 +689,715 @@ TEST(meta_many_keys)
 	n = 0;
 	CHECK_EQ_INT(mv_meta_range(m, "", count_keys, &n, NULL), 0);
 	CHECK_EQ_INT(n, nkeys);
+	mv_meta_close(m);
+}
+
+/*
+ * One flipped bit in the middle of meta.log is damage, not a torn tail:
+ * the open fails with MV_EDATA naming the file and the offset, and leaves
+ * the log byte for byte as it was (no cut, no snapshot); once the bit is
+ * flipped back, everything is there.
+ */
+TEST(meta_damage_mid_log)
+{
+	const char *dir = unit_path("meta-damage");
+	struct mv_meta *m = open_dir("meta-damage");
+	struct mv_err err = { 0 };
+	struct mv_meta_stats st;
+	unsigned char *buf, *after;
+	size_t len, alen, first, second, at;
+	char log[4096], want[64], tmp[4096];
+	struct stat sb;
+
+	REQUIRE(m);
+	CHECK_EQ_INT(put_str(m, "/a", "first value"), 0);
+	mv_meta_stats(m, &st, NULL);
+	first = st.log_bytes;
+	CHECK_EQ_INT(put_str(m, "/b", "second value"), 0);
+	mv_meta_stats(m, &st, NULL);
+	second = st.log_bytes;
+	CHECK_EQ_INT(put_str(m, "/c", "third value"), 0);
+	mv_meta_close(m);
+	snprintf(log, sizeof(log), "%s/meta.log", dir);
+	snprintf(tmp, sizeof(tmp), "%s/meta.log.tmp", dir);
+	REQUIRE(read_file(log, &buf, &len) == 0);
+
+	/* Every byte of the second record, the first and the third valid. */
+	for (at = first; at < second; at++) {
+		buf[at] ^= 0x10;
+		REQUIRE(write_file(log, buf, len) == 0);
+		mv_err_clear(&err);
+		m = mv_meta_open_local(dir, &err);
+		CHECK(m == NULL);
+		mv_meta_close(m);
+		CHECK_EQ_INT(err.code, MV_EDATA);
+		snprintf(want, sizeof(want), "offset %zu", first);
+		if (!strstr(err.msg, want) || !strstr(err.msg, "meta.log"))
+			unit_fail(__FILE__, __LINE__, "byte %zu: message '%s'",
+				  at, err.msg);
+		REQUIRE(read_file(log, &after, &alen) == 0);
+		CHECK_EQ_U64(alen, len);
+		if (alen == len)
+			CHECK_MEM(after, buf, len);
+		free(after);
+		CHECK(stat(tmp, &sb) < 0 && errno == ENOENT);
+		buf[at] ^= 0x10;
+		if (err.code != MV_EDATA)
+			break;
+	}
+	REQUIRE(write_file(log, buf, len) == 0);
+	REQUIRE((m = open_dir("meta-damage")));
+	CHECK_STR(range_str(m, ""),
+		  "/a=first value;/b=second value;/c=third value;");
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_U64(st.torn_bytes, 0);
+	mv_meta_close(m);
+
+	/* Damage in the last record is still a torn tail: cut, and open. */
+	buf[second + 9] ^= 0x10;
+	REQUIRE(write_file(log, buf, len) == 0);
+	REQUIRE((m = open_dir("meta-damage")));
+	CHECK_STR(range_str(m, ""), "/a=first value;/b=second value;");
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_U64(st.torn_bytes, len - second);
+	mv_meta_close(m);
+	free(buf);
+}
+
+/*
+ * A write that fails (the disk full; here the file size limit) leaves the
+ * txn out, and once there is room again the store takes writes without a
+ * reopen: the failed record was cut off, so the log replays cleanly.
+ */
+TEST(meta_write_fails_then_recovers)
+{
+	struct mv_meta *m = open_dir("meta-enospc");
+	struct mv_err err = { 0 };
+	struct mv_meta_stats st;
+	struct rlimit old, lim;
+	char big[600], log[4096];
+	struct stat sb;
+	int rc;
+
+	REQUIRE(m);
+	CHECK_EQ_INT(put_str(m, "/a", "1"), 0);
+	mv_meta_stats(m, &st, NULL);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = st.log_bytes + 100;	/* part of the record fits */
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	rc = mv_meta_put(m, "/b", big, strlen(big), &err);
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);	/* room again */
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK_EQ_INT(rc, MV_EIO);
+	CHECK_STR(get_str(m, "/b"), "");
+	/* No reopen: the next writes land. */
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_meta_put(m, "/c", "3", 1, &err), 0);
+	if (err.code)
+		unit_diag("put after the failure: %s", err.msg);
+	CHECK_EQ_INT(put_str(m, "/b", "2"), 0);
+	CHECK_STR(range_str(m, ""), "/a=1;/b=2;/c=3;");
+	mv_meta_stats(m, &st, NULL);
+	snprintf(log, sizeof(log), "%s/meta.log", unit_path("meta-enospc"));
+	REQUIRE(stat(log, &sb) == 0);
+	CHECK_EQ_U64(sb.st_size, st.log_bytes);
+	mv_meta_close(m);
+	REQUIRE((m = open_dir("meta-enospc")));
+	CHECK_STR(range_str(m, ""), "/a=1;/b=2;/c=3;");
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_U64(st.torn_bytes, 0);
+	mv_meta_close(m);
+}
+
+/* The unit runner links with --wrap=ftruncate: this can make it fail. */
+static int fail_ftruncate;
+int __real_ftruncate(int fd, off_t len);
+int __wrap_ftruncate(int fd, off_t len);
+int __wrap_ftruncate(int fd, off_t len)
+{
+	if (fail_ftruncate) {
+		errno = EIO;
+		return -1;
+	}
+	return __real_ftruncate(fd, len);
+}
+
+/*
+ * When the failed record cannot be cut off either, the end of the log is
+ * unknown: the store refuses writes until reopened, and the reopen cuts
+ * the torn tail.
+ */
+TEST(meta_write_fails_cut_fails)
+{
+	struct mv_meta *m = open_dir("meta-cutfail");
+	struct mv_err err = { 0 };
+	struct mv_meta_stats st;
+	struct rlimit old, lim;
+	char big[600];
+	int rc;
+
+	REQUIRE(m);
+	CHECK_EQ_INT(put_str(m, "/a", "1"), 0);
+	mv_meta_stats(m, &st, NULL);
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	REQUIRE(getrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_IGN);
+	lim = old;
+	lim.rlim_cur = st.log_bytes + 100;
+	REQUIRE(setrlimit(RLIMIT_FSIZE, &lim) == 0);
+	fail_ftruncate = 1;
+	rc = mv_meta_put(m, "/b", big, strlen(big), NULL);
+	fail_ftruncate = 0;
+	CHECK(setrlimit(RLIMIT_FSIZE, &old) == 0);
+	signal(SIGXFSZ, SIG_DFL);
+	CHECK_EQ_INT(rc, MV_EIO);
+	CHECK_EQ_INT(mv_meta_put(m, "/c", "3", 1, &err), MV_EIO);
+	CHECK(strstr(err.msg, "reopen") != NULL);
+	CHECK_STR(range_str(m, ""), "/a=1;");
+	mv_meta_close(m);
+	REQUIRE((m = open_dir("meta-cutfail")));
+	CHECK_STR(range_str(m, ""), "/a=1;");
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_U64(st.torn_bytes, 100);
+	CHECK_EQ_INT(put_str(m, "/c", "3"), 0);
+	mv_meta_close(m);
+}
+
+static int mode_of(const char *path)
+{
+	struct stat sb;
+
+	return stat(path, &sb) < 0 ? -1 : (int)(sb.st_mode & 07777);
+}
+
+/* meta.log, LOCK and snapshots are 0600, new directories 0700: any umask. */
+TEST(meta_permissions)
+{
+	static const mode_t masks[] = { 0, 0222, 0077 };
+
+	for (size_t i = 0; i < sizeof(masks) / sizeof(masks[0]); i++) {
+		char top[64], dir[96], path[4096];
+		struct mv_meta_stats st;
+		struct mv_meta *m;
+		char val[4096];
+		mode_t old;
+		int n = 0, rc;
+
+		snprintf(top, sizeof(top), "meta-perm%zu", i);
+		snprintf(dir, sizeof(dir), "%s/a/b", top);
+		old = umask(masks[i]);
+		m = open_dir(dir);
+		umask(old);
+		REQUIRE(m);
+		/* Enough rewrites of one key for a compaction. */
+		memset(val, 'v', sizeof(val));
+		do {
+			old = umask(masks[i]);
+			rc = mv_meta_put(m, "/k", val, sizeof(val), NULL);
+			CHECK_EQ_INT(rc, 0);
+			umask(old);
+			mv_meta_stats(m, &st, NULL);
+		} while (!st.compactions && ++n < 2000);
+		CHECK(st.compactions > 0);
+		mv_meta_close(m);
+		snprintf(path, sizeof(path), "%s", unit_path(top));
+		CHECK_EQ_INT(mode_of(path), 0700);
+		snprintf(path, sizeof(path), "%s/a", unit_path(top));
+		CHECK_EQ_INT(mode_of(path), 0700);
+		CHECK_EQ_INT(mode_of(unit_path(dir)), 0700);
+		snprintf(path, sizeof(path), "%s/LOCK", unit_path(dir));
+		CHECK_EQ_INT(mode_of(path), 0600);
+		snprintf(path, sizeof(path), "%s/meta.log", unit_path(dir));
+		CHECK_EQ_INT(mode_of(path), 0600);
+	}
+}
+
+/*
+ * The etcd-like seam: revisions, revision compares, watches and leases.
+ * These tests run against every backend of this table, so that the etcd
+ * one can join them; open(name) opens the store called name, the same
+ * store again when called again after mv_meta_close.
+ */
+struct backend {
+	const char *name;
+	struct mv_meta *(*open)(const char *name);
+};
+
+static struct mv_meta *open_local(const char *name)
+{
+	return open_dir(name);
+}
+
+static const struct backend backends[] = {
+	{ "local", open_local },
+};
+
+#define EACH_BACKEND(b)							\
+	for (const struct backend *b = backends;			\
+	     b < backends + sizeof(backends) / sizeof(backends[0]); b++)
+
+static struct mv_meta *bopen(const struct backend *b, const char *test)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s-%s", test, b->name);
+	return b->open(name);
+}
+
+static int64_t put_rev(struct mv_meta *m, const char *key, const char *val,
+		       int64_t lease)
+{
+	struct mv_meta_op op = { MV_META_PUT, key, val, strlen(val) };
+	struct mv_meta_req req = { .ops = &op, .nops = 1,
+				   .leases = lease ? &lease : NULL };
+	struct mv_err err = { 0 };
+	int rc = mv_meta_txn_req(m, &req, &err);
+
+	if (rc)
+		unit_diag("put '%s': %d %s", key, rc, err.msg);
+	return rc ? -1 : req.rev;
+}
+
+static int64_t del_rev(struct mv_meta *m, const char *key, int prefix)
+{
+	struct mv_meta_op op = { prefix ? MV_META_DELPREFIX : MV_META_DEL,
+				 key, NULL, 0 };
+	struct mv_meta_req req = { .ops = &op, .nops = 1 };
+
+	return mv_meta_txn_req(m, &req, NULL) ? -1 : req.rev;
+}
+
+static int kv_copy(void *arg, const struct mv_meta_kv *kv)
+{
+	struct mv_meta_kv *out = arg;
+
+	*out = *kv;
+	out->key = NULL;
+	out->val = NULL;
+	return 0;
+}
+
+/* key's revisions into *kv (zeros when absent); 0 found, 1 absent. */
+static int get_revs(struct mv_meta *m, const char *key, struct mv_meta_kv *kv)
+{
+	memset(kv, 0, sizeof(*kv));
+	return mv_meta_get_kv(m, key, kv_copy, kv, NULL);
+}
+
+static int64_t cur_rev(struct mv_meta *m)
+{
+	int64_t r = -1;
+
+	mv_meta_revision(m, &r, NULL);
+	return r;
+}
+
+TEST(seam_revisions)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-rev");
+		struct mv_meta_kv kv;
+		struct mv_meta_stats st;
+		int64_t r0, r1, r2, r3, r4, rr = -1;
+		char val[4096];
+		int n = 0;
+
+		REQUIRE(m);
+		r0 = cur_rev(m);
+		r1 = put_rev(m, "/a", "1", 0);
+		r2 = put_rev(m, "/a", "2", 0);
+		r3 = put_rev(m, "/b", "x", 0);
+		CHECK(r1 > r0 && r2 > r1 && r3 > r2);
+		CHECK_EQ_INT(cur_rev(m), r3);
+		CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+		CHECK_EQ_INT(kv.create_rev, r1);
+		CHECK_EQ_INT(kv.mod_rev, r2);
+		CHECK_EQ_INT(kv.version, 2);
+		CHECK_EQ_INT(kv.lease, 0);
+		CHECK_EQ_INT(get_revs(m, "/nope", &kv), 1);
+		/* Deleted and put again: a new life. */
+		r4 = del_rev(m, "/a", 0);
+		CHECK(r4 > r3);
+		CHECK_EQ_INT(put_rev(m, "/a", "3", 0), r4 + 1);
+		CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+		CHECK_EQ_INT(kv.create_rev, r4 + 1);
+		CHECK_EQ_INT(kv.version, 1);
+		/* A range reads at a revision. */
+		CHECK_EQ_INT(mv_meta_range_kv(m, "/", kv_copy, &kv, &rr, NULL),
+			     0);
+		CHECK_EQ_INT(rr, r4 + 1);
+		/* A txn that changes nothing gives the current revision. */
+		{
+			struct mv_meta_req req = { 0 };
+
+			CHECK_EQ_INT(mv_meta_txn_req(m, &req, NULL), 0);
+			CHECK_EQ_INT(req.rev, r4 + 1);
+		}
+		/* Compaction of the log and a restart keep every revision. */
+		memset(val, 'v', sizeof(val) - 1);
+		val[sizeof(val) - 1] = '\0';
+		do {
+			CHECK(put_rev(m, "/big", val, 0) > 0);
+			mv_meta_stats(m, &st, NULL);
+		} while (!st.compactions && ++n < 2000);
+		r4 = cur_rev(m);
+		mv_meta_close(m);
+		REQUIRE((m = bopen(b, "seam-rev")));
+		CHECK_EQ_INT(cur_rev(m), r4);
+		CHECK_EQ_INT(get_revs(m, "/b", &kv), 0);
+		CHECK_EQ_INT(kv.create_rev, r3);
+		CHECK_EQ_INT(kv.mod_rev, r3);
+		CHECK_EQ_INT(get_revs(m, "/big", &kv), 0);
+		CHECK_EQ_INT(kv.mod_rev, r4);
+		CHECK_EQ_INT(kv.version, n + 1);
+		CHECK_EQ_INT(put_rev(m, "/c", "c", 0), r4 + 1);
+		mv_meta_close(m);
+	}
+}
+
+static int txn_rcmp(struct mv_meta *m, const char *key,
+		    enum mv_meta_cmp_target t, enum mv_meta_cmp_result r,
+		    int64_t rev)
+{
+	struct mv_meta_rcmp c = { key, t, r, rev };
+	struct mv_meta_op op = { MV_META_PUT, "/side", "s", 1 };
+	struct mv_meta_req req = { .rcmps = &c, .nrcmp = 1, .ops = &op,
+				   .nops = 1 };
+
+	return mv_meta_txn_req(m, &req, NULL);
+}
+
+#define RCMP(key, t, r, rev)						\
+	txn_rcmp(m, key, MV_META_CMP_##t, MV_META_##r, rev)
+
+TEST(seam_txn_compares)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-cmp");
+		struct mv_meta_cmp absent = { "/k", NULL, 0 };
+		struct mv_meta_cmp val = { "/k", "1", 1 };
+		struct mv_meta_op op = { MV_META_PUT, "/k", "1", 1 };
+		struct mv_meta_req req = { .cmps = &absent, .ncmp = 1,
+					   .ops = &op, .nops = 1 };
+		struct mv_err err = { 0 };
+		int64_t r1, r2;
+
+		REQUIRE(m);
+		/* Absence, then value, as before. */
+		CHECK_EQ_INT(mv_meta_txn_req(m, &req, NULL), 0);
+		r1 = req.rev;
+		CHECK_EQ_INT(mv_meta_txn_req(m, &req, &err), MV_META_CMPFAIL);
+		CHECK_EQ_INT(req.rev, r1);
+		CHECK(strstr(err.msg, "compare failed") != NULL);
+		req.cmps = &val;
+		CHECK_EQ_INT(mv_meta_txn_req(m, &req, NULL), 0);
+		r2 = req.rev;
+		CHECK(r2 > r1);
+		/* On mod revision, as etcd: EQ, NE, LT, GT. */
+		CHECK_EQ_INT(RCMP("/k", MOD, EQ, r2), 0);
+		CHECK_EQ_INT(RCMP("/k", MOD, EQ, r1),      MV_META_CMPFAIL);
+		CHECK_EQ_INT(RCMP("/k", MOD, NE, r1), 0);
+		CHECK_EQ_INT(RCMP("/k", MOD, LT, r2 + 1),      0);
+		CHECK_EQ_INT(RCMP("/k", MOD, LT, r2),      MV_META_CMPFAIL);
+		CHECK_EQ_INT(RCMP("/k", MOD, GT, r1), 0);
+		CHECK_EQ_INT(RCMP("/k", MOD, GT, r2),      MV_META_CMPFAIL);
+		CHECK_EQ_INT(RCMP("/k", CREATE, EQ, r1),      0);
+		CHECK_EQ_INT(RCMP("/k", VERSION, EQ, 2),      0);
+		/* An absent key counts as 0. */
+		CHECK_EQ_INT(RCMP("/none", MOD, EQ, 0),      0);
+		CHECK_EQ_INT(RCMP("/none", MOD, GT, 0),      MV_META_CMPFAIL);
+		/* A failed compare changes nothing. */
+		r2 = cur_rev(m);
+		CHECK_EQ_INT(RCMP("/k", MOD, EQ, 1),      MV_META_CMPFAIL);
+		CHECK_EQ_INT(cur_rev(m), r2);
+		/* Nonsense is refused. */
+		CHECK_EQ_INT(txn_rcmp(m, "/k", 9, MV_META_EQ, 1), MV_EUSAGE);
+		mv_meta_close(m);
+	}
+}
+
+/* Watch collector: "P key=val@rev;" or "D key@rev;" per event. */
+struct evs {
+	char buf[8192];
+	int n;
+};
+
+static int on_event(void *arg, const struct mv_meta_event *ev)
+{
+	struct evs *e = arg;
+	size_t len = strlen(e->buf);
+
+	if (ev->type == MV_META_PUT)
+		snprintf(e->buf + len, sizeof(e->buf) - len, "P %s=%.*s@%lld;",
+			 ev->kv.key, (int)ev->kv.vlen, ev->kv.val,
+			 (long long)ev->kv.mod_rev);
+	else
+		snprintf(e->buf + len, sizeof(e->buf) - len, "D %s@%lld;",
+			 ev->kv.key, (long long)ev->kv.mod_rev);
+	e->n++;
+	return 0;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+struct later {
+	struct mv_meta *m;
+	int ms;
+};
+
+static void *put_later(void *arg)
+{
+	struct later *l = arg;
+
+	usleep(l->ms * 1000);
+	put_rev(l->m, "/w/late", "L", 0);
+	return NULL;
+}
+
+TEST(seam_watch)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-watch");
+		struct evs e = { "", 0 };
+		struct mv_err err = { 0 };
+		char want[512];
+		int64_t r0, r1, r2, r3, r4, next = 0;
+		struct mv_meta_op two[2] = {
+			{ MV_META_PUT, "/w/y", "Y", 1 },
+			{ MV_META_PUT, "/w/z", "Z", 1 },
+		};
+		struct mv_meta_req req = { .ops = two, .nops = 2 };
+		struct later l = { NULL, 200 };
+		pthread_t t;
+		double t0;
+
+		REQUIRE(m);
+		r0 = cur_rev(m);
+		r1 = put_rev(m, "/w/a", "1", 0);
+		put_rev(m, "/other", "o", 0);
+		r2 = put_rev(m, "/w/a", "2", 0);
+		CHECK_EQ_INT(mv_meta_txn_req(m, &req, NULL), 0);
+		r3 = req.rev;
+		r4 = del_rev(m, "/w/", 1);
+		/* Everything from r0 + 1, in order, only under the prefix. */
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", r0 + 1, 1000, on_event, &e,
+					   &next, NULL), 0);
+		snprintf(want, sizeof(want),
+			 "P /w/a=1@%lld;P /w/a=2@%lld;P /w/y=Y@%lld;"
+			 "P /w/z=Z@%lld;D /w/a@%lld;D /w/y@%lld;D /w/z@%lld;",
+			 (long long)r1, (long long)r2, (long long)r3,
+			 (long long)r3, (long long)r4, (long long)r4,
+			 (long long)r4);
+		CHECK_STR(e.buf, want);
+		CHECK_EQ_INT(next, r4 + 1);
+		/* From the middle. */
+		memset(&e, 0, sizeof(e));
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/z", r3 + 1, 0, on_event, &e,
+					   NULL, NULL), 0);
+		snprintf(want, sizeof(want), "D /w/z@%lld;", (long long)r4);
+		CHECK_STR(e.buf, want);
+		/* Nothing new: returns when the time is up, with nothing. */
+		memset(&e, 0, sizeof(e));
+		t0 = now_s();
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", next, 150, on_event, &e,
+					   &next, NULL), 0);
+		CHECK_EQ_INT(e.n, 0);
+		CHECK(now_s() - t0 >= 0.14);
+		CHECK_EQ_INT(next, r4 + 1);
+		/* Blocks until a change arrives, not until the timeout. */
+		l.m = m;
+		REQUIRE(pthread_create(&t, NULL, put_later, &l) == 0);
+		t0 = now_s();
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", next, 10000, on_event, &e,
+					   &next, NULL), 0);
+		pthread_join(t, NULL);
+		CHECK(now_s() - t0 < 5);
+		snprintf(want, sizeof(want), "P /w/late=L@%lld;",
+			 (long long)r4 + 1);
+		CHECK_STR(e.buf, want);
+		CHECK_EQ_INT(next, r4 + 2);
+		/* Compacted history: a clear error, as etcd. */
+		CHECK_EQ_INT(mv_meta_compact(m, r2, NULL), 0);
+		memset(&e, 0, sizeof(e));
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", r2, 0, on_event, &e, NULL,
+					   &err), MV_META_COMPACTED);
+		CHECK_EQ_INT(err.code, MV_ESERVER);
+		CHECK(strstr(err.msg, "compacted") != NULL);
+		CHECK_EQ_INT(e.n, 0);
+		CHECK_EQ_INT(mv_meta_watch(m, "/w/", r2 + 1, 0, on_event, &e,
+					   NULL, NULL), 0);
+		CHECK_EQ_INT(e.n, 6);	/* r3: 2, r4: 3, the late put */
+		mv_meta_close(m);
+	}
+}
+
+TEST(seam_leases)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-lease");
+		struct mv_meta_kv kv;
+		struct mv_err err = { 0 };
+		struct evs e = { "", 0 };
+		int64_t id, id2, r0, r1, next;
+		char want[256];
+		double t0;
+
+		REQUIRE(m);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 1000, &id, NULL), 0);
+		CHECK(id != 0);
+		CHECK_EQ_INT(get_revs(m, "/l", &kv), 1);
+		r0 = cur_rev(m);
+		CHECK(put_rev(m, "/l/a", "a", id) > 0);
+		CHECK(put_rev(m, "/l/b", "b", id) > 0);
+		r1 = put_rev(m, "/l/c", "c", 0);
+		CHECK_EQ_INT(get_revs(m, "/l/a", &kv), 0);
+		CHECK_EQ_INT(kv.lease, id);
+		/* Kept alive past its ttl. */
+		for (int i = 0; i < 15; i++) {
+			usleep(100 * 1000);
+			CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), 0);
+		}
+		CHECK_EQ_INT(get_revs(m, "/l/a", &kv), 0);
+		/* Then let go: its keys go, in one revision of their own. */
+		t0 = now_s();
+		while (get_revs(m, "/l/b", &kv) == 0 && now_s() - t0 < 5)
+			usleep(20 * 1000);
+		CHECK_EQ_INT(get_revs(m, "/l/a", &kv), 1);
+		CHECK_EQ_INT(get_revs(m, "/l/b", &kv), 1);
+		CHECK_EQ_INT(get_revs(m, "/l/c", &kv), 0);
+		CHECK(now_s() - t0 > 0.2);
+		CHECK_EQ_INT(cur_rev(m), r1 + 1);
+		CHECK_EQ_INT(mv_meta_watch(m, "/l/", r1 + 1, 0, on_event, &e,
+					   &next, NULL), 0);
+		snprintf(want, sizeof(want), "D /l/a@%lld;D /l/b@%lld;",
+			 (long long)r1 + 1, (long long)r1 + 1);
+		CHECK_STR(e.buf, want);
+		CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, &err), MV_ESERVER);
+		CHECK(strstr(err.msg, "not found") != NULL);
+		/* A put on a lease that does not exist changes nothing. */
+		r0 = cur_rev(m);
+		CHECK_EQ_INT(put_rev(m, "/l/x", "x", id), -1);
+		CHECK_EQ_INT(cur_rev(m), r0);
+		CHECK_EQ_INT(get_revs(m, "/l/x", &kv), 1);
+		/* Revoked: at once, one revision. */
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 60000, &id2, NULL), 0);
+		CHECK(id2 != id);
+		put_rev(m, "/l/p", "p", id2);
+		put_rev(m, "/l/q", "q", id2);
+		r0 = cur_rev(m);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id2, NULL), 0);
+		CHECK_EQ_INT(cur_rev(m), r0 + 1);
+		CHECK_EQ_INT(get_revs(m, "/l/p", &kv), 1);
+		CHECK_EQ_INT(get_revs(m, "/l/q", &kv), 1);
+		mv_err_clear(&err);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id2, &err), MV_ESERVER);
+		/* A lease outlives a restart, and its ttl starts afresh. */
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 700, &id, NULL), 0);
+		put_rev(m, "/l/r", "r", id);
+		mv_meta_close(m);
+		REQUIRE((m = bopen(b, "seam-lease")));
+		CHECK_EQ_INT(get_revs(m, "/l/r", &kv), 0);
+		CHECK_EQ_INT(kv.lease, id);
+		CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), 0);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 60000, &id2, NULL), 0);
+		CHECK(id2 != id);
+		t0 = now_s();
+		while (get_revs(m, "/l/r", &kv) == 0 && now_s() - t0 < 5)
+			usleep(20 * 1000);
+		CHECK_EQ_INT(get_revs(m, "/l/r", &kv), 1);
+		CHECK_EQ_INT(get_revs(m, "/l/c", &kv), 0);
+		mv_meta_close(m);
+	}
+}
+
+static void put_le(unsigned char *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = v >> (8 * i);
+}
+
+/*
+ * Local only: logs written before revisions existed still open, each
+ * record a revision; after a restart the history starts at the snapshot.
+ */
+TEST(meta_local_old_log_and_history)
+{
+	/* Two records: put /a=1, then put /a=2 and /b=x. */
+	static const unsigned char rec1[] = { 1, 0, 0, 0, 0, 2, 0, 0, 0,
+					      '/', 'a', 1, 0, 0, 0, '1' };
+	static const unsigned char rec2[] = {
+		2, 0, 0, 0,
+		0, 2, 0, 0, 0, '/', 'a', 1, 0, 0, 0, '2',
+		0, 2, 0, 0, 0, '/', 'b', 1, 0, 0, 0, 'x',
+	};
+	unsigned char log[128], *p = log;
+	const char *dir = unit_path("meta-oldlog");
+	struct mv_meta *m;
+	struct mv_meta_kv kv;
+	struct mv_meta_stats st;
+	struct evs e = { "", 0 };
+	char path[4096];
+	uint32_t crc;
+
+	memcpy(p, "MVMETA\x01\x00", 8);
+	p += 8;
+	put_le(p, sizeof(rec1));
+	crc = mv_crc32c(0, rec1, sizeof(rec1));
+	put_le(p + 4, crc);
+	memcpy(p + 8, rec1, sizeof(rec1));
+	p += 8 + sizeof(rec1);
+	put_le(p, sizeof(rec2));
+	crc = mv_crc32c(0, rec2, sizeof(rec2));
+	put_le(p + 4, crc);
+	memcpy(p + 8, rec2, sizeof(rec2));
+	p += 8 + sizeof(rec2);
+	REQUIRE(mkdir(dir, 0700) == 0);
+	snprintf(path, sizeof(path), "%s/meta.log", dir);
+	REQUIRE(write_file(path, log, p - log) == 0);
+	REQUIRE((m = open_dir("meta-oldlog")));
+	CHECK_EQ_INT(cur_rev(m), 2);
+	CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+	CHECK_EQ_INT(kv.create_rev, 1);
+	CHECK_EQ_INT(kv.mod_rev, 2);
+	CHECK_EQ_INT(kv.version, 2);
+	CHECK_EQ_INT(mv_meta_watch(m, "/", 1, 0, on_event, &e, NULL, NULL), 0);
+	CHECK_STR(e.buf, "P /a=1@1;P /a=2@2;P /b=x@2;");
+	CHECK_EQ_INT(put_rev(m, "/c", "c", 0), 3);
+	mv_meta_close(m);
+	/* Reopened, the new records replay with their revisions. */
+	REQUIRE((m = open_dir("meta-oldlog")));
+	CHECK_EQ_INT(cur_rev(m), 3);
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ_INT(mv_meta_watch(m, "/c", 1, 0, on_event, &e, NULL, NULL), 0);
+	CHECK_STR(e.buf, "P /c=c@3;");
+	mv_meta_stats(m, &st, NULL);
+	CHECK_EQ_INT(st.compact_revision, 0);
+	mv_meta_close(m);
+
+	/* An old empty store is the bare header: its first txn is rev 1. */
+	REQUIRE(write_file(path, "MVMETA\x01\x00", 8) == 0);
+	REQUIRE((m = open_dir("meta-oldlog")));
+	CHECK_EQ_INT(put_rev(m, "/a", "1", 0), 1);
+	mv_meta_close(m);
+	REQUIRE((m = open_dir("meta-oldlog")));
+	CHECK_EQ_INT(cur_rev(m), 1);
+	CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+	CHECK_EQ_INT(kv.create_rev, 1);
+	CHECK_EQ_INT(kv.mod_rev, 1);
+	CHECK_EQ_INT(kv.version, 1);
+	memset(&e, 0, sizeof(e));
+	CHECK_EQ_INT(mv_meta_watch(m, "/", 1, 0, on_event, &e, NULL, NULL), 0);
+	CHECK_STR(e.buf, "P /a=1@1;");
 	mv_meta_close(m);
 }
