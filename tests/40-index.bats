@@ -750,3 +750,49 @@ fl|IVF16,Flat|nprobe=3'
 	mv-get "$C" --all | sort >rows.after
 	same rows.after rows.before "rows after the background merge"
 }
+
+# node_lives: the node still runs and answers.
+node_lives() {
+	live_daemon || _alive "$MV_NODE_PID" || fail "mv-noded died: $(node_log_tail)"
+	run -0 mv-ls
+}
+
+huge4() {
+	yes "1e20 1e20 1e20 1e20" | head -n 20
+}
+
+@test "queries whose distances overflow float exit 65 (brute force); the node lives" {
+	run -0 mv-create "$C" --dim 4
+	run -0 mv-insert "$C" < <(echo "1 2 3 4")
+	run -65 --separate-stderr mv-search "$C" -k 1 < <(huge4)
+	assert_regex "$stderr" "^mv-search: .*query 1: .*too large"
+	node_lives
+	run -0 mv-search "$C" -k 1 < <(echo "1 2 3 4")
+	assert_output "0${T}1${T}0${T}0"
+}
+
+@test "queries whose distances overflow float exit 65 (IVF2,Flat); the node lives" {
+	run -0 mv-create "$C" --dim 4
+	run -0 mv-insert "$C" < <(gen vecs 100 4 --seed 7)
+	run -0 mv-index "$C" --type IVF2,Flat
+	run -65 --separate-stderr mv-search "$C" -k 1 < <(huge4)
+	assert_regex "$stderr" "^mv-search: .*query 1: .*too large"
+	node_lives
+	run -0 mv-search "$C" -k 1 --nprobe 2 < <(gen vecs 3 4 --seed 7)
+	assert_equal "${#lines[@]}" 3
+}
+
+@test "a row whose squared norm overflows float is refused with 65 and FILE:N; builds still work" {
+	gen vecs 100 4 --seed 8 >rows.txt
+	echo "1e20 1e20 1e20 1e20" >>rows.txt
+	run -0 mv-create "$C" --dim 4
+	run -65 --separate-stderr mv-insert "$C" rows.txt
+	assert_regex "$stderr" "^mv-insert: rows.txt:101: .*too large"
+	node_lives
+	# The largest accepted values: a norm just under the limit.
+	run -0 mv-insert "$C" < <(head -n 100 rows.txt; echo "1e18 1e18 1e18 1e18")
+	run -0 mv-index "$C" --type IVF4,Flat
+	node_lives
+	run -0 mv-search "$C" -k 1 --nprobe 4 < <(echo "1e18 1e18 1e18 1e18")
+	assert_regex "$output" "^0${T}1${T}[0-9]+${T}0\$"
+}

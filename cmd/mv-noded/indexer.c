@@ -21,6 +21,7 @@
 #include "log.h"
 #include "node.h"
 #include "segfile.h"
+#include "vcheck.h"
 
 #define ADD_CHUNK 8192		/* rows per add(): the progress step */
 
@@ -193,6 +194,21 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 	return 0;
 }
 
+/*
+ * Rows stored before inserts were checked may overflow FAISS's float
+ * arithmetic, which crashes in training: fail the build instead.
+ */
+static int unsearchable(struct coll *c, const float *x, size_t n,
+			struct mv_err *err)
+{
+	const char *why;
+
+	if (mv_vcheck(x, n, c->dim, &why) < 0)
+		return 0;
+	return mv_err_set(err, MV_EDATA, "collection '%s' holds a vector that "
+			  "cannot be indexed: %s", c->name, why);
+}
+
 static int build(struct build_job *j, struct mv_err *err)
 {
 	struct node *nd = j->nd;
@@ -260,6 +276,8 @@ static int build(struct build_job *j, struct mv_err *err)
 				got++;
 			}
 		}
+		if ((rc = unsearchable(c, buf, got, err)) < 0)
+			goto out;
 		log_info("collection '%s': training %s on %zu vectors", c->name,
 			 j->spec, got);
 		rc = mv_index_train(ci->ix, got, buf, err);
@@ -283,6 +301,8 @@ static int build(struct build_job *j, struct mv_err *err)
 			if (s->vecs)
 				x = s->vecs + r * c->dim;
 			else if ((rc = seg_rows(nd, c, s, r, n, buf, err)) < 0)
+				goto out;
+			if ((rc = unsearchable(c, x, n, err)) < 0)
 				goto out;
 			rc = mv_index_add(ci->ix, n, x, err);
 			if (rc < 0)

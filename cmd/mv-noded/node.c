@@ -20,6 +20,7 @@
 #include "log.h"
 #include "node.h"
 #include "segfile.h"
+#include "vcheck.h"
 
 struct node *the_node;
 
@@ -651,17 +652,6 @@ struct pcoll *batch_coll(struct batch *b, struct coll *c)
 	return pc;
 }
 
-/* 1 if no value is NaN or Inf: all exponent bits set, tested
- * branch-free so that the compiler vectorises it. */
-static int all_finite(const float *v, size_t n)
-{
-	const uint32_t *u = (const uint32_t *)(const void *)v;
-	uint32_t bad = 0;
-
-	for (size_t i = 0; i < n; i++)
-		bad |= (uint32_t)((u[i] & 0x7f800000u) == 0x7f800000u);
-	return !bad;
-}
 
 static void bump_next_id(struct coll *c, int64_t id)
 {
@@ -686,15 +676,16 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 
 	(void)nd;
 	*first_id = -1;
-	if (!all_finite(v, n * c->dim)) {
-		for (size_t i = 0; i < n * c->dim; i++)
-			if (!isfinite(v[i])) {
-				rc = mv_err_set(err, MV_EDATA,
-						"row %zu: NaN or Inf",
-						i / c->dim + 1);
-				break;
-			}
-		goto undo;
+	{
+		/* Only vectors FAISS can search: finite, norms in range. */
+		const char *why;
+		long bad = mv_vcheck(v, n, c->dim, &why);
+
+		if (bad >= 0) {
+			rc = mv_err_set(err, MV_EDATA, "row %ld: %s", bad + 1,
+					why);
+			goto undo;
+		}
 	}
 	if (!has_ids) {
 		int64_t first = atomic_fetch_add(&c->next_id, (long long)n);
