@@ -134,7 +134,41 @@ static void release_covered(struct cindex *ci)
 	}
 }
 
-/* Swap ci in as c's index and commit it; takes the commit lock. */
+/*
+ * The JSON of c's user's collection list with spec as c's index column
+ * (node.lock held): what the list will be once the change commits, while
+ * c->index still shows the state searches use.
+ */
+static char *list_with_index(struct node *nd, struct coll *c,
+			     const char *spec)
+{
+	char *s = node_collection_list(nd, c->user, NULL, NULL), item[512];
+	size_t nl = strlen(c->name);
+	json_t *a = s ? json_loads(s, 0, NULL) : NULL;
+
+	free(s);
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		const char *it = json_string_value(json_array_get(a, i));
+
+		if (!it || strncmp(it, c->name, nl) || strncmp(it + nl, " : ", 3))
+			continue;
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
+			 c->create_time, spec);
+		json_array_set_new(a, i, json_string(item));
+	}
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+/*
+ * Commit ci as c's index, then swap it in: the index, the segments it
+ * covers marked indexed and the old index's unmarked, all in one hold of
+ * c's write lock, so that no search sees a row both through the index and
+ * by brute force, or through neither.  Takes the commit lock.
+ */
 static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		   uint64_t size, struct mv_err *err)
 {
@@ -156,13 +190,18 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 				  c->name);
 	}
 	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
-	pthread_rwlock_wrlock(&c->lock);
+	/* c->index changes only under the commit lock: stable from here. */
+	pthread_rwlock_rdlock(&c->lock);
 	old = c->index;
-	c->index = ci;		/* for the list's index column */
 	pthread_rwlock_unlock(&c->lock);
 	pthread_mutex_lock(&nd->lock);
-	list = node_collection_list(nd, c->user, NULL, NULL);
+	list = list_with_index(nd, c, ci->spec);
 	pthread_mutex_unlock(&nd->lock);
+	if (!list) {
+		pthread_mutex_unlock(&nd->commit);
+		free(val);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
 	{
 		struct mv_meta_op ops[3] = {
 			{ MV_META_PUT, ci->key, val, strlen(val) },
@@ -173,14 +212,13 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 	}
 	free(val);
 	free(list);
-	pthread_rwlock_wrlock(&c->lock);
 	if (rc != 0) {
-		c->index = old;
-		pthread_rwlock_unlock(&c->lock);
 		pthread_mutex_unlock(&nd->commit);
 		return rc > 0 ? mv_err_set(err, MV_EAGAIN, "metadata conflict")
 			      : rc;
 	}
+	pthread_rwlock_wrlock(&c->lock);
+	c->index = ci;
 	if (old)
 		for (size_t i = 0; i < old->nsegs; i++)
 			old->segs[i]->indexed = 0;
