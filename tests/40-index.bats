@@ -856,6 +856,19 @@ searchers_stop() {
 	assert_equal "$(ix_index "$C")" Flat
 }
 
+@test "index builds and drops under running searches: every answer exact, no row twice or missing" {
+	live_daemon && skip "its searchers use the node's socket"
+	run -0 load16 "$C"
+	mv-search "$C" -k 10 "$D/q16.txt" >ref.tsv
+	searchers_start 2
+	for r in 1 2 3 4 5 6; do
+		run -0 mv-index "$C" --type Flat
+		run -0 mv-index "$C" --drop
+	done
+	searchers_stop "6 builds and drops"
+	assert_equal "$(ix_index "$C")" -
+}
+
 # node_lives: the node still runs and answers.
 node_lives() {
 	live_daemon || _alive "$MV_NODE_PID" || fail "mv-noded died: $(node_log_tail)"

@@ -550,6 +550,13 @@ static int restore_vecs(struct node *nd, struct coll *c, struct cindex *ci,
 	return 0;
 }
 
+/*
+ * Copy the vectors back (the slow part) holding only c's build lock, which
+ * keeps builds and other drops of c away; then, under the commit lock,
+ * commit the removal and, in one hold of c's write lock, clear the index
+ * and give the segments their copies back, so that a search sees every
+ * row exactly once, through the index or by brute force.
+ */
 int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 {
 	struct cindex *ci;
@@ -564,8 +571,10 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		return mv_err_set(err, MV_EAGAIN, "an index build of '%s' (%s) "
 				  "is under way", c->name, c->build.spec);
 	}
-	pthread_mutex_lock(&nd->commit);
+	/* Only a build (excluded above) or a drop changes c->index now. */
+	pthread_rwlock_rdlock(&c->lock);
 	ci = c->index;
+	pthread_rwlock_unlock(&c->lock);
 	if (!ci) {
 		rc = 0;
 		goto out;
@@ -579,13 +588,22 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 	rc = restore_vecs(nd, c, ci, copies, err);
 	if (rc < 0)
 		goto out;
-	pthread_rwlock_wrlock(&c->lock);
-	c->index = NULL;
-	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_lock(&nd->commit);
+	if (c->dropped) {
+		pthread_mutex_unlock(&nd->commit);
+		rc = mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
+				c->name);
+		goto out;
+	}
 	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
 	pthread_mutex_lock(&nd->lock);
-	list = node_collection_list(nd, c->user, NULL, NULL);
+	list = list_with_index(nd, c, "-");
 	pthread_mutex_unlock(&nd->lock);
+	if (!list) {
+		pthread_mutex_unlock(&nd->commit);
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
 	{
 		struct mv_meta_op ops[2] = {
 			{ MV_META_DEL, ci->key, NULL, 0 },
@@ -594,14 +612,14 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		rc = mv_meta_txn(nd->meta, NULL, 0, ops, 2, err);
 	}
 	free(list);
-	pthread_rwlock_wrlock(&c->lock);
 	if (rc != 0) {
-		c->index = ci;
-		pthread_rwlock_unlock(&c->lock);
+		pthread_mutex_unlock(&nd->commit);
 		if (rc > 0)
 			rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
 		goto out;
 	}
+	pthread_rwlock_wrlock(&c->lock);
+	c->index = NULL;
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
 		s->own = copies[i];
@@ -610,10 +628,10 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		copies[i] = NULL;
 	}
 	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_unlock(&nd->commit);
 	mv_store_del(nd->store, ci->path, NULL);
 	cindex_free(ci);
 out:
-	pthread_mutex_unlock(&nd->commit);
 	pthread_mutex_unlock(&c->build_lock);
 	if (copies) {
 		for (size_t i = 0; i < ncopies; i++)
