@@ -869,6 +869,26 @@ searchers_stop() {
 	assert_equal "$(ix_index "$C")" -
 }
 
+# idx_meta_size: the size recorded by the last index key written to the
+# metadata log (JSON values are stored as they are).
+idx_meta_size() {
+	grep -a -o '"type":"index","size":[0-9]*' "$MV_HOME/meta.log" |
+		tail -n 1 | sed 's/.*://'
+}
+
+@test "--param on an index keeps its size in the metadata" {
+	live_daemon && skip "reads the node's metadata log"
+	run -0 load16 "$C"
+	run -0 mv-index "$C" --type IVF4,Flat
+	f=$(find "$MV_HOME/segments" -path "*/$C-*" -name '*.idx' -type f)
+	size=$(stat -c %s "$f")
+	[ "$size" -gt 0 ]
+	assert_equal "$(idx_meta_size)" "$size"
+	run -0 mv-index "$C" --param nprobe=4
+	assert_equal "$(idx_meta_size)" "$size"
+	assert_equal "$(ix_index "$C")" IVF4,Flat
+}
+
 # node_lives: the node still runs and answers.
 node_lives() {
 	live_daemon || _alive "$MV_NODE_PID" || fail "mv-noded died: $(node_log_tail)"

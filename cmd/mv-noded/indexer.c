@@ -641,36 +641,61 @@ out:
 	return rc;
 }
 
+/*
+ * New search defaults: the index's metadata value is read back and only
+ * its params replaced (size, rows and the rest stay as the build wrote
+ * them), then the in-memory defaults follow once that is committed.
+ */
 int node_index_set(struct node *nd, struct coll *c, const char *params,
 		   struct mv_err *err)
 {
 	struct cindex *ci;
-	char *val;
-	int64_t rows = 0;
+	char *cur = NULL, *val = NULL;
+	size_t len;
+	json_t *j = NULL;
 	int rc;
 
 	pthread_mutex_lock(&nd->commit);
-	pthread_rwlock_wrlock(&c->lock);
+	/* c->index changes only under the commit lock. */
+	pthread_rwlock_rdlock(&c->lock);
 	ci = c->index;
+	pthread_rwlock_unlock(&c->lock);
 	if (!ci) {
-		pthread_rwlock_unlock(&c->lock);
 		pthread_mutex_unlock(&nd->commit);
 		return mv_err_set(err, MV_ESERVER, "collection '%s' has no index",
 				  c->name);
 	}
+	rc = mv_meta_get(nd->meta, ci->key, &cur, &len, err);
+	if (rc > 0)
+		rc = mv_err_set(err, MV_EIO, "index key '%s' is missing",
+				ci->key);
+	if (rc < 0)
+		goto out;
+	j = json_loadb(cur, len, 0, NULL);
+	if (!j || !json_is_object(j)) {
+		rc = mv_err_set(err, MV_EIO, "bad index key '%s'", ci->key);
+		goto out;
+	}
+	if (json_object_set_new(j, "params", json_string(params)) < 0 ||
+	    !(val = json_dumps(j, JSON_COMPACT))) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	rc = mv_meta_put(nd->meta, ci->key, val, strlen(val), err);
+	if (rc < 0)
+		goto out;
+	pthread_rwlock_wrlock(&c->lock);
 	snprintf(ci->params, sizeof(ci->params), "%s", params);
 	ci->nprobe = param_get(params, "nprobe");
 	ci->ef = param_get(params, "ef");
 	if (ci->ef < 0)
 		ci->ef = param_get(params, "efSearch");
-	for (size_t i = 0; i < ci->nsegs; i++)
-		rows += (int64_t)ci->segs[i]->n;
-	val = index_json(ci, 0, nd->node_no, rows);
 	pthread_rwlock_unlock(&c->lock);
-	rc = val ? mv_meta_put(nd->meta, ci->key, val, strlen(val), err)
-		 : mv_err_set(err, MV_EINTERNAL, "out of memory");
-	free(val);
+out:
 	pthread_mutex_unlock(&nd->commit);
+	json_decref(j);
+	free(cur);
+	free(val);
 	return rc;
 }
 
