@@ -24,6 +24,12 @@
 #include "vcheck.h"
 
 #define ADD_CHUNK 8192		/* rows per add(): the progress step */
+/*
+ * The empty slot of a result array, as node.c's node_search and
+ * node_merge_hit fill and test it: change it here when they change.
+ * (FAISS's own "no hit" label is -1, a label, not an id: see l < 0.)
+ */
+#define IX_NO_HIT ((int64_t)-1)
 
 struct build_job {
 	struct node *nd;
@@ -850,7 +856,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		if (rc < 0)
 			goto out;
 		for (size_t i = 0; i < nq * k; i++) {
-			ri[i] = -1;
+			ri[i] = IX_NO_HIT;
 			rd[i] = l2 ? INFINITY : -INFINITY;
 		}
 		for (size_t qi = 0; qi < nq; qi++) {
@@ -863,7 +869,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 				uint64_t row;
 
 				if (l < 0 || (uint64_t)l >= total)
-					continue;
+					continue;	/* FAISS: no hit */
 				si = seg_of(ci, (uint64_t)l);
 				s = ci->segs[si];
 				row = (uint64_t)l - ci->base[si];
@@ -880,7 +886,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		kk *= 4;
 	}
 	for (size_t qi = 0; qi < nq; qi++)
-		for (size_t j = 0; j < k && ri[qi * k + j] >= 0; j++)
+		for (size_t j = 0; j < k && ri[qi * k + j] != IX_NO_HIT; j++)
 			node_merge_hit(l2, ids + qi * k, dist + qi * k, k,
 				       ri[qi * k + j], rd[qi * k + j]);
 out:
