@@ -652,7 +652,6 @@ struct pcoll *batch_coll(struct batch *b, struct coll *c)
 	return pc;
 }
 
-
 static void bump_next_id(struct coll *c, int64_t id)
 {
 	long long cur = atomic_load(&c->next_id);
