@@ -17,6 +17,7 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 #include <exception>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -335,6 +336,12 @@ extern "C" int mv_index_search(const struct mv_index *cix, size_t nq,
 		if (!pt || pt->index != i)
 			p = nullptr;
 	}
+	/* A slot FAISS finds nothing for may be left unwritten: no hit. */
+	for (size_t j = 0; j < nq * k; j++) {
+		labels[j] = -1;
+		dist[j] = i->metric_type == faiss::METRIC_L2 ? INFINITY
+							     : -INFINITY;
+	}
 	if (h || fs) {
 		pthread_rwlock_rdlock(&ix->ef_lock);
 		if ((h && h->hnsw.efSearch != phnsw.efSearch) ||
@@ -355,6 +362,10 @@ extern "C" int mv_index_search(const struct mv_index *cix, size_t nq,
 			pthread_rwlock_unlock(&ix->ef_lock);
 		return mv_err_set(err, MV_EINTERNAL, "faiss: %s",
 				  faiss_what(e.what()));
+	} catch (...) {
+		if (h || fs)
+			pthread_rwlock_unlock(&ix->ef_lock);
+		return mv_err_set(err, MV_EINTERNAL, "faiss: unknown error");
 	}
 	if (h || fs)
 		pthread_rwlock_unlock(&ix->ef_lock);

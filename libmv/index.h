@@ -50,7 +50,10 @@ struct mv_index *mv_index_read(const void *buf, size_t len,
 
 /*
  * Search nq queries; nprobe and ef <= 0 mean the index's own values.
- * Thread-safe for concurrent callers.  Caller allocates dist/labels nq*k.
+ * Thread-safe for concurrent callers.  Caller allocates dist/labels nq*k;
+ * a label is -1 where there is no hit.  Queries must pass mv_vcheck
+ * (vcheck.h): FAISS throws on some overflows from inside an OpenMP region,
+ * where no catch reaches, and the process aborts.
  */
 int mv_index_search(const struct mv_index *ix, size_t nq, const float *x,
 		    size_t k, long nprobe, long ef, float *dist,

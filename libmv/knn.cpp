@@ -5,6 +5,7 @@
  */
 #include <faiss/utils/distances.h>
 #include <exception>
+#include <math.h>
 #include <stdio.h>
 #include "knn.h"
 
@@ -12,6 +13,12 @@ extern "C" int mv_knn(int l2, const float *x, size_t nq, const float *y,
 		      size_t ny, size_t d, size_t k, const float *y_norm2,
 		      float *dist, int64_t *labels, struct mv_err *err)
 {
+	/* FAISS leaves a slot it finds nothing for (distances that
+	 * overflow, NaN) unwritten in some of its paths: no hit, then. */
+	for (size_t i = 0; i < nq * k; i++) {
+		labels[i] = -1;
+		dist[i] = l2 ? INFINITY : -INFINITY;
+	}
 	try {
 		if (l2)
 			faiss::knn_L2sqr(x, y, d, nq, ny, k, dist, labels,
@@ -21,6 +28,8 @@ extern "C" int mv_knn(int l2, const float *x, size_t nq, const float *y,
 						 labels);
 	} catch (const std::exception &e) {
 		return mv_err_set(err, MV_EINTERNAL, "faiss: %s", e.what());
+	} catch (...) {
+		return mv_err_set(err, MV_EINTERNAL, "faiss: unknown error");
 	}
 	return 0;
 }

@@ -14,7 +14,7 @@ extern "C" {
 
 /*
  * For each of nq queries x (nq*d), the k best of the ny vectors y (ny*d):
- * labels[i*k+j] a row of y (or -1), dist the squared L2 distance
+ * labels[i*k+j] a row of y (or -1: no hit, always set), dist the squared L2 distance
  * (ascending) when l2, else the inner product (descending).  y_norm2 (ny
  * squared norms) is optional for l2 and saves recomputing it.  Caller
  * allocates labels and dist (nq*k).  Thread-safe.  Returns 0 or

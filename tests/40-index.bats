@@ -261,8 +261,13 @@ EOF
 		[ "$status" = 0 ] || fail "mv-search exits $status during the build: $stderr"
 		printf '%s\n' "$output" >got.tsv
 		total=$((total + 1))
+		# Any answer, also one that meets the swap, holds a row once.
+		! awk -F'\t' '($1 SUBSEP $3) in s { d = 1 } { s[$1 SUBSEP $3] }
+			END { exit !d }' got.tsv ||
+			fail "search $total during the build returned an id twice"
 		# Only a search that ended while the build still ran and no index
-		# was in force must be brute force; a last one may meet the swap.
+		# was in force must be brute force; one that meets the swap may
+		# already use the index (HNSW: other neighbours).
 		st=$(mv-index "$C" --status)
 		if grep -qx 'state=running' <<<"$st" && grep -qx 'index=-' <<<"$st"; then
 			same got.tsv bf.tsv "search $total during the build"
@@ -749,4 +754,183 @@ fl|IVF16,Flat|nprobe=3'
 	same after.tsv before.tsv "results after the background merge"
 	mv-get "$C" --all | sort >rows.after
 	same rows.after rows.before "rows after the background merge"
+}
+
+# searchers_start N: N background clients, each on one connection sending
+# `SEARCH $C 10` of q16.txt back to back until the file stop exists, and
+# comparing every answer's ids with ref.tsv (mv-search's brute force).
+# Each leaves "answers differing twice missing" in n.P: answers, those not
+# equal to ref.tsv, those with an id twice for a query, those without the
+# true nearest row of a query.
+searchers_start() {
+	local p
+	rm -f stop n.* s.*.err
+	cat >searcher.py <<'PY'
+import socket, struct, sys, os
+sock, qfile, ref, out = sys.argv[1:5]
+qs = [[float(x) for x in l.split()] for l in open(qfile) if l.strip()]
+nq, k = len(qs), 10
+want = [[] for _ in range(nq)]
+for l in open(ref):
+    f = l.split("\t")
+    want[int(f[0])].append(int(f[2]))
+payload = b"".join(struct.pack("<%df" % len(q), *q) for q in qs)
+req = ("SEARCH %s %d %d %d\n" % (os.environ["C"], k, nq, len(payload))).encode() + payload
+sk = socket.socket(socket.AF_UNIX)
+sk.connect(sock)
+f = sk.makefile("rb")
+n = bad = dup = miss = 0
+while not os.path.exists("stop"):
+    sk.sendall(req)
+    line = f.readline().decode()
+    if not line.startswith("OK"):
+        print("search failed: " + line.strip(), file=sys.stderr)
+        sys.exit(1)
+    nb = int(line.split("bytes=")[1].split()[0])
+    body = f.read(nb)
+    ids = struct.unpack("<%dq" % (nq * k), body[:nq * k * 8])
+    n += 1
+    if n == 1:
+        open(out + ".ready", "w").close()
+    ok = True
+    for qi in range(nq):
+        got = [i for i in ids[qi * k:(qi + 1) * k] if i != -1]
+        if got != want[qi]:
+            ok = False
+        if len(set(got)) != len(got):
+            dup += 1
+            break
+    for qi in range(nq):
+        if want[qi][0] not in ids[qi * k:(qi + 1) * k]:
+            miss += 1
+            break
+    bad += not ok
+open(out, "w").write("%d %d %d %d\n" % (n, bad, dup, miss))
+PY
+	spids=()
+	for p in $(seq 1 "$1"); do
+		C=$C timeout -k 5 "$MV_TIMEOUT" python3 searcher.py "$MV_HOME/mv.sock" \
+			"$D/q16.txt" ref.tsv "n.$p" 2>"s.$p.err" &
+		spids+=($!)
+	done
+	poll 20 searchers_ready "$1" || fail "the searchers did not start: $(cat s.*.err)"
+}
+
+searchers_ready() {
+	[ "$(find . -maxdepth 1 -name 'n.*.ready' | wc -l)" -ge "$1" ]
+}
+
+# searchers_stop WHAT: stop them; fail if a search failed or an answer was
+# not ref.tsv.
+searchers_stop() {
+	local p tot
+	touch stop
+	for p in "${!spids[@]}"; do
+		wait "${spids[$p]}" ||
+			fail "$1: searcher $((p + 1)) failed: $(cat "s.$((p + 1)).err")"
+	done
+	tot=$(cat n.? n.?? 2>/dev/null | awk '{ for (i = 1; i <= 4; i++) s[i] += $i }
+		END { print s[1] + 0, s[2] + 0, s[3] + 0, s[4] + 0 }')
+	set -- "$1" $tot
+	echo "# $1: $2 searches, $3 not exact ($4 with an id twice, $5 without the nearest row)" >&3
+	[ "$3" = 0 ] || fail "$1: $3 of $2 answers differ from brute force ($4 with an id twice, $5 without the true nearest row)"
+	[ "$2" -ge 10 ] || fail "$1: only $2 searches ran: too few to test"
+}
+
+@test "flushes and Flat builds under running searches: every answer exact, no row twice" {
+	live_daemon && skip "its searchers use the node's socket"
+	run -0 mv-create "$C" --dim 16
+	for r in 1 2 3 4 5 6; do
+		sed -n "$(((r - 1) * 500 + 1)),$((r * 500))p" "$D/s16.txt" >part.txt
+		run -0 mv-insert --ids-first "$C" part.txt
+		# Flat is exact, and mvgen.py's data make its distances exact:
+		# every answer must be brute force's, byte for byte.
+		mv-search "$C" -k 10 "$D/q16.txt" >ref.tsv
+		searchers_start 2
+		for b in 1 2 3; do
+			run -0 mv-index "$C" --type Flat
+		done
+		searchers_stop "round $r"
+	done
+	assert_rows "$C" 3000
+	assert_equal "$(ix_index "$C")" Flat
+}
+
+@test "index builds and drops under running searches: every answer exact, no row twice or missing" {
+	live_daemon && skip "its searchers use the node's socket"
+	run -0 load16 "$C"
+	mv-search "$C" -k 10 "$D/q16.txt" >ref.tsv
+	searchers_start 2
+	for r in 1 2 3 4 5 6; do
+		run -0 mv-index "$C" --type Flat
+		run -0 mv-index "$C" --drop
+	done
+	searchers_stop "6 builds and drops"
+	assert_equal "$(ix_index "$C")" -
+}
+
+# idx_meta_size: the size recorded by the last index key written to the
+# metadata log (JSON values are stored as they are).
+idx_meta_size() {
+	grep -a -o '"type":"index","size":[0-9]*' "$MV_HOME/meta.log" |
+		tail -n 1 | sed 's/.*://'
+}
+
+@test "--param on an index keeps its size in the metadata" {
+	live_daemon && skip "reads the node's metadata log"
+	run -0 load16 "$C"
+	run -0 mv-index "$C" --type IVF4,Flat
+	f=$(find "$MV_HOME/segments" -path "*/$C-*" -name '*.idx' -type f)
+	size=$(stat -c %s "$f")
+	[ "$size" -gt 0 ]
+	assert_equal "$(idx_meta_size)" "$size"
+	run -0 mv-index "$C" --param nprobe=4
+	assert_equal "$(idx_meta_size)" "$size"
+	assert_equal "$(ix_index "$C")" IVF4,Flat
+}
+
+# node_lives: the node still runs and answers.
+node_lives() {
+	live_daemon || _alive "$MV_NODE_PID" || fail "mv-noded died: $(node_log_tail)"
+	run -0 mv-ls
+}
+
+huge4() {
+	yes "1e20 1e20 1e20 1e20" | head -n 20
+}
+
+@test "queries whose distances overflow float exit 65 (brute force); the node lives" {
+	run -0 mv-create "$C" --dim 4
+	run -0 mv-insert "$C" < <(echo "1 2 3 4")
+	run -65 --separate-stderr mv-search "$C" -k 1 < <(huge4)
+	assert_regex "$stderr" "^mv-search: .*query 1: .*too large"
+	node_lives
+	run -0 mv-search "$C" -k 1 < <(echo "1 2 3 4")
+	assert_output "0${T}1${T}0${T}0"
+}
+
+@test "queries whose distances overflow float exit 65 (IVF2,Flat); the node lives" {
+	run -0 mv-create "$C" --dim 4
+	run -0 mv-insert "$C" < <(gen vecs 100 4 --seed 7)
+	run -0 mv-index "$C" --type IVF2,Flat
+	run -65 --separate-stderr mv-search "$C" -k 1 < <(huge4)
+	assert_regex "$stderr" "^mv-search: .*query 1: .*too large"
+	node_lives
+	run -0 mv-search "$C" -k 1 --nprobe 2 < <(gen vecs 3 4 --seed 7)
+	assert_equal "${#lines[@]}" 3
+}
+
+@test "a row whose squared norm overflows float is refused with 65 and FILE:N; builds still work" {
+	gen vecs 100 4 --seed 8 >rows.txt
+	echo "1e20 1e20 1e20 1e20" >>rows.txt
+	run -0 mv-create "$C" --dim 4
+	run -65 --separate-stderr mv-insert "$C" rows.txt
+	assert_regex "$stderr" "^mv-insert: rows.txt:101: .*too large"
+	node_lives
+	# The largest accepted values: a norm just under the limit.
+	run -0 mv-insert "$C" < <(head -n 100 rows.txt; echo "1e18 1e18 1e18 1e18")
+	run -0 mv-index "$C" --type IVF4,Flat
+	node_lives
+	run -0 mv-search "$C" -k 1 --nprobe 4 < <(echo "1e18 1e18 1e18 1e18")
+	assert_regex "$output" "^0${T}1${T}[0-9]+${T}0\$"
 }

@@ -21,8 +21,15 @@
 #include "log.h"
 #include "node.h"
 #include "segfile.h"
+#include "vcheck.h"
 
 #define ADD_CHUNK 8192		/* rows per add(): the progress step */
+/*
+ * The empty slot of a result array, as node.c's node_search and
+ * node_merge_hit fill and test it (idmap.h's reserved id).  FAISS's own
+ * "no hit" label is -1, a label, not an id: see l < 0.
+ */
+#define IX_NO_HIT MV_ID_NONE
 
 struct build_job {
 	struct node *nd;
@@ -146,7 +153,41 @@ static void release_covered(struct cindex *ci)
 	}
 }
 
-/* Swap ci in as c's index and commit it; takes the commit lock. */
+/*
+ * The JSON of c's user's collection list with spec as c's index column
+ * (node.lock held): what the list will be once the change commits, while
+ * c->index still shows the state searches use.
+ */
+static char *list_with_index(struct node *nd, struct coll *c,
+			     const char *spec)
+{
+	char *s = node_collection_list(nd, c->user, NULL, NULL), item[512];
+	size_t nl = strlen(c->name);
+	json_t *a = s ? json_loads(s, 0, NULL) : NULL;
+
+	free(s);
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		const char *it = json_string_value(json_array_get(a, i));
+
+		if (!it || strncmp(it, c->name, nl) || strncmp(it + nl, " : ", 3))
+			continue;
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
+			 c->create_time, spec);
+		json_array_set_new(a, i, json_string(item));
+	}
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+/*
+ * Commit ci as c's index, then swap it in: the index, the segments it
+ * covers marked indexed and the old index's unmarked, all in one hold of
+ * c's write lock, so that no search sees a row both through the index and
+ * by brute force, or through neither.  Takes the commit lock.
+ */
 static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		   uint64_t size, struct mv_err *err)
 {
@@ -168,13 +209,18 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 				  c->name);
 	}
 	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
-	pthread_rwlock_wrlock(&c->lock);
+	/* c->index changes only under the commit lock: stable from here. */
+	pthread_rwlock_rdlock(&c->lock);
 	old = c->index;
-	c->index = ci;		/* for the list's index column */
 	pthread_rwlock_unlock(&c->lock);
 	pthread_mutex_lock(&nd->lock);
-	list = node_collection_list(nd, c->user, NULL, NULL);
+	list = list_with_index(nd, c, ci->spec);
 	pthread_mutex_unlock(&nd->lock);
+	if (!list) {
+		pthread_mutex_unlock(&nd->commit);
+		free(val);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
 	{
 		struct mv_meta_op ops[3] = {
 			{ MV_META_PUT, ci->key, val, strlen(val) },
@@ -185,14 +231,13 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 	}
 	free(val);
 	free(list);
-	pthread_rwlock_wrlock(&c->lock);
 	if (rc != 0) {
-		c->index = old;
-		pthread_rwlock_unlock(&c->lock);
 		pthread_mutex_unlock(&nd->commit);
 		return rc > 0 ? mv_err_set(err, MV_EAGAIN, "metadata conflict")
 			      : rc;
 	}
+	pthread_rwlock_wrlock(&c->lock);
+	c->index = ci;
 	if (old)
 		for (size_t i = 0; i < old->nsegs; i++)
 			old->segs[i]->indexed = 0;
@@ -204,6 +249,21 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		cindex_free(old);
 	}
 	return 0;
+}
+
+/*
+ * Rows stored before inserts were checked may overflow FAISS's float
+ * arithmetic, which crashes in training: fail the build instead.
+ */
+static int unsearchable(struct coll *c, const float *x, size_t n,
+			struct mv_err *err)
+{
+	const char *why;
+
+	if (mv_vcheck(x, n, c->dim, &why) < 0)
+		return 0;
+	return mv_err_set(err, MV_EDATA, "collection '%s' holds a vector that "
+			  "cannot be indexed: %s", c->name, why);
 }
 
 static int build(struct build_job *j, struct mv_err *err)
@@ -273,6 +333,8 @@ static int build(struct build_job *j, struct mv_err *err)
 				got++;
 			}
 		}
+		if ((rc = unsearchable(c, buf, got, err)) < 0)
+			goto out;
 		log_info("collection '%s': training %s on %zu vectors", c->name,
 			 j->spec, got);
 		rc = mv_index_train(ci->ix, got, buf, err);
@@ -296,6 +358,8 @@ static int build(struct build_job *j, struct mv_err *err)
 			if (s->vecs)
 				x = s->vecs + r * c->dim;
 			else if ((rc = seg_rows(nd, c, s, r, n, buf, err)) < 0)
+				goto out;
+			if ((rc = unsearchable(c, x, n, err)) < 0)
 				goto out;
 			rc = mv_index_add(ci->ix, n, x, err);
 			if (rc < 0)
@@ -508,6 +572,13 @@ static int restore_vecs(struct node *nd, struct coll *c, struct cindex *ci,
 	return 0;
 }
 
+/*
+ * Copy the vectors back (the slow part) holding only c's build lock, which
+ * keeps builds and other drops of c away; then, under the commit lock,
+ * commit the removal and, in one hold of c's write lock, clear the index
+ * and give the segments their copies back, so that a search sees every
+ * row exactly once, through the index or by brute force.
+ */
 int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 {
 	struct cindex *ci;
@@ -522,8 +593,10 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		return mv_err_set(err, MV_EAGAIN, "an index build of '%s' (%s) "
 				  "is under way", c->name, c->build.spec);
 	}
-	pthread_mutex_lock(&nd->commit);
+	/* Only a build (excluded above) or a drop changes c->index now. */
+	pthread_rwlock_rdlock(&c->lock);
 	ci = c->index;
+	pthread_rwlock_unlock(&c->lock);
 	if (!ci) {
 		rc = 0;
 		goto out;
@@ -537,13 +610,22 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 	rc = restore_vecs(nd, c, ci, copies, err);
 	if (rc < 0)
 		goto out;
-	pthread_rwlock_wrlock(&c->lock);
-	c->index = NULL;
-	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_lock(&nd->commit);
+	if (c->dropped) {
+		pthread_mutex_unlock(&nd->commit);
+		rc = mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
+				c->name);
+		goto out;
+	}
 	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
 	pthread_mutex_lock(&nd->lock);
-	list = node_collection_list(nd, c->user, NULL, NULL);
+	list = list_with_index(nd, c, "-");
 	pthread_mutex_unlock(&nd->lock);
+	if (!list) {
+		pthread_mutex_unlock(&nd->commit);
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
 	{
 		struct mv_meta_op ops[2] = {
 			{ MV_META_DEL, ci->key, NULL, 0 },
@@ -552,14 +634,14 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		rc = mv_meta_txn(nd->meta, NULL, 0, ops, 2, err);
 	}
 	free(list);
-	pthread_rwlock_wrlock(&c->lock);
 	if (rc != 0) {
-		c->index = ci;
-		pthread_rwlock_unlock(&c->lock);
+		pthread_mutex_unlock(&nd->commit);
 		if (rc > 0)
 			rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
 		goto out;
 	}
+	pthread_rwlock_wrlock(&c->lock);
+	c->index = NULL;
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
 		if (s->retired)
@@ -570,10 +652,10 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		copies[i] = NULL;
 	}
 	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_unlock(&nd->commit);
 	mv_store_del(nd->store, ci->path, NULL);
 	cindex_free(ci);
 out:
-	pthread_mutex_unlock(&nd->commit);
 	pthread_mutex_unlock(&c->build_lock);
 	if (copies) {
 		for (size_t i = 0; i < ncopies; i++)
@@ -583,36 +665,61 @@ out:
 	return rc;
 }
 
+/*
+ * New search defaults: the index's metadata value is read back and only
+ * its params replaced (size, rows and the rest stay as the build wrote
+ * them), then the in-memory defaults follow once that is committed.
+ */
 int node_index_set(struct node *nd, struct coll *c, const char *params,
 		   struct mv_err *err)
 {
 	struct cindex *ci;
-	char *val;
-	int64_t rows = 0;
+	char *cur = NULL, *val = NULL;
+	size_t len;
+	json_t *j = NULL;
 	int rc;
 
 	pthread_mutex_lock(&nd->commit);
-	pthread_rwlock_wrlock(&c->lock);
+	/* c->index changes only under the commit lock. */
+	pthread_rwlock_rdlock(&c->lock);
 	ci = c->index;
+	pthread_rwlock_unlock(&c->lock);
 	if (!ci) {
-		pthread_rwlock_unlock(&c->lock);
 		pthread_mutex_unlock(&nd->commit);
 		return mv_err_set(err, MV_ESERVER, "collection '%s' has no index",
 				  c->name);
 	}
+	rc = mv_meta_get(nd->meta, ci->key, &cur, &len, err);
+	if (rc > 0)
+		rc = mv_err_set(err, MV_EIO, "index key '%s' is missing",
+				ci->key);
+	if (rc < 0)
+		goto out;
+	j = json_loadb(cur, len, 0, NULL);
+	if (!j || !json_is_object(j)) {
+		rc = mv_err_set(err, MV_EIO, "bad index key '%s'", ci->key);
+		goto out;
+	}
+	if (json_object_set_new(j, "params", json_string(params)) < 0 ||
+	    !(val = json_dumps(j, JSON_COMPACT))) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	rc = mv_meta_put(nd->meta, ci->key, val, strlen(val), err);
+	if (rc < 0)
+		goto out;
+	pthread_rwlock_wrlock(&c->lock);
 	snprintf(ci->params, sizeof(ci->params), "%s", params);
 	ci->nprobe = param_get(params, "nprobe");
 	ci->ef = param_get(params, "ef");
 	if (ci->ef < 0)
 		ci->ef = param_get(params, "efSearch");
-	for (size_t i = 0; i < ci->nsegs; i++)
-		rows += (int64_t)ci->segs[i]->n;
-	val = index_json(ci, 0, nd->node_no, rows);
 	pthread_rwlock_unlock(&c->lock);
-	rc = val ? mv_meta_put(nd->meta, ci->key, val, strlen(val), err)
-		 : mv_err_set(err, MV_EINTERNAL, "out of memory");
-	free(val);
+out:
 	pthread_mutex_unlock(&nd->commit);
+	json_decref(j);
+	free(cur);
+	free(val);
 	return rc;
 }
 
@@ -796,7 +903,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		if (rc < 0)
 			goto out;
 		for (size_t i = 0; i < nq * k; i++) {
-			ri[i] = MV_ID_NONE;
+			ri[i] = IX_NO_HIT;
 			rd[i] = l2 ? INFINITY : -INFINITY;
 		}
 		for (size_t qi = 0; qi < nq; qi++) {
@@ -809,7 +916,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 				uint64_t row;
 
 				if (l < 0 || (uint64_t)l >= total)
-					continue;
+					continue;	/* FAISS: no hit */
 				si = seg_of(ci, (uint64_t)l);
 				s = ci->segs[si];
 				row = (uint64_t)l - ci->base[si];
@@ -826,7 +933,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		kk *= 4;
 	}
 	for (size_t qi = 0; qi < nq; qi++)
-		for (size_t j = 0; j < k && ri[qi * k + j] != MV_ID_NONE; j++)
+		for (size_t j = 0; j < k && ri[qi * k + j] != IX_NO_HIT; j++)
 			node_merge_hit(l2, ids + qi * k, dist + qi * k, k,
 				       ri[qi * k + j], rd[qi * k + j]);
 out:

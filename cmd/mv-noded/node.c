@@ -20,6 +20,7 @@
 #include "log.h"
 #include "node.h"
 #include "segfile.h"
+#include "vcheck.h"
 
 struct node *the_node;
 
@@ -715,18 +716,6 @@ struct pcoll *batch_coll(struct batch *b, struct coll *c)
 	return pc;
 }
 
-/* 1 if no value is NaN or Inf: all exponent bits set, tested
- * branch-free so that the compiler vectorises it. */
-static int all_finite(const float *v, size_t n)
-{
-	const uint32_t *u = (const uint32_t *)(const void *)v;
-	uint32_t bad = 0;
-
-	for (size_t i = 0; i < n; i++)
-		bad |= (uint32_t)((u[i] & 0x7f800000u) == 0x7f800000u);
-	return !bad;
-}
-
 /* Assigned ids stay above every id given: past the largest of ids[0..n). */
 static void bump_next_id(struct coll *c, const int64_t *ids, size_t n)
 {
@@ -823,15 +812,16 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 	int rc = 0;
 
 	*first_id = -1;
-	if (!all_finite(v, n * c->dim)) {
-		for (size_t i = 0; i < n * c->dim; i++)
-			if (!isfinite(v[i])) {
-				rc = mv_err_set(err, MV_EDATA,
-						"row %zu: NaN or Inf",
-						i / c->dim + 1);
-				break;
-			}
-		goto undo;
+	{
+		/* Only vectors FAISS can search: finite, norms in range. */
+		const char *why;
+		long bad = mv_vcheck(v, n, c->dim, &why);
+
+		if (bad >= 0) {
+			rc = mv_err_set(err, MV_EDATA, "row %ld: %s", bad + 1,
+					why);
+			goto undo;
+		}
 	}
 	if (!has_ids) {
 		int64_t first = 0;

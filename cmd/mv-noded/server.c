@@ -16,6 +16,7 @@
 #include "log.h"
 #include "net.h"
 #include "server.h"
+#include "vcheck.h"
 
 #define LINE_MAX_LEN (64 * 1024)
 #define PAYLOAD_MAX ((size_t)1 << 30)
@@ -892,12 +893,15 @@ static int cmd_search(struct conn *cn, int argc, char **argv)
 			goto out;
 		}
 	}
-	for (uint64_t i = 0; i < nq * c->dim; i++)
-		if (!isfinite(q[i])) {
-			rc = reply(cn, "ERR BADDATA query %" PRIu64 ": NaN or Inf",
-				   i / c->dim + 1);
+	{
+		const char *why;
+		long bad = mv_vcheck(q, nq, c->dim, &why);
+
+		if (bad >= 0) {
+			rc = reply(cn, "ERR BADDATA query %ld: %s", bad + 1, why);
 			goto out;
 		}
+	}
 	ids = malloc(nq * k * 8 + 1);
 	dist = malloc(nq * k * 4 + 1);
 	if (!ids || !dist) {

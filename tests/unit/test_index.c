@@ -3,12 +3,14 @@
  * and searches with different ef/nprobe from concurrent threads, which
  * must give what the same searches give alone.
  */
+#include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "index.h"
 #include "knn.h"
 #include "unit.h"
+#include "vcheck.h"
 
 #define N 4000
 #define D 16
@@ -148,4 +150,69 @@ TEST(index_hnsw_ef_per_search)
 TEST(index_ivf_nprobe_per_search)
 {
 	check_concurrent("IVF32,Flat", 0, 0, 1, 32);
+}
+
+TEST(vcheck_norm_limit)
+{
+	float v[3 * 20];
+	const char *why = NULL;
+
+	for (int i = 0; i < 3 * 20; i++)
+		v[i] = 1e17f;		/* squared norm 2e35 */
+	CHECK_EQ_INT(mv_vcheck(v, 3, 20, &why), -1);
+	v[2 * 20 + 19] = 3e18f;		/* squared norm 9e36 + 2e35 */
+	CHECK_EQ_INT(mv_vcheck(v, 3, 20, &why), -1);
+	v[2 * 20 + 19] = 3.3e18f;	/* 1.09e37 + 2e35 */
+	CHECK_EQ_INT(mv_vcheck(v, 3, 20, &why), 2);
+	CHECK(strstr(why, "too large") != NULL);
+	v[1 * 20 + 3] = 1e20f;		/* its square overflows float */
+	CHECK_EQ_INT(mv_vcheck(v, 3, 20, &why), 1);
+	CHECK(strstr(why, "too large") != NULL);
+	v[3] = NAN;
+	CHECK_EQ_INT(mv_vcheck(v, 3, 20, &why), 0);
+	CHECK_STR(why, "NaN or Inf");
+	v[3] = -INFINITY;
+	CHECK_EQ_INT(mv_vcheck(v, 1, 20, &why), 0);
+	CHECK_STR(why, "NaN or Inf");
+	CHECK_EQ_INT(mv_vcheck(v, 0, 20, &why), -1);
+}
+
+/*
+ * Labels FAISS leaves alone (no hit: distances that overflow) must come
+ * back as -1, never as whatever the caller's arrays held.
+ */
+static void check_labels(const int64_t *l, size_t n, size_t ny)
+{
+	for (size_t i = 0; i < n; i++)
+		CHECK(l[i] == -1 || (l[i] >= 0 && (size_t)l[i] < ny));
+}
+
+TEST(knn_and_index_labels_defined_on_overflow)
+{
+	float y[4] = { 1, 2, 3, 4 }, yn[1] = { 30 }, q[20 * 4], dist[20 * 3];
+	int64_t lab[20 * 3];
+	struct mv_err err = { 0 };
+	struct mv_index *ix;
+
+	for (int i = 0; i < 20 * 4; i++)
+		q[i] = 1e20f;
+	for (size_t nq = 1; nq <= 20; nq += 19) {
+		for (int l2 = 0; l2 <= 2; l2++) {
+			for (size_t k = 1; k <= 3; k += 2) {
+				memset(lab, 0x55, sizeof(lab));
+				CHECK_EQ_INT(mv_knn(l2 != 0, q, nq, y, 1, 4, k,
+						    l2 == 2 ? yn : NULL, dist,
+						    lab, &err), 0);
+				check_labels(lab, nq * k, 1);
+			}
+		}
+		ix = mv_index_new("Flat", 4, 0, &err);
+		CHECK(ix != NULL);
+		CHECK_EQ_INT(mv_index_add(ix, 1, y, &err), 0);
+		memset(lab, 0x55, sizeof(lab));
+		CHECK_EQ_INT(mv_index_search(ix, nq, q, 3, 0, 0, dist, lab,
+					     &err), 0);
+		check_labels(lab, nq * 3, 1);
+		mv_index_free(ix);
+	}
 }
