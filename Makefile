@@ -135,7 +135,8 @@ FUZZ_SECONDS ?= 60
 FUZZ_OUT     := build/fuzz
 FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -std=c11 \
-	-D_GNU_SOURCE -Wall -Wextra -Wno-sign-compare -pthread -Ilibmv
+	-D_GNU_SOURCE -Wall -Wextra -Wno-sign-compare -pthread -Ilibmv \
+	-DMV_VECIO_CHUNK=64u
 FUZZ_LIBS    := -lzstd -ljansson -lcurl -lm -pthread
 FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
