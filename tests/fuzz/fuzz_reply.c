@@ -70,7 +70,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	int sfd, rc = 0, op;
 	size_t off = 0;
 	static const int64_t ids[3] = { 1, 2, 3 };
-	static const float vecs[12] = { 0 };
+	static const float vecs[16] = { 0 };	/* up to 4 queries of 4 */
 
 	if (len < 1 || len > 65536)
 		return 0;
