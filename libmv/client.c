@@ -463,7 +463,7 @@ int mv_client_search_recv(struct mv_client *c, size_t k, size_t nq,
 	if (mv_reply_get_i64(rest, "bytes", &bytes) < 0 ||
 	    mv_reply_get_i64(rest, "nq", &rnq) < 0 ||
 	    mv_reply_get_i64(rest, "k", &rk) < 0 || (size_t)rnq != nq ||
-	    (size_t)rk != k || (size_t)bytes < fixed ||
+	    (size_t)rk != k || bytes < 0 || (size_t)bytes < fixed ||
 	    bytes > ((int64_t)1 << 31))
 		return malformed(c, "bad SEARCH reply", err);
 	rc = read_payload(c, ids, nq * k * 8, err);
@@ -530,8 +530,8 @@ static int read_rows(struct mv_client *c, char *rest, uint32_t dim,
 	memset(out, 0, sizeof(*out));
 	if (mv_reply_get_i64(rest, "n", &n) < 0 ||
 	    mv_reply_get_i64(rest, "bytes", &bytes) < 0 || n < 0 ||
-	    bytes > ((int64_t)1 << 31) ||
-	    (size_t)bytes < (size_t)n * (8 + 4 * (size_t)dim))
+	    bytes < 0 || bytes > ((int64_t)1 << 31) ||
+	    (uint64_t)n > (uint64_t)bytes / (8 + 4 * (uint64_t)dim))
 		return malformed(c, "bad rows payload", err);
 	fixed = (size_t)n * (8 + 4 * (size_t)dim);
 	b = malloc((size_t)bytes + 1);
