@@ -221,6 +221,15 @@ int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
 		struct mv_err e2 = { 0 };
 
 		lineno++;
+		if (!strchr(line, '\n')) {
+			int ch = getc(f);	/* a last line without '\n'? */
+
+			if (ch != EOF) {
+				rc = mv_err_set(err, MV_ECONFIG, "%s:%d: line too "
+						"long", path, lineno);
+				break;
+			}
+		}
 		while (isspace((unsigned char)*p))
 			p++;
 		if (!*p || *p == '#')
