@@ -168,8 +168,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		break;
 	}
 	}
+	/* (The message may be empty: "ERR IO " from the node.) */
 	if (rc < 0)
-		FUZZ_CHECK(err.code == rc && err.msg[0]);
+		FUZZ_CHECK(err.code == rc);
 	mv_client_free(c);
 	close(sfd);
 	return 0;
