@@ -10,6 +10,34 @@
 #include "fuzz.h"
 #include "vecio.h"
 
+/*
+ * The column block of a batch must be what the node accepts (PROTOCOL.md,
+ * server.c's take_fields): per field, n 8-byte values, or n strings each
+ * a u32 length and its bytes, and nothing more.
+ */
+static void check_fields(const struct mv_vbatch *b,
+			 const struct mv_field *f, int nf)
+{
+	size_t pos = 0, len = b->fields_len;
+
+	for (int i = 0; i < nf; i++) {
+		if (f[i].type != MV_STRING) {
+			FUZZ_CHECK(len - pos >= b->n * 8);
+			pos += b->n * 8;
+			continue;
+		}
+		for (size_t r = 0; r < b->n; r++) {
+			uint32_t l;
+
+			FUZZ_CHECK(len - pos >= 4);
+			memcpy(&l, b->fields + pos, 4);
+			FUZZ_CHECK(len - pos - 4 >= l);
+			pos += 4 + l;
+		}
+	}
+	FUZZ_CHECK(pos == len);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	static const struct mv_field fields[] = {
@@ -56,6 +84,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 			for (size_t i = 0; i < b.n * dim; i++)
 				FUZZ_CHECK(isfinite(b.vecs[i]));
 			FUZZ_CHECK(mv_vreader_pos(r) <= len - 1);
+			if (o.nfields) {
+				FUZZ_CHECK(b.has_fields);
+				check_fields(&b, o.fields, o.nfields);
+			}
 			if (++rounds > 100000)
 				break;
 		}
