@@ -389,6 +389,7 @@ static int rd_op(struct rd *r, struct rd_op *o)
 	o->vlen = 0;
 	left -= 5;
 	if (o->type > MV_META_DELPREFIX || o->klen > left ||
+	    o->klen > MV_META_KEY_MAX ||
 	    (!o->klen && o->type != MV_META_DELPREFIX) ||
 	    memchr(o->key, '\0', o->klen))
 		return -1;
