@@ -127,3 +127,57 @@ clean:
 
 .PHONY: all bench deps unit bats test check demo lint asan install uninstall clean
 -include $(shell find libmv cmd tests bench -name '*.d' 2>/dev/null)
+
+# ---- fuzzing (tests/fuzz/README) -------------------------------------
+# libFuzzer targets built with clang into build/fuzz/, apart from the gcc
+# build: `make fuzz` builds them and runs each for FUZZ_SECONDS;
+# `make fuzz-build` only builds; `make fuzz-smoke` is check.sh's short run.
+FUZZ_CC      ?= $(shell command -v clang-14 || command -v clang || echo clang-14)
+FUZZ_SECONDS ?= 60
+FUZZ_OUT     := build/fuzz
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_CFLAGS  := -g -O1 -fno-omit-frame-pointer $(FUZZ_SAN) -std=c11 \
+	-D_GNU_SOURCE -Wall -Wextra -Wno-sign-compare -pthread -Ilibmv \
+	-DMV_VECIO_CHUNK=64u
+FUZZ_LIBS    := -lzstd -ljansson -lcurl -lm -pthread
+FUZZ_SRC     := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+FUZZ_BINS    := $(addprefix $(FUZZ_OUT)/,$(FUZZ_TARGETS))
+FUZZ_LIB_OBJ := $(patsubst libmv/%.c,$(FUZZ_OUT)/libmv/%.o,$(LIB_C))
+
+$(FUZZ_OUT)/libmv/%.o: libmv/%.c
+	@mkdir -p $(@D)
+	@echo "  FUZZCC  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+# The linker takes from the archive only the objects a target needs.
+$(FUZZ_OUT)/libmv-fuzz.a: $(FUZZ_LIB_OBJ)
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(FUZZ_OUT)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_OUT)/libmv-fuzz.a
+	@mkdir -p $(@D)
+	@echo "  FUZZLD  $@"
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< \
+		$(FUZZ_OUT)/libmv-fuzz.a $(FUZZ_LIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: fuzz-build
+	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	@sh tests/fuzz/run.sh 3 $(FUZZ_TARGETS)
+
+fuzz-clean:
+	rm -rf $(FUZZ_OUT)
+
+.PHONY: fuzz fuzz-build fuzz-smoke fuzz-clean
+-include $(wildcard $(FUZZ_OUT)/libmv/*.d)
+
+# Regenerate the binary seeds (segment files, meta.log) of the corpus.
+fuzz-seeds: $(FUZZ_OUT)/libmv-fuzz.a
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -o $(FUZZ_OUT)/seeds tests/fuzz/seeds.c \
+		$(FUZZ_OUT)/libmv-fuzz.a $(FUZZ_LIBS)
+	$(Q)./$(FUZZ_OUT)/seeds tests/fuzz/corpus
+
+.PHONY: fuzz-seeds

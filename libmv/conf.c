@@ -14,18 +14,22 @@ int64_t mv_parse_size(const char *s)
 {
 	char *end;
 	long long v;
+	int shift = 0;
 
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (end == s || errno || v < 0)
 		return -1;
 	switch (toupper((unsigned char)*end)) {
-	case 'K': v <<= 10; end++; break;
-	case 'M': v <<= 20; end++; break;
-	case 'G': v <<= 30; end++; break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
 	case '\0': break;
 	default: return -1;
 	}
+	if (v > INT64_MAX >> shift)
+		return -1;	/* too big for 64 bits */
+	v <<= shift;
 	if (*end == 'i' || *end == 'B')
 		end++;
 	if (*end == 'B')
@@ -247,6 +251,15 @@ int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
 		struct mv_err e2 = { 0 };
 
 		lineno++;
+		if (!strchr(line, '\n')) {
+			int ch = getc(f);	/* a last line without '\n'? */
+
+			if (ch != EOF) {
+				rc = mv_err_set(err, MV_ECONFIG, "%s:%d: line too "
+						"long", path, lineno);
+				break;
+			}
+		}
 		while (isspace((unsigned char)*p))
 			p++;
 		if (!*p || *p == '#')

@@ -670,6 +670,7 @@ static int rd_op(struct rd *r, struct rd_op *o)
 	o->key = (const char *)r->p + 5;
 	left -= 5;
 	if (o->type > T_PUTL || o->type == T_REV || o->klen > left ||
+	    o->klen > MV_META_KEY_MAX ||
 	    (!o->klen && o->type != MV_META_DELPREFIX) ||
 	    memchr(o->key, '\0', o->klen))
 		return -1;

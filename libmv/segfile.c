@@ -14,6 +14,8 @@
 #define F_PAGE 2u	/* block B starts at a 4096-byte boundary */
 #define F_TAIL 4u	/* B, A, then the header: written as B arrived */
 #define PAGE_FROM (1u << 20)	/* B blocks this large get F_PAGE */
+/* zstd's best: a 128 KiB block stored as a 4-byte RLE block. */
+#define ZSTD_RATIO_MAX 32768
 
 static const unsigned char zeros[4096];	/* padding */
 
@@ -194,6 +196,21 @@ int mv_segfile_decode(const char *name, const void *file, size_t len,
 	    (info->b_len && get32(h + 52) != mv_crc32c(0,
 			(const unsigned char *)file + boff, info->b_len)))
 		return mv_err_set(err, MV_EIO, "'%s': checksum mismatch", name);
+	/*
+	 * The size block A claims is checked before it is allocated: a
+	 * stored block is that size, and a zstd frame says its size in its
+	 * header, and cannot expand more than ZSTD_RATIO_MAX times.
+	 */
+	if (flags & F_ZSTD) {
+		unsigned long long fcs = ZSTD_getFrameContentSize(
+			(const unsigned char *)file + aoff, aslen);
+
+		if (fcs != info->a_raw || info->a_raw / ZSTD_RATIO_MAX > aslen)
+			return mv_err_set(err, MV_EIO, "'%s': bad zstd block",
+					  name);
+	} else if (aslen != info->a_raw) {
+		return mv_err_set(err, MV_EIO, "'%s': bad block size", name);
+	}
 	araw = malloc(info->a_raw ? info->a_raw : 1);
 	if (!araw)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -207,11 +224,6 @@ int mv_segfile_decode(const char *name, const void *file, size_t len,
 					  name);
 		}
 	} else {
-		if (aslen != info->a_raw) {
-			free(araw);
-			return mv_err_set(err, MV_EIO, "'%s': bad block size",
-					  name);
-		}
 		memcpy(araw, (const unsigned char *)file + aoff, aslen);
 	}
 	*a = araw;

@@ -24,7 +24,11 @@
 #error "vecio.c reads and writes little-endian data in place"
 #endif
 
+#ifdef MV_VECIO_CHUNK	/* tests/fuzz: small, so that inputs cross refills */
+#define CHUNK		MV_VECIO_CHUNK
+#else
 #define CHUNK		(4u << 20)	/* first buffer size, and read size */
+#endif
 #define NPY_HDR_MAX	(1u << 20)
 #define TOKEN_SHOW	40		/* bytes of a bad token quoted */
 #define STRING_MAX	65535		/* longest string field (PROTOCOL.md) */

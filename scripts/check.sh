@@ -1,6 +1,7 @@
 #!/bin/sh
-# Run the unit tests and the bats suite, then print one summary line
-# "N passed, N failed" over both.  Exit non-zero if anything failed.
+# Run the unit tests, the bats suite and a short run of every fuzz target,
+# then print one summary line "N passed, N failed" over all three.  Exit
+# non-zero if anything failed.
 set -u
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
@@ -11,14 +12,27 @@ trap 'rm -rf "$out"' EXIT
 unit_rc=$?
 bats --print-output-on-failure --formatter tap tests/ | tee "$out/bats"
 bats_rc=$?
+# A short run of every fuzz target (tests/fuzz/README), one result each.
+if make -s fuzz-build >"$out/fuzzbuild" 2>&1; then
+	make -s fuzz-smoke | tee "$out/fuzz"
+else
+	cat "$out/fuzzbuild"
+	for t in tests/fuzz/fuzz_*.c; do
+		t=${t##*/fuzz_}
+		echo "fuzz: ${t%.c}: FAILED (build)"
+	done | tee "$out/fuzz"
+fi
 
 up=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$out/unit" | tail -n 1)
 uf=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$out/unit" | tail -n 1)
 bp=$(grep -c '^ok ' "$out/bats")
 bf=$(grep -c '^not ok ' "$out/bats")
+fp=$(grep -c '^fuzz: .*: ok' "$out/fuzz")
+ff=$(grep -c '^fuzz: .*: FAILED' "$out/fuzz")
 : "${up:=0}" "${uf:=0}"
 [ "$unit_rc" -eq 0 ] || [ "$uf" -gt 0 ] || uf=$((uf + 1))
 [ "$bats_rc" -eq 0 ] || [ "$bf" -gt 0 ] || bf=$((bf + 1))
-echo "unit: $up passed, $uf failed; bats: $bp passed, $bf failed"
-echo "$((up + bp)) passed, $((uf + bf)) failed"
-[ $((uf + bf)) -eq 0 ]
+echo "unit: $up passed, $uf failed; bats: $bp passed, $bf failed;" \
+	"fuzz: $fp passed, $ff failed"
+echo "$((up + bp + fp)) passed, $((uf + bf + ff)) failed"
+[ $((uf + bf + ff)) -eq 0 ]

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include "log.h"
 #include "net.h"
+#include "proto.h"
 #include "server.h"
 #include "vcheck.h"
 
@@ -171,17 +172,7 @@ static int proto_err(struct conn *cn, const char *msg)
 
 static int parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-	char *end;
-	unsigned long long v;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -1;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (*end || errno || v > max)
-		return -1;
-	*out = v;
-	return 0;
+	return mv_proto_u64(s, max, out);
 }
 
 static int unknown_coll(struct conn *cn, const char *name)
@@ -1320,14 +1311,11 @@ static void sanitise(const char *in, char *out, size_t cap)
 
 static int dispatch(struct conn *cn, char *line)
 {
-	char *argv[MAX_ARGS + 1], *save = NULL, *t;
-	int argc = 0;
+	char *argv[MAX_ARGS + 1];
+	int argc = mv_proto_split(line, argv, MAX_ARGS);
 
-	for (t = strtok_r(line, " ", &save); t; t = strtok_r(NULL, " ", &save)) {
-		if (argc == MAX_ARGS)
-			return proto_err(cn, "too many words");
-		argv[argc++] = t;
-	}
+	if (argc < 0)
+		return proto_err(cn, "too many words");
 	if (argc == 0)
 		return 0;	/* blank lines are ignored */
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(*cmds); i++) {

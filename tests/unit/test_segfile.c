@@ -157,3 +157,46 @@ TEST(segfile_tail_layout)
 	free(ids);
 	free(f);
 }
+
+/*
+ * A header (with a right checksum) that claims a huge decompressed block
+ * A is refused as damage before anything is allocated for it, zstd or
+ * not (found by tests/fuzz/fuzz_segfile).
+ */
+TEST(segfile_huge_a_raw_is_damage_not_an_allocation)
+{
+	int64_t ids[64];
+	float v[64];
+	struct mv_segenc e;
+	struct mv_seginfo info;
+	struct mv_err err = { 0 };
+	unsigned char *f;
+	size_t len = 0;
+	void *a = NULL;
+	const void *b;
+	uint64_t huge = (uint64_t)1 << 62;
+	uint32_t crc;
+
+	for (int i = 0; i < 64; i++) {
+		ids[i] = i;
+		v[i] = (float)i;
+	}
+	for (int zstd = 0; zstd < 2; zstd++) {
+		size_t n = zstd ? 64 : 4;	/* 64 sequential ids compress */
+
+		REQUIRE(mv_segenc_init(&e, MV_SEG_VEC, 1, n, ids, n * 8, v,
+				       n * 4, &err) == 0);
+		REQUIRE((f = flatten(&e, &len)));
+		mv_segenc_release(&e);
+		memcpy(f + 32, &huge, 8);	/* a_raw */
+		crc = mv_crc32c(0, f, 56);
+		memcpy(f + 56, &crc, 4);
+		memset(&err, 0, sizeof(err));
+		CHECK_EQ_INT(mv_segfile_decode("h.vec", f, len, &info, &a, &b,
+					       &err), MV_EIO);
+		CHECK(strstr(err.msg, zstd ? "bad zstd block" :
+			     "bad block size"));
+		CHECK(a == NULL);
+		free(f);
+	}
+}

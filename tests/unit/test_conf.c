@@ -1,0 +1,62 @@
+/*
+ * test_conf.c - unit tests of mv.conf parsing (conf.h): sizes with
+ * suffixes, and sizes too big for 64 bits refused rather than wrapped.
+ */
+#include <stdio.h>
+#include <string.h>
+#include "conf.h"
+#include "unit.h"
+
+TEST(conf_parse_size_suffixes)
+{
+	CHECK_EQ_U64(mv_parse_size("4096"), 4096);
+	CHECK_EQ_U64(mv_parse_size("16M"), 16u << 20);
+	CHECK_EQ_U64(mv_parse_size("1GiB"), 1u << 30);
+	CHECK_EQ_U64(mv_parse_size("2kB"), 2048);
+	CHECK_EQ_U64(mv_parse_size("8589934591G"), 8589934591ull << 30);
+	CHECK_EQ_INT(mv_parse_size("-1"), -1);
+	CHECK_EQ_INT(mv_parse_size("12Q"), -1);
+	CHECK_EQ_INT(mv_parse_size(""), -1);
+}
+
+/* Found by tests/fuzz/fuzz_conf: the shift overflowed (and wrapped). */
+TEST(conf_parse_size_refuses_overflow)
+{
+	struct mv_conf c;
+	struct mv_err err = { 0 };
+
+	CHECK_EQ_INT(mv_parse_size("9223372036854775807M"), -1);
+	CHECK_EQ_INT(mv_parse_size("8589934592G"), -1);	/* 2^63 */
+	CHECK_EQ_INT(mv_parse_size("17592186044416M"), -1);	/* 2^64: 0 */
+	CHECK_EQ_INT(mv_parse_size("17592186044417M"), -1);	/* 2^64 + 1M */
+	CHECK_EQ_INT(mv_parse_size("9007199254740992K"), -1);	/* 2^63 */
+	REQUIRE(mv_conf_init(&c, &err) == 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "flush_limit", "17592186044417M", &err),
+		     MV_ECONFIG);
+	CHECK_EQ_U64(c.flush_limit, MV_FLUSH_LIMIT_DEFAULT);
+	mv_conf_release(&c);
+}
+
+/*
+ * A line longer than the reader's buffer is refused: its tail was read as
+ * a line of its own, so that the end of a long comment could set a key.
+ */
+TEST(conf_long_line_is_refused_not_split)
+{
+	struct mv_conf c;
+	struct mv_err err = { 0 };
+	const char *path = unit_path("long.conf");
+	FILE *f = fopen(path, "w");
+
+	REQUIRE(f);
+	fputc('#', f);
+	for (int i = 0; i < 4094; i++)	/* the tail starts a line */
+		fputc('x', f);
+	fputs("listen = 127.0.0.1:7999\n", f);
+	fclose(f);
+	REQUIRE(mv_conf_init(&c, &err) == 0);
+	CHECK_EQ_INT(mv_conf_load(&c, path, 0, &err), MV_ECONFIG);
+	CHECK(strstr(err.msg, "long.conf:1: line too long"));
+	CHECK_EQ_INT(c.nlisten, 0);
+	mv_conf_release(&c);
+}
