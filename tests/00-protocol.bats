@@ -155,6 +155,17 @@ wire_decode() {
 	assert_line -n 3 "OK"
 }
 
+@test "the reply code comes from the error, not from words in its message" {
+	# Absent collections whose names hold "session" or "exists".
+	run -0 wire < <(printf '%s\n' "DROP session_log" "DROP exists_x" \
+		"DESCRIBE session_log" "PING")
+	assert_equal "${#lines[@]}" 4
+	assert_line -n 0 --regexp "^ERR NOTFOUND .*'session_log'"
+	assert_line -n 1 --regexp "^ERR NOTFOUND .*'exists_x'"
+	assert_line -n 2 --regexp "^ERR NOTFOUND .*'session_log'"
+	assert_line -n 3 "OK"
+}
+
 @test "INSERT FLUSH SEARCH pipelined on one connection apply in order" {
 	{
 		printf 'CREATE %s 4 l2\n' "$C"

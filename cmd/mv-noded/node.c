@@ -423,12 +423,12 @@ int node_create(struct node *nd, const char *user, const char *name,
 		if (mv_name_check(f[i].name, err) < 0)
 			return MV_EDATA;
 		if (!strcmp(f[i].name, "id") || !strcmp(f[i].name, "vector"))
-			return mv_err_set(err, MV_EDATA,
+			return mv_err_setk(err, MV_EDATA, MV_K_BADNAME,
 					  "field name '%s' is reserved",
 					  f[i].name);
 		for (int j = 0; j < i; j++)
 			if (!strcmp(f[i].name, f[j].name))
-				return mv_err_set(err, MV_EDATA,
+				return mv_err_setk(err, MV_EDATA, MV_K_BADNAME,
 						  "field '%s' given twice",
 						  f[i].name);
 	}
@@ -445,11 +445,11 @@ int node_create(struct node *nd, const char *user, const char *name,
 			return 0;
 		}
 		if (if_not_exists)
-			return mv_err_set(err, MV_ESERVER,
+			return mv_err_setk(err, MV_ESERVER, MV_K_EXISTS,
 				"collection '%s' exists with dim %u metric %s",
 				name, c->dim, mv_metric_name(c->metric));
-		return mv_err_set(err, MV_ESERVER,
-				  "collection '%s' already exists", name);
+		return mv_err_setk(err, MV_ESERVER, MV_K_EXISTS,
+				   "collection '%s' already exists", name);
 	}
 	c = coll_new(user, name, dim, metric, f, nf);
 	if (!c) {
@@ -545,8 +545,8 @@ int node_drop(struct node *nd, const char *user, const char *name,
 	if (!c) {
 		pthread_mutex_unlock(&nd->lock);
 		pthread_mutex_unlock(&nd->commit);
-		return mv_err_set(err, MV_ESERVER, "unknown collection '%s'",
-				  name);
+		return mv_err_setk(err, MV_ESERVER, MV_K_NOTFOUND,
+				   "unknown collection '%s'", name);
 	}
 	snprintf(prefix, sizeof(prefix), "/%s/%s/", user, name);
 	snprintf(k3, sizeof(k3), "/%s/collection_list", user);
@@ -734,12 +734,12 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 				break;
 			}
 			if (mv_idmap_get(&pc->seen, ids[i])) {
-				rc = mv_err_set(err, MV_EDATA,
+				rc = mv_err_setk(err, MV_EDATA, MV_K_DUPID,
 						"id %" PRId64 " given twice", ids[i]);
 				break;
 			}
 			if (has_ids && !upsert && mv_idmap_get(&c->ids, ids[i])) {
-				rc = mv_err_set(err, MV_EDATA,
+				rc = mv_err_setk(err, MV_EDATA, MV_K_DUPID,
 					"id %" PRId64 " already in collection '%s'",
 					ids[i], c->name);
 				break;
@@ -875,7 +875,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	if (!b->colls)
 		return 0;
 	if (atomic_load(&nd->shutting_down)) {
-		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_SHUTDOWN,
+				 "node is shutting down");
 		goto out;
 	}
 	{
@@ -964,7 +965,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	pthread_mutex_lock(&nd->commit);
 	locked = 1;
 	if (atomic_load(&nd->shutting_down)) {
-		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_SHUTDOWN,
+				 "node is shutting down");
 		goto out;
 	}
 	{
@@ -999,7 +1001,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 							mv_idmap_put(&dm, d[j], NULL, 0);
 					}
 					if (rc == 0 && !mv_idmap_get(&dm, ids[i]))
-						rc = mv_err_set(err, MV_EDATA,
+						rc = mv_err_setk(err, MV_EDATA, MV_K_DUPID,
 							"id %" PRId64 " already in collection '%s'",
 							ids[i], c->name);
 				}

@@ -126,41 +126,47 @@ static int reply(struct conn *cn, const char *fmt, ...)
 	return send_raw(cn, line, (size_t)n);
 }
 
-static const char *code_name(int code, const char *msg)
+/* The reply code of an error: its kind, else what its code means. */
+static const char *code_name(const struct mv_err *e)
 {
-	switch (code) {
+	switch (e->kind) {
+	case MV_K_NOTFOUND:
+		return "NOTFOUND";
+	case MV_K_EXISTS:
+		return "EXISTS";
+	case MV_K_NOSESSION:
+		return "NOSESSION";
+	case MV_K_BADNAME:
+		return "BADNAME";
+	case MV_K_BADDIM:
+		return "BADDIM";
+	case MV_K_DUPID:
+		return "DUPID";
+	case MV_K_BUSY:
+		return "BUSY";
+	case MV_K_SHUTDOWN:
+		return "SHUTDOWN";
+	}
+	switch (e->code) {
 	case MV_EDATA:
-		if (strstr(msg, "dimension") || strstr(msg, "dim "))
-			return "BADDIM";
-		if (strstr(msg, "id ") == msg || strstr(msg, "given twice") ||
-		    strstr(msg, "already in"))
-			return "DUPID";
-		if (strstr(msg, "name"))
-			return "BADNAME";
 		return "BADDATA";
-	case MV_EAGAIN:
-		return strstr(msg, "shutting down") ? "SHUTDOWN" :
-		       strstr(msg, "build") ? "BUSY" : "IO";
 	case MV_EUSAGE:
 		return "PROTO";
 	case MV_EPERM:
 		return "DENIED";
 	case MV_EINTERNAL:
 		return "INTERNAL";
+	case MV_EAGAIN:
 	case MV_EIO:
 		return "IO";
 	default:
-		if (strstr(msg, "session"))
-			return "NOSESSION";
-		if (strstr(msg, "exists"))
-			return "EXISTS";
 		return "NOTFOUND";
 	}
 }
 
 static int reply_err(struct conn *cn, const struct mv_err *e)
 {
-	return reply(cn, "ERR %s %s", code_name(e->code, e->msg), e->msg);
+	return reply(cn, "ERR %s %s", code_name(e), e->msg);
 }
 
 static int proto_err(struct conn *cn, const char *msg)
