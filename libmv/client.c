@@ -422,6 +422,13 @@ int mv_client_session(struct mv_client *c, const char *session,
 	return request(c, line, NULL, 0, &rest, err);
 }
 
+int mv_client_handoff(struct mv_client *c, struct mv_err *err)
+{
+	char *rest;
+
+	return request(c, "HANDOFF", NULL, 0, &rest, err);
+}
+
 int mv_client_search_send(struct mv_client *c, const char *name,
 			  uint32_t dim, size_t k, size_t nq,
 			  const float *queries, const char *params,

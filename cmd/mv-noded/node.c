@@ -651,6 +651,124 @@ struct pcoll *batch_coll(struct batch *b, struct coll *c)
 	return pc;
 }
 
+/*
+ * Merge pass 1 for one collection: 0 if s's rows can join d's (no id in
+ * both, room reserved in every buffer of d), else an error; d's content
+ * is unchanged either way (its seen map may be caught up).
+ */
+static int pcoll_merge_check(struct pcoll *d, struct pcoll *s,
+			     struct mv_err *err)
+{
+	const int64_t *ids = (const int64_t *)s->ids.p;
+	struct coll *c = d->c;
+
+	if (d->user_ids || s->user_ids) {
+		if (d->seen_stale) {
+			const int64_t *all = (const int64_t *)d->ids.p;
+			if (mv_idmap_reserve(&d->seen, d->n) < 0)
+				goto oom;
+			for (size_t i = 0; i < d->n; i++)
+				mv_idmap_put(&d->seen, all[i], NULL, 0);
+			d->seen_stale = 0;
+		}
+		for (size_t i = 0; i < s->n; i++)
+			if (mv_idmap_get(&d->seen, ids[i]))
+				return mv_err_setk(err, MV_EDATA, MV_K_DUPID,
+					"id %" PRId64 " given twice in session "
+					"for '%s'", ids[i], c->name);
+		if (mv_idmap_reserve(&d->seen, s->n) < 0)
+			goto oom;
+	}
+	if (d->vecs.len + s->vecs.len > d->vecs.cap)
+		stage_wait(d);		/* vecs is about to move */
+	if (nbuf_reserve(&d->ids, s->ids.len) < 0 ||
+	    nbuf_reserve(&d->vecs, s->vecs.len) < 0 ||
+	    nbuf_reserve(&d->dels, s->dels.len) < 0)
+		goto oom;
+	for (int f = 0; f < c->nfields; f++)
+		if (nbuf_reserve(&d->cols[f], s->cols[f].len) < 0)
+			goto oom;
+	return 0;
+oom:
+	return mv_err_set(err, MV_EINTERNAL, "out of memory");
+}
+
+static void nbuf_append(struct nbuf *d, const struct nbuf *s)
+{
+	if (s->len)
+		memcpy(d->p + d->len, s->p, s->len);
+	d->len += s->len;
+}
+
+/* Merge pass 2: append s's rows to d (pcoll_merge_check said yes). */
+static void pcoll_append(struct pcoll *d, struct pcoll *s)
+{
+	const int64_t *ids = (const int64_t *)s->ids.p;
+
+	if (d->user_ids || s->user_ids) {
+		for (size_t i = 0; i < s->n; i++)
+			mv_idmap_put(&d->seen, ids[i], NULL, 0);
+		d->user_ids = 1;
+	} else if (s->n) {
+		d->seen_stale = 1;	/* fresh ids only: seen falls behind */
+	}
+	nbuf_touch(&d->vecs, d->vecs.len + s->vecs.len);
+	nbuf_append(&d->ids, &s->ids);
+	nbuf_append(&d->vecs, &s->vecs);
+	nbuf_append(&d->dels, &s->dels);
+	for (int f = 0; f < d->c->nfields; f++)
+		nbuf_append(&d->cols[f], &s->cols[f]);
+	d->n += s->n;
+}
+
+static struct pcoll *batch_find(struct batch *b, struct coll *c)
+{
+	struct pcoll *pc;
+
+	for (pc = b->colls; pc; pc = pc->next)
+		if (pc->c == c)
+			return pc;
+	return NULL;
+}
+
+int batch_merge(struct node *nd, struct batch *dst, struct batch *src,
+		struct mv_err *err)
+{
+	struct pcoll *pc, *next, *d;
+	int rc;
+
+	for (pc = src->colls; pc; pc = pc->next)
+		if (pc->vw)
+			MV_BUG("a held batch was staged");
+	for (pc = src->colls; pc; pc = pc->next)
+		if ((d = batch_find(dst, pc->c)) &&
+		    (rc = pcoll_merge_check(d, pc, err)) < 0)
+			return rc;
+	/* Cannot fail from here on. */
+	for (pc = src->colls; pc; pc = next) {
+		next = pc->next;
+		d = batch_find(dst, pc->c);
+		if (d) {
+			pcoll_append(d, pc);
+			pcoll_free(pc);
+		} else {
+			pc->next = dst->colls;
+			dst->colls = pc;
+			d = pc;
+		}
+		stage_more(nd, d);
+	}
+	src->colls = NULL;
+	dst->bytes += src->bytes;
+	dst->rows += src->rows;
+	dst->ndels += src->ndels;
+	if (src->first_ms && (!dst->first_ms || src->first_ms < dst->first_ms))
+		dst->first_ms = src->first_ms;
+	dst->last_used = time(NULL);
+	batch_clear(src);
+	return 0;
+}
+
 /* 1 if no value is NaN or Inf: all exponent bits set, tested
  * branch-free so that the compiler vectorises it. */
 static int all_finite(const float *v, size_t n)
@@ -1892,7 +2010,7 @@ void node_tick(struct node *nd)
 
 			if (pthread_mutex_trylock(&b->lock))
 				continue;
-			if (b->rows + b->ndels > 0 && b->first_ms &&
+			if (!b->held && b->rows + b->ndels > 0 && b->first_ms &&
 			    ms - b->first_ms >= nd->conf.flush_interval &&
 			    !b->autoflush_failed) {
 				if (node_flush(nd, b, &ins, &del, &e) < 0) {

@@ -190,8 +190,12 @@ struct batch {
 	int64_t rows, ndels;
 	int64_t first_ms;		/* when it became non-empty */
 	time_t last_used;
-	char session[MV_NAME_MAX + 1];	/* "" for a connection's batch */
-	int conns;			/* sessions: connections bound */
+	char session[MV_NAME_MAX + 1];	/* "" for a connection's batch, or
+					 * a session removed from the table */
+	int conns;			/* sessions: pins (handoffs under way);
+					 * a removed one is freed by the last */
+	int held;			/* a connection's batch for a named
+					 * session: no auto-flush, no staging */
 	int autoflush_failed;
 	char autoflush_err[MV_ERR_LEN];
 	struct batch *next;		/* node's list (sessions, autoflush) */
@@ -238,6 +242,13 @@ struct batch *batch_new(const char *session);
 void batch_clear(struct batch *b);	/* drop pending work */
 void batch_free(struct batch *b);
 struct pcoll *batch_coll(struct batch *b, struct coll *c);
+/*
+ * Move src's pending work into dst (both locked), appending to dst's work
+ * on the same collections: all of it, or on error (an id in both: DUPID;
+ * out of memory) none, dst unchanged and src left as it was.
+ */
+int batch_merge(struct node *nd, struct batch *dst, struct batch *src,
+		struct mv_err *err);
 
 /*
  * Add n rows to b (locked by the caller).  ids NULL: assign; *first_id

@@ -26,7 +26,7 @@ struct conn {
 	char peer[64];
 	struct node *nd;
 	struct batch *own;		/* this connection's batch */
-	struct batch *sess;		/* bound named session, or NULL */
+	char sess[MV_NAME_MAX + 1];	/* bound named session, or "" */
 	char user[MV_NAME_MAX + 1];	/* namespace of the names it uses */
 	size_t rpos, rlen;
 	char rbuf[LINE_MAX_LEN + 1];
@@ -66,7 +66,9 @@ static int read_line(struct conn *cn, char **line)
 		 */
 		mv_net_spin(cn->fd, cn->nd->conf.busy_poll_us);
 		r = read(cn->fd, cn->rbuf + cn->rlen, LINE_MAX_LEN - cn->rlen);
-		if (r < 0 && errno == EINTR)
+		/* io_timeout bounds payloads only: idle clients may wait. */
+		if (r < 0 && (errno == EINTR || errno == EAGAIN ||
+			      errno == EWOULDBLOCK))
 			continue;
 		if (r <= 0)
 			return -1;
@@ -83,8 +85,13 @@ static int read_payload(struct conn *cn, void *dst, size_t len)
 		have = len;
 	memcpy(dst, cn->rbuf + cn->rpos, have);
 	cn->rpos += have;
-	if (len > have && mv_read_all(cn->fd, (char *)dst + have, len - have) < 0)
+	if (len > have && mv_read_all(cn->fd, (char *)dst + have, len - have) < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			log_warnx("%s: payload stalled for io_timeout=%d s: "
+				  "connection dropped with its unflushed work",
+				  cn->peer, cn->nd->conf.io_timeout);
 		return -1;
+	}
 	return 0;
 }
 
@@ -194,10 +201,14 @@ static int unknown_coll(struct conn *cn, const char *name)
 	return reply(cn, "ERR NOTFOUND unknown collection '%s'", name);
 }
 
-/* The batch requests of this connection go to. */
+/*
+ * The batch requests of this connection go to: always its own, also when
+ * bound to a named session (HANDOFF then moves the work there), so that
+ * no lock another connection needs is held while reading a payload.
+ */
 static struct batch *cur_batch(struct conn *cn)
 {
-	return cn->sess ? cn->sess : cn->own;
+	return cn->own;
 }
 
 /* Tell a client once that an automatic flush of its data failed. */
@@ -215,6 +226,13 @@ static int check_autoflush(struct conn *cn)
 		return 1;
 	}
 	return 0;
+}
+
+static void batch_clear_locked(struct batch *b)
+{
+	pthread_mutex_lock(&b->lock);
+	batch_clear(b);
+	pthread_mutex_unlock(&b->lock);
 }
 
 /* ---- verbs ---------------------------------------------------------- */
@@ -557,8 +575,9 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 		return reply_err(cn, &e);
 	}
 	b->last_used = time(NULL);
-	stage_more(nd, pc);
-	if (nd->conf.auto_flush && !cn->sess &&
+	if (!b->held)
+		stage_more(nd, pc);
+	if (nd->conf.auto_flush && !b->held &&
 	    b->bytes >= (size_t)nd->conf.flush_limit) {
 		int64_t ins, del;
 		if (node_flush(nd, b, &ins, &del, &e) < 0) {
@@ -636,84 +655,163 @@ static int cmd_delete(struct conn *cn, int argc, char **argv)
 	return reply(cn, "OK n=%" PRIu64, n);
 }
 
-static int flush_batch(struct conn *cn, struct batch *b)
+/*
+ * Commit b (locked by the caller) and say how it went in *ok (with the
+ * counts) or *e; the caller answers once it holds no lock.
+ */
+static int flush_batch(struct conn *cn, struct batch *b, char *ok,
+		       size_t cap, struct mv_err *e)
 {
 	int64_t ins = 0, del = 0;
-	struct mv_err e = { 0 };
 	int rc;
 
-	/* Counted until answered: shutdown waits for the answer too. */
-	atomic_fetch_add(&cn->nd->inflight, 1);
-	rc = node_flush(cn->nd, b, &ins, &del, &e);
-	if (rc < 0)
-		rc = reply_err(cn, &e);
-	else
-		rc = reply(cn, "OK inserted=%" PRId64 " deleted=%" PRId64, ins,
-			   del);
-	atomic_fetch_sub(&cn->nd->inflight, 1);
+	rc = node_flush(cn->nd, b, &ins, &del, e);
+	if (rc == 0)
+		snprintf(ok, cap, "OK inserted=%" PRId64 " deleted=%" PRId64,
+			 ins, del);
 	return rc;
+}
+
+/* Unpin a session; the last pin frees one removed from the table. */
+static void session_unpin(struct node *nd, struct batch *s)
+{
+	pthread_mutex_lock(&nd->slock);
+	s->conns--;
+	if (!s->session[0] && s->conns == 0)
+		batch_free(s);
+	pthread_mutex_unlock(&nd->slock);
 }
 
 static int commit_session(struct conn *cn, const char *name, int abort)
 {
 	struct node *nd = cn->nd;
+	struct mv_err e = { 0 };
+	char ok[128] = "OK";
 	struct batch *s;
-	int rc;
+	int rc = 0;
 
 	pthread_mutex_lock(&nd->slock);
 	s = node_session_get(nd, name, 0);
 	if (s) {
-		node_session_remove(nd, s);	/* nobody else can reach it */
+		/* Nobody can reach it by name now; HANDOFFs that pinned it
+		 * before see it removed and go to a new session. */
+		node_session_remove(nd, s);
 		s->next = NULL;
+		s->session[0] = '\0';
+		s->conns++;
 	}
 	pthread_mutex_unlock(&nd->slock);
 	if (!s)
 		return reply(cn, "ERR NOSESSION no session '%s' (never opened, "
 			     "committed, aborted, expired, or the node "
 			     "restarted)", name);
+	/* Counted until answered: shutdown waits for the answer too. */
+	atomic_fetch_add(&nd->inflight, 1);
 	pthread_mutex_lock(&s->lock);
-	if (abort) {
+	if (abort)
 		batch_clear(s);
-		rc = reply(cn, "OK");
-	} else {
-		rc = flush_batch(cn, s);
-	}
-	pthread_mutex_unlock(&s->lock);
-	/* Connections still bound keep a pointer; the last one frees it. */
-	pthread_mutex_lock(&nd->slock);
-	if (cn->sess == s) {
-		cn->sess = NULL;
-		s->conns--;
-	}
-	if (s->conns == 0)
-		batch_free(s);
 	else
-		s->session[0] = '\0';	/* orphaned: freed on unbind */
-	pthread_mutex_unlock(&nd->slock);
+		rc = flush_batch(cn, s, ok, sizeof(ok), &e);
+	pthread_mutex_unlock(&s->lock);
+	session_unpin(nd, s);
+	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
+	atomic_fetch_sub(&nd->inflight, 1);
 	return rc;
+}
+
+/*
+ * Move the connection's pending work into its bound session, looked up or
+ * created by name now, in one step: a session committed or aborted since
+ * the bind is simply made anew.  0 and *rows, or an error in e (nothing
+ * moved).
+ */
+static int handoff(struct conn *cn, int64_t *rows, struct mv_err *e)
+{
+	struct node *nd = cn->nd;
+	struct batch *s;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&nd->slock);
+		s = node_session_get(nd, cn->sess, 1);
+		if (!s) {
+			pthread_mutex_unlock(&nd->slock);
+			return mv_err_set(e, MV_EINTERNAL, "out of memory");
+		}
+		s->conns++;	/* pinned: not freed, not expired */
+		s->last_used = time(NULL);
+		pthread_mutex_unlock(&nd->slock);
+		pthread_mutex_lock(&s->lock);
+		if (s->session[0])
+			break;
+		/* Committed or aborted meanwhile: take a new one. */
+		pthread_mutex_unlock(&s->lock);
+		session_unpin(nd, s);
+	}
+	pthread_mutex_lock(&cn->own->lock);
+	rc = batch_merge(nd, s, cn->own, e);
+	pthread_mutex_unlock(&cn->own->lock);
+	*rows = s->rows;
+	pthread_mutex_unlock(&s->lock);
+	session_unpin(nd, s);
+	return rc;
+}
+
+/* The connection's pending work, in rows and deletes. */
+static int64_t own_pending(struct conn *cn)
+{
+	int64_t n;
+
+	pthread_mutex_lock(&cn->own->lock);
+	n = cn->own->colls ? cn->own->rows + cn->own->ndels + 1 : 0;
+	pthread_mutex_unlock(&cn->own->lock);
+	return n;
 }
 
 static int cmd_flush(struct conn *cn, int argc, char **argv)
 {
 	struct batch *b = cn->own;
+	struct mv_err e = { 0 };
+	char ok[128];
 	int rc;
 
 	(void)argc;
 	(void)argv;
-	if (cn->sess) {
-		char name[MV_NAME_MAX + 1];
-		snprintf(name, sizeof(name), "%s", cn->sess->session);
-		if (name[0])
-			return commit_session(cn, name, 0);
-		return reply(cn, "ERR NOSESSION the session was committed or "
-			     "aborted elsewhere");
+	if (cn->sess[0]) {
+		int64_t rows;
+		if (handoff(cn, &rows, &e) < 0) {
+			batch_clear_locked(cn->own);
+			return reply_err(cn, &e);
+		}
+		return commit_session(cn, cn->sess, 0);
 	}
 	if (check_autoflush(cn))
 		return 0;
+	atomic_fetch_add(&cn->nd->inflight, 1);
 	pthread_mutex_lock(&b->lock);
-	rc = flush_batch(cn, b);
+	rc = flush_batch(cn, b, ok, sizeof(ok), &e);
 	pthread_mutex_unlock(&b->lock);
+	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
+	atomic_fetch_sub(&cn->nd->inflight, 1);
 	return rc;
+}
+
+static int cmd_handoff(struct conn *cn, int argc, char **argv)
+{
+	struct mv_err e = { 0 };
+	int64_t rows;
+
+	(void)argc;
+	(void)argv;
+	if (!cn->sess[0])
+		return proto_err(cn, "HANDOFF needs a session: send SESSION "
+				 "first");
+	if (handoff(cn, &rows, &e) < 0) {
+		/* A refused input leaves nothing anywhere. */
+		batch_clear_locked(cn->own);
+		return reply_err(cn, &e);
+	}
+	return reply(cn, "OK rows=%" PRId64, rows);
 }
 
 static int cmd_session(struct conn *cn, int argc, char **argv)
@@ -726,23 +824,31 @@ static int cmd_session(struct conn *cn, int argc, char **argv)
 	(void)argc;
 	if (mv_name_check(argv[1], &e) < 0)
 		return reply(cn, "ERR BADNAME %s", e.msg);
+	if (own_pending(cn)) {
+		if (!cn->sess[0])
+			return proto_err(cn, "unflushed work: FLUSH it before "
+					 "SESSION");
+		/* Rebinding completes the input for the old session. */
+		if (handoff(cn, &rows, &e) < 0) {
+			batch_clear_locked(cn->own);
+			return reply_err(cn, &e);
+		}
+	}
 	pthread_mutex_lock(&nd->slock);
 	s = node_session_get(nd, argv[1], 1);
 	if (!s) {
 		pthread_mutex_unlock(&nd->slock);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	if (cn->sess && cn->sess != s) {
-		cn->sess->conns--;
-		if (!cn->sess->session[0] && cn->sess->conns == 0)
-			batch_free(cn->sess);
-	}
-	if (cn->sess != s)
-		s->conns++;
-	cn->sess = s;
 	s->last_used = time(NULL);
+	pthread_mutex_lock(&s->lock);
 	rows = s->rows;
+	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&nd->slock);
+	snprintf(cn->sess, sizeof(cn->sess), "%s", argv[1]);
+	pthread_mutex_lock(&cn->own->lock);
+	cn->own->held = 1;
+	pthread_mutex_unlock(&cn->own->lock);
 	return reply(cn, "OK rows=%" PRId64, rows);
 }
 
@@ -1288,6 +1394,7 @@ static const struct cmd {
 	{ "DELETE", 4, 4, cmd_delete },
 	{ "FLUSH", 1, 1, cmd_flush },
 	{ "SESSION", 2, 2, cmd_session },
+	{ "HANDOFF", 1, 1, cmd_handoff },
 	{ "COMMIT", 2, 2, cmd_commit },
 	{ "ABORT", 2, 2, cmd_abort },
 	{ "SESSIONS", 1, 1, cmd_sessions },
@@ -1366,18 +1473,13 @@ static void conn_close(struct conn *cn)
 			break;
 		}
 	pthread_mutex_unlock(&nd->blist);
-	/* Unflushed work of the connection is discarded here. */
+	/*
+	 * Unflushed work of the connection is discarded here, also work for
+	 * a named session not handed off: its input was not complete.
+	 */
 	pthread_mutex_lock(&cn->own->lock);
 	pthread_mutex_unlock(&cn->own->lock);
 	batch_free(cn->own);
-	if (cn->sess) {
-		pthread_mutex_lock(&nd->slock);
-		cn->sess->conns--;
-		cn->sess->last_used = time(NULL);
-		if (!cn->sess->session[0] && cn->sess->conns == 0)
-			batch_free(cn->sess);
-		pthread_mutex_unlock(&nd->slock);
-	}
 	close(cn->fd);
 	nbuf_release(&cn->out);
 	atomic_fetch_sub(&nd->nconns, 1);
@@ -1434,6 +1536,11 @@ int server_accept(struct node *nd, int lfd, const struct mv_cidr *allow,
 		return 0;
 	}
 	mv_net_bulk(fd);
+	if (nd->conf.io_timeout > 0) {
+		/* Payload reads stall at most this long (read_payload). */
+		struct timeval tv = { nd->conf.io_timeout, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
 	cn->fd = fd;
 	cn->nd = nd;
 	snprintf(cn->user, sizeof(cn->user), "%s", nd->conf.user);
