@@ -583,6 +583,24 @@ int node_drop(struct node *nd, const char *user, const char *name,
 
 /* ---- batches ------------------------------------------------------- */
 
+atomic_llong node_pending;
+
+int node_pending_take(struct node *nd, size_t bytes)
+{
+	long long now = atomic_fetch_add(&node_pending, (long long)bytes);
+
+	if (now + (long long)bytes > nd->conf.max_pending && bytes) {
+		atomic_fetch_sub(&node_pending, (long long)bytes);
+		return -1;
+	}
+	return 0;
+}
+
+void node_pending_give(size_t bytes)
+{
+	atomic_fetch_sub(&node_pending, (long long)bytes);
+}
+
 struct batch *batch_new(const char *session)
 {
 	struct batch *b = calloc(1, sizeof(*b));
@@ -619,6 +637,8 @@ void batch_clear(struct batch *b)
 	}
 	b->colls = NULL;
 	b->bytes = 0;
+	node_pending_give(b->acct);
+	b->acct = 0;
 	b->rows = b->ndels = 0;
 	b->first_ms = 0;
 }
@@ -762,6 +782,8 @@ int batch_merge(struct node *nd, struct batch *dst, struct batch *src,
 	dst->bytes += src->bytes;
 	dst->rows += src->rows;
 	dst->ndels += src->ndels;
+	dst->acct += src->acct;
+	src->acct = 0;
 	if (src->first_ms && (!dst->first_ms || src->first_ms < dst->first_ms))
 		dst->first_ms = src->first_ms;
 	dst->last_used = time(NULL);

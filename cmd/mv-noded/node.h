@@ -196,6 +196,7 @@ struct batch {
 					 * a removed one is freed by the last */
 	int held;			/* a connection's batch for a named
 					 * session: no auto-flush, no staging */
+	size_t acct;			/* bytes counted in node_pending */
 	int autoflush_failed;
 	char autoflush_err[MV_ERR_LEN];
 	struct batch *next;		/* node's list (sessions, autoflush) */
@@ -236,6 +237,15 @@ int node_create(struct node *nd, const char *user, const char *name,
 		int if_not_exists, int *existed, struct mv_err *err);
 int node_drop(struct node *nd, const char *user, const char *name,
 	      struct mv_err *err);
+
+/*
+ * Unflushed bytes of all batches (max_pending).  node_pending_take counts
+ * bytes about to arrive (0, or -1 past the limit: nothing counted); a
+ * batch keeps what it took in acct, given back when it is cleared.
+ */
+extern atomic_llong node_pending;
+int node_pending_take(struct node *nd, size_t bytes);
+void node_pending_give(size_t bytes);
 
 /* Batches. */
 struct batch *batch_new(const char *session);

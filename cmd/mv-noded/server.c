@@ -20,6 +20,8 @@
 #define LINE_MAX_LEN (64 * 1024)
 #define PAYLOAD_MAX ((size_t)1 << 30)
 #define MAX_ARGS 80
+#define READ_PIECE ((size_t)4 << 20)	/* memory taken per payload read */
+#define RBUF_MIN 4096			/* an idle connection's line buffer */
 
 struct conn {
 	int fd;
@@ -28,8 +30,8 @@ struct conn {
 	struct batch *own;		/* this connection's batch */
 	char sess[MV_NAME_MAX + 1];	/* bound named session, or "" */
 	char user[MV_NAME_MAX + 1];	/* namespace of the names it uses */
-	size_t rpos, rlen;
-	char rbuf[LINE_MAX_LEN + 1];
+	size_t rpos, rlen, rcap;
+	char *rbuf;			/* rcap + 1 bytes: grows to a long line */
 	struct nbuf out;
 	int quit;
 };
@@ -58,14 +60,25 @@ static int read_line(struct conn *cn, char **line)
 			cn->rlen -= cn->rpos;
 			cn->rpos = 0;
 		}
-		if (cn->rlen == LINE_MAX_LEN)
-			return -2;
+		if (cn->rlen == cn->rcap) {
+			size_t cap = cn->rcap * 2;
+			char *p;
+
+			if (cn->rcap == LINE_MAX_LEN)
+				return -2;
+			if (cap > LINE_MAX_LEN)
+				cap = LINE_MAX_LEN;
+			if (!(p = realloc(cn->rbuf, cap + 1)))
+				return -1;
+			cn->rbuf = p;
+			cn->rcap = cap;
+		}
 		/*
 		 * A client in a request loop sends the next one within
 		 * microseconds: poll for it a moment before sleeping.
 		 */
 		mv_net_spin(cn->fd, cn->nd->conf.busy_poll_us);
-		r = read(cn->fd, cn->rbuf + cn->rlen, LINE_MAX_LEN - cn->rlen);
+		r = read(cn->fd, cn->rbuf + cn->rlen, cn->rcap - cn->rlen);
 		/* io_timeout bounds payloads only: idle clients may wait. */
 		if (r < 0 && (errno == EINTR || errno == EAGAIN ||
 			      errno == EWOULDBLOCK))
@@ -98,13 +111,40 @@ static int read_payload(struct conn *cn, void *dst, size_t len)
 /* Throw a payload away (after a refusal), keeping the stream in step. */
 static int skip_payload(struct conn *cn, size_t len)
 {
-	char tmp[65536];
+	char tmp[16384];
 
 	while (len) {
 		size_t n = len < sizeof(tmp) ? len : sizeof(tmp);
 		if (read_payload(cn, tmp, n) < 0)
 			return -1;
 		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Append len payload bytes to nb, taking memory as they arrive, a piece at
+ * a time: a header's claim alone costs nothing.  0; -1 if the client went
+ * away, -2 out of memory (the stream is then out of step: close).
+ */
+static int read_into(struct conn *cn, struct pcoll *pc, struct nbuf *nb,
+		     size_t len)
+{
+	while (len) {
+		size_t piece = len < READ_PIECE ? len : READ_PIECE;
+
+		if (nb->len + piece > nb->cap) {
+			if (nb == &pc->vecs)
+				stage_wait(pc);		/* vecs is about to move */
+			if (nbuf_reserve(nb, piece) < 0)
+				return -2;
+		}
+		/* Resident before the read: no page fault per 4 KiB in it. */
+		nbuf_touch(nb, nb->len + piece);
+		if (read_payload(cn, nb->p + nb->len, piece) < 0)
+			return -1;
+		nb->len += piece;
+		len -= piece;
 	}
 	return 0;
 }
@@ -226,6 +266,25 @@ static int check_autoflush(struct conn *cn)
 		return 1;
 	}
 	return 0;
+}
+
+/* Count bytes about to arrive against max_pending. */
+static int pending_take(struct conn *cn, size_t bytes)
+{
+	return node_pending_take(cn->nd, bytes);
+}
+
+static int pending_refuse(struct conn *cn, size_t bytes)
+{
+	long long now = atomic_load(&node_pending);
+
+	log_warnx("%s: refused %zu bytes: the node holds %lld bytes of "
+		  "unflushed data, max_pending=%lld", cn->peer, bytes, now,
+		  (long long)cn->nd->conf.max_pending);
+	return reply(cn, "ERR BUSY the node holds %lld bytes of unflushed "
+		     "data; %zu more would pass max_pending=%lld: flush, or "
+		     "retry later", now, bytes,
+		     (long long)cn->nd->conf.max_pending);
 }
 
 static void batch_clear_locked(struct batch *b)
@@ -513,33 +572,30 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 		coll_put(c);
 		return skip_payload(cn, bytes);
 	}
+	if (pending_take(cn, bytes) < 0) {
+		coll_put(c);
+		return skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
+	}
 	b = cur_batch(cn);
 	pthread_mutex_lock(&b->lock);
 	pc = batch_coll(b, c);
-	if (pc && pc->vecs.len + vbytes > pc->vecs.cap)
-		stage_wait(pc);		/* vecs is about to move */
-	if (!pc || nbuf_reserve(&pc->ids, n * 8) < 0 ||
-	    nbuf_reserve(&pc->vecs, vbytes) < 0) {
+	if (!pc) {
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		coll_put(c);
 		skip_payload(cn, bytes);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	/* Resident before the read: no page fault per 4 KiB inside it. */
-	nbuf_touch(&pc->vecs, pc->vecs.len + vbytes);
 	saved_ids = pc->ids.len;
 	saved_vecs = pc->vecs.len;
 	for (int f = 0; f < c->nfields; f++)
 		saved_cols[f] = pc->cols[f].len;
+	/* Memory is taken as the bytes arrive, not as the header claims. */
 	rc = 0;
-	if (has_ids) {
-		rc = read_payload(cn, pc->ids.p + pc->ids.len, n * 8);
-		pc->ids.len += n * 8;
-	}
-	if (rc == 0) {
-		rc = read_payload(cn, pc->vecs.p + pc->vecs.len, vbytes);
-		pc->vecs.len += vbytes;
-	}
+	if (has_ids)
+		rc = read_into(cn, pc, &pc->ids, n * 8);
+	if (rc == 0)
+		rc = read_into(cn, pc, &pc->vecs, vbytes);
 	if (rc == 0 && has_fields) {
 		flen = bytes - need;
 		fblock = malloc(flen ? flen : 1);
@@ -550,14 +606,21 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 		pc->ids.len = saved_ids;
 		pc->vecs.len = saved_vecs;
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		free(fblock);
 		coll_put(c);
+		if (rc == -2) {
+			log_warnx("%s: out of memory for an INSERT of %" PRIu64
+				  " bytes: connection dropped", cn->peer, bytes);
+			reply(cn, "ERR INTERNAL out of memory");
+		}
 		return -1;
 	}
 	if (has_fields && take_fields(cn, c, pc, fblock, flen, n, saved_cols)) {
 		pc->ids.len = saved_ids;
 		pc->vecs.len = saved_vecs;
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		free(fblock);
 		coll_put(c);
 		return 0;
@@ -571,9 +634,11 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 		for (int f = 0; f < c->nfields; f++)
 			pc->cols[f].len = saved_cols[f];
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		coll_put(c);
 		return reply_err(cn, &e);
 	}
+	b->acct += bytes;
 	b->last_used = time(NULL);
 	if (!b->held)
 		stage_more(nd, pc);
@@ -602,6 +667,7 @@ static int cmd_delete(struct conn *cn, int argc, char **argv)
 	struct batch *b;
 	struct pcoll *pc;
 	size_t saved;
+	int rc;
 
 	(void)argc;
 	if (parse_u64(argv[2], PAYLOAD_MAX / 8, &n) < 0 ||
@@ -625,23 +691,31 @@ static int cmd_delete(struct conn *cn, int argc, char **argv)
 		coll_put(c);
 		return skip_payload(cn, bytes);
 	}
+	if (pending_take(cn, bytes) < 0) {
+		coll_put(c);
+		return skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
+	}
 	b = cur_batch(cn);
 	pthread_mutex_lock(&b->lock);
 	pc = batch_coll(b, c);
-	if (!pc || nbuf_reserve(&pc->dels, bytes) < 0) {
+	if (!pc) {
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		coll_put(c);
 		skip_payload(cn, bytes);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
 	saved = pc->dels.len;
-	if (read_payload(cn, pc->dels.p + pc->dels.len, bytes) < 0) {
+	if ((rc = read_into(cn, pc, &pc->dels, bytes)) < 0) {
 		pc->dels.len = saved;
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		coll_put(c);
+		if (rc == -2)
+			reply(cn, "ERR INTERNAL out of memory");
 		return -1;
 	}
-	pc->dels.len += bytes;
+	b->acct += bytes;
 	b->ndels += (int64_t)n;
 	b->bytes += bytes;
 	b->last_used = time(NULL);
@@ -1481,6 +1555,7 @@ static void conn_close(struct conn *cn)
 	pthread_mutex_unlock(&cn->own->lock);
 	batch_free(cn->own);
 	close(cn->fd);
+	free(cn->rbuf);
 	nbuf_release(&cn->out);
 	atomic_fetch_sub(&nd->nconns, 1);
 	free(cn);
@@ -1529,12 +1604,27 @@ int server_accept(struct node *nd, int lfd, const struct mv_cidr *allow,
 		log_info("refused a connection from an address not allowed");
 		return 0;
 	}
+	if (atomic_load(&nd->nconns) >= nd->conf.max_connections) {
+		char msg[128];
+		int l = snprintf(msg, sizeof(msg), "ERR BUSY too many "
+				 "connections: max_connections=%d\n",
+				 nd->conf.max_connections);
+		mv_write_all(fd, msg, (size_t)l);
+		close(fd);
+		log_warnx("refused a connection: max_connections=%d reached",
+			  nd->conf.max_connections);
+		return 0;
+	}
 	cn = calloc(1, sizeof(*cn));
-	if (!cn || !(cn->own = batch_new(NULL))) {
+	if (!cn || !(cn->own = batch_new(NULL)) ||
+	    !(cn->rbuf = malloc(RBUF_MIN + 1))) {
+		if (cn)
+			batch_free(cn->own);
 		free(cn);
 		close(fd);
 		return 0;
 	}
+	cn->rcap = RBUF_MIN;
 	mv_net_bulk(fd);
 	if (nd->conf.io_timeout > 0) {
 		/* Payload reads stall at most this long (read_payload). */
