@@ -181,3 +181,21 @@ EOF
 	assert_output "OK rows=0"
 	grep -q "io_timeout" "$MV_LOG" || fail "the node did not log the drop"
 }
+
+@test "cosine session inputs handed off one after the other keep their raw vectors" {
+	# The first HANDOFF's rows start streaming to storage (normalised in
+	# memory behind the stream); the second's are appended raw.
+	start_own_node
+	run -0 mv-create "$C" --dim 64 --metric cosine
+	gen vecs 24001 64 --seed 5 --format fvecs >a.fvecs
+	gen vecs 24000 64 --seed 6 --format fvecs >b.fvecs
+	run -0 mv-insert --session "$S" "$C" a.fvecs
+	run -0 mv-insert --session "$S" "$C" b.fvecs
+	run -0 mv-flush "$S"
+	assert_rows "$C" 48001
+	cat a.fvecs b.fvecs >ab.fvecs
+	mv-get "$C" --all --format fvecs >got.fvecs
+	cmp ab.fvecs got.fvecs
+	run -0 mv-search "$C" -k 1 < <(gen vecs 1 64 --seed 6)
+	assert_output --regexp "^0${T}1${T}24001${T}"
+}
