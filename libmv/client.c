@@ -114,14 +114,26 @@ static int lost(struct mv_client *c, struct mv_err *err)
 			  c->addr);
 }
 
+static int read_line(struct mv_client *c, char **line, struct mv_err *err);
+static int check_reply(struct mv_client *c, char *line, char **rest,
+		       struct mv_err *err);
+
 /* Send a request; quick: its answer is expected soon, so poll for it. */
 static int send_all(struct mv_client *c, struct iovec *iov, int n,
 		    int quick, struct mv_err *err)
 {
 	c->spin_now = quick ? c->spin_us : 0;
 	c->unanswered = 0;
-	if (mv_writev_all(c->fd, iov, n) < 0)
+	if (mv_writev_all(c->fd, iov, n) < 0) {
+		int saved = errno;
+		char *line, *rest;
+
+		/* A node that refused the connection said why (ERR BUSY). */
+		if (read_line(c, &line, NULL) == 0 && !strncmp(line, "ERR ", 4))
+			return check_reply(c, line, &rest, err);
+		errno = saved;
 		return lost(c, err);
+	}
 	c->unanswered = 1;
 	return 0;
 }
@@ -431,6 +443,13 @@ int mv_client_session(struct mv_client *c, const char *session,
 
 	snprintf(line, sizeof(line), "SESSION %s", session);
 	return request(c, line, NULL, 0, &rest, err);
+}
+
+int mv_client_handoff(struct mv_client *c, struct mv_err *err)
+{
+	char *rest;
+
+	return request(c, "HANDOFF", NULL, 0, &rest, err);
 }
 
 int mv_client_search_send(struct mv_client *c, const char *name,

@@ -104,6 +104,11 @@ int mv_client_flush(struct mv_client *c, const char *session,
 /* SESSION name: bind this connection to a named session. */
 int mv_client_session(struct mv_client *c, const char *session,
 		      struct mv_err *err);
+/*
+ * HANDOFF: the input is complete; move this connection's pending work
+ * into its session (until then a disconnect discards it).
+ */
+int mv_client_handoff(struct mv_client *c, struct mv_err *err);
 
 /*
  * SEARCH.  ids and dist are caller-allocated nq*k arrays; ids past the last

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "conf.h"
 
 int64_t mv_parse_size(const char *s)
@@ -81,6 +82,14 @@ int mv_conf_init(struct mv_conf *c, struct mv_err *err)
 	c->flush_limit = MV_FLUSH_LIMIT_DEFAULT;
 	c->session_ttl = MV_SESSION_TTL_DEFAULT;
 	c->busy_poll_us = MV_BUSY_POLL_DEFAULT;
+	c->io_timeout = MV_IO_TIMEOUT_DEFAULT;
+	c->max_connections = MV_MAX_CONNECTIONS_DEFAULT;
+	{
+		/* A quarter of the machine's memory. */
+		long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+		c->max_pending = pages > 0 && psz > 0 ?
+			(int64_t)pages * psz / 4 : (int64_t)1 << 30;
+	}
 	c->num_nodes = 1;
 	c->data_dir = mv_home();
 	c->user = strdup("default");
@@ -161,6 +170,19 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		if (parse_int(val, 0, 1000000, &v) < 0)
 			goto bad;
 		c->busy_poll_us = (int)v;
+	} else if (!strcmp(key, "io_timeout")) {
+		if (parse_int(val, 0, 86400, &v) < 0)
+			goto bad;
+		c->io_timeout = (int)v;
+	} else if (!strcmp(key, "max_connections")) {
+		if (parse_int(val, 1, 1000000, &v) < 0)
+			goto bad;
+		c->max_connections = (int)v;
+	} else if (!strcmp(key, "max_pending")) {
+		v = mv_parse_size(val);
+		if (v <= 0)
+			goto bad;
+		c->max_pending = v;
 	} else if (!strcmp(key, "num_replicas")) {
 		if (parse_int(val, 0, 64, &v) < 0)
 			goto bad;

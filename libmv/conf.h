@@ -14,6 +14,8 @@
 #define MV_FLUSH_LIMIT_DEFAULT (16u << 20)	/* bytes */
 #define MV_SESSION_TTL_DEFAULT 3600		/* s */
 #define MV_BUSY_POLL_DEFAULT 50		/* us */
+#define MV_IO_TIMEOUT_DEFAULT 30		/* s */
+#define MV_MAX_CONNECTIONS_DEFAULT 1024
 
 struct mv_conf {
 	int auto_flush;
@@ -21,6 +23,9 @@ struct mv_conf {
 	int64_t flush_limit;		/* bytes */
 	int64_t session_ttl;		/* s */
 	int busy_poll_us;		/* us a connection polls for the next request */
+	int io_timeout;			/* s a payload read may stall; 0 none */
+	int max_connections;		/* open client connections */
+	int64_t max_pending;		/* bytes of unflushed data, all batches */
 	int num_replicas, num_nodes, sync_level;
 	int nlisten;
 	char *listen[MV_LISTEN_MAX];

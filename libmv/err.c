@@ -12,14 +12,15 @@
 #include <unistd.h>
 #include "mv.h"
 
-static int err_vset(struct mv_err *err, int code, int sys, const char *fmt,
-		    va_list ap)
+static int err_vset(struct mv_err *err, int code, int kind, int sys,
+		    const char *fmt, va_list ap)
 {
 	int saved = errno;
 
 	if (!err || err->code)
 		return code;
 	err->code = code;
+	err->kind = kind;
 	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
 	if (sys) {
 		size_t len = strlen(err->msg);
@@ -34,7 +35,17 @@ int mv_err_set(struct mv_err *err, int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	err_vset(err, code, 0, fmt, ap);
+	err_vset(err, code, MV_K_NONE, 0, fmt, ap);
+	va_end(ap);
+	return code;
+}
+
+int mv_err_setk(struct mv_err *err, int code, int kind, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	err_vset(err, code, kind, 0, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -44,7 +55,7 @@ int mv_err_sys(struct mv_err *err, int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	err_vset(err, code, 1, fmt, ap);
+	err_vset(err, code, MV_K_NONE, 1, fmt, ap);
 	va_end(ap);
 	return code;
 }
@@ -53,6 +64,7 @@ void mv_err_clear(struct mv_err *err)
 {
 	if (err) {
 		err->code = 0;
+		err->kind = MV_K_NONE;
 		err->msg[0] = '\0';
 	}
 }
@@ -118,10 +130,11 @@ int mv_name_check(const char *s, struct mv_err *err)
 	if (!strcmp(s, "config") || !strcmp(s, "collection_list") ||
 	    !strcmp(s, "user_list") ||
 	    (n >= 9 && !strcmp(s + n - 9, "_property")))
-		return mv_err_set(err, MV_EDATA, "name '%s' is reserved", s);
+		return mv_err_setk(err, MV_EDATA, MV_K_BADNAME,
+				   "name '%s' is reserved", s);
 	return 0;
 bad:
-	return mv_err_set(err, MV_EDATA,
+	return mv_err_setk(err, MV_EDATA, MV_K_BADNAME,
 			  "bad name '%.80s': want [A-Za-z][A-Za-z0-9_]{0,63}",
 			  s);
 }

@@ -38,8 +38,26 @@ enum {
 	MV_ECONFIG = -78,
 };
 
+/*
+ * What a server-side error is about, when its code alone does not say:
+ * the protocol's reply code (docs/PROTOCOL.md) is decided where the error
+ * is made, never guessed from the message.  0: the code's usual meaning.
+ */
+enum mv_kind {
+	MV_K_NONE = 0,
+	MV_K_NOTFOUND,		/* unknown collection */
+	MV_K_EXISTS,		/* collection already exists */
+	MV_K_NOSESSION,		/* unknown named session */
+	MV_K_BADNAME,
+	MV_K_BADDIM,
+	MV_K_DUPID,
+	MV_K_BUSY,		/* conflicting work, or a limit reached */
+	MV_K_SHUTDOWN,
+};
+
 struct mv_err {
 	int code;		/* first error wins: 0 until set */
+	int kind;		/* enum mv_kind, with code */
 	char msg[MV_ERR_LEN];
 };
 
@@ -49,6 +67,9 @@ struct mv_err {
  */
 int mv_err_set(struct mv_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Like mv_err_set, recording the kind of the error as well. */
+int mv_err_setk(struct mv_err *err, int code, int kind, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 /* Like mv_err_set, appending ": strerror(errno)". */
 int mv_err_sys(struct mv_err *err, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -155,6 +155,17 @@ wire_decode() {
 	assert_line -n 3 "OK"
 }
 
+@test "the reply code comes from the error, not from words in its message" {
+	# Absent collections whose names hold "session" or "exists".
+	run -0 wire < <(printf '%s\n' "DROP session_log" "DROP exists_x" \
+		"DESCRIBE session_log" "PING")
+	assert_equal "${#lines[@]}" 4
+	assert_line -n 0 --regexp "^ERR NOTFOUND .*'session_log'"
+	assert_line -n 1 --regexp "^ERR NOTFOUND .*'exists_x'"
+	assert_line -n 2 --regexp "^ERR NOTFOUND .*'session_log'"
+	assert_line -n 3 "OK"
+}
+
 @test "INSERT FLUSH SEARCH pipelined on one connection apply in order" {
 	{
 		printf 'CREATE %s 4 l2\n' "$C"
@@ -310,12 +321,16 @@ wire_decode() {
 	run -0 wire < <(printf 'CREATE %s 250 l2\n' "$C")
 	printf 'INSERT %s 1 - 1000\n0123456789' "$C" >stuck1
 	printf 'PIN' >stuck2
-	wire 1 2.5 <stuck1 >/dev/null 3>&- &
+	wire 1 12 <stuck1 >/dev/null 3>&- &
 	p1=$!
-	wire 1 2.5 <stuck2 >/dev/null 3>&- &
+	wire 1 12 <stuck2 >/dev/null 3>&- &
 	p2=$!
 	sleep 0.5
-	run -0 timeout 3 python3 "$MV_HELPERS/mvgen.py" wire "$(wire_addr)" --idle 2 <<<"PING"
+	# socat, not python: its start-up alone can take seconds on a busy
+	# machine.
+	a=$(wire_addr)
+	case $a in unix:*) a=UNIX-CONNECT:${a#unix:} ;; *) a=TCP:$a ;; esac
+	run -0 timeout 5 socat -t 3 - "$a" <<<"PING"
 	assert_output "OK"
 	run -0 mv-ls "$C"
 	wait "$p1" "$p2"
@@ -329,10 +344,12 @@ wire_decode() {
 		printf 'INSERT %s 2 ids 32\n' "$C"
 		gen i64 1 2
 		gen f32 1 1 2 2
+		printf 'HANDOFF\n'
 	} >req.bin
 	run -0 wire_decode
 	assert_line -n 1 "OK rows=0"
 	assert_line -n 2 --regexp '^OK n=2'
+	assert_line -n 3 "OK rows=2"
 	run -0 wire < <(printf 'SESSIONS\nDESCRIBE %s\nSESSION s%s\n' "$C" "$C")
 	assert_line --regexp "^s$C${T}$C${T}2${T}[0-9]+\$"
 	assert_line --regexp " rows=0 "

@@ -91,6 +91,8 @@ static int run(struct del *s, struct mv_idreader *idr, struct mv_err *err)
 			break;
 	}
 	free(ids);
+	if (rc == 0 && s->session)
+		rc = mv_client_handoff(s->t->client, err);
 	if (rc < 0 || s->session)
 		return rc;
 	if (s->batch && s->pending == 0 && s->sent > 0)

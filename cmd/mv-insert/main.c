@@ -359,6 +359,9 @@ static int run(struct ins *s, char **files, int nfiles, struct mv_err *err)
 					  s->idpath, line, s->rows);
 	}
 	if (s->session) {
+		/* The input is whole: only now do its rows join the session. */
+		if ((rc = mv_client_handoff(s->t->client, err)) < 0)
+			return rc;
 		s->committed = 0;
 		if (s->print_ids)
 			print_ids(s);

@@ -466,12 +466,12 @@ int node_create(struct node *nd, const char *user, const char *name,
 		if (mv_name_check(f[i].name, err) < 0)
 			return MV_EDATA;
 		if (!strcmp(f[i].name, "id") || !strcmp(f[i].name, "vector"))
-			return mv_err_set(err, MV_EDATA,
+			return mv_err_setk(err, MV_EDATA, MV_K_BADNAME,
 					  "field name '%s' is reserved",
 					  f[i].name);
 		for (int j = 0; j < i; j++)
 			if (!strcmp(f[i].name, f[j].name))
-				return mv_err_set(err, MV_EDATA,
+				return mv_err_setk(err, MV_EDATA, MV_K_BADNAME,
 						  "field '%s' given twice",
 						  f[i].name);
 	}
@@ -488,11 +488,11 @@ int node_create(struct node *nd, const char *user, const char *name,
 			return 0;
 		}
 		if (if_not_exists)
-			return mv_err_set(err, MV_ESERVER,
+			return mv_err_setk(err, MV_ESERVER, MV_K_EXISTS,
 				"collection '%s' exists with dim %u metric %s",
 				name, c->dim, mv_metric_name(c->metric));
-		return mv_err_set(err, MV_ESERVER,
-				  "collection '%s' already exists", name);
+		return mv_err_setk(err, MV_ESERVER, MV_K_EXISTS,
+				   "collection '%s' already exists", name);
 	}
 	c = coll_new(user, name, dim, metric, f, nf);
 	if (!c) {
@@ -598,8 +598,8 @@ int node_drop(struct node *nd, const char *user, const char *name,
 	if (!c) {
 		pthread_mutex_unlock(&nd->lock);
 		pthread_mutex_unlock(&nd->commit);
-		return mv_err_set(err, MV_ESERVER, "unknown collection '%s'",
-				  name);
+		return mv_err_setk(err, MV_ESERVER, MV_K_NOTFOUND,
+				   "unknown collection '%s'", name);
 	}
 	snprintf(prefix, sizeof(prefix), "/%s/%s/", user, name);
 	snprintf(k3, sizeof(k3), "/%s/collection_list", user);
@@ -641,6 +641,24 @@ int node_drop(struct node *nd, const char *user, const char *name,
 
 /* ---- batches ------------------------------------------------------- */
 
+atomic_llong node_pending;
+
+int node_pending_take(struct node *nd, size_t bytes)
+{
+	long long now = atomic_fetch_add(&node_pending, (long long)bytes);
+
+	if (now + (long long)bytes > nd->conf.max_pending && bytes) {
+		atomic_fetch_sub(&node_pending, (long long)bytes);
+		return -1;
+	}
+	return 0;
+}
+
+void node_pending_give(size_t bytes)
+{
+	atomic_fetch_sub(&node_pending, (long long)bytes);
+}
+
 struct batch *batch_new(const char *session)
 {
 	struct batch *b = calloc(1, sizeof(*b));
@@ -679,6 +697,8 @@ void batch_clear(struct batch *b)
 	}
 	b->colls = NULL;
 	b->bytes = 0;
+	node_pending_give(b->acct);
+	b->acct = 0;
 	b->rows = b->ndels = 0;
 	b->first_ms = 0;
 }
@@ -714,6 +734,126 @@ struct pcoll *batch_coll(struct batch *b, struct coll *c)
 	pc->next = b->colls;
 	b->colls = pc;
 	return pc;
+}
+
+/*
+ * Merge pass 1 for one collection: 0 if s's rows can join d's (no id in
+ * both, room reserved in every buffer of d), else an error; d's content
+ * is unchanged either way (its seen map may be caught up).
+ */
+static int pcoll_merge_check(struct pcoll *d, struct pcoll *s,
+			     struct mv_err *err)
+{
+	const int64_t *ids = (const int64_t *)s->ids.p;
+	struct coll *c = d->c;
+
+	if (d->user_ids || s->user_ids) {
+		if (d->seen_stale) {
+			const int64_t *all = (const int64_t *)d->ids.p;
+			if (mv_idmap_reserve(&d->seen, d->n) < 0)
+				goto oom;
+			for (size_t i = 0; i < d->n; i++)
+				mv_idmap_put(&d->seen, all[i], NULL, 0);
+			d->seen_stale = 0;
+		}
+		for (size_t i = 0; i < s->n; i++)
+			if (mv_idmap_get(&d->seen, ids[i]))
+				return mv_err_setk(err, MV_EDATA, MV_K_DUPID,
+					"id %" PRId64 " given twice in session "
+					"for '%s'", ids[i], c->name);
+		if (mv_idmap_reserve(&d->seen, s->n) < 0)
+			goto oom;
+	}
+	if (d->vecs.len + s->vecs.len > d->vecs.cap)
+		stage_wait(d);		/* vecs is about to move */
+	if (nbuf_reserve(&d->ids, s->ids.len) < 0 ||
+	    nbuf_reserve(&d->vecs, s->vecs.len) < 0 ||
+	    nbuf_reserve(&d->dels, s->dels.len) < 0)
+		goto oom;
+	for (int f = 0; f < c->nfields; f++)
+		if (nbuf_reserve(&d->cols[f], s->cols[f].len) < 0)
+			goto oom;
+	return 0;
+oom:
+	return mv_err_set(err, MV_EINTERNAL, "out of memory");
+}
+
+static void nbuf_append(struct nbuf *d, const struct nbuf *s)
+{
+	if (s->len)
+		memcpy(d->p + d->len, s->p, s->len);
+	d->len += s->len;
+}
+
+/* Merge pass 2: append s's rows to d (pcoll_merge_check said yes). */
+static void pcoll_append(struct pcoll *d, struct pcoll *s)
+{
+	const int64_t *ids = (const int64_t *)s->ids.p;
+
+	if (d->user_ids || s->user_ids) {
+		for (size_t i = 0; i < s->n; i++)
+			mv_idmap_put(&d->seen, ids[i], NULL, 0);
+		d->user_ids = 1;
+	} else if (s->n) {
+		d->seen_stale = 1;	/* fresh ids only: seen falls behind */
+	}
+	nbuf_touch(&d->vecs, d->vecs.len + s->vecs.len);
+	nbuf_append(&d->ids, &s->ids);
+	nbuf_append(&d->vecs, &s->vecs);
+	nbuf_append(&d->dels, &s->dels);
+	for (int f = 0; f < d->c->nfields; f++)
+		nbuf_append(&d->cols[f], &s->cols[f]);
+	d->n += s->n;
+}
+
+static struct pcoll *batch_find(struct batch *b, struct coll *c)
+{
+	struct pcoll *pc;
+
+	for (pc = b->colls; pc; pc = pc->next)
+		if (pc->c == c)
+			return pc;
+	return NULL;
+}
+
+int batch_merge(struct node *nd, struct batch *dst, struct batch *src,
+		struct mv_err *err)
+{
+	struct pcoll *pc, *next, *d;
+	int rc;
+
+	for (pc = src->colls; pc; pc = pc->next)
+		if (pc->vw)
+			MV_BUG("a held batch was staged");
+	for (pc = src->colls; pc; pc = pc->next)
+		if ((d = batch_find(dst, pc->c)) &&
+		    (rc = pcoll_merge_check(d, pc, err)) < 0)
+			return rc;
+	/* Cannot fail from here on. */
+	for (pc = src->colls; pc; pc = next) {
+		next = pc->next;
+		d = batch_find(dst, pc->c);
+		if (d) {
+			pcoll_append(d, pc);
+			pcoll_free(pc);
+		} else {
+			pc->next = dst->colls;
+			dst->colls = pc;
+			d = pc;
+		}
+		stage_more(nd, d);
+	}
+	src->colls = NULL;
+	dst->bytes += src->bytes;
+	dst->rows += src->rows;
+	dst->ndels += src->ndels;
+	dst->acct += src->acct;
+	src->acct = 0;
+	if (src->first_ms && (!dst->first_ms || src->first_ms < dst->first_ms))
+		dst->first_ms = src->first_ms;
+	dst->last_used = node_mono_s();
+	batch_clear(src);
+	return 0;
 }
 
 /* Assigned ids stay above every id given: past the largest of ids[0..n). */
@@ -863,13 +1003,13 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 				break;
 			}
 			if (mv_idmap_get(&pc->seen, ids[i])) {
-				rc = mv_err_set(err, MV_EDATA,
+				rc = mv_err_setk(err, MV_EDATA, MV_K_DUPID,
 						"id %" PRId64 " given twice (row %zu)",
 						ids[i], i + 1);
 				break;
 			}
 			if (has_ids && !upsert && mv_idmap_get(&c->ids, ids[i])) {
-				rc = mv_err_set(err, MV_EDATA,
+				rc = mv_err_setk(err, MV_EDATA, MV_K_DUPID,
 					"id %" PRId64 " already in collection '%s' (row %zu)",
 					ids[i], c->name, i + 1);
 				break;
@@ -1019,7 +1159,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	if (!b->colls)
 		return 0;
 	if (atomic_load(&nd->shutting_down)) {
-		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_SHUTDOWN,
+				 "node is shutting down");
 		goto out;
 	}
 	if ((rc = check_dropped(b, err)) < 0)
@@ -1133,7 +1274,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	pthread_mutex_lock(&nd->commit);
 	locked = 1;
 	if (atomic_load(&nd->shutting_down)) {
-		rc = mv_err_set(err, MV_EAGAIN, "node is shutting down");
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_SHUTDOWN,
+				 "node is shutting down");
 		goto out;
 	}
 	/* node_drop takes node.commit too: dropped is settled here. */
@@ -1190,7 +1332,7 @@ retry:
 							mv_idmap_put(&dm, d[j], NULL, 0);
 					}
 					if (rc == 0 && !mv_idmap_get(&dm, ids[i]))
-						rc = mv_err_set(err, MV_EDATA,
+						rc = mv_err_setk(err, MV_EDATA, MV_K_DUPID,
 							"id %" PRId64 " already in collection '%s'",
 							ids[i], c->name);
 				}
@@ -2311,7 +2453,7 @@ void node_tick(struct node *nd)
 
 		if (pthread_mutex_trylock(&b->lock))
 			continue;
-		ready = b->rows + b->ndels > 0 && b->first_ms &&
+		ready = !b->held && b->rows + b->ndels > 0 && b->first_ms &&
 			ms - b->first_ms >= nd->conf.flush_interval &&
 			!b->autoflush_failed;
 		pthread_mutex_unlock(&b->lock);
@@ -2328,7 +2470,8 @@ void node_tick(struct node *nd)
 		b = due[i];
 		if (pthread_mutex_trylock(&b->lock) == 0) {
 			/* Again: its connection may have flushed or gone. */
-			if (b->rows + b->ndels > 0 && !b->autoflush_failed) {
+			if (!b->held && b->rows + b->ndels > 0 &&
+			    !b->autoflush_failed) {
 				atomic_fetch_add(&nd->inflight, 1);
 				if (node_flush(nd, b, &ins, &del, &e) < 0) {
 					b->autoflush_failed = 1;

@@ -214,8 +214,13 @@ struct batch {
 	int64_t first_ms;		/* when it became non-empty (mono) */
 	time_t last_used;		/* node_mono_s() */
 	atomic_int refs;		/* its owner's, and the auto-flush's */
-	char session[MV_NAME_MAX + 1];	/* "" for a connection's batch */
-	int conns;			/* sessions: connections bound */
+	char session[MV_NAME_MAX + 1];	/* "" for a connection's batch, or
+					 * a session removed from the table */
+	int conns;			/* sessions: pins (handoffs under way);
+					 * a removed one is freed by the last */
+	int held;			/* a connection's batch for a named
+					 * session: no auto-flush, no staging */
+	size_t acct;			/* bytes counted in node_pending */
 	int autoflush_failed;
 	char autoflush_err[MV_ERR_LEN];
 	struct batch *next;		/* node's list (sessions, autoflush) */
@@ -257,6 +262,15 @@ int node_create(struct node *nd, const char *user, const char *name,
 int node_drop(struct node *nd, const char *user, const char *name,
 	      struct mv_err *err);
 
+/*
+ * Unflushed bytes of all batches (max_pending).  node_pending_take counts
+ * bytes about to arrive (0, or -1 past the limit: nothing counted); a
+ * batch keeps what it took in acct, given back when it is cleared.
+ */
+extern atomic_llong node_pending;
+int node_pending_take(struct node *nd, size_t bytes);
+void node_pending_give(size_t bytes);
+
 /* Batches. */
 struct batch *batch_new(const char *session);
 void batch_clear(struct batch *b);	/* drop pending work */
@@ -266,6 +280,13 @@ void batch_clear(struct batch *b);	/* drop pending work */
  */
 void batch_free(struct batch *b);
 struct pcoll *batch_coll(struct batch *b, struct coll *c);
+/*
+ * Move src's pending work into dst (both locked), appending to dst's work
+ * on the same collections: all of it, or on error (an id in both: DUPID;
+ * out of memory) none, dst unchanged and src left as it was.
+ */
+int batch_merge(struct node *nd, struct batch *dst, struct batch *src,
+		struct mv_err *err);
 
 /*
  * Add n rows to b (locked by the caller).  ids NULL: assign; *first_id

@@ -22,16 +22,18 @@
 #define LINE_MAX_LEN (64 * 1024)
 #define PAYLOAD_MAX ((size_t)1 << 30)
 #define MAX_ARGS 80
+#define READ_PIECE ((size_t)4 << 20)	/* memory taken per payload read */
+#define RBUF_MIN 4096			/* an idle connection's line buffer */
 
 struct conn {
 	int fd;
 	char peer[64];
 	struct node *nd;
 	struct batch *own;		/* this connection's batch */
-	struct batch *sess;		/* bound named session, or NULL */
+	char sess[MV_NAME_MAX + 1];	/* bound named session, or "" */
 	char user[MV_NAME_MAX + 1];	/* namespace of the names it uses */
-	size_t rpos, rlen;
-	char rbuf[LINE_MAX_LEN + 1];
+	size_t rpos, rlen, rcap;
+	char *rbuf;			/* rcap + 1 bytes: grows to a long line */
 	struct nbuf out;
 	int quit;
 };
@@ -60,15 +62,28 @@ static int read_line(struct conn *cn, char **line)
 			cn->rlen -= cn->rpos;
 			cn->rpos = 0;
 		}
-		if (cn->rlen == LINE_MAX_LEN)
-			return -2;
+		if (cn->rlen == cn->rcap) {
+			size_t cap = cn->rcap * 2;
+			char *p;
+
+			if (cn->rcap == LINE_MAX_LEN)
+				return -2;
+			if (cap > LINE_MAX_LEN)
+				cap = LINE_MAX_LEN;
+			if (!(p = realloc(cn->rbuf, cap + 1)))
+				return -1;
+			cn->rbuf = p;
+			cn->rcap = cap;
+		}
 		/*
 		 * A client in a request loop sends the next one within
 		 * microseconds: poll for it a moment before sleeping.
 		 */
 		mv_net_spin(cn->fd, cn->nd->conf.busy_poll_us);
-		r = read(cn->fd, cn->rbuf + cn->rlen, LINE_MAX_LEN - cn->rlen);
-		if (r < 0 && errno == EINTR)
+		r = read(cn->fd, cn->rbuf + cn->rlen, cn->rcap - cn->rlen);
+		/* io_timeout bounds payloads only: idle clients may wait. */
+		if (r < 0 && (errno == EINTR || errno == EAGAIN ||
+			      errno == EWOULDBLOCK))
 			continue;
 		if (r <= 0)
 			return -1;
@@ -85,21 +100,53 @@ static int read_payload(struct conn *cn, void *dst, size_t len)
 		have = len;
 	memcpy(dst, cn->rbuf + cn->rpos, have);
 	cn->rpos += have;
-	if (len > have && mv_read_all(cn->fd, (char *)dst + have, len - have) < 0)
+	if (len > have && mv_read_all(cn->fd, (char *)dst + have, len - have) < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			log_warnx("%s: payload stalled for io_timeout=%d s: "
+				  "connection dropped with its unflushed work",
+				  cn->peer, cn->nd->conf.io_timeout);
 		return -1;
+	}
 	return 0;
 }
 
 /* Throw a payload away (after a refusal), keeping the stream in step. */
 static int skip_payload(struct conn *cn, size_t len)
 {
-	char tmp[65536];
+	char tmp[16384];
 
 	while (len) {
 		size_t n = len < sizeof(tmp) ? len : sizeof(tmp);
 		if (read_payload(cn, tmp, n) < 0)
 			return -1;
 		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * Append len payload bytes to nb, taking memory as they arrive, a piece at
+ * a time: a header's claim alone costs nothing.  0; -1 if the client went
+ * away, -2 out of memory (the stream is then out of step: close).
+ */
+static int read_into(struct conn *cn, struct pcoll *pc, struct nbuf *nb,
+		     size_t len)
+{
+	while (len) {
+		size_t piece = len < READ_PIECE ? len : READ_PIECE;
+
+		if (nb->len + piece > nb->cap) {
+			if (nb == &pc->vecs)
+				stage_wait(pc);		/* vecs is about to move */
+			if (nbuf_reserve(nb, piece) < 0)
+				return -2;
+		}
+		/* Resident before the read: no page fault per 4 KiB in it. */
+		nbuf_touch(nb, nb->len + piece);
+		if (read_payload(cn, nb->p + nb->len, piece) < 0)
+			return -1;
+		nb->len += piece;
+		len -= piece;
 	}
 	return 0;
 }
@@ -128,41 +175,47 @@ static int reply(struct conn *cn, const char *fmt, ...)
 	return send_raw(cn, line, (size_t)n);
 }
 
-static const char *code_name(int code, const char *msg)
+/* The reply code of an error: its kind, else what its code means. */
+static const char *code_name(const struct mv_err *e)
 {
-	switch (code) {
+	switch (e->kind) {
+	case MV_K_NOTFOUND:
+		return "NOTFOUND";
+	case MV_K_EXISTS:
+		return "EXISTS";
+	case MV_K_NOSESSION:
+		return "NOSESSION";
+	case MV_K_BADNAME:
+		return "BADNAME";
+	case MV_K_BADDIM:
+		return "BADDIM";
+	case MV_K_DUPID:
+		return "DUPID";
+	case MV_K_BUSY:
+		return "BUSY";
+	case MV_K_SHUTDOWN:
+		return "SHUTDOWN";
+	}
+	switch (e->code) {
 	case MV_EDATA:
-		if (strstr(msg, "dimension") || strstr(msg, "dim "))
-			return "BADDIM";
-		if (strstr(msg, "id ") == msg || strstr(msg, "given twice") ||
-		    strstr(msg, "already in"))
-			return "DUPID";
-		if (strstr(msg, "name"))
-			return "BADNAME";
 		return "BADDATA";
-	case MV_EAGAIN:
-		return strstr(msg, "shutting down") ? "SHUTDOWN" :
-		       strstr(msg, "build") ? "BUSY" : "IO";
 	case MV_EUSAGE:
 		return "PROTO";
 	case MV_EPERM:
 		return "DENIED";
 	case MV_EINTERNAL:
 		return "INTERNAL";
+	case MV_EAGAIN:
 	case MV_EIO:
 		return "IO";
 	default:
-		if (strstr(msg, "session"))
-			return "NOSESSION";
-		if (strstr(msg, "exists"))
-			return "EXISTS";
 		return "NOTFOUND";
 	}
 }
 
 static int reply_err(struct conn *cn, const struct mv_err *e)
 {
-	return reply(cn, "ERR %s %s", code_name(e->code, e->msg), e->msg);
+	return reply(cn, "ERR %s %s", code_name(e), e->msg);
 }
 
 static int proto_err(struct conn *cn, const char *msg)
@@ -180,10 +233,14 @@ static int unknown_coll(struct conn *cn, const char *name)
 	return reply(cn, "ERR NOTFOUND unknown collection '%s'", name);
 }
 
-/* The batch requests of this connection go to. */
+/*
+ * The batch requests of this connection go to: always its own, also when
+ * bound to a named session (HANDOFF then moves the work there), so that
+ * no lock another connection needs is held while reading a payload.
+ */
 static struct batch *cur_batch(struct conn *cn)
 {
-	return cn->sess ? cn->sess : cn->own;
+	return cn->own;
 }
 
 /* Tell a client once that an automatic flush of its data failed. */
@@ -201,6 +258,32 @@ static int check_autoflush(struct conn *cn)
 		return 1;
 	}
 	return 0;
+}
+
+/* Count bytes about to arrive against max_pending. */
+static int pending_take(struct conn *cn, size_t bytes)
+{
+	return node_pending_take(cn->nd, bytes);
+}
+
+static int pending_refuse(struct conn *cn, size_t bytes)
+{
+	long long now = atomic_load(&node_pending);
+
+	log_warnx("%s: refused %zu bytes: the node holds %lld bytes of "
+		  "unflushed data, max_pending=%lld", cn->peer, bytes, now,
+		  (long long)cn->nd->conf.max_pending);
+	return reply(cn, "ERR BUSY the node holds %lld bytes of unflushed "
+		     "data; %zu more would pass max_pending=%lld: flush, or "
+		     "retry later", now, bytes,
+		     (long long)cn->nd->conf.max_pending);
+}
+
+static void batch_clear_locked(struct batch *b)
+{
+	pthread_mutex_lock(&b->lock);
+	batch_clear(b);
+	pthread_mutex_unlock(&b->lock);
 }
 
 /* ---- verbs ---------------------------------------------------------- */
@@ -481,33 +564,30 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 		coll_put(c);
 		return skip_payload(cn, bytes);
 	}
+	if (pending_take(cn, bytes) < 0) {
+		coll_put(c);
+		return skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
+	}
 	b = cur_batch(cn);
 	pthread_mutex_lock(&b->lock);
 	pc = batch_coll(b, c);
-	if (pc && pc->vecs.len + vbytes > pc->vecs.cap)
-		stage_wait(pc);		/* vecs is about to move */
-	if (!pc || nbuf_reserve(&pc->ids, n * 8) < 0 ||
-	    nbuf_reserve(&pc->vecs, vbytes) < 0) {
+	if (!pc) {
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		coll_put(c);
 		skip_payload(cn, bytes);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	/* Resident before the read: no page fault per 4 KiB inside it. */
-	nbuf_touch(&pc->vecs, pc->vecs.len + vbytes);
 	saved_ids = pc->ids.len;
 	saved_vecs = pc->vecs.len;
 	for (int f = 0; f < c->nfields; f++)
 		saved_cols[f] = pc->cols[f].len;
+	/* Memory is taken as the bytes arrive, not as the header claims. */
 	rc = 0;
-	if (has_ids) {
-		rc = read_payload(cn, pc->ids.p + pc->ids.len, n * 8);
-		pc->ids.len += n * 8;
-	}
-	if (rc == 0) {
-		rc = read_payload(cn, pc->vecs.p + pc->vecs.len, vbytes);
-		pc->vecs.len += vbytes;
-	}
+	if (has_ids)
+		rc = read_into(cn, pc, &pc->ids, n * 8);
+	if (rc == 0)
+		rc = read_into(cn, pc, &pc->vecs, vbytes);
 	if (rc == 0 && has_fields) {
 		flen = bytes - need;
 		fblock = malloc(flen ? flen : 1);
@@ -518,14 +598,21 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 		pc->ids.len = saved_ids;
 		pc->vecs.len = saved_vecs;
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		free(fblock);
 		coll_put(c);
+		if (rc == -2) {
+			log_warnx("%s: out of memory for an INSERT of %" PRIu64
+				  " bytes: connection dropped", cn->peer, bytes);
+			reply(cn, "ERR INTERNAL out of memory");
+		}
 		return -1;
 	}
 	if (has_fields && take_fields(cn, c, pc, fblock, flen, n, saved_cols)) {
 		pc->ids.len = saved_ids;
 		pc->vecs.len = saved_vecs;
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		free(fblock);
 		coll_put(c);
 		return 0;
@@ -539,12 +626,15 @@ static int cmd_insert(struct conn *cn, int argc, char **argv)
 		for (int f = 0; f < c->nfields; f++)
 			pc->cols[f].len = saved_cols[f];
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		coll_put(c);
 		return reply_err(cn, &e);
 	}
+	b->acct += bytes;
 	b->last_used = node_mono_s();
-	stage_more(nd, pc);
-	if (nd->conf.auto_flush && !cn->sess &&
+	if (!b->held)
+		stage_more(nd, pc);
+	if (nd->conf.auto_flush && !b->held &&
 	    b->bytes >= (size_t)nd->conf.flush_limit) {
 		int64_t ins, del;
 		int frc;
@@ -575,6 +665,7 @@ static int cmd_delete(struct conn *cn, int argc, char **argv)
 	struct batch *b;
 	struct pcoll *pc;
 	size_t saved;
+	int rc;
 
 	(void)argc;
 	if (parse_u64(argv[2], PAYLOAD_MAX / 8, &n) < 0 ||
@@ -598,23 +689,31 @@ static int cmd_delete(struct conn *cn, int argc, char **argv)
 		coll_put(c);
 		return skip_payload(cn, bytes);
 	}
+	if (pending_take(cn, bytes) < 0) {
+		coll_put(c);
+		return skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
+	}
 	b = cur_batch(cn);
 	pthread_mutex_lock(&b->lock);
 	pc = batch_coll(b, c);
-	if (!pc || nbuf_reserve(&pc->dels, bytes) < 0) {
+	if (!pc) {
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		coll_put(c);
 		skip_payload(cn, bytes);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
 	saved = pc->dels.len;
-	if (read_payload(cn, pc->dels.p + pc->dels.len, bytes) < 0) {
+	if ((rc = read_into(cn, pc, &pc->dels, bytes)) < 0) {
 		pc->dels.len = saved;
 		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
 		coll_put(c);
+		if (rc == -2)
+			reply(cn, "ERR INTERNAL out of memory");
 		return -1;
 	}
-	pc->dels.len += bytes;
+	b->acct += bytes;
 	b->ndels += (int64_t)n;
 	b->bytes += bytes;
 	b->last_used = node_mono_s();
@@ -625,84 +724,163 @@ static int cmd_delete(struct conn *cn, int argc, char **argv)
 	return reply(cn, "OK n=%" PRIu64, n);
 }
 
-static int flush_batch(struct conn *cn, struct batch *b)
+/*
+ * Commit b (locked by the caller) and say how it went in *ok (with the
+ * counts) or *e; the caller answers once it holds no lock.
+ */
+static int flush_batch(struct conn *cn, struct batch *b, char *ok,
+		       size_t cap, struct mv_err *e)
 {
 	int64_t ins = 0, del = 0;
-	struct mv_err e = { 0 };
 	int rc;
 
-	/* Counted until answered: shutdown waits for the answer too. */
-	atomic_fetch_add(&cn->nd->inflight, 1);
-	rc = node_flush(cn->nd, b, &ins, &del, &e);
-	if (rc < 0)
-		rc = reply_err(cn, &e);
-	else
-		rc = reply(cn, "OK inserted=%" PRId64 " deleted=%" PRId64, ins,
-			   del);
-	atomic_fetch_sub(&cn->nd->inflight, 1);
+	rc = node_flush(cn->nd, b, &ins, &del, e);
+	if (rc == 0)
+		snprintf(ok, cap, "OK inserted=%" PRId64 " deleted=%" PRId64,
+			 ins, del);
 	return rc;
+}
+
+/* Unpin a session; the last pin frees one removed from the table. */
+static void session_unpin(struct node *nd, struct batch *s)
+{
+	pthread_mutex_lock(&nd->slock);
+	s->conns--;
+	if (!s->session[0] && s->conns == 0)
+		batch_free(s);
+	pthread_mutex_unlock(&nd->slock);
 }
 
 static int commit_session(struct conn *cn, const char *name, int abort)
 {
 	struct node *nd = cn->nd;
+	struct mv_err e = { 0 };
+	char ok[128] = "OK";
 	struct batch *s;
-	int rc;
+	int rc = 0;
 
 	pthread_mutex_lock(&nd->slock);
 	s = node_session_get(nd, name, 0);
 	if (s) {
-		node_session_remove(nd, s);	/* nobody else can reach it */
+		/* Nobody can reach it by name now; HANDOFFs that pinned it
+		 * before see it removed and go to a new session. */
+		node_session_remove(nd, s);
 		s->next = NULL;
+		s->session[0] = '\0';
+		s->conns++;
 	}
 	pthread_mutex_unlock(&nd->slock);
 	if (!s)
 		return reply(cn, "ERR NOSESSION no session '%s' (never opened, "
 			     "committed, aborted, expired, or the node "
 			     "restarted)", name);
+	/* Counted until answered: shutdown waits for the answer too. */
+	atomic_fetch_add(&nd->inflight, 1);
 	pthread_mutex_lock(&s->lock);
-	if (abort) {
+	if (abort)
 		batch_clear(s);
-		rc = reply(cn, "OK");
-	} else {
-		rc = flush_batch(cn, s);
-	}
-	pthread_mutex_unlock(&s->lock);
-	/* Connections still bound keep a pointer; the last one frees it. */
-	pthread_mutex_lock(&nd->slock);
-	if (cn->sess == s) {
-		cn->sess = NULL;
-		s->conns--;
-	}
-	if (s->conns == 0)
-		batch_free(s);
 	else
-		s->session[0] = '\0';	/* orphaned: freed on unbind */
-	pthread_mutex_unlock(&nd->slock);
+		rc = flush_batch(cn, s, ok, sizeof(ok), &e);
+	pthread_mutex_unlock(&s->lock);
+	session_unpin(nd, s);
+	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
+	atomic_fetch_sub(&nd->inflight, 1);
 	return rc;
+}
+
+/*
+ * Move the connection's pending work into its bound session, looked up or
+ * created by name now, in one step: a session committed or aborted since
+ * the bind is simply made anew.  0 and *rows, or an error in e (nothing
+ * moved).
+ */
+static int handoff(struct conn *cn, int64_t *rows, struct mv_err *e)
+{
+	struct node *nd = cn->nd;
+	struct batch *s;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&nd->slock);
+		s = node_session_get(nd, cn->sess, 1);
+		if (!s) {
+			pthread_mutex_unlock(&nd->slock);
+			return mv_err_set(e, MV_EINTERNAL, "out of memory");
+		}
+		s->conns++;	/* pinned: not freed, not expired */
+		s->last_used = time(NULL);
+		pthread_mutex_unlock(&nd->slock);
+		pthread_mutex_lock(&s->lock);
+		if (s->session[0])
+			break;
+		/* Committed or aborted meanwhile: take a new one. */
+		pthread_mutex_unlock(&s->lock);
+		session_unpin(nd, s);
+	}
+	pthread_mutex_lock(&cn->own->lock);
+	rc = batch_merge(nd, s, cn->own, e);
+	pthread_mutex_unlock(&cn->own->lock);
+	*rows = s->rows;
+	pthread_mutex_unlock(&s->lock);
+	session_unpin(nd, s);
+	return rc;
+}
+
+/* The connection's pending work, in rows and deletes. */
+static int64_t own_pending(struct conn *cn)
+{
+	int64_t n;
+
+	pthread_mutex_lock(&cn->own->lock);
+	n = cn->own->colls ? cn->own->rows + cn->own->ndels + 1 : 0;
+	pthread_mutex_unlock(&cn->own->lock);
+	return n;
 }
 
 static int cmd_flush(struct conn *cn, int argc, char **argv)
 {
 	struct batch *b = cn->own;
+	struct mv_err e = { 0 };
+	char ok[128];
 	int rc;
 
 	(void)argc;
 	(void)argv;
-	if (cn->sess) {
-		char name[MV_NAME_MAX + 1];
-		snprintf(name, sizeof(name), "%s", cn->sess->session);
-		if (name[0])
-			return commit_session(cn, name, 0);
-		return reply(cn, "ERR NOSESSION the session was committed or "
-			     "aborted elsewhere");
+	if (cn->sess[0]) {
+		int64_t rows;
+		if (handoff(cn, &rows, &e) < 0) {
+			batch_clear_locked(cn->own);
+			return reply_err(cn, &e);
+		}
+		return commit_session(cn, cn->sess, 0);
 	}
 	if (check_autoflush(cn))
 		return 0;
+	atomic_fetch_add(&cn->nd->inflight, 1);
 	pthread_mutex_lock(&b->lock);
-	rc = flush_batch(cn, b);
+	rc = flush_batch(cn, b, ok, sizeof(ok), &e);
 	pthread_mutex_unlock(&b->lock);
+	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
+	atomic_fetch_sub(&cn->nd->inflight, 1);
 	return rc;
+}
+
+static int cmd_handoff(struct conn *cn, int argc, char **argv)
+{
+	struct mv_err e = { 0 };
+	int64_t rows;
+
+	(void)argc;
+	(void)argv;
+	if (!cn->sess[0])
+		return proto_err(cn, "HANDOFF needs a session: send SESSION "
+				 "first");
+	if (handoff(cn, &rows, &e) < 0) {
+		/* A refused input leaves nothing anywhere. */
+		batch_clear_locked(cn->own);
+		return reply_err(cn, &e);
+	}
+	return reply(cn, "OK rows=%" PRId64, rows);
 }
 
 static int cmd_session(struct conn *cn, int argc, char **argv)
@@ -715,23 +893,31 @@ static int cmd_session(struct conn *cn, int argc, char **argv)
 	(void)argc;
 	if (mv_name_check(argv[1], &e) < 0)
 		return reply(cn, "ERR BADNAME %s", e.msg);
+	if (own_pending(cn)) {
+		if (!cn->sess[0])
+			return proto_err(cn, "unflushed work: FLUSH it before "
+					 "SESSION");
+		/* Rebinding completes the input for the old session. */
+		if (handoff(cn, &rows, &e) < 0) {
+			batch_clear_locked(cn->own);
+			return reply_err(cn, &e);
+		}
+	}
 	pthread_mutex_lock(&nd->slock);
 	s = node_session_get(nd, argv[1], 1);
 	if (!s) {
 		pthread_mutex_unlock(&nd->slock);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	if (cn->sess && cn->sess != s) {
-		cn->sess->conns--;
-		if (!cn->sess->session[0] && cn->sess->conns == 0)
-			batch_free(cn->sess);
-	}
-	if (cn->sess != s)
-		s->conns++;
-	cn->sess = s;
 	s->last_used = node_mono_s();
+	pthread_mutex_lock(&s->lock);
 	rows = s->rows;
+	pthread_mutex_unlock(&s->lock);
 	pthread_mutex_unlock(&nd->slock);
+	snprintf(cn->sess, sizeof(cn->sess), "%s", argv[1]);
+	pthread_mutex_lock(&cn->own->lock);
+	cn->own->held = 1;
+	pthread_mutex_unlock(&cn->own->lock);
 	return reply(cn, "OK rows=%" PRId64, rows);
 }
 
@@ -1280,6 +1466,7 @@ static const struct cmd {
 	{ "DELETE", 4, 4, cmd_delete },
 	{ "FLUSH", 1, 1, cmd_flush },
 	{ "SESSION", 2, 2, cmd_session },
+	{ "HANDOFF", 1, 1, cmd_handoff },
 	{ "COMMIT", 2, 2, cmd_commit },
 	{ "ABORT", 2, 2, cmd_abort },
 	{ "SESSIONS", 1, 1, cmd_sessions },
@@ -1355,19 +1542,15 @@ static void conn_close(struct conn *cn)
 			break;
 		}
 	pthread_mutex_unlock(&nd->blist);
-	/* Unflushed work of the connection is discarded here. */
+	/*
+	 * Unflushed work of the connection is discarded here, also work for
+	 * a named session not handed off: its input was not complete.
+	 */
 	pthread_mutex_lock(&cn->own->lock);
 	pthread_mutex_unlock(&cn->own->lock);
 	batch_free(cn->own);
-	if (cn->sess) {
-		pthread_mutex_lock(&nd->slock);
-		cn->sess->conns--;
-		cn->sess->last_used = node_mono_s();
-		if (!cn->sess->session[0] && cn->sess->conns == 0)
-			batch_free(cn->sess);
-		pthread_mutex_unlock(&nd->slock);
-	}
 	close(cn->fd);
+	free(cn->rbuf);
 	nbuf_release(&cn->out);
 	atomic_fetch_sub(&nd->nconns, 1);
 	free(cn);
@@ -1416,13 +1599,33 @@ int server_accept(struct node *nd, int lfd, const struct mv_cidr *allow,
 		log_info("refused a connection from an address not allowed");
 		return 0;
 	}
+	if (atomic_load(&nd->nconns) >= nd->conf.max_connections) {
+		char msg[128];
+		int l = snprintf(msg, sizeof(msg), "ERR BUSY too many "
+				 "connections: max_connections=%d\n",
+				 nd->conf.max_connections);
+		mv_write_all(fd, msg, (size_t)l);
+		close(fd);
+		log_warnx("refused a connection: max_connections=%d reached",
+			  nd->conf.max_connections);
+		return 0;
+	}
 	cn = calloc(1, sizeof(*cn));
-	if (!cn || !(cn->own = batch_new(NULL))) {
+	if (!cn || !(cn->own = batch_new(NULL)) ||
+	    !(cn->rbuf = malloc(RBUF_MIN + 1))) {
+		if (cn)
+			batch_free(cn->own);
 		free(cn);
 		close(fd);
 		return 0;
 	}
+	cn->rcap = RBUF_MIN;
 	mv_net_bulk(fd);
+	if (nd->conf.io_timeout > 0) {
+		/* Payload reads stall at most this long (read_payload). */
+		struct timeval tv = { nd->conf.io_timeout, 0 };
+		setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	}
 	cn->fd = fd;
 	cn->nd = nd;
 	snprintf(cn->user, sizeof(cn->user), "%s", nd->conf.user);
