@@ -48,15 +48,22 @@ while p + 8 <= len(b):
     rec, p = b[p:p + n], p + n
     nops, q = struct.unpack_from('<I', rec, 0)[0], 4
     for _ in range(nops):
-        t, kl = struct.unpack_from('<BI', rec, q)
+        t = rec[q]
+        if t in (3, 6):		# revision, lease grant: two u64
+            q += 17
+            continue
+        if t == 7:		# lease revoke: one u64
+            q += 9
+            continue
+        kl = struct.unpack_from('<I', rec, q + 1)[0]
         q += 5
         k = rec[q:q + kl].decode()
         q += kl
-        if t == 0:
+        if t in (0, 4, 5):	# put; with revisions; with a lease
             vl = struct.unpack_from('<I', rec, q)[0]
             q += 4
             kv[k] = rec[q:q + vl]
-            q += vl
+            q += vl + {0: 0, 4: 32, 5: 8}[t]
         elif t == 1:
             kv.pop(k, None)
         else:
