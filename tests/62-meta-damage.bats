@@ -138,3 +138,28 @@ $user/gone-0123456789abcdef/keep.me"
 		[ -e "$segs/$f" ] || fail "$f deleted at the second start"
 	done
 }
+
+@test "a bit flipped in a segment file: the node refuses (74), names the file, deletes nothing" {
+	start_own_node
+	three_flushes
+	stop_node
+	segment_files >files.before
+	f=$(cd "$MV_HOME/segments" && find . -name '*.vec' -printf '%P\n' | sort | sed -n 2p)
+	[ -n "$f" ] || fail "no segment file"
+	cp "$MV_HOME/segments/$f" seg.before
+	flip_bit "$MV_HOME/segments/$f" 70
+	cp "$MV_HOME/segments/$f" seg.damaged
+
+	run -74 timeout 10 mv-noded
+	assert_output --partial "$f"
+	assert_output --partial "checksum mismatch"
+	refute_output --partial "removed"
+	cmp "$MV_HOME/segments/$f" seg.damaged || fail "the damaged file was changed"
+	segment_files >files.after
+	diff files.before files.after || fail "segment files changed"
+
+	# Repaired, every row is back.
+	cp seg.before "$MV_HOME/segments/$f"
+	start_node
+	assert_rows "$C" 300
+}
