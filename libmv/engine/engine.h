@@ -1,5 +1,5 @@
 /*
- * node.h - the state of one mv-noded: its collections, their flushed
+ * engine.h - the engine of one mv-noded: its collections, their flushed
  * segments, pending batches and named sessions, and the operations the
  * protocol handlers call.  Storage and metadata are reached only through
  * the mv_store and mv_meta seams, so the node does not know whether it
@@ -15,8 +15,8 @@
  * exclusively only to swap in what it already wrote.  A batch has its own
  * mutex (a connection and the auto-flush thread share it).
  */
-#ifndef MV_NODE_H
-#define MV_NODE_H
+#ifndef MV_ENGINE_H
+#define MV_ENGINE_H
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -18,7 +18,7 @@
 #include "bigmem.h"
 #include "knn.h"
 #include "log.h"
-#include "node.h"
+#include "engine.h"
 #include "segfile.h"
 #include "vcheck.h"
 
