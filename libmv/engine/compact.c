@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "log.h"
-#include "engine.h"
+#include "internal.h"
 
 #define SEG_TARGET_BYTES (256u << 20)	/* vectors of a merged segment */
 #define SEG_SMALL_BYTES (16u << 20)	/* smaller ones are merge inputs */

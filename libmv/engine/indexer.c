@@ -19,7 +19,7 @@
 #include <sys/time.h>
 #include <time.h>
 #include "log.h"
-#include "engine.h"
+#include "internal.h"
 #include "segfile.h"
 #include "vcheck.h"
 
