@@ -8,4 +8,13 @@
 
 #include "engine.h"
 
+/* catalog.c: the metadata keys and values. */
+/* "/<user>/<coll>/<leaf>", the key of one of a collection's records. */
+void key_coll(char *out, size_t cap, const char *user, const char *coll,
+	      const char *leaf);
+/* The JSON of a collection's schema record. */
+char *schema_json(const struct coll *c);
+/* The JSON of /user_list with user added, or NULL if it is there. */
+char *user_list_with(struct node *nd, const char *user);
+
 #endif

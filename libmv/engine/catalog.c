@@ -1,0 +1,152 @@
+/*
+ * catalog.c - the metadata layout: key paths and the JSON values stored
+ * under them (schema, data files, collection_list, user_list).  The
+ * layout is written here; docs/ARCHITECTURE.md lists the keys.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include "bigmem.h"
+#include "internal.h"
+#include "knn.h"
+#include "log.h"
+#include "segfile.h"
+#include "vcheck.h"
+
+void key_coll(char *out, size_t cap, const char *user,
+	      const char *coll, const char *leaf)
+{
+	snprintf(out, cap, "/%s/%s/%s", user, coll, leaf);
+}
+
+char *schema_json(const struct coll *c)
+{
+	json_t *o = json_object(), *fs = json_array();
+	char *s;
+
+	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
+	json_object_set_new(o, "dim", json_integer(c->dim));
+	json_object_set_new(o, "metric", json_string(mv_metric_name(c->metric)));
+	json_object_set_new(o, "create_time", json_integer(c->create_time));
+	json_object_set_new(o, "token", json_string(c->token));
+	for (int i = 0; i < c->nfields; i++) {
+		json_t *f = json_object();
+		json_object_set_new(f, "name", json_string(c->fields[i].name));
+		json_object_set_new(f, "type",
+				    json_string(mv_ftype_name(c->fields[i].type)));
+		json_array_append_new(fs, f);
+	}
+	json_object_set_new(o, "fields", fs);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/*
+ * "/<user>/collection_list": "name : create_time, index_type", newest
+ * first.  It is written with the transaction of a create, drop or index
+ * change, so it stops short of half of a transaction's byte limit (some
+ * 20,000 collections): past that it lists the newest only.  The node
+ * itself finds collections by their schema keys (node_open).
+ */
+#define COLL_LIST_BYTES_MAX (MV_META_TXN_BYTES_MAX / 2)
+
+char *node_collection_list(struct node *nd, const char *user,
+			   const char *skip, const struct coll *add)
+{
+	json_t *a = json_array();
+	char item[256], *s;
+	struct coll *c, **order;
+	size_t n = 0, all = 0, bytes = 2;
+
+	for (c = nd->colls; c; c = c->next)
+		all++;
+	order = malloc((all ? all : 1) * sizeof(*order));
+	if (!a || !order) {
+		json_decref(a);
+		free(order);
+		return NULL;
+	}
+	if (add) {
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", -", add->name,
+			 add->create_time);
+		json_array_append_new(a, json_string(item));
+		bytes += strlen(item) + 3;
+	}
+	for (c = nd->colls; c; c = c->next)
+		if (!strcmp(c->user, user))
+			order[n++] = c;
+	while (n--) {
+		c = order[n];
+		if (skip && !strcmp(c->name, skip))
+			continue;
+		pthread_rwlock_rdlock(&c->lock);
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
+			 c->create_time, c->index ? c->index->spec : "-");
+		pthread_rwlock_unlock(&c->lock);
+		/* Quotes and a comma; names and specs need no escapes. */
+		bytes += strlen(item) + 3;
+		if (bytes > COLL_LIST_BYTES_MAX)
+			break;
+		json_array_append_new(a, json_string(item));
+	}
+	free(order);
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+/* /user_list with user added, or NULL if it is there already. */
+char *user_list_with(struct node *nd, const char *user)
+{
+	char *val = NULL, *s = NULL;
+	size_t vlen;
+	json_t *ul = NULL;
+
+	if (mv_meta_get(nd->meta, "/user_list", &val, &vlen, NULL) == 0)
+		ul = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	if (!json_is_array(ul)) {
+		json_decref(ul);
+		ul = json_array();
+	}
+	for (size_t i = 0; i < json_array_size(ul); i++) {
+		const char *u = json_string_value(json_array_get(ul, i));
+		if (u && !strcmp(u, user)) {
+			json_decref(ul);
+			return NULL;
+		}
+	}
+	json_array_append_new(ul, json_string(user));
+	s = json_dumps(ul, JSON_COMPACT);
+	json_decref(ul);
+	return s;
+}
+
+char *node_data_json(const char *type, uint64_t size, uint32_t node_no,
+		       uint64_t seq, uint64_t rows, const char *column,
+		       const char *vector_file)
+{
+	json_t *o = json_object();
+	char *s;
+
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "size", json_integer((json_int_t)size));
+	json_object_set_new(o, "node", json_integer(node_no));
+	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+	json_object_set_new(o, "rows", json_integer((json_int_t)rows));
+	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
+	if (column)
+		json_object_set_new(o, "column", json_string(column));
+	if (vector_file)
+		json_object_set_new(o, "vector_file", json_string(vector_file));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
