@@ -19,6 +19,8 @@
 #include "segfile.h"
 #include "vcheck.h"
 
+struct node *the_node;
+
 int nbuf_reserve(struct nbuf *b, size_t more)
 {
 	size_t cap;
