@@ -39,20 +39,6 @@ struct build_job {
 	struct seg **segs;
 };
 
-void cindex_free(struct cindex *ci)
-{
-	if (!ci)
-		return;
-	mv_index_free(ci->ix);
-	/* Segments a compaction replaced live only for the index. */
-	for (size_t i = 0; ci->segs && i < ci->nsegs; i++)
-		if (ci->segs[i] && ci->segs[i]->retired)
-			node_seg_free(ci->segs[i]);
-	free(ci->segs);
-	free(ci->base);
-	free(ci);
-}
-
 /* "k=v k=v" -> value of key, or -1. */
 static long param_get(const char *params, const char *key)
 {

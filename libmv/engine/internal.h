@@ -17,4 +17,8 @@ char *schema_json(const struct coll *c);
 /* The JSON of /user_list with user added, or NULL if it is there. */
 char *user_list_with(struct node *nd, const char *user);
 
+/* coll.c: a new collection in memory, one reference held. */
+struct coll *coll_new(const char *user, const char *name, uint32_t dim,
+		      enum mv_metric metric, const struct mv_field *f, int nf);
+
 #endif
