@@ -94,3 +94,19 @@ void cindex_free(struct cindex *ci)
 	free(ci->base);
 	free(ci);
 }
+
+/* Assigned ids stay above every id given: past the largest of ids[0..n). */
+void bump_next_id(struct coll *c, const int64_t *ids, size_t n)
+{
+	int64_t max = INT64_MIN;
+
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] > max)
+			max = ids[i];
+	if (!n)
+		return;
+	pthread_mutex_lock(&c->id_lock);
+	if ((__int128)max + 1 > c->id_next)
+		c->id_next = (__int128)max + 1;
+	pthread_mutex_unlock(&c->id_lock);
+}

@@ -21,4 +21,7 @@ char *user_list_with(struct node *nd, const char *user);
 struct coll *coll_new(const char *user, const char *name, uint32_t dim,
 		      enum mv_metric metric, const struct mv_field *f, int nf);
 
+/* coll.c: past the largest of n ids given at insert or found at load. */
+void bump_next_id(struct coll *c, const int64_t *ids, size_t n);
+
 #endif
