@@ -1,10 +1,7 @@
 /*
- * node.c - collections, segments and the commit path of mv-noded.
- *
- * A flush writes its segment files to storage first (under new names, so a
- * crash leaves only orphans that start-up removes), then commits one
- * metadata transaction naming them, then swaps them into memory.  The
- * transaction is the commit point: all of a flush is visible or none.
+ * recover.c - start-up and shut-down: node_open opens the metadata and the
+ * store, loads every user's collections (segments, deletion logs, index),
+ * then sweeps orphaned files; node_close frees it all.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,8 +18,6 @@
 #include "internal.h"
 #include "segfile.h"
 #include "vcheck.h"
-
-/* ---- start-up ------------------------------------------------------ */
 
 struct loaded {
 	char name[180];	/* file name under the collection */
