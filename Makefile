@@ -108,6 +108,10 @@ check: all $(UNIT_BIN)
 
 test: check
 
+# The engine's files must call each other in layers (scripts/layers.sh).
+layers: $(ENG_LIB)
+	@sh scripts/layers.sh
+
 demo: all
 	@sh scripts/demo.sh
 
@@ -133,7 +137,7 @@ clean:
 	rm -f $(LIB) $(LIB_OBJ) $(ENG_LIB) $(ENG_OBJ) $(BINS) $(UNIT_BIN) $(BENCH_BIN) \
 		$(shell find libmv cmd tests bench -name '*.o' -o -name '*.d' 2>/dev/null)
 
-.PHONY: all bench deps unit bats test check demo lint asan install uninstall clean
+.PHONY: all bench deps unit bats test check layers demo lint asan install uninstall clean
 -include $(shell find libmv cmd tests bench -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (tests/fuzz/README) -------------------------------------
