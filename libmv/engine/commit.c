@@ -47,59 +47,28 @@ static int check_dropped(struct batch *b, struct mv_err *err)
 	return 0;
 }
 
-int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
-	       int64_t *deleted, struct mv_err *err)
+/* A flush under way: what it wrote and the transaction it builds. */
+struct flush {
+	struct written *w;		/* files written, nw of cap */
+	size_t nw, cap;
+	struct mv_meta_op *ops;		/* nops of cap + ncolls */
+	size_t nops, ncolls;
+	struct mv_meta_cmp *cmps;	/* one per collection: its state */
+	char (*skeys)[256], **svals;	/* the state records' keys, values */
+};
+
+/*
+ * 1. Write every file of b under a fresh name (nothing refers to it yet),
+ * then normalise (cosine) or take the norms (l2) of the new rows: all of
+ * it before node.commit, which every other flush waits for.
+ */
+static int flush_write(struct node *nd, struct batch *b, struct flush *fl,
+		       struct mv_err *err)
 {
-	struct written *w = NULL;
-	size_t nw = 0, cap = 0;
-	struct mv_meta_op *ops = NULL;
-	struct mv_meta_cmp *cmps = NULL;
-	char (*skeys)[256] = NULL, **svals = NULL;
-	size_t nops = 0, ncolls = 0;
+	struct written *w = fl->w;
 	struct pcoll *pc;
-	int rc = 0, locked = 0, slocked = 0, conflicts = 0;
-	int64_t t_start = node_now_ms(), t_written = 0, t_meta = 0;
+	int rc = 0;
 
-	*inserted = *deleted = 0;
-	if (!b->colls)
-		return 0;
-	if (atomic_load(&nd->shutting_down)) {
-		rc = mv_err_setk(err, MV_EAGAIN, MV_K_SHUTDOWN,
-				 "node is shutting down");
-		goto out;
-	}
-	if ((rc = check_dropped(b, err)) < 0)
-		goto out;
-	{
-		size_t nrec = 0;	/* metadata records the commit writes */
-
-		for (pc = b->colls; pc; pc = pc->next) {
-			ncolls++;
-			cap += 2 + (size_t)pc->c->nfields;
-			nrec += 1 + (pc->dels.len > 0) +
-				(pc->n ? 1 + (size_t)pc->c->nfields : 0);
-		}
-		if (nrec > MV_META_TXN_OPS_MAX) {
-			rc = mv_err_set(err, MV_EDATA, "this flush spans %zu "
-				"collections and would commit %zu metadata "
-				"records in one transaction, more than the %d "
-				"the metadata store allows; nothing was "
-				"committed: flush fewer collections at a time",
-				ncolls, nrec,
-				MV_META_TXN_OPS_MAX);
-			goto out;
-		}
-	}
-	w = calloc(cap, sizeof(*w));
-	svals = calloc(ncolls, sizeof(*svals));
-	skeys = calloc(ncolls, sizeof(*skeys));
-	ops = calloc(cap + ncolls, sizeof(*ops));
-	cmps = calloc(ncolls, sizeof(*cmps));
-	if (!w || !svals || !skeys || !ops || !cmps) {
-		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-		goto out;
-	}
-	/* 1. Write every file under a fresh name; nothing refers to it yet. */
 	for (pc = b->colls; pc; pc = pc->next) {
 		struct coll *c = pc->c;
 		const char *base = pc->base;
@@ -107,7 +76,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 		if (!pc->vw)
 			node_seg_base(c, pc->base, sizeof(pc->base));
 		if (pc->dels.len) {
-			struct written *x = &w[nw++];
+			struct written *x = &w[fl->nw++];
 			snprintf(x->path, sizeof(x->path), "%s.del", base);
 			x->kind = MV_SEG_DEL;
 			x->pc = pc;
@@ -115,10 +84,10 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 				      pc->dels.len / 8, pc->dels.p,
 				      pc->dels.len, NULL, 0, &x->size, err);
 			if (rc < 0)
-				goto out;
+				return rc;
 		}
 		if (pc->n) {
-			struct written *x = &w[nw++];
+			struct written *x = &w[fl->nw++];
 			size_t vbytes = pc->n * c->dim * sizeof(float);
 
 			snprintf(x->path, sizeof(x->path), "%s.vec", base);
@@ -132,9 +101,9 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 						   pc->n * 8, pc->vecs.p,
 						   vbytes, &x->size, err);
 			if (rc < 0)
-				goto out;
+				return rc;
 			for (int f = 0; f < c->nfields; f++) {
-				struct written *y = &w[nw++];
+				struct written *y = &w[fl->nw++];
 				snprintf(y->path, sizeof(y->path), "%s.%s.col",
 					 base, c->fields[f].name);
 				y->kind = MV_SEG_COL;
@@ -145,7 +114,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 					      pc->cols[f].p, pc->cols[f].len,
 					      NULL, 0, &y->size, err);
 				if (rc < 0)
-					goto out;
+					return rc;
 			}
 		}
 	}
@@ -168,31 +137,32 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 			if (!pc->norms2) {
 				rc = mv_err_set(err, MV_EINTERNAL,
 						"out of memory");
-				goto out;
+				return rc;
 			}
 			mv_knn_norms2((const float *)(void *)pc->vecs.p, pc->n,
 				      c->dim, pc->norms2);
 		}
 	}
-	t_written = node_now_ms();
-	/* 2. The commit point: one metadata transaction. */
-	pthread_mutex_lock(&nd->commit);
-	locked = 1;
-	if (atomic_load(&nd->shutting_down)) {
-		rc = mv_err_setk(err, MV_EAGAIN, MV_K_SHUTDOWN,
-				 "node is shutting down");
-		goto out;
-	}
-	/* node_drop takes node.commit too: dropped is settled here. */
-	if ((rc = check_dropped(b, err)) < 0)
-		goto out;
-	/* The state records: compared and swapped by the transaction. */
-	for (pc = b->colls; pc; pc = pc->next)
-		pthread_mutex_lock(&pc->c->state_lock);
-	slocked = 1;
-retry:
-	nops = 0;
-	for (size_t i = 0; i < cap; i++) {
+	return 0;
+}
+
+/*
+ * 2. The transaction (node.commit and the state locks held): the data
+ * records of the written files and the collections' state records, to be
+ * compared and swapped; made again after a conflict.
+ */
+static int flush_build_txn(struct node *nd, struct batch *b,
+			   struct flush *fl, struct mv_err *err)
+{
+	struct written *w = fl->w;
+	struct mv_meta_op *ops = fl->ops;
+	struct mv_meta_cmp *cmps = fl->cmps;
+	char (*skeys)[256] = fl->skeys, **svals = fl->svals;
+	struct pcoll *pc;
+	int rc = 0;
+
+	fl->nops = 0;
+	for (size_t i = 0; i < fl->cap; i++) {
 		free(w[i].val);
 		w[i].val = NULL;
 	}
@@ -209,7 +179,7 @@ retry:
 			if (mv_state_parse(c->state, strlen(c->state), &st,
 					   err) < 0) {
 				rc = err ? err->code : MV_EDATA;
-				goto out;
+				return rc;
 			}
 			if (st.next_seq > c->next_seq)
 				c->next_seq = st.next_seq;
@@ -245,8 +215,8 @@ retry:
 			}
 			pthread_rwlock_unlock(&c->lock);
 			if (rc < 0)
-				goto out;
-			for (size_t i = 0; i < nw; i++) {
+				return rc;
+			for (size_t i = 0; i < fl->nw; i++) {
 				struct written *x = &w[i];
 				const char *slash;
 
@@ -271,9 +241,9 @@ retry:
 				if (!x->val) {
 					rc = mv_err_set(err, MV_EINTERNAL,
 							"out of memory");
-					goto out;
+					return rc;
 				}
-				ops[nops++] = (struct mv_meta_op){
+				ops[fl->nops++] = (struct mv_meta_op){
 					MV_META_PUT, x->key, x->val,
 					strlen(x->val) };
 			}
@@ -291,9 +261,9 @@ retry:
 			svals[si] = strdup(state);
 			if (!svals[si]) {
 				rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-				goto out;
+				return rc;
 			}
-			ops[nops++] = (struct mv_meta_op){ MV_META_PUT, skeys[si],
+			ops[fl->nops++] = (struct mv_meta_op){ MV_META_PUT, skeys[si],
 				svals[si], strlen(svals[si]) };
 		}
 	}
@@ -307,45 +277,20 @@ retry:
 		dl = realloc(c->dels, (c->ndels + 1) * sizeof(*dl));
 		if (!dl) {
 			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-			goto out;
+			return rc;
 		}
 		c->dels = dl;
 	}
-	rc = mv_meta_txn(nd->meta, cmps, ncolls, ops, nops, err);
-	if (rc == MV_META_CMPFAIL && ++conflicts < 1000) {
-		/* Another writer changed a state record: read it, redo. */
-		mv_err_clear(err);
-		rc = 0;
-		for (pc = b->colls; rc == 0 && pc; pc = pc->next) {
-			struct mv_state st;
-			char key[256];
+	return 0;
+}
 
-			key_coll(key, sizeof(key), pc->c->user, pc->c->name,
-				 "state");
-			rc = mv_state_load(nd->meta, key, &pc->c->state, &st,
-					   err);
-		}
-		if (rc < 0)
-			goto out;
-		goto retry;
-	}
-	if (rc > 0)
-		rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
-	if (rc < 0)
-		goto out;
-	if (conflicts)
-		log_info("flush: a state record changed under another writer "
-			 "%d times; committed after it", conflicts);
-	{
-		size_t si = 0;
-		for (pc = b->colls; pc; pc = pc->next, si++) {
-			free(pc->c->state);
-			pc->c->state = svals[si];
-			svals[si] = NULL;
-		}
-	}
-	t_meta = node_now_ms();
-	/* 3. Committed: swap into memory (cannot fail from here on). */
+/* 3. Committed: swap the new segments and deletions into memory. */
+static void flush_swap(struct batch *b, struct flush *fl, int64_t *inserted,
+		       int64_t *deleted)
+{
+	struct written *w = fl->w;
+	struct pcoll *pc;
+
 	for (pc = b->colls; pc; pc = pc->next) {
 		struct coll *c = pc->c;
 		uint64_t seq;
@@ -355,7 +300,7 @@ retry:
 		const int64_t *d = (const int64_t *)pc->dels.p;
 		struct seg **segs;
 
-		for (size_t i = 0; i < nw; i++) {
+		for (size_t i = 0; i < fl->nw; i++) {
 			if (w[i].pc != pc)
 				continue;
 			if (w[i].kind == MV_SEG_DEL) {
@@ -372,7 +317,7 @@ retry:
 			if (!s || !(s->cols = calloc(c->nfields ? c->nfields : 1,
 						     sizeof(*s->cols))))
 				MV_BUG("out of memory after commit");
-			for (size_t i = 0; i < nw; i++) {
+			for (size_t i = 0; i < fl->nw; i++) {
 				if (w[i].pc != pc)
 					continue;
 				if (w[i].kind == MV_SEG_VEC)
@@ -427,7 +372,115 @@ retry:
 		}
 		pthread_rwlock_unlock(&c->lock);
 	}
-	nw = 0;		/* committed: keep the files */
+}
+
+int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
+	       int64_t *deleted, struct mv_err *err)
+{
+	struct flush fl = { 0 };
+	struct pcoll *pc;
+	int rc = 0, locked = 0, slocked = 0, conflicts = 0;
+	int64_t t_start = node_now_ms(), t_written = 0, t_meta = 0;
+
+	*inserted = *deleted = 0;
+	if (!b->colls)
+		return 0;
+	if (atomic_load(&nd->shutting_down)) {
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_SHUTDOWN,
+				 "node is shutting down");
+		goto out;
+	}
+	if ((rc = check_dropped(b, err)) < 0)
+		goto out;
+	{
+		size_t nrec = 0;	/* metadata records the commit writes */
+
+		for (pc = b->colls; pc; pc = pc->next) {
+			fl.ncolls++;
+			fl.cap += 2 + (size_t)pc->c->nfields;
+			nrec += 1 + (pc->dels.len > 0) +
+				(pc->n ? 1 + (size_t)pc->c->nfields : 0);
+		}
+		if (nrec > MV_META_TXN_OPS_MAX) {
+			rc = mv_err_set(err, MV_EDATA, "this flush spans %zu "
+				"collections and would commit %zu metadata "
+				"records in one transaction, more than the %d "
+				"the metadata store allows; nothing was "
+				"committed: flush fewer collections at a time",
+				fl.ncolls, nrec,
+				MV_META_TXN_OPS_MAX);
+			goto out;
+		}
+	}
+	fl.w = calloc(fl.cap, sizeof(*fl.w));
+	fl.svals = calloc(fl.ncolls, sizeof(*fl.svals));
+	fl.skeys = calloc(fl.ncolls, sizeof(*fl.skeys));
+	fl.ops = calloc(fl.cap + fl.ncolls, sizeof(*fl.ops));
+	fl.cmps = calloc(fl.ncolls, sizeof(*fl.cmps));
+	if (!fl.w || !fl.svals || !fl.skeys || !fl.ops || !fl.cmps) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	/* 1. The files, under names nothing refers to yet. */
+	if ((rc = flush_write(nd, b, &fl, err)) < 0)
+		goto out;
+	t_written = node_now_ms();
+	/* 2. The commit point: one metadata transaction. */
+	pthread_mutex_lock(&nd->commit);
+	locked = 1;
+	if (atomic_load(&nd->shutting_down)) {
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_SHUTDOWN,
+				 "node is shutting down");
+		goto out;
+	}
+	/* node_drop takes node.commit too: dropped is settled here. */
+	if ((rc = check_dropped(b, err)) < 0)
+		goto out;
+	/* The state records: compared and swapped by the transaction. */
+	for (pc = b->colls; pc; pc = pc->next)
+		pthread_mutex_lock(&pc->c->state_lock);
+	slocked = 1;
+retry:
+	if ((rc = flush_build_txn(nd, b, &fl, err)) < 0)
+		goto out;
+	rc = mv_meta_txn(nd->meta, fl.cmps, fl.ncolls, fl.ops, fl.nops,
+			 err);
+	if (rc == MV_META_CMPFAIL && ++conflicts < 1000) {
+		/* Another writer changed a state record: read it, redo. */
+		mv_err_clear(err);
+		rc = 0;
+		for (pc = b->colls; rc == 0 && pc; pc = pc->next) {
+			struct mv_state st;
+			char key[256];
+
+			key_coll(key, sizeof(key), pc->c->user, pc->c->name,
+				 "state");
+			rc = mv_state_load(nd->meta, key, &pc->c->state, &st,
+					   err);
+		}
+		if (rc < 0)
+			goto out;
+		goto retry;
+	}
+	if (rc > 0)
+		rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
+	if (rc < 0)
+		goto out;
+	if (conflicts)
+		log_info("flush: a state record changed under another writer "
+			 "%d times; committed after it", conflicts);
+	{
+		size_t si = 0;
+		for (pc = b->colls; pc; pc = pc->next, si++) {
+			free(pc->c->state);
+			pc->c->state = fl.svals[si];
+			fl.svals[si] = NULL;
+		}
+	}
+	t_meta = node_now_ms();
+	/* 3. Committed: into memory (cannot fail from here on). */
+	flush_swap(b, &fl, inserted, deleted);
+	fl.nw = 0;		/* committed: keep the files */
 	log_debug("flush of %" PRId64 " rows, %" PRId64 " deletes: files %lld ms, "
 		  "metadata %lld ms, in memory %lld ms", *inserted, *deleted,
 		  (long long)(t_written - t_start), (long long)(t_meta - t_written),
@@ -437,18 +490,18 @@ out:
 		pthread_mutex_unlock(&pc->c->state_lock);
 	if (locked)
 		pthread_mutex_unlock(&nd->commit);
-	for (size_t i = 0; i < nw; i++)
-		mv_store_del(nd->store, w[i].path, NULL);
-	if (w)
-		for (size_t i = 0; i < cap; i++)
-			free(w[i].val);
-	for (size_t i = 0; svals && i < ncolls; i++)
-		free(svals[i]);
-	free(svals);
-	free(skeys);
-	free(cmps);
-	free(ops);
-	free(w);
+	for (size_t i = 0; i < fl.nw; i++)
+		mv_store_del(nd->store, fl.w[i].path, NULL);
+	if (fl.w)
+		for (size_t i = 0; i < fl.cap; i++)
+			free(fl.w[i].val);
+	for (size_t i = 0; fl.svals && i < fl.ncolls; i++)
+		free(fl.svals[i]);
+	free(fl.svals);
+	free(fl.skeys);
+	free(fl.cmps);
+	free(fl.ops);
+	free(fl.w);
 	batch_clear(b);
 	return rc;
 }
