@@ -128,7 +128,7 @@ static void *read_file(const char *path, size_t *len)
 }
 
 /* A whole fvecs (or ivecs: same layout) file as n rows of *dim values. */
-/* As libmv/engine/node.c node_normalise(): libmv's (FAISS's) kernel. */
+/* As libmv/engine/util.c node_normalise(): libmv's (FAISS's) kernel. */
 static void normalise(float *v, size_t n, int dim)
 {
 	mv_knn_renorm(v, n, (size_t)dim);

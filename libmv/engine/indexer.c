@@ -25,7 +25,7 @@
 
 #define ADD_CHUNK 8192		/* rows per add(): the progress step */
 /*
- * The empty slot of a result array, as node.c's node_search and
+ * The empty slot of a result array, as search.c's node_search and
  * node_merge_hit fill and test it (idmap.h's reserved id).  FAISS's own
  * "no hit" label is -1, a label, not an id: see l < 0.
  */
