@@ -25,6 +25,23 @@ void key_coll(char *out, size_t cap, const char *user,
 	snprintf(out, cap, "/%s/%s/%s", user, coll, leaf);
 }
 
+void key_data(char *out, size_t cap, const char *user, const char *coll,
+	      const char *leaf)
+{
+	snprintf(out, cap, "/%s/%s/data/%s", user, coll, leaf);
+}
+
+void key_user(char *out, size_t cap, const char *user, const char *leaf)
+{
+	snprintf(out, cap, "/%s/%s", user, leaf);
+}
+
+void key_config(char *out, size_t cap, const char *user,
+		const char *cluster_id)
+{
+	snprintf(out, cap, "/%s/config/%s", user, cluster_id);
+}
+
 char *schema_json(const struct coll *c)
 {
 	json_t *o = json_object(), *fs = json_array();
@@ -109,7 +126,7 @@ char *user_list_with(struct node *nd, const char *user)
 	size_t vlen;
 	json_t *ul = NULL;
 
-	if (mv_meta_get(nd->meta, "/user_list", &val, &vlen, NULL) == 0)
+	if (mv_meta_get(nd->meta, KEY_USER_LIST, &val, &vlen, NULL) == 0)
 		ul = json_loadb(val, vlen, 0, NULL);
 	free(val);
 	if (!json_is_array(ul)) {

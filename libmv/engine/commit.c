@@ -223,9 +223,8 @@ static int flush_build_txn(struct node *nd, struct batch *b,
 				if (x->pc != pc)
 					continue;
 				slash = strrchr(x->path, '/');
-				snprintf(x->key, sizeof(x->key),
-					 "/%s/%s/data/%s", c->user,
-					 c->name, slash + 1);
+				key_data(x->key, sizeof(x->key), c->user, c->name,
+					 slash + 1);
 				if (x->kind == MV_SEG_VEC)
 					x->val = node_data_json("vectors", x->size,
 						nd->node_no, seq, pc->n, NULL, NULL);

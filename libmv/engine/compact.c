@@ -219,7 +219,7 @@ static int collect_dels(struct node *nd, struct coll *c, struct mv_err *err)
 		if (c->dels[i].seq > low)
 			continue;
 		snprintf(paths[n], sizeof(paths[n]), "%s", c->dels[i].path);
-		snprintf(keys[n], sizeof(keys[n]), "/%s/%s/data/%s", c->user,
+		key_data(keys[n], sizeof(keys[n]), c->user,
 			 c->name, strrchr(c->dels[i].path, '/') + 1);
 		ops[n] = (struct mv_meta_op){ MV_META_DEL, keys[n], NULL, 0 };
 		n++;
@@ -411,7 +411,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	for (size_t i = 0; i < nfiles; i++) {
 		const char *leaf = strrchr(paths[i], '/') + 1;
 
-		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
+		key_data(keys[nops], sizeof(keys[0]),
 			 c->user, c->name, leaf);
 		vals[i] = i == 0 ? node_data_json("vectors", sizes[0],
 						  nd->node_no, seq, rows, NULL,
@@ -431,13 +431,13 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	for (size_t i = 0; i < nin; i++) {
 		const char *leaf = strrchr(in[i]->path, '/') + 1;
 
-		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
+		key_data(keys[nops], sizeof(keys[0]),
 			 c->user, c->name, leaf);
 		ops[nops] = (struct mv_meta_op){ MV_META_DEL, keys[nops], NULL, 0 };
 		nops++;
 		for (int f = 0; f < c->nfields; f++) {
 			const char *cl = strrchr(in[i]->cols[f].path, '/') + 1;
-			snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
+			key_data(keys[nops], sizeof(keys[0]),
 				 c->user, c->name, cl);
 			ops[nops] = (struct mv_meta_op){ MV_META_DEL, keys[nops],
 							 NULL, 0 };

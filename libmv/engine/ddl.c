@@ -84,14 +84,14 @@ int node_create(struct node *nd, const char *user, const char *name,
 	users = user_list_with(nd, user);
 	key_coll(k1, sizeof(k1), user, name, "schema");
 	key_coll(k2, sizeof(k2), user, name, "state");
-	snprintf(k3, sizeof(k3), "/%s/collection_list", user);
+	key_user(k3, sizeof(k3), user, "collection_list");
 	snprintf(state, sizeof(state), "{\"next_id\":0,\"next_seq\":1}");
 	{
 		struct mv_meta_op ops[4] = {
 			{ MV_META_PUT, k1, schema, strlen(schema) },
 			{ MV_META_PUT, k2, state, strlen(state) },
 			{ MV_META_PUT, k3, list, strlen(list) },
-			{ MV_META_PUT, "/user_list", users,
+			{ MV_META_PUT, KEY_USER_LIST, users,
 			  users ? strlen(users) : 0 },
 		};
 		rc = mv_meta_txn(nd->meta, NULL, 0, ops, users ? 4 : 3, err);
@@ -170,8 +170,8 @@ int node_drop(struct node *nd, const char *user, const char *name,
 		return mv_err_setk(err, MV_ESERVER, MV_K_NOTFOUND,
 				   "unknown collection '%s'", name);
 	}
-	snprintf(prefix, sizeof(prefix), "/%s/%s/", user, name);
-	snprintf(k3, sizeof(k3), "/%s/collection_list", user);
+	key_coll(prefix, sizeof(prefix), user, name, "");
+	key_user(k3, sizeof(k3), user, "collection_list");
 	list = node_collection_list(nd, user, name, NULL);
 	if (!list) {
 		pthread_mutex_unlock(&nd->lock);

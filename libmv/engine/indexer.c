@@ -194,7 +194,7 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		return mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				  c->name);
 	}
-	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
+	key_user(lkey, sizeof(lkey), c->user, "collection_list");
 	/* c->index changes only under the commit lock: stable from here. */
 	pthread_rwlock_rdlock(&c->lock);
 	old = c->index;
@@ -376,7 +376,7 @@ static int build(struct build_job *j, struct mv_err *err)
 			sprintf(tok + 2 * i, "%02x", r[i]);
 		snprintf(ci->path, sizeof(ci->path), "%s/%s-%s/%" PRId64 "-%s.idx",
 			 c->user, c->name, c->token, ms_now(), tok);
-		snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s",
+		key_data(ci->key, sizeof(ci->key),
 			 c->user, c->name, strrchr(ci->path, '/') + 1);
 		rc = mv_segenc_init(&e, MV_SEG_IDX, 0, (uint64_t)total, NULL, 0,
 				    ser, serlen, err);
@@ -603,7 +603,7 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 				c->name);
 		goto out;
 	}
-	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
+	key_user(lkey, sizeof(lkey), c->user, "collection_list");
 	pthread_mutex_lock(&nd->lock);
 	list = list_with_index(nd, c, "-");
 	pthread_mutex_unlock(&nd->lock);
@@ -761,7 +761,7 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 	if (ci->ef < 0)
 		ci->ef = param_get(ci->params, "efSearch");
 	snprintf(ci->path, sizeof(ci->path), "%s%s", dir, leaf);
-	snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s", c->user,
+	key_data(ci->key, sizeof(ci->key), c->user,
 		 c->name, leaf);
 	raw = json_object_get(j, "raw_files");
 	ret = json_object_get(j, "retired");

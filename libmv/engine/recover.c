@@ -457,7 +457,7 @@ static int orphan_cb(void *arg, const char *path, uint64_t size)
 			 (int)(strchr(leaf, '.') - leaf), leaf);
 		leaf = vec;
 	}
-	snprintf(key, sizeof(key), "/%s/%s/data/%s", user, name, leaf);
+	key_data(key, sizeof(key), user, name, leaf);
 	rc = mv_meta_get(nd->meta, key, &val, &vlen, NULL);
 	free(val);
 	if (rc != 1)
@@ -501,7 +501,7 @@ int node_open(struct node *nd, struct mv_err *err)
 	{
 		char *users = user_list_with(nd, nd->conf.user);
 		if (users) {
-			rc = mv_meta_put(nd->meta, "/user_list", users,
+			rc = mv_meta_put(nd->meta, KEY_USER_LIST, users,
 					 strlen(users), err);
 			free(users);
 			if (rc < 0)
@@ -510,8 +510,8 @@ int node_open(struct node *nd, struct mv_err *err)
 	}
 	{
 		char conf[512];
-		snprintf(key, sizeof(key), "/%s/config/%s", nd->conf.user,
-			 nd->conf.cluster_id);
+		key_config(key, sizeof(key), nd->conf.user,
+			   nd->conf.cluster_id);
 		snprintf(conf, sizeof(conf),
 			 "{\"num_replicas\":%d,\"num_nodes\":%d,\"sync_level\":%d,"
 			 "\"auto_flush\":%s,\"flush_interval\":%lld,"
@@ -526,7 +526,7 @@ int node_open(struct node *nd, struct mv_err *err)
 			return rc;
 	}
 	/* Every user's collections. */
-	rc = mv_meta_get(nd->meta, "/user_list", &val, &vlen, err);
+	rc = mv_meta_get(nd->meta, KEY_USER_LIST, &val, &vlen, err);
 	if (rc < 0)
 		return rc;
 	{
@@ -649,7 +649,7 @@ static int load_user(struct node *nd, const char *user, struct mv_err *err)
 	fc.ranks = json_object();
 	if (!fc.ranks)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	snprintf(key, sizeof(key), "/%s/collection_list", user);
+	key_user(key, sizeof(key), user, "collection_list");
 	if (mv_meta_get(nd->meta, key, &val, &vlen, NULL) == 0)
 		list = json_loadb(val, vlen, 0, NULL);
 	free(val);
@@ -665,7 +665,7 @@ static int load_user(struct node *nd, const char *user, struct mv_err *err)
 		json_object_set_new(fc.ranks, name, json_integer((json_int_t)i));
 	}
 	json_decref(list);
-	snprintf(key, sizeof(key), "/%s/", user);
+	key_user(key, sizeof(key), user, "");
 	fc.prefix_len = strlen(key);
 	rc = mv_meta_range(nd->meta, key, find_cb, &fc, err);
 	if (rc > 0)
