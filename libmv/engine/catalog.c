@@ -167,3 +167,108 @@ char *node_data_json(const char *type, uint64_t size, uint32_t node_no,
 	json_decref(o);
 	return s;
 }
+
+char *index_json(const struct cindex *ci, uint64_t size,
+		 uint32_t node_no, int64_t rows)
+{
+	json_t *o = json_object(), *raw = json_array(), *ret = json_object();
+	char *s;
+
+	json_object_set_new(o, "type", json_string("index"));
+	json_object_set_new(o, "size", json_integer((json_int_t)size));
+	json_object_set_new(o, "node", json_integer(node_no));
+	json_object_set_new(o, "rows", json_integer(rows));
+	json_object_set_new(o, "spec", json_string(ci->spec));
+	json_object_set_new(o, "params", json_string(ci->params));
+	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		json_array_append_new(raw, json_string(
+			strrchr(ci->segs[i]->path, '/') + 1));
+		if (ci->segs[i]->retired)
+			json_object_set_new(ret,
+				strrchr(ci->segs[i]->path, '/') + 1,
+				json_integer((json_int_t)ci->segs[i]->n));
+	}
+	json_object_set_new(o, "raw_files", raw);
+	if (json_object_size(ret))
+		json_object_set_new(o, "retired", ret);
+	else
+		json_decref(ret);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/*
+ * The JSON of c's user's collection list with spec as c's index column
+ * (node.lock held): what the list will be once the change commits, while
+ * c->index still shows the state searches use.
+ */
+char *list_with_index(struct node *nd, struct coll *c,
+		      const char *spec)
+{
+	char *s = node_collection_list(nd, c->user, NULL, NULL), item[512];
+	size_t nl = strlen(c->name);
+	json_t *a = s ? json_loads(s, 0, NULL) : NULL;
+
+	free(s);
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		const char *it = json_string_value(json_array_get(a, i));
+
+		if (!it || strncmp(it, c->name, nl) || strncmp(it + nl, " : ", 3))
+			continue;
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
+			 c->create_time, spec);
+		json_array_set_new(a, i, json_string(item));
+	}
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+/*
+ * The value of c's index key with the inputs of a compaction that the
+ * index covers added to its "retired" files (name: rows), so that a
+ * restart keeps the index's labels in place; node.commit held.
+ */
+char *index_retire_json(struct node *nd, struct coll *c,
+			struct seg **in, size_t nin, struct mv_err *err)
+{
+	char *val = NULL, *s = NULL;
+	size_t vlen;
+	json_t *j = NULL, *ret;
+	int rc;
+
+	if (!c->index) {
+		mv_err_set(err, MV_EINTERNAL, "an indexed segment without an "
+			   "index");
+		return NULL;
+	}
+	rc = mv_meta_get(nd->meta, c->index->key, &val, &vlen, err);
+	if (rc > 0)
+		mv_err_set(err, MV_EIO, "no key '%s'", c->index->key);
+	if (rc != 0)
+		return NULL;
+	j = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	if (!j) {
+		mv_err_set(err, MV_EIO, "bad key '%s'", c->index->key);
+		return NULL;
+	}
+	ret = json_object_get(j, "retired");
+	if (!json_is_object(ret)) {
+		ret = json_object();
+		json_object_set_new(j, "retired", ret);
+	}
+	for (size_t i = 0; i < nin; i++)
+		if (in[i]->indexed)
+			json_object_set_new(ret, strrchr(in[i]->path, '/') + 1,
+					    json_integer((json_int_t)in[i]->n));
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!s)
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+	return s;
+}

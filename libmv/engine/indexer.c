@@ -84,37 +84,6 @@ static int seg_rows(struct node *nd, struct coll *c, struct seg *s,
 	return 0;
 }
 
-static char *index_json(const struct cindex *ci, uint64_t size,
-			uint32_t node_no, int64_t rows)
-{
-	json_t *o = json_object(), *raw = json_array(), *ret = json_object();
-	char *s;
-
-	json_object_set_new(o, "type", json_string("index"));
-	json_object_set_new(o, "size", json_integer((json_int_t)size));
-	json_object_set_new(o, "node", json_integer(node_no));
-	json_object_set_new(o, "rows", json_integer(rows));
-	json_object_set_new(o, "spec", json_string(ci->spec));
-	json_object_set_new(o, "params", json_string(ci->params));
-	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
-	for (size_t i = 0; i < ci->nsegs; i++) {
-		json_array_append_new(raw, json_string(
-			strrchr(ci->segs[i]->path, '/') + 1));
-		if (ci->segs[i]->retired)
-			json_object_set_new(ret,
-				strrchr(ci->segs[i]->path, '/') + 1,
-				json_integer((json_int_t)ci->segs[i]->n));
-	}
-	json_object_set_new(o, "raw_files", raw);
-	if (json_object_size(ret))
-		json_object_set_new(o, "retired", ret);
-	else
-		json_decref(ret);
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return s;
-}
-
 static int64_t ms_now(void)
 {
 	struct timeval tv;
@@ -137,35 +106,6 @@ static void release_covered(struct cindex *ci)
 			s->vecs = NULL;
 		}
 	}
-}
-
-/*
- * The JSON of c's user's collection list with spec as c's index column
- * (node.lock held): what the list will be once the change commits, while
- * c->index still shows the state searches use.
- */
-static char *list_with_index(struct node *nd, struct coll *c,
-			     const char *spec)
-{
-	char *s = node_collection_list(nd, c->user, NULL, NULL), item[512];
-	size_t nl = strlen(c->name);
-	json_t *a = s ? json_loads(s, 0, NULL) : NULL;
-
-	free(s);
-	if (!a)
-		return NULL;
-	for (size_t i = 0; i < json_array_size(a); i++) {
-		const char *it = json_string_value(json_array_get(a, i));
-
-		if (!it || strncmp(it, c->name, nl) || strncmp(it + nl, " : ", 3))
-			continue;
-		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
-			 c->create_time, spec);
-		json_array_set_new(a, i, json_string(item));
-	}
-	s = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	return s;
 }
 
 /*

@@ -55,6 +55,20 @@ char *node_collection_list(struct node *nd, const char *user,
 char *node_data_json(const char *type, uint64_t size, uint32_t node_no,
 		     uint64_t seq, uint64_t rows, const char *column,
 		     const char *vector_file);
+/* The value of an index's key (ci covering its segments, size bytes). */
+char *index_json(const struct cindex *ci, uint64_t size, uint32_t node_no,
+		 int64_t rows);
+/*
+ * The collection list with spec as c's index column (node.lock held): what
+ * the list will be once an index change commits.
+ */
+char *list_with_index(struct node *nd, struct coll *c, const char *spec);
+/*
+ * The value of c's index key with the inputs of a compaction that the
+ * index covers added to its "retired" files (node.commit held).
+ */
+char *index_retire_json(struct node *nd, struct coll *c, struct seg **in,
+			size_t nin, struct mv_err *err);
 
 /* segment.c */
 /*
