@@ -39,6 +39,10 @@ LIB_C   := $(wildcard libmv/*.c)
 LIB_CXX := $(wildcard libmv/*.cpp)
 LIB_OBJ := $(LIB_C:.c=.o) $(LIB_CXX:.cpp=.o)
 LIB     := libmv/libmv.a
+# The engine (libmv/engine/): mv-noded and the unit runner link it.
+ENG_C   := $(wildcard libmv/engine/*.c)
+ENG_OBJ := $(ENG_C:.c=.o)
+ENG_LIB := libmv/libmvengine.a
 
 CMDS := $(notdir $(wildcard cmd/mv-*))
 BINS := $(foreach c,$(CMDS),cmd/$(c)/$(c))
@@ -49,9 +53,13 @@ UNIT_BIN := tests/unit/run-unit
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_BIN := $(BENCH_SRC:.c=)
 
-all: $(LIB) $(BINS)
+all: $(LIB) $(ENG_LIB) $(BINS)
 
 $(LIB): $(LIB_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
+
+$(ENG_LIB): $(ENG_OBJ)
 	@echo "  AR      $@"
 	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
@@ -64,14 +72,14 @@ $(LIB): $(LIB_OBJ)
 	$(Q)$(CXX) $(CXXFLAGS) -c $< -o $@
 
 define cmd_rule
-cmd/$(1)/$(1): $$(patsubst %.c,%.o,$$(wildcard cmd/$(1)/*.c)) $$(LIB)
+cmd/$(1)/$(1): $$(patsubst %.c,%.o,$$(wildcard cmd/$(1)/*.c)) $$(if $$(filter mv-noded,$(1)),$$(ENG_LIB)) $$(LIB)
 	@echo "  LINK    $$@"
 	$$(Q)$$(CC) $$(CFLAGS) $$(LDFLAGS) -o $$@ $$^ $$(LDLIBS)
 endef
 $(foreach c,$(CMDS),$(eval $(call cmd_rule,$(c))))
 
 # pwrite is wrapped so that a test can play a filesystem refusing O_DIRECT.
-$(UNIT_BIN): $(UNIT_SRC:.c=.o) $(LIB)
+$(UNIT_BIN): $(UNIT_SRC:.c=.o) $(ENG_LIB) $(LIB)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=pwrite -o $@ $^ $(LDLIBS)
 # ftruncate too, so that a test can make the metadata log's cut fail.
@@ -100,6 +108,10 @@ check: all $(UNIT_BIN)
 
 test: check
 
+# The engine's files must call each other in layers (scripts/layers.sh).
+layers: $(ENG_LIB)
+	@sh scripts/layers.sh
+
 demo: all
 	@sh scripts/demo.sh
 
@@ -122,10 +134,10 @@ uninstall:
 	for m in man/*.[1578]; do rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m##*/}; done
 
 clean:
-	rm -f $(LIB) $(LIB_OBJ) $(BINS) $(UNIT_BIN) $(BENCH_BIN) \
+	rm -f $(LIB) $(LIB_OBJ) $(ENG_LIB) $(ENG_OBJ) $(BINS) $(UNIT_BIN) $(BENCH_BIN) \
 		$(shell find libmv cmd tests bench -name '*.o' -o -name '*.d' 2>/dev/null)
 
-.PHONY: all bench deps unit bats test check demo lint asan install uninstall clean
+.PHONY: all bench deps unit bats test check layers demo lint asan install uninstall clean
 -include $(shell find libmv cmd tests bench -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (tests/fuzz/README) -------------------------------------

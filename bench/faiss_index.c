@@ -71,7 +71,7 @@
 #include "segfile.h"
 #include "bench.h"
 
-#define ADD_CHUNK 8192		/* as cmd/mv-noded/indexer.c */
+#define ADD_CHUNK 8192		/* as libmv/engine/indexer.c */
 #define SWEEP_MAX 64
 
 static const char *prog = "faiss_index";
@@ -128,7 +128,7 @@ static void *read_file(const char *path, size_t *len)
 }
 
 /* A whole fvecs (or ivecs: same layout) file as n rows of *dim values. */
-/* As cmd/mv-noded/node.c node_normalise(): libmv's (FAISS's) kernel. */
+/* As libmv/engine/util.c node_normalise(): libmv's (FAISS's) kernel. */
 static void normalise(float *v, size_t n, int dim)
 {
 	mv_knn_renorm(v, n, (size_t)dim);
@@ -203,7 +203,7 @@ static void search(size_t n, const float *x, long k, float *dist,
 	}
 }
 
-/* mv's procedure (cmd/mv-noded/indexer.c build()) on one segment. */
+/* mv's procedure (libmv/engine/indexer.c build()) on one segment. */
 static void *build_like_mv(const char *spec, const char *basepath,
 			   const char *metric, long efc, int *dim_out,
 			   size_t *len_out)

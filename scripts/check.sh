@@ -1,7 +1,8 @@
 #!/bin/sh
-# Run the unit tests, the bats suite and a short run of every fuzz target,
-# then print one summary line "N passed, N failed" over all three.  Exit
-# non-zero if anything failed.
+# Run the unit tests, the bats suite, a short run of every fuzz target and
+# the engine's layering check (scripts/layers.sh), then print one summary
+# line "N passed, N failed" over all four.  Exit non-zero if anything
+# failed.
 set -u
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
@@ -22,6 +23,13 @@ else
 		echo "fuzz: ${t%.c}: FAILED (build)"
 	done | tee "$out/fuzz"
 fi
+# The engine's files call each other in layers, never in a circle.
+if sh scripts/layers.sh >"$out/layers" 2>&1; then
+	lp=1 lf=0
+else
+	lp=0 lf=1
+fi
+cat "$out/layers"
 
 up=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\1/p' "$out/unit" | tail -n 1)
 uf=$(sed -n 's/^\([0-9]*\) passed, \([0-9]*\) failed.*/\2/p' "$out/unit" | tail -n 1)
@@ -33,6 +41,6 @@ ff=$(grep -c '^fuzz: .*: FAILED' "$out/fuzz")
 [ "$unit_rc" -eq 0 ] || [ "$uf" -gt 0 ] || uf=$((uf + 1))
 [ "$bats_rc" -eq 0 ] || [ "$bf" -gt 0 ] || bf=$((bf + 1))
 echo "unit: $up passed, $uf failed; bats: $bp passed, $bf failed;" \
-	"fuzz: $fp passed, $ff failed"
-echo "$((up + bp + fp)) passed, $((uf + bf + ff)) failed"
-[ $((uf + bf + ff)) -eq 0 ]
+	"fuzz: $fp passed, $ff failed; layers: $lp passed, $lf failed"
+echo "$((up + bp + fp + lp)) passed, $((uf + bf + ff + lf)) failed"
+[ $((uf + bf + ff + lf)) -eq 0 ]

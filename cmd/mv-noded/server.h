@@ -5,7 +5,7 @@
 #define MV_SERVER_H
 
 #include "net.h"
-#include "node.h"
+#include "engine/engine.h"
 
 /* Accept one connection on lfd and serve it on its own thread. */
 int server_accept(struct node *nd, int lfd, const struct mv_cidr *allow,

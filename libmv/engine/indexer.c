@@ -19,13 +19,13 @@
 #include <sys/time.h>
 #include <time.h>
 #include "log.h"
-#include "node.h"
+#include "internal.h"
 #include "segfile.h"
 #include "vcheck.h"
 
 #define ADD_CHUNK 8192		/* rows per add(): the progress step */
 /*
- * The empty slot of a result array, as node.c's node_search and
+ * The empty slot of a result array, as search.c's node_search and
  * node_merge_hit fill and test it (idmap.h's reserved id).  FAISS's own
  * "no hit" label is -1, a label, not an id: see l < 0.
  */
@@ -38,20 +38,6 @@ struct build_job {
 	size_t nsegs;
 	struct seg **segs;
 };
-
-void cindex_free(struct cindex *ci)
-{
-	if (!ci)
-		return;
-	mv_index_free(ci->ix);
-	/* Segments a compaction replaced live only for the index. */
-	for (size_t i = 0; ci->segs && i < ci->nsegs; i++)
-		if (ci->segs[i] && ci->segs[i]->retired)
-			node_seg_free(ci->segs[i]);
-	free(ci->segs);
-	free(ci->base);
-	free(ci);
-}
 
 /* "k=v k=v" -> value of key, or -1. */
 static long param_get(const char *params, const char *key)
@@ -98,37 +84,6 @@ static int seg_rows(struct node *nd, struct coll *c, struct seg *s,
 	return 0;
 }
 
-static char *index_json(const struct cindex *ci, uint64_t size,
-			uint32_t node_no, int64_t rows)
-{
-	json_t *o = json_object(), *raw = json_array(), *ret = json_object();
-	char *s;
-
-	json_object_set_new(o, "type", json_string("index"));
-	json_object_set_new(o, "size", json_integer((json_int_t)size));
-	json_object_set_new(o, "node", json_integer(node_no));
-	json_object_set_new(o, "rows", json_integer(rows));
-	json_object_set_new(o, "spec", json_string(ci->spec));
-	json_object_set_new(o, "params", json_string(ci->params));
-	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
-	for (size_t i = 0; i < ci->nsegs; i++) {
-		json_array_append_new(raw, json_string(
-			strrchr(ci->segs[i]->path, '/') + 1));
-		if (ci->segs[i]->retired)
-			json_object_set_new(ret,
-				strrchr(ci->segs[i]->path, '/') + 1,
-				json_integer((json_int_t)ci->segs[i]->n));
-	}
-	json_object_set_new(o, "raw_files", raw);
-	if (json_object_size(ret))
-		json_object_set_new(o, "retired", ret);
-	else
-		json_decref(ret);
-	s = json_dumps(o, JSON_COMPACT);
-	json_decref(o);
-	return s;
-}
-
 static int64_t ms_now(void)
 {
 	struct timeval tv;
@@ -151,35 +106,6 @@ static void release_covered(struct cindex *ci)
 			s->vecs = NULL;
 		}
 	}
-}
-
-/*
- * The JSON of c's user's collection list with spec as c's index column
- * (node.lock held): what the list will be once the change commits, while
- * c->index still shows the state searches use.
- */
-static char *list_with_index(struct node *nd, struct coll *c,
-			     const char *spec)
-{
-	char *s = node_collection_list(nd, c->user, NULL, NULL), item[512];
-	size_t nl = strlen(c->name);
-	json_t *a = s ? json_loads(s, 0, NULL) : NULL;
-
-	free(s);
-	if (!a)
-		return NULL;
-	for (size_t i = 0; i < json_array_size(a); i++) {
-		const char *it = json_string_value(json_array_get(a, i));
-
-		if (!it || strncmp(it, c->name, nl) || strncmp(it + nl, " : ", 3))
-			continue;
-		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
-			 c->create_time, spec);
-		json_array_set_new(a, i, json_string(item));
-	}
-	s = json_dumps(a, JSON_COMPACT);
-	json_decref(a);
-	return s;
 }
 
 /*
@@ -208,7 +134,7 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		return mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				  c->name);
 	}
-	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
+	key_user(lkey, sizeof(lkey), c->user, "collection_list");
 	/* c->index changes only under the commit lock: stable from here. */
 	pthread_rwlock_rdlock(&c->lock);
 	old = c->index;
@@ -390,7 +316,7 @@ static int build(struct build_job *j, struct mv_err *err)
 			sprintf(tok + 2 * i, "%02x", r[i]);
 		snprintf(ci->path, sizeof(ci->path), "%s/%s-%s/%" PRId64 "-%s.idx",
 			 c->user, c->name, c->token, ms_now(), tok);
-		snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s",
+		key_data(ci->key, sizeof(ci->key),
 			 c->user, c->name, strrchr(ci->path, '/') + 1);
 		rc = mv_segenc_init(&e, MV_SEG_IDX, 0, (uint64_t)total, NULL, 0,
 				    ser, serlen, err);
@@ -617,7 +543,7 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 				c->name);
 		goto out;
 	}
-	snprintf(lkey, sizeof(lkey), "/%s/collection_list", c->user);
+	key_user(lkey, sizeof(lkey), c->user, "collection_list");
 	pthread_mutex_lock(&nd->lock);
 	list = list_with_index(nd, c, "-");
 	pthread_mutex_unlock(&nd->lock);
@@ -775,7 +701,7 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 	if (ci->ef < 0)
 		ci->ef = param_get(ci->params, "efSearch");
 	snprintf(ci->path, sizeof(ci->path), "%s%s", dir, leaf);
-	snprintf(ci->key, sizeof(ci->key), "/%s/%s/data/%s", c->user,
+	key_data(ci->key, sizeof(ci->key), c->user,
 		 c->name, leaf);
 	raw = json_object_get(j, "raw_files");
 	ret = json_object_get(j, "retired");

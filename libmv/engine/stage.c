@@ -23,7 +23,7 @@
 #include <stdlib.h>
 #include "crc32c.h"
 #include "log.h"
-#include "node.h"
+#include "internal.h"
 
 #define STAGE_CHUNK (4u << 20)
 

@@ -16,7 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "log.h"
-#include "node.h"
+#include "internal.h"
 
 #define SEG_TARGET_BYTES (256u << 20)	/* vectors of a merged segment */
 #define SEG_SMALL_BYTES (16u << 20)	/* smaller ones are merge inputs */
@@ -104,51 +104,6 @@ static size_t pick(struct coll *c, int force, struct seg **in)
 }
 
 /*
- * The value of c's index key with the inputs of a compaction that the
- * index covers added to its "retired" files (name: rows), so that a
- * restart keeps the index's labels in place; node.commit held.
- */
-static char *index_retire_json(struct node *nd, struct coll *c,
-			       struct seg **in, size_t nin, struct mv_err *err)
-{
-	char *val = NULL, *s = NULL;
-	size_t vlen;
-	json_t *j = NULL, *ret;
-	int rc;
-
-	if (!c->index) {
-		mv_err_set(err, MV_EINTERNAL, "an indexed segment without an "
-			   "index");
-		return NULL;
-	}
-	rc = mv_meta_get(nd->meta, c->index->key, &val, &vlen, err);
-	if (rc > 0)
-		mv_err_set(err, MV_EIO, "no key '%s'", c->index->key);
-	if (rc != 0)
-		return NULL;
-	j = json_loadb(val, vlen, 0, NULL);
-	free(val);
-	if (!j) {
-		mv_err_set(err, MV_EIO, "bad key '%s'", c->index->key);
-		return NULL;
-	}
-	ret = json_object_get(j, "retired");
-	if (!json_is_object(ret)) {
-		ret = json_object();
-		json_object_set_new(j, "retired", ret);
-	}
-	for (size_t i = 0; i < nin; i++)
-		if (in[i]->indexed)
-			json_object_set_new(ret, strrchr(in[i]->path, '/') + 1,
-					    json_integer((json_int_t)in[i]->n));
-	s = json_dumps(j, JSON_COMPACT);
-	json_decref(j);
-	if (!s)
-		mv_err_set(err, MV_EINTERNAL, "out of memory");
-	return s;
-}
-
-/*
  * Retire an indexed segment that a compaction replaced (c->lock held
  * exclusively): every row deleted, so that the index skips its labels,
  * and its memory and file mapping given back.  Its bitmap exists: it had
@@ -219,7 +174,7 @@ static int collect_dels(struct node *nd, struct coll *c, struct mv_err *err)
 		if (c->dels[i].seq > low)
 			continue;
 		snprintf(paths[n], sizeof(paths[n]), "%s", c->dels[i].path);
-		snprintf(keys[n], sizeof(keys[n]), "/%s/%s/data/%s", c->user,
+		key_data(keys[n], sizeof(keys[n]), c->user,
 			 c->name, strrchr(c->dels[i].path, '/') + 1);
 		ops[n] = (struct mv_meta_op){ MV_META_DEL, keys[n], NULL, 0 };
 		n++;
@@ -411,7 +366,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	for (size_t i = 0; i < nfiles; i++) {
 		const char *leaf = strrchr(paths[i], '/') + 1;
 
-		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
+		key_data(keys[nops], sizeof(keys[0]),
 			 c->user, c->name, leaf);
 		vals[i] = i == 0 ? node_data_json("vectors", sizes[0],
 						  nd->node_no, seq, rows, NULL,
@@ -431,13 +386,13 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	for (size_t i = 0; i < nin; i++) {
 		const char *leaf = strrchr(in[i]->path, '/') + 1;
 
-		snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
+		key_data(keys[nops], sizeof(keys[0]),
 			 c->user, c->name, leaf);
 		ops[nops] = (struct mv_meta_op){ MV_META_DEL, keys[nops], NULL, 0 };
 		nops++;
 		for (int f = 0; f < c->nfields; f++) {
 			const char *cl = strrchr(in[i]->cols[f].path, '/') + 1;
-			snprintf(keys[nops], sizeof(keys[0]), "/%s/%s/data/%s",
+			key_data(keys[nops], sizeof(keys[0]),
 				 c->user, c->name, cl);
 			ops[nops] = (struct mv_meta_op){ MV_META_DEL, keys[nops],
 							 NULL, 0 };

@@ -1,9 +1,11 @@
 /*
- * node.h - the state of one mv-noded: its collections, their flushed
- * segments, pending batches and named sessions, and the operations the
- * protocol handlers call.  Storage and metadata are reached only through
- * the mv_store and mv_meta seams, so the node does not know whether it
- * runs embedded or in a cluster.
+ * engine.h - the public API of the engine (libmv/engine/, a library): the
+ * state of one node, its collections, their flushed segments, pending
+ * batches and named sessions, and the operations that mv-noded's protocol
+ * handlers and main.c call; what only the engine's own files share is in
+ * internal.h.  Storage and metadata are reached only through the mv_store
+ * and mv_meta seams, so the node does not know whether it runs embedded
+ * or in a cluster.
  *
  * Locking, in this order: node.slock (the session table) or node.blist
  * (the connections' batches, for auto-flush), a batch's mutex,
@@ -15,8 +17,8 @@
  * exclusively only to swap in what it already wrote.  A batch has its own
  * mutex (a connection and the auto-flush thread share it).
  */
-#ifndef MV_NODE_H
-#define MV_NODE_H
+#ifndef MV_ENGINE_H
+#define MV_ENGINE_H
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -87,13 +89,6 @@ struct seg {
 	int ncols;
 	struct col *cols;
 };
-/*
- * Free s->own, however it was allocated; keep: its memory may serve the
- * next insert (bigmem.h's pool) rather than go back to the system.
- */
-void node_seg_free_own(struct seg *s, int keep);
-/* A fresh base name for a segment's files: "user/name-token/ms-random". */
-void node_seg_base(const struct coll *c, char *out, size_t cap);
 
 /* A built index and the segments it covers, in label order. */
 struct cindex {
@@ -199,11 +194,10 @@ struct pcoll {
  * caller holds the batch's lock.  stage_more after an INSERT; stage_wait
  * before vecs may move; stage_finish in a flush writes the rest and
  * commits the .vec file (pc->base names it); stage_abort discards.
+ * (stage_finish and stage_abort are the engine's own: internal.h.)
  */
 void stage_more(struct node *nd, struct pcoll *pc);
 void stage_wait(struct pcoll *pc);
-int stage_finish(struct pcoll *pc, uint64_t *size, struct mv_err *err);
-void stage_abort(struct pcoll *pc);
 
 /* Unflushed work of a connection or named session. */
 struct batch {
@@ -327,48 +321,18 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err);
 int node_index_set(struct node *nd, struct coll *c, const char *params,
 		   struct mv_err *err);
 void node_index_status(struct coll *c, char *out, size_t cap);
-/* At start-up: the index named by key/val of collection c. */
-int node_index_load(struct node *nd, struct coll *c, const char *dir,
-		    const char *leaf, const void *val, size_t vlen,
-		    struct mv_err *err);
-void cindex_free(struct cindex *ci);
-/* Search the index part of c (lock held shared); merge into ids/dist. */
-int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
-		      long nprobe, long ef, int64_t *ids, float *dist,
-		      struct mv_err *err);
-/* Shared helpers of node.c. */
-void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
-		    float d);
-int node_seg_is_deleted(const struct seg *s, uint64_t row);
-void node_normalise(float *v, size_t n, uint32_t dim);
-/* The JSON of /<user>/collection_list (node.lock held). */
-char *node_collection_list(struct node *nd, const char *user,
-			   const char *skip, const struct coll *add);
-
-int64_t node_now_ms(void);
-/* CLOCK_MONOTONIC, for intervals (TTL, auto-flush): no wall-clock jumps. */
+/*
+ * Clocks (util.c): CLOCK_MONOTONIC, for intervals (TTL, auto-flush): no
+ * wall-clock jumps.
+ */
 int64_t node_mono_ms(void);
 time_t node_mono_s(void);
-void node_random_hex(char *out, size_t bytes);
-void node_seg_free(struct seg *s);
-int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
-		     struct mv_err *err);
-int node_seg_set_deleted(struct seg *s, uint64_t row);
-int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,
-		  uint32_t aux, uint64_t n, const void *a, size_t alen,
-		  const void *bp, size_t blen, uint64_t *size,
-		  struct mv_err *err);
-char *node_data_json(const char *type, uint64_t size, uint32_t node_no,
-		     uint64_t seq, uint64_t rows, const char *column,
-		     const char *vector_file);
 /*
  * Walk n string records (u32 length + bytes) at p: the bytes they take,
  * or -1 if len is too short; off, when not NULL, gets each one's offset.
  */
 long node_string_block(const unsigned char *p, size_t len, uint64_t n,
 		       uint64_t *off);
-int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
-		      uint64_t n);
 
 /*
  * Housekeeping (compact.c): merge small unindexed segments and rewrite

@@ -1,0 +1,248 @@
+/*
+ * verbs_admin.c - the verbs of the connection and of administration:
+ * HELLO, PING, QUIT, USER, CREATE, DROP, INDEX, INDEXSTATUS, INDEXDROP,
+ * INDEXSET, COMPACT, STAT (docs/PROTOCOL.md).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "conn.h"
+#include "log.h"
+#include "net.h"
+#include "proto.h"
+#include "vcheck.h"
+
+int cmd_hello(struct conn *cn, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return reply(cn, "OK version=%d server=mv-noded/%s maxline=%d "
+		     "maxpayload=%zu", MV_PROTO_VERSION, MV_VERSION,
+		     LINE_MAX_LEN, PAYLOAD_MAX);
+}
+
+int cmd_ping(struct conn *cn, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return reply(cn, "OK");
+}
+
+int cmd_quit(struct conn *cn, int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	cn->quit = 1;
+	return reply(cn, "OK");
+}
+
+int cmd_user(struct conn *cn, int argc, char **argv)
+{
+	struct mv_err e = { 0 };
+
+	(void)argc;
+	if (mv_name_check(argv[1], &e) < 0)
+		return reply(cn, "ERR BADNAME %s", e.msg);
+	snprintf(cn->user, sizeof(cn->user), "%s", argv[1]);
+	return reply(cn, "OK");
+}
+
+int cmd_create(struct conn *cn, int argc, char **argv)
+{
+	struct mv_field f[MV_FIELDS_MAX];
+	struct mv_err e = { 0 };
+	enum mv_metric metric;
+	uint64_t dim;
+	int nf = 0, ifne = 0, existed;
+
+	if (parse_u64(argv[2], MV_DIM_MAX, &dim) < 0 || dim == 0)
+		return reply(cn, "ERR BADDIM bad dimension '%.32s': want 1..%d",
+			     argv[2], MV_DIM_MAX);
+	if (mv_metric_parse(argv[3], &metric) < 0)
+		return proto_err(cn, "bad metric: want l2, ip or cosine");
+	for (int i = 4; i < argc; i++) {
+		char *colon = strchr(argv[i], ':');
+
+		if (!strcmp(argv[i], "if-not-exists")) {
+			ifne = 1;
+			continue;
+		}
+		if (!colon || nf == MV_FIELDS_MAX)
+			return proto_err(cn, "bad field: want NAME:TYPE");
+		*colon = '\0';
+		if (strlen(argv[i]) > MV_NAME_MAX)
+			return reply(cn, "ERR BADNAME bad field name");
+		snprintf(f[nf].name, sizeof(f[nf].name), "%s", argv[i]);
+		if (mv_ftype_parse(colon + 1, &f[nf].type) < 0)
+			return proto_err(cn,
+				"bad field type: want int64, float64 or string");
+		nf++;
+	}
+	if (node_create(cn->nd, cn->user, argv[1], (uint32_t)dim, metric, f, nf, ifne,
+			&existed, &e) < 0)
+		return reply_err(cn, &e);
+	return reply(cn, existed ? "OK exists=1" : "OK");
+}
+
+int cmd_drop(struct conn *cn, int argc, char **argv)
+{
+	struct mv_err e = { 0 };
+
+	(void)argc;
+	if (node_drop(cn->nd, cn->user, argv[1], &e) < 0)
+		return reply_err(cn, &e);
+	return reply(cn, "OK");
+}
+
+/* Join argv[from..] into "k=v k=v", checking the form. */
+static int join_params(char **argv, int from, int argc, char *out, size_t cap)
+{
+	size_t len = 0;
+
+	out[0] = '\0';
+	for (int i = from; i < argc; i++) {
+		if (!strchr(argv[i], '=') || argv[i][0] == '=')
+			return -1;
+		len += (size_t)snprintf(out + len, cap - len, "%s%s",
+					len ? " " : "", argv[i]);
+		if (len >= cap)
+			return -1;
+	}
+	return 0;
+}
+
+int cmd_index(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct mv_err e = { 0 };
+	char params[256], status[512];
+	int rc;
+
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	if (join_params(argv, 3, argc, params, sizeof(params)) < 0) {
+		coll_put(c);
+		return proto_err(cn, "bad parameter: want name=value");
+	}
+	rc = node_index_start(cn->nd, c, argv[2], params, &e);
+	if (rc == 0)
+		node_index_status(c, status, sizeof(status));
+	coll_put(c);
+	if (rc < 0) {
+		if (rc == MV_EAGAIN)
+			return reply(cn, "ERR BUSY %s", e.msg);
+		if (rc == MV_EUSAGE)
+			return reply(cn, "ERR BADDATA %s", e.msg);
+		return reply_err(cn, &e);
+	}
+	return reply(cn, "OK %s", status);
+}
+
+int cmd_indexstatus(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	char status[512];
+
+	(void)argc;
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	node_index_status(c, status, sizeof(status));
+	coll_put(c);
+	return reply(cn, "OK %s", status);
+}
+
+int cmd_indexdrop(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct mv_err e = { 0 };
+	int rc;
+
+	(void)argc;
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	rc = node_index_drop(cn->nd, c, &e);
+	coll_put(c);
+	if (rc == MV_EAGAIN)
+		return reply(cn, "ERR BUSY %s", e.msg);
+	if (rc < 0)
+		return reply_err(cn, &e);
+	return reply(cn, "OK");
+}
+
+int cmd_indexset(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct mv_err e = { 0 };
+	char params[256];
+	int rc;
+
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	if (join_params(argv, 2, argc, params, sizeof(params)) < 0) {
+		coll_put(c);
+		return proto_err(cn, "bad parameter: want name=value");
+	}
+	rc = node_index_set(cn->nd, c, params, &e);
+	coll_put(c);
+	if (rc < 0)
+		return reply_err(cn, &e);
+	return reply(cn, "OK");
+}
+
+int cmd_compact(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct mv_err e = { 0 };
+	size_t segs;
+	int merged, rc;
+
+	(void)argc;
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	rc = node_compact(cn->nd, c, 1, &merged, &e);
+	pthread_rwlock_rdlock(&c->lock);
+	segs = c->nsegs;
+	pthread_rwlock_unlock(&c->lock);
+	coll_put(c);
+	if (rc == MV_EAGAIN)
+		return reply(cn, "ERR BUSY %s", e.msg);
+	if (rc < 0)
+		return reply_err(cn, &e);
+	return reply(cn, "OK merged=%d segments=%zu", merged, segs);
+}
+
+static long rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	long pages = 0, rss = 0;
+
+	if (f) {
+		if (fscanf(f, "%ld %ld", &pages, &rss) != 2)
+			rss = 0;
+		fclose(f);
+	}
+	return rss * sysconf(_SC_PAGESIZE);
+}
+
+int cmd_stat(struct conn *cn, int argc, char **argv)
+{
+	struct node *nd = cn->nd;
+	struct coll *c;
+	size_t segs = 0;
+
+	(void)argc;
+	(void)argv;
+	pthread_mutex_lock(&nd->lock);
+	for (c = nd->colls; c; c = c->next)
+		segs += c->nsegs;
+	pthread_mutex_unlock(&nd->lock);
+	return reply(cn, "%s\t%s\t%d\t%ld\t%zu\nEND", nd->addr,
+		     atomic_load(&nd->shutting_down) ? "stopping" : "up",
+		     atomic_load(&nd->nconns), rss_bytes(), segs);
+}

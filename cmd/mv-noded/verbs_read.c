@@ -1,0 +1,441 @@
+/*
+ * verbs_read.c - the verbs that read: DESCRIBE, LS, SEARCH, GET, SCAN
+ * (docs/PROTOCOL.md).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "conn.h"
+#include "log.h"
+#include "net.h"
+#include "proto.h"
+#include "vcheck.h"
+
+static void coll_counts(struct coll *c, int64_t *rows, size_t *segs,
+			char *index, size_t icap)
+{
+	pthread_rwlock_rdlock(&c->lock);
+	*rows = c->rows;
+	*segs = c->nsegs;
+	snprintf(index, icap, "%s", c->index ? c->index->spec : "-");
+	pthread_rwlock_unlock(&c->lock);
+}
+
+int cmd_describe(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	char fields[MV_FIELDS_MAX * (MV_NAME_MAX + 10) + 2] = "";
+	char index[160];
+	int64_t rows;
+	size_t segs;
+	int rc;
+
+	(void)argc;
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	for (int i = 0; i < c->nfields; i++) {
+		size_t l = strlen(fields);
+		snprintf(fields + l, sizeof(fields) - l, "%s%s:%s", i ? "," : "",
+			 c->fields[i].name, mv_ftype_name(c->fields[i].type));
+	}
+	coll_counts(c, &rows, &segs, index, sizeof(index));
+	rc = reply(cn, "OK name=%s dim=%u metric=%s rows=%" PRId64
+		   " segments=%zu index=%s fields=%s", c->name, c->dim,
+		   mv_metric_name(c->metric), rows, segs, index,
+		   c->nfields ? fields : "-");
+	coll_put(c);
+	return rc;
+}
+
+int cmd_ls(struct conn *cn, int argc, char **argv)
+{
+	struct node *nd = cn->nd;
+	struct coll *c, **list = NULL;
+	size_t n = 0, cap = 0;
+	int rc = 0;
+
+	if (argc == 2) {
+		c = node_coll_get(nd, cn->user, argv[1]);
+		if (!c)
+			return unknown_coll(cn, argv[1]);
+		list = malloc(sizeof(*list));
+		if (!list) {
+			coll_put(c);
+			return reply(cn, "ERR INTERNAL out of memory");
+		}
+		list[n++] = c;
+	} else {
+		pthread_mutex_lock(&nd->lock);
+		for (c = nd->colls; c; c = c->next) {
+			if (strcmp(c->user, cn->user))
+				continue;
+			if (n == cap) {
+				struct coll **l2;
+				cap = cap ? cap * 2 : 16;
+				l2 = realloc(list, cap * sizeof(*l2));
+				if (!l2)
+					break;
+				list = l2;
+			}
+			atomic_fetch_add(&c->refs, 1);
+			list[n++] = c;
+		}
+		pthread_mutex_unlock(&nd->lock);
+	}
+	cn->out.len = 0;
+	for (size_t i = 0; i < n; i++) {
+		int64_t rows;
+		size_t segs;
+		char line[512], index[160];
+		int l;
+
+		c = list[i];
+		coll_counts(c, &rows, &segs, index, sizeof(index));
+		l = snprintf(line, sizeof(line), "%s\t%u\t%s\t%" PRId64 "\t%zu\t%s\n",
+			     c->name, c->dim, mv_metric_name(c->metric), rows,
+			     segs, index);
+		if (nbuf_reserve(&cn->out, (size_t)l) == 0) {
+			memcpy(cn->out.p + cn->out.len, line, (size_t)l);
+			cn->out.len += (size_t)l;
+		}
+		coll_put(c);
+	}
+	free(list);
+	if (nbuf_reserve(&cn->out, 4) == 0) {
+		memcpy(cn->out.p + cn->out.len, "END\n", 4);
+		cn->out.len += 4;
+	}
+	rc = send_raw(cn, cn->out.p, cn->out.len);
+	return rc;
+}
+
+/* Field indices of "a,b" for c; -1 and a reply on an unknown one. */
+static int parse_fields(struct conn *cn, struct coll *c, char *list, int *which)
+{
+	char *save = NULL, *f;
+	int n = 0;
+
+	for (f = strtok_r(list, ",", &save); f; f = strtok_r(NULL, ",", &save)) {
+		int i;
+		for (i = 0; i < c->nfields; i++)
+			if (!strcmp(c->fields[i].name, f))
+				break;
+		if (i == c->nfields || n == MV_FIELDS_MAX) {
+			reply(cn, "ERR NOTFOUND unknown field '%.64s' in '%s'", f,
+			      c->name);
+			return -1;
+		}
+		which[n++] = i;
+	}
+	return n;
+}
+
+int cmd_search(struct conn *cn, int argc, char **argv)
+{
+	uint64_t k, nq, bytes;
+	struct coll *c;
+	float *q = NULL, *dist = NULL;
+	int64_t *ids = NULL;
+	int which[MV_FIELDS_MAX], nwhich = 0, rc;
+	struct mv_err e = { 0 };
+	long nprobe = -1, ef = -1;
+
+	if (parse_u64(argv[2], 1000000, &k) < 0 ||
+	    parse_u64(argv[3], PAYLOAD_MAX, &nq) < 0 ||
+	    parse_u64(argv[4], PAYLOAD_MAX, &bytes) < 0) {
+		cn->quit = 1;
+		return proto_err(cn, "usage: SEARCH <name> <k> <nq> <bytes> "
+				 "[param=value]...");
+	}
+	c = node_coll_get(cn->nd, cn->user, argv[1]);
+	if (!c) {
+		if (skip_payload(cn, bytes) < 0)
+			return -1;
+		return unknown_coll(cn, argv[1]);
+	}
+	if (bytes != nq * c->dim * sizeof(float) || k == 0 ||
+	    nq * k > (PAYLOAD_MAX / 12)) {
+		rc = skip_payload(cn, bytes);
+		coll_put(c);
+		if (rc < 0)
+			return -1;
+		if (k == 0 || nq * k > PAYLOAD_MAX / 12)
+			return reply(cn, "ERR BADDATA k must be 1..%zu per "
+				     "request", PAYLOAD_MAX / 12 / (nq ? nq : 1));
+		return reply(cn, "ERR BADDIM payload of %" PRIu64 " bytes does "
+			     "not hold %" PRIu64 " queries of dimension %u",
+			     bytes, nq, c->dim);
+	}
+	q = malloc(bytes ? bytes : 1);
+	if (!q || read_payload(cn, q, bytes) < 0) {
+		free(q);
+		coll_put(c);
+		return -1;
+	}
+	for (int i = 5; i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+		if (!eq) {
+			rc = proto_err(cn, "bad parameter: want name=value");
+			goto out;
+		}
+		*eq = '\0';
+		if (!strcmp(argv[i], "fields")) {
+			nwhich = parse_fields(cn, c, eq + 1, which);
+			if (nwhich < 0) {
+				rc = 0;
+				goto out;
+			}
+		}
+		else if (!strcmp(argv[i], "nprobe") || !strcmp(argv[i], "ef") ||
+			 !strcmp(argv[i], "efSearch")) {
+			uint64_t v;
+			if (parse_u64(eq + 1, 1 << 24, &v) < 0 || v == 0) {
+				rc = reply(cn, "ERR BADDATA bad value for '%s'",
+					   argv[i]);
+				goto out;
+			}
+			if (argv[i][0] == 'n')
+				nprobe = (long)v;
+			else
+				ef = (long)v;
+		} else {
+			rc = reply(cn, "ERR PROTO unknown search parameter '%.64s'",
+				   argv[i]);
+			goto out;
+		}
+	}
+	{
+		const char *why;
+		long bad = mv_vcheck(q, nq, c->dim, &why);
+
+		if (bad >= 0) {
+			rc = reply(cn, "ERR BADDATA query %ld: %s", bad + 1, why);
+			goto out;
+		}
+	}
+	ids = malloc(nq * k * 8 + 1);
+	dist = malloc(nq * k * 4 + 1);
+	if (!ids || !dist) {
+		rc = reply(cn, "ERR INTERNAL out of memory");
+		goto out;
+	}
+	if (node_search(cn->nd, c, q, nq, k, nprobe, ef, ids, dist, &e) < 0) {
+		rc = reply_err(cn, &e);
+		goto out;
+	}
+	cn->out.len = 0;
+	if (nwhich) {
+		pthread_rwlock_rdlock(&c->lock);
+		for (uint64_t i = 0; i < nq * k; i++) {
+			struct mv_idmap_ent *en;
+			if (ids[i] == MV_ID_NONE)
+				continue;
+			en = mv_idmap_get(&c->ids, ids[i]);
+			if (en)
+				coll_fields_text(c, en->seg, en->row, which,
+						 nwhich, &cn->out);
+			else if (nbuf_reserve(&cn->out, 1) == 0)
+				cn->out.p[cn->out.len++] = '\n';
+		}
+		pthread_rwlock_unlock(&c->lock);
+	}
+	{
+		char line[128];
+		int l = snprintf(line, sizeof(line),
+				 "OK nq=%" PRIu64 " k=%" PRIu64 " bytes=%zu\n",
+				 nq, k, nq * k * 12 + cn->out.len);
+		struct iovec iov[4] = {
+			{ line, (size_t)l },
+			{ ids, nq * k * 8 },
+			{ dist, nq * k * 4 },
+			{ cn->out.p, cn->out.len },
+		};
+		rc = mv_writev_all(cn->fd, iov, 4);
+	}
+out:
+	free(q);
+	free(ids);
+	free(dist);
+	coll_put(c);
+	return rc;
+}
+
+/* Send rows (ids known to exist or skipped) as a GET/SCAN reply. */
+static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
+		     size_t n, int fields)
+{
+	struct nbuf idb = { 0 }, vb = { 0 };
+	int which[MV_FIELDS_MAX], rc;
+	size_t found = 0, vsz = c->dim * sizeof(float);
+
+	for (int i = 0; i < c->nfields; i++)
+		which[i] = i;
+	cn->out.len = 0;
+	if (nbuf_reserve(&idb, n * 8) < 0 || nbuf_reserve(&vb, n * vsz) < 0) {
+		nbuf_release(&idb);
+		nbuf_release(&vb);
+		return reply(cn, "ERR INTERNAL out of memory");
+	}
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct mv_idmap_ent *e = mv_idmap_get(&c->ids, want[i]);
+		const float *raw;
+
+		if (!e)
+			continue;
+		raw = node_seg_raw(cn->nd, e->seg);
+		if (!raw)
+			continue;
+		memcpy(idb.p + found * 8, &want[i], 8);
+		memcpy(vb.p + found * vsz, raw + e->row * c->dim, vsz);
+		found++;
+		if (fields && c->nfields)
+			coll_fields_text(c, e->seg, e->row, which, c->nfields,
+					 &cn->out);
+	}
+	pthread_rwlock_unlock(&c->lock);
+	{
+		char line[128];
+		int l = snprintf(line, sizeof(line), "OK n=%zu bytes=%zu\n",
+				 found, found * (8 + vsz) + cn->out.len);
+		struct iovec iov[4] = {
+			{ line, (size_t)l },
+			{ idb.p, found * 8 },
+			{ vb.p, found * vsz },
+			{ cn->out.p, cn->out.len },
+		};
+		rc = mv_writev_all(cn->fd, iov, 4);
+	}
+	nbuf_release(&idb);
+	nbuf_release(&vb);
+	return rc;
+}
+
+int cmd_get(struct conn *cn, int argc, char **argv)
+{
+	uint64_t n, bytes;
+	struct coll *c;
+	int64_t *ids;
+	int rc;
+
+	if (parse_u64(argv[2], PAYLOAD_MAX / 8, &n) < 0 ||
+	    parse_u64(argv[3], PAYLOAD_MAX, &bytes) < 0) {
+		cn->quit = 1;
+		return proto_err(cn, "usage: GET <name> <n> <bytes> [fields]");
+	}
+	c = node_coll_get(cn->nd, cn->user, argv[1]);
+	if (!c || bytes != n * 8) {
+		rc = skip_payload(cn, bytes);
+		if (rc < 0) {
+			coll_put(c);
+			return -1;
+		}
+		if (!c)
+			return unknown_coll(cn, argv[1]);
+		coll_put(c);
+		return reply(cn, "ERR BADDATA payload of %" PRIu64
+			     " bytes does not hold %" PRIu64 " ids", bytes, n);
+	}
+	ids = malloc(bytes + 1);
+	if (!ids || read_payload(cn, ids, bytes) < 0) {
+		free(ids);
+		coll_put(c);
+		return -1;
+	}
+	rc = send_rows(cn, c, ids, n, argc > 4 && !strcmp(argv[4], "fields"));
+	free(ids);
+	coll_put(c);
+	return rc;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * The live ids of c in order, remade only when they changed since the
+ * last SCAN (c->scan_lock held): an export in chunks sorts once.
+ */
+static int scan_ids(struct coll *c)
+{
+	int64_t *all;
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&c->lock);
+	if (c->scan_gen == c->gen + 1) {
+		pthread_rwlock_unlock(&c->lock);
+		return 0;
+	}
+	all = malloc((c->ids.n + 1) * sizeof(*all));
+	if (all)
+		for (size_t i = 0; i < c->ids.cap; i++)
+			if (c->ids.t[i].id != MV_ID_NONE)
+				all[n++] = c->ids.t[i].id;
+	c->scan_gen = c->gen + 1;
+	pthread_rwlock_unlock(&c->lock);
+	if (!all)
+		return -1;
+	qsort(all, n, sizeof(*all), cmp_i64);
+	free(c->scan_ids);
+	c->scan_ids = all;
+	c->scan_n = n;
+	return 0;
+}
+
+int cmd_scan(struct conn *cn, int argc, char **argv)
+{
+	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	long long after;
+	uint64_t limit;
+	int64_t *page = NULL;
+	size_t lo, hi, n = 0;
+	char *end;
+	int rc;
+
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	errno = 0;
+	after = strtoll(argv[2], &end, 10);
+	if (*end || errno || parse_u64(argv[3], 1000000, &limit) < 0) {
+		coll_put(c);
+		return proto_err(cn, "usage: SCAN <name> <after> <limit> [fields]");
+	}
+	pthread_mutex_lock(&c->scan_lock);
+	if (scan_ids(c) == 0) {
+		/* First id > after. */
+		for (lo = 0, hi = c->scan_n; lo < hi;) {
+			size_t mid = (lo + hi) / 2;
+			if (c->scan_ids[mid] <= after)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		/* Only ids still live, so that a page is empty only at the
+		 * end even while rows are being deleted. */
+		page = malloc(((c->scan_n - lo < limit ? c->scan_n - lo : limit)
+			       + 1) * sizeof(*page));
+		pthread_rwlock_rdlock(&c->lock);
+		for (size_t i = lo; page && i < c->scan_n && n < limit; i++)
+			if (mv_idmap_get(&c->ids, c->scan_ids[i]))
+				page[n++] = c->scan_ids[i];
+		pthread_rwlock_unlock(&c->lock);
+	}
+	pthread_mutex_unlock(&c->scan_lock);
+	if (!page) {
+		coll_put(c);
+		return reply(cn, "ERR INTERNAL out of memory");
+	}
+	rc = send_rows(cn, c, page, n, argc > 4 && !strcmp(argv[4], "fields"));
+	free(page);
+	coll_put(c);
+	return rc;
+}

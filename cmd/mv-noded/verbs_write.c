@@ -1,0 +1,525 @@
+/*
+ * verbs_write.c - the verbs that change data: INSERT, DELETE, FLUSH,
+ * SESSION, HANDOFF, COMMIT, ABORT, SESSIONS (docs/PROTOCOL.md).
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include "conn.h"
+#include "log.h"
+#include "net.h"
+#include "proto.h"
+#include "vcheck.h"
+
+/* Split a received column block into the pending columns of pc. */
+static int take_fields(struct conn *cn, struct coll *c, struct pcoll *pc,
+		       const unsigned char *p, size_t len, size_t n,
+		       size_t *saved)
+{
+	size_t pos = 0;
+
+	for (int f = 0; f < c->nfields; f++) {
+		size_t start = pos;
+
+		if (c->fields[f].type != MV_STRING) {
+			if (len - pos < n * 8)
+				goto short_block;
+			pos += n * 8;
+		} else {
+			long used = node_string_block(p + pos, len - pos, n,
+						      NULL);
+			if (used < 0)
+				goto short_block;
+			pos += (size_t)used;
+		}
+		if (nbuf_reserve(&pc->cols[f], pos - start) < 0)
+			return reply(cn, "ERR INTERNAL out of memory"), 1;
+		memcpy(pc->cols[f].p + pc->cols[f].len, p + start, pos - start);
+		pc->cols[f].len += pos - start;
+	}
+	if (pos != len)
+		goto short_block;
+	return 0;
+short_block:
+	for (int f = 0; f < c->nfields; f++)
+		pc->cols[f].len = saved[f];
+	return reply(cn, "ERR BADDATA field block does not match the %zu rows",
+		     n), 1;
+}
+
+int cmd_insert(struct conn *cn, int argc, char **argv)
+{
+	struct node *nd = cn->nd;
+	uint64_t n, bytes;
+	int has_ids = 0, upsert = 0, has_fields = 0, rc;
+	struct coll *c;
+	struct batch *b;
+	struct pcoll *pc;
+	size_t need, vbytes, saved_ids, saved_vecs, saved_cols[MV_FIELDS_MAX];
+	unsigned char *fblock = NULL;
+	size_t flen = 0;
+	int64_t first_id = -1;
+	struct mv_err e = { 0 };
+
+	(void)argc;
+	if (parse_u64(argv[2], PAYLOAD_MAX, &n) < 0 ||
+	    parse_u64(argv[4], PAYLOAD_MAX, &bytes) < 0) {
+		cn->quit = 1;	/* the payload size is unknown: cannot resync */
+		return proto_err(cn, "usage: INSERT <name> <n> <flags> <bytes>");
+	}
+	if (strcmp(argv[3], "-")) {
+		char *save = NULL, *f;
+		for (f = strtok_r(argv[3], ",", &save); f;
+		     f = strtok_r(NULL, ",", &save)) {
+			if (!strcmp(f, "ids"))
+				has_ids = 1;
+			else if (!strcmp(f, "upsert"))
+				upsert = 1;
+			else if (!strcmp(f, "fields"))
+				has_fields = 1;
+			else {
+				skip_payload(cn, bytes);
+				return proto_err(cn, "unknown INSERT flag");
+			}
+		}
+	}
+	c = node_coll_get(nd, cn->user, argv[1]);
+	if (!c) {
+		if (skip_payload(cn, bytes) < 0)
+			return -1;
+		return unknown_coll(cn, argv[1]);
+	}
+	vbytes = n * c->dim * sizeof(float);
+	need = vbytes + (has_ids ? n * 8 : 0);
+	if (bytes < need || (!has_fields && bytes != need) ||
+	    (has_fields && !c->nfields)) {
+		coll_put(c);
+		if (skip_payload(cn, bytes) < 0)
+			return -1;
+		if (has_fields && !c->nfields)
+			return reply(cn, "ERR BADDATA collection '%s' has no fields",
+				     argv[1]);
+		return reply(cn, "ERR BADDIM payload of %" PRIu64 " bytes does "
+			     "not hold %" PRIu64 " vectors of dimension %u",
+			     bytes, n, c->dim);
+	}
+	if (check_autoflush(cn)) {
+		coll_put(c);
+		return skip_payload(cn, bytes);
+	}
+	if (pending_take(cn, bytes) < 0) {
+		coll_put(c);
+		return skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
+	}
+	b = cur_batch(cn);
+	pthread_mutex_lock(&b->lock);
+	pc = batch_coll(b, c);
+	if (!pc) {
+		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
+		coll_put(c);
+		skip_payload(cn, bytes);
+		return reply(cn, "ERR INTERNAL out of memory");
+	}
+	saved_ids = pc->ids.len;
+	saved_vecs = pc->vecs.len;
+	for (int f = 0; f < c->nfields; f++)
+		saved_cols[f] = pc->cols[f].len;
+	/* Memory is taken as the bytes arrive, not as the header claims. */
+	rc = 0;
+	if (has_ids)
+		rc = read_into(cn, pc, &pc->ids, n * 8);
+	if (rc == 0)
+		rc = read_into(cn, pc, &pc->vecs, vbytes);
+	if (rc == 0 && has_fields) {
+		flen = bytes - need;
+		fblock = malloc(flen ? flen : 1);
+		rc = fblock ? read_payload(cn, fblock, flen) : -1;
+	}
+	if (rc < 0) {
+		/* Client gone mid-payload: nothing of this request stays. */
+		pc->ids.len = saved_ids;
+		pc->vecs.len = saved_vecs;
+		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
+		free(fblock);
+		coll_put(c);
+		if (rc == -2) {
+			log_warnx("%s: out of memory for an INSERT of %" PRIu64
+				  " bytes: connection dropped", cn->peer, bytes);
+			reply(cn, "ERR INTERNAL out of memory");
+		}
+		return -1;
+	}
+	if (has_fields && take_fields(cn, c, pc, fblock, flen, n, saved_cols)) {
+		pc->ids.len = saved_ids;
+		pc->vecs.len = saved_vecs;
+		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
+		free(fblock);
+		coll_put(c);
+		return 0;
+	}
+	free(fblock);
+	rc = node_insert_commit_tail(nd, b, pc, n, has_ids, upsert, has_fields,
+				     &first_id, &e);
+	if (rc < 0) {
+		pc->ids.len = saved_ids;
+		pc->vecs.len = saved_vecs;
+		for (int f = 0; f < c->nfields; f++)
+			pc->cols[f].len = saved_cols[f];
+		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
+		coll_put(c);
+		return reply_err(cn, &e);
+	}
+	b->acct += bytes;
+	b->last_used = node_mono_s();
+	if (!b->held)
+		stage_more(nd, pc);
+	if (nd->conf.auto_flush && !b->held &&
+	    b->bytes >= (size_t)nd->conf.flush_limit) {
+		int64_t ins, del;
+		int frc;
+
+		/* In flight like a FLUSH: shutdown waits for it. */
+		atomic_fetch_add(&nd->inflight, 1);
+		frc = node_flush(nd, b, &ins, &del, &e);
+		atomic_fetch_sub(&nd->inflight, 1);
+		if (frc < 0) {
+			pthread_mutex_unlock(&b->lock);
+			coll_put(c);
+			log_warnx("automatic flush failed: %s", e.msg);
+			return reply(cn, "ERR IO automatic flush failed: %s",
+				     e.msg);
+		}
+	}
+	pthread_mutex_unlock(&b->lock);
+	coll_put(c);
+	if (has_ids)
+		return reply(cn, "OK n=%" PRIu64, n);
+	return reply(cn, "OK n=%" PRIu64 " first_id=%" PRId64, n, first_id);
+}
+
+int cmd_delete(struct conn *cn, int argc, char **argv)
+{
+	uint64_t n, bytes;
+	struct coll *c;
+	struct batch *b;
+	struct pcoll *pc;
+	size_t saved;
+	int rc;
+
+	(void)argc;
+	if (parse_u64(argv[2], PAYLOAD_MAX / 8, &n) < 0 ||
+	    parse_u64(argv[3], PAYLOAD_MAX, &bytes) < 0) {
+		cn->quit = 1;
+		return proto_err(cn, "usage: DELETE <name> <n> <bytes>");
+	}
+	c = node_coll_get(cn->nd, cn->user, argv[1]);
+	if (!c || bytes != n * 8) {
+		if (skip_payload(cn, bytes) < 0) {
+			coll_put(c);
+			return -1;
+		}
+		if (!c)
+			return unknown_coll(cn, argv[1]);
+		coll_put(c);
+		return reply(cn, "ERR BADDATA payload of %" PRIu64
+			     " bytes does not hold %" PRIu64 " ids", bytes, n);
+	}
+	if (check_autoflush(cn)) {
+		coll_put(c);
+		return skip_payload(cn, bytes);
+	}
+	if (pending_take(cn, bytes) < 0) {
+		coll_put(c);
+		return skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
+	}
+	b = cur_batch(cn);
+	pthread_mutex_lock(&b->lock);
+	pc = batch_coll(b, c);
+	if (!pc) {
+		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
+		coll_put(c);
+		skip_payload(cn, bytes);
+		return reply(cn, "ERR INTERNAL out of memory");
+	}
+	saved = pc->dels.len;
+	if ((rc = read_into(cn, pc, &pc->dels, bytes)) < 0) {
+		pc->dels.len = saved;
+		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
+		coll_put(c);
+		if (rc == -2)
+			reply(cn, "ERR INTERNAL out of memory");
+		return -1;
+	}
+	b->acct += bytes;
+	b->ndels += (int64_t)n;
+	b->bytes += bytes;
+	b->last_used = node_mono_s();
+	if (!b->first_ms)
+		b->first_ms = node_mono_ms();
+	pthread_mutex_unlock(&b->lock);
+	coll_put(c);
+	return reply(cn, "OK n=%" PRIu64, n);
+}
+
+/*
+ * Commit b (locked by the caller) and say how it went in *ok (with the
+ * counts) or *e; the caller answers once it holds no lock.
+ */
+static int flush_batch(struct conn *cn, struct batch *b, char *ok,
+		       size_t cap, struct mv_err *e)
+{
+	int64_t ins = 0, del = 0;
+	int rc;
+
+	rc = node_flush(cn->nd, b, &ins, &del, e);
+	if (rc == 0)
+		snprintf(ok, cap, "OK inserted=%" PRId64 " deleted=%" PRId64,
+			 ins, del);
+	return rc;
+}
+
+/* Unpin a session; the last pin frees one removed from the table. */
+static void session_unpin(struct node *nd, struct batch *s)
+{
+	pthread_mutex_lock(&nd->slock);
+	s->conns--;
+	if (!s->session[0] && s->conns == 0)
+		batch_free(s);
+	pthread_mutex_unlock(&nd->slock);
+}
+
+static int commit_session(struct conn *cn, const char *name, int abort)
+{
+	struct node *nd = cn->nd;
+	struct mv_err e = { 0 };
+	char ok[128] = "OK";
+	struct batch *s;
+	int rc = 0;
+
+	pthread_mutex_lock(&nd->slock);
+	s = node_session_get(nd, name, 0);
+	if (s) {
+		/* Nobody can reach it by name now; HANDOFFs that pinned it
+		 * before see it removed and go to a new session. */
+		node_session_remove(nd, s);
+		s->next = NULL;
+		s->session[0] = '\0';
+		s->conns++;
+	}
+	pthread_mutex_unlock(&nd->slock);
+	if (!s)
+		return reply(cn, "ERR NOSESSION no session '%s' (never opened, "
+			     "committed, aborted, expired, or the node "
+			     "restarted)", name);
+	/* Counted until answered: shutdown waits for the answer too. */
+	atomic_fetch_add(&nd->inflight, 1);
+	pthread_mutex_lock(&s->lock);
+	if (abort)
+		batch_clear(s);
+	else
+		rc = flush_batch(cn, s, ok, sizeof(ok), &e);
+	pthread_mutex_unlock(&s->lock);
+	session_unpin(nd, s);
+	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
+	atomic_fetch_sub(&nd->inflight, 1);
+	return rc;
+}
+
+/*
+ * Move the connection's pending work into its bound session, looked up or
+ * created by name now, in one step: a session committed or aborted since
+ * the bind is simply made anew.  0 and *rows, or an error in e (nothing
+ * moved).
+ */
+static int handoff(struct conn *cn, int64_t *rows, struct mv_err *e)
+{
+	struct node *nd = cn->nd;
+	struct batch *s;
+	int rc;
+
+	for (;;) {
+		pthread_mutex_lock(&nd->slock);
+		s = node_session_get(nd, cn->sess, 1);
+		if (!s) {
+			pthread_mutex_unlock(&nd->slock);
+			return mv_err_set(e, MV_EINTERNAL, "out of memory");
+		}
+		s->conns++;	/* pinned: not freed, not expired */
+		s->last_used = time(NULL);
+		pthread_mutex_unlock(&nd->slock);
+		pthread_mutex_lock(&s->lock);
+		if (s->session[0])
+			break;
+		/* Committed or aborted meanwhile: take a new one. */
+		pthread_mutex_unlock(&s->lock);
+		session_unpin(nd, s);
+	}
+	pthread_mutex_lock(&cn->own->lock);
+	rc = batch_merge(nd, s, cn->own, e);
+	pthread_mutex_unlock(&cn->own->lock);
+	*rows = s->rows;
+	pthread_mutex_unlock(&s->lock);
+	session_unpin(nd, s);
+	return rc;
+}
+
+/* The connection's pending work, in rows and deletes. */
+static int64_t own_pending(struct conn *cn)
+{
+	int64_t n;
+
+	pthread_mutex_lock(&cn->own->lock);
+	n = cn->own->colls ? cn->own->rows + cn->own->ndels + 1 : 0;
+	pthread_mutex_unlock(&cn->own->lock);
+	return n;
+}
+
+int cmd_flush(struct conn *cn, int argc, char **argv)
+{
+	struct batch *b = cn->own;
+	struct mv_err e = { 0 };
+	char ok[128];
+	int rc;
+
+	(void)argc;
+	(void)argv;
+	if (cn->sess[0]) {
+		int64_t rows;
+		if (handoff(cn, &rows, &e) < 0) {
+			batch_clear_locked(cn->own);
+			return reply_err(cn, &e);
+		}
+		return commit_session(cn, cn->sess, 0);
+	}
+	if (check_autoflush(cn))
+		return 0;
+	atomic_fetch_add(&cn->nd->inflight, 1);
+	pthread_mutex_lock(&b->lock);
+	rc = flush_batch(cn, b, ok, sizeof(ok), &e);
+	pthread_mutex_unlock(&b->lock);
+	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
+	atomic_fetch_sub(&cn->nd->inflight, 1);
+	return rc;
+}
+
+int cmd_handoff(struct conn *cn, int argc, char **argv)
+{
+	struct mv_err e = { 0 };
+	int64_t rows;
+
+	(void)argc;
+	(void)argv;
+	if (!cn->sess[0])
+		return proto_err(cn, "HANDOFF needs a session: send SESSION "
+				 "first");
+	if (handoff(cn, &rows, &e) < 0) {
+		/* A refused input leaves nothing anywhere. */
+		batch_clear_locked(cn->own);
+		return reply_err(cn, &e);
+	}
+	return reply(cn, "OK rows=%" PRId64, rows);
+}
+
+int cmd_session(struct conn *cn, int argc, char **argv)
+{
+	struct node *nd = cn->nd;
+	struct batch *s;
+	struct mv_err e = { 0 };
+	int64_t rows;
+
+	(void)argc;
+	if (mv_name_check(argv[1], &e) < 0)
+		return reply(cn, "ERR BADNAME %s", e.msg);
+	if (own_pending(cn)) {
+		if (!cn->sess[0])
+			return proto_err(cn, "unflushed work: FLUSH it before "
+					 "SESSION");
+		/* Rebinding completes the input for the old session. */
+		if (handoff(cn, &rows, &e) < 0) {
+			batch_clear_locked(cn->own);
+			return reply_err(cn, &e);
+		}
+	}
+	pthread_mutex_lock(&nd->slock);
+	s = node_session_get(nd, argv[1], 1);
+	if (!s) {
+		pthread_mutex_unlock(&nd->slock);
+		return reply(cn, "ERR INTERNAL out of memory");
+	}
+	s->last_used = node_mono_s();
+	pthread_mutex_lock(&s->lock);
+	rows = s->rows;
+	pthread_mutex_unlock(&s->lock);
+	pthread_mutex_unlock(&nd->slock);
+	snprintf(cn->sess, sizeof(cn->sess), "%s", argv[1]);
+	pthread_mutex_lock(&cn->own->lock);
+	cn->own->held = 1;
+	pthread_mutex_unlock(&cn->own->lock);
+	return reply(cn, "OK rows=%" PRId64, rows);
+}
+
+int cmd_commit(struct conn *cn, int argc, char **argv)
+{
+	(void)argc;
+	return commit_session(cn, argv[1], 0);
+}
+
+int cmd_abort(struct conn *cn, int argc, char **argv)
+{
+	(void)argc;
+	return commit_session(cn, argv[1], 1);
+}
+
+int cmd_sessions(struct conn *cn, int argc, char **argv)
+{
+	struct node *nd = cn->nd;
+	struct batch *s;
+	time_t now = node_mono_s();
+
+	(void)argc;
+	(void)argv;
+	cn->out.len = 0;
+	pthread_mutex_lock(&nd->slock);
+	for (s = nd->sessions; s; s = s->next) {
+		char line[1024], colls[768] = "";
+		struct pcoll *pc;
+		int64_t rows;
+		int l;
+
+		pthread_mutex_lock(&s->lock);
+		rows = s->rows;
+		for (pc = s->colls; pc; pc = pc->next) {
+			size_t cl = strlen(colls);
+			if (pc->c->dropped)
+				continue;
+			snprintf(colls + cl, sizeof(colls) - cl, "%s%s",
+				 cl ? "," : "", pc->c->name);
+		}
+		pthread_mutex_unlock(&s->lock);
+		l = snprintf(line, sizeof(line), "%s\t%s\t%" PRId64 "\t%lld\n",
+			     s->session, colls[0] ? colls : "-", rows,
+			     (long long)(now - s->last_used));
+		if (nbuf_reserve(&cn->out, (size_t)l) == 0) {
+			memcpy(cn->out.p + cn->out.len, line, (size_t)l);
+			cn->out.len += (size_t)l;
+		}
+	}
+	pthread_mutex_unlock(&nd->slock);
+	if (nbuf_reserve(&cn->out, 4) == 0) {
+		memcpy(cn->out.p + cn->out.len, "END\n", 4);
+		cn->out.len += 4;
+	}
+	return send_raw(cn, cn->out.p, cn->out.len);
+}

@@ -1,0 +1,274 @@
+/*
+ * catalog.c - the metadata layout: key paths and the JSON values stored
+ * under them (schema, data files, collection_list, user_list).  The
+ * layout is written here; docs/ARCHITECTURE.md lists the keys.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include "bigmem.h"
+#include "internal.h"
+#include "knn.h"
+#include "log.h"
+#include "segfile.h"
+#include "vcheck.h"
+
+void key_coll(char *out, size_t cap, const char *user,
+	      const char *coll, const char *leaf)
+{
+	snprintf(out, cap, "/%s/%s/%s", user, coll, leaf);
+}
+
+void key_data(char *out, size_t cap, const char *user, const char *coll,
+	      const char *leaf)
+{
+	snprintf(out, cap, "/%s/%s/data/%s", user, coll, leaf);
+}
+
+void key_user(char *out, size_t cap, const char *user, const char *leaf)
+{
+	snprintf(out, cap, "/%s/%s", user, leaf);
+}
+
+void key_config(char *out, size_t cap, const char *user,
+		const char *cluster_id)
+{
+	snprintf(out, cap, "/%s/config/%s", user, cluster_id);
+}
+
+char *schema_json(const struct coll *c)
+{
+	json_t *o = json_object(), *fs = json_array();
+	char *s;
+
+	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
+	json_object_set_new(o, "dim", json_integer(c->dim));
+	json_object_set_new(o, "metric", json_string(mv_metric_name(c->metric)));
+	json_object_set_new(o, "create_time", json_integer(c->create_time));
+	json_object_set_new(o, "token", json_string(c->token));
+	for (int i = 0; i < c->nfields; i++) {
+		json_t *f = json_object();
+		json_object_set_new(f, "name", json_string(c->fields[i].name));
+		json_object_set_new(f, "type",
+				    json_string(mv_ftype_name(c->fields[i].type)));
+		json_array_append_new(fs, f);
+	}
+	json_object_set_new(o, "fields", fs);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/*
+ * "/<user>/collection_list": "name : create_time, index_type", newest
+ * first.  It is written with the transaction of a create, drop or index
+ * change, so it stops short of half of a transaction's byte limit (some
+ * 20,000 collections): past that it lists the newest only.  The node
+ * itself finds collections by their schema keys (node_open).
+ */
+#define COLL_LIST_BYTES_MAX (MV_META_TXN_BYTES_MAX / 2)
+
+char *node_collection_list(struct node *nd, const char *user,
+			   const char *skip, const struct coll *add)
+{
+	json_t *a = json_array();
+	char item[256], *s;
+	struct coll *c, **order;
+	size_t n = 0, all = 0, bytes = 2;
+
+	for (c = nd->colls; c; c = c->next)
+		all++;
+	order = malloc((all ? all : 1) * sizeof(*order));
+	if (!a || !order) {
+		json_decref(a);
+		free(order);
+		return NULL;
+	}
+	if (add) {
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", -", add->name,
+			 add->create_time);
+		json_array_append_new(a, json_string(item));
+		bytes += strlen(item) + 3;
+	}
+	for (c = nd->colls; c; c = c->next)
+		if (!strcmp(c->user, user))
+			order[n++] = c;
+	while (n--) {
+		c = order[n];
+		if (skip && !strcmp(c->name, skip))
+			continue;
+		pthread_rwlock_rdlock(&c->lock);
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
+			 c->create_time, c->index ? c->index->spec : "-");
+		pthread_rwlock_unlock(&c->lock);
+		/* Quotes and a comma; names and specs need no escapes. */
+		bytes += strlen(item) + 3;
+		if (bytes > COLL_LIST_BYTES_MAX)
+			break;
+		json_array_append_new(a, json_string(item));
+	}
+	free(order);
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+/* /user_list with user added, or NULL if it is there already. */
+char *user_list_with(struct node *nd, const char *user)
+{
+	char *val = NULL, *s = NULL;
+	size_t vlen;
+	json_t *ul = NULL;
+
+	if (mv_meta_get(nd->meta, KEY_USER_LIST, &val, &vlen, NULL) == 0)
+		ul = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	if (!json_is_array(ul)) {
+		json_decref(ul);
+		ul = json_array();
+	}
+	for (size_t i = 0; i < json_array_size(ul); i++) {
+		const char *u = json_string_value(json_array_get(ul, i));
+		if (u && !strcmp(u, user)) {
+			json_decref(ul);
+			return NULL;
+		}
+	}
+	json_array_append_new(ul, json_string(user));
+	s = json_dumps(ul, JSON_COMPACT);
+	json_decref(ul);
+	return s;
+}
+
+char *node_data_json(const char *type, uint64_t size, uint32_t node_no,
+		       uint64_t seq, uint64_t rows, const char *column,
+		       const char *vector_file)
+{
+	json_t *o = json_object();
+	char *s;
+
+	json_object_set_new(o, "type", json_string(type));
+	json_object_set_new(o, "size", json_integer((json_int_t)size));
+	json_object_set_new(o, "node", json_integer(node_no));
+	json_object_set_new(o, "seq", json_integer((json_int_t)seq));
+	json_object_set_new(o, "rows", json_integer((json_int_t)rows));
+	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
+	if (column)
+		json_object_set_new(o, "column", json_string(column));
+	if (vector_file)
+		json_object_set_new(o, "vector_file", json_string(vector_file));
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+char *index_json(const struct cindex *ci, uint64_t size,
+		 uint32_t node_no, int64_t rows)
+{
+	json_t *o = json_object(), *raw = json_array(), *ret = json_object();
+	char *s;
+
+	json_object_set_new(o, "type", json_string("index"));
+	json_object_set_new(o, "size", json_integer((json_int_t)size));
+	json_object_set_new(o, "node", json_integer(node_no));
+	json_object_set_new(o, "rows", json_integer(rows));
+	json_object_set_new(o, "spec", json_string(ci->spec));
+	json_object_set_new(o, "params", json_string(ci->params));
+	json_object_set_new(o, "format", json_integer(MV_FORMAT_VERSION));
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		json_array_append_new(raw, json_string(
+			strrchr(ci->segs[i]->path, '/') + 1));
+		if (ci->segs[i]->retired)
+			json_object_set_new(ret,
+				strrchr(ci->segs[i]->path, '/') + 1,
+				json_integer((json_int_t)ci->segs[i]->n));
+	}
+	json_object_set_new(o, "raw_files", raw);
+	if (json_object_size(ret))
+		json_object_set_new(o, "retired", ret);
+	else
+		json_decref(ret);
+	s = json_dumps(o, JSON_COMPACT);
+	json_decref(o);
+	return s;
+}
+
+/*
+ * The JSON of c's user's collection list with spec as c's index column
+ * (node.lock held): what the list will be once the change commits, while
+ * c->index still shows the state searches use.
+ */
+char *list_with_index(struct node *nd, struct coll *c,
+		      const char *spec)
+{
+	char *s = node_collection_list(nd, c->user, NULL, NULL), item[512];
+	size_t nl = strlen(c->name);
+	json_t *a = s ? json_loads(s, 0, NULL) : NULL;
+
+	free(s);
+	if (!a)
+		return NULL;
+	for (size_t i = 0; i < json_array_size(a); i++) {
+		const char *it = json_string_value(json_array_get(a, i));
+
+		if (!it || strncmp(it, c->name, nl) || strncmp(it + nl, " : ", 3))
+			continue;
+		snprintf(item, sizeof(item), "%s : %" PRId64 ", %s", c->name,
+			 c->create_time, spec);
+		json_array_set_new(a, i, json_string(item));
+	}
+	s = json_dumps(a, JSON_COMPACT);
+	json_decref(a);
+	return s;
+}
+
+/*
+ * The value of c's index key with the inputs of a compaction that the
+ * index covers added to its "retired" files (name: rows), so that a
+ * restart keeps the index's labels in place; node.commit held.
+ */
+char *index_retire_json(struct node *nd, struct coll *c,
+			struct seg **in, size_t nin, struct mv_err *err)
+{
+	char *val = NULL, *s = NULL;
+	size_t vlen;
+	json_t *j = NULL, *ret;
+	int rc;
+
+	if (!c->index) {
+		mv_err_set(err, MV_EINTERNAL, "an indexed segment without an "
+			   "index");
+		return NULL;
+	}
+	rc = mv_meta_get(nd->meta, c->index->key, &val, &vlen, err);
+	if (rc > 0)
+		mv_err_set(err, MV_EIO, "no key '%s'", c->index->key);
+	if (rc != 0)
+		return NULL;
+	j = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	if (!j) {
+		mv_err_set(err, MV_EIO, "bad key '%s'", c->index->key);
+		return NULL;
+	}
+	ret = json_object_get(j, "retired");
+	if (!json_is_object(ret)) {
+		ret = json_object();
+		json_object_set_new(j, "retired", ret);
+	}
+	for (size_t i = 0; i < nin; i++)
+		if (in[i]->indexed)
+			json_object_set_new(ret, strrchr(in[i]->path, '/') + 1,
+					    json_integer((json_int_t)in[i]->n));
+	s = json_dumps(j, JSON_COMPACT);
+	json_decref(j);
+	if (!s)
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+	return s;
+}

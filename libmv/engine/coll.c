@@ -1,0 +1,112 @@
+/*
+ * coll.c - a collection in memory: made, looked up, referenced and freed
+ * with its segments and index.  Creating and dropping one, which touch
+ * the metadata and the sessions, are ddl.c's.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include "bigmem.h"
+#include "internal.h"
+#include "knn.h"
+#include "log.h"
+#include "segfile.h"
+#include "vcheck.h"
+
+struct coll *coll_new(const char *user, const char *name,
+		      uint32_t dim, enum mv_metric metric,
+		      const struct mv_field *f, int nf)
+{
+	struct coll *c = calloc(1, sizeof(*c));
+
+	if (!c)
+		return NULL;
+	atomic_init(&c->refs, 1);
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	snprintf(c->name, sizeof(c->name), "%s", name);
+	c->dim = dim;
+	c->metric = metric;
+	c->nfields = nf;
+	if (nf)
+		memcpy(c->fields, f, nf * sizeof(*f));
+	pthread_rwlock_init(&c->lock, NULL);
+	pthread_mutex_init(&c->build_lock, NULL);
+	pthread_mutex_init(&c->scan_lock, NULL);
+	mv_idmap_init(&c->ids);
+	pthread_mutex_init(&c->id_lock, NULL);
+	pthread_mutex_init(&c->state_lock, NULL);
+	c->id_next = c->id_end = 0;
+	c->next_seq = 1;
+	return c;
+}
+
+void coll_put(struct coll *c)
+{
+	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
+		return;
+	cindex_free(c->index);
+	for (size_t i = 0; i < c->nsegs; i++)
+		node_seg_free(c->segs[i]);
+	free(c->segs);
+	pthread_mutex_destroy(&c->build_lock);
+	pthread_mutex_destroy(&c->scan_lock);
+	pthread_mutex_destroy(&c->id_lock);
+	pthread_mutex_destroy(&c->state_lock);
+	free(c->state);
+	free(c->scan_ids);
+	free(c->dels);
+	mv_idmap_release(&c->ids);
+	pthread_rwlock_destroy(&c->lock);
+	free(c);
+}
+
+struct coll *node_coll_get(struct node *nd, const char *user,
+			   const char *name)
+{
+	struct coll *c;
+
+	pthread_mutex_lock(&nd->lock);
+	for (c = nd->colls; c; c = c->next)
+		if (!strcmp(c->name, name) && !strcmp(c->user, user)) {
+			atomic_fetch_add(&c->refs, 1);
+			break;
+		}
+	pthread_mutex_unlock(&nd->lock);
+	return c;
+}
+
+void cindex_free(struct cindex *ci)
+{
+	if (!ci)
+		return;
+	mv_index_free(ci->ix);
+	/* Segments a compaction replaced live only for the index. */
+	for (size_t i = 0; ci->segs && i < ci->nsegs; i++)
+		if (ci->segs[i] && ci->segs[i]->retired)
+			node_seg_free(ci->segs[i]);
+	free(ci->segs);
+	free(ci->base);
+	free(ci);
+}
+
+/* Assigned ids stay above every id given: past the largest of ids[0..n). */
+void bump_next_id(struct coll *c, const int64_t *ids, size_t n)
+{
+	int64_t max = INT64_MIN;
+
+	for (size_t i = 0; i < n; i++)
+		if (ids[i] > max)
+			max = ids[i];
+	if (!n)
+		return;
+	pthread_mutex_lock(&c->id_lock);
+	if ((__int128)max + 1 > c->id_next)
+		c->id_next = (__int128)max + 1;
+	pthread_mutex_unlock(&c->id_lock);
+}

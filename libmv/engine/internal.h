@@ -1,0 +1,112 @@
+/*
+ * internal.h - what the engine's files (libmv/engine/) share and nothing
+ * outside them calls: key builders, JSON makers, constructors.  The
+ * public API, with the structures and the locking contract, is engine.h.
+ */
+#ifndef MV_ENGINE_INTERNAL_H
+#define MV_ENGINE_INTERNAL_H
+
+#include "engine.h"
+
+/*
+ * catalog.c: the metadata keys and values.  The keys, all built here:
+ *   /user_list                     JSON array of the users
+ *   /<user>/collection_list        JSON array of the user's collections
+ *   /<user>/config/<cluster_id>    the cluster's configuration
+ *   /<user>/<coll>/schema          a collection's schema
+ *   /<user>/<coll>/state           its ids and sequence (state.h)
+ *   /<user>/<coll>/data/<file>     one per segment, deletion log, index
+ */
+#define KEY_USER_LIST "/user_list"
+/* "/<user>/<coll>/<leaf>", the key of one of a collection's records. */
+void key_coll(char *out, size_t cap, const char *user, const char *coll,
+	      const char *leaf);
+/* "/<user>/<coll>/data/<leaf>", the record of one of its files. */
+void key_data(char *out, size_t cap, const char *user, const char *coll,
+	      const char *leaf);
+/* "/<user>/<leaf>": leaf "collection_list", or "" for the prefix. */
+void key_user(char *out, size_t cap, const char *user, const char *leaf);
+/* "/<user>/config/<cluster_id>". */
+void key_config(char *out, size_t cap, const char *user,
+		const char *cluster_id);
+/* The JSON of a collection's schema record. */
+char *schema_json(const struct coll *c);
+/* The JSON of /user_list with user added, or NULL if it is there. */
+char *user_list_with(struct node *nd, const char *user);
+
+/* coll.c: a new collection in memory, one reference held. */
+struct coll *coll_new(const char *user, const char *name, uint32_t dim,
+		      enum mv_metric metric, const struct mv_field *f, int nf);
+
+/* coll.c: past the largest of n ids given at insert or found at load. */
+void bump_next_id(struct coll *c, const int64_t *ids, size_t n);
+
+/* util.c */
+int64_t node_now_ms(void);
+void node_random_hex(char *out, size_t bytes);
+void node_normalise(float *v, size_t n, uint32_t dim);
+/* Merge one hit into a sorted top-k list (ri/rd, k long). */
+void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
+		    float d);
+
+/* catalog.c: the JSON of /<user>/collection_list (node.lock held). */
+char *node_collection_list(struct node *nd, const char *user,
+			   const char *skip, const struct coll *add);
+char *node_data_json(const char *type, uint64_t size, uint32_t node_no,
+		     uint64_t seq, uint64_t rows, const char *column,
+		     const char *vector_file);
+/* The value of an index's key (ci covering its segments, size bytes). */
+char *index_json(const struct cindex *ci, uint64_t size, uint32_t node_no,
+		 int64_t rows);
+/*
+ * The collection list with spec as c's index column (node.lock held): what
+ * the list will be once an index change commits.
+ */
+char *list_with_index(struct node *nd, struct coll *c, const char *spec);
+/*
+ * The value of c's index key with the inputs of a compaction that the
+ * index covers added to its "retired" files (node.commit held).
+ */
+char *index_retire_json(struct node *nd, struct coll *c, struct seg **in,
+			size_t nin, struct mv_err *err);
+
+/* segment.c */
+/*
+ * Free s->own, however it was allocated; keep: its memory may serve the
+ * next insert (bigmem.h's pool) rather than go back to the system.
+ */
+void node_seg_free_own(struct seg *s, int keep);
+/* A fresh base name for a segment's files: "user/name-token/ms-random". */
+void node_seg_base(const struct coll *c, char *out, size_t cap);
+void node_seg_free(struct seg *s);
+int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
+		     struct mv_err *err);
+int node_seg_set_deleted(struct seg *s, uint64_t row);
+int node_seg_is_deleted(const struct seg *s, uint64_t row);
+/* Write one segment file (segfile.h) to storage whole. */
+int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,
+		  uint32_t aux, uint64_t n, const void *a, size_t alen,
+		  const void *bp, size_t blen, uint64_t *size,
+		  struct mv_err *err);
+/* Decode the column block of a pending batch into a segment column. */
+int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
+		      uint64_t n);
+
+/* stage.c: see engine.h. */
+int stage_finish(struct pcoll *pc, uint64_t *size, struct mv_err *err);
+void stage_abort(struct pcoll *pc);
+
+/* coll.c */
+void cindex_free(struct cindex *ci);
+
+/* indexer.c */
+/* At start-up: the index named by key/val of collection c. */
+int node_index_load(struct node *nd, struct coll *c, const char *dir,
+		    const char *leaf, const void *val, size_t vlen,
+		    struct mv_err *err);
+/* Search the index part of c (lock held shared); merge into ids/dist. */
+int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
+		      long nprobe, long ef, int64_t *ids, float *dist,
+		      struct mv_err *err);
+
+#endif

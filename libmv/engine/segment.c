@@ -1,0 +1,250 @@
+/*
+ * segment.c - flushed segments: their files' names and writing, decoded
+ * columns, deletion bitmaps, raw vectors and field text.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include "bigmem.h"
+#include "internal.h"
+#include "knn.h"
+#include "log.h"
+#include "segfile.h"
+#include "vcheck.h"
+
+void node_seg_base(const struct coll *c, char *out, size_t cap)
+{
+	char tok[17];
+
+	node_random_hex(tok, 8);
+	snprintf(out, cap, "%s/%s-%s/%" PRId64 "-%s", c->user, c->name,
+		 c->token, node_now_ms(), tok);
+}
+
+void node_seg_free(struct seg *s)
+{
+	if (!s)
+		return;
+	free(s->ids);
+	node_seg_free_own(s, 1);
+	free(s->norms2);
+	free(s->deleted);
+	if (s->map)
+		mv_store_unmap(the_node->store, s->map);
+	for (int i = 0; i < s->ncols; i++) {
+		free(s->cols[i].vals);
+		free(s->cols[i].off);
+	}
+	free(s->cols);
+	free(s);
+}
+
+void node_seg_free_own(struct seg *s, int keep)
+{
+	if (s->big.p)
+		mv_big_free(&s->big, s->big.touched, keep);
+	else
+		free(s->own);
+	s->own = NULL;
+}
+
+long node_string_block(const unsigned char *p, size_t len, uint64_t n,
+		       uint64_t *off)
+{
+	size_t pos = 0;
+
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t l;
+
+		if (len - pos < 4)
+			return -1;
+		memcpy(&l, p + pos, 4);
+		if (len - pos - 4 < l)
+			return -1;
+		if (off)
+			off[i] = pos;
+		pos += 4 + l;
+	}
+	return (long)pos;
+}
+
+/* Offsets of the n string records of a whole column block. */
+static int string_offsets(const unsigned char *p, size_t len, uint64_t n,
+			  uint64_t **off)
+{
+	*off = malloc((n ? n : 1) * sizeof(uint64_t));
+	if (!*off)
+		return MV_EINTERNAL;
+	if (node_string_block(p, len, n, *off) == (long)len)
+		return 0;
+	free(*off);
+	*off = NULL;
+	return MV_EDATA;
+}
+
+/*
+ * Finish a segment whose ids and own vectors are set: normalise for
+ * cosine the rows from row done on (raw then comes from the stored file),
+ * norms for l2.
+ */
+int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
+		     struct mv_err *err)
+{
+	if (c->metric == MV_COSINE) {
+		if (done < s->n)
+			node_normalise(s->vecs + done * c->dim, s->n - done,
+				       c->dim);
+	} else {
+		s->raw = s->vecs;
+	}
+	if (c->metric == MV_L2 && s->n && !s->norms2) {
+		s->norms2 = malloc(s->n * sizeof(float));
+		if (!s->norms2)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		mv_knn_norms2(s->vecs, s->n, c->dim, s->norms2);
+	}
+	return 0;
+}
+
+/* Map the raw vectors of a cosine segment, for GET. */
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static const float *seg_raw(struct node *nd, struct seg *s)
+{
+	const float *r;
+
+	pthread_mutex_lock(&map_lock);
+	r = s->raw;
+	pthread_mutex_unlock(&map_lock);
+	if (r)
+		return r;
+	pthread_mutex_lock(&map_lock);
+	if (!s->raw) {
+		const void *p;
+		size_t len;
+		void *h;
+		struct mv_seginfo info;
+		void *a;
+		const void *b;
+
+		if (mv_store_map(nd->store, s->path, &p, &len, &h, NULL) == 0) {
+			if (mv_segfile_decode(s->path, p, len, &info, &a, &b,
+					      NULL) < 0) {
+				mv_store_unmap(nd->store, h);
+			} else {
+				free(a);
+				s->map = h;
+				s->raw = b;
+			}
+		}
+	}
+	r = s->raw;
+	pthread_mutex_unlock(&map_lock);
+	return r;
+}
+
+int node_seg_set_deleted(struct seg *s, uint64_t row)
+{
+	if (!s->deleted) {
+		s->deleted = calloc((s->n + 7) / 8, 1);
+		if (!s->deleted)
+			return MV_EINTERNAL;
+	}
+	if (!(s->deleted[row / 8] & (1u << (row % 8)))) {
+		s->deleted[row / 8] |= (uint8_t)(1u << (row % 8));
+		s->ndeleted++;
+	}
+	return 0;
+}
+
+int node_seg_is_deleted(const struct seg *s, uint64_t row)
+{
+	return s->deleted && (s->deleted[row / 8] & (1u << (row % 8)));
+}
+
+int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,
+		    uint32_t aux, uint64_t n, const void *a, size_t alen,
+		    const void *bp, size_t blen, uint64_t *size,
+		    struct mv_err *err)
+{
+	struct mv_segenc e;
+	int rc = mv_segenc_init(&e, kind, aux, n, a, alen, bp, blen, err);
+
+	if (rc < 0)
+		return rc;
+	*size = 0;
+	for (int i = 0; i < 4; i++)
+		*size += e.iov[i].iov_len;
+	rc = mv_store_put(nd->store, path, e.iov, 4, err);
+	mv_segenc_release(&e);
+	return rc;
+}
+
+/* Decode the column block of a pending batch into a segment column. */
+int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
+			uint64_t n)
+{
+	col->type = t;
+	if (t == MV_STRING) {
+		if (string_offsets(nb->p, nb->len, n, &col->off) < 0)
+			return MV_EDATA;
+	}
+	col->vals = nb->p;
+	memset(nb, 0, sizeof(*nb));
+	return 0;
+}
+
+int coll_fields_text(struct coll *c, struct seg *s, uint64_t row,
+		     const int *which, int nwhich, struct nbuf *out)
+{
+	for (int i = 0; i < nwhich; i++) {
+		int f = which[i];
+		const struct col *col = &s->cols[f];
+		char num[64];
+		const char *p = num;
+		size_t len;
+
+		if (c->fields[f].type == MV_INT64) {
+			int64_t v;
+			memcpy(&v, (char *)col->vals + row * 8, 8);
+			len = (size_t)snprintf(num, sizeof(num), "%" PRId64, v);
+		} else if (c->fields[f].type == MV_FLOAT64) {
+			double v;
+			memcpy(&v, (char *)col->vals + row * 8, 8);
+			len = (size_t)snprintf(num, sizeof(num), "%.17g", v);
+		} else {
+			uint32_t l;
+			memcpy(&l, (char *)col->vals + col->off[row], 4);
+			p = (char *)col->vals + col->off[row] + 4;
+			len = l;
+		}
+		if (nbuf_reserve(out, len * 2 + 2) < 0)
+			return MV_EINTERNAL;
+		if (i)
+			out->p[out->len++] = '\t';
+		for (size_t j = 0; j < len; j++) {
+			/* Keep the TSV well-formed: escape tab and newline. */
+			char ch = p[j];
+			if (ch == '\t' || ch == '\n' || ch == '\\') {
+				out->p[out->len++] = '\\';
+				ch = ch == '\t' ? 't' : ch == '\n' ? 'n' : '\\';
+			}
+			out->p[out->len++] = (unsigned char)ch;
+		}
+	}
+	if (nbuf_reserve(out, 1) < 0)
+		return MV_EINTERNAL;
+	out->p[out->len++] = '\n';
+	return 0;
+}
+
+const float *node_seg_raw(struct node *nd, struct seg *s)
+{
+	return seg_raw(nd, s);
+}

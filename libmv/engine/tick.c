@@ -1,0 +1,101 @@
+/*
+ * tick.c - background work: auto-flush and session expiry (node_tick,
+ * run by mv-noded's ticker thread).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include "bigmem.h"
+#include "internal.h"
+#include "knn.h"
+#include "log.h"
+#include "segfile.h"
+#include "vcheck.h"
+
+/* Drop a reference that is not the owner's: the work stays for it. */
+static void batch_put(struct batch *b)
+{
+	if (atomic_fetch_sub(&b->refs, 1) != 1)
+		return;
+	batch_clear(b);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}
+
+void node_tick(struct node *nd)
+{
+	time_t now = node_mono_s();
+	int64_t ms = node_mono_ms();
+	struct batch *b, **pp, **due = NULL;
+	size_t ndue = 0, all = 0;
+
+	pthread_mutex_lock(&nd->slock);
+	for (pp = &nd->sessions; (b = *pp);) {
+		if (b->conns == 0 && now - b->last_used >= nd->conf.session_ttl) {
+			*pp = b->next;
+			log_info("session '%s' expired after %lld s idle",
+				 b->session, (long long)nd->conf.session_ttl);
+			batch_free(b);
+			continue;
+		}
+		pp = &b->next;
+	}
+	pthread_mutex_unlock(&nd->slock);
+	if (!nd->conf.auto_flush)
+		return;
+	/*
+	 * Take the batches due off the list with a reference, and flush them
+	 * outside node.blist: accept (which takes it) must not wait for a
+	 * flush.
+	 */
+	pthread_mutex_lock(&nd->blist);
+	for (b = nd->conn_batches; b; b = b->next)
+		all++;
+	due = all ? malloc(all * sizeof(*due)) : NULL;
+	for (b = due ? nd->conn_batches : NULL; b; b = b->next) {
+		int ready;
+
+		if (pthread_mutex_trylock(&b->lock))
+			continue;
+		ready = !b->held && b->rows + b->ndels > 0 && b->first_ms &&
+			ms - b->first_ms >= nd->conf.flush_interval &&
+			!b->autoflush_failed;
+		pthread_mutex_unlock(&b->lock);
+		if (ready) {
+			atomic_fetch_add(&b->refs, 1);
+			due[ndue++] = b;
+		}
+	}
+	pthread_mutex_unlock(&nd->blist);
+	for (size_t i = 0; i < ndue; i++) {
+		int64_t ins, del;
+		struct mv_err e = { 0 };
+
+		b = due[i];
+		if (pthread_mutex_trylock(&b->lock) == 0) {
+			/* Again: its connection may have flushed or gone. */
+			if (!b->held && b->rows + b->ndels > 0 &&
+			    !b->autoflush_failed) {
+				atomic_fetch_add(&nd->inflight, 1);
+				if (node_flush(nd, b, &ins, &del, &e) < 0) {
+					b->autoflush_failed = 1;
+					snprintf(b->autoflush_err,
+						 sizeof(b->autoflush_err), "%s",
+						 e.msg);
+					log_warnx("automatic flush failed: %s",
+						  e.msg);
+				}
+				atomic_fetch_sub(&nd->inflight, 1);
+			}
+			pthread_mutex_unlock(&b->lock);
+		}
+		batch_put(b);		/* the reference taken above */
+	}
+	free(due);
+}

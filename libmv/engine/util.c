@@ -1,0 +1,146 @@
+/*
+ * util.c - the engine's lowest layer: growable buffers, clocks, random
+ * names, normalising vectors and merging a hit into a top-k list (used by
+ * both exact and index search).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/time.h>
+#include "bigmem.h"
+#include "internal.h"
+#include "knn.h"
+#include "log.h"
+#include "segfile.h"
+#include "vcheck.h"
+
+struct node *the_node;
+
+int nbuf_reserve(struct nbuf *b, size_t more)
+{
+	size_t cap;
+	void *p;
+
+	if (b->len + more <= b->cap)
+		return 0;
+	if (b->len + more < b->len)
+		return MV_EINTERNAL;
+	if (b->mapped) {
+		struct mv_big big = { b->p, b->cap, b->touched };
+
+		if (mv_big_reserve(&big, b->len + more) < 0)
+			return MV_EINTERNAL;
+		b->p = big.p;
+		b->cap = big.cap;
+		b->touched = big.touched;
+		return 0;
+	}
+	cap = b->cap ? b->cap : 4096;
+	while (cap < b->len + more)
+		cap *= 2;
+	p = realloc(b->p, cap);
+	if (!p)
+		return MV_EINTERNAL;
+	b->p = p;
+	b->cap = cap;
+	return 0;
+}
+
+void nbuf_touch(struct nbuf *b, size_t end)
+{
+	struct mv_big big = { b->p, b->cap, b->touched };
+
+	if (!b->mapped || !b->p)
+		return;
+	mv_big_touch(&big, end);
+	b->touched = big.touched;
+}
+
+void nbuf_release(struct nbuf *b)
+{
+	int mapped = b->mapped;
+
+	if (mapped) {
+		struct mv_big big = { b->p, b->cap, b->touched };
+
+		mv_big_free(&big, b->touched, 1);
+	} else {
+		free(b->p);
+	}
+	memset(b, 0, sizeof(*b));
+	b->mapped = mapped;
+}
+
+int64_t node_now_ms(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
+}
+
+int64_t node_mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+time_t node_mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec;
+}
+
+void node_random_hex(char *out, size_t bytes)
+{
+	unsigned char r[16];
+
+	if (bytes > sizeof(r))
+		bytes = sizeof(r);
+	if (getrandom(r, bytes, 0) != (ssize_t)bytes) {
+		uint64_t t = (uint64_t)node_now_ms() ^ (uint64_t)(uintptr_t)out;
+		memcpy(r, &t, bytes < 8 ? bytes : 8);
+	}
+	for (size_t i = 0; i < bytes; i++)
+		sprintf(out + 2 * i, "%02x", r[i]);
+}
+
+void node_normalise(float *v, size_t n, uint32_t dim)
+{
+	mv_knn_renorm(v, n, dim);
+}
+
+static inline int better(int l2, float d1, int64_t i1, float d2, int64_t i2)
+{
+	if (d1 != d2)
+		return l2 ? d1 < d2 : d1 > d2;
+	return i1 < i2;
+}
+
+void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
+		    float d)
+{
+	size_t pos;
+
+	if (ri[k - 1] != MV_ID_NONE &&
+	    !better(l2, d, id, rd[k - 1], ri[k - 1]))
+		return;
+	pos = k - 1;
+	while (pos > 0 && (ri[pos - 1] == MV_ID_NONE ||
+			   better(l2, d, id, rd[pos - 1], ri[pos - 1]))) {
+		ri[pos] = ri[pos - 1];
+		rd[pos] = rd[pos - 1];
+		pos--;
+	}
+	ri[pos] = id;
+	rd[pos] = d;
+}
