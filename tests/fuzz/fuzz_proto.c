@@ -1,6 +1,6 @@
 /*
  * fuzz_proto - the request-line parser of the protocol (libmv/proto.c,
- * used by mv-noded's server.c): every input line (as the server cuts it,
+ * used by mv-noded's conn.c): every input line (as the server cuts it,
  * '\r' stripped) is split into words, and each word is parsed as a
  * number with the bounds the server uses, checked against strtoull.  The
  * reply-line lookups of client.c (mv_reply_get*) run on the line too.

@@ -12,7 +12,7 @@
 
 /*
  * The column block of a batch must be what the node accepts (PROTOCOL.md,
- * server.c's take_fields): per field, n 8-byte values, or n strings each
+ * verbs_write.c's take_fields): per field, n 8-byte values, or n strings each
  * a u32 length and its bytes, and nothing more.
  */
 static void check_fields(const struct mv_vbatch *b,
