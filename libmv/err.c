@@ -170,7 +170,10 @@ char *mv_default_addr(void)
 	return out;
 }
 
-/* New directories are 0700: what mv keeps is its owner's alone. */
+/*
+ * mkdir -p: missing directories are made 0700 whatever the umask (what mv
+ * keeps is its owner's alone); existing ones are left as they are.
+ */
 int mv_mkdir_p(const char *dir, struct mv_err *err)
 {
 	char *d = strdup(dir);
@@ -189,7 +192,13 @@ int mv_mkdir_p(const char *dir, struct mv_err *err)
 			continue;
 		c = *s;
 		*s = '\0';
-		if (mkdir(d, 0700) < 0 && errno != EEXIST) {
+		if (mkdir(d, 0700) == 0) {
+			/* umask may have taken bits (0222 gives 0500). */
+			if (chmod(d, 0700) < 0) {
+				rc = mv_err_sys(err, MV_EIO, "chmod '%s'", d);
+				break;
+			}
+		} else if (errno != EEXIST) {
 			rc = mv_err_sys(err, MV_EIO, "mkdir '%s'", d);
 			break;
 		}

@@ -1004,45 +1004,6 @@ out:
 	return rc;
 }
 
-/*
- * mkdir -p, making missing directories 0700 whatever the umask (existing
- * ones are left as they are): 0 or MV_EIO naming the part that failed.
- */
-static int mkdir_private(const char *dir, struct mv_err *err)
-{
-	char *d = strdup(dir);
-	int rc = 0;
-
-	if (!d)
-		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	if (!*d) {
-		free(d);
-		return mv_err_set(err, MV_EUSAGE, "empty directory name");
-	}
-	for (char *s = d + 1;; s++) {
-		char c;
-
-		if (*s && *s != '/')
-			continue;
-		c = *s;
-		*s = '\0';
-		if (mkdir(d, 0700) == 0) {
-			if (chmod(d, 0700) < 0) {
-				rc = mv_err_sys(err, MV_EIO, "chmod '%s'", d);
-				break;
-			}
-		} else if (errno != EEXIST) {
-			rc = mv_err_sys(err, MV_EIO, "mkdir '%s'", d);
-			break;
-		}
-		*s = c;
-		if (!c)
-			break;
-	}
-	free(d);
-	return rc;
-}
-
 static void local_close(void *impl)
 {
 	struct meta_local *ml = impl;
@@ -1605,7 +1566,7 @@ struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err)
 		pthread_cond_init(&ml->lease_cv, &ca);
 		pthread_condattr_destroy(&ca);
 	}
-	if (mkdir_private(dir, err) < 0)
+	if (mv_mkdir_p(dir, err) < 0)
 		goto fail;
 	ml->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (ml->dirfd < 0) {
