@@ -108,7 +108,7 @@ int mv_name_check(const char *s, struct mv_err *err);
 
 /* Default data directory: $MV_HOME, else $HOME/.mv.  Caller frees. */
 char *mv_home(void);
-/* mkdir -p: 0 or MV_EIO naming the part that failed. */
+/* mkdir -p, new directories 0700 whatever the umask: 0 or MV_EIO. */
 int mv_mkdir_p(const char *dir, struct mv_err *err);
 /*
  * pwrite all n bytes at off, through short writes and EINTR: 0, or -1

@@ -53,6 +53,43 @@ short_block:
 		     n), 1;
 }
 
+/*
+ * The start of a payload's way into the connection's batch, shared by
+ * INSERT and DELETE: a failed automatic flush, the node's pending-bytes
+ * limit and memory are checked, the payload skipped and the reply sent
+ * on a refusal (then *rc holds the handler's return and NULL comes back,
+ * c released).  Otherwise the batch comes back locked and *pc is its
+ * part for c.
+ */
+static struct batch *payload_batch(struct conn *cn, struct coll *c,
+				   uint64_t bytes, struct pcoll **pc, int *rc)
+{
+	struct batch *b;
+
+	if (check_autoflush(cn)) {
+		coll_put(c);
+		*rc = skip_payload(cn, bytes);
+		return NULL;
+	}
+	if (pending_take(cn, bytes) < 0) {
+		coll_put(c);
+		*rc = skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
+		return NULL;
+	}
+	b = cur_batch(cn);
+	pthread_mutex_lock(&b->lock);
+	*pc = batch_coll(b, c);
+	if (!*pc) {
+		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
+		coll_put(c);
+		skip_payload(cn, bytes);
+		*rc = reply(cn, "ERR INTERNAL out of memory");
+		return NULL;
+	}
+	return b;
+}
+
 int cmd_insert(struct conn *cn, int argc, char **argv)
 {
 	struct node *nd = cn->nd;
@@ -109,24 +146,8 @@ int cmd_insert(struct conn *cn, int argc, char **argv)
 			     "not hold %" PRIu64 " vectors of dimension %u",
 			     bytes, n, c->dim);
 	}
-	if (check_autoflush(cn)) {
-		coll_put(c);
-		return skip_payload(cn, bytes);
-	}
-	if (pending_take(cn, bytes) < 0) {
-		coll_put(c);
-		return skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
-	}
-	b = cur_batch(cn);
-	pthread_mutex_lock(&b->lock);
-	pc = batch_coll(b, c);
-	if (!pc) {
-		pthread_mutex_unlock(&b->lock);
-		node_pending_give(bytes);
-		coll_put(c);
-		skip_payload(cn, bytes);
-		return reply(cn, "ERR INTERNAL out of memory");
-	}
+	if (!(b = payload_batch(cn, c, bytes, &pc, &rc)))
+		return rc;
 	saved_ids = pc->ids.len;
 	saved_vecs = pc->vecs.len;
 	for (int f = 0; f < c->nfields; f++)
@@ -234,24 +255,8 @@ int cmd_delete(struct conn *cn, int argc, char **argv)
 		return reply(cn, "ERR BADDATA payload of %" PRIu64
 			     " bytes does not hold %" PRIu64 " ids", bytes, n);
 	}
-	if (check_autoflush(cn)) {
-		coll_put(c);
-		return skip_payload(cn, bytes);
-	}
-	if (pending_take(cn, bytes) < 0) {
-		coll_put(c);
-		return skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
-	}
-	b = cur_batch(cn);
-	pthread_mutex_lock(&b->lock);
-	pc = batch_coll(b, c);
-	if (!pc) {
-		pthread_mutex_unlock(&b->lock);
-		node_pending_give(bytes);
-		coll_put(c);
-		skip_payload(cn, bytes);
-		return reply(cn, "ERR INTERNAL out of memory");
-	}
+	if (!(b = payload_batch(cn, c, bytes, &pc, &rc)))
+		return rc;
 	saved = pc->dels.len;
 	if ((rc = read_into(cn, pc, &pc->dels, bytes)) < 0) {
 		pc->dels.len = saved;
