@@ -213,6 +213,33 @@ int unknown_coll(struct conn *cn, const char *name)
 }
 
 /*
+ * The collection of a request whose payload is n int64 ids (GET,
+ * DELETE), with a reference; or NULL once the payload was skipped and the
+ * refusal sent (*rc the handler's return).
+ */
+struct coll *id_payload_coll(struct conn *cn, const char *name, uint64_t n,
+			     uint64_t bytes, int *rc)
+{
+	struct coll *c = node_coll_get(cn->nd, cn->user, name);
+
+	if (c && bytes == n * 8)
+		return c;
+	if (skip_payload(cn, bytes) < 0) {
+		coll_put(c);
+		*rc = -1;
+		return NULL;
+	}
+	if (!c) {
+		*rc = unknown_coll(cn, name);
+		return NULL;
+	}
+	coll_put(c);
+	*rc = reply(cn, "ERR BADDATA payload of %" PRIu64
+		    " bytes does not hold %" PRIu64 " ids", bytes, n);
+	return NULL;
+}
+
+/*
  * The batch requests of this connection go to: always its own, also when
  * bound to a named session (HANDOFF then moves the work there), so that
  * no lock another connection needs is held while reading a payload.

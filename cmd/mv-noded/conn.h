@@ -49,6 +49,8 @@ int reply_err(struct conn *cn, const struct mv_err *e);
 int proto_err(struct conn *cn, const char *msg);
 int parse_u64(const char *s, uint64_t max, uint64_t *out);
 int unknown_coll(struct conn *cn, const char *name);
+struct coll *id_payload_coll(struct conn *cn, const char *name, uint64_t n,
+			     uint64_t bytes, int *rc);
 /* The batch this connection's requests go to (its own). */
 struct batch *cur_batch(struct conn *cn);
 /* Tell a client once that an automatic flush of its data failed. */

@@ -329,19 +329,8 @@ int cmd_get(struct conn *cn, int argc, char **argv)
 		cn->quit = 1;
 		return proto_err(cn, "usage: GET <name> <n> <bytes> [fields]");
 	}
-	c = node_coll_get(cn->nd, cn->user, argv[1]);
-	if (!c || bytes != n * 8) {
-		rc = skip_payload(cn, bytes);
-		if (rc < 0) {
-			coll_put(c);
-			return -1;
-		}
-		if (!c)
-			return unknown_coll(cn, argv[1]);
-		coll_put(c);
-		return reply(cn, "ERR BADDATA payload of %" PRIu64
-			     " bytes does not hold %" PRIu64 " ids", bytes, n);
-	}
+	if (!(c = id_payload_coll(cn, argv[1], n, bytes, &rc)))
+		return rc;
 	ids = malloc(bytes + 1);
 	if (!ids || read_payload(cn, ids, bytes) < 0) {
 		free(ids);

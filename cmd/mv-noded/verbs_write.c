@@ -243,18 +243,8 @@ int cmd_delete(struct conn *cn, int argc, char **argv)
 		cn->quit = 1;
 		return proto_err(cn, "usage: DELETE <name> <n> <bytes>");
 	}
-	c = node_coll_get(cn->nd, cn->user, argv[1]);
-	if (!c || bytes != n * 8) {
-		if (skip_payload(cn, bytes) < 0) {
-			coll_put(c);
-			return -1;
-		}
-		if (!c)
-			return unknown_coll(cn, argv[1]);
-		coll_put(c);
-		return reply(cn, "ERR BADDATA payload of %" PRIu64
-			     " bytes does not hold %" PRIu64 " ids", bytes, n);
-	}
+	if (!(c = id_payload_coll(cn, argv[1], n, bytes, &rc)))
+		return rc;
 	if (!(b = payload_batch(cn, c, bytes, &pc, &rc)))
 		return rc;
 	saved = pc->dels.len;
