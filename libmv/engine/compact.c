@@ -180,8 +180,6 @@ static int collect_dels(struct node *nd, struct coll *c, struct mv_err *err)
 		n++;
 	}
 	rc = mv_meta_txn(nd->meta, NULL, 0, ops, n, err);
-	if (rc > 0)
-		rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
 	if (rc < 0)
 		goto out;
 	/* The first n logs at or below low are gone from the list. */
@@ -421,10 +419,8 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		nops++;
 	}
 	rc = mv_meta_txn(nd->meta, NULL, 0, ops, nops, err);
-	if (rc != 0) {
+	if (rc < 0) {
 		pthread_mutex_unlock(&nd->commit);
-		if (rc > 0)
-			rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
 		goto out;
 	}
 	pthread_rwlock_wrlock(&c->lock);

@@ -106,8 +106,6 @@ int node_create(struct node *nd, const char *user, const char *name,
 			nd->colls = c;
 	} else {
 		coll_put(c);
-		if (rc > 0)
-			rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
 	}
 	pthread_mutex_unlock(&nd->lock);
 	pthread_mutex_unlock(&nd->commit);

@@ -157,10 +157,9 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 	}
 	free(val);
 	free(list);
-	if (rc != 0) {
+	if (rc < 0) {
 		pthread_mutex_unlock(&nd->commit);
-		return rc > 0 ? mv_err_set(err, MV_EAGAIN, "metadata conflict")
-			      : rc;
+		return rc;
 	}
 	pthread_rwlock_wrlock(&c->lock);
 	c->index = ci;
@@ -560,10 +559,8 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		rc = mv_meta_txn(nd->meta, NULL, 0, ops, 2, err);
 	}
 	free(list);
-	if (rc != 0) {
+	if (rc < 0) {
 		pthread_mutex_unlock(&nd->commit);
-		if (rc > 0)
-			rc = mv_err_set(err, MV_EAGAIN, "metadata conflict");
 		goto out;
 	}
 	pthread_rwlock_wrlock(&c->lock);
