@@ -335,8 +335,9 @@ static int commit_session(struct conn *cn, const char *name, int abort)
 /*
  * Move the connection's pending work into its bound session, looked up or
  * created by name now, in one step: a session committed or aborted since
- * the bind is simply made anew.  0 and *rows, or an error in e (nothing
- * moved).
+ * the bind is simply made anew.  0 and *rows, or an error in e: then
+ * nothing moved and the pending work is dropped (a refused input leaves
+ * nothing anywhere).
  */
 static int handoff(struct conn *cn, int64_t *rows, struct mv_err *e)
 {
@@ -352,7 +353,7 @@ static int handoff(struct conn *cn, int64_t *rows, struct mv_err *e)
 			return mv_err_set(e, MV_EINTERNAL, "out of memory");
 		}
 		s->conns++;	/* pinned: not freed, not expired */
-		s->last_used = time(NULL);
+		s->last_used = node_mono_s();
 		pthread_mutex_unlock(&nd->slock);
 		pthread_mutex_lock(&s->lock);
 		if (s->session[0])
@@ -367,6 +368,8 @@ static int handoff(struct conn *cn, int64_t *rows, struct mv_err *e)
 	*rows = s->rows;
 	pthread_mutex_unlock(&s->lock);
 	session_unpin(nd, s);
+	if (rc < 0)
+		batch_clear_locked(cn->own);	/* a refused input leaves nothing */
 	return rc;
 }
 
@@ -392,10 +395,8 @@ int cmd_flush(struct conn *cn, int argc, char **argv)
 	(void)argv;
 	if (cn->sess[0]) {
 		int64_t rows;
-		if (handoff(cn, &rows, &e) < 0) {
-			batch_clear_locked(cn->own);
+		if (handoff(cn, &rows, &e) < 0)
 			return reply_err(cn, &e);
-		}
 		return commit_session(cn, cn->sess, 0);
 	}
 	if (check_autoflush(cn))
@@ -419,11 +420,8 @@ int cmd_handoff(struct conn *cn, int argc, char **argv)
 	if (!cn->sess[0])
 		return proto_err(cn, "HANDOFF needs a session: send SESSION "
 				 "first");
-	if (handoff(cn, &rows, &e) < 0) {
-		/* A refused input leaves nothing anywhere. */
-		batch_clear_locked(cn->own);
+	if (handoff(cn, &rows, &e) < 0)
 		return reply_err(cn, &e);
-	}
 	return reply(cn, "OK rows=%" PRId64, rows);
 }
 
@@ -442,10 +440,8 @@ int cmd_session(struct conn *cn, int argc, char **argv)
 			return proto_err(cn, "unflushed work: FLUSH it before "
 					 "SESSION");
 		/* Rebinding completes the input for the old session. */
-		if (handoff(cn, &rows, &e) < 0) {
-			batch_clear_locked(cn->own);
+		if (handoff(cn, &rows, &e) < 0)
 			return reply_err(cn, &e);
-		}
 	}
 	pthread_mutex_lock(&nd->slock);
 	s = node_session_get(nd, argv[1], 1);
