@@ -173,6 +173,16 @@ struct mv_meta_stats {
 struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err);
 
 /*
+ * Open etcd v3 through its HTTP/JSON gateway (meta_etcd.c, libcurl and
+ * jansson): endpoints is a comma-separated list of http:// or https://
+ * URLs, tried in turn.  Keys are used as given.  Same semantics as the
+ * local store; a server that does not answer is MV_EAGAIN naming it (a
+ * tool exits 75), an answer that cannot be parsed MV_EPROTO.  Returns
+ * NULL with err set when no endpoint answers.
+ */
+struct mv_meta *mv_meta_open_etcd(const char *endpoints, struct mv_err *err);
+
+/*
  * Look key up.  Returns 0 and *val, a malloc'ed copy of the value that the
  * caller frees (NUL-terminated after its *vlen bytes, so text values are
  * C strings), or 1 if the key is absent (*val NULL, *vlen 0), or MV_E*.

@@ -30,6 +30,26 @@ struct mv_store;
 struct mv_store *mv_store_open_local(const char *dir, struct mv_err *err);
 
 /*
+ * An S3-compatible store (store_s3.c, libcurl's SigV4): path-style URLs
+ * endpoint/bucket/prefix+path, http or https.  The bucket must exist.
+ * cache_dir (may be NULL) holds downloaded objects for mv_store_map
+ * (objects are immutable, so a cached copy of the right size is reused
+ * after a restart).  An endpoint that does not answer, or answers 5xx
+ * after the retries, is MV_EAGAIN naming it (a tool exits 75).
+ */
+struct mv_s3_conf {
+	const char *endpoint;	/* http://127.0.0.1:7480 */
+	const char *bucket;
+	const char *region;	/* "us-east-1" when NULL */
+	const char *access_key, *secret_key;	/* NULL: from the environment
+						 * (AWS_ACCESS_KEY_ID, ...) */
+	const char *prefix;	/* prepended to every path; NULL: "" */
+	const char *cache_dir;
+};
+struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
+				  struct mv_err *err);
+
+/*
  * Create or replace path with the concatenation of the iovcnt buffers of
  * iov, atomically and durably: after a crash path holds either its old
  * content or all of the new.  Local: a temporary (".tmp-...") in the same

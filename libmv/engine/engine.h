@@ -236,6 +236,8 @@ struct node {
 	atomic_int nconns;
 	atomic_int shutting_down;
 	atomic_int inflight;		/* flushes not yet answered */
+	int cluster;			/* metadata in etcd, files shared */
+	atomic_llong applied_rev;	/* metadata revision applied */
 	uint32_t node_no;
 };
 
