@@ -479,8 +479,13 @@ static void dkv_free(struct dkv *d)
 	d->rawkey = d->val = NULL;
 }
 
-/* Decode a reply's mvccpb.KeyValue: 0, MV_EPROTO or MV_EINTERNAL. */
-static int dkv_decode(struct etcd *e, json_t *o, struct dkv *d)
+/*
+ * Decode a reply's mvccpb.KeyValue: 0, MV_EPROTO or MV_EINTERNAL, or 1
+ * (nothing kept) when filter is not NULL and the key does not start with
+ * its flen bytes.
+ */
+static int dkv_decode(struct etcd *e, json_t *o, struct dkv *d,
+		      const char *filter, size_t flen)
 {
 	json_t *k = json_object_get(o, "key"), *v = json_object_get(o, "value");
 	size_t n;
@@ -492,6 +497,10 @@ static int dkv_decode(struct etcd *e, json_t *o, struct dkv *d)
 	if (!(d->rawkey = b64_dec(json_string_value(k), &n)))
 		return n ? MV_EINTERNAL : MV_EPROTO;
 	d->rawlen = n;
+	if (filter && (n < flen || memcmp(d->rawkey, filter, flen))) {
+		dkv_free(d);
+		return 1;
+	}
 	d->val = b64_dec(v ? json_string_value(v) : "", &n);
 	if (!d->val) {
 		dkv_free(d);
@@ -548,7 +557,7 @@ static int etcd_get(void *impl, const char *key,
 		rc = bad_reply(&rp, err);
 		goto out;
 	}
-	if ((rc = dkv_decode(e, json_array_get(kvs, 0), &d))) {
+	if ((rc = dkv_decode(e, json_array_get(kvs, 0), &d, NULL, 0))) {
 		rc = decode_err(rc, &rp, err);
 		goto out;
 	}
@@ -597,15 +606,15 @@ static int etcd_range(void *impl, const char *prefix,
 		if (rp.code)
 			rc = server_err(&rp, err);
 		else if ((kvs && !json_is_array(kvs)) || (more && !n) ||
-			 hdr_rev(rp.j) <= 0 ||
-			 (snap && hdr_rev(rp.j) != snap))
+			 hdr_rev(rp.j) <= 0)
 			rc = bad_reply(&rp, err);
 		if (!snap && !rc)
 			snap = hdr_rev(rp.j);
 		for (size_t i = 0; i < n && !rc; i++) {
 			struct dkv d;
 
-			if ((rc = dkv_decode(e, json_array_get(kvs, i), &d))) {
+			rc = dkv_decode(e, json_array_get(kvs, i), &d, NULL, 0);
+			if (rc) {
 				rc = decode_err(rc, &rp, err);
 				break;
 			}
@@ -759,6 +768,7 @@ struct wstate {
 	int64_t snap;		/* history to read up to here; 0: none */
 	int64_t seen;		/* the highest revision of a response read */
 	int64_t compact;	/* compact_revision of a cancel */
+	int now;		/* from 0: seen starts at the current revision */
 	int created, done, rc;
 	struct buf line;
 	struct wev *evs;
@@ -813,8 +823,8 @@ static void ws_line(struct wstate *w, const char *p, size_t n)
 	}
 	if (j_true(r, "created")) {
 		w->created = 1;
-		if (!w->seen && (rev = hdr_rev(r)) > 0 && !w->snap)
-			w->seen = rev;	/* from 0: the current revision */
+		if (w->now && (rev = hdr_rev(r)) > 0)
+			w->seen = rev;
 	}
 	evs = json_object_get(r, "events");
 	if (evs && !json_is_array(evs)) {
@@ -824,8 +834,20 @@ static void ws_line(struct wstate *w, const char *p, size_t n)
 	for (size_t i = 0; i < json_array_size(evs); i++) {
 		json_t *ev = json_array_get(evs, i), *t;
 		struct wev x = { .type = MV_META_PUT };
-		int rc = dkv_decode(w->e, json_object_get(ev, "kv"), &x.d);
+		int64_t rev;
+		int rc = dkv_decode(w->e, json_object_get(ev, "kv"), &x.d,
+				    w->filter, w->flen);
 
+		if (rc == 1) {	/* another key: only its revision counts */
+			if (j_i64(json_object_get(ev, "kv"), "mod_revision",
+				  &rev)) {
+				ws_fail(w, MV_EPROTO, "malformed event");
+				goto out;
+			}
+			if (rev > w->seen)
+				w->seen = rev;
+			continue;
+		}
 		if (rc) {
 			ws_fail(w, rc, rc == MV_EPROTO ? "malformed event" :
 				"out of memory");
@@ -842,18 +864,8 @@ static void ws_line(struct wstate *w, const char *p, size_t n)
 			ws_fail(w, MV_EPROTO, "malformed event");
 			goto out;
 		}
-		if (x.d.kv.mod_rev < w->seen && i == 0 && w->nev) {
-			dkv_free(&x.d);
-			ws_fail(w, MV_EPROTO, "events out of order");
-			goto out;
-		}
 		if (x.d.kv.mod_rev > w->seen)
 			w->seen = x.d.kv.mod_rev;
-		if (w->filter && (x.d.rawlen < w->flen ||
-				  memcmp(x.d.rawkey, w->filter, w->flen))) {
-			dkv_free(&x.d);
-			continue;
-		}
 		if (x.type == MV_META_DEL) {
 			x.d.kv.val = "";
 			x.d.kv.vlen = 0;
@@ -1033,7 +1045,7 @@ static void learn_compact(struct etcd *e)
 	json_t *req = json_pack("{s:{s:s,s:s}}", "create_request", "key",
 				"AA==", "start_revision", "1");
 
-	if (req && !ws_run(e, req, &w, 0, NULL) && w.compact)
+	if (req && !ws_run(e, req, &w, 1000, NULL) && w.compact)
 		note_compact(e, w.compact);
 	ws_free(&w);
 }
@@ -1096,19 +1108,18 @@ static int etcd_watch(void *impl, const char *prefix, int64_t from,
 	if (from && from <= cur && cur > 1) {
 		/* History: the whole keyspace, filtered here. */
 		w.snap = cur;
-		w.filter = raw;
-		w.flen = e->nslen + plen;
 		rc = jset(cr, "key", j_b64("", 1)) ||
 		     jset(cr, "range_end", j_b64("", 1));
 	} else {
 		rc = j_prefix(e, cr, prefix);
 	}
+	w.filter = raw;		/* a prefix of 0xff bytes has a wider range */
+	w.flen = e->nslen + plen;
+	w.now = !from;
 	if (rc || (from && jset(cr, "start_revision", j_int(from)))) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if (!from)
-		w.seen = 0;
 	rc = ws_run(e, json_incref(req), &w, timeout_ms, err);
 	if (!rc)
 		rc = w.rc;

@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1532,4 +1534,293 @@ TEST(meta_local_old_log_and_history)
 	CHECK_EQ_INT(mv_meta_watch(m, "/", 1, 0, on_event, &e, NULL, NULL), 0);
 	CHECK_STR(e.buf, "P /a=1@1;");
 	mv_meta_close(m);
+}
+
+/*
+ * etcd only: its endpoints.  free_port is a loopback port nobody listens
+ * on (bound, then closed).
+ */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+TEST(etcd_unreachable)
+{
+	struct mv_err err = { 0 };
+	char url[128];
+	double t0 = now_s();
+	int port = free_port();
+
+	REQUIRE(port > 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	CHECK(mv_meta_open_etcd(url, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	CHECK_EQ_INT(mv_exit_code(err.code), 75);
+	CHECK(strstr(err.msg, "unreachable") != NULL);
+	CHECK(strstr(err.msg, url) != NULL);
+	CHECK(now_s() - t0 < 3);
+	/* Two dead endpoints: still one answer, still bounded. */
+	mv_err_clear(&err);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d, http://127.0.0.1:%d",
+		 port, port);
+	CHECK(mv_meta_open_etcd(url, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	CHECK(now_s() - t0 < 6);
+	/* Not a URL at all. */
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_etcd("127.0.0.1:2379", &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EUSAGE);
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_etcd(" , ", &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EUSAGE);
+}
+
+/* Watch /f/ from `from` for up to 5 s, into e. */
+struct fwatch {
+	struct mv_meta *m;
+	int64_t from;
+	int rc;
+	struct evs e;
+};
+
+static void *watch_thread(void *arg)
+{
+	struct fwatch *f = arg;
+
+	f->rc = mv_meta_watch(f->m, "/f/", f->from, 5000, on_event, &f->e,
+			      NULL, NULL);
+	return NULL;
+}
+
+TEST(etcd_failover)
+{
+	const char *url = etcd_endpoint();
+	char list[512];
+	struct mv_meta *m;
+	struct fwatch f = { NULL, 0, -1, { "", 0 } };
+	pthread_t t;
+	int64_t r;
+	int port = free_port();
+
+	REQUIRE(url && port > 0);
+	/* The first endpoint is down: the second one answers everything. */
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d,%s", port, url);
+	REQUIRE((m = mv_meta_open_etcd_ns(list, etcd_ns("failover"), NULL)));
+	CHECK_EQ_INT(put_str(m, "/f/a", "1"), 0);
+	CHECK_STR(get_str(m, "/f/a"), "1");
+	CHECK_STR(range_str(m, "/f/"), "/f/a=1;");
+	f.m = m;
+	f.from = cur_rev(m) + 1;
+	REQUIRE(pthread_create(&t, NULL, watch_thread, &f) == 0);
+	usleep(200 * 1000);
+	r = put_rev(m, "/f/b", "2", 0);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(f.rc, 0);
+	snprintf(list, sizeof(list), "P /f/b=2@%lld;", (long long)r);
+	CHECK_STR(f.e.buf, list);
+	mv_meta_close(m);
+	/* The other way round, with a trailing slash and spaces. */
+	snprintf(list, sizeof(list), " %s/ , http://127.0.0.1:%d", url, port);
+	REQUIRE((m = mv_meta_open_etcd_ns(list, etcd_ns("failover"), NULL)));
+	CHECK_STR(range_str(m, ""), "/f/a=1;/f/b=2;");
+	mv_meta_close(m);
+}
+
+/* A lease that runs out deletes its keys; a blocked watch sees the DELs. */
+TEST(etcd_lease_expiry_watch)
+{
+	struct mv_meta *m = open_etcd("lease-expiry");
+	struct evs e = { "", 0 };
+	char want[256];
+	int64_t id, r, next = 0;
+	double t0;
+
+	REQUIRE(m);
+	REQUIRE(mv_meta_lease_grant(m, 1000, &id, NULL) == 0);
+	CHECK(put_rev(m, "/e/a", "a", id) > 0);
+	CHECK(put_rev(m, "/e/b", "b", id) > 0);
+	r = put_rev(m, "/e/c", "c", 0);
+	t0 = now_s();
+	CHECK_EQ_INT(mv_meta_watch(m, "/e/", r + 1, 10000, on_event, &e,
+				   &next, NULL), 0);
+	CHECK(now_s() - t0 > 0.3);
+	CHECK(now_s() - t0 < 8);
+	snprintf(want, sizeof(want), "D /e/a@%lld;D /e/b@%lld;",
+		 (long long)r + 1, (long long)r + 1);
+	CHECK_STR(e.buf, want);
+	CHECK_EQ_INT(next, r + 2);
+	CHECK_STR(range_str(m, "/e/"), "/e/c=c;");
+	mv_meta_close(m);
+}
+
+TEST(etcd_watch_compacted)
+{
+	struct mv_meta *m = open_etcd("watch-compacted");
+	struct mv_err err = { 0 };
+	struct evs e = { "", 0 };
+	char want[256];
+	int64_t r1, r2, r3;
+
+	REQUIRE(m);
+	r1 = put_rev(m, "/c/x", "1", 0);
+	r2 = put_rev(m, "/c/x", "2", 0);
+	r3 = put_rev(m, "/c/x", "3", 0);
+	CHECK_EQ_INT(mv_meta_compact(m, r2, NULL), 0);
+	/* etcd itself would start at r2; the seam says it is gone. */
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", r2, 0, on_event, &e, NULL, &err),
+		     MV_META_COMPACTED);
+	snprintf(want, sizeof(want), "required revision %lld has been "
+		 "compacted (compacted at %lld)", (long long)r2,
+		 (long long)r2);
+	CHECK_STR(err.msg, want);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", r1, 0, on_event, &e, NULL, &err),
+		     MV_META_COMPACTED);
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", 1, 0, on_event, &e, NULL, NULL),
+		     MV_META_COMPACTED);
+	CHECK_EQ_INT(e.n, 0);
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", r2 + 1, 0, on_event, &e, NULL,
+				   NULL), 0);
+	snprintf(want, sizeof(want), "P /c/x=3@%lld;", (long long)r3);
+	CHECK_STR(e.buf, want);
+	/* Again, or older: fine; the future: no. */
+	CHECK_EQ_INT(mv_meta_compact(m, r1, NULL), 0);
+	CHECK_EQ_INT(mv_meta_compact(m, r2, NULL), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_meta_compact(m, r3 + 1000, &err), MV_EUSAGE);
+	mv_meta_close(m);
+}
+
+TEST(etcd_namespaces)
+{
+	struct mv_meta *a = open_etcd("ns-a"), *b = open_etcd("ns-b");
+	struct mv_meta_op all = { MV_META_DELPREFIX, "", NULL, 0 };
+	struct mv_meta_stats st;
+	struct evs e = { "", 0 };
+	int64_t r;
+
+	REQUIRE(a && b);
+	put_str(a, "/k", "a");
+	put_str(b, "/k", "b");
+	r = cur_rev(a);
+	CHECK_STR(get_str(a, "/k"), "a");
+	CHECK_STR(range_str(b, ""), "/k=b;");
+	CHECK_EQ_INT(mv_meta_txn(a, NULL, 0, &all, 1, NULL), 0);
+	CHECK_STR(range_str(a, ""), "");
+	CHECK_STR(range_str(b, ""), "/k=b;");
+	CHECK_EQ_INT(mv_meta_stats(b, &st, NULL), 0);
+	CHECK_EQ_U64(st.keys, 1);
+	CHECK_EQ_INT(st.revision, r + 1);
+	/* History read across the whole keyspace, filtered to one store. */
+	CHECK_EQ_INT(mv_meta_watch(b, "", r - 1, 0, on_event, &e, NULL, NULL),
+		     0);
+	CHECK_EQ_INT(e.n, 1);
+	CHECK(strncmp(e.buf, "P /k=b@", 7) == 0);
+	mv_meta_close(a);
+	mv_meta_close(b);
+}
+
+/*
+ * A fake etcd that answers each connection with the next canned reply
+ * (and closes it): every bad answer is MV_EPROTO, never a crash.
+ */
+struct fake {
+	int fd;
+	const char *const *replies;
+};
+
+static void *fake_serve(void *arg)
+{
+	struct fake *f = arg;
+
+	for (const char *const *r = f->replies; *r; r++) {
+		char buf[4096], head[256];
+		int c = accept(f->fd, NULL, NULL);
+
+		if (c < 0)
+			break;
+		if (read(c, buf, sizeof(buf)) > 0) {
+			snprintf(head, sizeof(head), "HTTP/1.1 %s\r\n"
+				 "Content-Length: %zu\r\nConnection: close\r\n"
+				 "\r\n", **r == '{' ? "200 OK" :
+				 "500 Oops", strlen(*r));
+			if (write(c, head, strlen(head)) < 0 ||
+			    write(c, *r, strlen(*r)) < 0)
+				break;
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+TEST(etcd_bad_replies)
+{
+	static const char *const replies[] = {
+		"hello",			/* open: not JSON */
+		"{\"header\":{\"revision\":\"x\"}}", /* open: bad number */
+		"<html>oops</html>",		/* open: HTTP 500 */
+		"{\"header\":{\"revision\":\"5\"},\"count\":\"1\"}", /* open */
+		"{\"header\":{\"revision\":\"5\"},\"kvs\":[{\"key\":\"!!\"}]}",
+		"{\"header\":{\"revision\":\"5\"},\"kvs\":{}}",
+		"{\"header\":{\"revision\":\"5\"},\"kvs\":[{\"key\":\"L2s=\","
+		"\"value\":\"MQ==\",\"version\":[]}]}",
+		"{\"header\":{\"revision\":\"5\"},\"more\":true}",
+		"{\"header\":{\"revision\":\"6\"},\"succeeded\":true}",
+		"[]",
+		"{\"header\":{\"revision\":\"6\"},\"ID\":\"-3\"}",
+		NULL,
+	};
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	struct fake f = { socket(AF_INET, SOCK_STREAM, 0), replies };
+	struct mv_err err = { 0 };
+	struct mv_meta *m;
+	pthread_t t;
+	char url[64], *v;
+	size_t n;
+	int64_t id;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	REQUIRE(f.fd >= 0);
+	REQUIRE(bind(f.fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	REQUIRE(getsockname(f.fd, (struct sockaddr *)&a, &len) == 0);
+	REQUIRE(listen(f.fd, 8) == 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+	REQUIRE(pthread_create(&t, NULL, fake_serve, &f) == 0);
+	for (int i = 0; i < 3; i++) {
+		mv_err_clear(&err);
+		CHECK(mv_meta_open_etcd(url, &err) == NULL);
+		CHECK_EQ_INT(err.code, MV_EPROTO);
+	}
+	CHECK(strstr(err.msg, "malformed reply (HTTP 500)") != NULL);
+	m = mv_meta_open_etcd(url, &err);
+	CHECK(m != NULL);
+	for (int i = 0; m && i < 3; i++) {
+		mv_err_clear(&err);
+		CHECK_EQ_INT(mv_meta_get(m, "/k", &v, &n, &err), MV_EPROTO);
+		CHECK(strstr(err.msg, "malformed reply") != NULL);
+	}
+	if (m) {
+		CHECK_EQ_INT(mv_meta_range(m, "", collect, &(struct coll){
+					   .stop_at = 0 }, NULL), MV_EPROTO);
+		CHECK_EQ_INT(mv_meta_put(m, "/k", "v", 1, NULL), 0);
+		CHECK_EQ_INT(mv_meta_put(m, "/k", "v", 1, NULL), MV_EPROTO);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 1000, &id, NULL),
+			     MV_EPROTO);
+		CHECK_EQ_INT(id, 0);
+	}
+	mv_meta_close(m);
+	pthread_join(t, NULL);
+	close(f.fd);
 }
