@@ -1824,3 +1824,93 @@ TEST(etcd_bad_replies)
 	pthread_join(t, NULL);
 	close(f.fd);
 }
+
+/* Run scripts/etcd.sh op dir; for start, the URL into url. */
+static int etcd_script(const char *op, const char *dir, char *url, size_t n)
+{
+	char cmd[512], line[256];
+	FILE *f;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "sh scripts/etcd.sh %s '%s'", op, dir);
+	if (!(f = popen(cmd, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (url && !strncmp(line, "MV_TEST_ETCD=", 13))
+			snprintf(url, n, "%s", strtok(line + 13, "\n"));
+	rc = pclose(f);
+	return rc;
+}
+
+struct wgone {
+	struct mv_meta *m;
+	int rc;
+	struct mv_err err;
+};
+
+static void *watch_gone(void *arg)
+{
+	struct wgone *w = arg;
+
+	w->rc = mv_meta_watch(w->m, "/", 0, -1, on_event, &(struct evs){
+			      "", 0 }, NULL, &w->err);
+	return NULL;
+}
+
+/* The server goes away: every call, and a blocked watch, is MV_EAGAIN. */
+TEST(etcd_server_goes_away)
+{
+	const char *dir = unit_path("etcd-gone");
+	struct wgone w = { NULL, 1, { 0 } };
+	struct mv_err err = { 0 };
+	char url[256] = "", pid[32] = "", path[4096];
+	struct mv_meta *m;
+	pthread_t t;
+	int64_t id;
+	FILE *f;
+	double t0;
+
+	REQUIRE(etcd_script("start", dir, url, sizeof(url)) == 0);
+	REQUIRE(url[0]);
+	snprintf(path, sizeof(path), "%s/etcd.pid", dir);
+	if ((f = fopen(path, "r"))) {
+		if (!fgets(pid, sizeof(pid), f))
+			pid[0] = '\0';
+		fclose(f);
+	}
+	REQUIRE((m = mv_meta_open_etcd(url, NULL)));
+	CHECK_EQ_INT(put_str(m, "/g", "1"), 0);
+	CHECK_EQ_INT(mv_meta_lease_grant(m, 5000, &id, NULL), 0);
+	w.m = m;
+	REQUIRE(pthread_create(&t, NULL, watch_gone, &w) == 0);
+	usleep(300 * 1000);
+	t0 = now_s();
+	CHECK_EQ_INT(etcd_script("stop", dir, NULL, 0), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(w.rc, MV_EAGAIN);
+	CHECK(now_s() - t0 < 8);
+	/* etcd.sh stop waited until it was gone (or a zombie). */
+	CHECK(atoi(pid) > 0);
+	snprintf(path, sizeof(path), "/proc/%d/stat", atoi(pid));
+	if ((f = fopen(path, "r"))) {
+		char st[512] = "", *p;
+
+		if (!fgets(st, sizeof(st), f))
+			st[0] = '\0';
+		fclose(f);
+		p = strrchr(st, ')');
+		CHECK(p && p[1] == ' ' && p[2] == 'Z');
+	}
+	t0 = now_s();
+	CHECK_EQ_INT(mv_meta_put(m, "/g", "2", 1, &err), MV_EAGAIN);
+	CHECK(strstr(err.msg, "unreachable") != NULL);
+	CHECK_EQ_INT(mv_meta_get(m, "/g", &(char *){ NULL }, &(size_t){ 0 },
+				 NULL), MV_EAGAIN);
+	CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), MV_EAGAIN);
+	CHECK_EQ_INT(mv_meta_watch(m, "/", 0, 100, on_event,
+				   &(struct evs){ "", 0 }, NULL, NULL),
+		     MV_EAGAIN);
+	CHECK_EQ_INT(mv_meta_revision(m, &id, NULL), MV_EAGAIN);
+	CHECK(now_s() - t0 < 3);
+	mv_meta_close(m);
+}
