@@ -1381,6 +1381,8 @@ struct mv_meta *mv_meta_open_etcd_ns(const char *endpoints, const char *ns,
 	e->endpoints = strdup(endpoints ? endpoints : "");
 	e->ns = strdup(ns ? ns : "");
 	e->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	if (e->hdrs)	/* no "Expect: 100-continue" wait for large txns */
+		e->hdrs = curl_slist_append(e->hdrs, "Expect:");
 	if (!e->endpoints || !e->ns || !e->hdrs) {
 		mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto fail;
