@@ -1455,6 +1455,37 @@ TEST(seam_leases)
 	}
 }
 
+/*
+ * As etcd: a lease that carries no key goes without a revision, revoked
+ * or expired, and this survives a restart.
+ */
+TEST(seam_lease_without_keys)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-lease0");
+		struct mv_meta_kv kv;
+		int64_t id, r0;
+
+		REQUIRE(m);
+		CHECK(put_rev(m, "/x", "x", 0) > 0);
+		r0 = cur_rev(m);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 60000, &id, NULL), 0);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id, NULL), 0);
+		CHECK_EQ_INT(cur_rev(m), r0);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 500, &id, NULL), 0);
+		/* etcd: its ttl is at least 1 s, checked every 0.5 s */
+		usleep(strcmp(b->name, "local") ? 2500000 : 800000);
+		CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), MV_ESERVER);
+		CHECK_EQ_INT(cur_rev(m), r0);
+		mv_meta_close(m);
+		REQUIRE((m = bopen(b, "seam-lease0")));
+		CHECK_EQ_INT(cur_rev(m), r0);
+		CHECK_EQ_INT(get_revs(m, "/x", &kv), 0);
+		CHECK_EQ_INT(put_rev(m, "/y", "y", 0), r0 + 1);
+		mv_meta_close(m);
+	}
+}
+
 static void put_le(unsigned char *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
