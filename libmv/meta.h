@@ -15,8 +15,8 @@
  *
  * As in etcd, the store has one revision, a counter that every
  * transaction with ops (and every lease revocation or expiry that deletes
- * keys) raises by one (etcd skips a txn whose only ops delete nothing:
- * count on the order of revisions, not on their spacing); each key carries the
+ * keys) raises by one (a txn whose only ops delete nothing takes none,
+ * as in etcd: count on the order of revisions, not on their spacing); each key carries the
  * revision that created it (create_rev), the one that last changed it
  * (mod_rev) and how many times it was put since its creation (version).
  * Revisions survive compaction and restarts.  A store keeps a history of

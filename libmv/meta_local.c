@@ -1160,6 +1160,23 @@ fail:
 	return rc;
 }
 
+/* 0 when ops only delete absent keys: etcd then takes no revision. */
+static int txn_changes(struct meta_local *ml, const struct mv_meta_op *ops,
+		       size_t nops)
+{
+	for (size_t i = 0; i < nops; i++) {
+		size_t klen = strlen(ops[i].key);
+
+		if (ops[i].type == MV_META_PUT ||
+		    (ops[i].type == MV_META_DEL &&
+		     tree_get(ml->root, ops[i].key, klen)) ||
+		    (ops[i].type == MV_META_DELPREFIX &&
+		     tree_first(ml->root, ops[i].key, klen)))
+			return 1;
+	}
+	return 0;
+}
+
 static int local_txn(void *impl, struct mv_meta_req *req, struct mv_err *err)
 {
 	struct meta_local *ml = impl;
@@ -1189,6 +1206,8 @@ static int local_txn(void *impl, struct mv_meta_req *req, struct mv_err *err)
 					"found", (long long)req->leases[i]);
 			goto out;
 		}
+	if (!txn_changes(ml, ops, nops))
+		goto out;
 	if (!(ents = calloc(nops, sizeof(*ents))))
 		goto nomem;
 	wb_rec_start(&b);

@@ -1456,6 +1456,56 @@ TEST(seam_leases)
 }
 
 /*
+ * Corners where etcd is the reference: a delete of nothing takes no
+ * revision, a put without a lease takes the key off its lease, prefixes
+ * ending in 0xff bytes.
+ */
+TEST(seam_corners)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-corners");
+		struct mv_meta_kv kv;
+		struct evs e = { "", 0 };
+		int64_t id, r;
+
+		REQUIRE(m);
+		r = put_rev(m, "/a", "1", 0);
+		CHECK_EQ_INT(del_rev(m, "/none", 0), r);
+		CHECK_EQ_INT(del_rev(m, "/none/", 1), r);
+		CHECK_EQ_INT(cur_rev(m), r);
+		/* The same value again is a change all the same. */
+		CHECK_EQ_INT(put_rev(m, "/a", "1", 0), r + 1);
+		CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+		CHECK_EQ_INT(kv.version, 2);
+		/* Put again without the lease: the key stays when it goes. */
+		REQUIRE(mv_meta_lease_grant(m, 60000, &id, NULL) == 0);
+		CHECK(put_rev(m, "/l", "1", id) > 0);
+		CHECK(put_rev(m, "/l", "2", 0) > 0);
+		CHECK_EQ_INT(get_revs(m, "/l", &kv), 0);
+		CHECK_EQ_INT(kv.lease, 0);
+		r = cur_rev(m);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id, NULL), 0);
+		CHECK_EQ_INT(cur_rev(m), r);
+		CHECK_STR(get_str(m, "/l"), "2");
+		/* Prefixes that end in 0xff. */
+		put_str(m, "/p\xff", "1");
+		put_str(m, "/p\xff\xff", "2");
+		put_str(m, "/p\xff\xff\x01", "3");
+		put_str(m, "/q", "4");
+		CHECK_STR(range_str(m, "/p\xff\xff"),
+			  "/p\xff\xff=2;/p\xff\xff\x01=3;");
+		CHECK_STR(range_str(m, "/p\xff"),
+			  "/p\xff=1;/p\xff\xff=2;/p\xff\xff\x01=3;");
+		r = put_rev(m, "/p\xff\xff", "5", 0);
+		put_rev(m, "/q", "6", 0);
+		CHECK_EQ_INT(mv_meta_watch(m, "/p\xff\xff", r, 0, on_event, &e,
+					   NULL, NULL), 0);
+		CHECK_EQ_INT(e.n, 1);
+		mv_meta_close(m);
+	}
+}
+
+/*
  * As etcd: a lease that carries no key goes without a revision, revoked
  * or expired, and this survives a restart.
  */
