@@ -1250,6 +1250,28 @@ static int etcd_lease_revoke(void *impl, int64_t id, struct mv_err *err)
 	return rc;
 }
 
+static int etcd_revision(void *impl, int64_t *rev, struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *req = json_pack("{s:s,s:b}", "key", "AA==", "count_only", 1);
+	struct reply rp;
+	int rc;
+
+	*rev = 0;
+	if (!req)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if ((rc = call(e, "/v3/kv/range", req, 1, &rp, err)))
+		return rc;
+	if (rp.code)
+		rc = server_err(&rp, err);
+	else if ((*rev = hdr_rev(rp.j)) <= 0)
+		rc = bad_reply(&rp, err);
+	json_decref(rp.j);
+	if (rc)
+		*rev = 0;
+	return rc;
+}
+
 static int etcd_stats(void *impl, struct mv_meta_stats *st,
 		      struct mv_err *err)
 {
@@ -1313,6 +1335,7 @@ static const struct mv_meta_ops etcd_ops = {
 	.lease_revoke = etcd_lease_revoke,
 	.stats = etcd_stats,
 	.close = etcd_close,
+	.revision = etcd_revision,
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
