@@ -304,6 +304,10 @@ static int call(struct etcd *e, const char *path, json_t *req, int again,
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 		cc = curl_easy_perform(h);
+		if (cc == CURLE_OK && again && i + 1 < e->nurls &&
+		    (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status),
+		     status == 503))
+			continue;	/* a member without a leader: next */
 		if (cc == CURLE_OK) {
 			rp->url = e->urls[u];
 			pthread_mutex_lock(&e->mu);
@@ -948,6 +952,9 @@ static int ws_run(struct etcd *e, json_t *req, struct wstate *w,
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);	/* a host gone */
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 10L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, e->hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ws_body);

@@ -1821,6 +1821,24 @@ struct fake {
 	const char *const *replies;
 };
 
+static void *fake_serve(void *arg);
+
+/* Listen on a free loopback port for f; the URL into url. */
+static int fake_start(struct fake *f, pthread_t *t, char *url, size_t n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((f->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    bind(f->fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(f->fd, (struct sockaddr *)&a, &len) ||
+	    listen(f->fd, 8))
+		return -1;
+	snprintf(url, n, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	return pthread_create(t, NULL, fake_serve, f);
+}
+
 static void *fake_serve(void *arg)
 {
 	struct fake *f = arg;
@@ -1832,12 +1850,15 @@ static void *fake_serve(void *arg)
 		if (c < 0)
 			break;
 		if (read(c, buf, sizeof(buf)) > 0) {
+			const char *body = *r + 4 * !strncmp(*r, "503 ", 4);
+
 			snprintf(head, sizeof(head), "HTTP/1.1 %s\r\n"
 				 "Content-Length: %zu\r\nConnection: close\r\n"
-				 "\r\n", **r == '{' ? "200 OK" :
-				 "500 Oops", strlen(*r));
+				 "\r\n", body != *r ? "503 No leader" :
+				 **r == '{' ? "200 OK" : "500 Oops",
+				 strlen(body));
 			if (write(c, head, strlen(head)) < 0 ||
-			    write(c, *r, strlen(*r)) < 0)
+			    write(c, body, strlen(body)) < 0)
 				break;
 		}
 		close(c);
@@ -1994,4 +2015,40 @@ TEST(etcd_server_goes_away)
 	CHECK_EQ_INT(mv_meta_revision(m, &id, NULL), MV_EAGAIN);
 	CHECK(now_s() - t0 < 3);
 	mv_meta_close(m);
+}
+
+/* A member that answers 503 (no leader): a read goes to the next one. */
+TEST(etcd_failover_503)
+{
+	static const char *const replies[] = {
+		"503 {\"error\":\"etcdserver: no leader\",\"code\":14}",
+		"503 {\"error\":\"etcdserver: no leader\",\"code\":14}",
+		"503 {\"error\":\"etcdserver: no leader\",\"code\":14}",
+		NULL,
+	};
+	const char *url = etcd_endpoint();
+	struct fake f = { -1, replies };
+	struct mv_err err = { 0 };
+	struct mv_meta *m;
+	char fake[64], list[512];
+	pthread_t t;
+	int64_t r = 0;
+
+	REQUIRE(url);
+	REQUIRE(fake_start(&f, &t, fake, sizeof(fake)) == 0);
+	snprintf(list, sizeof(list), "%s,%s", fake, url);
+	m = mv_meta_open_etcd_ns(list, etcd_ns("f503"), &err);
+	CHECK(m != NULL);
+	CHECK_EQ_INT(mv_meta_revision(m, &r, NULL), 0);
+	CHECK(r > 0);
+	mv_meta_close(m);
+	/* Alone, it is MV_EAGAIN. */
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_etcd(fake, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	CHECK(strstr(err.msg, "no leader") != NULL);
+	/* The third reply is left: take it so the server thread ends. */
+	CHECK(mv_meta_open_etcd(fake, NULL) == NULL);
+	pthread_join(t, NULL);
+	close(f.fd);
 }
