@@ -53,24 +53,44 @@ static struct mv_meta *open_local(const char *name)
 
 static char etcd_url[256], etcd_dir[64];
 
+/* scripts/etcd.sh, found from this binary (tests/unit/run-unit). */
+static const char *etcd_sh(void)
+{
+	static char path[4096];
+	char *p;
+	ssize_t n;
+
+	if (path[0])
+		return path;
+	n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	path[n > 0 ? n : 0] = '\0';
+	for (int i = 0; i < 3 && (p = strrchr(path, '/')); i++)
+		*p = '\0';
+	if (!path[0] || strchr(path, '\''))
+		snprintf(path, sizeof(path), ".");
+	strcat(path, "/scripts/etcd.sh");
+	return path;
+}
+
 static void etcd_stop(void)
 {
-	char cmd[512];
+	char cmd[8192];
 
 	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s' && rm -rf '%s'",
-		 "scripts/etcd.sh", etcd_dir, etcd_dir);
+		 etcd_sh(), etcd_dir, etcd_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "run-unit: cannot stop etcd in %s\n", etcd_dir);
 }
 
 /*
  * The URL of the test etcd: MV_TEST_ETCD, or one started for this run
- * (with scripts/etcd.sh, from the top of the tree) and stopped at exit.
+ * (with scripts/etcd.sh of the tree this binary is in) and stopped at
+ * exit.
  */
 static const char *etcd_endpoint(void)
 {
 	const char *env = getenv("MV_TEST_ETCD");
-	char cmd[512], line[256];
+	char cmd[8192], line[256];
 	FILE *f;
 
 	if (etcd_url[0])
@@ -84,7 +104,7 @@ static const char *etcd_endpoint(void)
 		unit_diag("mkdtemp: %s", strerror(errno));
 		return NULL;
 	}
-	snprintf(cmd, sizeof(cmd), "sh scripts/etcd.sh start '%s'", etcd_dir);
+	snprintf(cmd, sizeof(cmd), "sh '%s' start '%s'", etcd_sh(), etcd_dir);
 	if (!(f = popen(cmd, "r")))
 		return NULL;
 	while (fgets(line, sizeof(line), f))
@@ -1930,11 +1950,11 @@ TEST(etcd_bad_replies)
 /* Run scripts/etcd.sh op dir; for start, the URL into url. */
 static int etcd_script(const char *op, const char *dir, char *url, size_t n)
 {
-	char cmd[512], line[256];
+	char cmd[8192], line[256];
 	FILE *f;
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "sh scripts/etcd.sh %s '%s'", op, dir);
+	snprintf(cmd, sizeof(cmd), "sh '%s' %s '%s'", etcd_sh(), op, dir);
 	if (!(f = popen(cmd, "r")))
 		return -1;
 	while (fgets(line, sizeof(line), f))
