@@ -362,8 +362,12 @@ static int call(struct etcd *e, const char *path, json_t *req, int again,
 	}
 	rc = 0;
 out:
-	if (h)
+	if (h) {	/* nothing in it may point at this frame */
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 		handle_put(e, h);
+	}
 	free(b.p);
 	free(body);
 	return rc;
