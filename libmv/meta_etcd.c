@@ -579,12 +579,22 @@ out:
 	return rc;
 }
 
+/* Bytewise order of two keys, as etcd's. */
+static int key_order(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
 static int etcd_range(void *impl, const char *prefix,
 		      int (*fn)(void *, const struct mv_meta_kv *), void *arg,
 		      int64_t *rev, struct mv_err *err)
 {
 	struct etcd *e = impl;
 	json_t *base = json_object(), *req, *kvs;
+	size_t plen = strlen(prefix), lastlen = 0;
+	char *last = NULL;	/* the last key seen, raw */
 	int64_t snap = 0;
 	struct reply rp;
 	int rc = 0, more = 1;
@@ -626,20 +636,30 @@ static int etcd_range(void *impl, const char *prefix,
 				rc = decode_err(rc, &rp, err);
 				break;
 			}
-			rc = fn(arg, &d.kv);
-			if (!rc && more && i + 1 == n) {
-				/* The next page starts after this key. */
-				d.rawkey[d.rawlen] = '\0';
-				if (jset(base, "key", j_b64(d.rawkey,
-							    d.rawlen + 1)))
-					rc = mv_err_set(err, MV_EINTERNAL,
-							"out of memory");
+			/* In the range, in order, each once: or no end. */
+			if (strncmp(d.kv.key, prefix, plen) ||
+			    (last && key_order(last, lastlen, d.rawkey,
+					       d.rawlen) >= 0)) {
+				dkv_free(&d);
+				rc = bad_reply(&rp, err);
+				break;
 			}
+			free(last);
+			last = d.rawkey;
+			lastlen = d.rawlen;
+			d.rawkey = NULL;
+			rc = fn(arg, &d.kv);
+			if (!rc && more && i + 1 == n &&
+			    jset(base, "key", j_b64(last, lastlen + 1)))
+				/* the next page starts after this key */
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
 			dkv_free(&d);
 		}
 		json_decref(rp.j);
 	}
 	json_decref(base);
+	free(last);
 	if (rev)
 		*rev = snap;
 	return rc;

@@ -2072,3 +2072,41 @@ TEST(etcd_failover_503)
 	pthread_join(t, NULL);
 	close(f.fd);
 }
+
+/* A server that pages forever, or answers keys out of range: MV_EPROTO. */
+TEST(etcd_bad_pages)
+{
+	static const char *const replies[] = {
+		"{\"header\":{\"revision\":\"5\"},\"count\":\"1\"}", /* open */
+		"{\"header\":{\"revision\":\"5\"},\"more\":true,"
+		"\"kvs\":[{\"key\":\"L2E=\"}]}",	/* /a, more */
+		"{\"header\":{\"revision\":\"5\"},\"more\":true,"
+		"\"kvs\":[{\"key\":\"L2E=\"}]}",	/* /a again */
+		"{\"header\":{\"revision\":\"5\"},"
+		"\"kvs\":[{\"key\":\"L2E=\"}]}",	/* /a for /b */
+		"{\"header\":{\"revision\":\"5\"},"
+		"\"kvs\":[{\"key\":\"L2I=\"},{\"key\":\"L2E=\"}]}", /* b, a */
+		NULL,
+	};
+	struct fake f = { -1, replies };
+	struct coll c = { .stop_at = 0 };
+	struct mv_meta *m;
+	char url[64];
+	pthread_t t;
+
+	REQUIRE(fake_start(&f, &t, url, sizeof(url)) == 0);
+	m = mv_meta_open_etcd(url, NULL);
+	CHECK(m != NULL);
+	if (m) {
+		CHECK_EQ_INT(mv_meta_range(m, "/", collect, &c, NULL),
+			     MV_EPROTO);
+		CHECK_STR(c.buf, "/a=;");
+		CHECK_EQ_INT(mv_meta_range(m, "/b", collect, &c, NULL),
+			     MV_EPROTO);
+		CHECK_EQ_INT(mv_meta_range(m, "", collect, &c, NULL),
+			     MV_EPROTO);
+		mv_meta_close(m);
+	}
+	pthread_join(t, NULL);
+	close(f.fd);
+}
