@@ -52,7 +52,8 @@ start() {
 		if [ -n "$again" ]; then
 			set -- $(cat "$dir/etcd.ports")
 		else
-			set -- $(free_ports) || die "cannot find free ports"
+			ports=$(free_ports) || die "cannot find free ports"
+			set -- $ports
 			rm -rf "$dir/data"
 		fi
 		url=http://127.0.0.1:$1
