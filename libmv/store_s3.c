@@ -232,7 +232,8 @@ static size_t on_read(char *buf, size_t size, size_t n, void *arg)
 
 		if (k > want - got)
 			k = want - got;
-		memcpy(buf + got, (char *)v->iov_base + r->voff, k);
+		if (k)
+			memcpy(buf + got, (char *)v->iov_base + r->voff, k);
 		got += k;
 		r->voff += k;
 		if (r->voff == v->iov_len) {
