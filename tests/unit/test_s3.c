@@ -39,6 +39,7 @@ struct fake {
 	const char *reply;
 	int nreq;		/* atomic: requests answered */
 	char req[8192];		/* the head of the first request */
+	char lines[16][256];	/* the request lines of the first 16 */
 };
 
 /* Read a request head and its body (Content-Length) from fd. */
@@ -89,9 +90,15 @@ static void *fake_run(void *arg)
 							 NULL)) < 0)
 			continue;
 		if (fake_read(fd, head, sizeof(head)) == 0) {
-			if (__atomic_fetch_add(&f->nreq, 1,
-					       __ATOMIC_RELAXED) == 0)
+			int n = __atomic_fetch_add(&f->nreq, 1,
+						   __ATOMIC_RELAXED);
+
+			if (n == 0)
 				snprintf(f->req, sizeof(f->req), "%s", head);
+			if (n < 16)
+				snprintf(f->lines[n], sizeof(f->lines[n]),
+					 "%.*s", (int)strcspn(head, "\r"),
+					 head);
 			if (write(fd, f->reply, strlen(f->reply)) < 0)
 				unit_diag("fake: write: %s", strerror(errno));
 		}
@@ -348,6 +355,52 @@ TEST(s3_server_answers)
 			       "true</IsTruncated>", &err), MV_EPROTO);
 	CHECK_EQ_INT(open_fake(&f, "200 OK", "<ListBucketResult>"
 			       "</ListBucketResult>", &err), 0);
+}
+
+/*
+ * A multipart upload whose completion fails is aborted: a server that
+ * answers every request with an UploadId, an ETag and no
+ * CompleteMultipartUploadResult.
+ */
+TEST(s3_failed_complete_aborts)
+{
+	static const char body[] = "<ListBucketResult></ListBucketResult>"
+				   "<UploadId>u/1</UploadId>";
+	char reply[512];
+	struct mv_s3_conf c = { .bucket = "b", .access_key = "k",
+				.secret_key = "s", .prefix = "p/" };
+	struct mv_err err = { 0 };
+	struct mv_store *s;
+	struct mv_store_writer *w;
+	size_t big = 9u << 20;
+	char ep[64], *a = calloc(1, big);
+	struct iovec iov = { a, big };
+	struct fake f;
+
+	snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nETag: \"e1\"\r\n"
+		 "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+		 strlen(body), body);
+	REQUIRE(a && fake_start(&f, reply) == 0);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+	c.endpoint = ep;
+	s = mv_store_open_s3(&c, &err);
+	CHECK(s != NULL);
+	if (s && mv_store_begin(s, "obj", &w, &err) == 0) {
+		CHECK_EQ_INT(mv_store_append(w, &iov, 1, &err), 0);
+		CHECK_EQ_INT(mv_store_commit(w, NULL, &err), MV_EAGAIN);
+		CHECK(strstr(err.msg, "complete upload of 'obj' failed"));
+	}
+	mv_store_close(s);
+	fake_stop(&f);
+	CHECK_EQ_INT(f.nreq, 6);
+	CHECK_STR(f.lines[1], "POST /b/p/obj?uploads= HTTP/1.1");
+	CHECK_STR(f.lines[2], "PUT /b/p/obj?partNumber=1&uploadId=u%2F1 "
+		  "HTTP/1.1");
+	CHECK_STR(f.lines[3], "PUT /b/p/obj?partNumber=2&uploadId=u%2F1 "
+		  "HTTP/1.1");
+	CHECK_STR(f.lines[4], "POST /b/p/obj?uploadId=u%2F1 HTTP/1.1");
+	CHECK_STR(f.lines[5], "DELETE /b/p/obj?uploadId=u%2F1 HTTP/1.1");
+	free(a);
 }
 
 /* Nothing listens on the endpoint: 75 naming it, in bounded time. */
