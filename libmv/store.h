@@ -48,7 +48,8 @@ struct mv_s3_conf {
 	const char *region;	/* "us-east-1" when NULL */
 	const char *access_key, *secret_key;	/* NULL: from the environment
 						 * (AWS_ACCESS_KEY_ID, ...) */
-	const char *prefix;	/* prepended to every path; NULL: "" */
+	const char *prefix;	/* prepended to every path; NULL: "" (it
+				 * counts against S3's 1024-byte keys) */
 	const char *cache_dir;
 };
 struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,

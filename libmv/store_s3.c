@@ -174,7 +174,8 @@ struct req {
 	int iovcnt;
 	int fd;			/* >= 0: a 2xx body goes to this file */
 	long long foff;		/* where the next bytes go in it */
-	size_t max;		/* else into out, at most this many bytes */
+	size_t max;		/* else into out, at most this many bytes
+				 * (0: S3_XML_MAX) */
 	/* Filled in by s3_do. */
 	long status;
 	struct dbuf out;	/* the body of a 2xx answer (fd < 0) */
@@ -373,7 +374,7 @@ static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 	CURL *h;
 	int rc = 0;
 
-	r->out.max = r->max;
+	r->out.max = r->max ? r->max : S3_XML_MAX;
 	r->ebody.max = S3_ERRBODY_MAX;
 	for (int i = 0; i < r->iovcnt; i++)
 		body += r->iov[i].iov_len;
