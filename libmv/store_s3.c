@@ -770,7 +770,7 @@ static int s3_list(void *impl, const char *prefix,
 		   struct mv_err *err)
 {
 	struct s3 *s = impl;
-	char *token = NULL, *full = NULL;
+	char *token = NULL, *full = NULL, *last = NULL;
 	int rc = 0;
 
 	if (asprintf(&full, "%s%s", s->prefix, prefix) < 0)
@@ -788,7 +788,8 @@ static int s3_list(void *impl, const char *prefix,
 		bad = bad || dbuf_str(&q, "encoding-type=url&list-type=2"
 				      "&prefix=") < 0 ||
 		      dbuf_enc(&q, full, 0) < 0;
-		free(token);
+		free(last);
+		last = token;
 		token = NULL;
 		if (bad) {
 			free(q.p);
@@ -801,10 +802,16 @@ static int s3_list(void *impl, const char *prefix,
 			rc = s3_fail(s, &r, err);
 		if (rc == 0)
 			rc = list_page(s, &r, fn, arg, &token, err);
+		/* A server that sends the same page again would loop. */
+		if (rc == 0 && token && last && !strcmp(token, last))
+			rc = mv_err_set(err, MV_EPROTO, "s3 list '%s': the "
+					"same continuation token twice",
+					s->bucket);
 		req_release(&r);
 		free(q.p);
 	} while (rc == 0 && token);
 	free(token);
+	free(last);
 	free(full);
 	return rc;
 }

@@ -357,6 +357,96 @@ TEST(s3_server_answers)
 			       "</ListBucketResult>", &err), 0);
 }
 
+static int count_cb(void *arg, const char *path, uint64_t size)
+{
+	(void)path;
+	(void)size;
+	++*(int *)arg;
+	return 0;
+}
+
+/*
+ * Listings put together at random from pieces of the real thing: each is
+ * read (0) or refused (76), never a crash nor a loop, also when every
+ * page says there is a next one.
+ */
+TEST(s3_random_listings)
+{
+	static const char *piece[] = {
+		"<ListBucketResult>", "<Contents>", "</Contents>", "<Key>",
+		"</Key>", "<Size>", "</Size>", "12", "a%2", "%41", "&amp;",
+		"&#", "&#x41;", "&#65;", "&bogus;", "<IsTruncated>",
+		"true</IsTruncated>", "<NextContinuationToken>",
+		"</NextContinuationToken>", "t", "<", ">", "/",
+	};
+	struct mv_s3_conf c = { .bucket = "b", .access_key = "k",
+				.secret_key = "s" };
+	uint64_t seed = 99;
+	int bad = 0, opened = 0;
+
+	for (int i = 0; i < 60; i++) {
+		char body[1024] = "<ListBucketResult>", reply[1400], ep[64];
+		struct mv_err err = { 0 };
+		struct mv_store *s;
+		struct fake f;
+		int n = 0, rc;
+
+		for (int k = 0; k < 24; k++) {
+			seed = seed * 6364136223846793005ull + 1;
+			strcat(body, piece[(seed >> 33) % 23]);
+		}
+		snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+			 "%s", strlen(body), body);
+		REQUIRE(fake_start(&f, reply) == 0);
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+		c.endpoint = ep;
+		if ((s = mv_store_open_s3(&c, &err))) {
+			opened++;
+			rc = mv_store_list(s, "", count_cb, &n, &err);
+			bad += rc != 0 && rc != MV_EPROTO;
+		} else {
+			bad += err.code != MV_EPROTO;
+		}
+		mv_store_close(s);
+		fake_stop(&f);
+	}
+	CHECK_EQ_INT(bad, 0);
+	unit_diag("%d of 60 random listings opened", opened);
+
+	/* Every page says "more, from t": refused on the second. */
+	{
+		static const char body[] = "<ListBucketResult><IsTruncated>"
+			"true</IsTruncated><NextContinuationToken>t"
+			"</NextContinuationToken><Contents><Key>k</Key>"
+			"<Size>1</Size></Contents></ListBucketResult>";
+		char reply[512], ep[64];
+		struct mv_err err = { 0 };
+		struct mv_store *s;
+		struct fake f;
+		int n = 0;
+
+		snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+			 "%s", strlen(body), body);
+		REQUIRE(fake_start(&f, reply) == 0);
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+		c.endpoint = ep;
+		s = mv_store_open_s3(&c, &err);
+		CHECK(s != NULL);
+		if (s) {
+			CHECK_EQ_INT(mv_store_list(s, "", count_cb, &n, &err),
+				     MV_EPROTO);
+			CHECK_EQ_INT(n, 2);
+			CHECK(strstr(err.msg, "same continuation token"));
+		}
+		mv_store_close(s);
+		fake_stop(&f);
+		CHECK_STR(f.lines[2], "GET /b/?continuation-token=t&"
+			  "encoding-type=url&list-type=2&prefix= HTTP/1.1");
+	}
+}
+
 /*
  * A multipart upload whose completion fails is aborted: a server that
  * answers every request with an UploadId, an ETag and no
