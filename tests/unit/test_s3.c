@@ -37,6 +37,7 @@ struct fake {
 	int lfd, port, stop;
 	pthread_t t;
 	const char *reply;
+	const char *next[4];	/* if set, the answers to requests 2, 3... */
 	int nreq;		/* atomic: requests answered */
 	char req[8192];		/* the head of the first request */
 	char lines[16][256];	/* the request lines of the first 16 */
@@ -99,7 +100,12 @@ static void *fake_run(void *arg)
 				snprintf(f->lines[n], sizeof(f->lines[n]),
 					 "%.*s", (int)strcspn(head, "\r"),
 					 head);
-			if (write(fd, f->reply, strlen(f->reply)) < 0)
+			const char *a = f->reply;
+
+			for (int k = 0; k < 4 && k + 2 <= n; k++)
+				if (f->next[k])
+					a = f->next[k];
+			if (write(fd, a, strlen(a)) < 0)
 				unit_diag("fake: write: %s", strerror(errno));
 		}
 		close(fd);
@@ -413,6 +419,45 @@ TEST(s3_random_listings)
 	}
 	CHECK_EQ_INT(bad, 0);
 	unit_diag("%d of 60 random listings opened", opened);
+
+	/* Two pages: the token goes back encoded, both pages are read. */
+	{
+		static const char p1[] = "<ListBucketResult><IsTruncated>"
+			"true</IsTruncated><NextContinuationToken>n/2 x+"
+			"</NextContinuationToken><Contents><Key>k1</Key>"
+			"<Size>1</Size></Contents></ListBucketResult>";
+		static const char p2[] = "<ListBucketResult><IsTruncated>"
+			"false</IsTruncated><Contents><Key>k2</Key>"
+			"<Size>2</Size></Contents></ListBucketResult>";
+		char r1[512], r2[512], ep[64];
+		struct mv_err err = { 0 };
+		struct mv_store *s;
+		struct fake f;
+		int n = 0;
+
+		snprintf(r1, sizeof(r1), "HTTP/1.1 200 OK\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+			 "%s", strlen(p1), p1);
+		snprintf(r2, sizeof(r2), "HTTP/1.1 200 OK\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+			 "%s", strlen(p2), p2);
+		REQUIRE(fake_start(&f, r1) == 0);
+		f.next[0] = r2;
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+		c.endpoint = ep;
+		s = mv_store_open_s3(&c, &err);
+		CHECK(s != NULL);
+		if (s) {
+			CHECK_EQ_INT(mv_store_list(s, "", count_cb, &n, &err),
+				     0);
+			CHECK_EQ_INT(n, 2);
+		}
+		mv_store_close(s);
+		fake_stop(&f);
+		CHECK_EQ_INT(f.nreq, 3);
+		CHECK_STR(f.lines[2], "GET /b/?continuation-token=n%2F2%20x%2B&"
+			  "encoding-type=url&list-type=2&prefix= HTTP/1.1");
+	}
 
 	/* Every page says "more, from t": refused on the second. */
 	{
