@@ -1064,3 +1064,72 @@ TEST(s3_odd_keys)
 	}
 	mv_store_close(s);
 }
+
+#define PAGED 1001		/* RGW pages listings by 1000 */
+
+struct pager {
+	struct mv_store *s;
+	int from, bad;
+};
+
+static void *put_some(void *arg)
+{
+	struct pager *p = arg;
+
+	for (int i = p->from; i < PAGED; i += 4) {
+		char path[32];
+		struct iovec iov = { path, 0 };
+
+		iov.iov_len = snprintf(path, sizeof(path), "p/%04d", i);
+		p->bad += mv_store_put(p->s, path, &iov, 1, NULL) != 0;
+	}
+	return NULL;
+}
+
+static void *del_some(void *arg)
+{
+	struct pager *p = arg;
+
+	for (int i = p->from; i < PAGED; i += 4) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "p/%04d", i);
+		p->bad += mv_store_del(p->s, path, NULL) != 0;
+	}
+	return NULL;
+}
+
+/* More objects than one page of the listing: all of them, once. */
+TEST(s3_list_pages)
+{
+	struct mv_store *s = unit_s3_open("pages", NULL);
+	struct pager p[4];
+	pthread_t t[4];
+	int n = 0, bad = 0;
+	double t0 = now();
+
+	REQUIRE(s);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < 4; i++) {
+			p[i] = (struct pager){ s, i, 0 };
+			REQUIRE(pthread_create(&t[i], NULL, pass ? del_some :
+					       put_some, &p[i]) == 0);
+		}
+		for (int i = 0; i < 4; i++) {
+			pthread_join(t[i], NULL);
+			bad += p[i].bad;
+		}
+		if (pass == 0) {
+			CHECK_EQ_INT(mv_store_list(s, "p/", count_cb, &n,
+						   NULL), 0);
+			CHECK_EQ_INT(n, PAGED);
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+	n = 0;
+	CHECK_EQ_INT(mv_store_list(s, "", count_cb, &n, NULL), 0);
+	CHECK_EQ_INT(n, 0);
+	unit_diag("%d objects put, listed, deleted in %.1f s", PAGED,
+		  now() - t0);
+	mv_store_close(s);
+}
