@@ -538,6 +538,47 @@ TEST(s3_failed_complete_aborts)
 	free(a);
 }
 
+/* A server that ignores Range and sends all: the range is cut out. */
+TEST(s3_range_ignored)
+{
+	static const char body[] = "<ListBucketResult></ListBucketResult>";
+	struct mv_s3_conf c = { .bucket = "b", .access_key = "k",
+				.secret_key = "s" };
+	struct mv_err err = { 0 };
+	struct mv_store *s;
+	char reply[256], ep[64];
+	struct fake f;
+	void *buf;
+	size_t got;
+
+	snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nContent-Length: "
+		 "%zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+	REQUIRE(fake_start(&f, reply) == 0);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+	c.endpoint = ep;
+	s = mv_store_open_s3(&c, &err);
+	CHECK(s != NULL);
+	if (s) {
+		CHECK_EQ_INT(mv_store_get_range(s, "o", 1, 4, &buf, &got,
+						&err), 0);
+		CHECK_EQ_INT(got, 4);
+		CHECK_STR(buf, "List");
+		free(buf);
+		CHECK_EQ_INT(mv_store_get_range(s, "o", 30, 40, &buf, &got,
+						&err), 0);
+		CHECK_STR(buf, "Result>");
+		free(buf);
+		CHECK_EQ_INT(mv_store_get_range(s, "o", 99, 4, &buf, &got,
+						&err), 0);
+		CHECK_EQ_INT(got, 0);
+		free(buf);
+	}
+	mv_store_close(s);
+	fake_stop(&f);
+	CHECK(strstr(f.req, "GET /b/?encoding-type=url&list-type=2&"
+		     "max-keys=1 "));
+}
+
 /* Nothing listens on the endpoint: 75 naming it, in bounded time. */
 TEST(s3_unreachable)
 {
