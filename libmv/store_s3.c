@@ -1244,19 +1244,31 @@ static int probe_fn(void *arg, const char *path, uint64_t size)
 	return 0;
 }
 
-/* Whether the bucket answers a listing, and a sound one: 0 or MV_E*. */
+/*
+ * Whether the bucket answers a listing under the prefix, and a sound one:
+ * 0 or MV_E*.
+ */
 static int s3_probe(struct s3 *s, struct mv_err *err)
 {
-	struct req r = { .method = "GET", .fd = -1, .max = S3_XML_MAX,
-			 .query = "encoding-type=url&list-type=2&max-keys=1" };
+	struct req r = { .method = "GET", .fd = -1, .max = S3_XML_MAX };
+	struct dbuf q = { NULL, 0, 0, SIZE_MAX };
 	char *token = NULL;
-	int rc = s3_do(s, &r, err);
+	int rc;
+
+	if (dbuf_str(&q, "encoding-type=url&list-type=2&max-keys=1&prefix=")
+	    < 0 || dbuf_enc(&q, s->prefix, 0) < 0) {
+		free(q.p);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	r.query = q.p;
+	rc = s3_do(s, &r, err);
 
 	if (rc == 0 && r.status != 200)
 		rc = s3_fail(s, &r, err);
 	if (rc == 0)
 		rc = list_page(s, &r, probe_fn, NULL, &token, err);
 	free(token);
+	free(q.p);
 	req_release(&r);
 	return rc;
 }

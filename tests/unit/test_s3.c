@@ -528,6 +528,8 @@ TEST(s3_failed_complete_aborts)
 	mv_store_close(s);
 	fake_stop(&f);
 	CHECK_EQ_INT(f.nreq, 6);
+	CHECK_STR(f.lines[0], "GET /b/?encoding-type=url&list-type=2&"
+		  "max-keys=1&prefix=p%2F HTTP/1.1");
 	CHECK_STR(f.lines[1], "POST /b/p/obj?uploads= HTTP/1.1");
 	CHECK_STR(f.lines[2], "PUT /b/p/obj?partNumber=1&uploadId=u%2F1 "
 		  "HTTP/1.1");
@@ -576,7 +578,7 @@ TEST(s3_range_ignored)
 	mv_store_close(s);
 	fake_stop(&f);
 	CHECK(strstr(f.req, "GET /b/?encoding-type=url&list-type=2&"
-		     "max-keys=1 "));
+		     "max-keys=1&prefix= "));
 }
 
 /* Nothing listens on the endpoint: 75 naming it, in bounded time. */
