@@ -622,10 +622,14 @@ static struct mv_s3_conf rgw;
 static int rgw_state;		/* 0 not tried, 1 up, -1 failed */
 static char rgw_dir[64], rgw_script[4200];
 
+static pid_t rgw_owner;
+
 static void rgw_stop(void)
 {
 	char cmd[8400];
 
+	if (getpid() != rgw_owner)
+		return;		/* a forked child's exit */
 	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s' >/dev/null 2>&1; "
 		 "rm -rf '%s'", rgw_script, rgw_dir, rgw_dir);
 	if (system(cmd) != 0)
@@ -682,6 +686,7 @@ static int rgw_start(void)
 			unit_diag("rgw.sh: %s", line);
 		}
 	}
+	rgw_owner = getpid();
 	atexit(rgw_stop);
 	if (pclose(p) != 0 || n != 4)
 		return -1;
