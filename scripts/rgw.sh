@@ -135,6 +135,8 @@ memstore device bytes = $MEMSTORE_BYTES
 ms mon client mode = crc
 rgw data = $DIR/rgw/\$name
 rgw frontends = beast endpoint=127.0.0.1:$port
+rgw gc obj min wait = 0
+rgw gc processor period = 2
 EOF
 	ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. \
 		--cap mon 'allow *' >/dev/null 2>&1 || fail "ceph-authtool failed"
