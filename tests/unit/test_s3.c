@@ -837,13 +837,14 @@ static int uploads_under(const char *name)
 	return n;
 }
 
-/* The ETag the bucket listing gives the object. */
+/* How many parts the ETag of the listing says the object has (0: one PUT). */
 static int etag_parts(const char *name, const char *path)
 {
-	char q[512], *b, *k, *e;
+	char q[1100], *b, *k, *e;
 	int parts = 0;
 
-	snprintf(q, sizeof(q), "list-type=2&prefix=unit");
+	snprintf(q, sizeof(q), "list-type=2&prefix=%s",
+		 qenc(unit_s3_prefix(name)));
 	if (!(b = raw_get(q)))
 		return -1;
 	snprintf(q, sizeof(q), "<Key>%s%s</Key>", unit_s3_prefix(name), path);
