@@ -14,7 +14,7 @@ set -eu
 KEY=MVTESTACCESSKEY00001
 SECRET=mvtestsecretkey000000000000000000000001
 BUCKET=mv-test
-MEMSTORE_BYTES=$((512 << 20))
+MEMSTORE_BYTES=$((1024 << 20))	# a cap; RAM holds only what is stored
 
 say() { printf 'rgw.sh: %s\n' "$*" >&2; }
 
