@@ -9,6 +9,8 @@
 # Needs radosgw ceph-mon ceph-osd (scripts/deps.sh) and root or a user that
 # may run them.  Every wait is bounded; start takes about 7 s here.  A failed
 # start prints the daemons' log tails and exits 75 after stopping them.
+# RGW frees deleted objects at once (rgw gc settings): a full memstore OSD
+# makes every write hang, and by default RGW keeps deleted data 2 hours.
 set -eu
 
 KEY=MVTESTACCESSKEY00001
