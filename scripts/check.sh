@@ -13,6 +13,18 @@ if env=$(sh scripts/etcd.sh start "$out/etcd"); then
 	export "$env"
 fi
 
+# One Ceph RGW (scripts/rgw.sh) for every S3 test of the run, unless the
+# caller gives one; a test that finds none starts its own.
+rgw_dir=
+if [ -z "${MV_TEST_S3_ENDPOINT:-}" ] && command -v radosgw >/dev/null; then
+	rgw_dir=$(mktemp -d /tmp/mv-check-rgw.XXXXXX)
+	trap 'sh scripts/rgw.sh stop "$rgw_dir" >/dev/null 2>&1
+		rm -rf "$rgw_dir" "$out"' EXIT
+	if rgw_env=$(sh scripts/rgw.sh start "$rgw_dir"); then
+		for v in $rgw_env; do export "${v?}"; done
+	fi
+fi
+
 ./tests/unit/run-unit | tee "$out/unit"
 unit_rc=$?
 bats --print-output-on-failure --formatter tap tests/ | tee "$out/bats"
