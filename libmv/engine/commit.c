@@ -380,6 +380,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	struct pcoll *pc;
 	int rc = 0, locked = 0, slocked = 0, conflicts = 0;
 	int64_t t_start = node_now_ms(), t_written = 0, t_meta = 0;
+	int64_t commit_rev = 0;
 
 	*inserted = *deleted = 0;
 	if (!b->colls)
@@ -442,8 +443,41 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 retry:
 	if ((rc = flush_build_txn(nd, b, &fl, err)) < 0)
 		goto out;
-	rc = mv_meta_txn(nd->meta, fl.cmps, fl.ncolls, fl.ops, fl.nops,
-			 err);
+	{
+		struct mv_meta_req req = { 0 };
+
+		req.cmps = fl.cmps;
+		req.ncmp = fl.ncolls;
+		req.ops = fl.ops;
+		req.nops = fl.nops;
+		rc = mv_meta_txn_req(nd->meta, &req, err);
+		commit_rev = req.rev;
+	}
+	if (rc == MV_META_CMPFAIL && nd->cluster && conflicts < 1000) {
+		/*
+		 * Another node committed to a collection of this flush:
+		 * wait, without the locks, until the follower has applied
+		 * what it committed (its rows count in the duplicate check),
+		 * then read the state records and build the txn again.
+		 */
+		mv_err_clear(err);
+		for (pc = b->colls; pc; pc = pc->next)
+			pthread_mutex_unlock(&pc->c->state_lock);
+		slocked = 0;
+		pthread_mutex_unlock(&nd->commit);
+		locked = 0;
+		rc = node_wait_applied(nd, commit_rev, MV_VISIBLE_WAIT_MS, err);
+		if (rc < 0)
+			goto out;
+		pthread_mutex_lock(&nd->commit);
+		locked = 1;
+		if ((rc = check_dropped(b, err)) < 0)
+			goto out;
+		for (pc = b->colls; pc; pc = pc->next)
+			pthread_mutex_lock(&pc->c->state_lock);
+		slocked = 1;
+		rc = MV_META_CMPFAIL;	/* then read the state records */
+	}
 	if (rc == MV_META_CMPFAIL && ++conflicts < 1000) {
 		/* Another writer changed a state record: read it, redo. */
 		mv_err_clear(err);
@@ -479,6 +513,14 @@ retry:
 	t_meta = node_now_ms();
 	/* 3. Committed: into memory (cannot fail from here on). */
 	flush_swap(b, &fl, inserted, deleted);
+	{
+		/* Applied up to here, unless others committed in between:
+		 * then the follower catches up. */
+		long long prev = commit_rev - 1;
+
+		atomic_compare_exchange_strong(&nd->applied_rev, &prev,
+					       commit_rev);
+	}
 	fl.nw = 0;		/* committed: keep the files */
 	log_debug("flush of %" PRId64 " rows, %" PRId64 " deletes: files %lld ms, "
 		  "metadata %lld ms, in memory %lld ms", *inserted, *deleted,

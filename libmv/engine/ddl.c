@@ -94,7 +94,16 @@ int node_create(struct node *nd, const char *user, const char *name,
 			{ MV_META_PUT, KEY_USER_LIST, users,
 			  users ? strlen(users) : 0 },
 		};
-		rc = mv_meta_txn(nd->meta, NULL, 0, ops, users ? 4 : 3, err);
+		/* Absent schema: another node may create the same name. */
+		struct mv_meta_cmp cmp = { k1, NULL, 0 };
+
+		rc = mv_meta_txn(nd->meta, &cmp, 1, ops, users ? 4 : 3, err);
+		if (rc == MV_META_CMPFAIL) {
+			mv_err_clear(err);
+			rc = mv_err_setk(err, MV_ESERVER, MV_K_EXISTS,
+					 "collection '%s' already exists "
+					 "(created by another node)", name);
+		}
 	}
 	free(users);
 	if (rc == 0 && !(c->state = strdup(state)))

@@ -92,6 +92,44 @@ int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,
 int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
 		      uint64_t n);
 
+/*
+ * load.c: reading what the metadata names.  node_coll_load reads a
+ * collection whole into a new struct coll (one reference, not linked
+ * into the node): 0, 1 if it has no schema key, or MV_E*; startup: a
+ * missing state record is written afresh (else an error).
+ */
+int node_coll_load(struct node *nd, const char *user, const char *name,
+		   int startup, struct coll **out, struct mv_err *err);
+/* Read the segment whose .vec file is path (and its columns). */
+int node_seg_read(struct node *nd, struct coll *c, const char *path,
+		  uint64_t seq, struct seg **out, struct mv_err *err);
+/* Add s to c's segments and id map (c->lock held exclusively). */
+int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err);
+/* Read a deletion log's ids (*ids malloc'ed). */
+int node_del_read(struct node *nd, const char *path, int64_t **ids,
+		  size_t *n, struct mv_err *err);
+/* Apply a deletion log to c and list it (c->lock held exclusively). */
+int node_del_apply(struct coll *c, const char *path, uint64_t seq,
+		   const int64_t *d, size_t n, struct mv_err *err);
+
+/*
+ * follow.c: the cluster.  node_cluster_start (in node_open, after the
+ * load) joins the cluster and starts the follower and the lease keeper;
+ * node_cluster_stop ends them.  node_wait_applied waits until the node
+ * has applied revision rev (bounded by ms: then MV_EAGAIN "node N
+ * behind").
+ */
+int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err);
+void node_cluster_stop(struct node *nd);
+int node_wait_applied(struct node *nd, int64_t rev, int ms,
+		      struct mv_err *err);
+/* The node's number in the cluster (node.json, or max+1 by CAS). */
+int node_cluster_join(struct node *nd, struct mv_err *err);
+/* Put (held) or delete a named session's key; cluster mode only. */
+void node_cluster_session(struct node *nd, const char *name, int held);
+/* Put every named session's key again (a new lease). */
+void node_sessions_reput(struct node *nd);
+
 /* stage.c: see engine.h. */
 int stage_finish(struct pcoll *pc, uint64_t *size, struct mv_err *err);
 void stage_abort(struct pcoll *pc);
