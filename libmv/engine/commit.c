@@ -74,7 +74,7 @@ static int flush_write(struct node *nd, struct batch *b, struct flush *fl,
 		const char *base = pc->base;
 
 		if (!pc->vw)
-			node_seg_base(c, pc->base, sizeof(pc->base));
+			node_seg_base(nd, c, pc->base, sizeof(pc->base));
 		if (pc->dels.len) {
 			struct written *x = &w[fl->nw++];
 			snprintf(x->path, sizeof(x->path), "%s.del", base);

@@ -76,8 +76,13 @@ char *index_retire_json(struct node *nd, struct coll *c, struct seg **in,
  * next insert (bigmem.h's pool) rather than go back to the system.
  */
 void node_seg_free_own(struct seg *s, int keep);
-/* A fresh base name for a segment's files: "user/name-token/ms-random". */
-void node_seg_base(const struct coll *c, char *out, size_t cap);
+/*
+ * A fresh base name for a segment's files: "user/name-token/ms-random",
+ * in a cluster "user/name-token/n<N>-ms-random" (N: the node's number,
+ * so that a node's start-up sweep knows its own files).
+ */
+void node_seg_base(const struct node *nd, const struct coll *c, char *out,
+		   size_t cap);
 void node_seg_free(struct seg *s);
 int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
 		     struct mv_err *err);

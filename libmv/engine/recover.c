@@ -31,6 +31,7 @@
  */
 struct orphan_ctx {
 	struct node *nd;
+	char who[16];
 	int removed, kept;
 	char kept_eg[256];
 };
@@ -45,11 +46,18 @@ static int is_hex(const char *s, size_t n)
 	return 1;
 }
 
-/* 1 if leaf is a name this node gives segment files. */
-static int own_leaf(const char *leaf)
+/*
+ * 1 if leaf is a name this node gives segment files; who is "" (embedded)
+ * or "n<N>-", the prefix of this cluster node's names.
+ */
+static int own_leaf(const char *leaf, const char *who)
 {
 	const char *p = leaf, *q;
 
+	if (strncmp(p, who, strlen(who)))
+		return 0;
+	p += strlen(who);
+	leaf = p;
 	while (*p >= '0' && *p <= '9')
 		p++;
 	if (p == leaf || *p++ != '-' || strlen(p) < 16 || !is_hex(p, 16))
@@ -93,7 +101,7 @@ static int orphan_cb(void *arg, const char *path, uint64_t size)
 	leaf = slash + 1;
 	dash = strrchr(coll, '-');
 	if (!dash || strlen(dash + 1) != 16 || !is_hex(dash + 1, 16) ||
-	    (size_t)(dash - coll) >= sizeof(name) || !own_leaf(leaf))
+	    (size_t)(dash - coll) >= sizeof(name) || !own_leaf(leaf, oc->who))
 		goto keep;
 	memcpy(name, coll, dash - coll);
 	name[dash - coll] = '\0';
@@ -274,19 +282,27 @@ int node_open(struct node *nd, struct mv_err *err)
 	 * work in progress, which no name here can tell from leftovers.
 	 */
 	{
-		struct orphan_ctx oc = { nd, 0, 0, "" };
+		struct orphan_ctx oc = { nd, "", 0, 0, "" };
 		const char *ld = mv_store_local_dir(nd->store);
 		size_t dl = strlen(nd->conf.data_dir);
 		int tmp = nd->cluster ? 0 : mv_store_clean_tmp(nd->store, NULL);
 
 		if (tmp > 0)
 			log_info("removed %d half-written files", tmp);
-		if (!nd->cluster && ld && !strncmp(ld, nd->conf.data_dir, dl) &&
-		    !strcmp(ld + dl, "/segments"))
+		if (nd->cluster) {
+			/*
+			 * Shared storage: only this node's own names (n<N>-),
+			 * which no other node writes; no temporaries either.
+			 */
+			snprintf(oc.who, sizeof(oc.who), "n%u-", nd->node_no);
 			mv_store_list(nd->store, "", orphan_cb, &oc, NULL);
+		} else if (ld && !strncmp(ld, nd->conf.data_dir, dl) &&
+			   !strcmp(ld + dl, "/segments")) {
+			mv_store_list(nd->store, "", orphan_cb, &oc, NULL);
+		}
 		if (oc.removed > 0)
 			log_info("removed %d orphaned files", oc.removed);
-		if (oc.kept > 0)
+		if (oc.kept > 0 && !nd->cluster)
 			log_warnx("kept %d files in '%s' that no metadata names "
 				  "and that are not this node's to delete, "
 				  "such as '%s'", oc.kept, ld, oc.kept_eg);

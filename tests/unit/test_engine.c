@@ -3,6 +3,7 @@
  * daemon: open it on a scratch directory, create a collection, insert,
  * flush, search exactly, then close, reopen and search again.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "engine/engine.h"
@@ -284,14 +285,36 @@ TEST(engine_cluster_two_nodes_follow_each_other)
 	CHECK_EQ_INT(node_visible(b, &err), 0);
 	CHECK(node_coll_get(b, "default", "things") == NULL);
 
+	unit_diag("a restart keeps the node's number, sweeps its own files only");
+	REQUIRE(node_create(a, "default", "other", DIM, MV_L2, NULL, 0, 0,
+			    &existed, &err) == 0);
+	{
+		struct coll *c = node_coll_get(a, "default", "other");
+		char p1[200], p2[200];
+		struct iovec iov = { "x", 1 };
+		void *buf = NULL;
+		size_t len;
+
+		REQUIRE(c != NULL);
+		snprintf(p1, sizeof(p1), "default/other-%s/n1-5-0123456789abcdef.vec",
+			 c->token);
+		snprintf(p2, sizeof(p2), "default/other-%s/n2-5-0123456789abcdef.vec",
+			 c->token);
+		coll_put(c);
+		REQUIRE(mv_store_put(s, p1, &iov, 1, &err) == 0);
+		REQUIRE(mv_store_put(s, p2, &iov, 1, &err) == 0);
+		node_close(b);
+		REQUIRE(cluster_open(b, unit_path("cl-b"), m, s,
+				     "127.0.0.1:7002", &err) == 0);
+		CHECK_EQ_INT((int)b->node_no, 2);
+		CHECK_EQ_INT(mv_store_get(s, p1, &buf, &len, &err), 0);
+		free(buf);
+		CHECK_EQ_INT(mv_store_get(s, p2, &buf, &len, &err), MV_ENOINPUT);
+		mv_err_clear(&err);
+	}
 	batch_free(ba);
 	batch_free(bb);
 	node_close(a);
-	node_close(b);
-	unit_diag("a restart keeps the node's number");
-	REQUIRE(cluster_open(b, unit_path("cl-b"), m, s, "127.0.0.1:7002",
-			     &err) == 0);
-	CHECK_EQ_INT((int)b->node_no, 2);
 	node_close(b);
 	the_node = NULL;
 	mv_store_close(s);
