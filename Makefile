@@ -26,7 +26,7 @@ CFLAGS   ?= $(OPTFLAGS) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-sign-compare -pthread -MMD -MP -Ilibmv
 CXXFLAGS ?= $(OPTFLAGS) -g
 CXXFLAGS += -std=c++11 -Wall -Wextra -pthread -MMD -MP -Ilibmv $(FAISS_CFLAGS) -I/usr/include
-LDLIBS   += $(FAISS_LIBS) -lzstd -ljansson -lcurl -lstdc++ -lm -pthread
+LDLIBS   += $(FAISS_LIBS) -lzstd -ljansson -lcurl -lcrypto -lstdc++ -lm -pthread
 LDFLAGS  ?=
 
 ifeq ($(V),1)

@@ -142,6 +142,19 @@ int mv_store_get(struct mv_store *s, const char *path, void **buf,
 	return s->ops->get(s->impl, path, buf, len, err);
 }
 
+int mv_store_get_range(struct mv_store *s, const char *path, uint64_t off,
+		       size_t len, void **buf, size_t *got,
+		       struct mv_err *err)
+{
+	int rc;
+
+	*buf = NULL;
+	*got = 0;
+	if ((rc = path_check(path, 0, err)) < 0)
+		return rc;
+	return s->ops->get_range(s->impl, path, off, len, buf, got, err);
+}
+
 int mv_store_map(struct mv_store *s, const char *path, const void **p,
 		 size_t *len, void **handle, struct mv_err *err)
 {

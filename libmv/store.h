@@ -34,7 +34,12 @@ struct mv_store *mv_store_open_local(const char *dir, struct mv_err *err);
  * endpoint/bucket/prefix+path, http or https.  The bucket must exist.
  * cache_dir (may be NULL) holds downloaded objects for mv_store_map
  * (objects are immutable, so a cached copy of the right size is reused
- * after a restart).  An endpoint that does not answer, or answers 5xx
+ * after a restart); without it a map reads the object into memory.
+ * Opening lists the bucket once: a wrong key is MV_EPERM with S3's code
+ * (SignatureDoesNotMatch, InvalidAccessKeyId), a missing bucket
+ * MV_ECONFIG.  Writers buffer 8 MiB, then go on as a multipart upload
+ * (completed at commit, aborted on abort or failure).  Requests are
+ * retried with backoff on connection errors, 5xx and 429, never on 4xx.  An endpoint that does not answer, or answers 5xx
  * after the retries, is MV_EAGAIN naming it (a tool exits 75).
  */
 struct mv_s3_conf {
@@ -43,7 +48,8 @@ struct mv_s3_conf {
 	const char *region;	/* "us-east-1" when NULL */
 	const char *access_key, *secret_key;	/* NULL: from the environment
 						 * (AWS_ACCESS_KEY_ID, ...) */
-	const char *prefix;	/* prepended to every path; NULL: "" */
+	const char *prefix;	/* prepended to every path; NULL: "" (it
+				 * counts against S3's 1024-byte keys) */
 	const char *cache_dir;
 };
 struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
@@ -85,6 +91,16 @@ void mv_store_abort(struct mv_store_writer *w);
  */
 int mv_store_get(struct mv_store *s, const char *path, void **buf,
 		 size_t *len, struct mv_err *err);
+
+/*
+ * Read up to len bytes of path from byte off into *buf, malloc'ed, that
+ * the caller frees (one NUL byte follows the *got bytes read): fewer than
+ * len only at the object's end, none from off at or past it.  S3: one GET
+ * with a Range header.  MV_ENOINPUT if the object does not exist.
+ */
+int mv_store_get_range(struct mv_store *s, const char *path, uint64_t off,
+		       size_t len, void **buf, size_t *got,
+		       struct mv_err *err);
 
 /*
  * Map the whole object read-only: *p and *len until
@@ -145,6 +161,9 @@ struct mv_store_ops {
 		   int iovcnt, struct mv_err *err);
 	int (*get)(void *impl, const char *path, void **buf, size_t *len,
 		   struct mv_err *err);
+	int (*get_range)(void *impl, const char *path, uint64_t off,
+			 size_t len, void **buf, size_t *got,
+			 struct mv_err *err);
 	int (*map)(void *impl, const char *path, const void **p,
 		   size_t *len, void **handle, struct mv_err *err);
 	void (*unmap)(void *impl, void *handle);

@@ -409,8 +409,10 @@ static int open_obj(struct store_local *sl, const char *path,
 	return fd;
 }
 
-static int local_get(void *impl, const char *path, void **buf, size_t *len,
-		     struct mv_err *err)
+/* Read up to want bytes at off (fewer at the end): a get, or a range. */
+static int local_get_range(void *impl, const char *path, uint64_t off,
+			   size_t want, void **buf, size_t *len,
+			   struct mv_err *err)
 {
 	struct store_local *sl = impl;
 	struct stat st;
@@ -420,14 +422,16 @@ static int local_get(void *impl, const char *path, void **buf, size_t *len,
 
 	if ((fd = open_obj(sl, path, &st, err)) < 0)
 		return fd;
-	size = st.st_size;
+	size = off < (uint64_t)st.st_size ? st.st_size - off : 0;
+	if (size > want)
+		size = want;
 	if (!(b = malloc(size + 1))) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory reading "
 				"'%s/%s'", sl->dir, path);
 		goto out;
 	}
 	while (got < size) {
-		ssize_t r = pread(fd, b + got, size - got, got);
+		ssize_t r = pread(fd, b + got, size - got, off + got);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -451,6 +455,12 @@ out:
 	free(b);
 	close(fd);
 	return rc;
+}
+
+static int local_get(void *impl, const char *path, void **buf, size_t *len,
+		     struct mv_err *err)
+{
+	return local_get_range(impl, path, 0, SIZE_MAX - 1, buf, len, err);
 }
 
 static int local_map(void *impl, const char *path, const void **p,
@@ -725,6 +735,7 @@ static const struct mv_store_ops local_ops = {
 	.name = "local",
 	.put = local_put,
 	.get = local_get,
+	.get_range = local_get_range,
 	.map = local_map,
 	.unmap = local_unmap,
 	.del = local_del,

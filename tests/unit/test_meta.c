@@ -1,8 +1,10 @@
 /*
- * test_meta.c - unit tests of the metadata store (meta.h) on its local
- * implementation: get/range/txn semantics, the limits shared with etcd,
- * durability across reopen, torn and corrupt log tails, compaction and the
- * directory lock.
+ * test_meta.c - unit tests of the metadata store (meta.h): the seam's
+ * semantics (get/range/txn, the limits shared with etcd, durability across
+ * reopen, revisions, watches, leases) on every backend, the local one and
+ * a real etcd (MV_TEST_ETCD, or one started with scripts/etcd.sh for the
+ * run); the local store's log (torn and corrupt tails, compaction, the
+ * directory lock); etcd's endpoints (unreachable, failover, bad replies).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -11,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -29,6 +33,111 @@ static struct mv_meta *open_dir(const char *name)
 	if (!m)
 		unit_diag("open '%s': %s", name, err.msg);
 	return m;
+}
+
+/*
+ * The seam: get, range, txn, revisions, revision compares, watches and
+ * leases.  These tests run against every backend of this table;
+ * open(name) opens the store called name, the same store again when
+ * called again after mv_meta_close (on etcd: a namespace of its own).
+ */
+struct backend {
+	const char *name;
+	struct mv_meta *(*open)(const char *name);
+};
+
+static struct mv_meta *open_local(const char *name)
+{
+	return open_dir(name);
+}
+
+static char etcd_url[256], etcd_dir[64];
+
+static void etcd_stop(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s' && rm -rf '%s'",
+		 "scripts/etcd.sh", etcd_dir, etcd_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "run-unit: cannot stop etcd in %s\n", etcd_dir);
+}
+
+/*
+ * The URL of the test etcd: MV_TEST_ETCD, or one started for this run
+ * (with scripts/etcd.sh, from the top of the tree) and stopped at exit.
+ */
+static const char *etcd_endpoint(void)
+{
+	const char *env = getenv("MV_TEST_ETCD");
+	char cmd[512], line[256];
+	FILE *f;
+
+	if (etcd_url[0])
+		return etcd_url;
+	if (env && *env) {
+		snprintf(etcd_url, sizeof(etcd_url), "%s", env);
+		return etcd_url;
+	}
+	snprintf(etcd_dir, sizeof(etcd_dir), "/tmp/mv-unit-etcd.XXXXXX");
+	if (!mkdtemp(etcd_dir)) {
+		unit_diag("mkdtemp: %s", strerror(errno));
+		return NULL;
+	}
+	snprintf(cmd, sizeof(cmd), "sh scripts/etcd.sh start '%s'", etcd_dir);
+	if (!(f = popen(cmd, "r")))
+		return NULL;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "MV_TEST_ETCD=", 13))
+			snprintf(etcd_url, sizeof(etcd_url), "%s",
+				 strtok(line + 13, "\n"));
+	pclose(f);
+	atexit(etcd_stop);
+	if (!etcd_url[0])
+		unit_diag("could not start etcd (scripts/etcd.sh)");
+	return etcd_url[0] ? etcd_url : NULL;
+}
+
+/* The key namespace of name in this run. */
+static const char *etcd_ns(const char *name)
+{
+	static char ns[256];
+	static long run;
+
+	if (!run)
+		run = (long)time(NULL) * 100000 + getpid() % 100000;
+	snprintf(ns, sizeof(ns), "/mv-unit.%ld/%s", run, name);
+	return ns;
+}
+
+static struct mv_meta *open_etcd(const char *name)
+{
+	struct mv_err err = { 0 };
+	const char *url = etcd_endpoint();
+	struct mv_meta *m;
+
+	if (!url)
+		return NULL;
+	if (!(m = mv_meta_open_etcd_ns(url, etcd_ns(name), &err)))
+		unit_diag("open etcd '%s': %s", url, err.msg);
+	return m;
+}
+
+static const struct backend backends[] = {
+	{ "local", open_local },
+	{ "etcd", open_etcd },
+};
+
+#define EACH_BACKEND(b)							\
+	for (const struct backend *b = backends;			\
+	     b < backends + sizeof(backends) / sizeof(backends[0]); b++)
+
+static struct mv_meta *bopen(const struct backend *b, const char *test)
+{
+	char name[128];
+
+	snprintf(name, sizeof(name), "%s-%s", test, b->name);
+	return b->open(name);
 }
 
 /* The value of key as a string, "" if absent, in a static buffer. */
@@ -81,10 +190,10 @@ static const char *range_str(struct mv_meta *m, const char *prefix)
 	return c.buf;
 }
 
-TEST(meta_get_put_del)
+static void get_put_del(const struct backend *b)
 {
 	struct mv_err err = { 0 };
-	struct mv_meta *m = open_dir("meta-basic");
+	struct mv_meta *m = bopen(b, "meta-basic");
 	const char bin[] = { 'a', 0, 'b', 0, (char)0xff };
 	char *v = (char *)1;
 	size_t n = 99;
@@ -126,9 +235,15 @@ TEST(meta_get_put_del)
 	mv_meta_close(NULL);
 }
 
-TEST(meta_range)
+TEST(meta_get_put_del)
 {
-	struct mv_meta *m = open_dir("meta-range");
+	EACH_BACKEND(b)
+		get_put_del(b);
+}
+
+static void range(const struct backend *b)
+{
+	struct mv_meta *m = bopen(b, "meta-range");
 	struct coll c = { .stop_at = 2 };
 
 	REQUIRE(m);
@@ -156,6 +271,12 @@ TEST(meta_range)
 	mv_meta_close(m);
 }
 
+TEST(meta_range)
+{
+	EACH_BACKEND(b)
+		range(b);
+}
+
 /* Range callback that writes into the store it walks. */
 static int range_put(void *arg, const char *key, const void *val,
 		     size_t vlen)
@@ -169,9 +290,9 @@ static int range_put(void *arg, const char *key, const void *val,
 	return mv_meta_put(m, k, "c", 1, NULL) ? -1 : 0;
 }
 
-TEST(meta_range_reenters)
+static void range_reenters(const struct backend *b)
 {
-	struct mv_meta *m = open_dir("meta-reenter");
+	struct mv_meta *m = bopen(b, "meta-reenter");
 
 	REQUIRE(m);
 	put_str(m, "/a", "1");
@@ -182,9 +303,15 @@ TEST(meta_range_reenters)
 	mv_meta_close(m);
 }
 
-TEST(meta_delprefix)
+TEST(meta_range_reenters)
 {
-	struct mv_meta *m = open_dir("meta-delprefix");
+	EACH_BACKEND(b)
+		range_reenters(b);
+}
+
+static void delprefix(const struct backend *b)
+{
+	struct mv_meta *m = bopen(b, "meta-delprefix");
 	struct mv_meta_op ops[2] = {
 		{ MV_META_DELPREFIX, "/u/c/", NULL, 0 },
 		{ MV_META_DELPREFIX, "/u/c/d", NULL, 0 },	/* overlaps */
@@ -208,10 +335,16 @@ TEST(meta_delprefix)
 	mv_meta_close(m);
 }
 
-TEST(meta_txn_compare)
+TEST(meta_delprefix)
+{
+	EACH_BACKEND(b)
+		delprefix(b);
+}
+
+static void txn_compare(const struct backend *b)
 {
 	struct mv_err err = { 0 };
-	struct mv_meta *m = open_dir("meta-txn");
+	struct mv_meta *m = bopen(b, "meta-txn");
 	struct mv_meta_cmp cmp[2] = {
 		{ "/a", "1", 1 },
 		{ "/none", NULL, 0 },
@@ -260,12 +393,18 @@ TEST(meta_txn_compare)
 	mv_meta_close(m);
 }
 
-TEST(meta_txn_limits)
+TEST(meta_txn_compare)
+{
+	EACH_BACKEND(b)
+		txn_compare(b);
+}
+
+static void txn_limits(const struct backend *b)
 {
 	static struct mv_meta_op many[MV_META_TXN_OPS_MAX + 1];
 	static char keys[MV_META_TXN_OPS_MAX + 1][16];
 	struct mv_err err = { 0 };
-	struct mv_meta *m = open_dir("meta-limits");
+	struct mv_meta *m = bopen(b, "meta-limits");
 	struct mv_meta_op ops[2] = {
 		{ MV_META_PUT, "/a", "1", 1 },
 		{ MV_META_PUT, "/a", "2", 1 },
@@ -314,9 +453,15 @@ TEST(meta_txn_limits)
 	mv_meta_close(m);
 }
 
-TEST(meta_reopen)
+TEST(meta_txn_limits)
 {
-	struct mv_meta *m = open_dir("meta-reopen");
+	EACH_BACKEND(b)
+		txn_limits(b);
+}
+
+static void reopen(const struct backend *b)
+{
+	struct mv_meta *m = bopen(b, "meta-reopen");
 	struct mv_meta_op ops[2] = {
 		{ MV_META_DELPREFIX, "/p/", NULL, 0 },
 		{ MV_META_PUT, "/q", "after", 5 },
@@ -333,7 +478,7 @@ TEST(meta_reopen)
 	mv_meta_txn(m, NULL, 0, ops, 2, NULL);
 	mv_meta_close(m);
 
-	REQUIRE((m = open_dir("meta-reopen")));
+	REQUIRE((m = bopen(b, "meta-reopen")));
 	CHECK_STR(range_str(m, ""), "/a=3;/q=after;");
 	mv_meta_stats(m, &st, NULL);
 	CHECK_EQ_U64(st.keys, 2);
@@ -341,9 +486,15 @@ TEST(meta_reopen)
 	put_str(m, "/c", "4");
 	mv_meta_close(m);
 
-	REQUIRE((m = open_dir("meta-reopen")));
+	REQUIRE((m = bopen(b, "meta-reopen")));
 	CHECK_STR(range_str(m, ""), "/a=3;/c=4;/q=after;");
 	mv_meta_close(m);
+}
+
+TEST(meta_reopen)
+{
+	EACH_BACKEND(b)
+		reopen(b);
 }
 
 static int read_file(const char *path, unsigned char **buf, size_t *len)
@@ -622,9 +773,9 @@ static void *incr(void *arg)
 	return (void *)fails;
 }
 
-TEST(meta_threads)
+static void threads(const struct backend *b)
 {
-	struct mv_meta *m = open_dir("meta-threads");
+	struct mv_meta *m = bopen(b, "meta-threads");
 	pthread_t t[NTHREADS];
 	long fails = 0;
 	char want[32];
@@ -646,6 +797,12 @@ TEST(meta_threads)
 	mv_meta_close(m);
 }
 
+TEST(meta_threads)
+{
+	EACH_BACKEND(b)
+		threads(b);
+}
+
 static int count_keys(void *arg, const char *key, const void *val,
 		      size_t vlen)
 {
@@ -656,9 +813,9 @@ static int count_keys(void *arg, const char *key, const void *val,
 	return 0;
 }
 
-TEST(meta_many_keys)
+static void many_keys(const struct backend *b)
 {
-	struct mv_meta *m = open_dir("meta-many");
+	struct mv_meta *m = bopen(b, "meta-many");
 	static struct mv_meta_op ops[MV_META_TXN_OPS_MAX];
 	static char keys[MV_META_TXN_OPS_MAX][48];
 	const int nkeys = 100 * MV_META_TXN_OPS_MAX;
@@ -685,11 +842,17 @@ TEST(meta_many_keys)
 	CHECK_EQ_INT(n, nkeys / 4);
 	mv_meta_close(m);
 
-	REQUIRE((m = open_dir("meta-many")));
+	REQUIRE((m = bopen(b, "meta-many")));
 	n = 0;
 	CHECK_EQ_INT(mv_meta_range(m, "", count_keys, &n, NULL), 0);
 	CHECK_EQ_INT(n, nkeys);
 	mv_meta_close(m);
+}
+
+TEST(meta_many_keys)
+{
+	EACH_BACKEND(b)
+		many_keys(b);
 }
 
 /*
@@ -917,38 +1080,6 @@ TEST(meta_permissions)
 	}
 }
 
-/*
- * The etcd-like seam: revisions, revision compares, watches and leases.
- * These tests run against every backend of this table, so that the etcd
- * one can join them; open(name) opens the store called name, the same
- * store again when called again after mv_meta_close.
- */
-struct backend {
-	const char *name;
-	struct mv_meta *(*open)(const char *name);
-};
-
-static struct mv_meta *open_local(const char *name)
-{
-	return open_dir(name);
-}
-
-static const struct backend backends[] = {
-	{ "local", open_local },
-};
-
-#define EACH_BACKEND(b)							\
-	for (const struct backend *b = backends;			\
-	     b < backends + sizeof(backends) / sizeof(backends[0]); b++)
-
-static struct mv_meta *bopen(const struct backend *b, const char *test)
-{
-	char name[128];
-
-	snprintf(name, sizeof(name), "%s-%s", test, b->name);
-	return b->open(name);
-}
-
 static int64_t put_rev(struct mv_meta *m, const char *key, const char *val,
 		       int64_t lease)
 {
@@ -1041,10 +1172,13 @@ TEST(seam_revisions)
 		/* Compaction of the log and a restart keep every revision. */
 		memset(val, 'v', sizeof(val) - 1);
 		val[sizeof(val) - 1] = '\0';
-		do {
+		do {	/* etcd: a few puts, it has no log to compact */
 			CHECK(put_rev(m, "/big", val, 0) > 0);
 			mv_meta_stats(m, &st, NULL);
-		} while (!st.compactions && ++n < 2000);
+		} while (!st.compactions &&
+			 ++n < (strcmp(b->name, "local") ? 3 : 2000));
+		if (!st.compactions)
+			n--;	/* the count ended it: n puts, not n + 1 */
 		r4 = cur_rev(m);
 		mv_meta_close(m);
 		REQUIRE((m = bopen(b, "seam-rev")));
@@ -1321,6 +1455,87 @@ TEST(seam_leases)
 	}
 }
 
+/*
+ * Corners where etcd is the reference: a delete of nothing takes no
+ * revision, a put without a lease takes the key off its lease, prefixes
+ * ending in 0xff bytes.
+ */
+TEST(seam_corners)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-corners");
+		struct mv_meta_kv kv;
+		struct evs e = { "", 0 };
+		int64_t id, r;
+
+		REQUIRE(m);
+		r = put_rev(m, "/a", "1", 0);
+		CHECK_EQ_INT(del_rev(m, "/none", 0), r);
+		CHECK_EQ_INT(del_rev(m, "/none/", 1), r);
+		CHECK_EQ_INT(cur_rev(m), r);
+		/* The same value again is a change all the same. */
+		CHECK_EQ_INT(put_rev(m, "/a", "1", 0), r + 1);
+		CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+		CHECK_EQ_INT(kv.version, 2);
+		/* Put again without the lease: the key stays when it goes. */
+		REQUIRE(mv_meta_lease_grant(m, 60000, &id, NULL) == 0);
+		CHECK(put_rev(m, "/l", "1", id) > 0);
+		CHECK(put_rev(m, "/l", "2", 0) > 0);
+		CHECK_EQ_INT(get_revs(m, "/l", &kv), 0);
+		CHECK_EQ_INT(kv.lease, 0);
+		r = cur_rev(m);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id, NULL), 0);
+		CHECK_EQ_INT(cur_rev(m), r);
+		CHECK_STR(get_str(m, "/l"), "2");
+		/* Prefixes that end in 0xff. */
+		put_str(m, "/p\xff", "1");
+		put_str(m, "/p\xff\xff", "2");
+		put_str(m, "/p\xff\xff\x01", "3");
+		put_str(m, "/q", "4");
+		CHECK_STR(range_str(m, "/p\xff\xff"),
+			  "/p\xff\xff=2;/p\xff\xff\x01=3;");
+		CHECK_STR(range_str(m, "/p\xff"),
+			  "/p\xff=1;/p\xff\xff=2;/p\xff\xff\x01=3;");
+		r = put_rev(m, "/p\xff\xff", "5", 0);
+		put_rev(m, "/q", "6", 0);
+		CHECK_EQ_INT(mv_meta_watch(m, "/p\xff\xff", r, 0, on_event, &e,
+					   NULL, NULL), 0);
+		CHECK_EQ_INT(e.n, 1);
+		mv_meta_close(m);
+	}
+}
+
+/*
+ * As etcd: a lease that carries no key goes without a revision, revoked
+ * or expired, and this survives a restart.
+ */
+TEST(seam_lease_without_keys)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-lease0");
+		struct mv_meta_kv kv;
+		int64_t id, r0;
+
+		REQUIRE(m);
+		CHECK(put_rev(m, "/x", "x", 0) > 0);
+		r0 = cur_rev(m);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 60000, &id, NULL), 0);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id, NULL), 0);
+		CHECK_EQ_INT(cur_rev(m), r0);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 500, &id, NULL), 0);
+		/* etcd: its ttl is at least 1 s, checked every 0.5 s */
+		usleep(strcmp(b->name, "local") ? 2500000 : 800000);
+		CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), MV_ESERVER);
+		CHECK_EQ_INT(cur_rev(m), r0);
+		mv_meta_close(m);
+		REQUIRE((m = bopen(b, "seam-lease0")));
+		CHECK_EQ_INT(cur_rev(m), r0);
+		CHECK_EQ_INT(get_revs(m, "/x", &kv), 0);
+		CHECK_EQ_INT(put_rev(m, "/y", "y", 0), r0 + 1);
+		mv_meta_close(m);
+	}
+}
+
 static void put_le(unsigned char *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -1399,5 +1614,384 @@ TEST(meta_local_old_log_and_history)
 	memset(&e, 0, sizeof(e));
 	CHECK_EQ_INT(mv_meta_watch(m, "/", 1, 0, on_event, &e, NULL, NULL), 0);
 	CHECK_STR(e.buf, "P /a=1@1;");
+	mv_meta_close(m);
+}
+
+/*
+ * etcd only: its endpoints.  free_port is a loopback port nobody listens
+ * on (bound, then closed).
+ */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+TEST(etcd_unreachable)
+{
+	struct mv_err err = { 0 };
+	char url[128];
+	double t0 = now_s();
+	int port = free_port();
+
+	REQUIRE(port > 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	CHECK(mv_meta_open_etcd(url, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	CHECK_EQ_INT(mv_exit_code(err.code), 75);
+	CHECK(strstr(err.msg, "unreachable") != NULL);
+	CHECK(strstr(err.msg, url) != NULL);
+	CHECK(now_s() - t0 < 3);
+	/* Two dead endpoints: still one answer, still bounded. */
+	mv_err_clear(&err);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d, http://127.0.0.1:%d",
+		 port, port);
+	CHECK(mv_meta_open_etcd(url, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	CHECK(now_s() - t0 < 6);
+	/* Not a URL at all. */
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_etcd("127.0.0.1:2379", &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EUSAGE);
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_etcd(" , ", &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EUSAGE);
+}
+
+/* Watch /f/ from `from` for up to 5 s, into e. */
+struct fwatch {
+	struct mv_meta *m;
+	int64_t from;
+	int rc;
+	struct evs e;
+};
+
+static void *watch_thread(void *arg)
+{
+	struct fwatch *f = arg;
+
+	f->rc = mv_meta_watch(f->m, "/f/", f->from, 5000, on_event, &f->e,
+			      NULL, NULL);
+	return NULL;
+}
+
+TEST(etcd_failover)
+{
+	const char *url = etcd_endpoint();
+	char list[512];
+	struct mv_meta *m;
+	struct fwatch f = { NULL, 0, -1, { "", 0 } };
+	pthread_t t;
+	int64_t r;
+	int port = free_port();
+
+	REQUIRE(url && port > 0);
+	/* The first endpoint is down: the second one answers everything. */
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d,%s", port, url);
+	REQUIRE((m = mv_meta_open_etcd_ns(list, etcd_ns("failover"), NULL)));
+	CHECK_EQ_INT(put_str(m, "/f/a", "1"), 0);
+	CHECK_STR(get_str(m, "/f/a"), "1");
+	CHECK_STR(range_str(m, "/f/"), "/f/a=1;");
+	f.m = m;
+	f.from = cur_rev(m) + 1;
+	REQUIRE(pthread_create(&t, NULL, watch_thread, &f) == 0);
+	usleep(200 * 1000);
+	r = put_rev(m, "/f/b", "2", 0);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(f.rc, 0);
+	snprintf(list, sizeof(list), "P /f/b=2@%lld;", (long long)r);
+	CHECK_STR(f.e.buf, list);
+	mv_meta_close(m);
+	/* The other way round, with a trailing slash and spaces. */
+	snprintf(list, sizeof(list), " %s/ , http://127.0.0.1:%d", url, port);
+	REQUIRE((m = mv_meta_open_etcd_ns(list, etcd_ns("failover"), NULL)));
+	CHECK_STR(range_str(m, ""), "/f/a=1;/f/b=2;");
+	mv_meta_close(m);
+}
+
+/* A lease that runs out deletes its keys; a blocked watch sees the DELs. */
+TEST(etcd_lease_expiry_watch)
+{
+	struct mv_meta *m = open_etcd("lease-expiry");
+	struct evs e = { "", 0 };
+	char want[256];
+	int64_t id, r, next = 0;
+	double t0;
+
+	REQUIRE(m);
+	REQUIRE(mv_meta_lease_grant(m, 1000, &id, NULL) == 0);
+	CHECK(put_rev(m, "/e/a", "a", id) > 0);
+	CHECK(put_rev(m, "/e/b", "b", id) > 0);
+	r = put_rev(m, "/e/c", "c", 0);
+	t0 = now_s();
+	CHECK_EQ_INT(mv_meta_watch(m, "/e/", r + 1, 10000, on_event, &e,
+				   &next, NULL), 0);
+	CHECK(now_s() - t0 > 0.3);
+	CHECK(now_s() - t0 < 8);
+	snprintf(want, sizeof(want), "D /e/a@%lld;D /e/b@%lld;",
+		 (long long)r + 1, (long long)r + 1);
+	CHECK_STR(e.buf, want);
+	CHECK_EQ_INT(next, r + 2);
+	CHECK_STR(range_str(m, "/e/"), "/e/c=c;");
+	mv_meta_close(m);
+}
+
+TEST(etcd_watch_compacted)
+{
+	struct mv_meta *m = open_etcd("watch-compacted");
+	struct mv_err err = { 0 };
+	struct evs e = { "", 0 };
+	char want[256];
+	int64_t r1, r2, r3;
+
+	REQUIRE(m);
+	r1 = put_rev(m, "/c/x", "1", 0);
+	r2 = put_rev(m, "/c/x", "2", 0);
+	r3 = put_rev(m, "/c/x", "3", 0);
+	CHECK_EQ_INT(mv_meta_compact(m, r2, NULL), 0);
+	/* etcd itself would start at r2; the seam says it is gone. */
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", r2, 0, on_event, &e, NULL, &err),
+		     MV_META_COMPACTED);
+	snprintf(want, sizeof(want), "required revision %lld has been "
+		 "compacted (compacted at %lld)", (long long)r2,
+		 (long long)r2);
+	CHECK_STR(err.msg, want);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", r1, 0, on_event, &e, NULL, &err),
+		     MV_META_COMPACTED);
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", 1, 0, on_event, &e, NULL, NULL),
+		     MV_META_COMPACTED);
+	CHECK_EQ_INT(e.n, 0);
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", r2 + 1, 0, on_event, &e, NULL,
+				   NULL), 0);
+	snprintf(want, sizeof(want), "P /c/x=3@%lld;", (long long)r3);
+	CHECK_STR(e.buf, want);
+	/* Again, or older: fine; the future: no. */
+	CHECK_EQ_INT(mv_meta_compact(m, r1, NULL), 0);
+	CHECK_EQ_INT(mv_meta_compact(m, r2, NULL), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_meta_compact(m, r3 + 1000, &err), MV_EUSAGE);
+	mv_meta_close(m);
+}
+
+TEST(etcd_namespaces)
+{
+	struct mv_meta *a = open_etcd("ns-a"), *b = open_etcd("ns-b");
+	struct mv_meta_op all = { MV_META_DELPREFIX, "", NULL, 0 };
+	struct mv_meta_stats st;
+	struct evs e = { "", 0 };
+	int64_t r;
+
+	REQUIRE(a && b);
+	put_str(a, "/k", "a");
+	put_str(b, "/k", "b");
+	r = cur_rev(a);
+	CHECK_STR(get_str(a, "/k"), "a");
+	CHECK_STR(range_str(b, ""), "/k=b;");
+	CHECK_EQ_INT(mv_meta_txn(a, NULL, 0, &all, 1, NULL), 0);
+	CHECK_STR(range_str(a, ""), "");
+	CHECK_STR(range_str(b, ""), "/k=b;");
+	CHECK_EQ_INT(mv_meta_stats(b, &st, NULL), 0);
+	CHECK_EQ_U64(st.keys, 1);
+	CHECK_EQ_INT(st.revision, r + 1);
+	/* History read across the whole keyspace, filtered to one store. */
+	CHECK_EQ_INT(mv_meta_watch(b, "", r - 1, 0, on_event, &e, NULL, NULL),
+		     0);
+	CHECK_EQ_INT(e.n, 1);
+	CHECK(strncmp(e.buf, "P /k=b@", 7) == 0);
+	mv_meta_close(a);
+	mv_meta_close(b);
+}
+
+/*
+ * A fake etcd that answers each connection with the next canned reply
+ * (and closes it): every bad answer is MV_EPROTO, never a crash.
+ */
+struct fake {
+	int fd;
+	const char *const *replies;
+};
+
+static void *fake_serve(void *arg)
+{
+	struct fake *f = arg;
+
+	for (const char *const *r = f->replies; *r; r++) {
+		char buf[4096], head[256];
+		int c = accept(f->fd, NULL, NULL);
+
+		if (c < 0)
+			break;
+		if (read(c, buf, sizeof(buf)) > 0) {
+			snprintf(head, sizeof(head), "HTTP/1.1 %s\r\n"
+				 "Content-Length: %zu\r\nConnection: close\r\n"
+				 "\r\n", **r == '{' ? "200 OK" :
+				 "500 Oops", strlen(*r));
+			if (write(c, head, strlen(head)) < 0 ||
+			    write(c, *r, strlen(*r)) < 0)
+				break;
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+TEST(etcd_bad_replies)
+{
+	static const char *const replies[] = {
+		"hello",			/* open: not JSON */
+		"{\"header\":{\"revision\":\"x\"}}", /* open: bad number */
+		"<html>oops</html>",		/* open: HTTP 500 */
+		"{\"header\":{\"revision\":\"5\"},\"count\":\"1\"}", /* open */
+		"{\"header\":{\"revision\":\"5\"},\"kvs\":[{\"key\":\"!!\"}]}",
+		"{\"header\":{\"revision\":\"5\"},\"kvs\":{}}",
+		"{\"header\":{\"revision\":\"5\"},\"kvs\":[{\"key\":\"L2s=\","
+		"\"value\":\"MQ==\",\"version\":[]}]}",
+		"{\"header\":{\"revision\":\"5\"},\"more\":true}",
+		"{\"header\":{\"revision\":\"6\"},\"succeeded\":true}",
+		"[]",
+		"{\"header\":{\"revision\":\"6\"},\"ID\":\"-3\"}",
+		NULL,
+	};
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	struct fake f = { socket(AF_INET, SOCK_STREAM, 0), replies };
+	struct mv_err err = { 0 };
+	struct mv_meta *m;
+	pthread_t t;
+	char url[64], *v;
+	size_t n;
+	int64_t id;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	REQUIRE(f.fd >= 0);
+	REQUIRE(bind(f.fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	REQUIRE(getsockname(f.fd, (struct sockaddr *)&a, &len) == 0);
+	REQUIRE(listen(f.fd, 8) == 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+	REQUIRE(pthread_create(&t, NULL, fake_serve, &f) == 0);
+	for (int i = 0; i < 3; i++) {
+		mv_err_clear(&err);
+		CHECK(mv_meta_open_etcd(url, &err) == NULL);
+		CHECK_EQ_INT(err.code, MV_EPROTO);
+	}
+	CHECK(strstr(err.msg, "malformed reply (HTTP 500)") != NULL);
+	m = mv_meta_open_etcd(url, &err);
+	CHECK(m != NULL);
+	for (int i = 0; m && i < 3; i++) {
+		mv_err_clear(&err);
+		CHECK_EQ_INT(mv_meta_get(m, "/k", &v, &n, &err), MV_EPROTO);
+		CHECK(strstr(err.msg, "malformed reply") != NULL);
+	}
+	if (m) {
+		CHECK_EQ_INT(mv_meta_range(m, "", collect, &(struct coll){
+					   .stop_at = 0 }, NULL), MV_EPROTO);
+		CHECK_EQ_INT(mv_meta_put(m, "/k", "v", 1, NULL), 0);
+		CHECK_EQ_INT(mv_meta_put(m, "/k", "v", 1, NULL), MV_EPROTO);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 1000, &id, NULL),
+			     MV_EPROTO);
+		CHECK_EQ_INT(id, 0);
+	}
+	mv_meta_close(m);
+	pthread_join(t, NULL);
+	close(f.fd);
+}
+
+/* Run scripts/etcd.sh op dir; for start, the URL into url. */
+static int etcd_script(const char *op, const char *dir, char *url, size_t n)
+{
+	char cmd[512], line[256];
+	FILE *f;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "sh scripts/etcd.sh %s '%s'", op, dir);
+	if (!(f = popen(cmd, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (url && !strncmp(line, "MV_TEST_ETCD=", 13))
+			snprintf(url, n, "%s", strtok(line + 13, "\n"));
+	rc = pclose(f);
+	return rc;
+}
+
+struct wgone {
+	struct mv_meta *m;
+	int rc;
+	struct mv_err err;
+};
+
+static void *watch_gone(void *arg)
+{
+	struct wgone *w = arg;
+
+	w->rc = mv_meta_watch(w->m, "/", 0, -1, on_event, &(struct evs){
+			      "", 0 }, NULL, &w->err);
+	return NULL;
+}
+
+/* The server goes away: every call, and a blocked watch, is MV_EAGAIN. */
+TEST(etcd_server_goes_away)
+{
+	const char *dir = unit_path("etcd-gone");
+	struct wgone w = { NULL, 1, { 0 } };
+	struct mv_err err = { 0 };
+	char url[256] = "", pid[32] = "", path[4096];
+	struct mv_meta *m;
+	pthread_t t;
+	int64_t id;
+	FILE *f;
+	double t0;
+
+	REQUIRE(etcd_script("start", dir, url, sizeof(url)) == 0);
+	REQUIRE(url[0]);
+	snprintf(path, sizeof(path), "%s/etcd.pid", dir);
+	if ((f = fopen(path, "r"))) {
+		if (!fgets(pid, sizeof(pid), f))
+			pid[0] = '\0';
+		fclose(f);
+	}
+	REQUIRE((m = mv_meta_open_etcd(url, NULL)));
+	CHECK_EQ_INT(put_str(m, "/g", "1"), 0);
+	CHECK_EQ_INT(mv_meta_lease_grant(m, 5000, &id, NULL), 0);
+	w.m = m;
+	REQUIRE(pthread_create(&t, NULL, watch_gone, &w) == 0);
+	usleep(300 * 1000);
+	t0 = now_s();
+	CHECK_EQ_INT(etcd_script("stop", dir, NULL, 0), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(w.rc, MV_EAGAIN);
+	CHECK(now_s() - t0 < 8);
+	/* etcd.sh stop waited until it was gone (or a zombie). */
+	CHECK(atoi(pid) > 0);
+	snprintf(path, sizeof(path), "/proc/%d/stat", atoi(pid));
+	if ((f = fopen(path, "r"))) {
+		char st[512] = "", *p;
+
+		if (!fgets(st, sizeof(st), f))
+			st[0] = '\0';
+		fclose(f);
+		p = strrchr(st, ')');
+		CHECK(p && p[1] == ' ' && p[2] == 'Z');
+	}
+	t0 = now_s();
+	CHECK_EQ_INT(mv_meta_put(m, "/g", "2", 1, &err), MV_EAGAIN);
+	CHECK(strstr(err.msg, "unreachable") != NULL);
+	CHECK_EQ_INT(mv_meta_get(m, "/g", &(char *){ NULL }, &(size_t){ 0 },
+				 NULL), MV_EAGAIN);
+	CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), MV_EAGAIN);
+	CHECK_EQ_INT(mv_meta_watch(m, "/", 0, 100, on_event,
+				   &(struct evs){ "", 0 }, NULL, NULL),
+		     MV_EAGAIN);
+	CHECK_EQ_INT(mv_meta_revision(m, &id, NULL), MV_EAGAIN);
+	CHECK(now_s() - t0 < 3);
 	mv_meta_close(m);
 }

@@ -1,8 +1,9 @@
 /*
- * test_store.c - unit tests of the segment store (store.h) on its local
- * implementation, and of the crc32c that checksums its files: check
- * values, hardware against software, put/get/map/list/del, temporaries,
- * path checks and concurrent writers.
+ * test_store.c - unit tests of the segment store (store.h), and of the
+ * crc32c that checksums its files: check values, hardware against
+ * software, put/get/range/map/list/del, path checks and concurrent
+ * writers on the local store and again on S3 (SEAM_TEST; test_s3.c has
+ * the S3 server), temporaries and direct I/O on the local one.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -134,15 +135,77 @@ TEST(crc32c_speed)
 	free(buf);
 }
 
+/* From test_s3.c: a store on the test S3 (RGW), prefix by name. */
+const struct mv_s3_conf *unit_s3_conf(void);
+struct mv_store *unit_s3_open(const char *name, const char *cache_dir);
+const char *unit_s3_prefix(const char *name);
+void unit_s3_wipe(struct mv_store *s);
+
+/*
+ * Tests of the seam run twice: on the local store, then on S3 (Ceph's
+ * RGW, with a cache directory for maps); on_s3 says which.  The S3 run
+ * deletes what the test left, by the names it opened.
+ */
+static int on_s3;
+static char s3_names[8][64];
+static int s3_nnames;
+
 static struct mv_store *open_store(const char *name)
 {
 	struct mv_err err = { 0 };
-	struct mv_store *s = mv_store_open_local(unit_path(name), &err);
+	struct mv_store *s;
+	char cache[128];
 
+	if (on_s3) {
+		int i;
+
+		for (i = 0; i < s3_nnames && strcmp(s3_names[i], name); i++)
+			;
+		if (i == s3_nnames && i < 8)
+			snprintf(s3_names[s3_nnames++], 64, "%s", name);
+		snprintf(cache, sizeof(cache), "%s-cache", name);
+		return unit_s3_open(name, unit_path(cache));
+	}
+	s = mv_store_open_local(unit_path(name), &err);
 	if (!s)
 		unit_diag("open '%s': %s", name, err.msg);
 	return s;
 }
+
+static int s3_start(void)
+{
+	if (!unit_s3_conf()) {
+		unit_fail(__FILE__, __LINE__, "no S3 to test on");
+		return 0;
+	}
+	on_s3 = 1;
+	s3_nnames = 0;
+	return 1;
+}
+
+static void s3_end(void)
+{
+	on_s3 = 0;
+	for (int i = 0; i < s3_nnames; i++) {
+		struct mv_store *s = unit_s3_open(s3_names[i], NULL);
+
+		unit_s3_wipe(s);
+		mv_store_close(s);
+	}
+}
+
+/* A test of the seam: store_NAME on local, store_s3_NAME on S3. */
+#define SEAM_TEST(name)							\
+	static void seam_##name(void);					\
+	TEST(store_##name) { seam_##name(); }				\
+	TEST(store_s3_##name)						\
+	{								\
+		if (s3_start()) {					\
+			seam_##name();					\
+			s3_end();					\
+		}							\
+	}								\
+	static void seam_##name(void)
 
 static int put_str(struct mv_store *s, const char *path, const char *data)
 {
@@ -168,7 +231,7 @@ static const char *get_str(struct mv_store *s, const char *path)
 	return out;
 }
 
-TEST(store_put_get_map)
+SEAM_TEST(put_get_map)
 {
 	struct mv_err err = { 0 };
 	struct mv_store *s = open_store("store-basic");
@@ -204,10 +267,14 @@ TEST(store_put_get_map)
 
 	/* Deep paths get directories; the file is where local_dir says. */
 	CHECK_EQ_INT(put_str(s, "u/c/idx/ivf.index", "x"), 0);
-	REQUIRE(mv_store_local_dir(s));
-	snprintf(real, sizeof(real), "%s/u/c/idx/ivf.index",
-		 mv_store_local_dir(s));
-	CHECK(stat(real, &st) == 0 && st.st_size == 1);
+	if (on_s3) {
+		CHECK(mv_store_local_dir(s) == NULL);
+	} else {
+		REQUIRE(mv_store_local_dir(s));
+		snprintf(real, sizeof(real), "%s/u/c/idx/ivf.index",
+			 mv_store_local_dir(s));
+		CHECK(stat(real, &st) == 0 && st.st_size == 1);
+	}
 
 	/* Empty objects. */
 	CHECK_EQ_INT(mv_store_put(s, "empty", NULL, 0, NULL), 0);
@@ -223,7 +290,8 @@ TEST(store_put_get_map)
 	CHECK_EQ_INT(mv_store_get(s, "docs/nope", &buf, &len, &err),
 		     MV_ENOINPUT);
 	CHECK(buf == NULL);
-	CHECK(strstr(err.msg, "docs/nope': No such file or directory"));
+	CHECK(strstr(err.msg, on_s3 ? "docs/nope': HTTP 404 NoSuchKey" :
+		     "docs/nope': No such file or directory"));
 	CHECK_EQ_INT(mv_store_map(s, "nope/x", &p, &len, &h, NULL),
 		     MV_ENOINPUT);
 	CHECK(h == NULL);
@@ -239,7 +307,7 @@ TEST(store_put_get_map)
 	mv_store_close(s);
 }
 
-TEST(store_big_and_many_iovecs)
+SEAM_TEST(big_and_many_iovecs)
 {
 	struct mv_store *s = open_store("store-big");
 	size_t big = 48u << 20, nsmall = 300;
@@ -340,7 +408,7 @@ TEST(store_direct_io_layouts)
 }
 
 /* A writer's object appears only at commit; abort leaves nothing. */
-TEST(store_writer)
+SEAM_TEST(writer)
 {
 	struct mv_store *s = open_store("store-writer");
 	size_t big = 3u << 20;
@@ -441,7 +509,7 @@ static const char *list_str(struct mv_store *s, const char *prefix)
 	return out;
 }
 
-TEST(store_list)
+SEAM_TEST(list)
 {
 	struct mv_store *s = open_store("store-list");
 	struct listed l = { .stop_at = 1 };
@@ -456,9 +524,12 @@ TEST(store_list)
 	put_str(s, "top", "eeeee");
 	put_str(s, ".hidden", "f");
 	/* A temporary is never listed. */
-	snprintf(tmp, sizeof(tmp), "%s/docs/.tmp-1-1", unit_path("store-list"));
-	REQUIRE((fd = open(tmp, O_WRONLY | O_CREAT, 0644)) >= 0);
-	close(fd);
+	if (!on_s3) {
+		snprintf(tmp, sizeof(tmp), "%s/docs/.tmp-1-1",
+			 unit_path("store-list"));
+		REQUIRE((fd = open(tmp, O_WRONLY | O_CREAT, 0644)) >= 0);
+		close(fd);
+	}
 
 	CHECK_STR(list_str(s, ""), ".hidden:1 docs/idx/ivf:3 "
 		  "docs/seg-1.vec:1 docs/seg-2.vec:2 docsx/seg-1.vec:4 top:5");
@@ -478,7 +549,7 @@ TEST(store_list)
 	mv_store_close(s);
 }
 
-TEST(store_del)
+SEAM_TEST(del)
 {
 	struct mv_err err = { 0 };
 	struct mv_store *s = open_store("store-del");
@@ -492,7 +563,7 @@ TEST(store_del)
 	CHECK_STR(list_str(s, ""), "a/two:1");
 	/* Emptied directories go; a non-empty one stays. */
 	snprintf(dir, sizeof(dir), "%s/a/b", unit_path("store-del"));
-	CHECK(access(dir, F_OK) < 0);
+	CHECK(on_s3 || access(dir, F_OK) < 0);
 	CHECK_EQ_INT(mv_store_del(s, "a/b/c/one", &err), 0);	/* absent */
 	CHECK_EQ_INT(mv_store_del(s, "a/two/x", &err), 0);
 	CHECK_EQ_INT(mv_store_del(s, "a", &err), 0);		/* a dir */
@@ -541,7 +612,7 @@ TEST(store_clean_tmp)
 	mv_store_close(s);
 }
 
-TEST(store_bad_paths)
+SEAM_TEST(bad_paths)
 {
 	static const char *bad[] = {
 		"", "/abs", "..", "../x", "a/../b", "a/..", "a//b", "a/",
@@ -587,6 +658,10 @@ TEST(store_bad_paths)
 	for (int i = 255; i < MV_STORE_PATH_MAX - 1; i += 256)
 		longp[i] = '/';
 	longp[MV_STORE_PATH_MAX - 1] = '\0';
+	/* On S3 the prefix counts against the key's 1024 bytes. */
+	if (on_s3)
+		longp[MV_STORE_PATH_MAX - strlen(unit_s3_prefix(
+			"store-badpath"))] = '\0';
 	CHECK_EQ_INT(mv_store_put(s, longp, &iov, 1, NULL), 0);
 	CHECK_STR(get_str(s, longp), "x");
 	CHECK_EQ_INT(mv_store_del(s, longp, NULL), 0);
@@ -630,7 +705,7 @@ static int count_path(void *arg, const char *path, uint64_t size)
 	return 0;
 }
 
-TEST(store_threads)
+SEAM_TEST(threads)
 {
 	struct mv_store *s = open_store("store-threads");
 	pthread_t t[NWRITERS];
@@ -650,5 +725,39 @@ TEST(store_threads)
 	CHECK_EQ_INT(mv_store_list(s, "shared/", count_path, &n, NULL), 0);
 	CHECK_EQ_INT(n, NWRITERS * NOBJ / 2);
 	CHECK_EQ_INT(mv_store_clean_tmp(s, NULL), 0);
+	mv_store_close(s);
+}
+
+/* Ranges: inside, across the end, past it, empty, of an absent object. */
+SEAM_TEST(range)
+{
+	struct mv_store *s = open_store("store-range");
+	struct mv_err err = { 0 };
+	void *buf;
+	size_t got;
+
+	REQUIRE(s);
+	REQUIRE(put_str(s, "r/obj", "0123456789") == 0);
+	REQUIRE(mv_store_get_range(s, "r/obj", 2, 3, &buf, &got, &err) == 0);
+	CHECK_EQ_INT(got, 3);
+	CHECK_STR(buf, "234");
+	free(buf);
+	REQUIRE(mv_store_get_range(s, "r/obj", 7, 100, &buf, &got, NULL) == 0);
+	CHECK_EQ_INT(got, 3);
+	CHECK_STR(buf, "789");
+	free(buf);
+	REQUIRE(mv_store_get_range(s, "r/obj", 12, 5, &buf, &got, NULL) == 0);
+	CHECK_EQ_INT(got, 0);
+	CHECK_STR(buf, "");
+	free(buf);
+	REQUIRE(mv_store_get_range(s, "r/obj", 4, 0, &buf, &got, NULL) == 0);
+	CHECK_EQ_INT(got, 0);
+	free(buf);
+	CHECK_EQ_INT(mv_store_get_range(s, "r/none", 0, 5, &buf, &got, NULL),
+		     MV_ENOINPUT);
+	CHECK(buf == NULL);
+	CHECK_EQ_INT(mv_store_get_range(s, "../r", 0, 5, &buf, &got, NULL),
+		     MV_EUSAGE);
+	CHECK_EQ_INT(err.code, 0);
 	mv_store_close(s);
 }

@@ -1,0 +1,178 @@
+#!/bin/sh
+# A throw-away S3 for tests: Ceph's RGW on a one-node Ceph whose OSD keeps
+# its data in memory (memstore), all state under DIR, loopback only.
+#
+#   sh scripts/rgw.sh start DIR   prints MV_TEST_S3_ENDPOINT=..., _BUCKET,
+#                                 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
+#   sh scripts/rgw.sh stop DIR    stops rgw, osd, then mon; removes DIR's data
+#
+# Needs radosgw ceph-mon ceph-osd (scripts/deps.sh) and root or a user that
+# may run them.  Every wait is bounded; start takes about 6 s here.  A failed
+# start prints the daemons' log tails and exits 75 after stopping them.
+set -eu
+
+KEY=MVTESTACCESSKEY00001
+SECRET=mvtestsecretkey000000000000000000000001
+BUCKET=mv-test
+MEMSTORE_BYTES=$((512 << 20))
+
+say() { printf 'rgw.sh: %s\n' "$*" >&2; }
+
+usage() {
+	echo "usage: sh scripts/rgw.sh start|stop DIR" >&2
+	exit 64
+}
+
+# Two free loopback ports, one python without site imports (fast).
+free_ports() {
+	python3 -S -c 'import socket
+a, b = socket.socket(), socket.socket()
+a.bind(("127.0.0.1", 0))
+b.bind(("127.0.0.1", 0))
+print(a.getsockname()[1], b.getsockname()[1])'
+}
+
+# 0 if PID is a live (not zombie) process whose command line names $2.
+alive() {
+	[ -r "/proc/$1/cmdline" ] || return 1
+	tr '\0' ' ' <"/proc/$1/cmdline" 2>/dev/null | grep -q "$2"
+}
+
+# stop_one DIR NAME: TERM, wait up to 10 s, then KILL.
+stop_one() {
+	pf="$1/run/$2.pid"
+	[ -f "$pf" ] || return 0
+	pid=$(cat "$pf")
+	if alive "$pid" "$2"; then
+		kill "$pid" 2>/dev/null || true
+		i=0
+		while alive "$pid" "$2" && [ $i -lt 100 ]; do
+			sleep 0.1
+			i=$((i + 1))
+		done
+		alive "$pid" "$2" && kill -9 "$pid" 2>/dev/null || true
+	fi
+	rm -f "$pf"
+}
+
+stop() {
+	d=$1
+	stop_one "$d" radosgw
+	stop_one "$d" ceph-osd
+	stop_one "$d" ceph-mon
+	rm -rf "$d/mon" "$d/osd" "$d/rgw"
+}
+
+fail() {
+	say "$*"
+	for l in "$DIR"/log/*.log; do
+		[ -f "$l" ] || continue
+		echo "--- $l" >&2
+		tail -n 15 "$l" >&2
+	done
+	stop "$DIR"
+	exit 75
+}
+
+# Run "$@" in the background as daemon NAME, pid in DIR/run/NAME.pid.
+daemon() {
+	name=$1
+	shift
+	"$@" >>"$DIR/log/$name.out" 2>&1 &
+	echo $! >"$DIR/run/$name.pid"
+}
+
+start() {
+	for b in ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool \
+		curl python3; do
+		command -v $b >/dev/null ||
+			{ say "'$b' missing: run sh scripts/deps.sh"; exit 69; }
+	done
+	[ -f "$DIR/run/ceph-mon.pid" ] && stop "$DIR"
+	mkdir -p "$DIR/run" "$DIR/log" "$DIR/mon" "$DIR/osd" "$DIR/rgw" "$DIR/crash"
+	DIR=$(cd "$DIR" && pwd)
+	set -- $(free_ports)
+	monport=$1 port=$2
+	fsid=$(cat /proc/sys/kernel/random/uuid)
+	osduuid=$(cat /proc/sys/kernel/random/uuid)
+	conf="$DIR/ceph.conf"
+	cat >"$conf" <<EOF
+[global]
+fsid = $fsid
+mon host = v2:127.0.0.1:$monport
+mon initial members = a
+ms bind msgr1 = false
+auth cluster required = none
+auth service required = none
+auth client required = none
+keyring = $DIR/keyring
+run dir = $DIR/run
+crash dir = $DIR/crash
+log file = $DIR/log/\$name.log
+admin socket = $DIR/run/\$name.asok
+pid file =
+osd pool default size = 1
+osd pool default min size = 1
+osd pool default pg num = 8
+osd pool default pgp num = 8
+osd pool default pg autoscale mode = off
+osd crush chooseleaf type = 0
+[mon]
+public addr = v2:127.0.0.1:$monport
+mon data = $DIR/mon/\$name
+mon data avail crit = 0
+mon warn on pool no redundancy = false
+paxos propose interval = 0.1
+[osd]
+public addr = 127.0.0.1
+cluster addr = 127.0.0.1
+osd data = $DIR/osd/\$name
+osd objectstore = memstore
+memstore device bytes = $MEMSTORE_BYTES
+[client.rgw.a]
+ms mon client mode = crc
+rgw data = $DIR/rgw/\$name
+rgw frontends = beast endpoint=127.0.0.1:$port
+EOF
+	ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. \
+		--cap mon 'allow *' >/dev/null 2>&1 || fail "ceph-authtool failed"
+	ceph-mon -c "$conf" -i a --mkfs --keyring "$DIR/keyring" \
+		>>"$DIR/log/mkfs.out" 2>&1 || fail "ceph-mon --mkfs failed"
+	daemon ceph-mon ceph-mon -c "$conf" -i a -f
+	id=$(timeout 30 ceph -c "$conf" --connect-timeout 20 osd new "$osduuid" \
+		2>>"$DIR/log/ceph.out") || fail "ceph osd new failed"
+	mkdir -p "$DIR/osd/osd.$id"
+	ceph-osd -c "$conf" -i "$id" --mkfs --osd-uuid "$osduuid" \
+		>>"$DIR/log/mkfs.out" 2>&1 || fail "ceph-osd --mkfs failed"
+	daemon ceph-osd ceph-osd -c "$conf" -i "$id" -f
+	timeout 60 radosgw-admin -c "$conf" user create --uid=test \
+		--display-name=test --access-key=$KEY --secret-key=$SECRET \
+		>>"$DIR/log/admin.out" 2>&1 || fail "radosgw-admin user create failed"
+	daemon radosgw radosgw -c "$conf" -n client.rgw.a -f
+	url="http://127.0.0.1:$port"
+	i=0
+	until curl -s -o /dev/null --max-time 1 "$url/"; do
+		alive "$(cat "$DIR/run/radosgw.pid")" radosgw ||
+			fail "radosgw exited"
+		i=$((i + 1))
+		[ $i -lt 300 ] || fail "radosgw does not answer on $url"
+		sleep 0.1
+	done
+	code=$(curl -s -o "$DIR/log/bucket.out" -w '%{http_code}' --max-time 10 \
+		-X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEY:$SECRET" \
+		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
+		"$url/$BUCKET") || code=000
+	[ "$code" = 200 ] || fail "create bucket '$BUCKET': HTTP $code"
+	echo "MV_TEST_S3_ENDPOINT=$url"
+	echo "MV_TEST_S3_BUCKET=$BUCKET"
+	echo "AWS_ACCESS_KEY_ID=$KEY"
+	echo "AWS_SECRET_ACCESS_KEY=$SECRET"
+}
+
+[ $# -eq 2 ] || usage
+DIR=$2
+case $1 in
+start) start ;;
+stop) stop "$DIR" ;;
+*) usage ;;
+esac
