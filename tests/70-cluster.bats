@@ -1,0 +1,249 @@
+#!/usr/bin/env bats
+# 70-cluster.bats - three mv-noded in cluster mode on a real etcd and a
+# real S3 (Ceph RGW): the commit log is followed by every node, a flush is
+# visible through every node as soon as it returns, a node killed and
+# restarted catches up, and etcd going away stops writes (75) but not
+# searches.  etcd is this file's own (it is stopped and started again);
+# RGW is the run's (MV_TEST_S3_ENDPOINT...) or this file's.
+
+load helpers/mv
+
+# Free loopback ports, n of them.
+free_ports() {
+	python3 -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
+
+# etcd_up: (re)start this file's etcd on its fixed ports and data, and wait
+# until it is healthy (10 s).
+etcd_up() {
+	local d=$BATS_FILE_TMPDIR/etcd i=0
+	mkdir -p "$d"
+	etcd --name default --data-dir "$d/data" \
+		--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
+		--listen-peer-urls "$ETCD_PEER" \
+		--initial-advertise-peer-urls "$ETCD_PEER" \
+		--initial-cluster "default=$ETCD_PEER" \
+		--heartbeat-interval 50 --election-timeout 500 \
+		--logger zap --log-outputs stderr --log-level warn \
+		</dev/null >>"$d/etcd.log" 2>&1 3>&- &
+	echo $! >"$d/etcd.pid"
+	while [ $i -lt 100 ]; do
+		curl -sf -m 1 "$ETCD/health" 2>/dev/null | grep -q '"health":"true"' &&
+			return 0
+		sleep 0.1
+		i=$((i + 1))
+	done
+	tail -n 20 "$d/etcd.log" >&2
+	return 1
+}
+
+etcd_down() {
+	local pid
+	pid=$(cat "$BATS_FILE_TMPDIR/etcd/etcd.pid") || return 0
+	kill "$pid" 2>/dev/null
+	for _ in $(seq 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null
+}
+
+setup_file() {
+	local p
+	p=($(free_ports 2))
+	export ETCD=http://127.0.0.1:${p[0]} ETCD_PEER=http://127.0.0.1:${p[1]}
+	etcd_up
+	if [ -z "${MV_TEST_S3_ENDPOINT:-}" ]; then
+		sh "$MV_ROOT/scripts/rgw.sh" start "$BATS_FILE_TMPDIR/rgw" \
+			>"$BATS_FILE_TMPDIR/rgw.env"
+		echo "$BATS_FILE_TMPDIR/rgw" >"$BATS_FILE_TMPDIR/own-rgw"
+		set -a
+		. "$BATS_FILE_TMPDIR/rgw.env"
+		set +a
+	fi
+	export MV_TEST_S3_ENDPOINT MV_TEST_S3_BUCKET AWS_ACCESS_KEY_ID \
+		AWS_SECRET_ACCESS_KEY
+}
+
+teardown_file() {
+	etcd_down
+	if [ -f "$BATS_FILE_TMPDIR/own-rgw" ]; then
+		sh "$MV_ROOT/scripts/rgw.sh" stop "$(cat "$BATS_FILE_TMPDIR/own-rgw")"
+	fi
+}
+
+# node_up I: start node I (1..3) of this test's cluster, on its port, and
+# wait until it accepts (MV_START_TIMEOUT).
+node_up() {
+	local i=$1 home=$BATS_TEST_TMPDIR/n$1 t=$((MV_START_TIMEOUT * 20))
+	mkdir -p "$home"
+	MV_HOME=$home mv-noded --listen="${ADDR[$i]}" --etcd="$ETCD" \
+		--cluster_id="$CID" --data_dir="$home" \
+		--s3_endpoint="$MV_TEST_S3_ENDPOINT" \
+		--s3_bucket="$MV_TEST_S3_BUCKET" \
+		</dev/null >>"$home.log" 2>&1 3>&- &
+	PID[$i]=$!
+	while [ $t -gt 0 ]; do
+		kill -0 "${PID[$i]}" 2>/dev/null || {
+			tail -n 30 "$home.log" >&2
+			return 1
+		}
+		socat -u OPEN:/dev/null "TCP:${ADDR[$i]}" 2>/dev/null && return 0
+		sleep 0.05
+		t=$((t - 1))
+	done
+	tail -n 30 "$home.log" >&2
+	return 1
+}
+
+setup() {
+	local p
+	# One cluster (and namespace: user) per test, on the shared servers.
+	CID=c$BATS_TEST_NUMBER
+	export MV_USER=u${BATS_TEST_NUMBER}_$RANDOM
+	p=($(free_ports 3))
+	ADDR=([1]=127.0.0.1:${p[0]} [2]=127.0.0.1:${p[1]} [3]=127.0.0.1:${p[2]})
+	PID=()
+	for i in 1 2 3; do
+		node_up "$i"
+	done
+}
+
+teardown() {
+	for i in 1 2 3; do
+		[ -n "${PID[$i]:-}" ] && kill "${PID[$i]}" 2>/dev/null
+	done
+	for i in 1 2 3; do
+		[ -n "${PID[$i]:-}" ] && wait "${PID[$i]}" 2>/dev/null
+	done
+	if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
+		return 0
+	fi
+	for i in 1 2 3; do
+		echo "--- node $i" >&2
+		tail -n 20 "$BATS_TEST_TMPDIR/n$i.log" >&2
+	done
+}
+
+# The id of the nearest neighbour of vector "V" through node I.
+nearest() {
+	echo "$2" | mv-search -a "${ADDR[$1]}" -k 1 things | cut -f3
+}
+
+@test "a flush through node 1 is searchable through nodes 2 and 3 as soon as it returns" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	run -0 mv-ls -a "${ADDR[3]}"
+	assert_output --regexp "^things${T}4${T}l2${T}0${T}"
+	for r in $(seq 1 15); do
+		printf '%d %d.5 %d 1 -%d\n' "$r" "$r" "$r" "$r" |
+			mv-insert -q -a "${ADDR[1]}" --ids-first things
+		for i in 2 3; do
+			got=$(nearest "$i" "$r.5 $r 1 -$r")
+			[ "$got" = "$r" ] || fail "round $r: node $i found '$got'"
+		done
+	done
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}4${T}l2${T}15${T}"
+	# Deletes and drops travel too, from any node to every other.
+	echo 7 | mv-delete -q -a "${ADDR[3]}" things
+	[ "$(nearest 1 '7.5 7 1 -7')" != 7 ] || fail "delete not seen by node 1"
+	run -0 mv-drop -a "${ADDR[2]}" things
+	run -1 mv-ls -a "${ADDR[1]}" things
+}
+
+@test "a named session on one node stays invisible everywhere until mv-flush returns" {
+	run -0 mv-create -a "${ADDR[2]}" things --dim 4
+	echo '100 1 2 3 4' | mv-insert -q -a "${ADDR[2]}" --ids-first \
+		--session s1 things
+	run -0 etcdctl --endpoints="$ETCD" get --print-value-only \
+		"/default/${CID}_property/session/s1"
+	assert_output --partial '"no":'
+	for i in 1 2 3; do
+		run -0 mv-ls -a "${ADDR[$i]}" things
+		assert_output --regexp "^things${T}4${T}l2${T}0${T}"
+	done
+	run -0 mv-flush -a "${ADDR[2]}" s1
+	for i in 1 3; do
+		[ "$(nearest "$i" '1 2 3 4')" = 100 ] || fail "node $i"
+	done
+	run -0 etcdctl --endpoints="$ETCD" get --print-value-only \
+		"/default/${CID}_property/session/s1"
+	assert_output ""
+}
+
+@test "exact search through each node equals brute force over all the data" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 8
+	# Three batches of random rows, one through each node.
+	for i in 1 2 3; do
+		python3 -c 'import random, sys
+random.seed(int(sys.argv[1]))
+for r in range(200):
+    print(" ".join("%.4f" % random.uniform(-1, 1) for _ in range(8)))' "$i" \
+			>"$BATS_TEST_TMPDIR/d$i.txt"
+		mv-insert -q -a "${ADDR[$i]}" --print-ids things \
+			"$BATS_TEST_TMPDIR/d$i.txt" >"$BATS_TEST_TMPDIR/ids$i"
+	done
+	python3 -c 'import random
+random.seed(99)
+for r in range(20):
+    print(" ".join("%.4f" % random.uniform(-1, 1) for _ in range(8)))' \
+		>"$BATS_TEST_TMPDIR/q.txt"
+	# Each node assigns ids from its own block: take them as printed.
+	python3 -c 'import sys
+rows, ids = [], []
+for i in "123":
+    rows += [list(map(float, l.split())) for l in open(sys.argv[1] + "/d" + i + ".txt")]
+    ids += [int(l) for l in open(sys.argv[1] + "/ids" + i)]
+assert len(rows) == len(ids) == 600 and len(set(ids)) == 600
+for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
+    q = list(map(float, l.split()))
+    d = sorted((sum((a - b) ** 2 for a, b in zip(q, r)), i)
+               for i, r in zip(ids, rows))
+    for rank, (dist, i) in enumerate(d[:5]):
+        print(qi, rank + 1, i, sep="\t")' "$BATS_TEST_TMPDIR" \
+		>"$BATS_TEST_TMPDIR/want"
+	for i in 1 2 3; do
+		mv-search -a "${ADDR[$i]}" -k 5 things "$BATS_TEST_TMPDIR/q.txt" |
+			cut -f1-3 >"$BATS_TEST_TMPDIR/got$i"
+		diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got$i" ||
+			fail "node $i differs from brute force"
+	done
+}
+
+@test "a node killed with SIGKILL: the others keep answering; restarted, it catches up" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	kill -KILL "${PID[3]}"
+	wait "${PID[3]}" 2>/dev/null || true
+	PID[3]=
+	echo '2 2 2 2 2' | mv-insert -q -a "${ADDR[2]}" --ids-first things
+	[ "$(nearest 1 '2 2 2 2')" = 2 ] || fail "node 1"
+	[ "$(nearest 2 '1 1 1 1')" = 1 ] || fail "node 2"
+	run -69 mv-ls -a "${ADDR[3]}"
+	node_up 3
+	[ "$(nearest 3 '2 2 2 2')" = 2 ] || fail "node 3 did not catch up"
+	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[3]}" --ids-first things
+	[ "$(nearest 1 '3 3 3 3')" = 3 ] || fail "node 1 after node 3's flush"
+	grep -q "joined cluster '$CID' as node" "$BATS_TEST_TMPDIR/n3.log"
+}
+
+@test "etcd stopped: a write exits 75, searches answer; etcd back: writes work again" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	[ "$(nearest 2 '1 1 1 1')" = 1 ]
+	etcd_down
+	run -75 --separate-stderr mv-insert -q -a "${ADDR[1]}" --ids-first \
+		things <<<'2 2 2 2 2'
+	[ "$(nearest 2 '1 1 1 1')" = 1 ] || fail "node 2 stopped answering"
+	[ "$(nearest 3 '1 1 1 1')" = 1 ] || fail "node 3 stopped answering"
+	etcd_up
+	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	for i in 1 2 3; do
+		[ "$(nearest "$i" '3 3 3 3')" = 3 ] || fail "node $i"
+		[ "$(nearest "$i" '2 2 2 2')" != 2 ] || fail "the failed write shows"
+	done
+}
