@@ -285,6 +285,7 @@ int main(int argc, char **argv)
 	atomic_store(&nd.shutting_down, 1);
 	for (int i = 0; i < 6000 && atomic_load(&nd.inflight) > 0; i++)
 		usleep(10 * 1000);
+	node_cluster_stop(&nd);
 	pthread_mutex_lock(&nd.commit);
 	for (int i = 0; i < nd.conf.nlisten; i++) {
 		struct mv_addr a;

@@ -257,6 +257,12 @@ extern struct node *the_node;
 
 int node_open(struct node *nd, struct mv_err *err);
 void node_close(struct node *nd);
+/*
+ * Cluster: stop following the commit log and revoke the lease (the live
+ * and session keys go at once); node.commit must not be held.  Also done
+ * by node_close; a no-op when embedded or already stopped.
+ */
+void node_cluster_stop(struct node *nd);
 
 /*
  * Cluster mode: wait until this node has applied the metadata revision

@@ -681,6 +681,7 @@ static int node_join(struct node *nd, struct mv_err *err)
 		if (!mine) {
 			mine = json_object();
 			json_object_set_new(mine, "no", json_integer(no));
+			json_object_set_new(mine, "addr", json_string(addr));
 			json_object_set_new(mine, "joined",
 					    json_integer(node_now_ms()));
 			json_array_append_new(nodes, mine);

@@ -125,7 +125,6 @@ int node_del_apply(struct coll *c, const char *path, uint64_t seq,
  * behind").
  */
 int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err);
-void node_cluster_stop(struct node *nd);
 int node_wait_applied(struct node *nd, int64_t rev, int ms,
 		      struct mv_err *err);
 /* The node's number in the cluster (node.json, or max+1 by CAS). */

@@ -291,11 +291,20 @@ int node_open(struct node *nd, struct mv_err *err)
 			log_info("removed %d half-written files", tmp);
 		if (nd->cluster) {
 			/*
-			 * Shared storage: only this node's own names (n<N>-),
-			 * which no other node writes; no temporaries either.
+			 * Shared storage (other clusters may use the bucket
+			 * too): only under the collections loaded here, only
+			 * this node's own names (n<N>-), which no other node
+			 * writes; no temporaries either.
 			 */
 			snprintf(oc.who, sizeof(oc.who), "n%u-", nd->node_no);
-			mv_store_list(nd->store, "", orphan_cb, &oc, NULL);
+			for (struct coll *c = nd->colls; c; c = c->next) {
+				char pre[MV_SPATH];
+
+				snprintf(pre, sizeof(pre), "%s/%s-%s/%s",
+					 c->user, c->name, c->token, oc.who);
+				mv_store_list(nd->store, pre, orphan_cb, &oc,
+					      NULL);
+			}
 		} else if (ld && !strncmp(ld, nd->conf.data_dir, dl) &&
 			   !strcmp(ld + dl, "/segments")) {
 			mv_store_list(nd->store, "", orphan_cb, &oc, NULL);
