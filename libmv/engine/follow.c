@@ -357,11 +357,17 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 	}
 }
 
-/* The events of one revision, in order; then the reloads they need. */
-static void apply_rev(struct node *nd, const struct fev *ev, size_t n)
+/*
+ * The events of one revision, in order; then the reloads they need.
+ * Returns MV_E* if something could not be read (the store or the
+ * metadata away): the revision is then applied again later, which is
+ * harmless since what is held is skipped.
+ */
+static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 {
 	struct marks m = { calloc(n, sizeof(*m.v)), 0 };
 	char user[MV_NAME_MAX + 1], name[MV_NAME_MAX + 1];
+	int rc = 0;
 
 	if (!m.v)
 		MV_BUG("out of memory following the commit log");
@@ -398,10 +404,13 @@ static void apply_rev(struct node *nd, const struct fev *ev, size_t n)
 		}
 	}
 	for (size_t i = 0; i < m.n; i++)
-		if (m.v[i][0][0])
-			follow_reload(nd, m.v[i][0], m.v[i][1]);
+		if (m.v[i][0][0] &&
+		    follow_reload(nd, m.v[i][0], m.v[i][1]) == MV_EAGAIN)
+			rc = MV_EAGAIN;	/* unreachable: try again; else
+					 * (damage) it stays logged */
 	pthread_mutex_unlock(&nd->commit);
 	free(m.v);
+	return rc;
 }
 
 /* The history is gone (compacted): every collection afresh. */
@@ -476,7 +485,7 @@ static void *follower(void *arg)
 {
 	struct node *nd = arg;
 	int64_t from = atomic_load(&nd->applied_rev) + 1;
-	int backoff = 100, down = 0;
+	int backoff = 100, down = 0, afail = 0;
 
 	while (!atomic_load(&nd->stop)) {
 		struct fevs fe = { 0 };
@@ -517,13 +526,22 @@ static void *follower(void *arg)
 		for (size_t i = 0, j; i < fe.n; i = j) {
 			for (j = i; j < fe.n && fe.v[j].rev == fe.v[i].rev; j++)
 				;
-			apply_rev(nd, fe.v + i, j - i);
+			if (apply_rev(nd, fe.v + i, j - i) < 0) {
+				rc = -1;	/* this revision again, later */
+				break;
+			}
 			set_applied(nd, fe.v[i].rev);
 			from = fe.v[i].rev + 1;
 		}
-		if (next > from)
+		if (rc == 0 && next > from)
 			from = next;
 		fevs_free(&fe);
+		if (rc < 0) {
+			nap(nd, afail < 5 ? 100 << afail : 2000);
+			afail++;
+		} else {
+			afail = 0;
+		}
 	}
 	return NULL;
 }
