@@ -151,6 +151,7 @@ static void abort_sessions_on(struct node *nd, struct coll *c)
 			continue;
 		}
 		*pp = s->next;
+		node_cluster_session(nd, s->session, 0);
 		if (s->conns == 0)
 			batch_free(s);
 		else
