@@ -74,21 +74,26 @@ TEST(conf_cluster_keys_need_each_other)
 	REQUIRE(mv_conf_init(&c, &err) == 0);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
 	CHECK_EQ_INT(mv_conf_set(&c, "s3_bucket", "b", &err), 0);
+	mv_err_clear(&err);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
 	CHECK(strstr(err.msg, "'s3_bucket' needs 'etcd'"));
 	CHECK_EQ_INT(mv_conf_set(&c, "etcd", "http://127.0.0.1:2379", &err), 0);
+	mv_err_clear(&err);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
 	CHECK(strstr(err.msg, "needs 's3_endpoint'"));
 	CHECK_EQ_INT(mv_conf_set(&c, "s3_endpoint", "ftp://x", &err), 0);
+	mv_err_clear(&err);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
 	CHECK_EQ_INT(mv_conf_set(&c, "s3_endpoint", "http://127.0.0.1:9000",
 				 &err), 0);
 	CHECK_EQ_INT(mv_conf_set(&c, "listen", "unix:/tmp/x.sock", &err), 0);
+	mv_err_clear(&err);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
 	CHECK(strstr(err.msg, "TCP 'listen'"));
 	CHECK_EQ_INT(mv_conf_set(&c, "listen", "127.0.0.1:7531", &err), 0);
 	CHECK_EQ_INT(mv_conf_set(&c, "num_replicas", "1", &err), 0);
 	CHECK_EQ_INT(mv_conf_set(&c, "sync_level", "2", &err), 0);
+	mv_err_clear(&err);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
 	CHECK_EQ_INT(mv_conf_set(&c, "sync_level", "1", &err), 0);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
