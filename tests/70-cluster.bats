@@ -114,6 +114,7 @@ setup() {
 }
 
 teardown() {
+	[ -z "${PROXY:-}" ] || kill -- -"$PROXY" 2>/dev/null
 	for i in 1 2 3; do
 		[ -n "${PID[$i]:-}" ] && kill "${PID[$i]}" 2>/dev/null
 	done
@@ -253,8 +254,9 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
 	[ "$(nearest 2 '1 1 1 1')" = 1 ]
 	etcd_down
-	run -75 --separate-stderr mv-insert -q -a "${ADDR[1]}" --ids-first \
+	run -75 --separate-stderr mv-insert -a "${ADDR[1]}" --ids-first \
 		things <<<'2 2 2 2 2'
+	assert_regex "$stderr" "etcd"
 	[ "$(nearest 2 '1 1 1 1')" = 1 ] || fail "node 2 stopped answering"
 	[ "$(nearest 3 '1 1 1 1')" = 1 ] || fail "node 3 stopped answering"
 	etcd_up
@@ -263,4 +265,37 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 		[ "$(nearest "$i" '3 3 3 3')" = 3 ] || fail "node $i"
 		[ "$(nearest "$i" '2 2 2 2')" != 2 ] || fail "the failed write shows"
 	done
+}
+
+@test "S3 unreachable: a write exits 75 and leaves nothing, searches answer; S3 back: writes work again" {
+	local p up
+	# Node 1 reaches S3 through a proxy that this test stops and starts.
+	p=$(free_ports 1)
+	up=${MV_TEST_S3_ENDPOINT#http://}
+	setsid socat "TCP-LISTEN:$p,bind=127.0.0.1,fork,reuseaddr" "TCP:$up" &
+	PROXY=$!
+	kill "${PID[1]}"
+	wait "${PID[1]}" || true
+	MV_TEST_S3_ENDPOINT=http://127.0.0.1:$p node_up 1
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	# socat and the children serving open connections: its own group.
+	kill -- -"$PROXY"
+	wait "$PROXY" 2>/dev/null || true
+	run -75 --separate-stderr mv-insert -a "${ADDR[1]}" --ids-first \
+		things <<<'2 2 2 2 2'
+	assert_regex "$stderr" "s3|S3"
+	[ "$(nearest 1 '1 1 1 1')" = 1 ] || fail "node 1 stopped answering"
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}4${T}l2${T}1${T}"
+	setsid socat "TCP-LISTEN:$p,bind=127.0.0.1,fork,reuseaddr" "TCP:$up" &
+	PROXY=$!
+	sleep 0.2
+	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	for i in 1 2 3; do
+		[ "$(nearest "$i" '3 3 3 3')" = 3 ] || fail "node $i"
+		[ "$(nearest "$i" '2 2 2 2')" != 2 ] || fail "the failed write shows"
+	done
+	kill -- -"$PROXY"
+	PROXY=
 }
