@@ -344,6 +344,8 @@ struct mv_meta_ops {
 	int (*stats)(void *impl, struct mv_meta_stats *st,
 		     struct mv_err *err);
 	void (*close)(void *impl);
+	/* Optional: the current revision, cheaper than stats. */
+	int (*revision)(void *impl, int64_t *rev, struct mv_err *err);
 };
 
 /*

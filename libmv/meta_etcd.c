@@ -304,6 +304,10 @@ static int call(struct etcd *e, const char *path, json_t *req, int again,
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 		cc = curl_easy_perform(h);
+		if (cc == CURLE_OK && again && i + 1 < e->nurls &&
+		    (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status),
+		     status == 503))
+			continue;	/* a member without a leader: next */
 		if (cc == CURLE_OK) {
 			rp->url = e->urls[u];
 			pthread_mutex_lock(&e->mu);
@@ -358,8 +362,12 @@ static int call(struct etcd *e, const char *path, json_t *req, int again,
 	}
 	rc = 0;
 out:
-	if (h)
+	if (h) {	/* nothing in it may point at this frame */
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 		handle_put(e, h);
+	}
 	free(b.p);
 	free(body);
 	return rc;
@@ -571,12 +579,22 @@ out:
 	return rc;
 }
 
+/* Bytewise order of two keys, as etcd's. */
+static int key_order(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
 static int etcd_range(void *impl, const char *prefix,
 		      int (*fn)(void *, const struct mv_meta_kv *), void *arg,
 		      int64_t *rev, struct mv_err *err)
 {
 	struct etcd *e = impl;
 	json_t *base = json_object(), *req, *kvs;
+	size_t plen = strlen(prefix), lastlen = 0;
+	char *last = NULL;	/* the last key seen, raw */
 	int64_t snap = 0;
 	struct reply rp;
 	int rc = 0, more = 1;
@@ -618,20 +636,30 @@ static int etcd_range(void *impl, const char *prefix,
 				rc = decode_err(rc, &rp, err);
 				break;
 			}
-			rc = fn(arg, &d.kv);
-			if (!rc && more && i + 1 == n) {
-				/* The next page starts after this key. */
-				d.rawkey[d.rawlen] = '\0';
-				if (jset(base, "key", j_b64(d.rawkey,
-							    d.rawlen + 1)))
-					rc = mv_err_set(err, MV_EINTERNAL,
-							"out of memory");
+			/* In the range, in order, each once: or no end. */
+			if (strncmp(d.kv.key, prefix, plen) ||
+			    (last && key_order(last, lastlen, d.rawkey,
+					       d.rawlen) >= 0)) {
+				dkv_free(&d);
+				rc = bad_reply(&rp, err);
+				break;
 			}
+			free(last);
+			last = d.rawkey;
+			lastlen = d.rawlen;
+			d.rawkey = NULL;
+			rc = fn(arg, &d.kv);
+			if (!rc && more && i + 1 == n &&
+			    jset(base, "key", j_b64(last, lastlen + 1)))
+				/* the next page starts after this key */
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
 			dkv_free(&d);
 		}
 		json_decref(rp.j);
 	}
 	json_decref(base);
+	free(last);
 	if (rev)
 		*rev = snap;
 	return rc;
@@ -948,6 +976,9 @@ static int ws_run(struct etcd *e, json_t *req, struct wstate *w,
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);	/* a host gone */
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 10L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, e->hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ws_body);
@@ -1250,6 +1281,28 @@ static int etcd_lease_revoke(void *impl, int64_t id, struct mv_err *err)
 	return rc;
 }
 
+static int etcd_revision(void *impl, int64_t *rev, struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *req = json_pack("{s:s,s:b}", "key", "AA==", "count_only", 1);
+	struct reply rp;
+	int rc;
+
+	*rev = 0;
+	if (!req)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if ((rc = call(e, "/v3/kv/range", req, 1, &rp, err)))
+		return rc;
+	if (rp.code)
+		rc = server_err(&rp, err);
+	else if ((*rev = hdr_rev(rp.j)) <= 0)
+		rc = bad_reply(&rp, err);
+	json_decref(rp.j);
+	if (rc)
+		*rev = 0;
+	return rc;
+}
+
 static int etcd_stats(void *impl, struct mv_meta_stats *st,
 		      struct mv_err *err)
 {
@@ -1313,6 +1366,7 @@ static const struct mv_meta_ops etcd_ops = {
 	.lease_revoke = etcd_lease_revoke,
 	.stats = etcd_stats,
 	.close = etcd_close,
+	.revision = etcd_revision,
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;

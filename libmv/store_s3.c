@@ -637,9 +637,12 @@ static int s3_put(void *impl, const char *path, const struct iovec *iov,
 	return rc;
 }
 
-/* GET path (a range of it with range) into *buf, NUL-terminated. */
+/*
+ * GET path (a range of it with range) into *buf, NUL-terminated; *status
+ * gets the HTTP status (206 for a range, 200 if the server sent all).
+ */
 static int s3_fetch(struct s3 *s, const char *path, const char *range,
-		    void **buf, size_t *len, struct mv_err *err)
+		    void **buf, size_t *len, long *status, struct mv_err *err)
 {
 	struct req r = { .method = "GET", .path = path, .range = range,
 			 .fd = -1, .max = SIZE_MAX - 1 };
@@ -656,6 +659,7 @@ static int s3_fetch(struct s3 *s, const char *path, const char *range,
 	if (rc == 0) {
 		*buf = r.out.p;
 		*len = r.out.len;
+		*status = r.status;
 		r.out.p = NULL;
 	}
 	req_release(&r);
@@ -665,7 +669,9 @@ static int s3_fetch(struct s3 *s, const char *path, const char *range,
 static int s3_get(void *impl, const char *path, void **buf, size_t *len,
 		  struct mv_err *err)
 {
-	return s3_fetch(impl, path, NULL, buf, len, err);
+	long status;
+
+	return s3_fetch(impl, path, NULL, buf, len, &status, err);
 }
 
 static int s3_get_range(void *impl, const char *path, uint64_t off,
@@ -673,29 +679,29 @@ static int s3_get_range(void *impl, const char *path, uint64_t off,
 			struct mv_err *err)
 {
 	char range[64];
-	size_t want = len;
+	uint64_t n = len;
+	long status;
 	int rc;
 
-	if (len == 0 || off > UINT64_MAX - len)
-		len = 1;	/* still says whether the object exists */
+	if (off > UINT64_MAX - n)
+		n = UINT64_MAX - off;
+	if (n == 0)
+		n = 1;		/* still says whether the object exists */
 	snprintf(range, sizeof(range), "bytes=%llu-%llu",
-		 (unsigned long long)off, (unsigned long long)(off + len - 1));
-	rc = s3_fetch(impl, path, range, buf, got, err);
-	if (rc == 0 && *got > len) {
-		/* A server that ignored the range sent the whole object. */
-		size_t n = *got > off ? *got - off : 0;
+		 (unsigned long long)off, (unsigned long long)(off + n - 1));
+	if ((rc = s3_fetch(impl, path, range, buf, got, &status, err)) < 0)
+		return rc;
+	if (status != 206) {
+		/* The server ignored the range and sent the whole object. */
+		size_t from = off < *got ? off : *got;
 
-		if (n > len)
-			n = len;
-		memmove(*buf, (char *)*buf + (*got > off ? off : 0), n);
-		((char *)*buf)[n] = '\0';
-		*got = n;
+		*got -= from;
+		memmove(*buf, (char *)*buf + from, *got);
 	}
-	if (rc == 0 && *got > want) {
-		((char *)*buf)[want] = '\0';
-		*got = want;
-	}
-	return rc;
+	if (*got > len)
+		*got = len;
+	((char *)*buf)[*got] = '\0';
+	return 0;
 }
 
 static int s3_del(void *impl, const char *path, struct mv_err *err)
@@ -770,7 +776,7 @@ static int s3_list(void *impl, const char *prefix,
 		   struct mv_err *err)
 {
 	struct s3 *s = impl;
-	char *token = NULL, *full = NULL;
+	char *token = NULL, *full = NULL, *last = NULL;
 	int rc = 0;
 
 	if (asprintf(&full, "%s%s", s->prefix, prefix) < 0)
@@ -788,7 +794,8 @@ static int s3_list(void *impl, const char *prefix,
 		bad = bad || dbuf_str(&q, "encoding-type=url&list-type=2"
 				      "&prefix=") < 0 ||
 		      dbuf_enc(&q, full, 0) < 0;
-		free(token);
+		free(last);
+		last = token;
 		token = NULL;
 		if (bad) {
 			free(q.p);
@@ -801,10 +808,16 @@ static int s3_list(void *impl, const char *prefix,
 			rc = s3_fail(s, &r, err);
 		if (rc == 0)
 			rc = list_page(s, &r, fn, arg, &token, err);
+		/* A server that sends the same page again would loop. */
+		if (rc == 0 && token && last && !strcmp(token, last))
+			rc = mv_err_set(err, MV_EPROTO, "s3 list '%s': the "
+					"same continuation token twice",
+					s->bucket);
 		req_release(&r);
 		free(q.p);
 	} while (rc == 0 && token);
 	free(token);
+	free(last);
 	free(full);
 	return rc;
 }
@@ -1231,19 +1244,31 @@ static int probe_fn(void *arg, const char *path, uint64_t size)
 	return 0;
 }
 
-/* Whether the bucket answers a listing, and a sound one: 0 or MV_E*. */
+/*
+ * Whether the bucket answers a listing under the prefix, and a sound one:
+ * 0 or MV_E*.
+ */
 static int s3_probe(struct s3 *s, struct mv_err *err)
 {
-	struct req r = { .method = "GET", .fd = -1, .max = S3_XML_MAX,
-			 .query = "encoding-type=url&list-type=2&max-keys=1" };
+	struct req r = { .method = "GET", .fd = -1, .max = S3_XML_MAX };
+	struct dbuf q = { NULL, 0, 0, SIZE_MAX };
 	char *token = NULL;
-	int rc = s3_do(s, &r, err);
+	int rc;
+
+	if (dbuf_str(&q, "encoding-type=url&list-type=2&max-keys=1&prefix=")
+	    < 0 || dbuf_enc(&q, s->prefix, 0) < 0) {
+		free(q.p);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	r.query = q.p;
+	rc = s3_do(s, &r, err);
 
 	if (rc == 0 && r.status != 200)
 		rc = s3_fail(s, &r, err);
 	if (rc == 0)
 		rc = list_page(s, &r, probe_fn, NULL, &token, err);
 	free(token);
+	free(q.p);
 	req_release(&r);
 	return rc;
 }

@@ -21,7 +21,7 @@ if [ -z "${MV_TEST_S3_ENDPOINT:-}" ] && command -v radosgw >/dev/null; then
 	trap 'sh scripts/rgw.sh stop "$rgw_dir" >/dev/null 2>&1
 		rm -rf "$rgw_dir" "$out"' EXIT
 	if rgw_env=$(sh scripts/rgw.sh start "$rgw_dir"); then
-		for v in $rgw_env; do export "$v"; done
+		for v in $rgw_env; do export "${v?}"; done
 	fi
 fi
 

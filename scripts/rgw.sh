@@ -7,7 +7,7 @@
 #   sh scripts/rgw.sh stop DIR    stops rgw, osd, then mon; removes DIR's data
 #
 # Needs radosgw ceph-mon ceph-osd (scripts/deps.sh) and root or a user that
-# may run them.  Every wait is bounded; start takes about 6 s here.  A failed
+# may run them.  Every wait is bounded; start takes about 7 s here.  A failed
 # start prints the daemons' log tails and exits 75 after stopping them.
 set -eu
 
@@ -50,7 +50,9 @@ stop_one() {
 			sleep 0.1
 			i=$((i + 1))
 		done
-		alive "$pid" "$2" && kill -9 "$pid" 2>/dev/null || true
+		if alive "$pid" "$2"; then
+			kill -9 "$pid" 2>/dev/null || true
+		fi
 	fi
 	rm -f "$pf"
 }
@@ -91,8 +93,8 @@ start() {
 	[ -f "$DIR/run/ceph-mon.pid" ] && stop "$DIR"
 	mkdir -p "$DIR/run" "$DIR/log" "$DIR/mon" "$DIR/osd" "$DIR/rgw" "$DIR/crash"
 	DIR=$(cd "$DIR" && pwd)
-	set -- $(free_ports)
-	monport=$1 port=$2
+	ports=$(free_ports)
+	monport=${ports% *} port=${ports#* }
 	fsid=$(cat /proc/sys/kernel/random/uuid)
 	osduuid=$(cat /proc/sys/kernel/random/uuid)
 	conf="$DIR/ceph.conf"

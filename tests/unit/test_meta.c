@@ -53,24 +53,44 @@ static struct mv_meta *open_local(const char *name)
 
 static char etcd_url[256], etcd_dir[64];
 
+/* scripts/etcd.sh, found from this binary (tests/unit/run-unit). */
+static const char *etcd_sh(void)
+{
+	static char path[4096];
+	char *p;
+	ssize_t n;
+
+	if (path[0])
+		return path;
+	n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	path[n > 0 ? n : 0] = '\0';
+	for (int i = 0; i < 3 && (p = strrchr(path, '/')); i++)
+		*p = '\0';
+	if (!path[0] || strchr(path, '\''))
+		snprintf(path, sizeof(path), ".");
+	strcat(path, "/scripts/etcd.sh");
+	return path;
+}
+
 static void etcd_stop(void)
 {
-	char cmd[512];
+	char cmd[8192];
 
 	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s' && rm -rf '%s'",
-		 "scripts/etcd.sh", etcd_dir, etcd_dir);
+		 etcd_sh(), etcd_dir, etcd_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "run-unit: cannot stop etcd in %s\n", etcd_dir);
 }
 
 /*
  * The URL of the test etcd: MV_TEST_ETCD, or one started for this run
- * (with scripts/etcd.sh, from the top of the tree) and stopped at exit.
+ * (with scripts/etcd.sh of the tree this binary is in) and stopped at
+ * exit.
  */
 static const char *etcd_endpoint(void)
 {
 	const char *env = getenv("MV_TEST_ETCD");
-	char cmd[512], line[256];
+	char cmd[8192], line[256];
 	FILE *f;
 
 	if (etcd_url[0])
@@ -84,7 +104,7 @@ static const char *etcd_endpoint(void)
 		unit_diag("mkdtemp: %s", strerror(errno));
 		return NULL;
 	}
-	snprintf(cmd, sizeof(cmd), "sh scripts/etcd.sh start '%s'", etcd_dir);
+	snprintf(cmd, sizeof(cmd), "sh '%s' start '%s'", etcd_sh(), etcd_dir);
 	if (!(f = popen(cmd, "r")))
 		return NULL;
 	while (fgets(line, sizeof(line), f))
@@ -1821,6 +1841,24 @@ struct fake {
 	const char *const *replies;
 };
 
+static void *fake_serve(void *arg);
+
+/* Listen on a free loopback port for f; the URL into url. */
+static int fake_start(struct fake *f, pthread_t *t, char *url, size_t n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((f->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    bind(f->fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(f->fd, (struct sockaddr *)&a, &len) ||
+	    listen(f->fd, 8))
+		return -1;
+	snprintf(url, n, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	return pthread_create(t, NULL, fake_serve, f);
+}
+
 static void *fake_serve(void *arg)
 {
 	struct fake *f = arg;
@@ -1832,12 +1870,15 @@ static void *fake_serve(void *arg)
 		if (c < 0)
 			break;
 		if (read(c, buf, sizeof(buf)) > 0) {
+			const char *body = *r + 4 * !strncmp(*r, "503 ", 4);
+
 			snprintf(head, sizeof(head), "HTTP/1.1 %s\r\n"
 				 "Content-Length: %zu\r\nConnection: close\r\n"
-				 "\r\n", **r == '{' ? "200 OK" :
-				 "500 Oops", strlen(*r));
+				 "\r\n", body != *r ? "503 No leader" :
+				 **r == '{' ? "200 OK" : "500 Oops",
+				 strlen(body));
 			if (write(c, head, strlen(head)) < 0 ||
-			    write(c, *r, strlen(*r)) < 0)
+			    write(c, body, strlen(body)) < 0)
 				break;
 		}
 		close(c);
@@ -1909,11 +1950,11 @@ TEST(etcd_bad_replies)
 /* Run scripts/etcd.sh op dir; for start, the URL into url. */
 static int etcd_script(const char *op, const char *dir, char *url, size_t n)
 {
-	char cmd[512], line[256];
+	char cmd[8192], line[256];
 	FILE *f;
 	int rc;
 
-	snprintf(cmd, sizeof(cmd), "sh scripts/etcd.sh %s '%s'", op, dir);
+	snprintf(cmd, sizeof(cmd), "sh '%s' %s '%s'", etcd_sh(), op, dir);
 	if (!(f = popen(cmd, "r")))
 		return -1;
 	while (fgets(line, sizeof(line), f))
@@ -1994,4 +2035,78 @@ TEST(etcd_server_goes_away)
 	CHECK_EQ_INT(mv_meta_revision(m, &id, NULL), MV_EAGAIN);
 	CHECK(now_s() - t0 < 3);
 	mv_meta_close(m);
+}
+
+/* A member that answers 503 (no leader): a read goes to the next one. */
+TEST(etcd_failover_503)
+{
+	static const char *const replies[] = {
+		"503 {\"error\":\"etcdserver: no leader\",\"code\":14}",
+		"503 {\"error\":\"etcdserver: no leader\",\"code\":14}",
+		"503 {\"error\":\"etcdserver: no leader\",\"code\":14}",
+		NULL,
+	};
+	const char *url = etcd_endpoint();
+	struct fake f = { -1, replies };
+	struct mv_err err = { 0 };
+	struct mv_meta *m;
+	char fake[64], list[512];
+	pthread_t t;
+	int64_t r = 0;
+
+	REQUIRE(url);
+	REQUIRE(fake_start(&f, &t, fake, sizeof(fake)) == 0);
+	snprintf(list, sizeof(list), "%s,%s", fake, url);
+	m = mv_meta_open_etcd_ns(list, etcd_ns("f503"), &err);
+	CHECK(m != NULL);
+	CHECK_EQ_INT(mv_meta_revision(m, &r, NULL), 0);
+	CHECK(r > 0);
+	mv_meta_close(m);
+	/* Alone, it is MV_EAGAIN. */
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_etcd(fake, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	CHECK(strstr(err.msg, "no leader") != NULL);
+	/* The third reply is left: take it so the server thread ends. */
+	CHECK(mv_meta_open_etcd(fake, NULL) == NULL);
+	pthread_join(t, NULL);
+	close(f.fd);
+}
+
+/* A server that pages forever, or answers keys out of range: MV_EPROTO. */
+TEST(etcd_bad_pages)
+{
+	static const char *const replies[] = {
+		"{\"header\":{\"revision\":\"5\"},\"count\":\"1\"}", /* open */
+		"{\"header\":{\"revision\":\"5\"},\"more\":true,"
+		"\"kvs\":[{\"key\":\"L2E=\"}]}",	/* /a, more */
+		"{\"header\":{\"revision\":\"5\"},\"more\":true,"
+		"\"kvs\":[{\"key\":\"L2E=\"}]}",	/* /a again */
+		"{\"header\":{\"revision\":\"5\"},"
+		"\"kvs\":[{\"key\":\"L2E=\"}]}",	/* /a for /b */
+		"{\"header\":{\"revision\":\"5\"},"
+		"\"kvs\":[{\"key\":\"L2I=\"},{\"key\":\"L2E=\"}]}", /* b, a */
+		NULL,
+	};
+	struct fake f = { -1, replies };
+	struct coll c = { .stop_at = 0 };
+	struct mv_meta *m;
+	char url[64];
+	pthread_t t;
+
+	REQUIRE(fake_start(&f, &t, url, sizeof(url)) == 0);
+	m = mv_meta_open_etcd(url, NULL);
+	CHECK(m != NULL);
+	if (m) {
+		CHECK_EQ_INT(mv_meta_range(m, "/", collect, &c, NULL),
+			     MV_EPROTO);
+		CHECK_STR(c.buf, "/a=;");
+		CHECK_EQ_INT(mv_meta_range(m, "/b", collect, &c, NULL),
+			     MV_EPROTO);
+		CHECK_EQ_INT(mv_meta_range(m, "", collect, &c, NULL),
+			     MV_EPROTO);
+		mv_meta_close(m);
+	}
+	pthread_join(t, NULL);
+	close(f.fd);
 }

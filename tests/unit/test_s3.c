@@ -37,6 +37,7 @@ struct fake {
 	int lfd, port, stop;
 	pthread_t t;
 	const char *reply;
+	const char *next[4];	/* if set, the answers to requests 2, 3... */
 	int nreq;		/* atomic: requests answered */
 	char req[8192];		/* the head of the first request */
 	char lines[16][256];	/* the request lines of the first 16 */
@@ -99,7 +100,12 @@ static void *fake_run(void *arg)
 				snprintf(f->lines[n], sizeof(f->lines[n]),
 					 "%.*s", (int)strcspn(head, "\r"),
 					 head);
-			if (write(fd, f->reply, strlen(f->reply)) < 0)
+			const char *a = f->reply;
+
+			for (int k = 0; k < 4 && k + 2 <= n; k++)
+				if (f->next[k])
+					a = f->next[k];
+			if (write(fd, a, strlen(a)) < 0)
 				unit_diag("fake: write: %s", strerror(errno));
 		}
 		close(fd);
@@ -357,6 +363,135 @@ TEST(s3_server_answers)
 			       "</ListBucketResult>", &err), 0);
 }
 
+static int count_cb(void *arg, const char *path, uint64_t size)
+{
+	(void)path;
+	(void)size;
+	++*(int *)arg;
+	return 0;
+}
+
+/*
+ * Listings put together at random from pieces of the real thing: each is
+ * read (0) or refused (76), never a crash nor a loop, also when every
+ * page says there is a next one.
+ */
+TEST(s3_random_listings)
+{
+	static const char *piece[] = {
+		"<ListBucketResult>", "<Contents>", "</Contents>", "<Key>",
+		"</Key>", "<Size>", "</Size>", "12", "a%2", "%41", "&amp;",
+		"&#", "&#x41;", "&#65;", "&bogus;", "<IsTruncated>",
+		"true</IsTruncated>", "<NextContinuationToken>",
+		"</NextContinuationToken>", "t", "<", ">", "/",
+	};
+	struct mv_s3_conf c = { .bucket = "b", .access_key = "k",
+				.secret_key = "s" };
+	uint64_t seed = 99;
+	int bad = 0, opened = 0;
+
+	for (int i = 0; i < 60; i++) {
+		char body[1024] = "<ListBucketResult>", reply[1400], ep[64];
+		struct mv_err err = { 0 };
+		struct mv_store *s;
+		struct fake f;
+		int n = 0, rc;
+
+		for (int k = 0; k < 24; k++) {
+			seed = seed * 6364136223846793005ull + 1;
+			strcat(body, piece[(seed >> 33) % 23]);
+		}
+		snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+			 "%s", strlen(body), body);
+		REQUIRE(fake_start(&f, reply) == 0);
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+		c.endpoint = ep;
+		if ((s = mv_store_open_s3(&c, &err))) {
+			opened++;
+			rc = mv_store_list(s, "", count_cb, &n, &err);
+			bad += rc != 0 && rc != MV_EPROTO;
+		} else {
+			bad += err.code != MV_EPROTO;
+		}
+		mv_store_close(s);
+		fake_stop(&f);
+	}
+	CHECK_EQ_INT(bad, 0);
+	unit_diag("%d of 60 random listings opened", opened);
+
+	/* Two pages: the token goes back encoded, both pages are read. */
+	{
+		static const char p1[] = "<ListBucketResult><IsTruncated>"
+			"true</IsTruncated><NextContinuationToken>n/2 x+"
+			"</NextContinuationToken><Contents><Key>k1</Key>"
+			"<Size>1</Size></Contents></ListBucketResult>";
+		static const char p2[] = "<ListBucketResult><IsTruncated>"
+			"false</IsTruncated><Contents><Key>k2</Key>"
+			"<Size>2</Size></Contents></ListBucketResult>";
+		char r1[512], r2[512], ep[64];
+		struct mv_err err = { 0 };
+		struct mv_store *s;
+		struct fake f;
+		int n = 0;
+
+		snprintf(r1, sizeof(r1), "HTTP/1.1 200 OK\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+			 "%s", strlen(p1), p1);
+		snprintf(r2, sizeof(r2), "HTTP/1.1 200 OK\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+			 "%s", strlen(p2), p2);
+		REQUIRE(fake_start(&f, r1) == 0);
+		f.next[0] = r2;
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+		c.endpoint = ep;
+		s = mv_store_open_s3(&c, &err);
+		CHECK(s != NULL);
+		if (s) {
+			CHECK_EQ_INT(mv_store_list(s, "", count_cb, &n, &err),
+				     0);
+			CHECK_EQ_INT(n, 2);
+		}
+		mv_store_close(s);
+		fake_stop(&f);
+		CHECK_EQ_INT(f.nreq, 3);
+		CHECK_STR(f.lines[2], "GET /b/?continuation-token=n%2F2%20x%2B&"
+			  "encoding-type=url&list-type=2&prefix= HTTP/1.1");
+	}
+
+	/* Every page says "more, from t": refused on the second. */
+	{
+		static const char body[] = "<ListBucketResult><IsTruncated>"
+			"true</IsTruncated><NextContinuationToken>t"
+			"</NextContinuationToken><Contents><Key>k</Key>"
+			"<Size>1</Size></Contents></ListBucketResult>";
+		char reply[512], ep[64];
+		struct mv_err err = { 0 };
+		struct mv_store *s;
+		struct fake f;
+		int n = 0;
+
+		snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\n"
+			 "Content-Length: %zu\r\nConnection: close\r\n\r\n"
+			 "%s", strlen(body), body);
+		REQUIRE(fake_start(&f, reply) == 0);
+		snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+		c.endpoint = ep;
+		s = mv_store_open_s3(&c, &err);
+		CHECK(s != NULL);
+		if (s) {
+			CHECK_EQ_INT(mv_store_list(s, "", count_cb, &n, &err),
+				     MV_EPROTO);
+			CHECK_EQ_INT(n, 2);
+			CHECK(strstr(err.msg, "same continuation token"));
+		}
+		mv_store_close(s);
+		fake_stop(&f);
+		CHECK_STR(f.lines[2], "GET /b/?continuation-token=t&"
+			  "encoding-type=url&list-type=2&prefix= HTTP/1.1");
+	}
+}
+
 /*
  * A multipart upload whose completion fails is aborted: a server that
  * answers every request with an UploadId, an ETag and no
@@ -393,6 +528,8 @@ TEST(s3_failed_complete_aborts)
 	mv_store_close(s);
 	fake_stop(&f);
 	CHECK_EQ_INT(f.nreq, 6);
+	CHECK_STR(f.lines[0], "GET /b/?encoding-type=url&list-type=2&"
+		  "max-keys=1&prefix=p%2F HTTP/1.1");
 	CHECK_STR(f.lines[1], "POST /b/p/obj?uploads= HTTP/1.1");
 	CHECK_STR(f.lines[2], "PUT /b/p/obj?partNumber=1&uploadId=u%2F1 "
 		  "HTTP/1.1");
@@ -401,6 +538,47 @@ TEST(s3_failed_complete_aborts)
 	CHECK_STR(f.lines[4], "POST /b/p/obj?uploadId=u%2F1 HTTP/1.1");
 	CHECK_STR(f.lines[5], "DELETE /b/p/obj?uploadId=u%2F1 HTTP/1.1");
 	free(a);
+}
+
+/* A server that ignores Range and sends all: the range is cut out. */
+TEST(s3_range_ignored)
+{
+	static const char body[] = "<ListBucketResult></ListBucketResult>";
+	struct mv_s3_conf c = { .bucket = "b", .access_key = "k",
+				.secret_key = "s" };
+	struct mv_err err = { 0 };
+	struct mv_store *s;
+	char reply[256], ep[64];
+	struct fake f;
+	void *buf;
+	size_t got;
+
+	snprintf(reply, sizeof(reply), "HTTP/1.1 200 OK\r\nContent-Length: "
+		 "%zu\r\nConnection: close\r\n\r\n%s", strlen(body), body);
+	REQUIRE(fake_start(&f, reply) == 0);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+	c.endpoint = ep;
+	s = mv_store_open_s3(&c, &err);
+	CHECK(s != NULL);
+	if (s) {
+		CHECK_EQ_INT(mv_store_get_range(s, "o", 1, 4, &buf, &got,
+						&err), 0);
+		CHECK_EQ_INT(got, 4);
+		CHECK_STR(buf, "List");
+		free(buf);
+		CHECK_EQ_INT(mv_store_get_range(s, "o", 30, 40, &buf, &got,
+						&err), 0);
+		CHECK_STR(buf, "Result>");
+		free(buf);
+		CHECK_EQ_INT(mv_store_get_range(s, "o", 99, 4, &buf, &got,
+						&err), 0);
+		CHECK_EQ_INT(got, 0);
+		free(buf);
+	}
+	mv_store_close(s);
+	fake_stop(&f);
+	CHECK(strstr(f.req, "GET /b/?encoding-type=url&list-type=2&"
+		     "max-keys=1&prefix= "));
 }
 
 /* Nothing listens on the endpoint: 75 naming it, in bounded time. */
@@ -444,10 +622,14 @@ static struct mv_s3_conf rgw;
 static int rgw_state;		/* 0 not tried, 1 up, -1 failed */
 static char rgw_dir[64], rgw_script[4200];
 
+static pid_t rgw_owner;
+
 static void rgw_stop(void)
 {
 	char cmd[8400];
 
+	if (getpid() != rgw_owner)
+		return;		/* a forked child's exit */
 	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s' >/dev/null 2>&1; "
 		 "rm -rf '%s'", rgw_script, rgw_dir, rgw_dir);
 	if (system(cmd) != 0)
@@ -504,6 +686,7 @@ static int rgw_start(void)
 			unit_diag("rgw.sh: %s", line);
 		}
 	}
+	rgw_owner = getpid();
 	atexit(rgw_stop);
 	if (pclose(p) != 0 || n != 4)
 		return -1;
@@ -927,5 +1110,74 @@ TEST(s3_odd_keys)
 		CHECK_EQ_INT(mv_store_get(s, paths[0], &buf, &len, NULL),
 			     MV_ENOINPUT);
 	}
+	mv_store_close(s);
+}
+
+#define PAGED 1001		/* RGW pages listings by 1000 */
+
+struct pager {
+	struct mv_store *s;
+	int from, bad;
+};
+
+static void *put_some(void *arg)
+{
+	struct pager *p = arg;
+
+	for (int i = p->from; i < PAGED; i += 4) {
+		char path[32];
+		struct iovec iov = { path, 0 };
+
+		iov.iov_len = snprintf(path, sizeof(path), "p/%04d", i);
+		p->bad += mv_store_put(p->s, path, &iov, 1, NULL) != 0;
+	}
+	return NULL;
+}
+
+static void *del_some(void *arg)
+{
+	struct pager *p = arg;
+
+	for (int i = p->from; i < PAGED; i += 4) {
+		char path[32];
+
+		snprintf(path, sizeof(path), "p/%04d", i);
+		p->bad += mv_store_del(p->s, path, NULL) != 0;
+	}
+	return NULL;
+}
+
+/* More objects than one page of the listing: all of them, once. */
+TEST(s3_list_pages)
+{
+	struct mv_store *s = unit_s3_open("pages", NULL);
+	struct pager p[4];
+	pthread_t t[4];
+	int n = 0, bad = 0;
+	double t0 = now();
+
+	REQUIRE(s);
+	for (int pass = 0; pass < 2; pass++) {
+		for (int i = 0; i < 4; i++) {
+			p[i] = (struct pager){ s, i, 0 };
+			REQUIRE(pthread_create(&t[i], NULL, pass ? del_some :
+					       put_some, &p[i]) == 0);
+		}
+		for (int i = 0; i < 4; i++) {
+			pthread_join(t[i], NULL);
+			bad += p[i].bad;
+		}
+		if (pass == 0) {
+			CHECK_EQ_INT(mv_store_list(s, "p/", count_cb, &n,
+						   NULL), 0);
+			CHECK_EQ_INT(n, PAGED);
+		}
+	}
+	CHECK_EQ_INT(bad, 0);
+	n = 0;
+	CHECK_EQ_INT(mv_store_list(s, "", count_cb, &n, NULL), 0);
+	CHECK_EQ_INT(n, 0);
+	unit_diag("%d objects put, listed, deleted in %.1f s", PAGED,
+		  now() - t0);
 	mv_store_close(s);
 }
