@@ -299,3 +299,35 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	kill -- -"$PROXY"
 	PROXY=
 }
+
+@test "an index built and a merge made on one node are used by the others; a second node on a data_dir refuses" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 8
+	for i in 1 2 3; do
+		python3 -c 'import random, sys
+random.seed(int(sys.argv[1]))
+for r in range(300):
+    print(" ".join("%.4f" % random.uniform(-1, 1) for _ in range(8)))' "$i" \
+			>"$BATS_TEST_TMPDIR/d$i.txt"
+		mv-insert -q -a "${ADDR[$i]}" things "$BATS_TEST_TMPDIR/d$i.txt"
+	done
+	head -n 5 "$BATS_TEST_TMPDIR/d2.txt" >"$BATS_TEST_TMPDIR/q.txt"
+	mv-search -a "${ADDR[3]}" -k 3 things "$BATS_TEST_TMPDIR/q.txt" \
+		>"$BATS_TEST_TMPDIR/exact"
+	run -0 mv-index -a "${ADDR[2]}" things --compact
+	run -0 mv-index -a "${ADDR[2]}" things --type HNSW32
+	for i in 1 3; do
+		run -0 mv-ls -a "${ADDR[$i]}" things
+		assert_output --regexp "^things${T}8${T}l2${T}900${T}1${T}HNSW32"
+		mv-search -a "${ADDR[$i]}" -k 3 things "$BATS_TEST_TMPDIR/q.txt" \
+			>"$BATS_TEST_TMPDIR/got$i"
+		# The queries are rows: each finds itself first, at distance 0.
+		diff <(cut -f1-3 "$BATS_TEST_TMPDIR/exact" | awk '$2 == 1') \
+			<(cut -f1-3 "$BATS_TEST_TMPDIR/got$i" | awk '$2 == 1') ||
+			fail "node $i"
+	done
+	run -75 --separate-stderr timeout 10 mv-noded \
+		--listen=127.0.0.1:1 --etcd="$ETCD" --cluster_id="$CID" \
+		--data_dir="$BATS_TEST_TMPDIR/n2" \
+		--s3_endpoint="$MV_TEST_S3_ENDPOINT" --s3_bucket="$MV_TEST_S3_BUCKET"
+	assert_regex "$stderr" "in use by another process"
+}
