@@ -154,6 +154,17 @@ nearest() {
 	[ "$(nearest 1 '7.5 7 1 -7')" != 7 ] || fail "delete not seen by node 1"
 	run -0 mv-drop -a "${ADDR[2]}" things
 	run -1 mv-ls -a "${ADDR[1]}" things
+	# A collection created through one node is there at once for writes
+	# through another, and dropped through a third.
+	for r in 1 2 3 4 5; do
+		mv-create -q -a "${ADDR[1]}" "c$r" --dim 2
+		echo "1 $r" | mv-insert -q -a "${ADDR[2]}" "c$r"
+		echo 0 | mv-delete -q -a "${ADDR[3]}" "c$r"
+		mv-drop -q -a "${ADDR[3]}" "c$r"
+		mv-create -q -a "${ADDR[2]}" "c$r" --dim 3
+	done
+	run -0 mv-ls -a "${ADDR[1]}"
+	assert_output --partial "c5${T}3${T}l2${T}0"
 }
 
 @test "a named session on one node stays invisible everywhere until mv-flush returns" {

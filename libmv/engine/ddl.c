@@ -44,6 +44,9 @@ int node_create(struct node *nd, const char *user, const char *name,
 						  "field '%s' given twice",
 						  f[i].name);
 	}
+	/* Cluster: decide on what every node committed before. */
+	if ((rc = node_visible(nd, err)) < 0)
+		return rc;
 	pthread_mutex_lock(&nd->commit);
 	pthread_mutex_lock(&nd->lock);
 	for (c = nd->colls, last = NULL; c; last = c, c = c->next)
@@ -167,6 +170,8 @@ int node_drop(struct node *nd, const char *user, const char *name,
 	char prefix[256], k3[256], dir[200], *list;
 	int rc;
 
+	if ((rc = node_visible(nd, err)) < 0)
+		return rc;
 	pthread_mutex_lock(&nd->commit);
 	pthread_mutex_lock(&nd->lock);
 	for (c = nd->colls, prev = NULL; c; prev = c, c = c->next)

@@ -277,6 +277,13 @@ int node_visible(struct node *nd, struct mv_err *err);
 /* Look up a collection and take a reference; NULL if absent. */
 struct coll *node_coll_get(struct node *nd, const char *user,
 			   const char *name);
+/*
+ * node_coll_get for a request: in a cluster, a collection not found
+ * may have been created through another node; wait for the node to
+ * apply the current revision (node_visible) and look again.
+ */
+struct coll *node_coll_find(struct node *nd, const char *user,
+			    const char *name);
 void coll_put(struct coll *c);
 
 int node_create(struct node *nd, const char *user, const char *name,

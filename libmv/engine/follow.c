@@ -82,6 +82,16 @@ int node_visible(struct node *nd, struct mv_err *err)
 	return node_wait_applied(nd, rev, MV_VISIBLE_WAIT_MS, err);
 }
 
+struct coll *node_coll_find(struct node *nd, const char *user,
+			    const char *name)
+{
+	struct coll *c = node_coll_get(nd, user, name);
+
+	if (c || !nd->cluster || node_visible(nd, NULL) < 0)
+		return c;
+	return node_coll_get(nd, user, name);
+}
+
 /* --- the commit log ------------------------------------------------- */
 
 struct fev {
