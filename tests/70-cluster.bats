@@ -276,6 +276,15 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 		[ "$(nearest "$i" '3 3 3 3')" = 3 ] || fail "node $i"
 		[ "$(nearest "$i" '2 2 2 2')" != 2 ] || fail "the failed write shows"
 	done
+	# The failed flush's files, kept while etcd could not say whether it
+	# committed, go once it answers that it did not.
+	for _ in $(seq 50); do
+		grep -q 'a flush that did not commit: its 1 files removed' \
+			"$BATS_TEST_TMPDIR/n1.log" && break
+		sleep 0.1
+	done
+	grep -q 'a flush that did not commit: its 1 files removed' \
+		"$BATS_TEST_TMPDIR/n1.log"
 }
 
 @test "S3 unreachable: a write exits 75 and leaves nothing, searches answer; S3 back: writes work again" {

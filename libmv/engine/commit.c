@@ -381,6 +381,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	int rc = 0, locked = 0, slocked = 0, conflicts = 0;
 	int64_t t_start = node_now_ms(), t_written = 0, t_meta = 0;
 	int64_t commit_rev = 0;
+	int unknown = 0;
 
 	*inserted = *deleted = 0;
 	if (!b->colls)
@@ -452,6 +453,8 @@ retry:
 		req.nops = fl.nops;
 		rc = mv_meta_txn_req(nd->meta, &req, err);
 		commit_rev = req.rev;
+		/* etcd did not answer: the txn may have applied all the same. */
+		unknown = rc < 0 && nd->cluster;
 	}
 	if (rc == MV_META_CMPFAIL && nd->cluster && conflicts < 1000) {
 		/*
@@ -531,6 +534,32 @@ out:
 		pthread_mutex_unlock(&pc->c->state_lock);
 	if (locked)
 		pthread_mutex_unlock(&nd->commit);
+	if (unknown && fl.nw) {
+		/*
+		 * Whether the txn applied is unknown: its files go only if its
+		 * first key is certainly absent; else they stay (the follower
+		 * loads them if it did apply; the start-up sweep removes them,
+		 * this node's own, if it did not).
+		 */
+		char *v = NULL;
+		size_t vl;
+
+		if (mv_meta_get(nd->meta, fl.w[0].key, &v, &vl, NULL) != 1) {
+			char (*paths)[MV_SPATH] = calloc(fl.nw, sizeof(*paths));
+
+			for (size_t i = 0; paths && i < fl.nw; i++)
+				snprintf(paths[i], sizeof(*paths), "%s",
+					 fl.w[i].path);
+			if (paths)
+				node_limbo_add(nd, fl.w[0].key, paths, fl.nw);
+			free(paths);
+			log_warnx("flush: the metadata did not answer; its %zu "
+				  "files are kept until it is known whether it "
+				  "committed", fl.nw);
+			fl.nw = 0;
+		}
+		free(v);
+	}
 	for (size_t i = 0; i < fl.nw; i++)
 		mv_store_del(nd->store, fl.w[i].path, NULL);
 	if (fl.w)

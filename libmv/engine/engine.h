@@ -251,6 +251,9 @@ struct node {
 	atomic_llong lease;		/* of the live and session keys */
 	atomic_int meta_down;		/* reads answered without it (logged) */
 	int lockfd;			/* cluster: data_dir's LOCK */
+	/* Files of flushes whose commit is unknown (follow.c). */
+	pthread_mutex_t limbo_lock;
+	struct limbo *limbo;
 };
 
 extern struct node *the_node;

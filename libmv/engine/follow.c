@@ -92,6 +92,55 @@ struct coll *node_coll_find(struct node *nd, const char *user,
 	return node_coll_get(nd, user, name);
 }
 
+/* --- flushes of unknown outcome ------------------------------------ */
+
+void node_limbo_add(struct node *nd, const char *key, char (*paths)[MV_SPATH],
+		    size_t n)
+{
+	struct limbo *l = calloc(1, sizeof(*l));
+
+	if (!l || !(l->paths = malloc(n * sizeof(*l->paths)))) {
+		free(l);
+		return;		/* the start-up sweep removes them */
+	}
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	memcpy(l->paths, paths, n * sizeof(*l->paths));
+	l->n = n;
+	pthread_mutex_lock(&nd->limbo_lock);
+	l->next = nd->limbo;
+	nd->limbo = l;
+	pthread_mutex_unlock(&nd->limbo_lock);
+}
+
+/* The metadata answers again: settle what waited for it. */
+static void limbo_settle(struct node *nd)
+{
+	struct limbo *l, **pp;
+
+	pthread_mutex_lock(&nd->limbo_lock);
+	for (pp = &nd->limbo; (l = *pp);) {
+		char *v = NULL;
+		size_t vl;
+		int rc = mv_meta_get(nd->meta, l->key, &v, &vl, NULL);
+
+		free(v);
+		if (rc < 0) {
+			pp = &l->next;
+			continue;
+		}
+		if (rc == 1) {
+			for (size_t i = 0; i < l->n; i++)
+				mv_store_del(nd->store, l->paths[i], NULL);
+			log_info("a flush that did not commit: its %zu files "
+				 "removed", l->n);
+		}
+		*pp = l->next;
+		free(l->paths);
+		free(l);
+	}
+	pthread_mutex_unlock(&nd->limbo_lock);
+}
+
 /* --- the commit log ------------------------------------------------- */
 
 struct fev {
@@ -532,6 +581,8 @@ static void *follower(void *arg)
 		if (down)
 			log_info("following the commit log again");
 		down = 0;
+		if (nd->limbo)
+			limbo_settle(nd);
 		backoff = 100;
 		for (size_t i = 0, j; i < fe.n; i = j) {
 			for (j = i; j < fe.n && fe.v[j].rev == fe.v[i].rev; j++)

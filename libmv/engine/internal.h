@@ -127,6 +127,19 @@ int node_del_apply(struct coll *c, const char *path, uint64_t seq,
 int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err);
 int node_wait_applied(struct node *nd, int64_t rev, int ms,
 		      struct mv_err *err);
+/*
+ * The n files at paths of a flush whose transaction may or may not have
+ * applied (etcd did not answer), key the first record it names: the
+ * follower deletes them once the metadata answers that key is absent.
+ */
+void node_limbo_add(struct node *nd, const char *key, char (*paths)[MV_SPATH],
+		    size_t n);
+struct limbo {
+	char key[MV_SPATH + 200];
+	char (*paths)[MV_SPATH];
+	size_t n;
+	struct limbo *next;
+};
 /* The node's number in the cluster (node.json, or max+1 by CAS). */
 int node_cluster_join(struct node *nd, struct mv_err *err);
 /* Put (held) or delete a named session's key; cluster mode only. */

@@ -183,6 +183,8 @@ int node_open(struct node *nd, struct mv_err *err)
 	nd->node_no = nd->conf.node_no;
 	pthread_mutex_init(&nd->blist, NULL);
 	pthread_mutex_init(&nd->slock, NULL);
+	pthread_mutex_init(&nd->limbo_lock, NULL);
+	nd->limbo = NULL;
 	nd->cluster = nd->conf.etcd != NULL;
 	nd->lockfd = -1;
 	if (nd->cluster && (rc = lock_data_dir(nd, err)) < 0)
@@ -442,6 +444,13 @@ void node_close(struct node *nd)
 	struct batch *b, *bn;
 
 	node_cluster_stop(nd);
+	while (nd->limbo) {
+		struct limbo *l = nd->limbo;
+
+		nd->limbo = l->next;
+		free(l->paths);
+		free(l);
+	}
 	for (b = nd->sessions; b; b = bn) {
 		bn = b->next;
 		batch_free(b);
