@@ -139,7 +139,7 @@ nearest() {
 	run -0 mv-create -a "${ADDR[1]}" things --dim 4
 	run -0 mv-ls -a "${ADDR[3]}"
 	assert_output --regexp "^things${T}4${T}l2${T}0${T}"
-	for r in $(seq 1 15); do
+	for r in $(seq 1 10); do
 		printf '%d %d.5 %d 1 -%d\n' "$r" "$r" "$r" "$r" |
 			mv-insert -q -a "${ADDR[1]}" --ids-first things
 		for i in 2 3; do
@@ -148,7 +148,7 @@ nearest() {
 		done
 	done
 	run -0 mv-ls -a "${ADDR[2]}" things
-	assert_output --regexp "^things${T}4${T}l2${T}15${T}"
+	assert_output --regexp "^things${T}4${T}l2${T}10${T}"
 	# Deletes and drops travel too, from any node to every other.
 	echo 7 | mv-delete -q -a "${ADDR[3]}" things
 	[ "$(nearest 1 '7.5 7 1 -7')" != 7 ] || fail "delete not seen by node 1"
