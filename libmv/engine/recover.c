@@ -153,6 +153,28 @@ keep:
 
 static int load_user(struct node *nd, const char *user, struct mv_err *err);
 
+/* Add to the array arg the user of every "/<user>/<coll>/schema" key. */
+static int users_cb(void *arg, const char *key, const void *val, size_t vlen)
+{
+	json_t *ul = arg;
+	const char *u = key + 1, *s = strchr(u, '/'), *t;
+	char user[MV_NAME_MAX + 1];
+
+	(void)val;
+	(void)vlen;
+	if (!s || s - u > MV_NAME_MAX || !(t = strchr(s + 1, '/')) ||
+	    strcmp(t, "/schema"))
+		return 0;
+	memcpy(user, u, s - u);
+	user[s - u] = '\0';
+	for (size_t i = 0; i < json_array_size(ul); i++)
+		if (!strcmp(json_string_value(json_array_get(ul, i)) ?
+			    json_string_value(json_array_get(ul, i)) : "", user))
+			return 0;
+	json_array_append_new(ul, json_string(user));
+	return 0;
+}
+
 /* Cluster mode: data_dir is a cache, but one node's (flock on LOCK). */
 static int lock_data_dir(struct node *nd, struct mv_err *err)
 {
@@ -266,6 +288,19 @@ int node_open(struct node *nd, struct mv_err *err)
 
 		free(val);
 		rc = 0;
+		if (!json_is_array(ul)) {
+			json_decref(ul);
+			ul = json_array();
+		}
+		/*
+		 * Cluster: two nodes adding users at once may each write the
+		 * list without the other's; the schema keys tell every user.
+		 */
+		if (nd->cluster && ul &&
+		    (rc = mv_meta_range(nd->meta, "/", users_cb, ul, err)) < 0) {
+			json_decref(ul);
+			return rc;
+		}
 		for (size_t i = 0; rc == 0 && i < json_array_size(ul); i++) {
 			const char *u = json_string_value(json_array_get(ul, i));
 

@@ -303,10 +303,18 @@ TEST(engine_cluster_two_nodes_follow_each_other)
 		coll_put(c);
 		REQUIRE(mv_store_put(s, p1, &iov, 1, &err) == 0);
 		REQUIRE(mv_store_put(s, p2, &iov, 1, &err) == 0);
+		/* A user lost from /user_list (two nodes wrote it at once). */
+		REQUIRE(node_create(a, "u2", "z", DIM, MV_L2, NULL, 0, 0,
+				    &existed, &err) == 0);
+		REQUIRE(mv_meta_put(m, "/user_list", "[\"default\"]", 11,
+				    &err) == 0);
 		node_close(b);
 		REQUIRE(cluster_open(b, unit_path("cl-b"), m, s,
 				     "127.0.0.1:7002", &err) == 0);
 		CHECK_EQ_INT((int)b->node_no, 2);
+		c = node_coll_get(b, "u2", "z");
+		CHECK(c != NULL);
+		coll_put(c);
 		CHECK_EQ_INT(mv_store_get(s, p1, &buf, &len, &err), 0);
 		free(buf);
 		CHECK_EQ_INT(mv_store_get(s, p2, &buf, &len, &err), MV_ENOINPUT);
