@@ -359,24 +359,30 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 	char path[MV_SPATH];
 	struct mv_err e = { 0 };
 	json_t *j;
-	const char *type;
+	const char *type, *params;
 	int held, rc = 0;
 
+	j = ev->type == MV_META_PUT ? json_loadb(ev->val, ev->vlen, 0, NULL)
+				    : NULL;
+	type = json_string_value(json_object_get(j, "type"));
+	params = json_string_value(json_object_get(j, "params"));
 	snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user, c->name,
 		 c->token, leaf);
 	pthread_rwlock_rdlock(&c->lock);
 	held = seg_held(c, path) || del_held(c, path) ||
-	       (c->index && !strcmp(c->index->key, ev->key));
+	       (c->index && !strcmp(c->index->key, ev->key) &&
+		/* the index held, unless its search defaults changed */
+		(!params || !strcmp(params, c->index->params)));
 	pthread_rwlock_unlock(&c->lock);
 	if (ev->type != MV_META_PUT) {
 		if (held)
 			mark(m, c->user, c->name);
 		return;
 	}
-	if (held)
+	if (held) {
+		json_decref(j);
 		return;
-	j = json_loadb(ev->val, ev->vlen, 0, NULL);
-	type = json_string_value(json_object_get(j, "type"));
+	}
 	if (type && !strcmp(type, "vectors")) {
 		struct seg *s = NULL;
 		uint64_t seq = (uint64_t)json_integer_value(

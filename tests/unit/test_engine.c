@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "engine/engine.h"
 #include "unit.h"
 
@@ -279,6 +280,36 @@ TEST(engine_cluster_two_nodes_follow_each_other)
 	CHECK_EQ_INT(node_visible(a, &err), 0);
 	CHECK_EQ_INT((int)cl_rows(a), ROWS + 3);
 	CHECK_EQ_INT((int)cl_nearest(a, 2002), 2002);
+
+	unit_diag("an index built on A, and new search defaults, on B");
+	{
+		struct coll *c = node_coll_get(a, "default", "things"), *cb;
+		int state = BUILD_NONE;
+
+		REQUIRE(c != NULL);
+		CHECK_EQ_INT(node_index_start(a, c, "Flat", "", &err), 0);
+		for (int i = 0; i < 500 && state != BUILD_DONE &&
+		     state != BUILD_FAILED; i++) {
+			usleep(10000);
+			pthread_mutex_lock(&c->build_lock);
+			state = c->build.state;
+			pthread_mutex_unlock(&c->build_lock);
+		}
+		CHECK_EQ_INT(state, BUILD_DONE);
+		CHECK_EQ_INT(node_visible(b, &err), 0);
+		cb = node_coll_get(b, "default", "things");
+		REQUIRE(cb != NULL);
+		CHECK(cb->index != NULL);
+		coll_put(cb);
+		CHECK_EQ_INT(node_index_set(a, c, "nprobe=7", &err), 0);
+		CHECK_EQ_INT(node_visible(b, &err), 0);
+		cb = node_coll_get(b, "default", "things");
+		REQUIRE(cb != NULL);
+		CHECK(cb->index && strstr(cb->index->params, "nprobe=7"));
+		CHECK_EQ_INT((int)cl_nearest(b, 2002), 2002);
+		coll_put(cb);
+		coll_put(c);
+	}
 
 	unit_diag("drop on A, gone on B");
 	CHECK_EQ_INT(node_drop(a, "default", "things", &err), 0);
