@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include "engine/engine.h"
+#include "engine/internal.h"
 #include "unit.h"
 
 #define DIM 4
@@ -309,6 +310,28 @@ TEST(engine_cluster_two_nodes_follow_each_other)
 		CHECK_EQ_INT((int)cl_nearest(b, 2002), 2002);
 		coll_put(cb);
 		coll_put(c);
+	}
+
+	unit_diag("B away while the history is compacted: B reloads everything");
+	{
+		int64_t rev;
+		struct coll *c;
+
+		node_cluster_stop(b);
+		REQUIRE(node_create(a, "default", "late", DIM, MV_L2, NULL, 0,
+				    0, &existed, &err) == 0);
+		REQUIRE(cl_insert(a, ba, 3000, 3, &err) == 0);
+		CHECK_EQ_INT(cl_flush(a, ba, &ins, &del, &err), 0);
+		REQUIRE(mv_meta_revision(m, &rev, &err) == 0);
+		REQUIRE(mv_meta_compact(m, rev, &err) == 0);
+		REQUIRE(node_cluster_start(b, atomic_load(&b->applied_rev),
+					   &err) == 0);
+		CHECK_EQ_INT(node_visible(b, &err), 0);
+		c = node_coll_get(b, "default", "late");
+		CHECK(c != NULL);
+		coll_put(c);
+		CHECK_EQ_INT((int)cl_rows(b), (int)cl_rows(a));
+		CHECK_EQ_INT((int)cl_nearest(b, 3001), 3001);
 	}
 
 	unit_diag("drop on A, gone on B");
