@@ -17,45 +17,20 @@ for s in ss:
 print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
 
-# etcd_up: (re)start this file's etcd on its fixed ports and data, and wait
-# until it is healthy (10 s).
+# etcd_up / etcd_down: start this file's etcd (again: same URL, same
+# data) and stop it (scripts/etcd.sh).
 etcd_up() {
-	local d=$BATS_FILE_TMPDIR/etcd i=0
-	mkdir -p "$d"
-	etcd --name default --data-dir "$d/data" \
-		--listen-client-urls "$ETCD" --advertise-client-urls "$ETCD" \
-		--listen-peer-urls "$ETCD_PEER" \
-		--initial-advertise-peer-urls "$ETCD_PEER" \
-		--initial-cluster "default=$ETCD_PEER" \
-		--heartbeat-interval 50 --election-timeout 500 \
-		--logger zap --log-outputs stderr --log-level warn \
-		</dev/null >>"$d/etcd.log" 2>&1 3>&- &
-	echo $! >"$d/etcd.pid"
-	while [ $i -lt 100 ]; do
-		curl -sf -m 1 "$ETCD/health" 2>/dev/null | grep -q '"health":"true"' &&
-			return 0
-		sleep 0.1
-		i=$((i + 1))
-	done
-	tail -n 20 "$d/etcd.log" >&2
-	return 1
+	local env
+	env=$(sh "$MV_ROOT/scripts/etcd.sh" start "$BATS_FILE_TMPDIR/etcd") ||
+		return 1
+	export ETCD=${env#MV_TEST_ETCD=}
 }
 
 etcd_down() {
-	local pid
-	pid=$(cat "$BATS_FILE_TMPDIR/etcd/etcd.pid") || return 0
-	kill "$pid" 2>/dev/null
-	for _ in $(seq 50); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null
+	sh "$MV_ROOT/scripts/etcd.sh" stop "$BATS_FILE_TMPDIR/etcd"
 }
 
 setup_file() {
-	local p
-	p=($(free_ports 2))
-	export ETCD=http://127.0.0.1:${p[0]} ETCD_PEER=http://127.0.0.1:${p[1]}
 	etcd_up
 	if [ -z "${MV_TEST_S3_ENDPOINT:-}" ]; then
 		sh "$MV_ROOT/scripts/rgw.sh" start "$BATS_FILE_TMPDIR/rgw" \
@@ -264,6 +239,7 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	run -0 mv-create -a "${ADDR[1]}" things --dim 4
 	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
 	[ "$(nearest 2 '1 1 1 1')" = 1 ]
+	url=$ETCD
 	etcd_down
 	run -75 --separate-stderr mv-insert -a "${ADDR[1]}" --ids-first \
 		things <<<'2 2 2 2 2'
@@ -271,6 +247,7 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	[ "$(nearest 2 '1 1 1 1')" = 1 ] || fail "node 2 stopped answering"
 	[ "$(nearest 3 '1 1 1 1')" = 1 ] || fail "node 3 stopped answering"
 	etcd_up
+	[ "$ETCD" = "$url" ] || fail "etcd came back on another URL"
 	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[1]}" --ids-first things
 	for i in 1 2 3; do
 		[ "$(nearest "$i" '3 3 3 3')" = 3 ] || fail "node $i"
