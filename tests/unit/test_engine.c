@@ -226,6 +226,24 @@ TEST(engine_cluster_two_nodes_follow_each_other)
 	CHECK(val && strstr(val, "\"no\":1") && strstr(val, "\"no\":2"));
 	free(val);
 
+	unit_diag("a lost lease: a new one, and the live key put again");
+	{
+		int back = 0;
+
+		REQUIRE(mv_meta_lease_revoke(m, atomic_load(&a->lease),
+					     &err) == 0);
+		CHECK_EQ_INT(mv_meta_get(m, "/default/embedded_property/live/1",
+					 &val, &vlen, &err), 1);
+		for (int i = 0; i < 100 && !back; i++) {
+			usleep(50000);
+			back = mv_meta_get(m, "/default/embedded_property/live/1",
+					   &val, &vlen, &err) == 0;
+			free(val);
+			val = NULL;
+		}
+		CHECK(back);
+	}
+
 	unit_diag("create on A, visible on B");
 	REQUIRE(node_create(a, "default", "things", DIM, MV_L2, NULL, 0, 0,
 			    &existed, &err) == 0);
