@@ -116,26 +116,62 @@ void mv_conf_release(struct mv_conf *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/*
- * Keys of the cluster that no daemon can honour yet: refused rather than
- * accepted and ignored (data would stay local with etcd= set, say).
- */
+/* Keys that no daemon can honour yet: refused rather than ignored. */
 static const struct {
 	const char *key;
 	const char *why;
 } unsupported[] = {
-	{ "master", "there is no master yet" },
-	{ "etcd", "metadata stays in data_dir: the etcd backend does not "
-		  "exist yet" },
-	{ "s3_endpoint", "segments stay in data_dir: the S3 backend does "
-			 "not exist yet" },
-	{ "s3_bucket", "segments stay in data_dir: the S3 backend does not "
-		       "exist yet" },
-	{ "s3_region", "segments stay in data_dir: the S3 backend does not "
-		       "exist yet" },
 	{ "memory_limit", "memory is not limited yet" },
 	{ "history_retention", "no history is kept yet" },
 };
+
+int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err)
+{
+	int tcp = 0;
+
+	if (!c->etcd) {
+		if (c->s3_endpoint || c->s3_bucket || c->s3_region || c->master)
+			return mv_err_set(err, MV_ECONFIG, "'%s' needs 'etcd' "
+					  "(cluster mode)", c->s3_endpoint ?
+					  "s3_endpoint" : c->s3_bucket ?
+					  "s3_bucket" : c->s3_region ?
+					  "s3_region" : "master");
+		if (c->num_replicas || c->sync_level || c->num_nodes != 1)
+			return mv_err_set(err, MV_ECONFIG, "'%s' needs 'etcd' "
+					  "(cluster mode)", c->num_replicas ?
+					  "num_replicas" : c->sync_level ?
+					  "sync_level" : "num_nodes");
+		return 0;
+	}
+	if (!c->s3_endpoint)
+		return mv_err_set(err, MV_ECONFIG, "cluster mode ('etcd') "
+				  "needs 's3_endpoint' (or "
+				  "s3_endpoint=file:/shared/dir)");
+	if (!strncmp(c->s3_endpoint, "file:", 5)) {
+		if (c->s3_endpoint[5] != '/')
+			return mv_err_set(err, MV_ECONFIG, "s3_endpoint '%s': "
+					  "want file:/absolute/path",
+					  c->s3_endpoint);
+	} else if (strncmp(c->s3_endpoint, "http://", 7) &&
+		   strncmp(c->s3_endpoint, "https://", 8)) {
+		return mv_err_set(err, MV_ECONFIG, "s3_endpoint '%s': want "
+				  "http://, https:// or file:/",
+				  c->s3_endpoint);
+	} else if (!c->s3_bucket) {
+		return mv_err_set(err, MV_ECONFIG, "cluster mode ('etcd') "
+				  "needs 's3_bucket'");
+	}
+	for (int i = 0; i < c->nlisten; i++)
+		tcp |= strncmp(c->listen[i], "unix:", 5) != 0;
+	if (!tcp)
+		return mv_err_set(err, MV_ECONFIG, "cluster mode ('etcd') "
+				  "needs a TCP 'listen' address (HOST:PORT)");
+	if (c->sync_level > c->num_replicas)
+		return mv_err_set(err, MV_ECONFIG, "sync_level %d exceeds "
+				  "num_replicas %d", c->sync_level,
+				  c->num_replicas);
+	return 0;
+}
 
 int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		struct mv_err *err)
@@ -186,20 +222,14 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 	} else if (!strcmp(key, "num_replicas")) {
 		if (parse_int(val, 0, 64, &v) < 0)
 			goto bad;
-		if (v != 0)
-			goto single;
 		c->num_replicas = (int)v;
 	} else if (!strcmp(key, "num_nodes")) {
 		if (parse_int(val, 1, 1024, &v) < 0)
 			goto bad;
-		if (v != 1)
-			goto single;
 		c->num_nodes = (int)v;
 	} else if (!strcmp(key, "sync_level")) {
 		if (parse_int(val, 0, 64, &v) < 0)
 			goto bad;
-		if (v != 0)
-			goto single;
 		c->sync_level = (int)v;
 	} else if (!strcmp(key, "listen")) {
 		if (c->nlisten == MV_LISTEN_MAX)
@@ -229,6 +259,11 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 			{ "data_dir", offsetof(struct mv_conf, data_dir) },
 			{ "user", offsetof(struct mv_conf, user) },
 			{ "cluster_id", offsetof(struct mv_conf, cluster_id) },
+			{ "master", offsetof(struct mv_conf, master) },
+			{ "etcd", offsetof(struct mv_conf, etcd) },
+			{ "s3_endpoint", offsetof(struct mv_conf, s3_endpoint) },
+			{ "s3_bucket", offsetof(struct mv_conf, s3_bucket) },
+			{ "s3_region", offsetof(struct mv_conf, s3_region) },
 		};
 		for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 			if (!strcmp(key, strs[i].key)) {
@@ -248,10 +283,6 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 bad:
 	return mv_err_set(err, MV_ECONFIG, "bad value for '%s': '%.80s'", key,
 			  val);
-single:
-	return mv_err_set(err, MV_ECONFIG, "'%s' = %s is not supported yet "
-			  "(one node, no replicas: the cluster does not exist "
-			  "yet)", key, val);
 oom:
 	return mv_err_set(err, MV_EINTERNAL, "out of memory");
 }

@@ -45,6 +45,12 @@ void mv_conf_release(struct mv_conf *c);
 /* Set one key; MV_ECONFIG "unknown key 'x'" or "bad value for 'x'". */
 int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		struct mv_err *err);
+/*
+ * Cluster mode is 'etcd' set: it needs s3_endpoint (http(s):// with
+ * s3_bucket, or file:/abs/dir) and a TCP listen; the cluster keys
+ * without etcd are refused.  MV_ECONFIG saying what is missing.
+ */
+int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err);
 /* Read a file; errors name "FILE:N". missing_ok: absent file is fine. */
 int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
 		 struct mv_err *err);

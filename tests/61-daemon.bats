@@ -146,9 +146,7 @@ teardown() {
 	need_own_node
 	export MV_HOME=$BATS_TEST_TMPDIR/home
 	mkdir -p "$MV_HOME"
-	for kv in etcd=http://127.0.0.1:2379 s3_endpoint=http://127.0.0.1:9000 \
-		s3_bucket=mv s3_region=us-east-1 master=127.0.0.1:7530 \
-		memory_limit=1G num_replicas=1 num_nodes=2 history_retention=10; do
+	for kv in memory_limit=1G history_retention=10; do
 		rm -f "$MV_HOME/mv.conf"
 		run -78 --separate-stderr timeout 10 mv-noded "--$kv"
 		assert_equal "${#stderr_lines[@]}" 1
@@ -158,6 +156,29 @@ teardown() {
 		run -78 --separate-stderr timeout 10 mv-noded
 		assert_regex "$stderr" "^mv-noded: .*mv.conf:2: .*'${kv%%=*}'.*not supported"
 	done
+	rm -f "$MV_HOME/mv.conf"
+	# The cluster's keys need etcd, and etcd needs storage and TCP.
+	for kv in s3_endpoint=http://127.0.0.1:9000 s3_bucket=mv \
+		s3_region=us-east-1 master=127.0.0.1:7530 num_replicas=1 \
+		num_nodes=2; do
+		run -78 --separate-stderr timeout 10 mv-noded "--$kv"
+		assert_equal "${#stderr_lines[@]}" 1
+		assert_regex "$stderr" "^mv-noded: .*${kv%%=*}.*needs 'etcd'"
+		run -78 --separate-stderr timeout 10 mv-noded -n "--$kv"
+	done
+	run -78 --separate-stderr timeout 10 mv-noded -n --etcd=http://127.0.0.1:1
+	assert_regex "$stderr" "^mv-noded: cluster mode .*needs 's3_endpoint'"
+	run -78 --separate-stderr timeout 10 mv-noded -n --etcd=http://127.0.0.1:1 \
+		--s3_endpoint=http://127.0.0.1:1
+	assert_regex "$stderr" "^mv-noded: cluster mode .*needs 's3_bucket'"
+	run -78 --separate-stderr timeout 10 mv-noded -n --etcd=http://127.0.0.1:1 \
+		--s3_endpoint=file:/tmp/x
+	assert_regex "$stderr" "^mv-noded: cluster mode .*needs a TCP 'listen'"
+	run -78 --separate-stderr timeout 10 mv-noded -n --etcd=http://127.0.0.1:1 \
+		--s3_endpoint=file:relative --listen=127.0.0.1:0
+	assert_regex "$stderr" "want file:/absolute/path"
+	run -0 timeout 10 mv-noded -n --etcd=http://127.0.0.1:1 \
+		--s3_endpoint=file:/tmp/x --listen=127.0.0.1:0
 	# Nothing was served or written meanwhile.
 	[ ! -e "$MV_HOME/meta.log" ] || fail "a refused configuration wrote data"
 	# The values of the embedded node itself are fine.

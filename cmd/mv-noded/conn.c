@@ -220,7 +220,7 @@ int unknown_coll(struct conn *cn, const char *name)
 struct coll *id_payload_coll(struct conn *cn, const char *name, uint64_t n,
 			     uint64_t bytes, int *rc)
 {
-	struct coll *c = node_coll_get(cn->nd, cn->user, name);
+	struct coll *c = node_coll_find(cn->nd, cn->user, name);
 
 	if (c && bytes == n * 8)
 		return c;

@@ -47,7 +47,7 @@ static void usage(FILE *f)
 "  -q               log warnings only\n"
 "  --KEY=VALUE      any mv.conf key: auto_flush, flush_interval,\n"
 "                   flush_limit, session_ttl, listen, data_dir, allow,\n"
-"                   user, cluster_id, ... (cluster keys: exit 78)\n"
+"                   user, cluster_id, etcd, s3_endpoint, ...\n"
 "  -h, --help       this help; --version the version\n"
 "See mv-noded(8) and mv.conf(5).\n");
 }
@@ -182,6 +182,8 @@ int main(int argc, char **argv)
 			   nd.conf.sync_level, nd.conf.num_replicas);
 		goto conf_fail;
 	}
+	if (mv_conf_cluster_check(&nd.conf, &err) < 0)
+		goto conf_fail;
 	if (check_only) {
 		printf("mv-noded: configuration ok\n");
 		free(home);
@@ -283,6 +285,7 @@ int main(int argc, char **argv)
 	atomic_store(&nd.shutting_down, 1);
 	for (int i = 0; i < 6000 && atomic_load(&nd.inflight) > 0; i++)
 		usleep(10 * 1000);
+	node_cluster_stop(&nd);
 	pthread_mutex_lock(&nd.commit);
 	for (int i = 0; i < nd.conf.nlisten; i++) {
 		struct mv_addr a;

@@ -119,7 +119,7 @@ static int join_params(char **argv, int from, int argc, char *out, size_t cap)
 
 int cmd_index(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
 	struct mv_err e = { 0 };
 	char params[256], status[512];
 	int rc;
@@ -146,7 +146,7 @@ int cmd_index(struct conn *cn, int argc, char **argv)
 
 int cmd_indexstatus(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
 	char status[512];
 
 	(void)argc;
@@ -159,7 +159,7 @@ int cmd_indexstatus(struct conn *cn, int argc, char **argv)
 
 int cmd_indexdrop(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
 	struct mv_err e = { 0 };
 	int rc;
 
@@ -177,7 +177,7 @@ int cmd_indexdrop(struct conn *cn, int argc, char **argv)
 
 int cmd_indexset(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
 	struct mv_err e = { 0 };
 	char params[256];
 	int rc;
@@ -197,7 +197,7 @@ int cmd_indexset(struct conn *cn, int argc, char **argv)
 
 int cmd_compact(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
 	struct mv_err e = { 0 };
 	size_t segs;
 	int merged, rc;

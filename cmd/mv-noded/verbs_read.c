@@ -27,9 +27,27 @@ static void coll_counts(struct coll *c, int64_t *rows, size_t *segs,
 	pthread_rwlock_unlock(&c->lock);
 }
 
+/*
+ * Cluster mode: wait until this node has applied every commit made before
+ * the read started (node_visible); else answer the error (after skipping
+ * the request's payload of that many bytes) into *rc and return -1.
+ */
+static int visible(struct conn *cn, uint64_t payload, int *rc)
+{
+	struct mv_err e = { 0 };
+
+	if (node_visible(cn->nd, &e) == 0)
+		return 0;
+	if (payload && skip_payload(cn, payload) < 0)
+		*rc = -1;
+	else
+		*rc = reply_err(cn, &e);
+	return -1;
+}
+
 int cmd_describe(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct coll *c;
 	char fields[MV_FIELDS_MAX * (MV_NAME_MAX + 10) + 2] = "";
 	char index[160];
 	int64_t rows;
@@ -37,6 +55,9 @@ int cmd_describe(struct conn *cn, int argc, char **argv)
 	int rc;
 
 	(void)argc;
+	if (visible(cn, 0, &rc) < 0)
+		return rc;
+	c = node_coll_get(cn->nd, cn->user, argv[1]);
 	if (!c)
 		return unknown_coll(cn, argv[1]);
 	for (int i = 0; i < c->nfields; i++) {
@@ -60,6 +81,8 @@ int cmd_ls(struct conn *cn, int argc, char **argv)
 	size_t n = 0, cap = 0;
 	int rc = 0;
 
+	if (visible(cn, 0, &rc) < 0)
+		return rc;
 	if (argc == 2) {
 		c = node_coll_get(nd, cn->user, argv[1]);
 		if (!c)
@@ -153,6 +176,8 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		return proto_err(cn, "usage: SEARCH <name> <k> <nq> <bytes> "
 				 "[param=value]...");
 	}
+	if (visible(cn, bytes, &rc) < 0)
+		return rc;
 	c = node_coll_get(cn->nd, cn->user, argv[1]);
 	if (!c) {
 		if (skip_payload(cn, bytes) < 0)
@@ -329,6 +354,8 @@ int cmd_get(struct conn *cn, int argc, char **argv)
 		cn->quit = 1;
 		return proto_err(cn, "usage: GET <name> <n> <bytes> [fields]");
 	}
+	if (visible(cn, bytes, &rc) < 0)
+		return rc;
 	if (!(c = id_payload_coll(cn, argv[1], n, bytes, &rc)))
 		return rc;
 	ids = malloc(bytes + 1);
@@ -382,7 +409,7 @@ static int scan_ids(struct coll *c)
 
 int cmd_scan(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_get(cn->nd, cn->user, argv[1]);
+	struct coll *c;
 	long long after;
 	uint64_t limit;
 	int64_t *page = NULL;
@@ -390,6 +417,9 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 	char *end;
 	int rc;
 
+	if (visible(cn, 0, &rc) < 0)
+		return rc;
+	c = node_coll_get(cn->nd, cn->user, argv[1]);
 	if (!c)
 		return unknown_coll(cn, argv[1]);
 	errno = 0;

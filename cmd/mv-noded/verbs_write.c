@@ -126,7 +126,7 @@ int cmd_insert(struct conn *cn, int argc, char **argv)
 			}
 		}
 	}
-	c = node_coll_get(nd, cn->user, argv[1]);
+	c = node_coll_find(nd, cn->user, argv[1]);
 	if (!c) {
 		if (skip_payload(cn, bytes) < 0)
 			return -1;

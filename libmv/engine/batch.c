@@ -436,6 +436,7 @@ struct batch *node_session_get(struct node *nd, const char *name, int create)
 		return NULL;
 	b->next = nd->sessions;
 	nd->sessions = b;
+	node_cluster_session(nd, name, 1);	/* cluster: its key */
 	return b;
 }
 
@@ -446,6 +447,7 @@ void node_session_remove(struct node *nd, struct batch *b)
 	for (pp = &nd->sessions; *pp; pp = &(*pp)->next)
 		if (*pp == b) {
 			*pp = b->next;
+			node_cluster_session(nd, b->session, 0);
 			return;
 		}
 }

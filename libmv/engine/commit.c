@@ -74,7 +74,7 @@ static int flush_write(struct node *nd, struct batch *b, struct flush *fl,
 		const char *base = pc->base;
 
 		if (!pc->vw)
-			node_seg_base(c, pc->base, sizeof(pc->base));
+			node_seg_base(nd, c, pc->base, sizeof(pc->base));
 		if (pc->dels.len) {
 			struct written *x = &w[fl->nw++];
 			snprintf(x->path, sizeof(x->path), "%s.del", base);
@@ -380,6 +380,8 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	struct pcoll *pc;
 	int rc = 0, locked = 0, slocked = 0, conflicts = 0;
 	int64_t t_start = node_now_ms(), t_written = 0, t_meta = 0;
+	int64_t commit_rev = 0;
+	int unknown = 0;
 
 	*inserted = *deleted = 0;
 	if (!b->colls)
@@ -442,8 +444,43 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 retry:
 	if ((rc = flush_build_txn(nd, b, &fl, err)) < 0)
 		goto out;
-	rc = mv_meta_txn(nd->meta, fl.cmps, fl.ncolls, fl.ops, fl.nops,
-			 err);
+	{
+		struct mv_meta_req req = { 0 };
+
+		req.cmps = fl.cmps;
+		req.ncmp = fl.ncolls;
+		req.ops = fl.ops;
+		req.nops = fl.nops;
+		rc = mv_meta_txn_req(nd->meta, &req, err);
+		commit_rev = req.rev;
+		/* etcd did not answer: the txn may have applied all the same. */
+		unknown = rc < 0 && nd->cluster;
+	}
+	if (rc == MV_META_CMPFAIL && nd->cluster && conflicts < 1000) {
+		/*
+		 * Another node committed to a collection of this flush:
+		 * wait, without the locks, until the follower has applied
+		 * what it committed (its rows count in the duplicate check),
+		 * then read the state records and build the txn again.
+		 */
+		mv_err_clear(err);
+		for (pc = b->colls; pc; pc = pc->next)
+			pthread_mutex_unlock(&pc->c->state_lock);
+		slocked = 0;
+		pthread_mutex_unlock(&nd->commit);
+		locked = 0;
+		rc = node_wait_applied(nd, commit_rev, MV_VISIBLE_WAIT_MS, err);
+		if (rc < 0)
+			goto out;
+		pthread_mutex_lock(&nd->commit);
+		locked = 1;
+		if ((rc = check_dropped(b, err)) < 0)
+			goto out;
+		for (pc = b->colls; pc; pc = pc->next)
+			pthread_mutex_lock(&pc->c->state_lock);
+		slocked = 1;
+		rc = MV_META_CMPFAIL;	/* then read the state records */
+	}
 	if (rc == MV_META_CMPFAIL && ++conflicts < 1000) {
 		/* Another writer changed a state record: read it, redo. */
 		mv_err_clear(err);
@@ -479,6 +516,14 @@ retry:
 	t_meta = node_now_ms();
 	/* 3. Committed: into memory (cannot fail from here on). */
 	flush_swap(b, &fl, inserted, deleted);
+	{
+		/* Applied up to here, unless others committed in between:
+		 * then the follower catches up. */
+		long long prev = commit_rev - 1;
+
+		atomic_compare_exchange_strong(&nd->applied_rev, &prev,
+					       commit_rev);
+	}
 	fl.nw = 0;		/* committed: keep the files */
 	log_debug("flush of %" PRId64 " rows, %" PRId64 " deletes: files %lld ms, "
 		  "metadata %lld ms, in memory %lld ms", *inserted, *deleted,
@@ -489,6 +534,32 @@ out:
 		pthread_mutex_unlock(&pc->c->state_lock);
 	if (locked)
 		pthread_mutex_unlock(&nd->commit);
+	if (unknown && fl.nw) {
+		/*
+		 * Whether the txn applied is unknown: its files go only if its
+		 * first key is certainly absent; else they stay (the follower
+		 * loads them if it did apply; the start-up sweep removes them,
+		 * this node's own, if it did not).
+		 */
+		char *v = NULL;
+		size_t vl;
+
+		if (mv_meta_get(nd->meta, fl.w[0].key, &v, &vl, NULL) != 1) {
+			char (*paths)[MV_SPATH] = calloc(fl.nw, sizeof(*paths));
+
+			for (size_t i = 0; paths && i < fl.nw; i++)
+				snprintf(paths[i], sizeof(*paths), "%s",
+					 fl.w[i].path);
+			if (paths)
+				node_limbo_add(nd, fl.w[0].key, paths, fl.nw);
+			free(paths);
+			log_warnx("flush: the metadata did not answer; its %zu "
+				  "files are kept until it is known whether it "
+				  "committed", fl.nw);
+			fl.nw = 0;
+		}
+		free(v);
+	}
 	for (size_t i = 0; i < fl.nw; i++)
 		mv_store_del(nd->store, fl.w[i].path, NULL);
 	if (fl.w)

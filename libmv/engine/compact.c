@@ -216,7 +216,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	uint64_t *src_row = NULL, seq = 0;
 	float *raw = NULL;
 	struct nbuf cols[MV_FIELDS_MAX];
-	char base[200], tok[17], (*paths)[MV_SPATH] = NULL;
+	char base[200], (*paths)[MV_SPATH] = NULL;
 	char (*keys)[MV_SPATH + 64] = NULL, **vals = NULL;
 	struct mv_meta_op *ops = NULL;
 	size_t nfiles = 1 + (size_t)c->nfields, nops = 0;
@@ -309,9 +309,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
-	node_random_hex(tok, 8);
-	snprintf(base, sizeof(base), "%s/%s-%s/%" PRId64 "-%s", c->user,
-		 c->name, c->token, node_now_ms(), tok);
+	node_seg_base(nd, c, base, sizeof(base));
 	snprintf(paths[0], sizeof(paths[0]), "%s.vec", base);
 	out = calloc(1, sizeof(*out));
 	if (!out || !(out->cols = calloc(c->nfields ? c->nfields : 1,
@@ -418,7 +416,37 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 						 ival, strlen(ival) };
 		nops++;
 	}
-	rc = mv_meta_txn(nd->meta, NULL, 0, ops, nops, err);
+	{
+		/*
+		 * Cluster: another node may merge the same inputs; each input's
+		 * key must still exist (etcd's create_rev > 0), else nothing.
+		 */
+		struct mv_meta_rcmp *rcmps = calloc(nin ? nin : 1,
+						    sizeof(*rcmps));
+		struct mv_meta_req req = { 0 };
+
+		if (!rcmps) {
+			pthread_mutex_unlock(&nd->commit);
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; nd->cluster && i < nin; i++)
+			rcmps[i] = (struct mv_meta_rcmp){
+				keys[nfiles + i * (1 + (size_t)c->nfields)],
+				MV_META_CMP_CREATE, MV_META_GT, 0 };
+		req.rcmps = rcmps;
+		req.nrcmp = nd->cluster ? nin : 0;
+		req.ops = ops;
+		req.nops = nops;
+		rc = mv_meta_txn_req(nd->meta, &req, err);
+		free(rcmps);
+	}
+	if (rc > 0) {
+		mv_err_clear(err);
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "collection '%s': "
+				 "another node merged these segments first",
+				 c->name);
+	}
 	if (rc < 0) {
 		pthread_mutex_unlock(&nd->commit);
 		goto out;
@@ -513,6 +541,14 @@ void node_housekeep(struct node *nd)
 	struct coll *c, **list;
 	size_t n = 0, all = 0;
 
+	/*
+	 * Cluster (v1): the first node merges in the background, so that
+	 * nodes do not race to merge the same segments (the compare in
+	 * node_compact keeps a race harmless); mv-index --compact works on
+	 * any node.
+	 */
+	if (nd->cluster && nd->node_no != 1)
+		return;
 	/* Every collection, however many: a reference to each. */
 	pthread_mutex_lock(&nd->lock);
 	for (c = nd->colls; c; c = c->next)

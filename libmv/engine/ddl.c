@@ -44,6 +44,9 @@ int node_create(struct node *nd, const char *user, const char *name,
 						  "field '%s' given twice",
 						  f[i].name);
 	}
+	/* Cluster: decide on what every node committed before. */
+	if ((rc = node_visible(nd, err)) < 0)
+		return rc;
 	pthread_mutex_lock(&nd->commit);
 	pthread_mutex_lock(&nd->lock);
 	for (c = nd->colls, last = NULL; c; last = c, c = c->next)
@@ -94,7 +97,16 @@ int node_create(struct node *nd, const char *user, const char *name,
 			{ MV_META_PUT, KEY_USER_LIST, users,
 			  users ? strlen(users) : 0 },
 		};
-		rc = mv_meta_txn(nd->meta, NULL, 0, ops, users ? 4 : 3, err);
+		/* Absent schema: another node may create the same name. */
+		struct mv_meta_cmp cmp = { k1, NULL, 0 };
+
+		rc = mv_meta_txn(nd->meta, &cmp, 1, ops, users ? 4 : 3, err);
+		if (rc == MV_META_CMPFAIL) {
+			mv_err_clear(err);
+			rc = mv_err_setk(err, MV_ESERVER, MV_K_EXISTS,
+					 "collection '%s' already exists "
+					 "(created by another node)", name);
+		}
 	}
 	free(users);
 	if (rc == 0 && !(c->state = strdup(state)))
@@ -142,6 +154,7 @@ static void abort_sessions_on(struct node *nd, struct coll *c)
 			continue;
 		}
 		*pp = s->next;
+		node_cluster_session(nd, s->session, 0);
 		if (s->conns == 0)
 			batch_free(s);
 		else
@@ -157,6 +170,8 @@ int node_drop(struct node *nd, const char *user, const char *name,
 	char prefix[256], k3[256], dir[200], *list;
 	int rc;
 
+	if ((rc = node_visible(nd, err)) < 0)
+		return rc;
 	pthread_mutex_lock(&nd->commit);
 	pthread_mutex_lock(&nd->lock);
 	for (c = nd->colls, prev = NULL; c; prev = c, c = c->next)

@@ -239,16 +239,54 @@ struct node {
 	int cluster;			/* metadata in etcd, files shared */
 	atomic_llong applied_rev;	/* metadata revision applied */
 	uint32_t node_no;
+	/*
+	 * meta and store opened by the caller before node_open (two nodes
+	 * in one process, in a test): node_close leaves them open.
+	 */
+	int meta_preset, store_preset;
+	/* The cluster (follow.c): follower and lease keeper threads. */
+	pthread_t follower, keeper;
+	int threads;
+	atomic_int stop;
+	atomic_llong lease;		/* of the live and session keys */
+	atomic_int meta_down;		/* reads answered without it (logged) */
+	int lockfd;			/* cluster: data_dir's LOCK */
+	/* Files of flushes whose commit is unknown (follow.c). */
+	pthread_mutex_t limbo_lock;
+	struct limbo *limbo;
 };
 
 extern struct node *the_node;
 
 int node_open(struct node *nd, struct mv_err *err);
 void node_close(struct node *nd);
+/*
+ * Cluster: stop following the commit log and revoke the lease (the live
+ * and session keys go at once); node.commit must not be held.  Also done
+ * by node_close; a no-op when embedded or already stopped.
+ */
+void node_cluster_stop(struct node *nd);
+
+/*
+ * Cluster mode: wait until this node has applied the metadata revision
+ * current at the call (bounded by MV_VISIBLE_WAIT_MS, then MV_EAGAIN
+ * "node N behind"), so that a read sees every flush that returned before
+ * it started.  Metadata unreachable: 0 (answer from what the node holds).
+ * Embedded: 0 at once.
+ */
+#define MV_VISIBLE_WAIT_MS 5000
+int node_visible(struct node *nd, struct mv_err *err);
 
 /* Look up a collection and take a reference; NULL if absent. */
 struct coll *node_coll_get(struct node *nd, const char *user,
 			   const char *name);
+/*
+ * node_coll_get for a request: in a cluster, a collection not found
+ * may have been created through another node; wait for the node to
+ * apply the current revision (node_visible) and look again.
+ */
+struct coll *node_coll_find(struct node *nd, const char *user,
+			    const char *name);
 void coll_put(struct coll *c);
 
 int node_create(struct node *nd, const char *user, const char *name,

@@ -84,14 +84,6 @@ static int seg_rows(struct node *nd, struct coll *c, struct seg *s,
 	return 0;
 }
 
-static int64_t ms_now(void)
-{
-	struct timeval tv;
-
-	gettimeofday(&tv, NULL);
-	return (int64_t)tv.tv_sec * 1000 + tv.tv_usec / 1000;
-}
-
 /* Free the searched copies of the covered segments: the index holds them. */
 static void release_covered(struct cindex *ci)
 {
@@ -305,16 +297,11 @@ static int build(struct build_job *j, struct mv_err *err)
 	{
 		/* Index files: a format-version header, then FAISS's bytes. */
 		struct mv_segenc e;
-		char tok[17];
-		unsigned char r[8];
+		char base[MV_SPATH - 8];
 		uint64_t size = 0;
 
-		if (getrandom(r, sizeof(r), 0) != sizeof(r))
-			memset(r, 0, sizeof(r));
-		for (int i = 0; i < 8; i++)
-			sprintf(tok + 2 * i, "%02x", r[i]);
-		snprintf(ci->path, sizeof(ci->path), "%s/%s-%s/%" PRId64 "-%s.idx",
-			 c->user, c->name, c->token, ms_now(), tok);
+		node_seg_base(nd, c, base, sizeof(base));
+		snprintf(ci->path, sizeof(ci->path), "%s.idx", base);
 		key_data(ci->key, sizeof(ci->key),
 			 c->user, c->name, strrchr(ci->path, '/') + 1);
 		rc = mv_segenc_init(&e, MV_SEG_IDX, 0, (uint64_t)total, NULL, 0,

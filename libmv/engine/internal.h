@@ -76,8 +76,13 @@ char *index_retire_json(struct node *nd, struct coll *c, struct seg **in,
  * next insert (bigmem.h's pool) rather than go back to the system.
  */
 void node_seg_free_own(struct seg *s, int keep);
-/* A fresh base name for a segment's files: "user/name-token/ms-random". */
-void node_seg_base(const struct coll *c, char *out, size_t cap);
+/*
+ * A fresh base name for a segment's files: "user/name-token/ms-random",
+ * in a cluster "user/name-token/n<N>-ms-random" (N: the node's number,
+ * so that a node's start-up sweep knows its own files).
+ */
+void node_seg_base(const struct node *nd, const struct coll *c, char *out,
+		   size_t cap);
 void node_seg_free(struct seg *s);
 int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
 		     struct mv_err *err);
@@ -91,6 +96,56 @@ int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,
 /* Decode the column block of a pending batch into a segment column. */
 int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
 		      uint64_t n);
+
+/*
+ * load.c: reading what the metadata names.  node_coll_load reads a
+ * collection whole into a new struct coll (one reference, not linked
+ * into the node): 0, 1 if it has no schema key, or MV_E*; startup: a
+ * missing state record is written afresh (else an error).
+ */
+int node_coll_load(struct node *nd, const char *user, const char *name,
+		   int startup, struct coll **out, struct mv_err *err);
+/* Read the segment whose .vec file is path (and its columns). */
+int node_seg_read(struct node *nd, struct coll *c, const char *path,
+		  uint64_t seq, struct seg **out, struct mv_err *err);
+/* Add s to c's segments and id map (c->lock held exclusively). */
+int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err);
+/* Read a deletion log's ids (*ids malloc'ed). */
+int node_del_read(struct node *nd, const char *path, int64_t **ids,
+		  size_t *n, struct mv_err *err);
+/* Apply a deletion log to c and list it (c->lock held exclusively). */
+int node_del_apply(struct coll *c, const char *path, uint64_t seq,
+		   const int64_t *d, size_t n, struct mv_err *err);
+
+/*
+ * follow.c: the cluster.  node_cluster_start (in node_open, after the
+ * load) joins the cluster and starts the follower and the lease keeper;
+ * node_cluster_stop ends them.  node_wait_applied waits until the node
+ * has applied revision rev (bounded by ms: then MV_EAGAIN "node N
+ * behind").
+ */
+int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err);
+int node_wait_applied(struct node *nd, int64_t rev, int ms,
+		      struct mv_err *err);
+/*
+ * The n files at paths of a flush whose transaction may or may not have
+ * applied (etcd did not answer), key the first record it names: the
+ * follower deletes them once the metadata answers that key is absent.
+ */
+void node_limbo_add(struct node *nd, const char *key, char (*paths)[MV_SPATH],
+		    size_t n);
+struct limbo {
+	char key[MV_SPATH + 200];
+	char (*paths)[MV_SPATH];
+	size_t n;
+	struct limbo *next;
+};
+/* The node's number in the cluster (node.json, or max+1 by CAS). */
+int node_cluster_join(struct node *nd, struct mv_err *err);
+/* Put (held) or delete a named session's key; cluster mode only. */
+void node_cluster_session(struct node *nd, const char *name, int held);
+/* Put every named session's key again (a new lease). */
+void node_sessions_reput(struct node *nd);
 
 /* stage.c: see engine.h. */
 int stage_finish(struct pcoll *pc, uint64_t *size, struct mv_err *err);

@@ -4,6 +4,9 @@
  * then sweeps orphaned files; node_close frees it all.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <jansson.h>
 #include <math.h>
@@ -19,340 +22,6 @@
 #include "segfile.h"
 #include "vcheck.h"
 
-struct loaded {
-	char name[180];	/* file name under the collection */
-	json_t *val;
-	uint64_t seq;
-	int kind;		/* 0 del, 1 vec (dels first at equal seq) */
-};
-
-struct load_ctx {
-	struct loaded *v;
-	size_t n, cap;
-	size_t prefix_len;
-	char *index_leaf, *index_val;	/* the newest index key */
-	size_t index_vlen;
-};
-
-static int load_cb(void *arg, const char *key, const void *val, size_t vlen)
-{
-	struct load_ctx *lc = arg;
-	json_t *j;
-	const char *type;
-
-	j = json_loadb(val, vlen, 0, NULL);
-	if (!j)
-		return 0;
-	type = json_string_value(json_object_get(j, "type"));
-	if (type && !strcmp(type, "index")) {
-		free(lc->index_leaf);
-		free(lc->index_val);
-		lc->index_leaf = strdup(key + lc->prefix_len);
-		lc->index_val = malloc(vlen + 1);
-		if (lc->index_val) {
-			memcpy(lc->index_val, val, vlen);
-			lc->index_vlen = vlen;
-		}
-		json_decref(j);
-		return 0;
-	}
-	if (!type || (strcmp(type, "vectors") && strcmp(type, "delete"))) {
-		json_decref(j);
-		return 0;	/* scalar files are found from their vectors */
-	}
-	if (lc->n == lc->cap) {
-		size_t nc = lc->cap ? lc->cap * 2 : 64;
-		struct loaded *v = realloc(lc->v, nc * sizeof(*v));
-		if (!v) {
-			json_decref(j);
-			return MV_EINTERNAL;
-		}
-		lc->v = v;
-		lc->cap = nc;
-	}
-	snprintf(lc->v[lc->n].name, sizeof(lc->v->name), "%s",
-		 key + lc->prefix_len);
-	lc->v[lc->n].val = j;
-	lc->v[lc->n].seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
-	lc->v[lc->n].kind = !strcmp(type, "vectors");
-	lc->n++;
-	return 0;
-}
-
-static int loaded_cmp(const void *a, const void *b)
-{
-	const struct loaded *x = a, *y = b;
-
-	if (x->seq != y->seq)
-		return x->seq < y->seq ? -1 : 1;
-	return x->kind - y->kind;
-}
-
-static int load_seg(struct node *nd, struct coll *c, const char *dir,
-		    struct loaded *l, struct mv_err *err)
-{
-	struct seg *s = calloc(1, sizeof(*s));
-	struct mv_seginfo info;
-	void *file = NULL, *a = NULL;
-	const void *b;
-	size_t len;
-	int rc;
-
-	if (!s || !(s->cols = calloc(c->nfields ? c->nfields : 1,
-				     sizeof(*s->cols)))) {
-		free(s);
-		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	}
-	snprintf(s->path, sizeof(s->path), "%s%s", dir, l->name);
-	rc = mv_store_get(nd->store, s->path, &file, &len, err);
-	if (rc < 0)
-		goto fail;
-	rc = mv_segfile_decode(s->path, file, len, &info, &a, &b, err);
-	if (rc < 0)
-		goto fail;
-	if (info.kind != MV_SEG_VEC || info.aux != c->dim ||
-	    info.a_raw != info.n * 8 ||
-	    info.b_len != info.n * c->dim * sizeof(float)) {
-		rc = mv_err_set(err, MV_EIO, "'%s': not a vector file of dim %u",
-				s->path, c->dim);
-		goto fail;
-	}
-	s->seq = l->seq;
-	s->n = info.n;
-	s->size = len;
-	s->ids = a;
-	a = NULL;
-	/* Keep the file buffer: vectors sit 64-byte aligned inside it. */
-	s->own = file;
-	s->vecs = (float *)b;
-	file = NULL;
-	s->ncols = c->nfields;
-	for (int f = 0; f < c->nfields; f++) {
-		struct nbuf nb = { 0 };
-		void *cf = NULL, *ca = NULL;
-		const void *cb;
-		size_t clen;
-
-		/* "<base>.vec" -> "<base>.<field>.col" */
-		snprintf(s->cols[f].path, sizeof(s->cols->path), "%s%.*s.%s.col",
-			 dir, (int)strlen(l->name) - 4, l->name,
-			 c->fields[f].name);
-		rc = mv_store_get(nd->store, s->cols[f].path, &cf, &clen, err);
-		if (rc == 0)
-			rc = mv_segfile_decode(s->cols[f].path, cf, clen, &info,
-					       &ca, &cb, err);
-		free(cf);
-		if (rc < 0)
-			goto fail;
-		if (info.kind != MV_SEG_COL || info.n != s->n ||
-		    info.aux != (uint32_t)c->fields[f].type) {
-			free(ca);
-			rc = mv_err_set(err, MV_EIO, "'%s': bad column file",
-					s->cols[f].path);
-			goto fail;
-		}
-		s->size += clen;
-		nb.p = ca;
-		nb.len = nb.cap = info.a_raw;
-		if (node_seg_col_from(&s->cols[f], c->fields[f].type, &nb, s->n) < 0) {
-			free(ca);
-			rc = mv_err_set(err, MV_EIO, "'%s': bad string column",
-					s->cols[f].path);
-			goto fail;
-		}
-	}
-	if (c->metric == MV_COSINE) {
-		/* Search a normalised copy; raw stays in storage for GET. */
-		float *nv = malloc(s->n * c->dim * sizeof(float) + 1);
-		if (!nv) {
-			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-			goto fail;
-		}
-		memcpy(nv, s->vecs, s->n * c->dim * sizeof(float));
-		node_seg_free_own(s, 0);
-		s->own = nv;
-		s->vecs = nv;
-	}
-	rc = node_seg_prepare(c, s, 0, err);
-	if (rc < 0)
-		goto fail;
-	{
-		struct seg **segs = realloc(c->segs, (c->nsegs + 1) * sizeof(*segs));
-		if (!segs || mv_idmap_reserve(&c->ids, s->n) < 0) {
-			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-			goto fail;
-		}
-		c->segs = segs;
-		c->segs[c->nsegs++] = s;
-	}
-	mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
-	bump_next_id(c, s->ids, s->n);
-	c->rows += (int64_t)s->n;
-	return 0;
-fail:
-	free(file);
-	free(a);
-	node_seg_free(s);
-	return rc;
-}
-
-static int load_del(struct node *nd, struct coll *c, const char *dir,
-		    struct loaded *l, struct mv_err *err)
-{
-	struct mv_seginfo info;
-	void *file = NULL, *a = NULL;
-	const void *b;
-	size_t len;
-	char path[MV_SPATH];
-	int rc;
-
-	snprintf(path, sizeof(path), "%s%s", dir, l->name);
-	rc = mv_store_get(nd->store, path, &file, &len, err);
-	if (rc == 0)
-		rc = mv_segfile_decode(path, file, len, &info, &a, &b, err);
-	free(file);
-	if (rc < 0)
-		return rc;
-	{
-		const int64_t *d = a;
-		for (uint64_t j = 0; j < info.a_raw / 8; j++) {
-			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
-			if (e) {
-				node_seg_set_deleted(e->seg, e->row);
-				mv_idmap_del(&c->ids, d[j]);
-				c->rows--;
-			}
-		}
-	}
-	free(a);
-	{
-		struct dellog *dl = realloc(c->dels, (c->ndels + 1) * sizeof(*dl));
-		if (!dl)
-			return mv_err_set(err, MV_EINTERNAL, "out of memory");
-		c->dels = dl;
-		snprintf(dl[c->ndels].path, sizeof(dl->path), "%s", path);
-		dl[c->ndels++].seq = l->seq;
-	}
-	return 0;
-}
-
-static int load_coll(struct node *nd, const char *user, const char *name,
-		     struct mv_err *err)
-{
-	char key[256], *val = NULL, dir[200];
-	size_t vlen;
-	json_t *j = NULL, *fs;
-	struct mv_field f[MV_FIELDS_MAX];
-	int nf = 0, rc;
-	enum mv_metric metric;
-	struct coll *c = NULL, **tail;
-	struct load_ctx lc = { 0 };
-
-	key_coll(key, sizeof(key), user, name, "schema");
-	rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
-	if (rc != 0) {
-		if (rc > 0)
-			rc = mv_err_set(err, MV_EIO, "no schema for '%s'", name);
-		return rc;
-	}
-	j = json_loadb(val, vlen, 0, NULL);
-	free(val);
-	if (!j || mv_metric_parse(json_string_value(json_object_get(j, "metric"))
-				  ? json_string_value(json_object_get(j, "metric"))
-				  : "?", &metric) < 0) {
-		rc = mv_err_set(err, MV_EIO, "bad schema for '%s'", name);
-		goto out;
-	}
-	fs = json_object_get(j, "fields");
-	for (size_t i = 0; i < json_array_size(fs) && nf < MV_FIELDS_MAX; i++) {
-		json_t *x = json_array_get(fs, i);
-		snprintf(f[nf].name, sizeof(f[nf].name), "%s",
-			 json_string_value(json_object_get(x, "name")));
-		if (mv_ftype_parse(json_string_value(json_object_get(x, "type")),
-				   &f[nf].type) < 0) {
-			rc = mv_err_set(err, MV_EIO, "bad schema for '%s'", name);
-			goto out;
-		}
-		nf++;
-	}
-	c = coll_new(user, name,
-		     (uint32_t)json_integer_value(json_object_get(j, "dim")),
-		     metric, f, nf);
-	if (!c) {
-		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-		goto out;
-	}
-	c->create_time = json_integer_value(json_object_get(j, "create_time"));
-	snprintf(c->token, sizeof(c->token), "%s",
-		 json_string_value(json_object_get(j, "token")));
-	key_coll(key, sizeof(key), user, name, "state");
-	{
-		/* Ids below next_id may have been handed out: never again. */
-		struct mv_state st;
-
-		if (mv_state_load(nd->meta, key, &c->state, &st, NULL) == 0) {
-			c->id_next = c->id_end = st.next_id;
-			c->next_seq = st.next_seq;
-		}
-	}
-	if (c->next_seq == 0)
-		c->next_seq = 1;
-	key_coll(key, sizeof(key), user, name, "data/");
-	lc.prefix_len = strlen(key);
-	rc = mv_meta_range(nd->meta, key, load_cb, &lc, err);
-	if (rc < 0)
-		goto out;
-	if (lc.n)
-		qsort(lc.v, lc.n, sizeof(*lc.v), loaded_cmp);
-	snprintf(dir, sizeof(dir), "%s/%s-%s/", user, name, c->token);
-	for (size_t i = 0; i < lc.n; i++) {
-		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], err)
-				  : load_del(nd, c, dir, &lc.v[i], err);
-		if (rc < 0)
-			goto out;
-		if (lc.v[i].seq >= c->next_seq)
-			c->next_seq = lc.v[i].seq + 1;
-	}
-	if (!c->state) {
-		/* No (readable) state record: a fresh one past every row. */
-		struct mv_state st = { c->id_next, c->next_seq };
-		char sv[96];
-
-		mv_state_format(&st, sv, sizeof(sv));
-		key_coll(key, sizeof(key), user, name, "state");
-		rc = mv_meta_put(nd->meta, key, sv, strlen(sv), err);
-		if (rc < 0)
-			goto out;
-		if (!(c->state = strdup(sv))) {
-			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-			goto out;
-		}
-		c->id_end = c->id_next;
-	}
-	if (lc.index_leaf &&
-	    node_index_load(nd, c, dir, lc.index_leaf, lc.index_val,
-			    lc.index_vlen, err) < 0) {
-		/* A bad index is not fatal: search falls back to brute force. */
-		log_warnx("collection '%s': %s; searching without the index",
-			  name, err ? err->msg : "bad index");
-		mv_err_clear(err);
-	}
-	for (tail = &nd->colls; *tail; tail = &(*tail)->next)
-		;
-	*tail = c;
-	c = NULL;
-	rc = 0;
-out:
-	for (size_t i = 0; i < lc.n; i++)
-		json_decref(lc.v[i].val);
-	free(lc.v);
-	free(lc.index_leaf);
-	free(lc.index_val);
-	json_decref(j);
-	coll_put(c);
-	return rc;
-}
-
 /*
  * The start-up sweep removes files that no metadata key names, but only
  * those provably this node's leftovers: in its own store (under its locked
@@ -362,6 +31,7 @@ out:
  */
 struct orphan_ctx {
 	struct node *nd;
+	char who[16];
 	int removed, kept;
 	char kept_eg[256];
 };
@@ -376,11 +46,18 @@ static int is_hex(const char *s, size_t n)
 	return 1;
 }
 
-/* 1 if leaf is a name this node gives segment files. */
-static int own_leaf(const char *leaf)
+/*
+ * 1 if leaf is a name this node gives segment files; who is "" (embedded)
+ * or "n<N>-", the prefix of this cluster node's names.
+ */
+static int own_leaf(const char *leaf, const char *who)
 {
 	const char *p = leaf, *q;
 
+	if (strncmp(p, who, strlen(who)))
+		return 0;
+	p += strlen(who);
+	leaf = p;
 	while (*p >= '0' && *p <= '9')
 		p++;
 	if (p == leaf || *p++ != '-' || strlen(p) < 16 || !is_hex(p, 16))
@@ -424,7 +101,7 @@ static int orphan_cb(void *arg, const char *path, uint64_t size)
 	leaf = slash + 1;
 	dash = strrchr(coll, '-');
 	if (!dash || strlen(dash + 1) != 16 || !is_hex(dash + 1, 16) ||
-	    (size_t)(dash - coll) >= sizeof(name) || !own_leaf(leaf))
+	    (size_t)(dash - coll) >= sizeof(name) || !own_leaf(leaf, oc->who))
 		goto keep;
 	memcpy(name, coll, dash - coll);
 	name[dash - coll] = '\0';
@@ -476,10 +153,51 @@ keep:
 
 static int load_user(struct node *nd, const char *user, struct mv_err *err);
 
+/* Add to the array arg the user of every "/<user>/<coll>/schema" key. */
+static int users_cb(void *arg, const char *key, const void *val, size_t vlen)
+{
+	json_t *ul = arg;
+	const char *u = key + 1, *s = strchr(u, '/'), *t;
+	char user[MV_NAME_MAX + 1];
+
+	(void)val;
+	(void)vlen;
+	if (!s || s - u > MV_NAME_MAX || !(t = strchr(s + 1, '/')) ||
+	    strcmp(t, "/schema"))
+		return 0;
+	memcpy(user, u, s - u);
+	user[s - u] = '\0';
+	for (size_t i = 0; i < json_array_size(ul); i++)
+		if (!strcmp(json_string_value(json_array_get(ul, i)) ?
+			    json_string_value(json_array_get(ul, i)) : "", user))
+			return 0;
+	json_array_append_new(ul, json_string(user));
+	return 0;
+}
+
+/* Cluster mode: data_dir is a cache, but one node's (flock on LOCK). */
+static int lock_data_dir(struct node *nd, struct mv_err *err)
+{
+	char path[4200];
+
+	snprintf(path, sizeof(path), "%s/LOCK", nd->conf.data_dir);
+	nd->lockfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (nd->lockfd < 0)
+		return mv_err_sys(err, MV_EIO, "cannot open '%s'", path);
+	if (flock(nd->lockfd, LOCK_EX | LOCK_NB) < 0) {
+		close(nd->lockfd);
+		nd->lockfd = -1;
+		return mv_err_set(err, MV_EAGAIN, "data directory '%s' is in "
+				  "use by another process", nd->conf.data_dir);
+	}
+	return 0;
+}
+
 int node_open(struct node *nd, struct mv_err *err)
 {
 	char key[256], *val = NULL;
 	size_t vlen;
+	int64_t rev = 0;
 	int rc;
 
 	pthread_mutex_init(&nd->lock, NULL);
@@ -487,15 +205,51 @@ int node_open(struct node *nd, struct mv_err *err)
 	nd->node_no = nd->conf.node_no;
 	pthread_mutex_init(&nd->blist, NULL);
 	pthread_mutex_init(&nd->slock, NULL);
-	nd->meta = mv_meta_open_local(nd->conf.data_dir, err);
+	pthread_mutex_init(&nd->limbo_lock, NULL);
+	nd->limbo = NULL;
+	nd->cluster = nd->conf.etcd != NULL;
+	nd->lockfd = -1;
+	if (nd->cluster && (rc = lock_data_dir(nd, err)) < 0)
+		return rc;
+	nd->meta_preset = nd->meta != NULL;
+	nd->store_preset = nd->store != NULL;
+	if (!nd->meta)
+		nd->meta = nd->cluster ? mv_meta_open_etcd(nd->conf.etcd, err)
+				       : mv_meta_open_local(nd->conf.data_dir, err);
 	if (!nd->meta)
 		return err ? err->code : MV_EIO;
-	{
+	if (!nd->store) {
 		char sdir[4096];
-		snprintf(sdir, sizeof(sdir), "%s/segments", nd->conf.data_dir);
-		nd->store = mv_store_open_local(sdir, err);
+		const char *ep = nd->conf.s3_endpoint;
+
+		if (nd->cluster && strncmp(ep, "file:", 5)) {
+			struct mv_s3_conf sc = { 0 };
+
+			snprintf(sdir, sizeof(sdir), "%s/cache",
+				 nd->conf.data_dir);
+			sc.endpoint = ep;
+			sc.bucket = nd->conf.s3_bucket;
+			sc.region = nd->conf.s3_region;
+			sc.cache_dir = sdir;
+			nd->store = mv_store_open_s3(&sc, err);
+		} else {
+			if (nd->cluster)
+				snprintf(sdir, sizeof(sdir), "%s", ep + 5);
+			else
+				snprintf(sdir, sizeof(sdir), "%s/segments",
+					 nd->conf.data_dir);
+			nd->store = mv_store_open_local(sdir, err);
+		}
 		if (!nd->store)
 			return err ? err->code : MV_EIO;
+	}
+	if (nd->cluster) {
+		/* The number first: it is in every file name. */
+		if ((rc = node_cluster_join(nd, err)) < 0)
+			return rc;
+		/* Everything after rev is followed; what loads is skipped. */
+		if ((rc = mv_meta_revision(nd->meta, &rev, err)) < 0)
+			return rc;
 	}
 	/* /user_list and the cluster's configuration. */
 	{
@@ -534,6 +288,19 @@ int node_open(struct node *nd, struct mv_err *err)
 
 		free(val);
 		rc = 0;
+		if (!json_is_array(ul)) {
+			json_decref(ul);
+			ul = json_array();
+		}
+		/*
+		 * Cluster: two nodes adding users at once may each write the
+		 * list without the other's; the schema keys tell every user.
+		 */
+		if (nd->cluster && ul &&
+		    (rc = mv_meta_range(nd->meta, "/", users_cb, ul, err)) < 0) {
+			json_decref(ul);
+			return rc;
+		}
 		for (size_t i = 0; rc == 0 && i < json_array_size(ul); i++) {
 			const char *u = json_string_value(json_array_get(ul, i));
 
@@ -552,23 +319,42 @@ int node_open(struct node *nd, struct mv_err *err)
 	 * work in progress, which no name here can tell from leftovers.
 	 */
 	{
-		struct orphan_ctx oc = { nd, 0, 0, "" };
+		struct orphan_ctx oc = { nd, "", 0, 0, "" };
 		const char *ld = mv_store_local_dir(nd->store);
 		size_t dl = strlen(nd->conf.data_dir);
-		int tmp = mv_store_clean_tmp(nd->store, NULL);
+		int tmp = nd->cluster ? 0 : mv_store_clean_tmp(nd->store, NULL);
 
 		if (tmp > 0)
 			log_info("removed %d half-written files", tmp);
-		if (ld && !strncmp(ld, nd->conf.data_dir, dl) &&
-		    !strcmp(ld + dl, "/segments"))
+		if (nd->cluster) {
+			/*
+			 * Shared storage (other clusters may use the bucket
+			 * too): only under the collections loaded here, only
+			 * this node's own names (n<N>-), which no other node
+			 * writes; no temporaries either.
+			 */
+			snprintf(oc.who, sizeof(oc.who), "n%u-", nd->node_no);
+			for (struct coll *c = nd->colls; c; c = c->next) {
+				char pre[MV_SPATH];
+
+				snprintf(pre, sizeof(pre), "%s/%s-%s/%s",
+					 c->user, c->name, c->token, oc.who);
+				mv_store_list(nd->store, pre, orphan_cb, &oc,
+					      NULL);
+			}
+		} else if (ld && !strncmp(ld, nd->conf.data_dir, dl) &&
+			   !strcmp(ld + dl, "/segments")) {
 			mv_store_list(nd->store, "", orphan_cb, &oc, NULL);
+		}
 		if (oc.removed > 0)
 			log_info("removed %d orphaned files", oc.removed);
-		if (oc.kept > 0)
+		if (oc.kept > 0 && !nd->cluster)
 			log_warnx("kept %d files in '%s' that no metadata names "
 				  "and that are not this node's to delete, "
 				  "such as '%s'", oc.kept, ld, oc.kept_eg);
 	}
+	if (nd->cluster)
+		return node_cluster_start(nd, rev, err);
 	return 0;
 }
 
@@ -672,8 +458,16 @@ static int load_user(struct node *nd, const char *user, struct mv_err *err)
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 	if (rc == 0 && fc.n)
 		qsort(fc.v, fc.n, sizeof(*fc.v), found_cmp);
-	for (size_t i = 0; rc == 0 && i < fc.n; i++)
-		rc = load_coll(nd, user, fc.v[i].name, err);
+	for (size_t i = 0; rc == 0 && i < fc.n; i++) {
+		struct coll *c = NULL, **tail;
+
+		rc = node_coll_load(nd, user, fc.v[i].name, 1, &c, err);
+		if (rc != 0)
+			break;
+		for (tail = &nd->colls; *tail; tail = &(*tail)->next)
+			;
+		*tail = c;
+	}
 	free(fc.v);
 	json_decref(fc.ranks);
 	return rc;
@@ -684,6 +478,14 @@ void node_close(struct node *nd)
 	struct coll *c, *next;
 	struct batch *b, *bn;
 
+	node_cluster_stop(nd);
+	while (nd->limbo) {
+		struct limbo *l = nd->limbo;
+
+		nd->limbo = l->next;
+		free(l->paths);
+		free(l);
+	}
 	for (b = nd->sessions; b; b = bn) {
 		bn = b->next;
 		batch_free(b);
@@ -694,7 +496,14 @@ void node_close(struct node *nd)
 		coll_put(c);
 	}
 	nd->colls = NULL;
-	mv_store_close(nd->store);
-	mv_meta_close(nd->meta);
+	if (!nd->store_preset)
+		mv_store_close(nd->store);
+	if (!nd->meta_preset)
+		mv_meta_close(nd->meta);
+	nd->store = NULL;
+	nd->meta = NULL;
+	if (nd->lockfd >= 0)
+		close(nd->lockfd);
+	nd->lockfd = -1;
 	mv_conf_release(&nd->conf);
 }

@@ -18,13 +18,16 @@
 #include "segfile.h"
 #include "vcheck.h"
 
-void node_seg_base(const struct coll *c, char *out, size_t cap)
+void node_seg_base(const struct node *nd, const struct coll *c, char *out,
+		   size_t cap)
 {
-	char tok[17];
+	char tok[17], who[16] = "";
 
 	node_random_hex(tok, 8);
-	snprintf(out, cap, "%s/%s-%s/%" PRId64 "-%s", c->user, c->name,
-		 c->token, node_now_ms(), tok);
+	if (nd->cluster)
+		snprintf(who, sizeof(who), "n%u-", nd->node_no);
+	snprintf(out, cap, "%s/%s-%s/%s%" PRId64 "-%s", c->user, c->name,
+		 c->token, who, node_now_ms(), tok);
 }
 
 void node_seg_free(struct seg *s)

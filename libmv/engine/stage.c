@@ -103,7 +103,7 @@ void stage_more(struct node *nd, struct pcoll *pc)
 	if (!pc->vw) {
 		char path[MV_SPATH];
 
-		node_seg_base(pc->c, pc->base, sizeof(pc->base));
+		node_seg_base(nd, pc->c, pc->base, sizeof(pc->base));
 		snprintf(path, sizeof(path), "%s.vec", pc->base);
 		if (mv_store_begin(nd->store, path, &pc->vw, &err) < 0) {
 			/* Not fatal: the flush writes it all at once. */

@@ -41,6 +41,7 @@ void node_tick(struct node *nd)
 			*pp = b->next;
 			log_info("session '%s' expired after %lld s idle",
 				 b->session, (long long)nd->conf.session_ttl);
+			node_cluster_session(nd, b->session, 0);
 			batch_free(b);
 			continue;
 		}

@@ -60,3 +60,50 @@ TEST(conf_long_line_is_refused_not_split)
 	CHECK_EQ_INT(c.nlisten, 0);
 	mv_conf_release(&c);
 }
+
+/*
+ * Cluster mode is etcd set: it needs s3_endpoint (with s3_bucket, or a
+ * file:/ directory) and a TCP listen; the cluster keys without etcd are
+ * refused rather than ignored.
+ */
+TEST(conf_cluster_keys_need_each_other)
+{
+	struct mv_conf c;
+	struct mv_err err = { 0 };
+
+	REQUIRE(mv_conf_init(&c, &err) == 0);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "s3_bucket", "b", &err), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
+	CHECK(strstr(err.msg, "'s3_bucket' needs 'etcd'"));
+	CHECK_EQ_INT(mv_conf_set(&c, "etcd", "http://127.0.0.1:2379", &err), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
+	CHECK(strstr(err.msg, "needs 's3_endpoint'"));
+	CHECK_EQ_INT(mv_conf_set(&c, "s3_endpoint", "ftp://x", &err), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
+	CHECK_EQ_INT(mv_conf_set(&c, "s3_endpoint", "http://127.0.0.1:9000",
+				 &err), 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "listen", "unix:/tmp/x.sock", &err), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
+	CHECK(strstr(err.msg, "TCP 'listen'"));
+	CHECK_EQ_INT(mv_conf_set(&c, "listen", "127.0.0.1:7531", &err), 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "num_replicas", "1", &err), 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "sync_level", "2", &err), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
+	CHECK_EQ_INT(mv_conf_set(&c, "sync_level", "1", &err), 0);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
+	mv_conf_release(&c);
+	REQUIRE(mv_conf_init(&c, &err) == 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "etcd", "http://127.0.0.1:2379", &err), 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "s3_endpoint", "file:/srv/shared", &err), 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "listen", "127.0.0.1:7531", &err), 0);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "history_retention", "1h", &err),
+		     MV_ECONFIG);
+	mv_conf_release(&c);
+}

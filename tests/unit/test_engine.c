@@ -3,9 +3,12 @@
  * daemon: open it on a scratch directory, create a collection, insert,
  * flush, search exactly, then close, reopen and search again.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "engine/engine.h"
+#include "engine/internal.h"
 #include "unit.h"
 
 #define DIM 4
@@ -102,4 +105,300 @@ TEST(engine_library_roundtrip)
 	node_close(nd);
 	the_node = NULL;
 	free(nd);
+}
+
+/*
+ * Cluster mode without servers: two nodes in one process on one local
+ * metadata store and one store directory (preset, as etcd and S3 would
+ * be shared), each following the other's commits.
+ */
+static int cluster_open(struct node *nd, const char *dir, struct mv_meta *m,
+			struct mv_store *s, const char *listen,
+			struct mv_err *err)
+{
+	memset(nd, 0, sizeof(*nd));
+	if (mv_conf_init(&nd->conf, err) < 0 ||
+	    mv_conf_set(&nd->conf, "data_dir", dir, err) < 0 ||
+	    mv_conf_set(&nd->conf, "etcd", "http://127.0.0.1:1", err) < 0 ||
+	    mv_conf_set(&nd->conf, "s3_endpoint", "file:/unused", err) < 0 ||
+	    mv_conf_set(&nd->conf, "listen", listen, err) < 0 ||
+	    mv_mkdir_p(dir, err) < 0)
+		return -1;
+	nd->meta = m;
+	nd->store = s;
+	the_node = nd;
+	return node_open(nd, err);
+}
+
+/* Flush n rows with ids first.. (vectors vec_of(id)) through nd. */
+static int cl_insert(struct node *nd, struct batch *b, int64_t first, int n,
+		     struct mv_err *err)
+{
+	struct coll *c = node_coll_get(nd, "default", "things");
+	struct pcoll *pc;
+	int64_t f = -1;
+	int rc;
+
+	if (!c)
+		return -1;
+	pc = batch_coll(b, c);
+	if (!pc || nbuf_reserve(&pc->vecs, n * DIM * sizeof(float)) < 0 ||
+	    nbuf_reserve(&pc->ids, n * 8) < 0) {
+		coll_put(c);
+		return -1;
+	}
+	for (int i = 0; i < n; i++) {
+		int64_t id = first + i;
+		vec_of((int)id, (float *)(pc->vecs.p + pc->vecs.len) + i * DIM);
+		memcpy(pc->ids.p + pc->ids.len + i * 8, &id, 8);
+	}
+	pc->vecs.len += n * DIM * sizeof(float);
+	pc->ids.len += n * 8;
+	rc = node_insert_commit_tail(nd, b, pc, n, 1, 0, 0, &f, err);
+	coll_put(c);
+	return rc;
+}
+
+static int cl_flush(struct node *nd, struct batch *b, int64_t *ins,
+		    int64_t *del, struct mv_err *err)
+{
+	int rc;
+
+	pthread_mutex_lock(&b->lock);
+	rc = node_flush(nd, b, ins, del, err);
+	pthread_mutex_unlock(&b->lock);
+	return rc;
+}
+
+/* The nearest id to vec_of(id) through nd, or -1. */
+static int64_t cl_nearest(struct node *nd, int id)
+{
+	struct mv_err err = { 0 };
+	struct coll *c = node_coll_get(nd, "default", "things");
+	float q[DIM], dist[1];
+	int64_t got[1] = { -1 };
+
+	if (!c)
+		return -2;
+	vec_of(id, q);
+	if (node_search(nd, c, q, 1, 1, 0, 0, got, dist, &err) < 0 ||
+	    dist[0] != 0.0f)
+		got[0] = -1;
+	coll_put(c);
+	return got[0];
+}
+
+static int64_t cl_rows(struct node *nd)
+{
+	struct coll *c = node_coll_get(nd, "default", "things");
+	int64_t r = c ? c->rows : -1;
+
+	coll_put(c);
+	return r;
+}
+
+TEST(engine_cluster_two_nodes_follow_each_other)
+{
+	struct mv_err err = { 0 };
+	struct mv_meta *m = mv_meta_open_local(unit_path("cl-meta"), &err);
+	struct mv_store *s = mv_store_open_local(unit_path("cl-store"), &err);
+	struct node *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct batch *ba, *bb;
+	int64_t ins = 0, del = 0, id7 = 7;
+	int existed = 0;
+	char *val = NULL;
+	size_t vlen;
+
+	REQUIRE(m && s && a && b);
+	REQUIRE(cluster_open(a, unit_path("cl-a"), m, s, "127.0.0.1:7001",
+			     &err) == 0);
+	REQUIRE(cluster_open(b, unit_path("cl-b"), m, s, "127.0.0.1:7002",
+			     &err) == 0);
+	CHECK_EQ_INT(a->cluster, 1);
+	CHECK_EQ_INT((int)a->node_no, 1);
+	CHECK_EQ_INT((int)b->node_no, 2);
+	CHECK_EQ_INT(mv_meta_get(m, "/default/embedded_property/live/2", &val,
+				 &vlen, &err), 0);
+	CHECK(val && strstr(val, "\"addr\":\"127.0.0.1:7002\""));
+	free(val);
+	CHECK_EQ_INT(mv_meta_get(m, "/default/embedded_property", &val, &vlen,
+				 &err), 0);
+	CHECK(val && strstr(val, "\"no\":1") && strstr(val, "\"no\":2"));
+	free(val);
+
+	unit_diag("a lost lease: a new one, and the live key put again");
+	{
+		int back = 0;
+
+		REQUIRE(mv_meta_lease_revoke(m, atomic_load(&a->lease),
+					     &err) == 0);
+		CHECK_EQ_INT(mv_meta_get(m, "/default/embedded_property/live/1",
+					 &val, &vlen, &err), 1);
+		for (int i = 0; i < 100 && !back; i++) {
+			usleep(50000);
+			back = mv_meta_get(m, "/default/embedded_property/live/1",
+					   &val, &vlen, &err) == 0;
+			free(val);
+			val = NULL;
+		}
+		CHECK(back);
+	}
+
+	unit_diag("create on A, visible on B");
+	REQUIRE(node_create(a, "default", "things", DIM, MV_L2, NULL, 0, 0,
+			    &existed, &err) == 0);
+	CHECK_EQ_INT(node_visible(b, &err), 0);
+	CHECK_EQ_INT((int)cl_rows(b), 0);
+	CHECK(node_create(b, "default", "things", DIM, MV_L2, NULL, 0, 0,
+			  &existed, &err) < 0);
+
+	unit_diag("flush on A, searchable on B once B applied it");
+	ba = batch_new(NULL);
+	bb = batch_new(NULL);
+	REQUIRE(ba && bb);
+	REQUIRE(cl_insert(a, ba, 0, ROWS, &err) == 0);
+	CHECK_EQ_INT(cl_flush(a, ba, &ins, &del, &err), 0);
+	CHECK_EQ_INT((int)ins, ROWS);
+	CHECK_EQ_INT(node_visible(b, &err), 0);
+	CHECK_EQ_INT((int)cl_rows(b), ROWS);
+	CHECK_EQ_INT((int)cl_nearest(b, 33), 33);
+
+	unit_diag("delete on B, applied on A");
+	{
+		struct coll *c = node_coll_get(b, "default", "things");
+		struct pcoll *pc = batch_coll(bb, c);
+
+		REQUIRE(pc && nbuf_reserve(&pc->dels, 8) == 0);
+		memcpy(pc->dels.p, &id7, 8);
+		pc->dels.len = 8;
+		bb->ndels = 1;
+		coll_put(c);
+	}
+	CHECK_EQ_INT(cl_flush(b, bb, &ins, &del, &err), 0);
+	CHECK_EQ_INT((int)del, 1);
+	CHECK_EQ_INT(node_visible(a, &err), 0);
+	CHECK_EQ_INT((int)cl_rows(a), ROWS - 1);
+	CHECK(cl_nearest(a, 7) != 7);
+	CHECK_EQ_INT((int)cl_nearest(a, 8), 8);
+
+	unit_diag("the same new id flushed on both: one DUPID");
+	REQUIRE(cl_insert(a, ba, 1000, 1, &err) == 0);
+	REQUIRE(cl_insert(b, bb, 1000, 1, &err) == 0);
+	CHECK_EQ_INT(cl_flush(a, ba, &ins, &del, &err), 0);
+	CHECK_EQ_INT(cl_flush(b, bb, &ins, &del, &err), MV_EDATA);
+	CHECK_EQ_INT(err.kind, MV_K_DUPID);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(node_visible(b, &err), 0);
+	CHECK_EQ_INT((int)cl_rows(b), ROWS);
+	CHECK_EQ_INT((int)cl_rows(a), ROWS);
+	CHECK_EQ_INT((int)cl_nearest(b, 1000), 1000);
+
+	unit_diag("a flush on B after A's: both sides see both");
+	REQUIRE(cl_insert(b, bb, 2000, 3, &err) == 0);
+	CHECK_EQ_INT(cl_flush(b, bb, &ins, &del, &err), 0);
+	CHECK_EQ_INT(node_visible(a, &err), 0);
+	CHECK_EQ_INT((int)cl_rows(a), ROWS + 3);
+	CHECK_EQ_INT((int)cl_nearest(a, 2002), 2002);
+
+	unit_diag("an index built on A, and new search defaults, on B");
+	{
+		struct coll *c = node_coll_get(a, "default", "things"), *cb;
+		int state = BUILD_NONE;
+
+		REQUIRE(c != NULL);
+		CHECK_EQ_INT(node_index_start(a, c, "Flat", "", &err), 0);
+		for (int i = 0; i < 500 && state != BUILD_DONE &&
+		     state != BUILD_FAILED; i++) {
+			usleep(10000);
+			pthread_mutex_lock(&c->build_lock);
+			state = c->build.state;
+			pthread_mutex_unlock(&c->build_lock);
+		}
+		CHECK_EQ_INT(state, BUILD_DONE);
+		CHECK_EQ_INT(node_visible(b, &err), 0);
+		cb = node_coll_get(b, "default", "things");
+		REQUIRE(cb != NULL);
+		CHECK(cb->index != NULL);
+		coll_put(cb);
+		CHECK_EQ_INT(node_index_set(a, c, "nprobe=7", &err), 0);
+		CHECK_EQ_INT(node_visible(b, &err), 0);
+		cb = node_coll_get(b, "default", "things");
+		REQUIRE(cb != NULL);
+		CHECK(cb->index && strstr(cb->index->params, "nprobe=7"));
+		CHECK_EQ_INT((int)cl_nearest(b, 2002), 2002);
+		coll_put(cb);
+		coll_put(c);
+	}
+
+	unit_diag("B away while the history is compacted: B reloads everything");
+	{
+		int64_t rev;
+		struct coll *c;
+
+		node_cluster_stop(b);
+		REQUIRE(node_create(a, "default", "late", DIM, MV_L2, NULL, 0,
+				    0, &existed, &err) == 0);
+		REQUIRE(cl_insert(a, ba, 3000, 3, &err) == 0);
+		CHECK_EQ_INT(cl_flush(a, ba, &ins, &del, &err), 0);
+		REQUIRE(mv_meta_revision(m, &rev, &err) == 0);
+		REQUIRE(mv_meta_compact(m, rev, &err) == 0);
+		REQUIRE(node_cluster_start(b, atomic_load(&b->applied_rev),
+					   &err) == 0);
+		CHECK_EQ_INT(node_visible(b, &err), 0);
+		c = node_coll_get(b, "default", "late");
+		CHECK(c != NULL);
+		coll_put(c);
+		CHECK_EQ_INT((int)cl_rows(b), (int)cl_rows(a));
+		CHECK_EQ_INT((int)cl_nearest(b, 3001), 3001);
+	}
+
+	unit_diag("drop on A, gone on B");
+	CHECK_EQ_INT(node_drop(a, "default", "things", &err), 0);
+	CHECK_EQ_INT(node_visible(b, &err), 0);
+	CHECK(node_coll_get(b, "default", "things") == NULL);
+
+	unit_diag("a restart keeps the node's number, sweeps its own files only");
+	REQUIRE(node_create(a, "default", "other", DIM, MV_L2, NULL, 0, 0,
+			    &existed, &err) == 0);
+	{
+		struct coll *c = node_coll_get(a, "default", "other");
+		char p1[200], p2[200];
+		struct iovec iov = { "x", 1 };
+		void *buf = NULL;
+		size_t len;
+
+		REQUIRE(c != NULL);
+		snprintf(p1, sizeof(p1), "default/other-%s/n1-5-0123456789abcdef.vec",
+			 c->token);
+		snprintf(p2, sizeof(p2), "default/other-%s/n2-5-0123456789abcdef.vec",
+			 c->token);
+		coll_put(c);
+		REQUIRE(mv_store_put(s, p1, &iov, 1, &err) == 0);
+		REQUIRE(mv_store_put(s, p2, &iov, 1, &err) == 0);
+		/* A user lost from /user_list (two nodes wrote it at once). */
+		REQUIRE(node_create(a, "u2", "z", DIM, MV_L2, NULL, 0, 0,
+				    &existed, &err) == 0);
+		REQUIRE(mv_meta_put(m, "/user_list", "[\"default\"]", 11,
+				    &err) == 0);
+		node_close(b);
+		REQUIRE(cluster_open(b, unit_path("cl-b"), m, s,
+				     "127.0.0.1:7002", &err) == 0);
+		CHECK_EQ_INT((int)b->node_no, 2);
+		c = node_coll_get(b, "u2", "z");
+		CHECK(c != NULL);
+		coll_put(c);
+		CHECK_EQ_INT(mv_store_get(s, p1, &buf, &len, &err), 0);
+		free(buf);
+		CHECK_EQ_INT(mv_store_get(s, p2, &buf, &len, &err), MV_ENOINPUT);
+		mv_err_clear(&err);
+	}
+	batch_free(ba);
+	batch_free(bb);
+	node_close(a);
+	node_close(b);
+	the_node = NULL;
+	mv_store_close(s);
+	mv_meta_close(m);
+	free(a);
+	free(b);
 }

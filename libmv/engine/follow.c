@@ -1,0 +1,927 @@
+/*
+ * follow.c - the cluster (DESIGN.md "Master and nodes", log as data): a
+ * node joins (its number in the property key, its live key under a lease
+ * it keeps alive), follows the commit log through a watch of every key,
+ * loading from the store what other nodes commit, and makes reads wait
+ * until it has applied the revision current when they started.
+ *
+ * The follower applies one revision at a time under node.commit, so a
+ * commit of this node is either wholly in memory or not yet made when the
+ * follower looks: what the node already holds (its own commits, or what a
+ * reload read) is skipped, which makes every apply idempotent.  A vector
+ * or delete-log key is applied incrementally; anything else that changes
+ * a collection (a file removed by a compaction or a drop, another index)
+ * reloads that collection from the metadata and swaps its contents in
+ * under its write lock.  v1: every node loads every segment.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include "log.h"
+#include "internal.h"
+
+#define LEASE_TTL_MS 10000
+#define KEEPALIVE_MS 2000
+#define WATCH_MS 500
+
+/* "/<user>/<cluster_id>_property<leaf>" */
+static void key_prop(struct node *nd, char *out, size_t cap,
+		     const char *leaf)
+{
+	snprintf(out, cap, "/%s/%s_property%s", nd->conf.user,
+		 nd->conf.cluster_id, leaf);
+}
+
+static void set_applied(struct node *nd, int64_t rev)
+{
+	long long cur = atomic_load(&nd->applied_rev);
+
+	while (cur < rev &&
+	       !atomic_compare_exchange_weak(&nd->applied_rev, &cur, rev))
+		;
+}
+
+int node_wait_applied(struct node *nd, int64_t rev, int ms,
+		      struct mv_err *err)
+{
+	int64_t end = node_mono_ms() + ms;
+
+	while (atomic_load(&nd->applied_rev) < rev) {
+		if (node_mono_ms() >= end || atomic_load(&nd->stop))
+			return mv_err_setk(err, MV_EAGAIN, MV_K_BUSY,
+					   "node %u behind: applied %lld of "
+					   "%" PRId64, nd->node_no,
+					   (long long)atomic_load(&nd->applied_rev),
+					   rev);
+		usleep(1000);
+	}
+	return 0;
+}
+
+int node_visible(struct node *nd, struct mv_err *err)
+{
+	struct mv_err e = { 0 };
+	int64_t rev;
+
+	if (!nd->cluster)
+		return 0;
+	if (mv_meta_revision(nd->meta, &rev, &e) < 0) {
+		/* Answer from what the node holds; say so once. */
+		if (!atomic_exchange(&nd->meta_down, 1))
+			log_warnx("metadata unreachable (%s): answering reads "
+				  "from what this node holds", e.msg);
+		return 0;
+	}
+	if (atomic_exchange(&nd->meta_down, 0))
+		log_info("metadata reachable again");
+	return node_wait_applied(nd, rev, MV_VISIBLE_WAIT_MS, err);
+}
+
+struct coll *node_coll_find(struct node *nd, const char *user,
+			    const char *name)
+{
+	struct coll *c = node_coll_get(nd, user, name);
+
+	if (c || !nd->cluster || node_visible(nd, NULL) < 0)
+		return c;
+	return node_coll_get(nd, user, name);
+}
+
+/* --- flushes of unknown outcome ------------------------------------ */
+
+void node_limbo_add(struct node *nd, const char *key, char (*paths)[MV_SPATH],
+		    size_t n)
+{
+	struct limbo *l = calloc(1, sizeof(*l));
+
+	if (!l || !(l->paths = malloc(n * sizeof(*l->paths)))) {
+		free(l);
+		return;		/* the start-up sweep removes them */
+	}
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	memcpy(l->paths, paths, n * sizeof(*l->paths));
+	l->n = n;
+	pthread_mutex_lock(&nd->limbo_lock);
+	l->next = nd->limbo;
+	nd->limbo = l;
+	pthread_mutex_unlock(&nd->limbo_lock);
+}
+
+/* The metadata answers again: settle what waited for it. */
+static void limbo_settle(struct node *nd)
+{
+	struct limbo *l, **pp;
+
+	pthread_mutex_lock(&nd->limbo_lock);
+	for (pp = &nd->limbo; (l = *pp);) {
+		char *v = NULL;
+		size_t vl;
+		int rc = mv_meta_get(nd->meta, l->key, &v, &vl, NULL);
+
+		free(v);
+		if (rc < 0) {
+			pp = &l->next;
+			continue;
+		}
+		if (rc == 1) {
+			for (size_t i = 0; i < l->n; i++)
+				mv_store_del(nd->store, l->paths[i], NULL);
+			log_info("a flush that did not commit: its %zu files "
+				 "removed", l->n);
+		}
+		*pp = l->next;
+		free(l->paths);
+		free(l);
+	}
+	pthread_mutex_unlock(&nd->limbo_lock);
+}
+
+/* --- the commit log ------------------------------------------------- */
+
+struct fev {
+	int type;
+	char *key, *val;
+	size_t vlen;
+	int64_t rev;
+};
+
+struct fevs {
+	struct fev *v;
+	size_t n, cap;
+};
+
+static int fev_cb(void *arg, const struct mv_meta_event *ev)
+{
+	struct fevs *fe = arg;
+	struct fev *x;
+
+	if (fe->n == fe->cap) {
+		size_t nc = fe->cap ? fe->cap * 2 : 64;
+		struct fev *v = realloc(fe->v, nc * sizeof(*v));
+		if (!v)
+			return MV_EINTERNAL;
+		fe->v = v;
+		fe->cap = nc;
+	}
+	x = &fe->v[fe->n];
+	x->type = ev->type;
+	x->rev = ev->kv.mod_rev;
+	x->vlen = ev->kv.vlen;
+	x->key = strdup(ev->kv.key);
+	x->val = malloc(ev->kv.vlen + 1);
+	if (!x->key || !x->val) {
+		free(x->key);
+		free(x->val);
+		return MV_EINTERNAL;
+	}
+	memcpy(x->val, ev->kv.val, ev->kv.vlen);
+	x->val[ev->kv.vlen] = '\0';
+	fe->n++;
+	return 0;
+}
+
+static void fevs_free(struct fevs *fe)
+{
+	for (size_t i = 0; i < fe->n; i++) {
+		free(fe->v[i].key);
+		free(fe->v[i].val);
+	}
+	free(fe->v);
+	memset(fe, 0, sizeof(*fe));
+}
+
+/* "/<user>/<coll>/<rest>" with valid names: 0, else -1. */
+static int split_key(const char *key, char *user, char *coll,
+		     const char **rest)
+{
+	const char *p = key + 1, *s;
+
+	if (key[0] != '/' || !(s = strchr(p, '/')) || s - p > MV_NAME_MAX)
+		return -1;
+	memcpy(user, p, s - p);
+	user[s - p] = '\0';
+	p = s + 1;
+	if (!(s = strchr(p, '/')) || s - p > MV_NAME_MAX)
+		return -1;
+	memcpy(coll, p, s - p);
+	coll[s - p] = '\0';
+	*rest = s + 1;
+	if (mv_name_check(user, NULL) < 0 || mv_name_check(coll, NULL) < 0)
+		return -1;
+	return 0;
+}
+
+/* s is one of c's segments (c->lock held): the one at path. */
+static int seg_held(struct coll *c, const char *path)
+{
+	for (size_t i = 0; i < c->nsegs; i++)
+		if (!strcmp(c->segs[i]->path, path))
+			return 1;
+	return 0;
+}
+
+static int del_held(struct coll *c, const char *path)
+{
+	for (size_t i = 0; i < c->ndels; i++)
+		if (!strcmp(c->dels[i].path, path))
+			return 1;
+	return 0;
+}
+
+/* Drop user/name from memory (its keys are gone); node.commit held. */
+static void follow_drop(struct node *nd, const char *user, const char *name)
+{
+	struct coll *c, **pp;
+
+	pthread_mutex_lock(&nd->lock);
+	for (pp = &nd->colls; (c = *pp); pp = &c->next)
+		if (!strcmp(c->name, name) && !strcmp(c->user, user))
+			break;
+	if (c) {
+		*pp = c->next;
+		c->dropped = 1;
+	}
+	pthread_mutex_unlock(&nd->lock);
+	if (c) {
+		log_info("collection '%s' dropped by another node", name);
+		coll_put(c);
+	}
+}
+
+/*
+ * Read user/name afresh from the metadata and put it in place of what the
+ * node holds (node.commit held): a new collection is linked, another
+ * incarnation replaces the old one, the same one gets the new contents
+ * swapped in under its write lock, so a search sees one or the other.
+ */
+static int follow_reload(struct node *nd, const char *user, const char *name)
+{
+	struct mv_err e = { 0 };
+	struct coll *n2 = NULL, *c, **pp;
+	int rc;
+
+	rc = node_coll_load(nd, user, name, 0, &n2, &e);
+	if (rc < 0) {
+		log_warnx("collection '%s': cannot load what another node "
+			  "committed: %s", name, e.msg);
+		return rc;
+	}
+	if (rc == 1) {
+		follow_drop(nd, user, name);
+		return 0;
+	}
+	pthread_mutex_lock(&nd->lock);
+	for (pp = &nd->colls; (c = *pp); pp = &c->next)
+		if (!strcmp(c->name, name) && !strcmp(c->user, user))
+			break;
+	if (!c || strcmp(c->token, n2->token)) {
+		/* New, or dropped and created again: n2 takes its place. */
+		n2->next = c ? c->next : NULL;
+		*pp = n2;
+		if (c)
+			c->dropped = 1;
+		pthread_mutex_unlock(&nd->lock);
+		log_debug("collection '%s' loaded from the metadata", name);
+		coll_put(c);
+		return 0;
+	}
+	atomic_fetch_add(&c->refs, 1);
+	pthread_mutex_unlock(&nd->lock);
+	pthread_rwlock_wrlock(&c->lock);
+	{
+		struct seg **segs = c->segs;
+		size_t nsegs = c->nsegs, ndels = c->ndels;
+		struct dellog *dels = c->dels;
+		struct mv_idmap ids = c->ids;
+		struct cindex *ix = c->index;
+		int64_t rows = c->rows;
+
+		c->segs = n2->segs;
+		c->nsegs = n2->nsegs;
+		c->dels = n2->dels;
+		c->ndels = n2->ndels;
+		c->ids = n2->ids;
+		c->index = n2->index;
+		c->rows = n2->rows;
+		n2->segs = segs;
+		n2->nsegs = nsegs;
+		n2->dels = dels;
+		n2->ndels = ndels;
+		n2->ids = ids;
+		n2->index = ix;
+		n2->rows = rows;
+		c->gen++;
+	}
+	pthread_rwlock_unlock(&c->lock);
+	pthread_mutex_lock(&c->id_lock);
+	if (n2->id_next > c->id_next)
+		c->id_next = n2->id_next;
+	pthread_mutex_unlock(&c->id_lock);
+	if (n2->next_seq > c->next_seq)
+		c->next_seq = n2->next_seq;
+	coll_put(n2);		/* frees the old contents */
+	coll_put(c);
+	log_debug("collection '%s' reloaded from the metadata", name);
+	return 0;
+}
+
+struct marks {
+	char (*v)[2][MV_NAME_MAX + 1];
+	size_t n;
+};
+
+static void mark(struct marks *m, const char *user, const char *name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->v[i][0], user) && !strcmp(m->v[i][1], name))
+			return;
+	snprintf(m->v[m->n][0], MV_NAME_MAX + 1, "%s", user);
+	snprintf(m->v[m->n][1], MV_NAME_MAX + 1, "%s", name);
+	m->n++;
+}
+
+static void unmark(struct marks *m, const char *user, const char *name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->v[i][0], user) && !strcmp(m->v[i][1], name))
+			m->v[i][0][0] = '\0';
+}
+
+/* One data key's event, for collection c. */
+static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
+		       const char *leaf, struct marks *m)
+{
+	char path[MV_SPATH];
+	struct mv_err e = { 0 };
+	json_t *j;
+	const char *type, *params;
+	int held, rc = 0;
+
+	j = ev->type == MV_META_PUT ? json_loadb(ev->val, ev->vlen, 0, NULL)
+				    : NULL;
+	type = json_string_value(json_object_get(j, "type"));
+	params = json_string_value(json_object_get(j, "params"));
+	snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user, c->name,
+		 c->token, leaf);
+	pthread_rwlock_rdlock(&c->lock);
+	held = seg_held(c, path) || del_held(c, path) ||
+	       (c->index && !strcmp(c->index->key, ev->key) &&
+		/* the index held, unless its search defaults changed */
+		(!params || !strcmp(params, c->index->params)));
+	pthread_rwlock_unlock(&c->lock);
+	if (ev->type != MV_META_PUT) {
+		if (held)
+			mark(m, c->user, c->name);
+		return;
+	}
+	if (held) {
+		json_decref(j);
+		return;
+	}
+	if (type && !strcmp(type, "vectors")) {
+		struct seg *s = NULL;
+		uint64_t seq = (uint64_t)json_integer_value(
+			json_object_get(j, "seq"));
+
+		rc = node_seg_read(nd, c, path, seq, &s, &e);
+		if (rc == 0) {
+			pthread_rwlock_wrlock(&c->lock);
+			rc = node_seg_attach(c, s, &e);
+			pthread_rwlock_unlock(&c->lock);
+			if (rc < 0)
+				node_seg_free(s);
+		}
+		if (rc == 0 && seq >= c->next_seq)
+			c->next_seq = seq + 1;
+	} else if (type && !strcmp(type, "delete")) {
+		int64_t *d = NULL;
+		size_t n = 0;
+		uint64_t seq = (uint64_t)json_integer_value(
+			json_object_get(j, "seq"));
+
+		rc = node_del_read(nd, path, &d, &n, &e);
+		if (rc == 0) {
+			pthread_rwlock_wrlock(&c->lock);
+			rc = node_del_apply(c, path, seq, d, n, &e);
+			pthread_rwlock_unlock(&c->lock);
+		}
+		free(d);
+	} else if (type && !strcmp(type, "index")) {
+		mark(m, c->user, c->name);
+	}
+	json_decref(j);
+	if (rc < 0) {
+		log_warnx("collection '%s': '%s': %s; reloading it", c->name,
+			  path, e.msg);
+		mark(m, c->user, c->name);
+	}
+}
+
+/*
+ * The events of one revision, in order; then the reloads they need.
+ * Returns MV_E* if something could not be read (the store or the
+ * metadata away): the revision is then applied again later, which is
+ * harmless since what is held is skipped.
+ */
+static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
+{
+	struct marks m = { calloc(n, sizeof(*m.v)), 0 };
+	char user[MV_NAME_MAX + 1], name[MV_NAME_MAX + 1];
+	int rc = 0;
+
+	if (!m.v)
+		MV_BUG("out of memory following the commit log");
+	pthread_mutex_lock(&nd->commit);
+	for (size_t i = 0; i < n; i++) {
+		const char *rest;
+		struct coll *c;
+
+		if (split_key(ev[i].key, user, name, &rest) < 0)
+			continue;
+		if (!strcmp(rest, "schema")) {
+			if (ev[i].type != MV_META_PUT) {
+				unmark(&m, user, name);
+				follow_drop(nd, user, name);
+				continue;
+			}
+			c = node_coll_get(nd, user, name);
+			{
+				json_t *j = json_loadb(ev[i].val, ev[i].vlen, 0,
+						       NULL);
+				const char *t = json_string_value(
+					json_object_get(j, "token"));
+
+				if (!c || !t || strcmp(c->token, t))
+					mark(&m, user, name);
+				json_decref(j);
+			}
+			coll_put(c);
+		} else if (!strncmp(rest, "data/", 5) && rest[5]) {
+			c = node_coll_get(nd, user, name);
+			if (c)
+				apply_data(nd, c, &ev[i], rest + 5, &m);
+			coll_put(c);
+		}
+	}
+	for (size_t i = 0; i < m.n; i++)
+		if (m.v[i][0][0] &&
+		    follow_reload(nd, m.v[i][0], m.v[i][1]) == MV_EAGAIN)
+			rc = MV_EAGAIN;	/* unreachable: try again; else
+					 * (damage) it stays logged */
+	pthread_mutex_unlock(&nd->commit);
+	free(m.v);
+	return rc;
+}
+
+/* The history is gone (compacted): every collection afresh. */
+static int find_cb(void *arg, const char *key, const void *val, size_t vlen)
+{
+	json_t *set = arg;
+	char user[MV_NAME_MAX + 1], name[MV_NAME_MAX + 1], both[160];
+	const char *rest;
+
+	(void)val;
+	(void)vlen;
+	if (split_key(key, user, name, &rest) == 0 && !strcmp(rest, "schema")) {
+		snprintf(both, sizeof(both), "%s/%s", user, name);
+		json_object_set_new(set, both, json_true());
+	}
+	return 0;
+}
+
+static int reload_all(struct node *nd, struct mv_err *err)
+{
+	json_t *set = json_object(), *v;
+	const char *k;
+	struct coll *c;
+	int rc;
+
+	if (!set)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	rc = mv_meta_range(nd->meta, "/", find_cb, set, err);
+	if (rc == 0) {
+		pthread_mutex_lock(&nd->commit);
+		json_object_foreach(set, k, v) {
+			char user[MV_NAME_MAX + 1];
+			size_t ul = strcspn(k, "/");
+
+			snprintf(user, sizeof(user), "%.*s", (int)ul, k);
+			follow_reload(nd, user, k + ul + 1);
+		}
+		for (;;) {
+			char both[160], user[MV_NAME_MAX + 1];
+			char name[MV_NAME_MAX + 1];
+
+			pthread_mutex_lock(&nd->lock);
+			for (c = nd->colls; c; c = c->next) {
+				snprintf(both, sizeof(both), "%s/%s", c->user,
+					 c->name);
+				if (!json_object_get(set, both))
+					break;
+			}
+			if (c) {
+				snprintf(user, sizeof(user), "%s", c->user);
+				snprintf(name, sizeof(name), "%s", c->name);
+			}
+			pthread_mutex_unlock(&nd->lock);
+			if (!c)
+				break;
+			follow_drop(nd, user, name);
+		}
+		pthread_mutex_unlock(&nd->commit);
+	}
+	json_decref(set);
+	return rc;
+}
+
+/* Sleep ms unless the node stops first. */
+static void nap(struct node *nd, int ms)
+{
+	for (int i = 0; i < ms / 50 && !atomic_load(&nd->stop); i++)
+		usleep(50 * 1000);
+}
+
+static void *follower(void *arg)
+{
+	struct node *nd = arg;
+	int64_t from = atomic_load(&nd->applied_rev) + 1;
+	int backoff = 100, down = 0, afail = 0;
+
+	while (!atomic_load(&nd->stop)) {
+		struct fevs fe = { 0 };
+		struct mv_err e = { 0 };
+		int64_t next = 0;
+		int rc;
+
+		rc = mv_meta_watch(nd->meta, "", from, WATCH_MS, fev_cb, &fe,
+				   &next, &e);
+		if (rc == MV_META_COMPACTED) {
+			int64_t rev;
+
+			fevs_free(&fe);
+			log_warnx("the commit log is compacted past revision "
+				  "%" PRId64 ": loading everything afresh", from);
+			if (mv_meta_revision(nd->meta, &rev, &e) == 0 &&
+			    reload_all(nd, &e) == 0) {
+				set_applied(nd, rev);
+				from = rev + 1;
+				continue;
+			}
+			rc = e.code ? e.code : MV_EIO;
+		}
+		if (rc != 0) {
+			fevs_free(&fe);
+			if (!down++)
+				log_warnx("following the commit log: %s; trying "
+					  "again until it answers", e.msg);
+			nap(nd, backoff);
+			if (backoff < 2000)
+				backoff *= 2;
+			continue;
+		}
+		if (down)
+			log_info("following the commit log again");
+		down = 0;
+		if (nd->limbo)
+			limbo_settle(nd);
+		backoff = 100;
+		for (size_t i = 0, j; i < fe.n; i = j) {
+			for (j = i; j < fe.n && fe.v[j].rev == fe.v[i].rev; j++)
+				;
+			if (apply_rev(nd, fe.v + i, j - i) < 0) {
+				rc = -1;	/* this revision again, later */
+				break;
+			}
+			set_applied(nd, fe.v[i].rev);
+			from = fe.v[i].rev + 1;
+		}
+		if (rc == 0 && next > from)
+			from = next;
+		fevs_free(&fe);
+		if (rc < 0) {
+			nap(nd, afail < 5 ? 100 << afail : 2000);
+			afail++;
+		} else {
+			afail = 0;
+		}
+	}
+	return NULL;
+}
+
+/* --- membership ----------------------------------------------------- */
+
+/* The address this node gives the master: its first TCP listen. */
+static const char *node_tcp_addr(struct node *nd)
+{
+	for (int i = 0; i < nd->conf.nlisten; i++)
+		if (strncmp(nd->conf.listen[i], "unix:", 5))
+			return nd->conf.listen[i];
+	return "";
+}
+
+static int live_put(struct node *nd, struct mv_err *err)
+{
+	char key[512], val[400];
+	int64_t lease;
+	struct mv_meta_op op;
+	struct mv_meta_req req = { 0 };
+	int rc;
+
+	rc = mv_meta_lease_grant(nd->meta, LEASE_TTL_MS, &lease, err);
+	if (rc < 0)
+		return rc;
+	{
+		char leaf[32];
+
+		snprintf(leaf, sizeof(leaf), "/live/%u", nd->node_no);
+		key_prop(nd, key, sizeof(key), leaf);
+	}
+	snprintf(val, sizeof(val), "{\"no\":%u,\"addr\":\"%s\"}", nd->node_no,
+		 node_tcp_addr(nd));
+	op = (struct mv_meta_op){ MV_META_PUT, key, val, strlen(val) };
+	req.ops = &op;
+	req.nops = 1;
+	req.leases = &lease;
+	rc = mv_meta_txn_req(nd->meta, &req, err);
+	if (rc != 0) {
+		mv_meta_lease_revoke(nd->meta, lease, NULL);
+		return rc < 0 ? rc : MV_EAGAIN;
+	}
+	atomic_store(&nd->lease, lease);
+	node_sessions_reput(nd);
+	return 0;
+}
+
+static void *keeper(void *arg)
+{
+	struct node *nd = arg;
+	int down = 0;
+
+	while (!atomic_load(&nd->stop)) {
+		struct mv_err e = { 0 };
+		int64_t lease = atomic_load(&nd->lease);
+		int rc;
+
+		nap(nd, KEEPALIVE_MS);
+		if (atomic_load(&nd->stop))
+			break;
+		rc = lease ? mv_meta_lease_keepalive(nd->meta, lease, &e)
+			   : MV_ESERVER;
+		if (rc == MV_ESERVER) {
+			/* Expired (or never had one): a new lease, put again. */
+			mv_err_clear(&e);
+			rc = live_put(nd, &e);
+			if (rc == 0)
+				log_info("node %u: live key put again with a "
+					 "new lease", nd->node_no);
+		}
+		if (rc < 0 && !down++)
+			log_warnx("node %u: cannot keep the live key: %s",
+				  nd->node_no, e.msg);
+		if (rc == 0)
+			down = 0;
+	}
+	return NULL;
+}
+
+/*
+ * The node's number: DATA_DIR/node.json keeps it across restarts; a new
+ * node takes max+1 in the property key, by compare-and-swap.
+ */
+struct propkv {
+	char *val;
+	int64_t mod;
+};
+
+static int prop_cb(void *arg, const struct mv_meta_kv *kv)
+{
+	struct propkv *p = arg;
+
+	p->val = strndup(kv->val, kv->vlen);
+	p->mod = kv->mod_rev;
+	return p->val ? 0 : MV_EINTERNAL;
+}
+
+static int node_join(struct node *nd, struct mv_err *err)
+{
+	char path[4200], key[512];
+	const char *addr = node_tcp_addr(nd);
+	long no = -1;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/node.json", nd->conf.data_dir);
+	{
+		json_t *j = json_load_file(path, 0, NULL);
+		const char *cid = json_string_value(json_object_get(j,
+							"cluster_id"));
+
+		if (j && cid && !strcmp(cid, nd->conf.cluster_id))
+			no = (long)json_integer_value(json_object_get(j, "no"));
+		json_decref(j);
+	}
+	key_prop(nd, key, sizeof(key), "");
+	for (int tries = 0; ; tries++) {
+		struct propkv p = { NULL, 0 };
+		json_t *j = NULL, *nodes, *mine = NULL;
+		long max = 0;
+		char *val;
+
+		rc = mv_meta_get_kv(nd->meta, key, prop_cb, &p, err);
+		if (rc < 0)
+			return rc;
+		if (p.val)
+			j = json_loads(p.val, 0, NULL);
+		free(p.val);
+		if (!json_is_object(j)) {
+			json_decref(j);
+			j = json_pack("{s:i,s:[]}", "format", 1, "nodes");
+		}
+		nodes = json_object_get(j, "nodes");
+		if (!json_is_array(nodes)) {
+			nodes = json_array();
+			json_object_set_new(j, "nodes", nodes);
+		}
+		for (size_t i = 0; i < json_array_size(nodes); i++) {
+			json_t *x = json_array_get(nodes, i);
+			long n = (long)json_integer_value(json_object_get(x, "no"));
+
+			if (n > max)
+				max = n;
+			if (n == no)
+				mine = x;
+		}
+		if (no < 0)
+			no = max + 1;
+		if (mine && json_string_value(json_object_get(mine, "addr")) &&
+		    !strcmp(json_string_value(json_object_get(mine, "addr")),
+			    addr)) {
+			json_decref(j);
+			break;		/* known, same address */
+		}
+		if (!mine) {
+			mine = json_object();
+			json_object_set_new(mine, "no", json_integer(no));
+			json_object_set_new(mine, "addr", json_string(addr));
+			json_object_set_new(mine, "joined",
+					    json_integer(node_now_ms()));
+			json_array_append_new(nodes, mine);
+		}
+		json_object_set_new(mine, "addr", json_string(addr));
+		val = json_dumps(j, JSON_COMPACT);
+		json_decref(j);
+		if (!val)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		{
+			struct mv_meta_rcmp rc1 = { key, MV_META_CMP_MOD,
+						    MV_META_EQ, p.mod };
+			struct mv_meta_op op = { MV_META_PUT, key, val,
+						 strlen(val) };
+			struct mv_meta_req req = { 0 };
+
+			req.rcmps = &rc1;
+			req.nrcmp = 1;
+			req.ops = &op;
+			req.nops = 1;
+			rc = mv_meta_txn_req(nd->meta, &req, err);
+		}
+		free(val);
+		if (rc < 0)
+			return rc;
+		if (rc == 0)
+			break;
+		mv_err_clear(err);
+		if (tries > 100)
+			return mv_err_set(err, MV_EAGAIN, "cannot join the "
+					  "cluster: '%s' keeps changing", key);
+		if (no > max)
+			no = -1;	/* taken by another: max+1 again */
+	}
+	nd->node_no = (uint32_t)no;
+	{
+		char tmp[4300];
+		FILE *f;
+
+		snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+		f = fopen(tmp, "w");
+		if (!f || fprintf(f, "{\"format\":1,\"no\":%ld,"
+				  "\"cluster_id\":\"%s\"}\n", no,
+				  nd->conf.cluster_id) < 0 ||
+		    fflush(f) || fsync(fileno(f)) || fclose(f) ||
+		    rename(tmp, path)) {
+			if (f)
+				fclose(f);
+			return mv_err_sys(err, MV_EIO, "cannot write '%s'", path);
+		}
+	}
+	return 0;
+}
+
+int node_cluster_join(struct node *nd, struct mv_err *err)
+{
+	int rc = node_join(nd, err);
+
+	if (rc == 0)
+		log_info("joined cluster '%s' as node %u", nd->conf.cluster_id,
+			 nd->node_no);
+	return rc;
+}
+
+int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err)
+{
+	int rc;
+
+	atomic_store(&nd->applied_rev, rev);
+	rc = live_put(nd, err);
+	if (rc < 0)
+		return rc;
+	atomic_store(&nd->stop, 0);
+	if (pthread_create(&nd->follower, NULL, follower, nd))
+		return mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
+	if (pthread_create(&nd->keeper, NULL, keeper, nd)) {
+		atomic_store(&nd->stop, 1);
+		pthread_join(nd->follower, NULL);
+		return mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
+	}
+	nd->threads = 1;
+	return 0;
+}
+
+void node_cluster_stop(struct node *nd)
+{
+	int64_t lease;
+
+	if (!nd->threads)
+		return;
+	atomic_store(&nd->stop, 1);
+	pthread_join(nd->follower, NULL);
+	pthread_join(nd->keeper, NULL);
+	nd->threads = 0;
+	lease = atomic_exchange(&nd->lease, 0);
+	if (lease)
+		mv_meta_lease_revoke(nd->meta, lease, NULL);
+}
+
+/* --- named sessions ------------------------------------------------- */
+
+static void session_key(struct node *nd, char *out, size_t cap,
+			const char *name)
+{
+	char leaf[128];
+
+	snprintf(leaf, sizeof(leaf), "/session/%s", name);
+	key_prop(nd, out, cap, leaf);
+}
+
+void node_cluster_session(struct node *nd, const char *name, int held)
+{
+	char key[512], val[400];
+	struct mv_err e = { 0 };
+	int64_t lease = atomic_load(&nd->lease);
+
+	if (!nd->cluster || !name[0])
+		return;
+	session_key(nd, key, sizeof(key), name);
+	if (held && lease) {
+		struct mv_meta_op op;
+		struct mv_meta_req req = { 0 };
+
+		snprintf(val, sizeof(val), "{\"no\":%u,\"addr\":\"%s\"}",
+			 nd->node_no, node_tcp_addr(nd));
+		op = (struct mv_meta_op){ MV_META_PUT, key, val, strlen(val) };
+		req.ops = &op;
+		req.nops = 1;
+		req.leases = &lease;
+		if (mv_meta_txn_req(nd->meta, &req, &e) < 0)
+			log_warnx("session '%s': %s", name, e.msg);
+	} else if (!held && mv_meta_del(nd->meta, key, &e) < 0) {
+		log_warnx("session '%s': %s", name, e.msg);
+	}
+}
+
+void node_sessions_reput(struct node *nd)
+{
+	char (*names)[MV_NAME_MAX + 1] = NULL;
+	size_t n = 0, cap = 0;
+
+	pthread_mutex_lock(&nd->slock);
+	for (struct batch *b = nd->sessions; b; b = b->next) {
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 16;
+			void *v = realloc(names, nc * sizeof(*names));
+			if (!v)
+				break;
+			names = v;
+			cap = nc;
+		}
+		snprintf(names[n++], sizeof(*names), "%s", b->session);
+	}
+	pthread_mutex_unlock(&nd->slock);
+	for (size_t i = 0; i < n; i++)
+		node_cluster_session(nd, names[i], 1);
+	free(names);
+}

@@ -1,0 +1,392 @@
+/*
+ * load.c - reading a collection from the metadata and the store: its
+ * schema, segments (with their columns), deletion logs and index.  The
+ * start-up load (recover.c) and the cluster's follower (follow.c), which
+ * loads what other nodes commit, both come here.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "log.h"
+#include "internal.h"
+#include "segfile.h"
+
+struct loaded {
+	char name[180];	/* file name under the collection */
+	json_t *val;
+	uint64_t seq;
+	int kind;		/* 0 del, 1 vec (dels first at equal seq) */
+};
+
+struct load_ctx {
+	struct loaded *v;
+	size_t n, cap;
+	size_t prefix_len;
+	char *index_leaf, *index_val;	/* the newest index key */
+	size_t index_vlen;
+};
+
+static int load_cb(void *arg, const char *key, const void *val, size_t vlen)
+{
+	struct load_ctx *lc = arg;
+	json_t *j;
+	const char *type;
+
+	j = json_loadb(val, vlen, 0, NULL);
+	if (!j)
+		return 0;
+	type = json_string_value(json_object_get(j, "type"));
+	if (type && !strcmp(type, "index")) {
+		free(lc->index_leaf);
+		free(lc->index_val);
+		lc->index_leaf = strdup(key + lc->prefix_len);
+		lc->index_val = malloc(vlen + 1);
+		if (lc->index_val) {
+			memcpy(lc->index_val, val, vlen);
+			lc->index_vlen = vlen;
+		}
+		json_decref(j);
+		return 0;
+	}
+	if (!type || (strcmp(type, "vectors") && strcmp(type, "delete"))) {
+		json_decref(j);
+		return 0;	/* scalar files are found from their vectors */
+	}
+	if (lc->n == lc->cap) {
+		size_t nc = lc->cap ? lc->cap * 2 : 64;
+		struct loaded *v = realloc(lc->v, nc * sizeof(*v));
+		if (!v) {
+			json_decref(j);
+			return MV_EINTERNAL;
+		}
+		lc->v = v;
+		lc->cap = nc;
+	}
+	snprintf(lc->v[lc->n].name, sizeof(lc->v->name), "%s",
+		 key + lc->prefix_len);
+	lc->v[lc->n].val = j;
+	lc->v[lc->n].seq = (uint64_t)json_integer_value(json_object_get(j, "seq"));
+	lc->v[lc->n].kind = !strcmp(type, "vectors");
+	lc->n++;
+	return 0;
+}
+
+static int loaded_cmp(const void *a, const void *b)
+{
+	const struct loaded *x = a, *y = b;
+
+	if (x->seq != y->seq)
+		return x->seq < y->seq ? -1 : 1;
+	return x->kind - y->kind;
+}
+
+int node_seg_read(struct node *nd, struct coll *c, const char *path,
+		  uint64_t seq, struct seg **out, struct mv_err *err)
+{
+	struct seg *s = calloc(1, sizeof(*s));
+	struct mv_seginfo info;
+	void *file = NULL, *a = NULL;
+	const void *b;
+	size_t len;
+	int rc;
+
+	if (!s || !(s->cols = calloc(c->nfields ? c->nfields : 1,
+				     sizeof(*s->cols)))) {
+		free(s);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	snprintf(s->path, sizeof(s->path), "%s", path);
+	rc = mv_store_get(nd->store, s->path, &file, &len, err);
+	if (rc < 0)
+		goto fail;
+	rc = mv_segfile_decode(s->path, file, len, &info, &a, &b, err);
+	if (rc < 0)
+		goto fail;
+	if (info.kind != MV_SEG_VEC || info.aux != c->dim ||
+	    info.a_raw != info.n * 8 ||
+	    info.b_len != info.n * c->dim * sizeof(float)) {
+		rc = mv_err_set(err, MV_EIO, "'%s': not a vector file of dim %u",
+				s->path, c->dim);
+		goto fail;
+	}
+	s->seq = seq;
+	s->n = info.n;
+	s->size = len;
+	s->ids = a;
+	a = NULL;
+	/* Keep the file buffer: vectors sit 64-byte aligned inside it. */
+	s->own = file;
+	s->vecs = (float *)b;
+	file = NULL;
+	s->ncols = c->nfields;
+	for (int f = 0; f < c->nfields; f++) {
+		struct nbuf nb = { 0 };
+		void *cf = NULL, *ca = NULL;
+		const void *cb;
+		size_t clen;
+
+		/* "<base>.vec" -> "<base>.<field>.col" */
+		snprintf(s->cols[f].path, sizeof(s->cols->path), "%.*s.%s.col",
+			 (int)strlen(path) - 4, path, c->fields[f].name);
+		rc = mv_store_get(nd->store, s->cols[f].path, &cf, &clen, err);
+		if (rc == 0)
+			rc = mv_segfile_decode(s->cols[f].path, cf, clen, &info,
+					       &ca, &cb, err);
+		free(cf);
+		if (rc < 0)
+			goto fail;
+		if (info.kind != MV_SEG_COL || info.n != s->n ||
+		    info.aux != (uint32_t)c->fields[f].type) {
+			free(ca);
+			rc = mv_err_set(err, MV_EIO, "'%s': bad column file",
+					s->cols[f].path);
+			goto fail;
+		}
+		s->size += clen;
+		nb.p = ca;
+		nb.len = nb.cap = info.a_raw;
+		if (node_seg_col_from(&s->cols[f], c->fields[f].type, &nb, s->n) < 0) {
+			free(ca);
+			rc = mv_err_set(err, MV_EIO, "'%s': bad string column",
+					s->cols[f].path);
+			goto fail;
+		}
+	}
+	if (c->metric == MV_COSINE) {
+		/* Search a normalised copy; raw stays in storage for GET. */
+		float *nv = malloc(s->n * c->dim * sizeof(float) + 1);
+		if (!nv) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto fail;
+		}
+		memcpy(nv, s->vecs, s->n * c->dim * sizeof(float));
+		node_seg_free_own(s, 0);
+		s->own = nv;
+		s->vecs = nv;
+	}
+	rc = node_seg_prepare(c, s, 0, err);
+	if (rc < 0)
+		goto fail;
+	*out = s;
+	return 0;
+fail:
+	free(file);
+	free(a);
+	node_seg_free(s);
+	return rc;
+}
+
+int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err)
+{
+	struct seg **segs = realloc(c->segs, (c->nsegs + 1) * sizeof(*segs));
+
+	if (segs)
+		c->segs = segs;
+	if (!segs || mv_idmap_reserve(&c->ids, s->n) < 0)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	c->segs[c->nsegs++] = s;
+	mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
+	bump_next_id(c, s->ids, s->n);
+	c->rows += (int64_t)s->n;
+	c->gen++;
+	return 0;
+}
+
+static int load_seg(struct node *nd, struct coll *c, const char *dir,
+		    struct loaded *l, struct mv_err *err)
+{
+	char path[MV_SPATH];
+	struct seg *s = NULL;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s%s", dir, l->name);
+	rc = node_seg_read(nd, c, path, l->seq, &s, err);
+	if (rc == 0 && (rc = node_seg_attach(c, s, err)) < 0)
+		node_seg_free(s);
+	return rc;
+}
+
+int node_del_read(struct node *nd, const char *path, int64_t **ids,
+		  size_t *n, struct mv_err *err)
+{
+	struct mv_seginfo info;
+	void *file = NULL, *a = NULL;
+	const void *b;
+	size_t len;
+	int rc;
+
+	rc = mv_store_get(nd->store, path, &file, &len, err);
+	if (rc == 0)
+		rc = mv_segfile_decode(path, file, len, &info, &a, &b, err);
+	free(file);
+	if (rc < 0)
+		return rc;
+	*ids = a;
+	*n = info.a_raw / 8;
+	return 0;
+}
+
+int node_del_apply(struct coll *c, const char *path, uint64_t seq,
+		   const int64_t *d, size_t n, struct mv_err *err)
+{
+	{
+		for (uint64_t j = 0; j < n; j++) {
+			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
+			if (e) {
+				node_seg_set_deleted(e->seg, e->row);
+				mv_idmap_del(&c->ids, d[j]);
+				c->rows--;
+			}
+		}
+	}
+	c->gen++;
+	{
+		struct dellog *dl = realloc(c->dels, (c->ndels + 1) * sizeof(*dl));
+		if (!dl)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		c->dels = dl;
+		snprintf(dl[c->ndels].path, sizeof(dl->path), "%s", path);
+		dl[c->ndels++].seq = seq;
+	}
+	return 0;
+}
+
+static int load_del(struct node *nd, struct coll *c, const char *dir,
+		    struct loaded *l, struct mv_err *err)
+{
+	char path[MV_SPATH];
+	int64_t *d = NULL;
+	size_t n = 0;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s%s", dir, l->name);
+	rc = node_del_read(nd, path, &d, &n, err);
+	if (rc == 0)
+		rc = node_del_apply(c, path, l->seq, d, n, err);
+	free(d);
+	return rc;
+}
+
+int node_coll_load(struct node *nd, const char *user, const char *name,
+		   int startup, struct coll **out, struct mv_err *err)
+{
+	char key[256], *val = NULL, dir[200];
+	size_t vlen;
+	json_t *j = NULL, *fs;
+	struct mv_field f[MV_FIELDS_MAX];
+	int nf = 0, rc;
+	enum mv_metric metric;
+	struct coll *c = NULL;
+	struct load_ctx lc = { 0 };
+
+	key_coll(key, sizeof(key), user, name, "schema");
+	rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
+	if (rc != 0) {
+		if (rc > 0 && startup)
+			rc = mv_err_set(err, MV_EIO, "no schema for '%s'", name);
+		return rc;
+	}
+	j = json_loadb(val, vlen, 0, NULL);
+	free(val);
+	if (!j || mv_metric_parse(json_string_value(json_object_get(j, "metric"))
+				  ? json_string_value(json_object_get(j, "metric"))
+				  : "?", &metric) < 0) {
+		rc = mv_err_set(err, MV_EIO, "bad schema for '%s'", name);
+		goto out;
+	}
+	fs = json_object_get(j, "fields");
+	for (size_t i = 0; i < json_array_size(fs) && nf < MV_FIELDS_MAX; i++) {
+		json_t *x = json_array_get(fs, i);
+		snprintf(f[nf].name, sizeof(f[nf].name), "%s",
+			 json_string_value(json_object_get(x, "name")));
+		if (mv_ftype_parse(json_string_value(json_object_get(x, "type")),
+				   &f[nf].type) < 0) {
+			rc = mv_err_set(err, MV_EIO, "bad schema for '%s'", name);
+			goto out;
+		}
+		nf++;
+	}
+	c = coll_new(user, name,
+		     (uint32_t)json_integer_value(json_object_get(j, "dim")),
+		     metric, f, nf);
+	if (!c) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	c->create_time = json_integer_value(json_object_get(j, "create_time"));
+	snprintf(c->token, sizeof(c->token), "%s",
+		 json_string_value(json_object_get(j, "token")));
+	key_coll(key, sizeof(key), user, name, "state");
+	{
+		/* Ids below next_id may have been handed out: never again. */
+		struct mv_state st;
+
+		if (mv_state_load(nd->meta, key, &c->state, &st, NULL) == 0) {
+			c->id_next = c->id_end = st.next_id;
+			c->next_seq = st.next_seq;
+		}
+	}
+	if (c->next_seq == 0)
+		c->next_seq = 1;
+	key_coll(key, sizeof(key), user, name, "data/");
+	lc.prefix_len = strlen(key);
+	rc = mv_meta_range(nd->meta, key, load_cb, &lc, err);
+	if (rc < 0)
+		goto out;
+	if (lc.n)
+		qsort(lc.v, lc.n, sizeof(*lc.v), loaded_cmp);
+	snprintf(dir, sizeof(dir), "%s/%s-%s/", user, name, c->token);
+	for (size_t i = 0; i < lc.n; i++) {
+		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], err)
+				  : load_del(nd, c, dir, &lc.v[i], err);
+		if (rc < 0)
+			goto out;
+		if (lc.v[i].seq >= c->next_seq)
+			c->next_seq = lc.v[i].seq + 1;
+	}
+	if (!c->state && !startup) {
+		rc = mv_err_set(err, MV_EIO, "no state record for '%s'", name);
+		goto out;
+	}
+	if (!c->state) {
+		/* No (readable) state record: a fresh one past every row. */
+		struct mv_state st = { c->id_next, c->next_seq };
+		char sv[96];
+
+		mv_state_format(&st, sv, sizeof(sv));
+		key_coll(key, sizeof(key), user, name, "state");
+		rc = mv_meta_put(nd->meta, key, sv, strlen(sv), err);
+		if (rc < 0)
+			goto out;
+		if (!(c->state = strdup(sv))) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		c->id_end = c->id_next;
+	}
+	if (lc.index_leaf &&
+	    node_index_load(nd, c, dir, lc.index_leaf, lc.index_val,
+			    lc.index_vlen, err) < 0) {
+		/* A bad index is not fatal: search falls back to brute force. */
+		log_warnx("collection '%s': %s; searching without the index",
+			  name, err ? err->msg : "bad index");
+		mv_err_clear(err);
+	}
+	*out = c;
+	c = NULL;
+	rc = 0;
+out:
+	for (size_t i = 0; i < lc.n; i++)
+		json_decref(lc.v[i].val);
+	free(lc.v);
+	free(lc.index_leaf);
+	free(lc.index_val);
+	json_decref(j);
+	coll_put(c);
+	return rc;
+}
+

@@ -1,0 +1,330 @@
+#!/usr/bin/env bats
+# 70-cluster.bats - three mv-noded in cluster mode on a real etcd and a
+# real S3 (Ceph RGW): the commit log is followed by every node, a flush is
+# visible through every node as soon as it returns, a node killed and
+# restarted catches up, and etcd going away stops writes (75) but not
+# searches.  etcd is this file's own (it is stopped and started again);
+# RGW is the run's (MV_TEST_S3_ENDPOINT...) or this file's.
+
+load helpers/mv
+
+# Free loopback ports, n of them.
+free_ports() {
+	python3 -c 'import socket, sys
+ss = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in ss:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
+}
+
+# etcd_up / etcd_down: start this file's etcd (again: same URL, same
+# data) and stop it (scripts/etcd.sh).
+etcd_up() {
+	local env
+	env=$(sh "$MV_ROOT/scripts/etcd.sh" start "$BATS_FILE_TMPDIR/etcd") ||
+		return 1
+	export ETCD=${env#MV_TEST_ETCD=}
+}
+
+etcd_down() {
+	sh "$MV_ROOT/scripts/etcd.sh" stop "$BATS_FILE_TMPDIR/etcd"
+}
+
+setup_file() {
+	etcd_up
+	if [ -z "${MV_TEST_S3_ENDPOINT:-}" ]; then
+		sh "$MV_ROOT/scripts/rgw.sh" start "$BATS_FILE_TMPDIR/rgw" \
+			>"$BATS_FILE_TMPDIR/rgw.env"
+		echo "$BATS_FILE_TMPDIR/rgw" >"$BATS_FILE_TMPDIR/own-rgw"
+		set -a
+		. "$BATS_FILE_TMPDIR/rgw.env"
+		set +a
+	fi
+	export MV_TEST_S3_ENDPOINT MV_TEST_S3_BUCKET AWS_ACCESS_KEY_ID \
+		AWS_SECRET_ACCESS_KEY
+}
+
+teardown_file() {
+	etcd_down
+	if [ -f "$BATS_FILE_TMPDIR/own-rgw" ]; then
+		sh "$MV_ROOT/scripts/rgw.sh" stop "$(cat "$BATS_FILE_TMPDIR/own-rgw")"
+	fi
+}
+
+# node_up I: start node I (1..3) of this test's cluster, on its port, and
+# wait until it accepts (MV_START_TIMEOUT).
+node_up() {
+	local i=$1 home=$BATS_TEST_TMPDIR/n$1 t=$((MV_START_TIMEOUT * 20))
+	mkdir -p "$home"
+	MV_HOME=$home mv-noded --listen="${ADDR[$i]}" --etcd="$ETCD" \
+		--cluster_id="$CID" --data_dir="$home" \
+		--s3_endpoint="$MV_TEST_S3_ENDPOINT" \
+		--s3_bucket="$MV_TEST_S3_BUCKET" \
+		</dev/null >>"$home.log" 2>&1 3>&- &
+	PID[$i]=$!
+	while [ $t -gt 0 ]; do
+		kill -0 "${PID[$i]}" 2>/dev/null || {
+			tail -n 30 "$home.log" >&2
+			return 1
+		}
+		socat -u OPEN:/dev/null "TCP:${ADDR[$i]}" 2>/dev/null && return 0
+		sleep 0.05
+		t=$((t - 1))
+	done
+	tail -n 30 "$home.log" >&2
+	return 1
+}
+
+setup() {
+	local p
+	# One cluster (and namespace: user) per test, on the shared servers.
+	CID=c$BATS_TEST_NUMBER
+	export MV_USER=u${BATS_TEST_NUMBER}_$RANDOM
+	p=($(free_ports 3))
+	ADDR=([1]=127.0.0.1:${p[0]} [2]=127.0.0.1:${p[1]} [3]=127.0.0.1:${p[2]})
+	PID=()
+	for i in 1 2 3; do
+		node_up "$i"
+	done
+}
+
+teardown() {
+	[ -z "${PROXY:-}" ] || kill -- -"$PROXY" 2>/dev/null
+	for i in 1 2 3; do
+		[ -n "${PID[$i]:-}" ] && kill "${PID[$i]}" 2>/dev/null
+	done
+	for i in 1 2 3; do
+		[ -n "${PID[$i]:-}" ] && wait "${PID[$i]}" 2>/dev/null
+	done
+	if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
+		return 0
+	fi
+	for i in 1 2 3; do
+		echo "--- node $i" >&2
+		tail -n 20 "$BATS_TEST_TMPDIR/n$i.log" >&2
+	done
+}
+
+# The id of the nearest neighbour of vector "V" through node I.
+nearest() {
+	echo "$2" | mv-search -a "${ADDR[$1]}" -k 1 things | cut -f3
+}
+
+@test "a flush through node 1 is searchable through nodes 2 and 3 as soon as it returns" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	run -0 mv-ls -a "${ADDR[3]}"
+	assert_output --regexp "^things${T}4${T}l2${T}0${T}"
+	for r in $(seq 1 10); do
+		printf '%d %d.5 %d 1 -%d\n' "$r" "$r" "$r" "$r" |
+			mv-insert -q -a "${ADDR[1]}" --ids-first things
+		for i in 2 3; do
+			got=$(nearest "$i" "$r.5 $r 1 -$r")
+			[ "$got" = "$r" ] || fail "round $r: node $i found '$got'"
+		done
+	done
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}4${T}l2${T}10${T}"
+	# Deletes and drops travel too, from any node to every other.
+	echo 7 | mv-delete -q -a "${ADDR[3]}" things
+	[ "$(nearest 1 '7.5 7 1 -7')" != 7 ] || fail "delete not seen by node 1"
+	run -0 mv-drop -a "${ADDR[2]}" things
+	run -1 mv-ls -a "${ADDR[1]}" things
+	# A collection created through one node is there at once for writes
+	# through another, and dropped through a third.
+	for r in 1 2 3 4 5; do
+		mv-create -q -a "${ADDR[1]}" "c$r" --dim 2
+		echo "1 $r" | mv-insert -q -a "${ADDR[2]}" "c$r"
+		echo 0 | mv-delete -q -a "${ADDR[3]}" "c$r"
+		mv-drop -q -a "${ADDR[3]}" "c$r"
+		mv-create -q -a "${ADDR[2]}" "c$r" --dim 3
+	done
+	run -0 mv-ls -a "${ADDR[1]}"
+	assert_output --partial "c5${T}3${T}l2${T}0"
+}
+
+@test "a named session on one node stays invisible everywhere until mv-flush returns" {
+	run -0 mv-create -a "${ADDR[2]}" things --dim 4
+	echo '100 1 2 3 4' | mv-insert -q -a "${ADDR[2]}" --ids-first \
+		--session s1 things
+	run -0 etcdctl --endpoints="$ETCD" get --print-value-only \
+		"/default/${CID}_property/session/s1"
+	assert_output --partial '"no":'
+	for i in 1 2 3; do
+		run -0 mv-ls -a "${ADDR[$i]}" things
+		assert_output --regexp "^things${T}4${T}l2${T}0${T}"
+	done
+	run -0 mv-flush -a "${ADDR[2]}" s1
+	for i in 1 3; do
+		[ "$(nearest "$i" '1 2 3 4')" = 100 ] || fail "node $i"
+	done
+	run -0 etcdctl --endpoints="$ETCD" get --print-value-only \
+		"/default/${CID}_property/session/s1"
+	assert_output ""
+	# Every node's live key, with its address; a clean stop takes its
+	# own away at once (its lease is revoked).
+	run -0 etcdctl --endpoints="$ETCD" get --print-value-only --prefix \
+		"/default/${CID}_property/live/"
+	for i in 1 2 3; do
+		assert_output --partial "\"addr\":\"${ADDR[$i]}\""
+	done
+	run -0 etcdctl --endpoints="$ETCD" get --print-value-only \
+		"/default/${CID}_property"
+	assert_output --regexp '^\{"format":1,"nodes":\[\{"no":[123],"addr":'
+	kill -TERM "${PID[3]}"
+	wait "${PID[3]}"
+	PID[3]=
+	run -0 etcdctl --endpoints="$ETCD" get --print-value-only --prefix \
+		"/default/${CID}_property/live/"
+	refute_output --partial "${ADDR[3]}"
+	assert_output --partial "${ADDR[1]}"
+}
+
+@test "exact search through each node equals brute force over all the data" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 8
+	# Three batches of random rows, one through each node.
+	for i in 1 2 3; do
+		python3 -c 'import random, sys
+random.seed(int(sys.argv[1]))
+for r in range(200):
+    print(" ".join("%.4f" % random.uniform(-1, 1) for _ in range(8)))' "$i" \
+			>"$BATS_TEST_TMPDIR/d$i.txt"
+		mv-insert -q -a "${ADDR[$i]}" --print-ids things \
+			"$BATS_TEST_TMPDIR/d$i.txt" >"$BATS_TEST_TMPDIR/ids$i"
+	done
+	python3 -c 'import random
+random.seed(99)
+for r in range(20):
+    print(" ".join("%.4f" % random.uniform(-1, 1) for _ in range(8)))' \
+		>"$BATS_TEST_TMPDIR/q.txt"
+	# Each node assigns ids from its own block: take them as printed.
+	python3 -c 'import sys
+rows, ids = [], []
+for i in "123":
+    rows += [list(map(float, l.split())) for l in open(sys.argv[1] + "/d" + i + ".txt")]
+    ids += [int(l) for l in open(sys.argv[1] + "/ids" + i)]
+assert len(rows) == len(ids) == 600 and len(set(ids)) == 600
+for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
+    q = list(map(float, l.split()))
+    d = sorted((sum((a - b) ** 2 for a, b in zip(q, r)), i)
+               for i, r in zip(ids, rows))
+    for rank, (dist, i) in enumerate(d[:5]):
+        print(qi, rank + 1, i, sep="\t")' "$BATS_TEST_TMPDIR" \
+		>"$BATS_TEST_TMPDIR/want"
+	for i in 1 2 3; do
+		mv-search -a "${ADDR[$i]}" -k 5 things "$BATS_TEST_TMPDIR/q.txt" |
+			cut -f1-3 >"$BATS_TEST_TMPDIR/got$i"
+		diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got$i" ||
+			fail "node $i differs from brute force"
+	done
+}
+
+@test "a node killed with SIGKILL: the others keep answering; restarted, it catches up" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	kill -KILL "${PID[3]}"
+	wait "${PID[3]}" 2>/dev/null || true
+	PID[3]=
+	echo '2 2 2 2 2' | mv-insert -q -a "${ADDR[2]}" --ids-first things
+	[ "$(nearest 1 '2 2 2 2')" = 2 ] || fail "node 1"
+	[ "$(nearest 2 '1 1 1 1')" = 1 ] || fail "node 2"
+	run -69 mv-ls -a "${ADDR[3]}"
+	node_up 3
+	[ "$(nearest 3 '2 2 2 2')" = 2 ] || fail "node 3 did not catch up"
+	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[3]}" --ids-first things
+	[ "$(nearest 1 '3 3 3 3')" = 3 ] || fail "node 1 after node 3's flush"
+	grep -q "joined cluster '$CID' as node" "$BATS_TEST_TMPDIR/n3.log"
+}
+
+@test "etcd stopped: a write exits 75, searches answer; etcd back: writes work again" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	[ "$(nearest 2 '1 1 1 1')" = 1 ]
+	url=$ETCD
+	etcd_down
+	run -75 --separate-stderr mv-insert -a "${ADDR[1]}" --ids-first \
+		things <<<'2 2 2 2 2'
+	assert_regex "$stderr" "etcd"
+	[ "$(nearest 2 '1 1 1 1')" = 1 ] || fail "node 2 stopped answering"
+	[ "$(nearest 3 '1 1 1 1')" = 1 ] || fail "node 3 stopped answering"
+	etcd_up
+	[ "$ETCD" = "$url" ] || fail "etcd came back on another URL"
+	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	for i in 1 2 3; do
+		[ "$(nearest "$i" '3 3 3 3')" = 3 ] || fail "node $i"
+		[ "$(nearest "$i" '2 2 2 2')" != 2 ] || fail "the failed write shows"
+	done
+	# The failed flush's files, kept while etcd could not say whether it
+	# committed, go once it answers that it did not.
+	for _ in $(seq 50); do
+		grep -q 'a flush that did not commit: its 1 files removed' \
+			"$BATS_TEST_TMPDIR/n1.log" && break
+		sleep 0.1
+	done
+	grep -q 'a flush that did not commit: its 1 files removed' \
+		"$BATS_TEST_TMPDIR/n1.log"
+}
+
+@test "S3 unreachable: a write exits 75 and leaves nothing, searches answer; S3 back: writes work again" {
+	local p up
+	# Node 1 reaches S3 through a proxy that this test stops and starts.
+	p=$(free_ports 1)
+	up=${MV_TEST_S3_ENDPOINT#http://}
+	setsid socat "TCP-LISTEN:$p,bind=127.0.0.1,fork,reuseaddr" "TCP:$up" &
+	PROXY=$!
+	kill "${PID[1]}"
+	wait "${PID[1]}" || true
+	MV_TEST_S3_ENDPOINT=http://127.0.0.1:$p node_up 1
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	# socat and the children serving open connections: its own group.
+	kill -- -"$PROXY"
+	wait "$PROXY" 2>/dev/null || true
+	run -75 --separate-stderr mv-insert -a "${ADDR[1]}" --ids-first \
+		things <<<'2 2 2 2 2'
+	assert_regex "$stderr" "s3|S3"
+	[ "$(nearest 1 '1 1 1 1')" = 1 ] || fail "node 1 stopped answering"
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}4${T}l2${T}1${T}"
+	setsid socat "TCP-LISTEN:$p,bind=127.0.0.1,fork,reuseaddr" "TCP:$up" &
+	PROXY=$!
+	sleep 0.2
+	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	for i in 1 2 3; do
+		[ "$(nearest "$i" '3 3 3 3')" = 3 ] || fail "node $i"
+		[ "$(nearest "$i" '2 2 2 2')" != 2 ] || fail "the failed write shows"
+	done
+	kill -- -"$PROXY"
+	PROXY=
+}
+
+@test "an index built and a merge made on one node are used by the others; a second node on a data_dir refuses" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 8
+	for i in 1 2 3; do
+		python3 -c 'import random, sys
+random.seed(int(sys.argv[1]))
+for r in range(300):
+    print(" ".join("%.4f" % random.uniform(-1, 1) for _ in range(8)))' "$i" \
+			>"$BATS_TEST_TMPDIR/d$i.txt"
+		mv-insert -q -a "${ADDR[$i]}" things "$BATS_TEST_TMPDIR/d$i.txt"
+	done
+	head -n 5 "$BATS_TEST_TMPDIR/d2.txt" >"$BATS_TEST_TMPDIR/q.txt"
+	mv-search -a "${ADDR[3]}" -k 3 things "$BATS_TEST_TMPDIR/q.txt" \
+		>"$BATS_TEST_TMPDIR/exact"
+	run -0 mv-index -a "${ADDR[2]}" things --compact
+	run -0 mv-index -a "${ADDR[2]}" things --type HNSW32
+	for i in 1 3; do
+		run -0 mv-ls -a "${ADDR[$i]}" things
+		assert_output --regexp "^things${T}8${T}l2${T}900${T}1${T}HNSW32"
+		mv-search -a "${ADDR[$i]}" -k 3 things "$BATS_TEST_TMPDIR/q.txt" \
+			>"$BATS_TEST_TMPDIR/got$i"
+		# The queries are rows: each finds itself first, at distance 0.
+		diff <(cut -f1-3 "$BATS_TEST_TMPDIR/exact" | awk '$2 == 1') \
+			<(cut -f1-3 "$BATS_TEST_TMPDIR/got$i" | awk '$2 == 1') ||
+			fail "node $i"
+	done
+	run -75 --separate-stderr timeout 10 mv-noded \
+		--listen=127.0.0.1:1 --etcd="$ETCD" --cluster_id="$CID" \
+		--data_dir="$BATS_TEST_TMPDIR/n2" \
+		--s3_endpoint="$MV_TEST_S3_ENDPOINT" --s3_bucket="$MV_TEST_S3_BUCKET"
+	assert_regex "$stderr" "in use by another process"
+}
