@@ -69,6 +69,8 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		if ((rc = mv_name_check(argv[i], &err)) < 0)
 			return mv_tool_exit(&t, rc, &err);
+	/* Through a master: the node of the first session named. */
+	t.session = list ? NULL : argv[optind];
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
 
