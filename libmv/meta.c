@@ -308,11 +308,8 @@ int mv_meta_del(struct mv_meta *m, const char *key, struct mv_err *err)
 int mv_meta_stats(struct mv_meta *m, struct mv_meta_stats *st,
 		  struct mv_err *err)
 {
-	(void)err;
 	memset(st, 0, sizeof(*st));
-	if (m->ops->stats)
-		m->ops->stats(m->impl, st);
-	return 0;
+	return m->ops->stats ? m->ops->stats(m->impl, st, err) : 0;
 }
 
 void mv_meta_close(struct mv_meta *m)

@@ -183,6 +183,16 @@ struct mv_meta *mv_meta_open_local(const char *dir, struct mv_err *err);
 struct mv_meta *mv_meta_open_etcd(const char *endpoints, struct mv_err *err);
 
 /*
+ * mv_meta_open_etcd with every key under the namespace ns (as etcd's
+ * --namespace): ns is put before every key sent and taken off every key
+ * received, so the store sees only the keys starting with ns, and a
+ * DELPREFIX "" deletes only those.  "" is mv_meta_open_etcd.  Revisions
+ * and leases stay those of the whole etcd.
+ */
+struct mv_meta *mv_meta_open_etcd_ns(const char *endpoints, const char *ns,
+				     struct mv_err *err);
+
+/*
  * Look key up.  Returns 0 and *val, a malloc'ed copy of the value that the
  * caller frees (NUL-terminated after its *vlen bytes, so text values are
  * C strings), or 1 if the key is absent (*val NULL, *vlen 0), or MV_E*.
@@ -296,7 +306,7 @@ int mv_meta_put(struct mv_meta *m, const char *key, const void *val,
 		size_t vlen, struct mv_err *err);
 int mv_meta_del(struct mv_meta *m, const char *key, struct mv_err *err);
 
-/* Fill st; never fails for the local store. */
+/* Fill st; never fails for the local store (etcd: MV_EAGAIN, MV_EPROTO). */
 int mv_meta_stats(struct mv_meta *m, struct mv_meta_stats *st,
 		  struct mv_err *err);
 
@@ -329,7 +339,8 @@ struct mv_meta_ops {
 			   struct mv_err *err);
 	int (*lease_keepalive)(void *impl, int64_t id, struct mv_err *err);
 	int (*lease_revoke)(void *impl, int64_t id, struct mv_err *err);
-	void (*stats)(void *impl, struct mv_meta_stats *st);
+	int (*stats)(void *impl, struct mv_meta_stats *st,
+		     struct mv_err *err);
 	void (*close)(void *impl);
 };
 

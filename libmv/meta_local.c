@@ -1514,7 +1514,8 @@ static int local_compact(void *impl, int64_t rev, struct mv_err *err)
 	return rc;
 }
 
-static void local_stats(void *impl, struct mv_meta_stats *st)
+static int local_stats(void *impl, struct mv_meta_stats *st,
+		       struct mv_err *err)
 {
 	struct meta_local *ml = impl;
 
@@ -1529,6 +1530,8 @@ static void local_stats(void *impl, struct mv_meta_stats *st)
 	st->compact_revision = ml->compact_rev;
 	st->leases = ml->nleases;
 	pthread_mutex_unlock(&ml->mu);
+	(void)err;
+	return 0;
 }
 
 static const struct mv_meta_ops local_ops = {

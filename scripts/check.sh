@@ -7,7 +7,11 @@ set -u
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
 out=$(mktemp -d)
-trap 'rm -rf "$out"' EXIT
+trap 'sh scripts/etcd.sh stop "$out/etcd"; rm -rf "$out"' EXIT
+# One etcd for every test that needs one (MV_TEST_ETCD).
+if env=$(sh scripts/etcd.sh start "$out/etcd"); then
+	export "$env"
+fi
 
 ./tests/unit/run-unit | tee "$out/unit"
 unit_rc=$?

@@ -1,0 +1,1392 @@
+/*
+ * meta_etcd.c - the metadata store on etcd v3, through its HTTP/JSON
+ * gateway (POST /v3/kv/range, /v3/kv/txn, /v3/kv/compaction, /v3/watch,
+ * /v3/lease/grant, keepalive, revoke) with libcurl and jansson: Debian's
+ * etcd has no C client, and the gateway is stable in 3.4.
+ *
+ * The gateway's JSON: keys and values are base64, 64-bit integers come as
+ * strings, zero and false fields are left out (no "kvs" when nothing
+ * matches, no "succeeded" when a compare failed) and errors are
+ * {"error","message","code"} with a gRPC code.  Every reply is untrusted:
+ * what does not parse is MV_EPROTO.
+ *
+ * Requests reuse curl handles (and their connections) from a small pool.
+ * The endpoint that answered last is tried first; on a failure to connect
+ * the next one is tried (any transport failure, for a request that can be
+ * repeated), and when none answers the call is MV_EAGAIN.
+ *
+ * A watch is one streaming request per call.  etcd streams the events of
+ * a revision range but never says when the history it holds has been sent
+ * in full when nothing matched, so a watch that must read history (from
+ * at or before the current revision S) watches the whole keyspace, where
+ * every revision has events, reads up to S and filters by prefix itself;
+ * a watch of new revisions only watches the prefix.  etcd lets a watch
+ * start at the compaction revision itself (its events there may be gone);
+ * the seam does not, so a range at revision from - 1 checks that first.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <curl/curl.h>
+#include <jansson.h>
+#include "meta.h"
+
+#define POOL_MAX 8		/* idle curl handles kept */
+#define CONNECT_MS 2000
+#define REQUEST_MS 10000
+#define PAGE_KEYS 256		/* keys per range request */
+#define REPLY_MAX (1u << 30)	/* larger replies are refused */
+#define G_NOT_FOUND 5		/* gRPC codes */
+#define G_INVALID 3
+#define G_OUT_OF_RANGE 11
+#define G_EXHAUSTED 8
+#define G_UNAVAILABLE 14
+#define G_DEADLINE 4
+
+struct etcd {
+	char **urls;
+	size_t nurls;
+	char *endpoints;	/* as given, for messages */
+	char *ns;		/* namespace, put before every key */
+	size_t nslen;
+	struct curl_slist *hdrs;
+	pthread_mutex_t mu;	/* guards everything below */
+	size_t cur;		/* the endpoint that answered last */
+	CURL *idle[POOL_MAX];
+	size_t nidle;
+	int64_t compact_rev;	/* highest compaction seen */
+	uint64_t txns;
+};
+
+/* A growing byte buffer; oom set when it could not grow. */
+struct buf {
+	char *p;
+	size_t len, cap;
+	int oom;
+};
+
+static int buf_add(struct buf *b, const void *p, size_t n)
+{
+	if (b->oom)
+		return -1;
+	if (b->len + n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 1024;
+		char *q;
+
+		while (cap < b->len + n + 1)
+			cap *= 2;
+		if (b->len + n > REPLY_MAX || !(q = realloc(b->p, cap))) {
+			b->oom = 1;
+			return -1;
+		}
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, p, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+	return 0;
+}
+
+static const char b64chars[] =
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/* base64 of p/n, malloc'ed; NULL when out of memory. */
+static char *b64_enc(const void *p, size_t n)
+{
+	const unsigned char *s = p;
+	char *out = malloc((n + 2) / 3 * 4 + 1), *o = out;
+
+	if (!out)
+		return NULL;
+	for (size_t i = 0; i < n; i += 3) {
+		uint32_t v = (uint32_t)s[i] << 16;
+
+		if (i + 1 < n)
+			v |= (uint32_t)s[i + 1] << 8;
+		if (i + 2 < n)
+			v |= s[i + 2];
+		*o++ = b64chars[v >> 18 & 63];
+		*o++ = b64chars[v >> 12 & 63];
+		*o++ = i + 1 < n ? b64chars[v >> 6 & 63] : '=';
+		*o++ = i + 2 < n ? b64chars[v & 63] : '=';
+	}
+	*o = '\0';
+	return out;
+}
+
+static int b64_val(int c)
+{
+	const char *p = c ? strchr(b64chars, c) : NULL;
+
+	return p ? (int)(p - b64chars) : -1;
+}
+
+/*
+ * Decode base64 s into a malloc'ed buffer, NUL-terminated after *n bytes.
+ * Returns NULL on bad input (*n = 0) or no memory (*n = 1).
+ */
+static char *b64_dec(const char *s, size_t *n)
+{
+	size_t len = strlen(s), pad = 0;
+	char *out, *o;
+
+	*n = 0;
+	if (len % 4)
+		return NULL;
+	if (len && s[len - 1] == '=')
+		pad = len > 1 && s[len - 2] == '=' ? 2 : 1;
+	if (!(out = malloc(len / 4 * 3 + 1))) {
+		*n = 1;
+		return NULL;
+	}
+	o = out;
+	for (size_t i = 0; i < len; i += 4) {
+		int last = i + 4 == len, v[4];
+
+		for (int j = 0; j < 4; j++) {
+			v[j] = b64_val(s[i + j]);
+			if (v[j] < 0 && !(last && j >= 4 - (int)pad)) {
+				free(out);
+				return NULL;
+			}
+		}
+		*o++ = (char)(v[0] << 2 | v[1] >> 4);
+		if (!last || pad < 2)
+			*o++ = (char)((v[1] & 15) << 4 | v[2] >> 2);
+		if (!last || pad < 1)
+			*o++ = (char)((v[2] & 3) << 6 | v[3]);
+	}
+	*o = '\0';
+	*n = (size_t)(o - out);
+	return out;
+}
+
+/* An int64 field, a string of digits or a number; absent is 0.  0 or -1. */
+static int j_i64(json_t *o, const char *name, int64_t *v)
+{
+	json_t *f = json_object_get(o, name);
+	const char *s;
+	char *end;
+	long long x;
+
+	*v = 0;
+	if (!f)
+		return 0;
+	if (json_is_integer(f)) {
+		*v = json_integer_value(f);
+		return 0;
+	}
+	if (!json_is_string(f))
+		return -1;
+	s = json_string_value(f);
+	if (!*s || (*s != '-' && (*s < '0' || *s > '9')))
+		return -1;
+	errno = 0;
+	x = strtoll(s, &end, 10);
+	if (*end || errno)
+		return -1;
+	*v = x;
+	return 0;
+}
+
+/* header.revision of a reply; -1 when missing or bad. */
+static int64_t hdr_rev(json_t *r)
+{
+	json_t *h = json_object_get(r, "header");
+	int64_t rev;
+
+	if (!json_is_object(h) || j_i64(h, "revision", &rev) || rev < 0)
+		return -1;
+	return rev;
+}
+
+/* A boolean field, absent meaning false. */
+static int j_true(json_t *o, const char *name)
+{
+	return json_is_true(json_object_get(o, name));
+}
+
+static size_t on_body(char *p, size_t size, size_t n, void *arg)
+{
+	return buf_add(arg, p, size * n) ? 0 : size * n;
+}
+
+static CURL *handle_get(struct etcd *e)
+{
+	CURL *h = NULL;
+
+	pthread_mutex_lock(&e->mu);
+	if (e->nidle)
+		h = e->idle[--e->nidle];
+	pthread_mutex_unlock(&e->mu);
+	if (h || !(h = curl_easy_init()))
+		return h;
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
+	curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, (long)REQUEST_MS);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, e->hdrs);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	return h;
+}
+
+static void handle_put(struct etcd *e, CURL *h)
+{
+	pthread_mutex_lock(&e->mu);
+	if (e->nidle < POOL_MAX) {
+		e->idle[e->nidle++] = h;
+		h = NULL;
+	}
+	pthread_mutex_unlock(&e->mu);
+	curl_easy_cleanup(h);
+}
+
+/* 1 if the request surely did not reach the server. */
+static int not_sent(CURL *h, CURLcode cc)
+{
+	curl_off_t t = 0;
+
+	if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST)
+		return 1;
+	curl_easy_getinfo(h, CURLINFO_PRETRANSFER_TIME_T, &t);
+	return t == 0;
+}
+
+/* A reply: its JSON (an object) or the server's error. */
+struct reply {
+	json_t *j;
+	int code;		/* gRPC code of an error reply, else 0 */
+	char msg[160];		/* its message */
+	const char *url;	/* the endpoint that answered */
+};
+
+/*
+ * POST req (consumed) to path.  Returns 0 with rp filled (rp->code set for
+ * an error reply; the caller json_decrefs rp->j) or MV_E* with err set.
+ * again: the request can be repeated on another endpoint after any
+ * transport failure, not only a failure to connect.
+ */
+static int call(struct etcd *e, const char *path, json_t *req, int again,
+		struct reply *rp, struct mv_err *err)
+{
+	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	char url[2048], cerr[CURL_ERROR_SIZE];
+	struct buf b = { 0 };
+	CURL *h = NULL;
+	CURLcode cc = CURLE_OK;
+	json_error_t je;
+	size_t first, i;
+	long status = 0;
+	int rc;
+
+	json_decref(req);
+	memset(rp, 0, sizeof(*rp));
+	if (!body || !(h = handle_get(e))) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	pthread_mutex_lock(&e->mu);
+	first = e->cur;
+	pthread_mutex_unlock(&e->mu);
+	for (i = 0; i < e->nurls; i++) {
+		size_t u = (first + i) % e->nurls;
+
+		snprintf(url, sizeof(url), "%s%s", e->urls[u], path);
+		b.len = 0;
+		b.oom = 0;
+		cerr[0] = '\0';
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+		cc = curl_easy_perform(h);
+		if (cc == CURLE_OK) {
+			rp->url = e->urls[u];
+			pthread_mutex_lock(&e->mu);
+			e->cur = u;
+			pthread_mutex_unlock(&e->mu);
+			break;
+		}
+		if (b.oom) {
+			rc = mv_err_set(err, MV_EPROTO, "etcd at %s: reply too "
+					"large or out of memory", e->urls[u]);
+			goto out;
+		}
+		if (!again && !not_sent(h, cc)) {
+			rc = mv_err_set(err, MV_EAGAIN, "etcd at %s: %s (the "
+					"request's outcome is unknown)",
+					e->urls[u], cerr[0] ? cerr :
+					curl_easy_strerror(cc));
+			goto out;
+		}
+	}
+	if (cc != CURLE_OK) {
+		rc = mv_err_set(err, MV_EAGAIN, "etcd at %s unreachable: %s",
+				e->endpoints,
+				cerr[0] ? cerr : curl_easy_strerror(cc));
+		goto out;
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	rp->j = b.p ? json_loadb(b.p, b.len, 0, &je) : NULL;
+	if (!json_is_object(rp->j)) {
+		if (status == 503)
+			rc = mv_err_set(err, MV_EAGAIN, "etcd at %s: HTTP 503",
+					rp->url);
+		else
+			rc = mv_err_set(err, MV_EPROTO, "etcd at %s: malformed "
+					"reply (HTTP %ld)", rp->url, status);
+		json_decref(rp->j);
+		rp->j = NULL;
+		goto out;
+	}
+	if (json_object_get(rp->j, "error") || status != 200) {
+		json_t *m = json_object_get(rp->j, "message");
+		int64_t code;
+
+		if (!json_is_string(m))
+			m = json_object_get(rp->j, "error");
+		if (j_i64(rp->j, "code", &code) || !code || code > 99)
+			code = 2;	/* unknown */
+		rp->code = (int)code;
+		snprintf(rp->msg, sizeof(rp->msg), "%s",
+			 json_is_string(m) ? json_string_value(m) :
+			 "error without a message");
+	}
+	rc = 0;
+out:
+	if (h)
+		handle_put(e, h);
+	free(b.p);
+	free(body);
+	return rc;
+}
+
+/* The default mapping of an error reply to MV_E*. */
+static int server_err(const struct reply *rp, struct mv_err *err)
+{
+	const char *m = rp->msg;
+	int code;
+
+	if (!strncmp(m, "etcdserver: ", 12))
+		m += 12;
+	switch (rp->code) {
+	case G_INVALID:
+		code = MV_EUSAGE;
+		break;
+	case G_UNAVAILABLE:
+	case G_DEADLINE:
+		code = MV_EAGAIN;
+		break;
+	case G_EXHAUSTED:
+		code = MV_EIO;
+		break;
+	default:
+		code = MV_ESERVER;
+	}
+	return mv_err_set(err, code, "etcd at %s: %s", rp->url, m);
+}
+
+static int bad_reply(const struct reply *rp, struct mv_err *err)
+{
+	return mv_err_set(err, MV_EPROTO, "etcd at %s: malformed reply",
+			  rp->url);
+}
+
+/* ns + key (klen bytes) as base64 into a json string; NULL: no memory. */
+static json_t *j_key(struct etcd *e, const char *key, size_t klen)
+{
+	char *raw = malloc(e->nslen + klen + 1), *s;
+	json_t *j;
+
+	if (!raw)
+		return NULL;
+	memcpy(raw, e->ns, e->nslen);
+	memcpy(raw + e->nslen, key, klen);
+	s = b64_enc(raw, e->nslen + klen);
+	free(raw);
+	j = s ? json_string(s) : NULL;
+	free(s);
+	return j;
+}
+
+static json_t *j_b64(const void *p, size_t n)
+{
+	char *s = b64_enc(p, n);
+	json_t *j = s ? json_string(s) : NULL;
+
+	free(s);
+	return j;
+}
+
+static json_t *j_int(int64_t v)
+{
+	char s[32];
+
+	snprintf(s, sizeof(s), "%lld", (long long)v);
+	return json_string(s);
+}
+
+/* Set o[name] = v (stolen); -1 when v is NULL or out of memory. */
+static int jset(json_t *o, const char *name, json_t *v)
+{
+	return v ? json_object_set_new(o, name, v) : -1;
+}
+
+/*
+ * The range of keys starting with ns + prefix into o: "key", and
+ * "range_end" (the prefix with its last byte raised, after dropping
+ * trailing 0xff bytes; "\0", all keys after "key", when none is left).
+ */
+static int j_prefix(struct etcd *e, json_t *o, const char *prefix)
+{
+	size_t plen = strlen(prefix), n = e->nslen + plen;
+	char *raw = malloc(n + 1);
+	int rc = -1;
+
+	if (!raw)
+		return -1;
+	memcpy(raw, e->ns, e->nslen);
+	memcpy(raw + e->nslen, prefix, plen);
+	if (!n)
+		rc = jset(o, "key", j_b64("", 1)) ||
+		     jset(o, "range_end", j_b64("", 1));
+	else if (!jset(o, "key", j_b64(raw, n))) {
+		while (n && (unsigned char)raw[n - 1] == 0xff)
+			n--;
+		if (n)
+			raw[n - 1]++;
+		rc = jset(o, "range_end", n ? j_b64(raw, n) : j_b64("", 1));
+	}
+	free(raw);
+	return rc;
+}
+
+/* A kv decoded from a reply; key without the namespace. */
+struct dkv {
+	struct mv_meta_kv kv;
+	char *rawkey, *val;	/* malloc'ed; rawkey with the namespace */
+	size_t rawlen;
+};
+
+static void dkv_free(struct dkv *d)
+{
+	free(d->rawkey);
+	free(d->val);
+	d->rawkey = d->val = NULL;
+}
+
+/* Decode a reply's mvccpb.KeyValue: 0, MV_EPROTO or MV_EINTERNAL. */
+static int dkv_decode(struct etcd *e, json_t *o, struct dkv *d)
+{
+	json_t *k = json_object_get(o, "key"), *v = json_object_get(o, "value");
+	size_t n;
+
+	memset(d, 0, sizeof(*d));
+	if (!json_is_object(o) || !json_is_string(k) ||
+	    (v && !json_is_string(v)))
+		return MV_EPROTO;
+	if (!(d->rawkey = b64_dec(json_string_value(k), &n)))
+		return n ? MV_EINTERNAL : MV_EPROTO;
+	d->rawlen = n;
+	d->val = b64_dec(v ? json_string_value(v) : "", &n);
+	if (!d->val) {
+		dkv_free(d);
+		return n ? MV_EINTERNAL : MV_EPROTO;
+	}
+	d->kv.vlen = n;
+	d->kv.val = d->val;
+	if (d->rawlen <= e->nslen || memcmp(d->rawkey, e->ns, e->nslen) ||
+	    strlen(d->rawkey) != d->rawlen ||
+	    j_i64(o, "create_revision", &d->kv.create_rev) ||
+	    j_i64(o, "mod_revision", &d->kv.mod_rev) ||
+	    j_i64(o, "version", &d->kv.version) ||
+	    j_i64(o, "lease", &d->kv.lease)) {
+		dkv_free(d);
+		return MV_EPROTO;
+	}
+	d->kv.key = d->rawkey + e->nslen;
+	return 0;
+}
+
+static int decode_err(int rc, const struct reply *rp, struct mv_err *err)
+{
+	if (rc == MV_EINTERNAL)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	return bad_reply(rp, err);
+}
+
+static int etcd_get(void *impl, const char *key,
+		    int (*fn)(void *, const struct mv_meta_kv *), void *arg,
+		    struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *req = json_object(), *kvs;
+	struct reply rp;
+	struct dkv d;
+	int rc;
+
+	if (!req || jset(req, "key", j_key(e, key, strlen(key)))) {
+		json_decref(req);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	if ((rc = call(e, "/v3/kv/range", req, 1, &rp, err)))
+		return rc;
+	if (rp.code) {
+		rc = server_err(&rp, err);
+		goto out;
+	}
+	kvs = json_object_get(rp.j, "kvs");
+	if (!kvs) {
+		rc = hdr_rev(rp.j) < 0 ? bad_reply(&rp, err) : 1;
+		goto out;
+	}
+	if (!json_is_array(kvs) || json_array_size(kvs) != 1) {
+		rc = bad_reply(&rp, err);
+		goto out;
+	}
+	if ((rc = dkv_decode(e, json_array_get(kvs, 0), &d))) {
+		rc = decode_err(rc, &rp, err);
+		goto out;
+	}
+	if (strcmp(d.kv.key, key))
+		rc = bad_reply(&rp, err);
+	else
+		rc = fn(arg, &d.kv);
+	dkv_free(&d);
+out:
+	json_decref(rp.j);
+	return rc;
+}
+
+static int etcd_range(void *impl, const char *prefix,
+		      int (*fn)(void *, const struct mv_meta_kv *), void *arg,
+		      int64_t *rev, struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *base = json_object(), *req, *kvs;
+	int64_t snap = 0;
+	struct reply rp;
+	int rc = 0, more = 1;
+
+	if (!base || j_prefix(e, base, prefix) ||
+	    jset(base, "limit", j_int(PAGE_KEYS))) {
+		json_decref(base);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	while (more && !rc) {
+		size_t n;
+
+		if (!(req = json_deep_copy(base))) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			break;
+		}
+		if (snap && jset(req, "revision", j_int(snap))) {
+			json_decref(req);
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			break;
+		}
+		if ((rc = call(e, "/v3/kv/range", req, 1, &rp, err)))
+			break;
+		kvs = json_object_get(rp.j, "kvs");
+		more = j_true(rp.j, "more");
+		n = json_array_size(kvs);
+		if (rp.code)
+			rc = server_err(&rp, err);
+		else if ((kvs && !json_is_array(kvs)) || (more && !n) ||
+			 hdr_rev(rp.j) <= 0 ||
+			 (snap && hdr_rev(rp.j) != snap))
+			rc = bad_reply(&rp, err);
+		if (!snap && !rc)
+			snap = hdr_rev(rp.j);
+		for (size_t i = 0; i < n && !rc; i++) {
+			struct dkv d;
+
+			if ((rc = dkv_decode(e, json_array_get(kvs, i), &d))) {
+				rc = decode_err(rc, &rp, err);
+				break;
+			}
+			rc = fn(arg, &d.kv);
+			if (!rc && more && i + 1 == n) {
+				/* The next page starts after this key. */
+				d.rawkey[d.rawlen] = '\0';
+				if (jset(base, "key", j_b64(d.rawkey,
+							    d.rawlen + 1)))
+					rc = mv_err_set(err, MV_EINTERNAL,
+							"out of memory");
+			}
+			dkv_free(&d);
+		}
+		json_decref(rp.j);
+	}
+	json_decref(base);
+	if (rev)
+		*rev = snap;
+	return rc;
+}
+
+static const char *const results[] = {
+	"EQUAL", "NOT_EQUAL", "LESS", "GREATER",
+};
+
+/* The JSON of a txn request; NULL when out of memory. */
+static json_t *txn_json(struct etcd *e, const struct mv_meta_req *req)
+{
+	json_t *t = json_object(), *cmps = json_array(), *ops = json_array();
+	int bad = !t || !cmps || !ops;
+
+	if (t)
+		bad |= json_object_set_new(t, "compare", cmps) |
+		       json_object_set_new(t, "success", ops);
+	for (size_t i = 0; i < req->ncmp && !bad; i++) {
+		const struct mv_meta_cmp *c = &req->cmps[i];
+		json_t *o = json_object();
+
+		bad |= json_array_append_new(cmps, o) ||
+		       jset(o, "key", j_key(e, c->key, strlen(c->key)));
+		if (bad)
+			break;
+		if (!c->val)	/* absent: created at revision 0 */
+			bad |= jset(o, "target", json_string("CREATE")) ||
+			       jset(o, "result", json_string("EQUAL")) ||
+			       jset(o, "create_revision", j_int(0));
+		else if (!c->vlen)	/* empty: below "\0", never unset */
+			bad |= jset(o, "target", json_string("VALUE")) ||
+			       jset(o, "result", json_string("LESS")) ||
+			       jset(o, "value", j_b64("", 1));
+		else
+			bad |= jset(o, "target", json_string("VALUE")) ||
+			       jset(o, "result", json_string("EQUAL")) ||
+			       jset(o, "value", j_b64(c->val, c->vlen));
+	}
+	for (size_t i = 0; i < req->nrcmp && !bad; i++) {
+		static const char *const tg[] = { "MOD", "CREATE", "VERSION" };
+		static const char *const fld[] = { "mod_revision",
+						   "create_revision",
+						   "version" };
+		const struct mv_meta_rcmp *c = &req->rcmps[i];
+		json_t *o = json_object();
+
+		bad |= json_array_append_new(cmps, o) ||
+		       jset(o, "key", j_key(e, c->key, strlen(c->key))) ||
+		       jset(o, "target", json_string(tg[c->target])) ||
+		       jset(o, "result", json_string(results[c->result])) ||
+		       jset(o, fld[c->target], j_int(c->rev));
+	}
+	for (size_t i = 0; i < req->nops && !bad; i++) {
+		const struct mv_meta_op *op = &req->ops[i];
+		int64_t lease = req->leases ? req->leases[i] : 0;
+		json_t *w = json_object(), *o = json_object();
+
+		bad |= json_array_append_new(ops, w) || !o;
+		if (bad) {
+			json_decref(o);
+			break;
+		}
+		if (op->type == MV_META_PUT) {
+			bad |= json_object_set_new(w, "request_put", o) ||
+			       jset(o, "key", j_key(e, op->key,
+						    strlen(op->key))) ||
+			       jset(o, "value", j_b64(op->val, op->vlen));
+			if (lease)
+				bad |= jset(o, "lease", j_int(lease));
+		} else {
+			bad |= json_object_set_new(w, "request_delete_range",
+						   o);
+			if (op->type == MV_META_DEL)
+				bad |= jset(o, "key", j_key(e, op->key,
+							    strlen(op->key)));
+			else
+				bad |= j_prefix(e, o, op->key);
+		}
+	}
+	if (bad) {
+		json_decref(t);
+		return NULL;
+	}
+	return t;
+}
+
+static int etcd_txn(void *impl, struct mv_meta_req *req, struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *t = txn_json(e, req);
+	struct reply rp;
+	int rc;
+
+	if (!t)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if ((rc = call(e, "/v3/kv/txn", t, 0, &rp, err)))
+		return rc;
+	if (rp.code == G_NOT_FOUND && strstr(rp.msg, "lease")) {
+		int64_t id = 0;
+
+		for (size_t i = 0; req->leases && i < req->nops && !id; i++)
+			id = req->leases[i];
+		rc = mv_err_set(err, MV_ESERVER, "lease %lld not found",
+				(long long)id);
+	} else if (rp.code) {
+		rc = server_err(&rp, err);
+	} else if ((req->rev = hdr_rev(rp.j)) <= 0) {
+		req->rev = 0;
+		rc = bad_reply(&rp, err);
+	} else if (!j_true(rp.j, "succeeded")) {
+		rc = MV_META_CMPFAIL;
+	} else if (req->nops) {
+		pthread_mutex_lock(&e->mu);
+		e->txns++;
+		pthread_mutex_unlock(&e->mu);
+	}
+	json_decref(rp.j);
+	return rc;
+}
+
+/* A matching event kept until the watch hands it to fn. */
+struct wev {
+	enum mv_meta_optype type;
+	struct dkv d;
+};
+
+/* The state of one watch stream, fed by its write callback. */
+struct wstate {
+	struct etcd *e;
+	const char *url;
+	const char *filter;	/* raw prefix (with ns) to keep; NULL: all */
+	size_t flen;
+	int64_t snap;		/* history to read up to here; 0: none */
+	int64_t seen;		/* the highest revision of a response read */
+	int64_t compact;	/* compact_revision of a cancel */
+	int created, done, rc;
+	struct buf line;
+	struct wev *evs;
+	size_t nev, cap;
+	struct mv_err *err;
+};
+
+static int ws_fail(struct wstate *w, int code, const char *what)
+{
+	w->done = 1;
+	w->rc = mv_err_set(w->err, code, "etcd at %s: watch: %s", w->url,
+			   what);
+	return w->rc;
+}
+
+/* One response line of the stream. */
+static void ws_line(struct wstate *w, const char *p, size_t n)
+{
+	json_t *j = json_loadb(p, n, 0, NULL), *r, *evs;
+	int64_t rev;
+
+	r = json_object_get(j, "result");
+	if (json_is_object(json_object_get(j, "error")) ||
+	    json_is_string(json_object_get(j, "error"))) {
+		json_t *m = json_object_get(json_object_get(j, "error"),
+					    "message");
+
+		ws_fail(w, MV_ESERVER, json_is_string(m) ?
+			json_string_value(m) : "error");
+		goto out;
+	}
+	if (!json_is_object(r)) {
+		ws_fail(w, MV_EPROTO, "malformed reply");
+		goto out;
+	}
+	if (j_i64(r, "compact_revision", &rev)) {
+		ws_fail(w, MV_EPROTO, "malformed reply");
+		goto out;
+	}
+	if (rev > 0) {
+		w->compact = rev;
+		w->done = 1;
+		w->rc = MV_META_COMPACTED;
+		goto out;
+	}
+	if (j_true(r, "canceled")) {
+		json_t *m = json_object_get(r, "cancel_reason");
+
+		ws_fail(w, MV_ESERVER, json_is_string(m) ?
+			json_string_value(m) : "canceled");
+		goto out;
+	}
+	if (j_true(r, "created")) {
+		w->created = 1;
+		if (!w->seen && (rev = hdr_rev(r)) > 0 && !w->snap)
+			w->seen = rev;	/* from 0: the current revision */
+	}
+	evs = json_object_get(r, "events");
+	if (evs && !json_is_array(evs)) {
+		ws_fail(w, MV_EPROTO, "malformed reply");
+		goto out;
+	}
+	for (size_t i = 0; i < json_array_size(evs); i++) {
+		json_t *ev = json_array_get(evs, i), *t;
+		struct wev x = { .type = MV_META_PUT };
+		int rc = dkv_decode(w->e, json_object_get(ev, "kv"), &x.d);
+
+		if (rc) {
+			ws_fail(w, rc, rc == MV_EPROTO ? "malformed event" :
+				"out of memory");
+			goto out;
+		}
+		t = json_object_get(ev, "type");
+		if (json_is_string(t) &&
+		    !strcmp(json_string_value(t), "DELETE"))
+			x.type = MV_META_DEL;
+		else if (t && !(json_is_string(t) &&
+				!strcmp(json_string_value(t), "PUT")) &&
+			 !(json_is_integer(t) && json_integer_value(t) == 0)) {
+			dkv_free(&x.d);
+			ws_fail(w, MV_EPROTO, "malformed event");
+			goto out;
+		}
+		if (x.d.kv.mod_rev < w->seen && i == 0 && w->nev) {
+			dkv_free(&x.d);
+			ws_fail(w, MV_EPROTO, "events out of order");
+			goto out;
+		}
+		if (x.d.kv.mod_rev > w->seen)
+			w->seen = x.d.kv.mod_rev;
+		if (w->filter && (x.d.rawlen < w->flen ||
+				  memcmp(x.d.rawkey, w->filter, w->flen))) {
+			dkv_free(&x.d);
+			continue;
+		}
+		if (x.type == MV_META_DEL) {
+			x.d.kv.val = "";
+			x.d.kv.vlen = 0;
+			x.d.kv.create_rev = x.d.kv.version = 0;
+			x.d.kv.lease = 0;
+		}
+		if (w->nev == w->cap) {
+			size_t c = w->cap ? 2 * w->cap : 16;
+			struct wev *v = realloc(w->evs, c * sizeof(*v));
+
+			if (!v) {
+				dkv_free(&x.d);
+				ws_fail(w, MV_EINTERNAL, "out of memory");
+				goto out;
+			}
+			w->evs = v;
+			w->cap = c;
+		}
+		w->evs[w->nev++] = x;
+	}
+	if (w->nev && w->seen >= w->snap)
+		w->done = 1;
+out:
+	json_decref(j);
+}
+
+static size_t ws_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct wstate *w = arg;
+	size_t len = size * n;
+	char *nl;
+
+	if (w->done)
+		return len;
+	if (buf_add(&w->line, p, len)) {
+		ws_fail(w, MV_EPROTO, "reply too large or out of memory");
+		return len;
+	}
+	while (!w->done && (nl = memchr(w->line.p, '\n', w->line.len))) {
+		size_t l = (size_t)(nl - w->line.p) + 1;
+
+		if (l > 1)
+			ws_line(w, w->line.p, l - 1);
+		memmove(w->line.p, w->line.p + l, w->line.len - l + 1);
+		w->line.len -= l;
+	}
+	return len;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Stream the watch of req (consumed) until w->done or, once the history
+ * up to w->snap is read, until timeout_ms (<0: forever) has passed.
+ * Returns 0 (w->rc holds the outcome) or MV_E*.
+ */
+static int ws_run(struct etcd *e, json_t *req, struct wstate *w,
+		  int timeout_ms, struct mv_err *err)
+{
+	char *body = json_dumps(req, JSON_COMPACT);
+	char url[2048], cerr[CURL_ERROR_SIZE];
+	int64_t t0 = mono_ms();
+	CURLM *mh = curl_multi_init();
+	CURL *h = curl_easy_init();
+	CURLcode cc = CURLE_OK;
+	size_t first;
+	int rc = 0;
+
+	json_decref(req);
+	if (!body || !mh || !h) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, e->hdrs);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ws_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
+	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	pthread_mutex_lock(&e->mu);
+	first = e->cur;
+	pthread_mutex_unlock(&e->mu);
+	for (size_t i = 0; i < e->nurls; i++) {
+		size_t u = (first + i) % e->nurls;
+		int running = 1;
+
+		snprintf(url, sizeof(url), "%s/v3/watch", e->urls[u]);
+		w->url = e->urls[u];
+		cerr[0] = '\0';
+		curl_easy_setopt(h, CURLOPT_URL, url);
+		curl_multi_add_handle(mh, h);
+		while (!w->done) {
+			int64_t now, left;
+			CURLMsg *msg;
+			int q;
+
+			curl_multi_perform(mh, &running);
+			if ((msg = curl_multi_info_read(mh, &q)) &&
+			    msg->msg == CURLMSG_DONE) {
+				cc = msg->data.result;
+				running = 0;
+			}
+			if (!running || w->done)
+				break;
+			now = mono_ms();
+			if (w->seen < w->snap || !w->created)
+				left = t0 + (timeout_ms > REQUEST_MS ?
+					     timeout_ms : REQUEST_MS) - now;
+			else if (timeout_ms < 0)
+				left = 1000;
+			else
+				left = t0 + timeout_ms - now;
+			if (left <= 0) {
+				if (w->seen < w->snap || !w->created)
+					ws_fail(w, MV_EAGAIN, "no reply in "
+						"time");
+				break;
+			}
+			curl_multi_poll(mh, NULL, 0, left < 1000 ? (int)left :
+					1000, NULL);
+		}
+		curl_multi_remove_handle(mh, h);
+		if (w->done || running || w->created) {
+			if (!w->done && !running)
+				ws_fail(w, MV_EAGAIN, cerr[0] ? cerr :
+					"the stream ended");
+			pthread_mutex_lock(&e->mu);
+			e->cur = u;
+			pthread_mutex_unlock(&e->mu);
+			goto out;
+		}
+		if (cc == CURLE_OK)	/* ended before it was created */
+			break;
+	}
+	if (cc == CURLE_OK)
+		rc = mv_err_set(err, MV_EPROTO, "etcd at %s: watch: malformed "
+				"reply", w->url);
+	else
+		rc = mv_err_set(err, MV_EAGAIN, "etcd at %s unreachable: %s",
+				e->endpoints,
+				cerr[0] ? cerr : curl_easy_strerror(cc));
+out:
+	curl_easy_cleanup(h);
+	curl_multi_cleanup(mh);
+	free(body);
+	return rc;
+}
+
+static void ws_free(struct wstate *w)
+{
+	for (size_t i = 0; i < w->nev; i++)
+		dkv_free(&w->evs[i].d);
+	free(w->evs);
+	free(w->line.p);
+}
+
+static void note_compact(struct etcd *e, int64_t rev)
+{
+	pthread_mutex_lock(&e->mu);
+	if (rev > e->compact_rev)
+		e->compact_rev = rev;
+	pthread_mutex_unlock(&e->mu);
+}
+
+/* Learn the compaction revision: a watch from 1 of one key is refused. */
+static void learn_compact(struct etcd *e)
+{
+	struct wstate w = { .e = e };
+	json_t *req = json_pack("{s:{s:s,s:s}}", "create_request", "key",
+				"AA==", "start_revision", "1");
+
+	if (req && !ws_run(e, req, &w, 0, NULL) && w.compact)
+		note_compact(e, w.compact);
+	ws_free(&w);
+}
+
+/*
+ * The current revision S, checking that the history from `from` is still
+ * there.  Returns 0 (*cur = S, or 0 when from is past S + 1),
+ * MV_META_COMPACTED or MV_E*.
+ */
+static int watch_check(struct etcd *e, int64_t from, int64_t *cur,
+		       struct mv_err *err)
+{
+	json_t *req = json_pack("{s:s,s:b}", "key", "AA==", "count_only", 1);
+	struct reply rp;
+	int rc;
+
+	*cur = 0;
+	if (!req || (from > 1 && jset(req, "revision", j_int(from - 1)))) {
+		json_decref(req);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	if ((rc = call(e, "/v3/kv/range", req, 1, &rp, err)))
+		return rc;
+	if (rp.code == G_OUT_OF_RANGE && strstr(rp.msg, "compacted"))
+		rc = MV_META_COMPACTED;
+	else if (rp.code == G_OUT_OF_RANGE && strstr(rp.msg, "future"))
+		rc = 0;
+	else if (rp.code)
+		rc = server_err(&rp, err);
+	else if ((*cur = hdr_rev(rp.j)) <= 0)
+		rc = bad_reply(&rp, err);
+	json_decref(rp.j);
+	return rc;
+}
+
+static int etcd_watch(void *impl, const char *prefix, int64_t from,
+		      int timeout_ms,
+		      int (*fn)(void *, const struct mv_meta_event *),
+		      void *arg, int64_t *next, struct mv_err *err)
+{
+	struct etcd *e = impl;
+	struct wstate w = { .e = e, .err = err };
+	json_t *req = json_object(), *cr = json_object();
+	size_t plen = strlen(prefix);
+	char *raw = malloc(e->nslen + plen + 1);
+	int64_t cur = 0;
+	int rc = 0;
+
+	if (!req || !cr || !raw || json_object_set(req, "create_request", cr)) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (from && (rc = watch_check(e, from, &cur, err))) {
+		if (rc == MV_META_COMPACTED)
+			learn_compact(e);
+		goto out;
+	}
+	memcpy(raw, e->ns, e->nslen);
+	memcpy(raw + e->nslen, prefix, plen);
+	if (from && from <= cur && cur > 1) {
+		/* History: the whole keyspace, filtered here. */
+		w.snap = cur;
+		w.filter = raw;
+		w.flen = e->nslen + plen;
+		rc = jset(cr, "key", j_b64("", 1)) ||
+		     jset(cr, "range_end", j_b64("", 1));
+	} else {
+		rc = j_prefix(e, cr, prefix);
+	}
+	if (rc || (from && jset(cr, "start_revision", j_int(from)))) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	if (!from)
+		w.seen = 0;
+	rc = ws_run(e, json_incref(req), &w, timeout_ms, err);
+	if (!rc)
+		rc = w.rc;
+	if (rc == MV_META_COMPACTED)
+		note_compact(e, w.compact);
+	if (rc)
+		goto out;
+	if (!from)
+		from = w.seen + 1;	/* the created response's revision */
+	if (next)
+		*next = w.seen + 1 > from ? w.seen + 1 : from;
+	for (size_t i = 0; i < w.nev && !rc; i++) {
+		struct mv_meta_event ev = { w.evs[i].type, w.evs[i].d.kv };
+
+		rc = fn(arg, &ev);
+	}
+out:
+	ws_free(&w);
+	json_decref(cr);
+	json_decref(req);
+	free(raw);
+	return rc;
+}
+
+static int etcd_compact(void *impl, int64_t rev, struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *req = json_object();
+	struct reply rp;
+	int rc;
+
+	if (!req || jset(req, "revision", j_int(rev))) {
+		json_decref(req);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	if ((rc = call(e, "/v3/kv/compaction", req, 1, &rp, err)))
+		return rc;
+	if (rp.code == G_OUT_OF_RANGE && strstr(rp.msg, "future"))
+		rc = mv_err_set(err, MV_EUSAGE, "cannot compact to revision "
+				"%lld, past the current one", (long long)rev);
+	else if (rp.code == G_OUT_OF_RANGE && strstr(rp.msg, "compacted"))
+		rc = 0;		/* already compacted: fine */
+	else if (rp.code)
+		rc = server_err(&rp, err);
+	else if (hdr_rev(rp.j) <= 0)
+		rc = bad_reply(&rp, err);
+	else
+		note_compact(e, rev);
+	json_decref(rp.j);
+	return rc;
+}
+
+static int lease_missing(int64_t id, struct mv_err *err)
+{
+	return mv_err_set(err, MV_ESERVER, "lease %lld not found",
+			  (long long)id);
+}
+
+static int etcd_lease_grant(void *impl, int64_t ttl_ms, int64_t *id,
+			    struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *req = json_object();
+	struct reply rp;
+	int rc;
+
+	if (!req || jset(req, "TTL", j_int((ttl_ms + 999) / 1000))) {
+		json_decref(req);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	if ((rc = call(e, "/v3/lease/grant", req, 0, &rp, err)))
+		return rc;
+	if (rp.code)
+		rc = server_err(&rp, err);
+	else if (j_i64(rp.j, "ID", id) || *id <= 0)
+		rc = bad_reply(&rp, err);
+	json_decref(rp.j);
+	if (rc)
+		*id = 0;
+	return rc;
+}
+
+static int etcd_lease_keepalive(void *impl, int64_t id, struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *req = json_object(), *r;
+	struct reply rp;
+	int64_t ttl;
+	int rc;
+
+	if (!req || jset(req, "ID", j_int(id))) {
+		json_decref(req);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	if ((rc = call(e, "/v3/lease/keepalive", req, 1, &rp, err)))
+		return rc;
+	r = json_object_get(rp.j, "result");
+	if (rp.code)
+		rc = server_err(&rp, err);
+	else if (!json_is_object(r) || j_i64(r, "TTL", &ttl))
+		rc = bad_reply(&rp, err);
+	else if (ttl <= 0)
+		rc = lease_missing(id, err);
+	json_decref(rp.j);
+	return rc;
+}
+
+static int etcd_lease_revoke(void *impl, int64_t id, struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *req = json_object();
+	struct reply rp;
+	int rc;
+
+	if (!req || jset(req, "ID", j_int(id))) {
+		json_decref(req);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	if ((rc = call(e, "/v3/lease/revoke", req, 0, &rp, err)))
+		return rc;
+	if (rp.code == G_NOT_FOUND)
+		rc = lease_missing(id, err);
+	else if (rp.code)
+		rc = server_err(&rp, err);
+	else if (hdr_rev(rp.j) <= 0)
+		rc = bad_reply(&rp, err);
+	json_decref(rp.j);
+	return rc;
+}
+
+static int etcd_stats(void *impl, struct mv_meta_stats *st,
+		      struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *req = json_object();
+	struct reply rp;
+	int64_t n;
+	int rc;
+
+	if (!req || j_prefix(e, req, "") ||
+	    jset(req, "count_only", json_true())) {
+		json_decref(req);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	if ((rc = call(e, "/v3/kv/range", req, 1, &rp, err)))
+		return rc;
+	if (rp.code)
+		rc = server_err(&rp, err);
+	else if ((st->revision = hdr_rev(rp.j)) <= 0 ||
+		 j_i64(rp.j, "count", &n) || n < 0) {
+		st->revision = 0;
+		rc = bad_reply(&rp, err);
+	} else {
+		st->keys = (uint64_t)n;
+	}
+	json_decref(rp.j);
+	pthread_mutex_lock(&e->mu);
+	st->txns = e->txns;
+	st->compact_revision = e->compact_rev;
+	pthread_mutex_unlock(&e->mu);
+	return rc;
+}
+
+static void etcd_close(void *impl)
+{
+	struct etcd *e = impl;
+
+	if (!e)
+		return;
+	for (size_t i = 0; i < e->nidle; i++)
+		curl_easy_cleanup(e->idle[i]);
+	for (size_t i = 0; i < e->nurls; i++)
+		free(e->urls[i]);
+	free(e->urls);
+	free(e->endpoints);
+	free(e->ns);
+	curl_slist_free_all(e->hdrs);
+	pthread_mutex_destroy(&e->mu);
+	free(e);
+}
+
+static const struct mv_meta_ops etcd_ops = {
+	.name = "etcd",
+	.get = etcd_get,
+	.range = etcd_range,
+	.txn = etcd_txn,
+	.watch = etcd_watch,
+	.compact = etcd_compact,
+	.lease_grant = etcd_lease_grant,
+	.lease_keepalive = etcd_lease_keepalive,
+	.lease_revoke = etcd_lease_revoke,
+	.stats = etcd_stats,
+	.close = etcd_close,
+};
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static int curl_ok;
+
+static void curl_init(void)
+{
+	curl_ok = curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK;
+}
+
+/* Split endpoints into e->urls: 0 or MV_E*. */
+static int parse_endpoints(struct etcd *e, const char *endpoints,
+			   struct mv_err *err)
+{
+	const char *p = endpoints;
+
+	while (*p) {
+		size_t n = strcspn(p, ",");
+		const char *s = p;
+		char **v;
+
+		p += n + (p[n] == ',');
+		while (n && (*s == ' ' || *s == '\t')) {
+			s++;
+			n--;
+		}
+		while (n && (s[n - 1] == ' ' || s[n - 1] == '/'))
+			n--;
+		if (!n)
+			continue;
+		if ((strncmp(s, "http://", 7) && strncmp(s, "https://", 8)) ||
+		    n > 1000)
+			return mv_err_set(err, MV_EUSAGE, "etcd endpoint "
+					  "'%.*s' is not an http:// or "
+					  "https:// URL", (int)(n > 200 ? 200 :
+								n), s);
+		if (!(v = realloc(e->urls, (e->nurls + 1) * sizeof(*v))))
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		e->urls = v;
+		if (!(v[e->nurls] = strndup(s, n)))
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		e->nurls++;
+	}
+	if (!e->nurls)
+		return mv_err_set(err, MV_EUSAGE, "no etcd endpoint in '%s'",
+				  endpoints);
+	return 0;
+}
+
+struct mv_meta *mv_meta_open_etcd_ns(const char *endpoints, const char *ns,
+				     struct mv_err *err)
+{
+	struct etcd *e;
+	struct mv_meta_stats st;
+
+	pthread_once(&curl_once, curl_init);
+	if (!curl_ok) {
+		mv_err_set(err, MV_EINTERNAL, "libcurl did not initialize");
+		return NULL;
+	}
+	if (!(e = calloc(1, sizeof(*e)))) {
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&e->mu, NULL);
+	e->endpoints = strdup(endpoints ? endpoints : "");
+	e->ns = strdup(ns ? ns : "");
+	e->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	if (!e->endpoints || !e->ns || !e->hdrs) {
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto fail;
+	}
+	e->nslen = strlen(e->ns);
+	if (parse_endpoints(e, e->endpoints, err))
+		goto fail;
+	memset(&st, 0, sizeof(st));
+	if (etcd_stats(e, &st, err))	/* somebody answers */
+		goto fail;
+	return mv_meta_new(&etcd_ops, e, err);
+fail:
+	etcd_close(e);
+	return NULL;
+}
+
+struct mv_meta *mv_meta_open_etcd(const char *endpoints, struct mv_err *err)
+{
+	return mv_meta_open_etcd_ns(endpoints, "", err);
+}
