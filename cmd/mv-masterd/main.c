@@ -245,6 +245,7 @@ int main(int argc, char **argv)
 	}
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->loaded_cv, NULL);
 	for (int i = 0; i < m->conf.nlisten; i++) {
 		struct mv_addr a;
 

@@ -20,6 +20,7 @@
 #define HEARTBEAT_TIMEOUT_MAX 3600.0
 #define HEARTBEAT_EVERY_MS 1000		/* a LOAD to every node */
 #define MASTER_LINE_MAX 1024		/* a request line */
+#define MASTER_FIRST_READ_MS 3000	/* a NODE waits for the first read */
 
 /*
  * One node as the master knows it.  listed: in the property key; live:
@@ -48,7 +49,9 @@ struct master {
 	double hb_timeout;		/* s */
 	char prefix[MV_NAME_MAX * 2 + 32]; /* /<user>/<cluster_id>_property */
 	struct mv_meta *meta;		/* NULL until etcd first answers */
-	pthread_mutex_t lock;		/* the nodes and meta */
+	pthread_mutex_t lock;		/* the nodes, meta and loaded */
+	pthread_cond_t loaded_cv;
+	int loaded;			/* the keys were read once */
 	struct mnode nodes[MASTER_NODES_MAX];
 	atomic_int stopping;
 	atomic_int nconns;

@@ -420,6 +420,8 @@ static int reload(struct master *m, int64_t *rev, struct mv_err *err)
 		}
 		for (size_t i = 0; i < s.n; i++)
 			apply(m, s.key[i], s.val[i], s.vlen[i]);
+		m->loaded = 1;
+		pthread_cond_broadcast(&m->loaded_cv);
 		pthread_mutex_unlock(&m->lock);
 	}
 	kvs_release(&s);
@@ -551,11 +553,29 @@ int master_pick(struct master *m, const char *session, const char *avoid,
 {
 	struct mnode *best = NULL, *held = NULL;
 	int64_t hno = -1;
-	double now = master_now();
+	double now;
 	int rc = 1;
 
+	pthread_mutex_lock(&m->lock);
+	if (!m->loaded) {
+		/* Just started: the nodes come with the first read of etcd. */
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_sec += MASTER_FIRST_READ_MS / 1000;
+		while (!m->loaded &&
+		       pthread_cond_timedwait(&m->loaded_cv, &m->lock, &ts) == 0)
+			;
+	}
+	if (!m->loaded) {
+		pthread_mutex_unlock(&m->lock);
+		return mv_err_set(err, MV_EAGAIN, "etcd has not answered yet: "
+				  "no node known");
+	}
+	pthread_mutex_unlock(&m->lock);
 	if (session && (rc = session_holder(m, session, &hno, err)) < 0)
 		return rc;
+	now = master_now();
 	pthread_mutex_lock(&m->lock);
 	if (rc == 0) {
 		for (int i = 0; i < MASTER_NODES_MAX; i++)
