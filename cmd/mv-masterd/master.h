@@ -40,6 +40,7 @@ struct mnode {
 	char why[256];			/* the last failure */
 	int64_t load, conns, mem, segments, applied;
 	int assigned;			/* clients sent since the last LOAD */
+	int logged_up;			/* the state last logged */
 	int hb_running;
 };
 

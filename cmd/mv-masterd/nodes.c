@@ -194,9 +194,6 @@ static void *heartbeat(void *arg)
 		}
 		pthread_mutex_lock(&m->lock);
 		if (ok) {
-			if (n->fail_since != 0 || !n->answered)
-				log_info("node %" PRIu32 " at %s is up", n->no,
-					 addr);
 			n->answered = 1;
 			n->fail_since = 0;
 			n->load = load;
@@ -207,15 +204,19 @@ static void *heartbeat(void *arg)
 			n->assigned = 0;
 			n->why[0] = '\0';
 		} else {
-			double now = master_now();
-			int was = mnode_up(m, n, now);
-
 			if (n->fail_since == 0)
-				n->fail_since = now;
+				n->fail_since = master_now();
 			snprintf(n->why, sizeof(n->why), "%s", why);
-			if (was && !mnode_up(m, n, now))
+		}
+		if (mnode_up(m, n, master_now()) != n->logged_up) {
+			n->logged_up = !n->logged_up;
+			if (n->logged_up)
+				log_info("node %" PRIu32 " at %s is up", n->no,
+					 addr);
+			else
 				log_warnx("node %" PRIu32 " at %s is down: %s",
-					  n->no, addr, why);
+					  n->no, addr, n->why[0] ? n->why :
+					  "not live");
 		}
 		pthread_mutex_unlock(&m->lock);
 		{
