@@ -269,6 +269,26 @@ sys.exit(1)' "$port"
 	done
 }
 
+@test "etcd stopped: the master keeps its nodes and routes; etcd back: it follows again" {
+	own_etcd_start "$BATS_TEST_TMPDIR/etcd"
+	start_tcp_node 1
+	join_node 1
+	start_master
+	poll 5 state_is "$NODE_1" up
+	own_etcd_stop "$BATS_TEST_TMPDIR/etcd"
+	sleep 1
+	run -0 mv-create -a "$MASTER" "$C" --dim 2
+	run -0 mv-stat -a "$MASTER"
+	assert_output --regexp "^$NODE_1${T}up${T}"
+	poll 5 grep -q "the nodes known are kept" "$MASTER_LOG"
+	own_etcd_start "$BATS_TEST_TMPDIR/etcd"
+	start_tcp_node 2
+	join_node 2
+	poll 5 state_is "$NODE_2" up
+	grep -q "etcd answers again" "$MASTER_LOG"
+	run -0 mv-ls -a "$MASTER"
+}
+
 @test "a client outside the master's allow-list is refused with DENIED (77)" {
 	start_tcp_node 1
 	join_node 1

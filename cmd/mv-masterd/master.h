@@ -53,6 +53,7 @@ struct master {
 	pthread_mutex_t lock;		/* the nodes, meta and loaded */
 	pthread_cond_t loaded_cv;
 	int loaded;			/* the keys were read once */
+	int quiet;			/* reading afresh: log the changes after */
 	struct mnode nodes[MASTER_NODES_MAX];
 	atomic_int stopping;
 	atomic_int nconns;

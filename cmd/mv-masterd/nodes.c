@@ -316,7 +316,7 @@ static void apply(struct master *m, const char *key, const char *val,
 			}
 			if (!(n = slot(m, (uint32_t)no)))
 				continue;
-			if (!n->listed)
+			if (!n->listed && !m->quiet)
 				log_info("node %" PRId64 " at %s is a member",
 					 no, json_string_value(a));
 			n->listed = 1;
@@ -336,14 +336,14 @@ static void apply(struct master *m, const char *key, const char *val,
 			if (j && !json_is_string(a)) {
 				log_warnx("'%s': no \"addr\"", key);
 			} else if (j) {
-				if (!n->live)
+				if (!n->live && !m->quiet)
 					log_info("node %llu at %s is live", no,
 						 json_string_value(a));
 				n->live = 1;
 				snprintf(n->live_addr, sizeof(n->live_addr),
 					 "%s", json_string_value(a));
 			} else {
-				if (n->live)
+				if (n->live && !m->quiet)
 					log_info("node %llu is gone (its live "
 						 "key was deleted)", no);
 				n->live = 0;
@@ -413,14 +413,35 @@ static int reload(struct master *m, int64_t *rev, struct mv_err *err)
 	if (rc == MV_EINTERNAL)
 		mv_err_set(err, rc, "out of memory");
 	if (rc == 0) {
+		static char was[MASTER_NODES_MAX][2];
+
 		pthread_mutex_lock(&m->lock);
+		m->quiet = 1;
 		for (int k = 0; k < MASTER_NODES_MAX; k++) {
+			was[k][0] = (char)m->nodes[k].listed;
+			was[k][1] = (char)m->nodes[k].live;
 			m->nodes[k].listed = 0;
 			m->nodes[k].live = 0;
 			m->nodes[k].live_addr[0] = '\0';
 		}
 		for (size_t i = 0; i < s.n; i++)
 			apply(m, s.key[i], s.val[i], s.vlen[i]);
+		m->quiet = 0;
+		/* What changed since the last read: a slot's number stays. */
+		for (int k = 0; k < MASTER_NODES_MAX; k++) {
+			struct mnode *n = &m->nodes[k];
+
+			if (!n->used)
+				continue;
+			if (n->listed != was[k][0])
+				log_info("node %" PRIu32 " at %s is %s", n->no,
+					 n->prop_addr, n->listed ? "a member" :
+					 "no longer a member");
+			if (n->live != was[k][1])
+				log_info("node %" PRIu32 " at %s is %s", n->no,
+					 mnode_addr(n), n->live ? "live" :
+					 "gone (no live key)");
+		}
 		m->loaded = 1;
 		pthread_cond_broadcast(&m->loaded_cv);
 		pthread_mutex_unlock(&m->lock);
