@@ -284,8 +284,12 @@ int mv_meta_lease_revoke(struct mv_meta *m, int64_t id, struct mv_err *err)
 int mv_meta_revision(struct mv_meta *m, int64_t *rev, struct mv_err *err)
 {
 	struct mv_meta_stats st;
-	int rc = mv_meta_stats(m, &st, err);
+	int rc;
 
+	*rev = 0;
+	if (m->ops->revision)
+		return m->ops->revision(m->impl, rev, err);
+	rc = mv_meta_stats(m, &st, err);
 	*rev = st.revision;
 	return rc;
 }

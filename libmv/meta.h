@@ -14,9 +14,9 @@
  * mv_meta_get's *val does).
  *
  * As in etcd, the store has one revision, a counter that every
- * transaction with ops (and every lease revocation or expiry) raises by
- * one (etcd skips a txn whose only ops delete nothing: count on the
- * order of revisions, not on their spacing); each key carries the
+ * transaction with ops (and every lease revocation or expiry that deletes
+ * keys) raises by one (a txn whose only ops delete nothing takes none,
+ * as in etcd: count on the order of revisions, not on their spacing); each key carries the
  * revision that created it (create_rev), the one that last changed it
  * (mod_rev) and how many times it was put since its creation (version).
  * Revisions survive compaction and restarts.  A store keeps a history of
@@ -290,7 +290,9 @@ int mv_meta_compact(struct mv_meta *m, int64_t rev, struct mv_err *err);
  * deleted in one transaction with its own revision (watches see the DEL
  * events).  After a restart, a lease's ttl starts afresh.  keepalive and
  * revoke of an unknown or expired lease fail with MV_ESERVER "lease ...
- * not found".  etcd counts ttl in whole seconds: its backend rounds up.
+ * not found".  etcd counts ttl in whole seconds: its backend rounds up,
+ * and raises a ttl below its minimum (1.5 election timeouts: 2 s by
+ * default, 1 s for scripts/etcd.sh's test server).
  */
 int mv_meta_lease_grant(struct mv_meta *m, int64_t ttl_ms, int64_t *id,
 			struct mv_err *err);
@@ -342,6 +344,8 @@ struct mv_meta_ops {
 	int (*stats)(void *impl, struct mv_meta_stats *st,
 		     struct mv_err *err);
 	void (*close)(void *impl);
+	/* Optional: the current revision, cheaper than stats. */
+	int (*revision)(void *impl, int64_t *rev, struct mv_err *err);
 };
 
 /*

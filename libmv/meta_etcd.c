@@ -304,6 +304,10 @@ static int call(struct etcd *e, const char *path, json_t *req, int again,
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
 		cc = curl_easy_perform(h);
+		if (cc == CURLE_OK && again && i + 1 < e->nurls &&
+		    (curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status),
+		     status == 503))
+			continue;	/* a member without a leader: next */
 		if (cc == CURLE_OK) {
 			rp->url = e->urls[u];
 			pthread_mutex_lock(&e->mu);
@@ -358,8 +362,12 @@ static int call(struct etcd *e, const char *path, json_t *req, int again,
 	}
 	rc = 0;
 out:
-	if (h)
+	if (h) {	/* nothing in it may point at this frame */
+		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, NULL);
+		curl_easy_setopt(h, CURLOPT_WRITEDATA, NULL);
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 		handle_put(e, h);
+	}
 	free(b.p);
 	free(body);
 	return rc;
@@ -479,8 +487,13 @@ static void dkv_free(struct dkv *d)
 	d->rawkey = d->val = NULL;
 }
 
-/* Decode a reply's mvccpb.KeyValue: 0, MV_EPROTO or MV_EINTERNAL. */
-static int dkv_decode(struct etcd *e, json_t *o, struct dkv *d)
+/*
+ * Decode a reply's mvccpb.KeyValue: 0, MV_EPROTO or MV_EINTERNAL, or 1
+ * (nothing kept) when filter is not NULL and the key does not start with
+ * its flen bytes.
+ */
+static int dkv_decode(struct etcd *e, json_t *o, struct dkv *d,
+		      const char *filter, size_t flen)
 {
 	json_t *k = json_object_get(o, "key"), *v = json_object_get(o, "value");
 	size_t n;
@@ -492,6 +505,10 @@ static int dkv_decode(struct etcd *e, json_t *o, struct dkv *d)
 	if (!(d->rawkey = b64_dec(json_string_value(k), &n)))
 		return n ? MV_EINTERNAL : MV_EPROTO;
 	d->rawlen = n;
+	if (filter && (n < flen || memcmp(d->rawkey, filter, flen))) {
+		dkv_free(d);
+		return 1;
+	}
 	d->val = b64_dec(v ? json_string_value(v) : "", &n);
 	if (!d->val) {
 		dkv_free(d);
@@ -548,7 +565,7 @@ static int etcd_get(void *impl, const char *key,
 		rc = bad_reply(&rp, err);
 		goto out;
 	}
-	if ((rc = dkv_decode(e, json_array_get(kvs, 0), &d))) {
+	if ((rc = dkv_decode(e, json_array_get(kvs, 0), &d, NULL, 0))) {
 		rc = decode_err(rc, &rp, err);
 		goto out;
 	}
@@ -562,12 +579,22 @@ out:
 	return rc;
 }
 
+/* Bytewise order of two keys, as etcd's. */
+static int key_order(const char *a, size_t alen, const char *b, size_t blen)
+{
+	int c = memcmp(a, b, alen < blen ? alen : blen);
+
+	return c ? c : (alen > blen) - (alen < blen);
+}
+
 static int etcd_range(void *impl, const char *prefix,
 		      int (*fn)(void *, const struct mv_meta_kv *), void *arg,
 		      int64_t *rev, struct mv_err *err)
 {
 	struct etcd *e = impl;
 	json_t *base = json_object(), *req, *kvs;
+	size_t plen = strlen(prefix), lastlen = 0;
+	char *last = NULL;	/* the last key seen, raw */
 	int64_t snap = 0;
 	struct reply rp;
 	int rc = 0, more = 1;
@@ -597,32 +624,42 @@ static int etcd_range(void *impl, const char *prefix,
 		if (rp.code)
 			rc = server_err(&rp, err);
 		else if ((kvs && !json_is_array(kvs)) || (more && !n) ||
-			 hdr_rev(rp.j) <= 0 ||
-			 (snap && hdr_rev(rp.j) != snap))
+			 hdr_rev(rp.j) <= 0)
 			rc = bad_reply(&rp, err);
 		if (!snap && !rc)
 			snap = hdr_rev(rp.j);
 		for (size_t i = 0; i < n && !rc; i++) {
 			struct dkv d;
 
-			if ((rc = dkv_decode(e, json_array_get(kvs, i), &d))) {
+			rc = dkv_decode(e, json_array_get(kvs, i), &d, NULL, 0);
+			if (rc) {
 				rc = decode_err(rc, &rp, err);
 				break;
 			}
-			rc = fn(arg, &d.kv);
-			if (!rc && more && i + 1 == n) {
-				/* The next page starts after this key. */
-				d.rawkey[d.rawlen] = '\0';
-				if (jset(base, "key", j_b64(d.rawkey,
-							    d.rawlen + 1)))
-					rc = mv_err_set(err, MV_EINTERNAL,
-							"out of memory");
+			/* In the range, in order, each once: or no end. */
+			if (strncmp(d.kv.key, prefix, plen) ||
+			    (last && key_order(last, lastlen, d.rawkey,
+					       d.rawlen) >= 0)) {
+				dkv_free(&d);
+				rc = bad_reply(&rp, err);
+				break;
 			}
+			free(last);
+			last = d.rawkey;
+			lastlen = d.rawlen;
+			d.rawkey = NULL;
+			rc = fn(arg, &d.kv);
+			if (!rc && more && i + 1 == n &&
+			    jset(base, "key", j_b64(last, lastlen + 1)))
+				/* the next page starts after this key */
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
 			dkv_free(&d);
 		}
 		json_decref(rp.j);
 	}
 	json_decref(base);
+	free(last);
 	if (rev)
 		*rev = snap;
 	return rc;
@@ -759,6 +796,7 @@ struct wstate {
 	int64_t snap;		/* history to read up to here; 0: none */
 	int64_t seen;		/* the highest revision of a response read */
 	int64_t compact;	/* compact_revision of a cancel */
+	int now;		/* from 0: seen starts at the current revision */
 	int created, done, rc;
 	struct buf line;
 	struct wev *evs;
@@ -813,8 +851,8 @@ static void ws_line(struct wstate *w, const char *p, size_t n)
 	}
 	if (j_true(r, "created")) {
 		w->created = 1;
-		if (!w->seen && (rev = hdr_rev(r)) > 0 && !w->snap)
-			w->seen = rev;	/* from 0: the current revision */
+		if (w->now && (rev = hdr_rev(r)) > 0)
+			w->seen = rev;
 	}
 	evs = json_object_get(r, "events");
 	if (evs && !json_is_array(evs)) {
@@ -824,8 +862,20 @@ static void ws_line(struct wstate *w, const char *p, size_t n)
 	for (size_t i = 0; i < json_array_size(evs); i++) {
 		json_t *ev = json_array_get(evs, i), *t;
 		struct wev x = { .type = MV_META_PUT };
-		int rc = dkv_decode(w->e, json_object_get(ev, "kv"), &x.d);
+		int64_t rev;
+		int rc = dkv_decode(w->e, json_object_get(ev, "kv"), &x.d,
+				    w->filter, w->flen);
 
+		if (rc == 1) {	/* another key: only its revision counts */
+			if (j_i64(json_object_get(ev, "kv"), "mod_revision",
+				  &rev)) {
+				ws_fail(w, MV_EPROTO, "malformed event");
+				goto out;
+			}
+			if (rev > w->seen)
+				w->seen = rev;
+			continue;
+		}
 		if (rc) {
 			ws_fail(w, rc, rc == MV_EPROTO ? "malformed event" :
 				"out of memory");
@@ -842,18 +892,8 @@ static void ws_line(struct wstate *w, const char *p, size_t n)
 			ws_fail(w, MV_EPROTO, "malformed event");
 			goto out;
 		}
-		if (x.d.kv.mod_rev < w->seen && i == 0 && w->nev) {
-			dkv_free(&x.d);
-			ws_fail(w, MV_EPROTO, "events out of order");
-			goto out;
-		}
 		if (x.d.kv.mod_rev > w->seen)
 			w->seen = x.d.kv.mod_rev;
-		if (w->filter && (x.d.rawlen < w->flen ||
-				  memcmp(x.d.rawkey, w->filter, w->flen))) {
-			dkv_free(&x.d);
-			continue;
-		}
 		if (x.type == MV_META_DEL) {
 			x.d.kv.val = "";
 			x.d.kv.vlen = 0;
@@ -936,6 +976,9 @@ static int ws_run(struct etcd *e, json_t *req, struct wstate *w,
 	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(h, CURLOPT_NOPROXY, "*");
 	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, (long)CONNECT_MS);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);	/* a host gone */
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPIDLE, 10L);
+	curl_easy_setopt(h, CURLOPT_TCP_KEEPINTVL, 5L);
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, e->hdrs);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ws_body);
@@ -1033,7 +1076,7 @@ static void learn_compact(struct etcd *e)
 	json_t *req = json_pack("{s:{s:s,s:s}}", "create_request", "key",
 				"AA==", "start_revision", "1");
 
-	if (req && !ws_run(e, req, &w, 0, NULL) && w.compact)
+	if (req && !ws_run(e, req, &w, 1000, NULL) && w.compact)
 		note_compact(e, w.compact);
 	ws_free(&w);
 }
@@ -1096,19 +1139,18 @@ static int etcd_watch(void *impl, const char *prefix, int64_t from,
 	if (from && from <= cur && cur > 1) {
 		/* History: the whole keyspace, filtered here. */
 		w.snap = cur;
-		w.filter = raw;
-		w.flen = e->nslen + plen;
 		rc = jset(cr, "key", j_b64("", 1)) ||
 		     jset(cr, "range_end", j_b64("", 1));
 	} else {
 		rc = j_prefix(e, cr, prefix);
 	}
+	w.filter = raw;		/* a prefix of 0xff bytes has a wider range */
+	w.flen = e->nslen + plen;
+	w.now = !from;
 	if (rc || (from && jset(cr, "start_revision", j_int(from)))) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
-	if (!from)
-		w.seen = 0;
 	rc = ws_run(e, json_incref(req), &w, timeout_ms, err);
 	if (!rc)
 		rc = w.rc;
@@ -1239,6 +1281,28 @@ static int etcd_lease_revoke(void *impl, int64_t id, struct mv_err *err)
 	return rc;
 }
 
+static int etcd_revision(void *impl, int64_t *rev, struct mv_err *err)
+{
+	struct etcd *e = impl;
+	json_t *req = json_pack("{s:s,s:b}", "key", "AA==", "count_only", 1);
+	struct reply rp;
+	int rc;
+
+	*rev = 0;
+	if (!req)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if ((rc = call(e, "/v3/kv/range", req, 1, &rp, err)))
+		return rc;
+	if (rp.code)
+		rc = server_err(&rp, err);
+	else if ((*rev = hdr_rev(rp.j)) <= 0)
+		rc = bad_reply(&rp, err);
+	json_decref(rp.j);
+	if (rc)
+		*rev = 0;
+	return rc;
+}
+
 static int etcd_stats(void *impl, struct mv_meta_stats *st,
 		      struct mv_err *err)
 {
@@ -1302,6 +1366,7 @@ static const struct mv_meta_ops etcd_ops = {
 	.lease_revoke = etcd_lease_revoke,
 	.stats = etcd_stats,
 	.close = etcd_close,
+	.revision = etcd_revision,
 };
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -1370,6 +1435,8 @@ struct mv_meta *mv_meta_open_etcd_ns(const char *endpoints, const char *ns,
 	e->endpoints = strdup(endpoints ? endpoints : "");
 	e->ns = strdup(ns ? ns : "");
 	e->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	if (e->hdrs)	/* no "Expect: 100-continue" wait for large txns */
+		e->hdrs = curl_slist_append(e->hdrs, "Expect:");
 	if (!e->endpoints || !e->ns || !e->hdrs) {
 		mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto fail;

@@ -17,7 +17,8 @@
  *   7 revoke     u64 lease id
  * Integers are little-endian.  A txn's record starts with a rev op (older
  * logs have none: each record with key ops is then the next revision); a
- * lease grant is a record without one (no revision, as etcd).  A snapshot
+ * lease grant, or a revoke that deletes no key, is a record without one
+ * (no revision, as etcd).  A snapshot
  * is the header and one record: a rev op, a grant per lease and a putx
  * per key; its revision is the compaction point of the history (the
  * events that watches read, rebuilt at open from the records after it).
@@ -1159,6 +1160,23 @@ fail:
 	return rc;
 }
 
+/* 0 when ops only delete absent keys: etcd then takes no revision. */
+static int txn_changes(struct meta_local *ml, const struct mv_meta_op *ops,
+		       size_t nops)
+{
+	for (size_t i = 0; i < nops; i++) {
+		size_t klen = strlen(ops[i].key);
+
+		if (ops[i].type == MV_META_PUT ||
+		    (ops[i].type == MV_META_DEL &&
+		     tree_get(ml->root, ops[i].key, klen)) ||
+		    (ops[i].type == MV_META_DELPREFIX &&
+		     tree_first(ml->root, ops[i].key, klen)))
+			return 1;
+	}
+	return 0;
+}
+
 static int local_txn(void *impl, struct mv_meta_req *req, struct mv_err *err)
 {
 	struct meta_local *ml = impl;
@@ -1188,6 +1206,8 @@ static int local_txn(void *impl, struct mv_meta_req *req, struct mv_err *err)
 					"found", (long long)req->leases[i]);
 			goto out;
 		}
+	if (!txn_changes(ml, ops, nops))
+		goto out;
 	if (!(ents = calloc(nops, sizeof(*ents))))
 		goto nomem;
 	wb_rec_start(&b);
@@ -1242,31 +1262,35 @@ out:
 	return rc;
 }
 
-/* Revoke lease id: one txn deleting its keys, at a revision of its own. */
+/*
+ * Revoke lease id: one txn deleting its keys, at a revision of its own;
+ * as etcd, none when it has no key (the record then has no rev op).
+ */
 static int revoke_locked(struct meta_local *ml, int64_t id,
 			 struct mv_err *err)
 {
 	struct snap s = { NULL, 0, 0 };
 	struct wb b = { NULL, 0, 0, 0 };
-	uint32_t nops = 2;
+	uint32_t nops = 1;
 	int rc;
 
 	if (snap_collect(ml->root, "", 0, &s) < 0)
 		goto nomem;
+	for (size_t i = 0; i < s.n; i++)
+		nops += s.v[i]->lease == id;
 	wb_rec_start(&b);
-	wb_op64(&b, T_REV, ml->rev + 1, ml->next_lease, 1);
+	if (nops > 1)
+		wb_op64(&b, T_REV, ml->rev + 1, ml->next_lease, 1);
 	wb_op64(&b, T_REVOKE, id, 0, 0);
 	for (size_t i = 0; i < s.n; i++)
-		if (s.v[i]->lease == id) {
+		if (s.v[i]->lease == id)
 			wb_op(&b, MV_META_DEL, s.v[i]->key, s.v[i]->klen,
 			      NULL, 0);
-			nops++;
-		}
-	if (wb_rec_end(&b, 0, nops) < 0)
+	if (wb_rec_end(&b, 0, nops + (nops > 1)) < 0)
 		goto nomem;
 	if ((rc = log_append(ml, b.p, b.len, err)) < 0)
 		goto out;
-	ml->rev++;
+	ml->rev += nops > 1;
 	for (size_t i = 0; i < s.n; i++)
 		if (s.v[i]->lease == id)
 			apply_del(ml, s.v[i]->key, s.v[i]->klen, ml->rev);

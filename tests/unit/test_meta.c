@@ -13,7 +13,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <netinet/in.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -51,24 +53,44 @@ static struct mv_meta *open_local(const char *name)
 
 static char etcd_url[256], etcd_dir[64];
 
+/* scripts/etcd.sh, found from this binary (tests/unit/run-unit). */
+static const char *etcd_sh(void)
+{
+	static char path[4096];
+	char *p;
+	ssize_t n;
+
+	if (path[0])
+		return path;
+	n = readlink("/proc/self/exe", path, sizeof(path) - 32);
+	path[n > 0 ? n : 0] = '\0';
+	for (int i = 0; i < 3 && (p = strrchr(path, '/')); i++)
+		*p = '\0';
+	if (!path[0] || strchr(path, '\''))
+		snprintf(path, sizeof(path), ".");
+	strcat(path, "/scripts/etcd.sh");
+	return path;
+}
+
 static void etcd_stop(void)
 {
-	char cmd[512];
+	char cmd[8192];
 
 	snprintf(cmd, sizeof(cmd), "sh '%s' stop '%s' && rm -rf '%s'",
-		 "scripts/etcd.sh", etcd_dir, etcd_dir);
+		 etcd_sh(), etcd_dir, etcd_dir);
 	if (system(cmd) != 0)
 		fprintf(stderr, "run-unit: cannot stop etcd in %s\n", etcd_dir);
 }
 
 /*
  * The URL of the test etcd: MV_TEST_ETCD, or one started for this run
- * (with scripts/etcd.sh, from the top of the tree) and stopped at exit.
+ * (with scripts/etcd.sh of the tree this binary is in) and stopped at
+ * exit.
  */
 static const char *etcd_endpoint(void)
 {
 	const char *env = getenv("MV_TEST_ETCD");
-	char cmd[512], line[256];
+	char cmd[8192], line[256];
 	FILE *f;
 
 	if (etcd_url[0])
@@ -82,7 +104,7 @@ static const char *etcd_endpoint(void)
 		unit_diag("mkdtemp: %s", strerror(errno));
 		return NULL;
 	}
-	snprintf(cmd, sizeof(cmd), "sh scripts/etcd.sh start '%s'", etcd_dir);
+	snprintf(cmd, sizeof(cmd), "sh '%s' start '%s'", etcd_sh(), etcd_dir);
 	if (!(f = popen(cmd, "r")))
 		return NULL;
 	while (fgets(line, sizeof(line), f))
@@ -1453,6 +1475,87 @@ TEST(seam_leases)
 	}
 }
 
+/*
+ * Corners where etcd is the reference: a delete of nothing takes no
+ * revision, a put without a lease takes the key off its lease, prefixes
+ * ending in 0xff bytes.
+ */
+TEST(seam_corners)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-corners");
+		struct mv_meta_kv kv;
+		struct evs e = { "", 0 };
+		int64_t id, r;
+
+		REQUIRE(m);
+		r = put_rev(m, "/a", "1", 0);
+		CHECK_EQ_INT(del_rev(m, "/none", 0), r);
+		CHECK_EQ_INT(del_rev(m, "/none/", 1), r);
+		CHECK_EQ_INT(cur_rev(m), r);
+		/* The same value again is a change all the same. */
+		CHECK_EQ_INT(put_rev(m, "/a", "1", 0), r + 1);
+		CHECK_EQ_INT(get_revs(m, "/a", &kv), 0);
+		CHECK_EQ_INT(kv.version, 2);
+		/* Put again without the lease: the key stays when it goes. */
+		REQUIRE(mv_meta_lease_grant(m, 60000, &id, NULL) == 0);
+		CHECK(put_rev(m, "/l", "1", id) > 0);
+		CHECK(put_rev(m, "/l", "2", 0) > 0);
+		CHECK_EQ_INT(get_revs(m, "/l", &kv), 0);
+		CHECK_EQ_INT(kv.lease, 0);
+		r = cur_rev(m);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id, NULL), 0);
+		CHECK_EQ_INT(cur_rev(m), r);
+		CHECK_STR(get_str(m, "/l"), "2");
+		/* Prefixes that end in 0xff. */
+		put_str(m, "/p\xff", "1");
+		put_str(m, "/p\xff\xff", "2");
+		put_str(m, "/p\xff\xff\x01", "3");
+		put_str(m, "/q", "4");
+		CHECK_STR(range_str(m, "/p\xff\xff"),
+			  "/p\xff\xff=2;/p\xff\xff\x01=3;");
+		CHECK_STR(range_str(m, "/p\xff"),
+			  "/p\xff=1;/p\xff\xff=2;/p\xff\xff\x01=3;");
+		r = put_rev(m, "/p\xff\xff", "5", 0);
+		put_rev(m, "/q", "6", 0);
+		CHECK_EQ_INT(mv_meta_watch(m, "/p\xff\xff", r, 0, on_event, &e,
+					   NULL, NULL), 0);
+		CHECK_EQ_INT(e.n, 1);
+		mv_meta_close(m);
+	}
+}
+
+/*
+ * As etcd: a lease that carries no key goes without a revision, revoked
+ * or expired, and this survives a restart.
+ */
+TEST(seam_lease_without_keys)
+{
+	EACH_BACKEND(b) {
+		struct mv_meta *m = bopen(b, "seam-lease0");
+		struct mv_meta_kv kv;
+		int64_t id, r0;
+
+		REQUIRE(m);
+		CHECK(put_rev(m, "/x", "x", 0) > 0);
+		r0 = cur_rev(m);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 60000, &id, NULL), 0);
+		CHECK_EQ_INT(mv_meta_lease_revoke(m, id, NULL), 0);
+		CHECK_EQ_INT(cur_rev(m), r0);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 500, &id, NULL), 0);
+		/* etcd: its ttl is at least 1 s, checked every 0.5 s */
+		usleep(strcmp(b->name, "local") ? 2500000 : 800000);
+		CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), MV_ESERVER);
+		CHECK_EQ_INT(cur_rev(m), r0);
+		mv_meta_close(m);
+		REQUIRE((m = bopen(b, "seam-lease0")));
+		CHECK_EQ_INT(cur_rev(m), r0);
+		CHECK_EQ_INT(get_revs(m, "/x", &kv), 0);
+		CHECK_EQ_INT(put_rev(m, "/y", "y", 0), r0 + 1);
+		mv_meta_close(m);
+	}
+}
+
 static void put_le(unsigned char *p, uint32_t v)
 {
 	for (int i = 0; i < 4; i++)
@@ -1532,4 +1635,478 @@ TEST(meta_local_old_log_and_history)
 	CHECK_EQ_INT(mv_meta_watch(m, "/", 1, 0, on_event, &e, NULL, NULL), 0);
 	CHECK_STR(e.buf, "P /a=1@1;");
 	mv_meta_close(m);
+}
+
+/*
+ * etcd only: its endpoints.  free_port is a loopback port nobody listens
+ * on (bound, then closed).
+ */
+static int free_port(void)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port = -1;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && !bind(fd, (struct sockaddr *)&a, sizeof(a)) &&
+	    !getsockname(fd, (struct sockaddr *)&a, &len))
+		port = ntohs(a.sin_port);
+	if (fd >= 0)
+		close(fd);
+	return port;
+}
+
+TEST(etcd_unreachable)
+{
+	struct mv_err err = { 0 };
+	char url[128];
+	double t0 = now_s();
+	int port = free_port();
+
+	REQUIRE(port > 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", port);
+	CHECK(mv_meta_open_etcd(url, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	CHECK_EQ_INT(mv_exit_code(err.code), 75);
+	CHECK(strstr(err.msg, "unreachable") != NULL);
+	CHECK(strstr(err.msg, url) != NULL);
+	CHECK(now_s() - t0 < 3);
+	/* Two dead endpoints: still one answer, still bounded. */
+	mv_err_clear(&err);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d, http://127.0.0.1:%d",
+		 port, port);
+	CHECK(mv_meta_open_etcd(url, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	CHECK(now_s() - t0 < 6);
+	/* Not a URL at all. */
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_etcd("127.0.0.1:2379", &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EUSAGE);
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_etcd(" , ", &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EUSAGE);
+}
+
+/* Watch /f/ from `from` for up to 5 s, into e. */
+struct fwatch {
+	struct mv_meta *m;
+	int64_t from;
+	int rc;
+	struct evs e;
+};
+
+static void *watch_thread(void *arg)
+{
+	struct fwatch *f = arg;
+
+	f->rc = mv_meta_watch(f->m, "/f/", f->from, 5000, on_event, &f->e,
+			      NULL, NULL);
+	return NULL;
+}
+
+TEST(etcd_failover)
+{
+	const char *url = etcd_endpoint();
+	char list[512];
+	struct mv_meta *m;
+	struct fwatch f = { NULL, 0, -1, { "", 0 } };
+	pthread_t t;
+	int64_t r;
+	int port = free_port();
+
+	REQUIRE(url && port > 0);
+	/* The first endpoint is down: the second one answers everything. */
+	snprintf(list, sizeof(list), "http://127.0.0.1:%d,%s", port, url);
+	REQUIRE((m = mv_meta_open_etcd_ns(list, etcd_ns("failover"), NULL)));
+	CHECK_EQ_INT(put_str(m, "/f/a", "1"), 0);
+	CHECK_STR(get_str(m, "/f/a"), "1");
+	CHECK_STR(range_str(m, "/f/"), "/f/a=1;");
+	f.m = m;
+	f.from = cur_rev(m) + 1;
+	REQUIRE(pthread_create(&t, NULL, watch_thread, &f) == 0);
+	usleep(200 * 1000);
+	r = put_rev(m, "/f/b", "2", 0);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(f.rc, 0);
+	snprintf(list, sizeof(list), "P /f/b=2@%lld;", (long long)r);
+	CHECK_STR(f.e.buf, list);
+	mv_meta_close(m);
+	/* The other way round, with a trailing slash and spaces. */
+	snprintf(list, sizeof(list), " %s/ , http://127.0.0.1:%d", url, port);
+	REQUIRE((m = mv_meta_open_etcd_ns(list, etcd_ns("failover"), NULL)));
+	CHECK_STR(range_str(m, ""), "/f/a=1;/f/b=2;");
+	mv_meta_close(m);
+}
+
+/* A lease that runs out deletes its keys; a blocked watch sees the DELs. */
+TEST(etcd_lease_expiry_watch)
+{
+	struct mv_meta *m = open_etcd("lease-expiry");
+	struct evs e = { "", 0 };
+	char want[256];
+	int64_t id, r, next = 0;
+	double t0;
+
+	REQUIRE(m);
+	REQUIRE(mv_meta_lease_grant(m, 1000, &id, NULL) == 0);
+	CHECK(put_rev(m, "/e/a", "a", id) > 0);
+	CHECK(put_rev(m, "/e/b", "b", id) > 0);
+	r = put_rev(m, "/e/c", "c", 0);
+	t0 = now_s();
+	CHECK_EQ_INT(mv_meta_watch(m, "/e/", r + 1, 10000, on_event, &e,
+				   &next, NULL), 0);
+	CHECK(now_s() - t0 > 0.3);
+	CHECK(now_s() - t0 < 8);
+	snprintf(want, sizeof(want), "D /e/a@%lld;D /e/b@%lld;",
+		 (long long)r + 1, (long long)r + 1);
+	CHECK_STR(e.buf, want);
+	CHECK_EQ_INT(next, r + 2);
+	CHECK_STR(range_str(m, "/e/"), "/e/c=c;");
+	mv_meta_close(m);
+}
+
+TEST(etcd_watch_compacted)
+{
+	struct mv_meta *m = open_etcd("watch-compacted");
+	struct mv_err err = { 0 };
+	struct evs e = { "", 0 };
+	char want[256];
+	int64_t r1, r2, r3;
+
+	REQUIRE(m);
+	r1 = put_rev(m, "/c/x", "1", 0);
+	r2 = put_rev(m, "/c/x", "2", 0);
+	r3 = put_rev(m, "/c/x", "3", 0);
+	CHECK_EQ_INT(mv_meta_compact(m, r2, NULL), 0);
+	/* etcd itself would start at r2; the seam says it is gone. */
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", r2, 0, on_event, &e, NULL, &err),
+		     MV_META_COMPACTED);
+	snprintf(want, sizeof(want), "required revision %lld has been "
+		 "compacted (compacted at %lld)", (long long)r2,
+		 (long long)r2);
+	CHECK_STR(err.msg, want);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", r1, 0, on_event, &e, NULL, &err),
+		     MV_META_COMPACTED);
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", 1, 0, on_event, &e, NULL, NULL),
+		     MV_META_COMPACTED);
+	CHECK_EQ_INT(e.n, 0);
+	CHECK_EQ_INT(mv_meta_watch(m, "/c/", r2 + 1, 0, on_event, &e, NULL,
+				   NULL), 0);
+	snprintf(want, sizeof(want), "P /c/x=3@%lld;", (long long)r3);
+	CHECK_STR(e.buf, want);
+	/* Again, or older: fine; the future: no. */
+	CHECK_EQ_INT(mv_meta_compact(m, r1, NULL), 0);
+	CHECK_EQ_INT(mv_meta_compact(m, r2, NULL), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_meta_compact(m, r3 + 1000, &err), MV_EUSAGE);
+	mv_meta_close(m);
+}
+
+TEST(etcd_namespaces)
+{
+	struct mv_meta *a = open_etcd("ns-a"), *b = open_etcd("ns-b");
+	struct mv_meta_op all = { MV_META_DELPREFIX, "", NULL, 0 };
+	struct mv_meta_stats st;
+	struct evs e = { "", 0 };
+	int64_t r;
+
+	REQUIRE(a && b);
+	put_str(a, "/k", "a");
+	put_str(b, "/k", "b");
+	r = cur_rev(a);
+	CHECK_STR(get_str(a, "/k"), "a");
+	CHECK_STR(range_str(b, ""), "/k=b;");
+	CHECK_EQ_INT(mv_meta_txn(a, NULL, 0, &all, 1, NULL), 0);
+	CHECK_STR(range_str(a, ""), "");
+	CHECK_STR(range_str(b, ""), "/k=b;");
+	CHECK_EQ_INT(mv_meta_stats(b, &st, NULL), 0);
+	CHECK_EQ_U64(st.keys, 1);
+	CHECK_EQ_INT(st.revision, r + 1);
+	/* History read across the whole keyspace, filtered to one store. */
+	CHECK_EQ_INT(mv_meta_watch(b, "", r - 1, 0, on_event, &e, NULL, NULL),
+		     0);
+	CHECK_EQ_INT(e.n, 1);
+	CHECK(strncmp(e.buf, "P /k=b@", 7) == 0);
+	mv_meta_close(a);
+	mv_meta_close(b);
+}
+
+/*
+ * A fake etcd that answers each connection with the next canned reply
+ * (and closes it): every bad answer is MV_EPROTO, never a crash.
+ */
+struct fake {
+	int fd;
+	const char *const *replies;
+};
+
+static void *fake_serve(void *arg);
+
+/* Listen on a free loopback port for f; the URL into url. */
+static int fake_start(struct fake *f, pthread_t *t, char *url, size_t n)
+{
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((f->fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    bind(f->fd, (struct sockaddr *)&a, sizeof(a)) ||
+	    getsockname(f->fd, (struct sockaddr *)&a, &len) ||
+	    listen(f->fd, 8))
+		return -1;
+	snprintf(url, n, "http://127.0.0.1:%d", ntohs(a.sin_port));
+	return pthread_create(t, NULL, fake_serve, f);
+}
+
+static void *fake_serve(void *arg)
+{
+	struct fake *f = arg;
+
+	for (const char *const *r = f->replies; *r; r++) {
+		char buf[4096], head[256];
+		int c = accept(f->fd, NULL, NULL);
+
+		if (c < 0)
+			break;
+		if (read(c, buf, sizeof(buf)) > 0) {
+			const char *body = *r + 4 * !strncmp(*r, "503 ", 4);
+
+			snprintf(head, sizeof(head), "HTTP/1.1 %s\r\n"
+				 "Content-Length: %zu\r\nConnection: close\r\n"
+				 "\r\n", body != *r ? "503 No leader" :
+				 **r == '{' ? "200 OK" : "500 Oops",
+				 strlen(body));
+			if (write(c, head, strlen(head)) < 0 ||
+			    write(c, body, strlen(body)) < 0)
+				break;
+		}
+		close(c);
+	}
+	return NULL;
+}
+
+TEST(etcd_bad_replies)
+{
+	static const char *const replies[] = {
+		"hello",			/* open: not JSON */
+		"{\"header\":{\"revision\":\"x\"}}", /* open: bad number */
+		"<html>oops</html>",		/* open: HTTP 500 */
+		"{\"header\":{\"revision\":\"5\"},\"count\":\"1\"}", /* open */
+		"{\"header\":{\"revision\":\"5\"},\"kvs\":[{\"key\":\"!!\"}]}",
+		"{\"header\":{\"revision\":\"5\"},\"kvs\":{}}",
+		"{\"header\":{\"revision\":\"5\"},\"kvs\":[{\"key\":\"L2s=\","
+		"\"value\":\"MQ==\",\"version\":[]}]}",
+		"{\"header\":{\"revision\":\"5\"},\"more\":true}",
+		"{\"header\":{\"revision\":\"6\"},\"succeeded\":true}",
+		"[]",
+		"{\"header\":{\"revision\":\"6\"},\"ID\":\"-3\"}",
+		NULL,
+	};
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	socklen_t len = sizeof(a);
+	struct fake f = { socket(AF_INET, SOCK_STREAM, 0), replies };
+	struct mv_err err = { 0 };
+	struct mv_meta *m;
+	pthread_t t;
+	char url[64], *v;
+	size_t n;
+	int64_t id;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	REQUIRE(f.fd >= 0);
+	REQUIRE(bind(f.fd, (struct sockaddr *)&a, sizeof(a)) == 0);
+	REQUIRE(getsockname(f.fd, (struct sockaddr *)&a, &len) == 0);
+	REQUIRE(listen(f.fd, 8) == 0);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%d", ntohs(a.sin_port));
+	REQUIRE(pthread_create(&t, NULL, fake_serve, &f) == 0);
+	for (int i = 0; i < 3; i++) {
+		mv_err_clear(&err);
+		CHECK(mv_meta_open_etcd(url, &err) == NULL);
+		CHECK_EQ_INT(err.code, MV_EPROTO);
+	}
+	CHECK(strstr(err.msg, "malformed reply (HTTP 500)") != NULL);
+	m = mv_meta_open_etcd(url, &err);
+	CHECK(m != NULL);
+	for (int i = 0; m && i < 3; i++) {
+		mv_err_clear(&err);
+		CHECK_EQ_INT(mv_meta_get(m, "/k", &v, &n, &err), MV_EPROTO);
+		CHECK(strstr(err.msg, "malformed reply") != NULL);
+	}
+	if (m) {
+		CHECK_EQ_INT(mv_meta_range(m, "", collect, &(struct coll){
+					   .stop_at = 0 }, NULL), MV_EPROTO);
+		CHECK_EQ_INT(mv_meta_put(m, "/k", "v", 1, NULL), 0);
+		CHECK_EQ_INT(mv_meta_put(m, "/k", "v", 1, NULL), MV_EPROTO);
+		CHECK_EQ_INT(mv_meta_lease_grant(m, 1000, &id, NULL),
+			     MV_EPROTO);
+		CHECK_EQ_INT(id, 0);
+	}
+	mv_meta_close(m);
+	pthread_join(t, NULL);
+	close(f.fd);
+}
+
+/* Run scripts/etcd.sh op dir; for start, the URL into url. */
+static int etcd_script(const char *op, const char *dir, char *url, size_t n)
+{
+	char cmd[8192], line[256];
+	FILE *f;
+	int rc;
+
+	snprintf(cmd, sizeof(cmd), "sh '%s' %s '%s'", etcd_sh(), op, dir);
+	if (!(f = popen(cmd, "r")))
+		return -1;
+	while (fgets(line, sizeof(line), f))
+		if (url && !strncmp(line, "MV_TEST_ETCD=", 13))
+			snprintf(url, n, "%s", strtok(line + 13, "\n"));
+	rc = pclose(f);
+	return rc;
+}
+
+struct wgone {
+	struct mv_meta *m;
+	int rc;
+	struct mv_err err;
+};
+
+static void *watch_gone(void *arg)
+{
+	struct wgone *w = arg;
+
+	w->rc = mv_meta_watch(w->m, "/", 0, -1, on_event, &(struct evs){
+			      "", 0 }, NULL, &w->err);
+	return NULL;
+}
+
+/* The server goes away: every call, and a blocked watch, is MV_EAGAIN. */
+TEST(etcd_server_goes_away)
+{
+	const char *dir = unit_path("etcd-gone");
+	struct wgone w = { NULL, 1, { 0 } };
+	struct mv_err err = { 0 };
+	char url[256] = "", pid[32] = "", path[4096];
+	struct mv_meta *m;
+	pthread_t t;
+	int64_t id;
+	FILE *f;
+	double t0;
+
+	REQUIRE(etcd_script("start", dir, url, sizeof(url)) == 0);
+	REQUIRE(url[0]);
+	snprintf(path, sizeof(path), "%s/etcd.pid", dir);
+	if ((f = fopen(path, "r"))) {
+		if (!fgets(pid, sizeof(pid), f))
+			pid[0] = '\0';
+		fclose(f);
+	}
+	REQUIRE((m = mv_meta_open_etcd(url, NULL)));
+	CHECK_EQ_INT(put_str(m, "/g", "1"), 0);
+	CHECK_EQ_INT(mv_meta_lease_grant(m, 5000, &id, NULL), 0);
+	w.m = m;
+	REQUIRE(pthread_create(&t, NULL, watch_gone, &w) == 0);
+	usleep(300 * 1000);
+	t0 = now_s();
+	CHECK_EQ_INT(etcd_script("stop", dir, NULL, 0), 0);
+	pthread_join(t, NULL);
+	CHECK_EQ_INT(w.rc, MV_EAGAIN);
+	CHECK(now_s() - t0 < 8);
+	/* etcd.sh stop waited until it was gone (or a zombie). */
+	CHECK(atoi(pid) > 0);
+	snprintf(path, sizeof(path), "/proc/%d/stat", atoi(pid));
+	if ((f = fopen(path, "r"))) {
+		char st[512] = "", *p;
+
+		if (!fgets(st, sizeof(st), f))
+			st[0] = '\0';
+		fclose(f);
+		p = strrchr(st, ')');
+		CHECK(p && p[1] == ' ' && p[2] == 'Z');
+	}
+	t0 = now_s();
+	CHECK_EQ_INT(mv_meta_put(m, "/g", "2", 1, &err), MV_EAGAIN);
+	CHECK(strstr(err.msg, "unreachable") != NULL);
+	CHECK_EQ_INT(mv_meta_get(m, "/g", &(char *){ NULL }, &(size_t){ 0 },
+				 NULL), MV_EAGAIN);
+	CHECK_EQ_INT(mv_meta_lease_keepalive(m, id, NULL), MV_EAGAIN);
+	CHECK_EQ_INT(mv_meta_watch(m, "/", 0, 100, on_event,
+				   &(struct evs){ "", 0 }, NULL, NULL),
+		     MV_EAGAIN);
+	CHECK_EQ_INT(mv_meta_revision(m, &id, NULL), MV_EAGAIN);
+	CHECK(now_s() - t0 < 3);
+	mv_meta_close(m);
+}
+
+/* A member that answers 503 (no leader): a read goes to the next one. */
+TEST(etcd_failover_503)
+{
+	static const char *const replies[] = {
+		"503 {\"error\":\"etcdserver: no leader\",\"code\":14}",
+		"503 {\"error\":\"etcdserver: no leader\",\"code\":14}",
+		"503 {\"error\":\"etcdserver: no leader\",\"code\":14}",
+		NULL,
+	};
+	const char *url = etcd_endpoint();
+	struct fake f = { -1, replies };
+	struct mv_err err = { 0 };
+	struct mv_meta *m;
+	char fake[64], list[512];
+	pthread_t t;
+	int64_t r = 0;
+
+	REQUIRE(url);
+	REQUIRE(fake_start(&f, &t, fake, sizeof(fake)) == 0);
+	snprintf(list, sizeof(list), "%s,%s", fake, url);
+	m = mv_meta_open_etcd_ns(list, etcd_ns("f503"), &err);
+	CHECK(m != NULL);
+	CHECK_EQ_INT(mv_meta_revision(m, &r, NULL), 0);
+	CHECK(r > 0);
+	mv_meta_close(m);
+	/* Alone, it is MV_EAGAIN. */
+	mv_err_clear(&err);
+	CHECK(mv_meta_open_etcd(fake, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_EAGAIN);
+	CHECK(strstr(err.msg, "no leader") != NULL);
+	/* The third reply is left: take it so the server thread ends. */
+	CHECK(mv_meta_open_etcd(fake, NULL) == NULL);
+	pthread_join(t, NULL);
+	close(f.fd);
+}
+
+/* A server that pages forever, or answers keys out of range: MV_EPROTO. */
+TEST(etcd_bad_pages)
+{
+	static const char *const replies[] = {
+		"{\"header\":{\"revision\":\"5\"},\"count\":\"1\"}", /* open */
+		"{\"header\":{\"revision\":\"5\"},\"more\":true,"
+		"\"kvs\":[{\"key\":\"L2E=\"}]}",	/* /a, more */
+		"{\"header\":{\"revision\":\"5\"},\"more\":true,"
+		"\"kvs\":[{\"key\":\"L2E=\"}]}",	/* /a again */
+		"{\"header\":{\"revision\":\"5\"},"
+		"\"kvs\":[{\"key\":\"L2E=\"}]}",	/* /a for /b */
+		"{\"header\":{\"revision\":\"5\"},"
+		"\"kvs\":[{\"key\":\"L2I=\"},{\"key\":\"L2E=\"}]}", /* b, a */
+		NULL,
+	};
+	struct fake f = { -1, replies };
+	struct coll c = { .stop_at = 0 };
+	struct mv_meta *m;
+	char url[64];
+	pthread_t t;
+
+	REQUIRE(fake_start(&f, &t, url, sizeof(url)) == 0);
+	m = mv_meta_open_etcd(url, NULL);
+	CHECK(m != NULL);
+	if (m) {
+		CHECK_EQ_INT(mv_meta_range(m, "/", collect, &c, NULL),
+			     MV_EPROTO);
+		CHECK_STR(c.buf, "/a=;");
+		CHECK_EQ_INT(mv_meta_range(m, "/b", collect, &c, NULL),
+			     MV_EPROTO);
+		CHECK_EQ_INT(mv_meta_range(m, "", collect, &c, NULL),
+			     MV_EPROTO);
+		mv_meta_close(m);
+	}
+	pthread_join(t, NULL);
+	close(f.fd);
 }
