@@ -331,6 +331,16 @@ sys.exit(1)' "$port"
 	assert_output --regexp "^$C${T}2${T}l2${T}3${T}"
 	run -0 mv-ls -a "$NODE_1" "$C"
 	assert_output --regexp "^$C${T}2${T}l2${T}0${T}"
+	# Sessions on two nodes, committed by one mv-flush: each on its node.
+	hold_session S3 1
+	hold_session S4 2
+	run -0 mv-insert -a "$MASTER" --session S3 "$C" < <(printf '7 8\n')
+	run -0 mv-insert -a "$MASTER" --session S4 "$C" < <(printf '9 9\n')
+	run -0 mv-flush -a "$MASTER" S3 S4
+	run -0 mv-ls -a "$NODE_1" "$C"
+	assert_output --regexp "^$C${T}2${T}l2${T}1${T}"
+	run -0 mv-ls -a "$NODE_2" "$C"
+	assert_output --regexp "^$C${T}2${T}l2${T}4${T}"
 	# A session nobody holds: the least loaded node, as any client.
 	run -0 master_says NODE session=S2
 	assert_output --regexp "^OK addr=127\.0\.0\.1:[0-9]+ no=[12]$"
