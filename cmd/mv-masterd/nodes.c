@@ -300,8 +300,12 @@ static void apply(struct master *m, const char *key, const char *val,
 		size_t i;
 		json_t *o;
 
-		for (int k = 0; k < MASTER_NODES_MAX; k++)
+		char was[MASTER_NODES_MAX];
+
+		for (int k = 0; k < MASTER_NODES_MAX; k++) {
+			was[k] = (char)m->nodes[k].listed;
 			m->nodes[k].listed = 0;
+		}
 		if (j && !json_is_array(arr))
 			log_warnx("'%s': no \"nodes\" array", key);
 		json_array_foreach(arr, i, o) {
@@ -316,13 +320,17 @@ static void apply(struct master *m, const char *key, const char *val,
 			}
 			if (!(n = slot(m, (uint32_t)no)))
 				continue;
-			if (!n->listed && !m->quiet)
+			if (!was[n - m->nodes] && !n->listed && !m->quiet)
 				log_info("node %" PRId64 " at %s is a member",
 					 no, json_string_value(a));
 			n->listed = 1;
 			snprintf(n->prop_addr, sizeof(n->prop_addr), "%s",
 				 json_string_value(a));
 		}
+		for (int k = 0; k < MASTER_NODES_MAX; k++)
+			if (was[k] && !m->nodes[k].listed && !m->quiet)
+				log_info("node %" PRIu32 " is no longer a member",
+					 m->nodes[k].no);
 	} else if (!strncmp(rest, "/live/", 6)) {
 		char *end;
 		unsigned long long no = strtoull(rest + 6, &end, 10);
