@@ -157,6 +157,34 @@ start_tcp_node() {
 	wait_tcp "127.0.0.1:$port" "$pid" "$home.log"
 }
 
+# cluster_mode: mv-noded has a cluster mode (etcd= accepted).
+cluster_mode() {
+	mv-noded -n --listen=127.0.0.1:1 --etcd="$MV_TEST_ETCD" \
+		--cluster_id="$CLUSTER" \
+		--s3_endpoint="file:$CLUSTER_DIR/shared" >/dev/null 2>&1
+}
+
+# start_cluster_node N [flags...]: mv-noded in cluster mode on etcd and a
+# shared directory ($CLUSTER_DIR/shared), on a free TCP port (the same one
+# again on a restart); it registers itself.  Sets NODE_N and NODE_N_PID.
+start_cluster_node() {
+	local n=$1 home=$CLUSTER_DIR/cnode$1 port pid addrv=NODE_$1
+	shift
+	port=${!addrv:-}
+	port=${port##*:}
+	[ -n "$port" ] || port=$(free_port)
+	mkdir -p "$home" "$CLUSTER_DIR/shared"
+	MV_HOME=$home mv-noded --listen="127.0.0.1:$port" \
+		--etcd="$MV_TEST_ETCD" --cluster_id="$CLUSTER" \
+		--data_dir="$home" --s3_endpoint="file:$CLUSTER_DIR/shared" \
+		"$@" </dev/null >>"$home.log" 2>&1 3>&- &
+	pid=$!
+	echo "$pid" >>"$CLUSTER_DIR/pids"
+	printf -v "$addrv" '%s' "127.0.0.1:$port"
+	printf -v "NODE_${n}_PID" '%s' "$pid"
+	wait_tcp "127.0.0.1:$port" "$pid" "$home.log"
+}
+
 # kill_tcp_node N: SIGKILL node N and wait until it is gone.
 kill_tcp_node() {
 	local pidv=NODE_${1}_PID
@@ -205,10 +233,14 @@ master_says() {
 # hold_conns ADDR N: N idle client connections to ADDR for a minute (a
 # node's load goes up by N), ended with the test.
 hold_conns() {
-	python3 -c 'import socket, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-ss = [socket.create_connection((host, int(port))) for _ in range(int(sys.argv[2]))]
-time.sleep(60)' "$1" "$2" 3>&- &
+	local host=${1%:*} port=${1##*:} n=$2
+	(
+		exec 3>&-
+		for ((i = 0; i < n; i++)); do
+			exec {fd}<>"/dev/tcp/$host/$port" || exit 1
+		done
+		exec sleep 60
+	) &
 	echo $! >>"$CLUSTER_DIR/pids"
 }
 
