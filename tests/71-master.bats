@@ -195,7 +195,7 @@ sys.exit(1)' "$port"
 	poll 8 state_is "$NODE_2" down
 	# Down within the heartbeat timeout (3 s) and a heartbeat round.
 	[ "$SECONDS" -le 6 ]
-	grep -q "node 2 at $NODE_2 is down" "$MASTER_LOG"
+	poll 3 grep -q "node 2 at $NODE_2 is down" "$MASTER_LOG"
 	for i in 1 2 3 4 5 6; do
 		run -0 node_of_next_client
 		assert_output "$NODE_1"
