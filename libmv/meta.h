@@ -186,8 +186,8 @@ struct mv_meta *mv_meta_open_etcd(const char *endpoints, struct mv_err *err);
  * mv_meta_open_etcd with every key under the namespace ns (as etcd's
  * --namespace): ns is put before every key sent and taken off every key
  * received, so the store sees only the keys starting with ns, and a
- * DELPREFIX "" deletes only those.  "" is mv_meta_open_etcd.  Revisions
- * and leases stay those of the whole etcd.
+ * DELPREFIX "" deletes only those.  "" is mv_meta_open_etcd.  Revisions,
+ * leases and compaction stay those of the whole etcd.
  */
 struct mv_meta *mv_meta_open_etcd_ns(const char *endpoints, const char *ns,
 				     struct mv_err *err);

@@ -12,8 +12,10 @@
  *
  * Requests reuse curl handles (and their connections) from a small pool.
  * The endpoint that answered last is tried first; on a failure to connect
- * the next one is tried (any transport failure, for a request that can be
- * repeated), and when none answers the call is MV_EAGAIN.
+ * the next one is tried (any transport failure or an HTTP 503, for a
+ * request that can be repeated), and when none answers the call is
+ * MV_EAGAIN.  A range's pages must hold keys of its prefix in increasing
+ * order, so that no answer makes it loop.
  *
  * A watch is one streaming request per call.  etcd streams the events of
  * a revision range but never says when the history it holds has been sent

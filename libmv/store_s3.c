@@ -35,6 +35,7 @@
 #define S3_ERRBODY_MAX 8192	/* cap of an error answer kept */
 #define S3_CONNECT_MS 5000
 #define S3_STALL_S 60		/* a transfer below 1 byte/s this long fails */
+#define S3_CURL_BUF (512 * 1024)	/* libcurl's receive and send buffers */
 #define EMPTY_SHA256 \
 	"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 
@@ -269,6 +270,10 @@ static size_t on_write(char *data, size_t size, size_t n, void *arg)
 		r->foff += len;
 		return len;
 	}
+	/* Room for the whole body at once, when its length is known. */
+	if (!r->out.p && r->clen > 0 && (uint64_t)r->clen < r->out.max &&
+	    (r->out.p = malloc(r->clen + 1)))
+		r->out.cap = r->clen + 1;
 	return dbuf_add(&r->out, data, len) < 0 ? 0 : len;
 }
 
@@ -283,6 +288,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *arg)
 
 		if (sp && (size_t)(sp - data) + 4 <= len)
 			r->status = strtol(sp + 1, NULL, 10);
+		r->clen = -1;	/* the headers of a new answer follow */
+		r->etag[0] = '\0';
 	} else if (len > 5 && !strncasecmp(data, "etag:", 5)) {
 		size_t i = 5, j = len;
 
@@ -419,6 +426,9 @@ static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 				 (long)S3_CONNECT_MS);
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_LIMIT, 1L);
 		curl_easy_setopt(h, CURLOPT_LOW_SPEED_TIME, (long)S3_STALL_S);
+		curl_easy_setopt(h, CURLOPT_BUFFERSIZE, (long)S3_CURL_BUF);
+		curl_easy_setopt(h, CURLOPT_UPLOAD_BUFFERSIZE,
+				 (long)S3_CURL_BUF);
 		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_write);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, r);
 		curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_header);

@@ -7,19 +7,23 @@ set -u
 cd "$(dirname "$0")/.."
 export OMP_WAIT_POLICY=PASSIVE
 out=$(mktemp -d)
-trap 'sh scripts/etcd.sh stop "$out/etcd"; rm -rf "$out"' EXIT
+rgw_dir=
+# Stop what this run started, whatever way it ends.
+cleanup() {
+	sh scripts/etcd.sh stop "$out/etcd" >/dev/null 2>&1
+	[ -z "$rgw_dir" ] || sh scripts/rgw.sh stop "$rgw_dir" >/dev/null 2>&1
+	rm -rf "$out" ${rgw_dir:+"$rgw_dir"}
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
 # One etcd for every test that needs one (MV_TEST_ETCD).
 if env=$(sh scripts/etcd.sh start "$out/etcd"); then
 	export "$env"
 fi
-
 # One Ceph RGW (scripts/rgw.sh) for every S3 test of the run, unless the
 # caller gives one; a test that finds none starts its own.
-rgw_dir=
 if [ -z "${MV_TEST_S3_ENDPOINT:-}" ] && command -v radosgw >/dev/null; then
 	rgw_dir=$(mktemp -d /tmp/mv-check-rgw.XXXXXX)
-	trap 'sh scripts/rgw.sh stop "$rgw_dir" >/dev/null 2>&1
-		rm -rf "$rgw_dir" "$out"' EXIT
 	if rgw_env=$(sh scripts/rgw.sh start "$rgw_dir"); then
 		for v in $rgw_env; do export "${v?}"; done
 	fi

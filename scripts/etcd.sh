@@ -7,6 +7,9 @@
 #                                  MV_TEST_ETCD=http://127.0.0.1:PORT
 #   sh scripts/etcd.sh stop DIR    stop it and wait until it is gone
 #
+# start on a DIR whose etcd was stopped starts it again, with its data, on
+# the same ports (the same URL), as a server coming back would.
+#
 # Quiet on success but for that line; on failure the end of DIR/etcd.log
 # goes to stderr and the exit status is 1.  A short heartbeat makes etcd's
 # smallest lease ttl 1 s (it is 15 heartbeats, rounded up to whole seconds),
@@ -43,11 +46,18 @@ start() {
 		return 0
 	fi
 	command -v etcd >/dev/null || die "etcd is not installed (apt-get install etcd-server)"
+	again=
+	[ -s "$dir/etcd.ports" ] && [ -d "$dir/data" ] && again=1
 	for try in 1 2 3; do
-		set -- $(free_ports) || die "cannot find free ports"
+		if [ -n "$again" ]; then
+			set -- $(cat "$dir/etcd.ports")
+		else
+			ports=$(free_ports) || die "cannot find free ports"
+			set -- $ports
+			rm -rf "$dir/data"
+		fi
 		url=http://127.0.0.1:$1
 		peer=http://127.0.0.1:$2
-		rm -rf "$dir/data"
 		nohup etcd --name default \
 			--data-dir "$dir/data" \
 			--listen-client-urls "$url" --advertise-client-urls "$url" \
@@ -64,6 +74,7 @@ start() {
 			if curl -sf -m 1 "$url/health" 2>/dev/null |
 				grep -q '"health":"true"'; then
 				echo "MV_TEST_ETCD=$url" >"$dir/etcd.env"
+				echo "$1 $2" >"$dir/etcd.ports"
 				cat "$dir/etcd.env"
 				return 0
 			fi
@@ -73,6 +84,7 @@ start() {
 		# Lost a race for a port, or too slow: stop it and try again.
 		kill "$pid" 2>/dev/null
 		stop_pid "$pid"
+		[ -z "$again" ] || break	# its ports are its URL
 	done
 	tail -n 20 "$dir/etcd.log" >&2
 	rm -f "$dir/etcd.pid"
@@ -96,7 +108,7 @@ stop_pid() {
 stop() {
 	[ -f "$1/etcd.pid" ] || return 0
 	stop_pid "$(cat "$1/etcd.pid")"
-	rm -f "$1/etcd.pid" "$1/etcd.env"
+	rm -f "$1/etcd.pid" "$1/etcd.env"	# etcd.ports and data stay
 }
 
 [ $# -eq 2 ] || die "usage: etcd.sh start|stop DIR"

@@ -9,12 +9,14 @@
 # Needs radosgw ceph-mon ceph-osd (scripts/deps.sh) and root or a user that
 # may run them.  Every wait is bounded; start takes about 7 s here.  A failed
 # start prints the daemons' log tails and exits 75 after stopping them.
+# RGW frees deleted objects at once (rgw gc settings): a full memstore OSD
+# makes every write hang, and by default RGW keeps deleted data 2 hours.
 set -eu
 
 KEY=MVTESTACCESSKEY00001
 SECRET=mvtestsecretkey000000000000000000000001
 BUCKET=mv-test
-MEMSTORE_BYTES=$((512 << 20))
+MEMSTORE_BYTES=$((1024 << 20))	# a cap; RAM holds only what is stored
 
 say() { printf 'rgw.sh: %s\n' "$*" >&2; }
 
@@ -135,6 +137,8 @@ memstore device bytes = $MEMSTORE_BYTES
 ms mon client mode = crc
 rgw data = $DIR/rgw/\$name
 rgw frontends = beast endpoint=127.0.0.1:$port
+rgw gc obj min wait = 0
+rgw gc processor period = 2
 EOF
 	ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. \
 		--cap mon 'allow *' >/dev/null 2>&1 || fail "ceph-authtool failed"

@@ -1979,13 +1979,16 @@ static void *watch_gone(void *arg)
 	return NULL;
 }
 
-/* The server goes away: every call, and a blocked watch, is MV_EAGAIN. */
+/*
+ * The server goes away: every call, and a blocked watch, is MV_EAGAIN;
+ * when it is back, the same store works again.
+ */
 TEST(etcd_server_goes_away)
 {
 	const char *dir = unit_path("etcd-gone");
 	struct wgone w = { NULL, 1, { 0 } };
 	struct mv_err err = { 0 };
-	char url[256] = "", pid[32] = "", path[4096];
+	char url[256] = "", back[256] = "", pid[32] = "", path[4096];
 	struct mv_meta *m;
 	pthread_t t;
 	int64_t id;
@@ -2034,6 +2037,13 @@ TEST(etcd_server_goes_away)
 		     MV_EAGAIN);
 	CHECK_EQ_INT(mv_meta_revision(m, &id, NULL), MV_EAGAIN);
 	CHECK(now_s() - t0 < 3);
+	/* Back, on the same URL: the same store works on, nothing reopened. */
+	REQUIRE(etcd_script("start", dir, back, sizeof(back)) == 0);
+	CHECK_STR(back, url);
+	CHECK_STR(get_str(m, "/g"), "1");
+	CHECK_EQ_INT(put_str(m, "/g", "3"), 0);
+	CHECK_STR(get_str(m, "/g"), "3");
+	CHECK_EQ_INT(etcd_script("stop", dir, NULL, 0), 0);
 	mv_meta_close(m);
 }
 

@@ -754,10 +754,7 @@ void unit_s3_wipe(struct mv_store *s)
 		unit_diag("wipe failed");
 }
 
-/*
- * A signed GET of the bucket with query (sorted), through the signing
- * store_s3.c uses: the body, malloc'ed, or NULL.
- */
+/* Append an answer to the malloc'ed string *arg. */
 static size_t keep(char *p, size_t size, size_t n, void *arg)
 {
 	char **b = arg;
@@ -772,6 +769,10 @@ static size_t keep(char *p, size_t size, size_t n, void *arg)
 	return size * n;
 }
 
+/*
+ * A signed GET of the bucket with query (sorted), through the signing
+ * store_s3.c uses: the body, malloc'ed, or NULL.
+ */
 static char *raw_get(const char *query)
 {
 	const struct mv_s3_conf *c = unit_s3_conf();
@@ -784,8 +785,10 @@ static char *raw_get(const char *query)
 	snprintf(up, sizeof(up), "%s:%s", getenv("AWS_ACCESS_KEY_ID"),
 		 getenv("AWS_SECRET_ACCESS_KEY"));
 	if (!h || mv_s3_prepare(h, "GET", url, "aws:amz:us-east-1:s3", up,
-				EMPTY, NULL, &list) < 0)
+				EMPTY, NULL, &list) < 0) {
+		curl_easy_cleanup(h);
 		return NULL;
+	}
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, keep);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &body);
 	if (curl_easy_perform(h) != CURLE_OK ||
@@ -834,13 +837,14 @@ static int uploads_under(const char *name)
 	return n;
 }
 
-/* The ETag the bucket listing gives the object. */
+/* How many parts the ETag of the listing says the object has (0: one PUT). */
 static int etag_parts(const char *name, const char *path)
 {
-	char q[512], *b, *k, *e;
+	char q[1100], *b, *k, *e;
 	int parts = 0;
 
-	snprintf(q, sizeof(q), "list-type=2&prefix=unit");
+	snprintf(q, sizeof(q), "list-type=2&prefix=%s",
+		 qenc(unit_s3_prefix(name)));
 	if (!(b = raw_get(q)))
 		return -1;
 	snprintf(q, sizeof(q), "<Key>%s%s</Key>", unit_s3_prefix(name), path);
