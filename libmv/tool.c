@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "net.h"
 #include "tool.h"
 
 #define OPT_VERSION 0x1ff
@@ -213,6 +214,99 @@ int mv_tool_int(struct mv_tool *t, const char *opt, const char *s,
 	return 0;
 }
 
+#define ROUTE_TRIES 3	/* nodes a master may name before the tool gives up */
+
+/*
+ * Ask the master on m (at maddr) for a node and connect to it, asking
+ * again, avoiding the nodes that did not answer; m is freed.
+ */
+static int via_master(struct mv_tool *t, struct mv_client *m,
+		      const char *maddr, struct mv_err *err)
+{
+	char avoid[800] = "", line[1024], reply[512], node[256];
+	struct mv_err last = { 0 };
+	int rc;
+
+	for (int i = 0; i < ROUTE_TRIES; i++) {
+		struct mv_err e = { 0 };
+		struct mv_client *c;
+
+		snprintf(line, sizeof(line), "NODE%s%s%s%s",
+			 t->session ? " session=" : "",
+			 t->session ? t->session : "",
+			 avoid[0] ? " avoid=" : "", avoid);
+		rc = mv_client_cmd(m, line, reply, sizeof(reply), err);
+		if (rc < 0)
+			goto out;
+		if (mv_reply_get(reply, "addr", node, sizeof(node)) < 0 ||
+		    !node[0]) {
+			rc = mv_err_set(err, MV_EPROTO, "malformed reply from "
+					"'%s': '%.80s'", maddr, reply);
+			goto out;
+		}
+		c = mv_client_connect(node, &e);
+		if (c) {
+			t->client = c;
+			rc = 0;
+			goto out;
+		}
+		last = e;
+		if (strlen(avoid) + strlen(node) + 2 < sizeof(avoid))
+			snprintf(avoid + strlen(avoid),
+				 sizeof(avoid) - strlen(avoid), "%s%s",
+				 avoid[0] ? "," : "", node);
+	}
+	rc = mv_err_set(err, MV_EUNAVAIL, "the master at '%s' named nodes "
+			"that do not answer, %d times: %s", maddr, ROUTE_TRIES,
+			last.msg);
+out:
+	mv_client_free(m);
+	return rc;
+}
+
+/*
+ * t->client from the address: a node's, or through a master (tool.h).
+ */
+static int connect_routed(struct mv_tool *t, struct mv_err *err)
+{
+	char *def = NULL, reply[512], server[128];
+	const char *addr = t->addr;
+	struct mv_client *c;
+	struct mv_addr a;
+	int rc = 0;
+
+	if (!addr && !(addr = def = mv_default_addr()))
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	c = mv_client_connect(addr, err);
+	if (!c) {
+		rc = err && err->code ? err->code : MV_EUNAVAIL;
+		goto out;
+	}
+	if (mv_addr_parse(addr, &a, NULL) < 0 || a.family == AF_UNIX) {
+		t->client = c;
+		goto out;
+	}
+	rc = mv_client_cmd(c, "HELLO 1", reply, sizeof(reply), err);
+	if (rc < 0) {
+		mv_client_free(c);
+		goto out;
+	}
+	if (mv_reply_get(reply, "server", server, sizeof(server)) < 0 ||
+	    strncmp(server, "mv-masterd/", 11)) {
+		t->client = c;
+		goto out;
+	}
+	t->master = 1;
+	if (t->at_master) {
+		t->client = c;
+		goto out;
+	}
+	rc = via_master(t, c, a.text, err);
+out:
+	free(def);
+	return rc;
+}
+
 int mv_tool_connect(struct mv_tool *t, struct mv_err *err)
 {
 	char line[MV_NAME_MAX + 16], reply[256];
@@ -223,10 +317,10 @@ int mv_tool_connect(struct mv_tool *t, struct mv_err *err)
 		return mv_err_set(err, MV_EDATA,
 				  "bad user name '%.80s': want "
 				  "[A-Za-z][A-Za-z0-9_]{0,63}", t->user);
-	t->client = mv_client_connect(t->addr, err);
-	if (!t->client)
-		return err && err->code ? err->code : MV_EUNAVAIL;
-	if (t->user) {
+	rc = connect_routed(t, err);
+	if (rc < 0)
+		return rc;
+	if (t->user && !(t->master && t->at_master)) {
 		snprintf(line, sizeof(line), "USER %s", t->user);
 		rc = mv_client_cmd(t->client, line, reply, sizeof(reply),
 				   err);

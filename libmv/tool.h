@@ -53,6 +53,16 @@ struct mv_tool {
 	int quiet, verbose;
 	int status;		/* exit status when getopt says MV_TOOL_EXIT */
 	struct mv_client *client;
+	/*
+	 * Given a master's address (HOST:PORT; mv-masterd answers HELLO with
+	 * server=mv-masterd/...), mv_tool_connect asks it NODE and connects
+	 * to the node it names: with session set, the node that holds that
+	 * named session.  at_master: stay connected to the master instead
+	 * (mv-stat); master is then 1 when the server is one.
+	 */
+	const char *session;
+	int at_master;
+	int master;
 	struct mv_out out;
 	/* getopt tables: the tool's options merged with the common ones */
 	char sopts[96];
@@ -104,6 +114,11 @@ void mv_tool_info(const struct mv_tool *t, const char *fmt, ...)
  * Connect to the node (-a, $MV_ADDR or the default socket) into t->client
  * and, when a user was given, select it.  0 or MV_EUNAVAIL ("cannot
  * connect to 'unix:...': ...") with err set; MV_EDATA for a bad user name.
+ * A TCP address is greeted with HELLO; when it is a master's, the tool is
+ * sent on to a node (see session above), and a node that does not answer
+ * makes it ask the master again, avoiding that node, up to 3 times
+ * (then MV_EUNAVAIL); a master with no live node is MV_EAGAIN.  Unix
+ * socket addresses are nodes: no HELLO, no extra round trip.
  */
 int mv_tool_connect(struct mv_tool *t, struct mv_err *err);
 

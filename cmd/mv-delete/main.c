@@ -147,6 +147,7 @@ int main(int argc, char **argv)
 	if (!idr)
 		return mv_tool_exit(&t, err.code ? err.code : MV_ENOINPUT,
 				    &err);
+	t.session = s.session;	/* through a master: the session's node */
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		goto out;
 	rc = run(&s, idr, &err);

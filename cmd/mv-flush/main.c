@@ -69,6 +69,8 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		if ((rc = mv_name_check(argv[i], &err)) < 0)
 			return mv_tool_exit(&t, rc, &err);
+	/* Through a master: the node of each session named, in turn. */
+	t.session = list ? NULL : argv[optind];
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
 
@@ -81,7 +83,16 @@ int main(int argc, char **argv)
 		return mv_tool_exit(&t, rc, &err);
 	}
 	for (int i = optind; i < argc; i++) {
-		if (abort_) {
+		rc = 0;
+		if (t.master && i > optind) {
+			mv_client_free(t.client);
+			t.client = NULL;
+			t.session = argv[i];
+			rc = mv_tool_connect(&t, &err);
+		}
+		if (rc < 0) {
+			/* Below: the sessions done before are counted. */
+		} else if (abort_) {
 			snprintf(line, sizeof(line), "ABORT %s", argv[i]);
 			rc = mv_client_cmd(t.client, line, reply,
 					   sizeof(reply), &err);

@@ -473,6 +473,7 @@ int main(int argc, char **argv)
 					    MV_ENOINPUT, &err);
 	}
 
+	t.session = s.session;	/* through a master: the session's node */
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		goto out;
 	t0 = mv_tool_now();

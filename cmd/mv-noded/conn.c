@@ -319,6 +319,7 @@ static const struct cmd {
 	{ "GET", 4, 5, cmd_get },
 	{ "SCAN", 4, 5, cmd_scan },
 	{ "STAT", 1, 1, cmd_stat },
+	{ "LOAD", 1, 1, cmd_load },
 	{ "INDEX", 3, 12, cmd_index },
 	{ "INDEXSTATUS", 2, 2, cmd_indexstatus },
 	{ "INDEXDROP", 2, 2, cmd_indexdrop },

@@ -74,6 +74,7 @@ int cmd_indexdrop(struct conn *cn, int argc, char **argv);
 int cmd_indexset(struct conn *cn, int argc, char **argv);
 int cmd_compact(struct conn *cn, int argc, char **argv);
 int cmd_stat(struct conn *cn, int argc, char **argv);
+int cmd_load(struct conn *cn, int argc, char **argv);
 /* verbs_write.c */
 int cmd_insert(struct conn *cn, int argc, char **argv);
 int cmd_delete(struct conn *cn, int argc, char **argv);

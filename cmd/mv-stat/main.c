@@ -1,7 +1,7 @@
 /*
  * mv-stat - print the nodes of the cluster as TSV: address, state, load,
- * memory and segments held, one line each (the STAT verb).  The embedded
- * node is the one line.
+ * memory and segments held, one line each: a master's NODES, or a node's
+ * own STAT (the embedded node is the one line).
  */
 #include <stdio.h>
 #include "client.h"
@@ -10,7 +10,8 @@
 static const char usage[] = "mv-stat [-qv] [-a ADDR] [-u USER] [--header]";
 static const char help[] =
 	"Print the nodes, one TSV line each: address, state, load (open\n"
-	"connections), memory (resident bytes), segments held.\n"
+	"connections), memory (resident bytes), segments held.  Given a\n"
+	"master's address, every node of the cluster (state up or down).\n"
 	"\n"
 	"      --header       print a header line first\n";
 
@@ -47,10 +48,13 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc)
 		return mv_tool_usage(&t, "too many arguments");
+	t.at_master = 1;
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
 	if (header)
 		mv_out_str(&t.out, "address\tstate\tload\tmemory\tsegments\n");
-	rc = mv_client_lines(t.client, "STAT", print_line, &t.out, &err);
+	/* A master lists every node of the cluster; a node itself. */
+	rc = mv_client_lines(t.client, t.master ? "NODES" : "STAT",
+			     print_line, &t.out, &err);
 	return mv_tool_exit(&t, rc, &err);
 }

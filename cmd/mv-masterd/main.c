@@ -1,0 +1,320 @@
+/*
+ * mv-masterd - the stateless router of an mv cluster.  It learns the
+ * nodes from etcd (/<user>/<cluster_id>_property), asks each for its load
+ * every second, and answers a client with the address of the least
+ * loaded live node (or of the node holding its named session).  It keeps
+ * nothing on disk: restart it at any time.  Foreground, logs to stderr,
+ * clean exit on SIGTERM and SIGINT.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include "log.h"
+#include "master.h"
+
+struct master the_master;
+
+static volatile sig_atomic_t got_term;
+
+static void on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+"usage: mv-masterd [-c FILE] [-n] [-v|-q] --listen=HOST:PORT --etcd=URL[,URL]\n"
+"                  [--KEY=VALUE]...\n"
+"Route the tools of an mv cluster to its nodes: learn them from etcd,\n"
+"heartbeat them, answer each client with the least loaded live node.\n"
+"  -c FILE          read FILE instead of $MV_HOME/mv.conf\n"
+"  -n               check the configuration and exit\n"
+"  -v               verbose log; -q warnings only\n"
+"  --listen=ADDR    HOST:PORT (or unix:PATH) to serve; repeatable\n"
+"  --etcd=URLS      etcd endpoints, comma-separated (required)\n"
+"  --cluster_id=ID  the cluster (default 'embedded'); --user=NAME the\n"
+"                   user whose keys name it (default 'default')\n"
+"  --allow=CIDR     clients allowed (repeatable; default 127.0.0.1/32\n"
+"                   and ::1/128)\n"
+"  --heartbeat_timeout=S  seconds without an answer before a node is\n"
+"                   down (default 3)\n"
+"  -h, --help       this help; --version the version\n"
+"It stores nothing.  See mv-masterd(8).\n");
+}
+
+/* The master's own keys, then those of mv.conf(5). */
+static int set_key(struct master *m, const char *key, const char *val,
+		   struct mv_err *err)
+{
+	if (!strcmp(key, "etcd")) {
+		char *s = strdup(val);
+
+		if (!*val)
+			return mv_err_set(err, MV_ECONFIG, "bad value for "
+					  "'etcd': want http://HOST:PORT[,...]");
+		if (!s)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		free(m->etcd);
+		m->etcd = s;
+		return 0;
+	}
+	if (!strcmp(key, "heartbeat_timeout")) {
+		char *end;
+		double v;
+
+		errno = 0;
+		v = strtod(val, &end);
+		if (end == val || *end || errno || !(v >= HEARTBEAT_TIMEOUT_MIN) ||
+		    v > HEARTBEAT_TIMEOUT_MAX)
+			return mv_err_set(err, MV_ECONFIG, "bad value for "
+					  "'heartbeat_timeout': '%.80s' (want "
+					  "%g to %g seconds)", val,
+					  HEARTBEAT_TIMEOUT_MIN,
+					  HEARTBEAT_TIMEOUT_MAX);
+		m->hb_timeout = v;
+		return 0;
+	}
+	return mv_conf_set(&m->conf, key, val, err);
+}
+
+/*
+ * mv.conf: key = value lines, '#' comments, as conf.c reads them, with the
+ * master's own keys (etcd, heartbeat_timeout) taken first.
+ */
+static int load_conf(struct master *m, const char *path, int missing_ok,
+		     struct mv_err *err)
+{
+	FILE *f = fopen(path, "r");
+	char line[4096];
+	int n = 0, rc = 0;
+
+	if (!f) {
+		if (missing_ok && errno == ENOENT)
+			return 0;
+		return mv_err_sys(err, MV_ECONFIG, "cannot open '%s'", path);
+	}
+	while (fgets(line, sizeof(line), f)) {
+		char *k = line, *v, *e, *eq;
+		struct mv_err e2 = { 0 };
+
+		n++;
+		while (isspace((unsigned char)*k))
+			k++;
+		if (!*k || *k == '#')
+			continue;
+		if (!strchr(k, '\n') && !feof(f)) {
+			rc = mv_err_set(err, MV_ECONFIG, "%s:%d: line too long",
+					path, n);
+			break;
+		}
+		if (!(eq = strchr(k, '='))) {
+			rc = mv_err_set(err, MV_ECONFIG, "%s:%d: want key = "
+					"value", path, n);
+			break;
+		}
+		for (e = eq; e > k && isspace((unsigned char)e[-1]); e--)
+			;
+		*e = '\0';
+		for (v = eq + 1; isspace((unsigned char)*v); v++)
+			;
+		for (e = v + strlen(v); e > v && isspace((unsigned char)e[-1]);
+		     e--)
+			;
+		*e = '\0';
+		if (set_key(m, k, v, &e2) < 0) {
+			rc = mv_err_set(err, e2.code, "%s:%d: %s", path, n,
+					e2.msg);
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int main(int argc, char **argv)
+{
+	struct master *m = &the_master;
+	struct mv_err err = { 0 };
+	const char *conf_file = NULL;
+	char *flags[256], *home = NULL;
+	int nflags = 0, check_only = 0, verbose = 0, nl = 0;
+	int lfds[MV_LISTEN_MAX];
+	pthread_t watch;
+
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(a, "--version")) {
+			printf("mv-masterd (mv) %s\n", MV_VERSION);
+			return 0;
+		} else if (!strcmp(a, "-c") && i + 1 < argc) {
+			conf_file = argv[++i];
+		} else if (!strcmp(a, "-n")) {
+			check_only = 1;
+		} else if (!strcmp(a, "-v") || !strcmp(a, "-vv")) {
+			verbose += (int)strlen(a) - 1;
+		} else if (!strcmp(a, "-q")) {
+			verbose = -1;
+		} else if (!strcmp(a, "-d")) {
+			/* foreground is the default */
+		} else if (!strncmp(a, "--", 2) && a[2] && nflags < 256) {
+			if (!strchr(a, '=') && i + 1 < argc) {
+				size_t l = strlen(a) + strlen(argv[i + 1]) + 2;
+				char *kv = malloc(l);
+
+				if (!kv)
+					return 70;
+				snprintf(kv, l, "%s=%s", a + 2, argv[++i]);
+				flags[nflags++] = kv;
+			} else {
+				flags[nflags++] = strdup(a + 2);
+			}
+		} else {
+			fprintf(stderr, "mv-masterd: unknown argument '%s'\n", a);
+			usage(stderr);
+			return 64;
+		}
+	}
+	m->hb_timeout = HEARTBEAT_TIMEOUT_DEFAULT;
+	if (mv_conf_init(&m->conf, &err) < 0)
+		goto conf_fail;
+	home = mv_home();
+	{
+		char path[4096];
+
+		snprintf(path, sizeof(path), "%s/mv.conf", home ? home : ".");
+		if (load_conf(m, conf_file ? conf_file : path, !conf_file,
+			      &err) < 0)
+			goto conf_fail;
+	}
+	for (int i = 0; i < nflags; i++) {
+		char *eq = flags[i] ? strchr(flags[i], '=') : NULL;
+
+		if (!eq) {
+			mv_err_set(&err, MV_ECONFIG, "flag '--%s' needs a value",
+				   flags[i] ? flags[i] : "");
+			goto conf_fail;
+		}
+		*eq = '\0';
+		if (set_key(m, flags[i], eq + 1, &err) < 0)
+			goto conf_fail;
+	}
+	if (verbose)
+		m->conf.verbose = verbose;
+	log_init(m->conf.verbose);
+	if (!m->etcd) {
+		mv_err_set(&err, MV_ECONFIG, "no etcd: give --etcd=http://HOST:"
+			   "PORT (the cluster's metadata)");
+		goto conf_fail;
+	}
+	if (m->conf.nlisten == 0) {
+		mv_err_set(&err, MV_ECONFIG, "no listen address: give "
+			   "--listen=HOST:PORT");
+		goto conf_fail;
+	}
+	if (m->conf.nallow == 0) {
+		mv_conf_set(&m->conf, "allow", "127.0.0.1/32", NULL);
+		mv_conf_set(&m->conf, "allow", "::1/128", NULL);
+	}
+	for (int i = 0; i < m->conf.nallow; i++)
+		if (mv_cidr_parse(m->conf.allow[i], &m->allow[m->nallow++],
+				  &err) < 0)
+			goto conf_fail;
+	for (int i = 0; i < m->conf.nlisten; i++) {
+		struct mv_addr a;
+
+		if (mv_addr_parse(m->conf.listen[i], &a, &err) < 0)
+			goto conf_fail;
+	}
+	snprintf(m->prefix, sizeof(m->prefix), "/%s/%s_property", m->conf.user,
+		 m->conf.cluster_id);
+	if (check_only) {
+		printf("mv-masterd: configuration ok\n");
+		goto out;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	pthread_mutex_init(&m->lock, NULL);
+	pthread_cond_init(&m->loaded_cv, NULL);
+	for (int i = 0; i < m->conf.nlisten; i++) {
+		struct mv_addr a;
+
+		mv_addr_parse(m->conf.listen[i], &a, NULL);
+		lfds[i] = mv_net_listen(&a, &err);
+		if (lfds[i] < 0) {
+			fprintf(stderr, "mv-masterd: %s\n", err.msg);
+			for (int j = 0; j < i; j++)
+				close(lfds[j]);
+			free(home);
+			return mv_exit_code(err.code);
+		}
+		nl++;
+		log_info("listening on %s", a.text);
+	}
+	{
+		struct sigaction sa = { 0 };
+
+		sa.sa_handler = on_term;
+		sigaction(SIGTERM, &sa, NULL);
+		sigaction(SIGINT, &sa, NULL);
+		sa.sa_handler = SIG_IGN;
+		sigaction(SIGHUP, &sa, NULL);
+	}
+	if (pthread_create(&watch, NULL, master_watch, m))
+		fatal("pthread_create");
+	log_info("mv-masterd %s following '%s' on %s", MV_VERSION, m->prefix,
+		 m->etcd);
+	while (!got_term) {
+		struct pollfd pfd[MV_LISTEN_MAX];
+		int n;
+
+		for (int i = 0; i < nl; i++) {
+			pfd[i].fd = lfds[i];
+			pfd[i].events = POLLIN;
+		}
+		n = poll(pfd, (nfds_t)nl, 500);
+		if (n < 0 && errno != EINTR)
+			fatal("poll");
+		for (int i = 0; n > 0 && i < nl; i++)
+			if (pfd[i].revents & POLLIN)
+				master_accept(m, lfds[i]);
+	}
+	log_info("shutting down");
+	atomic_store(&m->stopping, 1);
+	for (int i = 0; i < nl; i++) {
+		struct mv_addr a;
+
+		close(lfds[i]);
+		mv_addr_parse(m->conf.listen[i], &a, NULL);
+		if (a.family == AF_UNIX)
+			unlink(((struct sockaddr_un *)&a.ss)->sun_path);
+	}
+	log_info("stopped");
+	/* Nothing to save: the threads end with the process. */
+	_exit(0);
+out:
+	free(home);
+	for (int i = 0; i < nflags; i++)
+		free(flags[i]);
+	free(m->etcd);
+	mv_conf_release(&m->conf);
+	return 0;
+conf_fail:
+	free(home);
+	for (int i = 0; i < nflags; i++)
+		free(flags[i]);
+	free(m->etcd);
+	mv_conf_release(&m->conf);
+	fprintf(stderr, "mv-masterd: %s\n", err.msg);
+	return mv_exit_code(err.code ? err.code : MV_ECONFIG);
+}

@@ -1,0 +1,352 @@
+#!/usr/bin/env bats
+# mv-masterd with a real etcd and real mv-noded processes: the nodes'
+# LOAD, the master's verbs, least-loaded routing, heartbeats (a killed
+# node is down, then up again), a restart of the master, nodes joining
+# through the watch, the allow-list, named sessions, and tools that ask
+# the master again when a node does not answer.  The nodes are embedded
+# ones on TCP ports, registered by the tests with the membership keys of
+# the cluster contract (helpers/cluster.bash).
+
+load helpers/mv
+load helpers/cluster
+
+setup_file() {
+	cluster_setup_file
+}
+
+teardown_file() {
+	cluster_teardown_file
+}
+
+setup() {
+	need_own_node
+	mv_setup
+	cluster_setup
+	export MV_HOME=$CLUSTER_DIR/home
+	mkdir -p "$MV_HOME"
+}
+
+teardown() {
+	cluster_teardown
+}
+
+# A node that answers the master's heartbeat with load 0 but accepts no
+# other connection: the master sends clients there, and they find nobody.
+start_fake_node() {
+	local no=$1 port
+	port=$(free_port)
+	python3 - "$no" "$port" >>"$CLUSTER_DIR/fake.log" 2>&1 3>&- <<'EOF' &
+import socket, sys
+no, port = sys.argv[1], int(sys.argv[2])
+ls = socket.socket()
+ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+ls.bind(("127.0.0.1", port))
+ls.listen(1)
+c, _ = ls.accept()		# the master's heartbeat connection
+ls.close()			# every later connection is refused
+f = c.makefile("rwb")
+for line in f:
+    if line.strip() == b"LOAD":
+        f.write(b"OK no=%s load=0 conns=0 mem=0 segments=0 applied=0\n" % no.encode())
+        f.flush()
+EOF
+	echo $! >>"$CLUSTER_DIR/pids"
+	FAKE=127.0.0.1:$port
+	# Listening: a connection now would be the master's; wait for the port.
+	poll 5 python3 -c 'import socket, sys
+s = socket.socket()
+try:
+    s.bind(("127.0.0.1", int(sys.argv[1])))
+except OSError:
+    sys.exit(0)
+sys.exit(1)' "$port"
+}
+
+@test "LOAD answers the node's number, load, connections, memory, segments and applied revision" {
+	start_tcp_node 4
+	run -0 mv-create -a "$NODE_4" "$C" --dim 2
+	run -0 mv-insert -a "$NODE_4" "$C" < <(printf '1 2\n3 4\n')
+	run -0 bash -c "printf 'LOAD\nQUIT\n' | python3 '$MV_HELPERS/mvgen.py' wire '$NODE_4' --idle 5"
+	assert_line -n 0 --regexp '^OK no=4 load=1 conns=1 mem=[1-9][0-9]* segments=1 applied=0$'
+}
+
+@test "mv-masterd: --help, --version, -n, and configuration errors exit 78" {
+	run -0 mv-masterd --help
+	assert_line -n 0 --partial "usage: mv-masterd"
+	run -0 mv-masterd --version
+	assert_output "mv-masterd (mv) $MV_VERSION"
+	run -78 mv-masterd --listen=127.0.0.1:1
+	assert_output "mv-masterd: no etcd: give --etcd=http://HOST:PORT (the cluster's metadata)"
+	run -78 mv-masterd --etcd="$MV_TEST_ETCD"
+	assert_output "mv-masterd: no listen address: give --listen=HOST:PORT"
+	run -78 mv-masterd --etcd="$MV_TEST_ETCD" --listen=127.0.0.1:1 --heartbeat_timeout=0
+	assert_output "mv-masterd: bad value for 'heartbeat_timeout': '0' (want 1 to 3600 seconds)"
+	run -78 mv-masterd --etcd="$MV_TEST_ETCD" --listen=127.0.0.1:1 --allow=nonsense
+	assert_output --regexp "^mv-masterd: .*nonsense"
+	run -78 mv-masterd --etcd="$MV_TEST_ETCD" --listen=127.0.0.1:1 --bogus=1
+	assert_output "mv-masterd: unknown key 'bogus'"
+	run -64 mv-masterd stray
+	assert_line -n 0 "mv-masterd: unknown argument 'stray'"
+	printf 'etcd = %s\nlisten = 127.0.0.1:1\nheartbeat_timeout = 5\n' \
+		"$MV_TEST_ETCD" >"$MV_HOME/mv.conf"
+	run -0 mv-masterd -n
+	assert_output "mv-masterd: configuration ok"
+	printf 'etcd\n' >"$BATS_TEST_TMPDIR/bad.conf"
+	run -78 mv-masterd -c "$BATS_TEST_TMPDIR/bad.conf"
+	assert_output "mv-masterd: $BATS_TEST_TMPDIR/bad.conf:1: want key = value"
+}
+
+@test "the master's protocol: HELLO, PING, NODES, NODE with no live node, unknown verbs" {
+	start_master
+	run -0 master_says HELLO 1
+	assert_output "OK version=1 server=mv-masterd/$MV_VERSION maxline=1024"
+	run -0 master_says PING
+	assert_output "OK"
+	run -0 master_says NODES
+	assert_output "END"
+	run -0 master_says NODE
+	assert_output "ERR BUSY no live node"
+	run -0 master_says NODE session=9bad
+	assert_output --regexp "^ERR BADNAME "
+	run -0 master_says NODE where=here
+	assert_output "ERR PROTO bad argument 'where=here': want session=NAME or avoid=HOST:PORT"
+	run -0 master_says INSERT x 1 2 8
+	assert_output "ERR PROTO unknown verb for mv-masterd: ask NODE for a node"
+	run -75 mv-ls -a "$MASTER"
+	assert_output "mv-ls: no live node"
+}
+
+@test "NODE answers the least loaded live node, ties to the lowest number" {
+	start_tcp_node 1
+	start_tcp_node 2
+	join_node 1
+	join_node 2
+	start_master
+	poll 5 state_is "$NODE_1" up
+	poll 5 state_is "$NODE_2" up
+	run -0 node_of_next_client
+	assert_output "$NODE_1"
+	# Four idle clients on node 1: its load is 5 at the next heartbeat.
+	hold_conns "$NODE_1" 4
+	poll 5 bash -c "mv-stat -a '$MASTER' | grep -q '^$NODE_1${T}up${T}5${T}'"
+	for i in 1 2 3; do
+		run -0 node_of_next_client
+		assert_output "$NODE_2"
+	done
+	run -0 master_says NODE
+	assert_output "OK addr=$NODE_2 no=2"
+}
+
+@test "tools through the master reach a node: mv-create, mv-insert, mv-search, mv-ls with -a MASTER" {
+	start_tcp_node 1
+	join_node 1
+	start_master
+	run -0 mv-create -a "$MASTER" "$C" --dim 4
+	run -0 mv-insert -a "$MASTER" --ids-first "$C" < <(printf '10 1 0 0 0\n20 0 1 0 0\n30 0 0 1 0\n')
+	run -0 mv-search -a "$MASTER" "$C" -k 1 < <(printf '0 1 0 0\n')
+	assert_output "0${T}1${T}20${T}0"
+	run -0 mv-ls -a "$MASTER" "$C"
+	assert_output --regexp "^$C${T}4${T}l2${T}3${T}"
+	# It was node 1 that did the work.
+	run -0 mv-ls -a "$NODE_1" "$C"
+	assert_output --regexp "^$C${T}4${T}l2${T}3${T}"
+}
+
+@test "mv-stat -a MASTER lists every node: up, or down when it does not answer or is not live" {
+	start_tcp_node 1
+	start_tcp_node 2
+	join_node 1
+	join_node 2
+	join_node 3 "127.0.0.1:$(free_port)"	# nobody there
+	start_master
+	poll 5 state_is "$NODE_1" up
+	poll 5 state_is "$NODE_2" up
+	run -0 mv-stat -a "$MASTER" --header
+	assert_line -n 0 "address${T}state${T}load${T}memory${T}segments"
+	assert_line -n 1 --regexp "^$NODE_1${T}up${T}[0-9]+${T}[1-9][0-9]*${T}0$"
+	assert_line -n 2 --regexp "^$NODE_2${T}up${T}[0-9]+${T}[1-9][0-9]*${T}0$"
+	assert_line -n 3 --regexp "^127\.0\.0\.1:[0-9]+${T}down${T}0${T}0${T}0$"
+	[ "${#lines[@]}" -eq 4 ]
+	# A node whose live key is gone is down at once.
+	leave_node 2
+	poll 3 state_is "$NODE_2" down
+	# A node's own address still gives its own line.
+	run -0 mv-stat -a "$NODE_1"
+	assert_output --regexp "^$NODE_1${T}up${T}"
+}
+
+@test "SIGKILL of a node: down within the heartbeat timeout, no client sent there, up again when it answers" {
+	start_tcp_node 1
+	start_tcp_node 2
+	join_node 1
+	join_node 2
+	start_master
+	poll 5 state_is "$NODE_1" up
+	poll 5 state_is "$NODE_2" up
+	run -0 mv-create -a "$NODE_1" "$C" --dim 2
+	run -0 mv-create -a "$NODE_2" "$C" --dim 2
+	kill_tcp_node 2
+	SECONDS=0
+	# Meanwhile tools through the master still work.
+	for i in 1 2 3 4; do
+		run -0 mv-ls -a "$MASTER" "$C"
+	done
+	poll 6 state_is "$NODE_2" down
+	[ "$SECONDS" -le 5 ]
+	grep -q "node 2 at $NODE_2 is down" "$MASTER_LOG"
+	for i in 1 2 3 4 5 6; do
+		run -0 node_of_next_client
+		assert_output "$NODE_1"
+	done
+	start_tcp_node 2
+	poll 4 state_is "$NODE_2" up
+	# Clients go there again, once it is the least loaded.
+	hold_conns "$NODE_1" 2
+	poll 4 next_client_is "$NODE_2"
+}
+
+@test "a tool sent to a node that does not answer asks the master again; 69 when none answers" {
+	start_tcp_node 1
+	start_fake_node 5
+	join_node 5 "$FAKE"
+	start_master
+	poll 5 state_is "$FAKE" up
+	run -0 node_of_next_client
+	assert_output "$FAKE"
+	join_node 1
+	poll 5 state_is "$NODE_1" up
+	# The fake node is the least loaded: the tools go there first.
+	run -0 mv-create -a "$MASTER" "$C" --dim 2
+	run -0 mv-ls -a "$MASTER" "$C"
+	assert_output --regexp "^$C${T}2${T}"
+	run -0 mv-ls -a "$NODE_1" "$C"
+	leave_node 1
+	poll 3 state_is "$NODE_1" down
+	run -69 mv-ls -a "$MASTER"
+	assert_output --regexp "^mv-ls: the master at '$MASTER' named nodes that do not answer, 3 times: .*'$FAKE'"
+}
+
+@test "master restarted: nothing was kept, tools work at once" {
+	start_tcp_node 1
+	join_node 1
+	start_master
+	run -0 mv-create -a "$MASTER" "$C" --dim 2
+	kill -TERM "$MASTER_PID"
+	_wait_gone "$MASTER_PID" 10
+	assert_equal "$MV_NODE_STATUS" 0
+	grep -q "stopped" "$MASTER_LOG"
+	run -69 mv-ls -a "$MASTER"
+	start_master
+	run -0 mv-insert -a "$MASTER" "$C" < <(printf '1 2\n3 4\n')
+	run -0 mv-ls -a "$MASTER" "$C"
+	assert_output --regexp "^$C${T}2${T}l2${T}2${T}"
+	run -0 mv-stat -a "$MASTER"
+	assert_output --regexp "^$NODE_1${T}up${T}"
+	# SIGKILL too: the next master knows as much.
+	kill -KILL "$MASTER_PID"
+	_wait_gone "$MASTER_PID" 10
+	start_master
+	run -0 mv-search -a "$MASTER" "$C" -k 1 < <(printf '1 2\n')
+	assert_output --regexp "^0${T}1${T}[0-9]+${T}0$"
+}
+
+@test "a node joining is learned from the watch; one leaving is down" {
+	start_tcp_node 1
+	join_node 1
+	start_master
+	poll 5 state_is "$NODE_1" up
+	start_tcp_node 2
+	join_node 2
+	poll 3 state_is "$NODE_2" up
+	grep -q "node 2 at $NODE_2 is live" "$MASTER_LOG"
+	run -0 mv-stat -a "$MASTER"
+	[ "${#lines[@]}" -eq 2 ]
+	leave_node 2
+	poll 3 state_is "$NODE_2" down
+	for i in 1 2 3; do
+		run -0 node_of_next_client
+		assert_output "$NODE_1"
+	done
+}
+
+@test "etcd stopped: the master keeps its nodes and routes; etcd back: it follows again" {
+	own_etcd_start "$BATS_TEST_TMPDIR/etcd"
+	start_tcp_node 1
+	join_node 1
+	start_master
+	poll 5 state_is "$NODE_1" up
+	own_etcd_stop "$BATS_TEST_TMPDIR/etcd"
+	sleep 1
+	run -0 mv-create -a "$MASTER" "$C" --dim 2
+	run -0 mv-stat -a "$MASTER"
+	assert_output --regexp "^$NODE_1${T}up${T}"
+	poll 5 grep -q "the nodes known are kept" "$MASTER_LOG"
+	own_etcd_start "$BATS_TEST_TMPDIR/etcd"
+	start_tcp_node 2
+	join_node 2
+	poll 5 state_is "$NODE_2" up
+	grep -q "etcd answers again" "$MASTER_LOG"
+	run -0 mv-ls -a "$MASTER"
+}
+
+@test "a client outside the master's allow-list is refused with DENIED (77)" {
+	start_tcp_node 1
+	join_node 1
+	start_master --allow=10.0.0.0/8
+	run -0 timeout 5 socat -u "TCP:$MASTER" STDOUT
+	assert_output "ERR DENIED address not allowed"
+	run -77 mv-stat -a "$MASTER"
+	assert_output "mv-stat: address not allowed"
+	run -77 mv-ls -a "$MASTER"
+	assert_output "mv-ls: address not allowed"
+	grep -q "refused a connection from an address not allowed" "$MASTER_LOG"
+	# The heartbeats go out all the same: the node is up for those allowed.
+	cluster_teardown
+	: >"$CLUSTER_DIR/pids"
+	start_tcp_node 1
+	join_node 1
+	start_master --allow=10.0.0.0/8 --allow=127.0.0.0/8
+	run -0 mv-ls -a "$MASTER"
+}
+
+@test "a named session's commands go to the node that holds it" {
+	start_tcp_node 1
+	start_tcp_node 2
+	join_node 1
+	join_node 2
+	start_master
+	poll 5 state_is "$NODE_1" up
+	poll 5 state_is "$NODE_2" up
+	run -0 mv-create -a "$NODE_1" "$C" --dim 2
+	run -0 mv-create -a "$NODE_2" "$C" --dim 2
+	hold_session S1 2
+	for i in 1 2 3 4; do
+		run -0 master_says NODE session=S1
+		assert_output "OK addr=$NODE_2 no=2"
+	done
+	run -0 mv-insert -a "$MASTER" --session S1 "$C" < <(printf '1 2\n3 4\n')
+	run -0 mv-insert -a "$MASTER" --session S1 "$C" < <(printf '5 6\n')
+	run -0 mv-flush -a "$MASTER" S1
+	run -0 mv-ls -a "$NODE_2" "$C"
+	assert_output --regexp "^$C${T}2${T}l2${T}3${T}"
+	run -0 mv-ls -a "$NODE_1" "$C"
+	assert_output --regexp "^$C${T}2${T}l2${T}0${T}"
+	# Sessions on two nodes, committed by one mv-flush: each on its node.
+	hold_session S3 1
+	hold_session S4 2
+	run -0 mv-insert -a "$MASTER" --session S3 "$C" < <(printf '7 8\n')
+	run -0 mv-insert -a "$MASTER" --session S4 "$C" < <(printf '9 9\n')
+	run -0 mv-flush -a "$MASTER" S3 S4
+	run -0 mv-ls -a "$NODE_1" "$C"
+	assert_output --regexp "^$C${T}2${T}l2${T}1${T}"
+	run -0 mv-ls -a "$NODE_2" "$C"
+	assert_output --regexp "^$C${T}2${T}l2${T}4${T}"
+	# A session nobody holds: the least loaded node, as any client.
+	run -0 master_says NODE session=S2
+	assert_output --regexp "^OK addr=127\.0\.0\.1:[0-9]+ no=[12]$"
+	# The holder is down: try again later, never another node.
+	kill_tcp_node 2
+	poll 6 state_is "$NODE_2" down
+	run -75 mv-flush -a "$MASTER" S1
+	assert_output "mv-flush: session 'S1' is held by node 2, which is down"
+}
