@@ -21,13 +21,14 @@
 #           load the index from S3), with ef=EF;
 #  path     the cost of the cluster path per query: latency node 2 minus
 #           embedded (the visibility wait: one etcd revision read per
-#           query; v1 has no fan-out), the etcd read alone (a keep-alive
-#           HTTP client, python), and the tool's cost per call of going
+#           query; v1 has no fan-out), the etcd read alone (one curl
+#           over a kept-alive connection), and the tool's cost per call of going
 #           through the master (HELLO + NODE + a second connection): NCALL
 #           single-query mv-search processes each through node 2, the
 #           master and the embedded node;
 #  visible  flush on node 1 to found by a search on nodes 2 and 3
-#           (bench/visible, ROUNDS rounds; median and max), against a
+#           (and node 1 itself) (bench/visible, ROUNDS rounds; median and
+#           max), against a
 #           flush and search on the embedded node itself;
 #  kill     bench/latency on node 2 before, during (node 3 gets SIGKILL
 #           0.3 s into the run) and after (node 3's live key expired);
@@ -292,18 +293,11 @@ done
 # The etcd revision read alone: what the visibility wait adds at least.
 etcd_us=()
 for r in $(seq "$REPEAT"); do
-	etcd_us+=("$(python3 -c 'import http.client, sys, time
-u = sys.argv[1].split("//")[1]
-c = http.client.HTTPConnection(u, timeout=5)
-ts = []
-for i in range(600):
-    t = time.monotonic()
-    c.request("POST", "/v3/kv/range", body=b"{\"key\":\"eA==\"}",
-              headers={"Content-Type": "application/json"})
-    c.getresponse().read()
-    ts.append(time.monotonic() - t)
-ts = sorted(ts[100:])
-print("%.1f" % (ts[len(ts) // 2] * 1e6))' "$ETCD")")
+	# One curl, 500 requests over one kept-alive connection.
+	etcd_us+=("$(curl -s -d '{"key":"eA=="}' -w '\n%{time_total}\n' \
+		$(printf "$ETCD/v3/kv/range %.0s" $(seq 500)) |
+		awk '/^[0-9.]+$/ { print $1 * 1e6 }' | tail -n 400 | sort -g |
+		awk '{ v[NR] = $1 } END { printf "%.0f", v[int((NR + 1) / 2)] }')")
 done
 etcd_read=$(median "${etcd_us[@]}")
 
@@ -334,11 +328,12 @@ mv-create -q -a "${ADDR[n1]}" vis --dim 4
 mv-create -q -a "${ADDR[emb]}" vis --dim 4
 for r in $(seq "$REPEAT"); do
 	bench/visible -n "$ROUNDS" --id0 $((r * 1000000)) vis "${ADDR[n1]}" \
-		"${ADDR[n2]}" "${ADDR[n3]}" >"$tmp/vis.out"
+		"${ADDR[n2]}" "${ADDR[n3]}" "${ADDR[n1]}" >"$tmp/vis.out"
 	bench/visible -n "$ROUNDS" --id0 $((r * 1000000)) vis "${ADDR[emb]}" \
 		"${ADDR[emb]}" >"$tmp/vis-emb.out"
 	for f in flush_median_ms reader1_median_ms reader1_max_ms reader1_first_try \
-		reader2_median_ms reader2_max_ms reader2_first_try; do
+		reader2_median_ms reader2_max_ms reader2_first_try \
+		reader3_median_ms reader3_max_ms; do
 		add "vis.$f" "$(field "$f" "$tmp/vis.out")"
 	done
 	for f in flush_median_ms reader1_median_ms reader1_max_ms reader1_first_try; do
@@ -422,13 +417,14 @@ for kind in exact hnsw; do
 	echo "| $lbl: one mv-search process per query ($NCALL), through node 2 | $(med "$kind.call.n2") ms | $e ms | $(ratio "$(med "$kind.call.n2")" "$e") x |"
 	echo "| $lbl: the same through the master | $(med "$kind.call.master") ms | | $(ratio "$(med "$kind.call.master")" "$e") x |"
 done
-echo "| etcd revision read alone (keep-alive HTTP, p50) | $etcd_read us | | |"
+echo "| etcd revision read alone (curl, one kept-alive connection, p50) | $etcd_read us | | |"
 echo "| HNSW32 build (node 1 / embedded); seen on nodes 2 and 3 after | $idx_c_s s; $idx_seen s | $idx_e_s s | $(ratio "$idx_c_s" "$idx_e_s") x |"
 e=$(med visemb.flush_median_ms)
 echo "| flush of 1 row (insert + FLUSH), p50 | $(med vis.flush_median_ms) ms | $e ms | $(ratio "$(med vis.flush_median_ms)" "$e") x |"
 e=$(med visemb.reader1_median_ms)
 echo "| flush returned on node 1 to found on node 2: median / max ($ROUNDS rounds) | $(med vis.reader1_median_ms) / $(mx vis.reader1_max_ms) ms | $e / $(mx visemb.reader1_max_ms) ms (same node) | $(ratio "$(med vis.reader1_median_ms)" "$e") x |"
 echo "| the same, node 3 | $(med vis.reader2_median_ms) / $(mx vis.reader2_max_ms) ms | | $(ratio "$(med vis.reader2_median_ms)" "$e") x |"
+echo "| the same, node 1 itself (the writer) | $(med vis.reader3_median_ms) / $(mx vis.reader3_max_ms) ms | | $(ratio "$(med vis.reader3_median_ms)" "$e") x |"
 echo "| rounds found by the first search (node 2, node 3 / embedded) | $(med vis.reader1_first_try), $(med vis.reader2_first_try) of $ROUNDS | $(med visemb.reader1_first_try) of $ROUNDS | |"
 e=$(med hnsw.p50.emb)
 for ph in before during after; do
