@@ -5,7 +5,8 @@
  *   visible [-n ROUNDS] [--id0 ID] NAME WRITER_ADDR READER_ADDR...
  *
  * NAME is an existing collection of dimension 4 (l2).  Each round inserts
- * one row (id ID + round, a vector no other round uses) through WRITER
+ * one row (id ID + round, a vector made from the id: no other id has
+ * it; ids below 10^10, rounds below 10^5) through WRITER
  * and flushes it; the moment the FLUSH reply is read is t0.  Then one
  * thread per reader, each over its own persistent connection, searches
  * that vector (k = 1) until the row comes back first, and notes the time
@@ -145,9 +146,10 @@ int main(int argc, char **argv)
 		pthread_create(&th[r], NULL, reader_main, &rd[r]);
 	for (round_no = 0; round_no < rounds; round_no++) {
 		want = id0 + round_no;
-		vec[0] = (float)round_no;
-		vec[1] = (float)round_no + 0.5f;
-		vec[2] = -(float)round_no;
+		/* A vector of its own, for any id (runs use other id0s). */
+		vec[0] = (float)(want % 100000);
+		vec[1] = (float)(want / 100000) + 0.5f;
+		vec[2] = -vec[0];
 		vec[3] = 1;
 		double ts = now();
 		int wrc = mv_client_insert(w, name, 1, DIM, &want, vec, NULL, 0,
