@@ -41,6 +41,11 @@
 # report on stdout, progress on stderr.  Everything it starts is stopped
 # at exit.
 #
+# RGW_TCP_NODELAY=1 runs RGW with `tcp_nodelay=1` on its beast frontend
+# (a copy of scripts/rgw.sh): without it, a small GET on a kept-alive
+# connection waits ~40 ms for the body (RGW's Nagle against the client's
+# delayed ACK), which is what a follower's segment download pays.
+#
 # Environment: SUBSET (base vectors, default 50000; 0 = all 331,479), NQ
 # (queries, default 2000), NLAT (queries of a latency run, default 1000),
 # EF (64), ROUNDS (100), NCALL (50), REPEAT (3), THREADS (OMP_NUM_THREADS
@@ -137,7 +142,7 @@ cleanup() {
 		done
 	fi
 	[ -z "$etcd_on" ] || sh scripts/etcd.sh stop "$tmp/etcd" || true
-	[ -z "$rgw_on" ] || sh scripts/rgw.sh stop "$tmp/rgw" || true
+	[ -z "$rgw_on" ] || sh "$rgw_sh" stop "$tmp/rgw" || true
 	if [ "${KEEP:-0}" = 1 ]; then
 		log "kept $tmp"
 	else
@@ -167,8 +172,16 @@ mb=$(calc %.1f "$SUBSET * $rec / 1e6")
 etcd_on=1
 env=$(sh scripts/etcd.sh start "$tmp/etcd") || die "etcd did not start"
 ETCD=${env#MV_TEST_ETCD=}
+rgw_sh=scripts/rgw.sh
+if [ "${RGW_TCP_NODELAY:-0}" = 1 ]; then
+	# RGW's beast frontend with Nagle off (see the top of this file).
+	sed 's|^rgw frontends = beast endpoint=[^ ]*$|& tcp_nodelay=1|' \
+		scripts/rgw.sh >"$tmp/rgw.sh"
+	grep -q 'tcp_nodelay=1$' "$tmp/rgw.sh" || die "no beast frontend line in scripts/rgw.sh"
+	rgw_sh=$tmp/rgw.sh
+fi
 rgw_on=1
-sh scripts/rgw.sh start "$tmp/rgw" >"$tmp/rgw.env" || die "RGW did not start"
+sh "$rgw_sh" start "$tmp/rgw" >"$tmp/rgw.env" || die "RGW did not start"
 set -a
 . "$tmp/rgw.env"
 set +a
@@ -394,7 +407,7 @@ cpu=$(awk -F ': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 echo
 echo "mv cluster benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), glove-100 subset: $SUBSET x $dim, cosine, $NQ queries, k=10"
-echo "machine: $cpu, $(nproc) cores, $mem; 3 mv-noded (etcd 1 member, Ceph RGW memstore), mv-masterd, 1 embedded mv-noded, all on this machine;" \
+echo "machine: $cpu, $(nproc) cores, $mem; 3 mv-noded (etcd 1 member, Ceph RGW memstore$([ "${RGW_TCP_NODELAY:-0}" = 1 ] && echo ", beast tcp_nodelay=1")), mv-masterd, 1 embedded mv-noded, all on this machine;" \
 	"OMP_NUM_THREADS=$THREADS; median of $REPEAT runs; load average $load0 at start, $load1 at end"
 echo
 echo "| measure | cluster | embedded | cluster / embedded |"
