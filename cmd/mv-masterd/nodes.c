@@ -178,7 +178,7 @@ static void *heartbeat(void *arg)
 				snprintf(why, sizeof(why), "malformed LOAD "
 					 "answer '%.80s'", rep);
 			} else if (no != n->no) {
-				snprintf(why, sizeof(why), "'%s' answers as "
+				snprintf(why, sizeof(why), "'%.200s' answers as "
 					 "node %" PRId64, addr, no);
 			} else {
 				ok = 1;

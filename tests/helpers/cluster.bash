@@ -55,37 +55,27 @@ cluster_teardown() {
 	done <"$CLUSTER_DIR/pids"
 	timeout -k 1 5 etcdctl --endpoints="$MV_TEST_ETCD" --dial-timeout=1s \
 		del --prefix "$PROP" >/dev/null 2>&1
+	if [ -f "$CLUSTER_DIR/etcds" ]; then
+		while read -r dir; do
+			own_etcd_stop "$dir"
+		done <"$CLUSTER_DIR/etcds"
+	fi
 	true
 }
 
-# own_etcd_start DIR: an etcd of the test's own with its data in DIR,
-# started again on the same ports and data (the command line of
-# DEPENDENCIES.md); sets MV_TEST_ETCD for this test.  own_etcd_stop DIR.
+# own_etcd_start DIR: an etcd of the test's own (scripts/etcd.sh), which
+# comes back with its data on the same URL when started again on DIR;
+# sets MV_TEST_ETCD for this test.  own_etcd_stop DIR stops it (and
+# cluster_teardown does, too).
 own_etcd_start() {
-	local dir=$1 c p pid
-	mkdir -p "$dir"
-	[ -f "$dir/ports" ] || echo "$(free_port) $(free_port)" >"$dir/ports"
-	read -r c p <"$dir/ports"
-	etcd --name default --data-dir "$dir/data" \
-		--listen-client-urls "http://127.0.0.1:$c" \
-		--advertise-client-urls "http://127.0.0.1:$c" \
-		--listen-peer-urls "http://127.0.0.1:$p" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$p" \
-		--initial-cluster "default=http://127.0.0.1:$p" \
-		--heartbeat-interval 50 --election-timeout 500 \
-		--logger zap --log-outputs stderr --log-level warn \
-		</dev/null >>"$dir/etcd.log" 2>&1 3>&- &
-	pid=$!
-	echo "$pid" >"$dir/pid"
-	echo "$pid" >>"$CLUSTER_DIR/pids"
-	export MV_TEST_ETCD=http://127.0.0.1:$c
-	poll 10 etcdctl --endpoints="$MV_TEST_ETCD" --dial-timeout=1s \
-		endpoint health >/dev/null 2>&1
+	local env
+	env=$(sh "$MV_ROOT/scripts/etcd.sh" start "$1") || return 1
+	export "$env"
+	echo "$1" >>"$CLUSTER_DIR/etcds"
 }
 
 own_etcd_stop() {
-	kill -TERM "$(cat "$1/pid")"
-	_wait_gone "$(cat "$1/pid")" 10
+	sh "$MV_ROOT/scripts/etcd.sh" stop "$1"
 }
 
 ectl() {
@@ -157,6 +147,34 @@ start_tcp_node() {
 	wait_tcp "127.0.0.1:$port" "$pid" "$home.log"
 }
 
+# cluster_mode: mv-noded has a cluster mode (etcd= accepted).
+cluster_mode() {
+	mv-noded -n --listen=127.0.0.1:1 --etcd="$MV_TEST_ETCD" \
+		--cluster_id="$CLUSTER" \
+		--s3_endpoint="file:$CLUSTER_DIR/shared" >/dev/null 2>&1
+}
+
+# start_cluster_node N [flags...]: mv-noded in cluster mode on etcd and a
+# shared directory ($CLUSTER_DIR/shared), on a free TCP port (the same one
+# again on a restart); it registers itself.  Sets NODE_N and NODE_N_PID.
+start_cluster_node() {
+	local n=$1 home=$CLUSTER_DIR/cnode$1 port pid addrv=NODE_$1
+	shift
+	port=${!addrv:-}
+	port=${port##*:}
+	[ -n "$port" ] || port=$(free_port)
+	mkdir -p "$home" "$CLUSTER_DIR/shared"
+	MV_HOME=$home mv-noded --listen="127.0.0.1:$port" \
+		--etcd="$MV_TEST_ETCD" --cluster_id="$CLUSTER" \
+		--data_dir="$home" --s3_endpoint="file:$CLUSTER_DIR/shared" \
+		"$@" </dev/null >>"$home.log" 2>&1 3>&- &
+	pid=$!
+	echo "$pid" >>"$CLUSTER_DIR/pids"
+	printf -v "$addrv" '%s' "127.0.0.1:$port"
+	printf -v "NODE_${n}_PID" '%s' "$pid"
+	wait_tcp "127.0.0.1:$port" "$pid" "$home.log"
+}
+
 # kill_tcp_node N: SIGKILL node N and wait until it is gone.
 kill_tcp_node() {
 	local pidv=NODE_${1}_PID
@@ -205,10 +223,14 @@ master_says() {
 # hold_conns ADDR N: N idle client connections to ADDR for a minute (a
 # node's load goes up by N), ended with the test.
 hold_conns() {
-	python3 -c 'import socket, sys, time
-host, port = sys.argv[1].rsplit(":", 1)
-ss = [socket.create_connection((host, int(port))) for _ in range(int(sys.argv[2]))]
-time.sleep(60)' "$1" "$2" 3>&- &
+	local host=${1%:*} port=${1##*:} n=$2
+	(
+		exec 3>&-
+		for ((i = 0; i < n; i++)); do
+			exec {fd}<>"/dev/tcp/$host/$port" || exit 1
+		done
+		exec sleep 60
+	) &
 	echo $! >>"$CLUSTER_DIR/pids"
 }
 
