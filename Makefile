@@ -92,6 +92,9 @@ bench/%: bench/%.c $(LIB)
 bench: $(BENCH_BIN) all
 	@bash bench/run.sh
 
+bench-cluster: $(BENCH_BIN) all
+	@bash bench/cluster.sh
+
 deps:
 	@sh scripts/deps.sh
 
@@ -137,7 +140,7 @@ clean:
 	rm -f $(LIB) $(LIB_OBJ) $(ENG_LIB) $(ENG_OBJ) $(BINS) $(UNIT_BIN) $(BENCH_BIN) \
 		$(shell find libmv cmd tests bench -name '*.o' -o -name '*.d' 2>/dev/null)
 
-.PHONY: all bench deps unit bats test check layers demo lint asan install uninstall clean
+.PHONY: all bench bench-cluster deps unit bats test check layers demo lint asan install uninstall clean
 -include $(shell find libmv cmd tests bench -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (tests/fuzz/README) -------------------------------------

@@ -55,37 +55,27 @@ cluster_teardown() {
 	done <"$CLUSTER_DIR/pids"
 	timeout -k 1 5 etcdctl --endpoints="$MV_TEST_ETCD" --dial-timeout=1s \
 		del --prefix "$PROP" >/dev/null 2>&1
+	if [ -f "$CLUSTER_DIR/etcds" ]; then
+		while read -r dir; do
+			own_etcd_stop "$dir"
+		done <"$CLUSTER_DIR/etcds"
+	fi
 	true
 }
 
-# own_etcd_start DIR: an etcd of the test's own with its data in DIR,
-# started again on the same ports and data (the command line of
-# DEPENDENCIES.md); sets MV_TEST_ETCD for this test.  own_etcd_stop DIR.
+# own_etcd_start DIR: an etcd of the test's own (scripts/etcd.sh), which
+# comes back with its data on the same URL when started again on DIR;
+# sets MV_TEST_ETCD for this test.  own_etcd_stop DIR stops it (and
+# cluster_teardown does, too).
 own_etcd_start() {
-	local dir=$1 c p pid
-	mkdir -p "$dir"
-	[ -f "$dir/ports" ] || echo "$(free_port) $(free_port)" >"$dir/ports"
-	read -r c p <"$dir/ports"
-	etcd --name default --data-dir "$dir/data" \
-		--listen-client-urls "http://127.0.0.1:$c" \
-		--advertise-client-urls "http://127.0.0.1:$c" \
-		--listen-peer-urls "http://127.0.0.1:$p" \
-		--initial-advertise-peer-urls "http://127.0.0.1:$p" \
-		--initial-cluster "default=http://127.0.0.1:$p" \
-		--heartbeat-interval 50 --election-timeout 500 \
-		--logger zap --log-outputs stderr --log-level warn \
-		</dev/null >>"$dir/etcd.log" 2>&1 3>&- &
-	pid=$!
-	echo "$pid" >"$dir/pid"
-	echo "$pid" >>"$CLUSTER_DIR/pids"
-	export MV_TEST_ETCD=http://127.0.0.1:$c
-	poll 10 etcdctl --endpoints="$MV_TEST_ETCD" --dial-timeout=1s \
-		endpoint health >/dev/null 2>&1
+	local env
+	env=$(sh "$MV_ROOT/scripts/etcd.sh" start "$1") || return 1
+	export "$env"
+	echo "$1" >>"$CLUSTER_DIR/etcds"
 }
 
 own_etcd_stop() {
-	kill -TERM "$(cat "$1/pid")"
-	_wait_gone "$(cat "$1/pid")" 10
+	sh "$MV_ROOT/scripts/etcd.sh" stop "$1"
 }
 
 ectl() {
