@@ -42,7 +42,7 @@
 # at exit.
 #
 # RGW_TCP_NODELAY=1 runs RGW with `tcp_nodelay=1` on its beast frontend
-# (a copy of scripts/rgw.sh): without it, a small GET on a kept-alive
+# (a copy of scripts/rgw.sh; scripts/rgw.sh now sets it itself): without it, a small GET on a kept-alive
 # connection waits ~40 ms for the body (RGW's Nagle against the client's
 # delayed ACK), which is what a follower's segment download pays.
 #

@@ -136,7 +136,7 @@ memstore device bytes = $MEMSTORE_BYTES
 [client.rgw.a]
 ms mon client mode = crc
 rgw data = $DIR/rgw/\$name
-rgw frontends = beast endpoint=127.0.0.1:$port
+rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
 rgw gc obj min wait = 0
 rgw gc processor period = 2
 EOF
