@@ -19,7 +19,7 @@
 #define OPT_VERSION 0x1ff
 
 static const char common_help[] =
-	"  -a, --addr ADDR    node address: unix:PATH or HOST:PORT (default\n"
+	"  -a, --addr ADDR    node or master: unix:PATH or HOST:PORT (default\n"
 	"                     $MV_ADDR, else unix:$MV_HOME/mv.sock)\n"
 	"  -u, --user USER    user whose data to use (default $MV_USER)\n"
 	"  -q, --quiet        no progress and no notes on stderr\n"

@@ -250,6 +250,11 @@ sys.exit(1)' "$port"
 	start_master
 	run -0 mv-search -a "$MASTER" "$C" -k 1 < <(printf '1 2\n')
 	assert_output --regexp "^0${T}1${T}[0-9]+${T}0$"
+	# It wrote nothing, in MV_HOME or in etcd.
+	run -0 ls -A "$MV_HOME"
+	assert_output ""
+	run -0 ectl get --prefix --keys-only /
+	refute_output --partial "master"
 }
 
 @test "a node joining is learned from the watch; one leaving is down" {
