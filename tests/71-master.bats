@@ -297,8 +297,6 @@ sys.exit(1)' "$port"
 }
 
 @test "nodes in cluster mode register themselves: tools and sessions through the master, a killed node is down" {
-	# mv-noded's cluster mode comes with the branch that makes it.
-	cluster_mode || skip "this mv-noded has no cluster mode (etcd= refused)"
 	start_cluster_node 1
 	start_cluster_node 2
 	start_master

@@ -147,13 +147,6 @@ start_tcp_node() {
 	wait_tcp "127.0.0.1:$port" "$pid" "$home.log"
 }
 
-# cluster_mode: mv-noded has a cluster mode (etcd= accepted).
-cluster_mode() {
-	mv-noded -n --listen=127.0.0.1:1 --etcd="$MV_TEST_ETCD" \
-		--cluster_id="$CLUSTER" \
-		--s3_endpoint="file:$CLUSTER_DIR/shared" >/dev/null 2>&1
-}
-
 # start_cluster_node N [flags...]: mv-noded in cluster mode on etcd and a
 # shared directory ($CLUSTER_DIR/shared), on a free TCP port (the same one
 # again on a restart); it registers itself.  Sets NODE_N and NODE_N_PID.
