@@ -114,7 +114,7 @@ nearest() {
 	run -0 mv-create -a "${ADDR[1]}" things --dim 4
 	run -0 mv-ls -a "${ADDR[3]}"
 	assert_output --regexp "^things${T}4${T}l2${T}0${T}"
-	for r in $(seq 1 10); do
+	for r in $(seq 1 8); do
 		printf '%d %d.5 %d 1 -%d\n' "$r" "$r" "$r" "$r" |
 			mv-insert -q -a "${ADDR[1]}" --ids-first things
 		for i in 2 3; do
@@ -327,4 +327,50 @@ for r in range(300):
 		--data_dir="$BATS_TEST_TMPDIR/n2" \
 		--s3_endpoint="$MV_TEST_S3_ENDPOINT" --s3_bucket="$MV_TEST_S3_BUCKET"
 	assert_regex "$stderr" "in use by another process"
+}
+
+@test "SIGKILL of the writer during flushes: each flush is whole or absent on every node" {
+	local r pid rc base nd acked=()
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	for r in $(seq 1 8); do
+		base=$((r * 10000))
+		# 3,000 rows in one flush; node 1 is killed at a random point
+		# of the insert, its flush or just after.
+		python3 -c 'import sys
+b = int(sys.argv[1])
+for i in range(3000):
+    print(b + i, i % 7, i % 5, 1, -1)' "$base" >"$BATS_TEST_TMPDIR/in"
+		mv-insert -q -a "${ADDR[1]}" --ids-first things \
+			<"$BATS_TEST_TMPDIR/in" 2>/dev/null &
+		pid=$!
+		sleep "$(awk -v r="$RANDOM" 'BEGIN { printf "%.3f", r % 300 / 1000 }')"
+		kill -9 "${PID[1]}"
+		wait "${PID[1]}" 2>/dev/null || true
+		rc=0
+		wait "$pid" || rc=$?
+		[ "$rc" -eq 0 ] && acked+=("$r")
+		node_up 1
+	done
+	echo "flushes that returned 0: ${acked[*]:-none}" >&3
+	# Every node: per round, all 3,000 rows or none; every flush that
+	# returned 0 whole.
+	for nd in 1 2 3; do
+		run -0 mv-get -q -a "${ADDR[$nd]}" --all things
+		printf '%s\n' "$output" | cut -f1 >"$BATS_TEST_TMPDIR/ids$nd"
+		echo "node $nd: $(wc -l <"$BATS_TEST_TMPDIR/ids$nd") rows" >&3
+		run python3 -c 'import sys, collections
+c = collections.Counter(int(l) // 10000 for l in open(sys.argv[1]) if l.strip())
+acked = set(int(x) for x in sys.argv[2:])
+bad = [r for r, k in c.items() if k != 3000]
+miss = [r for r in acked if c[r] != 3000]
+print("partial" if bad else "", [(r, c[r]) for r in bad], "missing" if miss else "", miss)
+sys.exit(1 if bad or miss else 0)' "$BATS_TEST_TMPDIR/ids$nd" "${acked[@]}"
+		[ "$status" -eq 0 ] || {
+			echo "node $nd: $output" >&2
+			return 1
+		}
+	done
+	# The three nodes hold the same rows.
+	cmp "$BATS_TEST_TMPDIR/ids1" "$BATS_TEST_TMPDIR/ids2"
+	cmp "$BATS_TEST_TMPDIR/ids1" "$BATS_TEST_TMPDIR/ids3"
 }
