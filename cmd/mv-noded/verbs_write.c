@@ -282,6 +282,11 @@ static int flush_batch(struct conn *cn, struct batch *b, char *ok,
 	if (rc == 0)
 		snprintf(ok, cap, "OK inserted=%" PRId64 " deleted=%" PRId64,
 			 ins, del);
+	if (rc == 0 && cn->nd->cluster && *rev > 0) {
+		size_t l = strlen(ok);
+
+		snprintf(ok + l, cap - l, " rev=%" PRId64, *rev);
+	}
 	return rc;
 }
 
