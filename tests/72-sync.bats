@@ -70,7 +70,7 @@ node_up() {
 
 setup() {
 	local p
-	CID=s$BATS_TEST_NUMBER
+	CID=sync${BATS_TEST_NUMBER}_$RANDOM
 	export MV_USER=u${BATS_TEST_NUMBER}_$RANDOM
 	p=($(free_ports 3))
 	ADDR=([1]=127.0.0.1:${p[0]} [2]=127.0.0.1:${p[1]} [3]=127.0.0.1:${p[2]})
@@ -156,6 +156,20 @@ commit() {
 		run -0 bash -c "echo '7 7 7 7' | mv-search -a ${ADDR[$i]} -k 1 things | cut -f3"
 		assert_output 7
 	done
+}
+
+@test "sync_level=2 with a replica gone (stopped cleanly): the flush exits 75 at once, naming the live nodes" {
+	kill "${PID[3]}"
+	wait "${PID[3]}"
+	PID[3]=
+	local t0=$(date +%s)
+	run -75 mv-insert -a "${ADDR[1]}" --ids-first things <<<'6 6 6 6 6'
+	local s=$(($(date +%s) - t0))
+	assert_output --partial 'flush committed at revision'
+	assert_output --partial 'but only 1 of 2 replicas loaded it: only 1 other node is live'
+	[ "$s" -le 2 ]
+	run -0 bash -c "echo '6 6 6 6' | mv-search -a ${ADDR[2]} -k 1 things | cut -f3"
+	assert_output 6
 }
 
 @test "sync_level=1 with one replica stopped: a flush through node 2 succeeds" {

@@ -937,7 +937,8 @@ void node_sessions_reput(struct node *nd)
 /*
  * node_sync_wait asks the other live nodes (their live keys) with LOAD
  * for the revision they have applied until sync_level of them report
- * rev or later.  Connections are kept per peer between flushes in a small
+ * rev or later (with fewer live, until all of those have, to say how
+ * many did).  Connections are kept per peer between flushes in a small
  * pool (any number of flushes wait at once, each with its own
  * connections); one with a request unanswered at the end is closed.
  * Polling a verb the peers answer anyway is cheaper here than a watch:
@@ -1127,7 +1128,7 @@ int node_sync_wait(struct node *nd, int64_t rev, struct mv_err *err)
 				 "nodes: %s", rev, need, e.msg);
 		goto out;
 	}
-	while (ok < need && l.n >= need) {
+	while (ok < need && ok < l.n) {
 		struct pollfd pf[SYNC_PEERS_MAX];
 		int idx[SYNC_PEERS_MAX], np = 0;
 		int64_t now = node_mono_ms(), wake = end;
