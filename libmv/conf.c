@@ -91,6 +91,7 @@ int mv_conf_init(struct mv_conf *c, struct mv_err *err)
 			(int64_t)pages * psz / 4 : (int64_t)1 << 30;
 	}
 	c->num_nodes = 1;
+	c->sync_timeout = MV_SYNC_TIMEOUT_DEFAULT;
 	c->data_dir = mv_home();
 	c->user = strdup("default");
 	c->cluster_id = strdup("embedded");
@@ -170,6 +171,11 @@ int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err)
 		return mv_err_set(err, MV_ECONFIG, "sync_level %d exceeds "
 				  "num_replicas %d", c->sync_level,
 				  c->num_replicas);
+	if (c->num_nodes_set && c->num_replicas > c->num_nodes - 1)
+		return mv_err_set(err, MV_ECONFIG, "num_replicas %d exceeds "
+				  "num_nodes - 1 (num_nodes %d): a replica is "
+				  "another node", c->num_replicas,
+				  c->num_nodes);
 	return 0;
 }
 
@@ -227,10 +233,15 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		if (parse_int(val, 1, 1024, &v) < 0)
 			goto bad;
 		c->num_nodes = (int)v;
+		c->num_nodes_set = 1;
 	} else if (!strcmp(key, "sync_level")) {
 		if (parse_int(val, 0, 64, &v) < 0)
 			goto bad;
 		c->sync_level = (int)v;
+	} else if (!strcmp(key, "sync_timeout")) {
+		if (parse_int(val, 1, 3600, &v) < 0)
+			goto bad;
+		c->sync_timeout = (int)v;
 	} else if (!strcmp(key, "listen")) {
 		if (c->nlisten == MV_LISTEN_MAX)
 			return mv_err_set(err, MV_ECONFIG,

@@ -16,6 +16,7 @@
 #define MV_BUSY_POLL_DEFAULT 50		/* us */
 #define MV_IO_TIMEOUT_DEFAULT 30		/* s */
 #define MV_MAX_CONNECTIONS_DEFAULT 1024
+#define MV_SYNC_TIMEOUT_DEFAULT 10		/* s */
 
 struct mv_conf {
 	int auto_flush;
@@ -27,6 +28,8 @@ struct mv_conf {
 	int max_connections;		/* open client connections */
 	int64_t max_pending;		/* bytes of unflushed data, all batches */
 	int num_replicas, num_nodes, sync_level;
+	int num_nodes_set;		/* num_nodes given: it bounds num_replicas */
+	int sync_timeout;		/* s a flush waits for sync_level replicas */
 	int nlisten;
 	char *listen[MV_LISTEN_MAX];
 	char *data_dir;

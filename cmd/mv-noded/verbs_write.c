@@ -273,16 +273,36 @@ int cmd_delete(struct conn *cn, int argc, char **argv)
  * counts) or *e; the caller answers once it holds no lock.
  */
 static int flush_batch(struct conn *cn, struct batch *b, char *ok,
-		       size_t cap, struct mv_err *e)
+		       size_t cap, int64_t *rev, struct mv_err *e)
 {
 	int64_t ins = 0, del = 0;
 	int rc;
 
-	rc = node_flush(cn->nd, b, &ins, &del, e);
+	rc = node_flush_rev(cn->nd, b, &ins, &del, rev, e);
 	if (rc == 0)
 		snprintf(ok, cap, "OK inserted=%" PRId64 " deleted=%" PRId64,
 			 ins, del);
+	if (rc == 0 && cn->nd->cluster && *rev > 0) {
+		size_t l = strlen(ok);
+
+		snprintf(ok + l, cap - l, " rev=%" PRId64, *rev);
+	}
 	return rc;
+}
+
+/*
+ * sync_level: a flush answers once that many other nodes have applied
+ * the revision it committed at; one with nothing left to commit (an
+ * automatic flush took it) waits for etcd's current revision, which
+ * covers every earlier flush.  Called holding no lock.
+ */
+static int flush_sync(struct node *nd, int64_t rev, struct mv_err *e)
+{
+	if (!nd->cluster || nd->conf.sync_level <= 0)
+		return 0;
+	if (rev <= 0 && mv_meta_revision(nd->meta, &rev, NULL) < 0)
+		rev = atomic_load(&nd->applied_rev);
+	return node_sync_wait(nd, rev, e);
 }
 
 /* Unpin a session; the last pin frees one removed from the table. */
@@ -301,6 +321,7 @@ static int commit_session(struct conn *cn, const char *name, int abort)
 	struct mv_err e = { 0 };
 	char ok[128] = "OK";
 	struct batch *s;
+	int64_t rev = 0;
 	int rc = 0;
 
 	pthread_mutex_lock(&nd->slock);
@@ -324,9 +345,11 @@ static int commit_session(struct conn *cn, const char *name, int abort)
 	if (abort)
 		batch_clear(s);
 	else
-		rc = flush_batch(cn, s, ok, sizeof(ok), &e);
+		rc = flush_batch(cn, s, ok, sizeof(ok), &rev, &e);
 	pthread_mutex_unlock(&s->lock);
 	session_unpin(nd, s);
+	if (rc == 0 && !abort)
+		rc = flush_sync(nd, rev, &e);
 	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
 	atomic_fetch_sub(&nd->inflight, 1);
 	return rc;
@@ -389,6 +412,7 @@ int cmd_flush(struct conn *cn, int argc, char **argv)
 	struct batch *b = cn->own;
 	struct mv_err e = { 0 };
 	char ok[128];
+	int64_t rev = 0;
 	int rc;
 
 	(void)argc;
@@ -403,8 +427,10 @@ int cmd_flush(struct conn *cn, int argc, char **argv)
 		return 0;
 	atomic_fetch_add(&cn->nd->inflight, 1);
 	pthread_mutex_lock(&b->lock);
-	rc = flush_batch(cn, b, ok, sizeof(ok), &e);
+	rc = flush_batch(cn, b, ok, sizeof(ok), &rev, &e);
 	pthread_mutex_unlock(&b->lock);
+	if (rc == 0)
+		rc = flush_sync(cn->nd, rev, &e);
 	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
 	atomic_fetch_sub(&cn->nd->inflight, 1);
 	return rc;

@@ -376,6 +376,14 @@ static void flush_swap(struct batch *b, struct flush *fl, int64_t *inserted,
 int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	       int64_t *deleted, struct mv_err *err)
 {
+	int64_t rev;
+
+	return node_flush_rev(nd, b, inserted, deleted, &rev, err);
+}
+
+int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
+		   int64_t *deleted, int64_t *rev, struct mv_err *err)
+{
 	struct flush fl = { 0 };
 	struct pcoll *pc;
 	int rc = 0, locked = 0, slocked = 0, conflicts = 0;
@@ -384,6 +392,7 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	int unknown = 0;
 
 	*inserted = *deleted = 0;
+	*rev = 0;
 	if (!b->colls)
 		return 0;
 	if (atomic_load(&nd->shutting_down)) {
@@ -525,6 +534,7 @@ retry:
 					       commit_rev);
 	}
 	fl.nw = 0;		/* committed: keep the files */
+	*rev = commit_rev;
 	log_debug("flush of %" PRId64 " rows, %" PRId64 " deletes: files %lld ms, "
 		  "metadata %lld ms, in memory %lld ms", *inserted, *deleted,
 		  (long long)(t_written - t_start), (long long)(t_meta - t_written),

@@ -334,6 +334,16 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 /* Commit b atomically; b is emptied either way. */
 int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	       int64_t *deleted, struct mv_err *err);
+/* The same, and *rev the metadata revision it committed at (0: none). */
+int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
+		   int64_t *deleted, int64_t *rev, struct mv_err *err);
+/*
+ * sync_level (follow.c): in a cluster, wait until sync_level other live
+ * nodes have applied rev (asked with LOAD, at most sync_timeout seconds);
+ * else MV_EAGAIN "flush committed at revision R but only N of S replicas
+ * loaded it: ...".  0 at once outside a cluster or with sync_level 0.
+ */
+int node_sync_wait(struct node *nd, int64_t rev, struct mv_err *err);
 
 /* Sessions (node.slock). */
 struct batch *node_session_get(struct node *nd, const char *name, int create);

@@ -18,12 +18,15 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <jansson.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "log.h"
 #include "internal.h"
+#include "net.h"
 
 #define LEASE_TTL_MS 10000
 #define KEEPALIVE_MS 2000
@@ -851,6 +854,8 @@ int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err)
 	return 0;
 }
 
+static void sync_pool_close(struct node *nd);
+
 void node_cluster_stop(struct node *nd)
 {
 	int64_t lease;
@@ -861,6 +866,7 @@ void node_cluster_stop(struct node *nd)
 	pthread_join(nd->follower, NULL);
 	pthread_join(nd->keeper, NULL);
 	nd->threads = 0;
+	sync_pool_close(nd);
 	lease = atomic_exchange(&nd->lease, 0);
 	if (lease)
 		mv_meta_lease_revoke(nd->meta, lease, NULL);
@@ -924,4 +930,308 @@ void node_sessions_reput(struct node *nd)
 	for (size_t i = 0; i < n; i++)
 		node_cluster_session(nd, names[i], 1);
 	free(names);
+}
+
+/* --- sync_level: a flush waits for replicas -------------------------- */
+
+/*
+ * node_sync_wait asks the other live nodes (their live keys) with LOAD
+ * for the revision they have applied until sync_level of them report
+ * rev or later (with fewer live, until all of those have, to say how
+ * many did).  Connections are kept per peer between flushes in a small
+ * pool (any number of flushes wait at once, each with its own
+ * connections); one with a request unanswered at the end is closed.
+ * Polling a verb the peers answer anyway is cheaper here than a watch:
+ * a node's applied revision changes with every revision it applies, and
+ * putting it in etcd would double etcd's writes.
+ */
+#define SYNC_PEERS_MAX 64
+
+struct sync_conn {
+	struct sync_conn *next;
+	const struct node *nd;
+	unsigned no;
+	char addr[128];
+	int fd;
+};
+
+static pthread_mutex_t sync_pool_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct sync_conn *sync_pool;
+
+struct sync_peer {
+	unsigned no;
+	char addr[128];
+	int fd, asked, done, drops;
+	int64_t applied, next_ms, backoff;
+	char buf[512];
+	size_t blen;
+	char why[160];
+};
+
+struct live_list {
+	struct node *nd;
+	struct sync_peer *p;
+	int n;
+};
+
+static int live_cb(void *arg, const char *key, const void *val, size_t vlen)
+{
+	struct live_list *l = arg;
+	json_t *j = json_loadb(val, vlen, 0, NULL);
+	json_t *no = j ? json_object_get(j, "no") : NULL;
+	json_t *addr = j ? json_object_get(j, "addr") : NULL;
+
+	(void)key;
+	if (json_is_integer(no) && json_is_string(addr) &&
+	    json_integer_value(no) != (json_int_t)l->nd->node_no &&
+	    l->n < SYNC_PEERS_MAX) {
+		struct sync_peer *p = &l->p[l->n++];
+
+		memset(p, 0, sizeof(*p));
+		p->no = (unsigned)json_integer_value(no);
+		snprintf(p->addr, sizeof(p->addr), "%s", json_string_value(addr));
+		p->fd = -1;
+		p->applied = -1;
+		p->backoff = 1;
+		snprintf(p->why, sizeof(p->why), "no answer");
+	}
+	json_decref(j);
+	return 0;
+}
+
+/* A pooled connection to peer p, or a new one (non-blocking connect
+ * bounded by the deadline); -1 with p->why. */
+static int sync_connect(struct node *nd, struct sync_peer *p, int64_t end)
+{
+	struct sync_conn **pp, *c;
+	struct mv_addr a;
+	struct mv_err e = { 0 };
+	struct pollfd pf;
+	int fd, soerr = 0;
+	socklen_t sl = sizeof(soerr);
+
+	pthread_mutex_lock(&sync_pool_lock);
+	for (pp = &sync_pool; (c = *pp); pp = &c->next)
+		if (c->nd == nd && c->no == p->no && !strcmp(c->addr, p->addr))
+			break;
+	if (c)
+		*pp = c->next;
+	pthread_mutex_unlock(&sync_pool_lock);
+	if (c) {
+		fd = c->fd;
+		free(c);
+		return fd;
+	}
+	if (mv_addr_parse(p->addr, &a, &e) < 0) {
+		snprintf(p->why, sizeof(p->why), "%.150s", e.msg);
+		return -1;
+	}
+	fd = socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0 || (connect(fd, (struct sockaddr *)&a.ss, a.len) < 0 &&
+		       errno != EINPROGRESS))
+		goto fail;
+	pf = (struct pollfd){ .fd = fd, .events = POLLOUT };
+	if (poll(&pf, 1, (int)(end > node_mono_ms() ?
+			       end - node_mono_ms() : 0)) != 1) {
+		errno = ETIMEDOUT;
+		goto fail;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
+		errno = soerr ? soerr : errno;
+		goto fail;
+	}
+	return fd;
+fail:
+	snprintf(p->why, sizeof(p->why), "cannot connect: %s",
+		 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return -1;
+}
+
+/* Close p's connection; it is asked again at once the first time (a
+ * pooled connection the peer closed meanwhile), then after 50 ms. */
+static void sync_drop(struct sync_peer *p, const char *why)
+{
+	p->next_ms = node_mono_ms() + (p->drops++ ? 50 : 0);
+	if (why)
+		snprintf(p->why, sizeof(p->why), "%s", why);
+	if (p->fd >= 0)
+		close(p->fd);
+	p->fd = -1;
+	p->asked = 0;
+	p->blen = 0;
+}
+
+/* Read what p answered; a whole line settles its request. */
+static void sync_read(struct sync_peer *p, int64_t rev, int64_t now)
+{
+	ssize_t r = read(p->fd, p->buf + p->blen, sizeof(p->buf) - 1 - p->blen);
+	char *nl, *ap;
+
+	if (r <= 0) {
+		if (r < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		sync_drop(p, r == 0 ? "closed the connection" :
+			  "connection failed");
+		return;
+	}
+	p->blen += (size_t)r;
+	p->buf[p->blen] = '\0';
+	if (!(nl = strchr(p->buf, '\n'))) {
+		if (p->blen == sizeof(p->buf) - 1)
+			sync_drop(p, "answered a line too long");
+		return;
+	}
+	*nl = '\0';
+	ap = strstr(p->buf, " applied=");
+	if (strncmp(p->buf, "OK ", 3) || !ap) {
+		char why[160];
+
+		snprintf(why, sizeof(why), "answered '%.100s'", p->buf);
+		sync_drop(p, why);
+		return;
+	}
+	p->applied = strtoll(ap + 9, NULL, 10);
+	p->asked = 0;
+	p->blen = 0;		/* one request at a time: nothing follows */
+	if (p->applied >= rev) {
+		p->done = 1;
+		return;
+	}
+	snprintf(p->why, sizeof(p->why), "at revision %" PRId64, p->applied);
+	p->next_ms = now + p->backoff;
+	p->backoff = p->backoff * 2 > 50 ? 50 : p->backoff * 2;
+}
+
+int node_sync_wait(struct node *nd, int64_t rev, struct mv_err *err)
+{
+	int need = nd->conf.sync_level, ok = 0, rc = 0;
+	int64_t end = node_mono_ms() + (int64_t)nd->conf.sync_timeout * 1000;
+	struct sync_peer *p;
+	struct live_list l = { nd, NULL, 0 };
+	char prefix[512];
+	struct mv_err e = { 0 };
+
+	if (!nd->cluster || need <= 0 || rev <= 0)
+		return 0;
+	if (!(p = calloc(SYNC_PEERS_MAX, sizeof(*p))))
+		return mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "flush committed "
+				   "at revision %" PRId64 " but its replicas "
+				   "were not asked: out of memory", rev);
+	l.p = p;
+	key_prop(nd, prefix, sizeof(prefix), "/live/");
+	if (mv_meta_range(nd->meta, prefix, live_cb, &l, &e) < 0) {
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "flush committed "
+				 "at revision %" PRId64 " but only 0 of %d "
+				 "replicas loaded it: cannot list the live "
+				 "nodes: %s", rev, need, e.msg);
+		goto out;
+	}
+	while (ok < need && ok < l.n) {
+		struct pollfd pf[SYNC_PEERS_MAX];
+		int idx[SYNC_PEERS_MAX], np = 0;
+		int64_t now = node_mono_ms(), wake = end;
+
+		if (now >= end || atomic_load(&nd->stop))
+			break;
+		for (int i = 0; i < l.n; i++) {
+			struct sync_peer *q = &p[i];
+
+			if (q->done)
+				continue;
+			if (!q->asked && q->next_ms <= now) {
+				if (q->fd < 0 &&
+				    (q->fd = sync_connect(nd, q, end)) < 0) {
+					q->next_ms = node_mono_ms() + 50;
+				} else if (write(q->fd, "LOAD\n", 5) != 5) {
+					sync_drop(q, "connection failed");
+				} else {
+					q->asked = 1;
+				}
+			}
+			if (q->asked) {
+				pf[np] = (struct pollfd){ .fd = q->fd,
+							  .events = POLLIN };
+				idx[np++] = i;
+			} else if (q->next_ms < wake) {
+				wake = q->next_ms;
+			}
+		}
+		now = node_mono_ms();
+		if (poll(pf, (nfds_t)np, (int)(wake > now ? wake - now : 0)) > 0) {
+			now = node_mono_ms();
+			for (int k = 0; k < np; k++)
+				if (pf[k].revents)
+					sync_read(&p[idx[k]], rev, now);
+		}
+		ok = 0;
+		for (int i = 0; i < l.n; i++)
+			ok += p[i].done;
+	}
+	if (ok < need) {
+		char why[1024];
+		size_t w = 0;
+
+		why[0] = '\0';
+		for (int i = 0; i < l.n && w < sizeof(why) - 1; i++)
+			if (!p[i].done)
+				w += (size_t)snprintf(why + w, sizeof(why) - w,
+						      "%snode %u (%s) %s",
+						      w ? ", " : "", p[i].no,
+						      p[i].addr, p[i].why);
+		if (w >= sizeof(why))
+			w = sizeof(why) - 1;
+		if (l.n < need)
+			snprintf(why + w, sizeof(why) - w, "%sonly %d other "
+				 "node%s live", w ? "; " : "", l.n,
+				 l.n == 1 ? " is" : "s are");
+		else
+			snprintf(why + w, sizeof(why) - w, "%snot within %d s "
+				 "(sync_timeout)", w ? "; " : "",
+				 nd->conf.sync_timeout);
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "flush committed at "
+				 "revision %" PRId64 " but only %d of %d "
+				 "replicas loaded it: %s", rev, ok, need, why);
+	}
+out:
+	/* Idle connections back to the pool; one still asked is closed. */
+	for (int i = 0; i < l.n; i++) {
+		struct sync_conn *c;
+
+		if (p[i].fd < 0)
+			continue;
+		if (p[i].asked || p[i].blen || !(c = calloc(1, sizeof(*c)))) {
+			close(p[i].fd);
+			continue;
+		}
+		c->nd = nd;
+		c->no = p[i].no;
+		snprintf(c->addr, sizeof(c->addr), "%s", p[i].addr);
+		c->fd = p[i].fd;
+		pthread_mutex_lock(&sync_pool_lock);
+		c->next = sync_pool;
+		sync_pool = c;
+		pthread_mutex_unlock(&sync_pool_lock);
+	}
+	free(p);
+	return rc;
+}
+
+/* Close this node's pooled connections (node_cluster_stop). */
+static void sync_pool_close(struct node *nd)
+{
+	struct sync_conn **pp = &sync_pool, *c;
+
+	pthread_mutex_lock(&sync_pool_lock);
+	while ((c = *pp)) {
+		if (c->nd == nd) {
+			*pp = c->next;
+			close(c->fd);
+			free(c);
+		} else {
+			pp = &c->next;
+		}
+	}
+	pthread_mutex_unlock(&sync_pool_lock);
 }

@@ -97,6 +97,19 @@ TEST(conf_cluster_keys_need_each_other)
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
 	CHECK_EQ_INT(mv_conf_set(&c, "sync_level", "1", &err), 0);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
+	/* num_replicas at most num_nodes - 1, once num_nodes is given. */
+	CHECK_EQ_INT(mv_conf_set(&c, "num_replicas", "2", &err), 0);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "num_nodes", "2", &err), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
+	CHECK(strstr(err.msg, "num_replicas 2 exceeds num_nodes - 1"));
+	CHECK_EQ_INT(mv_conf_set(&c, "num_nodes", "3", &err), 0);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
+	CHECK_EQ_INT(c.sync_timeout, 10);
+	CHECK_EQ_INT(mv_conf_set(&c, "sync_timeout", "2", &err), 0);
+	CHECK_EQ_INT(c.sync_timeout, 2);
+	CHECK(mv_conf_set(&c, "sync_timeout", "0", &err) < 0);
 	mv_conf_release(&c);
 	REQUIRE(mv_conf_init(&c, &err) == 0);
 	CHECK_EQ_INT(mv_conf_set(&c, "etcd", "http://127.0.0.1:2379", &err), 0);
