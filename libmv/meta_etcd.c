@@ -1291,7 +1291,8 @@ static int etcd_watch(void *impl, const char *prefix, int64_t from,
 	w->filter = raw;	/* a prefix of 0xff bytes has a wider range */
 	w->flen = e->nslen + plen;
 	w->now = !from;
-	if (rc || (from && jset(cr, "start_revision", j_int(from)))) {
+	if (rc || (from && jset(cr, "start_revision", j_int(from))) ||
+	    (k && !(k->prefix = strdup(prefix)))) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -1299,8 +1300,6 @@ static int etcd_watch(void *impl, const char *prefix, int64_t from,
 	if (k && k->mh) {
 		k->raw = raw;	/* w->filter */
 		raw = NULL;
-		if (!(k->prefix = strdup(prefix)))
-			wk_close(k);
 	}
 got:
 	if (!rc)
