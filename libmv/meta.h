@@ -152,6 +152,7 @@ struct mv_meta_stats {
 	int64_t revision;	/* the current revision */
 	int64_t compact_revision; /* watches need a later revision */
 	uint64_t leases;	/* live leases */
+	uint64_t watch_connects; /* etcd: connections watches opened */
 };
 
 /*

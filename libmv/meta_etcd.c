@@ -17,7 +17,13 @@
  * MV_EAGAIN.  A range's pages must hold keys of its prefix in increasing
  * order, so that no answer makes it loop.
  *
- * A watch is one streaming request per call.  etcd streams the events of
+ * A watch is one streaming request, kept open across calls: a call that
+ * asks for the same prefix from where the last one left off goes on
+ * reading the same stream (one connection for a follower's whole life,
+ * and no check of the history), any other call, or one after the stream
+ * broke, opens another (one thread at a time uses the kept stream; a
+ * concurrent watch has a stream of its own for its call).  etcd streams
+ * the events of
  * a revision range but never says when the history it holds has been sent
  * in full when nothing matched, so a watch that must read history (from
  * at or before the current revision S) watches the whole keyspace, where
@@ -61,6 +67,8 @@ struct etcd {
 	size_t nidle;
 	int64_t compact_rev;	/* highest compaction seen */
 	uint64_t txns;
+	uint64_t wconns;	/* connections opened by watches */
+	struct wkeep *wk;	/* the watch stream kept open */
 };
 
 /* A growing byte buffer; oom set when it could not grow. */
@@ -806,6 +814,19 @@ struct wstate {
 	struct mv_err *err;
 };
 
+/* The watch stream kept open between calls (see the header). */
+struct wkeep {
+	pthread_mutex_t mu;	/* held by the call using it */
+	CURLM *mh;		/* NULL: no stream open */
+	CURL *h;
+	char *body;		/* the request, which curl points at */
+	char *prefix;		/* the caller's prefix */
+	char *raw;		/* w.filter */
+	int64_t pos;		/* the revision the next call continues at */
+	struct wstate w;
+	char cerr[CURL_ERROR_SIZE];
+};
+
 static int ws_fail(struct wstate *w, int code, const char *what)
 {
 	w->done = 1;
@@ -922,19 +943,13 @@ out:
 	json_decref(j);
 }
 
-static size_t ws_body(char *p, size_t size, size_t n, void *arg)
+/* The whole lines buffered, until one makes the call done. */
+static void ws_lines(struct wstate *w)
 {
-	struct wstate *w = arg;
-	size_t len = size * n;
 	char *nl;
 
-	if (w->done)
-		return len;
-	if (buf_add(&w->line, p, len)) {
-		ws_fail(w, MV_EPROTO, "reply too large or out of memory");
-		return len;
-	}
-	while (!w->done && (nl = memchr(w->line.p, '\n', w->line.len))) {
+	while (!w->done && w->line.len &&
+	       (nl = memchr(w->line.p, '\n', w->line.len))) {
 		size_t l = (size_t)(nl - w->line.p) + 1;
 
 		if (l > 1)
@@ -942,6 +957,21 @@ static size_t ws_body(char *p, size_t size, size_t n, void *arg)
 		memmove(w->line.p, w->line.p + l, w->line.len - l + 1);
 		w->line.len -= l;
 	}
+}
+
+static size_t ws_body(char *p, size_t size, size_t n, void *arg)
+{
+	struct wstate *w = arg;
+	size_t len = size * n;
+
+	/* After done, lines wait for the next call on a kept stream. */
+	if (buf_add(&w->line, p, len)) {
+		if (!w->done)
+			ws_fail(w, MV_EPROTO, "reply too large or out of "
+				"memory");
+		return len;
+	}
+	ws_lines(w);
 	return len;
 }
 
@@ -953,22 +983,76 @@ static int64_t mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* A watch's new connection: counted (mv_meta_stats' watch_connects). */
+static int ws_sockopt(void *arg, curl_socket_t fd, curlsocktype purpose)
+{
+	struct etcd *e = arg;
+
+	(void)fd;
+	if (purpose == CURLSOCKTYPE_IPCXN) {
+		pthread_mutex_lock(&e->mu);
+		e->wconns++;
+		pthread_mutex_unlock(&e->mu);
+	}
+	return CURL_SOCKOPT_OK;
+}
+
+/*
+ * Read the stream of h (added to mh) until w->done, its end (*running 0,
+ * *cc its outcome) or, once the history up to w->snap is read, until
+ * timeout_ms (<0: forever) from t0 has passed.
+ */
+static void ws_pump(CURLM *mh, struct wstate *w, int64_t t0, int timeout_ms,
+		    int *running, CURLcode *cc)
+{
+	while (!w->done) {
+		int64_t now, left;
+		CURLMsg *msg;
+		int q;
+
+		curl_multi_perform(mh, running);
+		if ((msg = curl_multi_info_read(mh, &q)) &&
+		    msg->msg == CURLMSG_DONE) {
+			*cc = msg->data.result;
+			*running = 0;
+		}
+		if (!*running || w->done)
+			break;
+		now = mono_ms();
+		if (w->seen < w->snap || !w->created)
+			left = t0 + (timeout_ms > REQUEST_MS ? timeout_ms :
+				     REQUEST_MS) - now;
+		else if (timeout_ms < 0)
+			left = 1000;
+		else
+			left = t0 + timeout_ms - now;
+		if (left <= 0) {
+			if (w->seen < w->snap || !w->created)
+				ws_fail(w, MV_EAGAIN, "no reply in time");
+			break;
+		}
+		curl_multi_poll(mh, NULL, 0, left < 1000 ? (int)left : 1000,
+				NULL);
+	}
+}
+
 /*
  * Stream the watch of req (consumed) until w->done or, once the history
- * up to w->snap is read, until timeout_ms (<0: forever) has passed.
- * Returns 0 (w->rc holds the outcome) or MV_E*.
+ * up to w->snap is read, until timeout_ms (<0: forever) has passed.  With
+ * k, a stream that is still open at the end is kept in k.  Returns 0
+ * (w->rc holds the outcome) or MV_E*.
  */
 static int ws_run(struct etcd *e, json_t *req, struct wstate *w,
-		  int timeout_ms, struct mv_err *err)
+		  int timeout_ms, struct wkeep *k, struct mv_err *err)
 {
 	char *body = json_dumps(req, JSON_COMPACT);
-	char url[2048], cerr[CURL_ERROR_SIZE];
+	char url[2048], lcerr[CURL_ERROR_SIZE], *cerr = k ? k->cerr : lcerr;
 	int64_t t0 = mono_ms();
 	CURLM *mh = curl_multi_init();
 	CURL *h = curl_easy_init();
 	CURLcode cc = CURLE_OK;
 	size_t first;
-	int rc = 0;
+	int rc = 0, running = 0;
 
 	json_decref(req);
 	if (!body || !mh || !h) {
@@ -986,49 +1070,21 @@ static int ws_run(struct etcd *e, json_t *req, struct wstate *w,
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, ws_body);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, w);
 	curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTFUNCTION, ws_sockopt);
+	curl_easy_setopt(h, CURLOPT_SOCKOPTDATA, e);
 	pthread_mutex_lock(&e->mu);
 	first = e->cur;
 	pthread_mutex_unlock(&e->mu);
 	for (size_t i = 0; i < e->nurls; i++) {
 		size_t u = (first + i) % e->nurls;
-		int running = 1;
 
+		running = 1;
 		snprintf(url, sizeof(url), "%s/v3/watch", e->urls[u]);
 		w->url = e->urls[u];
 		cerr[0] = '\0';
 		curl_easy_setopt(h, CURLOPT_URL, url);
 		curl_multi_add_handle(mh, h);
-		while (!w->done) {
-			int64_t now, left;
-			CURLMsg *msg;
-			int q;
-
-			curl_multi_perform(mh, &running);
-			if ((msg = curl_multi_info_read(mh, &q)) &&
-			    msg->msg == CURLMSG_DONE) {
-				cc = msg->data.result;
-				running = 0;
-			}
-			if (!running || w->done)
-				break;
-			now = mono_ms();
-			if (w->seen < w->snap || !w->created)
-				left = t0 + (timeout_ms > REQUEST_MS ?
-					     timeout_ms : REQUEST_MS) - now;
-			else if (timeout_ms < 0)
-				left = 1000;
-			else
-				left = t0 + timeout_ms - now;
-			if (left <= 0) {
-				if (w->seen < w->snap || !w->created)
-					ws_fail(w, MV_EAGAIN, "no reply in "
-						"time");
-				break;
-			}
-			curl_multi_poll(mh, NULL, 0, left < 1000 ? (int)left :
-					1000, NULL);
-		}
-		curl_multi_remove_handle(mh, h);
+		ws_pump(mh, w, t0, timeout_ms, &running, &cc);
 		if (w->done || running || w->created) {
 			if (!w->done && !running)
 				ws_fail(w, MV_EAGAIN, cerr[0] ? cerr :
@@ -1036,8 +1092,16 @@ static int ws_run(struct etcd *e, json_t *req, struct wstate *w,
 			pthread_mutex_lock(&e->mu);
 			e->cur = u;
 			pthread_mutex_unlock(&e->mu);
+			if (k && running && w->created && !w->rc) {
+				k->mh = mh;	/* kept, still added */
+				k->h = h;
+				k->body = body;
+				return 0;
+			}
+			curl_multi_remove_handle(mh, h);
 			goto out;
 		}
+		curl_multi_remove_handle(mh, h);
 		if (cc == CURLE_OK)	/* ended before it was created */
 			break;
 	}
@@ -1078,7 +1142,7 @@ static void learn_compact(struct etcd *e)
 	json_t *req = json_pack("{s:{s:s,s:s}}", "create_request", "key",
 				"AA==", "start_revision", "1");
 
-	if (req && !ws_run(e, req, &w, 1000, NULL) && w.compact)
+	if (req && !ws_run(e, req, &w, 1000, NULL, NULL) && w.compact)
 		note_compact(e, w.compact);
 	ws_free(&w);
 }
@@ -1114,19 +1178,97 @@ static int watch_check(struct etcd *e, int64_t from, int64_t *cur,
 	return rc;
 }
 
+/* The events of w handed to the caller: gone; what is buffered stays. */
+static void ws_clear(struct wstate *w)
+{
+	for (size_t i = 0; i < w->nev; i++)
+		dkv_free(&w->evs[i].d);
+	w->nev = 0;
+	w->done = 0;
+	w->rc = 0;
+}
+
+/* Close k's stream, if any. */
+static void wk_close(struct wkeep *k)
+{
+	if (k->mh) {
+		curl_multi_remove_handle(k->mh, k->h);
+		curl_easy_cleanup(k->h);
+		curl_multi_cleanup(k->mh);
+	}
+	ws_free(&k->w);
+	free(k->body);
+	free(k->prefix);
+	free(k->raw);
+	k->mh = NULL;
+	k->h = NULL;
+	k->body = k->prefix = k->raw = NULL;
+	memset(&k->w, 0, sizeof(k->w));
+}
+
+/*
+ * Go on reading k's stream for at most timeout_ms: 0 (k->w.rc holds the
+ * outcome, and k->w.done says whether events came), or 1 when the stream
+ * ended with nothing new: closed, open another.
+ */
+static int wk_resume(struct wkeep *k, int timeout_ms, struct mv_err *err)
+{
+	struct wstate *w = &k->w;
+	CURLcode cc = CURLE_OK;
+	int running = 1;
+
+	w->err = err;
+	ws_lines(w);		/* what came after the last call's events */
+	if (!w->done)
+		ws_pump(k->mh, w, mono_ms(), timeout_ms, &running, &cc);
+	if (!running && !w->done && !w->rc) {
+		wk_close(k);
+		return 1;
+	}
+	if (!running || w->rc) {
+		/* Ended, or refused: what came is handed out, then closed. */
+		curl_multi_remove_handle(k->mh, k->h);
+		curl_easy_cleanup(k->h);
+		curl_multi_cleanup(k->mh);
+		k->mh = NULL;
+		k->h = NULL;
+	}
+	return 0;
+}
+
 static int etcd_watch(void *impl, const char *prefix, int64_t from,
 		      int timeout_ms,
 		      int (*fn)(void *, const struct mv_meta_event *),
 		      void *arg, int64_t *next, struct mv_err *err)
 {
 	struct etcd *e = impl;
-	struct wstate w = { .e = e, .err = err };
-	json_t *req = json_object(), *cr = json_object();
+	struct wkeep *k = e->wk;
+	struct wstate lw = { 0 }, *w = &lw;
+	json_t *req = NULL, *cr = NULL;
 	size_t plen = strlen(prefix);
-	char *raw = malloc(e->nslen + plen + 1);
-	int64_t cur = 0;
+	char *raw = NULL;
+	int64_t cur = 0, nx;
 	int rc = 0;
 
+	if (k && pthread_mutex_trylock(&k->mu))
+		k = NULL;	/* another thread's: a stream of this call's */
+	if (k && k->mh && from && from == k->pos &&
+	    !strcmp(prefix, k->prefix)) {
+		w = &k->w;
+		rc = wk_resume(k, timeout_ms, err);
+		if (rc == 0)
+			goto got;
+		rc = 0;		/* broken: another one */
+	}
+	if (k) {
+		wk_close(k);
+		w = &k->w;
+	}
+	w->e = e;
+	w->err = err;
+	req = json_object();
+	cr = json_object();
+	raw = malloc(e->nslen + plen + 1);
 	if (!req || !cr || !raw || json_object_set(req, "create_request", cr)) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
@@ -1140,37 +1282,56 @@ static int etcd_watch(void *impl, const char *prefix, int64_t from,
 	memcpy(raw + e->nslen, prefix, plen);
 	if (from && from <= cur && cur > 1) {
 		/* History: the whole keyspace, filtered here. */
-		w.snap = cur;
+		w->snap = cur;
 		rc = jset(cr, "key", j_b64("", 1)) ||
 		     jset(cr, "range_end", j_b64("", 1));
 	} else {
 		rc = j_prefix(e, cr, prefix);
 	}
-	w.filter = raw;		/* a prefix of 0xff bytes has a wider range */
-	w.flen = e->nslen + plen;
-	w.now = !from;
-	if (rc || (from && jset(cr, "start_revision", j_int(from)))) {
+	w->filter = raw;	/* a prefix of 0xff bytes has a wider range */
+	w->flen = e->nslen + plen;
+	w->now = !from;
+	if (rc || (from && jset(cr, "start_revision", j_int(from))) ||
+	    (k && !(k->prefix = strdup(prefix)))) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
-	rc = ws_run(e, json_incref(req), &w, timeout_ms, err);
+	rc = ws_run(e, json_incref(req), w, timeout_ms, k, err);
+	if (k && k->mh) {
+		k->raw = raw;	/* w->filter */
+		raw = NULL;
+	}
+got:
 	if (!rc)
-		rc = w.rc;
+		rc = w->rc;
 	if (rc == MV_META_COMPACTED)
-		note_compact(e, w.compact);
-	if (rc)
+		note_compact(e, w->compact);
+	if (rc) {
+		if (k)
+			wk_close(k);
 		goto out;
+	}
 	if (!from)
-		from = w.seen + 1;	/* the created response's revision */
+		from = w->seen + 1;	/* the created response's revision */
+	nx = w->seen + 1 > from ? w->seen + 1 : from;
 	if (next)
-		*next = w.seen + 1 > from ? w.seen + 1 : from;
-	for (size_t i = 0; i < w.nev && !rc; i++) {
-		struct mv_meta_event ev = { w.evs[i].type, w.evs[i].d.kv };
+		*next = nx;
+	if (k && k->mh)
+		k->pos = nx;
+	for (size_t i = 0; i < w->nev && !rc; i++) {
+		struct mv_meta_event ev = { w->evs[i].type, w->evs[i].d.kv };
 
 		rc = fn(arg, &ev);
 	}
 out:
-	ws_free(&w);
+	if (k) {
+		ws_clear(w);
+		if (!k->mh)
+			wk_close(k);
+		pthread_mutex_unlock(&k->mu);
+	} else {
+		ws_free(w);
+	}
 	json_decref(cr);
 	json_decref(req);
 	free(raw);
@@ -1334,6 +1495,7 @@ static int etcd_stats(void *impl, struct mv_meta_stats *st,
 	pthread_mutex_lock(&e->mu);
 	st->txns = e->txns;
 	st->compact_revision = e->compact_rev;
+	st->watch_connects = e->wconns;
 	pthread_mutex_unlock(&e->mu);
 	return rc;
 }
@@ -1344,6 +1506,11 @@ static void etcd_close(void *impl)
 
 	if (!e)
 		return;
+	if (e->wk) {
+		wk_close(e->wk);
+		pthread_mutex_destroy(&e->wk->mu);
+		free(e->wk);
+	}
 	for (size_t i = 0; i < e->nidle; i++)
 		curl_easy_cleanup(e->idle[i]);
 	for (size_t i = 0; i < e->nurls; i++)
@@ -1434,12 +1601,14 @@ struct mv_meta *mv_meta_open_etcd_ns(const char *endpoints, const char *ns,
 		return NULL;
 	}
 	pthread_mutex_init(&e->mu, NULL);
+	if ((e->wk = calloc(1, sizeof(*e->wk))))
+		pthread_mutex_init(&e->wk->mu, NULL);
 	e->endpoints = strdup(endpoints ? endpoints : "");
 	e->ns = strdup(ns ? ns : "");
 	e->hdrs = curl_slist_append(NULL, "Content-Type: application/json");
 	if (e->hdrs)	/* no "Expect: 100-continue" wait for large txns */
 		e->hdrs = curl_slist_append(e->hdrs, "Expect:");
-	if (!e->endpoints || !e->ns || !e->hdrs) {
+	if (!e->wk || !e->endpoints || !e->ns || !e->hdrs) {
 		mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto fail;
 	}

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 #include "log.h"
 #include "internal.h"
@@ -40,6 +41,10 @@ static void key_prop(struct node *nd, char *out, size_t cap,
 		 nd->conf.cluster_id, leaf);
 }
 
+/* Reads waiting for a follower: woken when one applies a revision. */
+static pthread_mutex_t applied_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t applied_cv = PTHREAD_COND_INITIALIZER;
+
 static void set_applied(struct node *nd, int64_t rev)
 {
 	long long cur = atomic_load(&nd->applied_rev);
@@ -47,6 +52,9 @@ static void set_applied(struct node *nd, int64_t rev)
 	while (cur < rev &&
 	       !atomic_compare_exchange_weak(&nd->applied_rev, &cur, rev))
 		;
+	pthread_mutex_lock(&applied_mu);
+	pthread_cond_broadcast(&applied_cv);
+	pthread_mutex_unlock(&applied_mu);
 }
 
 int node_wait_applied(struct node *nd, int64_t rev, int ms,
@@ -61,7 +69,23 @@ int node_wait_applied(struct node *nd, int64_t rev, int ms,
 					   "%" PRId64, nd->node_no,
 					   (long long)atomic_load(&nd->applied_rev),
 					   rev);
-		usleep(1000);
+		{
+			/* Woken by the follower; a flush's own advance (no
+			 * wake-up) and a stop are seen within 2 ms. */
+			struct timespec ts;
+
+			clock_gettime(CLOCK_REALTIME, &ts);
+			ts.tv_nsec += 2000000;
+			if (ts.tv_nsec >= 1000000000) {
+				ts.tv_sec++;
+				ts.tv_nsec -= 1000000000;
+			}
+			pthread_mutex_lock(&applied_mu);
+			if (atomic_load(&nd->applied_rev) < rev)
+				pthread_cond_timedwait(&applied_cv, &applied_mu,
+						       &ts);
+			pthread_mutex_unlock(&applied_mu);
+		}
 	}
 	return 0;
 }

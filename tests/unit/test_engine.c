@@ -300,6 +300,48 @@ TEST(engine_cluster_two_nodes_follow_each_other)
 	CHECK_EQ_INT((int)cl_rows(a), ROWS + 3);
 	CHECK_EQ_INT((int)cl_nearest(a, 2002), 2002);
 
+	unit_diag("a flush is applied on its node at once, without its "
+		  "follower; not past another node's commit");
+	{
+		int64_t rev, mine;
+		struct coll *c;
+
+		/* A's state record current (B flushed last), then A's
+		 * follower stopped: only the flush itself can move A on. */
+		REQUIRE(cl_insert(a, ba, 399, 1, &err) == 0);
+		CHECK_EQ_INT(cl_flush(a, ba, &ins, &del, &err), 0);
+		CHECK_EQ_INT(node_visible(a, &err), 0);
+		node_cluster_stop(a);
+		/* Its lease revoked deleted its live key: as if applied. */
+		REQUIRE(mv_meta_revision(m, &rev, &err) == 0);
+		atomic_store(&a->applied_rev, rev);
+		REQUIRE(cl_insert(a, ba, 400, 2, &err) == 0);
+		CHECK_EQ_INT(cl_flush(a, ba, &ins, &del, &err), 0);
+		REQUIRE(mv_meta_revision(m, &rev, &err) == 0);
+		CHECK_EQ_INT(atomic_load(&a->applied_rev), rev);
+		CHECK_EQ_INT(node_visible(a, &err), 0);
+		CHECK_EQ_INT((int)cl_nearest(a, 401), 401);
+		mine = rev;
+		/* Another node's commit in between: A has not applied it. */
+		REQUIRE(node_create(b, "default", "gap", DIM, MV_L2, NULL, 0,
+				    0, &existed, &err) == 0);
+		REQUIRE(cl_insert(a, ba, 450, 1, &err) == 0);
+		CHECK_EQ_INT(cl_flush(a, ba, &ins, &del, &err), 0);
+		REQUIRE(mv_meta_revision(m, &rev, &err) == 0);
+		CHECK(rev >= mine + 2);
+		CHECK_EQ_INT(atomic_load(&a->applied_rev), mine);
+		REQUIRE(node_cluster_start(a, atomic_load(&a->applied_rev),
+					   &err) == 0);
+		CHECK_EQ_INT(node_visible(a, &err), 0);
+		CHECK(atomic_load(&a->applied_rev) >= rev);
+		c = node_coll_get(a, "default", "gap");
+		CHECK(c != NULL);
+		coll_put(c);
+		CHECK_EQ_INT((int)cl_nearest(a, 450), 450);
+		CHECK_EQ_INT(node_visible(b, &err), 0);
+		CHECK_EQ_INT((int)cl_nearest(b, 450), 450);
+	}
+
 	unit_diag("an index built on A, and new search defaults, on B");
 	{
 		struct coll *c = node_coll_get(a, "default", "things"), *cb;
