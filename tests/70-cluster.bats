@@ -123,7 +123,7 @@ nearest() {
 		done
 	done
 	run -0 mv-ls -a "${ADDR[2]}" things
-	assert_output --regexp "^things${T}4${T}l2${T}10${T}"
+	assert_output --regexp "^things${T}4${T}l2${T}8${T}"
 	# Deletes and drops travel too, from any node to every other.
 	echo 7 | mv-delete -q -a "${ADDR[3]}" things
 	[ "$(nearest 1 '7.5 7 1 -7')" != 7 ] || fail "delete not seen by node 1"
