@@ -128,10 +128,12 @@ lint:
 
 # The whole suite under AddressSanitizer (with LeakSanitizer) and UBSan;
 # leaks of FAISS/OpenBLAS are suppressed in tests/lsan.supp.  The fuzz
-# targets are left out: they are built with ASan/UBSan already.
+# targets are left out: they are built with ASan/UBSan already.  FAISS
+# allocates through ASan's allocator (a 16 MiB mmap per k-means step):
+# index builds take minutes, so a tool may take 900 s (MV_TIMEOUT).
 asan:
 	$(MAKE) clean
-	ASAN_OPTIONS=detect_leaks=1 \
+	ASAN_OPTIONS=detect_leaks=1 MV_TIMEOUT=900 \
 	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
 	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 MV_CHECK_FUZZ=0 \
 	$(MAKE) OPTFLAGS="-O1 -fsanitize=address,undefined -fno-omit-frame-pointer" \
