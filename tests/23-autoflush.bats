@@ -14,11 +14,19 @@ teardown() {
 }
 
 # slow_insert PART1 PART2 SECONDS [mv-insert args...]: feed PART1, wait,
-# feed PART2, in the background; MV_INSERT_PID is the pipeline.
+# feed PART2, in the background; MV_INSERT_PID is the pipeline.  SECONDS
+# "gate" waits instead for the file ./go (60 s at most), not for a clock
+# that a loaded machine (make asan) can outrun.
 slow_insert() {
 	local p1=$1 p2=$2 wait=$3
 	shift 3
-	{ (cat "$p1"; sleep "$wait"; cat "$p2") | command mv-insert "$@" "$C"; } 3>&- &
+	{ (cat "$p1"
+	   if [ "$wait" = gate ]; then
+		for _ in $(seq 1200); do [ -e go ] && break; sleep 0.05; done
+	   else
+		sleep "$wait"
+	   fi
+	   cat "$p2") | command mv-insert "$@" "$C"; } 3>&- &
 	MV_INSERT_PID=$!
 }
 
@@ -82,9 +90,10 @@ slow_insert() {
 	run -0 mv-create "$C" --dim 4
 	gen vecs 300 4 --seed 1 >part1.txt
 	gen vecs 200 4 --seed 2 >part2.txt
-	slow_insert part1.txt part2.txt 2
-	poll 2 rows_are "$C" 300 || fail "rows: $(rows "$C"), expected 300"
+	slow_insert part1.txt part2.txt gate
+	poll 10 rows_are "$C" 300 || fail "rows: $(rows "$C"), expected 300"
 	pkill -KILL -P "$MV_INSERT_PID" -x mv-insert
+	touch go
 	wait "$MV_INSERT_PID" || true
 	sleep 0.5
 	assert_rows "$C" 300

@@ -64,7 +64,7 @@ void nbuf_release(struct nbuf *b);
 struct col {
 	enum mv_ftype type;
 	void *vals;		/* int64_t[] or double[]; string: bytes */
-	uint64_t *off;		/* string: n+1 offsets into vals */
+	uint64_t *off;		/* string: n offsets into vals */
 	char path[MV_SPATH];
 };
 

@@ -77,10 +77,17 @@ long node_string_block(const unsigned char *p, size_t len, uint64_t n,
 	return (long)pos;
 }
 
-/* Offsets of the n string records of a whole column block. */
+/*
+ * Offsets of the n string records of a whole column block.  A record takes
+ * 4 bytes at least: a larger n (a wrong header) is refused before its
+ * offsets are allocated, and n * 8 cannot wrap.
+ */
 static int string_offsets(const unsigned char *p, size_t len, uint64_t n,
 			  uint64_t **off)
 {
+	*off = NULL;
+	if (n > len / 4)
+		return MV_EDATA;
 	*off = malloc((n ? n : 1) * sizeof(uint64_t));
 	if (!*off)
 		return MV_EINTERNAL;

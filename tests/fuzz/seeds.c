@@ -2,7 +2,10 @@
  * seeds.c - writes the binary seeds of tests/fuzz/corpus/ that are easier
  * made through libmv than by hand: segment files of both layouts (plain
  * and zstd block A) and meta.log files.  `make fuzz-seeds` builds and runs
- * it; the text seeds are plain files kept as they are.
+ * it; the text seeds are plain files kept as they are.  The string
+ * column blocks of strblock/ are written by the jsonl reader of
+ * libmv/vecio.c, as mv-insert sends them (`seeds DIR strblock` writes
+ * only those).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,8 +14,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "crc32c.h"
+#include "fuzz.h"
 #include "meta.h"
 #include "segfile.h"
+#include "vecio.h"
 
 static void put_file(const char *path, const struct iovec *iov, int n)
 {
@@ -75,6 +80,54 @@ static void meta(const char *out, int variant)
 		exit(1);
 }
 
+/* jsonl rows with one string field "s": the row count, then the block. */
+static void strblock(const char *out, const char *jsonl)
+{
+	static const struct mv_field f = { "s", MV_STRING };
+	struct mv_vreader_opts o = { MV_FMT_JSONL, 0, 0, &f, 1 };
+	struct mv_vbatch b;
+	struct mv_vreader *r;
+	uint64_t n;
+	int in = fuzz_memfd((const uint8_t *)jsonl, strlen(jsonl));
+	FILE *fo;
+
+	if (mv_vbatch_init(&b, 1024, 0, NULL) < 0 ||
+	    !(r = mv_vreader_fdopen(in, "x.jsonl", &o, NULL)))
+		exit(1);
+	if (mv_vreader_read(r, &b, NULL) < 0 || !(fo = fopen(out, "wb")))
+		exit(1);
+	n = b.n;
+	fwrite(&n, 8, 1, fo);
+	fwrite(b.fields, 1, b.fields_len, fo);
+	fclose(fo);
+	mv_vreader_close(r);
+	mv_vbatch_release(&b);
+	close(in);
+}
+
+static void strblocks(const char *d)
+{
+	char p[512], big[16384];
+	size_t at = 0;
+
+	snprintf(p, sizeof(p), "%s/strblock/tags", d);
+	strblock(p, "{\"vector\":[1],\"s\":\"red\"}\n"
+		 "{\"vector\":[2],\"s\":\"green\"}\n"
+		 "{\"vector\":[3],\"s\":\"\"}\n");
+	snprintf(p, sizeof(p), "%s/strblock/escapes", d);
+	strblock(p, "{\"vector\":[1],\"s\":\"a\\tb\\nc\\\\d\"}\n"
+		 "{\"vector\":[2],\"s\":\"caf\\u00e9 \\u65e5\\u672c\"}\n"
+		 "{\"vector\":[3]}\n"
+		 "{\"vector\":[4],\"s\":null}\n");
+	for (int i = 0; i < 100; i++)
+		at += (size_t)snprintf(big + at, sizeof(big) - at,
+			"{\"vector\":[%d],\"s\":\"%.*s\"}\n", i, i,
+			"abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopq"
+			"rstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz012345");
+	snprintf(p, sizeof(p), "%s/strblock/lengths", d);
+	strblock(p, big);
+}
+
 int main(int argc, char **argv)
 {
 	const char *d = argc > 1 ? argv[1] : "tests/fuzz/corpus";
@@ -82,6 +135,12 @@ int main(int argc, char **argv)
 	int64_t ids[64];
 	float vecs[64 * 4];
 
+	mkdir(d, 0755);
+	snprintf(p, sizeof(p), "%s/strblock", d);
+	mkdir(p, 0755);
+	strblocks(d);
+	if (argc > 2 && !strcmp(argv[2], "strblock"))
+		return 0;
 	for (int i = 0; i < 64; i++)
 		ids[i] = i * 3;
 	for (int i = 0; i < 64 * 4; i++)

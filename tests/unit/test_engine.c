@@ -443,4 +443,36 @@ TEST(engine_cluster_two_nodes_follow_each_other)
 	mv_meta_close(m);
 	free(a);
 	free(b);
+ * A string column whose row count cannot fit its block (a segment file's
+ * header with a right CRC but a wrong n): refused as bad data before the
+ * row offsets are allocated, and without n * 8 wrapping to a small block
+ * (fuzz_strblock, corpus/strblock/regress-*).
+ */
+TEST(engine_string_column_rows)
+{
+	static const uint64_t rows[] = {
+		3, 1ull << 40, (1ull << 61) + 1, UINT64_MAX,
+	};
+	unsigned char rec[8] = { 0 };	/* two empty strings */
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct col col = { 0 };
+		struct nbuf nb = { malloc(8), 8, 8, 0, 0 };
+
+		memcpy(nb.p, rec, 8);
+		CHECK_EQ_INT(node_seg_col_from(&col, MV_STRING, &nb, rows[i]),
+			     MV_EDATA);
+		CHECK(!col.off && nb.p && nb.len == 8);
+		free(nb.p);
+	}
+	{
+		struct col col = { 0 };
+		struct nbuf nb = { malloc(8), 8, 8, 0, 0 };
+
+		memcpy(nb.p, rec, 8);
+		CHECK_EQ_INT(node_seg_col_from(&col, MV_STRING, &nb, 2), 0);
+		CHECK(col.off && col.off[0] == 0 && col.off[1] == 4);
+		free(col.vals);
+		free(col.off);
+	}
 }
