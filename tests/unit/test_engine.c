@@ -443,6 +443,9 @@ TEST(engine_cluster_two_nodes_follow_each_other)
 	mv_meta_close(m);
 	free(a);
 	free(b);
+}
+
+/*
  * A string column whose row count cannot fit its block (a segment file's
  * header with a right CRC but a wrong n): refused as bad data before the
  * row offsets are allocated, and without n * 8 wrapping to a small block
