@@ -3,7 +3,8 @@
 # and a real S3 (Ceph RGW): a flush answers only once sync_level other
 # nodes have applied its revision (LOAD applied=), a stopped replica makes
 # it exit 75 in bounded time saying it committed, and sync_level=1 needs
-# one replica only.  etcd and RGW are the run's (MV_TEST_*) or this file's.
+# one replica only.  etcd is this file's own; RGW the run's (MV_TEST_*) or
+# this file's.
 
 load helpers/mv
 
@@ -16,12 +17,13 @@ print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
 }
 
 setup_file() {
-	if [ -z "${MV_TEST_ETCD:-}" ]; then
-		MV_TEST_ETCD=$(sh "$MV_ROOT/scripts/etcd.sh" start \
-			"$BATS_FILE_TMPDIR/etcd") || return 1
-		MV_TEST_ETCD=${MV_TEST_ETCD#MV_TEST_ETCD=}
-		echo "$BATS_FILE_TMPDIR/etcd" >"$BATS_FILE_TMPDIR/own-etcd"
-	fi
+	# This file's own etcd, as 70-cluster.bats: a node loads every
+	# user's collections it finds in etcd, and other files' clusters
+	# keep theirs in other stores (a shared directory, say).
+	MV_TEST_ETCD=$(sh "$MV_ROOT/scripts/etcd.sh" start \
+		"$BATS_FILE_TMPDIR/etcd") || return 1
+	MV_TEST_ETCD=${MV_TEST_ETCD#MV_TEST_ETCD=}
+	echo "$BATS_FILE_TMPDIR/etcd" >"$BATS_FILE_TMPDIR/own-etcd"
 	if [ -z "${MV_TEST_S3_ENDPOINT:-}" ]; then
 		sh "$MV_ROOT/scripts/rgw.sh" start "$BATS_FILE_TMPDIR/rgw" \
 			>"$BATS_FILE_TMPDIR/rgw.env" || return 1

@@ -2,10 +2,8 @@
 # suite: etcd, mv-masterd and mv-noded processes on free loopback ports,
 # with cleanup.  Load after helpers/mv (`load helpers/cluster`).
 #
-# etcd: MV_TEST_ETCD (scripts/check.sh starts one for the run) or, when it
-# is unset, one of this file's own (scripts/etcd.sh), stopped by
-# cluster_teardown_file.  Each test gets its own cluster id ($CLUSTER), so
-# tests sharing one etcd never see each other's keys.
+# etcd: one of the file's own (scripts/etcd.sh), stopped by
+# cluster_teardown_file.  Each test gets its own cluster id ($CLUSTER).
 #
 # Nodes here are embedded mv-noded processes listening on TCP as well,
 # registered by the test itself: the membership keys of the cluster
@@ -15,15 +13,16 @@
 
 export ETCDCTL_API=3
 
-# cluster_setup_file: an etcd for the file unless MV_TEST_ETCD names one.
+# cluster_setup_file: an etcd of the file's own, even when the run has
+# one (MV_TEST_ETCD): a cluster-mode node loads every user's collections
+# it finds in etcd, and this file's clusters keep their files in shared
+# directories that other files' nodes cannot read.
 cluster_setup_file() {
-	if [ -z "${MV_TEST_ETCD:-}" ]; then
-		local env
-		env=$(sh "$MV_ROOT/scripts/etcd.sh" start "$BATS_FILE_TMPDIR/etcd") ||
-			return 1
-		export "$env"
-		export MV_OWN_ETCD=$BATS_FILE_TMPDIR/etcd
-	fi
+	local env
+	env=$(sh "$MV_ROOT/scripts/etcd.sh" start "$BATS_FILE_TMPDIR/etcd") ||
+		return 1
+	export "$env"
+	export MV_OWN_ETCD=$BATS_FILE_TMPDIR/etcd
 }
 
 cluster_teardown_file() {
