@@ -355,3 +355,85 @@ int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
 	fclose(f);
 	return rc;
 }
+
+int mv_args_parse(struct mv_args *a, int argc, char **argv, const char *prog,
+		  void (*usage)(FILE *))
+{
+	memset(a, 0, sizeof(*a));
+	for (int i = 1; i < argc; i++) {
+		const char *s = argv[i];
+		char *kv;
+
+		if (!strcmp(s, "-h") || !strcmp(s, "--help")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(s, "--version")) {
+			printf("%s (mv) %s\n", prog, MV_VERSION);
+			return 0;
+		} else if (!strcmp(s, "-c") && i + 1 < argc) {
+			a->conf_file = argv[++i];
+		} else if (!strcmp(s, "-n")) {
+			a->check_only = 1;
+		} else if (!strcmp(s, "-v") || !strcmp(s, "-vv")) {
+			a->verbose += (int)strlen(s) - 1;
+		} else if (!strcmp(s, "-q")) {
+			a->verbose = -1;
+		} else if (!strcmp(s, "-d")) {
+			/* foreground is the default */
+		} else if (!strncmp(s, "--", 2) && s[2] &&
+			   a->nflags < MV_ARGS_MAX) {
+			if (!strchr(s, '=') && i + 1 < argc) {
+				/* --key value */
+				size_t l = strlen(s) + strlen(argv[i + 1]) + 2;
+
+				kv = malloc(l);
+				if (kv)
+					snprintf(kv, l, "%s=%s", s + 2, argv[++i]);
+			} else {
+				kv = strdup(s + 2);
+			}
+			if (!kv)
+				return 70;
+			a->flags[a->nflags++] = kv;
+		} else {
+			fprintf(stderr, "%s: unknown argument '%s'\n", prog, s);
+			usage(stderr);
+			return 64;
+		}
+	}
+	return -1;
+}
+
+int mv_args_apply(const struct mv_args *a,
+		  int (*set)(void *arg, const char *key, const char *val,
+			     struct mv_err *err),
+		  void *arg, struct mv_err *err)
+{
+	for (int i = 0; i < a->nflags; i++) {
+		char key[256];
+		const char *eq = strchr(a->flags[i], '=');
+		size_t kl = eq ? (size_t)(eq - a->flags[i]) : 0;
+		int rc;
+
+		if (!eq)
+			return mv_err_set(err, MV_ECONFIG,
+					  "flag '--%s' needs a value",
+					  a->flags[i]);
+		if (kl >= sizeof(key))
+			return mv_err_set(err, MV_ECONFIG,
+					  "unknown key '%.64s...'", a->flags[i]);
+		memcpy(key, a->flags[i], kl);
+		key[kl] = '\0';
+		rc = set(arg, key, eq + 1, err);
+		if (rc < 0)
+			return rc;
+	}
+	return 0;
+}
+
+void mv_args_release(struct mv_args *a)
+{
+	for (int i = 0; i < a->nflags; i++)
+		free(a->flags[i]);
+	a->nflags = 0;
+}

@@ -5,6 +5,7 @@
 #ifndef MV_CONF_H
 #define MV_CONF_H
 
+#include <stdio.h>
 #include "mv.h"
 
 #define MV_LISTEN_MAX 8
@@ -57,6 +58,36 @@ int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err);
 /* Read a file; errors name "FILE:N". missing_ok: absent file is fine. */
 int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
 		 struct mv_err *err);
+/*
+ * A daemon's command line: -h/--help, --version, -c FILE, -n (check the
+ * configuration and exit), -v/-vv, -q, -d (foreground, the default) and
+ * --key=value or --key value, kept in order for mv_args_apply.
+ */
+#define MV_ARGS_MAX 256
+struct mv_args {
+	const char *conf_file;		/* -c, or NULL */
+	int check_only;			/* -n */
+	int verbose;			/* -v: 1, -vv: 2, -q: -1 */
+	int nflags;
+	char *flags[MV_ARGS_MAX];	/* "key=value" or "key", malloc'ed */
+};
+/*
+ * Parse argv for prog ("mv-noded"); usage prints the help to a stream.
+ * Returns -1 to go on, or the exit status: 0 after --help or --version,
+ * 64 for an unknown argument (usage on stderr), 70 out of memory.
+ */
+int mv_args_parse(struct mv_args *a, int argc, char **argv, const char *prog,
+		  void (*usage)(FILE *));
+/*
+ * Give every flag, in order, to set(arg, key, value, err); a flag without
+ * a value is MV_ECONFIG.  0, or the first failure.
+ */
+int mv_args_apply(const struct mv_args *a,
+		  int (*set)(void *arg, const char *key, const char *val,
+			     struct mv_err *err),
+		  void *arg, struct mv_err *err);
+void mv_args_release(struct mv_args *a);
+
 /* "16M", "1G", "4096" -> bytes; -1 if malformed. */
 int64_t mv_parse_size(const char *s);
 

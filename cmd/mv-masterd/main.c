@@ -139,53 +139,25 @@ static int load_conf(struct master *m, const char *path, int missing_ok,
 	return rc;
 }
 
+static int master_set(void *m, const char *key, const char *val,
+		      struct mv_err *err)
+{
+	return set_key(m, key, val, err);
+}
+
 int main(int argc, char **argv)
 {
 	struct master *m = &the_master;
 	struct mv_err err = { 0 };
-	const char *conf_file = NULL;
-	char *flags[256], *home = NULL;
-	int nflags = 0, check_only = 0, verbose = 0, nl = 0;
+	struct mv_args args;
+	char *home = NULL;
+	int rc, nl = 0;
 	int lfds[MV_LISTEN_MAX];
 	pthread_t watch;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--version")) {
-			printf("mv-masterd (mv) %s\n", MV_VERSION);
-			return 0;
-		} else if (!strcmp(a, "-c") && i + 1 < argc) {
-			conf_file = argv[++i];
-		} else if (!strcmp(a, "-n")) {
-			check_only = 1;
-		} else if (!strcmp(a, "-v") || !strcmp(a, "-vv")) {
-			verbose += (int)strlen(a) - 1;
-		} else if (!strcmp(a, "-q")) {
-			verbose = -1;
-		} else if (!strcmp(a, "-d")) {
-			/* foreground is the default */
-		} else if (!strncmp(a, "--", 2) && a[2] && nflags < 256) {
-			if (!strchr(a, '=') && i + 1 < argc) {
-				size_t l = strlen(a) + strlen(argv[i + 1]) + 2;
-				char *kv = malloc(l);
-
-				if (!kv)
-					return 70;
-				snprintf(kv, l, "%s=%s", a + 2, argv[++i]);
-				flags[nflags++] = kv;
-			} else {
-				flags[nflags++] = strdup(a + 2);
-			}
-		} else {
-			fprintf(stderr, "mv-masterd: unknown argument '%s'\n", a);
-			usage(stderr);
-			return 64;
-		}
-	}
+	rc = mv_args_parse(&args, argc, argv, "mv-masterd", usage);
+	if (rc >= 0)
+		return rc;
 	m->hb_timeout = HEARTBEAT_TIMEOUT_DEFAULT;
 	if (mv_conf_init(&m->conf, &err) < 0)
 		goto conf_fail;
@@ -194,24 +166,15 @@ int main(int argc, char **argv)
 		char path[4096];
 
 		snprintf(path, sizeof(path), "%s/mv.conf", home ? home : ".");
-		if (load_conf(m, conf_file ? conf_file : path, !conf_file,
+		if (load_conf(m, args.conf_file ? args.conf_file : path,
+			      !args.conf_file,
 			      &err) < 0)
 			goto conf_fail;
 	}
-	for (int i = 0; i < nflags; i++) {
-		char *eq = flags[i] ? strchr(flags[i], '=') : NULL;
-
-		if (!eq) {
-			mv_err_set(&err, MV_ECONFIG, "flag '--%s' needs a value",
-				   flags[i] ? flags[i] : "");
-			goto conf_fail;
-		}
-		*eq = '\0';
-		if (set_key(m, flags[i], eq + 1, &err) < 0)
-			goto conf_fail;
-	}
-	if (verbose)
-		m->conf.verbose = verbose;
+	if (mv_args_apply(&args, master_set, m, &err) < 0)
+		goto conf_fail;
+	if (args.verbose)
+		m->conf.verbose = args.verbose;
 	log_init(m->conf.verbose);
 	if (!m->etcd) {
 		mv_err_set(&err, MV_ECONFIG, "no etcd: give --etcd=http://HOST:"
@@ -239,7 +202,7 @@ int main(int argc, char **argv)
 	}
 	snprintf(m->prefix, sizeof(m->prefix), "/%s/%s_property", m->conf.user,
 		 m->conf.cluster_id);
-	if (check_only) {
+	if (args.check_only) {
 		printf("mv-masterd: configuration ok\n");
 		goto out;
 	}
@@ -304,15 +267,13 @@ int main(int argc, char **argv)
 	_exit(0);
 out:
 	free(home);
-	for (int i = 0; i < nflags; i++)
-		free(flags[i]);
+	mv_args_release(&args);
 	free(m->etcd);
 	mv_conf_release(&m->conf);
 	return 0;
 conf_fail:
 	free(home);
-	for (int i = 0; i < nflags; i++)
-		free(flags[i]);
+	mv_args_release(&args);
 	free(m->etcd);
 	mv_conf_release(&m->conf);
 	fprintf(stderr, "mv-masterd: %s\n", err.msg);

@@ -87,81 +87,42 @@ static void *housekeeper(void *arg)
 	return NULL;
 }
 
+static int node_set(void *conf, const char *key, const char *val,
+		    struct mv_err *err)
+{
+	return mv_conf_set(conf, key, val, err);
+}
+
 int main(int argc, char **argv)
 {
 	static struct node nd;
 	struct mv_err err = { 0 };
-	const char *conf_file = NULL;
-	char *flags[256], *home = NULL;
-	int nflags = 0, check_only = 0, verbose = 0;
+	struct mv_args args;
+	char *home = NULL;
+	int rc;
 	int lfds[MV_LISTEN_MAX];
 	struct mv_cidr allow[MV_ALLOW_MAX + 2];
 	int nallow = 0;
 	pthread_t tick, hk;
 
-	for (int i = 1; i < argc; i++) {
-		const char *a = argv[i];
-
-		if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-			usage(stdout);
-			return 0;
-		} else if (!strcmp(a, "--version")) {
-			printf("mv-noded (mv) %s\n", MV_VERSION);
-			return 0;
-		} else if (!strcmp(a, "-c") && i + 1 < argc) {
-			conf_file = argv[++i];
-		} else if (!strcmp(a, "-n")) {
-			check_only = 1;
-		} else if (!strcmp(a, "-v") || !strcmp(a, "-vv")) {
-			verbose += (int)strlen(a) - 1;
-		} else if (!strcmp(a, "-q")) {
-			verbose = -1;
-		} else if (!strcmp(a, "-d")) {
-			/* foreground is the default */
-		} else if (!strncmp(a, "--", 2) && a[2] && nflags < 256) {
-			if (!strchr(a, '=') && i + 1 < argc) {
-				/* --key value */
-				size_t l = strlen(a) + strlen(argv[i + 1]) + 2;
-				char *kv = malloc(l);
-				if (!kv)
-					return 70;
-				snprintf(kv, l, "%s=%s", a + 2, argv[++i]);
-				flags[nflags++] = kv;
-			} else {
-				flags[nflags++] = strdup(a + 2);
-			}
-		} else {
-			fprintf(stderr, "mv-noded: unknown argument '%s'\n", a);
-			usage(stderr);
-			return 64;
-		}
-	}
+	rc = mv_args_parse(&args, argc, argv, "mv-noded", usage);
+	if (rc >= 0)
+		return rc;
 	if (mv_conf_init(&nd.conf, &err) < 0)
 		goto conf_fail;
 	home = mv_home();
 	{
 		char path[4096];
 		snprintf(path, sizeof(path), "%s/mv.conf", home);
-		if (mv_conf_load(&nd.conf, conf_file ? conf_file : path,
-				 !conf_file, &err) < 0)
+		if (mv_conf_load(&nd.conf, args.conf_file ? args.conf_file : path,
+				 !args.conf_file, &err) < 0)
 			goto conf_fail;
 	}
-	for (int i = 0; i < nflags; i++) {
-		char *eq = strchr(flags[i], '=');
-		if (!eq) {
-			mv_err_set(&err, MV_ECONFIG, "flag '--%s' needs a value",
-				   flags[i]);
-			goto conf_fail;
-		}
-		*eq = '\0';
-		if (mv_conf_set(&nd.conf, flags[i], eq + 1, &err) < 0)
-			goto conf_fail;
-	}
-	for (int i = 0; i < nflags; i++)
-		free(flags[i]);
-	nflags = 0;
-	if (verbose)
-		nd.conf.verbose = verbose;
+	if (mv_args_apply(&args, node_set, &nd.conf, &err) < 0)
+		goto conf_fail;
+	mv_args_release(&args);
+	if (args.verbose)
+		nd.conf.verbose = args.verbose;
 	log_init(nd.conf.verbose);
 	if (nd.conf.nlisten == 0) {
 		char def[4200];
@@ -187,7 +148,7 @@ int main(int argc, char **argv)
 	}
 	if (mv_conf_cluster_check(&nd.conf, &err) < 0)
 		goto conf_fail;
-	if (check_only) {
+	if (args.check_only) {
 		printf("mv-noded: configuration ok\n");
 		free(home);
 		mv_conf_release(&nd.conf);
@@ -306,8 +267,7 @@ int main(int argc, char **argv)
 	_exit(0);
 conf_fail:
 	free(home);
-	for (int i = 0; i < nflags; i++)
-		free(flags[i]);
+	mv_args_release(&args);
 	mv_conf_release(&nd.conf);
 	fprintf(stderr, "mv-noded: %s\n", err.msg);
 	return mv_exit_code(err.code ? err.code : MV_ECONFIG);

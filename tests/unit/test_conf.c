@@ -120,3 +120,60 @@ TEST(conf_cluster_keys_need_each_other)
 		     MV_ECONFIG);
 	mv_conf_release(&c);
 }
+
+static void no_usage(FILE *f)
+{
+	(void)f;
+}
+
+/* Collects key=value pairs as mv_args_apply hands them over. */
+static int collect(void *arg, const char *key, const char *val,
+		   struct mv_err *err)
+{
+	char *out = arg;
+
+	if (!strcmp(key, "bad"))
+		return mv_err_set(err, MV_ECONFIG, "unknown key 'bad'");
+	snprintf(out + strlen(out), 200 - strlen(out), "%s=%s;", key, val);
+	return 0;
+}
+
+/* The daemons' command line, shared by mv-noded and mv-masterd. */
+TEST(conf_daemon_args)
+{
+	char *ok[] = { "d", "-n", "-c", "/x.conf", "--a=1", "--b", "2", "-vv",
+		       "-d", NULL };
+	char *bad[] = { "d", "stray", NULL };
+	char *help[] = { "d", "--help", NULL };
+	char *noval[] = { "d", "--lonely", NULL };
+	char *badkey[] = { "d", "--a=1", "--bad=3", "--c=4", NULL };
+	struct mv_args a;
+	struct mv_err err = { 0 };
+	char out[200] = "";
+
+	CHECK_EQ_INT(mv_args_parse(&a, 9, ok, "d", no_usage), -1);
+	CHECK_EQ_INT(a.check_only, 1);
+	CHECK_EQ_INT(a.verbose, 2);
+	CHECK(a.conf_file && !strcmp(a.conf_file, "/x.conf"));
+	CHECK_EQ_INT(mv_args_apply(&a, collect, out, &err), 0);
+	CHECK(!strcmp(out, "a=1;b=2;"));
+	mv_args_release(&a);
+
+	CHECK_EQ_INT(mv_args_parse(&a, 2, bad, "d", no_usage), 64);
+	mv_args_release(&a);
+	CHECK_EQ_INT(mv_args_parse(&a, 2, help, "d", no_usage), 0);
+	mv_args_release(&a);
+
+	CHECK_EQ_INT(mv_args_parse(&a, 2, noval, "d", no_usage), -1);
+	CHECK_EQ_INT(mv_args_apply(&a, collect, out, &err), MV_ECONFIG);
+	CHECK(strstr(err.msg, "'--lonely' needs a value") != NULL);
+	mv_args_release(&a);
+
+	/* The first failure stops: later flags are not applied. */
+	out[0] = '\0';
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_args_parse(&a, 4, badkey, "d", no_usage), -1);
+	CHECK_EQ_INT(mv_args_apply(&a, collect, out, &err), MV_ECONFIG);
+	CHECK(!strcmp(out, "a=1;"));
+	mv_args_release(&a);
+}
