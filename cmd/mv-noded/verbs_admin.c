@@ -233,15 +233,10 @@ static long rss_bytes(void)
 int cmd_stat(struct conn *cn, int argc, char **argv)
 {
 	struct node *nd = cn->nd;
-	struct coll *c;
-	size_t segs = 0;
+	size_t segs = node_segment_count(nd);
 
 	(void)argc;
 	(void)argv;
-	pthread_mutex_lock(&nd->lock);
-	for (c = nd->colls; c; c = c->next)
-		segs += c->nsegs;
-	pthread_mutex_unlock(&nd->lock);
 	return reply(cn, "%s\t%s\t%d\t%ld\t%zu\nEND", nd->addr,
 		     atomic_load(&nd->shutting_down) ? "stopping" : "up",
 		     atomic_load(&nd->nconns), rss_bytes(), segs);
@@ -249,38 +244,18 @@ int cmd_stat(struct conn *cn, int argc, char **argv)
 
 /*
  * LOAD: what mv-masterd's heartbeat asks every second.  load is the open
- * connections plus the unflushed bytes in MiB; segments are counted under
- * each collection's own lock, taken after the list's lock is let go (the
- * engine never nests them), over references as node_housekeep takes them.
+ * connections plus the unflushed bytes in MiB; segments as STAT counts
+ * them (node_segment_count).
  */
 int cmd_load(struct conn *cn, int argc, char **argv)
 {
 	struct node *nd = cn->nd;
-	struct coll *c, **list;
 	long long pending = atomic_load(&node_pending);
 	int conns = atomic_load(&nd->nconns);
-	size_t segs = 0, n = 0, all = 0;
+	size_t segs = node_segment_count(nd);
 
 	(void)argc;
 	(void)argv;
-	pthread_mutex_lock(&nd->lock);
-	for (c = nd->colls; c; c = c->next)
-		all++;
-	list = malloc((all ? all : 1) * sizeof(*list));
-	for (c = nd->colls; list && c; c = c->next) {
-		atomic_fetch_add(&c->refs, 1);
-		list[n++] = c;
-	}
-	pthread_mutex_unlock(&nd->lock);
-	if (!list)
-		return reply(cn, "ERR INTERNAL out of memory");
-	for (size_t i = 0; i < n; i++) {
-		pthread_rwlock_rdlock(&list[i]->lock);
-		segs += list[i]->nsegs;
-		pthread_rwlock_unlock(&list[i]->lock);
-		coll_put(list[i]);
-	}
-	free(list);
 	if (pending < 0)
 		pending = 0;
 	return reply(cn, "OK no=%" PRIu32 " load=%lld conns=%d mem=%ld "

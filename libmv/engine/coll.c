@@ -81,6 +81,40 @@ struct coll *node_coll_get(struct node *nd, const char *user,
 	return c;
 }
 
+struct coll **node_colls_ref(struct node *nd, size_t *n)
+{
+	struct coll *c, **list;
+	size_t all = 0;
+
+	*n = 0;
+	pthread_mutex_lock(&nd->lock);
+	for (c = nd->colls; c; c = c->next)
+		all++;
+	list = malloc((all ? all : 1) * sizeof(*list));
+	for (c = nd->colls; list && c; c = c->next) {
+		atomic_fetch_add(&c->refs, 1);
+		list[(*n)++] = c;
+	}
+	pthread_mutex_unlock(&nd->lock);
+	return list;
+}
+
+size_t node_segment_count(struct node *nd)
+{
+	size_t n, segs = 0;
+	struct coll **list = node_colls_ref(nd, &n);
+
+	/* Each collection's lock after the list's is let go: never nested. */
+	for (size_t i = 0; i < n; i++) {
+		pthread_rwlock_rdlock(&list[i]->lock);
+		segs += list[i]->nsegs;
+		pthread_rwlock_unlock(&list[i]->lock);
+		coll_put(list[i]);
+	}
+	free(list);
+	return segs;
+}
+
 void cindex_free(struct cindex *ci)
 {
 	if (!ci)

@@ -538,8 +538,8 @@ out:
 
 void node_housekeep(struct node *nd)
 {
-	struct coll *c, **list;
-	size_t n = 0, all = 0;
+	struct coll **list;
+	size_t n;
 
 	/*
 	 * Cluster (v1): the first node merges in the background, so that
@@ -549,16 +549,7 @@ void node_housekeep(struct node *nd)
 	 */
 	if (nd->cluster && nd->node_no != 1)
 		return;
-	/* Every collection, however many: a reference to each. */
-	pthread_mutex_lock(&nd->lock);
-	for (c = nd->colls; c; c = c->next)
-		all++;
-	list = malloc((all ? all : 1) * sizeof(*list));
-	for (c = nd->colls; list && c; c = c->next) {
-		atomic_fetch_add(&c->refs, 1);
-		list[n++] = c;
-	}
-	pthread_mutex_unlock(&nd->lock);
+	list = node_colls_ref(nd, &n);
 	if (!list)
 		return;
 	for (size_t i = 0; i < n; i++) {

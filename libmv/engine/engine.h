@@ -288,6 +288,14 @@ struct coll *node_coll_get(struct node *nd, const char *user,
 struct coll *node_coll_find(struct node *nd, const char *user,
 			    const char *name);
 void coll_put(struct coll *c);
+/*
+ * Every collection of the node, however many, each with a reference:
+ * a malloc'ed array of *n that the caller coll_put()s and frees; NULL
+ * (and *n 0) when out of memory.
+ */
+struct coll **node_colls_ref(struct node *nd, size_t *n);
+/* Flushed segments of every collection, counted under their locks. */
+size_t node_segment_count(struct node *nd);
 
 int node_create(struct node *nd, const char *user, const char *name,
 		uint32_t dim,
