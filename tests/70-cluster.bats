@@ -374,3 +374,32 @@ sys.exit(1 if bad or miss else 0)' "$BATS_TEST_TMPDIR/ids$nd" "${acked[@]}"
 	cmp "$BATS_TEST_TMPDIR/ids1" "$BATS_TEST_TMPDIR/ids2"
 	cmp "$BATS_TEST_TMPDIR/ids1" "$BATS_TEST_TMPDIR/ids3"
 }
+
+@test "a merge on one node never shows the other nodes a row twice" {
+	local r i
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	for r in 1 2; do
+		# 12 small flushes of 40 distinct rows, then a merge on node 1
+		# while node 2 searches for every row, again and again.
+		for i in $(seq 1 12); do
+			python3 -c 'import sys
+b = int(sys.argv[1])
+for i in range(40):
+    print(b + i, (b + i) % 13, i % 7, 1, -1)' "$(( (r * 100 + i) * 1000 ))" |
+				mv-insert -q -a "${ADDR[1]}" --ids-first things
+		done
+		(
+			for i in $(seq 1 150); do
+				echo "0 0 0 0" | mv-search -a "${ADDR[2]}" -k 2000 things |
+					cut -f3 | sort | uniq -d
+			done
+		) >"$BATS_TEST_TMPDIR/dups$r" &
+		local watcher=$!
+		run -0 mv-index -a "${ADDR[1]}" things --compact
+		wait "$watcher"
+		[ ! -s "$BATS_TEST_TMPDIR/dups$r" ] ||
+			fail "round $r: node 2 returned ids twice: $(head -c 200 "$BATS_TEST_TMPDIR/dups$r")"
+	done
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}4${T}l2${T}960${T}"
+}

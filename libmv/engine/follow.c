@@ -379,6 +379,25 @@ static void unmark(struct marks *m, const char *user, const char *name)
 			m->v[i][0][0] = '\0';
 }
 
+static int marked(const struct marks *m, const char *user, const char *name)
+{
+	for (size_t i = 0; i < m->n; i++)
+		if (!strcmp(m->v[i][0], user) && !strcmp(m->v[i][1], name))
+			return 1;
+	return 0;
+}
+
+/* A data key's PUT that names an index file (reloads its collection). */
+static int index_put(const struct fev *ev)
+{
+	json_t *j = json_loadb(ev->val, ev->vlen, 0, NULL);
+	const char *type = json_string_value(json_object_get(j, "type"));
+	int r = type && !strcmp(type, "index");
+
+	json_decref(j);
+	return r;
+}
+
 /* One data key's event, for collection c. */
 static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 		       const char *leaf, struct marks *m)
@@ -449,6 +468,28 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 	}
 }
 
+/* A collection's schema key: dropped, or to be loaded (again). */
+static void apply_schema(struct node *nd, const struct fev *ev,
+			 const char *user, const char *name, struct marks *m)
+{
+	struct coll *c;
+	json_t *j;
+	const char *t;
+
+	if (ev->type != MV_META_PUT) {
+		unmark(m, user, name);
+		follow_drop(nd, user, name);
+		return;
+	}
+	c = node_coll_get(nd, user, name);
+	j = json_loadb(ev->val, ev->vlen, 0, NULL);
+	t = json_string_value(json_object_get(j, "token"));
+	if (!c || !t || strcmp(c->token, t))
+		mark(m, user, name);
+	json_decref(j);
+	coll_put(c);
+}
+
 /*
  * The events of one revision, in order; then the reloads they need.
  * Returns MV_E* if something could not be read (the store or the
@@ -464,37 +505,38 @@ static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 	if (!m.v)
 		MV_BUG("out of memory following the commit log");
 	pthread_mutex_lock(&nd->commit);
-	for (size_t i = 0; i < n; i++) {
-		const char *rest;
-		struct coll *c;
+	/*
+	 * Two passes: first what makes a collection be read again (a schema
+	 * change, a held file deleted, an index), then the new files of the
+	 * others.  A merge puts its segment before it deletes its inputs:
+	 * attaching that segment to a collection about to be reloaded would
+	 * read it twice and show its rows twice until the reload.
+	 */
+	for (int pass = 0; pass < 2; pass++)
+		for (size_t i = 0; i < n; i++) {
+			const char *rest;
+			struct coll *c;
+			int put;
 
-		if (split_key(ev[i].key, user, name, &rest) < 0)
-			continue;
-		if (!strcmp(rest, "schema")) {
-			if (ev[i].type != MV_META_PUT) {
-				unmark(&m, user, name);
-				follow_drop(nd, user, name);
+			if (split_key(ev[i].key, user, name, &rest) < 0)
+				continue;
+			put = ev[i].type == MV_META_PUT;
+			if (!strcmp(rest, "schema")) {
+				if (pass == 0)
+					apply_schema(nd, &ev[i], user, name, &m);
 				continue;
 			}
-			c = node_coll_get(nd, user, name);
-			{
-				json_t *j = json_loadb(ev[i].val, ev[i].vlen, 0,
-						       NULL);
-				const char *t = json_string_value(
-					json_object_get(j, "token"));
-
-				if (!c || !t || strcmp(c->token, t))
-					mark(&m, user, name);
-				json_decref(j);
-			}
-			coll_put(c);
-		} else if (!strncmp(rest, "data/", 5) && rest[5]) {
+			if (strncmp(rest, "data/", 5) || !rest[5])
+				continue;
+			if (pass == 0 ? put && !index_put(&ev[i])
+				      : !put || index_put(&ev[i]) ||
+					marked(&m, user, name))
+				continue;
 			c = node_coll_get(nd, user, name);
 			if (c)
 				apply_data(nd, c, &ev[i], rest + 5, &m);
 			coll_put(c);
 		}
-	}
 	for (size_t i = 0; i < m.n; i++)
 		if (m.v[i][0][0] &&
 		    follow_reload(nd, m.v[i][0], m.v[i][1]) == MV_EAGAIN)
