@@ -298,8 +298,22 @@ oom:
 	return mv_err_set(err, MV_EINTERNAL, "out of memory");
 }
 
+static int conf_set_cb(void *c, const char *key, const char *val,
+		       struct mv_err *err)
+{
+	return mv_conf_set(c, key, val, err);
+}
+
 int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
 		 struct mv_err *err)
+{
+	return mv_conf_load_with(path, missing_ok, conf_set_cb, c, err);
+}
+
+int mv_conf_load_with(const char *path, int missing_ok,
+		      int (*set)(void *arg, const char *key, const char *val,
+				 struct mv_err *err),
+		      void *arg, struct mv_err *err)
 {
 	FILE *f = fopen(path, "r");
 	char line[4096];
@@ -346,7 +360,7 @@ int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
 		while (e > v && isspace((unsigned char)e[-1]))
 			e--;
 		*e = '\0';
-		if (mv_conf_set(c, k, v, &e2) < 0) {
+		if (set(arg, k, v, &e2) < 0) {
 			rc = mv_err_set(err, e2.code, "%s:%d: %s", path, lineno,
 					e2.msg);
 			break;

@@ -59,6 +59,15 @@ int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err);
 int mv_conf_load(struct mv_conf *c, const char *path, int missing_ok,
 		 struct mv_err *err);
 /*
+ * The same file, each key = value given to set(arg, key, value, err) (a
+ * daemon with keys of its own passes its setter; mv_conf_load passes
+ * mv_conf_set).
+ */
+int mv_conf_load_with(const char *path, int missing_ok,
+		      int (*set)(void *arg, const char *key, const char *val,
+				 struct mv_err *err),
+		      void *arg, struct mv_err *err);
+/*
  * A daemon's command line: -h/--help, --version, -c FILE, -n (check the
  * configuration and exit), -v/-vv, -q, -d (foreground, the default) and
  * --key=value or --key value, kept in order for mv_args_apply.

@@ -50,22 +50,10 @@ static void usage(FILE *f)
 "It stores nothing.  See mv-masterd(8).\n");
 }
 
-/* The master's own keys, then those of mv.conf(5). */
+/* The master's own key, then those of mv.conf(5). */
 static int set_key(struct master *m, const char *key, const char *val,
 		   struct mv_err *err)
 {
-	if (!strcmp(key, "etcd")) {
-		char *s = strdup(val);
-
-		if (!*val)
-			return mv_err_set(err, MV_ECONFIG, "bad value for "
-					  "'etcd': want http://HOST:PORT[,...]");
-		if (!s)
-			return mv_err_set(err, MV_EINTERNAL, "out of memory");
-		free(m->etcd);
-		m->etcd = s;
-		return 0;
-	}
 	if (!strcmp(key, "heartbeat_timeout")) {
 		char *end;
 		double v;
@@ -83,60 +71,6 @@ static int set_key(struct master *m, const char *key, const char *val,
 		return 0;
 	}
 	return mv_conf_set(&m->conf, key, val, err);
-}
-
-/*
- * mv.conf: key = value lines, '#' comments, as conf.c reads them, with the
- * master's own keys (etcd, heartbeat_timeout) taken first.
- */
-static int load_conf(struct master *m, const char *path, int missing_ok,
-		     struct mv_err *err)
-{
-	FILE *f = fopen(path, "r");
-	char line[4096];
-	int n = 0, rc = 0;
-
-	if (!f) {
-		if (missing_ok && errno == ENOENT)
-			return 0;
-		return mv_err_sys(err, MV_ECONFIG, "cannot open '%s'", path);
-	}
-	while (fgets(line, sizeof(line), f)) {
-		char *k = line, *v, *e, *eq;
-		struct mv_err e2 = { 0 };
-
-		n++;
-		while (isspace((unsigned char)*k))
-			k++;
-		if (!*k || *k == '#')
-			continue;
-		if (!strchr(k, '\n') && !feof(f)) {
-			rc = mv_err_set(err, MV_ECONFIG, "%s:%d: line too long",
-					path, n);
-			break;
-		}
-		if (!(eq = strchr(k, '='))) {
-			rc = mv_err_set(err, MV_ECONFIG, "%s:%d: want key = "
-					"value", path, n);
-			break;
-		}
-		for (e = eq; e > k && isspace((unsigned char)e[-1]); e--)
-			;
-		*e = '\0';
-		for (v = eq + 1; isspace((unsigned char)*v); v++)
-			;
-		for (e = v + strlen(v); e > v && isspace((unsigned char)e[-1]);
-		     e--)
-			;
-		*e = '\0';
-		if (set_key(m, k, v, &e2) < 0) {
-			rc = mv_err_set(err, e2.code, "%s:%d: %s", path, n,
-					e2.msg);
-			break;
-		}
-	}
-	fclose(f);
-	return rc;
 }
 
 static int master_set(void *m, const char *key, const char *val,
@@ -166,8 +100,8 @@ int main(int argc, char **argv)
 		char path[4096];
 
 		snprintf(path, sizeof(path), "%s/mv.conf", home ? home : ".");
-		if (load_conf(m, args.conf_file ? args.conf_file : path,
-			      !args.conf_file,
+		if (mv_conf_load_with(args.conf_file ? args.conf_file : path,
+			      !args.conf_file, master_set, m,
 			      &err) < 0)
 			goto conf_fail;
 	}
@@ -176,7 +110,7 @@ int main(int argc, char **argv)
 	if (args.verbose)
 		m->conf.verbose = args.verbose;
 	log_init(m->conf.verbose);
-	if (!m->etcd) {
+	if (!m->conf.etcd) {
 		mv_err_set(&err, MV_ECONFIG, "no etcd: give --etcd=http://HOST:"
 			   "PORT (the cluster's metadata)");
 		goto conf_fail;
@@ -236,7 +170,7 @@ int main(int argc, char **argv)
 	if (pthread_create(&watch, NULL, master_watch, m))
 		fatal("pthread_create");
 	log_info("mv-masterd %s following '%s' on %s", MV_VERSION, m->prefix,
-		 m->etcd);
+		 m->conf.etcd);
 	while (!got_term) {
 		struct pollfd pfd[MV_LISTEN_MAX];
 		int n;
@@ -268,13 +202,11 @@ int main(int argc, char **argv)
 out:
 	free(home);
 	mv_args_release(&args);
-	free(m->etcd);
 	mv_conf_release(&m->conf);
 	return 0;
 conf_fail:
 	free(home);
 	mv_args_release(&args);
-	free(m->etcd);
 	mv_conf_release(&m->conf);
 	fprintf(stderr, "mv-masterd: %s\n", err.msg);
 	return mv_exit_code(err.code ? err.code : MV_ECONFIG);

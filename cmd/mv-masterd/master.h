@@ -38,15 +38,13 @@ struct mnode {
 	int answered;			/* answered since the master started */
 	double fail_since;		/* monotonic s of the first failure; 0 ok */
 	char why[256];			/* the last failure */
-	int64_t load, conns, mem, segments, applied;
+	int64_t load, mem, segments;
 	int assigned;			/* clients sent since the last LOAD */
 	int logged_up;			/* the state last logged */
-	int hb_running;
 };
 
 struct master {
 	struct mv_conf conf;
-	char *etcd;			/* endpoint URLs */
 	double hb_timeout;		/* s */
 	char prefix[MV_NAME_MAX * 2 + 32]; /* /<user>/<cluster_id>_property */
 	struct mv_meta *meta;		/* NULL until etcd first answers */

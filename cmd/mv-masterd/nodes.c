@@ -151,7 +151,7 @@ static void *heartbeat(void *arg)
 	while (!atomic_load(&m->stopping)) {
 		double t0 = master_now();
 		int want, ok = 0;
-		int64_t no = -1, load = 0, conns = 0, mem = 0, segs = 0, ap = 0;
+		int64_t no = -1, load = 0, mem = 0, segs = 0;
 
 		pthread_mutex_lock(&m->lock);
 		want = n->listed || n->live;
@@ -182,10 +182,8 @@ static void *heartbeat(void *arg)
 					 "node %" PRId64, addr, no);
 			} else {
 				ok = 1;
-				mv_reply_get_i64(rep, "conns", &conns);
 				mv_reply_get_i64(rep, "mem", &mem);
 				mv_reply_get_i64(rep, "segments", &segs);
-				mv_reply_get_i64(rep, "applied", &ap);
 			}
 		}
 		if (!ok && fd >= 0) {
@@ -197,10 +195,8 @@ static void *heartbeat(void *arg)
 			n->answered = 1;
 			n->fail_since = 0;
 			n->load = load;
-			n->conns = conns;
 			n->mem = mem;
 			n->segments = segs;
-			n->applied = ap;
 			n->assigned = 0;
 			n->why[0] = '\0';
 		} else {
@@ -257,9 +253,7 @@ static struct mnode *slot(struct master *m, uint32_t no)
 		pthread_attr_init(&attr);
 		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 		pthread_attr_setstacksize(&attr, 256 * 1024);
-		if (pthread_create(&th, &attr, heartbeat, free_slot) == 0)
-			free_slot->hb_running = 1;
-		else
+		if (pthread_create(&th, &attr, heartbeat, free_slot) != 0)
 			log_warnx("no heartbeat thread for node %" PRIu32, no);
 		pthread_attr_destroy(&attr);
 	}
@@ -289,6 +283,9 @@ static void apply(struct master *m, const char *key, const char *val,
 	json_t *j = NULL;
 
 	if (strncmp(key, m->prefix, plen))
+		return;
+	/* Only the property and its live/ keys (not session/ ones) count. */
+	if (*rest && strncmp(rest, "/live/", 6))
 		return;
 	if (val && !(j = json_loadb(val, vlen, 0, &je))) {
 		log_warnx("'%s': bad JSON: %s", key, je.text);
@@ -482,7 +479,7 @@ void *master_watch(void *arg)
 		int rc;
 
 		if (!m->meta) {
-			struct mv_meta *mm = mv_meta_open_etcd(m->etcd, &e);
+			struct mv_meta *mm = mv_meta_open_etcd(m->conf.etcd, &e);
 
 			if (!mm) {
 				if (!failing++)
