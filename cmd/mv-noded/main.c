@@ -141,11 +141,6 @@ int main(int argc, char **argv)
 		if (mv_addr_parse(nd.conf.listen[i], &a, &err) < 0)
 			goto conf_fail;
 	}
-	if (nd.conf.sync_level > nd.conf.num_replicas) {
-		mv_err_set(&err, MV_ECONFIG, "sync_level %d exceeds num_replicas %d",
-			   nd.conf.sync_level, nd.conf.num_replicas);
-		goto conf_fail;
-	}
 	if (mv_conf_cluster_check(&nd.conf, &err) < 0)
 		goto conf_fail;
 	if (args.check_only) {
