@@ -128,11 +128,16 @@ static char *b64_enc(const void *p, size_t n)
 	return out;
 }
 
+/* The value of a base64 digit, or -1 (every key and value goes through). */
 static int b64_val(int c)
 {
-	const char *p = c ? strchr(b64chars, c) : NULL;
-
-	return p ? (int)(p - b64chars) : -1;
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	return c == '+' ? 62 : c == '/' ? 63 : -1;
 }
 
 /*
@@ -946,16 +951,21 @@ out:
 /* The whole lines buffered, until one makes the call done. */
 static void ws_lines(struct wstate *w)
 {
+	size_t off = 0;
 	char *nl;
 
-	while (!w->done && w->line.len &&
-	       (nl = memchr(w->line.p, '\n', w->line.len))) {
-		size_t l = (size_t)(nl - w->line.p) + 1;
+	/* The lines walked in place; what follows the last moved once. */
+	while (!w->done && off < w->line.len &&
+	       (nl = memchr(w->line.p + off, '\n', w->line.len - off))) {
+		size_t l = (size_t)(nl - (w->line.p + off));
 
-		if (l > 1)
-			ws_line(w, w->line.p, l - 1);
-		memmove(w->line.p, w->line.p + l, w->line.len - l + 1);
-		w->line.len -= l;
+		if (l)
+			ws_line(w, w->line.p + off, l);
+		off += l + 1;
+	}
+	if (off) {
+		memmove(w->line.p, w->line.p + off, w->line.len - off + 1);
+		w->line.len -= off;
 	}
 }
 
@@ -973,14 +983,6 @@ static size_t ws_body(char *p, size_t size, size_t n, void *arg)
 	}
 	ws_lines(w);
 	return len;
-}
-
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* A watch's new connection: counted (mv_meta_stats' watch_connects). */
@@ -1018,7 +1020,7 @@ static void ws_pump(CURLM *mh, struct wstate *w, int64_t t0, int timeout_ms,
 		}
 		if (!*running || w->done)
 			break;
-		now = mono_ms();
+		now = mv_mono_ms();
 		if (w->seen < w->snap || !w->created)
 			left = t0 + (timeout_ms > REQUEST_MS ? timeout_ms :
 				     REQUEST_MS) - now;
@@ -1047,7 +1049,7 @@ static int ws_run(struct etcd *e, json_t *req, struct wstate *w,
 {
 	char *body = json_dumps(req, JSON_COMPACT);
 	char url[2048], lcerr[CURL_ERROR_SIZE], *cerr = k ? k->cerr : lcerr;
-	int64_t t0 = mono_ms();
+	int64_t t0 = mv_mono_ms();
 	CURLM *mh = curl_multi_init();
 	CURL *h = curl_easy_init();
 	CURLcode cc = CURLE_OK;
@@ -1220,7 +1222,7 @@ static int wk_resume(struct wkeep *k, int timeout_ms, struct mv_err *err)
 	w->err = err;
 	ws_lines(w);		/* what came after the last call's events */
 	if (!w->done)
-		ws_pump(k->mh, w, mono_ms(), timeout_ms, &running, &cc);
+		ws_pump(k->mh, w, mv_mono_ms(), timeout_ms, &running, &cc);
 	if (!running && !w->done && !w->rc) {
 		wk_close(k);
 		return 1;
@@ -1446,21 +1448,8 @@ static int etcd_lease_revoke(void *impl, int64_t id, struct mv_err *err)
 
 static int etcd_revision(void *impl, int64_t *rev, struct mv_err *err)
 {
-	struct etcd *e = impl;
-	json_t *req = json_pack("{s:s,s:b}", "key", "AA==", "count_only", 1);
-	struct reply rp;
-	int rc;
+	int rc = watch_check(impl, 0, rev, err);
 
-	*rev = 0;
-	if (!req)
-		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	if ((rc = call(e, "/v3/kv/range", req, 1, &rp, err)))
-		return rc;
-	if (rp.code)
-		rc = server_err(&rp, err);
-	else if ((*rev = hdr_rev(rp.j)) <= 0)
-		rc = bad_reply(&rp, err);
-	json_decref(rp.j);
 	if (rc)
 		*rev = 0;
 	return rc;

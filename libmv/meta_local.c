@@ -129,14 +129,6 @@ static uint64_t get_le64(const unsigned char *p)
 	return get_le32(p) | (uint64_t)get_le32(p + 4) << 32;
 }
 
-static int64_t mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A growing record being encoded; oom set when an allocation failed. */
 struct wb {
 	unsigned char *p;
@@ -613,7 +605,7 @@ static int lease_add(struct meta_local *ml, int64_t id, int64_t ttl_ms)
 	}
 	l->id = id;
 	l->ttl_ms = ttl_ms;
-	l->deadline = mono_ms() + ttl_ms;
+	l->deadline = mv_mono_ms() + ttl_ms;
 	if (id >= ml->next_lease)
 		ml->next_lease = id + 1;
 	return 0;
@@ -1312,7 +1304,7 @@ out:
 /* Revoke every expired lease; the earliest deadline left, or INT64_MAX. */
 static int64_t expire_locked(struct meta_local *ml)
 {
-	int64_t now = mono_ms(), next = INT64_MAX;
+	int64_t now = mv_mono_ms(), next = INT64_MAX;
 
 	for (size_t i = 0; i < ml->nleases;) {
 		struct lease *l = &ml->leases[i];
@@ -1419,7 +1411,7 @@ static int local_lease_keepalive(void *impl, int64_t id, struct mv_err *err)
 	if (!(l = lease_find(ml, id)))
 		rc = lease_missing(id, err);
 	else
-		l->deadline = mono_ms() + l->ttl_ms;
+		l->deadline = mv_mono_ms() + l->ttl_ms;
 	pthread_mutex_unlock(&ml->mu);
 	return rc;
 }
@@ -1450,7 +1442,7 @@ static int local_watch(void *impl, const char *prefix, int64_t from,
 	struct timespec ts;
 	int rc = 0;
 
-	deadline_ts(mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), &ts);
+	deadline_ts(mv_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), &ts);
 	pthread_mutex_lock(&ml->mu);
 	if (!from)
 		from = ml->rev + 1;

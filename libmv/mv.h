@@ -116,6 +116,10 @@ int mv_mkdir_p(const char *dir, struct mv_err *err);
  */
 int mv_pwrite_all(int fd, const void *buf, size_t n, long long off);
 
+/* Milliseconds of CLOCK_MONOTONIC; sleep ms milliseconds, through EINTR. */
+int64_t mv_mono_ms(void);
+void mv_sleep_ms(long ms);
+
 /* Default address: $MV_ADDR, else unix:$MV_HOME/mv.sock.  Caller frees. */
 char *mv_default_addr(void);
 

@@ -358,14 +358,6 @@ static int retryable_curl(CURLcode c)
 	}
 }
 
-static void pause_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 /*
  * Send r, retrying connection failures, 5xx and 429 with exponential
  * backoff.  Returns 0 with r->status set to the final HTTP status (any),
@@ -470,7 +462,7 @@ static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 						curl_easy_strerror(c));
 			break;	/* a 5xx: the caller reports it */
 		}
-		pause_ms(pause);
+		mv_sleep_ms(pause);
 		pause *= 2;
 	}
 	if (rc < 0)
@@ -1206,12 +1198,6 @@ out:
 	return 0;
 }
 
-static const char *s3_local_dir(void *impl)
-{
-	(void)impl;
-	return NULL;
-}
-
 static void s3_close(void *impl)
 {
 	struct s3 *s = impl;
@@ -1242,7 +1228,6 @@ static const struct mv_store_ops s3_ops = {
 	.append = s3_append,
 	.commit = s3_commit,
 	.abort = s3_abort,
-	.local_dir = s3_local_dir,
 	.close = s3_close,
 };
 

@@ -27,14 +27,6 @@ double master_now(void)
 	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
-static void sleep_ms(int ms)
-{
-	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000 };
-
-	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
-		;
-}
-
 int mnode_up(const struct master *m, const struct mnode *n, double now)
 {
 	if (!n->used || !n->live || !mnode_addr(n)[0])
@@ -162,7 +154,7 @@ static void *heartbeat(void *arg)
 			fd = -1;
 		}
 		if (!want || !addr[0]) {
-			sleep_ms(HEARTBEAT_EVERY_MS);
+			mv_sleep_ms(HEARTBEAT_EVERY_MS);
 			continue;
 		}
 		why[0] = '\0';
@@ -219,7 +211,7 @@ static void *heartbeat(void *arg)
 			int left = HEARTBEAT_EVERY_MS -
 				(int)((master_now() - t0) * 1000);
 			if (left > 0)
-				sleep_ms(left);
+				mv_sleep_ms(left);
 		}
 	}
 	if (fd >= 0)
@@ -485,7 +477,7 @@ void *master_watch(void *arg)
 				if (!failing++)
 					log_warnx("etcd: %s (trying again every "
 						  "second)", e.msg);
-				sleep_ms(1000);
+				mv_sleep_ms(1000);
 				continue;
 			}
 			pthread_mutex_lock(&m->lock);
@@ -496,7 +488,7 @@ void *master_watch(void *arg)
 			if (!failing++)
 				log_warnx("etcd: %s (the nodes known are kept; "
 					  "trying again every second)", e.msg);
-			sleep_ms(1000);
+			mv_sleep_ms(1000);
 			continue;
 		}
 		if (failing)
@@ -516,7 +508,7 @@ void *master_watch(void *arg)
 				log_warnx("etcd: watch: %s (the nodes known are "
 					  "kept)", e.msg);
 				failing = 1;
-				sleep_ms(1000);
+				mv_sleep_ms(1000);
 				break;
 			}
 			if (next > from)

@@ -86,10 +86,7 @@ int64_t node_now_ms(void)
 
 int64_t node_mono_ms(void)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	return mv_mono_ms();
 }
 
 time_t node_mono_s(void)
