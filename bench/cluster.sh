@@ -41,10 +41,10 @@
 # report on stdout, progress on stderr.  Everything it starts is stopped
 # at exit.
 #
-# RGW_TCP_NODELAY=1 runs RGW with `tcp_nodelay=1` on its beast frontend
-# (a copy of scripts/rgw.sh; scripts/rgw.sh now sets it itself): without it, a small GET on a kept-alive
-# connection waits ~40 ms for the body (RGW's Nagle against the client's
-# delayed ACK), which is what a follower's segment download pays.
+# scripts/rgw.sh runs RGW's beast frontend with `tcp_nodelay=1`: without
+# it, a small GET on a kept-alive connection waits ~40 ms for the body
+# (RGW's Nagle against the client's delayed ACK), which is what a
+# follower's segment download pays.
 #
 # Environment: SUBSET (base vectors, default 50000; 0 = all 331,479), NQ
 # (queries, default 2000), NLAT (queries of a latency run, default 1000),
@@ -173,13 +173,6 @@ etcd_on=1
 env=$(sh scripts/etcd.sh start "$tmp/etcd") || die "etcd did not start"
 ETCD=${env#MV_TEST_ETCD=}
 rgw_sh=scripts/rgw.sh
-if [ "${RGW_TCP_NODELAY:-0}" = 1 ]; then
-	# RGW's beast frontend with Nagle off (see the top of this file).
-	sed 's|^rgw frontends = beast endpoint=[^ ]*$|& tcp_nodelay=1|' \
-		scripts/rgw.sh >"$tmp/rgw.sh"
-	grep -q 'tcp_nodelay=1$' "$tmp/rgw.sh" || die "no beast frontend line in scripts/rgw.sh"
-	rgw_sh=$tmp/rgw.sh
-fi
 rgw_on=1
 sh "$rgw_sh" start "$tmp/rgw" >"$tmp/rgw.env" || die "RGW did not start"
 set -a
@@ -407,7 +400,7 @@ cpu=$(awk -F ': ' '/^model name/ { print $2; exit }' /proc/cpuinfo)
 mem=$(awk '/^MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)
 echo
 echo "mv cluster benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), glove-100 subset: $SUBSET x $dim, cosine, $NQ queries, k=10"
-echo "machine: $cpu, $(nproc) cores, $mem; 3 mv-noded (etcd 1 member, Ceph RGW memstore$([ "${RGW_TCP_NODELAY:-0}" = 1 ] && echo ", beast tcp_nodelay=1")), mv-masterd, 1 embedded mv-noded, all on this machine;" \
+echo "machine: $cpu, $(nproc) cores, $mem; 3 mv-noded (etcd 1 member, Ceph RGW memstore, beast tcp_nodelay=1), mv-masterd, 1 embedded mv-noded, all on this machine;" \
 	"OMP_NUM_THREADS=$THREADS; median of $REPEAT runs; load average $load0 at start, $load1 at end"
 echo
 echo "| measure | cluster | embedded | cluster / embedded |"
