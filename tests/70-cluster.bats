@@ -7,82 +7,18 @@
 # RGW is the run's (MV_TEST_S3_ENDPOINT...) or this file's.
 
 load helpers/mv
-
-# Free loopback ports, n of them.
-free_ports() {
-	python3 -c 'import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-}
-
-# etcd_up / etcd_down: start this file's etcd (again: same URL, same
-# data) and stop it (scripts/etcd.sh).
-etcd_up() {
-	local env
-	env=$(sh "$MV_ROOT/scripts/etcd.sh" start "$BATS_FILE_TMPDIR/etcd") ||
-		return 1
-	export ETCD=${env#MV_TEST_ETCD=}
-}
-
-etcd_down() {
-	sh "$MV_ROOT/scripts/etcd.sh" stop "$BATS_FILE_TMPDIR/etcd"
-}
+load helpers/nodes3
 
 setup_file() {
-	etcd_up
-	if [ -z "${MV_TEST_S3_ENDPOINT:-}" ]; then
-		sh "$MV_ROOT/scripts/rgw.sh" start "$BATS_FILE_TMPDIR/rgw" \
-			>"$BATS_FILE_TMPDIR/rgw.env"
-		echo "$BATS_FILE_TMPDIR/rgw" >"$BATS_FILE_TMPDIR/own-rgw"
-		set -a
-		. "$BATS_FILE_TMPDIR/rgw.env"
-		set +a
-	fi
-	export MV_TEST_S3_ENDPOINT MV_TEST_S3_BUCKET AWS_ACCESS_KEY_ID \
-		AWS_SECRET_ACCESS_KEY
+	nodes3_setup_file
 }
 
 teardown_file() {
-	etcd_down
-	if [ -f "$BATS_FILE_TMPDIR/own-rgw" ]; then
-		sh "$MV_ROOT/scripts/rgw.sh" stop "$(cat "$BATS_FILE_TMPDIR/own-rgw")"
-	fi
-}
-
-# node_up I: start node I (1..3) of this test's cluster, on its port, and
-# wait until it accepts (MV_START_TIMEOUT).
-node_up() {
-	local i=$1 home=$BATS_TEST_TMPDIR/n$1 t=$((MV_START_TIMEOUT * 20))
-	mkdir -p "$home"
-	MV_HOME=$home mv-noded --listen="${ADDR[$i]}" --etcd="$ETCD" \
-		--cluster_id="$CID" --data_dir="$home" \
-		--s3_endpoint="$MV_TEST_S3_ENDPOINT" \
-		--s3_bucket="$MV_TEST_S3_BUCKET" \
-		</dev/null >>"$home.log" 2>&1 3>&- &
-	PID[$i]=$!
-	while [ $t -gt 0 ]; do
-		kill -0 "${PID[$i]}" 2>/dev/null || {
-			tail -n 30 "$home.log" >&2
-			return 1
-		}
-		socat -u OPEN:/dev/null "TCP:${ADDR[$i]}" 2>/dev/null && return 0
-		sleep 0.05
-		t=$((t - 1))
-	done
-	tail -n 30 "$home.log" >&2
-	return 1
+	nodes3_teardown_file
 }
 
 setup() {
-	local p
-	# One cluster (and namespace: user) per test, on the shared servers.
-	CID=c$BATS_TEST_NUMBER
-	export MV_USER=u${BATS_TEST_NUMBER}_$RANDOM
-	p=($(free_ports 3))
-	ADDR=([1]=127.0.0.1:${p[0]} [2]=127.0.0.1:${p[1]} [3]=127.0.0.1:${p[2]})
-	PID=()
+	nodes3_setup
 	for i in 1 2 3; do
 		node_up "$i"
 	done
@@ -90,19 +26,7 @@ setup() {
 
 teardown() {
 	[ -z "${PROXY:-}" ] || kill -- -"$PROXY" 2>/dev/null
-	for i in 1 2 3; do
-		[ -n "${PID[$i]:-}" ] && kill "${PID[$i]}" 2>/dev/null
-	done
-	for i in 1 2 3; do
-		[ -n "${PID[$i]:-}" ] && wait "${PID[$i]}" 2>/dev/null
-	done
-	if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
-		return 0
-	fi
-	for i in 1 2 3; do
-		echo "--- node $i" >&2
-		tail -n 20 "$BATS_TEST_TMPDIR/n$i.log" >&2
-	done
+	nodes3_teardown
 }
 
 # The id of the nearest neighbour of vector "V" through node I.

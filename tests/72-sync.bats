@@ -7,99 +7,34 @@
 # this file's.
 
 load helpers/mv
-
-free_ports() {
-	python3 -c 'import socket, sys
-ss = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in ss:
-    s.bind(("127.0.0.1", 0))
-print(" ".join(str(s.getsockname()[1]) for s in ss))' "$1"
-}
+load helpers/nodes3
 
 setup_file() {
-	# This file's own etcd, as 70-cluster.bats: a node loads every
-	# user's collections it finds in etcd, and other files' clusters
-	# keep theirs in other stores (a shared directory, say).
-	MV_TEST_ETCD=$(sh "$MV_ROOT/scripts/etcd.sh" start \
-		"$BATS_FILE_TMPDIR/etcd") || return 1
-	MV_TEST_ETCD=${MV_TEST_ETCD#MV_TEST_ETCD=}
-	echo "$BATS_FILE_TMPDIR/etcd" >"$BATS_FILE_TMPDIR/own-etcd"
-	if [ -z "${MV_TEST_S3_ENDPOINT:-}" ]; then
-		sh "$MV_ROOT/scripts/rgw.sh" start "$BATS_FILE_TMPDIR/rgw" \
-			>"$BATS_FILE_TMPDIR/rgw.env" || return 1
-		echo "$BATS_FILE_TMPDIR/rgw" >"$BATS_FILE_TMPDIR/own-rgw"
-		set -a
-		. "$BATS_FILE_TMPDIR/rgw.env"
-		set +a
-	fi
-	export MV_TEST_ETCD MV_TEST_S3_ENDPOINT MV_TEST_S3_BUCKET \
-		AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+	nodes3_setup_file
 }
 
 teardown_file() {
-	if [ -f "$BATS_FILE_TMPDIR/own-etcd" ]; then
-		sh "$MV_ROOT/scripts/etcd.sh" stop "$(cat "$BATS_FILE_TMPDIR/own-etcd")"
-	fi
-	if [ -f "$BATS_FILE_TMPDIR/own-rgw" ]; then
-		sh "$MV_ROOT/scripts/rgw.sh" stop "$(cat "$BATS_FILE_TMPDIR/own-rgw")"
-	fi
+	nodes3_teardown_file
 }
 
-# node_up I SYNC_LEVEL: start node I (1..3) with num_replicas=2 and that
-# sync_level, and wait until it accepts.
-node_up() {
-	local i=$1 home=$BATS_TEST_TMPDIR/n$1 t=$((MV_START_TIMEOUT * 20))
-	mkdir -p "$home"
-	MV_HOME=$home mv-noded --listen="${ADDR[$i]}" --etcd="$MV_TEST_ETCD" \
-		--cluster_id="$CID" --data_dir="$home" \
-		--s3_endpoint="$MV_TEST_S3_ENDPOINT" \
-		--s3_bucket="$MV_TEST_S3_BUCKET" --num_nodes=3 \
-		--num_replicas=2 --sync_level="$2" --sync_timeout=3 \
-		</dev/null >>"$home.log" 2>&1 3>&- &
-	PID[$i]=$!
-	while [ $t -gt 0 ]; do
-		kill -0 "${PID[$i]}" 2>/dev/null || {
-			tail -n 30 "$home.log" >&2
-			return 1
-		}
-		socat -u OPEN:/dev/null "TCP:${ADDR[$i]}" 2>/dev/null && return 0
-		sleep 0.05
-		t=$((t - 1))
-	done
-	tail -n 30 "$home.log" >&2
-	return 1
+# sync_node_up I SYNC_LEVEL: node I with num_replicas=2 and that sync_level.
+sync_node_up() {
+	node_up "$1" --num_nodes=3 --num_replicas=2 --sync_level="$2" \
+		--sync_timeout=3
 }
 
 setup() {
-	local p
-	CID=sync${BATS_TEST_NUMBER}_$RANDOM
-	export MV_USER=u${BATS_TEST_NUMBER}_$RANDOM
-	p=($(free_ports 3))
-	ADDR=([1]=127.0.0.1:${p[0]} [2]=127.0.0.1:${p[1]} [3]=127.0.0.1:${p[2]})
-	PID=()
+	nodes3_setup
 	# nodes 1 and 3 wait for two replicas, node 2 for one
-	node_up 1 2
-	node_up 2 1
-	node_up 3 2
+	sync_node_up 1 2
+	sync_node_up 2 1
+	sync_node_up 3 2
 	# every node live before the first flush
 	mv-create -a "${ADDR[1]}" things --dim 4
 }
 
 teardown() {
-	for i in 1 2 3; do
-		[ -n "${PID[$i]:-}" ] && kill -CONT "${PID[$i]}" 2>/dev/null
-		[ -n "${PID[$i]:-}" ] && kill "${PID[$i]}" 2>/dev/null
-	done
-	for i in 1 2 3; do
-		[ -n "${PID[$i]:-}" ] && wait "${PID[$i]}" 2>/dev/null
-	done
-	if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
-		return 0
-	fi
-	for i in 1 2 3; do
-		echo "--- node $i" >&2
-		tail -n 20 "$BATS_TEST_TMPDIR/n$i.log" >&2
-	done
+	nodes3_teardown
 }
 
 # The revision node I has applied (its LOAD reply's applied=).
@@ -183,7 +118,7 @@ commit() {
 }
 
 @test "sync_level above num_replicas, or num_replicas above num_nodes-1, is refused with 78" {
-	local c="--etcd=$MV_TEST_ETCD --s3_endpoint=file:/tmp --listen=127.0.0.1:1"
+	local c="--etcd=$ETCD --s3_endpoint=file:/tmp --listen=127.0.0.1:1"
 	run -0 mv-noded -n $c --num_nodes=3 --num_replicas=2 --sync_level=2
 	run -78 mv-noded -n $c --num_nodes=3 --num_replicas=2 --sync_level=3
 	assert_output --partial 'sync_level 3 exceeds num_replicas 2'
