@@ -5,6 +5,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -102,6 +103,41 @@ int mv_net_connect(const struct mv_addr *a, struct mv_err *err)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	}
 	mv_net_bulk(fd);
+	return fd;
+}
+
+int mv_net_connect_within(const struct mv_addr *a, int ms,
+			  struct mv_err *err)
+{
+	int fd = socket(a->family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int soerr = 0, one = 1;
+	socklen_t sl = sizeof(soerr);
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+
+	if (fd < 0)
+		return mv_err_sys(err, MV_EUNAVAIL, "socket");
+	if (connect(fd, (const struct sockaddr *)&a->ss, a->len) < 0) {
+		if (errno != EINPROGRESS) {
+			soerr = errno;
+		} else if (poll(&p, 1, ms < 0 ? 0 : ms) != 1) {
+			mv_err_set(err, MV_EUNAVAIL, "cannot connect to '%s': "
+				   "no answer within %d ms", a->text, ms);
+			close(fd);
+			return MV_EUNAVAIL;
+		} else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
+				      &sl) < 0) {
+			soerr = errno;
+		}
+	}
+	if (soerr) {
+		errno = soerr;
+		mv_err_sys(err, MV_EUNAVAIL, "cannot connect to '%s'", a->text);
+		close(fd);
+		return MV_EUNAVAIL;
+	}
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+	if (a->family != AF_UNIX)
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	return fd;
 }
 

@@ -29,6 +29,13 @@ void mv_net_bulk(int fd);
 /* A connected socket, or MV_EUNAVAIL. */
 int mv_net_connect(const struct mv_addr *a, struct mv_err *err);
 /*
+ * The same for a small exchange (a heartbeat, a node asking a node): the
+ * connect is given at most ms milliseconds; a blocking socket without
+ * the bulk buffers, or MV_EUNAVAIL.
+ */
+int mv_net_connect_within(const struct mv_addr *a, int ms,
+			  struct mv_err *err);
+/*
  * A listening socket.  For a Unix socket a stale file left by a crash is
  * replaced, but a live one (it accepts) is MV_EAGAIN; the new socket file
  * is 0700 whatever the umask.

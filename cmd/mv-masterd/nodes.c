@@ -48,40 +48,13 @@ static int connect_within(const char *addr, int ms, char *why, size_t cap)
 {
 	struct mv_addr a;
 	struct mv_err e = { 0 };
-	struct pollfd p;
-	int fd, soerr = 0;
-	socklen_t sl = sizeof(soerr);
+	int fd;
 
-	if (mv_addr_parse(addr, &a, &e) < 0) {
+	if (mv_addr_parse(addr, &a, &e) < 0 ||
+	    (fd = mv_net_connect_within(&a, ms, &e)) < 0) {
 		snprintf(why, cap, "%s", e.msg);
 		return -1;
 	}
-	fd = socket(a.family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-	if (fd < 0) {
-		snprintf(why, cap, "socket: %s", strerror(errno));
-		return -1;
-	}
-	if (connect(fd, (struct sockaddr *)&a.ss, a.len) < 0) {
-		if (errno != EINPROGRESS) {
-			snprintf(why, cap, "connect: %s", strerror(errno));
-			close(fd);
-			return -1;
-		}
-		p.fd = fd;
-		p.events = POLLOUT;
-		if (poll(&p, 1, ms) <= 0) {
-			snprintf(why, cap, "connect: no answer within %d ms", ms);
-			close(fd);
-			return -1;
-		}
-		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 ||
-		    soerr) {
-			snprintf(why, cap, "connect: %s", strerror(soerr));
-			close(fd);
-			return -1;
-		}
-	}
-	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	return fd;
 }
 

@@ -1072,9 +1072,7 @@ static int sync_connect(struct node *nd, struct sync_peer *p, int64_t end)
 	struct sync_conn **pp, *c;
 	struct mv_addr a;
 	struct mv_err e = { 0 };
-	struct pollfd pf;
-	int fd, soerr = 0;
-	socklen_t sl = sizeof(soerr);
+	int fd;
 
 	pthread_mutex_lock(&sync_pool_lock);
 	for (pp = &sync_pool; (c = *pp); pp = &c->next)
@@ -1088,31 +1086,16 @@ static int sync_connect(struct node *nd, struct sync_peer *p, int64_t end)
 		free(c);
 		return fd;
 	}
-	if (mv_addr_parse(p->addr, &a, &e) < 0) {
+	if (mv_addr_parse(p->addr, &a, &e) < 0 ||
+	    (fd = mv_net_connect_within(&a, (int)(end > node_mono_ms() ?
+					      end - node_mono_ms() : 0),
+					&e)) < 0) {
 		snprintf(p->why, sizeof(p->why), "%.150s", e.msg);
 		return -1;
 	}
-	fd = socket(a.family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0 || (connect(fd, (struct sockaddr *)&a.ss, a.len) < 0 &&
-		       errno != EINPROGRESS))
-		goto fail;
-	pf = (struct pollfd){ .fd = fd, .events = POLLOUT };
-	if (poll(&pf, 1, (int)(end > node_mono_ms() ?
-			       end - node_mono_ms() : 0)) != 1) {
-		errno = ETIMEDOUT;
-		goto fail;
-	}
-	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &sl) < 0 || soerr) {
-		errno = soerr ? soerr : errno;
-		goto fail;
-	}
+	/* Peers are asked together: the polling loop wants it. */
+	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 	return fd;
-fail:
-	snprintf(p->why, sizeof(p->why), "cannot connect: %s",
-		 strerror(errno));
-	if (fd >= 0)
-		close(fd);
-	return -1;
 }
 
 /* Close p's connection; it is asked again at once the first time (a
