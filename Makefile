@@ -205,7 +205,7 @@ fuzz: fuzz-build
 	@sh tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 fuzz-smoke: fuzz-build
-	@sh tests/fuzz/run.sh 3 $(FUZZ_TARGETS)
+	@FUZZ_SEED=1 sh tests/fuzz/run.sh 3 $(FUZZ_TARGETS)
 
 fuzz-clean:
 	rm -rf $(FUZZ_OUT)

@@ -1152,7 +1152,8 @@ static void learn_compact(struct etcd *e)
 /*
  * The current revision S, checking that the history from `from` is still
  * there.  Returns 0 (*cur = S, or 0 when from is past S + 1),
- * MV_META_COMPACTED or MV_E*.
+ * MV_META_COMPACTED or MV_E*.  Without a from (0 or 1) no old revision is
+ * asked for, so an out-of-range answer is an error like any other.
  */
 static int watch_check(struct etcd *e, int64_t from, int64_t *cur,
 		       struct mv_err *err)
@@ -1168,9 +1169,11 @@ static int watch_check(struct etcd *e, int64_t from, int64_t *cur,
 	}
 	if ((rc = call(e, "/v3/kv/range", req, 1, &rp, err)))
 		return rc;
-	if (rp.code == G_OUT_OF_RANGE && strstr(rp.msg, "compacted"))
+	if (from > 1 && rp.code == G_OUT_OF_RANGE &&
+	    strstr(rp.msg, "compacted"))
 		rc = MV_META_COMPACTED;
-	else if (rp.code == G_OUT_OF_RANGE && strstr(rp.msg, "future"))
+	else if (from > 1 && rp.code == G_OUT_OF_RANGE &&
+		 strstr(rp.msg, "future"))
 		rc = 0;
 	else if (rp.code)
 		rc = server_err(&rp, err);

@@ -13,6 +13,7 @@
 #include <netinet/in.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include "fuzz.h"
@@ -118,6 +119,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		abort();
 	}
 	if (!server) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL);	/* no orphan on a crash */
 		serve(lfd);
 		_exit(0);
 	}

@@ -3,7 +3,9 @@
 # niced: run.sh SECONDS TARGET...  New inputs go to build/fuzz/corpus/T
 # (the seeds in tests/fuzz/corpus/T are only read), a crash to
 # build/fuzz/artifacts/T/.  Prints "fuzz: T: ok" or "fuzz: T: FAILED" per
-# target and exits non-zero if one failed.
+# target and exits non-zero if one failed.  FUZZ_SEED=N fixes libFuzzer's
+# seed (the test command's short run uses one, so that its outcome does not
+# depend on luck; the campaigns of `make fuzz` draw a new one each time).
 set -u
 cd "$(dirname "$0")/../.."
 secs=$1
@@ -24,6 +26,7 @@ for t in "$@"; do
 	mkdir -p "$work" "$art"
 	set -- -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 \
 		-max_len=65536 -print_final_stats=1 -artifact_prefix="$art/"
+	[ -n "${FUZZ_SEED:-}" ] && set -- "$@" -seed="$FUZZ_SEED"
 	[ -f "tests/fuzz/$name.dict" ] && set -- "$@" -dict="tests/fuzz/$name.dict"
 	if [ ! -x "$bin" ]; then
 		echo "fuzz: $name: FAILED (not built)"
