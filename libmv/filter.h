@@ -1,0 +1,71 @@
+/*
+ * filter.h - the --filter expressions of DESIGN.md "Filters": Milvus's
+ * boolean expression syntax over a collection's scalar fields and `id`,
+ * parsed and type-checked against the schema once, then evaluated over
+ * the columns of a block of rows (a segment, or a pending batch) into a
+ * bitmap, a column at a time.
+ *
+ * Grammar: comparisons == != < <= > >= between a field and a literal
+ * (either side), chained ranges (10 < price <= 20), `in [..]` and
+ * `not in [..]`, `like` on strings (% any run, _ one byte), and/&&,
+ * or/||, not/!, parentheses; literals are integers, floats, "double" or
+ * 'single' quoted strings (backslash escapes the quote and itself), and
+ * true/false for bool fields.  An int literal compares with a float64
+ * field; a float literal with an int64 field (or id) compares
+ * numerically.  Absent or null values were stored as the type's zero (0,
+ * 0.0, "" or false) and match as such.
+ */
+#ifndef MV_FILTER_H
+#define MV_FILTER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "mv.h"
+
+struct mv_filter;
+
+/* The bit of mv_filter_fields for `id`. */
+#define MV_FILTER_ID (UINT64_C(1) << 63)
+
+/*
+ * Parse expr against fields[nfields] (`id` is always there, int64).
+ * NULL with err set on failure: MV_EUSAGE with a message
+ * "col N: what is wrong" (N the byte from 1 where it went wrong) for a
+ * syntax error, an unknown field (naming it) or a type mismatch;
+ * MV_EINTERNAL when out of memory.  An empty expression is a syntax error.
+ */
+struct mv_filter *mv_filter_parse(const char *expr,
+				  const struct mv_field *fields, int nfields,
+				  struct mv_err *err);
+void mv_filter_free(struct mv_filter *f);
+
+/* The fields the filter reads: bit i for fields[i], MV_FILTER_ID for id. */
+uint64_t mv_filter_fields(const struct mv_filter *f);
+
+/*
+ * The columns of n rows, as a segment holds them: for fields[i],
+ * vals[i] is int64_t[n] (int64, and bool as 0 or 1), double[n]
+ * (float64) or, for a string, the bytes of the column: row r's value
+ * starts at vals[i] + off[i][r] with a 4-byte little-endian length, then
+ * the bytes.  Columns the filter does not read may be NULL.
+ */
+struct mv_filter_rows {
+	size_t n;
+	const int64_t *ids;
+	const void *vals[MV_FIELDS_MAX];
+	const uint64_t *off[MV_FIELDS_MAX];
+};
+
+/*
+ * Evaluate f over rows into out, a bitmap of (n + 7) / 8 bytes: bit r
+ * (out[r / 8] & 1 << r % 8, the order of a segment's deletion bitmap) set
+ * when row r matches, cleared otherwise; the bits past n are cleared.
+ * Returns the number of rows that match.  Never fails and never
+ * allocates: it works through the rows in chunks of a fixed size with
+ * scratch bitmaps on its stack, and f is only read, so any number of
+ * threads may evaluate one filter at once.
+ */
+size_t mv_filter_eval(const struct mv_filter *f,
+		      const struct mv_filter_rows *rows, uint8_t *out);
+
+#endif
