@@ -90,6 +90,7 @@ int mv_conf_init(struct mv_conf *c, struct mv_err *err)
 		c->max_pending = pages > 0 && psz > 0 ?
 			(int64_t)pages * psz / 4 : (int64_t)1 << 30;
 	}
+	c->auto_compact = 1;
 	c->num_nodes = 1;
 	c->sync_timeout = MV_SYNC_TIMEOUT_DEFAULT;
 	c->data_dir = mv_home();
@@ -194,6 +195,10 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		if (parse_bool(val, &b) < 0)
 			goto bad;
 		c->auto_flush = b;
+	} else if (!strcmp(key, "auto_compact")) {
+		if (parse_bool(val, &b) < 0)
+			goto bad;
+		c->auto_compact = b;
 	} else if (!strcmp(key, "flush_interval")) {
 		if (parse_int(val, 1, 86400000, &v) < 0)
 			goto bad;

@@ -21,6 +21,7 @@
 
 struct mv_conf {
 	int auto_flush;
+	int auto_compact;		/* merge small segments in the background */
 	int64_t flush_interval;		/* ms */
 	int64_t flush_limit;		/* bytes */
 	int64_t session_ttl;		/* s */

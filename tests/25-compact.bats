@@ -100,6 +100,34 @@ PY
 	run -1 grep -c 'compaction failed' "$MV_LOG"
 }
 
+@test "auto_compact=false leaves small flushes to mv-index --compact" {
+	start_own_node --auto_compact=false
+	run -0 mv-create "$C" --dim 2
+	# 9 small segments: more than the 8 a background pass waits for.
+	for i in $(seq 1 9); do
+		run -0 mv-insert --ids-first "$C" < <(printf '%s %s 1\n' "$i" "$i")
+	done
+	# Two background passes (every 2 s) and more: nothing merged.
+	sleep 5
+	run -0 mv-ls "$C"
+	assert_equal "$(cut -f5 <<<"$output")" 9
+	run -0 mv-index "$C" --compact
+	run -0 mv-ls "$C"
+	assert_equal "$(cut -f5 <<<"$output")" 1
+	assert_rows "$C" 9
+	# The default merges them in the background.
+	restart_node
+	for i in $(seq 10 17); do
+		run -0 mv-insert --ids-first "$C" < <(printf '%s %s 1\n' "$i" "$i")
+	done
+	for _ in $(seq 1 50); do
+		run -0 mv-ls "$C"
+		[ "$(cut -f5 <<<"$output")" -lt 9 ] && break
+		sleep 0.2
+	done
+	assert [ "$(cut -f5 <<<"$output")" -lt 9 ]
+}
+
 @test "compaction writes the sizes of its files in the metadata" {
 	start_own_node
 	run -0 mv-create "$C" --dim 2 --field price:float64 --field tag:string

@@ -138,7 +138,10 @@ no_space_error() {
 
 @test "disk full in the metadata log: a clear error, and writes again once space is freed" {
 	mount_small 4m
-	start_own_node --data_dir="$FS/data"
+	# Background merges of the one-row segments would give pages back
+	# while the test fills them (they did under ASan, where a round is
+	# slow): merging is left to mv-index --compact here.
+	start_own_node --data_dir="$FS/data" --auto_compact=false
 	run -0 mv-create "$C" --dim 4
 	# Fill the tmpfs to the last page: a large filler, then 96 of 4 KiB.
 	avail=$(df --output=avail -B 4096 "$FS" | tail -n 1 | tr -d ' ')

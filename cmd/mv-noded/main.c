@@ -81,7 +81,8 @@ static void *housekeeper(void *arg)
 		sleep(2);
 		if (atomic_load(&nd->shutting_down))
 			break;
-		node_housekeep(nd);
+		if (nd->conf.auto_compact)
+			node_housekeep(nd);
 		malloc_trim(0);
 	}
 	return NULL;
