@@ -327,3 +327,43 @@ for i in range(40):
 	run -0 mv-ls -a "${ADDR[2]}" things
 	assert_output --regexp "^things${T}4${T}l2${T}960${T}"
 }
+
+@test "two clusters on one etcd, with their own users and storage, see only their own collections" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 2
+	echo "1 2" | mv-insert -q -a "${ADDR[1]}" things
+	# Cluster Y: another cluster id and user, segments in a directory.
+	local uy=y$MV_USER port home=$BATS_TEST_TMPDIR/y
+	port=$(free_ports 1)
+	mkdir -p "$home" "$BATS_TEST_TMPDIR/ystore"
+	MV_HOME=$home mv-noded --listen=127.0.0.1:$port --etcd="$ETCD" \
+		--cluster_id="y$CID" --user="$uy" --data_dir="$home" \
+		--s3_endpoint="file:$BATS_TEST_TMPDIR/ystore" \
+		</dev/null >>"$home.log" 2>&1 3>&- &
+	PID[4]=$!
+	for _ in $(seq 1 200); do
+		socat -u OPEN:/dev/null "TCP:127.0.0.1:$port" 2>/dev/null && break
+		kill -0 "${PID[4]}" 2>/dev/null || break
+		sleep 0.05
+	done
+	kill -0 "${PID[4]}" 2>/dev/null ||
+		fail "cluster Y's node did not start: $(tail -n 5 "$home.log")"
+	run -0 mv-create -a "127.0.0.1:$port" -u "$uy" mine --dim 2
+	echo "3 4" | mv-insert -q -a "127.0.0.1:$port" -u "$uy" mine
+	run -0 mv-ls -a "127.0.0.1:$port" -u "$uy"
+	assert_output --regexp "^mine${T}2${T}l2${T}1${T}"
+	# Neither cluster serves the other's collections.
+	run -1 mv-ls -a "127.0.0.1:$port" things
+	run -0 mv-ls -a "127.0.0.1:$port"
+	assert_output ''
+	run -0 mv-ls -a "${ADDR[2]}" -u "$uy"
+	assert_output ''
+	# Both restart (each loads only its own), and X's data is whole.
+	kill "${PID[4]}" "${PID[2]}"
+	wait "${PID[4]}" "${PID[2]}" || :
+	node_up 2
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}2${T}l2${T}1${T}"
+	run -0 mv-ls -a "${ADDR[2]}" -u "$uy"
+	assert_output ''
+	run -1 grep -E 'cannot|failed|404' "$BATS_TEST_TMPDIR/n2.log"
+}

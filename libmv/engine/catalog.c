@@ -42,6 +42,68 @@ void key_config(char *out, size_t cap, const char *user,
 	snprintf(out, cap, "/%s/config/%s", user, cluster_id);
 }
 
+void node_config_json(const struct node *nd, char *out, size_t cap)
+{
+	snprintf(out, cap,
+		 "{\"num_replicas\":%d,\"num_nodes\":%d,\"sync_level\":%d,"
+		 "\"auto_flush\":%s,\"flush_interval\":%lld,"
+		 "\"flush_limit\":%lld}",
+		 nd->conf.num_replicas, nd->conf.num_nodes,
+		 nd->conf.sync_level, nd->conf.auto_flush ? "true" : "false",
+		 (long long)nd->conf.flush_interval,
+		 (long long)nd->conf.flush_limit);
+}
+
+/* Keep user -> ours (users_lock not held). */
+static void user_keep(struct node *nd, const char *user, int ours)
+{
+	pthread_mutex_lock(&nd->users_lock);
+	if (!nd->users)
+		nd->users = json_object();
+	if (nd->users)	/* out of memory: asked again next time */
+		json_object_set_new(nd->users, user, json_boolean(ours));
+	pthread_mutex_unlock(&nd->users_lock);
+}
+
+int node_user_ours(struct node *nd, const char *user, struct mv_err *err)
+{
+	char key[256], *val = NULL;
+	size_t vlen;
+	json_t *v;
+	int rc;
+
+	if (!nd->cluster)
+		return 1;
+	pthread_mutex_lock(&nd->users_lock);
+	v = nd->users ? json_object_get(nd->users, user) : NULL;
+	rc = v ? json_is_true(v) : -1;
+	pthread_mutex_unlock(&nd->users_lock);
+	if (rc >= 0)
+		return rc;
+	key_config(key, sizeof(key), user, nd->conf.cluster_id);
+	rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
+	free(val);
+	if (rc < 0)
+		return rc;
+	user_keep(nd, user, rc == 0);
+	return rc == 0;
+}
+
+void node_user_seen(struct node *nd, const char *key)
+{
+	const char *u = key + 1, *s = strchr(u, '/');
+	char user[MV_NAME_MAX + 1];
+	size_t cl = strlen(nd->conf.cluster_id);
+
+	if (key[0] != '/' || !s || s - u > MV_NAME_MAX ||
+	    strncmp(s, "/config/", 8) || strncmp(s + 8, nd->conf.cluster_id,
+						  cl) || s[8 + cl])
+		return;
+	memcpy(user, u, (size_t)(s - u));
+	user[s - u] = '\0';
+	user_keep(nd, user, 1);
+}
+
 char *schema_json(const struct coll *c)
 {
 	json_t *o = json_object(), *fs = json_array();

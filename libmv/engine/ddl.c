@@ -25,6 +25,7 @@ int node_create(struct node *nd, const char *user, const char *name,
 {
 	struct coll *c, *last;
 	char k1[256], k2[256], k3[256], *schema = NULL, *list = NULL;
+	char kconf[256] = "", conf[512];
 	char state[64], *users = NULL;
 	int rc;
 
@@ -90,17 +91,27 @@ int node_create(struct node *nd, const char *user, const char *name,
 	key_user(k3, sizeof(k3), user, "collection_list");
 	snprintf(state, sizeof(state), "{\"next_id\":0,\"next_seq\":1}");
 	{
-		struct mv_meta_op ops[4] = {
+		struct mv_meta_op ops[5] = {
 			{ MV_META_PUT, k1, schema, strlen(schema) },
 			{ MV_META_PUT, k2, state, strlen(state) },
 			{ MV_META_PUT, k3, list, strlen(list) },
-			{ MV_META_PUT, KEY_USER_LIST, users,
-			  users ? strlen(users) : 0 },
 		};
 		/* Absent schema: another node may create the same name. */
 		struct mv_meta_cmp cmp = { k1, NULL, 0 };
+		size_t nops = 3;
 
-		rc = mv_meta_txn(nd->meta, &cmp, 1, ops, users ? 4 : 3, err);
+		if (users)
+			ops[nops++] = (struct mv_meta_op){ MV_META_PUT,
+				KEY_USER_LIST, users, strlen(users) };
+		/* The user's first collection in this cluster: claim it. */
+		if (nd->cluster && node_user_ours(nd, user, NULL) == 0) {
+			key_config(kconf, sizeof(kconf), user,
+				   nd->conf.cluster_id);
+			node_config_json(nd, conf, sizeof(conf));
+			ops[nops++] = (struct mv_meta_op){ MV_META_PUT, kconf,
+				conf, strlen(conf) };
+		}
+		rc = mv_meta_txn(nd->meta, &cmp, 1, ops, nops, err);
 		if (rc == MV_META_CMPFAIL) {
 			mv_err_clear(err);
 			rc = mv_err_setk(err, MV_ESERVER, MV_K_EXISTS,
@@ -109,6 +120,8 @@ int node_create(struct node *nd, const char *user, const char *name,
 		}
 	}
 	free(users);
+	if (rc == 0 && kconf[0])
+		node_user_seen(nd, kconf);
 	if (rc == 0 && !(c->state = strdup(state)))
 		MV_BUG("out of memory after commit");
 	if (rc == 0) {

@@ -251,6 +251,12 @@ struct node {
 	atomic_llong lease;		/* of the live and session keys */
 	atomic_int meta_down;		/* reads answered without it (logged) */
 	int lockfd;			/* cluster: data_dir's LOCK */
+	/*
+	 * Cluster: which users are this cluster's (node_user_ours): user
+	 * name -> true or false, as /<user>/config/<cluster_id> said.
+	 */
+	pthread_mutex_t users_lock;
+	struct json_t *users;
 	/* Files of flushes whose commit is unknown (follow.c). */
 	pthread_mutex_t limbo_lock;
 	struct limbo *limbo;

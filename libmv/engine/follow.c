@@ -504,6 +504,10 @@ static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 
 	if (!m.v)
 		MV_BUG("out of memory following the commit log");
+	/* A user's first collection here claims the user for the cluster. */
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].type == MV_META_PUT)
+			node_user_seen(nd, ev[i].key);
 	pthread_mutex_lock(&nd->commit);
 	/*
 	 * Two passes: first what makes a collection be read again (a schema
@@ -522,7 +526,12 @@ static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 				continue;
 			put = ev[i].type == MV_META_PUT;
 			if (!strcmp(rest, "schema")) {
-				if (pass == 0)
+				int ours = pass ? 0 : node_user_ours(nd, user,
+								     NULL);
+
+				if (ours < 0)
+					rc = MV_EAGAIN;	/* etcd away: again */
+				else if (ours)
 					apply_schema(nd, &ev[i], user, name, &m);
 				continue;
 			}
@@ -580,7 +589,8 @@ static int reload_all(struct node *nd, struct mv_err *err)
 			size_t ul = strcspn(k, "/");
 
 			snprintf(user, sizeof(user), "%.*s", (int)ul, k);
-			follow_reload(nd, user, k + ul + 1);
+			if (node_user_ours(nd, user, NULL) > 0)
+				follow_reload(nd, user, k + ul + 1);
 		}
 		for (;;) {
 			char both[160], user[MV_NAME_MAX + 1];

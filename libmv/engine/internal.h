@@ -29,6 +29,17 @@ void key_user(char *out, size_t cap, const char *user, const char *leaf);
 /* "/<user>/config/<cluster_id>". */
 void key_config(char *out, size_t cap, const char *user,
 		const char *cluster_id);
+/* The JSON of /<user>/config/<cluster_id>: this node's settings. */
+void node_config_json(const struct node *nd, char *out, size_t cap);
+/*
+ * Whether user is this cluster's: 1 in embedded mode, or when
+ * /<user>/config/<cluster_id> exists (a cluster writes it with the user's
+ * first collection, so that clusters sharing one etcd keep to their own
+ * users); 0 if not; MV_E* if etcd could not say.  Answers are kept.
+ */
+int node_user_ours(struct node *nd, const char *user, struct mv_err *err);
+/* If key is /<user>/config/<our cluster_id>, user is ours from now on. */
+void node_user_seen(struct node *nd, const char *key);
 /* The JSON of a collection's schema record. */
 char *schema_json(const struct coll *c);
 /* The JSON of /user_list with user added, or NULL if it is there. */

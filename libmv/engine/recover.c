@@ -206,6 +206,8 @@ int node_open(struct node *nd, struct mv_err *err)
 	pthread_mutex_init(&nd->blist, NULL);
 	pthread_mutex_init(&nd->slock, NULL);
 	pthread_mutex_init(&nd->limbo_lock, NULL);
+	pthread_mutex_init(&nd->users_lock, NULL);
+	nd->users = NULL;
 	nd->limbo = NULL;
 	nd->cluster = nd->conf.etcd != NULL;
 	nd->lockfd = -1;
@@ -266,18 +268,11 @@ int node_open(struct node *nd, struct mv_err *err)
 		char conf[512];
 		key_config(key, sizeof(key), nd->conf.user,
 			   nd->conf.cluster_id);
-		snprintf(conf, sizeof(conf),
-			 "{\"num_replicas\":%d,\"num_nodes\":%d,\"sync_level\":%d,"
-			 "\"auto_flush\":%s,\"flush_interval\":%lld,"
-			 "\"flush_limit\":%lld}",
-			 nd->conf.num_replicas, nd->conf.num_nodes,
-			 nd->conf.sync_level,
-			 nd->conf.auto_flush ? "true" : "false",
-			 (long long)nd->conf.flush_interval,
-			 (long long)nd->conf.flush_limit);
+		node_config_json(nd, conf, sizeof(conf));
 		rc = mv_meta_put(nd->meta, key, conf, strlen(conf), err);
 		if (rc < 0)
 			return rc;
+		node_user_seen(nd, key);
 	}
 	/* Every user's collections. */
 	rc = mv_meta_get(nd->meta, KEY_USER_LIST, &val, &vlen, err);
@@ -305,6 +300,9 @@ int node_open(struct node *nd, struct mv_err *err)
 			const char *u = json_string_value(json_array_get(ul, i));
 
 			if (!u || mv_name_check(u, NULL) < 0)
+				continue;
+			/* Another cluster's (one etcd, several clusters). */
+			if ((rc = node_user_ours(nd, u, err)) <= 0)
 				continue;
 			rc = load_user(nd, u, err);
 		}
@@ -505,5 +503,7 @@ void node_close(struct node *nd)
 	if (nd->lockfd >= 0)
 		close(nd->lockfd);
 	nd->lockfd = -1;
+	json_decref(nd->users);
+	nd->users = NULL;
 	mv_conf_release(&nd->conf);
 }

@@ -14,9 +14,8 @@
 export ETCDCTL_API=3
 
 # cluster_setup_file: an etcd of the file's own, even when the run has
-# one (MV_TEST_ETCD): a cluster-mode node loads every user's collections
-# it finds in etcd, and this file's clusters keep their files in shared
-# directories that other files' nodes cannot read.
+# one (MV_TEST_ETCD), so that etcdctl's membership keys of one file's
+# tests never meet another's.
 cluster_setup_file() {
 	local env
 	env=$(sh "$MV_ROOT/scripts/etcd.sh" start "$BATS_FILE_TMPDIR/etcd") ||

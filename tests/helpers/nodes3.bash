@@ -2,8 +2,8 @@
 # etcd of the file's own ($ETCD, scripts/etcd.sh) and a real S3 (Ceph RGW:
 # the run's MV_TEST_S3_* or the file's own, scripts/rgw.sh), for
 # 70-cluster.bats and 72-sync.bats.  Load after helpers/mv.  The file's
-# own etcd: a cluster-mode node loads every user's collections it finds
-# in etcd, and other files' clusters keep theirs in other stores.
+# own etcd, since 70-cluster stops and starts it; each test is a cluster
+# of its own, with its own user.
 
 # free_ports N: N TCP ports nobody listens on now.
 free_ports() {
@@ -89,11 +89,11 @@ node_up() {
 # failure, the end of each node's log.
 nodes3_teardown() {
 	local i
-	for i in 1 2 3; do
+	for i in "${!PID[@]}"; do
 		[ -n "${PID[$i]:-}" ] && kill -CONT "${PID[$i]}" 2>/dev/null
 		[ -n "${PID[$i]:-}" ] && kill "${PID[$i]}" 2>/dev/null
 	done
-	for i in 1 2 3; do
+	for i in "${!PID[@]}"; do
 		[ -n "${PID[$i]:-}" ] && wait "${PID[$i]}" 2>/dev/null
 	done
 	if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
