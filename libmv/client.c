@@ -19,6 +19,8 @@
  * search.  $MV_BUSY_POLL_US overrides (0: never poll).
  */
 #define SPIN_DEFAULT_US 1000
+/* Seconds a TCP connect may wait for the node (MV_CONNECT_TIMEOUT). */
+#define CONNECT_TIMEOUT_S 10
 #define SPIN_MAX_NQ 16		/* larger searches: the wake-up is noise */
 
 struct mv_client {
@@ -61,7 +63,21 @@ struct mv_client *mv_client_connect(const char *addr, struct mv_err *err)
 	}
 	if (mv_addr_parse(addr, &a, err) < 0)
 		goto fail;
-	fd = mv_net_connect(&a, err);
+	if (a.family == AF_UNIX) {
+		fd = mv_net_connect(&a, err);
+	} else {
+		/* A host gone from the network never answers a SYN. */
+		const char *e = getenv("MV_CONNECT_TIMEOUT");
+		char *end;
+		long s = e && *e ? strtol(e, &end, 10) : CONNECT_TIMEOUT_S;
+
+		if (e && *e && (*end || s < 1 || s > 3600)) {
+			mv_err_set(err, MV_EUSAGE, "MV_CONNECT_TIMEOUT '%s': "
+				   "want seconds, 1 to 3600", e);
+			goto fail;
+		}
+		fd = mv_net_connect_within(&a, (int)s * 1000, err);
+	}
 	if (fd < 0)
 		goto fail;
 	c = calloc(1, sizeof(*c));

@@ -120,8 +120,14 @@ int mv_net_connect_within(const struct mv_addr *a, int ms,
 		if (errno != EINPROGRESS) {
 			soerr = errno;
 		} else if (poll(&p, 1, ms < 0 ? 0 : ms) != 1) {
-			mv_err_set(err, MV_EUNAVAIL, "cannot connect to '%s': "
-				   "no answer within %d ms", a->text, ms);
+			if (ms >= 1000 && ms % 1000 == 0)
+				mv_err_set(err, MV_EUNAVAIL, "cannot connect to "
+					   "'%s': no answer within %d s",
+					   a->text, ms / 1000);
+			else
+				mv_err_set(err, MV_EUNAVAIL, "cannot connect to "
+					   "'%s': no answer within %d ms",
+					   a->text, ms);
 			close(fd);
 			return MV_EUNAVAIL;
 		} else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr,
@@ -138,6 +144,7 @@ int mv_net_connect_within(const struct mv_addr *a, int ms,
 	fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
 	if (a->family != AF_UNIX)
 		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	mv_net_bulk(fd);
 	return fd;
 }
 

@@ -177,3 +177,43 @@ gone() {
 	gone mv-delete c < <(printf '1\n')
 	refute_regex "$stderr" unknown
 }
+
+@test "a TCP address that never completes the connection: 69 within MV_CONNECT_TIMEOUT, no hang" {
+	# A listener whose backlog is full: the kernel drops further SYNs, as
+	# a host gone from the network does.
+	python3 - >port <<'PY' &
+import socket, time
+s = socket.socket()
+s.bind(("127.0.0.1", 0))
+s.listen(0)
+port = s.getsockname()[1]
+fill = []
+for _ in range(3):
+    c = socket.socket()
+    c.setblocking(False)
+    try:
+        c.connect(("127.0.0.1", port))
+    except BlockingIOError:
+        pass
+    fill.append(c)
+time.sleep(0.3)
+print(port, flush=True)
+time.sleep(60)
+PY
+	local bh=$!
+	for _ in $(seq 1 50); do
+		[ -s port ] && break
+		sleep 0.1
+	done
+	t0=$(date +%s%N)
+	MV_CONNECT_TIMEOUT=1 run -69 --separate-stderr timeout 30 \
+		mv-ls -a "127.0.0.1:$(cat port)"
+	t1=$(date +%s%N)
+	kill "$bh"
+	assert_regex "$stderr" "^mv-ls: cannot connect to '127.0.0.1:[0-9]+': no answer within 1 s"
+	[ $(((t1 - t0) / 1000000)) -lt 5000 ] ||
+		fail "took $(((t1 - t0) / 1000000)) ms"
+	# A bad value is refused.
+	MV_CONNECT_TIMEOUT=x run -64 --separate-stderr mv-ls -a "127.0.0.1:1"
+	assert_regex "$stderr" "MV_CONNECT_TIMEOUT"
+}
