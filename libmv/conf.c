@@ -64,6 +64,32 @@ static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 	return 0;
 }
 
+/* Seconds, or a number with s, m, h or d: 0 up to ten years. */
+static int parse_duration(const char *s, int64_t *out)
+{
+	static const struct {
+		char unit;
+		int64_t secs;
+	} units[] = { { 's', 1 }, { 'm', 60 }, { 'h', 3600 }, { 'd', 86400 } };
+	size_t n = strlen(s);
+	int64_t mul = 1, v;
+	char num[32];
+
+	if (n == 0 || n >= sizeof(num))
+		return -1;
+	memcpy(num, s, n + 1);
+	for (size_t i = 0; i < sizeof(units) / sizeof(*units); i++)
+		if (num[n - 1] == units[i].unit) {
+			mul = units[i].secs;
+			num[--n] = '\0';
+			break;
+		}
+	if (!n || parse_int(num, 0, 3650 * 86400 / mul, &v) < 0)
+		return -1;
+	*out = v * mul;
+	return 0;
+}
+
 static int set_str(char **dst, const char *val)
 {
 	char *s = strdup(val);
@@ -91,6 +117,7 @@ int mv_conf_init(struct mv_conf *c, struct mv_err *err)
 			(int64_t)pages * psz / 4 : (int64_t)1 << 30;
 	}
 	c->auto_compact = 1;
+	c->history_retention = 24 * 3600;
 	c->num_nodes = 1;
 	c->sync_timeout = MV_SYNC_TIMEOUT_DEFAULT;
 	c->data_dir = mv_home();
@@ -124,7 +151,6 @@ static const struct {
 	const char *why;
 } unsupported[] = {
 	{ "memory_limit", "memory is not limited yet" },
-	{ "history_retention", "no history is kept yet" },
 };
 
 int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err)
@@ -195,6 +221,10 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		if (parse_bool(val, &b) < 0)
 			goto bad;
 		c->auto_flush = b;
+	} else if (!strcmp(key, "history_retention")) {
+		if (parse_duration(val, &v) < 0)
+			goto bad;
+		c->history_retention = v;
 	} else if (!strcmp(key, "auto_compact")) {
 		if (parse_bool(val, &b) < 0)
 			goto bad;

@@ -40,6 +40,7 @@ struct mv_conf {
 	char *master, *etcd, *s3_endpoint, *s3_bucket, *s3_region;
 	char *user, *cluster_id;
 	int64_t memory_limit;		/* bytes, 0 none */
+	int64_t history_retention;	/* s of flush history kept; 0 none */
 	uint32_t node_no;		/* written in every data record */
 	int verbose;
 };

@@ -31,7 +31,7 @@ fi
 
 ./tests/unit/run-unit | tee "$out/unit"
 unit_rc=$?
-bats --print-output-on-failure --formatter tap tests/ | tee "$out/bats"
+bats --print-output-on-failure --timing --formatter tap tests/ | tee "$out/bats"
 bats_rc=$?
 # A short run of every fuzz target (tests/fuzz/README), one result each;
 # MV_CHECK_FUZZ=0 (make asan) leaves them out.

@@ -307,6 +307,7 @@ static const struct cmd {
 	{ "DROP", 2, 2, cmd_drop },
 	{ "DESCRIBE", 2, 2, cmd_describe },
 	{ "LS", 1, 2, cmd_ls },
+	{ "HISTORY", 2, 2, cmd_history },
 	{ "INSERT", 5, 5, cmd_insert },
 	{ "DELETE", 4, 4, cmd_delete },
 	{ "FLUSH", 1, 1, cmd_flush },

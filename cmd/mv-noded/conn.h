@@ -87,6 +87,7 @@ int cmd_sessions(struct conn *cn, int argc, char **argv);
 /* verbs_read.c */
 int cmd_describe(struct conn *cn, int argc, char **argv);
 int cmd_ls(struct conn *cn, int argc, char **argv);
+int cmd_history(struct conn *cn, int argc, char **argv);
 int cmd_search(struct conn *cn, int argc, char **argv);
 int cmd_get(struct conn *cn, int argc, char **argv);
 int cmd_scan(struct conn *cn, int argc, char **argv);

@@ -81,8 +81,7 @@ static void *housekeeper(void *arg)
 		sleep(2);
 		if (atomic_load(&nd->shutting_down))
 			break;
-		if (nd->conf.auto_compact)
-			node_housekeep(nd);
+		node_housekeep(nd);
 		malloc_trim(0);
 	}
 	return NULL;

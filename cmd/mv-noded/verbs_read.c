@@ -458,3 +458,45 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 	coll_put(c);
 	return rc;
 }
+
+/* HISTORY: a collection's retained flushes, a line each, then END. */
+static int history_line(void *arg, const struct node_flushrec *r)
+{
+	struct conn *cn = arg;
+	char line[160];
+	int l = snprintf(line, sizeof(line), "%" PRIu64 "\t%" PRId64 "\t%"
+			 PRIu64 "\t%" PRIu64 "\t%" PRId64 "\n", r->seq,
+			 r->time_ms, r->inserted, r->deleted, r->rows);
+
+	if (nbuf_reserve(&cn->out, (size_t)l) < 0)
+		return MV_EINTERNAL;
+	memcpy(cn->out.p + cn->out.len, line, (size_t)l);
+	cn->out.len += (size_t)l;
+	return 0;
+}
+
+int cmd_history(struct conn *cn, int argc, char **argv)
+{
+	struct mv_err e = { 0 };
+	struct coll *c;
+	int rc = 0;
+
+	(void)argc;
+	if (visible(cn, 0, &rc) < 0)
+		return rc;
+	c = node_coll_get(cn->nd, cn->user, argv[1]);
+	if (!c)
+		return unknown_coll(cn, argv[1]);
+	cn->out.len = 0;
+	rc = node_history(cn->nd, c, history_line, cn, &e);
+	coll_put(c);
+	if (rc == MV_EINTERNAL && !e.code)
+		return reply(cn, "ERR INTERNAL out of memory");
+	if (rc < 0)
+		return reply_err(cn, &e);
+	if (nbuf_reserve(&cn->out, 4) < 0)
+		return reply(cn, "ERR INTERNAL out of memory");
+	memcpy(cn->out.p + cn->out.len, "END\n", 4);
+	cn->out.len += 4;
+	return send_raw(cn, cn->out.p, cn->out.len);
+}

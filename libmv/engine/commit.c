@@ -55,6 +55,7 @@ struct flush {
 	size_t nops, ncolls;
 	struct mv_meta_cmp *cmps;	/* one per collection: its state */
 	char (*skeys)[256], **svals;	/* the state records' keys, values */
+	char (*hkeys)[MV_SPATH], **hvals; /* the flush records (history.c) */
 };
 
 /*
@@ -172,7 +173,8 @@ static int flush_build_txn(struct node *nd, struct batch *b,
 			struct coll *c = pc->c;
 			const int64_t *ids = (const int64_t *)pc->ids.p;
 			struct mv_state st;
-			uint64_t seq;
+			uint64_t seq, ndel = 0;
+			int64_t live;
 			char state[96];
 
 			/* This flush's sequence, past what the record says. */
@@ -213,6 +215,27 @@ static int flush_build_txn(struct node *nd, struct batch *b,
 				}
 				mv_idmap_release(&dm);
 			}
+			/* Rows this flush deletes (each id once), for its
+			 * record on the time axis. */
+			if (rc == 0 && pc->dels.len && nd->conf.history_retention) {
+				const int64_t *d = (const int64_t *)pc->dels.p;
+				struct mv_idmap once;
+
+				mv_idmap_init(&once);
+				if (mv_idmap_reserve(&once, pc->dels.len / 8) < 0)
+					rc = mv_err_set(err, MV_EINTERNAL,
+							"out of memory");
+				for (size_t j = 0; rc == 0 &&
+				     j < pc->dels.len / 8; j++) {
+					if (!mv_idmap_get(&c->ids, d[j]) ||
+					    mv_idmap_get(&once, d[j]))
+						continue;
+					mv_idmap_put(&once, d[j], NULL, 0);
+					ndel++;
+				}
+				mv_idmap_release(&once);
+			}
+			live = c->rows;
 			pthread_rwlock_unlock(&c->lock);
 			if (rc < 0)
 				return rc;
@@ -264,6 +287,20 @@ static int flush_build_txn(struct node *nd, struct batch *b,
 			}
 			ops[fl->nops++] = (struct mv_meta_op){ MV_META_PUT, skeys[si],
 				svals[si], strlen(svals[si]) };
+			if (!nd->conf.history_retention)
+				continue;
+			/* Its number and commit time on the time axis. */
+			key_flush(fl->hkeys[si], sizeof(fl->hkeys[si]), c->user,
+				  c->name, seq);
+			free(fl->hvals[si]);
+			fl->hvals[si] = node_flush_json(node_now_ms(), pc->n,
+				ndel, live + (int64_t)pc->n - (int64_t)ndel);
+			if (!fl->hvals[si])
+				return mv_err_set(err, MV_EINTERNAL,
+						  "out of memory");
+			ops[fl->nops++] = (struct mv_meta_op){ MV_META_PUT,
+				fl->hkeys[si], fl->hvals[si],
+				strlen(fl->hvals[si]) };
 		}
 	}
 	/* Room in the delete-log lists now: nothing may fail after commit. */
@@ -409,7 +446,8 @@ int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
 			fl.ncolls++;
 			fl.cap += 2 + (size_t)pc->c->nfields;
 			nrec += 1 + (pc->dels.len > 0) +
-				(pc->n ? 1 + (size_t)pc->c->nfields : 0);
+				(pc->n ? 1 + (size_t)pc->c->nfields : 0) +
+				(nd->conf.history_retention > 0);
 		}
 		if (nrec > MV_META_TXN_OPS_MAX) {
 			rc = mv_err_set(err, MV_EDATA, "this flush spans %zu "
@@ -425,9 +463,12 @@ int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
 	fl.w = calloc(fl.cap, sizeof(*fl.w));
 	fl.svals = calloc(fl.ncolls, sizeof(*fl.svals));
 	fl.skeys = calloc(fl.ncolls, sizeof(*fl.skeys));
-	fl.ops = calloc(fl.cap + fl.ncolls, sizeof(*fl.ops));
+	fl.hvals = calloc(fl.ncolls, sizeof(*fl.hvals));
+	fl.hkeys = calloc(fl.ncolls, sizeof(*fl.hkeys));
+	fl.ops = calloc(fl.cap + 2 * fl.ncolls, sizeof(*fl.ops));
 	fl.cmps = calloc(fl.ncolls, sizeof(*fl.cmps));
-	if (!fl.w || !fl.svals || !fl.skeys || !fl.ops || !fl.cmps) {
+	if (!fl.w || !fl.svals || !fl.skeys || !fl.ops || !fl.cmps ||
+	    !fl.hvals || !fl.hkeys) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
@@ -577,8 +618,12 @@ out:
 			free(fl.w[i].val);
 	for (size_t i = 0; fl.svals && i < fl.ncolls; i++)
 		free(fl.svals[i]);
+	for (size_t i = 0; fl.hvals && i < fl.ncolls; i++)
+		free(fl.hvals[i]);
 	free(fl.svals);
 	free(fl.skeys);
+	free(fl.hvals);
+	free(fl.hkeys);
 	free(fl.cmps);
 	free(fl.ops);
 	free(fl.w);

@@ -21,6 +21,7 @@
 #define SEG_TARGET_BYTES (256u << 20)	/* vectors of a merged segment */
 #define SEG_SMALL_BYTES (16u << 20)	/* smaller ones are merge inputs */
 #define MERGE_MIN 8			/* small segments before merging */
+#define HISTORY_PRUNE_MS 60000		/* flush records pruned this often */
 
 /*
  * Claim the collection for a compaction: 0 if an index build runs (or,
@@ -539,6 +540,8 @@ out:
 void node_housekeep(struct node *nd)
 {
 	struct coll **list;
+	int64_t now = node_mono_ms();
+	int prune = !nd->pruned || now - nd->pruned >= HISTORY_PRUNE_MS;
 	size_t n;
 
 	/*
@@ -549,14 +552,20 @@ void node_housekeep(struct node *nd)
 	 */
 	if (nd->cluster && nd->node_no != 1)
 		return;
+	if (!prune && !nd->conf.auto_compact)
+		return;
 	list = node_colls_ref(nd, &n);
 	if (!list)
 		return;
+	if (prune)
+		nd->pruned = now;
 	for (size_t i = 0; i < n; i++) {
 		struct mv_err e = { 0 };
 		int merged;
 
-		if (!atomic_load(&nd->shutting_down) &&
+		if (prune && !atomic_load(&nd->shutting_down))
+			node_history_prune(nd, list[i], node_now_ms());
+		if (nd->conf.auto_compact && !atomic_load(&nd->shutting_down) &&
 		    node_compact(nd, list[i], 0, &merged, &e) < 0)
 			log_warnx("collection '%s': compaction failed: %s",
 				  list[i]->name, e.msg);

@@ -257,6 +257,7 @@ struct node {
 	 */
 	pthread_mutex_t users_lock;
 	struct json_t *users;
+	int64_t pruned;			/* history last pruned, monotonic ms */
 	/* Files of flushes whose commit is unknown (follow.c). */
 	pthread_mutex_t limbo_lock;
 	struct limbo *limbo;
@@ -300,6 +301,20 @@ void coll_put(struct coll *c);
  * (and *n 0) when out of memory.
  */
 struct coll **node_colls_ref(struct node *nd, size_t *n);
+/* A flush on a collection's time axis (history.c). */
+struct node_flushrec {
+	uint64_t seq;			/* the flush's number */
+	int64_t time_ms;		/* commit time, Unix ms */
+	uint64_t inserted, deleted;	/* rows */
+	int64_t rows;			/* live rows right after it */
+};
+/*
+ * Call fn for each retained flush of c, oldest first: 0, fn's non-zero
+ * return, or MV_E* (MV_EDATA naming a damaged record).
+ */
+int node_history(struct node *nd, struct coll *c,
+		 int (*fn)(void *arg, const struct node_flushrec *r),
+		 void *arg, struct mv_err *err);
 /* Flushed segments of every collection, counted under their locks. */
 size_t node_segment_count(struct node *nd);
 
@@ -405,6 +420,10 @@ long node_string_block(const unsigned char *p, size_t len, uint64_t n,
  */
 int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		 struct mv_err *err);
+/*
+ * The background pass, every few seconds: merges (unless auto_compact is
+ * false), and once a minute flush records past history_retention pruned.
+ */
 void node_housekeep(struct node *nd);
 
 /* Background work: auto-flush and session expiry. */

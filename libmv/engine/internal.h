@@ -40,6 +40,14 @@ void node_config_json(const struct node *nd, char *out, size_t cap);
 int node_user_ours(struct node *nd, const char *user, struct mv_err *err);
 /* If key is /<user>/config/<our cluster_id>, user is ours from now on. */
 void node_user_seen(struct node *nd, const char *key);
+/* history.c: "/<user>/<coll>/flush/<seq>", a flush's record on the time
+ * axis, and its JSON (malloc'ed; NULL: out of memory). */
+void key_flush(char *out, size_t cap, const char *user, const char *coll,
+	       uint64_t seq);
+char *node_flush_json(int64_t time_ms, uint64_t inserted, uint64_t deleted,
+		      int64_t rows);
+/* Delete c's flush records older than history_retention (logged). */
+void node_history_prune(struct node *nd, struct coll *c, int64_t now_ms);
 /* The JSON of a collection's schema record. */
 char *schema_json(const struct coll *c);
 /* The JSON of /user_list with user added, or NULL if it is there. */

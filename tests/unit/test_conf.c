@@ -116,8 +116,39 @@ TEST(conf_cluster_keys_need_each_other)
 	CHECK_EQ_INT(mv_conf_set(&c, "s3_endpoint", "file:/srv/shared", &err), 0);
 	CHECK_EQ_INT(mv_conf_set(&c, "listen", "127.0.0.1:7531", &err), 0);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
-	CHECK_EQ_INT(mv_conf_set(&c, "history_retention", "1h", &err),
+	CHECK_EQ_INT(mv_conf_set(&c, "memory_limit", "1G", &err),
 		     MV_ECONFIG);
+	mv_conf_release(&c);
+}
+
+TEST(conf_history_retention_durations)
+{
+	static const struct {
+		const char *val;
+		long long secs;		/* -1: refused */
+	} cases[] = {
+		{ "90", 90 }, { "0", 0 }, { "45s", 45 }, { "30m", 1800 },
+		{ "1h", 3600 }, { "2d", 172800 }, { "3650d", 3650LL * 86400 },
+		{ "3651d", -1 }, { "", -1 }, { "h", -1 }, { "-1", -1 },
+		{ "1x", -1 }, { "1.5h", -1 }, { "99999999999999999999", -1 },
+		{ "1hh", -1 }, { "1ms", -1 },
+	};
+	struct mv_err err = { 0 };
+	struct mv_conf c;
+
+	REQUIRE(mv_conf_init(&c, &err) == 0);
+	CHECK_EQ_INT(c.history_retention, 86400);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		int rc = mv_conf_set(&c, "history_retention", cases[i].val,
+				     &err);
+
+		if (cases[i].secs < 0) {
+			CHECK_EQ_INT(rc, MV_ECONFIG);
+		} else {
+			CHECK_EQ_INT(rc, 0);
+			CHECK_EQ_INT(c.history_retention, cases[i].secs);
+		}
+	}
 	mv_conf_release(&c);
 }
 
