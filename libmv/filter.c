@@ -1718,7 +1718,7 @@ static void eval_node(const struct node *n, const struct mv_filter_rows *rows,
 	case N_FRANGE: {
 		double lo = n->u.fr.lo, hi = n->u.fr.hi;
 
-		SCAN((ld_f64(b, r) >= lo) & (ld_f64(b, r) <= hi));
+		SCAN((int)(ld_f64(b, r) >= lo) & (int)(ld_f64(b, r) <= hi));
 		break;
 	}
 	case N_SRANGE:
