@@ -633,6 +633,7 @@ static int lit_check(struct parser *p, int col, const struct lit *l)
 {
 	enum mv_ftype t = col_type(p, col);
 	int ok = t == MV_STRING ? l->type == LIT_STR :
+		 t == MV_BOOL ? l->type == LIT_BOOL :
 		 l->type == LIT_INT || l->type == LIT_FLOAT;
 
 	if (ok)
@@ -892,6 +893,18 @@ static struct node *range_node(struct parser *p, int col,
 	return n;
 }
 
+/* A bool column (0 or 1) equal to val: x == 0, inverted for true. */
+static struct node *bool_node(struct parser *p, int col, int val)
+{
+	struct node *n = node_new(p, N_IRANGE, col);
+
+	if (n) {
+		n->u.ir.lo = n->u.ir.hi = 0;
+		n->neg = !!val;
+	}
+	return n;
+}
+
 static int is_cmp(enum tok t)
 {
 	return t == T_EQ || t == T_NE || t == T_LT || t == T_LE ||
@@ -981,6 +994,17 @@ static struct node *parse_in(struct parser *p, int col, int neg)
 	next(p);
 	if (p->failed)
 		goto out;
+	if (t == MV_BOOL) {
+		int has[2] = { 0, 0 };
+
+		for (size_t i = 0; i < n; i++)
+			has[!!ls[i].i] = 1;
+		nd = has[0] == has[1] ? node_const(p, has[0]) :
+		     bool_node(p, col, has[1]);
+		if (nd && neg)
+			nd = node_not(p, nd);
+		goto out;
+	}
 	if (t == MV_INT64) {
 		int64_t *v = malloc((n ? n : 1) * sizeof(*v));
 
@@ -1215,6 +1239,19 @@ static struct node *parse_lit_first(struct parser *p)
 	next(p);
 	if (lit_check(p, col, &a) < 0)
 		return NULL;
+	if (col_type(p, col) == MV_BOOL) {
+		if (op1 != T_EQ && op1 != T_NE) {
+			perr(p, op1pos, "'%s' is bool: compare it with == or "
+			     "!=", col_name(p, col));
+			return NULL;
+		}
+		if (is_cmp(p->tok)) {
+			perr(p, p->tpos, "'%s' is bool: no range",
+			     col_name(p, col));
+			return NULL;
+		}
+		return bool_node(p, col, (int)a.i ^ (op1 == T_NE));
+	}
 	range_init(&r);
 	if (!is_cmp(p->tok)) {
 		if (op1 == T_NE) {
@@ -1291,6 +1328,9 @@ static struct node *parse_field_first(struct parser *p)
 	default:
 		break;
 	}
+	/* A bool field alone is a predicate: flag is flag == true. */
+	if (t == MV_BOOL && !is_cmp(p->tok))
+		return bool_node(p, col, 1);
 	if (!is_cmp(p->tok)) {
 		tok_text(p, what, sizeof(what));
 		perr(p, p->tpos, "expected an operator after '%s', got %s",
@@ -1298,6 +1338,11 @@ static struct node *parse_field_first(struct parser *p)
 		return NULL;
 	}
 	op = p->tok;
+	if (t == MV_BOOL && op != T_EQ && op != T_NE) {
+		perr(p, p->tpos, "'%s' is bool: compare it with == or !=",
+		     col_name(p, col));
+		return NULL;
+	}
 	next(p);
 	if (p->tok == T_IDENT) {
 		perr(p, p->tpos, "comparing two fields is not supported");
@@ -1309,6 +1354,8 @@ static struct node *parse_field_first(struct parser *p)
 		perr(p, p->tpos, "a range starts with a value: 10 < x <= 20");
 		return NULL;
 	}
+	if (t == MV_BOOL)
+		return bool_node(p, col, (int)l.i ^ (op == T_NE));
 	if (op == T_NE) {
 		op = T_EQ;
 		neg = 1;

@@ -14,12 +14,14 @@
 
 static const struct mv_field tf[] = {
 	{ "i", MV_INT64 }, { "f", MV_FLOAT64 }, { "s", MV_STRING },
+	{ "b", MV_BOOL },
 };
+#define NTF 4
 
 /* Columns of n rows in the layout filter.h describes. */
 struct trows {
 	struct mv_filter_rows r;
-	int64_t *ids, *iv;
+	int64_t *ids, *iv, *bv;	/* b: true on every third row */
 	double *fv;
 	unsigned char *sb;
 	uint64_t *off;
@@ -35,6 +37,7 @@ static void trows_make(struct trows *t, size_t n, const int64_t *iv,
 		total += 4 + strlen(sv[r]);
 	t->ids = malloc((n + 1) * 8);
 	t->iv = malloc((n + 1) * 8);
+	t->bv = malloc((n + 1) * 8);
 	t->fv = malloc((n + 1) * 8);
 	t->off = malloc((n + 1) * 8);
 	t->sb = malloc(total + 1);
@@ -43,6 +46,7 @@ static void trows_make(struct trows *t, size_t n, const int64_t *iv,
 
 		t->ids[r] = (int64_t)r + 1;
 		t->iv[r] = iv[r];
+		t->bv[r] = r % 3 == 0;
 		t->fv[r] = fv[r];
 		t->off[r] = pos;
 		t->sb[pos] = (unsigned char)l;
@@ -58,12 +62,14 @@ static void trows_make(struct trows *t, size_t n, const int64_t *iv,
 	t->r.vals[1] = t->fv;
 	t->r.vals[2] = t->sb;
 	t->r.off[2] = t->off;
+	t->r.vals[3] = t->bv;
 }
 
 static void trows_free(struct trows *t)
 {
 	free(t->ids);
 	free(t->iv);
+	free(t->bv);
 	free(t->fv);
 	free(t->sb);
 	free(t->off);
@@ -97,7 +103,7 @@ static const char *ev(struct trows *t, const char *expr)
 	static int slot;
 	char *o = out[slot++ % 4];
 	struct mv_err err = { 0 };
-	struct mv_filter *f = mv_filter_parse(expr, tf, 3, &err);
+	struct mv_filter *f = mv_filter_parse(expr, tf, NTF, &err);
 	uint8_t bm[64];
 	size_t n = t->r.n, cnt, set = 0;
 
@@ -134,6 +140,7 @@ static const char *m(const char *expr)
  * i: -3 0 2 5 7 MAX MIN 2^53+1
  * f: -1.5 0 2.5 NaN 10 -0 inf 3
  * s: "" apple banana app a_b a%b grape Ápple
+ * b: true false false true false false true false
  * id: 1..8
  */
 TEST(filter_int_comparisons)
@@ -343,6 +350,46 @@ TEST(filter_logic_and_precedence)
 	CHECK_STR(m("\ti\n==\r2 "), "00100000");
 }
 
+TEST(filter_bool_fields)
+{
+	CHECK_STR(m("b"), "10010010");
+	CHECK_STR(m("(b)"), "10010010");
+	CHECK_STR(m("b == true"), "10010010");
+	CHECK_STR(m("b == True"), "10010010");
+	CHECK_STR(m("b != false"), "10010010");
+	CHECK_STR(m("true == b"), "10010010");
+	CHECK_STR(m("FALSE != b"), "10010010");
+	CHECK_STR(m("not b"), "01101101");
+	CHECK_STR(m("!b"), "01101101");
+	CHECK_STR(m("b == false"), "01101101");
+	CHECK_STR(m("b != true"), "01101101");
+	CHECK_STR(m("b in [true]"), "10010010");
+	CHECK_STR(m("b in [false, false]"), "01101101");
+	CHECK_STR(m("b not in [true]"), "01101101");
+	CHECK_STR(m("b in [true, false]"), "11111111");
+	CHECK_STR(m("b not in [true, false]"), "00000000");
+	CHECK_STR(m("b in []"), "00000000");
+	CHECK_STR(m("b and i > 2"), "00010000");
+	CHECK_STR(m("i > 2 and b"), "00010000");
+	CHECK_STR(m("b or s == 'apple'"), "11010010");
+	CHECK_STR(m("not b and not i > 2"), "01100000");
+	CHECK_STR(m("b > true"),
+		  "E:col 3: 'b' is bool: compare it with == or !=");
+	CHECK_STR(m("true < b"),
+		  "E:col 6: 'b' is bool: compare it with == or !=");
+	CHECK_STR(m("b == 1"), "E:col 6: 'b' is bool, compared with a number");
+	CHECK_STR(m("b == 'x'"),
+		  "E:col 6: 'b' is bool, compared with a string");
+	CHECK_STR(m("b in [1]"),
+		  "E:col 7: 'b' is bool, compared with a number");
+	CHECK_STR(m("true == b == false"), "E:col 11: 'b' is bool: no range");
+	CHECK_STR(m("b like 'x'"),
+		  "E:col 3: like needs a string field: 'b' is bool");
+	CHECK_STR(m("b i"), "E:col 3: expected and, or or the end, got 'i'");
+	CHECK_STR(m("s == true"),
+		  "E:col 6: 's' is a string, compared with true/false");
+}
+
 TEST(filter_errors_name_the_column)
 {
 	CHECK_STR(m(""), "E:col 1: empty expression");
@@ -451,11 +498,11 @@ TEST(filter_fields_read)
 {
 	struct mv_filter *f;
 
-	f = mv_filter_parse("s == 'a' or id > 3", tf, 3, NULL);
+	f = mv_filter_parse("s == 'a' or id > 3", tf, NTF, NULL);
 	REQUIRE(f);
 	CHECK_EQ_U64(mv_filter_fields(f), MV_FILTER_ID | 4);
 	mv_filter_free(f);
-	f = mv_filter_parse("not (i < 1 and f in [1])", tf, 3, NULL);
+	f = mv_filter_parse("not (i < 1 and f in [1])", tf, NTF, NULL);
 	REQUIRE(f);
 	CHECK_EQ_U64(mv_filter_fields(f), 3);
 	mv_filter_free(f);
@@ -483,7 +530,7 @@ TEST(filter_many_rows_across_chunks)
 	}
 	trows_make(&t, N, iv, fv, sv);
 	f = mv_filter_parse("(i == 3 and s != 'red') or id > 4990 or "
-			    "f in [100, 1023.5, 2048]", tf, 3, NULL);
+			    "f in [100, 1023.5, 2048]", tf, NTF, NULL);
 	REQUIRE(f);
 	memset(bm, 0xff, N / 8 + 2);
 	cnt = mv_filter_eval(f, &t.r, bm);
@@ -525,7 +572,8 @@ struct xlit {
 };
 
 struct xnode {
-	int kind, col, op, op2, neg;	/* col: 0 i, 1 f, 2 s, 3 id */
+	int kind, col, op, op2, neg;	/* col: 0 i, 1 f, 2 s, 3 id, 4 b */
+	int bare;			/* b alone */
 	int litfirst;
 	struct xlit a, b;
 	struct xlit list[5];
@@ -562,6 +610,10 @@ static const int64_t ivals[] = {
 static void xlit_rand(struct xlit *l, int col)
 {
 	memset(l, 0, sizeof(*l));
+	if (col == 4) {
+		l->i = rnd() % 2;
+		return;
+	}
 	if (col == 2) {
 		l->s = strs[rnd() % NSTRS];
 		return;
@@ -585,7 +637,9 @@ static struct xnode *xgen(int depth)
 	int k = depth > 0 ? (int)(rnd() % 7) : 3 + (int)(rnd() % 4);
 
 	x->kind = k;
-	x->col = (int)(rnd() % 4);
+	x->col = (int)(rnd() % 5);
+	if (k == X_CHAIN && x->col == 4)
+		x->col = 0;
 	switch (k) {
 	case X_AND:
 	case X_OR:
@@ -596,9 +650,14 @@ static struct xnode *xgen(int depth)
 		x->l = xgen(depth - 1);
 		break;
 	case X_CMP:
-		x->op = (int)(rnd() % 6);
+		x->op = (int)(rnd() % (x->col == 4 ? 2 : 6));
 		x->litfirst = rnd() % 2;
 		xlit_rand(&x->a, x->col);
+		if (x->col == 4 && rnd() % 3 == 0) {
+			x->bare = 1;
+			x->op = 0;
+			x->a.i = 1;
+		}
 		break;
 	case X_CHAIN:
 		x->op = (int)(rnd() % 2);	/* 0: < or <=, 1: > or >= */
@@ -632,7 +691,7 @@ static void xfree(struct xnode *x)
 	free(x);
 }
 
-static const char *const colname[] = { "i", "f", "s", "id" };
+static const char *const colname[] = { "i", "f", "s", "id", "b" };
 static const char *const opname[] = { "==", "!=", "<", "<=", ">", ">=" };
 
 static void xcat(char *buf, size_t size, const char *fmt, ...)
@@ -650,7 +709,9 @@ static void xcat(char *buf, size_t size, const char *fmt, ...)
 
 static void xlit_print(char *buf, size_t size, const struct xlit *l, int col)
 {
-	if (col == 2) {
+	if (col == 4) {
+		xcat(buf, size, "%s", l->i ? "true" : "false");
+	} else if (col == 2) {
 		xcat(buf, size, rnd() % 2 ? "'%s'" : "\"%s\"", l->s);
 	} else if (l->isf) {
 		char t[64];
@@ -686,7 +747,9 @@ static void xprint(char *buf, size_t size, const struct xnode *x)
 		xcat(buf, size, ")");
 		break;
 	case X_CMP:
-		if (x->litfirst) {
+		if (x->bare) {
+			xcat(buf, size, "b");
+		} else if (x->litfirst) {
 			/* lit op col: print the mirrored operator. */
 			static const int mir[] = { 0, 1, 4, 5, 2, 3 };
 
@@ -740,6 +803,8 @@ static int xcmp(const struct trows *t, size_t r, int col,
 			return c < 0 ? -1 : 1;
 		return len < ll ? -1 : len > ll;
 	}
+	if (col == 4)
+		return t->bv[r] == l->i ? 0 : t->bv[r] < l->i ? -1 : 1;
 	/* long double holds every int64 and every double exactly. */
 	long double v = col == 0 ? (long double)t->iv[r] :
 			col == 1 ? (long double)t->fv[r] :
@@ -853,7 +918,7 @@ TEST(filter_random_expressions_match_a_row_evaluator)
 		size_t cnt, want = 0;
 
 		xprint(buf, sizeof(buf), x);
-		f = mv_filter_parse(buf, tf, 3, &err);
+		f = mv_filter_parse(buf, tf, NTF, &err);
 		if (!f) {
 			unit_fail(__FILE__, __LINE__, "%s: %s", buf, err.msg);
 			bad++;
