@@ -509,6 +509,83 @@ TEST(filter_fields_read)
 	mv_filter_free(NULL);
 }
 
+/* Long in-lists: a bitset when close, bisection when not, any type. */
+TEST(filter_long_in_lists)
+{
+	enum { N = 3000 };
+	static const char *const words[] = {
+		"w0", "w1", "w2", "w3", "w4", "w5", "w6", "w7", "w8", "w9",
+		"w10", "w11", "w12",
+	};
+	static const struct {
+		const char *expr;
+		int set[24];	/* values of i (then of f * 2, of word): */
+		int n, col;	/* 0 i, 1 f, 2 s */
+	} cases[] = {
+		{ "i in [-100, -7, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 99]",
+		  { -100, -7, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 99 }, 13, 0 },
+		{ "i not in [-100, -7, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 99]",
+		  { -100, -7, 0, 1, 2, 3, 5, 8, 13, 21, 34, 55, 99 }, 13, 0 },
+		{ "i in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 4611686018427387904]",
+		  { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, 10, 0 },
+		{ "i in [-9223372036854775808, 1, 2, 3, 4, 5, 6, 7, 8, 9]",
+		  { 1, 2, 3, 4, 5, 6, 7, 8, 9 }, 9, 0 },
+		{ "f in [0.5, 1, 1.5, 2, 2.5, 3, 3.5, 4, 4.5, 5, 7.25]",
+		  { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10 }, 10, 1 },
+		{ "s in ['w1', 'w3', 'w5', 'w7', 'w9', 'w11', 'x', 'y', 'z']",
+		  { 1, 3, 5, 7, 9, 11 }, 6, 2 },
+	};
+	int64_t *iv = malloc(N * 8);
+	double *fv = malloc(N * 8);
+	const char **sv = malloc(N * sizeof(*sv));
+	uint8_t *bm = malloc(N / 8 + 1);
+	struct trows t;
+
+	for (int r = 0; r < N; r++) {
+		iv[r] = r % 203 - 101;
+		fv[r] = (r % 23) * 0.5;
+		sv[r] = words[r % 13];
+	}
+	iv[7] = INT64_MIN;
+	iv[8] = INT64_MAX;
+	iv[9] = 4611686018427387904LL;
+	trows_make(&t, N, iv, fv, sv);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		struct mv_filter *f = mv_filter_parse(cases[c].expr, tf, NTF,
+						      NULL);
+		int neg = strstr(cases[c].expr, "not in") != NULL, bad = 0;
+		size_t want = 0, cnt;
+
+		REQUIRE(f);
+		cnt = mv_filter_eval(f, &t.r, bm);
+		for (int r = 0; r < N; r++) {
+			int64_t v = cases[c].col == 0 ? iv[r] :
+				    cases[c].col == 1 ? (int64_t)(fv[r] * 2) :
+				    r % 13;
+			int w = 0;
+
+			for (int k = 0; k < cases[c].n; k++)
+				w |= v == cases[c].set[k];
+			if (cases[c].col == 0 && c == 2)
+				w |= iv[r] == 4611686018427387904LL;
+			if (cases[c].col == 0 && c == 3)
+				w |= iv[r] == INT64_MIN;
+			w ^= neg;
+			want += w;
+			if (w != !!(bm[r / 8] & 1 << r % 8) && bad++ < 3)
+				unit_fail(__FILE__, __LINE__, "%s: row %d",
+					  cases[c].expr, r);
+		}
+		CHECK_EQ_U64(cnt, want);
+		mv_filter_free(f);
+	}
+	trows_free(&t);
+	free(iv);
+	free(fv);
+	free(sv);
+	free(bm);
+}
+
 /* Many rows, across chunk boundaries, and the bits past n. */
 TEST(filter_many_rows_across_chunks)
 {
