@@ -653,7 +653,7 @@ struct xnode {
 	int bare;			/* b alone */
 	int litfirst;
 	struct xlit a, b;
-	struct xlit list[5];
+	struct xlit list[16];
 	int nlist;
 	struct xnode *l, *r;
 };
@@ -744,11 +744,17 @@ static struct xnode *xgen(int depth)
 		break;
 	case X_IN:
 		x->neg = rnd() % 2;
-		x->nlist = (int)(rnd() % 5);
+		/* Short lists, and long ones (bitset or bisection). */
+		x->nlist = (int)(rnd() % (rnd() % 2 ? 5 : 15));
 		if (rnd() % 4 == 0)
 			x->nlist = 0;
-		for (int i = 0; i < x->nlist; i++)
+		for (int i = 0; i < x->nlist; i++) {
 			xlit_rand(&x->list[i], x->col);
+			/* Wider, so that long lists stay long once deduped. */
+			if (x->col != 2 && x->col != 4 && !x->list[i].isf &&
+			    rnd() % 2)
+				x->list[i].i = (int64_t)(rnd() % 19) - 9;
+		}
 		break;
 	case X_LIKE:
 		x->col = 2;
@@ -981,7 +987,7 @@ TEST(filter_random_expressions_match_a_row_evaluator)
 
 	xs = 0x9e3779b97f4a7c15ull;
 	for (int r = 0; r < N; r++) {
-		iv[r] = rnd() % 3 ? (int64_t)(rnd() % 9) - 4 :
+		iv[r] = rnd() % 3 ? (int64_t)(rnd() % 19) - 9 :
 			ivals[rnd() % NIVALS];
 		fv[r] = fpool[rnd() % (sizeof(fpool) / sizeof(fpool[0]))];
 		sv[r] = strs[rnd() % NSTRS];
