@@ -1,7 +1,7 @@
 /*
  * fuzz_filter - the --filter language (libmv/filter.c): the input is an
  * expression, parsed against a fixed schema (i int64, f float64, s
- * string, and id).  A refusal must be MV_EUSAGE with "col N: " inside the
+ * string, b bool, and id).  A refusal must be MV_EUSAGE with "col N: " inside the
  * input; an expression that parses is evaluated over a fixed table of
  * 1100 rows (edge values, across a chunk boundary), and then: the count
  * equals the bits set, the bits past n are clear and nothing past the
@@ -18,10 +18,11 @@
 
 static const struct mv_field fields[] = {
 	{ "i", MV_INT64 }, { "f", MV_FLOAT64 }, { "s", MV_STRING },
+	{ "b", MV_BOOL },
 };
-#define NFIELDS 3
+#define NFIELDS 4
 
-static int64_t ids[ROWS], iv[ROWS];
+static int64_t ids[ROWS], iv[ROWS], bv[ROWS];
 static double fv[ROWS];
 static unsigned char sb[ROWS * 24];
 static uint64_t off[ROWS];
@@ -53,6 +54,7 @@ static void table(void)
 		x ^= x >> 7;
 		x ^= x << 17;
 		ids[r] = (int64_t)r;
+		bv[r] = (int64_t)(x >> 40) & 1;
 		iv[r] = x % 4 ? (int64_t)(x >> 8) % 21 - 10 :
 			iedge[(x >> 8) % (sizeof(iedge) / sizeof(iedge[0]))];
 		fv[r] = x % 3 ? (double)((int64_t)(x >> 16) % 41 - 20) / 4 :
@@ -71,12 +73,14 @@ static void table(void)
 	rows.vals[1] = fv;
 	rows.vals[2] = sb;
 	rows.off[2] = off;
+	rows.vals[3] = bv;
 	shifted.n = ROWS - SHIFT;
 	shifted.ids = ids + SHIFT;
 	shifted.vals[0] = iv + SHIFT;
 	shifted.vals[1] = fv + SHIFT;
 	shifted.vals[2] = sb;
 	shifted.off[2] = off + SHIFT;
+	shifted.vals[3] = bv + SHIFT;
 }
 
 #define BYTES ((ROWS + 7) / 8)
@@ -135,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 		FUZZ_CHECK(col >= 1 && col <= len + 1);
 		goto out;
 	}
-	FUZZ_CHECK(!(mv_filter_fields(f) & ~(MV_FILTER_ID | 7)));
+	FUZZ_CHECK(!(mv_filter_fields(f) & ~(MV_FILTER_ID | 15)));
 	ca = eval(f, &rows, a);
 	cc = eval(f, &shifted, c);
 	(void)cc;
