@@ -81,8 +81,9 @@ struct mv_filter_rows {
  * when row r matches, cleared otherwise; the bits past n are cleared.
  * Returns the number of rows that match.  Never fails and never
  * allocates: it works through the rows in chunks of a fixed size with
- * scratch bitmaps on its stack, and f is only read, so any number of
- * threads may evaluate one filter at once.
+ * scratch bitmaps on its stack (nesting is bounded at parse, so even the
+ * deepest expression fits a 128 KiB thread stack), and f is only read,
+ * so any number of threads may evaluate one filter at once.
  */
 size_t mv_filter_eval(const struct mv_filter *f,
 		      const struct mv_filter_rows *rows, uint8_t *out);

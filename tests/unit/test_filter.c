@@ -5,6 +5,7 @@
  * a row-at-a-time evaluator written here.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -492,6 +493,51 @@ TEST(filter_nesting_is_bounded)
 		k += (size_t)snprintf(e + k, sizeof(e) - k, "not ");
 	snprintf(e + k, sizeof(e) - k, "i == 2");
 	CHECK_STR(m(e), "E:col 257: nested deeper than 64");
+}
+
+/* The deepest expressions, parsed and evaluated on a 128 KiB stack. */
+static void *deep_thread(void *arg)
+{
+	static const char *const ops[] = { " or (", " and (", " or not (" };
+	char *e = malloc(8192), *res = arg;
+	size_t k = 0;
+	int depth = 0, lv = 0, nots = 0;
+
+	/*
+	 * i == 1000 or (i != 1000 and (i == 1000 or not (... 64 levels
+	 * deep: no level decides a row, so every level is evaluated.
+	 */
+	while (depth + (lv % 3 == 2 ? 2 : 1) <= 64) {
+		k += (size_t)snprintf(e + k, 8192 - k, "i %s 1000%s",
+				      lv % 3 == 1 ? "!=" : "==", ops[lv % 3]);
+		depth += lv % 3 == 2 ? 2 : 1;
+		nots += lv % 3 == 2;
+		lv++;
+	}
+	k += (size_t)snprintf(e + k, 8192 - k, "s like '%%p_e'");
+	for (int i = 0; i < lv; i++)
+		e[k++] = ')';
+	e[k] = '\0';
+	snprintf(res, 600, "%d %s", nots % 2, m(e));
+	free(e);
+	return NULL;
+}
+
+TEST(filter_deep_expressions_fit_a_small_stack)
+{
+	char res[600] = "";
+	pthread_attr_t attr;
+	pthread_t th;
+
+	fx_init();
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 128 * 1024);
+	REQUIRE(pthread_create(&th, &attr, deep_thread, res) == 0);
+	pthread_join(th, NULL);
+	pthread_attr_destroy(&attr);
+	/* The like at the bottom (apple, Ápple), under an odd or even not. */
+	CHECK(!strcmp(res, "0 01000001") || !strcmp(res, "1 10111110"));
+	unit_diag("%s", res);
 }
 
 TEST(filter_fields_read)
