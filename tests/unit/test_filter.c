@@ -300,6 +300,28 @@ TEST(filter_like_patterns)
 	CHECK_STR(m("not s like 'app%'"), "10101111");
 }
 
+TEST(filter_like_contains)
+{
+	static const int64_t iv[7] = { 0 };
+	static const char *const sv[7] = {
+		"aaab", "aab", "abaab", "aa", "xaabx", "",
+		"0123456789abcdefghij-0123456789abcdefghik",
+	};
+	double fv[7] = { 0 };
+	struct trows t;
+
+	trows_make(&t, 7, iv, fv, sv);
+	CHECK_STR(ev(&t, "s like '%aab%'"), "1110100");
+	CHECK_STR(ev(&t, "s like '%b%'"), "1110101");
+	CHECK_STR(ev(&t, "s like '%x%'"), "0000100");
+	CHECK_STR(ev(&t, "s like '%aaab%'"), "1000000");
+	CHECK_STR(ev(&t, "s like '%bx%'"), "0000100");
+	CHECK_STR(ev(&t, "s like '%0123456789abcdefghik%'"), "0000001");
+	CHECK_STR(ev(&t, "s like '%0123456789abcdefghil%'"), "0000000");
+	CHECK_STR(ev(&t, "s like '%j-0%'"), "0000001");
+	trows_free(&t);
+}
+
 TEST(filter_like_has_no_exponential_backtracking)
 {
 	static const int64_t iv[1] = { 0 };
