@@ -1669,8 +1669,10 @@ static inline int in_bits(const uint64_t *bits, uint64_t lo, uint64_t span,
 			  int64_t x)
 {
 	uint64_t d = (uint64_t)x - lo;
+	uint64_t in = d <= span;
+	uint64_t i = d & (0 - in);	/* d, or 0: no branch to mispredict */
 
-	return d <= span && (bits[d / 64] >> d % 64 & 1);
+	return (int)(in & bits[i / 64] >> i % 64);
 }
 
 static int in_f64(const double *v, size_t n, double x)
