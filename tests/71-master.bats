@@ -52,8 +52,9 @@ for line in f:
 EOF
 	echo $! >>"$CLUSTER_DIR/pids"
 	FAKE=127.0.0.1:$port
-	# Listening: a connection now would be the master's; wait for the port.
-	poll 5 python3 -c 'import socket, sys
+	# Listening: a connection now would be the master's; wait for the port
+	# (python's start took over 5 s on a loaded machine).
+	poll 30 python3 -c 'import socket, sys
 s = socket.socket()
 try:
     s.bind(("127.0.0.1", int(sys.argv[1])))
