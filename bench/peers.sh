@@ -288,10 +288,8 @@ for ds in $datasets; do
 	base=$data/base.fvecs query=$data/query.fvecs gt=$data/groundtruth.ivecs
 	if [ "$subset" -gt 0 ]; then
 		# The first rows and queries; the true neighbours of that subset.
-		[ "$subset" -lt "$nb" ] || subset_n=$nb
-		[ "$subset" -ge "$nb" ] || subset_n=$subset
-		[ "$nqmax" -lt "$nq" ] || nqmax=$nq
-		nb=$subset_n nq=$nqmax
+		[ "$subset" -ge "$nb" ] || nb=$subset
+		[ "$nqmax" -ge "$nq" ] || nq=$nqmax
 		mkdir -p "$tmp/$ds"
 		head -c $((nb * rec)) "$data/base.fvecs" >"$tmp/$ds/base.fvecs"
 		head -c $((nq * rec)) "$data/query.fvecs" >"$tmp/$ds/query.fvecs"

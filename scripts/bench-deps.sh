@@ -26,7 +26,8 @@ fi
 
 peers=$root/bench/peers
 if ! (cd "$peers" && node -e 'require.resolve("@lancedb/lancedb")') 2>/dev/null ||
-	[ "$peers/package-lock.json" -nt "$peers/node_modules/.package-lock.json" ]; then
+	[ -n "$(find "$peers/package-lock.json" -newer \
+		"$peers/node_modules/.package-lock.json" 2>/dev/null)" ]; then
 	echo "$prog: npm ci in bench/peers (LanceDB)" >&2
 	(cd "$peers" && npm ci --no-audit --no-fund --loglevel=error) >&2
 fi
