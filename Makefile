@@ -103,6 +103,14 @@ bench: $(BENCH_BIN) all
 bench-cluster: $(BENCH_BIN) all
 	@bash bench/cluster.sh
 
+# mv against FAISS, hnswlib and LanceDB (bench/peers.sh installs the peers
+# with scripts/bench-deps.sh); -quick: a subset, a few minutes.
+bench-peers: $(BENCH_BIN) all
+	@bash bench/peers.sh
+
+bench-peers-quick: $(BENCH_BIN) all
+	@bash bench/peers.sh --quick
+
 deps:
 	@sh scripts/deps.sh
 
@@ -156,7 +164,7 @@ clean:
 	rm -f $(LIB) $(LIB_OBJ) $(ENG_LIB) $(ENG_OBJ) $(BINS) $(UNIT_BIN) $(BENCH_BIN) \
 		$(shell find libmv cmd tests bench -name '*.o' -o -name '*.d' 2>/dev/null)
 
-.PHONY: all bench bench-cluster deps unit bats test check layers demo lint asan install uninstall clean
+.PHONY: all bench bench-cluster bench-peers bench-peers-quick deps unit bats test check layers demo lint asan install uninstall clean
 -include $(shell find libmv cmd tests bench -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (tests/fuzz/README) -------------------------------------
