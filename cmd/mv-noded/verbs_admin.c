@@ -81,7 +81,7 @@ int cmd_create(struct conn *cn, int argc, char **argv)
 		snprintf(f[nf].name, sizeof(f[nf].name), "%s", argv[i]);
 		if (mv_ftype_parse(colon + 1, &f[nf].type) < 0)
 			return proto_err(cn,
-				"bad field type: want int64, float64 or string");
+				"bad field type: want int64, float64, string or bool");
 		nf++;
 	}
 	if (node_create(cn->nd, cn->user, argv[1], (uint32_t)dim, metric, f, nf, ifne,
