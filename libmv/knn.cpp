@@ -3,6 +3,7 @@
  * (faiss::knn_L2sqr, faiss::knn_inner_product), which the 1.7.3 C API does
  * not expose.  FAISS exceptions stop here and become MV_EINTERNAL.
  */
+#include <faiss/impl/IDSelector.h>
 #include <faiss/utils/distances.h>
 #include <exception>
 #include <math.h>
@@ -31,6 +32,60 @@ extern "C" int mv_knn(int l2, const float *x, size_t nq, const float *y,
 	} catch (...) {
 		return mv_err_set(err, MV_EINTERNAL, "faiss: unknown error");
 	}
+	return 0;
+}
+
+static void no_hits(int l2, size_t n, float *dist, int64_t *labels)
+{
+	for (size_t i = 0; i < n; i++) {
+		labels[i] = -1;
+		dist[i] = l2 ? INFINITY : -INFINITY;
+	}
+}
+
+extern "C" int mv_knn_sel(int l2, const float *x, size_t nq, const float *y,
+			  size_t ny, size_t d, size_t k, const uint8_t *sel,
+			  float *dist, int64_t *labels, struct mv_err *err)
+{
+	faiss::IDSelectorBitmap bits((ny + 7) / 8, sel);
+
+	no_hits(l2, nq * k, dist, labels);
+	try {
+		if (l2)
+			faiss::knn_L2sqr(x, y, d, nq, ny, k, dist, labels,
+					 nullptr, &bits);
+		else
+			faiss::knn_inner_product(x, y, d, nq, ny, k, dist,
+						 labels, &bits);
+	} catch (const std::exception &e) {
+		return mv_err_set(err, MV_EINTERNAL, "faiss: %s", e.what());
+	} catch (...) {
+		return mv_err_set(err, MV_EINTERNAL, "faiss: unknown error");
+	}
+	return 0;
+}
+
+extern "C" int mv_knn_rows(int l2, const float *x, size_t nq, const float *y,
+			   const int64_t *rows, size_t nrows, size_t d,
+			   size_t k, float *dist, int64_t *labels,
+			   struct mv_err *err)
+{
+	no_hits(l2, nq * k, dist, labels);
+	try {
+		/* ld 0: every query walks the same rows. */
+		if (l2)
+			faiss::knn_L2sqr_by_idx(x, y, rows, d, nq, nrows, k,
+						dist, labels, 0);
+		else
+			faiss::knn_inner_products_by_idx(x, y, rows, d, nq,
+							 nrows, k, dist,
+							 labels, 0);
+	} catch (const std::exception &e) {
+		return mv_err_set(err, MV_EINTERNAL, "faiss: %s", e.what());
+	} catch (...) {
+		return mv_err_set(err, MV_EINTERNAL, "faiss: unknown error");
+	}
+	/* The heaps start from +-inf with label -1: unfilled slots. */
 	return 0;
 }
 
