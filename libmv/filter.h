@@ -6,14 +6,30 @@
  * bitmap, a column at a time.
  *
  * Grammar: comparisons == != < <= > >= between a field and a literal
- * (either side), chained ranges (10 < price <= 20), `in [..]` and
- * `not in [..]`, `like` on strings (% any run, _ one byte), and/&&,
- * or/||, not/!, parentheses; literals are integers, floats, "double" or
- * 'single' quoted strings (backslash escapes the quote and itself), and
- * true/false for bool fields.  An int literal compares with a float64
- * field; a float literal with an int64 field (or id) compares
- * numerically.  Absent or null values were stored as the type's zero (0,
- * 0.0, "" or false) and match as such.
+ * (either side), chained ranges (10 < price <= 20: < or <= twice, or >
+ * or >= twice), `in [..]` and `not in [..]` (an empty list allowed),
+ * `like` on strings, and/&&, or/||, not/!, parentheses; not binds
+ * tighter than and, and tighter than or.  Keywords are all lower or all
+ * upper case (and, AND); true/false also True/False.  Literals are
+ * integers (decimal, an optional sign), floats (1.5, .5, 1e3), "double"
+ * or 'single' quoted strings, and true/false for bool fields.  In a
+ * string literal a backslash escapes either quote and itself; before any
+ * other byte it stays as it is, so that like sees it.  Comparing two
+ * fields is not supported.
+ *
+ * like: % matches any run of bytes, _ one character (one UTF-8
+ * sequence), a backslash makes the next byte literal (\% \_ \\); it is
+ * case-sensitive and matches the whole value.
+ *
+ * Types: an int64 field (and id) or a float64 field compares with any
+ * number, int or float, exactly (no rounding through double: id < 2.5 is
+ * id <= 2, and 2^53 + 1 is not equal to 2^53.0); a string field with
+ * strings only, byte-wise (memcmp, then the shorter first); anything
+ * else is a type error, and so is an in-list that mixes strings and
+ * numbers.  A NaN float64 value makes every comparison false but !=
+ * (and not in true).  Absent or null values were stored as the type's
+ * zero (0, 0.0, "" or false) and match as such: `tag == ""` finds them,
+ * and so does `price == 0`.
  */
 #ifndef MV_FILTER_H
 #define MV_FILTER_H

@@ -1,0 +1,896 @@
+/*
+ * test_filter.c - unit tests of the --filter language (filter.h): every
+ * operator over a fixed table, precedence, errors and their columns, the
+ * chunked evaluation of many rows, and random expressions checked against
+ * a row-at-a-time evaluator written here.
+ */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "filter.h"
+#include "unit.h"
+
+static const struct mv_field tf[] = {
+	{ "i", MV_INT64 }, { "f", MV_FLOAT64 }, { "s", MV_STRING },
+};
+
+/* Columns of n rows in the layout filter.h describes. */
+struct trows {
+	struct mv_filter_rows r;
+	int64_t *ids, *iv;
+	double *fv;
+	unsigned char *sb;
+	uint64_t *off;
+};
+
+static void trows_make(struct trows *t, size_t n, const int64_t *iv,
+		       const double *fv, const char *const *sv)
+{
+	size_t total = 0, pos = 0;
+
+	memset(t, 0, sizeof(*t));
+	for (size_t r = 0; r < n; r++)
+		total += 4 + strlen(sv[r]);
+	t->ids = malloc((n + 1) * 8);
+	t->iv = malloc((n + 1) * 8);
+	t->fv = malloc((n + 1) * 8);
+	t->off = malloc((n + 1) * 8);
+	t->sb = malloc(total + 1);
+	for (size_t r = 0; r < n; r++) {
+		uint32_t l = (uint32_t)strlen(sv[r]);
+
+		t->ids[r] = (int64_t)r + 1;
+		t->iv[r] = iv[r];
+		t->fv[r] = fv[r];
+		t->off[r] = pos;
+		t->sb[pos] = (unsigned char)l;
+		t->sb[pos + 1] = (unsigned char)(l >> 8);
+		t->sb[pos + 2] = (unsigned char)(l >> 16);
+		t->sb[pos + 3] = (unsigned char)(l >> 24);
+		memcpy(t->sb + pos + 4, sv[r], l);
+		pos += 4 + l;
+	}
+	t->r.n = n;
+	t->r.ids = t->ids;
+	t->r.vals[0] = t->iv;
+	t->r.vals[1] = t->fv;
+	t->r.vals[2] = t->sb;
+	t->r.off[2] = t->off;
+}
+
+static void trows_free(struct trows *t)
+{
+	free(t->ids);
+	free(t->iv);
+	free(t->fv);
+	free(t->sb);
+	free(t->off);
+}
+
+/* The fixture: eight rows with the edge cases of each type. */
+static struct trows fx;
+
+static void fx_init(void)
+{
+	static const int64_t iv[8] = {
+		-3, 0, 2, 5, 7, INT64_MAX, INT64_MIN, 9007199254740993LL,
+	};
+	static const char *const sv[8] = {
+		"", "apple", "banana", "app", "a_b", "a%b", "grape",
+		"\xc3\x81pple",
+	};
+	double fv[8] = { -1.5, 0.0, 2.5, NAN, 10.0, -0.0, INFINITY, 3.0 };
+
+	if (!fx.r.n)
+		trows_make(&fx, 8, iv, fv, sv);
+}
+
+/*
+ * Evaluate expr over t: "01.." one digit per row, or "E:<message>".  The
+ * bits past n are checked to be cleared and the count to match.
+ */
+static const char *ev(struct trows *t, const char *expr)
+{
+	static char out[4][512];
+	static int slot;
+	char *o = out[slot++ % 4];
+	struct mv_err err = { 0 };
+	struct mv_filter *f = mv_filter_parse(expr, tf, 3, &err);
+	uint8_t bm[64];
+	size_t n = t->r.n, cnt, set = 0;
+
+	if (!f) {
+		snprintf(o, 512, "E:%s", err.msg);
+		if (err.code != MV_EUSAGE)
+			snprintf(o, 512, "E%d:%s", err.code, err.msg);
+		return o;
+	}
+	memset(bm, 0xff, sizeof(bm));
+	cnt = mv_filter_eval(f, &t->r, bm);
+	for (size_t r = 0; r < n; r++) {
+		o[r] = bm[r / 8] & 1 << r % 8 ? '1' : '0';
+		set += o[r] == '1';
+	}
+	o[n] = '\0';
+	if (cnt != set)
+		snprintf(o, 512, "count %zu != %zu bits", cnt, set);
+	if (n % 8 && bm[n / 8] >> n % 8)
+		snprintf(o, 512, "bits past n set");
+	if (bm[(n + 7) / 8] != 0xff)
+		snprintf(o, 512, "wrote past the bitmap");
+	mv_filter_free(f);
+	return o;
+}
+
+static const char *m(const char *expr)
+{
+	fx_init();
+	return ev(&fx, expr);
+}
+
+/*
+ * i: -3 0 2 5 7 MAX MIN 2^53+1
+ * f: -1.5 0 2.5 NaN 10 -0 inf 3
+ * s: "" apple banana app a_b a%b grape Ápple
+ * id: 1..8
+ */
+TEST(filter_int_comparisons)
+{
+	CHECK_STR(m("i == 2"), "00100000");
+	CHECK_STR(m("i != 2"), "11011111");
+	CHECK_STR(m("i < 2"), "11000010");
+	CHECK_STR(m("i <= 2"), "11100010");
+	CHECK_STR(m("i > 2"), "00011101");
+	CHECK_STR(m("i >= 2"), "00111101");
+	CHECK_STR(m("2 < i"), "00011101");
+	CHECK_STR(m("2 >= i"), "11100010");
+	CHECK_STR(m("2 == i"), "00100000");
+	CHECK_STR(m("2 != i"), "11011111");
+	CHECK_STR(m("i > -3"), "01111101");
+	CHECK_STR(m("i >= -3"), "11111101");
+	CHECK_STR(m("i == +5"), "00010000");
+	CHECK_STR(m("i == 9223372036854775807"), "00000100");
+	CHECK_STR(m("i == -9223372036854775808"), "00000010");
+	CHECK_STR(m("i < -9223372036854775808"), "00000000");
+	CHECK_STR(m("i > 9223372036854775807"), "00000000");
+	CHECK_STR(m("i == 9007199254740993"), "00000001");
+	CHECK_STR(m("i == 9007199254740992"), "00000000");
+	CHECK_STR(m("id > 6"), "00000011");
+	CHECK_STR(m("id in [1, 3, 8]"), "10100001");
+}
+
+TEST(filter_int_against_float_is_exact)
+{
+	CHECK_STR(m("i > 2.5"), "00011101");
+	CHECK_STR(m("i >= 2.5"), "00011101");
+	CHECK_STR(m("i < 2.5"), "11100010");
+	CHECK_STR(m("i <= 2.5"), "11100010");
+	CHECK_STR(m("i == 2.0"), "00100000");
+	CHECK_STR(m("i == 2.5"), "00000000");
+	CHECK_STR(m("i != 2.5"), "11111111");
+	CHECK_STR(m("i > -3.5"), "11111101");
+	CHECK_STR(m("i < -2.5"), "10000010");
+	CHECK_STR(m("2.5 < i"), "00011101");
+	/* 2^53 as a float: 2^53 + 1 is above it, not equal to it. */
+	CHECK_STR(m("i > 9007199254740992.0"), "00000101");
+	CHECK_STR(m("i == 9007199254740992.0"), "00000000");
+	CHECK_STR(m("i >= 9.2e18"), "00000100");
+	CHECK_STR(m("i < 1e19"), "11111111");
+	CHECK_STR(m("i > -1e19"), "11111111");
+	CHECK_STR(m("i >= 9223372036854775808.0"), "00000000");
+	CHECK_STR(m("i < -9223372036854775808.0"), "00000000");
+	CHECK_STR(m("i <= -9223372036854775808.0"), "00000010");
+	CHECK_STR(m("i in [2.0, 2.5, 5]"), "00110000");
+	CHECK_STR(m("1.5 < i < 5.5"), "00110000");
+}
+
+TEST(filter_float_comparisons_and_nan)
+{
+	CHECK_STR(m("f == 0"), "01000100");
+	CHECK_STR(m("f == -0.0"), "01000100");
+	CHECK_STR(m("f != 0"), "10111011");
+	CHECK_STR(m("f < 0"), "10000000");
+	CHECK_STR(m("f <= 0"), "11000100");
+	CHECK_STR(m("f >= 2.5"), "00101011");
+	CHECK_STR(m("f > 2"), "00101011");
+	CHECK_STR(m("f > 2.5"), "00001011");
+	CHECK_STR(m("f <= 3"), "11100101");
+	CHECK_STR(m("1 < f < 5"), "00100001");
+	CHECK_STR(m("f in [0, 3, 2.5]"), "01100101");
+	CHECK_STR(m("f not in [0, 3, 2.5]"), "10011010");
+	CHECK_STR(m("f > 1e308"), "00000010");
+	CHECK_STR(m("f < 1e400"), "11101101");
+	CHECK_STR(m("f > 1e400"), "00000000");
+	CHECK_STR(m("f <= 1e400"), "11101111");
+	CHECK_STR(m("not f > 2"), "11010100");
+}
+
+TEST(filter_float_against_big_int_is_exact)
+{
+	/* 2^53 as a double; 2^53 + 1 has no double of its own. */
+	static const int64_t iv[3] = { 0, 0, 0 };
+	static const char *const sv[3] = { "", "", "" };
+	double fv[3] = { 9007199254740992.0, 9007199254740994.0, -1.0 };
+	struct trows t;
+
+	trows_make(&t, 3, iv, fv, sv);
+	CHECK_STR(ev(&t, "f == 9007199254740993"), "000");
+	CHECK_STR(ev(&t, "f != 9007199254740993"), "111");
+	CHECK_STR(ev(&t, "f < 9007199254740993"), "101");
+	CHECK_STR(ev(&t, "f <= 9007199254740993"), "101");
+	CHECK_STR(ev(&t, "f > 9007199254740993"), "010");
+	CHECK_STR(ev(&t, "f >= 9007199254740993"), "010");
+	CHECK_STR(ev(&t, "f == 9007199254740992"), "100");
+	CHECK_STR(ev(&t, "f in [9007199254740993, -1]"), "001");
+	CHECK_STR(ev(&t, "f > -9223372036854775808"), "111");
+	trows_free(&t);
+}
+
+TEST(filter_string_comparisons_and_in)
+{
+	CHECK_STR(m("s == \"app\""), "00010000");
+	CHECK_STR(m("s == 'app'"), "00010000");
+	CHECK_STR(m("s != 'app'"), "11101111");
+	CHECK_STR(m("s == ''"), "10000000");
+	CHECK_STR(m("s < 'b'"), "11011100");
+	CHECK_STR(m("s >= 'b'"), "00100011");
+	CHECK_STR(m("'a' < s <= 'b'"), "01011100");
+	CHECK_STR(m("'app' <= s <= 'app'"), "00010000");
+	CHECK_STR(m("'b' < s < 'a'"), "00000000");
+	CHECK_STR(m("s in ['app', 'grape', 'zzz']"), "00010010");
+	CHECK_STR(m("s not in ['app', 'grape', 'zzz']"), "11101101");
+	CHECK_STR(m("s in []"), "00000000");
+	CHECK_STR(m("s not in []"), "11111111");
+	CHECK_STR(m("s in ['', '']"), "10000000");
+}
+
+TEST(filter_string_escapes)
+{
+	static const int64_t iv[4] = { 0 };
+	static const char *const sv[4] = { "it's", "say \"hi\"", "a\\b",
+					   "a\\%" };
+	double fv[4] = { 0 };
+	struct trows t;
+
+	trows_make(&t, 4, iv, fv, sv);
+	CHECK_STR(ev(&t, "s == 'it\\'s'"), "1000");
+	CHECK_STR(ev(&t, "s == \"it's\""), "1000");
+	CHECK_STR(ev(&t, "s == \"say \\\"hi\\\"\""), "0100");
+	CHECK_STR(ev(&t, "s == 'a\\\\b'"), "0010");
+	/* Backslash before another byte stays, as like's escape. */
+	CHECK_STR(ev(&t, "s == 'a\\b'"), "0010");
+	CHECK_STR(ev(&t, "s like 'a\\\\\\\\%'"), "0011");
+	CHECK_STR(ev(&t, "s like 'a\\\\\\\\\\%'"), "0001");
+	trows_free(&t);
+}
+
+TEST(filter_like_patterns)
+{
+	CHECK_STR(m("s like 'app%'"), "01010000");
+	CHECK_STR(m("s like '%pple'"), "01000001");
+	CHECK_STR(m("s like '%an%'"), "00100000");
+	CHECK_STR(m("s like 'app'"), "00010000");
+	CHECK_STR(m("s like ''"), "10000000");
+	CHECK_STR(m("s like '%'"), "11111111");
+	CHECK_STR(m("s like '%%'"), "11111111");
+	CHECK_STR(m("s like '%%an%%'"), "00100000");
+	CHECK_STR(m("s like 'a_b'"), "00001100");
+	CHECK_STR(m("s like 'a\\_b'"), "00001000");
+	CHECK_STR(m("s like 'a\\%b'"), "00000100");
+	CHECK_STR(m("s like 'a%b'"), "00001100");
+	CHECK_STR(m("s like '_pple'"), "01000001");
+	CHECK_STR(m("s like '%a%a%'"), "00100000");
+	CHECK_STR(m("s like 'g%e'"), "00000010");
+	CHECK_STR(m("s like '%p_e'"), "01000001");
+	CHECK_STR(m("s like '_'"), "00000000");
+	CHECK_STR(m("s like '___'"), "00011100");
+	CHECK_STR(m("s like '%_'"), "01111111");
+	CHECK_STR(m("s like 'b%a%a'"), "00100000");
+	CHECK_STR(m("s LIKE 'APP%'"), "00000000");
+	CHECK_STR(m("not s like 'app%'"), "10101111");
+}
+
+TEST(filter_like_has_no_exponential_backtracking)
+{
+	static const int64_t iv[1] = { 0 };
+	static char big[20001];
+	const char *sv[1] = { big };
+	double fv[1] = { 0 };
+	char pat[200];
+	struct trows t;
+	size_t k = 0;
+
+	memset(big, 'a', sizeof(big) - 1);
+	k += (size_t)snprintf(pat, sizeof(pat), "s like '");
+	for (int i = 0; i < 30; i++)
+		k += (size_t)snprintf(pat + k, sizeof(pat) - k, "%%a");
+	snprintf(pat + k, sizeof(pat) - k, "%%b'");
+	trows_make(&t, 1, iv, fv, sv);
+	/* O(len * pattern): a few hundred thousand steps, not 20000^30. */
+	CHECK_STR(ev(&t, pat), "0");
+	pat[strlen(pat) - 2] = 'a';
+	CHECK_STR(ev(&t, pat), "1");
+	trows_free(&t);
+}
+
+TEST(filter_logic_and_precedence)
+{
+	CHECK_STR(m("i > 2 and f > 2"), "00001001");
+	CHECK_STR(m("i > 2 && f > 2"), "00001001");
+	CHECK_STR(m("i > 2 AND f > 2"), "00001001");
+	CHECK_STR(m("i > 2 or f > 2"), "00111111");
+	CHECK_STR(m("i > 2 || f > 2"), "00111111");
+	CHECK_STR(m("i > 2 OR f > 2"), "00111111");
+	CHECK_STR(m("not i > 2"), "11100010");
+	CHECK_STR(m("NOT i > 2"), "11100010");
+	CHECK_STR(m("!(i > 2)"), "11100010");
+	CHECK_STR(m("!i > 2"), "11100010");
+	CHECK_STR(m("not not i == 0"), "01000000");
+	/* and binds tighter than or; not tighter than and. */
+	CHECK_STR(m("i == 0 or i == 2 and f > 2"), "01100000");
+	CHECK_STR(m("(i == 0 or i == 2) and f > 2"), "00100000");
+	CHECK_STR(m("i == 2 and f > 2 or i == 0"), "01100000");
+	CHECK_STR(m("not i == 0 and f == 0"), "00000100");
+	CHECK_STR(m("not (i == 0 and f == 0)"), "10111111");
+	CHECK_STR(m("not i == 0 or f == 0"), "11111111");
+	CHECK_STR(m("((i == 2))"), "00100000");
+	CHECK_STR(m("i>2&&f>2||s=='app'"), "00011001");
+	CHECK_STR(m("not (i > 2 or f > 2)"), "11000000");
+	CHECK_STR(m("i > 2 and s like 'a%' and f in [10]"), "00001000");
+	CHECK_STR(m("i in [1] or s not in ['x']"), "11111111");
+	CHECK_STR(m("\ti\n==\r2 "), "00100000");
+}
+
+TEST(filter_errors_name_the_column)
+{
+	CHECK_STR(m(""), "E:col 1: empty expression");
+	CHECK_STR(m("   "), "E:col 4: empty expression");
+	CHECK_STR(m("x > 1"), "E:col 1: unknown field 'x'");
+	CHECK_STR(m("i > 1 and price < 3"),
+		  "E:col 11: unknown field 'price'");
+	CHECK_STR(m("i > 'a'"),
+		  "E:col 5: 'i' is int64, compared with a string");
+	CHECK_STR(m("id == 'a'"),
+		  "E:col 7: 'id' is int64, compared with a string");
+	CHECK_STR(m("f < \"1\""),
+		  "E:col 5: 'f' is float64, compared with a string");
+	CHECK_STR(m("s == 1"),
+		  "E:col 6: 's' is a string, compared with a number");
+	CHECK_STR(m("1.5 < s"),
+		  "E:col 1: 's' is a string, compared with a number");
+	CHECK_STR(m("i == true"),
+		  "E:col 6: 'i' is int64, compared with true/false");
+	CHECK_STR(m("i like 'a%'"),
+		  "E:col 3: like needs a string field: 'i' is int64");
+	CHECK_STR(m("s like 1"),
+		  "E:col 8: like needs a quoted pattern, got '1'");
+	CHECK_STR(m("s in ['a', 1]"),
+		  "E:col 12: mixed types in the list of 's': a number after "
+		  "a string");
+	CHECK_STR(m("i in [1, 'a']"),
+		  "E:col 10: mixed types in the list of 'i': a string after "
+		  "a number");
+	CHECK_STR(m("i in ['a']"),
+		  "E:col 7: 'i' is int64, compared with a string");
+	CHECK_STR(m("i > "), "E:col 5: expected a value, got the end");
+	CHECK_STR(m("(i > 1"),
+		  "E:col 7: expected ')' for the '(' at col 1, got the end");
+	CHECK_STR(m("i > 1)"),
+		  "E:col 6: expected and, or or the end, got ')'");
+	CHECK_STR(m("i = 1"), "E:col 3: '=' is not an operator: use '=='");
+	CHECK_STR(m("i > 1 & f > 1"),
+		  "E:col 7: '&' is not an operator: use '&&'");
+	CHECK_STR(m("i > 1 | f > 1"),
+		  "E:col 7: '|' is not an operator: use '||'");
+	CHECK_STR(m("s == 'abc"), "E:col 6: string not closed");
+	CHECK_STR(m("i > 99999999999999999999"),
+		  "E:col 5: integer out of range");
+	CHECK_STR(m("i > 9223372036854775808"),
+		  "E:col 5: integer out of range");
+	CHECK_STR(m("i > 1abc"), "E:col 5: bad number '1a'");
+	CHECK_STR(m("i > 1.2.3"), "E:col 5: bad number '1.2.'");
+	CHECK_STR(m("1 < i == 3"),
+		  "E:col 7: a range is < or <= twice, or > or >= twice: not < "
+		  "and ==");
+	CHECK_STR(m("1 < i > 3"),
+		  "E:col 7: a range is < or <= twice, or > or >= twice: not < "
+		  "and >");
+	CHECK_STR(m("1 == i < 3"),
+		  "E:col 3: a range is < or <= twice, or > or >= twice: not == "
+		  "and <");
+	CHECK_STR(m("i < 1 < 3"),
+		  "E:col 7: a range starts with a value: 10 < x <= 20");
+	CHECK_STR(m("i > f"), "E:col 5: comparing two fields is not supported");
+	CHECK_STR(m("i in 1"), "E:col 6: expected '[' after in, got '1'");
+	CHECK_STR(m("i in [1 2]"),
+		  "E:col 9: expected ',' or ']' in the list, got '2'");
+	CHECK_STR(m("i in [1,]"), "E:col 9: expected a value, got ']'");
+	CHECK_STR(m("i in [1"),
+		  "E:col 8: expected ',' or ']' in the list, got the end");
+	CHECK_STR(m("s not like 'a'"),
+		  "E:col 7: expected in after not, got 'like'");
+	CHECK_STR(m("i > 1 and"),
+		  "E:col 10: expected a field, a value, not or '(', got the end");
+	CHECK_STR(m("i @ 1"), "E:col 3: unexpected '@'");
+	CHECK_STR(m("i == \x01"), "E:col 6: unexpected byte 0x01");
+	CHECK_STR(m("i"), "E:col 2: expected an operator after 'i', got the end");
+	CHECK_STR(m("5"),
+		  "E:col 2: expected a comparison after the value, got the end");
+	CHECK_STR(m("5 < 6"), "E:col 5: expected a field, got '6'");
+	CHECK_STR(m("i == -'a'"),
+		  "E:col 7: expected a number after the sign, got ''a''");
+	CHECK_STR(m("i == 1 i == 2"),
+		  "E:col 8: expected and, or or the end, got 'i'");
+}
+
+TEST(filter_nesting_is_bounded)
+{
+	char e[400];
+	size_t k = 0;
+
+	for (int i = 0; i < 64; i++)
+		e[k++] = '(';
+	k += (size_t)snprintf(e + k, sizeof(e) - k, "i == 2");
+	for (int i = 0; i < 64; i++)
+		e[k++] = ')';
+	e[k] = '\0';
+	CHECK_STR(m(e), "00100000");
+	memmove(e + 1, e, k + 1);
+	e[0] = '(';
+	CHECK_STR(m(e), "E:col 65: nested deeper than 64");
+	k = 0;
+	for (int i = 0; i < 65; i++)
+		k += (size_t)snprintf(e + k, sizeof(e) - k, "not ");
+	snprintf(e + k, sizeof(e) - k, "i == 2");
+	CHECK_STR(m(e), "E:col 257: nested deeper than 64");
+}
+
+TEST(filter_fields_read)
+{
+	struct mv_filter *f;
+
+	f = mv_filter_parse("s == 'a' or id > 3", tf, 3, NULL);
+	REQUIRE(f);
+	CHECK_EQ_U64(mv_filter_fields(f), MV_FILTER_ID | 4);
+	mv_filter_free(f);
+	f = mv_filter_parse("not (i < 1 and f in [1])", tf, 3, NULL);
+	REQUIRE(f);
+	CHECK_EQ_U64(mv_filter_fields(f), 3);
+	mv_filter_free(f);
+	mv_filter_free(NULL);
+}
+
+/* Many rows, across chunk boundaries, and the bits past n. */
+TEST(filter_many_rows_across_chunks)
+{
+	enum { N = 5003 };
+	int64_t *iv = malloc(N * 8);
+	double *fv = malloc(N * 8);
+	const char **sv = malloc(N * sizeof(*sv));
+	static const char *const words[3] = { "red", "green", "blue" };
+	uint8_t *bm = malloc(N / 8 + 2);
+	struct mv_filter *f;
+	struct trows t;
+	size_t want = 0, cnt;
+	int bad = 0;
+
+	for (int r = 0; r < N; r++) {
+		iv[r] = r % 7;
+		fv[r] = r * 0.5;
+		sv[r] = words[r % 3];
+	}
+	trows_make(&t, N, iv, fv, sv);
+	f = mv_filter_parse("(i == 3 and s != 'red') or id > 4990 or "
+			    "f in [100, 1023.5, 2048]", tf, 3, NULL);
+	REQUIRE(f);
+	memset(bm, 0xff, N / 8 + 2);
+	cnt = mv_filter_eval(f, &t.r, bm);
+	for (int r = 0; r < N; r++) {
+		int w = (iv[r] == 3 && r % 3) || r + 1 > 4990 ||
+			fv[r] == 100 || fv[r] == 1023.5 || fv[r] == 2048;
+		int got = !!(bm[r / 8] & 1 << r % 8);
+
+		want += w;
+		if (w != got && bad++ < 5)
+			unit_diag("row %d: want %d got %d", r, w, got);
+	}
+	CHECK_EQ_INT(bad, 0);
+	CHECK_EQ_U64(cnt, want);
+	CHECK_EQ_INT(bm[N / 8] >> (N % 8), 0);
+	CHECK_EQ_INT(bm[N / 8 + 1], 0xff);
+	/* n = 0 writes nothing and matches nothing. */
+	t.r.n = 0;
+	bm[0] = 0xab;
+	CHECK_EQ_U64(mv_filter_eval(f, &t.r, bm), 0);
+	CHECK_EQ_INT(bm[0], 0xab);
+	mv_filter_free(f);
+	trows_free(&t);
+	free(iv);
+	free(fv);
+	free(sv);
+	free(bm);
+}
+
+/* ---- random expressions against a row-at-a-time evaluator ---------- */
+
+enum { X_AND, X_OR, X_NOT, X_CMP, X_CHAIN, X_IN, X_LIKE };
+
+struct xlit {
+	int isf;		/* numbers: a float literal */
+	int64_t i;
+	double f;
+	const char *s;
+};
+
+struct xnode {
+	int kind, col, op, op2, neg;	/* col: 0 i, 1 f, 2 s, 3 id */
+	int litfirst;
+	struct xlit a, b;
+	struct xlit list[5];
+	int nlist;
+	struct xnode *l, *r;
+};
+
+static uint64_t xs;
+
+static uint64_t rnd(void)
+{
+	xs ^= xs >> 12;
+	xs ^= xs << 25;
+	xs ^= xs >> 27;
+	return xs * 2685821657736338717ull;
+}
+
+static const char *const strs[] = {
+	"", "a", "ab", "abc", "b", "ba", "bab", "a%b", "a_b", "abab", "cab",
+};
+#define NSTRS (int)(sizeof(strs) / sizeof(strs[0]))
+static const char *const pats[] = {
+	"%", "a%", "%b", "%a%", "a", "_", "a_", "_b%", "%a_b", "a%b",
+	"%ab%ab%", "b%", "\\%", "a\\_b", "a\\%b", "", "__", "%b%a", "ab%",
+	"%_a%", "b_b",
+};
+#define NPATS (int)(sizeof(pats) / sizeof(pats[0]))
+
+static const int64_t ivals[] = {
+	-3, -2, -1, 0, 1, 2, 3, 9007199254740993LL, INT64_MAX, INT64_MIN,
+};
+#define NIVALS (int)(sizeof(ivals) / sizeof(ivals[0]))
+
+static void xlit_rand(struct xlit *l, int col)
+{
+	memset(l, 0, sizeof(*l));
+	if (col == 2) {
+		l->s = strs[rnd() % NSTRS];
+		return;
+	}
+	l->isf = rnd() % 3 == 0;
+	if (l->isf) {
+		static const double fl[] = {
+			-2.5, -1.0, -0.0, 0.5, 1.0, 1.5, 2.0, 2.5,
+			9007199254740992.0, 1e19, -1e19, 1e300,
+		};
+		l->f = fl[rnd() % (sizeof(fl) / sizeof(fl[0]))];
+	} else {
+		l->i = rnd() % 4 ? (int64_t)(rnd() % 7) - 3 :
+		       ivals[rnd() % NIVALS];
+	}
+}
+
+static struct xnode *xgen(int depth)
+{
+	struct xnode *x = calloc(1, sizeof(*x));
+	int k = depth > 0 ? (int)(rnd() % 7) : 3 + (int)(rnd() % 4);
+
+	x->kind = k;
+	x->col = (int)(rnd() % 4);
+	switch (k) {
+	case X_AND:
+	case X_OR:
+		x->l = xgen(depth - 1);
+		x->r = xgen(depth - 1);
+		break;
+	case X_NOT:
+		x->l = xgen(depth - 1);
+		break;
+	case X_CMP:
+		x->op = (int)(rnd() % 6);
+		x->litfirst = rnd() % 2;
+		xlit_rand(&x->a, x->col);
+		break;
+	case X_CHAIN:
+		x->op = (int)(rnd() % 2);	/* 0: < or <=, 1: > or >= */
+		x->op2 = (int)(rnd() % 4);	/* bit 0: first incl, 1: second */
+		xlit_rand(&x->a, x->col);
+		xlit_rand(&x->b, x->col);
+		break;
+	case X_IN:
+		x->neg = rnd() % 2;
+		x->nlist = (int)(rnd() % 5);
+		if (rnd() % 4 == 0)
+			x->nlist = 0;
+		for (int i = 0; i < x->nlist; i++)
+			xlit_rand(&x->list[i], x->col);
+		break;
+	case X_LIKE:
+		x->col = 2;
+		x->neg = rnd() % 2;
+		x->a.s = pats[rnd() % NPATS];
+		break;
+	}
+	return x;
+}
+
+static void xfree(struct xnode *x)
+{
+	if (!x)
+		return;
+	xfree(x->l);
+	xfree(x->r);
+	free(x);
+}
+
+static const char *const colname[] = { "i", "f", "s", "id" };
+static const char *const opname[] = { "==", "!=", "<", "<=", ">", ">=" };
+
+static void xcat(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void xcat(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t k = strlen(buf);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf + k, size - k, fmt, ap);
+	va_end(ap);
+}
+
+static void xlit_print(char *buf, size_t size, const struct xlit *l, int col)
+{
+	if (col == 2) {
+		xcat(buf, size, rnd() % 2 ? "'%s'" : "\"%s\"", l->s);
+	} else if (l->isf) {
+		char t[64];
+
+		snprintf(t, sizeof(t), "%.17g", l->f);
+		if (!strpbrk(t, ".e"))
+			strcat(t, ".0");
+		xcat(buf, size, "%s", t);
+	} else {
+		xcat(buf, size, "%lld", (long long)l->i);
+	}
+}
+
+static void xprint(char *buf, size_t size, const struct xnode *x)
+{
+	static const char *const ands[] = { "and", "&&", "AND" };
+	static const char *const ors[] = { "or", "||", "OR" };
+	static const char *const nots[] = { "not ", "!", "NOT " };
+
+	switch (x->kind) {
+	case X_AND:
+	case X_OR:
+		xcat(buf, size, "(");
+		xprint(buf, size, x->l);
+		xcat(buf, size, " %s ", x->kind == X_AND ? ands[rnd() % 3] :
+		     ors[rnd() % 3]);
+		xprint(buf, size, x->r);
+		xcat(buf, size, ")");
+		break;
+	case X_NOT:
+		xcat(buf, size, "%s(", nots[rnd() % 3]);
+		xprint(buf, size, x->l);
+		xcat(buf, size, ")");
+		break;
+	case X_CMP:
+		if (x->litfirst) {
+			/* lit op col: print the mirrored operator. */
+			static const int mir[] = { 0, 1, 4, 5, 2, 3 };
+
+			xlit_print(buf, size, &x->a, x->col);
+			xcat(buf, size, " %s %s", opname[mir[x->op]],
+			     colname[x->col]);
+		} else {
+			xcat(buf, size, "%s %s ", colname[x->col],
+			     opname[x->op]);
+			xlit_print(buf, size, &x->a, x->col);
+		}
+		break;
+	case X_CHAIN:
+		xlit_print(buf, size, &x->a, x->col);
+		xcat(buf, size, " %s %s %s ",
+		     x->op ? (x->op2 & 1 ? ">=" : ">") :
+			     (x->op2 & 1 ? "<=" : "<"),
+		     colname[x->col],
+		     x->op ? (x->op2 & 2 ? ">=" : ">") :
+			     (x->op2 & 2 ? "<=" : "<"));
+		xlit_print(buf, size, &x->b, x->col);
+		break;
+	case X_IN:
+		xcat(buf, size, "%s %sin [", colname[x->col],
+		     x->neg ? "not " : "");
+		for (int i = 0; i < x->nlist; i++) {
+			if (i)
+				xcat(buf, size, ", ");
+			xlit_print(buf, size, &x->list[i], x->col);
+		}
+		xcat(buf, size, "]");
+		break;
+	case X_LIKE:
+		xcat(buf, size, "%ss like '%s'", x->neg ? "not " : "",
+		     x->a.s);
+		break;
+	}
+}
+
+/* Three-way comparison of a row's value with a literal; 2: unordered. */
+static int xcmp(const struct trows *t, size_t r, int col,
+		const struct xlit *l)
+{
+	if (col == 2) {
+		const unsigned char *q = t->sb + t->off[r];
+		size_t len = q[0] | q[1] << 8, ll = strlen(l->s);
+		size_t mn = len < ll ? len : ll;
+		int c = memcmp(q + 4, l->s, mn);
+
+		if (c)
+			return c < 0 ? -1 : 1;
+		return len < ll ? -1 : len > ll;
+	}
+	/* long double holds every int64 and every double exactly. */
+	long double v = col == 0 ? (long double)t->iv[r] :
+			col == 1 ? (long double)t->fv[r] :
+			(long double)t->ids[r];
+	long double c = l->isf ? (long double)l->f : (long double)l->i;
+
+	if (v != v)
+		return 2;
+	return v < c ? -1 : v > c;
+}
+
+static int xop(int c, int op)
+{
+	if (c == 2)
+		return op == 1;
+	switch (op) {
+	case 0: return c == 0;
+	case 1: return c != 0;
+	case 2: return c < 0;
+	case 3: return c <= 0;
+	case 4: return c > 0;
+	default: return c >= 0;
+	}
+}
+
+/* A plain recursive like, with \ escaping the next byte (ASCII data). */
+static int xlike(const char *s, size_t n, const char *p)
+{
+	if (!*p)
+		return n == 0;
+	if (*p == '%')
+		for (size_t k = 0; k <= n; k++) {
+			if (xlike(s + k, n - k, p + 1))
+				return 1;
+		}
+	if (*p == '%')
+		return 0;
+	if (*p == '_')
+		return n && xlike(s + 1, n - 1, p + 1);
+	if (*p == '\\' && p[1])
+		p++;
+	return n && *s == *p && xlike(s + 1, n - 1, p + 1);
+}
+
+static int xeval(const struct trows *t, size_t r, const struct xnode *x)
+{
+	int v = 0;
+
+	switch (x->kind) {
+	case X_AND:
+		return xeval(t, r, x->l) && xeval(t, r, x->r);
+	case X_OR:
+		return xeval(t, r, x->l) || xeval(t, r, x->r);
+	case X_NOT:
+		return !xeval(t, r, x->l);
+	case X_CMP:
+		return xop(xcmp(t, r, x->col, &x->a), x->op);
+	case X_CHAIN: {
+		/* a op1 col op2 b: col mirrored against a, then against b. */
+		int ca = xcmp(t, r, x->col, &x->a);
+		int cb = xcmp(t, r, x->col, &x->b);
+
+		if (x->op == 0)
+			return xop(ca, x->op2 & 1 ? 5 : 4) &&
+			       xop(cb, x->op2 & 2 ? 3 : 2);
+		return xop(ca, x->op2 & 1 ? 3 : 2) &&
+		       xop(cb, x->op2 & 2 ? 5 : 4);
+	}
+	case X_IN:
+		for (int i = 0; i < x->nlist; i++)
+			v |= xcmp(t, r, x->col, &x->list[i]) == 0;
+		return x->neg ? !v : v;
+	case X_LIKE: {
+		const unsigned char *q = t->sb + t->off[r];
+
+		v = xlike((const char *)q + 4, q[0] | q[1] << 8, x->a.s);
+		return x->neg ? !v : v;
+	}
+	}
+	return 0;
+}
+
+TEST(filter_random_expressions_match_a_row_evaluator)
+{
+	enum { N = 2100, EXPRS = 3000 };
+	int64_t *iv = malloc(N * 8);
+	double *fv = malloc(N * 8);
+	const char **sv = malloc(N * sizeof(*sv));
+	uint8_t *bm = malloc(N / 8 + 1);
+	static const double fpool[] = {
+		-2.5, -1.0, -0.0, 0.0, 0.5, 1.0, 1.5, 2.0, 2.5, 3.0, NAN,
+		INFINITY, -INFINITY, 9007199254740992.0, 9007199254740994.0,
+		1e19, -1e300,
+	};
+	struct trows t;
+	int bad = 0, mixed = 0;
+
+	xs = 0x9e3779b97f4a7c15ull;
+	for (int r = 0; r < N; r++) {
+		iv[r] = rnd() % 3 ? (int64_t)(rnd() % 9) - 4 :
+			ivals[rnd() % NIVALS];
+		fv[r] = fpool[rnd() % (sizeof(fpool) / sizeof(fpool[0]))];
+		sv[r] = strs[rnd() % NSTRS];
+	}
+	trows_make(&t, N, iv, fv, sv);
+	for (int e = 0; e < EXPRS && bad < 5; e++) {
+		struct xnode *x = xgen((int)(rnd() % 5));
+		char buf[8192] = "";
+		struct mv_err err = { 0 };
+		struct mv_filter *f;
+		size_t cnt, want = 0;
+
+		xprint(buf, sizeof(buf), x);
+		f = mv_filter_parse(buf, tf, 3, &err);
+		if (!f) {
+			unit_fail(__FILE__, __LINE__, "%s: %s", buf, err.msg);
+			bad++;
+			xfree(x);
+			continue;
+		}
+		cnt = mv_filter_eval(f, &t.r, bm);
+		for (size_t r = 0; r < N; r++) {
+			int w = xeval(&t, r, x);
+
+			want += w;
+			if (w != !!(bm[r / 8] & 1 << r % 8)) {
+				unit_fail(__FILE__, __LINE__,
+					  "%s: row %zu (i %lld f %g s '%s'): "
+					  "want %d", buf, r,
+					  (long long)iv[r], fv[r], sv[r], w);
+				bad++;
+				break;
+			}
+		}
+		mixed += cnt > 0 && cnt < N;
+		if (cnt != want && !bad) {
+			unit_fail(__FILE__, __LINE__, "%s: count %zu, want %zu",
+				  buf, cnt, want);
+			bad++;
+		}
+		mv_filter_free(f);
+		xfree(x);
+	}
+	CHECK_EQ_INT(bad, 0);
+	/* The expressions split the rows, rather than all or none. */
+	unit_diag("%d of %d expressions match some rows, not all", mixed,
+		  EXPRS);
+	CHECK(mixed > EXPRS / 2);
+	trows_free(&t);
+	free(iv);
+	free(fv);
+	free(sv);
+	free(bm);
+}
