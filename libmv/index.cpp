@@ -395,3 +395,10 @@ extern "C" int mv_index_search_sel(const struct mv_index *ix, size_t nq,
 	return index_search(ix, nq, x, k, nprobe, ef, dist, labels, err,
 			    &bits);
 }
+
+extern "C" long mv_index_nlist(const struct mv_index *ix)
+{
+	auto ivf = dynamic_cast<faiss::IndexIVF *>(core(cxx(ix)));
+
+	return ivf ? (long)ivf->nlist : 0;
+}

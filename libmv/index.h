@@ -65,6 +65,9 @@ int mv_index_search(const struct mv_index *ix, size_t nq, const float *x,
  * the rest (IVF fast scan, a refine) may return them, and the caller
  * checks every label against sel.
  */
+/* The lists of an IVF index (0: not an IVF index). */
+long mv_index_nlist(const struct mv_index *ix);
+
 int mv_index_search_sel(const struct mv_index *ix, size_t nq, const float *x,
 			size_t k, long nprobe, long ef, const uint8_t *sel,
 			size_t nsel, float *dist, int64_t *labels,

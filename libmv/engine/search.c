@@ -23,21 +23,26 @@
 #include "vcheck.h"
 
 /*
- * The plan's thresholds (bench/filter.sh measured them, docs/BENCHMARKS.md
+ * The plan's thresholds (bench/filter measured them, docs/BENCHMARKS.md
  * "Filtered search"): the indexed part is searched exactly over its
- * matching rows when at most FILTER_EXACT_ROWS match or they are less
- * than FILTER_EXACT_SHARE of its live rows; else through the index with a
- * selector, ef and nprobe scaled up by 1/share, at most FILTER_WIDEN
- * times and to at most FILTER_EF_MAX / FILTER_NPROBE_MAX.  A brute-force
- * segment walks a list of its matching rows when they are at most a
- * FILTER_ROWS_SHARE of it, else tests every row's bit.
+ * matching rows when at most FILTER_EXACT_ROWS match, or less than
+ * FILTER_EXACT_SHARE of its live rows, or no more than the distances the
+ * widened index search would compute (IVF: nprobe lists of live/nlist
+ * rows; HNSW: FILTER_HNSW_DIST per unit of ef); else through the index
+ * with a selector, ef and nprobe scaled up by 1/share, at most
+ * FILTER_WIDEN times and to at most FILTER_EF_MAX / FILTER_NPROBE_MAX.
+ * A brute-force segment walks a list of its matching rows when they are
+ * at most a FILTER_ROWS_SHARE of it, else tests every row's bit.
  */
 #define FILTER_EXACT_ROWS 4096
+#define FILTER_HNSW_DIST 64.0
 #define FILTER_EXACT_SHARE 0.02
 #define FILTER_WIDEN 16.0
 #define FILTER_EF_MAX 1024
 #define FILTER_NPROBE_MAX 1024
 #define FILTER_ROWS_SHARE (1.0 / 16)
+/* Queries from which a batch gathers its rows for BLAS (FAISS's 20). */
+#define FILTER_GATHER_NQ 20
 
 size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
 		      uint8_t *bits)
@@ -161,6 +166,7 @@ static int exact_rows(struct node *nd, struct coll *c, struct seg *s,
 	size_t kk = k < m ? k : m;
 	const float *v = s->vecs;
 	float *copy = NULL;
+	int raw = 0;
 
 	if (!m)
 		return 0;
@@ -170,30 +176,38 @@ static int exact_rows(struct node *nd, struct coll *c, struct seg *s,
 		v = node_seg_raw(nd, s);
 		if (!v)
 			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
-		if (c->metric == MV_COSINE) {
-			/* Few rows (the plan's exact branch): a copy. */
-			copy = malloc(m * c->dim * sizeof(float) + 1);
-			if (!copy)
-				return mv_err_set(err, MV_EINTERNAL,
-						  "out of memory");
-			for (size_t j = 0; j < m; j++)
-				memcpy(copy + j * c->dim, v + rows[j] * c->dim,
-				       c->dim * sizeof(float));
+		raw = c->metric == MV_COSINE;
+	}
+	if (rows && (raw || nq >= FILTER_GATHER_NQ)) {
+		/*
+		 * A copy of the few matching rows (at most a sixteenth of a
+		 * segment, or the plan's exact branch of the index): raw
+		 * cosine rows need normalising, and a batch of queries goes
+		 * many times faster through BLAS over contiguous rows than
+		 * row by row through a list.
+		 */
+		copy = malloc(m * c->dim * sizeof(float) + 1);
+		if (!copy)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		for (size_t j = 0; j < m; j++)
+			memcpy(copy + j * c->dim, v + rows[j] * c->dim,
+			       c->dim * sizeof(float));
+		if (raw)
 			node_normalise(copy, m, c->dim);
-			rc = mv_knn(0, q, nq, copy, m, c->dim, kk, NULL,
-				    sc->td, sc->tl, err);
-			for (size_t i = 0; rc == 0 && i < nq * kk; i++)
-				if (sc->tl[i] >= 0)
-					sc->tl[i] = rows[sc->tl[i]];
-			free(copy);
-			goto merge;
-		}
+		rc = mv_knn(l2, q, nq, copy, m, c->dim, kk, NULL, sc->td,
+			    sc->tl, err);
+		for (size_t i = 0; rc == 0 && i < nq * kk; i++)
+			if (sc->tl[i] >= 0)
+				sc->tl[i] = rows[sc->tl[i]];
+		free(copy);
+		goto merge;
 	}
 	if (rows)
 		rc = mv_knn_rows(l2, q, nq, v, rows, m, c->dim, kk, sc->td,
 				 sc->tl, err);
 	else
-		rc = mv_knn_sel(l2, q, nq, v, s->n, c->dim, kk, bits, sc->td,
+		rc = mv_knn_sel(l2, q, nq, v, s->n, c->dim, kk,
+				v == s->vecs ? s->norms2 : NULL, bits, sc->td,
 				sc->tl, err);
 merge:
 	if (rc < 0)
@@ -243,6 +257,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 	int64_t *rows = NULL;
 	size_t *segm = NULL, kk, nshort = 0;
 	int l2 = c->metric == MV_L2, rc = 0;
+	double work;
 	unsigned char *isshort = NULL;
 	float *sq = NULL;
 	int64_t *ri = NULL;
@@ -271,24 +286,9 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 	}
 	if (!m)
 		goto out;
-	if (m <= FILTER_EXACT_ROWS || (double)m < FILTER_EXACT_SHARE * live) {
-		/* Few match: exact over them, recall 1. */
-		for (size_t i = 0; rc == 0 && i < ci->nsegs; i++) {
-			struct seg *s = ci->segs[i];
-			size_t n;
-
-			if (!segm[i])
-				continue;
-			memset(sb, 0, s->n / 8 + 1);
-			node_seg_match(s, f, sb);
-			n = bits_rows(sb, s->n, rows);
-			rc = exact_rows(nd, c, s, q, nq, k, NULL, rows, n, ids,
-					dist, sc, err);
-		}
-		goto out;
-	}
 	{
 		double share = (double)m / (double)live, widen = 1.0 / share;
+		long nlist = mv_index_nlist(ci->ix);
 
 		if (widen > FILTER_WIDEN)
 			widen = FILTER_WIDEN;
@@ -304,6 +304,32 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 			nprobe = FILTER_NPROBE_MAX;
 		if (ef > FILTER_EF_MAX)
 			ef = FILTER_EF_MAX > (long)k ? FILTER_EF_MAX : (long)k;
+		if (nlist > 0 && nprobe > nlist)
+			nprobe = nlist;
+		/*
+		 * What the widened index search would compute, in distances
+		 * per query: IVF scans nprobe lists of live/nlist rows; HNSW
+		 * about FILTER_HNSW_DIST per unit of ef, at random places.
+		 */
+		work = nlist > 0 ? (double)nprobe * (double)live / (double)nlist
+				 : (double)ef * FILTER_HNSW_DIST;
+	}
+	if (m <= FILTER_EXACT_ROWS || (double)m < FILTER_EXACT_SHARE * live ||
+	    (double)m <= work) {
+		/* Few match: exact over them, recall 1. */
+		for (size_t i = 0; rc == 0 && i < ci->nsegs; i++) {
+			struct seg *s = ci->segs[i];
+			size_t n;
+
+			if (!segm[i])
+				continue;
+			memset(sb, 0, s->n / 8 + 1);
+			node_seg_match(s, f, sb);
+			n = bits_rows(sb, s->n, rows);
+			rc = exact_rows(nd, c, s, q, nq, k, NULL, rows, n, ids,
+					dist, sc, err);
+		}
+		goto out;
 	}
 	kk = k < m ? k : (size_t)m;
 	ri = malloc(nq * k * sizeof(*ri) + 1);
