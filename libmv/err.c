@@ -83,7 +83,8 @@ void mv_bug(const char *file, int line, const char *fmt, ...)
 }
 
 static const char *const metric_names[] = { "l2", "ip", "cosine" };
-static const char *const ftype_names[] = { "int64", "float64", "string" };
+static const char *const ftype_names[] = { "int64", "float64", "string",
+					    "bool" };
 
 const char *mv_metric_name(enum mv_metric m)
 {
@@ -102,12 +103,12 @@ int mv_metric_parse(const char *s, enum mv_metric *out)
 
 const char *mv_ftype_name(enum mv_ftype t)
 {
-	return (unsigned)t < 3 ? ftype_names[t] : "?";
+	return (unsigned)t < 4 ? ftype_names[t] : "?";
 }
 
 int mv_ftype_parse(const char *s, enum mv_ftype *out)
 {
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < 4; i++)
 		if (!strcmp(s, ftype_names[i])) {
 			*out = (enum mv_ftype)i;
 			return 0;

@@ -16,7 +16,8 @@
 #define CHUNK 1024			/* rows per evaluation step */
 #define WORDS (CHUNK / 64)
 #define DEPTH_MAX 64			/* nesting of ( and not */
-#define IN_LINEAR_MAX 8			/* longer in-lists are bisected */
+#define IN_LINEAR_MAX 8			/* longer in-lists are bisected, */
+#define IN_BITS_MAX 65536		/* or a bitset when their span fits */
 
 #define TWO63 9223372036854775808.0	/* 2^63, exact as a double */
 
@@ -66,6 +67,9 @@ struct node {
 		struct {
 			int64_t *v;
 			size_t n;
+			uint64_t *bits;	/* v as a bitset from lo, or NULL */
+			int64_t lo;
+			uint64_t span;	/* v[n - 1] - lo */
 		} iin;
 		struct {
 			double *v;
@@ -387,6 +391,7 @@ static void node_free(struct node *n)
 		break;
 	case N_IIN:
 		free(n->u.iin.v);
+		free(n->u.iin.bits);
 		break;
 	case N_FIN:
 		free(n->u.fin.v);
@@ -633,6 +638,7 @@ static int lit_check(struct parser *p, int col, const struct lit *l)
 {
 	enum mv_ftype t = col_type(p, col);
 	int ok = t == MV_STRING ? l->type == LIT_STR :
+		 t == MV_BOOL ? l->type == LIT_BOOL :
 		 l->type == LIT_INT || l->type == LIT_FLOAT;
 
 	if (ok)
@@ -892,6 +898,18 @@ static struct node *range_node(struct parser *p, int col,
 	return n;
 }
 
+/* A bool column (0 or 1) equal to val: x == 0, inverted for true. */
+static struct node *bool_node(struct parser *p, int col, int val)
+{
+	struct node *n = node_new(p, N_IRANGE, col);
+
+	if (n) {
+		n->u.ir.lo = n->u.ir.hi = 0;
+		n->neg = !!val;
+	}
+	return n;
+}
+
 static int is_cmp(enum tok t)
 {
 	return t == T_EQ || t == T_NE || t == T_LT || t == T_LE ||
@@ -981,6 +999,17 @@ static struct node *parse_in(struct parser *p, int col, int neg)
 	next(p);
 	if (p->failed)
 		goto out;
+	if (t == MV_BOOL) {
+		int has[2] = { 0, 0 };
+
+		for (size_t i = 0; i < n; i++)
+			has[!!ls[i].i] = 1;
+		nd = has[0] == has[1] ? node_const(p, has[0]) :
+		     bool_node(p, col, has[1]);
+		if (nd && neg)
+			nd = node_not(p, nd);
+		goto out;
+	}
 	if (t == MV_INT64) {
 		int64_t *v = malloc((n ? n : 1) * sizeof(*v));
 
@@ -1056,6 +1085,27 @@ static struct node *parse_in(struct parser *p, int col, int neg)
 		nd->u.fin.n = k;
 	else if (t == MV_STRING)
 		nd->u.sin.n = k;
+	if (t == MV_INT64 && k > IN_LINEAR_MAX &&
+	    (uint64_t)nd->u.iin.v[k - 1] - (uint64_t)nd->u.iin.v[0] <
+	    IN_BITS_MAX) {
+		/* A set of close values: one bit each, tested in one step. */
+		nd->u.iin.lo = nd->u.iin.v[0];
+		nd->u.iin.span = (uint64_t)nd->u.iin.v[k - 1] -
+				 (uint64_t)nd->u.iin.lo;
+		nd->u.iin.bits = calloc(nd->u.iin.span / 64 + 1, 8);
+		if (!nd->u.iin.bits) {
+			poom(p);
+			node_free(nd);
+			nd = NULL;
+			goto out;
+		}
+		for (size_t i = 0; i < k; i++) {
+			uint64_t d = (uint64_t)nd->u.iin.v[i] -
+				     (uint64_t)nd->u.iin.lo;
+
+			nd->u.iin.bits[d / 64] |= UINT64_C(1) << d % 64;
+		}
+	}
 	if (!k) {
 		node_free(nd);
 		nd = node_const(p, 0);
@@ -1215,6 +1265,19 @@ static struct node *parse_lit_first(struct parser *p)
 	next(p);
 	if (lit_check(p, col, &a) < 0)
 		return NULL;
+	if (col_type(p, col) == MV_BOOL) {
+		if (op1 != T_EQ && op1 != T_NE) {
+			perr(p, op1pos, "'%s' is bool: compare it with == or "
+			     "!=", col_name(p, col));
+			return NULL;
+		}
+		if (is_cmp(p->tok)) {
+			perr(p, p->tpos, "'%s' is bool: no range",
+			     col_name(p, col));
+			return NULL;
+		}
+		return bool_node(p, col, (int)a.i ^ (op1 == T_NE));
+	}
 	range_init(&r);
 	if (!is_cmp(p->tok)) {
 		if (op1 == T_NE) {
@@ -1291,6 +1354,9 @@ static struct node *parse_field_first(struct parser *p)
 	default:
 		break;
 	}
+	/* A bool field alone is a predicate: flag is flag == true. */
+	if (t == MV_BOOL && !is_cmp(p->tok))
+		return bool_node(p, col, 1);
 	if (!is_cmp(p->tok)) {
 		tok_text(p, what, sizeof(what));
 		perr(p, p->tpos, "expected an operator after '%s', got %s",
@@ -1298,6 +1364,11 @@ static struct node *parse_field_first(struct parser *p)
 		return NULL;
 	}
 	op = p->tok;
+	if (t == MV_BOOL && op != T_EQ && op != T_NE) {
+		perr(p, p->tpos, "'%s' is bool: compare it with == or !=",
+		     col_name(p, col));
+		return NULL;
+	}
 	next(p);
 	if (p->tok == T_IDENT) {
 		perr(p, p->tpos, "comparing two fields is not supported");
@@ -1309,6 +1380,8 @@ static struct node *parse_field_first(struct parser *p)
 		perr(p, p->tpos, "a range starts with a value: 10 < x <= 20");
 		return NULL;
 	}
+	if (t == MV_BOOL)
+		return bool_node(p, col, (int)l.i ^ (op == T_NE));
 	if (op == T_NE) {
 		op = T_EQ;
 		neg = 1;
@@ -1493,22 +1566,74 @@ static inline struct sval ld_str(const unsigned char *b, const uint64_t *off,
 	return s;
 }
 
-/* Fill out[0..WORDS) with cond over rows base..base+cnt, one bit each. */
+/* 64 flags of 0 or 1 as the bits of a word, flag j bit j. */
+static inline uint64_t pack64(const unsigned char *t)
+{
+	uint64_t m = 0;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	/* Byte i of v (0 or 1) lands on bit 56 + i of the product. */
+	for (int k = 0; k < 8; k++) {
+		uint64_t v;
+
+		memcpy(&v, t + 8 * k, 8);
+		m |= (v * UINT64_C(0x0102040810204080)) >> 56 << (8 * k);
+	}
+#else
+	for (int j = 0; j < 64; j++)
+		m |= (uint64_t)t[j] << j;
+#endif
+	return m;
+}
+
+/*
+ * Fill out[0..WORDS) with cond over rows base..base+cnt, one bit each,
+ * skipping the words where care has no bit: cond (0 or 1, of row r) goes
+ * to a byte array first, a loop the compiler vectorizes, then 64 bytes
+ * are packed into a word.
+ */
 #define SCAN(cond)							\
 	do {								\
+		unsigned char t_[64];					\
 		size_t w_;						\
-		for (w_ = 0; w_ * 64 < cnt; w_++) {			\
-			size_t e_ = cnt - w_ * 64 < 64 ? cnt - w_ * 64 : 64; \
+		for (w_ = 0; w_ * 64 + 64 <= cnt; w_++) {		\
 			size_t r0_ = base + w_ * 64;			\
-			uint64_t m_ = 0;				\
-			for (size_t j_ = 0; j_ < e_; j_++) {		\
-				size_t r = r0_ + j_;			\
-				m_ |= (uint64_t)(cond) << j_;		\
+			if (!care[w_]) {				\
+				out[w_] = 0;				\
+				continue;				\
 			}						\
-			out[w_] = m_;					\
+			for (size_t j_ = 0; j_ < 64; j_++) {		\
+				size_t r = r0_ + j_;			\
+				t_[j_] = (unsigned char)(cond);		\
+			}						\
+			out[w_] = pack64(t_);				\
+		}							\
+		if (w_ * 64 < cnt) {					\
+			size_t r0_ = base + w_ * 64;			\
+			memset(t_, 0, sizeof(t_));			\
+			for (size_t j_ = 0; j_ < cnt - w_ * 64; j_++) {	\
+				size_t r = r0_ + j_;			\
+				t_[j_] = (unsigned char)(cond);		\
+			}						\
+			out[w_++] = pack64(t_);				\
 		}							\
 		for (; w_ < WORDS; w_++)				\
 			out[w_] = 0;					\
+	} while (0)
+
+/* The same for costly conds: only the rows whose care bit is set. */
+#define SCAN_SPARSE(cond)						\
+	do {								\
+		for (size_t w_ = 0; w_ < WORDS; w_++) {			\
+			uint64_t c_ = care[w_], m_ = 0;			\
+			while (c_) {					\
+				int j_ = __builtin_ctzll(c_);		\
+				size_t r = base + w_ * 64 + (size_t)j_;	\
+				m_ |= (uint64_t)!!(cond) << j_;		\
+				c_ &= c_ - 1;				\
+			}						\
+			out[w_] = m_;					\
+		}							\
 	} while (0)
 
 static void valid_mask(uint64_t *m, size_t cnt)
@@ -1538,6 +1663,16 @@ static int in_i64(const int64_t *v, size_t n, int64_t x)
 			hi = mid;
 	}
 	return lo < n && v[lo] == x;
+}
+
+static inline int in_bits(const uint64_t *bits, uint64_t lo, uint64_t span,
+			  int64_t x)
+{
+	uint64_t d = (uint64_t)x - lo;
+	uint64_t in = d <= span;
+	uint64_t i = d & (0 - in);	/* d, or 0: no branch to mispredict */
+
+	return (int)(in & bits[i / 64] >> i % 64);
 }
 
 static int in_f64(const double *v, size_t n, double x)
@@ -1639,6 +1774,29 @@ static int like_general(const uint16_t *t, size_t m, struct sval x)
 	return j == m;
 }
 
+/*
+ * Whether needle l (k bytes) is in x: memchr for its first byte, then a
+ * compare, cheaper than memmem's set-up on short values; memmem (linear
+ * at worst) for long needles.
+ */
+static int contains(struct sval x, const char *l, size_t k)
+{
+	const char *h = x.p, *p;
+	size_t n = x.len;
+
+	if (k > 16)
+		return memmem(h, n, l, k) != NULL;
+	if (!k)
+		return 1;
+	while (n >= k && (p = memchr(h, l[0], n - k + 1))) {
+		if (!memcmp(p + 1, l + 1, k - 1))
+			return 1;
+		n -= (size_t)(p - h) + 1;
+		h = p + 1;
+	}
+	return 0;
+}
+
 static int like_match(const struct node *n, struct sval x)
 {
 	const char *l = n->u.like.lit;
@@ -1652,14 +1810,21 @@ static int like_match(const struct node *n, struct sval x)
 	case L_SUFFIX:
 		return x.len >= k && !memcmp(x.p + x.len - k, l, k);
 	case L_CONTAINS:
-		return x.len >= k && memmem(x.p, x.len, l, k) != NULL;
+		return contains(x, l, k);
 	default:
 		return like_general(n->u.like.tok, n->u.like.ntok, x);
 	}
 }
 
+/*
+ * Evaluate n over rows base..base+cnt into out: right on the rows whose
+ * care bit is set (a subset of the first cnt), anything on the others of
+ * the first cnt, clear past cnt.  An and asks its next operand only about
+ * the rows still in, an or about the rows still out.
+ */
 static void eval_node(const struct node *n, const struct mv_filter_rows *rows,
-		      size_t base, size_t cnt, uint64_t *out)
+		      size_t base, size_t cnt, const uint64_t *care,
+		      uint64_t *out)
 {
 	const unsigned char *b = n->col < 0 ? (const unsigned char *)rows->ids :
 				 n->col < MV_FIELDS_MAX ?
@@ -1667,7 +1832,7 @@ static void eval_node(const struct node *n, const struct mv_filter_rows *rows,
 				 NULL;
 	const uint64_t *off = n->col >= 0 && n->col < MV_FIELDS_MAX ?
 			      rows->off[n->col] : NULL;
-	uint64_t tmp[WORDS], valid[WORDS];
+	uint64_t tmp[WORDS], valid[WORDS], sub[WORDS];
 	int i;
 
 	switch (n->kind) {
@@ -1677,36 +1842,35 @@ static void eval_node(const struct node *n, const struct mv_filter_rows *rows,
 			memset(out, 0, WORDS * sizeof(*out));
 		return;
 	case N_AND:
-		eval_node(n->u.kids.v[0], rows, base, cnt, out);
+		eval_node(n->u.kids.v[0], rows, base, cnt, care, out);
 		for (i = 1; i < n->u.kids.n; i++) {
 			uint64_t any = 0;
 
 			for (int w = 0; w < WORDS; w++)
-				any |= out[w];
+				any |= sub[w] = care[w] & out[w];
 			if (!any)
 				return;
-			eval_node(n->u.kids.v[i], rows, base, cnt, tmp);
+			eval_node(n->u.kids.v[i], rows, base, cnt, sub, tmp);
 			for (int w = 0; w < WORDS; w++)
 				out[w] &= tmp[w];
 		}
 		return;
 	case N_OR:
-		valid_mask(valid, cnt);
-		eval_node(n->u.kids.v[0], rows, base, cnt, out);
+		eval_node(n->u.kids.v[0], rows, base, cnt, care, out);
 		for (i = 1; i < n->u.kids.n; i++) {
 			uint64_t miss = 0;
 
 			for (int w = 0; w < WORDS; w++)
-				miss |= valid[w] & ~out[w];
+				miss |= sub[w] = care[w] & ~out[w];
 			if (!miss)
 				return;
-			eval_node(n->u.kids.v[i], rows, base, cnt, tmp);
+			eval_node(n->u.kids.v[i], rows, base, cnt, sub, tmp);
 			for (int w = 0; w < WORDS; w++)
 				out[w] |= tmp[w];
 		}
 		return;
 	case N_NOT:
-		eval_node(n->u.kids.v[0], rows, base, cnt, out);
+		eval_node(n->u.kids.v[0], rows, base, cnt, care, out);
 		break;
 	case N_IRANGE: {
 		uint64_t lo = (uint64_t)n->u.ir.lo;
@@ -1718,31 +1882,40 @@ static void eval_node(const struct node *n, const struct mv_filter_rows *rows,
 	case N_FRANGE: {
 		double lo = n->u.fr.lo, hi = n->u.fr.hi;
 
-		SCAN((ld_f64(b, r) >= lo) & (ld_f64(b, r) <= hi));
+		SCAN((int)(ld_f64(b, r) >= lo) & (int)(ld_f64(b, r) <= hi));
 		break;
 	}
 	case N_SRANGE:
-		SCAN(sr_match(n, ld_str(b, off, r)));
+		SCAN_SPARSE(sr_match(n, ld_str(b, off, r)));
 		break;
 	case N_SEQ: {
 		const char *q = n->u.seq.p;
 		size_t k = n->u.seq.len;
 
-		SCAN(ld_str(b, off, r).len == k &&
-		     !memcmp(ld_str(b, off, r).p, q, k));
+		SCAN_SPARSE(ld_str(b, off, r).len == k &&
+			    !memcmp(ld_str(b, off, r).p, q, k));
 		break;
 	}
 	case N_IIN:
-		SCAN(in_i64(n->u.iin.v, n->u.iin.n, ld_i64(b, r)));
+		if (n->u.iin.bits) {
+			const uint64_t *bits = n->u.iin.bits;
+			uint64_t lo = (uint64_t)n->u.iin.lo;
+			uint64_t span = n->u.iin.span;
+
+			SCAN(in_bits(bits, lo, span, ld_i64(b, r)));
+		} else {
+			SCAN(in_i64(n->u.iin.v, n->u.iin.n, ld_i64(b, r)));
+		}
 		break;
 	case N_FIN:
 		SCAN(in_f64(n->u.fin.v, n->u.fin.n, ld_f64(b, r)));
 		break;
 	case N_SIN:
-		SCAN(in_str(n->u.sin.v, n->u.sin.n, ld_str(b, off, r)));
+		SCAN_SPARSE(in_str(n->u.sin.v, n->u.sin.n,
+				   ld_str(b, off, r)));
 		break;
 	case N_LIKE:
-		SCAN(like_match(n, ld_str(b, off, r)));
+		SCAN_SPARSE(like_match(n, ld_str(b, off, r)));
 		break;
 	}
 	if (n->neg || n->kind == N_NOT) {
@@ -1759,10 +1932,11 @@ size_t mv_filter_eval(const struct mv_filter *f,
 
 	for (size_t base = 0; base < rows->n; base += CHUNK) {
 		size_t cnt = rows->n - base < CHUNK ? rows->n - base : CHUNK;
-		uint64_t m[WORDS];
+		uint64_t m[WORDS], valid[WORDS];
 		uint8_t *o = out + base / 8;
 
-		eval_node(f->root, rows, base, cnt, m);
+		valid_mask(valid, cnt);
+		eval_node(f->root, rows, base, cnt, valid, m);
 		for (size_t w = 0; w < WORDS; w++)
 			count += (size_t)__builtin_popcountll(m[w]);
 		for (size_t k = 0; k < (cnt + 7) / 8; k++)

@@ -15,7 +15,9 @@
  * or 'single' quoted strings, and true/false for bool fields.  In a
  * string literal a backslash escapes either quote and itself; before any
  * other byte it stays as it is, so that like sees it.  Comparing two
- * fields is not supported.
+ * fields is not supported.  A bool field compares with true and false
+ * by == and != (and in), and stands alone as a predicate: `flag` is
+ * `flag == true`, `not flag` is `flag == false`.
  *
  * like: % matches any run of bytes, _ one character (one UTF-8
  * sequence), a backslash makes the next byte literal (\% \_ \\); it is
@@ -25,11 +27,12 @@
  * number, int or float, exactly (no rounding through double: id < 2.5 is
  * id <= 2, and 2^53 + 1 is not equal to 2^53.0); a string field with
  * strings only, byte-wise (memcmp, then the shorter first); anything
- * else is a type error, and so is an in-list that mixes strings and
- * numbers.  A NaN float64 value makes every comparison false but !=
- * (and not in true).  Absent or null values were stored as the type's
- * zero (0, 0.0, "" or false) and match as such: `tag == ""` finds them,
- * and so does `price == 0`.
+ * else is a type error (a bool with anything but true and false too),
+ * and so is an in-list that mixes strings and numbers.  A NaN float64
+ * value makes every comparison false but != (and not in true).  Absent
+ * or null values were stored as the type's zero (0, 0.0, "" or false)
+ * and match as such: `tag == ""` finds them, and so do `price == 0` and
+ * `not flag`.
  */
 #ifndef MV_FILTER_H
 #define MV_FILTER_H
@@ -78,8 +81,9 @@ struct mv_filter_rows {
  * when row r matches, cleared otherwise; the bits past n are cleared.
  * Returns the number of rows that match.  Never fails and never
  * allocates: it works through the rows in chunks of a fixed size with
- * scratch bitmaps on its stack, and f is only read, so any number of
- * threads may evaluate one filter at once.
+ * scratch bitmaps on its stack (nesting is bounded at parse, so even the
+ * deepest expression fits a 128 KiB thread stack), and f is only read,
+ * so any number of threads may evaluate one filter at once.
  */
 size_t mv_filter_eval(const struct mv_filter *f,
 		      const struct mv_filter_rows *rows, uint8_t *out);

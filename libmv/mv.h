@@ -88,8 +88,8 @@ enum mv_metric { MV_L2 = 0, MV_IP = 1, MV_COSINE = 2 };
 const char *mv_metric_name(enum mv_metric m);
 int mv_metric_parse(const char *s, enum mv_metric *out);
 
-/* Scalar field types. */
-enum mv_ftype { MV_INT64 = 0, MV_FLOAT64 = 1, MV_STRING = 2 };
+/* Scalar field types.  A bool is stored as an int64 column of 0 or 1. */
+enum mv_ftype { MV_INT64 = 0, MV_FLOAT64 = 1, MV_STRING = 2, MV_BOOL = 3 };
 const char *mv_ftype_name(enum mv_ftype t);
 int mv_ftype_parse(const char *s, enum mv_ftype *out);
 

@@ -1154,6 +1154,13 @@ static int jsonl_fields(struct mv_vreader *r, json_t *o)
 				dv = json_number_value(x);
 			rc = col_put(r, c, &dv, 8);
 			break;
+		case MV_BOOL:
+			if (x && !json_is_boolean(x))
+				return rd_err(r, r->rec, "field '%s' is not "
+					      "true or false", f->name);
+			iv = json_is_true(x);
+			rc = col_put(r, c, &iv, 8);
+			break;
 		case MV_STRING:
 			if (x && !json_is_string(x))
 				return rd_err(r, r->rec, "field '%s' is not "

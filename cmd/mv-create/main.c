@@ -16,8 +16,8 @@ static const char help[] =
 	"      --dim D            dimension of the vectors (1 to 65536)\n"
 	"      --metric M         l2 (squared Euclidean, the default), ip (inner\n"
 	"                         product) or cosine\n"
-	"      --field NAME:TYPE  a scalar field; TYPE is int64, float64 or\n"
-	"                         string (repeatable, in order)\n"
+	"      --field NAME:TYPE  a scalar field; TYPE is int64, float64,\n"
+	"                         string or bool (repeatable, in order)\n"
 	"      --if-not-exists    succeed if NAME exists with this dim and metric\n";
 
 enum {
@@ -69,7 +69,8 @@ int main(int argc, char **argv)
 			    mv_ftype_parse(colon + 1, &fields[nf].type) < 0)
 				return mv_tool_usage(&t, "bad field '%.80s': "
 						     "want NAME:TYPE, TYPE "
-						     "int64, float64 or string",
+						     "int64, float64, "
+						     "string or bool",
 						     optarg);
 			memcpy(fields[nf].name, optarg, nlen);
 			fields[nf].name[nlen] = '\0';

@@ -165,6 +165,10 @@ static void put_fields(struct mv_out *o, int fmt,
 		mv_out_putc(o, ':');
 		if (f->type == MV_STRING)
 			put_json_str(o, v, vl, 1);
+		else if (f->type == MV_BOOL &&
+			 ((vl == 4 && !memcmp(v, "true", 4)) ||
+			  (vl == 5 && !memcmp(v, "false", 5))))
+			mv_out_write(o, v, vl);
 		else if (json_number(v, vl))
 			mv_out_write(o, v, vl);
 		else

@@ -228,6 +228,11 @@ int coll_fields_text(struct coll *c, struct seg *s, uint64_t row,
 			double v;
 			memcpy(&v, (char *)col->vals + row * 8, 8);
 			len = (size_t)snprintf(num, sizeof(num), "%.17g", v);
+		} else if (c->fields[f].type == MV_BOOL) {
+			int64_t v;
+			memcpy(&v, (char *)col->vals + row * 8, 8);
+			p = v ? "true" : "false";
+			len = v ? 4 : 5;
 		} else {
 			uint32_t l;
 			memcpy(&l, (char *)col->vals + col->off[row], 4);
