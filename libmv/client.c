@@ -4,12 +4,15 @@
  * place and binary payloads are read straight into the caller's memory.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "client.h"
+#include "filter.h"
 #include "net.h"
+#include "proto.h"
 
 #define RBUF_CAP (1 << 16)
 
@@ -22,6 +25,7 @@
 /* Seconds a TCP connect may wait for the node (MV_CONNECT_TIMEOUT). */
 #define CONNECT_TIMEOUT_S 10
 #define SPIN_MAX_NQ 16		/* larger searches: the wake-up is noise */
+#define CLIENT_LINE_MAX (64 * 1024)	/* the node's request line limit */
 
 struct mv_client {
 	int fd;
@@ -473,18 +477,34 @@ int mv_client_search_send(struct mv_client *c, const char *name,
 			  const float *queries, const char *params,
 			  struct mv_err *err)
 {
-	char line[4096];
+	char small[4096], *line = small;
 	size_t qbytes = nq * dim * sizeof(float);
+	size_t cap = sizeof(small), plen = params ? strlen(params) : 0;
 	struct iovec iov[3];
+	int rc;
 
-	if ((size_t)snprintf(line, sizeof(line), "SEARCH %s %zu %zu %zu%s%s",
+	if (plen + 256 > cap) {		/* a long filter= */
+		cap = plen + 256;
+		if (cap > CLIENT_LINE_MAX)
+			return mv_err_set(err, MV_EUSAGE,
+					  "search parameters too long");
+		if (!(line = malloc(cap)))
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	if ((size_t)snprintf(line, cap, "SEARCH %s %zu %zu %zu%s%s",
 			     name, k, nq, qbytes, params && *params ? " " : "",
-			     params ? params : "") >= sizeof(line))
+			     params ? params : "") >= cap) {
+		if (line != small)
+			free(line);
 		return mv_err_set(err, MV_EUSAGE, "search parameters too long");
+	}
 	iov[0] = (struct iovec){ line, strlen(line) };
 	iov[1] = (struct iovec){ "\n", 1 };
 	iov[2] = (struct iovec){ (void *)queries, qbytes };
-	return send_all(c, iov, qbytes ? 3 : 2, nq <= SPIN_MAX_NQ, err);
+	rc = send_all(c, iov, qbytes ? 3 : 2, nq <= SPIN_MAX_NQ, err);
+	if (line != small)
+		free(line);
+	return rc;
 }
 
 int mv_client_search_recv(struct mv_client *c, size_t k, size_t nq,
@@ -605,16 +625,84 @@ static int read_rows(struct mv_client *c, char *rest, uint32_t dim,
 	return 0;
 }
 
+int mv_filter_check(const struct mv_coll_info *info, const char *expr,
+		    struct mv_err *err)
+{
+	struct mv_err e = { 0 };
+	struct mv_filter *f = mv_filter_parse(expr, info->fields,
+					      info->nfields, &e);
+
+	if (!f)
+		return mv_err_set(err, e.code, "--filter: %s", e.msg);
+	mv_filter_free(f);
+	return 0;
+}
+
+char *mv_filter_param(const char *expr, struct mv_err *err)
+{
+	size_t cap = strlen(expr) * 3 + 8;
+	char *p = malloc(cap);
+
+	if (!p) {
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	memcpy(p, "filter=", 7);
+	if (mv_proto_escape(expr, p + 7, cap - 7) < 0 ||
+	    strlen(p) + 200 > CLIENT_LINE_MAX) {
+		free(p);
+		mv_err_set(err, MV_EUSAGE, "filter: expression too long");
+		return NULL;
+	}
+	return p;
+}
+
+/*
+ * A request line: fmt's text, then " filter=<expr>" when filter is
+ * given; malloc'ed, NULL with err set.
+ */
+static char *filter_line(const char *filter, struct mv_err *err,
+			 const char *fmt, ...)
+{
+	char head[200], *fp = NULL, *line;
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(head, sizeof(head), fmt, ap);
+	va_end(ap);
+	if (filter && !(fp = mv_filter_param(filter, err)))
+		return NULL;
+	line = malloc(strlen(head) + (fp ? strlen(fp) : 0) + 2);
+	if (line)
+		sprintf(line, "%s%s%s", head, fp ? " " : "", fp ? fp : "");
+	else
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+	free(fp);
+	return line;
+}
+
 int mv_client_get(struct mv_client *c, const char *name, uint32_t dim,
 		  size_t n, const int64_t *ids, int want_fields,
 		  struct mv_rows *out, struct mv_err *err)
 {
-	char line[160], *rest;
+	return mv_client_get_filter(c, name, dim, n, ids, want_fields, NULL,
+				    out, err);
+}
+
+int mv_client_get_filter(struct mv_client *c, const char *name, uint32_t dim,
+			 size_t n, const int64_t *ids, int want_fields,
+			 const char *filter, struct mv_rows *out,
+			 struct mv_err *err)
+{
+	char *line, *rest;
 	int rc;
 
-	snprintf(line, sizeof(line), "GET %s %zu %zu%s", name, n, n * 8,
-		 want_fields ? " fields" : "");
+	line = filter_line(filter, err, "GET %s %zu %zu%s", name, n, n * 8,
+			   want_fields ? " fields" : "");
+	if (!line)
+		return err->code;
 	rc = request(c, line, ids, n * 8, &rest, err);
+	free(line);
 	if (rc < 0)
 		return rc;
 	return read_rows(c, rest, dim, n, out, err);
@@ -624,12 +712,43 @@ int mv_client_scan(struct mv_client *c, const char *name, uint32_t dim,
 		   int64_t after, size_t limit, int want_fields,
 		   struct mv_rows *out, struct mv_err *err)
 {
-	char line[160], *rest;
+	return mv_client_scan_filter(c, name, dim, after, limit, want_fields,
+				     NULL, out, err);
+}
+
+int mv_client_delete_filter(struct mv_client *c, const char *name,
+			    const char *filter, int64_t *n, struct mv_err *err)
+{
+	char *line, *rest;
 	int rc;
 
-	snprintf(line, sizeof(line), "SCAN %s %lld %zu%s", name,
-		 (long long)after, limit, want_fields ? " fields" : "");
+	line = filter_line(filter, err, "DELETE %s", name);
+	if (!line)
+		return err->code;
 	rc = request(c, line, NULL, 0, &rest, err);
+	free(line);
+	if (rc < 0)
+		return rc;
+	if (mv_reply_get_i64(rest, "n", n) < 0 || *n < 0)
+		return malformed(c, "DELETE reply without n", err);
+	return 0;
+}
+
+int mv_client_scan_filter(struct mv_client *c, const char *name,
+			  uint32_t dim, int64_t after, size_t limit,
+			  int want_fields, const char *filter,
+			  struct mv_rows *out, struct mv_err *err)
+{
+	char *line, *rest;
+	int rc;
+
+	line = filter_line(filter, err, "SCAN %s %lld %zu%s", name,
+			   (long long)after, limit,
+			   want_fields ? " fields" : "");
+	if (!line)
+		return err->code;
+	rc = request(c, line, NULL, 0, &rest, err);
+	free(line);
 	if (rc < 0)
 		return rc;
 	rc = read_rows(c, rest, dim, limit, out, err);

@@ -154,4 +154,30 @@ int mv_client_scan(struct mv_client *c, const char *name, uint32_t dim,
 		   int64_t after, size_t limit, int want_fields,
 		   struct mv_rows *out, struct mv_err *err);
 
+/*
+ * --filter (DESIGN.md "Filters"): the same with a filter expression
+ * (NULL: none), sent percent-encoded as filter=<expr>: GET returns only
+ * the rows that match, SCAN pages through the matching rows.  A bad
+ * expression is MV_EUSAGE "filter: col N: ...".
+ */
+int mv_client_get_filter(struct mv_client *c, const char *name, uint32_t dim,
+			 size_t n, const int64_t *ids, int want_fields,
+			 const char *filter, struct mv_rows *out,
+			 struct mv_err *err);
+int mv_client_scan_filter(struct mv_client *c, const char *name,
+			  uint32_t dim, int64_t after, size_t limit,
+			  int want_fields, const char *filter,
+			  struct mv_rows *out, struct mv_err *err);
+/* DELETE by expression: *n the rows it matched, now pending deletes. */
+int mv_client_delete_filter(struct mv_client *c, const char *name,
+			    const char *filter, int64_t *n, struct mv_err *err);
+/*
+ * Parse expr against info's fields as the node will, to fail before
+ * sending anything: 0, or MV_EUSAGE "--filter: col N: ...".
+ */
+int mv_filter_check(const struct mv_coll_info *info, const char *expr,
+		    struct mv_err *err);
+/* "filter=<expr percent-encoded>" for a SEARCH's params (malloc'ed). */
+char *mv_filter_param(const char *expr, struct mv_err *err);
+
 #endif

@@ -12,6 +12,7 @@
 #include <faiss/IndexPQ.h>
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexRefine.h>
+#include <faiss/impl/IDSelector.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
@@ -300,15 +301,17 @@ extern "C" struct mv_index *mv_index_read(const void *buf, size_t len,
 	return ix;
 }
 
-extern "C" int mv_index_search(const struct mv_index *cix, size_t nq,
-			       const float *x, size_t k, long nprobe, long ef,
-			       float *dist, int64_t *labels,
-			       struct mv_err *err)
+static int index_search(const struct mv_index *cix, size_t nq,
+			const float *x, size_t k, long nprobe, long ef,
+			float *dist, int64_t *labels,
+			struct mv_err *err, faiss::IDSelector *sel)
 {
 	struct mv_index *ix = const_cast<struct mv_index *>(cix);
 	faiss::Index *top = cxx(ix), *i = core(top);
 	faiss::SearchParametersIVF pivf;
 	faiss::SearchParametersHNSW phnsw;
+	/* HNSW and IVF honour a selector; elsewhere the caller filters. */
+	pivf.sel = phnsw.sel = sel;
 	faiss::SearchParameters *p = nullptr;
 	faiss::IndexHNSW *h = nullptr;
 	faiss::IndexIVF *fs = nullptr;
@@ -370,4 +373,32 @@ extern "C" int mv_index_search(const struct mv_index *cix, size_t nq,
 	if (h || fs)
 		pthread_rwlock_unlock(&ix->ef_lock);
 	return 0;
+}
+
+extern "C" int mv_index_search(const struct mv_index *ix, size_t nq,
+			       const float *x, size_t k, long nprobe, long ef,
+			       float *dist, int64_t *labels,
+			       struct mv_err *err)
+{
+	return index_search(ix, nq, x, k, nprobe, ef, dist, labels, err,
+			    nullptr);
+}
+
+extern "C" int mv_index_search_sel(const struct mv_index *ix, size_t nq,
+				   const float *x, size_t k, long nprobe,
+				   long ef, const uint8_t *sel, size_t nsel,
+				   float *dist, int64_t *labels,
+				   struct mv_err *err)
+{
+	faiss::IDSelectorBitmap bits((nsel + 7) / 8, sel);
+
+	return index_search(ix, nq, x, k, nprobe, ef, dist, labels, err,
+			    &bits);
+}
+
+extern "C" long mv_index_nlist(const struct mv_index *ix)
+{
+	auto ivf = dynamic_cast<faiss::IndexIVF *>(core(cxx(ix)));
+
+	return ivf ? (long)ivf->nlist : 0;
 }

@@ -59,6 +59,20 @@ int mv_index_search(const struct mv_index *ix, size_t nq, const float *x,
 		    size_t k, long nprobe, long ef, float *dist,
 		    int64_t *labels, struct mv_err *err);
 
+/*
+ * mv_index_search among the labels whose bit is set in sel (nsel bits, bit
+ * l in sel[l / 8] & 1 << l % 8).  HNSW and IVF indexes skip the others;
+ * the rest (IVF fast scan, a refine) may return them, and the caller
+ * checks every label against sel.
+ */
+/* The lists of an IVF index (0: not an IVF index). */
+long mv_index_nlist(const struct mv_index *ix);
+
+int mv_index_search_sel(const struct mv_index *ix, size_t nq, const float *x,
+			size_t k, long nprobe, long ef, const uint8_t *sel,
+			size_t nsel, float *dist, int64_t *labels,
+			struct mv_err *err);
+
 #ifdef __cplusplus
 }
 #endif

@@ -7,6 +7,7 @@
 #ifndef MV_PROTO_H
 #define MV_PROTO_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /*
@@ -21,5 +22,15 @@ int mv_proto_split(char *line, char **argv, int max);
  * 0, or -1 when s is not one.
  */
 int mv_proto_u64(const char *s, uint64_t max, uint64_t *out);
+
+/*
+ * A free-text argument (a filter expression) as one word: %XX for %,
+ * space, control bytes, DEL and bytes past ASCII.  mv_proto_escape
+ * writes s so into out (cap bytes, NUL-terminated): its length, or -1 if
+ * it does not fit.  mv_proto_unescape decodes s in place: 0, or -1 for
+ * a bad escape or an encoded NUL.
+ */
+long mv_proto_escape(const char *s, char *out, size_t cap);
+int mv_proto_unescape(char *s);
 
 #endif

@@ -13,17 +13,20 @@
 
 static const char usage[] =
 	"mv-delete [-qv] [-a ADDR] [-u USER] [--batch N | --session S] NAME "
-	"[FILE]";
+	"[FILE]\n"
+	"mv-delete [-qv] [-a ADDR] [-u USER] [--session S] --filter EXPR NAME";
 static const char help[] =
 	"Delete from the collection NAME the rows whose ids FILE (or stdin)\n"
 	"holds, one per line.  All of it is one atomic batch, flushed at the\n"
 	"end; then \"mv-delete: removed N rows\" goes to stderr (not with -q).\n"
 	"\n"
+	"      --filter EXPR  delete the rows matching EXPR (Milvus expression\n"
+	"                     syntax) instead of ids; one atomic batch\n"
 	"      --batch N      commit every N ids, each batch atomic\n"
 	"      --session S    leave the deletes in the named session S, for\n"
 	"                     mv-flush S (or mv-flush --abort S)\n";
 
-enum { OPT_BATCH = MV_OPT_TOOL, OPT_SESSION };
+enum { OPT_BATCH = MV_OPT_TOOL, OPT_SESSION, OPT_FILTER };
 
 /* Ids sent in one DELETE: 4 MiB. */
 #define CHUNK_IDS (512u << 10)
@@ -33,6 +36,7 @@ struct del {
 	const char *name;
 	int64_t batch;
 	const char *session;
+	const char *filter;
 	uint64_t pending;	/* ids sent since the last commit */
 	uint64_t sent;
 	uint64_t removed;	/* rows removed by the commits */
@@ -66,9 +70,26 @@ static int run(struct del *s, struct mv_idreader *idr, struct mv_err *err)
 	rc = mv_client_describe(s->t->client, s->name, &info, err);
 	if (rc < 0)
 		return rc;
+	if (s->filter && (rc = mv_filter_check(&info, s->filter, err)) < 0)
+		return rc;
 	if (s->session && (rc = mv_client_session(s->t->client, s->session,
 						  err)) < 0)
 		return rc;
+	if (s->filter) {
+		/* The node finds the matching rows: pending deletes. */
+		int64_t n;
+
+		rc = mv_client_delete_filter(s->t->client, s->name, s->filter,
+					     &n, err);
+		if (rc < 0)
+			return rc;
+		mv_tool_info(s->t, "%" PRId64 " row%s matched --filter", n,
+			     n == 1 ? "" : "s");
+		s->pending = s->sent = (uint64_t)n;
+		if (s->session)
+			return mv_client_handoff(s->t->client, err);
+		return commit(s, err);
+	}
 	ids = malloc(CHUNK_IDS * sizeof(*ids));
 	if (!ids)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -105,6 +126,7 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "batch", required_argument, NULL, OPT_BATCH },
 		{ "session", required_argument, NULL, OPT_SESSION },
+		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mv_tool t;
@@ -127,6 +149,11 @@ int main(int argc, char **argv)
 		case OPT_SESSION:
 			s.session = optarg;
 			break;
+		case OPT_FILTER:
+			if (s.filter)
+				return mv_tool_usage(&t, "--filter given twice");
+			s.filter = optarg;
+			break;
 		default:
 			return mv_tool_status(&t);
 		}
@@ -138,13 +165,17 @@ int main(int argc, char **argv)
 	if (s.batch && s.session)
 		return mv_tool_usage(&t, "--batch and --session exclude each "
 				     "other");
+	if (s.filter && s.batch)
+		return mv_tool_usage(&t, "--batch and --filter exclude each "
+				     "other");
+	if (s.filter && argc - optind > 1)
+		return mv_tool_usage(&t, "--filter reads no ids");
 	s.name = argv[optind];
 	path = optind + 1 < argc ? argv[optind + 1] : "-";
 	if ((rc = mv_name_check(s.name, &err)) < 0 ||
 	    (s.session && (rc = mv_name_check(s.session, &err)) < 0))
 		return mv_tool_exit(&t, rc, &err);
-	idr = mv_idreader_open(path, &err);
-	if (!idr)
+	if (!s.filter && !(idr = mv_idreader_open(path, &err)))
 		return mv_tool_exit(&t, err.code ? err.code : MV_ENOINPUT,
 				    &err);
 	t.session = s.session;	/* through a master: the session's node */
@@ -156,7 +187,8 @@ int main(int argc, char **argv)
 		mv_tool_err(&t, "%" PRIu64 " rows removed by the %d batch%s "
 			    "committed before the error", s.removed,
 			    s.commits, s.commits == 1 ? "" : "es");
-		mv_idreader_close(idr);
+		if (idr)
+			mv_idreader_close(idr);
 		return mv_tool_exit(&t, rc, NULL);
 	} else if (rc == 0 && s.session)
 		mv_tool_info(&t, "%" PRIu64 " ids queued in session '%s'",
@@ -165,6 +197,7 @@ int main(int argc, char **argv)
 		mv_tool_note(&t, "removed %" PRIu64 " row%s", s.removed,
 			     s.removed == 1 ? "" : "s");
 out:
-	mv_idreader_close(idr);
+	if (idr)
+		mv_idreader_close(idr);
 	return mv_tool_exit(&t, rc, &err);
 }

@@ -13,18 +13,19 @@
 
 static const char usage[] =
 	"mv-get [-qv] [-a ADDR] [-u USER] [--all] [--format F] [--fields A,B]\n"
-	"       NAME [FILE]";
+	"       [--filter EXPR] NAME [FILE]";
 static const char help[] =
 	"Print the rows of the collection NAME whose ids FILE (or stdin) holds,\n"
 	"one per line, as `id<TAB>v1,v2,...[<TAB>field...]`.  Unknown ids are\n"
 	"skipped and counted on stderr.\n"
 	"\n"
 	"      --all          print every row of the collection, by id\n"
+	"      --filter EXPR  only the rows matching EXPR (Milvus expression)\n"
 	"      --fields A,B   print only these scalar fields (default: all)\n"
 	"      --format F     text (the default), fvecs (vectors only) or\n"
 	"                     jsonl ({\"id\":..,\"vector\":[..],field:..})\n";
 
-enum { OPT_ALL = MV_OPT_TOOL, OPT_FORMAT, OPT_FIELDS };
+enum { OPT_ALL = MV_OPT_TOOL, OPT_FORMAT, OPT_FIELDS, OPT_FILTER };
 
 enum { OUT_TEXT, OUT_FVECS, OUT_JSONL };
 
@@ -264,6 +265,7 @@ int main(int argc, char **argv)
 		{ "all", no_argument, NULL, OPT_ALL },
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "fields", required_argument, NULL, OPT_FIELDS },
+		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mv_tool t;
@@ -271,7 +273,7 @@ int main(int argc, char **argv)
 	struct mv_coll_info info;
 	struct mv_idreader *idr = NULL;
 	struct mv_rows rows = { 0 };
-	const char *name, *path, *fields = NULL;
+	const char *name, *path, *fields = NULL, *filter = NULL;
 	struct sel sel;
 	int64_t *ids = NULL, after = INT64_MIN;
 	uint64_t missing = 0, found = 0;
@@ -306,6 +308,11 @@ int main(int argc, char **argv)
 						     "','", optarg);
 			fields = optarg;
 			break;
+		case OPT_FILTER:
+			if (filter)
+				return mv_tool_usage(&t, "--filter given twice");
+			filter = optarg;
+			break;
 		default:
 			return mv_tool_status(&t);
 		}
@@ -329,6 +336,8 @@ int main(int argc, char **argv)
 		goto out;
 	if ((rc = select_fields(&info, fields, &sel, &err)) < 0)
 		goto out;
+	if (filter && (rc = mv_filter_check(&info, filter, &err)) < 0)
+		goto out;
 	want = sel.n > 0 && fmt != OUT_FVECS;
 	cap = CHUNK_BYTES / ((size_t)info.dim * sizeof(float) + 8);
 	if (cap > CHUNK_ROWS)
@@ -338,8 +347,9 @@ int main(int argc, char **argv)
 	if (all) {
 		/* INT64_MIN is never an id: start before every row. */
 		for (;;) {
-			rc = mv_client_scan(t.client, name, info.dim, after,
-					    cap, want, &rows, &err);
+			rc = mv_client_scan_filter(t.client, name, info.dim,
+						   after, cap, want, filter,
+						   &rows, &err);
 			if (rc < 0 || rows.n == 0)
 				break;
 			print_rows(&t.out, fmt, &info, &sel, &rows);
@@ -357,8 +367,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	while ((n = mv_idreader_read(idr, ids, cap, &err)) > 0) {
-		rc = mv_client_get(t.client, name, info.dim, n, ids, want,
-				   &rows, &err);
+		rc = mv_client_get_filter(t.client, name, info.dim, n, ids,
+					  want, filter, &rows, &err);
 		if (rc < 0)
 			break;
 		print_rows(&t.out, fmt, &info, &sel, &rows);
@@ -373,8 +383,9 @@ int main(int argc, char **argv)
 	if (n < 0)
 		rc = (int)n;
 	if (rc == 0 && missing)
-		mv_tool_note(&t, "%" PRIu64 " id%s not found", missing,
-			     missing == 1 ? "" : "s");
+		mv_tool_note(&t, "%" PRIu64 " id%s not found%s", missing,
+			     missing == 1 ? "" : "s",
+			     filter ? " or not matching --filter" : "");
 done:
 	if (rc == 0)
 		mv_tool_info(&t, "%" PRIu64 " rows", found);

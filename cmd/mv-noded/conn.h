@@ -60,6 +60,15 @@ int pending_take(struct conn *cn, size_t bytes);
 int pending_refuse(struct conn *cn, size_t bytes);
 void batch_clear_locked(struct batch *b);
 
+/*
+ * verbs_read.c: the filter of a request's filter=<value> (value
+ * percent-encoded, decoded in place) parsed against c's schema; NULL
+ * once the refusal is sent (*rc the handler's return).
+ */
+struct mv_filter;
+struct mv_filter *req_filter(struct conn *cn, struct coll *c, char *val,
+			     int *rc);
+
 /* The verbs (docs/PROTOCOL.md), one handler each. */
 /* verbs_admin.c */
 int cmd_hello(struct conn *cn, int argc, char **argv);

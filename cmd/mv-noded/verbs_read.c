@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "conn.h"
+#include "filter.h"
 #include "log.h"
 #include "net.h"
 #include "proto.h"
@@ -138,6 +139,24 @@ int cmd_ls(struct conn *cn, int argc, char **argv)
 	return rc;
 }
 
+struct mv_filter *req_filter(struct conn *cn, struct coll *c, char *val,
+			     int *rc)
+{
+	struct mv_err e = { 0 };
+	struct mv_filter *f;
+
+	if (mv_proto_unescape(val) < 0) {
+		*rc = reply(cn, "ERR PROTO filter: bad %%XX escape");
+		return NULL;
+	}
+	f = mv_filter_parse(val, c->fields, c->nfields, &e);
+	if (!f)
+		*rc = e.code == MV_EUSAGE ? reply(cn, "ERR PROTO filter: %s",
+						   e.msg)
+					  : reply_err(cn, &e);
+	return f;
+}
+
 /* Field indices of "a,b" for c; -1 and a reply on an unknown one. */
 static int parse_fields(struct conn *cn, struct coll *c, char *list, int *which)
 {
@@ -168,6 +187,7 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 	int which[MV_FIELDS_MAX], nwhich = 0, rc;
 	struct mv_err e = { 0 };
 	long nprobe = -1, ef = -1;
+	struct mv_filter *f = NULL;
 
 	if (parse_u64(argv[2], 1000000, &k) < 0 ||
 	    parse_u64(argv[3], PAYLOAD_MAX, &nq) < 0 ||
@@ -217,6 +237,12 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 				goto out;
 			}
 		}
+		else if (!strcmp(argv[i], "filter")) {
+			mv_filter_free(f);
+			f = req_filter(cn, c, eq + 1, &rc);
+			if (!f)
+				goto out;
+		}
 		else if (!strcmp(argv[i], "nprobe") || !strcmp(argv[i], "ef") ||
 			 !strcmp(argv[i], "efSearch")) {
 			uint64_t v;
@@ -250,7 +276,8 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		rc = reply(cn, "ERR INTERNAL out of memory");
 		goto out;
 	}
-	if (node_search(cn->nd, c, q, nq, k, nprobe, ef, ids, dist, &e) < 0) {
+	if (node_search_filter(cn->nd, c, q, nq, k, nprobe, ef, f, ids, dist,
+			       &e) < 0) {
 		rc = reply_err(cn, &e);
 		goto out;
 	}
@@ -284,6 +311,7 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		rc = mv_writev_all(cn->fd, iov, 4);
 	}
 out:
+	mv_filter_free(f);
 	free(q);
 	free(ids);
 	free(dist);
@@ -291,9 +319,12 @@ out:
 	return rc;
 }
 
-/* Send rows (ids known to exist or skipped) as a GET/SCAN reply. */
+/*
+ * Send rows (ids known to exist or skipped; with f, those that do not
+ * match skipped too) as a GET/SCAN reply.
+ */
 static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
-		     size_t n, int fields)
+		     size_t n, int fields, const struct mv_filter *f)
 {
 	struct nbuf idb = { 0 }, vb = { 0 };
 	int which[MV_FIELDS_MAX], rc;
@@ -312,7 +343,7 @@ static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
 		struct mv_idmap_ent *e = mv_idmap_get(&c->ids, want[i]);
 		const float *raw;
 
-		if (!e)
+		if (!e || (f && !node_row_matches(e->seg, e->row, f)))
 			continue;
 		raw = node_seg_raw(cn->nd, e->seg);
 		if (!raw)
@@ -347,12 +378,14 @@ int cmd_get(struct conn *cn, int argc, char **argv)
 	uint64_t n, bytes;
 	struct coll *c;
 	int64_t *ids;
-	int rc;
+	struct mv_filter *f = NULL;
+	int rc, fields = 0, bad = 0;
 
 	if (parse_u64(argv[2], PAYLOAD_MAX / 8, &n) < 0 ||
 	    parse_u64(argv[3], PAYLOAD_MAX, &bytes) < 0) {
 		cn->quit = 1;
-		return proto_err(cn, "usage: GET <name> <n> <bytes> [fields]");
+		return proto_err(cn, "usage: GET <name> <n> <bytes> [fields] "
+				 "[filter=<expr>]");
 	}
 	if (visible(cn, bytes, &rc) < 0)
 		return rc;
@@ -364,7 +397,22 @@ int cmd_get(struct conn *cn, int argc, char **argv)
 		coll_put(c);
 		return -1;
 	}
-	rc = send_rows(cn, c, ids, n, argc > 4 && !strcmp(argv[4], "fields"));
+	rc = 0;
+	for (int i = 4; i < argc && !bad; i++) {
+		if (!strcmp(argv[i], "fields")) {
+			fields = 1;
+		} else if (!strncmp(argv[i], "filter=", 7) && !f) {
+			if (!(f = req_filter(cn, c, argv[i] + 7, &rc)))
+				bad = 1;
+		} else {
+			rc = proto_err(cn, "usage: GET <name> <n> <bytes> "
+				       "[fields] [filter=<expr>]");
+			bad = 1;
+		}
+	}
+	if (!bad)
+		rc = send_rows(cn, c, ids, n, fields, f);
+	mv_filter_free(f);
 	free(ids);
 	coll_put(c);
 	return rc;
@@ -415,7 +463,8 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 	int64_t *page = NULL;
 	size_t lo, hi, n = 0;
 	char *end;
-	int rc;
+	struct mv_filter *f = NULL;
+	int rc, fields = 0;
 
 	if (visible(cn, 0, &rc) < 0)
 		return rc;
@@ -426,7 +475,23 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 	after = strtoll(argv[2], &end, 10);
 	if (*end || errno || parse_u64(argv[3], 1000000, &limit) < 0) {
 		coll_put(c);
-		return proto_err(cn, "usage: SCAN <name> <after> <limit> [fields]");
+		return proto_err(cn, "usage: SCAN <name> <after> <limit> [fields] "
+				 "[filter=<expr>]");
+	}
+	for (int i = 4; i < argc; i++) {
+		if (!strcmp(argv[i], "fields")) {
+			fields = 1;
+		} else if (!strncmp(argv[i], "filter=", 7) && !f) {
+			if (!(f = req_filter(cn, c, argv[i] + 7, &rc))) {
+				coll_put(c);
+				return rc;
+			}
+		} else {
+			mv_filter_free(f);
+			coll_put(c);
+			return proto_err(cn, "usage: SCAN <name> <after> <limit> "
+					 "[fields] [filter=<expr>]");
+		}
 	}
 	pthread_mutex_lock(&c->scan_lock);
 	if (scan_ids(c) == 0) {
@@ -438,22 +503,29 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 			else
 				hi = mid;
 		}
-		/* Only ids still live, so that a page is empty only at the
-		 * end even while rows are being deleted. */
+		/* Only ids still live (and matching f), so that a page is
+		 * empty only at the end even while rows are being deleted:
+		 * with a filter the walk goes on past the rows that do not
+		 * match until the page is full. */
 		page = malloc(((c->scan_n - lo < limit ? c->scan_n - lo : limit)
 			       + 1) * sizeof(*page));
 		pthread_rwlock_rdlock(&c->lock);
-		for (size_t i = lo; page && i < c->scan_n && n < limit; i++)
-			if (mv_idmap_get(&c->ids, c->scan_ids[i]))
+		for (size_t i = lo; page && i < c->scan_n && n < limit; i++) {
+			struct mv_idmap_ent *en =
+				mv_idmap_get(&c->ids, c->scan_ids[i]);
+
+			if (en && (!f || node_row_matches(en->seg, en->row, f)))
 				page[n++] = c->scan_ids[i];
+		}
 		pthread_rwlock_unlock(&c->lock);
 	}
 	pthread_mutex_unlock(&c->scan_lock);
+	mv_filter_free(f);
 	if (!page) {
 		coll_put(c);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	rc = send_rows(cn, c, page, n, argc > 4 && !strcmp(argv[4], "fields"));
+	rc = send_rows(cn, c, page, n, fields, NULL);
 	free(page);
 	coll_put(c);
 	return rc;

@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 #include "conn.h"
+#include "filter.h"
 #include "log.h"
 #include "net.h"
 #include "proto.h"
@@ -228,6 +229,69 @@ int cmd_insert(struct conn *cn, int argc, char **argv)
 	return reply(cn, "OK n=%" PRIu64 " first_id=%" PRId64, n, first_id);
 }
 
+/*
+ * DELETE <name> filter=<expr>: the ids of the flushed rows that match, as
+ * of now, join the pending deletes like the ids of a DELETE payload.
+ */
+static int delete_filter(struct conn *cn, char *name, char *arg)
+{
+	struct coll *c;
+	struct mv_filter *f;
+	struct mv_err e = { 0 };
+	struct batch *b;
+	struct pcoll *pc;
+	int64_t *ids;
+	size_t n, bytes;
+	int rc;
+
+	if (strncmp(arg, "filter=", 7))
+		return proto_err(cn, "usage: DELETE <name> <n> <bytes> | "
+				 "DELETE <name> filter=<expr>");
+	if (!(c = node_coll_find(cn->nd, cn->user, name)))
+		return unknown_coll(cn, name);
+	if (!(f = req_filter(cn, c, arg + 7, &rc))) {
+		coll_put(c);
+		return rc;
+	}
+	rc = node_filter_ids(c, f, &ids, &n, &e);
+	mv_filter_free(f);
+	if (rc < 0) {
+		coll_put(c);
+		return reply_err(cn, &e);
+	}
+	bytes = n * sizeof(*ids);
+	/* As payload_batch, with no payload to skip on a refusal. */
+	if (pending_take(cn, bytes) < 0) {
+		coll_put(c);
+		free(ids);
+		return pending_refuse(cn, bytes);
+	}
+	if (!(b = payload_batch(cn, c, 0, &pc, &rc))) {
+		node_pending_give(bytes);
+		free(ids);
+		return rc;
+	}
+	if (nbuf_reserve(&pc->dels, bytes) < 0) {
+		pthread_mutex_unlock(&b->lock);
+		node_pending_give(bytes);
+		coll_put(c);
+		free(ids);
+		return reply(cn, "ERR INTERNAL out of memory");
+	}
+	memcpy(pc->dels.p + pc->dels.len, ids, bytes);
+	pc->dels.len += bytes;
+	free(ids);
+	b->acct += bytes;
+	b->ndels += (int64_t)n;
+	b->bytes += bytes;
+	b->last_used = node_mono_s();
+	if (n && !b->first_ms)
+		b->first_ms = node_mono_ms();
+	pthread_mutex_unlock(&b->lock);
+	coll_put(c);
+	return reply(cn, "OK n=%zu", n);
+}
+
 int cmd_delete(struct conn *cn, int argc, char **argv)
 {
 	uint64_t n, bytes;
@@ -237,7 +301,8 @@ int cmd_delete(struct conn *cn, int argc, char **argv)
 	size_t saved;
 	int rc;
 
-	(void)argc;
+	if (argc == 3)
+		return delete_filter(cn, argv[1], argv[2]);
 	if (parse_u64(argv[2], PAYLOAD_MAX / 8, &n) < 0 ||
 	    parse_u64(argv[3], PAYLOAD_MAX, &bytes) < 0) {
 		cn->quit = 1;

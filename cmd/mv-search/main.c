@@ -22,12 +22,14 @@ static const char help[] =
 	"  -k K               hits per query (default 10)\n"
 	"      --format F     input format: fvecs, bvecs, npy, text, jsonl\n"
 	"      --fields A,B   append the values of these scalar fields\n"
+	"      --filter EXPR  only rows matching EXPR (Milvus expression syntax)\n"
 	"      --nprobe N     IVF lists to visit\n"
 	"      --ef N         HNSW search depth (efSearch)\n"
 	"      --param K=V    another search parameter (repeatable)\n";
 
 enum {
-	OPT_FORMAT = MV_OPT_TOOL, OPT_FIELDS, OPT_NPROBE, OPT_EF, OPT_PARAM
+	OPT_FORMAT = MV_OPT_TOOL, OPT_FIELDS, OPT_NPROBE, OPT_EF, OPT_PARAM,
+	OPT_FILTER
 };
 
 #define K_MAX 1000000
@@ -116,6 +118,7 @@ int main(int argc, char **argv)
 		{ "nprobe", required_argument, NULL, OPT_NPROBE },
 		{ "ef", required_argument, NULL, OPT_EF },
 		{ "param", required_argument, NULL, OPT_PARAM },
+		{ "filter", required_argument, NULL, OPT_FILTER },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mv_tool t;
@@ -125,8 +128,8 @@ int main(int argc, char **argv)
 	struct mv_vreader *r = NULL;
 	struct mv_vbatch b = { 0 }, b2 = { 0 }, *bb[2] = { &b, &b2 }, *flying = NULL;
 	struct mv_progress prog;
-	char params[PARAMS_MAX] = "", *text = NULL;
-	const char *name, *path, *eq;
+	char params[PARAMS_MAX] = "", *text = NULL, *fparams = NULL;
+	const char *name, *path, *eq, *filter = NULL, *sparams = params;
 	int64_t k = 10, v, *ids = NULL;
 	float *dist = NULL;
 	uint64_t qno = 0;
@@ -175,6 +178,11 @@ int main(int argc, char **argv)
 					    "nprobe", optarg)))
 				return rc;
 			break;
+		case OPT_FILTER:
+			if (filter)
+				return mv_tool_usage(&t, "--filter given twice");
+			filter = optarg;
+			break;
 		case OPT_PARAM: {
 			char key[64];
 
@@ -186,8 +194,8 @@ int main(int argc, char **argv)
 						     optarg);
 			memcpy(key, optarg, eq - optarg);
 			key[eq - optarg] = '\0';
-			if (!strcmp(key, "fields"))
-				return mv_tool_usage(&t, "use --fields");
+			if (!strcmp(key, "fields") || !strcmp(key, "filter"))
+				return mv_tool_usage(&t, "use --%s", key);
 			if ((rc = add_param(&t, params, key, eq + 1)))
 				return rc;
 			break;
@@ -209,6 +217,27 @@ int main(int argc, char **argv)
 		goto out;
 	if ((rc = mv_client_describe(t.client, name, &info, &err)) < 0)
 		goto out;
+	if (filter) {
+		/* Parsed here first: a bad one fails before any query. */
+		char *fp;
+
+		if ((rc = mv_filter_check(&info, filter, &err)) < 0)
+			goto out;
+		if (!(fp = mv_filter_param(filter, &err))) {
+			rc = err.code;
+			goto out;
+		}
+		fparams = malloc(strlen(params) + strlen(fp) + 2);
+		if (fparams)
+			sprintf(fparams, "%s%s%s", params, *params ? " " : "",
+				fp);
+		free(fp);
+		if (!fparams) {
+			rc = mv_err_set(&err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		sparams = fparams;
+	}
 	ro.dim = info.dim;
 	r = mv_vreader_open(path, &ro, &err);
 	if (!r) {
@@ -242,7 +271,7 @@ int main(int argc, char **argv)
 
 		n = mv_vreader_read(r, cur, &err);
 		if (n > 0 && (rc = mv_client_search_send(t.client, name, info.dim,
-					k, cur->n, cur->vecs, params, &err)) < 0)
+					k, cur->n, cur->vecs, sparams, &err)) < 0)
 			break;
 		if (flying) {
 			rc = mv_client_search_recv(t.client, k, flying->n, ids,
@@ -280,5 +309,6 @@ out:
 	mv_vreader_close(r);
 	free(ids);
 	free(dist);
+	free(fparams);
 	return mv_tool_exit(&t, rc, &err);
 }

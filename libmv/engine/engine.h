@@ -386,6 +386,32 @@ int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
 		size_t k, long nprobe, long ef, int64_t *ids, float *dist,
 		struct mv_err *err);
 
+/*
+ * node_search restricted to the rows that match f (filter.h; NULL: all),
+ * by the plan of docs/ARCHITECTURE.md "Filtered search": the k nearest
+ * among the matching rows, min(k, matches) of them.
+ */
+struct mv_filter;
+int node_search_filter(struct node *nd, struct coll *c, const float *q,
+		       size_t nq, size_t k, long nprobe, long ef,
+		       const struct mv_filter *f, int64_t *ids, float *dist,
+		       struct mv_err *err);
+/*
+ * The rows of s that match f and are not deleted into bits ((n + 7) / 8
+ * bytes, a deletion bitmap's order); their count.  Caller holds c->lock.
+ */
+size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
+		      uint8_t *bits);
+/* 1 when row of s matches f and is not deleted.  c->lock held. */
+int node_row_matches(const struct seg *s, uint64_t row,
+		     const struct mv_filter *f);
+/*
+ * The ids of c's flushed live rows that match f, now: a malloc'ed *ids
+ * of *n (caller frees).  Takes c->lock.
+ */
+int node_filter_ids(struct coll *c, const struct mv_filter *f, int64_t **ids,
+		    size_t *n, struct mv_err *err);
+
 /* Raw vectors of a segment as inserted (maps them for cosine), or NULL. */
 const float *node_seg_raw(struct node *nd, struct seg *s);
 

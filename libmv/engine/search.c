@@ -1,6 +1,9 @@
 /*
  * search.c - exact search over the unindexed segments, merged with the
- * search of the index part (indexer.c).
+ * search of the index part (indexer.c); with a filter (filter.h), the
+ * plan of docs/ARCHITECTURE.md "Filtered search": per segment the bitmap
+ * of the rows that match and are not deleted, then an exact search over
+ * those rows, or the index restricted to them.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -12,23 +15,462 @@
 #include <sys/random.h>
 #include <sys/time.h>
 #include "bigmem.h"
+#include "filter.h"
 #include "internal.h"
 #include "knn.h"
 #include "log.h"
 #include "segfile.h"
 #include "vcheck.h"
 
-int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
-		size_t k, long nprobe, long ef, int64_t *ids, float *dist,
-		struct mv_err *err)
+/*
+ * The plan's thresholds (bench/filter measured them, docs/BENCHMARKS.md
+ * "Filtered search"): the indexed part is searched exactly over its
+ * matching rows when at most FILTER_EXACT_ROWS match, or less than
+ * FILTER_EXACT_SHARE of its live rows, or no more than the distances the
+ * widened index search would compute (IVF: nprobe lists of live/nlist
+ * rows; HNSW: FILTER_HNSW_DIST per unit of ef); else through the index
+ * with a selector, ef and nprobe scaled up by 1/share, at most
+ * FILTER_WIDEN times and to at most FILTER_EF_MAX / FILTER_NPROBE_MAX.
+ * A brute-force segment walks a list of its matching rows when they are
+ * at most a FILTER_ROWS_SHARE of it, else tests every row's bit.
+ */
+#define FILTER_EXACT_ROWS 4096
+#define FILTER_HNSW_DIST 64.0
+#define FILTER_EXACT_SHARE 0.02
+#define FILTER_WIDEN 16.0
+#define FILTER_EF_MAX 1024
+#define FILTER_NPROBE_MAX 1024
+#define FILTER_ROWS_SHARE (1.0 / 16)
+/* Queries from which a batch gathers its rows for BLAS (FAISS's 20). */
+#define FILTER_GATHER_NQ 20
+
+size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
+		      uint8_t *bits)
+{
+	struct mv_filter_rows r;
+	size_t nb = (s->n + 7) / 8, m;
+
+	if (s->n == s->ndeleted || s->retired) {
+		memset(bits, 0, nb);
+		return 0;
+	}
+	memset(&r, 0, sizeof(r));
+	r.n = s->n;
+	r.ids = s->ids;
+	for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
+		r.vals[i] = s->cols[i].vals;
+		r.off[i] = s->cols[i].off;
+	}
+	m = mv_filter_eval(f, &r, bits);
+	if (s->deleted && m) {
+		m = 0;
+		for (size_t b = 0; b < nb; b++) {
+			bits[b] &= (uint8_t)~s->deleted[b];
+			m += (size_t)__builtin_popcount(bits[b]);
+		}
+	}
+	return m;
+}
+
+int node_row_matches(const struct seg *s, uint64_t row,
+		     const struct mv_filter *f)
+{
+	struct mv_filter_rows r;
+	uint8_t bit = 0;
+
+	if (node_seg_is_deleted(s, row))
+		return 0;
+	memset(&r, 0, sizeof(r));
+	r.n = 1;
+	r.ids = s->ids + row;
+	for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
+		const struct col *col = &s->cols[i];
+
+		if (col->type == MV_STRING) {
+			r.vals[i] = col->vals;
+			r.off[i] = col->off + row;
+		} else {
+			r.vals[i] = (const int64_t *)col->vals + row;
+		}
+	}
+	return mv_filter_eval(f, &r, &bit) == 1;
+}
+
+/* Set bits[r] for the n set bits of src, each moved up by base. */
+static void bits_at(uint8_t *bits, uint64_t base, const uint8_t *src,
+		    uint64_t n)
+{
+	for (uint64_t b = 0; b < (n + 7) / 8; b++) {
+		unsigned v = src[b];
+
+		while (v) {
+			uint64_t r = base + b * 8 + (unsigned)__builtin_ctz(v);
+
+			bits[r / 8] |= (uint8_t)(1u << (r % 8));
+			v &= v - 1;
+		}
+	}
+}
+
+/* The rows of a bitmap of n bits into rows (room for m). */
+static size_t bits_rows(const uint8_t *bits, uint64_t n, int64_t *rows)
+{
+	size_t m = 0;
+
+	for (uint64_t b = 0; b < (n + 7) / 8; b++) {
+		unsigned v = bits[b];
+
+		while (v) {
+			rows[m++] = (int64_t)(b * 8 + (unsigned)__builtin_ctz(v));
+			v &= v - 1;
+		}
+	}
+	return m;
+}
+
+/* Scratch of a search: grown, never shrunk. */
+struct scratch {
+	float *td;
+	int64_t *tl;
+	size_t cap;
+};
+
+static int scratch_get(struct scratch *sc, size_t n, struct mv_err *err)
+{
+	if (n <= sc->cap)
+		return 0;
+	free(sc->td);
+	free(sc->tl);
+	sc->cap = n;
+	sc->td = malloc(n * sizeof(float) + 1);
+	sc->tl = malloc(n * sizeof(int64_t) + 1);
+	if (!sc->td || !sc->tl) {
+		sc->cap = 0;
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	return 0;
+}
+
+/*
+ * Exact search of nq queries q over the m rows of s listed in rows (or,
+ * rows NULL, those set in bits), merged into ids/dist (k each).  vecs are
+ * the segment's searched vectors, or NULL: then its raw ones, normalised
+ * for cosine in a copy of those rows.
+ */
+static int exact_rows(struct node *nd, struct coll *c, struct seg *s,
+		      const float *q, size_t nq, size_t k, const uint8_t *bits,
+		      const int64_t *rows, size_t m, int64_t *ids, float *dist,
+		      struct scratch *sc, struct mv_err *err)
+{
+	int l2 = c->metric == MV_L2, rc;
+	size_t kk = k < m ? k : m;
+	const float *v = s->vecs;
+	float *copy = NULL;
+	int raw = 0;
+
+	if (!m)
+		return 0;
+	if (scratch_get(sc, nq * kk, err) < 0)
+		return MV_EINTERNAL;
+	if (!v) {
+		v = node_seg_raw(nd, s);
+		if (!v)
+			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+		raw = c->metric == MV_COSINE;
+	}
+	if (rows && (raw || nq >= FILTER_GATHER_NQ)) {
+		/*
+		 * A copy of the few matching rows (at most a sixteenth of a
+		 * segment, or the plan's exact branch of the index): raw
+		 * cosine rows need normalising, and a batch of queries goes
+		 * many times faster through BLAS over contiguous rows than
+		 * row by row through a list.
+		 */
+		copy = malloc(m * c->dim * sizeof(float) + 1);
+		if (!copy)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		for (size_t j = 0; j < m; j++)
+			memcpy(copy + j * c->dim, v + rows[j] * c->dim,
+			       c->dim * sizeof(float));
+		if (raw)
+			node_normalise(copy, m, c->dim);
+		rc = mv_knn(l2, q, nq, copy, m, c->dim, kk, NULL, sc->td,
+			    sc->tl, err);
+		for (size_t i = 0; rc == 0 && i < nq * kk; i++)
+			if (sc->tl[i] >= 0)
+				sc->tl[i] = rows[sc->tl[i]];
+		free(copy);
+		goto merge;
+	}
+	if (rows)
+		rc = mv_knn_rows(l2, q, nq, v, rows, m, c->dim, kk, sc->td,
+				 sc->tl, err);
+	else
+		rc = mv_knn_sel(l2, q, nq, v, s->n, c->dim, kk,
+				v == s->vecs ? s->norms2 : NULL, bits, sc->td,
+				sc->tl, err);
+merge:
+	if (rc < 0)
+		return rc;
+	for (size_t qi = 0; qi < nq; qi++)
+		for (size_t j = 0; j < kk; j++) {
+			int64_t row = sc->tl[qi * kk + j];
+
+			if (row < 0 || (uint64_t)row >= s->n)
+				continue;
+			node_merge_hit(l2, ids + qi * k, dist + qi * k, k,
+				       s->ids[row], sc->td[qi * kk + j]);
+		}
+	return 0;
+}
+
+/* The segment of label l (base ascending, nsegs+1 entries). */
+static size_t label_seg(const struct cindex *ci, uint64_t l)
+{
+	size_t lo = 0, hi = ci->nsegs;
+
+	while (hi - lo > 1) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ci->base[mid] <= l)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/*
+ * The indexed part under a filter (c->lock held): the label bitmap of
+ * the matching live rows; few of them: exact search over them; else the
+ * index with a selector and a wider search, and an exact search for any
+ * query that came back short.  Results merged into ids/dist.
+ */
+static int index_filtered(struct node *nd, struct coll *c, const float *q,
+			  size_t nq, size_t k, long nprobe, long ef,
+			  const struct mv_filter *f, int64_t *ids, float *dist,
+			  struct scratch *sc, struct mv_err *err)
+{
+	struct cindex *ci = c->index;
+	uint64_t total = ci->base[ci->nsegs], live = 0, m = 0, maxn = 0;
+	uint8_t *lab = NULL, *sb = NULL;
+	int64_t *rows = NULL;
+	size_t *segm = NULL, kk, nshort = 0;
+	int l2 = c->metric == MV_L2, rc = 0;
+	double work;
+	unsigned char *isshort = NULL;
+	float *sq = NULL;
+	int64_t *ri = NULL;
+	float *rd = NULL;
+
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		live += ci->segs[i]->n - ci->segs[i]->ndeleted;
+		if (ci->segs[i]->n > maxn)
+			maxn = ci->segs[i]->n;
+	}
+	lab = calloc(total / 8 + 1, 1);
+	sb = malloc(maxn / 8 + 1);
+	rows = malloc((maxn + 1) * sizeof(*rows));
+	segm = calloc(ci->nsegs + 1, sizeof(*segm));
+	if (!lab || !sb || !rows || !segm) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		struct seg *s = ci->segs[i];
+
+		segm[i] = node_seg_match(s, f, sb);
+		if (segm[i])
+			bits_at(lab, ci->base[i], sb, s->n);
+		m += segm[i];
+	}
+	if (!m)
+		goto out;
+	{
+		double share = (double)m / (double)live, widen = 1.0 / share;
+		long nlist = mv_index_nlist(ci->ix);
+
+		if (widen > FILTER_WIDEN)
+			widen = FILTER_WIDEN;
+		if (nprobe <= 0)
+			nprobe = ci->nprobe > 0 ? ci->nprobe : 1;
+		if (ef <= 0)
+			ef = ci->ef > 0 ? ci->ef : 16;
+		if (ef < (long)k)
+			ef = (long)k;
+		nprobe = (long)ceil((double)nprobe * widen);
+		ef = (long)ceil((double)ef * widen);
+		if (nprobe > FILTER_NPROBE_MAX)
+			nprobe = FILTER_NPROBE_MAX;
+		if (ef > FILTER_EF_MAX)
+			ef = FILTER_EF_MAX > (long)k ? FILTER_EF_MAX : (long)k;
+		if (nlist > 0 && nprobe > nlist)
+			nprobe = nlist;
+		/*
+		 * What the widened index search would compute, in distances
+		 * per query: IVF scans nprobe lists of live/nlist rows; HNSW
+		 * about FILTER_HNSW_DIST per unit of ef, at random places.
+		 */
+		work = nlist > 0 ? (double)nprobe * (double)live / (double)nlist
+				 : (double)ef * FILTER_HNSW_DIST;
+	}
+	if (m <= FILTER_EXACT_ROWS || (double)m < FILTER_EXACT_SHARE * live ||
+	    (double)m <= work) {
+		/* Few match: exact over them, recall 1. */
+		for (size_t i = 0; rc == 0 && i < ci->nsegs; i++) {
+			struct seg *s = ci->segs[i];
+			size_t n;
+
+			if (!segm[i])
+				continue;
+			memset(sb, 0, s->n / 8 + 1);
+			node_seg_match(s, f, sb);
+			n = bits_rows(sb, s->n, rows);
+			rc = exact_rows(nd, c, s, q, nq, k, NULL, rows, n, ids,
+					dist, sc, err);
+		}
+		goto out;
+	}
+	kk = k < m ? k : (size_t)m;
+	ri = malloc(nq * k * sizeof(*ri) + 1);
+	rd = malloc(nq * k * sizeof(*rd) + 1);
+	isshort = calloc(nq + 1, 1);
+	if (!ri || !rd || !isshort || scratch_get(sc, nq * kk, err) < 0) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	rc = mv_index_search_sel(ci->ix, nq, q, kk, nprobe, ef, lab, total,
+				 sc->td, sc->tl, err);
+	if (rc < 0)
+		goto out;
+	for (size_t i = 0; i < nq * k; i++) {
+		ri[i] = MV_ID_NONE;
+		rd[i] = l2 ? INFINITY : -INFINITY;
+	}
+	for (size_t qi = 0; qi < nq; qi++) {
+		size_t got = 0;
+
+		for (size_t j = 0; j < kk; j++) {
+			int64_t l = sc->tl[qi * kk + j];
+			size_t si;
+
+			/* Only labels of the bitmap: matching, not deleted,
+			 * whatever the index type did with the selector. */
+			if (l < 0 || (uint64_t)l >= total ||
+			    !(lab[l / 8] & (1u << (l % 8))))
+				continue;
+			si = label_seg(ci, (uint64_t)l);
+			got++;
+			node_merge_hit(l2, ri + qi * k, rd + qi * k, k,
+				       ci->segs[si]->ids[(uint64_t)l -
+							 ci->base[si]],
+				       sc->td[qi * kk + j]);
+		}
+		if (got < kk) {
+			isshort[qi] = 1;
+			nshort++;
+		}
+	}
+	if (nshort) {
+		/* Short of k while k match: finish those exactly. */
+		size_t j = 0;
+		int64_t *si = malloc(nshort * k * sizeof(*si) + 1);
+		float *sd = malloc(nshort * k * sizeof(*sd) + 1);
+
+		sq = malloc(nshort * c->dim * sizeof(float) + 1);
+		if (!si || !sd || !sq) {
+			free(si);
+			free(sd);
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		for (size_t qi = 0; qi < nq; qi++)
+			if (isshort[qi])
+				memcpy(sq + j++ * c->dim, q + qi * c->dim,
+				       c->dim * sizeof(float));
+		for (size_t i = 0; i < nshort * k; i++) {
+			si[i] = MV_ID_NONE;
+			sd[i] = l2 ? INFINITY : -INFINITY;
+		}
+		for (size_t i = 0; rc == 0 && i < ci->nsegs; i++) {
+			struct seg *s = ci->segs[i];
+			size_t n;
+
+			if (!segm[i])
+				continue;
+			memset(sb, 0, s->n / 8 + 1);
+			node_seg_match(s, f, sb);
+			n = bits_rows(sb, s->n, rows);
+			rc = exact_rows(nd, c, s, sq, nshort, k, NULL, rows, n,
+					si, sd, sc, err);
+		}
+		j = 0;
+		for (size_t qi = 0; rc == 0 && qi < nq; qi++) {
+			if (!isshort[qi])
+				continue;
+			memcpy(ri + qi * k, si + j * k, k * sizeof(*ri));
+			memcpy(rd + qi * k, sd + j * k, k * sizeof(*rd));
+			j++;
+		}
+		free(si);
+		free(sd);
+		if (rc < 0)
+			goto out;
+	}
+	for (size_t qi = 0; qi < nq; qi++)
+		for (size_t j = 0; j < k && ri[qi * k + j] != MV_ID_NONE; j++)
+			node_merge_hit(l2, ids + qi * k, dist + qi * k, k,
+				       ri[qi * k + j], rd[qi * k + j]);
+out:
+	free(lab);
+	free(sb);
+	free(rows);
+	free(segm);
+	free(isshort);
+	free(sq);
+	free(ri);
+	free(rd);
+	return rc;
+}
+
+/* A brute-force segment under a filter, merged into ids/dist. */
+static int seg_filtered(struct node *nd, struct coll *c, struct seg *s,
+			const float *q, size_t nq, size_t k,
+			const struct mv_filter *f, int64_t *ids, float *dist,
+			struct scratch *sc, struct mv_err *err)
+{
+	uint8_t *bits = malloc(s->n / 8 + 1);
+	int64_t *rows = NULL;
+	size_t m;
+	int rc;
+
+	if (!bits)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	m = node_seg_match(s, f, bits);
+	if (m && (double)m <= FILTER_ROWS_SHARE * (double)s->n) {
+		rows = malloc(m * sizeof(*rows) + 1);
+		if (!rows) {
+			free(bits);
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		}
+		bits_rows(bits, s->n, rows);
+	}
+	rc = exact_rows(nd, c, s, q, nq, k, bits, rows, m, ids, dist, sc, err);
+	free(bits);
+	free(rows);
+	return rc;
+}
+
+int node_search_filter(struct node *nd, struct coll *c, const float *q,
+		       size_t nq, size_t k, long nprobe, long ef,
+		       const struct mv_filter *f, int64_t *ids, float *dist,
+		       struct mv_err *err)
 {
 	int l2 = c->metric == MV_L2;
-	float *qn = NULL, *td = NULL;
-	int64_t *tl = NULL;
-	size_t tcap = 0;
+	float *qn = NULL;
+	struct scratch sc = { 0 };
 	int rc = 0;
 
-	(void)nd;
 	for (size_t i = 0; i < nq * k; i++) {
 		ids[i] = MV_ID_NONE;
 		dist[i] = l2 ? INFINITY : -INFINITY;
@@ -43,7 +485,10 @@ int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
 	}
 	pthread_rwlock_rdlock(&c->lock);
 	if (c->index)
-		rc = node_index_search(c, q, nq, k, nprobe, ef, ids, dist, err);
+		rc = f ? index_filtered(nd, c, q, nq, k, nprobe, ef, f, ids,
+					dist, &sc, err)
+		       : node_index_search(c, q, nq, k, nprobe, ef, ids, dist,
+					   err);
 	/* Segments the index does not cover: brute force, same top-k. */
 	for (size_t si = 0; rc == 0 && si < c->nsegs; si++) {
 		struct seg *s = c->segs[si];
@@ -51,37 +496,89 @@ int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
 
 		if (s->indexed || s->n == s->ndeleted || !s->vecs)
 			continue;
+		if (f) {
+			rc = seg_filtered(nd, c, s, q, nq, k, f, ids, dist, &sc,
+					  err);
+			continue;
+		}
 		if (kk > s->n)
 			kk = s->n;
-		if (nq * kk > tcap) {
-			free(td);
-			free(tl);
-			tcap = nq * kk;
-			td = malloc(tcap * sizeof(float));
-			tl = malloc(tcap * sizeof(int64_t));
-			if (!td || !tl) {
-				rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-				break;
-			}
+		if (scratch_get(&sc, nq * kk, err) < 0) {
+			rc = MV_EINTERNAL;
+			break;
 		}
 		rc = mv_knn(l2, q, nq, s->vecs, s->n, c->dim, kk, s->norms2,
-			    td, tl, err);
+			    sc.td, sc.tl, err);
 		if (rc < 0)
 			break;
 		for (size_t qi = 0; qi < nq; qi++) {
 			for (size_t j = 0; j < kk; j++) {
-				int64_t row = tl[qi * kk + j];
+				int64_t row = sc.tl[qi * kk + j];
 
 				if (row < 0 || node_seg_is_deleted(s, (uint64_t)row))
 					continue;
 				node_merge_hit(l2, ids + qi * k, dist + qi * k, k,
-					       s->ids[row], td[qi * kk + j]);
+					       s->ids[row], sc.td[qi * kk + j]);
 			}
 		}
 	}
 	pthread_rwlock_unlock(&c->lock);
 	free(qn);
-	free(td);
-	free(tl);
+	free(sc.td);
+	free(sc.tl);
 	return rc;
+}
+
+int node_search(struct node *nd, struct coll *c, const float *q, size_t nq,
+		size_t k, long nprobe, long ef, int64_t *ids, float *dist,
+		struct mv_err *err)
+{
+	return node_search_filter(nd, c, q, nq, k, nprobe, ef, NULL, ids, dist,
+				  err);
+}
+
+int node_filter_ids(struct coll *c, const struct mv_filter *f, int64_t **out,
+		    size_t *n, struct mv_err *err)
+{
+	uint64_t maxn = 0, live = 0;
+	uint8_t *bits;
+	int64_t *ids;
+	size_t m = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < c->nsegs; i++) {
+		live += c->segs[i]->n - c->segs[i]->ndeleted;
+		if (c->segs[i]->n > maxn)
+			maxn = c->segs[i]->n;
+	}
+	bits = malloc(maxn / 8 + 1);
+	ids = malloc(live * sizeof(*ids) + 1);
+	if (!bits || !ids) {
+		pthread_rwlock_unlock(&c->lock);
+		free(bits);
+		free(ids);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < c->nsegs; i++) {
+		struct seg *s = c->segs[i];
+
+		if (!node_seg_match(s, f, bits))
+			continue;
+		for (uint64_t b = 0; b < (s->n + 7) / 8; b++) {
+			unsigned v = bits[b];
+
+			while (v && m < live) {
+				ids[m++] = s->ids[b * 8 +
+						  (unsigned)__builtin_ctz(v)];
+				v &= v - 1;
+			}
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	free(bits);
+	*out = ids;
+	*n = m;
+	return 0;
 }
