@@ -14,10 +14,15 @@ else
 MV_DEPS ?= $(HOME)/.cache/mv-deps
 endif
 FAISS_DIR ?= $(MV_DEPS)/faiss-1.7.3
-# The AVX2 build where it was made (scripts/deps.sh), else Debian's generic one.
+# The AVX2 build where it was made (scripts/deps.sh), else libfaiss.a (its
+# generic build, found before Debian's).
 FAISS_CORE ?= $(if $(wildcard $(FAISS_DIR)/lib/libfaiss_avx2.a),-lfaiss_avx2,-lfaiss)
 FAISS_LIBS ?= -L$(FAISS_DIR)/lib -lfaiss_c $(FAISS_CORE) -lopenblas -lgomp
-FAISS_CFLAGS ?= -I$(FAISS_DIR)/include
+FAISS_CFLAGS ?= -isystem $(FAISS_DIR)/include
+# FAISS built with mv's patches (scripts/faiss-patches/) when deps.sh's stamp
+# names their checksum: then searches at different ef need no lock.
+FAISS_PATCHSUM := $(shell cat scripts/faiss-patches/*.patch 2>/dev/null | sha256sum | cut -c1-12)
+FAISS_PATCHED ?= $(if $(wildcard $(FAISS_DIR)/.done-$(FAISS_PATCHSUM)),-DMV_FAISS_PATCHED)
 
 CC       ?= cc
 CXX      ?= c++
@@ -26,6 +31,8 @@ CFLAGS   ?= $(OPTFLAGS) -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -Wall -Wextra -Wno-sign-compare -pthread -MMD -MP -Ilibmv
 CXXFLAGS ?= $(OPTFLAGS) -g
 CXXFLAGS += -std=c++11 -Wall -Wextra -pthread -MMD -MP -Ilibmv $(FAISS_CFLAGS) -I/usr/include
+CFLAGS   += $(FAISS_PATCHED)
+CXXFLAGS += $(FAISS_PATCHED)
 LDLIBS   += $(FAISS_LIBS) -lzstd -ljansson -lcurl -lcrypto -lstdc++ -lm -pthread
 LDFLAGS  ?=
 
@@ -111,6 +118,10 @@ bench-peers: $(BENCH_BIN) all
 bench-peers-quick: $(BENCH_BIN) all
 	@bash bench/peers.sh --quick
 
+# 8 clients at mixed ef / nprobe against one (issue 9).
+bench-mixed: bench/mixed all
+	@bash bench/mixed.sh
+
 deps:
 	@sh scripts/deps.sh
 
@@ -164,7 +175,7 @@ clean:
 	rm -f $(LIB) $(LIB_OBJ) $(ENG_LIB) $(ENG_OBJ) $(BINS) $(UNIT_BIN) $(BENCH_BIN) \
 		$(shell find libmv cmd tests bench -name '*.o' -o -name '*.d' 2>/dev/null)
 
-.PHONY: all bench bench-cluster bench-peers bench-peers-quick deps unit bats test check layers demo lint asan install uninstall clean
+.PHONY: all bench bench-cluster bench-peers bench-peers-quick deps unit bats test check layers demo lint asan install uninstall clean bench-mixed
 -include $(shell find libmv cmd tests bench -name '*.d' 2>/dev/null)
 
 # ---- fuzzing (tests/fuzz/README) -------------------------------------

@@ -26,14 +26,26 @@
 #include "index.h"
 
 /*
- * FAISS 1.7.3's HNSW sizes its candidate queue from the index's own
+ * Stock FAISS 1.7.3's HNSW sizes its candidate queue from the index's own
  * efSearch even when SearchParametersHNSW carries another (HNSW::search:
  * "int ef = std::max(efSearch, k)"), and its IVF fast-scan indexes refuse
  * parameters, so per-call values alone are not enough.  ef_lock makes it
  * safe: searches whose value equals the index's run concurrently under
  * the shared lock; another value takes the lock exclusively, sets it, and
- * searches alone.
+ * searches alone.  Built against the FAISS that scripts/deps.sh patches
+ * (scripts/faiss-patches/, MV_FAISS_PATCHED), HNSW honours the call's
+ * efSearch and fast-scan IVF the call's nprobe, so searches at any value
+ * run concurrently without the lock; it remains only for HNSW under a
+ * refinement wrapper, which passes no parameters down.  A locked search
+ * leaves its value on the index: mv_index_write puts ef0 and nprobe0 back
+ * before it saves the index.
  */
+#ifdef MV_FAISS_PATCHED
+#define CALL_PARAMS_HONOURED 1	/* patches 01 and 02 */
+#else
+#define CALL_PARAMS_HONOURED 0
+#endif
+
 struct mv_index {
 	FaissIndex *fi;
 	pthread_rwlock_t ef_lock;
@@ -250,6 +262,27 @@ extern "C" int64_t mv_index_ntotal(const struct mv_index *ix)
 	return faiss_Index_ntotal(ix->fi);
 }
 
+/*
+ * Write the index with its own efSearch/nprobe, not whatever a locked
+ * search (see ef_lock) left on it.
+ */
+static int write_own_settings(struct mv_index *ix, FILE *f)
+{
+	faiss::Index *i = core(cxx(ix));
+	auto h = dynamic_cast<faiss::IndexHNSW *>(i);
+	auto ivf = dynamic_cast<faiss::IndexIVF *>(i);
+	int rc;
+
+	pthread_rwlock_wrlock(&ix->ef_lock);
+	if (h && h->hnsw.efSearch != ix->ef0)
+		h->hnsw.efSearch = ix->ef0;
+	if (ivf && ivf->nprobe != ix->nprobe0)
+		ivf->nprobe = ix->nprobe0;
+	rc = faiss_write_index(ix->fi, f);
+	pthread_rwlock_unlock(&ix->ef_lock);
+	return rc;
+}
+
 extern "C" int mv_index_write(const struct mv_index *ix, void **buf,
 			      size_t *len, struct mv_err *err)
 {
@@ -260,7 +293,7 @@ extern "C" int mv_index_write(const struct mv_index *ix, void **buf,
 
 	if (!f)
 		return mv_err_sys(err, MV_EINTERNAL, "open_memstream");
-	rc = faiss_write_index(ix->fi, f);
+	rc = write_own_settings(const_cast<struct mv_index *>(ix), f);
 	if (fclose(f) != 0 && rc == 0) {
 		free(p);
 		return mv_err_sys(err, MV_EINTERNAL, "writing the index");
@@ -320,10 +353,16 @@ static int index_search(const struct mv_index *cix, size_t nq,
 		pivf.nprobe = nprobe > 0 ? (size_t)nprobe : ix->nprobe0;
 		p = &pivf;
 		if (dynamic_cast<faiss::IndexIVFFastScan *>(i)) {
-			/* Refuses parameters in 1.7.3: set nprobe on the
-			 * index under the lock, as for HNSW's ef. */
-			fs = ivf;
-			p = nullptr;
+			/* Refuses a selector even patched: the caller
+			 * checks the labels and finishes short queries. */
+			pivf.sel = nullptr;
+			if (!CALL_PARAMS_HONOURED) {
+				/* Refuses parameters in 1.7.3: set nprobe
+				 * on the index under the lock, as for
+				 * HNSW's ef. */
+				fs = ivf;
+				p = nullptr;
+			}
 		}
 	} else if ((h = dynamic_cast<faiss::IndexHNSW *>(i))) {
 		phnsw.efSearch = ef > 0 ? (int)ef : ix->ef0;
@@ -339,6 +378,8 @@ static int index_search(const struct mv_index *cix, size_t nq,
 		if (!pt || pt->index != i)
 			p = nullptr;
 	}
+	if (h && CALL_PARAMS_HONOURED && p)
+		h = nullptr;	/* the call's ef reaches FAISS: no lock */
 	/* A slot FAISS finds nothing for may be left unwritten: no hit. */
 	for (size_t j = 0; j < nq * k; j++) {
 		labels[j] = -1;

@@ -1,15 +1,22 @@
 #!/bin/sh
-# Install everything mv needs on Debian 12 and build the FAISS pieces that
-# Debian does not ship compiled: the C API (libfaiss_c.a) and, where the CPU
-# has AVX2, the AVX2 variant of libfaiss.  The FAISS build is cached in
-# $MV_DEPS (default /var/cache/mv-deps, or ~/.cache/mv-deps when not root)
-# so that it runs once per machine.  Safe to run again: it skips what is done.
+# Install everything mv needs on Debian 12 and build FAISS from Debian's
+# source with mv's own patches (scripts/faiss-patches/*.patch, applied in
+# name order with patch -p1; each says why): the C API (libfaiss_c.a), which
+# Debian does not ship compiled, and libfaiss itself, the AVX2 variant where
+# the CPU has AVX2, else a generic one (never Debian's prebuilt libfaiss.a,
+# which lacks the patches).  The build is cached in $MV_DEPS (default
+# /var/cache/mv-deps, or ~/.cache/mv-deps when not root) so that it runs once
+# per machine; its stamp names the patch set's checksum, so a cache built
+# with other patches (or none) is rebuilt from clean source.  The Makefile
+# compiles with -DMV_FAISS_PATCHED only when that stamp matches its own
+# patches.  Safe to run again: it skips what is done.
 set -eu
 
 PKGS="build-essential cmake pkg-config dpkg-dev curl ca-certificates
 libfaiss-dev libopenblas-dev libopenblas0-pthread libzstd-dev libjansson-dev
 libcurl4-openssl-dev etcd-server etcd-client bats bats-support bats-assert
-bats-file socat mandoc zstd netcat-openbsd python3 libssl-dev
+bats-file socat mandoc zstd netcat-openbsd python3 libssl-dev patch
+python3-hnswlib
 clang-14 libclang-rt-14-dev libfuzzer-14-dev
 radosgw ceph-mon ceph-osd"
 
@@ -21,7 +28,10 @@ else
 	SUDO=sudo
 fi
 FAISS_VER=1.7.3
-STAMP="$MV_DEPS/faiss-$FAISS_VER/.done"
+PATCHES="$(cd "$(dirname "$0")" && pwd)/faiss-patches"
+# Keep in step with FAISS_PATCHSUM in the Makefile.
+PATCHSUM=$(cat "$PATCHES"/*.patch | sha256sum | cut -c1-12)
+STAMP="$MV_DEPS/faiss-$FAISS_VER/.done-$PATCHSUM"
 
 say() { printf 'deps: %s\n' "$*" >&2; }
 
@@ -39,15 +49,21 @@ if [ -n "$missing" ]; then
 fi
 
 if [ -f "$STAMP" ]; then
-	say "FAISS $FAISS_VER already built in $MV_DEPS"
+	say "FAISS $FAISS_VER (patches $PATCHSUM) already built in $MV_DEPS"
 	exit 0
 fi
 
 src="$MV_DEPS/src"
 out="$MV_DEPS/faiss-$FAISS_VER"
+if [ -d "$src/faiss" ] || [ -d "$out" ]; then
+	# Built before with another patch set, or none: start from clean
+	# source (keeping the downloaded source package) and build it all.
+	say "FAISS in $MV_DEPS lacks patch set $PATCHSUM: rebuilding it"
+	rm -rf "$src/faiss" "$src"/build-* "$out"
+fi
 mkdir -p "$src" "$out/lib"
 
-if [ ! -d "$src/faiss" ]; then
+if ! ls "$src"/faiss_*.dsc >/dev/null 2>&1; then
 	if ! ls /etc/apt/sources.list.d/*deb-src* >/dev/null 2>&1; then
 		say "adding a deb-src entry for bookworm main"
 		$SUDO sh -c 'cat > /etc/apt/sources.list.d/mv-deb-src.sources' <<'SRC'
@@ -60,9 +76,13 @@ SRC
 		$SUDO apt-get update -q >/dev/null
 	fi
 	say "fetching Debian's faiss source package"
-	(cd "$src" && apt-get source --download-only faiss >/dev/null 2>&1 &&
-		dpkg-source -x faiss_*.dsc faiss >/dev/null)
+	(cd "$src" && apt-get source --download-only faiss >/dev/null 2>&1)
 fi
+(cd "$src" && dpkg-source -x faiss_*.dsc faiss >/dev/null)
+for p in "$PATCHES"/*.patch; do
+	say "applying $(basename "$p")"
+	patch -p1 -s -N -d "$src/faiss" <"$p"
+done
 
 jobs=$(nproc 2>/dev/null || echo 2)
 
@@ -84,17 +104,30 @@ if [ ! -f "$out/lib/libfaiss_c.a" ]; then
 	done)
 fi
 
-# The AVX2 build of FAISS itself, where the CPU has AVX2.
-if grep -q ' avx2' /proc/cpuinfo && [ ! -f "$out/lib/libfaiss_avx2.a" ]; then
-	say "building FAISS $FAISS_VER with AVX2 (a few minutes, once per machine)"
-	b="$src/build-avx2"
+# FAISS itself, patched: the AVX2 build where the CPU has AVX2, else a
+# generic one (the Makefile links libfaiss_avx2.a when it is there, else
+# libfaiss.a, found here before Debian's).
+if grep -q ' avx2' /proc/cpuinfo; then
+	opt=avx2 target=faiss_avx2
+else
+	opt=generic target=faiss
+fi
+if [ ! -f "$out/lib/lib$target.a" ]; then
+	say "building FAISS $FAISS_VER ($opt) (a few minutes, once per machine)"
+	b="$src/build-$opt"
 	mkdir -p "$b"
 	(cd "$b" && cmake -S "$src/faiss" -B . -DCMAKE_BUILD_TYPE=Release \
-		-DFAISS_OPT_LEVEL=avx2 -DFAISS_ENABLE_GPU=OFF -DFAISS_ENABLE_PYTHON=OFF \
+		-DFAISS_OPT_LEVEL=$opt -DFAISS_ENABLE_GPU=OFF -DFAISS_ENABLE_PYTHON=OFF \
 		-DFAISS_ENABLE_C_API=OFF -DBUILD_TESTING=OFF -DBUILD_SHARED_LIBS=OFF \
 		-DBLA_VENDOR=OpenBLAS -DCMAKE_POSITION_INDEPENDENT_CODE=ON >/dev/null &&
-		make -j"$jobs" faiss_avx2 >/dev/null)
-	cp "$b/faiss/libfaiss_avx2.a" "$out/lib/"
+		make -j"$jobs" $target >/dev/null)
+	cp "$b/faiss/lib$target.a" "$out/lib/"
 fi
+# The C++ headers of the very tree built, ahead of Debian's in the include
+# path, so that mv compiles against what it links.
+(cd "$src/faiss" && find faiss -name '*.h' | while read -r h; do
+	mkdir -p "$out/include/$(dirname "$h")"
+	cp "$h" "$out/include/$h"
+done)
 touch "$STAMP"
-say "FAISS $FAISS_VER ready in $out"
+say "FAISS $FAISS_VER (patches $PATCHSUM) ready in $out"

@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include "index.h"
 #include "knn.h"
 #include "unit.h"
@@ -151,6 +152,189 @@ TEST(index_ivf_nprobe_per_search)
 {
 	check_concurrent("IVF32,Flat", 0, 0, 1, 32);
 }
+
+/* Recall@K of lab against exact, in hits. */
+static size_t hits(const int64_t *lab, const int64_t *exact, size_t nq)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < nq; i++)
+		for (int a = 0; a < K; a++)
+			for (int b = 0; b < K; b++)
+				n += lab[i * K + a] == exact[i * K + b];
+	return n;
+}
+
+/*
+ * A search at ef E searches at E, beyond the index's own efSearch (16),
+ * and leaves the index as it was: its default searches answer the same,
+ * and it serialises to the same bytes.
+ */
+TEST(index_hnsw_call_ef_leaves_index)
+{
+	static const long efs[] = { 4, 16, 64, 256 };
+	float *x = randvecs(N, 1), *q = randvecs(NQ, 2);
+	struct mv_err err = { 0 };
+	struct mv_index *ix = mv_index_new("HNSW8", D, 0, &err);
+	int64_t exact[NQ * K], def[NQ * K], lab[NQ * K];
+	float dist[NQ * K];
+	size_t h, prev = 0, len0, len1;
+	void *buf0, *buf1;
+
+	REQUIRE(ix != NULL);
+	CHECK_EQ_INT(mv_index_add(ix, N, x, &err), 0);
+	CHECK_EQ_INT(mv_knn(1, q, NQ, x, N, D, K, NULL, dist, exact, &err), 0);
+	CHECK_EQ_INT(mv_index_search(ix, NQ, q, K, 0, 0, dist, def, &err), 0);
+	REQUIRE(mv_index_write(ix, &buf0, &len0, &err) == 0);
+	for (size_t e = 0; e < sizeof(efs) / sizeof(efs[0]); e++) {
+		CHECK_EQ_INT(mv_index_search(ix, NQ, q, K, 0, efs[e], dist, lab,
+					     &err), 0);
+		h = hits(lab, exact, NQ);
+		unit_diag("HNSW8 ef %ld: recall %.3f", efs[e],
+			  (double)h / (NQ * K));
+		CHECK(h >= prev);
+		prev = h;
+	}
+	CHECK(prev >= (size_t)(NQ * K * 99 / 100));
+	REQUIRE(mv_index_write(ix, &buf1, &len1, &err) == 0);
+	CHECK(len0 == len1 && !memcmp(buf0, buf1, len0));
+	CHECK_EQ_INT(mv_index_search(ix, NQ, q, K, 0, 0, dist, lab, &err), 0);
+	CHECK(!memcmp(lab, def, sizeof(lab)));
+	free(buf0);
+	free(buf1);
+	mv_index_free(ix);
+	free(x);
+	free(q);
+}
+
+/* The same for fast-scan IVF's nprobe, which FAISS 1.7.3 keeps locked. */
+TEST(index_fastscan_nprobe_leaves_index)
+{
+	float *x = randvecs(N, 1), *q = randvecs(NQ, 2);
+	struct mv_err err = { 0 };
+	struct mv_index *ix = mv_index_new("IVF32,PQ8x4fs", D, 0, &err);
+	int64_t def[NQ * K], lab[NQ * K], hi[NQ * K];
+	float dist[NQ * K];
+	size_t len0, len1;
+	void *buf0, *buf1;
+
+	REQUIRE(ix != NULL);
+	CHECK_EQ_INT(mv_index_train(ix, N, x, &err), 0);
+	CHECK_EQ_INT(mv_index_add(ix, N, x, &err), 0);
+	CHECK_EQ_INT(mv_index_search(ix, NQ, q, K, 0, 0, dist, def, &err), 0);
+	REQUIRE(mv_index_write(ix, &buf0, &len0, &err) == 0);
+	CHECK_EQ_INT(mv_index_search(ix, NQ, q, K, 32, 0, dist, hi, &err), 0);
+	CHECK(memcmp(hi, def, sizeof(hi)) != 0);
+	REQUIRE(mv_index_write(ix, &buf1, &len1, &err) == 0);
+	CHECK(len0 == len1 && !memcmp(buf0, buf1, len0));
+	CHECK_EQ_INT(mv_index_search(ix, NQ, q, K, 0, 0, dist, lab, &err), 0);
+	CHECK(!memcmp(lab, def, sizeof(lab)));
+	free(buf0);
+	free(buf1);
+	mv_index_free(ix);
+	free(x);
+	free(q);
+}
+
+#ifdef MV_FAISS_PATCHED
+struct long_search {
+	const struct mv_index *ix;
+	const float *q;
+	size_t nq;
+	long nprobe, ef;
+	int64_t *lab;
+	float *dist;
+	int started, done, rc;
+};
+
+static double mono_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void *long_search(void *arg)
+{
+	struct long_search *s = arg;
+
+	__atomic_store_n(&s->started, 1, __ATOMIC_SEQ_CST);
+	s->rc = mv_index_search(s->ix, s->nq, s->q, K, s->nprobe, s->ef,
+				s->dist, s->lab, NULL);
+	__atomic_store_n(&s->done, 1, __ATOMIC_SEQ_CST);
+	return NULL;
+}
+
+/*
+ * With mv's FAISS patches, searches at different ef / nprobe do not wait
+ * for each other: while one long search (nl queries at long_np/long_ef)
+ * runs, single-query searches at short_np/short_ef (neither the index's
+ * own value) start and finish, with the results they give alone.
+ */
+static void check_not_serialised(const char *spec, size_t nl, long long_np,
+				 long long_ef, long short_np, long short_ef)
+{
+	float *x = randvecs(N, 1), *q = randvecs(nl, 2);
+	struct mv_err err = { 0 };
+	struct mv_index *ix = mv_index_new(spec, D, 0, &err);
+	struct long_search s;
+	int64_t want[K], lab[K];
+	float dist[K];
+	pthread_t th;
+	int inside = 0, wrong = 0;
+	double t0;
+
+	REQUIRE(ix != NULL);
+	if (mv_index_train_size(ix, N))
+		CHECK_EQ_INT(mv_index_train(ix, N, x, &err), 0);
+	CHECK_EQ_INT(mv_index_add(ix, N, x, &err), 0);
+	CHECK_EQ_INT(mv_index_search(ix, 1, q, K, short_np, short_ef, dist,
+				     want, &err), 0);
+	s = (struct long_search){ ix, q, nl, long_np, long_ef,
+				  malloc(nl * K * sizeof(int64_t)),
+				  malloc(nl * K * sizeof(float)), 0, 0, 0 };
+	REQUIRE(s.lab && s.dist);
+	t0 = mono_now();
+	pthread_create(&th, NULL, long_search, &s);
+	while (!__atomic_load_n(&s.started, __ATOMIC_SEQ_CST))
+		;
+	/*
+	 * Nothing shows when the long search is inside FAISS (or, with a
+	 * lock, holds it): give it 50 ms to get there.  It runs for several
+	 * times that, and is checked to be still running after.
+	 */
+	nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 }, NULL);
+	CHECK(!__atomic_load_n(&s.done, __ATOMIC_SEQ_CST));
+	while (inside < 5 && !__atomic_load_n(&s.done, __ATOMIC_SEQ_CST)) {
+		CHECK_EQ_INT(mv_index_search(ix, 1, q, K, short_np, short_ef,
+					     dist, lab, &err), 0);
+		wrong += memcmp(lab, want, sizeof(lab)) != 0;
+		inside += !__atomic_load_n(&s.done, __ATOMIC_SEQ_CST);
+	}
+	pthread_join(th, NULL);
+	unit_diag("%s: searches done during a long one (%.0f ms): %d", spec,
+		  (mono_now() - t0) * 1e3, inside);
+	CHECK_EQ_INT(s.rc, 0);
+	CHECK(inside >= 3);
+	CHECK_EQ_INT(wrong, 0);
+	free(s.lab);
+	free(s.dist);
+	mv_index_free(ix);
+	free(x);
+	free(q);
+}
+
+TEST(index_hnsw_mixed_ef_concurrent)
+{
+	check_not_serialised("HNSW16", N / 2, 0, 256, 0, 32);
+}
+
+TEST(index_fastscan_mixed_nprobe_concurrent)
+{
+	check_not_serialised("IVF32,PQ8x4fs", 4 * N, 32, 0, 4, 0);
+}
+#endif
 
 TEST(vcheck_norm_limit)
 {
