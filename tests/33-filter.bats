@@ -351,3 +351,7 @@ EOF
 @test "through an IVF index: k nearest matching, at high and low selectivity" {
 	index_case IVF16,Flat 0.8 --nprobe 4
 }
+
+@test "through a fast-scan IVF index (no selector there): k nearest matching" {
+	index_case IVF16,PQ8x4fs 0.5 --nprobe 4
+}
