@@ -747,8 +747,7 @@ out:
 	return rc;
 }
 
-/* Which covered segment holds label l (binary search in base). */
-static size_t seg_of(const struct cindex *ci, uint64_t l)
+size_t node_label_seg(const struct cindex *ci, uint64_t l)
 {
 	size_t lo = 0, hi = ci->nsegs;
 
@@ -827,7 +826,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 
 				if (l < 0 || (uint64_t)l >= total)
 					continue;	/* FAISS: no hit */
-				si = seg_of(ci, (uint64_t)l);
+				si = node_label_seg(ci, (uint64_t)l);
 				s = ci->segs[si];
 				row = (uint64_t)l - ci->base[si];
 				if (node_seg_is_deleted(s, row))

@@ -178,6 +178,8 @@ void cindex_free(struct cindex *ci);
 int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		    const char *leaf, const void *val, size_t vlen,
 		    struct mv_err *err);
+/* Which of an index's covered segments holds label l (binary search). */
+size_t node_label_seg(const struct cindex *ci, uint64_t l);
 /* Search the index part of c (lock held shared); merge into ids/dist. */
 int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		      long nprobe, long ef, int64_t *ids, float *dist,

@@ -224,22 +224,6 @@ merge:
 	return 0;
 }
 
-/* The segment of label l (base ascending, nsegs+1 entries). */
-static size_t label_seg(const struct cindex *ci, uint64_t l)
-{
-	size_t lo = 0, hi = ci->nsegs;
-
-	while (hi - lo > 1) {
-		size_t mid = (lo + hi) / 2;
-
-		if (ci->base[mid] <= l)
-			lo = mid;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
 /*
  * The indexed part under a filter (c->lock held): the label bitmap of
  * the matching live rows; few of them: exact search over them; else the
@@ -359,7 +343,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 			if (l < 0 || (uint64_t)l >= total ||
 			    !(lab[l / 8] & (1u << (l % 8))))
 				continue;
-			si = label_seg(ci, (uint64_t)l);
+			si = node_label_seg(ci, (uint64_t)l);
 			got++;
 			node_merge_hit(l2, ri + qi * k, rd + qi * k, k,
 				       ci->segs[si]->ids[(uint64_t)l -
