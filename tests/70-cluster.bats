@@ -312,14 +312,20 @@ for i in range(40):
     print(b + i, (b + i) % 13, i % 7, 1, -1)' "$(( (r * 100 + i) * 1000 ))" |
 				mv-insert -q -a "${ADDR[1]}" --ids-first things
 		done
+		# Until the merge returned on node 1, then 30 more searches
+		# (node 2 applies it from the commit log meanwhile).
+		rm -f "$BATS_TEST_TMPDIR/merged"
 		(
-			for i in $(seq 1 150); do
+			n=0
+			while [ ! -f "$BATS_TEST_TMPDIR/merged" ] || [ $n -lt 30 ]; do
+				[ ! -f "$BATS_TEST_TMPDIR/merged" ] || n=$((n + 1))
 				echo "0 0 0 0" | mv-search -a "${ADDR[2]}" -k 2000 things |
 					cut -f3 | sort | uniq -d
 			done
 		) >"$BATS_TEST_TMPDIR/dups$r" &
 		local watcher=$!
 		run -0 mv-index -a "${ADDR[1]}" things --compact
+		touch "$BATS_TEST_TMPDIR/merged"
 		wait "$watcher"
 		[ ! -s "$BATS_TEST_TMPDIR/dups$r" ] ||
 			fail "round $r: node 2 returned ids twice: $(head -c 200 "$BATS_TEST_TMPDIR/dups$r")"
