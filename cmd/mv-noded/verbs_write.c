@@ -278,7 +278,8 @@ static int delete_filter(struct conn *cn, char *name, char *arg)
 		free(ids);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	memcpy(pc->dels.p + pc->dels.len, ids, bytes);
+	if (n)	/* none matched: ids and dels.p may both be NULL */
+		memcpy(pc->dels.p + pc->dels.len, ids, bytes);
 	pc->dels.len += bytes;
 	free(ids);
 	b->acct += bytes;
