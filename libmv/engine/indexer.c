@@ -29,7 +29,6 @@
  * node_merge_hit fill and test it (idmap.h's reserved id).  FAISS's own
  * "no hit" label is -1, a label, not an id: see l < 0.
  */
-#define IX_NO_HIT MV_ID_NONE
 
 struct build_job {
 	struct node *nd;
@@ -811,10 +810,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		rc = mv_index_search(ci->ix, nq, q, kk, nprobe, ef, td, tl, err);
 		if (rc < 0)
 			goto out;
-		for (size_t i = 0; i < nq * k; i++) {
-			ri[i] = IX_NO_HIT;
-			rd[i] = l2 ? INFINITY : -INFINITY;
-		}
+		node_topk_clear(l2, ri, rd, nq * k);
 		for (size_t qi = 0; qi < nq; qi++) {
 			size_t live = 0;
 
@@ -842,7 +838,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		kk *= 4;
 	}
 	for (size_t qi = 0; qi < nq; qi++)
-		for (size_t j = 0; j < k && ri[qi * k + j] != IX_NO_HIT; j++)
+		for (size_t j = 0; j < k && ri[qi * k + j] != MV_ID_NONE; j++)
 			node_merge_hit(l2, ids + qi * k, dist + qi * k, k,
 				       ri[qi * k + j], rd[qi * k + j]);
 out:

@@ -65,6 +65,8 @@ int64_t node_now_ms(void);
 void node_random_hex(char *out, size_t bytes);
 void node_normalise(float *v, size_t n, uint32_t dim);
 /* Merge one hit into a sorted top-k list (ri/rd, k long). */
+/* n empty top-k slots: no id, the worst distance of the metric. */
+void node_topk_clear(int l2, int64_t *ids, float *dist, size_t n);
 void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
 		    float d);
 

@@ -327,10 +327,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 				 sc->td, sc->tl, err);
 	if (rc < 0)
 		goto out;
-	for (size_t i = 0; i < nq * k; i++) {
-		ri[i] = MV_ID_NONE;
-		rd[i] = l2 ? INFINITY : -INFINITY;
-	}
+	node_topk_clear(l2, ri, rd, nq * k);
 	for (size_t qi = 0; qi < nq; qi++) {
 		size_t got = 0;
 
@@ -372,10 +369,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 			if (isshort[qi])
 				memcpy(sq + j++ * c->dim, q + qi * c->dim,
 				       c->dim * sizeof(float));
-		for (size_t i = 0; i < nshort * k; i++) {
-			si[i] = MV_ID_NONE;
-			sd[i] = l2 ? INFINITY : -INFINITY;
-		}
+		node_topk_clear(l2, si, sd, nshort * k);
 		for (size_t i = 0; rc == 0 && i < ci->nsegs; i++) {
 			struct seg *s = ci->segs[i];
 			size_t n;
@@ -455,10 +449,7 @@ int node_search_filter(struct node *nd, struct coll *c, const float *q,
 	struct scratch sc = { 0 };
 	int rc = 0;
 
-	for (size_t i = 0; i < nq * k; i++) {
-		ids[i] = MV_ID_NONE;
-		dist[i] = l2 ? INFINITY : -INFINITY;
-	}
+	node_topk_clear(l2, ids, dist, nq * k);
 	if (c->metric == MV_COSINE) {
 		qn = malloc(nq * c->dim * sizeof(float));
 		if (!qn)

@@ -141,3 +141,11 @@ void node_merge_hit(int l2, int64_t *ri, float *rd, size_t k, int64_t id,
 	ri[pos] = id;
 	rd[pos] = d;
 }
+void node_topk_clear(int l2, int64_t *ids, float *dist, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		ids[i] = MV_ID_NONE;
+		dist[i] = l2 ? INFINITY : -INFINITY;
+	}
+}
+
