@@ -71,3 +71,48 @@ pause_over() {
 	wait "$ins" || fail "mv-insert failed"
 	assert_rows "$C" 300
 }
+
+@test "a flush of another collection does not wait for a cosine flush's normalisation" {
+	export MV_TEST_PAUSE_NORMALISE=5000
+	start_own_node
+	run -0 mv-create "$C" --dim 8 --metric cosine
+	run -0 mv-create "${C}_b" --dim 4
+	gen vecs 500 8 --seed 1 >a.txt
+	gen vecs 10 4 --seed 2 >b.txt
+	mv-insert -q "$C" a.txt 3>&- &
+	ins=$!
+	poll 20 paused MV_TEST_PAUSE_NORMALISE || fail "the cosine flush did not start normalising"
+	run -0 mv-insert -q "${C}_b" b.txt
+	if pause_over MV_TEST_PAUSE_NORMALISE; then
+		fail "the flush of ${C}_b returned only after the normalisation ended"
+	fi
+	wait "$ins" || fail "mv-insert into the cosine collection failed"
+	assert_rows "$C" 500
+	assert_rows "${C}_b" 10
+}
+
+@test "shutdown waits for an automatic flush made inline by an INSERT, and answers it" {
+	export MV_TEST_PAUSE_AUTOFLUSH=3000
+	start_own_node --auto_flush=true --flush_interval=600000 --flush_limit=4096
+	run -0 mv-create "$C" --dim 4
+	# 1,000 rows of 24 bytes: past flush_limit within the first INSERT.
+	gen vecs 1000 4 --seed 1 >rows.txt
+	mv-insert -q "$C" rows.txt 2>ins.err 3>&- &
+	ins=$!
+	poll 20 paused MV_TEST_PAUSE_AUTOFLUSH || fail "no inline automatic flush started"
+	kill -TERM "$MV_NODE_PID"
+	_wait_gone "$MV_NODE_PID" 30 || fail "the node did not stop"
+	MV_NODE_PID=
+	rc=0
+	wait "$ins" || rc=$?
+	over=$(grep -n "test pause: MV_TEST_PAUSE_AUTOFLUSH over" "$MV_LOG" | cut -d: -f1)
+	stopped=$(grep -n " stopped$" "$MV_LOG" | tail -n 1 | cut -d: -f1)
+	[ -n "$over" ] && [ -n "$stopped" ] && [ "$over" -lt "$stopped" ] ||
+		fail "the node stopped without waiting for the automatic flush"
+	# Answered (the flush refused: the node was shutting down), not a
+	# connection closed under it (69).
+	[ "$rc" = 75 ] || fail "mv-insert exited $rc: $(cat ins.err)"
+	grep -q 'shutting down' ins.err || fail "mv-insert: $(cat ins.err)"
+	start_node
+	assert_rows "$C" 0
+}

@@ -63,8 +63,6 @@ void bump_next_id(struct coll *c, const int64_t *ids, size_t n);
 /* util.c */
 int64_t node_now_ms(void);
 void node_random_hex(char *out, size_t bytes);
-/* Tests: pause as many ms as the environment variable says. */
-void node_test_pause(const char *var);
 void node_normalise(float *v, size_t n, uint32_t dim);
 /* Merge one hit into a sorted top-k list (ri/rd, k long). */
 /* n empty top-k slots: no id, the worst distance of the metric. */
