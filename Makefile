@@ -99,6 +99,8 @@ $(UNIT_BIN): $(UNIT_SRC:.c=.o) $(ENG_LIB) $(LIB)
 	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -Wl,--wrap=pwrite -o $@ $^ $(LDLIBS)
 # ftruncate too, so that a test can make the metadata log's cut fail.
 $(UNIT_BIN): override LDFLAGS += -Wl,--wrap=ftruncate
+# And the allocators, so that a test can fail the Nth (test_failalloc.c).
+$(UNIT_BIN): override LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
 bench/%: bench/%.c $(LIB)
 	@echo "  LINK    $@"

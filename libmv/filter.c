@@ -1643,27 +1643,35 @@ static void valid_mask(uint64_t *m, size_t cnt)
 		       cnt > w * 64 ? (UINT64_C(1) << (cnt - w * 64)) - 1 : 0;
 }
 
-static int in_i64(const int64_t *v, size_t n, int64_t x)
-{
-	size_t lo = 0, hi = n;
-
-	if (n <= IN_LINEAR_MAX) {
-		int hit = 0;
-
-		for (size_t i = 0; i < n; i++)
-			hit |= v[i] == x;
-		return hit;
-	}
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && v[lo] == x;
+/*
+ * in_i64, in_f64: x in the sorted set v[0..n): a scan without branches
+ * for a short set, else a binary search.  One body for both types.
+ */
+#define DEFINE_IN(name, type)						\
+static int name(const type *v, size_t n, type x)			\
+{									\
+	size_t lo = 0, hi = n;						\
+									\
+	if (n <= IN_LINEAR_MAX) {					\
+		int hit = 0;						\
+									\
+		for (size_t i = 0; i < n; i++)				\
+			hit |= v[i] == x;				\
+		return hit;						\
+	}								\
+	while (lo < hi) {						\
+		size_t mid = lo + (hi - lo) / 2;			\
+									\
+		if (v[mid] < x)						\
+			lo = mid + 1;					\
+		else							\
+			hi = mid;					\
+	}								\
+	return lo < n && v[lo] == x;					\
 }
+DEFINE_IN(in_i64, int64_t)
+DEFINE_IN(in_f64, double)
+#undef DEFINE_IN
 
 static inline int in_bits(const uint64_t *bits, uint64_t lo, uint64_t span,
 			  int64_t x)
@@ -1673,28 +1681,6 @@ static inline int in_bits(const uint64_t *bits, uint64_t lo, uint64_t span,
 	uint64_t i = d & (0 - in);	/* d, or 0: no branch to mispredict */
 
 	return (int)(in & bits[i / 64] >> i % 64);
-}
-
-static int in_f64(const double *v, size_t n, double x)
-{
-	size_t lo = 0, hi = n;
-
-	if (n <= IN_LINEAR_MAX) {
-		int hit = 0;
-
-		for (size_t i = 0; i < n; i++)
-			hit |= v[i] == x;
-		return hit;
-	}
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (v[mid] < x)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo < n && v[lo] == x;
 }
 
 static int in_str(const struct sval *v, size_t n, struct sval x)

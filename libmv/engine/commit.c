@@ -133,6 +133,7 @@ static int flush_write(struct node *nd, struct batch *b, struct flush *fl,
 				       pc->vnorm * c->dim, pc->n - pc->vnorm,
 				       c->dim);
 			pc->vnorm = pc->n;
+			node_test_pause("MV_TEST_PAUSE_NORMALISE");
 		} else if (c->metric == MV_L2 && !pc->norms2) {
 			pc->norms2 = malloc(pc->n * sizeof(float));
 			if (!pc->norms2) {

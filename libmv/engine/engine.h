@@ -433,6 +433,11 @@ void node_index_status(struct coll *c, char *out, size_t cap);
 int64_t node_mono_ms(void);
 time_t node_mono_s(void);
 /*
+ * Tests only: with the environment variable var set to N, pause N ms,
+ * logging the start and the end (util.c); unset, nothing.
+ */
+void node_test_pause(const char *var);
+/*
  * Walk n string records (u32 length + bytes) at p: the bytes they take,
  * or -1 if len is too short; off, when not NULL, gets each one's offset.
  */

@@ -480,6 +480,7 @@ static int restore_vecs(struct node *nd, struct coll *c, struct cindex *ci,
 		if (c->metric == MV_COSINE)
 			node_normalise(copies[i], s->n, c->dim);
 	}
+	node_test_pause("MV_TEST_PAUSE_INDEX_DROP");
 	return 0;
 }
 

@@ -84,6 +84,7 @@ void node_tick(struct node *nd)
 			if (!b->held && b->rows + b->ndels > 0 &&
 			    !b->autoflush_failed) {
 				atomic_fetch_add(&nd->inflight, 1);
+				node_test_pause("MV_TEST_PAUSE_AUTOFLUSH");
 				if (node_flush(nd, b, &ins, &del, &e) < 0) {
 					b->autoflush_failed = 1;
 					snprintf(b->autoflush_err,

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/time.h>
+#include <time.h>
 #include "bigmem.h"
 #include "internal.h"
 #include "knn.h"
@@ -95,6 +96,27 @@ time_t node_mono_s(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return ts.tv_sec;
+}
+
+/*
+ * Tests only: with the environment variable VAR set to N, pause N ms here,
+ * logging the start and the end.  Off (one getenv) otherwise; called on
+ * slow paths only (an index drop's copy, an automatic flush).
+ */
+void node_test_pause(const char *var)
+{
+	const char *v = getenv(var);
+	long ms = v ? strtol(v, NULL, 10) : 0;
+	struct timespec ts;
+
+	if (ms <= 0)
+		return;
+	log_info("test pause: %s, %ld ms", var, ms);
+	ts.tv_sec = ms / 1000;
+	ts.tv_nsec = ms % 1000 * 1000000L;
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+	log_info("test pause: %s over", var);
 }
 
 void node_random_hex(char *out, size_t bytes)
