@@ -245,7 +245,8 @@ int cmd_stat(struct conn *cn, int argc, char **argv)
 /*
  * LOAD: what mv-masterd's heartbeat asks every second.  load is the open
  * connections plus the unflushed bytes in MiB; segments as STAT counts
- * them (node_segment_count).
+ * them (node_segment_count); held the memory memory_limit counts
+ * (node_memory) and limit memory_limit (0: none), for the Reduce mode.
  */
 int cmd_load(struct conn *cn, int argc, char **argv)
 {
@@ -259,7 +260,8 @@ int cmd_load(struct conn *cn, int argc, char **argv)
 	if (pending < 0)
 		pending = 0;
 	return reply(cn, "OK no=%" PRIu32 " load=%lld conns=%d mem=%ld "
-		     "segments=%zu applied=%lld", nd->node_no,
-		     conns + (pending >> 20), conns, rss_bytes(), segs,
-		     (long long)atomic_load(&nd->applied_rev));
+		     "segments=%zu applied=%lld held=%lld limit=%lld",
+		     nd->node_no, conns + (pending >> 20), conns, rss_bytes(),
+		     segs, (long long)atomic_load(&nd->applied_rev),
+		     node_memory(), (long long)nd->conf.memory_limit);
 }
