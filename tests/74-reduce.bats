@@ -1,0 +1,157 @@
+#!/usr/bin/env bats
+# memory_limit and the design's Reduce mode: an embedded node refuses an
+# INSERT past its memory_limit (ERR BUSY, exit 75, nothing kept) and takes
+# inserts again once memory is freed; a node of a cluster past its limit
+# relays the connection to the live node with the most room instead, so
+# that the client's inserts, flush and named session go there, and fails
+# with 75 only when no node has room.  Cluster nodes use etcd (this
+# file's own) and a shared directory as storage (helpers/cluster.bash).
+
+load helpers/mv
+load helpers/cluster
+
+setup_file() {
+	cluster_setup_file
+}
+
+teardown_file() {
+	cluster_teardown_file
+}
+
+setup() {
+	need_own_node
+	mv_setup
+	cluster_setup
+	export MV_HOME=$CLUSTER_DIR/home
+	mkdir -p "$MV_HOME"
+	C=c$RANDOM
+	# A user of the test's own: the collections of one test's cluster
+	# are not another's (etcd is the file's).
+	U=u${BATS_TEST_NUMBER}x$RANDOM
+	PROP=/$U/${CLUSTER}_property
+}
+
+# node N LIMIT: cluster node N of user U with memory_limit LIMIT.
+node() {
+	start_cluster_node "$1" --user="$U" --memory_limit="$2"
+}
+
+master() {
+	start_master --user="$U"
+}
+
+teardown() {
+	mv_teardown
+	cluster_teardown
+}
+
+# held ADDR: the bytes LOAD says the node holds (memory_limit's measure).
+held() {
+	printf 'LOAD\nQUIT\n' |
+		python3 "$MV_HELPERS/mvgen.py" wire "$1" --idle 5 |
+		sed -n 's/^OK .* held=\([0-9]*\) .*/\1/p'
+}
+
+# rows_at ADDR NAME: flushed live rows of NAME through the node at ADDR.
+rows_at() {
+	mv-ls -a "$1" "$2" | cut -f4
+}
+
+# all_found ADDR NAME FILE: every vector of FILE ("id v...") is found
+# through ADDR as its own nearest neighbour, under its id.
+all_found() {
+	local got
+	got=$(cut -d' ' -f2- "$3" | mv-search -a "$1" -k 1 "$2" | cut -f3) ||
+		return 1
+	[ "$got" = "$(cut -d' ' -f1 "$3")" ]
+}
+
+# nodes_limited N...: the master's NODES limits lists each node N up
+# with its limit (its heartbeat came).
+nodes_limited() {
+	local out n addrv
+	out=$(master_says NODES limits) || return 1
+	for n in "$@"; do
+		addrv=NODE_$n
+		grep -q "^${!addrv}${T}up${T}.*${T}[1-9][0-9]*\$" <<<"$out" ||
+			return 1
+	done
+}
+
+@test "embedded: an insert past memory_limit exits 75 and keeps nothing; reads go on; after a drop inserts pass" {
+	start_own_node --memory_limit=64K
+	run -0 mv-create "$C" --dim 16
+	gen vecs 200 16 --ids-first 1 >small.txt
+	gen vecs 2000 16 --ids-first 1000 >big.txt
+	run -0 mv-insert --ids-first "$C" small.txt
+	assert_rows "$C" 200
+	h=$(held "unix:$MV_HOME/mv.sock")
+	[ "$h" -ge 12800 ] || fail "LOAD says held=$h after 200 rows of 64 bytes"
+	run -75 --separate-stderr mv-insert --ids-first "$C" big.txt
+	assert_regex "$stderr" "memory_limit=65536"
+	grep -q "memory_limit=65536" "$MV_LOG" || fail "the refusal is not logged"
+	assert_rows "$C" 200
+	[ "$(held "unix:$MV_HOME/mv.sock")" = "$h" ] ||
+		fail "the refused insert left bytes counted"
+	# Reads keep working.
+	run -0 all_found "unix:$MV_HOME/mv.sock" "$C" small.txt
+	# The drop frees the memory: the same insert passes.
+	run -0 mv-drop "$C"
+	[ "$(held "unix:$MV_HOME/mv.sock")" = 0 ]
+	run -0 mv-create "$C" --dim 16
+	run -0 mv-insert --ids-first "$C" small.txt
+	assert_rows "$C" 200
+	run -0 mv-drop "$C"
+	run -0 mv-create "$C" --dim 16
+	head -n 700 big.txt >mid.txt
+	run -0 mv-insert --ids-first "$C" mid.txt
+	assert_rows "$C" 700
+}
+
+@test "cluster: node 1 past its memory_limit relays inserts, flush and a session to node 2" {
+	node 1 1K
+	node 2 1G
+	master
+	poll 10 nodes_limited 1 2 || { master_says NODES limits; false; }
+	run -0 mv-create -a "$NODE_1" "$C" --dim 16
+	gen vecs 300 16 --ids-first 1 >a.txt
+	run -0 mv-insert -a "$NODE_1" --ids-first "$C" a.txt
+	grep -q "goes on through node at $NODE_2" "$CLUSTER_DIR/cnode1.log" ||
+		fail "node 1 did not log the relay"
+	# Node 2 wrote the segment (its files carry its number).
+	ls "$CLUSTER_DIR/shared/$U/"*/ | grep -q '^n2-' ||
+		fail "no file of node 2 in storage"
+	for n in 1 2; do
+		addrv=NODE_$n
+		run -0 rows_at "${!addrv}" "$C"
+		assert_output 300
+		run -0 all_found "${!addrv}" "$C" a.txt
+	done
+	# A named session: relayed, invisible until mv-flush through the master.
+	gen vecs 100 16 --seed 2 --ids-first 1001 >s.txt
+	run -0 mv-insert -a "$NODE_1" --session "s$C" --ids-first "$C" s.txt
+	run -0 rows_at "$NODE_2" "$C"
+	assert_output 300
+	run -0 mv-flush -a "$MASTER" "s$C"
+	for n in 1 2; do
+		addrv=NODE_$n
+		run -0 rows_at "${!addrv}" "$C"
+		assert_output 400
+	done
+	run -0 all_found "$NODE_1" "$C" s.txt
+}
+
+@test "cluster: every node past its memory_limit: exit 75, nothing stored" {
+	node 1 1K
+	node 2 1K
+	master
+	poll 10 nodes_limited 1 2 || { master_says NODES limits; false; }
+	run -0 mv-create -a "$NODE_1" "$C" --dim 16
+	gen vecs 100 16 --ids-first 1 >a.txt
+	run -75 --separate-stderr mv-insert -a "$NODE_1" --ids-first "$C" a.txt
+	assert_regex "$stderr" "memory_limit=1024.*no other live node has room"
+	run -0 rows_at "$NODE_2" "$C"
+	assert_output 0
+	run -0 rows_at "$NODE_1" "$C"
+	assert_output 0
+}
