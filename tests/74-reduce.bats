@@ -31,9 +31,11 @@ setup() {
 	PROP=/$U/${CLUSTER}_property
 }
 
-# node N LIMIT: cluster node N of user U with memory_limit LIMIT.
+# node N LIMIT: cluster node N of user U with memory_limit LIMIT, told
+# the master's address when one runs.
 node() {
-	start_cluster_node "$1" --user="$U" --memory_limit="$2"
+	start_cluster_node "$1" --user="$U" --memory_limit="$2" \
+		${MASTER:+--master="$MASTER"}
 }
 
 master() {
@@ -109,9 +111,9 @@ nodes_limited() {
 }
 
 @test "cluster: node 1 past its memory_limit relays inserts, flush and a session to node 2" {
+	master
 	node 1 1K
 	node 2 1G
-	master
 	poll 10 nodes_limited 1 2 || { master_says NODES limits; false; }
 	run -0 mv-create -a "$NODE_1" "$C" --dim 16
 	gen vecs 300 16 --ids-first 1 >a.txt
@@ -141,11 +143,10 @@ nodes_limited() {
 	run -0 all_found "$NODE_1" "$C" s.txt
 }
 
-@test "cluster: every node past its memory_limit: exit 75, nothing stored" {
+@test "cluster without a master: every node past its memory_limit (asked with LOAD): exit 75, nothing stored" {
+	unset MASTER
 	node 1 1K
 	node 2 1K
-	master
-	poll 10 nodes_limited 1 2 || { master_says NODES limits; false; }
 	run -0 mv-create -a "$NODE_1" "$C" --dim 16
 	gen vecs 100 16 --ids-first 1 >a.txt
 	run -75 --separate-stderr mv-insert -a "$NODE_1" --ids-first "$C" a.txt
@@ -154,4 +155,48 @@ nodes_limited() {
 	assert_output 0
 	run -0 rows_at "$NODE_1" "$C"
 	assert_output 0
+}
+
+# insert_req NAME N FIRST: an INSERT of N vectors of dimension 16 with ids
+# FIRST.. (raw wire bytes).
+insert_req() {
+	python3 - "$@" <<'EOF'
+import struct, sys
+name, n, first = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+ids = b"".join(struct.pack("<q", first + i) for i in range(n))
+vecs = b"".join(struct.pack("<16f", *[((first + i) * 16 + j) % 97 / 8.0
+                                      for j in range(16)]) for i in range(n))
+sys.stdout.buffer.write(b"INSERT %s %d ids %d\n" % (name.encode(), n,
+                                                    len(ids) + len(vecs)))
+sys.stdout.buffer.write(ids + vecs)
+EOF
+}
+
+@test "cluster: rows pending on node 1 keep the batch there: the crossing INSERT is BUSY; after FLUSH the connection moves" {
+	master
+	node 1 20K
+	node 2 1G
+	poll 10 nodes_limited 1 2 || { master_says NODES limits; false; }
+	run -0 mv-create -a "$NODE_1" "$C" --dim 16
+	{
+		insert_req "$C" 100 1
+		insert_req "$C" 300 1001
+		printf 'FLUSH\n'
+		insert_req "$C" 300 2001
+		printf 'FLUSH\nQUIT\n'
+	} >req.bin
+	run -0 python3 "$MV_HELPERS/mvgen.py" wire "$NODE_1" --idle 10 <req.bin
+	assert_line -n 0 "OK n=100"
+	assert_line -n 1 --regexp "^ERR BUSY .*memory_limit=20480: this connection's unflushed rows stay whole on this node"
+	assert_line -n 2 --regexp "^OK inserted=100 deleted=0 rev=[0-9]+$"
+	assert_line -n 3 "OK n=300"
+	assert_line -n 4 --regexp "^OK inserted=300 deleted=0 rev=[0-9]+$"
+	assert_line -n 5 "OK"
+	[ "${#lines[@]}" -eq 6 ]
+	grep -q "goes on through node at $NODE_2" "$CLUSTER_DIR/cnode1.log"
+	for n in 1 2; do
+		addrv=NODE_$n
+		run -0 rows_at "${!addrv}" "$C"
+		assert_output 400
+	done
 }

@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 #include "client.h"
 #include "conn.h"
@@ -270,23 +271,29 @@ static int copy_payload(struct conn *cn, int fd, unsigned char *buf,
 	return 0;
 }
 
-/* Both ways until either side closes. */
+/*
+ * Both ways until the other node closes.  The client's end of input is
+ * passed on (a half-close): the other node answers what it got, then
+ * closes, as it would for the client itself.
+ */
 static void pump(struct conn *cn, int fd, unsigned char *buf)
 {
+	int client_done = 0;
+
 	/* What the client sent after the payload, already read here. */
 	if (cn->rlen > cn->rpos &&
 	    mv_write_all(fd, cn->rbuf + cn->rpos, cn->rlen - cn->rpos) < 0)
 		return;
 	cn->rpos = cn->rlen = 0;
 	for (;;) {
-		struct pollfd pf[2] = { { cn->fd, POLLIN, 0 }, { fd, POLLIN, 0 } };
-		int r = poll(pf, 2, -1);
+		struct pollfd pf[2] = { { fd, POLLIN, 0 }, { cn->fd, POLLIN, 0 } };
+		int r = poll(pf, client_done ? 1 : 2, -1);
 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
 			return;
-		for (int i = 0; i < 2; i++) {
+		for (int i = 0; i < (client_done ? 1 : 2); i++) {
 			ssize_t got;
 
 			if (!pf[i].revents)
@@ -295,9 +302,14 @@ static void pump(struct conn *cn, int fd, unsigned char *buf)
 			if (got < 0 && (errno == EINTR || errno == EAGAIN ||
 					errno == EWOULDBLOCK))
 				continue;
+			if (got <= 0 && i == 1) {
+				client_done = 1;
+				shutdown(fd, SHUT_WR);
+				continue;
+			}
 			if (got <= 0)
-				return;	/* a side closed: so does the other */
-			if (mv_write_all(pf[i].fd == fd ? cn->fd : fd, buf,
+				return;	/* the other node closed */
+			if (mv_write_all(i == 0 ? cn->fd : fd, buf,
 					 (size_t)got) < 0)
 				return;
 		}
