@@ -89,6 +89,8 @@ nodes_limited() {
 	assert_rows "$C" 200
 	h=$(held "unix:$MV_HOME/mv.sock")
 	[ "$h" -ge 12800 ] || fail "LOAD says held=$h after 200 rows of 64 bytes"
+	run -0 mv-stat --limits
+	assert_output --regexp "^[^$T]+${T}up${T}[0-9]+${T}[0-9]+${T}1${T}$h${T}65536\$"
 	run -75 --separate-stderr mv-insert --ids-first "$C" big.txt
 	assert_regex "$stderr" "memory_limit=65536"
 	grep -q "memory_limit=65536" "$MV_LOG" || fail "the refusal is not logged"
@@ -110,53 +112,6 @@ nodes_limited() {
 	assert_rows "$C" 700
 }
 
-@test "cluster: node 1 past its memory_limit relays inserts, flush and a session to node 2" {
-	master
-	node 1 1K
-	node 2 1G
-	poll 10 nodes_limited 1 2 || { master_says NODES limits; false; }
-	run -0 mv-create -a "$NODE_1" "$C" --dim 16
-	gen vecs 300 16 --ids-first 1 >a.txt
-	run -0 mv-insert -a "$NODE_1" --ids-first "$C" a.txt
-	grep -q "goes on through node at $NODE_2" "$CLUSTER_DIR/cnode1.log" ||
-		fail "node 1 did not log the relay"
-	# Node 2 wrote the segment (its files carry its number).
-	ls "$CLUSTER_DIR/shared/$U/"*/ | grep -q '^n2-' ||
-		fail "no file of node 2 in storage"
-	for n in 1 2; do
-		addrv=NODE_$n
-		run -0 rows_at "${!addrv}" "$C"
-		assert_output 300
-		run -0 all_found "${!addrv}" "$C" a.txt
-	done
-	# A named session: relayed, invisible until mv-flush through the master.
-	gen vecs 100 16 --seed 2 --ids-first 1001 >s.txt
-	run -0 mv-insert -a "$NODE_1" --session "s$C" --ids-first "$C" s.txt
-	run -0 rows_at "$NODE_2" "$C"
-	assert_output 300
-	run -0 mv-flush -a "$MASTER" "s$C"
-	for n in 1 2; do
-		addrv=NODE_$n
-		run -0 rows_at "${!addrv}" "$C"
-		assert_output 400
-	done
-	run -0 all_found "$NODE_1" "$C" s.txt
-}
-
-@test "cluster without a master: every node past its memory_limit (asked with LOAD): exit 75, nothing stored" {
-	unset MASTER
-	node 1 1K
-	node 2 1K
-	run -0 mv-create -a "$NODE_1" "$C" --dim 16
-	gen vecs 100 16 --ids-first 1 >a.txt
-	run -75 --separate-stderr mv-insert -a "$NODE_1" --ids-first "$C" a.txt
-	assert_regex "$stderr" "memory_limit=1024.*no other live node has room"
-	run -0 rows_at "$NODE_2" "$C"
-	assert_output 0
-	run -0 rows_at "$NODE_1" "$C"
-	assert_output 0
-}
-
 # insert_req NAME N FIRST: an INSERT of N vectors of dimension 16 with ids
 # FIRST.. (raw wire bytes).
 insert_req() {
@@ -172,12 +127,20 @@ sys.stdout.buffer.write(ids + vecs)
 EOF
 }
 
-@test "cluster: rows pending on node 1 keep the batch there: the crossing INSERT is BUSY; after FLUSH the connection moves" {
+@test "cluster: node 1 past its memory_limit relays to node 2: a batch pending on node 1 stays there (BUSY), then inserts, flush and a session go through node 2" {
 	master
 	node 1 20K
 	node 2 1G
 	poll 10 nodes_limited 1 2 || { master_says NODES limits; false; }
+	run -0 mv-stat -a "$MASTER" --limits --header
+	assert_line -n 0 "address${T}state${T}load${T}memory${T}segments${T}held${T}limit"
+	assert_line -n 1 --regexp "^$NODE_1${T}up${T}.*${T}20480\$"
+	assert_line -n 2 --regexp "^$NODE_2${T}up${T}.*${T}1073741824\$"
 	run -0 mv-create -a "$NODE_1" "$C" --dim 16
+	# On the wire: the first INSERT fits; the second would pass the limit
+	# with rows of the connection pending: BUSY, nothing of it kept; the
+	# FLUSH commits the first on node 1; the next INSERT moves the
+	# connection to node 2, whose answers the client gets.
 	{
 		insert_req "$C" 100 1
 		insert_req "$C" 300 1001
@@ -199,4 +162,44 @@ EOF
 		run -0 rows_at "${!addrv}" "$C"
 		assert_output 400
 	done
+	# A whole mv-insert through node 1 (past its limit now).
+	gen vecs 300 16 --seed 3 --ids-first 3001 >a.txt
+	run -0 mv-insert -a "$NODE_1" --ids-first "$C" a.txt
+	[ "$(grep -c "goes on through node at $NODE_2" "$CLUSTER_DIR/cnode1.log")" -eq 2 ] ||
+		fail "node 1 did not log the second relay"
+	# Node 2 wrote the segments (its files carry its number).
+	ls "$CLUSTER_DIR/shared/$U/"*/ | grep -q '^n2-' ||
+		fail "no file of node 2 in storage"
+	for n in 1 2; do
+		addrv=NODE_$n
+		run -0 rows_at "${!addrv}" "$C"
+		assert_output 700
+		run -0 all_found "${!addrv}" "$C" a.txt
+	done
+	# A named session: relayed, invisible until mv-flush through the master.
+	gen vecs 100 16 --seed 2 --ids-first 5001 >s.txt
+	run -0 mv-insert -a "$NODE_1" --session "s$C" --ids-first "$C" s.txt
+	run -0 rows_at "$NODE_2" "$C"
+	assert_output 700
+	run -0 mv-flush -a "$MASTER" "s$C"
+	for n in 1 2; do
+		addrv=NODE_$n
+		run -0 rows_at "${!addrv}" "$C"
+		assert_output 800
+	done
+	run -0 all_found "$NODE_1" "$C" s.txt
+}
+
+@test "cluster without a master: every node past its memory_limit (asked with LOAD): exit 75, nothing stored" {
+	unset MASTER
+	node 1 1K
+	node 2 1K
+	run -0 mv-create -a "$NODE_1" "$C" --dim 16
+	gen vecs 100 16 --ids-first 1 >a.txt
+	run -75 --separate-stderr mv-insert -a "$NODE_1" --ids-first "$C" a.txt
+	assert_regex "$stderr" "memory_limit=1024.*no other live node has room"
+	run -0 rows_at "$NODE_2" "$C"
+	assert_output 0
+	run -0 rows_at "$NODE_1" "$C"
+	assert_output 0
 }

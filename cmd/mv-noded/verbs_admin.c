@@ -230,16 +230,21 @@ static long rss_bytes(void)
 	return rss * sysconf(_SC_PAGESIZE);
 }
 
+/* STAT [limits]: limits adds memory_limit's measure and the limit. */
 int cmd_stat(struct conn *cn, int argc, char **argv)
 {
 	struct node *nd = cn->nd;
 	size_t segs = node_segment_count(nd);
+	char lim[64] = "";
 
-	(void)argc;
-	(void)argv;
-	return reply(cn, "%s\t%s\t%d\t%ld\t%zu\nEND", nd->addr,
+	if (argc == 2 && strcmp(argv[1], "limits"))
+		return proto_err(cn, "usage: STAT [limits]");
+	if (argc == 2)
+		snprintf(lim, sizeof(lim), "\t%lld\t%lld", node_memory(),
+			 (long long)nd->conf.memory_limit);
+	return reply(cn, "%s\t%s\t%d\t%ld\t%zu%s\nEND", nd->addr,
 		     atomic_load(&nd->shutting_down) ? "stopping" : "up",
-		     atomic_load(&nd->nconns), rss_bytes(), segs);
+		     atomic_load(&nd->nconns), rss_bytes(), segs, lim);
 }
 
 /*
