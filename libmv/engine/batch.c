@@ -20,7 +20,6 @@
 #include "vcheck.h"
 
 atomic_llong node_pending;
-atomic_llong node_held;
 
 /*
  * Count bytes about to arrive; an insert (mem) is also held to
@@ -60,11 +59,6 @@ long long node_memory(void)
 	long long m = atomic_load(&node_held) + atomic_load(&node_pending);
 
 	return m < 0 ? 0 : m;
-}
-
-void node_held_add(long long bytes)
-{
-	atomic_fetch_add(&node_held, bytes);
 }
 
 void node_pending_give(size_t bytes)
