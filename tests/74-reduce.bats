@@ -190,7 +190,7 @@ EOF
 	run -0 all_found "$NODE_1" "$C" s.txt
 }
 
-@test "cluster without a master: every node past its memory_limit (asked with LOAD): exit 75, nothing stored" {
+@test "cluster without a master: every node past its memory_limit (asked with LOAD): exit 75, nothing stored; a node with room joins: it takes the insert" {
 	unset MASTER
 	node 1 1K
 	node 2 1K
@@ -202,4 +202,14 @@ EOF
 	assert_output 0
 	run -0 rows_at "$NODE_1" "$C"
 	assert_output 0
+	# Node 3 has room: node 1 finds it through its live key and LOAD.
+	node 3 1G
+	run -0 mv-insert -a "$NODE_1" --ids-first "$C" a.txt
+	grep -q "goes on through node at $NODE_3" "$CLUSTER_DIR/cnode1.log" ||
+		fail "node 1 did not relay to node 3"
+	ls "$CLUSTER_DIR/shared/$U/"*/ | grep -q '^n3-' ||
+		fail "no file of node 3 in storage"
+	run -0 rows_at "$NODE_2" "$C"
+	assert_output 100
+	run -0 all_found "$NODE_1" "$C" a.txt
 }
