@@ -80,8 +80,8 @@ nodes_limited() {
 	done
 }
 
-@test "embedded: an insert past memory_limit exits 75 and keeps nothing; reads go on; after a drop inserts pass" {
-	start_own_node --memory_limit=64K
+@test "embedded: an insert past memory_limit exits 75 and keeps nothing; reads go on; after a delete and merge, or a drop, inserts pass" {
+	start_own_node --memory_limit=64K --auto_compact=false
 	run -0 mv-create "$C" --dim 16
 	gen vecs 200 16 --ids-first 1 >small.txt
 	gen vecs 2000 16 --ids-first 1000 >big.txt
@@ -99,17 +99,25 @@ nodes_limited() {
 		fail "the refused insert left bytes counted"
 	# Reads keep working.
 	run -0 all_found "unix:$MV_HOME/mv.sock" "$C" small.txt
-	# The drop frees the memory: the same insert passes.
+	# 800 rows would pass the limit too, until a delete and the merge
+	# that drops the deleted rows free memory.
+	head -n 800 big.txt >part.txt
+	run -75 mv-insert --ids-first "$C" part.txt
+	cut -d' ' -f1 small.txt | head -n 150 | mv-delete "$C"
+	run -0 bash -c "printf 'COMPACT $C\nQUIT\n' | python3 '$MV_HELPERS/mvgen.py' wire 'unix:$MV_HOME/mv.sock' --idle 5"
+	assert_line -n 0 --regexp "^OK merged=1 segments=1$"
+	assert_rows "$C" 50
+	h2=$(held "unix:$MV_HOME/mv.sock")
+	[ "$h2" -lt $((h / 2)) ] || fail "held=$h2 after the merge, $h before"
+	run -0 mv-insert --ids-first "$C" part.txt
+	assert_rows "$C" 850
+	run -75 mv-insert --ids-first "$C" small.txt
+	# A drop frees it all.
 	run -0 mv-drop "$C"
 	[ "$(held "unix:$MV_HOME/mv.sock")" = 0 ]
 	run -0 mv-create "$C" --dim 16
-	run -0 mv-insert --ids-first "$C" small.txt
-	assert_rows "$C" 200
-	run -0 mv-drop "$C"
-	run -0 mv-create "$C" --dim 16
-	head -n 700 big.txt >mid.txt
-	run -0 mv-insert --ids-first "$C" mid.txt
-	assert_rows "$C" 700
+	run -0 mv-insert --ids-first "$C" part.txt
+	assert_rows "$C" 800
 }
 
 # insert_req NAME N FIRST: an INSERT of N vectors of dimension 16 with ids
