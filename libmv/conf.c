@@ -145,14 +145,6 @@ void mv_conf_release(struct mv_conf *c)
 	memset(c, 0, sizeof(*c));
 }
 
-/* Keys that no daemon can honour yet: refused rather than ignored. */
-static const struct {
-	const char *key;
-	const char *why;
-} unsupported[] = {
-	{ "memory_limit", "memory is not limited yet" },
-};
-
 int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err)
 {
 	int tcp = 0;
@@ -212,11 +204,6 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 	int64_t v;
 	int b;
 
-	for (size_t i = 0; i < sizeof(unsupported) / sizeof(*unsupported); i++)
-		if (!strcmp(key, unsupported[i].key))
-			return mv_err_set(err, MV_ECONFIG, "'%s' is not "
-					  "supported yet (%s)", key,
-					  unsupported[i].why);
 	if (!strcmp(key, "auto_flush")) {
 		if (parse_bool(val, &b) < 0)
 			goto bad;
@@ -239,6 +226,11 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		if (v <= 0)
 			goto bad;
 		c->flush_limit = v;
+	} else if (!strcmp(key, "memory_limit")) {
+		v = mv_parse_size(val);
+		if (v < 0)
+			goto bad;
+		c->memory_limit = v;	/* 0: no limit */
 	} else if (!strcmp(key, "session_ttl")) {
 		if (parse_int(val, 1, INT32_MAX, &v) < 0)
 			goto bad;

@@ -39,6 +39,7 @@ struct mnode {
 	double fail_since;		/* monotonic s of the first failure; 0 ok */
 	char why[256];			/* the last failure */
 	int64_t load, mem, segments;
+	int64_t held, limit;		/* LOAD's: memory_limit's measure */
 	int assigned;			/* clients sent since the last LOAD */
 	int logged_up;			/* the state last logged */
 };

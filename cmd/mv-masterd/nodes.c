@@ -116,7 +116,8 @@ static void *heartbeat(void *arg)
 	while (!atomic_load(&m->stopping)) {
 		double t0 = master_now();
 		int want, ok = 0;
-		int64_t no = -1, load = 0, mem = 0, segs = 0;
+		int64_t no = -1, load = 0, mem = 0, segs = 0, held = 0;
+		int64_t limit = 0;
 
 		pthread_mutex_lock(&m->lock);
 		want = n->listed || n->live;
@@ -149,6 +150,8 @@ static void *heartbeat(void *arg)
 				ok = 1;
 				mv_reply_get_i64(rep, "mem", &mem);
 				mv_reply_get_i64(rep, "segments", &segs);
+				mv_reply_get_i64(rep, "held", &held);
+				mv_reply_get_i64(rep, "limit", &limit);
 			}
 		}
 		if (!ok && fd >= 0) {
@@ -162,6 +165,8 @@ static void *heartbeat(void *arg)
 			n->load = load;
 			n->mem = mem;
 			n->segments = segs;
+			n->held = held;
+			n->limit = limit;
 			n->assigned = 0;
 			n->why[0] = '\0';
 		} else {

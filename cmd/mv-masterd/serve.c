@@ -42,8 +42,11 @@ static int say(struct mconn *c, const char *fmt, ...)
 	return mv_write_all(c->fd, line, (size_t)n);
 }
 
-/* NODES: one TSV line per known node, by number, then END. */
-static int cmd_nodes(struct master *m, struct mconn *c)
+/*
+ * NODES: one TSV line per known node, by number, then END; NODES limits
+ * adds the memory memory_limit counts and the limit (the Reduce mode).
+ */
+static int cmd_nodes(struct master *m, struct mconn *c, int limits)
 {
 	double now = master_now();
 	size_t cap = (size_t)MASTER_NODES_MAX * 400, len = 0;
@@ -69,9 +72,14 @@ static int cmd_nodes(struct master *m, struct mconn *c)
 		no = n->no;
 		len += (size_t)snprintf(out + len, cap - len,
 					"%s\t%s\t%" PRId64 "\t%" PRId64 "\t%"
-					PRId64 "\n", mnode_addr(n),
+					PRId64, mnode_addr(n),
 					mnode_up(m, n, now) ? "up" : "down",
 					n->load, n->mem, n->segments);
+		if (limits)
+			len += (size_t)snprintf(out + len, cap - len,
+						"\t%" PRId64 "\t%" PRId64,
+						n->held, n->limit);
+		out[len++] = '\n';
 	}
 	pthread_mutex_unlock(&m->lock);
 	rc = mv_write_all(c->fd, out, len);
@@ -129,7 +137,10 @@ static int dispatch(struct master *m, struct mconn *c, char *line)
 	if (!strcmp(argv[0], "NODE"))
 		return cmd_node(m, c, argc, argv);
 	if (!strcmp(argv[0], "NODES") && argc == 1)
-		return cmd_nodes(m, c);
+		return cmd_nodes(m, c, 0);
+	if (!strcmp(argv[0], "NODES") && argc == 2 &&
+	    !strcmp(argv[1], "limits"))
+		return cmd_nodes(m, c, 1);
 	if (!strcmp(argv[0], "HELLO") || !strcmp(argv[0], "PING") ||
 	    !strcmp(argv[0], "QUIT") || !strcmp(argv[0], "NODES"))
 		return say(c, "ERR PROTO wrong number of arguments");

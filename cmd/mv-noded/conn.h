@@ -59,6 +59,13 @@ int check_autoflush(struct conn *cn);
 int pending_take(struct conn *cn, size_t bytes);
 int pending_refuse(struct conn *cn, size_t bytes);
 void batch_clear_locked(struct batch *b);
+/*
+ * relay.c: an INSERT past memory_limit (its payload not read yet):
+ * refused with ERR BUSY, or in a cluster relayed with the rest of the
+ * connection to a node with room (then -1: the connection ends with it).
+ */
+int reduce_insert(struct conn *cn, const char *name, uint64_t n,
+		  const char *flags, uint64_t bytes);
 
 /*
  * verbs_read.c: the filter of a request's filter=<value> (value

@@ -230,22 +230,28 @@ static long rss_bytes(void)
 	return rss * sysconf(_SC_PAGESIZE);
 }
 
+/* STAT [limits]: limits adds memory_limit's measure and the limit. */
 int cmd_stat(struct conn *cn, int argc, char **argv)
 {
 	struct node *nd = cn->nd;
 	size_t segs = node_segment_count(nd);
+	char lim[64] = "";
 
-	(void)argc;
-	(void)argv;
-	return reply(cn, "%s\t%s\t%d\t%ld\t%zu\nEND", nd->addr,
+	if (argc == 2 && strcmp(argv[1], "limits"))
+		return proto_err(cn, "usage: STAT [limits]");
+	if (argc == 2)
+		snprintf(lim, sizeof(lim), "\t%lld\t%lld", node_memory(),
+			 (long long)nd->conf.memory_limit);
+	return reply(cn, "%s\t%s\t%d\t%ld\t%zu%s\nEND", nd->addr,
 		     atomic_load(&nd->shutting_down) ? "stopping" : "up",
-		     atomic_load(&nd->nconns), rss_bytes(), segs);
+		     atomic_load(&nd->nconns), rss_bytes(), segs, lim);
 }
 
 /*
  * LOAD: what mv-masterd's heartbeat asks every second.  load is the open
  * connections plus the unflushed bytes in MiB; segments as STAT counts
- * them (node_segment_count).
+ * them (node_segment_count); held the memory memory_limit counts
+ * (node_memory) and limit memory_limit (0: none), for the Reduce mode.
  */
 int cmd_load(struct conn *cn, int argc, char **argv)
 {
@@ -259,7 +265,8 @@ int cmd_load(struct conn *cn, int argc, char **argv)
 	if (pending < 0)
 		pending = 0;
 	return reply(cn, "OK no=%" PRIu32 " load=%lld conns=%d mem=%ld "
-		     "segments=%zu applied=%lld", nd->node_no,
-		     conns + (pending >> 20), conns, rss_bytes(), segs,
-		     (long long)atomic_load(&nd->applied_rev));
+		     "segments=%zu applied=%lld held=%lld limit=%lld",
+		     nd->node_no, conns + (pending >> 20), conns, rss_bytes(),
+		     segs, (long long)atomic_load(&nd->applied_rev),
+		     node_memory(), (long long)nd->conf.memory_limit);
 }

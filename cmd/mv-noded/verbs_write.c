@@ -60,19 +60,29 @@ short_block:
  * limit and memory are checked, the payload skipped and the reply sent
  * on a refusal (then *rc holds the handler's return and NULL comes back,
  * c released).  Otherwise the batch comes back locked and *pc is its
- * part for c.
+ * part for c.  over not NULL (an INSERT): memory_limit is checked too;
+ * past it *over is set, NULL comes back with c released and nothing read
+ * or sent (reduce_insert decides).
  */
 static struct batch *payload_batch(struct conn *cn, struct coll *c,
-				   uint64_t bytes, struct pcoll **pc, int *rc)
+				   uint64_t bytes, struct pcoll **pc, int *rc,
+				   int *over)
 {
 	struct batch *b;
+	int took;
 
 	if (check_autoflush(cn)) {
 		coll_put(c);
 		*rc = skip_payload(cn, bytes);
 		return NULL;
 	}
-	if (pending_take(cn, bytes) < 0) {
+	took = over ? node_insert_take(cn->nd, bytes) : pending_take(cn, bytes);
+	if (took == -2) {
+		coll_put(c);
+		*over = 1;
+		return NULL;
+	}
+	if (took < 0) {
 		coll_put(c);
 		*rc = skip_payload(cn, bytes) < 0 ? -1 : pending_refuse(cn, bytes);
 		return NULL;
@@ -95,7 +105,7 @@ int cmd_insert(struct conn *cn, int argc, char **argv)
 {
 	struct node *nd = cn->nd;
 	uint64_t n, bytes;
-	int has_ids = 0, upsert = 0, has_fields = 0, rc;
+	int has_ids = 0, upsert = 0, has_fields = 0, rc, over = 0;
 	struct coll *c;
 	struct batch *b;
 	struct pcoll *pc;
@@ -147,8 +157,21 @@ int cmd_insert(struct conn *cn, int argc, char **argv)
 			     "not hold %" PRIu64 " vectors of dimension %u",
 			     bytes, n, c->dim);
 	}
-	if (!(b = payload_batch(cn, c, bytes, &pc, &rc)))
+	if (!(b = payload_batch(cn, c, bytes, &pc, &rc, &over))) {
+		if (over) {
+			char fl[32];
+
+			snprintf(fl, sizeof(fl), "%s%s%s%s%s",
+				 has_ids ? "ids" : "",
+				 has_ids && upsert ? "," : "",
+				 upsert ? "upsert" : "",
+				 (has_ids || upsert) && has_fields ? "," : "",
+				 has_fields ? "fields" : "");
+			return reduce_insert(cn, argv[1], n, fl[0] ? fl : "-",
+					     bytes);
+		}
 		return rc;
+	}
 	saved_ids = pc->ids.len;
 	saved_vecs = pc->vecs.len;
 	for (int f = 0; f < c->nfields; f++)
@@ -267,7 +290,7 @@ static int delete_filter(struct conn *cn, char *name, char *arg)
 		free(ids);
 		return pending_refuse(cn, bytes);
 	}
-	if (!(b = payload_batch(cn, c, 0, &pc, &rc))) {
+	if (!(b = payload_batch(cn, c, 0, &pc, &rc, NULL))) {
 		node_pending_give(bytes);
 		free(ids);
 		return rc;
@@ -312,7 +335,7 @@ int cmd_delete(struct conn *cn, int argc, char **argv)
 	}
 	if (!(c = id_payload_coll(cn, argv[1], n, bytes, &rc)))
 		return rc;
-	if (!(b = payload_batch(cn, c, bytes, &pc, &rc)))
+	if (!(b = payload_batch(cn, c, bytes, &pc, &rc, NULL)))
 		return rc;
 	saved = pc->dels.len;
 	if ((rc = read_into(cn, pc, &pc->dels, bytes)) < 0) {
@@ -537,7 +560,8 @@ int cmd_session(struct conn *cn, int argc, char **argv)
 			return reply_err(cn, &e);
 	}
 	pthread_mutex_lock(&nd->slock);
-	s = node_session_get(nd, argv[1], 1);
+	/* Its key put again: another node may have let it go (relay.c). */
+	s = node_session_get(nd, argv[1], 2);
 	if (!s) {
 		pthread_mutex_unlock(&nd->slock);
 		return reply(cn, "ERR INTERNAL out of memory");

@@ -7,15 +7,18 @@
 #include "client.h"
 #include "tool.h"
 
-static const char usage[] = "mv-stat [-qv] [-a ADDR] [-u USER] [--header]";
+static const char usage[] =
+	"mv-stat [-qv] [-a ADDR] [-u USER] [--header] [--limits]";
 static const char help[] =
 	"Print the nodes, one TSV line each: address, state, load (open\n"
 	"connections), memory (resident bytes), segments held.  Given a\n"
 	"master's address, every node of the cluster (state up or down).\n"
 	"\n"
-	"      --header       print a header line first\n";
+	"      --header       print a header line first\n"
+	"      --limits       add held (the memory memory_limit counts) and\n"
+	"                     limit (memory_limit, 0 none)\n";
 
-enum { OPT_HEADER = MV_OPT_TOOL };
+enum { OPT_HEADER = MV_OPT_TOOL, OPT_LIMITS };
 
 static int print_line(void *arg, char *line)
 {
@@ -30,17 +33,21 @@ int main(int argc, char **argv)
 {
 	static const struct option lopts[] = {
 		{ "header", no_argument, NULL, OPT_HEADER },
+		{ "limits", no_argument, NULL, OPT_LIMITS },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mv_tool t;
 	struct mv_err err = { 0 };
-	int c, rc, header = 0;
+	int c, rc, header = 0, limits = 0;
 
 	mv_tool_init(&t, "mv-stat", usage, help);
 	while ((c = mv_tool_getopt(&t, argc, argv, "", lopts)) != -1) {
 		switch (c) {
 		case OPT_HEADER:
 			header = 1;
+			break;
+		case OPT_LIMITS:
+			limits = 1;
 			break;
 		default:
 			return mv_tool_status(&t);
@@ -52,9 +59,13 @@ int main(int argc, char **argv)
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
 	if (header)
-		mv_out_str(&t.out, "address\tstate\tload\tmemory\tsegments\n");
+		mv_out_str(&t.out, limits ?
+			   "address\tstate\tload\tmemory\tsegments\theld\tlimit\n" :
+			   "address\tstate\tload\tmemory\tsegments\n");
 	/* A master lists every node of the cluster; a node itself. */
-	rc = mv_client_lines(t.client, t.master ? "NODES" : "STAT",
+	rc = mv_client_lines(t.client, t.master ?
+			     (limits ? "NODES limits" : "NODES") :
+			     (limits ? "STAT limits" : "STAT"),
 			     print_line, &t.out, &err);
 	return mv_tool_exit(&t, rc, &err);
 }

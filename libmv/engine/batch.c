@@ -21,15 +21,44 @@
 
 atomic_llong node_pending;
 
-int node_pending_take(struct node *nd, size_t bytes)
+/*
+ * Count bytes about to arrive; an insert (mem) is also held to
+ * memory_limit: the bytes of loaded segments and indexes plus every
+ * pending byte, this request's included.  Both are counters kept as data
+ * comes and goes, so the check costs two atomic reads.
+ */
+static int pending_take(struct node *nd, size_t bytes, int mem)
 {
 	long long now = atomic_fetch_add(&node_pending, (long long)bytes);
+	int64_t lim = nd->conf.memory_limit;
 
 	if (now + (long long)bytes > nd->conf.max_pending && bytes) {
 		atomic_fetch_sub(&node_pending, (long long)bytes);
 		return -1;
 	}
+	if (mem && lim > 0 && bytes &&
+	    now + (long long)bytes + atomic_load(&node_held) > lim) {
+		atomic_fetch_sub(&node_pending, (long long)bytes);
+		return -2;
+	}
 	return 0;
+}
+
+int node_pending_take(struct node *nd, size_t bytes)
+{
+	return pending_take(nd, bytes, 0);
+}
+
+int node_insert_take(struct node *nd, size_t bytes)
+{
+	return pending_take(nd, bytes, 1);
+}
+
+long long node_memory(void)
+{
+	long long m = atomic_load(&node_held) + atomic_load(&node_pending);
+
+	return m < 0 ? 0 : m;
 }
 
 void node_pending_give(size_t bytes)
@@ -427,8 +456,11 @@ struct batch *node_session_get(struct node *nd, const char *name, int create)
 	struct batch *b;
 
 	for (b = nd->sessions; b; b = b->next)
-		if (!strcmp(b->session, name))
+		if (!strcmp(b->session, name)) {
+			if (create == 2)
+				node_cluster_session(nd, name, 1);
 			return b;
+		}
 	if (!create)
 		return NULL;
 	b = batch_new(name);

@@ -119,6 +119,8 @@ void cindex_free(struct cindex *ci)
 {
 	if (!ci)
 		return;
+	if (ci->held)
+		node_held_add(-(long long)ci->held);
 	mv_index_free(ci->ix);
 	/* Segments a compaction replaced live only for the index. */
 	for (size_t i = 0; ci->segs && i < ci->nsegs; i++)

@@ -403,6 +403,7 @@ static void flush_swap(struct batch *b, struct flush *fl, int64_t *inserted,
 				MV_BUG("out of memory after commit");
 			c->segs = segs;
 			c->segs[c->nsegs++] = s;
+			node_seg_held(s);
 			mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
 			c->rows += (int64_t)s->n;
 			*inserted += (int64_t)s->n;

@@ -468,6 +468,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		}
 		c->segs[k++] = out;
 		c->nsegs = k;
+		node_seg_held(out);
 	}
 	/*
 	 * Each live row's id already maps to its input row: repoint the

@@ -88,6 +88,7 @@ struct seg {
 	uint64_t ndeleted;
 	int ncols;
 	struct col *cols;
+	uint64_t held;		/* bytes counted in node_held (size) */
 };
 
 /* A built index and the segments it covers, in label order. */
@@ -101,6 +102,7 @@ struct cindex {
 	size_t nsegs;
 	struct seg **segs;
 	uint64_t *base;			/* nsegs+1 label offsets */
+	uint64_t held;			/* bytes counted in node_held */
 };
 
 enum { BUILD_NONE, BUILD_RUNNING, BUILD_DONE, BUILD_FAILED };
@@ -333,6 +335,18 @@ int node_drop(struct node *nd, const char *user, const char *name,
 extern atomic_llong node_pending;
 int node_pending_take(struct node *nd, size_t bytes);
 void node_pending_give(size_t bytes);
+/*
+ * memory_limit: the node's memory is node_held (the bytes of the files of
+ * its loaded segments and indexes, counted when one is attached and when
+ * it is freed: struct seg's and struct cindex's held) plus node_pending.
+ * node_insert_take is node_pending_take for an INSERT: also -2 when the
+ * bytes would take that past memory_limit (nothing counted).
+ * node_memory: the sum now.
+ */
+extern atomic_llong node_held;
+int node_insert_take(struct node *nd, size_t bytes);
+long long node_memory(void);
+void node_held_add(long long bytes);
 
 /* Batches. */
 struct batch *batch_new(const char *session);
@@ -374,7 +388,11 @@ int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
  */
 int node_sync_wait(struct node *nd, int64_t rev, struct mv_err *err);
 
-/* Sessions (node.slock). */
+/*
+ * Sessions (node.slock).  create 2: also, in a cluster, put the key of
+ * a session found again (a node that relayed the connection here may
+ * have put and deleted it meanwhile).
+ */
 struct batch *node_session_get(struct node *nd, const char *name, int create);
 void node_session_remove(struct node *nd, struct batch *b);
 

@@ -154,6 +154,8 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 	}
 	pthread_rwlock_wrlock(&c->lock);
 	c->index = ci;
+	ci->held = size;
+	node_held_add((long long)size);
 	if (old)
 		for (size_t i = 0; i < old->nsegs; i++)
 			old->segs[i]->indexed = 0;
@@ -737,6 +739,8 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		goto out;
 	}
 	c->index = ci;
+	ci->held = len;
+	node_held_add((long long)len);
 	release_covered(ci);
 	ci = NULL;
 out:

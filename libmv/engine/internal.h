@@ -105,6 +105,8 @@ void node_seg_free_own(struct seg *s, int keep);
 void node_seg_base(const struct node *nd, const struct coll *c, char *out,
 		   size_t cap);
 void node_seg_free(struct seg *s);
+/* Count s (attached to a collection) in node_held, once. */
+void node_seg_held(struct seg *s);
 int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
 		     struct mv_err *err);
 int node_seg_set_deleted(struct seg *s, uint64_t row);

@@ -189,6 +189,7 @@ int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err)
 	if (!segs || mv_idmap_reserve(&c->ids, s->n) < 0)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	c->segs[c->nsegs++] = s;
+	node_seg_held(s);
 	mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
 	bump_next_id(c, s->ids, s->n);
 	c->rows += (int64_t)s->n;

@@ -30,10 +30,20 @@ void node_seg_base(const struct node *nd, const struct coll *c, char *out,
 		 c->token, who, node_now_ms(), tok);
 }
 
+void node_seg_held(struct seg *s)
+{
+	if (!s->held && s->size) {
+		s->held = s->size;
+		node_held_add((long long)s->held);
+	}
+}
+
 void node_seg_free(struct seg *s)
 {
 	if (!s)
 		return;
+	if (s->held)
+		node_held_add(-(long long)s->held);
 	free(s->ids);
 	node_seg_free_own(s, 1);
 	free(s->norms2);

@@ -171,3 +171,10 @@ void node_topk_clear(int l2, int64_t *ids, float *dist, size_t n)
 	}
 }
 
+/* memory_limit's count of loaded segments and indexes (engine.h). */
+atomic_llong node_held;
+
+void node_held_add(long long bytes)
+{
+	atomic_fetch_add(&node_held, bytes);
+}

@@ -116,8 +116,14 @@ TEST(conf_cluster_keys_need_each_other)
 	CHECK_EQ_INT(mv_conf_set(&c, "s3_endpoint", "file:/srv/shared", &err), 0);
 	CHECK_EQ_INT(mv_conf_set(&c, "listen", "127.0.0.1:7531", &err), 0);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
-	CHECK_EQ_INT(mv_conf_set(&c, "memory_limit", "1G", &err),
+	CHECK_EQ_INT(c.memory_limit, 0);	/* no limit by default */
+	CHECK_EQ_INT(mv_conf_set(&c, "memory_limit", "1G", &err), 0);
+	CHECK(c.memory_limit == (int64_t)1 << 30);
+	CHECK_EQ_INT(mv_conf_set(&c, "memory_limit", "0", &err), 0);
+	CHECK_EQ_INT(c.memory_limit, 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "memory_limit", "lots", &err),
 		     MV_ECONFIG);
+	CHECK_EQ_INT(mv_conf_set(&c, "memory_limit", "-1", &err), MV_ECONFIG);
 	mv_conf_release(&c);
 }
 

@@ -108,6 +108,78 @@ TEST(engine_library_roundtrip)
 }
 
 /*
+ * memory_limit: a flush counts its segment's bytes in node_held, a drop
+ * gives them back; an insert that would pass the limit (held plus
+ * pending) is refused with nothing counted, a delete's bytes are not
+ * limited, and once the memory is freed the same insert passes.
+ */
+TEST(engine_memory_limit_counts_segments_and_pending)
+{
+	const char *dir = unit_path("engine-mem");
+	struct node *nd = calloc(1, sizeof(*nd));
+	struct mv_err err = { 0 };
+	struct batch *b;
+	struct pcoll *pc;
+	struct coll *c;
+	struct seg *s;
+	int64_t first = -1, ins = 0, del = 0;
+	long long held0, pend0, held1;
+	int existed = 0;
+
+	REQUIRE(nd != NULL);
+	REQUIRE(engine_open(nd, dir, &err) == 0);
+	held0 = atomic_load(&node_held);
+	pend0 = atomic_load(&node_pending);
+	REQUIRE(node_create(nd, "default", "mem", DIM, MV_L2, NULL, 0, 0,
+			    &existed, &err) == 0);
+	c = node_coll_get(nd, "default", "mem");
+	REQUIRE(c != NULL);
+	b = batch_new(NULL);
+	REQUIRE(b != NULL);
+	pthread_mutex_lock(&b->lock);
+	pc = batch_coll(b, c);
+	REQUIRE(pc != NULL);
+	REQUIRE(nbuf_reserve(&pc->vecs, ROWS * DIM * sizeof(float)) == 0);
+	for (int i = 0; i < ROWS; i++)
+		vec_of(i, (float *)(pc->vecs.p + pc->vecs.len) + i * DIM);
+	pc->vecs.len += ROWS * DIM * sizeof(float);
+	CHECK_EQ_INT(node_insert_commit_tail(nd, b, pc, ROWS, 0, 0, 0, &first,
+					     &err), 0);
+	CHECK_EQ_INT(node_flush(nd, b, &ins, &del, &err), 0);
+	pthread_mutex_unlock(&b->lock);
+	batch_free(b);
+	REQUIRE(c->nsegs == 1);
+	s = c->segs[0];
+	CHECK(s->size >= ROWS * DIM * sizeof(float));
+	CHECK(s->held == s->size);
+	held1 = atomic_load(&node_held);
+	CHECK(held1 - held0 == (long long)s->size);
+	coll_put(c);
+
+	/* A limit 100 bytes above what is held now. */
+	nd->conf.memory_limit = held1 + atomic_load(&node_pending) + 100;
+	CHECK_EQ_INT(node_insert_take(nd, 101), -2);
+	CHECK(atomic_load(&node_pending) == pend0);
+	CHECK_EQ_INT(node_insert_take(nd, 60), 0);
+	CHECK(node_memory() == held1 + pend0 + 60);
+	/* The 60 pending count: 41 more pass the limit too. */
+	CHECK_EQ_INT(node_insert_take(nd, 41), -2);
+	/* A delete's bytes are held to max_pending only. */
+	CHECK_EQ_INT(node_pending_take(nd, 1000), 0);
+	node_pending_give(1000 + 60);
+	CHECK(atomic_load(&node_pending) == pend0);
+
+	/* The drop frees the segment: the refused insert passes. */
+	CHECK_EQ_INT(node_drop(nd, "default", "mem", &err), 0);
+	CHECK(atomic_load(&node_held) == held0);
+	CHECK_EQ_INT(node_insert_take(nd, 101), 0);
+	node_pending_give(101);
+	node_close(nd);
+	the_node = NULL;
+	free(nd);
+}
+
+/*
  * Cluster mode without servers: two nodes in one process on one local
  * metadata store and one store directory (preset, as etcd and S3 would
  * be shared), each following the other's commits.
