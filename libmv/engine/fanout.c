@@ -1,0 +1,572 @@
+/*
+ * fanout.c - a search over the whole collection in a cluster: the units
+ * this node serves are searched here, the others asked of their live
+ * holders (place.c), one request per node and all of them at once, over
+ * connections kept between searches: `SEARCH ... units=a,b rev=R`, which
+ * the holder answers once it has applied revision R, saying which of the
+ * units it did not serve (`missing=`).  Those, and the units of a holder
+ * that failed or did not answer in time, go to the next holder; the
+ * answers merge into one top-k (ties by smaller id, an id once).  A unit
+ * no holder answered for fails the search with MV_EAGAIN naming it: never
+ * a silently partial answer.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+#include "internal.h"
+#include "log.h"
+#include "net.h"
+
+/* A holder's answer is waited for this long, then the next is asked. */
+#define FAN_TRY_MS 2000
+/* A holder that did not answer is asked last for this long. */
+#define FAN_SUSPECT_MS 10000
+/* Room for the unit names of one request line (the node's line: 64 KiB). */
+#define FAN_LINE_UNITS 48000
+
+struct fan_unit {
+	char leaf[MV_UNIT_LEAF];
+	int done;
+	uint32_t tried[PLACE_NODES_MAX];
+	size_t ntried;
+	char why[120];
+};
+
+/* One request: some units of the collection, to one node. */
+struct fan_task {
+	struct node *nd;
+	struct coll *c;
+	struct place_node peer;
+	const struct fan_unit *all;	/* the search's units */
+	size_t *unit;			/* indices into the search's units */
+	size_t nunit;
+	size_t len;			/* bytes of their names */
+	/* the search */
+	const float *q;
+	size_t nq, k;
+	long nprobe, ef;
+	const char *filter;
+	int64_t rev;
+	/* the answer */
+	int ok, timedout;
+	int64_t *ids;
+	float *dist;
+	struct node_units missing;
+	char why[160];
+	pthread_t th;
+};
+
+
+static int fan_get(struct node *nd, const struct place_node *p,
+		   char *user, size_t ucap)
+{
+	struct place *pl = nd->place;
+	struct fan_conn **pp, *c;
+	int fd = -1;
+
+	pthread_mutex_lock(&pl->lock);
+	for (pp = &pl->pool; (c = *pp); pp = &c->next)
+		if (c->no == p->no && !strcmp(c->addr, p->addr)) {
+			*pp = c->next;
+			break;
+		}
+	pthread_mutex_unlock(&pl->lock);
+	if (c) {
+		fd = c->fd;
+		snprintf(user, ucap, "%s", c->user);
+		free(c);
+	}
+	return fd;
+}
+
+static void fan_put(struct node *nd, const struct place_node *p,
+		    const char *user, int fd)
+{
+	struct fan_conn *c = calloc(1, sizeof(*c));
+
+	if (!c || !nd->place) {
+		free(c);
+		close(fd);
+		return;
+	}
+	c->no = p->no;
+	snprintf(c->addr, sizeof(c->addr), "%s", p->addr);
+	snprintf(c->user, sizeof(c->user), "%s", user);
+	c->fd = fd;
+	pthread_mutex_lock(&nd->place->lock);
+	c->next = nd->place->pool;
+	nd->place->pool = c;
+	pthread_mutex_unlock(&nd->place->lock);
+}
+
+/* A reply's reader: a line, then bytes, within the deadline. */
+struct rd {
+	int fd;
+	int64_t end;
+	char buf[4096];
+	size_t len, off;
+};
+
+static int rd_fill(struct rd *r, struct fan_task *t)
+{
+	struct pollfd pf = { r->fd, POLLIN, 0 };
+	int64_t now = node_mono_ms();
+	ssize_t n;
+
+	if (r->off == r->len)
+		r->off = r->len = 0;
+	if (now >= r->end || poll(&pf, 1, (int)(r->end - now)) == 0) {
+		t->timedout = 1;
+		snprintf(t->why, sizeof(t->why), "no answer within %d ms",
+			 FAN_TRY_MS);
+		return -1;
+	}
+	n = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
+	if (n <= 0) {
+		snprintf(t->why, sizeof(t->why), "%s", n == 0 ?
+			 "closed the connection" : "connection failed");
+		return -1;
+	}
+	r->len += (size_t)n;
+	return 0;
+}
+
+/* A line of at most cap - 1 bytes, without its newline. */
+static int rd_line(struct rd *r, struct fan_task *t, char *out, size_t cap)
+{
+	size_t o = 0;
+
+	for (;;) {
+		while (r->off < r->len) {
+			char ch = r->buf[r->off++];
+
+			if (ch == '\n') {
+				out[o] = '\0';
+				return 0;
+			}
+			if (o + 1 >= cap) {
+				snprintf(t->why, sizeof(t->why), "answered a "
+					 "line too long");
+				return -1;
+			}
+			out[o++] = ch;
+		}
+		if (r->len == sizeof(r->buf))
+			r->off = r->len = 0;
+		if (rd_fill(r, t) < 0)
+			return -1;
+	}
+}
+
+static int rd_bytes(struct rd *r, struct fan_task *t, void *out, size_t n)
+{
+	char *p = out;
+
+	while (n) {
+		size_t m;
+
+		if (r->off == r->len && rd_fill(r, t) < 0)
+			return -1;
+		m = r->len - r->off < n ? r->len - r->off : n;
+		memcpy(p, r->buf + r->off, m);
+		r->off += m;
+		p += m;
+		n -= m;
+	}
+	return 0;
+}
+
+static int send_all(int fd, struct fan_task *t, struct iovec *iov, int n)
+{
+	if (mv_writev_all(fd, iov, n) < 0) {
+		snprintf(t->why, sizeof(t->why), "connection failed");
+		return -1;
+	}
+	return 0;
+}
+
+/* Ask t->peer for t's units; t->ok and the answer, or t->why. */
+static void *fan_ask(void *arg)
+{
+	struct fan_task *t = arg;
+	struct node *nd = t->nd;
+	struct coll *c = t->c;
+	char user[MV_NAME_MAX + 1] = "", *line = NULL, *rep = NULL;
+	struct rd *r = NULL;
+	size_t cap = 64 * 1024, l;
+	size_t qb = t->nq * c->dim * sizeof(float), nk = t->nq * t->k;
+	int fd = fan_get(nd, &t->peer, user, sizeof(user)), pooled = fd >= 0;
+	uint64_t bytes = 0;
+	char *mp;
+
+	line = malloc(cap);
+	rep = malloc(cap);
+	r = calloc(1, sizeof(*r));
+	if (!line || !rep || !r) {
+		snprintf(t->why, sizeof(t->why), "out of memory");
+		goto fail;
+	}
+again:
+	if (fd < 0) {
+		struct mv_addr a;
+		struct mv_err e = { 0 };
+
+		if (mv_addr_parse(t->peer.addr, &a, &e) < 0 ||
+		    (fd = mv_net_connect_within(&a, FAN_TRY_MS, &e)) < 0) {
+			snprintf(t->why, sizeof(t->why), "%.150s", e.msg);
+			goto fail;
+		}
+		user[0] = '\0';
+	}
+	memset(r, 0, sizeof(*r));
+	r->fd = fd;
+	r->end = node_mono_ms() + FAN_TRY_MS;
+	l = 0;
+	if (strcmp(user, c->user))
+		l += (size_t)snprintf(line + l, cap - l, "USER %s\n", c->user);
+	l += (size_t)snprintf(line + l, cap - l, "SEARCH %s %zu %zu %zu rev=%"
+			      PRId64, c->name, t->k, t->nq, qb, t->rev);
+	if (t->nprobe > 0)
+		l += (size_t)snprintf(line + l, cap - l, " nprobe=%ld",
+				      t->nprobe);
+	if (t->ef > 0)
+		l += (size_t)snprintf(line + l, cap - l, " ef=%ld", t->ef);
+	if (t->filter)
+		l += (size_t)snprintf(line + l, cap - l, " filter=%s",
+				      t->filter);
+	l += (size_t)snprintf(line + l, cap - l, " units=");
+	for (size_t i = 0; i < t->nunit && l < cap; i++)
+		l += (size_t)snprintf(line + l, cap - l, "%s%s", i ? "," : "",
+				      t->all[t->unit[i]].leaf);
+	if (l + 2 >= cap) {
+		snprintf(t->why, sizeof(t->why), "request too long");
+		goto fail;
+	}
+	line[l++] = '\n';
+	{
+		struct iovec iov[2] = { { line, l }, { (void *)t->q, qb } };
+
+		if (send_all(fd, t, iov, 2) < 0)
+			goto retry;
+	}
+	if (strcmp(user, c->user)) {
+		if (rd_line(r, t, rep, cap) < 0)
+			goto retry;
+		if (strncmp(rep, "OK", 2)) {
+			snprintf(t->why, sizeof(t->why), "answered '%.100s'", rep);
+			goto fail;
+		}
+		snprintf(user, sizeof(user), "%s", c->user);
+	}
+	if (rd_line(r, t, rep, cap) < 0)
+		goto retry;
+	if (strncmp(rep, "OK ", 3) || !strstr(rep, " bytes=")) {
+		snprintf(t->why, sizeof(t->why), "answered '%.100s'", rep);
+		/* An ERR line is whole: the connection stays usable. */
+		if (!strncmp(rep, "ERR ", 4)) {
+			fan_put(nd, &t->peer, user, fd);
+			fd = -1;
+		}
+		goto fail;
+	}
+	bytes = strtoull(strstr(rep, " bytes=") + 7, NULL, 10);
+	if (bytes != nk * 12) {
+		snprintf(t->why, sizeof(t->why), "answered %" PRIu64 " bytes "
+			 "for %zu hits", bytes, nk);
+		goto fail;
+	}
+	if (rd_bytes(r, t, t->ids, nk * 8) < 0 ||
+	    rd_bytes(r, t, t->dist, nk * 4) < 0)
+		goto fail;
+	if ((mp = strstr(rep, " missing="))) {
+		char *save = NULL, *u;
+
+		mp += 9;
+		mp[strcspn(mp, " ")] = '\0';
+		for (u = strtok_r(mp, ",", &save); u;
+		     u = strtok_r(NULL, ",", &save))
+			node_units_add(&t->missing, u);
+	}
+	t->ok = 1;
+	fan_put(nd, &t->peer, user, fd);
+	fd = -1;
+	goto out;
+retry:
+	/* A kept connection the peer closed meanwhile: once more, afresh. */
+	if (pooled && !t->timedout) {
+		pooled = 0;
+		close(fd);
+		fd = -1;
+		goto again;
+	}
+fail:
+	if (fd >= 0)
+		close(fd);
+out:
+	free(line);
+	free(rep);
+	free(r);
+	return NULL;
+}
+
+/* Merge one answer's top-k into ids/dist, each id once. */
+static void fan_merge(int l2, size_t nq, size_t k, const int64_t *ri,
+		      const float *rd, int64_t *ids, float *dist)
+{
+	for (size_t qi = 0; qi < nq; qi++)
+		for (size_t j = 0; j < k; j++) {
+			int64_t id = ri[qi * k + j];
+			size_t x;
+
+			if (id == MV_ID_NONE)
+				break;
+			for (x = 0; x < k && ids[qi * k + x] != id; x++)
+				;
+			if (x == k)
+				node_merge_hit(l2, ids + qi * k, dist + qi * k,
+					       k, id, rd[qi * k + j]);
+		}
+}
+
+/* The task of the search that goes to node no, made if new. */
+static struct fan_task *task_for(struct fan_task **tasks, size_t *nt,
+				 const struct place_node *p, size_t len,
+				 size_t nunits)
+{
+	struct fan_task *t;
+
+	for (size_t i = 0; i < *nt; i++)
+		if ((*tasks)[i].peer.no == p->no &&
+		    (*tasks)[i].len + len < FAN_LINE_UNITS)
+			return &(*tasks)[i];
+	t = &(*tasks)[(*nt)++];
+	memset(t, 0, sizeof(*t));
+	t->peer = *p;
+	t->unit = malloc(nunits * sizeof(*t->unit));
+	return t->unit ? t : NULL;
+}
+
+/* Wait until this node serves the units left that it holds (the placer
+ * loading them): search those here.  1 if it did. */
+static int fan_self(struct node *nd, struct coll *c, struct fan_unit *u,
+		    size_t nu, const float *q, size_t nq, size_t k,
+		    long nprobe, long ef, const struct mv_filter *f,
+		    int64_t *ids, float *dist, struct mv_err *err)
+{
+	struct node_units want = { 0 }, done = { 0 }, todo = { 0 };
+	int64_t end = node_mono_ms() + MV_VISIBLE_WAIT_MS;
+	int64_t *ri = NULL;
+	float *rd = NULL;
+	int rc = 0;
+
+	for (size_t i = 0; i < nu; i++) {
+		char path[MV_SPATH];
+
+		if (u[i].done)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user, c->name,
+			 c->token, u[i].leaf);
+		if (node_place_held(nd, path) && node_units_add(&want,
+							       u[i].leaf) < 0)
+			goto out;
+	}
+	if (!want.n)
+		goto out;
+	ri = malloc(nq * k * sizeof(*ri) + 1);
+	rd = malloc(nq * k * sizeof(*rd) + 1);
+	if (!ri || !rd)
+		goto out;
+	pthread_mutex_lock(&nd->place->lock);
+	nd->place->kick = 1;
+	pthread_cond_broadcast(&nd->place->cv);
+	pthread_mutex_unlock(&nd->place->lock);
+	for (;;) {
+		node_topk_clear(c->metric == MV_L2, ri, rd, nq * k);
+		done.n = todo.n = 0;
+		rc = node_search_units(nd, c, q, nq, k, nprobe, ef, f, &want,
+				       &done, &todo, ri, rd, err);
+		if (rc < 0)
+			goto out;
+		if (!todo.n || node_mono_ms() >= end)
+			break;
+		usleep(20 * 1000);
+	}
+	if (todo.n)
+		goto out;
+	fan_merge(c->metric == MV_L2, nq, k, ri, rd, ids, dist);
+	for (size_t i = 0; i < nu; i++)
+		if (node_units_has(&want, u[i].leaf))
+			u[i].done = 1;
+out:
+	free(ri);
+	free(rd);
+	node_units_free(&want);
+	node_units_free(&done);
+	node_units_free(&todo);
+	return rc;
+}
+
+int node_search_all(struct node *nd, struct coll *c, const float *q,
+		    size_t nq, size_t k, long nprobe, long ef,
+		    const struct mv_filter *f, const char *filter,
+		    int64_t *ids, float *dist, struct mv_err *err)
+{
+	struct node_units todo = { 0 };
+	struct fan_unit *u = NULL;
+	struct fan_task *tasks = NULL;
+	size_t nu, left;
+	int64_t rev = atomic_load(&nd->applied_rev);
+	int rc, l2 = c->metric == MV_L2;
+
+	if (!nd->place)
+		return node_search_filter(nd, c, q, nq, k, nprobe, ef, f, ids,
+					  dist, err);
+	rc = node_search_units(nd, c, q, nq, k, nprobe, ef, f, NULL, NULL,
+			       &todo, ids, dist, err);
+	if (rc < 0 || !todo.n)
+		goto out;
+	nu = todo.n;
+	u = calloc(nu, sizeof(*u));
+	tasks = calloc(nu, sizeof(*tasks));
+	if (!u || !tasks) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < nu; i++)
+		snprintf(u[i].leaf, sizeof(u[i].leaf), "%s", todo.v[i]);
+	for (int round = 0; round < PLACE_NODES_MAX; round++) {
+		size_t nt = 0, asked = 0;
+
+		/* Each unit left to its best holder not asked yet. */
+		for (size_t i = 0; i < nu; i++) {
+			struct place_node h[PLACE_NODES_MAX];
+			char path[MV_SPATH];
+			size_t nh, j;
+			struct fan_task *t;
+
+			if (u[i].done)
+				continue;
+			snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user,
+				 c->name, c->token, u[i].leaf);
+			nh = node_place_holders(nd, path, h);
+			for (j = 0; j < nh; j++) {
+				size_t x;
+
+				for (x = 0; x < u[i].ntried &&
+				     u[i].tried[x] != h[j].no; x++)
+					;
+				if (h[j].no != nd->node_no && x == u[i].ntried)
+					break;
+			}
+			if (j == nh)
+				continue;
+			t = task_for(&tasks, &nt, &h[j], strlen(u[i].leaf) + 1,
+				     nu);
+			if (!t) {
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
+				goto out;
+			}
+			t->unit[t->nunit++] = i;
+			t->len += strlen(u[i].leaf) + 1;
+			u[i].tried[u[i].ntried++] = h[j].no;
+			asked++;
+		}
+		if (!asked)
+			break;
+		for (size_t i = 0; i < nt; i++) {
+			struct fan_task *t = &tasks[i];
+
+			t->nd = nd;
+			t->c = c;
+			t->all = u;
+			t->q = q;
+			t->nq = nq;
+			t->k = k;
+			t->nprobe = nprobe;
+			t->ef = ef;
+			t->filter = filter;
+			t->rev = rev;
+			t->ids = malloc(nq * k * sizeof(*t->ids) + 1);
+			t->dist = malloc(nq * k * sizeof(*t->dist) + 1);
+			if (!t->ids || !t->dist)
+				snprintf(t->why, sizeof(t->why), "out of memory");
+			else if (nt == 1 ||
+				 pthread_create(&t->th, NULL, fan_ask, t))
+				fan_ask(t);
+			else
+				t->ok = -1;	/* a thread to join */
+		}
+		for (size_t i = 0; i < nt; i++) {
+			struct fan_task *t = &tasks[i];
+
+			if (t->ok == -1) {
+				t->ok = 0;
+				pthread_join(t->th, NULL);
+			}
+			if (t->timedout)
+				node_place_suspect(nd, t->peer.no,
+						   FAN_SUSPECT_MS);
+			else if (t->ok)
+				node_place_suspect(nd, t->peer.no, 0);
+			if (t->ok)
+				fan_merge(l2, nq, k, t->ids, t->dist, ids,
+					  dist);
+			for (size_t j = 0; j < t->nunit; j++) {
+				struct fan_unit *x = &u[t->unit[j]];
+
+				if (t->ok && !node_units_has(&t->missing,
+							     x->leaf))
+					x->done = 1;
+				else
+					snprintf(x->why, sizeof(x->why),
+						 "node %u: %s", t->peer.no,
+						 t->ok ? "does not hold it"
+						       : t->why);
+			}
+			free(t->unit);
+			free(t->ids);
+			free(t->dist);
+			node_units_free(&t->missing);
+			memset(t, 0, sizeof(*t));
+		}
+	}
+	rc = fan_self(nd, c, u, nu, q, nq, k, nprobe, ef, f, ids, dist, err);
+	if (rc < 0)
+		goto out;
+	left = 0;
+	for (size_t i = 0; i < nu; i++)
+		left += !u[i].done;
+	if (left) {
+		char why[MV_ERR_LEN];
+		size_t w = 0, named = 0;
+
+		why[0] = '\0';
+		for (size_t i = 0; i < nu && w + 1 < sizeof(why); i++) {
+			if (u[i].done)
+				continue;
+			w += (size_t)snprintf(why + w, sizeof(why) - w,
+					      "%s%s (%s)", named ? ", " : "",
+					      u[i].leaf, u[i].why[0] ? u[i].why
+						: "no live holder");
+			named++;
+		}
+		if (named < left && w + 1 < sizeof(why))
+			snprintf(why + w, sizeof(why) - w, " and %zu more",
+				 left - named);
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "search of '%s' "
+				 "incomplete: %zu unit%s unreachable: %s",
+				 c->name, left, left == 1 ? "" : "s", why);
+	}
+out:
+	free(u);
+	free(tasks);
+	node_units_free(&todo);
+	return rc;
+}
