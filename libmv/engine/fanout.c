@@ -23,9 +23,17 @@
 #include "log.h"
 #include "net.h"
 
-/* A holder's answer is waited for this long, then the next is asked. */
-#define FAN_TRY_MS 2000
-/* A holder that did not answer is asked last for this long. */
+/*
+ * A holder that has not answered after FAN_HEDGE_MS (plus twice the time
+ * the local part took: the remote part is about as much work) is not
+ * waited for alone: the unit is asked of its next holder too, and the
+ * first answer counts.  The search gives up on a unit after FAN_WAIT_MS
+ * (plus eight times the local part) and fails naming it; a holder that
+ * did not answer is asked last for FAN_SUSPECT_MS (a stopped process
+ * keeps its live key until its lease expires).
+ */
+#define FAN_HEDGE_MS 300
+#define FAN_WAIT_MS 5000
 #define FAN_SUSPECT_MS 10000
 /* Room for the unit names of one request line (the node's line: 64 KiB). */
 #define FAN_LINE_UNITS 48000
@@ -33,15 +41,24 @@
 struct fan_unit {
 	char leaf[MV_UNIT_LEAF];
 	int done;
+	int inflight;			/* requests naming it not settled */
+	int64_t sent;			/* when last asked (mono ms) */
 	uint32_t tried[PLACE_NODES_MAX];
 	size_t ntried;
 	char why[120];
+};
+
+/* What a search's requests share: their end is signalled here. */
+struct fan_wait {
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
 };
 
 /* One request: some units of the collection, to one node. */
 struct fan_task {
 	struct node *nd;
 	struct coll *c;
+	struct fan_wait *w;
 	struct place_node peer;
 	const struct fan_unit *all;	/* the search's units */
 	size_t *unit;			/* indices into the search's units */
@@ -52,16 +69,16 @@ struct fan_task {
 	size_t nq, k;
 	long nprobe, ef;
 	const char *filter;
-	int64_t rev;
+	int64_t rev, end;
+	atomic_int cancel;		/* answered by another: give up */
 	/* the answer */
-	int ok, timedout;
+	int ok, timedout, finished;	/* finished: under w->mu */
 	int64_t *ids;
 	float *dist;
 	struct node_units missing;
 	char why[160];
 	pthread_t th;
 };
-
 
 static int fan_get(struct node *nd, const struct place_node *p,
 		   char *user, size_t ucap)
@@ -116,16 +133,22 @@ struct rd {
 static int rd_fill(struct rd *r, struct fan_task *t)
 {
 	struct pollfd pf = { r->fd, POLLIN, 0 };
-	int64_t now = node_mono_ms();
 	ssize_t n;
 
 	if (r->off == r->len)
 		r->off = r->len = 0;
-	if (now >= r->end || poll(&pf, 1, (int)(r->end - now)) == 0) {
-		t->timedout = 1;
-		snprintf(t->why, sizeof(t->why), "no answer within %d ms",
-			 FAN_TRY_MS);
-		return -1;
+	for (;;) {
+		int64_t now = node_mono_ms();
+		int left = (int)(r->end - now), pr;
+
+		if (atomic_load(&t->cancel) || left <= 0) {
+			t->timedout = !atomic_load(&t->cancel);
+			snprintf(t->why, sizeof(t->why), "no answer in time");
+			return -1;
+		}
+		pr = poll(&pf, 1, left < 50 ? left : 50);
+		if (pr > 0)
+			break;
 	}
 	n = read(r->fd, r->buf + r->len, sizeof(r->buf) - r->len);
 	if (n <= 0) {
@@ -217,8 +240,12 @@ again:
 		struct mv_addr a;
 		struct mv_err e = { 0 };
 
+		int64_t left = t->end - node_mono_ms();
+
 		if (mv_addr_parse(t->peer.addr, &a, &e) < 0 ||
-		    (fd = mv_net_connect_within(&a, FAN_TRY_MS, &e)) < 0) {
+		    (fd = mv_net_connect_within(&a, left < 1000 ? (left > 0 ?
+						(int)left : 1) : 1000,
+						&e)) < 0) {
 			snprintf(t->why, sizeof(t->why), "%.150s", e.msg);
 			goto fail;
 		}
@@ -226,7 +253,7 @@ again:
 	}
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
-	r->end = node_mono_ms() + FAN_TRY_MS;
+	r->end = t->end;
 	l = 0;
 	if (strcmp(user, c->user))
 		l += (size_t)snprintf(line + l, cap - l, "USER %s\n", c->user);
@@ -312,6 +339,10 @@ out:
 	free(line);
 	free(rep);
 	free(r);
+	pthread_mutex_lock(&t->w->mu);
+	t->finished = 1;
+	pthread_cond_broadcast(&t->w->cv);
+	pthread_mutex_unlock(&t->w->mu);
 	return NULL;
 }
 
@@ -332,24 +363,6 @@ static void fan_merge(int l2, size_t nq, size_t k, const int64_t *ri,
 				node_merge_hit(l2, ids + qi * k, dist + qi * k,
 					       k, id, rd[qi * k + j]);
 		}
-}
-
-/* The task of the search that goes to node no, made if new. */
-static struct fan_task *task_for(struct fan_task **tasks, size_t *nt,
-				 const struct place_node *p, size_t len,
-				 size_t nunits)
-{
-	struct fan_task *t;
-
-	for (size_t i = 0; i < *nt; i++)
-		if ((*tasks)[i].peer.no == p->no &&
-		    (*tasks)[i].len + len < FAN_LINE_UNITS)
-			return &(*tasks)[i];
-	t = &(*tasks)[(*nt)++];
-	memset(t, 0, sizeof(*t));
-	t->peer = *p;
-	t->unit = malloc(nunits * sizeof(*t->unit));
-	return t->unit ? t : NULL;
 }
 
 /* Wait until this node serves the units left that it holds (the placer
@@ -412,6 +425,69 @@ out:
 	return rc;
 }
 
+/* The best live holder of unit x not asked yet (not this node): 1 and
+ * *out, or 0. */
+static int next_holder(struct node *nd, struct coll *c,
+		       const struct fan_unit *x, struct place_node *out)
+{
+	struct place_node h[PLACE_NODES_MAX];
+	char path[MV_SPATH];
+	size_t nh;
+
+	if (x->ntried == PLACE_NODES_MAX)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user, c->name,
+		 c->token, x->leaf);
+	nh = node_place_holders(nd, path, h);
+	for (size_t j = 0; j < nh; j++) {
+		size_t i;
+
+		for (i = 0; i < x->ntried && x->tried[i] != h[j].no; i++)
+			;
+		if (h[j].no != nd->node_no && i == x->ntried) {
+			*out = h[j];
+			return 1;
+		}
+	}
+	return 0;
+}
+
+/* Settle finished task t: merge its answer, mark its units. */
+static void task_settle(struct node *nd, struct fan_task *t,
+			struct fan_unit *u, int l2, int64_t *ids, float *dist)
+{
+	if (t->th)
+		pthread_join(t->th, NULL);
+	if (t->timedout)
+		node_place_suspect(nd, t->peer.no, FAN_SUSPECT_MS);
+	else if (t->ok)
+		node_place_suspect(nd, t->peer.no, 0);
+	if (t->ok)
+		fan_merge(l2, t->nq, t->k, t->ids, t->dist, ids, dist);
+	for (size_t j = 0; j < t->nunit; j++) {
+		struct fan_unit *x = &u[t->unit[j]];
+
+		x->inflight--;
+		if (t->ok && !node_units_has(&t->missing, x->leaf))
+			x->done = 1;
+		else if (!x->done && !atomic_load(&t->cancel))
+			snprintf(x->why, sizeof(x->why), "node %u: %.100s",
+				 t->peer.no, t->ok ? "does not hold it"
+						   : t->why);
+	}
+}
+
+static void task_free(struct fan_task *t)
+{
+	if (!t)
+		return;
+	free(t->unit);
+	free(t->ids);
+	free(t->dist);
+	node_units_free(&t->missing);
+	free(t);
+}
+
 int node_search_all(struct node *nd, struct coll *c, const float *q,
 		    size_t nq, size_t k, long nprobe, long ef,
 		    const struct mv_filter *f, const char *filter,
@@ -419,9 +495,11 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 {
 	struct node_units todo = { 0 };
 	struct fan_unit *u = NULL;
-	struct fan_task *tasks = NULL;
-	size_t nu, left;
-	int64_t rev = atomic_load(&nd->applied_rev);
+	struct fan_task **tasks = NULL;
+	struct fan_wait w;
+	size_t nu, nt = 0, tcap = 0, left;
+	int64_t rev = atomic_load(&nd->applied_rev), t0 = node_mono_ms();
+	int64_t hedge, end;
 	int rc, l2 = c->metric == MV_L2;
 
 	if (!nd->place)
@@ -429,62 +507,88 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 					  dist, err);
 	rc = node_search_units(nd, c, q, nq, k, nprobe, ef, f, NULL, NULL,
 			       &todo, ids, dist, err);
-	if (rc < 0 || !todo.n)
-		goto out;
+	if (rc < 0 || !todo.n) {
+		node_units_free(&todo);
+		return rc;
+	}
+	t0 = node_mono_ms() - t0;	/* the local part's time */
+	hedge = FAN_HEDGE_MS + 2 * t0;
+	end = node_mono_ms() + FAN_WAIT_MS + 8 * t0;
+	pthread_mutex_init(&w.mu, NULL);
+	pthread_cond_init(&w.cv, NULL);
 	nu = todo.n;
 	u = calloc(nu, sizeof(*u));
-	tasks = calloc(nu, sizeof(*tasks));
-	if (!u || !tasks) {
+	if (!u) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
 	for (size_t i = 0; i < nu; i++)
 		snprintf(u[i].leaf, sizeof(u[i].leaf), "%s", todo.v[i]);
-	for (int round = 0; round < PLACE_NODES_MAX; round++) {
-		size_t nt = 0, asked = 0;
+	for (;;) {
+		int64_t now = node_mono_ms(), wake = end;
+		size_t first = nt, running = 0;
 
-		/* Each unit left to its best holder not asked yet. */
+		/*
+		 * Each unit not answered for to its best holder not asked
+		 * yet: at once when no request names it, after the hedge
+		 * delay when one does.
+		 */
 		for (size_t i = 0; i < nu; i++) {
-			struct place_node h[PLACE_NODES_MAX];
-			char path[MV_SPATH];
-			size_t nh, j;
-			struct fan_task *t;
+			struct place_node h;
+			size_t x, len = strlen(u[i].leaf) + 1;
+			struct fan_task *t = NULL;
 
 			if (u[i].done)
 				continue;
-			snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user,
-				 c->name, c->token, u[i].leaf);
-			nh = node_place_holders(nd, path, h);
-			for (j = 0; j < nh; j++) {
-				size_t x;
-
-				for (x = 0; x < u[i].ntried &&
-				     u[i].tried[x] != h[j].no; x++)
-					;
-				if (h[j].no != nd->node_no && x == u[i].ntried)
-					break;
-			}
-			if (j == nh)
+			if (u[i].inflight && now < u[i].sent + hedge) {
+				if (u[i].sent + hedge < wake)
+					wake = u[i].sent + hedge;
 				continue;
-			t = task_for(&tasks, &nt, &h[j], strlen(u[i].leaf) + 1,
-				     nu);
+			}
+			if (!next_holder(nd, c, &u[i], &h))
+				continue;
+			for (x = first; x < nt; x++)
+				if (tasks[x]->peer.no == h.no &&
+				    tasks[x]->len + len < FAN_LINE_UNITS) {
+					t = tasks[x];
+					break;
+				}
 			if (!t) {
-				rc = mv_err_set(err, MV_EINTERNAL,
-						"out of memory");
-				goto out;
+				if (nt == tcap) {
+					size_t nc = tcap ? tcap * 2 : 8;
+					void *v = realloc(tasks,
+							  nc * sizeof(*tasks));
+
+					if (!v)
+						break;
+					tasks = v;
+					tcap = nc;
+				}
+				t = calloc(1, sizeof(*t));
+				if (t && !(t->unit = malloc(nu *
+							    sizeof(*t->unit)))) {
+					free(t);
+					t = NULL;
+				}
+				if (!t)
+					break;
+				t->peer = h;
+				tasks[nt++] = t;
 			}
 			t->unit[t->nunit++] = i;
-			t->len += strlen(u[i].leaf) + 1;
-			u[i].tried[u[i].ntried++] = h[j].no;
-			asked++;
+			t->len += len;
+			u[i].tried[u[i].ntried++] = h.no;
+			u[i].inflight++;
+			u[i].sent = now;
+			if (now + hedge < wake)
+				wake = now + hedge;
 		}
-		if (!asked)
-			break;
-		for (size_t i = 0; i < nt; i++) {
-			struct fan_task *t = &tasks[i];
+		for (size_t i = first; i < nt; i++) {
+			struct fan_task *t = tasks[i];
 
 			t->nd = nd;
 			t->c = c;
+			t->w = &w;
 			t->all = u;
 			t->q = q;
 			t->nq = nq;
@@ -493,50 +597,88 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 			t->ef = ef;
 			t->filter = filter;
 			t->rev = rev;
+			t->end = end;
 			t->ids = malloc(nq * k * sizeof(*t->ids) + 1);
 			t->dist = malloc(nq * k * sizeof(*t->dist) + 1);
-			if (!t->ids || !t->dist)
+			if (!t->ids || !t->dist) {
 				snprintf(t->why, sizeof(t->why), "out of memory");
-			else if (nt == 1 ||
-				 pthread_create(&t->th, NULL, fan_ask, t))
+				t->finished = 1;
+			} else if (pthread_create(&t->th, NULL, fan_ask, t)) {
+				t->th = 0;
 				fan_ask(t);
-			else
-				t->ok = -1;	/* a thread to join */
+			}
 		}
-		for (size_t i = 0; i < nt; i++) {
-			struct fan_task *t = &tasks[i];
+		/* Settle what finished; wait for the next event. */
+		pthread_mutex_lock(&w.mu);
+		for (;;) {
+			int any = 0;
 
-			if (t->ok == -1) {
-				t->ok = 0;
-				pthread_join(t->th, NULL);
+			running = 0;
+			for (size_t i = 0; i < nt; i++) {
+				if (!tasks[i] || tasks[i]->finished != 1) {
+					running += tasks[i] != NULL;
+					continue;
+				}
+				tasks[i]->finished = 2;
+				pthread_mutex_unlock(&w.mu);
+				task_settle(nd, tasks[i], u, l2, ids, dist);
+				task_free(tasks[i]);
+				tasks[i] = NULL;
+				pthread_mutex_lock(&w.mu);
+				any = 1;
 			}
-			if (t->timedout)
-				node_place_suspect(nd, t->peer.no,
-						   FAN_SUSPECT_MS);
-			else if (t->ok)
-				node_place_suspect(nd, t->peer.no, 0);
-			if (t->ok)
-				fan_merge(l2, nq, k, t->ids, t->dist, ids,
-					  dist);
-			for (size_t j = 0; j < t->nunit; j++) {
-				struct fan_unit *x = &u[t->unit[j]];
+			now = node_mono_ms();
+			if (any || now >= wake || !running)
+				break;
+			{
+				struct timespec ts;
+				int64_t ms = wake - now;
 
-				if (t->ok && !node_units_has(&t->missing,
-							     x->leaf))
-					x->done = 1;
-				else
-					snprintf(x->why, sizeof(x->why),
-						 "node %u: %s", t->peer.no,
-						 t->ok ? "does not hold it"
-						       : t->why);
+				clock_gettime(CLOCK_REALTIME, &ts);
+				ts.tv_sec += ms / 1000;
+				ts.tv_nsec += (ms % 1000) * 1000000;
+				if (ts.tv_nsec >= 1000000000) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000;
+				}
+				pthread_cond_timedwait(&w.cv, &w.mu, &ts);
 			}
-			free(t->unit);
-			free(t->ids);
-			free(t->dist);
-			node_units_free(&t->missing);
-			memset(t, 0, sizeof(*t));
+		}
+		pthread_mutex_unlock(&w.mu);
+		left = 0;
+		for (size_t i = 0; i < nu; i++)
+			left += !u[i].done;
+		if (!left || node_mono_ms() >= end)
+			break;
+		if (!running) {
+			/* Nothing out: on only if a holder is left to ask. */
+			int more = 0;
+
+			for (size_t i = 0; i < nu && !more; i++) {
+				struct place_node h;
+
+				more = !u[i].done && next_holder(nd, c, &u[i],
+								 &h);
+			}
+			if (!more)
+				break;
 		}
 	}
+	/* Requests still out: answered by others, or too late. */
+	for (size_t i = 0; i < nt; i++)
+		if (tasks[i])
+			atomic_store(&tasks[i]->cancel, 1);
+	for (size_t i = 0; i < nt; i++)
+		if (tasks[i]) {
+			if (tasks[i]->th)
+				pthread_join(tasks[i]->th, NULL);
+			tasks[i]->th = 0;
+			if (!tasks[i]->ok)
+				node_place_suspect(nd, tasks[i]->peer.no,
+						   FAN_SUSPECT_MS);
+			task_settle(nd, tasks[i], u, l2, ids, dist);
+			task_free(tasks[i]);
+		}
 	rc = fan_self(nd, c, u, nu, q, nq, k, nprobe, ef, f, ids, dist, err);
 	if (rc < 0)
 		goto out;
@@ -545,20 +687,20 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 		left += !u[i].done;
 	if (left) {
 		char why[MV_ERR_LEN];
-		size_t w = 0, named = 0;
+		size_t w2 = 0, named = 0;
 
 		why[0] = '\0';
-		for (size_t i = 0; i < nu && w + 1 < sizeof(why); i++) {
+		for (size_t i = 0; i < nu && w2 + 1 < sizeof(why); i++) {
 			if (u[i].done)
 				continue;
-			w += (size_t)snprintf(why + w, sizeof(why) - w,
-					      "%s%s (%s)", named ? ", " : "",
-					      u[i].leaf, u[i].why[0] ? u[i].why
+			w2 += (size_t)snprintf(why + w2, sizeof(why) - w2,
+					       "%s%s (%s)", named ? ", " : "",
+					       u[i].leaf, u[i].why[0] ? u[i].why
 						: "no live holder");
 			named++;
 		}
-		if (named < left && w + 1 < sizeof(why))
-			snprintf(why + w, sizeof(why) - w, " and %zu more",
+		if (named < left && w2 + 1 < sizeof(why))
+			snprintf(why + w2, sizeof(why) - w2, " and %zu more",
 				 left - named);
 		rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "search of '%s' "
 				 "incomplete: %zu unit%s unreachable: %s",
@@ -568,5 +710,7 @@ out:
 	free(u);
 	free(tasks);
 	node_units_free(&todo);
+	pthread_mutex_destroy(&w.mu);
+	pthread_cond_destroy(&w.cv);
 	return rc;
 }
