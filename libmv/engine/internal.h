@@ -217,6 +217,7 @@ struct place {
 	pthread_t thread;
 	int running;
 	struct fan_conn *pool;		/* under lock */
+	int warned;			/* placer: a failed load logged */
 };
 uint64_t node_place_hash(const char *unit, uint32_t no);
 /* The want highest of n nodes for unit, best first, into out: how many. */

@@ -413,11 +413,15 @@ static int place_coll(struct node *nd, struct coll *c)
 		memset(&tmp, 0, sizeof(tmp));
 		snprintf(tmp.path, sizeof(tmp.path), "%s", w[i].path);
 		if (seg_vecs_read(nd, c, &tmp, w[i].n, &e) < 0) {
-			log_warnx("collection '%s': cannot load '%s': %s",
-				  c->name, w[i].path, e.msg);
+			/* Said once until a load works again (S3 away). */
+			if (!nd->place->warned++)
+				log_warnx("collection '%s': cannot load '%s': "
+					  "%s; trying again every second",
+					  c->name, w[i].path, e.msg);
 			again = 1;
 			continue;
 		}
+		nd->place->warned = 0;
 		pthread_rwlock_wrlock(&c->lock);
 		for (size_t j = 0; j < c->nsegs; j++) {
 			struct seg *s = c->segs[j];
@@ -446,10 +450,13 @@ static int place_coll(struct node *nd, struct coll *c)
 		struct mv_index *ix = index_read(nd, ipath, itotal, &e);
 
 		if (!ix) {
-			log_warnx("collection '%s': cannot load the index "
-				  "'%s': %s", c->name, ipath, e.msg);
+			if (!nd->place->warned++)
+				log_warnx("collection '%s': cannot load the "
+					  "index '%s': %s; trying again every "
+					  "second", c->name, ipath, e.msg);
 			again = 1;
 		} else {
+			nd->place->warned = 0;
 			pthread_rwlock_wrlock(&c->lock);
 			if (c->index && !c->index->ix &&
 			    !strcmp(c->index->path, ipath)) {
