@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
 #include "internal.h"
@@ -278,6 +279,15 @@ again:
 	line[l++] = '\n';
 	{
 		struct iovec iov[2] = { { line, l }, { (void *)t->q, qb } };
+		int64_t ms = t->end - node_mono_ms();
+		struct timeval tv;
+
+		/* A stopped peer does not read: the write is bounded too. */
+		if (ms < 1)
+			ms = 1;
+		tv.tv_sec = ms / 1000;
+		tv.tv_usec = (ms % 1000) * 1000;
+		setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 
 		if (send_all(fd, t, iov, 2) < 0)
 			goto retry;
