@@ -36,6 +36,8 @@
 #define FAN_HEDGE_MS 300
 #define FAN_WAIT_MS 5000
 #define FAN_SUSPECT_MS 10000
+/* Idle connections kept per peer. */
+#define FAN_POOL_PER_PEER 4
 /* Room for the unit names of one request line (the node's line: 64 KiB). */
 #define FAN_LINE_UNITS 48000
 
@@ -118,6 +120,20 @@ static void fan_put(struct node *nd, const struct place_node *p,
 	snprintf(c->user, sizeof(c->user), "%s", user);
 	c->fd = fd;
 	pthread_mutex_lock(&nd->place->lock);
+	{
+		/* A few idle ones per peer: each is a connection it counts
+		 * in its load. */
+		int same = 0;
+
+		for (struct fan_conn *x = nd->place->pool; x; x = x->next)
+			same += x->no == p->no;
+		if (same >= FAN_POOL_PER_PEER) {
+			pthread_mutex_unlock(&nd->place->lock);
+			close(fd);
+			free(c);
+			return;
+		}
+	}
 	c->next = nd->place->pool;
 	nd->place->pool = c;
 	pthread_mutex_unlock(&nd->place->lock);
