@@ -102,12 +102,19 @@ held_sum_is() {
 	for i in 1 2 3; do
 		search_ok "$i" || fail "search through node $i"
 	done
-	# A stopped node: its units have a replica, searches answer at once.
-	kill -STOP "${PID[3]}"
-	for i in 1 2; do
-		search_ok "$i" || fail "search through node $i with node 3 stopped"
+	# Any one node stopped: its units have a replica elsewhere, and
+	# searches through the others answer at once.  With the sum above,
+	# every unit is on exactly two nodes.
+	local s o
+	for s in 1 2 3; do
+		kill -STOP "${PID[$s]}"
+		for o in 1 2 3; do
+			[ "$o" = "$s" ] && continue
+			search_ok "$o" ||
+				fail "search through node $o with node $s stopped"
+		done
+		kill -CONT "${PID[$s]}"
 	done
-	kill -CONT "${PID[3]}"
 	search_ok 3 || fail "search through node 3 resumed"
 	# GET of every id through the node that holds the fewest segments.
 	local few=1
