@@ -205,6 +205,7 @@ node_up() {
 		--cluster_id=bench --data_dir="$home" \
 		--s3_endpoint="$MV_TEST_S3_ENDPOINT" \
 		--s3_bucket="$MV_TEST_S3_BUCKET" \
+		--num_replicas="${NUM_REPLICAS:-2}" \
 		</dev/null >>"$tmp/$n.log" 2>&1 &
 	PID[$n]=$!
 }

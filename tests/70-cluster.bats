@@ -17,10 +17,12 @@ teardown_file() {
 	nodes3_teardown_file
 }
 
+# Every node holds every segment (num_replicas=2 of three): the tests
+# here are about following the commit log; 73-place.bats is placement's.
 setup() {
 	nodes3_setup
 	for i in 1 2 3; do
-		node_up "$i"
+		node_up "$i" --num_replicas=2
 	done
 }
 
@@ -152,7 +154,7 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	[ "$(nearest 1 '2 2 2 2')" = 2 ] || fail "node 1"
 	[ "$(nearest 2 '1 1 1 1')" = 1 ] || fail "node 2"
 	run -69 mv-ls -a "${ADDR[3]}"
-	node_up 3
+	node_up 3 --num_replicas=2
 	[ "$(nearest 3 '2 2 2 2')" = 2 ] || fail "node 3 did not catch up"
 	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[3]}" --ids-first things
 	[ "$(nearest 1 '3 3 3 3')" = 3 ] || fail "node 1 after node 3's flush"
@@ -197,7 +199,7 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	PROXY=$!
 	kill "${PID[1]}"
 	wait "${PID[1]}" || true
-	MV_TEST_S3_ENDPOINT=http://127.0.0.1:$p node_up 1
+	MV_TEST_S3_ENDPOINT=http://127.0.0.1:$p node_up 1 --num_replicas=2
 	run -0 mv-create -a "${ADDR[1]}" things --dim 4
 	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
 	# socat and the children serving open connections: its own group.
@@ -273,7 +275,7 @@ for i in range(3000):
 		rc=0
 		wait "$pid" || rc=$?
 		[ "$rc" -eq 0 ] && acked+=("$r")
-		node_up 1
+		node_up 1 --num_replicas=2
 	done
 	echo "flushes that returned 0: ${acked[*]:-none}" >&3
 	# Every node: per round, all 3,000 rows or none; every flush that
@@ -366,7 +368,7 @@ for i in range(40):
 	# Both restart (each loads only its own), and X's data is whole.
 	kill "${PID[4]}" "${PID[2]}"
 	wait "${PID[4]}" "${PID[2]}" || :
-	node_up 2
+	node_up 2 --num_replicas=2
 	run -0 mv-ls -a "${ADDR[2]}" things
 	assert_output --regexp "^things${T}2${T}l2${T}1${T}"
 	run -0 mv-ls -a "${ADDR[2]}" -u "$uy"

@@ -298,8 +298,8 @@ sys.exit(1)' "$port"
 }
 
 @test "nodes in cluster mode register themselves: tools and sessions through the master, a killed node is down" {
-	start_cluster_node 1
-	start_cluster_node 2
+	start_cluster_node 1 --num_replicas=1
+	start_cluster_node 2 --num_replicas=1
 	start_master
 	poll 5 state_is "$NODE_1" up
 	poll 5 state_is "$NODE_2" up
@@ -324,7 +324,7 @@ sys.exit(1)' "$port"
 		run -0 mv-search -a "$MASTER" "$C" -k 1 < <(printf '0 1\n')
 		assert_output "0${T}1${T}2${T}0"
 	done
-	start_cluster_node 2
+	start_cluster_node 2 --num_replicas=1
 	poll 5 state_is "$NODE_2" up
 }
 

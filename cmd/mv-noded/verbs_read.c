@@ -188,6 +188,10 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 	struct mv_err e = { 0 };
 	long nprobe = -1, ef = -1;
 	struct mv_filter *f = NULL;
+	char *ftext = NULL;
+	struct node_units want = { 0 }, missing = { 0 };
+	uint64_t rev = 0;
+	int part = 0;
 
 	if (parse_u64(argv[2], 1000000, &k) < 0 ||
 	    parse_u64(argv[3], PAYLOAD_MAX, &nq) < 0 ||
@@ -196,8 +200,24 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		return proto_err(cn, "usage: SEARCH <name> <k> <nq> <bytes> "
 				 "[param=value]...");
 	}
-	if (visible(cn, bytes, &rc) < 0)
+	/* Another node's part of its search: units=a,b rev=R (fanout.c). */
+	for (int i = 5; i < argc; i++)
+		if (!strncmp(argv[i], "units=", 6))
+			part = 1;
+		else if (!strncmp(argv[i], "rev=", 4) &&
+			 parse_u64(argv[i] + 4, INT64_MAX, &rev) < 0)
+			rev = 0;
+	if (part) {
+		struct mv_err we = { 0 };
+
+		if (node_visible_at(cn->nd, (int64_t)rev, &we) < 0) {
+			if (skip_payload(cn, bytes) < 0)
+				return -1;
+			return reply_err(cn, &we);
+		}
+	} else if (visible(cn, bytes, &rc) < 0) {
 		return rc;
+	}
 	c = node_coll_get(cn->nd, cn->user, argv[1]);
 	if (!c) {
 		if (skip_payload(cn, bytes) < 0)
@@ -239,9 +259,29 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		}
 		else if (!strcmp(argv[i], "filter")) {
 			mv_filter_free(f);
+			free(ftext);
+			ftext = strdup(eq + 1);	/* as sent, for other nodes */
 			f = req_filter(cn, c, eq + 1, &rc);
 			if (!f)
 				goto out;
+			if (!ftext) {
+				rc = reply(cn, "ERR INTERNAL out of memory");
+				goto out;
+			}
+		}
+		else if (!strcmp(argv[i], "units")) {
+			char *save = NULL, *u;
+
+			for (u = strtok_r(eq + 1, ",", &save); u;
+			     u = strtok_r(NULL, ",", &save))
+				if (node_units_add(&want, u) < 0) {
+					rc = reply(cn, "ERR INTERNAL out of "
+						   "memory");
+					goto out;
+				}
+		}
+		else if (!strcmp(argv[i], "rev")) {
+			continue;
 		}
 		else if (!strcmp(argv[i], "nprobe") || !strcmp(argv[i], "ef") ||
 			 !strcmp(argv[i], "efSearch")) {
@@ -276,8 +316,10 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		rc = reply(cn, "ERR INTERNAL out of memory");
 		goto out;
 	}
-	if (node_search_filter(cn->nd, c, q, nq, k, nprobe, ef, f, ids, dist,
-			       &e) < 0) {
+	if ((part ? node_search_units(cn->nd, c, q, nq, k, nprobe, ef, f,
+				      &want, NULL, &missing, ids, dist, &e)
+		  : node_search_all(cn->nd, c, q, nq, k, nprobe, ef, f, ftext,
+				    ids, dist, &e)) < 0) {
 		rc = reply_err(cn, &e);
 		goto out;
 	}
@@ -298,10 +340,19 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		pthread_rwlock_unlock(&c->lock);
 	}
 	{
-		char line[128];
+		char line[LINE_MAX_LEN];
 		int l = snprintf(line, sizeof(line),
-				 "OK nq=%" PRIu64 " k=%" PRIu64 " bytes=%zu\n",
+				 "OK nq=%" PRIu64 " k=%" PRIu64 " bytes=%zu",
 				 nq, k, nq * k * 12 + cn->out.len);
+
+		/* The units asked for that this node does not serve. */
+		for (size_t i = 0; i < missing.n &&
+		     (size_t)l < sizeof(line) - 2; i++)
+			l += snprintf(line + l, sizeof(line) - (size_t)l, "%s%s",
+				      i ? "," : " missing=", missing.v[i]);
+		if ((size_t)l > sizeof(line) - 2)
+			l = (int)sizeof(line) - 2;
+		line[l++] = '\n';
 		struct iovec iov[4] = {
 			{ line, (size_t)l },
 			{ ids, nq * k * 8 },
@@ -312,6 +363,9 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 	}
 out:
 	mv_filter_free(f);
+	free(ftext);
+	node_units_free(&want);
+	node_units_free(&missing);
 	free(q);
 	free(ids);
 	free(dist);

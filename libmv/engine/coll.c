@@ -99,6 +99,21 @@ struct coll **node_colls_ref(struct node *nd, size_t *n)
 	return list;
 }
 
+/* Segments whose vectors c serves here (c->lock held): a cluster
+ * node holds only some (place.c). */
+static size_t node_segs_held(struct coll *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->nsegs; i++) {
+		const struct seg *s = c->segs[i];
+
+		if (s->indexed ? c->index && c->index->ix : s->vecs != NULL)
+			n++;
+	}
+	return n;
+}
+
 size_t node_segment_count(struct node *nd)
 {
 	size_t n, segs = 0;
@@ -107,7 +122,7 @@ size_t node_segment_count(struct node *nd)
 	/* Each collection's lock after the list's is let go: never nested. */
 	for (size_t i = 0; i < n; i++) {
 		pthread_rwlock_rdlock(&list[i]->lock);
-		segs += list[i]->nsegs;
+		segs += nd->place ? node_segs_held(list[i]) : list[i]->nsegs;
 		pthread_rwlock_unlock(&list[i]->lock);
 		coll_put(list[i]);
 	}

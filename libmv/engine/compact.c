@@ -76,7 +76,7 @@ static int drop_worth(const struct seg *s, int force)
  * index covers them or not) with deleted rows to drop; at most as many as
  * one metadata transaction can swap.
  */
-static size_t pick(struct coll *c, int force, struct seg **in)
+static size_t pick(struct coll *c, int force, int placed, struct seg **in)
 {
 	size_t n = 0, cand = 0, bytes = 0;
 	size_t row_bytes = c->dim * sizeof(float);
@@ -85,7 +85,8 @@ static size_t pick(struct coll *c, int force, struct seg **in)
 		struct seg *s = c->segs[i];
 		size_t live = s->n - s->ndeleted;
 
-		if (!s->indexed && !s->vecs)
+		/* (a cluster node reads what it does not hold from storage) */
+		if (!s->indexed && !s->vecs && !placed)
 			continue;
 		if ((!s->indexed && s->n * row_bytes < SEG_SMALL_BYTES) ||
 		    drop_worth(s, force)) {
@@ -234,7 +235,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 					  "'%s' is under way", c->name) : 0;
 	pthread_rwlock_rdlock(&c->lock);
 	in = malloc((c->nsegs + 1) * sizeof(*in));
-	nin = in ? pick(c, force, in) : 0;
+	nin = in ? pick(c, force, nd->place != NULL, in) : 0;
 	if (txn_ops(c, nin) > MV_META_TXN_OPS_MAX)
 		MV_BUG("compaction of %zu segments exceeds a transaction", nin);
 	/* Snapshot the live rows: (segment, row) of each output row. */

@@ -263,6 +263,7 @@ struct node {
 	/* Files of flushes whose commit is unknown (follow.c). */
 	pthread_mutex_t limbo_lock;
 	struct limbo *limbo;
+	struct place *place;		/* cluster: placement (place.c) */
 };
 
 extern struct node *the_node;
@@ -285,6 +286,8 @@ void node_cluster_stop(struct node *nd);
  */
 #define MV_VISIBLE_WAIT_MS 5000
 int node_visible(struct node *nd, struct mv_err *err);
+/* The same for a revision given (another node's search: fanout.c). */
+int node_visible_at(struct node *nd, int64_t rev, struct mv_err *err);
 
 /* Look up a collection and take a reference; NULL if absent. */
 struct coll *node_coll_get(struct node *nd, const char *user,
@@ -414,6 +417,39 @@ int node_search_filter(struct node *nd, struct coll *c, const float *q,
 		       size_t nq, size_t k, long nprobe, long ef,
 		       const struct mv_filter *f, int64_t *ids, float *dist,
 		       struct mv_err *err);
+/*
+ * Search units (place.c): an index with the segments it covers, or a
+ * segment no index covers, named by its file name under the collection.
+ */
+#define MV_UNIT_LEAF 128
+struct node_units {
+	char (*v)[MV_UNIT_LEAF];
+	size_t n, cap;
+};
+int node_units_add(struct node_units *u, const char *leaf);
+int node_units_has(const struct node_units *u, const char *leaf);
+void node_units_free(struct node_units *u);
+/*
+ * node_search_filter over the units in want (NULL: every unit) that this
+ * node serves now; their names into done (unless NULL), and those of want
+ * (or all) that it does not serve into todo (unless NULL).
+ */
+int node_search_units(struct node *nd, struct coll *c, const float *q,
+		      size_t nq, size_t k, long nprobe, long ef,
+		      const struct mv_filter *f, const struct node_units *want,
+		      struct node_units *done, struct node_units *todo,
+		      int64_t *ids, float *dist, struct mv_err *err);
+/*
+ * Cluster (fanout.c): node_search_filter over the whole collection, the
+ * units this node does not serve asked of their live holders (filter:
+ * the request's escaped text of f); embedded, node_search_filter.  A unit
+ * no holder answered for: MV_EAGAIN naming the units missing.
+ */
+int node_search_all(struct node *nd, struct coll *c, const float *q,
+		    size_t nq, size_t k, long nprobe, long ef,
+		    const struct mv_filter *f, const char *filter,
+		    int64_t *ids, float *dist, struct mv_err *err);
+
 /*
  * The rows of s that match f and are not deleted into bits ((n + 7) / 8
  * bytes, a deletion bitmap's order); their count.  Caller holds c->lock.

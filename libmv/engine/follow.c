@@ -12,7 +12,8 @@
  * or delete-log key is applied incrementally; anything else that changes
  * a collection (a file removed by a compaction or a drop, another index)
  * reloads that collection from the metadata and swaps its contents in
- * under its write lock.  v1: every node loads every segment.
+ * under its write lock.  A node keeps every segment's ids and columns
+ * but only the vectors of the units it holds (place.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -106,6 +107,13 @@ int node_visible(struct node *nd, struct mv_err *err)
 	}
 	if (atomic_exchange(&nd->meta_down, 0))
 		log_info("metadata reachable again");
+	return node_wait_applied(nd, rev, MV_VISIBLE_WAIT_MS, err);
+}
+
+int node_visible_at(struct node *nd, int64_t rev, struct mv_err *err)
+{
+	if (!nd->cluster)
+		return 0;
 	return node_wait_applied(nd, rev, MV_VISIBLE_WAIT_MS, err);
 }
 
@@ -505,9 +513,12 @@ static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 	if (!m.v)
 		MV_BUG("out of memory following the commit log");
 	/* A user's first collection here claims the user for the cluster. */
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < n; i++) {
 		if (ev[i].type == MV_META_PUT)
 			node_user_seen(nd, ev[i].key);
+		node_place_live(nd, ev[i].key, ev[i].val, ev[i].vlen,
+				ev[i].type == MV_META_PUT);
+	}
 	pthread_mutex_lock(&nd->commit);
 	/*
 	 * Two passes: first what makes a collection be read again (a schema
@@ -927,7 +938,7 @@ int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err)
 		return mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
 	}
 	nd->threads = 1;
-	return 0;
+	return node_place_start(nd, err);
 }
 
 static void sync_pool_close(struct node *nd);
@@ -942,6 +953,7 @@ void node_cluster_stop(struct node *nd)
 	pthread_join(nd->follower, NULL);
 	pthread_join(nd->keeper, NULL);
 	nd->threads = 0;
+	node_place_free(nd);
 	sync_pool_close(nd);
 	lease = atomic_exchange(&nd->lease, 0);
 	if (lease)

@@ -716,6 +716,13 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		total += ci->segs[i]->n;
 	}
 	ci->base[ci->nsegs] = total;
+	if (!node_place_held(nd, ci->path)) {
+		/* Another node's unit (place.c): its labels only. */
+		c->index = ci;
+		release_covered(ci);
+		ci = NULL;
+		goto out;
+	}
 	rc = mv_store_get(nd->store, ci->path, &file, &len, err);
 	if (rc < 0)
 		goto out;

@@ -189,4 +189,61 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 		      long nprobe, long ef, int64_t *ids, float *dist,
 		      struct mv_err *err);
 
+/*
+ * place.c: placement in a cluster.  A unit (an index with the segments
+ * it covers, or a segment no index covers) is held by the 1 +
+ * num_replicas live nodes with the highest node_place_hash(its storage
+ * path, node number); every node computes the same from the live keys.
+ */
+#define PLACE_NODES_MAX 64
+struct place_node {
+	uint32_t no;
+	char addr[128];
+	int64_t suspect_until;		/* mono ms: did not answer a search */
+};
+/* A kept connection to another node for fan-out search (fanout.c). */
+struct fan_conn {
+	struct fan_conn *next;
+	uint32_t no;
+	char addr[128];
+	char user[MV_NAME_MAX + 1];	/* the USER it was last given */
+	int fd;
+};
+struct place {
+	pthread_mutex_t lock;		/* a leaf: taken last */
+	pthread_cond_t cv;
+	struct place_node live[PLACE_NODES_MAX];
+	size_t nlive;
+	uint64_t gen;			/* bumped when the live set changes */
+	int kick;			/* the placer to pass at once */
+	pthread_t thread;
+	int running;
+	struct fan_conn *pool;		/* under lock */
+	int warned;			/* placer: a failed load logged */
+};
+uint64_t node_place_hash(const char *unit, uint32_t no);
+/* The want highest of n nodes for unit, best first, into out: how many. */
+size_t node_place_pick(const char *unit, const uint32_t *nos, size_t n,
+		       size_t want, uint32_t *out);
+/* Cluster: the live set from the live keys, this node in it (before the
+ * load, so that it loads only what it holds). */
+int node_place_init(struct node *nd, struct mv_err *err);
+/* A watched key's PUT or DEL: a live key changes the live set. */
+void node_place_live(struct node *nd, const char *key, const char *val,
+		     size_t vlen, int put);
+/* Whether this node holds unit (1 embedded). */
+int node_place_held(struct node *nd, const char *unit);
+/* The live holders of unit, best first, those marked suspect last. */
+size_t node_place_holders(struct node *nd, const char *unit,
+			  struct place_node *out);
+/* Node no did not answer: ask it last for ms (0: answered again). */
+void node_place_suspect(struct node *nd, uint32_t no, int ms);
+/* Free s's vectors unless this node holds s (c->lock exclusive, or s
+ * not yet shared). */
+void node_place_drop_vecs(struct node *nd, struct seg *s);
+/* The placer thread (node_cluster_start / node_cluster_stop). */
+int node_place_start(struct node *nd, struct mv_err *err);
+void node_place_stop(struct node *nd);
+void node_place_free(struct node *nd);
+
 #endif

@@ -122,6 +122,11 @@ int node_seg_read(struct node *nd, struct coll *c, const char *path,
 	s->own = file;
 	s->vecs = (float *)b;
 	file = NULL;
+	if (!node_place_held(nd, path)) {
+		/* Another node's unit: ids and columns only (place.c). */
+		node_seg_free_own(s, 0);
+		s->vecs = NULL;
+	}
 	s->ncols = c->nfields;
 	for (int f = 0; f < c->nfields; f++) {
 		struct nbuf nb = { 0 };
@@ -155,6 +160,10 @@ int node_seg_read(struct node *nd, struct coll *c, const char *path,
 					s->cols[f].path);
 			goto fail;
 		}
+	}
+	if (!s->vecs) {
+		*out = s;
+		return 0;
 	}
 	if (c->metric == MV_COSINE) {
 		/* Search a normalised copy; raw stays in storage for GET. */

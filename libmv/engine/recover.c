@@ -249,6 +249,9 @@ int node_open(struct node *nd, struct mv_err *err)
 		/* The number first: it is in every file name. */
 		if ((rc = node_cluster_join(nd, err)) < 0)
 			return rc;
+		/* The live nodes: what this node holds of what it loads. */
+		if ((rc = node_place_init(nd, err)) < 0)
+			return rc;
 		/* Everything after rev is followed; what loads is skipped. */
 		if ((rc = mv_meta_revision(nd->meta, &rev, err)) < 0)
 			return rc;

@@ -439,15 +439,50 @@ static int seg_filtered(struct node *nd, struct coll *c, struct seg *s,
 	return rc;
 }
 
+/*
+ * Whether to search the unit at path: 1 when it is in want (or want is
+ * NULL) and served here (listed in done), 0 when not wanted, 0 and listed
+ * in todo when wanted but not served.
+ */
+static int unit_pick(const char *path, int served,
+		     const struct node_units *want, struct node_units *done,
+		     struct node_units *todo, int *rc, struct mv_err *err)
+{
+	const char *leaf = strrchr(path, '/');
+
+	leaf = leaf ? leaf + 1 : path;
+	if (want && !node_units_has(want, leaf))
+		return 0;
+	if (done || todo) {
+		struct node_units *u = served ? done : todo;
+
+		if (u && node_units_add(u, leaf) < 0) {
+			*rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			return 0;
+		}
+	}
+	return served;
+}
+
 int node_search_filter(struct node *nd, struct coll *c, const float *q,
 		       size_t nq, size_t k, long nprobe, long ef,
 		       const struct mv_filter *f, int64_t *ids, float *dist,
 		       struct mv_err *err)
 {
+	return node_search_units(nd, c, q, nq, k, nprobe, ef, f, NULL, NULL,
+				 NULL, ids, dist, err);
+}
+
+int node_search_units(struct node *nd, struct coll *c, const float *q,
+		      size_t nq, size_t k, long nprobe, long ef,
+		      const struct mv_filter *f, const struct node_units *want,
+		      struct node_units *done, struct node_units *todo,
+		      int64_t *ids, float *dist, struct mv_err *err)
+{
 	int l2 = c->metric == MV_L2;
 	float *qn = NULL;
 	struct scratch sc = { 0 };
-	int rc = 0;
+	int rc = 0, units = want || done || todo;
 
 	node_topk_clear(l2, ids, dist, nq * k);
 	if (c->metric == MV_COSINE) {
@@ -459,7 +494,10 @@ int node_search_filter(struct node *nd, struct coll *c, const float *q,
 		q = qn;
 	}
 	pthread_rwlock_rdlock(&c->lock);
-	if (c->index)
+	/* The index: unless this node holds it not (place.c). */
+	if (c->index && (units ? unit_pick(c->index->path, c->index->ix != NULL,
+					   want, done, todo, &rc, err)
+			       : c->index->ix != NULL))
 		rc = f ? index_filtered(nd, c, q, nq, k, nprobe, ef, f, ids,
 					dist, &sc, err)
 		       : node_index_search(c, q, nq, k, nprobe, ef, ids, dist,
@@ -469,7 +507,18 @@ int node_search_filter(struct node *nd, struct coll *c, const float *q,
 		struct seg *s = c->segs[si];
 		size_t kk = k + s->ndeleted;
 
-		if (s->indexed || s->n == s->ndeleted || !s->vecs)
+		if (s->indexed)
+			continue;
+		if (s->n == s->ndeleted) {
+			/* Nothing to search: done wherever it is held. */
+			if (units)
+				unit_pick(s->path, 1, want, done, NULL, &rc,
+					  err);
+			continue;
+		}
+		if (units ? !unit_pick(s->path, s->vecs != NULL, want, done,
+				       todo, &rc, err)
+			  : !s->vecs)
 			continue;
 		if (f) {
 			rc = seg_filtered(nd, c, s, q, nq, k, f, ids, dist, &sc,

@@ -182,8 +182,11 @@ TEST(engine_memory_limit_counts_segments_and_pending)
 /*
  * Cluster mode without servers: two nodes in one process on one local
  * metadata store and one store directory (preset, as etcd and S3 would
- * be shared), each following the other's commits.
+ * be shared), each following the other's commits; with num_replicas
+ * cl_replicas (1: both hold every unit).
  */
+static const char *cl_replicas = "1";
+
 static int cluster_open(struct node *nd, const char *dir, struct mv_meta *m,
 			struct mv_store *s, const char *listen,
 			struct mv_err *err)
@@ -194,6 +197,7 @@ static int cluster_open(struct node *nd, const char *dir, struct mv_meta *m,
 	    mv_conf_set(&nd->conf, "etcd", "http://127.0.0.1:1", err) < 0 ||
 	    mv_conf_set(&nd->conf, "s3_endpoint", "file:/unused", err) < 0 ||
 	    mv_conf_set(&nd->conf, "listen", listen, err) < 0 ||
+	    mv_conf_set(&nd->conf, "num_replicas", cl_replicas, err) < 0 ||
 	    mv_mkdir_p(dir, err) < 0)
 		return -1;
 	nd->meta = m;
@@ -510,6 +514,95 @@ TEST(engine_cluster_two_nodes_follow_each_other)
 	batch_free(bb);
 	node_close(a);
 	node_close(b);
+	the_node = NULL;
+	mv_store_close(s);
+	mv_meta_close(m);
+	free(a);
+	free(b);
+}
+
+/* The units nd serves of things (*done) and those it does not (*todo);
+ * the nearest id to vec_of(id) among those it serves into *near. */
+static int cl_units(struct node *nd, int id, size_t *done, size_t *todo,
+		    int64_t *near)
+{
+	struct mv_err err = { 0 };
+	struct coll *c = node_coll_get(nd, "default", "things");
+	struct node_units d = { 0 }, t = { 0 };
+	float q[DIM], dist[1];
+	int rc;
+
+	if (!c)
+		return -1;
+	vec_of(id, q);
+	rc = node_search_units(nd, c, q, 1, 1, 0, 0, NULL, NULL, &d, &t, near,
+			       dist, &err);
+	if (rc == 0 && *near != MV_ID_NONE && dist[0] != 0.0f)
+		*near = -1;
+	*done = d.n;
+	*todo = t.n;
+	node_units_free(&d);
+	node_units_free(&t);
+	coll_put(c);
+	return rc;
+}
+
+TEST(engine_cluster_placement_splits_units_and_takes_them_over)
+{
+	struct mv_err err = { 0 };
+	struct mv_meta *m = mv_meta_open_local(unit_path("pl-meta"), &err);
+	struct mv_store *s = mv_store_open_local(unit_path("pl-store"), &err);
+	struct node *a = calloc(1, sizeof(*a)), *b = calloc(1, sizeof(*b));
+	struct batch *ba;
+	int64_t ins = 0, del = 0, na = 0, nb = 0;
+	size_t da = 0, ta = 0, db = 0, tb = 0;
+	int existed = 0, split = 0, whole = 0;
+
+	REQUIRE(m && s && a && b);
+	cl_replicas = "0";
+	REQUIRE(cluster_open(a, unit_path("pl-a"), m, s, "127.0.0.1:7001",
+			     &err) == 0);
+	REQUIRE(cluster_open(b, unit_path("pl-b"), m, s, "127.0.0.1:7002",
+			     &err) == 0);
+	cl_replicas = "1";
+	REQUIRE(node_create(a, "default", "things", DIM, MV_L2, NULL, 0, 0,
+			    &existed, &err) == 0);
+	ba = batch_new(NULL);
+	REQUIRE(ba);
+	/* Ten segments, all written by A. */
+	for (int f = 0; f < 10; f++) {
+		REQUIRE(cl_insert(a, ba, f * 20, 20, &err) == 0);
+		REQUIRE(cl_flush(a, ba, &ins, &del, &err) == 0);
+	}
+	CHECK_EQ_INT(node_visible(b, &err), 0);
+	/* Each unit on one node once the placers passed (A frees the
+	 * vectors of what it wrote for B). */
+	for (int i = 0; i < 100 && !split; i++) {
+		CHECK_EQ_INT(cl_units(a, 77, &da, &ta, &na), 0);
+		CHECK_EQ_INT(cl_units(b, 77, &db, &tb, &nb), 0);
+		split = da + ta == 10 && db + tb == 10 && da + db == 10 &&
+			da > 0 && db > 0;
+		if (!split)
+			usleep(50000);
+	}
+	unit_diag("A serves %zu units, B %zu", da, db);
+	CHECK(split);
+	CHECK_EQ_INT((int)(node_segment_count(a) + node_segment_count(b)), 10);
+	/* Row 77 is in exactly one node's part. */
+	CHECK((na == 77) != (nb == 77));
+	/* B leaves (its lease revoked): A loads B's units from storage. */
+	node_close(b);
+	for (int i = 0; i < 100 && !whole; i++) {
+		CHECK_EQ_INT(cl_units(a, 177, &da, &ta, &na), 0);
+		whole = da == 10 && ta == 0;
+		if (!whole)
+			usleep(50000);
+	}
+	CHECK(whole);
+	for (int id = 0; id < 200; id += 13)
+		CHECK_EQ_INT((int)cl_nearest(a, id), id);
+	batch_free(ba);
+	node_close(a);
 	the_node = NULL;
 	mv_store_close(s);
 	mv_meta_close(m);

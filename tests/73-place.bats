@@ -1,0 +1,188 @@
+#!/usr/bin/env bats
+# 73-place.bats - placement in a cluster of three mv-noded on a real etcd
+# and a real S3 (Ceph RGW): each unit (an index, or a segment no index
+# covers) is held by 1 + num_replicas nodes, a search through any node
+# fans out to the holders of what it does not hold and equals brute force
+# over all the rows, a stopped replica changes nothing, a stopped only
+# copy fails searches with 75 naming what is missing until its lease
+# expires and the others load its units, and GET reads every row through
+# a node holding few of them.  etcd is this file's own; RGW the run's
+# (MV_TEST_*) or this file's.
+
+load helpers/mv
+load helpers/nodes3
+
+setup_file() {
+	nodes3_setup_file
+}
+
+teardown_file() {
+	nodes3_teardown_file
+}
+
+setup() {
+	nodes3_setup
+}
+
+teardown() {
+	nodes3_teardown
+}
+
+# place_up R: the three nodes with num_replicas=R, merges off (they would
+# change the segments under the test).
+place_up() {
+	local i
+	for i in 1 2 3; do
+		node_up "$i" --num_replicas="$1" --auto_compact=false
+	done
+}
+
+# load_rows: 12 flushes of 150 rows of dim 8 (ids 1..1800, given), four
+# through each node: 12 segments; rows in rows.txt, queries in q.txt.
+load_rows() {
+	local b i
+	run -0 mv-create -a "${ADDR[1]}" things --dim 8
+	python3 -c 'import random
+random.seed(7)
+for i in range(1, 1801):
+    print(i, " ".join("%.4f" % random.uniform(-1, 1) for _ in range(8)))
+' >"$BATS_TEST_TMPDIR/rows.txt"
+	python3 -c 'import random
+random.seed(99)
+for r in range(20):
+    print(" ".join("%.4f" % random.uniform(-1, 1) for _ in range(8)))
+' >"$BATS_TEST_TMPDIR/q.txt"
+	for b in $(seq 0 11); do
+		i=$((b % 3 + 1))
+		sed -n "$((b * 150 + 1)),$((b * 150 + 150))p" \
+			"$BATS_TEST_TMPDIR/rows.txt" |
+			mv-insert -q -a "${ADDR[$i]}" --ids-first things
+	done
+	# the exact top 5 of each query over every row
+	python3 -c 'import sys
+rows = [l.split() for l in open(sys.argv[1] + "/rows.txt")]
+rows = [(int(r[0]), list(map(float, r[1:]))) for r in rows]
+for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
+    q = list(map(float, l.split()))
+    d = sorted((sum((a - b) ** 2 for a, b in zip(q, v)), i) for i, v in rows)
+    for rank, (dist, i) in enumerate(d[:5]):
+        print(qi, rank + 1, i, sep="\t")' "$BATS_TEST_TMPDIR" \
+		>"$BATS_TEST_TMPDIR/want"
+}
+
+# search_ok I: a search through node I equals brute force.
+search_ok() {
+	mv-search -a "${ADDR[$1]}" -k 5 things "$BATS_TEST_TMPDIR/q.txt" \
+		>"$BATS_TEST_TMPDIR/got$1" || return 1
+	cut -f1-3 "$BATS_TEST_TMPDIR/got$1" | diff "$BATS_TEST_TMPDIR/want" -
+}
+
+# held I: the segments node I serves now (mv-stat's last column).
+held() {
+	mv-stat -a "${ADDR[$1]}" | cut -f5
+}
+
+# held_sum_is N: the nodes' held segments add up to N, each fewer than 12
+# (every unit on exactly 1 + num_replicas nodes, once the placers passed).
+held_sum_is() {
+	local a b c
+	a=$(held 1) b=$(held 2) c=$(held 3)
+	echo "held: $a $b $c" >&2
+	[ $((a + b + c)) -eq "$1" ] && [ "$a" -lt 12 ] && [ "$b" -lt 12 ] &&
+		[ "$c" -lt 12 ]
+}
+
+@test "num_replicas=1: each segment on two nodes; search through each node equals brute force, with a stopped node, with an index; GET reads every row" {
+	local i
+	place_up 1
+	load_rows
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}8${T}l2${T}1800${T}12${T}"
+	poll 10 held_sum_is 24
+	for i in 1 2 3; do
+		search_ok "$i" || fail "search through node $i"
+	done
+	# Any one node stopped: its units have a replica elsewhere, and
+	# searches through the others answer at once.  With the sum above,
+	# every unit is on exactly two nodes.
+	local s o
+	for s in 1 2 3; do
+		kill -STOP "${PID[$s]}"
+		for o in 1 2 3; do
+			[ "$o" = "$s" ] && continue
+			search_ok "$o" ||
+				fail "search through node $o with node $s stopped"
+		done
+		kill -CONT "${PID[$s]}"
+	done
+	search_ok 3 || fail "search through node 3 resumed"
+	# GET of every id through the node that holds the fewest segments.
+	local few=1
+	for i in 2 3; do
+		[ "$(held "$i")" -lt "$(held "$few")" ] && few=$i
+	done
+	cut -d' ' -f1 "$BATS_TEST_TMPDIR/rows.txt" |
+		mv-get -a "${ADDR[$few]}" things >"$BATS_TEST_TMPDIR/get"
+	python3 -c 'import sys
+want = {}
+for l in open(sys.argv[1] + "/rows.txt"):
+    r = l.split()
+    want[int(r[0])] = list(map(float, r[1:]))
+got = 0
+for l in open(sys.argv[1] + "/get"):
+    r = l.rstrip("\n").split("\t")
+    v = list(map(float, r[1].split(",")))
+    assert len(v) == 8 and all(abs(a - b) < 1e-6 for a, b in zip(v, want[int(r[0])])), l
+    got += 1
+assert got == 1800, got' "$BATS_TEST_TMPDIR" || fail "GET through node $few"
+	# An index over the 12 segments is one unit; a 13th segment another.
+	run -0 mv-index -a "${ADDR[1]}" things --type Flat
+	sed -n '1,10p' "$BATS_TEST_TMPDIR/rows.txt" |
+		awk '{ $1 = $1 + 5000; print }' >"$BATS_TEST_TMPDIR/more.txt"
+	mv-insert -q -a "${ADDR[2]}" --ids-first things "$BATS_TEST_TMPDIR/more.txt"
+	cat "$BATS_TEST_TMPDIR/more.txt" >>"$BATS_TEST_TMPDIR/rows.txt"
+	# 13 segments served twice: the index's 12 on its two holders
+	poll 10 held_total_is 26
+	python3 -c 'import sys
+rows = [l.split() for l in open(sys.argv[1] + "/rows.txt")]
+rows = [(int(r[0]), list(map(float, r[1:]))) for r in rows]
+for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
+    q = list(map(float, l.split()))
+    d = sorted((sum((a - b) ** 2 for a, b in zip(q, v)), i) for i, v in rows)
+    for rank, (dist, i) in enumerate(d[:5]):
+        print(qi, rank + 1, i, sep="\t")' "$BATS_TEST_TMPDIR" \
+		>"$BATS_TEST_TMPDIR/want"
+	for i in 1 2 3; do
+		search_ok "$i" || fail "indexed search through node $i"
+	done
+}
+
+@test "num_replicas=0: a stopped node's units fail searches with 75 naming them, then its lease expires and the others load them" {
+	local i
+	place_up 0
+	load_rows
+	poll 10 held_sum_is 12
+	for i in 1 2 3; do
+		search_ok "$i" || fail "search through node $i"
+	done
+	[ "$(held 3)" -gt 0 ]
+	kill -STOP "${PID[3]}"
+	run -75 --separate-stderr mv-search -a "${ADDR[1]}" -k 5 things \
+		"$BATS_TEST_TMPDIR/q.txt"
+	assert_regex "$stderr" "^mv-search: .*'things'.* unit.* unreachable: n[0-9]+-[0-9]+-[0-9a-f]+\.vec"
+	# The lease (10 s) expires; nodes 1 and 2 load node 3's units.
+	poll 30 search_ok 1
+	search_ok 2 || fail "search through node 2"
+	poll 10 held_sum_is_2 12
+	kill -CONT "${PID[3]}"
+}
+
+# held_total_is N: the three nodes hold N segments between them.
+held_total_is() {
+	[ $(($(held 1) + $(held 2) + $(held 3))) -eq "$1" ]
+}
+
+# held_sum_is_2 N: nodes 1 and 2 hold N segments between them.
+held_sum_is_2() {
+	[ $(($(held 1) + $(held 2))) -eq "$1" ]
+}
