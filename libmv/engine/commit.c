@@ -390,7 +390,9 @@ static void flush_swap(struct batch *b, struct flush *fl, int64_t *inserted,
 		for (size_t j = 0; j < pc->dels.len / 8; j++) {
 			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
 			if (e) {
-				node_seg_set_deleted(e->seg, e->row);
+				if (node_seg_set_deleted_at(e->seg, e->row,
+							    seq) < 0)
+					MV_BUG("out of memory after commit");
 				mv_idmap_del(&c->ids, d[j]);
 				c->rows--;
 				(*deleted)++;

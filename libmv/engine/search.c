@@ -75,11 +75,15 @@ size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
 int node_row_matches(const struct seg *s, uint64_t row,
 		     const struct mv_filter *f)
 {
+	return !node_seg_is_deleted(s, row) && node_row_filter(s, row, f);
+}
+
+int node_row_filter(const struct seg *s, uint64_t row,
+		    const struct mv_filter *f)
+{
 	struct mv_filter_rows r;
 	uint8_t bit = 0;
 
-	if (node_seg_is_deleted(s, row))
-		return 0;
 	memset(&r, 0, sizeof(r));
 	r.n = 1;
 	r.ids = s->ids + row;
@@ -232,8 +236,8 @@ merge:
  */
 static int index_filtered(struct node *nd, struct coll *c, const float *q,
 			  size_t nq, size_t k, long nprobe, long ef,
-			  const struct mv_filter *f, int64_t *ids, float *dist,
-			  struct scratch *sc, struct mv_err *err)
+			  const struct mv_filter *f, uint64_t asof, int64_t *ids,
+			  float *dist, struct scratch *sc, struct mv_err *err)
 {
 	struct cindex *ci = c->index;
 	uint64_t total = ci->base[ci->nsegs], live = 0, m = 0, maxn = 0;
@@ -263,13 +267,15 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
 
-		segm[i] = node_seg_match(s, f, sb);
+		segm[i] = node_seg_match_at(s, f, asof, sb);
 		if (segm[i])
 			bits_at(lab, ci->base[i], sb, s->n);
 		m += segm[i];
 	}
 	if (!m)
 		goto out;
+	if (live < m)
+		live = m;	/* as of a flush: rows deleted since count */
 	{
 		double share = (double)m / (double)live, widen = 1.0 / share;
 		long nlist = mv_index_nlist(ci->ix);
@@ -308,7 +314,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 			if (!segm[i])
 				continue;
 			memset(sb, 0, s->n / 8 + 1);
-			node_seg_match(s, f, sb);
+			node_seg_match_at(s, f, asof, sb);
 			n = bits_rows(sb, s->n, rows);
 			rc = exact_rows(nd, c, s, q, nq, k, NULL, rows, n, ids,
 					dist, sc, err);
@@ -377,7 +383,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 			if (!segm[i])
 				continue;
 			memset(sb, 0, s->n / 8 + 1);
-			node_seg_match(s, f, sb);
+			node_seg_match_at(s, f, asof, sb);
 			n = bits_rows(sb, s->n, rows);
 			rc = exact_rows(nd, c, s, sq, nshort, k, NULL, rows, n,
 					si, sd, sc, err);
@@ -414,8 +420,8 @@ out:
 /* A brute-force segment under a filter, merged into ids/dist. */
 static int seg_filtered(struct node *nd, struct coll *c, struct seg *s,
 			const float *q, size_t nq, size_t k,
-			const struct mv_filter *f, int64_t *ids, float *dist,
-			struct scratch *sc, struct mv_err *err)
+			const struct mv_filter *f, uint64_t asof, int64_t *ids,
+			float *dist, struct scratch *sc, struct mv_err *err)
 {
 	uint8_t *bits = malloc(s->n / 8 + 1);
 	int64_t *rows = NULL;
@@ -424,7 +430,7 @@ static int seg_filtered(struct node *nd, struct coll *c, struct seg *s,
 
 	if (!bits)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	m = node_seg_match(s, f, bits);
+	m = node_seg_match_at(s, f, asof, bits);
 	if (m && (double)m <= FILTER_ROWS_SHARE * (double)s->n) {
 		rows = malloc(m * sizeof(*rows) + 1);
 		if (!rows) {
@@ -444,6 +450,15 @@ int node_search_filter(struct node *nd, struct coll *c, const float *q,
 		       const struct mv_filter *f, int64_t *ids, float *dist,
 		       struct mv_err *err)
 {
+	return node_search_at(nd, c, q, nq, k, nprobe, ef, f, 0, ids, dist,
+			      err);
+}
+
+int node_search_at(struct node *nd, struct coll *c, const float *q,
+		   size_t nq, size_t k, long nprobe, long ef,
+		   const struct mv_filter *f, uint64_t asof, int64_t *ids,
+		   float *dist, struct mv_err *err)
+{
 	int l2 = c->metric == MV_L2;
 	float *qn = NULL;
 	struct scratch sc = { 0 };
@@ -459,9 +474,11 @@ int node_search_filter(struct node *nd, struct coll *c, const float *q,
 		q = qn;
 	}
 	pthread_rwlock_rdlock(&c->lock);
+	/* As of the latest flush: the current rows, today's path. */
+	asof = node_asof_now(c, asof);
 	if (c->index)
-		rc = f ? index_filtered(nd, c, q, nq, k, nprobe, ef, f, ids,
-					dist, &sc, err)
+		rc = f || asof ? index_filtered(nd, c, q, nq, k, nprobe, ef, f,
+						asof, ids, dist, &sc, err)
 		       : node_index_search(c, q, nq, k, nprobe, ef, ids, dist,
 					   err);
 	/* Segments the index does not cover: brute force, same top-k. */
@@ -469,11 +486,11 @@ int node_search_filter(struct node *nd, struct coll *c, const float *q,
 		struct seg *s = c->segs[si];
 		size_t kk = k + s->ndeleted;
 
-		if (s->indexed || s->n == s->ndeleted || !s->vecs)
+		if (s->indexed || (s->n == s->ndeleted && !asof) || !s->vecs)
 			continue;
-		if (f) {
-			rc = seg_filtered(nd, c, s, q, nq, k, f, ids, dist, &sc,
-					  err);
+		if (f || asof) {
+			rc = seg_filtered(nd, c, s, q, nq, k, f, asof, ids, dist,
+					  &sc, err);
 			continue;
 		}
 		if (kk > s->n)
