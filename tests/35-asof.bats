@@ -237,6 +237,28 @@ check_every() {
 	assert_output ''
 	run -0 --separate-stderr mv-get "${P}c" --as-of "$fl" < <(printf '%d\n' $((N + 450)))
 	assert_equal "$(cut -f1 <<<"$output")" $((N + 450))
+	# Once their flushes leave history_retention (pruned by the first
+	# background pass), a merge gives the deleted rows and logs back.
+	bytes() {
+		find "$MV_HOME/segments" -path "*/${P}c-*" -type f ! -name '*.idx' \
+			-printf '%s\n' | awk '{ s += $1 } END { print s + 0 }'
+	}
+	before=$(bytes)
+	[ "$(find "$MV_HOME/segments" -name '*.del' | wc -l)" -gt 0 ] ||
+		fail "no delete log kept for the history"
+	restart_node --auto_compact=false --history_retention=1s
+	pruned() { [ -z "$(mv-ls --history "${P}c")" ]; }
+	poll 30 pruned || fail "history not pruned"
+	run -0 mv-index "${P}c" --compact
+	[ "$(bytes)" -lt "$before" ] || fail "$(bytes) bytes after, $before before"
+	nodel() { [ "$(find "$MV_HOME/segments" -name '*.del' | wc -l)" = 0 ]; }
+	poll 10 nodel || fail "delete logs left"
+	restart_node --auto_compact=false
+	mv-get "${P}c" --all | cut -f1,3- >got.tsv
+	grep -v "^$((N + 450))\b" "$D/all.$NOPS" >want.tsv
+	diff want.tsv got.tsv >/dev/null || fail "rows after the merge: $(diff want.tsv got.tsv | head -4)"
+	run -1 --separate-stderr mv-get "${P}c" --all --as-of 1
+	assert_regex "$stderr" "no retained history"
 }
 
 @test "TIME forms: ISO 8601 and @SECONDS give the last flush at or before" {
