@@ -23,9 +23,8 @@ static const char help[] =
 	"      --format F     input format: fvecs, bvecs, npy, text, jsonl\n"
 	"      --fields A,B   append the values of these scalar fields\n"
 	"      --filter EXPR  only rows matching EXPR (Milvus expression syntax)\n"
-	"      --as-of FLUSH|TIME  as the collection stood right after that\n"
-	"                     flush (TIME: ISO 8601 UTC or @SECONDS: the last\n"
-	"                     flush at or before it; mv-ls --history lists them)\n"
+	"      --as-of FLUSH|TIME  as it stood right after that flush (TIME:\n"
+	"                     ISO 8601 UTC or @SECONDS, the last flush before)\n"
 	"      --nprobe N     IVF lists to visit\n"
 	"      --ef N         HNSW search depth (efSearch)\n"
 	"      --param K=V    another search parameter (repeatable)\n";
