@@ -225,6 +225,9 @@ check_every() {
 	check_every "${P}c"
 	restart_node --auto_compact=false
 	check_every "${P}c"
+	# An index over the merged segment answers the same.
+	run -0 mv-index "${P}c" --type IVF16,Flat
+	check_every "${P}c" --nprobe 16
 	# A merged segment's deletions survive another merge and a restart.
 	printf '%d\n' $((N + 450)) | mv-delete "${P}c" >/dev/null 2>&1
 	run -0 mv-index "${P}c" --compact
