@@ -90,13 +90,15 @@ int node_asof_check(struct node *nd, struct coll *c, uint64_t asof,
 		return mv_err_set(err, MV_ESERVER, "collection '%s' has no "
 				  "retained history (history_retention)",
 				  c->name);
-	if (asof > sp.last)
-		return mv_err_set(err, MV_ESERVER, "collection '%s' has no "
-				  "flush %" PRIu64 ": its latest is %" PRIu64,
-				  c->name, asof, sp.last);
 	t = (time_t)(sp.first_ms / 1000);
 	gmtime_r(&t, &tm);
 	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (asof > sp.last)
+		return mv_err_set(err, MV_ESERVER, "collection '%s' has no "
+				  "flush %" PRIu64 ": its latest is %" PRIu64
+				  "; the retained history goes back to flush %"
+				  PRIu64 " (%s)", c->name, asof, sp.last,
+				  sp.first, iso);
 	return mv_err_set(err, MV_ESERVER, "flush %" PRIu64 " of '%s' is not "
 			  "in the retained history, which goes back to flush %"
 			  PRIu64 " (%s)", asof, c->name, sp.first, iso);
