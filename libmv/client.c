@@ -694,11 +694,30 @@ int mv_client_get_filter(struct mv_client *c, const char *name, uint32_t dim,
 			 const char *filter, struct mv_rows *out,
 			 struct mv_err *err)
 {
-	char *line, *rest;
+	return mv_client_get_at(c, name, dim, n, ids, want_fields, filter, 0,
+				out, err);
+}
+
+/* " asof=N", or "" for 0 (now). */
+static const char *asof_arg(char *buf, size_t cap, uint64_t asof)
+{
+	if (!asof)
+		return "";
+	snprintf(buf, cap, " asof=%llu", (unsigned long long)asof);
+	return buf;
+}
+
+int mv_client_get_at(struct mv_client *c, const char *name, uint32_t dim,
+		     size_t n, const int64_t *ids, int want_fields,
+		     const char *filter, uint64_t asof, struct mv_rows *out,
+		     struct mv_err *err)
+{
+	char *line, *rest, ab[40];
 	int rc;
 
-	line = filter_line(filter, err, "GET %s %zu %zu%s", name, n, n * 8,
-			   want_fields ? " fields" : "");
+	line = filter_line(filter, err, "GET %s %zu %zu%s%s", name, n, n * 8,
+			   want_fields ? " fields" : "",
+			   asof_arg(ab, sizeof(ab), asof));
 	if (!line)
 		return err->code;
 	rc = request(c, line, ids, n * 8, &rest, err);
@@ -739,12 +758,22 @@ int mv_client_scan_filter(struct mv_client *c, const char *name,
 			  int want_fields, const char *filter,
 			  struct mv_rows *out, struct mv_err *err)
 {
-	char *line, *rest;
+	return mv_client_scan_at(c, name, dim, after, limit, want_fields,
+				 filter, 0, out, err);
+}
+
+int mv_client_scan_at(struct mv_client *c, const char *name, uint32_t dim,
+		      int64_t after, size_t limit, int want_fields,
+		      const char *filter, uint64_t asof, struct mv_rows *out,
+		      struct mv_err *err)
+{
+	char *line, *rest, ab[40];
 	int rc;
 
-	line = filter_line(filter, err, "SCAN %s %lld %zu%s", name,
+	line = filter_line(filter, err, "SCAN %s %lld %zu%s%s", name,
 			   (long long)after, limit,
-			   want_fields ? " fields" : "");
+			   want_fields ? " fields" : "",
+			   asof_arg(ab, sizeof(ab), asof));
 	if (!line)
 		return err->code;
 	rc = request(c, line, NULL, 0, &rest, err);

@@ -168,6 +168,35 @@ int mv_client_scan_filter(struct mv_client *c, const char *name,
 			  uint32_t dim, int64_t after, size_t limit,
 			  int want_fields, const char *filter,
 			  struct mv_rows *out, struct mv_err *err);
+/*
+ * --as-of (DESIGN.md "The time axis"): the same as the collection stood
+ * right after flush asof (0: now), sent as asof=<flush>.
+ */
+int mv_client_get_at(struct mv_client *c, const char *name, uint32_t dim,
+		     size_t n, const int64_t *ids, int want_fields,
+		     const char *filter, uint64_t asof, struct mv_rows *out,
+		     struct mv_err *err);
+int mv_client_scan_at(struct mv_client *c, const char *name, uint32_t dim,
+		      int64_t after, size_t limit, int want_fields,
+		      const char *filter, uint64_t asof, struct mv_rows *out,
+		      struct mv_err *err);
+/*
+ * --as-of FLUSH|TIME: parse spec (a flush number; "@" and Unix seconds;
+ * or ISO 8601, "2026-12-02T03:04:05Z", fractions and a +hh:mm offset
+ * allowed, UTC without one) into *flush or *ms (the other 0): 0, or
+ * MV_EUSAGE "--as-of: ...".
+ */
+int mv_asof_parse(const char *spec, uint64_t *flush, int64_t *ms,
+		  struct mv_err *err);
+/*
+ * The flush an --as-of spec names on collection name: a number as it
+ * is (the node checks it), a time the last retained flush at or before
+ * it (HISTORY): 0 and *flush, MV_EUSAGE for bad syntax, MV_ESERVER
+ * saying how far back the history goes when none is.
+ */
+int mv_asof_resolve(struct mv_client *c, const char *name, const char *spec,
+		    uint64_t *flush, struct mv_err *err);
+
 /* DELETE by expression: *n the rows it matched, now pending deletes. */
 int mv_client_delete_filter(struct mv_client *c, const char *name,
 			    const char *filter, int64_t *n, struct mv_err *err);

@@ -184,7 +184,16 @@ crash_restart() {
 	start_node
 }
 
+# no_history: this test's node keeps no time axis (mv.conf, so restarts
+# keep it too): merges drop every deleted row, as with history_retention
+# 0; with history they keep those the retained flushes need (35-asof).
+no_history() {
+	mkdir -p "$BATS_TEST_TMPDIR/home"
+	printf 'history_retention = 0\n' >"$BATS_TEST_TMPDIR/home/mv.conf"
+}
+
 @test "deleted rows give their space back; delete logs go; no restart brings them back" {
+	no_history
 	start_own_node
 	run -0 mv-create "$C" --dim 4
 	gen vecs 3000 4 --seed 7 --ids-first 1 >v.txt
@@ -226,6 +235,7 @@ crash_restart() {
 }
 
 @test "deleted rows of indexed segments give their space back; a rebuild does not bring them back" {
+	no_history
 	start_own_node
 	run -0 mv-create "$C" --dim 16
 	run -0 mv-create "${C}_bf" --dim 16
@@ -281,6 +291,7 @@ crash_restart() {
 }
 
 @test "kill -9 while the background pass merges, rewrites and collects keeps deleted rows deleted" {
+	no_history
 	start_own_node
 	run -0 mv-create "$C" --dim 4
 	gen vecs 3000 4 --seed 9 --ids-first 1 >v.txt

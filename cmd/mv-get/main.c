@@ -13,7 +13,7 @@
 
 static const char usage[] =
 	"mv-get [-qv] [-a ADDR] [-u USER] [--all] [--format F] [--fields A,B]\n"
-	"       [--filter EXPR] NAME [FILE]";
+	"       [--filter EXPR] [--as-of FLUSH|TIME] NAME [FILE]";
 static const char help[] =
 	"Print the rows of the collection NAME whose ids FILE (or stdin) holds,\n"
 	"one per line, as `id<TAB>v1,v2,...[<TAB>field...]`.  Unknown ids are\n"
@@ -21,11 +21,13 @@ static const char help[] =
 	"\n"
 	"      --all          print every row of the collection, by id\n"
 	"      --filter EXPR  only the rows matching EXPR (Milvus expression)\n"
+	"      --as-of FLUSH|TIME  the rows as they stood right after that\n"
+	"                     flush (TIME: ISO 8601 UTC or @SECONDS)\n"
 	"      --fields A,B   print only these scalar fields (default: all)\n"
 	"      --format F     text (the default), fvecs (vectors only) or\n"
 	"                     jsonl ({\"id\":..,\"vector\":[..],field:..})\n";
 
-enum { OPT_ALL = MV_OPT_TOOL, OPT_FORMAT, OPT_FIELDS, OPT_FILTER };
+enum { OPT_ALL = MV_OPT_TOOL, OPT_FORMAT, OPT_FIELDS, OPT_FILTER, OPT_ASOF };
 
 enum { OUT_TEXT, OUT_FVECS, OUT_JSONL };
 
@@ -266,6 +268,7 @@ int main(int argc, char **argv)
 		{ "format", required_argument, NULL, OPT_FORMAT },
 		{ "fields", required_argument, NULL, OPT_FIELDS },
 		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "as-of", required_argument, NULL, OPT_ASOF },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mv_tool t;
@@ -273,7 +276,8 @@ int main(int argc, char **argv)
 	struct mv_coll_info info;
 	struct mv_idreader *idr = NULL;
 	struct mv_rows rows = { 0 };
-	const char *name, *path, *fields = NULL, *filter = NULL;
+	const char *name, *path, *fields = NULL, *filter = NULL, *asof = NULL;
+	uint64_t flush = 0;
 	struct sel sel;
 	int64_t *ids = NULL, after = INT64_MIN;
 	uint64_t missing = 0, found = 0;
@@ -313,6 +317,16 @@ int main(int argc, char **argv)
 				return mv_tool_usage(&t, "--filter given twice");
 			filter = optarg;
 			break;
+		case OPT_ASOF: {
+			int64_t ms;
+
+			if (asof)
+				return mv_tool_usage(&t, "--as-of given twice");
+			if (mv_asof_parse(optarg, &flush, &ms, &err) < 0)
+				return mv_tool_usage(&t, "%s", err.msg);
+			asof = optarg;
+			break;
+		}
 		default:
 			return mv_tool_status(&t);
 		}
@@ -338,6 +352,9 @@ int main(int argc, char **argv)
 		goto out;
 	if (filter && (rc = mv_filter_check(&info, filter, &err)) < 0)
 		goto out;
+	if (asof && (rc = mv_asof_resolve(t.client, name, asof, &flush,
+					  &err)) < 0)
+		goto out;
 	want = sel.n > 0 && fmt != OUT_FVECS;
 	cap = CHUNK_BYTES / ((size_t)info.dim * sizeof(float) + 8);
 	if (cap > CHUNK_ROWS)
@@ -347,9 +364,9 @@ int main(int argc, char **argv)
 	if (all) {
 		/* INT64_MIN is never an id: start before every row. */
 		for (;;) {
-			rc = mv_client_scan_filter(t.client, name, info.dim,
-						   after, cap, want, filter,
-						   &rows, &err);
+			rc = mv_client_scan_at(t.client, name, info.dim, after,
+					       cap, want, filter, flush, &rows,
+					       &err);
 			if (rc < 0 || rows.n == 0)
 				break;
 			print_rows(&t.out, fmt, &info, &sel, &rows);
@@ -367,8 +384,8 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	while ((n = mv_idreader_read(idr, ids, cap, &err)) > 0) {
-		rc = mv_client_get_filter(t.client, name, info.dim, n, ids,
-					  want, filter, &rows, &err);
+		rc = mv_client_get_at(t.client, name, info.dim, n, ids, want,
+				      filter, flush, &rows, &err);
 		if (rc < 0)
 			break;
 		print_rows(&t.out, fmt, &info, &sel, &rows);

@@ -178,6 +178,27 @@ static int parse_fields(struct conn *cn, struct coll *c, char *list, int *which)
 	return n;
 }
 
+/*
+ * asof=<flush> of SEARCH, GET and SCAN: 0 and *asof set, or -1 and the
+ * reply sent (rc in *rc): a bad number, or a flush not in the retained
+ * history.
+ */
+static int req_asof(struct conn *cn, struct coll *c, const char *val,
+		    uint64_t *asof, int *rc)
+{
+	struct mv_err e = { 0 };
+
+	if (parse_u64(val, UINT64_MAX >> 1, asof) < 0 || *asof == 0) {
+		*rc = reply(cn, "ERR PROTO asof: want a flush number");
+		return -1;
+	}
+	if (node_asof_check(cn->nd, c, *asof, &e) < 0) {
+		*rc = reply_err(cn, &e);
+		return -1;
+	}
+	return 0;
+}
+
 int cmd_search(struct conn *cn, int argc, char **argv)
 {
 	uint64_t k, nq, bytes;
@@ -190,7 +211,7 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 	struct mv_filter *f = NULL;
 	char *ftext = NULL;
 	struct node_units want = { 0 }, missing = { 0 };
-	uint64_t rev = 0;
+	uint64_t rev = 0, asof = 0;
 	int part = 0;
 
 	if (parse_u64(argv[2], 1000000, &k) < 0 ||
@@ -283,6 +304,10 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		else if (!strcmp(argv[i], "rev")) {
 			continue;
 		}
+		else if (!strcmp(argv[i], "asof")) {
+			if (req_asof(cn, c, eq + 1, &asof, &rc) < 0)
+				goto out;
+		}
 		else if (!strcmp(argv[i], "nprobe") || !strcmp(argv[i], "ef") ||
 			 !strcmp(argv[i], "efSearch")) {
 			uint64_t v;
@@ -316,27 +341,36 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		rc = reply(cn, "ERR INTERNAL out of memory");
 		goto out;
 	}
-	if ((part ? node_search_units(cn->nd, c, q, nq, k, nprobe, ef, f,
+	if ((part ? node_search_units(cn->nd, c, q, nq, k, nprobe, ef, f, asof,
 				      &want, NULL, &missing, ids, dist, &e)
 		  : node_search_all(cn->nd, c, q, nq, k, nprobe, ef, f, ftext,
-				    ids, dist, &e)) < 0) {
+				    asof, ids, dist, &e)) < 0) {
 		rc = reply_err(cn, &e);
 		goto out;
 	}
 	cn->out.len = 0;
 	if (nwhich) {
+		struct node_past past;
+
 		pthread_rwlock_rdlock(&c->lock);
+		if (node_past_init(c, node_asof_now(c, asof), &past) < 0) {
+			pthread_rwlock_unlock(&c->lock);
+			rc = reply(cn, "ERR INTERNAL out of memory");
+			goto out;
+		}
 		for (uint64_t i = 0; i < nq * k; i++) {
-			struct mv_idmap_ent *en;
+			struct seg *sg;
+			uint64_t row;
+
 			if (ids[i] == MV_ID_NONE)
 				continue;
-			en = mv_idmap_get(&c->ids, ids[i]);
-			if (en)
-				coll_fields_text(c, en->seg, en->row, which,
-						 nwhich, &cn->out);
+			if (node_row_at(c, &past, ids[i], &sg, &row))
+				coll_fields_text(c, sg, row, which, nwhich,
+						 &cn->out);
 			else if (nbuf_reserve(&cn->out, 1) == 0)
 				cn->out.p[cn->out.len++] = '\n';
 		}
+		node_past_release(&past);
 		pthread_rwlock_unlock(&c->lock);
 	}
 	{
@@ -378,8 +412,10 @@ out:
  * match skipped too) as a GET/SCAN reply.
  */
 static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
-		     size_t n, int fields, const struct mv_filter *f)
+		     size_t n, int fields, const struct mv_filter *f,
+		     uint64_t asof)
 {
+	struct node_past past;
 	struct nbuf idb = { 0 }, vb = { 0 };
 	int which[MV_FIELDS_MAX], rc;
 	size_t found = 0, vsz = c->dim * sizeof(float);
@@ -393,22 +429,34 @@ static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
 	pthread_rwlock_rdlock(&c->lock);
+	if (node_past_init(c, node_asof_now(c, asof), &past) < 0) {
+		pthread_rwlock_unlock(&c->lock);
+		nbuf_release(&idb);
+		nbuf_release(&vb);
+		return reply(cn, "ERR INTERNAL out of memory");
+	}
 	for (size_t i = 0; i < n; i++) {
-		struct mv_idmap_ent *e = mv_idmap_get(&c->ids, want[i]);
+		struct seg *sg;
+		uint64_t row;
 		const float *raw;
 
-		if (!e || (f && !node_row_matches(e->seg, e->row, f)))
+		if (!node_row_at(c, &past, want[i], &sg, &row))
 			continue;
-		raw = node_seg_raw(cn->nd, e->seg);
+		/* As of a flush a deleted row may match: the filter alone. */
+		if (f && (past.asof ? !node_row_filter(sg, row, f)
+				    : !node_row_matches(sg, row, f)))
+			continue;
+		raw = node_seg_raw(cn->nd, sg);
 		if (!raw)
 			continue;
 		memcpy(idb.p + found * 8, &want[i], 8);
-		memcpy(vb.p + found * vsz, raw + e->row * c->dim, vsz);
+		memcpy(vb.p + found * vsz, raw + row * c->dim, vsz);
 		found++;
 		if (fields && c->nfields)
-			coll_fields_text(c, e->seg, e->row, which, c->nfields,
+			coll_fields_text(c, sg, row, which, c->nfields,
 					 &cn->out);
 	}
+	node_past_release(&past);
 	pthread_rwlock_unlock(&c->lock);
 	{
 		char line[128];
@@ -434,6 +482,7 @@ int cmd_get(struct conn *cn, int argc, char **argv)
 	int64_t *ids;
 	struct mv_filter *f = NULL;
 	int rc, fields = 0, bad = 0;
+	uint64_t asof = 0;
 
 	if (parse_u64(argv[2], PAYLOAD_MAX / 8, &n) < 0 ||
 	    parse_u64(argv[3], PAYLOAD_MAX, &bytes) < 0) {
@@ -458,14 +507,17 @@ int cmd_get(struct conn *cn, int argc, char **argv)
 		} else if (!strncmp(argv[i], "filter=", 7) && !f) {
 			if (!(f = req_filter(cn, c, argv[i] + 7, &rc)))
 				bad = 1;
+		} else if (!strncmp(argv[i], "asof=", 5) && !asof) {
+			if (req_asof(cn, c, argv[i] + 5, &asof, &rc) < 0)
+				bad = 1;
 		} else {
 			rc = proto_err(cn, "usage: GET <name> <n> <bytes> "
-				       "[fields] [filter=<expr>]");
+				       "[fields] [filter=<expr>] [asof=<flush>]");
 			bad = 1;
 		}
 	}
 	if (!bad)
-		rc = send_rows(cn, c, ids, n, fields, f);
+		rc = send_rows(cn, c, ids, n, fields, f, asof);
 	mv_filter_free(f);
 	free(ids);
 	coll_put(c);
@@ -509,6 +561,41 @@ static int scan_ids(struct coll *c)
 	return 0;
 }
 
+/*
+ * SCAN as of a flush: the page of the ids visible then (and matching f),
+ * gathered afresh for each page (a history export, not a hot path);
+ * consumes f and c's reference.
+ */
+static int scan_asof(struct conn *cn, struct coll *c, long long after,
+		     uint64_t limit, int fields, struct mv_filter *f,
+		     uint64_t asof)
+{
+	struct mv_err e = { 0 };
+	int64_t *all = NULL;
+	size_t n = 0, lo = 0, hi;
+	int rc;
+
+	rc = node_asof_ids(c, asof, f, &all, &n, &e);
+	mv_filter_free(f);
+	if (rc < 0) {
+		coll_put(c);
+		return reply_err(cn, &e);
+	}
+	for (hi = n; lo < hi;) {
+		size_t mid = (lo + hi) / 2;
+
+		if (all[mid] <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	rc = send_rows(cn, c, all + lo, n - lo < limit ? n - lo : limit,
+		       fields, NULL, asof);
+	free(all);
+	coll_put(c);
+	return rc;
+}
+
 int cmd_scan(struct conn *cn, int argc, char **argv)
 {
 	struct coll *c;
@@ -519,6 +606,7 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 	char *end;
 	struct mv_filter *f = NULL;
 	int rc, fields = 0;
+	uint64_t asof = 0;
 
 	if (visible(cn, 0, &rc) < 0)
 		return rc;
@@ -540,13 +628,21 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 				coll_put(c);
 				return rc;
 			}
+		} else if (!strncmp(argv[i], "asof=", 5) && !asof) {
+			if (req_asof(cn, c, argv[i] + 5, &asof, &rc) < 0) {
+				mv_filter_free(f);
+				coll_put(c);
+				return rc;
+			}
 		} else {
 			mv_filter_free(f);
 			coll_put(c);
 			return proto_err(cn, "usage: SCAN <name> <after> <limit> "
-					 "[fields] [filter=<expr>]");
+					 "[fields] [filter=<expr>] [asof=<flush>]");
 		}
 	}
+	if (asof && (asof = node_asof_now(c, asof)))
+		return scan_asof(cn, c, after, limit, fields, f, asof);
 	pthread_mutex_lock(&c->scan_lock);
 	if (scan_ids(c) == 0) {
 		/* First id > after. */
@@ -579,7 +675,7 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 		coll_put(c);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	rc = send_rows(cn, c, page, n, fields, NULL);
+	rc = send_rows(cn, c, page, n, fields, NULL, 0);
 	free(page);
 	coll_put(c);
 	return rc;

@@ -23,13 +23,15 @@ static const char help[] =
 	"      --format F     input format: fvecs, bvecs, npy, text, jsonl\n"
 	"      --fields A,B   append the values of these scalar fields\n"
 	"      --filter EXPR  only rows matching EXPR (Milvus expression syntax)\n"
+	"      --as-of FLUSH|TIME  as it stood right after that flush (TIME:\n"
+	"                     ISO 8601 UTC or @SECONDS, the last flush before)\n"
 	"      --nprobe N     IVF lists to visit\n"
 	"      --ef N         HNSW search depth (efSearch)\n"
 	"      --param K=V    another search parameter (repeatable)\n";
 
 enum {
 	OPT_FORMAT = MV_OPT_TOOL, OPT_FIELDS, OPT_NPROBE, OPT_EF, OPT_PARAM,
-	OPT_FILTER
+	OPT_FILTER, OPT_ASOF
 };
 
 #define K_MAX 1000000
@@ -119,6 +121,7 @@ int main(int argc, char **argv)
 		{ "ef", required_argument, NULL, OPT_EF },
 		{ "param", required_argument, NULL, OPT_PARAM },
 		{ "filter", required_argument, NULL, OPT_FILTER },
+		{ "as-of", required_argument, NULL, OPT_ASOF },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mv_tool t;
@@ -130,6 +133,7 @@ int main(int argc, char **argv)
 	struct mv_progress prog;
 	char params[PARAMS_MAX] = "", *text = NULL, *fparams = NULL;
 	const char *name, *path, *eq, *filter = NULL, *sparams = params;
+	const char *asof = NULL;
 	int64_t k = 10, v, *ids = NULL;
 	float *dist = NULL;
 	uint64_t qno = 0;
@@ -183,6 +187,17 @@ int main(int argc, char **argv)
 				return mv_tool_usage(&t, "--filter given twice");
 			filter = optarg;
 			break;
+		case OPT_ASOF: {
+			uint64_t fl;
+			int64_t ms;
+
+			if (asof)
+				return mv_tool_usage(&t, "--as-of given twice");
+			if (mv_asof_parse(optarg, &fl, &ms, &err) < 0)
+				return mv_tool_usage(&t, "%s", err.msg);
+			asof = optarg;
+			break;
+		}
 		case OPT_PARAM: {
 			char key[64];
 
@@ -194,7 +209,8 @@ int main(int argc, char **argv)
 						     optarg);
 			memcpy(key, optarg, eq - optarg);
 			key[eq - optarg] = '\0';
-			if (!strcmp(key, "fields") || !strcmp(key, "filter"))
+			if (!strcmp(key, "fields") || !strcmp(key, "filter") ||
+			    !strcmp(key, "asof"))
 				return mv_tool_usage(&t, "use --%s", key);
 			if ((rc = add_param(&t, params, key, eq + 1)))
 				return rc;
@@ -217,6 +233,17 @@ int main(int argc, char **argv)
 		goto out;
 	if ((rc = mv_client_describe(t.client, name, &info, &err)) < 0)
 		goto out;
+	if (asof) {
+		/* A time becomes the last flush at or before it. */
+		uint64_t fl;
+		char num[24];
+
+		if ((rc = mv_asof_resolve(t.client, name, asof, &fl, &err)) < 0)
+			goto out;
+		snprintf(num, sizeof(num), "%" PRIu64, fl);
+		if ((rc = add_param(&t, params, "asof", num)))
+			return rc;
+	}
 	if (filter) {
 		/* Parsed here first: a bad one fails before any query. */
 		char *fp;

@@ -391,7 +391,9 @@ static void flush_swap(struct batch *b, struct flush *fl, int64_t *inserted,
 		for (size_t j = 0; j < pc->dels.len / 8; j++) {
 			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
 			if (e) {
-				node_seg_set_deleted(e->seg, e->row);
+				if (node_seg_set_deleted_at(e->seg, e->row,
+							    seq) < 0)
+					MV_BUG("out of memory after commit");
 				mv_idmap_del(&c->ids, d[j]);
 				c->rows--;
 				(*deleted)++;
@@ -418,6 +420,55 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	int64_t rev;
 
 	return node_flush_rev(nd, b, inserted, deleted, &rev, err);
+}
+
+static int cmp_seg(const void *a, const void *b)
+{
+	uintptr_t x = (uintptr_t)*(struct seg *const *)a;
+	uintptr_t y = (uintptr_t)*(struct seg *const *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * Room, before the commit, for marking the rows the flush deletes (each
+ * segment's bitmap and deletion seqs, asof.c), so that step 3 cannot run
+ * out of memory half way (node.commit held, so the id map stays as it is
+ * until then).
+ */
+static int flush_reserve_deletes(struct batch *b, struct mv_err *err)
+{
+	for (struct pcoll *pc = b->colls; pc; pc = pc->next) {
+		const int64_t *d = (const int64_t *)pc->dels.p;
+		size_t n = pc->dels.len / 8, m = 0;
+		struct coll *c = pc->c;
+		struct seg **hit;
+		int rc = 0;
+
+		if (!n)
+			continue;
+		hit = malloc(n * sizeof(*hit));
+		if (!hit)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		pthread_rwlock_wrlock(&c->lock);
+		for (size_t j = 0; j < n; j++) {
+			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
+
+			if (e)
+				hit[m++] = e->seg;
+		}
+		qsort(hit, m, sizeof(*hit), cmp_seg);
+		for (size_t i = 0, j; rc == 0 && i < m; i = j) {
+			for (j = i; j < m && hit[j] == hit[i]; j++)
+				;
+			rc = node_seg_reserve_deleted(hit[i], j - i);
+		}
+		pthread_rwlock_unlock(&c->lock);
+		free(hit);
+		if (rc < 0)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	return 0;
 }
 
 int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
@@ -494,7 +545,8 @@ int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
 		pthread_mutex_lock(&pc->c->state_lock);
 	slocked = 1;
 retry:
-	if ((rc = flush_build_txn(nd, b, &fl, err)) < 0)
+	if ((rc = flush_build_txn(nd, b, &fl, err)) < 0 ||
+	    (rc = flush_reserve_deletes(b, err)) < 0)
 		goto out;
 	{
 		struct mv_meta_req req = { 0 };

@@ -65,10 +65,51 @@ static size_t txn_ops(const struct coll *c, size_t nin)
 	return nfiles + nin * nfiles + 1;
 }
 
-/* Rows to drop: mostly deleted, or any deleted row when forced. */
-static int drop_worth(const struct seg *s, int force)
+/*
+ * Deleted rows a merge may drop: those deleted by a flush at or before
+ * keep (the oldest retained flush: no as-of query sees them), all of
+ * them when keep is UINT64_MAX (no history); a row deleted later stays,
+ * with its deletion seq, for the time axis.
+ */
+static uint64_t droppable(const struct seg *s, uint64_t keep)
 {
-	return s->ndeleted && (s->ndeleted * 5 > s->n || force);
+	uint64_t n;
+
+	if (keep == UINT64_MAX)
+		return s->ndeleted;
+	n = s->ndeleted - s->ndseq;	/* deleted with no seq: none is kept */
+	for (size_t i = 0; i < s->ndseq; i++)
+		n += s->dseq[i].seq <= keep;
+	return n;
+}
+
+/* Rows to drop: mostly deleted, or any deleted row when forced. */
+static int drop_worth(const struct seg *s, int force, uint64_t keep)
+{
+	uint64_t d = s->ndeleted ? droppable(s, keep) : 0;
+
+	return d && (d * 5 > s->n || force);
+}
+
+/* The oldest retained flush of c, UINT64_MAX if none (no history). */
+static int first_cb(void *arg, const struct node_flushrec *r)
+{
+	*(uint64_t *)arg = r->seq;
+	return 1;
+}
+
+/*
+ * The oldest retained flush of c into *keep (UINT64_MAX: no history
+ * kept).  A history that cannot be read is an error, not "none": a merge
+ * would drop rows that retained flushes still show.
+ */
+static int history_floor(struct node *nd, struct coll *c, uint64_t *keep,
+			 struct mv_err *err)
+{
+	*keep = UINT64_MAX;
+	if (!nd->conf.history_retention)
+		return 0;
+	return node_history(nd, c, first_cb, keep, err) < 0 ? -1 : 0;
 }
 
 /*
@@ -76,20 +117,21 @@ static int drop_worth(const struct seg *s, int force)
  * index covers them or not) with deleted rows to drop; at most as many as
  * one metadata transaction can swap.
  */
-static size_t pick(struct coll *c, int force, int placed, struct seg **in)
+static size_t pick(struct coll *c, int force, int placed, uint64_t keep,
+		   struct seg **in)
 {
 	size_t n = 0, cand = 0, bytes = 0;
 	size_t row_bytes = c->dim * sizeof(float);
 
 	for (size_t i = 0; i < c->nsegs; i++) {
 		struct seg *s = c->segs[i];
-		size_t live = s->n - s->ndeleted;
+		size_t live = s->n - droppable(s, keep);
 
 		/* (a cluster node reads what it does not hold from storage) */
 		if (!s->indexed && !s->vecs && !placed)
 			continue;
 		if ((!s->indexed && s->n * row_bytes < SEG_SMALL_BYTES) ||
-		    drop_worth(s, force)) {
+		    drop_worth(s, force, keep)) {
 			cand++;
 			if (txn_ops(c, n + 1) > MV_META_TXN_OPS_MAX ||
 			    (bytes + live * row_bytes > SEG_TARGET_BYTES && n))
@@ -98,7 +140,7 @@ static size_t pick(struct coll *c, int force, int placed, struct seg **in)
 			bytes += live * row_bytes;
 		}
 	}
-	if (n == 1 && drop_worth(in[0], force))
+	if (n == 1 && drop_worth(in[0], force, keep))
 		return 1;	/* rewrite without its deleted rows */
 	if (cand >= MERGE_MIN || (force && n >= 2))
 		return n >= 2 ? n : 0;
@@ -227,27 +269,44 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	int rc = 0, written = 0;
 	size_t nidx = 0;
 	char *ival = NULL;
+	/*
+	 * The time axis: rows deleted after keep (the oldest retained
+	 * flush) stay, with the seq that deleted them (delseq) and the one
+	 * that inserted them (insseq); the file then carries both (hist).
+	 */
+	uint64_t keep = UINT64_MAX, *insseq = NULL, *delseq = NULL;
+	uint64_t *ds = NULL, kept = 0;
+	size_t *snap_nd = NULL;
+	int hist = 0;
 
 	*merged = 0;
 	memset(cols, 0, sizeof(cols));
 	if (!compact_start(c, force))
 		return force ? mv_err_set(err, MV_EAGAIN, "an index build of "
 					  "'%s' is under way", c->name) : 0;
+	if (history_floor(nd, c, &keep, err) < 0) {
+		rc = err->code ? err->code : MV_EINTERNAL;
+		goto out;
+	}
 	pthread_rwlock_rdlock(&c->lock);
 	in = malloc((c->nsegs + 1) * sizeof(*in));
-	nin = in ? pick(c, force, nd->place != NULL, in) : 0;
+	nin = in ? pick(c, force, nd->place != NULL, keep, in) : 0;
 	if (txn_ops(c, nin) > MV_META_TXN_OPS_MAX)
 		MV_BUG("compaction of %zu segments exceeds a transaction", nin);
-	/* Snapshot the live rows: (segment, row) of each output row. */
+	/* Snapshot the rows kept: (segment, row) of each output row. */
 	for (size_t i = 0; i < nin; i++)
-		rows += in[i]->n - in[i]->ndeleted;
+		rows += in[i]->n - droppable(in[i], keep);
 	if (nin) {
 		src_seg = malloc((rows + 1) * sizeof(*src_seg));
 		src_row = malloc((rows + 1) * sizeof(*src_row));
 		ids = malloc((rows + 1) * sizeof(*ids));
 		raw = malloc(rows * c->dim * sizeof(float) + 1);
+		insseq = malloc((rows + 1) * sizeof(*insseq));
+		delseq = calloc(rows + 1, sizeof(*delseq));
+		snap_nd = calloc(nin, sizeof(*snap_nd));
 	}
-	if (nin && (!src_seg || !src_row || !ids || !raw)) {
+	if (nin && (!src_seg || !src_row || !ids || !raw || !insseq ||
+		    !delseq || !snap_nd)) {
 		pthread_rwlock_unlock(&c->lock);
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
@@ -258,16 +317,43 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 
 		if (s->seq > seq)
 			seq = s->seq;
+		snap_nd[i] = s->ndseq;
+		free(ds);
+		ds = NULL;
+		if (keep != UINT64_MAX && s->ndseq) {
+			/* Each deleted row's seq, to test it in one step. */
+			ds = calloc(s->n + 1, sizeof(*ds));
+			if (!ds) {
+				pthread_rwlock_unlock(&c->lock);
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
+				goto out;
+			}
+			for (size_t d = 0; d < s->ndseq; d++)
+				ds[s->dseq[d].row] = s->dseq[d].seq;
+		}
 		for (uint64_t r = 0; r < s->n; r++) {
-			if (node_seg_is_deleted(s, r))
-				continue;
+			uint64_t dq = 0;
+
+			if (node_seg_is_deleted(s, r)) {
+				if (!ds || ds[r] <= keep)
+					continue;
+				dq = ds[r];
+				kept++;
+			}
 			src_seg[rows] = (uint32_t)i;
 			src_row[rows] = r;
 			ids[rows] = s->ids[r];
+			insseq[rows] = node_seg_ins(s, r);
+			delseq[rows] = dq;
+			if (insseq[rows] != insseq[0])
+				hist = 1;
 			rows++;
 		}
 	}
 	pthread_rwlock_unlock(&c->lock);
+	/* Per-row seqs only when history needs them. */
+	hist = keep != UINT64_MAX && (hist || kept);
 	if (nin == 0)
 		goto out;
 	/* Segments are immutable but for deletions: read them unlocked. */
@@ -319,9 +405,26 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
-	rc = node_put_file(nd, paths[0], MV_SEG_VEC, c->dim, rows, ids,
-			   rows * 8, raw, rows * c->dim * sizeof(float),
-			   &sizes[0], err);
+	if (hist) {
+		/* Block A: ids, then insseq, then delseq (segfile.h). */
+		int64_t *a = malloc(rows * 24 + 1);
+
+		if (!a) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto out;
+		}
+		memcpy(a, ids, rows * 8);
+		memcpy(a + rows, insseq, rows * 8);
+		memcpy(a + 2 * rows, delseq, rows * 8);
+		rc = node_put_file(nd, paths[0], MV_SEG_VEC, c->dim, rows, a,
+				   rows * 24, raw, rows * c->dim * sizeof(float),
+				   &sizes[0], err);
+		free(a);
+	} else {
+		rc = node_put_file(nd, paths[0], MV_SEG_VEC, c->dim, rows, ids,
+				   rows * 8, raw, rows * c->dim * sizeof(float),
+				   &sizes[0], err);
+	}
 	written = 1;
 	out->size = sizes[0];
 	for (int f = 0; rc == 0 && f < c->nfields; f++) {
@@ -359,6 +462,21 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	if (!out->deleted) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
+	}
+	if (hist) {
+		out->rowseq = insseq;
+		insseq = NULL;
+		out->minseq = UINT64_MAX;
+		for (size_t j = 0; j < rows; j++) {
+			if (out->rowseq[j] < out->minseq)
+				out->minseq = out->rowseq[j];
+			if (delseq[j] &&
+			    node_seg_set_deleted_at(out, j, delseq[j]) < 0) {
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
+				goto out;
+			}
+		}
 	}
 	/* The metadata: new keys in, old keys out, in one transaction. */
 	for (size_t i = 0; i < nfiles; i++) {
@@ -403,6 +521,28 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		rc = mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				c->name);
 		goto out;
+	}
+	{
+		/*
+		 * Deletes commit under node.commit, held now: room for the
+		 * seqs of those since the snapshot, so nothing fails after.
+		 */
+		size_t more = out->ndseq;
+		struct segdel *d;
+
+		for (size_t i = 0; i < nin; i++)
+			more += in[i]->ndseq - snap_nd[i];
+		if (more > out->dseqcap) {
+			d = realloc(out->dseq, more * sizeof(*d));
+			if (!d) {
+				pthread_mutex_unlock(&nd->commit);
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
+				goto out;
+			}
+			out->dseq = d;
+			out->dseqcap = more;
+		}
 	}
 	for (size_t i = 0; i < nin; i++)
 		nidx += in[i]->indexed;
@@ -454,10 +594,30 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		goto out;
 	}
 	pthread_rwlock_wrlock(&c->lock);
-	/* Rows deleted since the snapshot stay deleted. */
-	for (size_t j = 0; j < rows; j++)
-		if (node_seg_is_deleted(in[src_seg[j]], src_row[j]))
-			node_seg_set_deleted(out, j);
+	/*
+	 * Rows deleted since the snapshot stay deleted, with their seqs:
+	 * output rows are in (input, row) order, so a binary search finds
+	 * each.
+	 */
+	for (size_t i = 0; i < nin; i++)
+		for (size_t d = snap_nd[i]; d < in[i]->ndseq; d++) {
+			uint64_t r = in[i]->dseq[d].row;
+			size_t lo = 0, hi = rows;
+
+			while (lo < hi) {
+				size_t mid = (lo + hi) / 2;
+
+				if (src_seg[mid] < i ||
+				    (src_seg[mid] == i && src_row[mid] < r))
+					lo = mid + 1;
+				else
+					hi = mid;
+			}
+			if (lo < rows && src_seg[lo] == i && src_row[lo] == r &&
+			    node_seg_set_deleted_at(out, lo,
+						    in[i]->dseq[d].seq) < 0)
+				MV_BUG("no room for a deletion after commit");
+		}
 	{
 		size_t k = 0;
 		for (size_t i = 0; i < c->nsegs; i++) {
@@ -528,6 +688,10 @@ out:
 	free(ids);
 	free(raw);
 	free(ival);
+	free(insseq);
+	free(delseq);
+	free(ds);
+	free(snap_nd);
 	if (rc == 0) {
 		struct mv_err e = { 0 };
 

@@ -89,6 +89,21 @@ struct seg {
 	int ncols;
 	struct col *cols;
 	uint64_t held;		/* bytes counted in node_held (size) */
+	/*
+	 * The time axis (asof.c): rowseq, when not NULL, the flush that
+	 * inserted each row (a merged segment whose inputs differ), minseq
+	 * the least of them; else every row is seq's.  dseq lists the rows
+	 * deleted, each with the flush that deleted it (ndseq of them).
+	 */
+	uint64_t *rowseq;
+	uint64_t minseq;
+	struct segdel *dseq;
+	size_t ndseq, dseqcap;
+};
+
+/* A deleted row of a segment and the flush that deleted it. */
+struct segdel {
+	uint64_t row, seq;
 };
 
 /* A built index and the segments it covers, in label order. */
@@ -430,17 +445,18 @@ int node_units_add(struct node_units *u, const char *leaf);
 int node_units_has(const struct node_units *u, const char *leaf);
 void node_units_free(struct node_units *u);
 /*
- * node_search_filter over the units in want (NULL: every unit) that this
+ * node_search_at over the units in want (NULL: every unit) that this
  * node serves now; their names into done (unless NULL), and those of want
  * (or all) that it does not serve into todo (unless NULL).
  */
 int node_search_units(struct node *nd, struct coll *c, const float *q,
 		      size_t nq, size_t k, long nprobe, long ef,
-		      const struct mv_filter *f, const struct node_units *want,
-		      struct node_units *done, struct node_units *todo,
-		      int64_t *ids, float *dist, struct mv_err *err);
+		      const struct mv_filter *f, uint64_t asof,
+		      const struct node_units *want, struct node_units *done,
+		      struct node_units *todo, int64_t *ids, float *dist,
+		      struct mv_err *err);
 /*
- * Cluster (fanout.c): node_search_filter over the whole collection, the
+ * Cluster (fanout.c): node_search_at over the whole collection, the
  * units this node does not serve asked of their live holders (filter:
  * the request's escaped text of f); embedded, node_search_filter.  A unit
  * no holder answered for: MV_EAGAIN naming the units missing.
@@ -448,7 +464,8 @@ int node_search_units(struct node *nd, struct coll *c, const float *q,
 int node_search_all(struct node *nd, struct coll *c, const float *q,
 		    size_t nq, size_t k, long nprobe, long ef,
 		    const struct mv_filter *f, const char *filter,
-		    int64_t *ids, float *dist, struct mv_err *err);
+		    uint64_t asof, int64_t *ids, float *dist,
+		    struct mv_err *err);
 
 /*
  * The rows of s that match f and are not deleted into bits ((n + 7) / 8
@@ -459,12 +476,55 @@ size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
 /* 1 when row of s matches f and is not deleted.  c->lock held. */
 int node_row_matches(const struct seg *s, uint64_t row,
 		     const struct mv_filter *f);
+/* 1 when row of s matches f, deleted or not (as of a flush). */
+int node_row_filter(const struct seg *s, uint64_t row,
+		    const struct mv_filter *f);
 /*
  * The ids of c's flushed live rows that match f, now: a malloc'ed *ids
  * of *n (caller frees).  Takes c->lock.
  */
 int node_filter_ids(struct coll *c, const struct mv_filter *f, int64_t **ids,
 		    size_t *n, struct mv_err *err);
+
+/*
+ * The time axis in reads (asof.c, DESIGN.md "The time axis"): asof is a
+ * flush number, 0 for now.  node_asof_check: 0 when flush asof of c is
+ * in the retained history, else MV_ESERVER saying how far back it goes
+ * (or that there is no such flush yet).  node_asof_now: 0 when asof
+ * names the current state (the latest flush or past it: today's path),
+ * else asof; c->lock held.
+ */
+int node_asof_check(struct node *nd, struct coll *c, uint64_t asof,
+		    struct mv_err *err);
+uint64_t node_asof_now(const struct coll *c, uint64_t asof);
+/* node_seg_match as the segment stood right after flush asof (0: now). */
+size_t node_seg_match_at(const struct seg *s, const struct mv_filter *f,
+			 uint64_t asof, uint8_t *bits);
+/* node_search_filter as c stood right after flush asof (0: now). */
+int node_search_at(struct node *nd, struct coll *c, const float *q,
+		   size_t nq, size_t k, long nprobe, long ef,
+		   const struct mv_filter *f, uint64_t asof, int64_t *ids,
+		   float *dist, struct mv_err *err);
+/*
+ * Rows by id as of a flush (c->lock held shared throughout): the rows
+ * deleted since, which the id map no longer holds, gathered once by
+ * node_past_init (0 or MV_EINTERNAL); node_row_at finds id's row at
+ * p->asof (1, or 0: none); node_past_release frees.
+ */
+struct node_past {
+	uint64_t asof;
+	struct mv_idmap dead;
+};
+int node_past_init(struct coll *c, uint64_t asof, struct node_past *p);
+int node_row_at(struct coll *c, const struct node_past *p, int64_t id,
+		struct seg **s, uint64_t *row);
+void node_past_release(struct node_past *p);
+/*
+ * The ids of the rows of c visible right after flush asof that match f
+ * (NULL: all), sorted: a malloc'ed *ids of *n.  Takes c->lock.
+ */
+int node_asof_ids(struct coll *c, uint64_t asof, const struct mv_filter *f,
+		  int64_t **ids, size_t *n, struct mv_err *err);
 
 /* Raw vectors of a segment as inserted (maps them for cosine), or NULL. */
 const float *node_seg_raw(struct node *nd, struct seg *s);

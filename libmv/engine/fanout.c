@@ -72,6 +72,7 @@ struct fan_task {
 	size_t nq, k;
 	long nprobe, ef;
 	const char *filter;
+	uint64_t asof;			/* 0: now */
 	int64_t rev, end;
 	atomic_int cancel;		/* answered by another: give up */
 	/* the answer */
@@ -284,6 +285,9 @@ again:
 	if (t->filter)
 		l += (size_t)snprintf(line + l, cap - l, " filter=%s",
 				      t->filter);
+	if (t->asof)
+		l += (size_t)snprintf(line + l, cap - l, " asof=%" PRIu64,
+				      t->asof);
 	l += (size_t)snprintf(line + l, cap - l, " units=");
 	for (size_t i = 0; i < t->nunit && l < cap; i++)
 		l += (size_t)snprintf(line + l, cap - l, "%s%s", i ? "," : "",
@@ -396,7 +400,8 @@ static void fan_merge(int l2, size_t nq, size_t k, const int64_t *ri,
 static int fan_self(struct node *nd, struct coll *c, struct fan_unit *u,
 		    size_t nu, const float *q, size_t nq, size_t k,
 		    long nprobe, long ef, const struct mv_filter *f,
-		    int64_t *ids, float *dist, struct mv_err *err)
+		    uint64_t asof, int64_t *ids, float *dist,
+		    struct mv_err *err)
 {
 	struct node_units want = { 0 }, done = { 0 }, todo = { 0 };
 	int64_t end = node_mono_ms() + MV_VISIBLE_WAIT_MS;
@@ -428,8 +433,8 @@ static int fan_self(struct node *nd, struct coll *c, struct fan_unit *u,
 	for (;;) {
 		node_topk_clear(c->metric == MV_L2, ri, rd, nq * k);
 		done.n = todo.n = 0;
-		rc = node_search_units(nd, c, q, nq, k, nprobe, ef, f, &want,
-				       &done, &todo, ri, rd, err);
+		rc = node_search_units(nd, c, q, nq, k, nprobe, ef, f, asof,
+				       &want, &done, &todo, ri, rd, err);
 		if (rc < 0)
 			goto out;
 		if (!todo.n || node_mono_ms() >= end)
@@ -517,7 +522,8 @@ static void task_free(struct fan_task *t)
 int node_search_all(struct node *nd, struct coll *c, const float *q,
 		    size_t nq, size_t k, long nprobe, long ef,
 		    const struct mv_filter *f, const char *filter,
-		    int64_t *ids, float *dist, struct mv_err *err)
+		    uint64_t asof, int64_t *ids, float *dist,
+		    struct mv_err *err)
 {
 	struct node_units todo = { 0 };
 	struct fan_unit *u = NULL;
@@ -529,10 +535,10 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 	int rc, l2 = c->metric == MV_L2;
 
 	if (!nd->place)
-		return node_search_filter(nd, c, q, nq, k, nprobe, ef, f, ids,
-					  dist, err);
-	rc = node_search_units(nd, c, q, nq, k, nprobe, ef, f, NULL, NULL,
-			       &todo, ids, dist, err);
+		return node_search_at(nd, c, q, nq, k, nprobe, ef, f, asof,
+				      ids, dist, err);
+	rc = node_search_units(nd, c, q, nq, k, nprobe, ef, f, asof, NULL,
+			       NULL, &todo, ids, dist, err);
 	if (rc < 0 || !todo.n) {
 		node_units_free(&todo);
 		return rc;
@@ -622,6 +628,7 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 			t->nprobe = nprobe;
 			t->ef = ef;
 			t->filter = filter;
+			t->asof = asof;
 			t->rev = rev;
 			t->end = end;
 			t->ids = malloc(nq * k * sizeof(*t->ids) + 1);
@@ -705,7 +712,8 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 			task_settle(nd, tasks[i], u, l2, ids, dist);
 			task_free(tasks[i]);
 		}
-	rc = fan_self(nd, c, u, nu, q, nq, k, nprobe, ef, f, ids, dist, err);
+	rc = fan_self(nd, c, u, nu, q, nq, k, nprobe, ef, f, asof, ids, dist,
+		      err);
 	if (rc < 0)
 		goto out;
 	left = 0;

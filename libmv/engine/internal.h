@@ -110,6 +110,20 @@ void node_seg_held(struct seg *s);
 int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
 		     struct mv_err *err);
 int node_seg_set_deleted(struct seg *s, uint64_t row);
+/*
+ * asof.c: delete row of s at flush seq (its bit and its seq in s->dseq);
+ * 0, or MV_EINTERNAL (out of memory: nothing changed).  node_seg_ins is
+ * the flush that inserted a row.
+ */
+int node_seg_set_deleted_at(struct seg *s, uint64_t row, uint64_t seq);
+/*
+ * Room for more rows of s to be marked deleted (its bitmap, and more
+ * deletion seqs) without allocating: a flush reserves it before its
+ * commit, so that marking what it deleted cannot fail after (c->lock held
+ * exclusively).  0 or MV_EINTERNAL.
+ */
+int node_seg_reserve_deleted(struct seg *s, size_t more);
+uint64_t node_seg_ins(const struct seg *s, uint64_t row);
 int node_seg_is_deleted(const struct seg *s, uint64_t row);
 /* Write one segment file (segfile.h) to storage whole. */
 int node_put_file(struct node *nd, const char *path, enum mv_segkind kind,

@@ -106,8 +106,13 @@ int node_seg_read(struct node *nd, struct coll *c, const char *path,
 	rc = mv_segfile_decode(s->path, file, len, &info, &a, &b, err);
 	if (rc < 0)
 		goto fail;
+	/*
+	 * Block A: the ids, or (a merged segment that keeps history) the
+	 * ids, the flush that inserted each row and the flush that deleted
+	 * it (0: live), 8 bytes each.
+	 */
 	if (info.kind != MV_SEG_VEC || info.aux != c->dim ||
-	    info.a_raw != info.n * 8 ||
+	    (info.a_raw != info.n * 8 && info.a_raw != info.n * 24) ||
 	    info.b_len != info.n * c->dim * sizeof(float)) {
 		rc = mv_err_set(err, MV_EIO, "'%s': not a vector file of dim %u",
 				s->path, c->dim);
@@ -118,6 +123,27 @@ int node_seg_read(struct node *nd, struct coll *c, const char *path,
 	s->size = len;
 	s->ids = a;
 	a = NULL;
+	if (info.a_raw == info.n * 24 && info.n) {
+		const uint64_t *ins = (const uint64_t *)s->ids + info.n;
+		const uint64_t *del = ins + info.n;
+
+		s->rowseq = malloc(info.n * sizeof(*s->rowseq));
+		if (!s->rowseq) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto fail;
+		}
+		memcpy(s->rowseq, ins, info.n * sizeof(*s->rowseq));
+		s->minseq = UINT64_MAX;
+		for (uint64_t r = 0; r < info.n; r++)
+			if (s->rowseq[r] < s->minseq)
+				s->minseq = s->rowseq[r];
+		for (uint64_t r = 0; r < info.n; r++)
+			if (del[r] && node_seg_set_deleted_at(s, r, del[r]) < 0) {
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
+				goto fail;
+			}
+	}
 	/* Keep the file buffer: vectors sit 64-byte aligned inside it. */
 	s->own = file;
 	s->vecs = (float *)b;
@@ -199,9 +225,16 @@ int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	c->segs[c->nsegs++] = s;
 	node_seg_held(s);
-	mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
+	if (s->ndeleted) {
+		/* A merged file's rows deleted within the history: not live. */
+		for (uint64_t r = 0; r < s->n; r++)
+			if (!node_seg_is_deleted(s, r))
+				mv_idmap_put(&c->ids, s->ids[r], s, r);
+	} else {
+		mv_idmap_put_rows(&c->ids, s->ids, s->n, s, 0);
+	}
 	bump_next_id(c, s->ids, s->n);
-	c->rows += (int64_t)s->n;
+	c->rows += (int64_t)(s->n - s->ndeleted);
 	c->gen++;
 	return 0;
 }
@@ -247,7 +280,10 @@ int node_del_apply(struct coll *c, const char *path, uint64_t seq,
 		for (uint64_t j = 0; j < n; j++) {
 			struct mv_idmap_ent *e = mv_idmap_get(&c->ids, d[j]);
 			if (e) {
-				node_seg_set_deleted(e->seg, e->row);
+				if (node_seg_set_deleted_at(e->seg, e->row,
+							    seq) < 0)
+					return mv_err_set(err, MV_EINTERNAL,
+							  "out of memory");
 				mv_idmap_del(&c->ids, d[j]);
 				c->rows--;
 			}

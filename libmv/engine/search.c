@@ -44,58 +44,6 @@
 /* Queries from which a batch gathers its rows for BLAS (FAISS's 20). */
 #define FILTER_GATHER_NQ 20
 
-size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
-		      uint8_t *bits)
-{
-	struct mv_filter_rows r;
-	size_t nb = (s->n + 7) / 8, m;
-
-	if (s->n == s->ndeleted || s->retired) {
-		memset(bits, 0, nb);
-		return 0;
-	}
-	memset(&r, 0, sizeof(r));
-	r.n = s->n;
-	r.ids = s->ids;
-	for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
-		r.vals[i] = s->cols[i].vals;
-		r.off[i] = s->cols[i].off;
-	}
-	m = mv_filter_eval(f, &r, bits);
-	if (s->deleted && m) {
-		m = 0;
-		for (size_t b = 0; b < nb; b++) {
-			bits[b] &= (uint8_t)~s->deleted[b];
-			m += (size_t)__builtin_popcount(bits[b]);
-		}
-	}
-	return m;
-}
-
-int node_row_matches(const struct seg *s, uint64_t row,
-		     const struct mv_filter *f)
-{
-	struct mv_filter_rows r;
-	uint8_t bit = 0;
-
-	if (node_seg_is_deleted(s, row))
-		return 0;
-	memset(&r, 0, sizeof(r));
-	r.n = 1;
-	r.ids = s->ids + row;
-	for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
-		const struct col *col = &s->cols[i];
-
-		if (col->type == MV_STRING) {
-			r.vals[i] = col->vals;
-			r.off[i] = col->off + row;
-		} else {
-			r.vals[i] = (const int64_t *)col->vals + row;
-		}
-	}
-	return mv_filter_eval(f, &r, &bit) == 1;
-}
-
 /* Set bits[r] for the n set bits of src, each moved up by base. */
 static void bits_at(uint8_t *bits, uint64_t base, const uint8_t *src,
 		    uint64_t n)
@@ -232,8 +180,8 @@ merge:
  */
 static int index_filtered(struct node *nd, struct coll *c, const float *q,
 			  size_t nq, size_t k, long nprobe, long ef,
-			  const struct mv_filter *f, int64_t *ids, float *dist,
-			  struct scratch *sc, struct mv_err *err)
+			  const struct mv_filter *f, uint64_t asof, int64_t *ids,
+			  float *dist, struct scratch *sc, struct mv_err *err)
 {
 	struct cindex *ci = c->index;
 	uint64_t total = ci->base[ci->nsegs], live = 0, m = 0, maxn = 0;
@@ -263,13 +211,15 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
 
-		segm[i] = node_seg_match(s, f, sb);
+		segm[i] = node_seg_match_at(s, f, asof, sb);
 		if (segm[i])
 			bits_at(lab, ci->base[i], sb, s->n);
 		m += segm[i];
 	}
 	if (!m)
 		goto out;
+	if (live < m)
+		live = m;	/* as of a flush: rows deleted since count */
 	{
 		double share = (double)m / (double)live, widen = 1.0 / share;
 		long nlist = mv_index_nlist(ci->ix);
@@ -308,7 +258,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 			if (!segm[i])
 				continue;
 			memset(sb, 0, s->n / 8 + 1);
-			node_seg_match(s, f, sb);
+			node_seg_match_at(s, f, asof, sb);
 			n = bits_rows(sb, s->n, rows);
 			rc = exact_rows(nd, c, s, q, nq, k, NULL, rows, n, ids,
 					dist, sc, err);
@@ -377,7 +327,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 			if (!segm[i])
 				continue;
 			memset(sb, 0, s->n / 8 + 1);
-			node_seg_match(s, f, sb);
+			node_seg_match_at(s, f, asof, sb);
 			n = bits_rows(sb, s->n, rows);
 			rc = exact_rows(nd, c, s, sq, nshort, k, NULL, rows, n,
 					si, sd, sc, err);
@@ -414,8 +364,8 @@ out:
 /* A brute-force segment under a filter, merged into ids/dist. */
 static int seg_filtered(struct node *nd, struct coll *c, struct seg *s,
 			const float *q, size_t nq, size_t k,
-			const struct mv_filter *f, int64_t *ids, float *dist,
-			struct scratch *sc, struct mv_err *err)
+			const struct mv_filter *f, uint64_t asof, int64_t *ids,
+			float *dist, struct scratch *sc, struct mv_err *err)
 {
 	uint8_t *bits = malloc(s->n / 8 + 1);
 	int64_t *rows = NULL;
@@ -424,7 +374,7 @@ static int seg_filtered(struct node *nd, struct coll *c, struct seg *s,
 
 	if (!bits)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	m = node_seg_match(s, f, bits);
+	m = node_seg_match_at(s, f, asof, bits);
 	if (m && (double)m <= FILTER_ROWS_SHARE * (double)s->n) {
 		rows = malloc(m * sizeof(*rows) + 1);
 		if (!rows) {
@@ -469,15 +419,25 @@ int node_search_filter(struct node *nd, struct coll *c, const float *q,
 		       const struct mv_filter *f, int64_t *ids, float *dist,
 		       struct mv_err *err)
 {
-	return node_search_units(nd, c, q, nq, k, nprobe, ef, f, NULL, NULL,
-				 NULL, ids, dist, err);
+	return node_search_at(nd, c, q, nq, k, nprobe, ef, f, 0, ids, dist,
+			      err);
+}
+
+int node_search_at(struct node *nd, struct coll *c, const float *q,
+		   size_t nq, size_t k, long nprobe, long ef,
+		   const struct mv_filter *f, uint64_t asof, int64_t *ids,
+		   float *dist, struct mv_err *err)
+{
+	return node_search_units(nd, c, q, nq, k, nprobe, ef, f, asof, NULL,
+				 NULL, NULL, ids, dist, err);
 }
 
 int node_search_units(struct node *nd, struct coll *c, const float *q,
 		      size_t nq, size_t k, long nprobe, long ef,
-		      const struct mv_filter *f, const struct node_units *want,
-		      struct node_units *done, struct node_units *todo,
-		      int64_t *ids, float *dist, struct mv_err *err)
+		      const struct mv_filter *f, uint64_t asof,
+		      const struct node_units *want, struct node_units *done,
+		      struct node_units *todo, int64_t *ids, float *dist,
+		      struct mv_err *err)
 {
 	int l2 = c->metric == MV_L2;
 	float *qn = NULL;
@@ -494,12 +454,14 @@ int node_search_units(struct node *nd, struct coll *c, const float *q,
 		q = qn;
 	}
 	pthread_rwlock_rdlock(&c->lock);
+	/* As of the latest flush: the current rows, today's path. */
+	asof = node_asof_now(c, asof);
 	/* The index: unless this node holds it not (place.c). */
 	if (c->index && (units ? unit_pick(c->index->path, c->index->ix != NULL,
 					   want, done, todo, &rc, err)
 			       : c->index->ix != NULL))
-		rc = f ? index_filtered(nd, c, q, nq, k, nprobe, ef, f, ids,
-					dist, &sc, err)
+		rc = f || asof ? index_filtered(nd, c, q, nq, k, nprobe, ef, f,
+						asof, ids, dist, &sc, err)
 		       : node_index_search(c, q, nq, k, nprobe, ef, ids, dist,
 					   err);
 	/* Segments the index does not cover: brute force, same top-k. */
@@ -509,7 +471,7 @@ int node_search_units(struct node *nd, struct coll *c, const float *q,
 
 		if (s->indexed)
 			continue;
-		if (s->n == s->ndeleted) {
+		if (s->n == s->ndeleted && !asof) {
 			/* Nothing to search: done wherever it is held. */
 			if (units)
 				unit_pick(s->path, 1, want, done, NULL, &rc,
@@ -520,9 +482,9 @@ int node_search_units(struct node *nd, struct coll *c, const float *q,
 				       todo, &rc, err)
 			  : !s->vecs)
 			continue;
-		if (f) {
-			rc = seg_filtered(nd, c, s, q, nq, k, f, ids, dist, &sc,
-					  err);
+		if (f || asof) {
+			rc = seg_filtered(nd, c, s, q, nq, k, f, asof, ids, dist,
+					  &sc, err);
 			continue;
 		}
 		if (kk > s->n)

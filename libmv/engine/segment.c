@@ -48,6 +48,8 @@ void node_seg_free(struct seg *s)
 	node_seg_free_own(s, 1);
 	free(s->norms2);
 	free(s->deleted);
+	free(s->rowseq);
+	free(s->dseq);
 	if (s->map)
 		mv_store_unmap(the_node->store, s->map);
 	for (int i = 0; i < s->ncols; i++) {

@@ -535,7 +535,7 @@ static int cl_units(struct node *nd, int id, size_t *done, size_t *todo,
 	if (!c)
 		return -1;
 	vec_of(id, q);
-	rc = node_search_units(nd, c, q, 1, 1, 0, 0, NULL, NULL, &d, &t, near,
+	rc = node_search_units(nd, c, q, 1, 1, 0, 0, NULL, 0, NULL, &d, &t, near,
 			       dist, &err);
 	if (rc == 0 && *near != MV_ID_NONE && dist[0] != 0.0f)
 		*near = -1;

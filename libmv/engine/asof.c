@@ -1,0 +1,347 @@
+/*
+ * asof.c - the time axis in reads (DESIGN.md "The time axis"): which rows
+ * a collection held right after a flush.  A row is visible at flush A
+ * when the flush that inserted it is at most A (the segment's seq, or a
+ * merged segment's per-row seq) and no flush up to A deleted it (the
+ * segment's deletion seqs).  The same per-segment bitmaps as filters
+ * carry it (node_seg_match, here: the rows that match a filter and are
+ * visible now; search.c's plan takes them), so a filter and an as-of
+ * combine by AND and take the same plan.  Not here: pruning the records (history.c), keeping
+ * deleted rows through merges (compact.c).
+ */
+#include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "filter.h"
+#include "internal.h"
+
+size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
+		      uint8_t *bits)
+{
+	struct mv_filter_rows r;
+	size_t nb = (s->n + 7) / 8, m;
+
+	if (s->n == s->ndeleted || s->retired) {
+		memset(bits, 0, nb);
+		return 0;
+	}
+	memset(&r, 0, sizeof(r));
+	r.n = s->n;
+	r.ids = s->ids;
+	for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
+		r.vals[i] = s->cols[i].vals;
+		r.off[i] = s->cols[i].off;
+	}
+	m = mv_filter_eval(f, &r, bits);
+	if (s->deleted && m) {
+		m = 0;
+		for (size_t b = 0; b < nb; b++) {
+			bits[b] &= (uint8_t)~s->deleted[b];
+			m += (size_t)__builtin_popcount(bits[b]);
+		}
+	}
+	return m;
+}
+
+int node_row_matches(const struct seg *s, uint64_t row,
+		     const struct mv_filter *f)
+{
+	return !node_seg_is_deleted(s, row) && node_row_filter(s, row, f);
+}
+
+int node_row_filter(const struct seg *s, uint64_t row,
+		    const struct mv_filter *f)
+{
+	struct mv_filter_rows r;
+	uint8_t bit = 0;
+
+	memset(&r, 0, sizeof(r));
+	r.n = 1;
+	r.ids = s->ids + row;
+	for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
+		const struct col *col = &s->cols[i];
+
+		if (col->type == MV_STRING) {
+			r.vals[i] = col->vals;
+			r.off[i] = col->off + row;
+		} else {
+			r.vals[i] = (const int64_t *)col->vals + row;
+		}
+	}
+	return mv_filter_eval(f, &r, &bit) == 1;
+}
+
+uint64_t node_seg_ins(const struct seg *s, uint64_t row)
+{
+	return s->rowseq ? s->rowseq[row] : s->seq;
+}
+
+int node_seg_reserve_deleted(struct seg *s, size_t more)
+{
+	if (!s->deleted) {
+		s->deleted = calloc((s->n + 7) / 8, 1);
+		if (!s->deleted)
+			return MV_EINTERNAL;
+	}
+	if (s->ndseq + more > s->dseqcap) {
+		size_t cap = s->dseqcap ? s->dseqcap * 2 : 16;
+		struct segdel *d;
+
+		if (cap < s->ndseq + more)
+			cap = s->ndseq + more;
+		d = realloc(s->dseq, cap * sizeof(*d));
+		if (!d)
+			return MV_EINTERNAL;
+		s->dseq = d;
+		s->dseqcap = cap;
+	}
+	return 0;
+}
+
+int node_seg_set_deleted_at(struct seg *s, uint64_t row, uint64_t seq)
+{
+	if (node_seg_is_deleted(s, row))
+		return 0;
+	if (s->ndseq == s->dseqcap) {
+		size_t cap = s->dseqcap ? s->dseqcap * 2 : 16;
+		struct segdel *d = realloc(s->dseq, cap * sizeof(*d));
+
+		if (!d)
+			return MV_EINTERNAL;
+		s->dseq = d;
+		s->dseqcap = cap;
+	}
+	if (node_seg_set_deleted(s, row) < 0)
+		return MV_EINTERNAL;
+	s->dseq[s->ndseq++] = (struct segdel){ row, seq };
+	return 0;
+}
+
+uint64_t node_asof_now(const struct coll *c, uint64_t asof)
+{
+	/* Every row and delete of c has a seq below next_seq. */
+	return asof && asof + 1 >= c->next_seq ? 0 : asof;
+}
+
+/* The least and largest retained flush, and the time of the least. */
+struct span {
+	uint64_t first, last;
+	int64_t first_ms;
+	int n;
+};
+
+static int span_cb(void *arg, const struct node_flushrec *r)
+{
+	struct span *sp = arg;
+
+	if (!sp->n++) {
+		sp->first = r->seq;
+		sp->first_ms = r->time_ms;
+	}
+	sp->last = r->seq;
+	return 0;
+}
+
+int node_asof_check(struct node *nd, struct coll *c, uint64_t asof,
+		    struct mv_err *err)
+{
+	char key[MV_SPATH], *val = NULL, iso[32];
+	struct span sp = { 0 };
+	size_t vlen;
+	time_t t;
+	struct tm tm;
+	int rc;
+
+	if (asof == 0)
+		return mv_err_set(err, MV_ESERVER, "flush numbers start at 1");
+	key_flush(key, sizeof(key), c->user, c->name, asof);
+	rc = mv_meta_get(nd->meta, key, &val, &vlen, err);
+	free(val);
+	if (rc <= 0)
+		return rc;
+	rc = node_history(nd, c, span_cb, &sp, err);
+	if (rc < 0)
+		return rc;
+	if (!sp.n)
+		return mv_err_set(err, MV_ESERVER, "collection '%s' has no "
+				  "retained history (history_retention)",
+				  c->name);
+	t = (time_t)(sp.first_ms / 1000);
+	gmtime_r(&t, &tm);
+	strftime(iso, sizeof(iso), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	if (asof > sp.last)
+		return mv_err_set(err, MV_ESERVER, "collection '%s' has no "
+				  "flush %" PRIu64 ": its latest is %" PRIu64
+				  "; the retained history goes back to flush %"
+				  PRIu64 " (%s)", c->name, asof, sp.last,
+				  sp.first, iso);
+	return mv_err_set(err, MV_ESERVER, "flush %" PRIu64 " of '%s' is not "
+			  "in the retained history, which goes back to flush %"
+			  PRIu64 " (%s)", asof, c->name, sp.first, iso);
+}
+
+/* Clear the bits past row n in the last byte of a bitmap. */
+static void bits_tail(uint8_t *bits, uint64_t n)
+{
+	if (n % 8)
+		bits[n / 8] &= (uint8_t)((1u << (n % 8)) - 1);
+}
+
+size_t node_seg_match_at(const struct seg *s, const struct mv_filter *f,
+			 uint64_t asof, uint8_t *bits)
+{
+	size_t nb = (s->n + 7) / 8, m = 0;
+	uint64_t least = s->rowseq ? s->minseq : s->seq;
+
+	if (!asof) {
+		if (f)
+			return node_seg_match(s, f, bits);
+		/* No filter: the live rows. */
+		memset(bits, 0xff, nb);
+		bits_tail(bits, s->n);
+		if (s->retired || s->n == s->ndeleted)
+			memset(bits, 0, nb);
+		else if (s->deleted)
+			for (size_t b = 0; b < nb; b++)
+				bits[b] &= (uint8_t)~s->deleted[b];
+		for (size_t b = 0; b < nb; b++)
+			m += (size_t)__builtin_popcount(bits[b]);
+		return m;
+	}
+	if (s->retired || least > asof || !s->n) {
+		memset(bits, 0, nb);
+		return 0;
+	}
+	if (f) {
+		struct mv_filter_rows r;
+
+		memset(&r, 0, sizeof(r));
+		r.n = s->n;
+		r.ids = s->ids;
+		for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
+			r.vals[i] = s->cols[i].vals;
+			r.off[i] = s->cols[i].off;
+		}
+		if (!mv_filter_eval(f, &r, bits))
+			return 0;
+	} else {
+		memset(bits, 0xff, nb);
+		bits_tail(bits, s->n);
+	}
+	/* Rows inserted after asof (a merged segment's). */
+	if (s->rowseq && s->seq > asof)
+		for (uint64_t r = 0; r < s->n; r++)
+			if (s->rowseq[r] > asof)
+				bits[r / 8] &= (uint8_t)~(1u << (r % 8));
+	/* Rows deleted up to asof; those deleted later stay. */
+	for (size_t i = 0; i < s->ndseq; i++)
+		if (s->dseq[i].seq <= asof)
+			bits[s->dseq[i].row / 8] &=
+				(uint8_t)~(1u << (s->dseq[i].row % 8));
+	for (size_t b = 0; b < nb; b++)
+		m += (size_t)__builtin_popcount(bits[b]);
+	return m;
+}
+
+int node_past_init(struct coll *c, uint64_t asof, struct node_past *p)
+{
+	p->asof = asof;
+	mv_idmap_init(&p->dead);
+	if (!asof)
+		return 0;
+	for (size_t i = 0; i < c->nsegs; i++) {
+		struct seg *s = c->segs[i];
+
+		if (s->retired)
+			continue;
+		for (size_t j = 0; j < s->ndseq; j++) {
+			uint64_t r = s->dseq[j].row;
+
+			if (s->dseq[j].seq > asof && node_seg_ins(s, r) <= asof &&
+			    mv_idmap_put(&p->dead, s->ids[r], s, r) < 0) {
+				mv_idmap_release(&p->dead);
+				return MV_EINTERNAL;
+			}
+		}
+	}
+	return 0;
+}
+
+int node_row_at(struct coll *c, const struct node_past *p, int64_t id,
+		struct seg **s, uint64_t *row)
+{
+	struct mv_idmap_ent *e = mv_idmap_get(&c->ids, id);
+
+	if (e && (!p->asof || node_seg_ins(e->seg, e->row) <= p->asof)) {
+		*s = e->seg;
+		*row = e->row;
+		return 1;
+	}
+	if (!p->asof || !(e = mv_idmap_get(&p->dead, id)))
+		return 0;
+	*s = e->seg;
+	*row = e->row;
+	return 1;
+}
+
+void node_past_release(struct node_past *p)
+{
+	mv_idmap_release(&p->dead);
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+int node_asof_ids(struct coll *c, uint64_t asof, const struct mv_filter *f,
+		  int64_t **out, size_t *n, struct mv_err *err)
+{
+	uint64_t maxn = 0, all = 0;
+	uint8_t *bits;
+	int64_t *ids;
+	size_t m = 0;
+
+	*out = NULL;
+	*n = 0;
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < c->nsegs; i++) {
+		all += c->segs[i]->n;
+		if (c->segs[i]->n > maxn)
+			maxn = c->segs[i]->n;
+	}
+	bits = malloc(maxn / 8 + 1);
+	ids = malloc(all * sizeof(*ids) + 1);
+	if (!bits || !ids) {
+		pthread_rwlock_unlock(&c->lock);
+		free(bits);
+		free(ids);
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	for (size_t i = 0; i < c->nsegs; i++) {
+		struct seg *s = c->segs[i];
+
+		if (!node_seg_match_at(s, f, asof, bits))
+			continue;
+		for (uint64_t b = 0; b < (s->n + 7) / 8; b++) {
+			unsigned v = bits[b];
+
+			while (v) {
+				ids[m++] = s->ids[b * 8 +
+						  (unsigned)__builtin_ctz(v)];
+				v &= v - 1;
+			}
+		}
+	}
+	pthread_rwlock_unlock(&c->lock);
+	free(bits);
+	qsort(ids, m, sizeof(*ids), cmp_i64);
+	*out = ids;
+	*n = m;
+	return 0;
+}
