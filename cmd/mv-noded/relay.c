@@ -19,7 +19,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <jansson.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -137,17 +136,14 @@ struct live {
 static int live_key(void *arg, const char *key, const void *val, size_t vlen)
 {
 	struct live *l = arg;
-	json_t *j = json_loadb(val, vlen, 0, NULL);
-	json_t *no = j ? json_object_get(j, "no") : NULL;
-	json_t *addr = j ? json_object_get(j, "addr") : NULL;
+	uint32_t no;
 
 	(void)key;
-	if (json_is_integer(no) && json_is_string(addr) &&
-	    json_integer_value(no) != (json_int_t)l->nd->node_no &&
-	    l->n < PEERS_MAX)
-		snprintf(l->addr[l->n++], sizeof(l->addr[0]), "%s",
-			 json_string_value(addr));
-	json_decref(j);
+	if (l->n < PEERS_MAX &&
+	    node_live_parse(val, vlen, &no, l->addr[l->n],
+			    sizeof(l->addr[0])) == 0 &&
+	    no != l->nd->node_no)
+		l->n++;
 	return 0;
 }
 

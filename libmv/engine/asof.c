@@ -105,16 +105,8 @@ int node_seg_set_deleted_at(struct seg *s, uint64_t row, uint64_t seq)
 {
 	if (node_seg_is_deleted(s, row))
 		return 0;
-	if (s->ndseq == s->dseqcap) {
-		size_t cap = s->dseqcap ? s->dseqcap * 2 : 16;
-		struct segdel *d = realloc(s->dseq, cap * sizeof(*d));
-
-		if (!d)
-			return MV_EINTERNAL;
-		s->dseq = d;
-		s->dseqcap = cap;
-	}
-	if (node_seg_set_deleted(s, row) < 0)
+	if (node_seg_reserve_deleted(s, 1) < 0 ||
+	    node_seg_set_deleted(s, row) < 0)
 		return MV_EINTERNAL;
 	s->dseq[s->ndseq++] = (struct segdel){ row, seq };
 	return 0;
@@ -299,8 +291,10 @@ static int cmp_i64(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-int node_asof_ids(struct coll *c, uint64_t asof, const struct mv_filter *f,
-		  int64_t **out, size_t *n, struct mv_err *err)
+/* The ids of the rows visible at asof (0: now) that match f (or all). */
+static int visible_ids(struct coll *c, uint64_t asof,
+		       const struct mv_filter *f, int64_t **out, size_t *n,
+		       struct mv_err *err)
 {
 	uint64_t maxn = 0, all = 0;
 	uint8_t *bits;
@@ -340,8 +334,23 @@ int node_asof_ids(struct coll *c, uint64_t asof, const struct mv_filter *f,
 	}
 	pthread_rwlock_unlock(&c->lock);
 	free(bits);
-	qsort(ids, m, sizeof(*ids), cmp_i64);
 	*out = ids;
 	*n = m;
 	return 0;
+}
+
+int node_asof_ids(struct coll *c, uint64_t asof, const struct mv_filter *f,
+		  int64_t **out, size_t *n, struct mv_err *err)
+{
+	int rc = visible_ids(c, asof, f, out, n, err);
+
+	if (rc == 0)
+		qsort(*out, *n, sizeof(**out), cmp_i64);
+	return rc;
+}
+
+int node_filter_ids(struct coll *c, const struct mv_filter *f, int64_t **out,
+		    size_t *n, struct mv_err *err)
+{
+	return visible_ids(c, 0, f, out, n, err);
 }

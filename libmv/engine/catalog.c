@@ -42,6 +42,23 @@ void key_config(char *out, size_t cap, const char *user,
 	snprintf(out, cap, "/%s/config/%s", user, cluster_id);
 }
 
+int node_live_parse(const void *val, size_t vlen, uint32_t *no, char *addr,
+		    size_t cap)
+{
+	json_t *j = json_loadb(val, vlen, 0, NULL);
+	json_t *n = json_object_get(j, "no"), *a = json_object_get(j, "addr");
+	int ok = json_is_integer(n) && json_is_string(a) &&
+		 json_integer_value(n) >= 0 &&
+		 json_integer_value(n) <= (json_int_t)UINT32_MAX;
+
+	if (ok) {
+		*no = (uint32_t)json_integer_value(n);
+		snprintf(addr, cap, "%s", json_string_value(a));
+	}
+	json_decref(j);
+	return ok ? 0 : -1;
+}
+
 void node_config_json(const struct node *nd, char *out, size_t cap)
 {
 	snprintf(out, cap,

@@ -283,6 +283,12 @@ struct node {
 
 extern struct node *the_node;
 
+/*
+ * Cluster: the value of a live key (/<user>/<cluster_id>_property/live/<N>,
+ * catalog.c): the node's number and address; -1 if it holds neither.
+ */
+int node_live_parse(const void *val, size_t vlen, uint32_t *no, char *addr,
+		    size_t cap);
 int node_open(struct node *nd, struct mv_err *err);
 void node_close(struct node *nd);
 /*

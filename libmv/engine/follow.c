@@ -1065,25 +1065,22 @@ struct live_list {
 static int live_cb(void *arg, const char *key, const void *val, size_t vlen)
 {
 	struct live_list *l = arg;
-	json_t *j = json_loadb(val, vlen, 0, NULL);
-	json_t *no = j ? json_object_get(j, "no") : NULL;
-	json_t *addr = j ? json_object_get(j, "addr") : NULL;
+	char addr[sizeof(l->p->addr)];
+	uint32_t no;
 
 	(void)key;
-	if (json_is_integer(no) && json_is_string(addr) &&
-	    json_integer_value(no) != (json_int_t)l->nd->node_no &&
-	    l->n < SYNC_PEERS_MAX) {
+	if (node_live_parse(val, vlen, &no, addr, sizeof(addr)) == 0 &&
+	    no != l->nd->node_no && l->n < SYNC_PEERS_MAX) {
 		struct sync_peer *p = &l->p[l->n++];
 
 		memset(p, 0, sizeof(*p));
-		p->no = (unsigned)json_integer_value(no);
-		snprintf(p->addr, sizeof(p->addr), "%s", json_string_value(addr));
+		p->no = no;
+		snprintf(p->addr, sizeof(p->addr), "%s", addr);
 		p->fd = -1;
 		p->applied = -1;
 		p->backoff = 1;
 		snprintf(p->why, sizeof(p->why), "no answer");
 	}
-	json_decref(j);
 	return 0;
 }
 

@@ -101,14 +101,12 @@ static void live_set(struct place *p, uint32_t no, const char *addr)
 static int init_cb(void *arg, const char *key, const void *val, size_t vlen)
 {
 	struct place *p = arg;
-	json_t *j = json_loadb(val, vlen, 0, NULL);
-	json_t *no = json_object_get(j, "no"), *addr = json_object_get(j, "addr");
+	char addr[sizeof(p->live[0].addr)];
+	uint32_t no;
 
 	(void)key;
-	if (json_is_integer(no) && json_is_string(addr))
-		live_set(p, (uint32_t)json_integer_value(no),
-			 json_string_value(addr));
-	json_decref(j);
+	if (node_live_parse(val, vlen, &no, addr, sizeof(addr)) == 0)
+		live_set(p, no, addr);
 	return 0;
 }
 
