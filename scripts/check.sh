@@ -38,7 +38,19 @@ fi
 
 ./tests/unit/run-unit | tee "$out/unit"
 unit_rc=$?
-bats --print-output-on-failure --timing --formatter tap tests/ | tee "$out/bats"
+# Two bats files at a time (GNU parallel; the tests of a file stay in
+# order, in one process): the suite mostly waits on daemons, so two cores
+# run two files in little more than the time of one.  MV_BATS_JOBS=1 runs
+# one file at a time.
+jobs=${MV_BATS_JOBS:-2}
+par=
+if [ "$jobs" -gt 1 ] && command -v parallel >/dev/null; then
+	par="--jobs $jobs --no-parallelize-within-files"
+	export PARALLEL="--will-cite"
+fi
+# shellcheck disable=SC2086
+bats $par --print-output-on-failure --timing --formatter tap tests/ |
+	tee "$out/bats"
 bats_rc=$?
 # A short run of every fuzz target (tests/fuzz/README), one result each;
 # MV_CHECK_FUZZ=0 (make asan) leaves them out.

@@ -16,6 +16,7 @@ PKGS="build-essential cmake pkg-config dpkg-dev curl ca-certificates
 libfaiss-dev libopenblas-dev libopenblas0-pthread libzstd-dev libjansson-dev
 libcurl4-openssl-dev etcd-server etcd-client bats bats-support bats-assert
 bats-file socat mandoc zstd netcat-openbsd python3 libssl-dev patch faketime
+parallel
 python3-hnswlib
 clang-14 libclang-rt-14-dev libfuzzer-14-dev
 radosgw ceph-mon ceph-osd"
