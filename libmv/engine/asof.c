@@ -18,6 +18,18 @@
 #include "filter.h"
 #include "internal.h"
 
+/* The columns of s as the filter reads them, all its rows. */
+static void seg_rows(const struct seg *s, struct mv_filter_rows *r)
+{
+	memset(r, 0, sizeof(*r));
+	r->n = s->n;
+	r->ids = s->ids;
+	for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
+		r->vals[i] = s->cols[i].vals;
+		r->off[i] = s->cols[i].off;
+	}
+}
+
 size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
 		      uint8_t *bits)
 {
@@ -28,13 +40,7 @@ size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
 		memset(bits, 0, nb);
 		return 0;
 	}
-	memset(&r, 0, sizeof(r));
-	r.n = s->n;
-	r.ids = s->ids;
-	for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
-		r.vals[i] = s->cols[i].vals;
-		r.off[i] = s->cols[i].off;
-	}
+	seg_rows(s, &r);
 	m = mv_filter_eval(f, &r, bits);
 	if (s->deleted && m) {
 		m = 0;
@@ -210,13 +216,7 @@ size_t node_seg_match_at(const struct seg *s, const struct mv_filter *f,
 	if (f) {
 		struct mv_filter_rows r;
 
-		memset(&r, 0, sizeof(r));
-		r.n = s->n;
-		r.ids = s->ids;
-		for (int i = 0; i < s->ncols && i < MV_FIELDS_MAX; i++) {
-			r.vals[i] = s->cols[i].vals;
-			r.off[i] = s->cols[i].off;
-		}
+		seg_rows(s, &r);
 		if (!mv_filter_eval(f, &r, bits))
 			return 0;
 	} else {

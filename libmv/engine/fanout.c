@@ -51,32 +51,31 @@ struct fan_unit {
 	char why[120];
 };
 
-/* What a search's requests share: their end is signalled here. */
-struct fan_wait {
+/* What a search's requests share; their end is signalled on cv. */
+struct fan_search {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-};
-
-/* One request: some units of the collection, to one node. */
-struct fan_task {
 	struct node *nd;
 	struct coll *c;
-	struct fan_wait *w;
-	struct place_node peer;
 	const struct fan_unit *all;	/* the search's units */
-	size_t *unit;			/* indices into the search's units */
-	size_t nunit;
-	size_t len;			/* bytes of their names */
-	/* the search */
 	const float *q;
 	size_t nq, k;
 	long nprobe, ef;
 	const char *filter;
 	uint64_t asof;			/* 0: now */
 	int64_t rev, end;
+};
+
+/* One request: some units of the collection, to one node. */
+struct fan_task {
+	struct fan_search *s;
+	struct place_node peer;
+	size_t *unit;			/* indices into the search's units */
+	size_t nunit;
+	size_t len;			/* bytes of their names */
 	atomic_int cancel;		/* answered by another: give up */
 	/* the answer */
-	int ok, timedout, finished;	/* finished: under w->mu */
+	int ok, timedout, finished;	/* finished: under s->mu */
 	int64_t *ids;
 	float *dist;
 	struct node_units missing;
@@ -236,12 +235,13 @@ static int send_all(int fd, struct fan_task *t, struct iovec *iov, int n)
 static void *fan_ask(void *arg)
 {
 	struct fan_task *t = arg;
-	struct node *nd = t->nd;
-	struct coll *c = t->c;
+	struct fan_search *s = t->s;
+	struct node *nd = s->nd;
+	struct coll *c = s->c;
 	char user[MV_NAME_MAX + 1] = "", *line = NULL, *rep = NULL;
 	struct rd *r = NULL;
 	size_t cap = 64 * 1024, l;
-	size_t qb = t->nq * c->dim * sizeof(float), nk = t->nq * t->k;
+	size_t qb = s->nq * c->dim * sizeof(float), nk = s->nq * s->k;
 	int fd = fan_get(nd, &t->peer, user, sizeof(user)), pooled = fd >= 0;
 	uint64_t bytes = 0;
 	char *mp;
@@ -258,7 +258,7 @@ again:
 		struct mv_addr a;
 		struct mv_err e = { 0 };
 
-		int64_t left = t->end - node_mono_ms();
+		int64_t left = s->end - node_mono_ms();
 
 		if (mv_addr_parse(t->peer.addr, &a, &e) < 0 ||
 		    (fd = mv_net_connect_within(&a, left < 1000 ? (left > 0 ?
@@ -271,35 +271,35 @@ again:
 	}
 	memset(r, 0, sizeof(*r));
 	r->fd = fd;
-	r->end = t->end;
+	r->end = s->end;
 	l = 0;
 	if (strcmp(user, c->user))
 		l += (size_t)snprintf(line + l, cap - l, "USER %s\n", c->user);
 	l += (size_t)snprintf(line + l, cap - l, "SEARCH %s %zu %zu %zu rev=%"
-			      PRId64, c->name, t->k, t->nq, qb, t->rev);
-	if (t->nprobe > 0)
+			      PRId64, c->name, s->k, s->nq, qb, s->rev);
+	if (s->nprobe > 0)
 		l += (size_t)snprintf(line + l, cap - l, " nprobe=%ld",
-				      t->nprobe);
-	if (t->ef > 0)
-		l += (size_t)snprintf(line + l, cap - l, " ef=%ld", t->ef);
-	if (t->filter)
+				      s->nprobe);
+	if (s->ef > 0)
+		l += (size_t)snprintf(line + l, cap - l, " ef=%ld", s->ef);
+	if (s->filter)
 		l += (size_t)snprintf(line + l, cap - l, " filter=%s",
-				      t->filter);
-	if (t->asof)
+				      s->filter);
+	if (s->asof)
 		l += (size_t)snprintf(line + l, cap - l, " asof=%" PRIu64,
-				      t->asof);
+				      s->asof);
 	l += (size_t)snprintf(line + l, cap - l, " units=");
 	for (size_t i = 0; i < t->nunit && l < cap; i++)
 		l += (size_t)snprintf(line + l, cap - l, "%s%s", i ? "," : "",
-				      t->all[t->unit[i]].leaf);
+				      s->all[t->unit[i]].leaf);
 	if (l + 2 >= cap) {
 		snprintf(t->why, sizeof(t->why), "request too long");
 		goto fail;
 	}
 	line[l++] = '\n';
 	{
-		struct iovec iov[2] = { { line, l }, { (void *)t->q, qb } };
-		int64_t ms = t->end - node_mono_ms();
+		struct iovec iov[2] = { { line, l }, { (void *)s->q, qb } };
+		int64_t ms = s->end - node_mono_ms();
 		struct timeval tv;
 
 		/* A stopped peer does not read: the write is bounded too. */
@@ -369,10 +369,10 @@ out:
 	free(line);
 	free(rep);
 	free(r);
-	pthread_mutex_lock(&t->w->mu);
+	pthread_mutex_lock(&s->mu);
 	t->finished = 1;
-	pthread_cond_broadcast(&t->w->cv);
-	pthread_mutex_unlock(&t->w->mu);
+	pthread_cond_broadcast(&s->cv);
+	pthread_mutex_unlock(&s->mu);
 	return NULL;
 }
 
@@ -494,7 +494,7 @@ static void task_settle(struct node *nd, struct fan_task *t,
 	else if (t->ok)
 		node_place_suspect(nd, t->peer.no, 0);
 	if (t->ok)
-		fan_merge(l2, t->nq, t->k, t->ids, t->dist, ids, dist);
+		fan_merge(l2, t->s->nq, t->s->k, t->ids, t->dist, ids, dist);
 	for (size_t j = 0; j < t->nunit; j++) {
 		struct fan_unit *x = &u[t->unit[j]];
 
@@ -528,7 +528,7 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 	struct node_units todo = { 0 };
 	struct fan_unit *u = NULL;
 	struct fan_task **tasks = NULL;
-	struct fan_wait w;
+	struct fan_search w = { 0 };
 	size_t nu, nt = 0, tcap = 0, left;
 	int64_t rev = atomic_load(&nd->applied_rev), t0 = node_mono_ms();
 	int64_t hedge, end;
@@ -548,6 +548,17 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 	end = node_mono_ms() + FAN_WAIT_MS + 8 * t0;
 	pthread_mutex_init(&w.mu, NULL);
 	pthread_cond_init(&w.cv, NULL);
+	w.nd = nd;
+	w.c = c;
+	w.q = q;
+	w.nq = nq;
+	w.k = k;
+	w.nprobe = nprobe;
+	w.ef = ef;
+	w.filter = filter;
+	w.asof = asof;
+	w.rev = rev;
+	w.end = end;
 	nu = todo.n;
 	u = calloc(nu, sizeof(*u));
 	if (!u) {
@@ -556,6 +567,7 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 	}
 	for (size_t i = 0; i < nu; i++)
 		snprintf(u[i].leaf, sizeof(u[i].leaf), "%s", todo.v[i]);
+	w.all = u;
 	for (;;) {
 		int64_t now = node_mono_ms(), wake = end;
 		size_t first = nt, running = 0;
@@ -618,19 +630,7 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 		for (size_t i = first; i < nt; i++) {
 			struct fan_task *t = tasks[i];
 
-			t->nd = nd;
-			t->c = c;
-			t->w = &w;
-			t->all = u;
-			t->q = q;
-			t->nq = nq;
-			t->k = k;
-			t->nprobe = nprobe;
-			t->ef = ef;
-			t->filter = filter;
-			t->asof = asof;
-			t->rev = rev;
-			t->end = end;
+			t->s = &w;
 			t->ids = malloc(nq * k * sizeof(*t->ids) + 1);
 			t->dist = malloc(nq * k * sizeof(*t->dist) + 1);
 			if (!t->ids || !t->dist) {
