@@ -14,7 +14,7 @@
 #define DIM 4
 #define ROWS 50
 
-static int engine_open(struct node *nd, const char *dir, struct mv_err *err)
+int unit_engine_open(struct node *nd, const char *dir, struct mv_err *err)
 {
 	memset(nd, 0, sizeof(*nd));
 	if (mv_conf_init(&nd->conf, err) < 0 ||
@@ -71,7 +71,7 @@ TEST(engine_library_roundtrip)
 	int existed = 0;
 
 	REQUIRE(nd != NULL);
-	REQUIRE(engine_open(nd, dir, &err) == 0);
+	REQUIRE(unit_engine_open(nd, dir, &err) == 0);
 	REQUIRE(node_create(nd, "default", "things", DIM, MV_L2, NULL, 0, 0,
 			    &existed, &err) == 0);
 	CHECK_EQ_INT(existed, 0);
@@ -100,7 +100,7 @@ TEST(engine_library_roundtrip)
 	check_search(nd, "after the flush");
 	node_close(nd);
 
-	REQUIRE(engine_open(nd, dir, &err) == 0);
+	REQUIRE(unit_engine_open(nd, dir, &err) == 0);
 	check_search(nd, "after reopening");
 	node_close(nd);
 	the_node = NULL;
@@ -127,7 +127,7 @@ TEST(engine_memory_limit_counts_segments_and_pending)
 	int existed = 0;
 
 	REQUIRE(nd != NULL);
-	REQUIRE(engine_open(nd, dir, &err) == 0);
+	REQUIRE(unit_engine_open(nd, dir, &err) == 0);
 	held0 = atomic_load(&node_held);
 	pend0 = atomic_load(&node_pending);
 	REQUIRE(node_create(nd, "default", "mem", DIM, MV_L2, NULL, 0, 0,

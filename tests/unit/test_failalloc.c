@@ -68,17 +68,6 @@ static int fail_disarm(void)
 	return fail_hit;
 }
 
-static int fa_open(struct node *nd, const char *dir, struct mv_err *err)
-{
-	memset(nd, 0, sizeof(*nd));
-	if (mv_conf_init(&nd->conf, err) < 0 ||
-	    mv_conf_set(&nd->conf, "data_dir", dir, err) < 0 ||
-	    mv_mkdir_p(dir, err) < 0)
-		return -1;
-	the_node = nd;
-	return node_open(nd, err);
-}
-
 /* Rows with ids first..first+n-1, flushed. */
 static int fa_insert(struct node *nd, struct coll *c, int64_t first, int n)
 {
@@ -170,7 +159,7 @@ TEST(engine_flush_dellog_alloc_failure)
 	int existed = 0, failed = 0, done = 0;
 
 	REQUIRE(nd != NULL);
-	REQUIRE(fa_open(nd, dir, &err) == 0);
+	REQUIRE(unit_engine_open(nd, dir, &err) == 0);
 	REQUIRE(node_create(nd, "default", "d", DIM, MV_L2, NULL, 0, 0,
 			    &existed, &err) == 0);
 	c = node_coll_get(nd, "default", "d");
@@ -229,7 +218,7 @@ TEST(engine_flush_dellog_alloc_failure)
 	coll_put(c);
 	node_close(nd);
 
-	REQUIRE(fa_open(nd, dir, &err) == 0);
+	REQUIRE(unit_engine_open(nd, dir, &err) == 0);
 	c = node_coll_get(nd, "default", "d");
 	REQUIRE(c != NULL);
 	CHECK_EQ_INT((int)c->ndels, (int)ndels);
@@ -259,7 +248,7 @@ TEST(engine_compact_idmap_alloc_failure)
 	int existed = 0, failed = 0, merged_ok = 0;
 
 	REQUIRE(nd != NULL);
-	REQUIRE(fa_open(nd, dir, &err) == 0);
+	REQUIRE(unit_engine_open(nd, dir, &err) == 0);
 	REQUIRE(node_create(nd, "default", "m", DIM, MV_L2, NULL, 0, 0,
 			    &existed, &err) == 0);
 	c = node_coll_get(nd, "default", "m");
@@ -298,7 +287,7 @@ TEST(engine_compact_idmap_alloc_failure)
 	coll_put(c);
 	node_close(nd);
 
-	REQUIRE(fa_open(nd, dir, &err) == 0);
+	REQUIRE(unit_engine_open(nd, dir, &err) == 0);
 	c = node_coll_get(nd, "default", "m");
 	REQUIRE(c != NULL);
 	CHECK_EQ_INT((int)c->nsegs, 1);

@@ -53,6 +53,11 @@ const char *unit_tmpdir(void);
 /* unit_tmpdir()/name in a static buffer of one of 8 slots, for brevity. */
 const char *unit_path(const char *name);
 
+struct node;
+struct mv_err;
+/* test_engine.c: an embedded node on data_dir dir, opened as the_node. */
+int unit_engine_open(struct node *nd, const char *dir, struct mv_err *err);
+
 #define TEST(name)							\
 	static void unit_fn_##name(void);				\
 	static struct unit_test unit_t_##name = {			\
