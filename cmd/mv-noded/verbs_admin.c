@@ -251,7 +251,8 @@ int cmd_stat(struct conn *cn, int argc, char **argv)
  * LOAD: what mv-masterd's heartbeat asks every second.  load is the open
  * connections plus the unflushed bytes in MiB; segments as STAT counts
  * them (node_segment_count); held the memory memory_limit counts
- * (node_memory) and limit memory_limit (0: none), for the Reduce mode.
+ * (node_memory) and limit memory_limit (0: none), for the Reduce mode;
+ * loaded the revision up to which it holds what it should (sync_level).
  */
 int cmd_load(struct conn *cn, int argc, char **argv)
 {
@@ -265,8 +266,10 @@ int cmd_load(struct conn *cn, int argc, char **argv)
 	if (pending < 0)
 		pending = 0;
 	return reply(cn, "OK no=%" PRIu32 " load=%lld conns=%d mem=%ld "
-		     "segments=%zu applied=%lld held=%lld limit=%lld",
+		     "segments=%zu applied=%lld held=%lld limit=%lld "
+		     "loaded=%lld",
 		     nd->node_no, conns + (pending >> 20), conns, rss_bytes(),
 		     segs, (long long)atomic_load(&nd->applied_rev),
-		     node_memory(), (long long)nd->conf.memory_limit);
+		     node_memory(), (long long)nd->conf.memory_limit,
+		     (long long)node_place_loaded(nd));
 }

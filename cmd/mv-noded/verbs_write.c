@@ -363,12 +363,15 @@ int cmd_delete(struct conn *cn, int argc, char **argv)
  * counts) or *e; the caller answers once it holds no lock.
  */
 static int flush_batch(struct conn *cn, struct batch *b, char *ok,
-		       size_t cap, int64_t *rev, struct mv_err *e)
+		       size_t cap, int64_t *rev, struct node_flushed *f,
+		       struct mv_err *e)
 {
 	int64_t ins = 0, del = 0;
 	int rc;
 
+	b->flushed = f;
 	rc = node_flush_rev(cn->nd, b, &ins, &del, rev, e);
+	b->flushed = NULL;
 	if (rc == 0)
 		snprintf(ok, cap, "OK inserted=%" PRId64 " deleted=%" PRId64,
 			 ins, del);
@@ -381,18 +384,27 @@ static int flush_batch(struct conn *cn, struct batch *b, char *ok,
 }
 
 /*
- * sync_level: a flush answers once that many other nodes have applied
- * the revision it committed at; one with nothing left to commit (an
- * automatic flush took it) waits for etcd's current revision, which
- * covers every earlier flush.  Called holding no lock.
+ * sync_level: a flush answers once that many holders of each new unit
+ * other than this node have loaded the revision it committed at (one of
+ * deletes only: that many other live nodes); one with nothing left to
+ * commit (an automatic flush took it, and waited itself) waits until
+ * that many other live nodes have loaded etcd's current revision.
+ * Called holding no lock; f's paths are freed.
  */
-static int flush_sync(struct node *nd, int64_t rev, struct mv_err *e)
+static int flush_sync(struct node *nd, int64_t rev, struct node_flushed *f,
+		      struct mv_err *e)
 {
-	if (!nd->cluster || nd->conf.sync_level <= 0)
+	int rc;
+
+	if (!nd->cluster || nd->conf.sync_level <= 0) {
+		node_flushed_release(f);
 		return 0;
+	}
 	if (rev <= 0 && mv_meta_revision(nd->meta, &rev, NULL) < 0)
 		rev = atomic_load(&nd->applied_rev);
-	return node_sync_wait(nd, rev, e);
+	rc = node_sync_wait(nd, rev, f, e);
+	node_flushed_release(f);
+	return rc;
 }
 
 /* Unpin a session; the last pin frees one removed from the table. */
@@ -411,6 +423,7 @@ static int commit_session(struct conn *cn, const char *name, int abort)
 	struct mv_err e = { 0 };
 	char ok[128] = "OK";
 	struct batch *s;
+	struct node_flushed f = { 0 };
 	int64_t rev = 0;
 	int rc = 0;
 
@@ -435,11 +448,12 @@ static int commit_session(struct conn *cn, const char *name, int abort)
 	if (abort)
 		batch_clear(s);
 	else
-		rc = flush_batch(cn, s, ok, sizeof(ok), &rev, &e);
+		rc = flush_batch(cn, s, ok, sizeof(ok), &rev, &f, &e);
 	pthread_mutex_unlock(&s->lock);
 	session_unpin(nd, s);
 	if (rc == 0 && !abort)
-		rc = flush_sync(nd, rev, &e);
+		rc = flush_sync(nd, rev, &f, &e);
+	node_flushed_release(&f);
 	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
 	atomic_fetch_sub(&nd->inflight, 1);
 	return rc;
@@ -501,6 +515,7 @@ int cmd_flush(struct conn *cn, int argc, char **argv)
 {
 	struct batch *b = cn->own;
 	struct mv_err e = { 0 };
+	struct node_flushed f = { 0 };
 	char ok[128];
 	int64_t rev = 0;
 	int rc;
@@ -517,10 +532,11 @@ int cmd_flush(struct conn *cn, int argc, char **argv)
 		return 0;
 	atomic_fetch_add(&cn->nd->inflight, 1);
 	pthread_mutex_lock(&b->lock);
-	rc = flush_batch(cn, b, ok, sizeof(ok), &rev, &e);
+	rc = flush_batch(cn, b, ok, sizeof(ok), &rev, &f, &e);
 	pthread_mutex_unlock(&b->lock);
 	if (rc == 0)
-		rc = flush_sync(cn->nd, rev, &e);
+		rc = flush_sync(cn->nd, rev, &f, &e);
+	node_flushed_release(&f);
 	rc = rc < 0 ? reply_err(cn, &e) : reply(cn, "%s", ok);
 	atomic_fetch_sub(&cn->nd->inflight, 1);
 	return rc;

@@ -628,6 +628,9 @@ retry:
 		atomic_compare_exchange_strong(&nd->applied_rev, &prev,
 					       commit_rev);
 	}
+	for (size_t i = 0; b->flushed && i < fl.nw; i++)
+		if (fl.w[i].kind == MV_SEG_VEC)
+			node_flushed_add(b->flushed, fl.w[i].path);
 	fl.nw = 0;		/* committed: keep the files */
 	*rev = commit_rev;
 	log_debug("flush of %" PRId64 " rows, %" PRId64 " deletes: files %lld ms, "

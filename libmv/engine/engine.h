@@ -234,6 +234,7 @@ struct batch {
 	size_t acct;			/* bytes counted in node_pending */
 	int autoflush_failed;
 	char autoflush_err[MV_ERR_LEN];
+	struct node_flushed *flushed;	/* see node_flushed */
 	struct batch *next;		/* node's list (sessions, autoflush) */
 };
 
@@ -405,12 +406,34 @@ int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
 		   int64_t *deleted, int64_t *rev, struct mv_err *err);
 /*
- * sync_level (follow.c): in a cluster, wait until sync_level other live
- * nodes have applied rev (asked with LOAD, at most sync_timeout seconds);
- * else MV_EAGAIN "flush committed at revision R but only N of S replicas
- * loaded it: ...".  0 at once outside a cluster or with sync_level 0.
+ * The vector files a committed flush added (the units sync_level waits
+ * for): a caller sets batch.flushed before node_flush_rev and frees the
+ * paths with node_flushed_release.
  */
-int node_sync_wait(struct node *nd, int64_t rev, struct mv_err *err);
+struct node_flushed {
+	char (*paths)[MV_SPATH];
+	size_t n, cap;
+};
+void node_flushed_release(struct node_flushed *f);
+/*
+ * sync_level (follow.c): in a cluster, once this node has applied rev
+ * (its view of the live set is then rev's), wait until, for each of the
+ * f->n new units, sync_level of its holders other than this node report
+ * in LOAD loaded= rev or later (they applied it and hold its vectors);
+ * with no unit (f NULL or empty: a flush of deletes only, or nothing left
+ * to commit), until sync_level other live nodes do.  Asked with LOAD, at
+ * most sync_timeout seconds; else MV_EAGAIN "flush committed at revision
+ * R but only N of S replicas loaded it: ...".  0 at once outside a
+ * cluster or with sync_level 0.  No lock held.
+ */
+int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
+		   struct mv_err *err);
+/*
+ * LOAD's loaded=: the revision up to which this node has applied the
+ * metadata and loaded the vectors of every unit it holds (place.c; the
+ * applied revision outside a cluster).
+ */
+int64_t node_place_loaded(struct node *nd);
 
 /*
  * Sessions (node.slock).  create 2: also, in a cluster, put the key of

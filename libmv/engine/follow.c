@@ -1023,17 +1023,21 @@ void node_sessions_reput(struct node *nd)
 /* --- sync_level: a flush waits for replicas -------------------------- */
 
 /*
- * node_sync_wait asks the other live nodes (their live keys) with LOAD
- * for the revision they have applied until sync_level of them report
- * rev or later (with fewer live, until all of those have, to say how
- * many did).  Connections are kept per peer between flushes in a small
- * pool (any number of flushes wait at once, each with its own
+ * node_sync_wait asks the holders of a flush's new units (its own view of
+ * the live set, once it has applied the flush's revision) with LOAD until
+ * sync_level of each unit's holders other than this node report loaded=
+ * rev or later: they applied it and hold its vectors (a unit with fewer
+ * such holders live waits for all of them, to say how many did).  A flush
+ * without a new unit (deletes only: every node applies a delete log to
+ * the bitmaps it keeps of every segment) waits for sync_level of the
+ * other live nodes.  Connections are kept per peer between flushes in a
+ * small pool (any number of flushes wait at once, each with its own
  * connections); one with a request unanswered at the end is closed.
  * Polling a verb the peers answer anyway is cheaper here than a watch:
- * a node's applied revision changes with every revision it applies, and
+ * a node's loaded revision changes with every revision it applies, and
  * putting it in etcd would double etcd's writes.
  */
-#define SYNC_PEERS_MAX 64
+#define SYNC_PEERS_MAX PLACE_NODES_MAX
 
 struct sync_conn {
 	struct sync_conn *next;
@@ -1050,38 +1054,57 @@ struct sync_peer {
 	unsigned no;
 	char addr[128];
 	int fd, asked, done, drops;
-	int64_t applied, next_ms, backoff;
+	int64_t loaded, next_ms, backoff;
 	char buf[512];
 	size_t blen;
 	char why[160];
 };
 
-struct live_list {
-	struct node *nd;
-	struct sync_peer *p;
-	int n;
+/* Which peers (bits of p[]) hold one unit. */
+struct sync_unit {
+	uint64_t peers;
 };
 
-static int live_cb(void *arg, const char *key, const void *val, size_t vlen)
+void node_flushed_add(struct node_flushed *f, const char *path)
 {
-	struct live_list *l = arg;
-	char addr[sizeof(l->p->addr)];
-	uint32_t no;
+	if (f->n == f->cap) {
+		size_t nc = f->cap ? f->cap * 2 : 4;
+		void *v = realloc(f->paths, nc * sizeof(*f->paths));
 
-	(void)key;
-	if (node_live_parse(val, vlen, &no, addr, sizeof(addr)) == 0 &&
-	    no != l->nd->node_no && l->n < SYNC_PEERS_MAX) {
-		struct sync_peer *p = &l->p[l->n++];
-
-		memset(p, 0, sizeof(*p));
-		p->no = no;
-		snprintf(p->addr, sizeof(p->addr), "%s", addr);
-		p->fd = -1;
-		p->applied = -1;
-		p->backoff = 1;
-		snprintf(p->why, sizeof(p->why), "no answer");
+		if (!v)
+			return;
+		f->paths = v;
+		f->cap = nc;
 	}
-	return 0;
+	snprintf(f->paths[f->n++], sizeof(*f->paths), "%s", path);
+}
+
+void node_flushed_release(struct node_flushed *f)
+{
+	free(f->paths);
+	memset(f, 0, sizeof(*f));
+}
+
+/* Peer x's index in p[] (added when new); -1 when p[] is full. */
+static int sync_peer_add(struct sync_peer *p, int *n,
+			 const struct place_node *x)
+{
+	int i;
+
+	for (i = 0; i < *n; i++)
+		if (p[i].no == x->no)
+			return i;
+	if (*n == SYNC_PEERS_MAX)
+		return -1;
+	i = (*n)++;
+	memset(&p[i], 0, sizeof(p[i]));
+	p[i].no = x->no;
+	snprintf(p[i].addr, sizeof(p[i].addr), "%s", x->addr);
+	p[i].fd = -1;
+	p[i].loaded = -1;
+	p[i].backoff = 1;
+	snprintf(p[i].why, sizeof(p[i].why), "no answer");
+	return i;
 }
 
 /* A pooled connection to peer p, or a new one (non-blocking connect
@@ -1135,7 +1158,7 @@ static void sync_drop(struct sync_peer *p, const char *why)
 static void sync_read(struct sync_peer *p, int64_t rev, int64_t now)
 {
 	ssize_t r = read(p->fd, p->buf + p->blen, sizeof(p->buf) - 1 - p->blen);
-	char *nl, *ap;
+	char *nl, *lp;
 
 	if (r <= 0) {
 		if (r < 0 && (errno == EAGAIN || errno == EINTR))
@@ -1152,61 +1175,99 @@ static void sync_read(struct sync_peer *p, int64_t rev, int64_t now)
 		return;
 	}
 	*nl = '\0';
-	ap = strstr(p->buf, " applied=");
-	if (strncmp(p->buf, "OK ", 3) || !ap) {
+	lp = strstr(p->buf, " loaded=");
+	if (strncmp(p->buf, "OK ", 3) || !lp) {
 		char why[160];
 
 		snprintf(why, sizeof(why), "answered '%.100s'", p->buf);
 		sync_drop(p, why);
 		return;
 	}
-	p->applied = strtoll(ap + 9, NULL, 10);
+	p->loaded = strtoll(lp + 8, NULL, 10);
 	p->asked = 0;
 	p->blen = 0;		/* one request at a time: nothing follows */
-	if (p->applied >= rev) {
+	if (p->loaded >= rev) {
 		p->done = 1;
 		return;
 	}
-	snprintf(p->why, sizeof(p->why), "at revision %" PRId64, p->applied);
+	snprintf(p->why, sizeof(p->why), "at revision %" PRId64, p->loaded);
 	p->next_ms = now + p->backoff;
 	p->backoff = p->backoff * 2 > 50 ? 50 : p->backoff * 2;
 }
 
-int node_sync_wait(struct node *nd, int64_t rev, struct mv_err *err)
+/* The fewest of any unit's holders done (at most need); *open set when a
+ * unit short of need still has a holder not done. */
+static int sync_count(const struct sync_unit *u, size_t nu, uint64_t done,
+		      int need, int *open)
 {
-	int need = nd->conf.sync_level, ok = 0, rc = 0;
+	int least = need;
+
+	*open = 0;
+	for (size_t i = 0; i < nu; i++) {
+		int k = __builtin_popcountll(u[i].peers & done);
+
+		if (k < need && (u[i].peers & ~done))
+			*open = 1;
+		if (k < least)
+			least = k;
+	}
+	return least;
+}
+
+int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
+		   struct mv_err *err)
+{
+	int need = nd->conf.sync_level, ok = 0, open = 0, rc = 0, np = 0;
 	int64_t end = node_mono_ms() + (int64_t)nd->conf.sync_timeout * 1000;
 	struct sync_peer *p;
-	struct live_list l = { nd, NULL, 0 };
-	char prefix[512];
-	struct mv_err e = { 0 };
+	struct sync_unit *u = NULL;
+	struct place_node *h = NULL;
+	size_t nu = f && f->n ? f->n : 1, fewest = SIZE_MAX;
+	uint64_t done = 0, want = 0;
 
-	if (!nd->cluster || need <= 0 || rev <= 0)
+	if (!nd->cluster || need <= 0 || rev <= 0 || !nd->place)
 		return 0;
-	if (!(p = calloc(SYNC_PEERS_MAX, sizeof(*p))))
-		return mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "flush committed "
-				   "at revision %" PRId64 " but its replicas "
-				   "were not asked: out of memory", rev);
-	l.p = p;
-	key_prop(nd, prefix, sizeof(prefix), "/live/");
-	if (mv_meta_range(nd->meta, prefix, live_cb, &l, &e) < 0) {
+	p = calloc(SYNC_PEERS_MAX, sizeof(*p));
+	u = calloc(nu, sizeof(*u));
+	h = calloc(PLACE_NODES_MAX, sizeof(*h));
+	if (!p || !u || !h) {
 		rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "flush committed "
-				 "at revision %" PRId64 " but only 0 of %d "
-				 "replicas loaded it: cannot list the live "
-				 "nodes: %s", rev, need, e.msg);
+				 "at revision %" PRId64 " but its replicas "
+				 "were not asked: out of memory", rev);
 		goto out;
 	}
-	while (ok < need && ok < l.n) {
+	/* The live set as of rev: this node's own view once applied. */
+	node_wait_applied(nd, rev, nd->conf.sync_timeout * 1000, NULL);
+	for (size_t i = 0; i < nu; i++) {
+		size_t nh = f && f->n ? node_place_holders(nd, f->paths[i], h)
+				      : node_place_others(nd, h), others = 0;
+
+		for (size_t j = 0; j < nh; j++) {
+			int k;
+
+			if (h[j].no == nd->node_no ||
+			    (k = sync_peer_add(p, &np, &h[j])) < 0)
+				continue;
+			u[i].peers |= 1ULL << k;
+			others++;
+		}
+		if (others < fewest)
+			fewest = others;
+	}
+	for (int i = 0; i < np; i++)
+		want |= 1ULL << i;
+	ok = sync_count(u, nu, done, need, &open);
+	while (ok < need && open) {
 		struct pollfd pf[SYNC_PEERS_MAX];
-		int idx[SYNC_PEERS_MAX], np = 0;
+		int idx[SYNC_PEERS_MAX], npf = 0;
 		int64_t now = node_mono_ms(), wake = end;
 
 		if (now >= end || atomic_load(&nd->stop))
 			break;
-		for (int i = 0; i < l.n; i++) {
+		for (int i = 0; i < np; i++) {
 			struct sync_peer *q = &p[i];
 
-			if (q->done)
+			if (q->done || !(want >> i & 1))
 				continue;
 			if (!q->asked && q->next_ms <= now) {
 				if (q->fd < 0 &&
@@ -1219,41 +1280,47 @@ int node_sync_wait(struct node *nd, int64_t rev, struct mv_err *err)
 				}
 			}
 			if (q->asked) {
-				pf[np] = (struct pollfd){ .fd = q->fd,
-							  .events = POLLIN };
-				idx[np++] = i;
+				pf[npf] = (struct pollfd){ .fd = q->fd,
+							   .events = POLLIN };
+				idx[npf++] = i;
 			} else if (q->next_ms < wake) {
 				wake = q->next_ms;
 			}
 		}
 		now = node_mono_ms();
-		if (poll(pf, (nfds_t)np, (int)(wake > now ? wake - now : 0)) > 0) {
+		if (poll(pf, (nfds_t)npf, (int)(wake > now ? wake - now : 0)) > 0) {
 			now = node_mono_ms();
-			for (int k = 0; k < np; k++)
+			for (int k = 0; k < npf; k++)
 				if (pf[k].revents)
 					sync_read(&p[idx[k]], rev, now);
 		}
-		ok = 0;
-		for (int i = 0; i < l.n; i++)
-			ok += p[i].done;
+		for (int i = 0; i < np; i++)
+			if (p[i].done)
+				done |= 1ULL << i;
+		ok = sync_count(u, nu, done, need, &open);
+		/* Ask only the holders of units still short of need. */
+		want = 0;
+		for (size_t i = 0; i < nu; i++)
+			if (__builtin_popcountll(u[i].peers & done) < need)
+				want |= u[i].peers;
 	}
 	if (ok < need) {
 		char why[1024];
 		size_t w = 0;
 
 		why[0] = '\0';
-		for (int i = 0; i < l.n && w < sizeof(why) - 1; i++)
-			if (!p[i].done)
+		for (int i = 0; i < np && w < sizeof(why) - 1; i++)
+			if (!p[i].done && (want >> i & 1))
 				w += (size_t)snprintf(why + w, sizeof(why) - w,
 						      "%snode %u (%s) %s",
 						      w ? ", " : "", p[i].no,
 						      p[i].addr, p[i].why);
 		if (w >= sizeof(why))
 			w = sizeof(why) - 1;
-		if (l.n < need)
-			snprintf(why + w, sizeof(why) - w, "%sonly %d other "
-				 "node%s live", w ? "; " : "", l.n,
-				 l.n == 1 ? " is" : "s are");
+		if (fewest < (size_t)need)
+			snprintf(why + w, sizeof(why) - w, "%sonly %zu other "
+				 "node%s live", w ? "; " : "", fewest,
+				 fewest == 1 ? " is" : "s are");
 		else
 			snprintf(why + w, sizeof(why) - w, "%snot within %d s "
 				 "(sync_timeout)", w ? "; " : "",
@@ -1264,7 +1331,7 @@ int node_sync_wait(struct node *nd, int64_t rev, struct mv_err *err)
 	}
 out:
 	/* Idle connections back to the pool; one still asked is closed. */
-	for (int i = 0; i < l.n; i++) {
+	for (int i = 0; p && i < np; i++) {
 		struct sync_conn *c;
 
 		if (p[i].fd < 0)
@@ -1283,6 +1350,8 @@ out:
 		pthread_mutex_unlock(&sync_pool_lock);
 	}
 	free(p);
+	free(u);
+	free(h);
 	return rc;
 }
 

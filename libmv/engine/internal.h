@@ -162,6 +162,9 @@ int node_del_apply(struct coll *c, const char *path, uint64_t seq,
  * behind").
  */
 int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err);
+/* A committed flush's new vector file (out of memory: left out, and the
+ * sync wait then counts the live nodes instead). */
+void node_flushed_add(struct node_flushed *f, const char *path);
 int node_wait_applied(struct node *nd, int64_t rev, int ms,
 		      struct mv_err *err);
 /*
@@ -234,6 +237,13 @@ struct place {
 	int running;
 	struct fan_conn *pool;		/* under lock */
 	int warned;			/* placer: a failed load logged */
+	/*
+	 * What LOAD's loaded= says (node_place_loaded): the placer's last
+	 * pass that left nothing held unloaded ran at live set clean_gen,
+	 * after the node had applied revision loaded_rev.
+	 */
+	uint64_t clean_gen;
+	int64_t loaded_rev;
 };
 uint64_t node_place_hash(const char *unit, uint32_t no);
 /* The want highest of n nodes for unit, best first, into out: how many. */
@@ -250,6 +260,8 @@ int node_place_held(struct node *nd, const char *unit);
 /* The live holders of unit, best first, those marked suspect last. */
 size_t node_place_holders(struct node *nd, const char *unit,
 			  struct place_node *out);
+/* Every live node but this one, into out (PLACE_NODES_MAX): how many. */
+size_t node_place_others(struct node *nd, struct place_node *out);
 /* Node no did not answer: ask it last for ms (0: answered again). */
 void node_place_suspect(struct node *nd, uint32_t no, int ms);
 /* Free s's vectors unless this node holds s (c->lock exclusive, or s

@@ -238,6 +238,41 @@ size_t node_place_holders(struct node *nd, const char *unit,
 	return m;
 }
 
+size_t node_place_others(struct node *nd, struct place_node *out)
+{
+	struct place *p = nd->place;
+	size_t m = 0;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	for (size_t i = 0; i < p->nlive; i++)
+		if (p->live[i].no != nd->node_no)
+			out[m++] = p->live[i];
+	pthread_mutex_unlock(&p->lock);
+	return m;
+}
+
+int64_t node_place_loaded(struct node *nd)
+{
+	struct place *p = nd->place;
+	int64_t r;
+
+	if (!p)
+		return atomic_load(&nd->applied_rev);
+	/*
+	 * The follower loads the vectors of what this node holds as it
+	 * applies (node_seg_read, node_index_load), so while the live set
+	 * is the one of the placer's last clean pass, everything applied is
+	 * loaded.  It bumps gen before it applies past a live key's change.
+	 */
+	pthread_mutex_lock(&p->lock);
+	r = p->clean_gen == p->gen ? atomic_load(&nd->applied_rev)
+				   : p->loaded_rev;
+	pthread_mutex_unlock(&p->lock);
+	return r;
+}
+
 void node_place_suspect(struct node *nd, uint32_t no, int ms)
 {
 	struct place *p = nd->place;
@@ -343,9 +378,10 @@ static struct mv_index *index_read(struct node *nd, const char *path,
 
 /*
  * One pass over c: 1 if something was left to do (a merge or build under
- * way, or storage away), else 0.
+ * way, or storage away), else 0; *missing set when a unit this node holds
+ * is left unloaded.
  */
-static int place_coll(struct node *nd, struct coll *c)
+static int place_coll(struct node *nd, struct coll *c, int *missing)
 {
 	struct want { char path[MV_SPATH]; uint64_t n; } *w = NULL;
 	size_t nw = 0, nfree = 0;
@@ -355,6 +391,8 @@ static int place_coll(struct node *nd, struct coll *c)
 
 	pthread_rwlock_rdlock(&c->lock);
 	w = malloc((c->nsegs + 1) * sizeof(*w));
+	if (!w)
+		*missing = 1;
 	for (size_t i = 0; w && i < c->nsegs; i++) {
 		struct seg *s = c->segs[i];
 
@@ -417,6 +455,7 @@ static int place_coll(struct node *nd, struct coll *c)
 					  "%s; trying again every second",
 					  c->name, w[i].path, e.msg);
 			again = 1;
+			*missing = 1;
 			continue;
 		}
 		nd->place->warned = 0;
@@ -453,6 +492,7 @@ static int place_coll(struct node *nd, struct coll *c)
 					  "index '%s': %s; trying again every "
 					  "second", c->name, ipath, e.msg);
 			again = 1;
+			*missing = 1;
 		} else {
 			nd->place->warned = 0;
 			pthread_rwlock_wrlock(&c->lock);
@@ -476,7 +516,9 @@ static void *placer(void *arg)
 	while (!atomic_load(&nd->stop)) {
 		size_t n;
 		struct coll **list;
-		int again = 0;
+		int again = 0, missing = 0;
+		uint64_t gen;
+		int64_t rev;
 
 		pthread_mutex_lock(&p->lock);
 		if (!p->kick) {
@@ -487,16 +529,28 @@ static void *placer(void *arg)
 			pthread_cond_timedwait(&p->cv, &p->lock, &ts);
 		}
 		p->kick = 0;
+		gen = p->gen;
 		pthread_mutex_unlock(&p->lock);
 		if (atomic_load(&nd->stop))
 			break;
+		/* Read before the list: every collection applied by then is
+		 * in it. */
+		rev = atomic_load(&nd->applied_rev);
 		list = node_colls_ref(nd, &n);
+		missing = !list;
 		for (size_t i = 0; i < n; i++) {
 			if (!atomic_load(&nd->stop))
-				again |= place_coll(nd, list[i]);
+				again |= place_coll(nd, list[i], &missing);
 			coll_put(list[i]);
 		}
 		free(list);
+		pthread_mutex_lock(&p->lock);
+		if (!missing && !atomic_load(&nd->stop) && p->gen == gen) {
+			p->clean_gen = gen;
+			if (rev > p->loaded_rev)
+				p->loaded_rev = rev;
+		}
+		pthread_mutex_unlock(&p->lock);
 		(void)again;	/* the next pass, within a second */
 	}
 	return NULL;
@@ -506,6 +560,7 @@ int node_place_start(struct node *nd, struct mv_err *err)
 {
 	if (!nd->place || nd->place->running)
 		return 0;
+	nd->place->kick = 1;	/* a first pass at once: loaded= */
 	if (pthread_create(&nd->place->thread, NULL, placer, nd))
 		return mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
 	nd->place->running = 1;

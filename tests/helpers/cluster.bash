@@ -40,6 +40,25 @@ cluster_setup() {
 	cd "$BATS_TEST_TMPDIR" || return 1
 }
 
+# cluster_test_setup: setup() of a cluster file: a node of the test's own
+# (skipped with MV_TEST_ADDR), a fresh cluster, MV_HOME under it.
+cluster_test_setup() {
+	need_own_node
+	mv_setup
+	cluster_setup || return 1
+	export MV_HOME=$CLUSTER_DIR/home
+	mkdir -p "$MV_HOME"
+}
+
+# cluster_user_setup: cluster_test_setup and a user of the test's own
+# (U), whose membership keys are under PROP: one etcd serves a file's
+# tests, and a user belongs to one cluster.
+cluster_user_setup() {
+	cluster_test_setup || return 1
+	U=u${BATS_TEST_NUMBER}x$RANDOM
+	PROP=/$U/${CLUSTER}_property
+}
+
 # cluster_teardown: stop every daemon this test started (SIGTERM, then
 # SIGKILL after 5 s) and delete its keys.
 cluster_teardown() {

@@ -1,0 +1,88 @@
+#!/usr/bin/env bats
+# 75-holders.bats - the cluster's flush guarantees and merges, on a real
+# etcd (the file's own) and a shared directory for storage: sync_level
+# counts a new unit's holders that loaded it (LOAD loaded=), not any node
+# that applied it; an automatic flush waits for sync_level too and says
+# on the connection's next command that it fell short; background merges
+# go on when node 1 is gone; a user claimed by another cluster is
+# refused (78).  A node that never answers is a live key of the test's
+# own (helpers/cluster.bash join_node) at an address nobody listens on.
+
+load helpers/mv
+load helpers/cluster
+
+setup_file() {
+	cluster_setup_file
+}
+
+teardown_file() {
+	cluster_teardown_file
+}
+
+setup() {
+	cluster_user_setup
+}
+
+teardown() {
+	cluster_teardown
+}
+
+# holders PATH NO...: the two holders of unit PATH among node numbers
+# NO... (num_replicas=1), sorted: place.c's rendezvous hashing.
+holders() {
+	python3 - "$@" <<'EOF'
+import sys
+M = (1 << 64) - 1
+def mix(x):
+    x = (x + 0x9e3779b97f4a7c15) & M
+    x = ((x ^ (x >> 30)) * 0xbf58476d1ce4e5b9) & M
+    x = ((x ^ (x >> 27)) * 0x94d049bb133111eb) & M
+    return x ^ (x >> 31)
+def h(unit, no):
+    v = 0xcbf29ce484222325
+    for b in unit.encode():
+        v = ((v ^ b) * 0x100000001b3) & M
+    return mix(v ^ mix(no))
+unit, nos = sys.argv[1], [int(n) for n in sys.argv[2:]]
+top = sorted(nos, key=lambda n: (-h(unit, n), n))[:2]
+print(" ".join(str(n) for n in sorted(top)))
+EOF
+}
+
+# new_vec: the storage path of the newest vector file (a flush's unit).
+new_vec() {
+	(cd "$CLUSTER_DIR/shared" && ls -t "$U"/*/*.vec | head -n 1)
+}
+
+@test "sync_level=1 waits for a holder of the new unit: node 2 applying it is not enough when the other holder is node 3" {
+	local i vec hs rc seen=0
+	for i in 1 2; do
+		start_cluster_node "$i" --user="$U" --num_replicas=1 \
+			--sync_level=1 --sync_timeout=1 --auto_compact=false
+	done
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2
+	# Node 3 is live and never answers.
+	join_node 3 "127.0.0.1:$(free_port)"
+	for i in $(seq 1 30); do
+		run mv-insert -a "$NODE_1" -u "$U" --ids-first things <<<"$i $i 0"
+		rc=$status
+		vec=$(new_vec)
+		hs=$(holders "$vec" 1 2 3)
+		echo "flush $i: $vec held by $hs: exit $rc: $output"
+		if [ "$hs" = "1 3" ]; then
+			[ "$rc" -eq 75 ]
+			assert_output --regexp "flush committed at revision [0-9]+ but only 0 of 1 replicas loaded it: node 3 \(127\.0\.0\.1:[0-9]+\) .*; not within 1 s"
+			seen=$i
+			break
+		fi
+		# node 1 and node 2, or node 2 and node 3: node 2 loaded it
+		[ "$rc" -eq 0 ]
+	done
+	[ "$seen" -gt 0 ]
+	# It committed all the same: node 2 sees every row.
+	run -0 mv-ls -a "$NODE_2" -u "$U" things
+	assert_output --regexp "^things${T}2${T}l2${T}$seen${T}"
+	# LOAD says up to where a node holds what it should.
+	run -0 bash -c "printf 'LOAD\nQUIT\n' | socat -t 5 - TCP:$NODE_2"
+	assert_output --regexp 'applied=([0-9]+) .*loaded=[0-9]+'
+}
