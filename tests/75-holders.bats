@@ -86,3 +86,69 @@ new_vec() {
 	run -0 bash -c "printf 'LOAD\nQUIT\n' | socat -t 5 - TCP:$NODE_2"
 	assert_output --regexp 'applied=([0-9]+) .*loaded=[0-9]+'
 }
+
+# talk ADDR STEP...: one connection to ADDR as user U; each step is
+# ins:ID (an INSERT of the row ID, vector ID 0: its reply, a tab and the
+# milliseconds it took) or wait:FILE:TEXT (until FILE holds TEXT, 15 s
+# at most).
+talk() {
+	python3 - "$U" "$@" <<'EOF'
+import socket, struct, sys, time
+user, addr, steps = sys.argv[1], sys.argv[2], sys.argv[3:]
+host, port = addr.rsplit(":", 1)
+sk = socket.create_connection((host, int(port)))
+sk.settimeout(30)
+f = sk.makefile("rb")
+def ask(req):
+    t = time.monotonic()
+    sk.sendall(req)
+    line = f.readline().decode().rstrip("\n")
+    print("%s\t%d" % (line, (time.monotonic() - t) * 1000), flush=True)
+ask(b"USER %s\n" % user.encode())
+for st in steps:
+    kind, arg = st.split(":", 1)
+    if kind == "ins":
+        i = int(arg)
+        p = struct.pack("<q2f", i, i, 0)
+        ask(b"INSERT things 1 ids %d\n" % len(p) + p)
+    else:
+        path, text = arg.split(":", 1)
+        end = time.monotonic() + 15
+        while time.monotonic() < end:
+            with open(path) as lf:
+                if text in lf.read():
+                    break
+            time.sleep(0.05)
+EOF
+}
+
+@test "an automatic flush (flush_interval) waits for sync_level; falling short, it says so on the connection's next command" {
+	start_cluster_node 1 --user="$U" --num_replicas=1 --sync_level=1 \
+		--sync_timeout=1 --auto_flush=true --flush_interval=100
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2
+	# Node 2, the other holder of every unit, never answers.
+	join_node 2 "127.0.0.1:$(free_port)"
+	run -0 talk "$NODE_1" ins:1 \
+		"wait:$CLUSTER_DIR/cnode1.log:automatic flush: flush committed" \
+		ins:2
+	assert_line -n 1 --regexp "^OK n=1${T}"
+	assert_line -n 2 --regexp "^ERR BUSY automatic flush committed at revision [0-9]+ but only 0 of 1 replicas loaded it: node 2 \(127\.0\.0\.1:[0-9]+\) .*; not within 1 s"
+	# The first row committed; the second was refused with the error.
+	run -0 mv-ls -a "$NODE_1" -u "$U" things
+	assert_output --regexp "^things${T}2${T}l2${T}1${T}"
+}
+
+@test "an automatic flush at flush_limit answers its INSERT after waiting for sync_level; the next command says it fell short" {
+	start_cluster_node 1 --user="$U" --num_replicas=1 --sync_level=1 \
+		--sync_timeout=1 --auto_flush=true --flush_limit=1
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2
+	join_node 2 "127.0.0.1:$(free_port)"
+	run -0 talk "$NODE_1" ins:1 ins:2
+	assert_line -n 1 --regexp "^OK n=1${T}[0-9]+$"
+	local ms=${lines[1]##*$T}
+	echo "the INSERT that flushed took $ms ms"
+	[ "$ms" -ge 900 ]
+	assert_line -n 2 --regexp '^ERR BUSY automatic flush committed at revision [0-9]+ but only 0 of 1 replicas loaded it'
+	run -0 mv-ls -a "$NODE_1" -u "$U" things
+	assert_output --regexp "^things${T}2${T}l2${T}1${T}"
+}

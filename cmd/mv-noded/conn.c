@@ -253,12 +253,19 @@ struct batch *cur_batch(struct conn *cn)
 int check_autoflush(struct conn *cn)
 {
 	struct batch *b = cn->own;
-	int failed;
+	int failed, busy;
 
 	pthread_mutex_lock(&b->lock);
 	failed = b->autoflush_failed;
+	busy = b->autoflush_busy;
 	b->autoflush_failed = 0;
+	b->autoflush_busy = 0;
 	pthread_mutex_unlock(&b->lock);
+	if (failed && busy) {
+		/* Committed, but sync_level was not reached (tick.c). */
+		reply(cn, "ERR BUSY automatic %s", b->autoflush_err);
+		return 1;
+	}
 	if (failed) {
 		reply(cn, "ERR IO automatic flush failed: %s", b->autoflush_err);
 		return 1;

@@ -236,7 +236,7 @@ int cmd_insert(struct conn *cn, int argc, char **argv)
 		/* In flight like a FLUSH: shutdown waits for it. */
 		atomic_fetch_add(&nd->inflight, 1);
 		node_test_pause("MV_TEST_PAUSE_AUTOFLUSH");
-		frc = node_flush(nd, b, &ins, &del, &e);
+		frc = node_autoflush(nd, b, &ins, &del, &e);
 		atomic_fetch_sub(&nd->inflight, 1);
 		if (frc < 0) {
 			pthread_mutex_unlock(&b->lock);

@@ -233,6 +233,7 @@ struct batch {
 					 * session: no auto-flush, no staging */
 	size_t acct;			/* bytes counted in node_pending */
 	int autoflush_failed;
+	int autoflush_busy;		/* committed; sync_level not reached */
 	char autoflush_err[MV_ERR_LEN];
 	struct node_flushed *flushed;	/* see node_flushed */
 	struct batch *next;		/* node's list (sessions, autoflush) */
@@ -402,6 +403,16 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 /* Commit b atomically; b is emptied either way. */
 int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	       int64_t *deleted, struct mv_err *err);
+/*
+ * An automatic flush of b (locked by the caller; tick.c): node_flush,
+ * then in a cluster the wait for sync_level (node_sync_wait), b's lock
+ * held so that the connection's next command waits for it too.  <0: the
+ * flush failed (nothing committed).  Committed but sync_level not
+ * reached is 0, with b->autoflush_failed and autoflush_busy set and the
+ * reason in autoflush_err, for the connection's next command.
+ */
+int node_autoflush(struct node *nd, struct batch *b, int64_t *inserted,
+		   int64_t *deleted, struct mv_err *err);
 /* The same, and *rev the metadata revision it committed at (0: none). */
 int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
 		   int64_t *deleted, int64_t *rev, struct mv_err *err);

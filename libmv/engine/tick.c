@@ -1,6 +1,7 @@
 /*
  * tick.c - background work: auto-flush and session expiry (node_tick,
- * run by mv-noded's ticker thread).
+ * run by mv-noded's ticker thread).  An automatic flush keeps the
+ * guarantees of FLUSH: in a cluster it waits for sync_level too.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -17,6 +18,29 @@
 #include "log.h"
 #include "segfile.h"
 #include "vcheck.h"
+
+int node_autoflush(struct node *nd, struct batch *b, int64_t *inserted,
+		   int64_t *deleted, struct mv_err *err)
+{
+	struct node_flushed f = { 0 };
+	struct mv_err e = { 0 };
+	int64_t rev;
+	int rc;
+
+	b->flushed = nd->cluster ? &f : NULL;
+	rc = node_flush_rev(nd, b, inserted, deleted, &rev, err);
+	b->flushed = NULL;
+	if (rc == 0 && rev > 0 && node_sync_wait(nd, rev, &f, &e) < 0) {
+		/* Committed: said on the connection's next command. */
+		b->autoflush_failed = 1;
+		b->autoflush_busy = 1;
+		snprintf(b->autoflush_err, sizeof(b->autoflush_err), "%s",
+			 e.msg);
+		log_warnx("automatic flush: %s", e.msg);
+	}
+	node_flushed_release(&f);
+	return rc;
+}
 
 /* Drop a reference that is not the owner's: the work stays for it. */
 static void batch_put(struct batch *b)
@@ -85,8 +109,9 @@ void node_tick(struct node *nd)
 			    !b->autoflush_failed) {
 				atomic_fetch_add(&nd->inflight, 1);
 				node_test_pause("MV_TEST_PAUSE_AUTOFLUSH");
-				if (node_flush(nd, b, &ins, &del, &e) < 0) {
+				if (node_autoflush(nd, b, &ins, &del, &e) < 0) {
 					b->autoflush_failed = 1;
+					b->autoflush_busy = 0;
 					snprintf(b->autoflush_err,
 						 sizeof(b->autoflush_err), "%s",
 						 e.msg);
