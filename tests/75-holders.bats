@@ -152,3 +152,23 @@ EOF
 	run -0 mv-ls -a "$NODE_1" -u "$U" things
 	assert_output --regexp "^things${T}2${T}l2${T}1${T}"
 }
+
+@test "background merges go on when node 1 is gone: node 2 merges what it flushes" {
+	local i
+	for i in 1 2; do
+		start_cluster_node "$i" --user="$U" --num_replicas=1
+	done
+	run -0 mv-create -a "$NODE_2" -u "$U" things --dim 2
+	kill -TERM "$NODE_1_PID"
+	_wait_gone "$NODE_1_PID" 10
+	for i in $(seq 1 9); do
+		mv-insert -q -a "$NODE_2" -u "$U" --ids-first things <<<"$i $i 0"
+	done
+	segs() {
+		mv-ls -a "$NODE_2" -u "$U" things | cut -f5
+	}
+	echo "segments: $(segs)"
+	poll 15 eval '[ "$(segs)" -lt 9 ]' || fail "node 2 never merged: $(segs) segments"
+	run -0 mv-ls -a "$NODE_2" -u "$U" things
+	assert_output --regexp "^things${T}2${T}l2${T}9${T}"
+}

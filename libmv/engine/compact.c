@@ -711,13 +711,12 @@ void node_housekeep(struct node *nd)
 	size_t n;
 
 	/*
-	 * Cluster (v1): the first node merges in the background, so that
-	 * nodes do not race to merge the same segments (the compare in
-	 * node_compact keeps a race harmless); mv-index --compact works on
-	 * any node.
+	 * Cluster: each collection's merges and pruning run on one live
+	 * node, a pure function of the live set (node_place_merger), so
+	 * they go on whichever nodes are gone; the compare in node_compact
+	 * keeps two nodes merging at once (the live set changing) harmless.
+	 * mv-index --compact works on any node.
 	 */
-	if (nd->cluster && nd->node_no != 1)
-		return;
 	if (!prune && !nd->conf.auto_compact)
 		return;
 	list = node_colls_ref(nd, &n);
@@ -729,6 +728,10 @@ void node_housekeep(struct node *nd)
 		struct mv_err e = { 0 };
 		int merged;
 
+		if (nd->cluster && !node_place_merger(nd, list[i])) {
+			coll_put(list[i]);
+			continue;
+		}
 		if (prune && !atomic_load(&nd->shutting_down))
 			node_history_prune(nd, list[i], node_now_ms());
 		if (nd->conf.auto_compact && !atomic_load(&nd->shutting_down) &&

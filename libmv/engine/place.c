@@ -253,6 +253,32 @@ size_t node_place_others(struct node *nd, struct place_node *out)
 	return m;
 }
 
+/*
+ * The merger of c is the live node ranked first for the collection's
+ * storage directory (rendezvous hashing, as units are placed): a pure
+ * function of the live set, so merges spread over the nodes and go on
+ * when any of them is gone.  Two nodes may both think so while the live
+ * set changes; node_compact's commit requires its inputs' keys, so the
+ * second merge of the same segments commits nothing.
+ */
+int node_place_merger(struct node *nd, const struct coll *c)
+{
+	struct place *p = nd->place;
+	uint32_t nos[PLACE_NODES_MAX], top;
+	char key[2 * MV_NAME_MAX + 32];
+	size_t n;
+
+	if (!p)
+		return 1;
+	snprintf(key, sizeof(key), "%s/%s-%s", c->user, c->name, c->token);
+	pthread_mutex_lock(&p->lock);
+	for (n = 0; n < p->nlive; n++)
+		nos[n] = p->live[n].no;
+	pthread_mutex_unlock(&p->lock);
+	return node_place_pick(key, nos, n, 1, &top) == 1 &&
+	       top == nd->node_no;
+}
+
 int64_t node_place_loaded(struct node *nd)
 {
 	struct place *p = nd->place;
