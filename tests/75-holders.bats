@@ -172,3 +172,22 @@ EOF
 	run -0 mv-ls -a "$NODE_2" -u "$U" things
 	assert_output --regexp "^things${T}2${T}l2${T}9${T}"
 }
+
+@test "a node of another cluster_id for a user that a cluster holds exits 78 naming that cluster" {
+	start_cluster_node 1 --user="$U"
+	local home=$CLUSTER_DIR/other
+	mkdir -p "$home"
+	run -78 --separate-stderr timeout 20 env MV_HOME="$home" mv-noded \
+		--listen="127.0.0.1:$(free_port)" --etcd="$MV_TEST_ETCD" \
+		--cluster_id="x$CLUSTER" --user="$U" --data_dir="$home" \
+		--s3_endpoint="file:$CLUSTER_DIR/shared"
+	echo "$stderr"
+	assert_regex "$stderr" "user '$U' belongs to cluster '$CLUSTER'"
+	# Nothing of the other cluster's claim is left.
+	run -0 ectl get --print-value-only "/$U/config/x$CLUSTER"
+	assert_output ''
+	# The cluster holding the user starts again.
+	kill -TERM "$NODE_1_PID"
+	_wait_gone "$NODE_1_PID" 10
+	start_cluster_node 1 --user="$U"
+}

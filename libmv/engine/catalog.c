@@ -121,6 +121,86 @@ void node_user_seen(struct node *nd, const char *key)
 	user_keep(nd, user, 1);
 }
 
+/* The oldest config key under /<user>/config/: its cluster owns the user. */
+struct claim {
+	size_t plen;		/* of the prefix */
+	char owner[256];
+	int64_t rev;		/* its create_rev (0: none yet) */
+	int ours;		/* this cluster's key exists */
+	const char *cid;
+};
+
+static int claim_cb(void *arg, const struct mv_meta_kv *kv)
+{
+	struct claim *cl = arg;
+	const char *cid = kv->key + cl->plen;
+
+	if (strchr(cid, '/'))
+		return 0;
+	if (!strcmp(cid, cl->cid))
+		cl->ours = 1;
+	if (!cl->rev || kv->create_rev < cl->rev ||
+	    (kv->create_rev == cl->rev && strcmp(cid, cl->owner) < 0)) {
+		cl->rev = kv->create_rev;
+		snprintf(cl->owner, sizeof(cl->owner), "%s", cid);
+	}
+	return 0;
+}
+
+static int claim_read(struct node *nd, struct claim *cl, struct mv_err *err)
+{
+	char prefix[256];
+
+	snprintf(prefix, sizeof(prefix), "/%s/config/", nd->conf.user);
+	memset(cl, 0, sizeof(*cl));
+	cl->plen = strlen(prefix);
+	cl->cid = nd->conf.cluster_id;
+	return mv_meta_range_kv(nd->meta, prefix, claim_cb, cl, NULL, err);
+}
+
+static int claim_refuse(struct node *nd, const struct claim *cl,
+			struct mv_err *err)
+{
+	return mv_err_set(err, MV_ECONFIG, "user '%s' belongs to cluster '%s' "
+			  "(key /%s/config/%s), not to '%s': a user belongs "
+			  "to one cluster; start this node with another user "
+			  "or with cluster_id=%s", nd->conf.user, cl->owner,
+			  nd->conf.user, cl->owner, nd->conf.cluster_id,
+			  cl->owner);
+}
+
+int node_user_claim(struct node *nd, struct mv_err *err)
+{
+	struct claim cl;
+	char key[256], conf[512];
+	int rc, had = 0;
+
+	key_config(key, sizeof(key), nd->conf.user, nd->conf.cluster_id);
+	node_config_json(nd, conf, sizeof(conf));
+	if (nd->cluster) {
+		if ((rc = claim_read(nd, &cl, err)) < 0)
+			return rc;
+		if (cl.rev && strcmp(cl.owner, nd->conf.cluster_id))
+			return claim_refuse(nd, &cl, err);
+		had = cl.ours;
+	}
+	rc = mv_meta_put(nd->meta, key, conf, strlen(conf), err);
+	if (rc < 0)
+		return rc;
+	if (nd->cluster && !had) {
+		/* Another cluster may have claimed it at the same time: the
+		 * older key wins, the other takes its key back. */
+		if ((rc = claim_read(nd, &cl, err)) < 0)
+			return rc;
+		if (strcmp(cl.owner, nd->conf.cluster_id)) {
+			mv_meta_del(nd->meta, key, NULL);
+			return claim_refuse(nd, &cl, err);
+		}
+	}
+	node_user_seen(nd, key);
+	return 0;
+}
+
 char *schema_json(const struct coll *c)
 {
 	json_t *o = json_object(), *fs = json_array();

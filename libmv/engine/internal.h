@@ -38,6 +38,12 @@ void node_config_json(const struct node *nd, char *out, size_t cap);
  * users); 0 if not; MV_E* if etcd could not say.  Answers are kept.
  */
 int node_user_ours(struct node *nd, const char *user, struct mv_err *err);
+/*
+ * Start-up: put this node's /<user>/config/<cluster_id>; in a cluster
+ * first check that no other cluster holds the user (its config key
+ * created earlier): then MV_ECONFIG naming that cluster, nothing written.
+ */
+int node_user_claim(struct node *nd, struct mv_err *err);
 /* If key is /<user>/config/<our cluster_id>, user is ours from now on. */
 void node_user_seen(struct node *nd, const char *key);
 /* history.c: "/<user>/<coll>/flush/<seq>", a flush's record on the time

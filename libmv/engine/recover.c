@@ -195,7 +195,7 @@ static int lock_data_dir(struct node *nd, struct mv_err *err)
 
 int node_open(struct node *nd, struct mv_err *err)
 {
-	char key[256], *val = NULL;
+	char *val = NULL;
 	size_t vlen;
 	int64_t rev = 0;
 	int rc;
@@ -267,16 +267,8 @@ int node_open(struct node *nd, struct mv_err *err)
 				return rc;
 		}
 	}
-	{
-		char conf[512];
-		key_config(key, sizeof(key), nd->conf.user,
-			   nd->conf.cluster_id);
-		node_config_json(nd, conf, sizeof(conf));
-		rc = mv_meta_put(nd->meta, key, conf, strlen(conf), err);
-		if (rc < 0)
-			return rc;
-		node_user_seen(nd, key);
-	}
+	if ((rc = node_user_claim(nd, err)) < 0)
+		return rc;
 	/* Every user's collections. */
 	rc = mv_meta_get(nd->meta, KEY_USER_LIST, &val, &vlen, err);
 	if (rc < 0)

@@ -60,14 +60,14 @@ nodes3_setup() {
 }
 
 # node_up I [FLAG...]: start node I (1..3) of this test's cluster, on its
-# port, with these extra flags, and wait until it accepts
-# (MV_START_TIMEOUT).
+# port, as the test's user (a user belongs to one cluster), with these
+# extra flags, and wait until it accepts (MV_START_TIMEOUT).
 node_up() {
 	local i=$1 home=$BATS_TEST_TMPDIR/n$1 t=$((MV_START_TIMEOUT * 20))
 	shift
 	mkdir -p "$home"
 	MV_HOME=$home mv-noded --listen="${ADDR[$i]}" --etcd="$ETCD" \
-		--cluster_id="$CID" --data_dir="$home" \
+		--cluster_id="$CID" --user="$MV_USER" --data_dir="$home" \
 		--s3_endpoint="$MV_TEST_S3_ENDPOINT" \
 		--s3_bucket="$MV_TEST_S3_BUCKET" "$@" \
 		</dev/null >>"$home.log" 2>&1 3>&- &
