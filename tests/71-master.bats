@@ -19,11 +19,7 @@ teardown_file() {
 }
 
 setup() {
-	need_own_node
-	mv_setup
-	cluster_setup
-	export MV_HOME=$CLUSTER_DIR/home
-	mkdir -p "$MV_HOME"
+	cluster_test_setup
 }
 
 teardown() {
@@ -68,7 +64,7 @@ sys.exit(1)' "$port"
 	run -0 mv-create -a "$NODE_4" "$C" --dim 2
 	run -0 mv-insert -a "$NODE_4" "$C" < <(printf '1 2\n3 4\n')
 	run -0 bash -c "printf 'LOAD\nQUIT\n' | python3 '$MV_HELPERS/mvgen.py' wire '$NODE_4' --idle 5"
-	assert_line -n 0 --regexp '^OK no=4 load=1 conns=1 mem=[1-9][0-9]* segments=1 applied=0 held=[1-9][0-9]* limit=0$'
+	assert_line -n 0 --regexp '^OK no=4 load=1 conns=1 mem=[1-9][0-9]* segments=1 applied=0 held=[1-9][0-9]* limit=0 loaded=0$'
 }
 
 @test "mv-masterd: --help, --version, -n, and configuration errors exit 78" {
