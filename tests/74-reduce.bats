@@ -19,16 +19,8 @@ teardown_file() {
 }
 
 setup() {
-	need_own_node
-	mv_setup
-	cluster_setup
-	export MV_HOME=$CLUSTER_DIR/home
-	mkdir -p "$MV_HOME"
+	cluster_user_setup
 	C=c$RANDOM
-	# A user of the test's own: the collections of one test's cluster
-	# are not another's (etcd is the file's).
-	U=u${BATS_TEST_NUMBER}x$RANDOM
-	PROP=/$U/${CLUSTER}_property
 }
 
 # node N LIMIT: cluster node N of user U with memory_limit LIMIT, told
