@@ -49,16 +49,19 @@ print(" ".join(str(n) for n in sorted(top)))
 EOF
 }
 
-# new_vec: the storage path of the newest vector file (a flush's unit).
+# new_vec: the storage path of the newest vector file (a flush's unit),
+# by the time in its name (n<N>-<ms>-<random>.vec).
 new_vec() {
-	(cd "$CLUSTER_DIR/shared" && ls -t "$U"/*/*.vec | head -n 1)
+	(cd "$CLUSTER_DIR/shared" && ls "$U"/*/*.vec |
+		awk -F- '{ print $(NF - 1), $0 }' | sort -n | tail -n 1 |
+		cut -d' ' -f2)
 }
 
 @test "sync_level=1 waits for a holder of the new unit: node 2 applying it is not enough when the other holder is node 3" {
 	local i vec hs rc seen=0
 	for i in 1 2; do
 		start_cluster_node "$i" --user="$U" --num_replicas=1 \
-			--sync_level=1 --sync_timeout=1 --auto_compact=false
+			--sync_level=1 --sync_timeout=2 --auto_compact=false
 	done
 	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2
 	# Node 3 is live and never answers.
@@ -71,7 +74,7 @@ new_vec() {
 		echo "flush $i: $vec held by $hs: exit $rc: $output"
 		if [ "$hs" = "1 3" ]; then
 			[ "$rc" -eq 75 ]
-			assert_output --regexp "flush committed at revision [0-9]+ but only 0 of 1 replicas loaded it: node 3 \(127\.0\.0\.1:[0-9]+\) .*; not within 1 s"
+			assert_output --regexp "flush committed at revision [0-9]+ but only 0 of 1 replicas loaded it: node 3 \(127\.0\.0\.1:[0-9]+\) .*; not within 2 s"
 			seen=$i
 			break
 		fi
