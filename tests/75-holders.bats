@@ -194,3 +194,13 @@ EOF
 	_wait_gone "$NODE_1_PID" 10
 	start_cluster_node 1 --user="$U"
 }
+
+@test "a collection for a user that another cluster holds is refused, naming that cluster" {
+	start_cluster_node 1 --user="$U"
+	start_cluster_node 2 --user="v$U" --cluster_id="x$CLUSTER"
+	run -77 mv-create -a "$NODE_2" -u "$U" things --dim 2
+	assert_output "mv-create: user '$U' belongs to cluster '$CLUSTER', not to 'x$CLUSTER': a user belongs to one cluster"
+	run -0 ectl get --print-value-only "/$U/config/x$CLUSTER"
+	assert_output ''
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2
+}

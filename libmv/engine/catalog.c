@@ -147,11 +147,12 @@ static int claim_cb(void *arg, const struct mv_meta_kv *kv)
 	return 0;
 }
 
-static int claim_read(struct node *nd, struct claim *cl, struct mv_err *err)
+static int claim_read(struct node *nd, const char *user, struct claim *cl,
+		      struct mv_err *err)
 {
 	char prefix[256];
 
-	snprintf(prefix, sizeof(prefix), "/%s/config/", nd->conf.user);
+	snprintf(prefix, sizeof(prefix), "/%s/config/", user);
 	memset(cl, 0, sizeof(*cl));
 	cl->plen = strlen(prefix);
 	cl->cid = nd->conf.cluster_id;
@@ -178,7 +179,7 @@ int node_user_claim(struct node *nd, struct mv_err *err)
 	key_config(key, sizeof(key), nd->conf.user, nd->conf.cluster_id);
 	node_config_json(nd, conf, sizeof(conf));
 	if (nd->cluster) {
-		if ((rc = claim_read(nd, &cl, err)) < 0)
+		if ((rc = claim_read(nd, nd->conf.user, &cl, err)) < 0)
 			return rc;
 		if (cl.rev && strcmp(cl.owner, nd->conf.cluster_id))
 			return claim_refuse(nd, &cl, err);
@@ -190,7 +191,7 @@ int node_user_claim(struct node *nd, struct mv_err *err)
 	if (nd->cluster && !had) {
 		/* Another cluster may have claimed it at the same time: the
 		 * older key wins, the other takes its key back. */
-		if ((rc = claim_read(nd, &cl, err)) < 0)
+		if ((rc = claim_read(nd, nd->conf.user, &cl, err)) < 0)
 			return rc;
 		if (strcmp(cl.owner, nd->conf.cluster_id)) {
 			mv_meta_del(nd->meta, key, NULL);
@@ -198,6 +199,23 @@ int node_user_claim(struct node *nd, struct mv_err *err)
 		}
 	}
 	node_user_seen(nd, key);
+	return 0;
+}
+
+int node_user_free(struct node *nd, const char *user, struct mv_err *err)
+{
+	struct claim cl;
+	int rc;
+
+	if (!nd->cluster)
+		return 0;
+	if ((rc = claim_read(nd, user, &cl, err)) < 0)
+		return rc;
+	if (cl.rev && strcmp(cl.owner, nd->conf.cluster_id))
+		return mv_err_set(err, MV_EPERM, "user '%s' belongs to "
+				  "cluster '%s', not to '%s': a user belongs "
+				  "to one cluster", user, cl.owner,
+				  nd->conf.cluster_id);
 	return 0;
 }
 

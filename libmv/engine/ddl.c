@@ -48,6 +48,10 @@ int node_create(struct node *nd, const char *user, const char *name,
 	/* Cluster: decide on what every node committed before. */
 	if ((rc = node_visible(nd, err)) < 0)
 		return rc;
+	/* A user new to this cluster may be another cluster's. */
+	if (nd->cluster && node_user_ours(nd, user, NULL) == 0 &&
+	    (rc = node_user_free(nd, user, err)) < 0)
+		return rc;
 	pthread_mutex_lock(&nd->commit);
 	pthread_mutex_lock(&nd->lock);
 	for (c = nd->colls, last = NULL; c; last = c, c = c->next)

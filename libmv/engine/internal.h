@@ -44,6 +44,8 @@ int node_user_ours(struct node *nd, const char *user, struct mv_err *err);
  * created earlier): then MV_ECONFIG naming that cluster, nothing written.
  */
 int node_user_claim(struct node *nd, struct mv_err *err);
+/* 0 unless another cluster holds user: then MV_EPERM naming it. */
+int node_user_free(struct node *nd, const char *user, struct mv_err *err);
 /* If key is /<user>/config/<our cluster_id>, user is ours from now on. */
 void node_user_seen(struct node *nd, const char *key);
 /* history.c: "/<user>/<coll>/flush/<seq>", a flush's record on the time
@@ -168,8 +170,8 @@ int node_del_apply(struct coll *c, const char *path, uint64_t seq,
  * behind").
  */
 int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err);
-/* A committed flush's new vector file (out of memory: left out, and the
- * sync wait then counts the live nodes instead). */
+/* A committed flush's new vector file, for the sync wait (out of memory:
+ * left out; with none listed the wait asks the other live nodes). */
 void node_flushed_add(struct node_flushed *f, const char *path);
 int node_wait_applied(struct node *nd, int64_t rev, int ms,
 		      struct mv_err *err);
