@@ -73,7 +73,7 @@ nearest() {
 	echo '100 1 2 3 4' | mv-insert -q -a "${ADDR[2]}" --ids-first \
 		--session s1 things
 	run -0 etcdctl --endpoints="$ETCD" get --print-value-only \
-		"/default/${CID}_property/session/s1"
+		"/${MV_USER}/${CID}_property/session/s1"
 	assert_output --partial '"no":'
 	for i in 1 2 3; do
 		run -0 mv-ls -a "${ADDR[$i]}" things
@@ -84,23 +84,23 @@ nearest() {
 		[ "$(nearest "$i" '1 2 3 4')" = 100 ] || fail "node $i"
 	done
 	run -0 etcdctl --endpoints="$ETCD" get --print-value-only \
-		"/default/${CID}_property/session/s1"
+		"/${MV_USER}/${CID}_property/session/s1"
 	assert_output ""
 	# Every node's live key, with its address; a clean stop takes its
 	# own away at once (its lease is revoked).
 	run -0 etcdctl --endpoints="$ETCD" get --print-value-only --prefix \
-		"/default/${CID}_property/live/"
+		"/${MV_USER}/${CID}_property/live/"
 	for i in 1 2 3; do
 		assert_output --partial "\"addr\":\"${ADDR[$i]}\""
 	done
 	run -0 etcdctl --endpoints="$ETCD" get --print-value-only \
-		"/default/${CID}_property"
+		"/${MV_USER}/${CID}_property"
 	assert_output --regexp '^\{"format":1,"nodes":\[\{"no":[123],"addr":'
 	kill -TERM "${PID[3]}"
 	wait "${PID[3]}"
 	PID[3]=
 	run -0 etcdctl --endpoints="$ETCD" get --print-value-only --prefix \
-		"/default/${CID}_property/live/"
+		"/${MV_USER}/${CID}_property/live/"
 	refute_output --partial "${ADDR[3]}"
 	assert_output --partial "${ADDR[1]}"
 }
