@@ -1191,8 +1191,10 @@ static void sync_read(struct sync_peer *p, int64_t rev, int64_t now)
 		return;
 	}
 	snprintf(p->why, sizeof(p->why), "at revision %" PRId64, p->loaded);
+	/* 1, 2, 4, 8, then every 10 ms: the flush answers at most that
+	 * late after the peer got there, and a LOAD costs it little. */
 	p->next_ms = now + p->backoff;
-	p->backoff = p->backoff * 2 > 50 ? 50 : p->backoff * 2;
+	p->backoff = p->backoff * 2 > 10 ? 10 : p->backoff * 2;
 }
 
 /* The fewest of any unit's holders done (at most need); *open set when a
