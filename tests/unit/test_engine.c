@@ -590,6 +590,28 @@ TEST(engine_cluster_placement_splits_units_and_takes_them_over)
 	CHECK_EQ_INT((int)(node_segment_count(a) + node_segment_count(b)), 10);
 	/* Row 77 is in exactly one node's part. */
 	CHECK((na == 77) != (nb == 77));
+	{
+		/* One of the two merges the collection; both hold what they
+		 * should up to what they applied (LOAD's loaded=). */
+		struct coll *ca = node_coll_get(a, "default", "things");
+		struct coll *cb = node_coll_get(b, "default", "things");
+
+		REQUIRE(ca && cb);
+		CHECK(node_place_merger(a, ca) != node_place_merger(b, cb));
+		int loaded = 0;
+
+		coll_put(ca);
+		coll_put(cb);
+		for (int i = 0; i < 100 && !loaded; i++) {
+			loaded = node_place_loaded(a) ==
+				 atomic_load(&a->applied_rev) &&
+				 node_place_loaded(b) ==
+				 atomic_load(&b->applied_rev);
+			if (!loaded)
+				usleep(50000);
+		}
+		CHECK(loaded);
+	}
 	/* B leaves (its lease revoked): A loads B's units from storage. */
 	node_close(b);
 	for (int i = 0; i < 100 && !whole; i++) {
@@ -599,6 +621,23 @@ TEST(engine_cluster_placement_splits_units_and_takes_them_over)
 			usleep(50000);
 	}
 	CHECK(whole);
+	{
+		/* Alone, A merges, and once its placer passed, it reports
+		 * everything it applied as loaded again. */
+		struct coll *ca = node_coll_get(a, "default", "things");
+		int loaded = 0;
+
+		REQUIRE(ca);
+		CHECK(node_place_merger(a, ca));
+		coll_put(ca);
+		for (int i = 0; i < 100 && !loaded; i++) {
+			loaded = node_place_loaded(a) ==
+				 atomic_load(&a->applied_rev);
+			if (!loaded)
+				usleep(50000);
+		}
+		CHECK(loaded);
+	}
 	for (int id = 0; id < 200; id += 13)
 		CHECK_EQ_INT((int)cl_nearest(a, id), id);
 	batch_free(ba);
