@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # 72-sync.bats - sync_level in a cluster of three mv-noded on a real etcd
 # and a real S3 (Ceph RGW): a flush answers only once sync_level other
-# nodes have applied its revision (LOAD applied=), a stopped replica makes
+# holders of its unit (num_replicas=2 of three nodes: every node) have
+# applied its revision and loaded it (LOAD loaded=), a stopped replica makes
 # it exit 75 in bounded time saying it committed, and sync_level=1 needs
 # one replica only.  etcd is this file's own; RGW the run's (MV_TEST_*) or
 # this file's.
