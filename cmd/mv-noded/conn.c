@@ -253,19 +253,18 @@ struct batch *cur_batch(struct conn *cn)
 int check_autoflush(struct conn *cn)
 {
 	struct batch *b = cn->own;
-	int failed, busy;
+	struct mv_err e = { 0 };
+	int failed;
 
-	pthread_mutex_lock(&b->lock);
-	failed = b->autoflush_failed;
-	busy = b->autoflush_busy;
-	b->autoflush_failed = 0;
-	b->autoflush_busy = 0;
-	pthread_mutex_unlock(&b->lock);
-	if (failed && busy) {
+	if (node_autoflush_sync(cn->nd, b, &e) < 0) {
 		/* Committed, but sync_level was not reached (tick.c). */
-		reply(cn, "ERR BUSY automatic %s", b->autoflush_err);
+		reply(cn, "ERR BUSY automatic %s", e.msg);
 		return 1;
 	}
+	pthread_mutex_lock(&b->lock);
+	failed = b->autoflush_failed;
+	b->autoflush_failed = 0;
+	pthread_mutex_unlock(&b->lock);
 	if (failed) {
 		reply(cn, "ERR IO automatic flush failed: %s", b->autoflush_err);
 		return 1;

@@ -120,6 +120,7 @@ void batch_free(struct batch *b)
 	pthread_mutex_unlock(&b->lock);
 	if (atomic_fetch_sub(&b->refs, 1) != 1)
 		return;
+	node_flushed_release(&b->sync_units);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }

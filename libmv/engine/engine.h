@@ -216,6 +216,18 @@ struct pcoll {
 void stage_more(struct node *nd, struct pcoll *pc);
 void stage_wait(struct pcoll *pc);
 
+/*
+ * The vector files a committed flush added (the units sync_level waits
+ * for): a caller sets batch.flushed before node_flush_rev and frees the
+ * paths with node_flushed_release.  lost: a path could not be kept (out
+ * of memory), so the wait cannot know every unit and fails.
+ */
+struct node_flushed {
+	char (*paths)[MV_SPATH];
+	size_t n, cap;
+	int lost;
+};
+
 /* Unflushed work of a connection or named session. */
 struct batch {
 	pthread_mutex_t lock;
@@ -233,9 +245,10 @@ struct batch {
 					 * session: no auto-flush, no staging */
 	size_t acct;			/* bytes counted in node_pending */
 	int autoflush_failed;
-	int autoflush_busy;		/* committed; sync_level not reached */
 	char autoflush_err[MV_ERR_LEN];
 	struct node_flushed *flushed;	/* see node_flushed */
+	int64_t sync_rev;		/* automatic flushes' revision and */
+	struct node_flushed sync_units;	/* units, not yet waited for */
 	struct batch *next;		/* node's list (sessions, autoflush) */
 };
 
@@ -404,27 +417,23 @@ int node_insert_commit_tail(struct node *nd, struct batch *b,
 int node_flush(struct node *nd, struct batch *b, int64_t *inserted,
 	       int64_t *deleted, struct mv_err *err);
 /*
- * An automatic flush of b (locked by the caller; tick.c): node_flush,
- * then in a cluster the wait for sync_level (node_sync_wait), b's lock
- * held so that the connection's next command waits for it too.  <0: the
- * flush failed (nothing committed).  Committed but sync_level not
- * reached is 0, with b->autoflush_failed and autoflush_busy set and the
- * reason in autoflush_err, for the connection's next command.
+ * An automatic flush of b (locked by the caller; tick.c): node_flush;
+ * in a cluster with sync_level, what it committed (revision and units)
+ * is kept in b for node_autoflush_sync, so that no wait for replicas
+ * holds up the ticker or b.  <0: the flush failed (nothing committed).
  */
 int node_autoflush(struct node *nd, struct batch *b, int64_t *inserted,
 		   int64_t *deleted, struct mv_err *err);
+/*
+ * Before a connection's next command (b not locked): wait for sync_level
+ * on what b's automatic flushes committed since the last call, like a
+ * FLUSH's wait (node_sync_wait).  0 when nothing is pending or the wait
+ * is met; <0 with *err (MV_EAGAIN, "flush committed at revision R ...").
+ */
+int node_autoflush_sync(struct node *nd, struct batch *b, struct mv_err *err);
 /* The same, and *rev the metadata revision it committed at (0: none). */
 int node_flush_rev(struct node *nd, struct batch *b, int64_t *inserted,
 		   int64_t *deleted, int64_t *rev, struct mv_err *err);
-/*
- * The vector files a committed flush added (the units sync_level waits
- * for): a caller sets batch.flushed before node_flush_rev and frees the
- * paths with node_flushed_release.
- */
-struct node_flushed {
-	char (*paths)[MV_SPATH];
-	size_t n, cap;
-};
 void node_flushed_release(struct node_flushed *f);
 /*
  * sync_level (follow.c): in a cluster, once this node has applied rev

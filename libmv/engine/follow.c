@@ -1071,8 +1071,10 @@ void node_flushed_add(struct node_flushed *f, const char *path)
 		size_t nc = f->cap ? f->cap * 2 : 4;
 		void *v = realloc(f->paths, nc * sizeof(*f->paths));
 
-		if (!v)
+		if (!v) {
+			f->lost = 1;
 			return;
+		}
 		f->paths = v;
 		f->cap = nc;
 	}
@@ -1229,6 +1231,10 @@ int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 
 	if (!nd->cluster || need <= 0 || rev <= 0 || !nd->place)
 		return 0;
+	if (f && f->lost)
+		return mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "flush committed "
+				   "at revision %" PRId64 " but its replicas "
+				   "were not asked: out of memory", rev);
 	p = calloc(SYNC_PEERS_MAX, sizeof(*p));
 	u = calloc(nu, sizeof(*u));
 	h = calloc(PLACE_NODES_MAX, sizeof(*h));

@@ -19,25 +19,60 @@
 #include "segfile.h"
 #include "vcheck.h"
 
+/* Keep what an automatic flush committed for node_autoflush_sync. */
+static void autoflush_keep(struct batch *b, int64_t rev,
+			   struct node_flushed *f)
+{
+	struct node_flushed *k = &b->sync_units;
+
+	if (!b->sync_rev) {
+		*k = *f;
+		memset(f, 0, sizeof(*f));
+	} else {
+		/* Two before the connection's next command (the ticker's
+		 * and flush_limit's): one wait covers both. */
+		for (size_t i = 0; i < f->n; i++)
+			node_flushed_add(k, f->paths[i]);
+		k->lost |= f->lost;
+	}
+	if (rev > b->sync_rev)
+		b->sync_rev = rev;
+}
+
 int node_autoflush(struct node *nd, struct batch *b, int64_t *inserted,
 		   int64_t *deleted, struct mv_err *err)
 {
 	struct node_flushed f = { 0 };
-	struct mv_err e = { 0 };
+	int sync = nd->cluster && nd->conf.sync_level > 0;
+	int64_t rev = 0;
+	int rc;
+
+	b->flushed = sync ? &f : NULL;
+	rc = node_flush_rev(nd, b, inserted, deleted, &rev, err);
+	b->flushed = NULL;
+	if (rc == 0 && sync && rev > 0)
+		autoflush_keep(b, rev, &f);
+	node_flushed_release(&f);
+	return rc;
+}
+
+int node_autoflush_sync(struct node *nd, struct batch *b, struct mv_err *err)
+{
+	struct node_flushed f;
 	int64_t rev;
 	int rc;
 
-	b->flushed = nd->cluster ? &f : NULL;
-	rc = node_flush_rev(nd, b, inserted, deleted, &rev, err);
-	b->flushed = NULL;
-	if (rc == 0 && rev > 0 && node_sync_wait(nd, rev, &f, &e) < 0) {
-		/* Committed: said on the connection's next command. */
-		b->autoflush_failed = 1;
-		b->autoflush_busy = 1;
-		snprintf(b->autoflush_err, sizeof(b->autoflush_err), "%s",
-			 e.msg);
-		log_warnx("automatic flush: %s", e.msg);
-	}
+	pthread_mutex_lock(&b->lock);
+	rev = b->sync_rev;
+	f = b->sync_units;
+	b->sync_rev = 0;
+	memset(&b->sync_units, 0, sizeof(b->sync_units));
+	pthread_mutex_unlock(&b->lock);
+	if (!rev)
+		return 0;
+	rc = node_sync_wait(nd, rev, &f, err);
+	if (rc < 0)
+		log_warnx("automatic flush: %s", err->msg);
 	node_flushed_release(&f);
 	return rc;
 }
@@ -48,6 +83,7 @@ static void batch_put(struct batch *b)
 	if (atomic_fetch_sub(&b->refs, 1) != 1)
 		return;
 	batch_clear(b);
+	node_flushed_release(&b->sync_units);
 	pthread_mutex_destroy(&b->lock);
 	free(b);
 }
@@ -111,7 +147,6 @@ void node_tick(struct node *nd)
 				node_test_pause("MV_TEST_PAUSE_AUTOFLUSH");
 				if (node_autoflush(nd, b, &ins, &del, &e) < 0) {
 					b->autoflush_failed = 1;
-					b->autoflush_busy = 0;
 					snprintf(b->autoflush_err,
 						 sizeof(b->autoflush_err), "%s",
 						 e.msg);
