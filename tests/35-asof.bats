@@ -297,11 +297,21 @@ check_every() {
 	assert_regex "$stderr" "^mv-search: collection '${P}e' has no flush $((last + 1)): its latest is $last; the retained history goes back to flush 1 \\([0-9T:Z-]+\\)\$"
 	run -1 --separate-stderr mv-get "${P}e" --all --as-of $((last + 5))
 	assert_regex "$stderr" "^mv-get: .*has no flush $((last + 5))"
-	for bad in 0 -3 yesterday 2026-13-01 2026-01-01T25:00:00Z @ @x 1.5 ''; do
+	# Calendar limits: Feb 29 outside leap years, day 31 of 30-day
+	# months, hour 24, a leap second anywhere but 23:59:60 UTC.
+	for bad in 0 -3 yesterday 2026-13-01 2026-01-01T25:00:00Z @ @x 1.5 '' \
+	    2025-02-29T00:00:00Z 1900-02-29 2026-04-31 2026-11-31T12:00:00Z \
+	    2026-01-01T24:00:00Z 2016-12-31T12:59:60Z 2016-12-31T23:59:60+01:00; do
 		run -64 --separate-stderr mv-search "${P}e" --as-of "$bad" "$D/q.txt"
 		assert_regex "$stderr" "^mv-search: --as-of"
 		run -64 --separate-stderr mv-get "${P}e" --all --as-of "$bad"
 		assert_regex "$stderr" "^mv-get: --as-of"
+	done
+	# Their neighbours parse (before the history: exit 1, not 64).
+	for ok in 2024-02-29T00:00:00Z 2000-02-29 2026-03-31 \
+	    2016-12-31T23:59:60Z 2017-01-01T00:59:60+01:00; do
+		run -1 --separate-stderr mv-get "${P}e" --all --as-of "$ok"
+		assert_regex "$stderr" "^mv-get: --as-of .*: before the retained history"
 	done
 	run -64 --separate-stderr mv-get "${P}e" --all --as-of 1 --as-of 2
 	run -1 --separate-stderr mv-get nosuch --all --as-of 1

@@ -194,3 +194,42 @@ TEST(asof_parse_flush_and_time)
 		CHECK(strstr(err.msg, "--as-of") != NULL);
 	}
 }
+
+TEST(asof_parse_calendar_limits)
+{
+	struct mv_err err = { 0 };
+	uint64_t fl;
+	int64_t ms;
+	static const char *const bad[] = { "2025-02-29T00:00:00Z",
+		"2023-02-29", "1900-02-29", "2100-02-29", "2026-02-30",
+		"2026-04-31", "2026-06-31", "2026-09-31", "2026-11-31",
+		"2026-01-32", "2026-01-00", "2026-00-10",
+		"2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z",
+		"2026-01-01T12:00:60Z", "2016-12-31T23:58:60Z",
+		"2016-12-31T23:59:60+01:00", "2016-12-31T23:59:61Z" };
+
+	/* Leap years: every 4th, not every 100th, every 400th. */
+	CHECK_EQ_INT(mv_asof_parse("2024-02-29T00:00:00Z", &fl, &ms, &err), 0);
+	CHECK(ms == 1709164800000LL);
+	CHECK_EQ_INT(mv_asof_parse("2000-02-29", &fl, &ms, &err), 0);
+	CHECK(ms == 951782400000LL);
+	CHECK_EQ_INT(mv_asof_parse("2026-03-31T23:59:59Z", &fl, &ms, &err), 0);
+	CHECK(ms == 1775001599000LL);
+	/* A leap second (23:59:60 UTC, here or through an offset) is the
+	 * last millisecond of its day. */
+	CHECK_EQ_INT(mv_asof_parse("2016-12-31T23:59:60Z", &fl, &ms, &err), 0);
+	CHECK(ms == 1483228799999LL);
+	CHECK_EQ_INT(mv_asof_parse("2016-12-31T23:59:60.5Z", &fl, &ms, &err),
+		     0);
+	CHECK(ms == 1483228799999LL);
+	CHECK_EQ_INT(mv_asof_parse("2017-01-01T00:59:60+01:00", &fl, &ms,
+				   &err), 0);
+	CHECK(ms == 1483228799999LL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		mv_err_clear(&err);
+		CHECK_EQ_INT(mv_asof_parse(bad[i], &fl, &ms, &err), MV_EUSAGE);
+		if (strstr(err.msg, bad[i]) == NULL)
+			unit_fail(__FILE__, __LINE__, "'%s' not in '%s'",
+				  bad[i], err.msg);
+	}
+}
