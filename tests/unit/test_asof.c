@@ -5,6 +5,7 @@
  * rows by id as of a flush, and the tools' --as-of parser
  * (libmv/timeaxis.c).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "client.h"
@@ -163,6 +164,48 @@ TEST(asof_rows_by_id_and_sorted_ids)
 	/* The latest flush, or past it, is now. */
 	CHECK_EQ_INT((int)node_asof_now(c, 3), 0);
 	CHECK_EQ_INT((int)node_asof_now(c, 2), 2);
+	coll_put(c);
+}
+
+TEST(asof_ids_sorted_over_the_whole_range_and_kept_for_scan)
+{
+	static const int64_t in[] = { 5, -3, INT64_MAX, 0, -9000000000000LL,
+				      256, 1LL << 40, INT64_MIN + 1, 255, -1,
+				      65536, 7 };
+	const size_t n0 = sizeof(in) / sizeof(*in);
+	struct coll *c = coll_new("u", "c", 2, MV_L2, NULL, 0);
+	struct seg *a = mkseg(n0, 0, 1), *b = mkseg(3, 1000, 2);
+	struct mv_err err = { 0 };
+	int64_t *ids, *kept;
+	size_t n;
+
+	REQUIRE(c && a && a->ids && b);
+	memcpy(a->ids, in, sizeof(in));
+	REQUIRE(node_seg_attach(c, a, &err) == 0);
+	REQUIRE(node_seg_attach(c, b, &err) == 0);
+	c->next_seq = 3;
+	REQUIRE(node_asof_ids(c, 1, NULL, &ids, &n, &err) == 0);
+	CHECK_EQ_INT((int)n, (int)n0);
+	for (size_t i = 1; i < n; i++)
+		if (ids[i - 1] >= ids[i])
+			unit_fail(__FILE__, __LINE__, "ids[%zu] %lld >= %lld",
+				  i - 1, (long long)ids[i - 1],
+				  (long long)ids[i]);
+	CHECK(n == n0 && ids[0] == INT64_MIN + 1 && ids[n - 1] == INT64_MAX);
+	free(ids);
+	/* SCAN's copy: made once, kept while asof and gen stay. */
+	REQUIRE(node_asof_scan_ids(c, 1, &err) == 0);
+	kept = c->asof_ids;
+	CHECK(c->asof_n == n0 && kept[0] == INT64_MIN + 1);
+	REQUIRE(node_asof_scan_ids(c, 1, &err) == 0);
+	CHECK(c->asof_ids == kept);
+	c->gen++;
+	REQUIRE(node_asof_scan_ids(c, 1, &err) == 0);
+	CHECK(c->asof_n == n0);
+	REQUIRE(node_asof_scan_ids(c, 2, &err) == 0);
+	CHECK(c->asof_n == n0 + 3 && c->asof_ids[n0 + 2] == INT64_MAX);
+	node_asof_scan_done(c);
+	CHECK(c->asof_ids == NULL && c->asof_n == 0);
 	coll_put(c);
 }
 
