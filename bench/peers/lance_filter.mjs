@@ -175,7 +175,7 @@ for (const kind of opt.indexes.trim().split(/\s+/)) {
 			if (b === 1000) baseQps = qps;
 			const p = kind === "exact" ? "-" : `${kind === "ivf" ? "nprobes" : "ef"}=${v}`;
 			console.log(`| ${label} | ${p} | ${b < 1000 ? `f < ${b}` : "none"} | ${nmatch.get(b)} | ` +
-				`${recall(labels, gts.get(b)).toFixed(4)} | ${qps.toFixed(0)} | ` +
+				`${recall(labels, gts.get(b)).toFixed(4)} | ${qps.toFixed(qps < 10 ? 2 : 0)} | ` +
 				`${baseQps ? (qps / baseQps).toFixed(2) : "-"} |`);
 		}
 	}
