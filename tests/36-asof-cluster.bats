@@ -28,6 +28,7 @@ teardown() {
 
 @test "as of every flush, through either node: history, get --all and search equal the model" {
 	local op fl i n
+	cd "$BATS_TEST_TMPDIR" || fail "no test directory"
 	run -0 mv-create -a "${ADDR[1]}" t --dim 2
 	# The operations, alternating between the nodes, one flush each;
 	# want.N: the rows after operation N, in id order.
