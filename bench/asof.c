@@ -14,6 +14,9 @@
  * searched at ef E, default 64): SEARCH of all queries in one request,
  * the three kinds taking turns (in a rotating order), best of R rounds
  * (default 7: the machine is shared).  Prints a Markdown table: index, kind, QPS, QPS / plain.
+ * With --scan PAGE instead: an export by SCAN in pages of PAGE rows (what
+ * mv-get --all does), as of now and as of flush 4 (every row, the
+ * deletes of flush 5 not applied), best of R: rows, pages, seconds.
  * Drops the collection at the end.
  */
 #include <inttypes.h>
@@ -35,6 +38,7 @@ int main(int argc, char **argv)
 	const char *addr = NULL, *types = "HNSW32", *bp = NULL, *qp = NULL;
 	size_t rows = 100000, nq = 200, nb, nqf;
 	int ef = 64, reps = 7, dim, qdim;
+	size_t scan = 0;
 	struct mv_err e = { 0 };
 	struct mv_client *c;
 	char line[512], reply[1024], tl[8][64];
@@ -56,17 +60,20 @@ int main(int argc, char **argv)
 			ef = atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--reps") && i + 1 < argc)
 			reps = atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--scan") && i + 1 < argc)
+			scan = strtoull(argv[++i], NULL, 10);
 		else if (!bp)
 			bp = argv[i];
 		else if (!qp)
 			qp = argv[i];
 		else
 			die("usage", "asof [-a ADDR] [--rows N] [--nq Q] [--types "
-			    "LIST] [--ef E] [--reps R] BASE.fvecs QUERY.fvecs");
+			    "LIST] [--ef E] [--reps R] [--scan PAGE] BASE.fvecs "
+			    "QUERY.fvecs");
 	}
 	if (!bp || !qp || reps < 1)
 		die("usage", "asof [-a ADDR] [--rows N] [--nq Q] [--types LIST] "
-		    "[--ef E] [--reps R] BASE.fvecs QUERY.fvecs");
+		    "[--ef E] [--reps R] [--scan PAGE] BASE.fvecs QUERY.fvecs");
 	if (!addr)
 		addr = getenv("MV_ADDR");
 	if (!addr) {
@@ -122,7 +129,45 @@ int main(int argc, char **argv)
 	}
 	fprintf(stderr, "%s: inserted %zu rows in %d flushes, deleted in "
 		"flush %d\n", prog, rows, FLUSHES, FLUSHES + 1);
-	printf("| index | search | QPS | QPS / plain |\n|---|---|---|---|\n");
+	if (scan) {
+		printf("| export | page | rows | pages | seconds | rows/s |\n"
+		       "|---|---|---|---|---|---|\n");
+		for (int k = 0; k < 2; k++) {
+			double best = 1e30;
+			size_t got = 0, pages = 0;
+
+			for (int r = 0; r < reps; r++) {
+				struct mv_rows rw = { 0 };
+				int64_t after = INT64_MIN;
+				double t0 = now();
+
+				got = pages = 0;
+				for (;;) {
+					check(mv_client_scan_at(c, "abench", dim,
+								after, scan, 0,
+								NULL, k ?
+								FLUSHES : 0,
+								&rw, &e), &e);
+					pages++;
+					if (!rw.n)
+						break;
+					got += rw.n;
+					after = rw.ids[rw.n - 1];
+					mv_rows_release(&rw);
+				}
+				mv_rows_release(&rw);
+				if (now() - t0 < best)
+					best = now() - t0;
+			}
+			printf("| %s | %zu | %zu | %zu | %.3f | %.0f |\n",
+			       k ? "as of flush 4" : "now", scan, got, pages,
+			       best, got / best);
+			fflush(stdout);
+		}
+	} else {
+		printf("| index | search | QPS | QPS / plain |\n"
+		       "|---|---|---|---|\n");
+	}
 	{
 		char *save = NULL, *tok, buf[256];
 
@@ -131,7 +176,7 @@ int main(int argc, char **argv)
 		     tok = strtok_r(NULL, " ,", &save))
 			snprintf(tl[nt++], sizeof(tl[0]), "%s", tok);
 	}
-	for (int t = -1; t < nt; t++) {
+	for (int t = -1; scan == 0 && t < nt; t++) {
 		static const char *const kinds[3] = { "plain",
 			"as of the latest flush", "as of flush 2" };
 		char params[3][64];

@@ -8,8 +8,9 @@
  *
  * Takes the first N base rows (default 200000) and Q queries (default
  * 1000), creates the collection fbench (cosine, a field f:int64 = a hash
- * of the id mod 1000, so that `f < 500`, `f < 100`, `f < 10`, `f < 1`
- * match 50%, 10%, 1% and 0.1% of the rows at random) and inserts them.
+ * of the id mod 1000, so that `f < 500`, `f < 250`, `f < 100`, `f < 10`,
+ * `f < 1` match 50%, 25%, 10%, 1% and 0.1% of the rows at random) and
+ * inserts them.
  * The ground truth is exact, in-process (libmv's mv_knn_rows over the
  * matching rows, normalised).  Then for "exact" (no index) and each
  * index type of LIST (default "HNSW32 IVF1024,Flat"; built with INDEX and
@@ -17,6 +18,9 @@
  * default "4 8 16 32"): SEARCH of all queries in one request, best of 3,
  * unfiltered and with each filter.  Prints a Markdown table: type, param,
  * filter, matching rows, recall@10, QPS, QPS / unfiltered QPS.
+ * --sel LIST runs only the bounds of f listed ("500 250 100": 50%, 25%,
+ * 10%; the unfiltered search always).  --gt-out DIR writes the ground
+ * truth and the field for a peer (bench/filter-peers.sh).
  * Drops the collection at the end unless --keep.
  */
 #include <inttypes.h>
@@ -26,11 +30,11 @@
 #include "knn.h"
 
 #define K 10
-#define SELS 5
+#define SELS 6
 
-static const char *filters[SELS] = { NULL, "f < 500", "f < 100", "f < 10",
-				     "f < 1" };
-static const int64_t bounds[SELS] = { 1000, 500, 100, 10, 1 };
+static const char *filters[SELS] = { NULL, "f < 500", "f < 250", "f < 100",
+				     "f < 10", "f < 1" };
+static const int64_t bounds[SELS] = { 1000, 500, 250, 100, 10, 1 };
 
 static int64_t field_of(int64_t id)
 {
@@ -83,6 +87,48 @@ static double recall(const int64_t *got, const int64_t *gt, size_t nq)
 	return want ? (double)hits / want : 1;
 }
 
+/*
+ * --gt-out DIR, for a peer run on the same rows (bench/filter-peers.sh):
+ * DIR/gt-B.ivecs, the exact ground truth of `f < B` (ids, -1 past the
+ * matching rows), and DIR/f.i32, the field of each row (int32).
+ */
+static void write_gt(const char *dir, int64_t bound, const int64_t *gt,
+		     size_t nq)
+{
+	char path[1024];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/gt-%" PRId64 ".ivecs", dir, bound);
+	if (!(fp = fopen(path, "wb")))
+		die("cannot write", path);
+	for (size_t i = 0; i < nq; i++) {
+		int32_t rec[K + 1] = { K };
+
+		for (int j = 0; j < K; j++)
+			rec[j + 1] = (int32_t)gt[i * K + j];
+		fwrite(rec, sizeof(rec), 1, fp);
+	}
+	if (fclose(fp) != 0)
+		die("cannot write", path);
+}
+
+static void write_field(const char *dir, size_t rows)
+{
+	char path[1024];
+	FILE *fp;
+
+	snprintf(path, sizeof(path), "%s/f.i32", dir);
+	if (!(fp = fopen(path, "wb")))
+		die("cannot write", path);
+	for (size_t i = 0; i < rows; i++) {
+		int32_t v = (int32_t)field_of((int64_t)i);
+
+		fwrite(&v, sizeof(v), 1, fp);
+	}
+	if (fclose(fp) != 0)
+		die("cannot write", path);
+}
+
 static void split(const char *list, char out[][64], int *n)
 {
 	char buf[512], *save = NULL;
@@ -106,7 +152,8 @@ int main(int argc, char **argv)
 	int64_t *gt[SELS], *ids, *rowsel, nmatch[SELS];
 	float *dist, *gd;
 	char line[512], reply[1024], tl[16][64], pl[16][64];
-	int nt, np;
+	int nt, np, want[SELS];
+	const char *sels = NULL, *gtout = NULL;
 
 	prog = "filter";
 	for (ai = 1; ai < argc && argv[ai][0] == '-'; ai++) {
@@ -129,12 +176,28 @@ int main(int argc, char **argv)
 			efs = v;
 		else if (!strcmp(o, "--nprobe"))
 			nprobes = v;
+		else if (!strcmp(o, "--sel"))
+			sels = v;
+		else if (!strcmp(o, "--gt-out"))
+			gtout = v;
 		else
 			die("unknown option", o);
 	}
 	if (argc - ai != 2)
 		die("usage", "filter [-a ADDR] [--rows N] [--nq Q] [--types "
-		    "LIST] [--ef LIST] [--nprobe LIST] [--keep] BASE QUERY");
+		    "LIST] [--ef LIST] [--nprobe LIST] [--sel LIST] [--gt-out "
+		    "DIR] [--keep] BASE QUERY");
+	/* --sel: the bounds of f to run (1000: unfiltered), default all. */
+	for (int s = 0; s < SELS; s++) {
+		char b[16];
+
+		snprintf(b, sizeof(b), "%" PRId64, bounds[s]);
+		want[s] = !sels || s == 0;
+		for (const char *p = sels; p && (p = strstr(p, b)); p++)
+			if ((p == sels || p[-1] == ' ') &&
+			    (p[strlen(b)] == ' ' || !p[strlen(b)]))
+				want[s] = 1;
+	}
 	base = read_vecs(argv[ai], &nb, &dim);
 	qs = read_vecs(argv[ai + 1], &nqf, &qdim);
 	if (qdim != dim)
@@ -164,16 +227,26 @@ int main(int argc, char **argv)
 		for (int s = 0; s < SELS; s++) {
 			size_t m = 0;
 
+			gt[s] = NULL;
+			if (!want[s])
+				continue;
+
 			for (size_t i = 0; i < rows; i++)
 				if (field_of((int64_t)i) < bounds[s])
 					rowsel[m++] = (int64_t)i;
 			nmatch[s] = (int64_t)m;
 			gt[s] = malloc(nq * K * sizeof(int64_t));
+			if (!gt[s])
+				die("out of memory", NULL);
 			check(mv_knn_rows(0, nq_, nq, nbase, rowsel, m, dim, K,
 					  gd, gt[s], &e), &e);
+			if (gtout)
+				write_gt(gtout, bounds[s], gt[s], nq);
 		}
 		free(nq_);
 	}
+	if (gtout)
+		write_field(gtout, rows);
 	fprintf(stderr, "%s: ground truth done\n", prog);
 
 	c = mv_client_connect(addr, &e);
@@ -234,6 +307,9 @@ int main(int argc, char **argv)
 			for (int s = 0; s < SELS; s++) {
 				char params[2048] = "", *fp = NULL;
 				double dt, qps, r;
+
+				if (!want[s])
+					continue;
 
 				if (t >= 0)
 					snprintf(params, sizeof(params),

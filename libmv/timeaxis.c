@@ -39,6 +39,11 @@ static int digits(const char **p, int n, int *v)
 	return 0;
 }
 
+static int leap_year(int y)
+{
+	return y % 4 == 0 && (y % 100 != 0 || y % 400 == 0);
+}
+
 static int iso_ms(const char *s, int64_t *ms)
 {
 	const char *p = s;
@@ -82,11 +87,22 @@ static int iso_ms(const char *s, int64_t *ms)
 				return -1;
 		}
 	}
-	if (*p || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] || h > 23 ||
-	    mi > 59 || se > 60 || oh > 23 || om > 59)
+	if (*p || mo < 1 || mo > 12 || d < 1 || d > mdays[mo - 1] ||
+	    (mo == 2 && d == 29 && !leap_year(y)) || h > 23 || mi > 59 ||
+	    se > 60 || oh > 23 || om > 59)
 		return -1;
 	*ms = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + se -
 		sign * (oh * 3600 + om * 60)) * 1000) + frac;
+	if (se == 60) {
+		/*
+		 * A leap second is the 61st second of the last minute of a
+		 * UTC day, and only there; Unix time has no number for it:
+		 * it counts as the last millisecond before the next day.
+		 */
+		if ((*ms - frac) % 86400000 != 0)
+			return -1;
+		*ms -= frac + 1;
+	}
 	return 0;
 }
 

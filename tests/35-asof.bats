@@ -264,6 +264,60 @@ check_every() {
 	assert_regex "$stderr" "no retained history"
 }
 
+# scan_pages COLL FLUSH SIZE [EXPR]: the ids of SCAN asof=FLUSH in pages
+# of SIZE rows, each page after the last id of the one before, one a line,
+# and "pages N" (the last, empty page counted).
+scan_pages() {
+	python3 - "$(wire_addr)" "$@" <<'PY'
+import socket, sys, urllib.parse
+addr, coll, fl, size = sys.argv[1:5]
+expr = sys.argv[5] if len(sys.argv) > 5 else ""
+if addr.startswith("unix:"):
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(addr[len("unix:"):])
+else:
+    s = socket.create_connection(tuple(addr.rsplit(":", 1)))
+f = s.makefile("rb")
+after, pages = -1, 0
+while True:
+    line = "SCAN %s %d %s asof=%s" % (coll, after, size, fl)
+    if expr:
+        line += " filter=" + urllib.parse.quote(expr, safe="")
+    s.sendall((line + "\n").encode())
+    head = f.readline().decode().split()
+    assert head[0] == "OK", head
+    n, nbytes = int(head[1][2:]), int(head[2][6:])
+    body = f.read(nbytes)
+    pages += 1
+    if n == 0:
+        break
+    ids = [int.from_bytes(body[8 * i:8 * i + 8], "little", signed=True)
+           for i in range(n)]
+    print("\n".join(str(i) for i in ids))
+    after = ids[-1]
+print("pages", pages)
+PY
+}
+
+@test "SCAN as of a flush in pages of 3 (the ids of then sorted once), with and without a filter" {
+	apply_ops "${P}p" || fail "applying the operations failed"
+	local fl op=0 e want
+	for fl in $(flushes "${P}p" | head -n $((NOPS - 1))); do
+		op=$((op + 1))
+		for e in '' "$FALL"; do
+			want=$D/all.$op
+			[ -z "$e" ] || want=$D/allf.$op
+			scan_pages "${P}p" "$fl" 3 "$e" >got.txt ||
+				fail "paged SCAN asof=$fl failed"
+			{ cut -f1 "$want"
+			  echo "pages $(( ($(wc -l <"$want") + 2) / 3 + 1 ))"
+			} >want.txt
+			diff want.txt got.txt >/dev/null ||
+				fail "SCAN asof=$fl ${e:+filter '$e'} in pages: $(diff want.txt got.txt | head -4)"
+		done
+	done
+}
+
 @test "TIME forms: ISO 8601 and @SECONDS give the last flush at or before" {
 	apply_ops "${P}t" || fail "applying the operations failed"
 	mv-ls --history "${P}t" >hist.tsv
@@ -297,11 +351,21 @@ check_every() {
 	assert_regex "$stderr" "^mv-search: collection '${P}e' has no flush $((last + 1)): its latest is $last; the retained history goes back to flush 1 \\([0-9T:Z-]+\\)\$"
 	run -1 --separate-stderr mv-get "${P}e" --all --as-of $((last + 5))
 	assert_regex "$stderr" "^mv-get: .*has no flush $((last + 5))"
-	for bad in 0 -3 yesterday 2026-13-01 2026-01-01T25:00:00Z @ @x 1.5 ''; do
+	# Calendar limits: Feb 29 outside leap years, day 31 of 30-day
+	# months, hour 24, a leap second anywhere but 23:59:60 UTC.
+	for bad in 0 -3 yesterday 2026-13-01 2026-01-01T25:00:00Z @ @x 1.5 '' \
+	    2025-02-29T00:00:00Z 1900-02-29 2026-04-31 2026-11-31T12:00:00Z \
+	    2026-01-01T24:00:00Z 2016-12-31T12:59:60Z 2016-12-31T23:59:60+01:00; do
 		run -64 --separate-stderr mv-search "${P}e" --as-of "$bad" "$D/q.txt"
 		assert_regex "$stderr" "^mv-search: --as-of"
 		run -64 --separate-stderr mv-get "${P}e" --all --as-of "$bad"
 		assert_regex "$stderr" "^mv-get: --as-of"
+	done
+	# Their neighbours parse (before the history: exit 1, not 64).
+	for ok in 2024-02-29T00:00:00Z 2000-02-29 2026-03-31 \
+	    2016-12-31T23:59:60Z 2017-01-01T00:59:60+01:00; do
+		run -1 --separate-stderr mv-get "${P}e" --all --as-of "$ok"
+		assert_regex "$stderr" "^mv-get: --as-of .*: before the retained history"
 	done
 	run -64 --separate-stderr mv-get "${P}e" --all --as-of 1 --as-of 2
 	run -1 --separate-stderr mv-get nosuch --all --as-of 1

@@ -563,35 +563,68 @@ static int scan_ids(struct coll *c)
 
 /*
  * SCAN as of a flush: the page of the ids visible then (and matching f),
- * gathered afresh for each page (a history export, not a hot path);
- * consumes f and c's reference.
+ * from the sorted ids of then that the first page of an export makes
+ * (node_asof_scan_ids): a page costs its rows, not a sort of the
+ * collection; consumes f and c's reference.
  */
 static int scan_asof(struct conn *cn, struct coll *c, long long after,
 		     uint64_t limit, int fields, struct mv_filter *f,
 		     uint64_t asof)
 {
 	struct mv_err e = { 0 };
-	int64_t *all = NULL;
+	struct node_past past;
+	int64_t *page = NULL;
 	size_t n = 0, lo = 0, hi;
 	int rc;
 
-	rc = node_asof_ids(c, asof, f, &all, &n, &e);
+	pthread_mutex_lock(&c->scan_lock);
+	rc = node_asof_scan_ids(c, asof, &e);
+	if (rc == 0) {
+		for (hi = c->asof_n; lo < hi;) {
+			size_t mid = (lo + hi) / 2;
+
+			if (c->asof_ids[mid] <= after)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		page = malloc(((c->asof_n - lo < limit ? c->asof_n - lo
+						       : limit) + 1) *
+			      sizeof(*page));
+		pthread_rwlock_rdlock(&c->lock);
+		if (page && node_past_init(c, asof, &past) < 0) {
+			free(page);
+			page = NULL;
+		}
+		/* With a filter the walk goes on past the rows that do not
+		 * match until the page is full, as in SCAN of now. */
+		for (size_t i = lo; page && i < c->asof_n && n < limit; i++) {
+			struct seg *sg;
+			uint64_t row;
+
+			if (node_row_at(c, &past, c->asof_ids[i], &sg, &row) &&
+			    (!f || node_row_filter(sg, row, f)))
+				page[n++] = c->asof_ids[i];
+		}
+		if (page)
+			node_past_release(&past);
+		pthread_rwlock_unlock(&c->lock);
+		/* The empty page that ends an export: the ids go. */
+		if (page && n == 0)
+			node_asof_scan_done(c);
+	}
+	pthread_mutex_unlock(&c->scan_lock);
 	mv_filter_free(f);
 	if (rc < 0) {
 		coll_put(c);
 		return reply_err(cn, &e);
 	}
-	for (hi = n; lo < hi;) {
-		size_t mid = (lo + hi) / 2;
-
-		if (all[mid] <= after)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (!page) {
+		coll_put(c);
+		return reply(cn, "ERR INTERNAL out of memory");
 	}
-	rc = send_rows(cn, c, all + lo, n - lo < limit ? n - lo : limit,
-		       fields, NULL, asof);
-	free(all);
+	rc = send_rows(cn, c, page, n, fields, NULL, asof);
+	free(page);
 	coll_put(c);
 	return rc;
 }

@@ -284,11 +284,39 @@ void node_past_release(struct node_past *p)
 	mv_idmap_release(&p->dead);
 }
 
-static int cmp_i64(const void *a, const void *b)
+/*
+ * Sort n ids in place, tmp room for n more: least significant byte first,
+ * a counting pass per byte (the sign bit flipped), skipping the bytes all
+ * ids share (most of them, for ids from 1 up).  O(n), not O(n log n).
+ */
+static void sort_ids(int64_t *ids, int64_t *tmp, size_t n)
 {
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+	uint64_t *a = (uint64_t *)ids, *b = (uint64_t *)tmp, *t;
+	const uint64_t flip = 1ull << 63;
+	size_t cnt[256];
 
-	return x < y ? -1 : x > y;
+	for (int shift = 0; shift < 64; shift += 8) {
+		size_t pos = 0;
+
+		memset(cnt, 0, sizeof(cnt));
+		for (size_t i = 0; i < n; i++)
+			cnt[((a[i] ^ flip) >> shift) & 0xff]++;
+		if (n && cnt[((a[0] ^ flip) >> shift) & 0xff] == n)
+			continue;
+		for (int d = 0; d < 256; d++) {
+			size_t x = cnt[d];
+
+			cnt[d] = pos;
+			pos += x;
+		}
+		for (size_t i = 0; i < n; i++)
+			b[cnt[((a[i] ^ flip) >> shift) & 0xff]++] = a[i];
+		t = a;
+		a = b;
+		b = t;
+	}
+	if (a != (uint64_t *)ids)
+		memcpy(ids, a, n * sizeof(*ids));
 }
 
 /* The ids of the rows visible at asof (0: now) that match f (or all). */
@@ -343,10 +371,51 @@ int node_asof_ids(struct coll *c, uint64_t asof, const struct mv_filter *f,
 		  int64_t **out, size_t *n, struct mv_err *err)
 {
 	int rc = visible_ids(c, asof, f, out, n, err);
+	int64_t *tmp;
 
-	if (rc == 0)
-		qsort(*out, *n, sizeof(**out), cmp_i64);
-	return rc;
+	if (rc < 0)
+		return rc;
+	tmp = malloc(*n * sizeof(*tmp) + 1);
+	if (!tmp) {
+		free(*out);
+		*out = NULL;
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	sort_ids(*out, tmp, *n);
+	free(tmp);
+	return 0;
+}
+
+int node_asof_scan_ids(struct coll *c, uint64_t asof, struct mv_err *err)
+{
+	uint64_t gen;
+	int64_t *ids;
+	size_t n;
+	int rc;
+
+	pthread_rwlock_rdlock(&c->lock);
+	gen = c->gen;
+	pthread_rwlock_unlock(&c->lock);
+	/* The rows of then change not with later flushes; a new segment
+	 * (a load, a follower's catch-up) bumps gen too: remade then. */
+	if (c->asof_ids && c->asof_seq == asof && c->asof_gen == gen)
+		return 0;
+	node_asof_scan_done(c);
+	rc = node_asof_ids(c, asof, NULL, &ids, &n, err);
+	if (rc < 0)
+		return rc;
+	c->asof_ids = ids;
+	c->asof_n = n;
+	c->asof_seq = asof;
+	c->asof_gen = gen;
+	return 0;
+}
+
+void node_asof_scan_done(struct coll *c)
+{
+	free(c->asof_ids);
+	c->asof_ids = NULL;
+	c->asof_n = 0;
 }
 
 int node_filter_ids(struct coll *c, const struct mv_filter *f, int64_t **out,

@@ -60,6 +60,7 @@ void coll_put(struct coll *c)
 	pthread_mutex_destroy(&c->state_lock);
 	free(c->state);
 	free(c->scan_ids);
+	free(c->asof_ids);
 	free(c->dels);
 	mv_idmap_release(&c->ids);
 	pthread_rwlock_destroy(&c->lock);

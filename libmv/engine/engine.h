@@ -159,6 +159,9 @@ struct coll {
 	int64_t *scan_ids;
 	size_t scan_n;
 	uint64_t scan_gen;		/* gen scan_ids was made at, +1 */
+	int64_t *asof_ids;		/* SCAN as of asof_seq: its ids, sorted */
+	size_t asof_n;
+	uint64_t asof_seq, asof_gen;	/* (scan_lock) made then, at gen */
 	int64_t rows;			/* live rows */
 	/*
 	 * The next id to assign, as a wider integer: MV_ID_TOP (2^63) when
@@ -574,6 +577,14 @@ void node_past_release(struct node_past *p);
  */
 int node_asof_ids(struct coll *c, uint64_t asof, const struct mv_filter *f,
 		  int64_t **ids, size_t *n, struct mv_err *err);
+/*
+ * SCAN as of flush asof (c->scan_lock held): c->asof_ids, the ids visible
+ * then (c->asof_n, sorted), made by the first page of an export and kept
+ * for the next ones while asof and c->gen stay; node_asof_scan_done frees
+ * them (the last page).  0 or MV_EINTERNAL.  Takes c->lock.
+ */
+int node_asof_scan_ids(struct coll *c, uint64_t asof, struct mv_err *err);
+void node_asof_scan_done(struct coll *c);
 
 /* Raw vectors of a segment as inserted (maps them for cosine), or NULL. */
 const float *node_seg_raw(struct node *nd, struct seg *s);

@@ -289,6 +289,10 @@ int node_del_apply(struct coll *c, const char *path, uint64_t seq,
 			}
 		}
 	}
+	/* A delete-only flush is on the time axis too (a follower's as-of
+	 * takes a flush at or past next_seq - 1 for now). */
+	if (seq >= c->next_seq)
+		c->next_seq = seq + 1;
 	c->gen++;
 	{
 		struct dellog *dl = realloc(c->dels, (c->ndels + 1) * sizeof(*dl));

@@ -26,16 +26,18 @@
  * The plan's thresholds (bench/filter measured them, docs/BENCHMARKS.md
  * "Filtered search"): the indexed part is searched exactly over its
  * matching rows when at most FILTER_EXACT_ROWS match, or less than
- * FILTER_EXACT_SHARE of its live rows, or no more than the distances the
- * widened index search would compute (IVF: nprobe lists of live/nlist
- * rows; HNSW: FILTER_HNSW_DIST per unit of ef); else through the index
- * with a selector, ef and nprobe scaled up by 1/share, at most
- * FILTER_WIDEN times and to at most FILTER_EF_MAX / FILTER_NPROBE_MAX.
- * A brute-force segment walks a list of its matching rows when they are
- * at most a FILTER_ROWS_SHARE of it, else tests every row's bit.
+ * FILTER_EXACT_SHARE of its live rows, or no more rows than the widened
+ * index search costs, counted in rows of an exact search (IVF: nprobe
+ * lists of live/nlist rows; HNSW: FILTER_HNSW_ROWS per unit of ef, its
+ * distances at random places and its graph walk); else through the index
+ * with a selector, ef and nprobe scaled up by 1/sqrt(share) (the share
+ * of live rows that match), at most FILTER_WIDEN times and to at most
+ * FILTER_EF_MAX / FILTER_NPROBE_MAX.  A brute-force segment walks a list
+ * of its matching rows when they are at most a FILTER_ROWS_SHARE of it,
+ * else tests every row's bit.
  */
 #define FILTER_EXACT_ROWS 4096
-#define FILTER_HNSW_DIST 64.0
+#define FILTER_HNSW_ROWS 256.0
 #define FILTER_EXACT_SHARE 0.02
 #define FILTER_WIDEN 16.0
 #define FILTER_EF_MAX 1024
@@ -221,7 +223,16 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 	if (live < m)
 		live = m;	/* as of a flush: rows deleted since count */
 	{
-		double share = (double)m / (double)live, widen = 1.0 / share;
+		/*
+		 * A search among a share s of the rows finds its k in a
+		 * frontier 1/s as wide, but the unfiltered search's ef or
+		 * nprobe already holds more than k: 1/sqrt(s) kept recall at
+		 * or above the unfiltered one at 50%, 25% and 10% for HNSW and
+		 * IVF, 1/s bought little more at 2-4x the cost (BENCHMARKS.md
+		 * "Filtered search", the widening).
+		 */
+		double share = (double)m / (double)live;
+		double widen = sqrt(1.0 / share);
 		long nlist = mv_index_nlist(ci->ix);
 
 		if (widen > FILTER_WIDEN)
@@ -241,15 +252,18 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 		if (nlist > 0 && nprobe > nlist)
 			nprobe = nlist;
 		/*
-		 * What the widened index search would compute, in distances
-		 * per query: IVF scans nprobe lists of live/nlist rows; HNSW
-		 * about FILTER_HNSW_DIST per unit of ef, at random places.
+		 * What the widened index search costs per query, in rows of
+		 * an exact search: IVF scans nprobe lists of live/nlist rows;
+		 * HNSW about FILTER_HNSW_ROWS per unit of ef.
 		 */
 		work = nlist > 0 ? (double)nprobe * (double)live / (double)nlist
-				 : (double)ef * FILTER_HNSW_DIST;
+				 : (double)ef * FILTER_HNSW_ROWS;
 	}
 	if (m <= FILTER_EXACT_ROWS || (double)m < FILTER_EXACT_SHARE * live ||
 	    (double)m <= work) {
+		log_debug("collection '%s': filtered search: %" PRIu64 " of %"
+			  PRIu64 " rows match, exact over them (the index "
+			  "would cost %.0f)", c->name, m, live, work);
 		/* Few match: exact over them, recall 1. */
 		for (size_t i = 0; rc == 0 && i < ci->nsegs; i++) {
 			struct seg *s = ci->segs[i];
@@ -265,6 +279,9 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 		}
 		goto out;
 	}
+	log_debug("collection '%s': filtered search: %" PRIu64 " of %" PRIu64
+		  " rows match, the index with nprobe %ld ef %ld", c->name, m,
+		  live, nprobe, ef);
 	kk = k < m ? k : (size_t)m;
 	ri = malloc(nq * k * sizeof(*ri) + 1);
 	rd = malloc(nq * k * sizeof(*rd) + 1);

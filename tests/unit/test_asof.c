@@ -5,6 +5,7 @@
  * rows by id as of a flush, and the tools' --as-of parser
  * (libmv/timeaxis.c).
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "client.h"
@@ -166,6 +167,48 @@ TEST(asof_rows_by_id_and_sorted_ids)
 	coll_put(c);
 }
 
+TEST(asof_ids_sorted_over_the_whole_range_and_kept_for_scan)
+{
+	static const int64_t in[] = { 5, -3, INT64_MAX, 0, -9000000000000LL,
+				      256, 1LL << 40, INT64_MIN + 1, 255, -1,
+				      65536, 7 };
+	const size_t n0 = sizeof(in) / sizeof(*in);
+	struct coll *c = coll_new("u", "c", 2, MV_L2, NULL, 0);
+	struct seg *a = mkseg(n0, 0, 1), *b = mkseg(3, 1000, 2);
+	struct mv_err err = { 0 };
+	int64_t *ids, *kept;
+	size_t n;
+
+	REQUIRE(c && a && a->ids && b);
+	memcpy(a->ids, in, sizeof(in));
+	REQUIRE(node_seg_attach(c, a, &err) == 0);
+	REQUIRE(node_seg_attach(c, b, &err) == 0);
+	c->next_seq = 3;
+	REQUIRE(node_asof_ids(c, 1, NULL, &ids, &n, &err) == 0);
+	CHECK_EQ_INT((int)n, (int)n0);
+	for (size_t i = 1; i < n; i++)
+		if (ids[i - 1] >= ids[i])
+			unit_fail(__FILE__, __LINE__, "ids[%zu] %lld >= %lld",
+				  i - 1, (long long)ids[i - 1],
+				  (long long)ids[i]);
+	CHECK(n == n0 && ids[0] == INT64_MIN + 1 && ids[n - 1] == INT64_MAX);
+	free(ids);
+	/* SCAN's copy: made once, kept while asof and gen stay. */
+	REQUIRE(node_asof_scan_ids(c, 1, &err) == 0);
+	kept = c->asof_ids;
+	CHECK(c->asof_n == n0 && kept[0] == INT64_MIN + 1);
+	REQUIRE(node_asof_scan_ids(c, 1, &err) == 0);
+	CHECK(c->asof_ids == kept);
+	c->gen++;
+	REQUIRE(node_asof_scan_ids(c, 1, &err) == 0);
+	CHECK(c->asof_n == n0);
+	REQUIRE(node_asof_scan_ids(c, 2, &err) == 0);
+	CHECK(c->asof_n == n0 + 3 && c->asof_ids[n0 + 2] == INT64_MAX);
+	node_asof_scan_done(c);
+	CHECK(c->asof_ids == NULL && c->asof_n == 0);
+	coll_put(c);
+}
+
 TEST(asof_parse_flush_and_time)
 {
 	struct mv_err err = { 0 };
@@ -192,5 +235,44 @@ TEST(asof_parse_flush_and_time)
 		mv_err_clear(&err);
 		CHECK_EQ_INT(mv_asof_parse(bad[i], &fl, &ms, &err), MV_EUSAGE);
 		CHECK(strstr(err.msg, "--as-of") != NULL);
+	}
+}
+
+TEST(asof_parse_calendar_limits)
+{
+	struct mv_err err = { 0 };
+	uint64_t fl;
+	int64_t ms;
+	static const char *const bad[] = { "2025-02-29T00:00:00Z",
+		"2023-02-29", "1900-02-29", "2100-02-29", "2026-02-30",
+		"2026-04-31", "2026-06-31", "2026-09-31", "2026-11-31",
+		"2026-01-32", "2026-01-00", "2026-00-10",
+		"2026-01-01T24:00:00Z", "2026-01-01T23:60:00Z",
+		"2026-01-01T12:00:60Z", "2016-12-31T23:58:60Z",
+		"2016-12-31T23:59:60+01:00", "2016-12-31T23:59:61Z" };
+
+	/* Leap years: every 4th, not every 100th, every 400th. */
+	CHECK_EQ_INT(mv_asof_parse("2024-02-29T00:00:00Z", &fl, &ms, &err), 0);
+	CHECK(ms == 1709164800000LL);
+	CHECK_EQ_INT(mv_asof_parse("2000-02-29", &fl, &ms, &err), 0);
+	CHECK(ms == 951782400000LL);
+	CHECK_EQ_INT(mv_asof_parse("2026-03-31T23:59:59Z", &fl, &ms, &err), 0);
+	CHECK(ms == 1775001599000LL);
+	/* A leap second (23:59:60 UTC, here or through an offset) is the
+	 * last millisecond of its day. */
+	CHECK_EQ_INT(mv_asof_parse("2016-12-31T23:59:60Z", &fl, &ms, &err), 0);
+	CHECK(ms == 1483228799999LL);
+	CHECK_EQ_INT(mv_asof_parse("2016-12-31T23:59:60.5Z", &fl, &ms, &err),
+		     0);
+	CHECK(ms == 1483228799999LL);
+	CHECK_EQ_INT(mv_asof_parse("2017-01-01T00:59:60+01:00", &fl, &ms,
+				   &err), 0);
+	CHECK(ms == 1483228799999LL);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		mv_err_clear(&err);
+		CHECK_EQ_INT(mv_asof_parse(bad[i], &fl, &ms, &err), MV_EUSAGE);
+		if (strstr(err.msg, bad[i]) == NULL)
+			unit_fail(__FILE__, __LINE__, "'%s' not in '%s'",
+				  bad[i], err.msg);
 	}
 }
