@@ -90,6 +90,9 @@ static void release_covered(struct cindex *ci)
 		struct seg *s = ci->segs[i];
 
 		s->indexed = 1;
+		/* A build read the rows through the mapping: give them back. */
+		if (s->map)
+			mv_store_map_evict(the_node->store, s->map);
 		if (s->own) {
 			if (s->raw == s->vecs)
 				s->raw = NULL;	/* mapped again when asked */
@@ -182,6 +185,34 @@ static int unsearchable(struct coll *c, const float *x, size_t n,
 		return 0;
 	return mv_err_set(err, MV_EDATA, "collection '%s' holds a vector that "
 			  "cannot be indexed: %s", c->name, why);
+}
+
+/*
+ * Replace the index just built by the one in its file, as a restarted
+ * node has it: an IVF's lists mapped from the file (index.h), in the page
+ * cache rather than the heap, others read back from ser, without the
+ * spare room the built lists grew by (IVF1024,Flat on glove-100: 186 MiB
+ * of heap for 129 MiB of index).
+ */
+static int reload(struct node *nd, struct cindex *ci, const void *ser,
+		  size_t serlen, uint64_t boff, struct mv_err *err)
+{
+	const char *dir = mv_store_local_dir(nd->store);
+	struct mv_index *ix;
+
+	if (dir) {
+		char full[4096];
+
+		snprintf(full, sizeof(full), "%s/%s", dir, ci->path);
+		ix = mv_index_map(full, boff, serlen, err);
+	} else {
+		ix = mv_index_read(ser, serlen, err);
+	}
+	if (!ix)
+		return err->code;
+	mv_index_free(ci->ix);
+	ci->ix = ix;
+	return 0;
 }
 
 static int build(struct build_job *j, struct mv_err *err)
@@ -299,7 +330,7 @@ static int build(struct build_job *j, struct mv_err *err)
 		/* Index files: a format-version header, then FAISS's bytes. */
 		struct mv_segenc e;
 		char base[MV_SPATH - 8];
-		uint64_t size = 0;
+		uint64_t size = 0, boff;
 
 		node_seg_base(nd, c, base, sizeof(base));
 		snprintf(ci->path, sizeof(ci->path), "%s.idx", base);
@@ -311,12 +342,17 @@ static int build(struct build_job *j, struct mv_err *err)
 			goto out;
 		for (int i = 0; i < 4; i++)
 			size += e.iov[i].iov_len;
+		boff = size - e.iov[3].iov_len;
 		rc = mv_store_put(nd->store, ci->path, e.iov, 4, err);
 		mv_segenc_release(&e);
+		if (rc == 0)
+			rc = reload(nd, ci, ser, serlen, boff, err);
 		free(ser);
 		ser = NULL;
-		if (rc < 0)
+		if (rc < 0) {
+			mv_store_del(nd->store, ci->path, NULL);
 			goto out;
+		}
 		set_progress(c, 0.99);
 		rc = install(nd, c, ci, size, err);
 		if (rc < 0) {
@@ -665,8 +701,8 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 {
 	json_t *j = json_loadb(val, vlen, 0, NULL), *raw, *ret;
 	struct cindex *ci = calloc(1, sizeof(*ci));
-	void *file = NULL, *a = NULL;
-	const void *b;
+	void *a = NULL, *map = NULL;
+	const void *b, *file = NULL;
 	size_t len;
 	struct mv_seginfo info;
 	uint64_t total = 0;
@@ -723,7 +759,11 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		ci = NULL;
 		goto out;
 	}
-	rc = mv_store_get(nd->store, ci->path, &file, &len, err);
+	/*
+	 * Mapped, not read: the checksum pass faults in the page cache's
+	 * pages and the unmap below gives them back.
+	 */
+	rc = mv_store_map(nd->store, ci->path, &file, &len, &map, err);
 	if (rc < 0)
 		goto out;
 	rc = mv_segfile_decode(ci->path, file, len, &info, &a, &b, err);
@@ -734,7 +774,16 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 				" rows", ci->path, total);
 		goto out;
 	}
-	ci->ix = mv_index_read(b, info.b_len, err);
+	if (mv_store_local_dir(nd->store)) {
+		/* An IVF's lists stay in the file, mapped (index.h). */
+		char full[4096];
+
+		snprintf(full, sizeof(full), "%s/%s",
+			 mv_store_local_dir(nd->store), ci->path);
+		ci->ix = mv_index_map(full, info.b_off, info.b_len, err);
+	} else {
+		ci->ix = mv_index_read(b, info.b_len, err);
+	}
 	if (!ci->ix) {
 		rc = err->code;
 		goto out;
@@ -751,7 +800,7 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 	release_covered(ci);
 	ci = NULL;
 out:
-	free(file);
+	mv_store_unmap(nd->store, map);
 	free(a);
 	json_decref(j);
 	cindex_free(ci);
