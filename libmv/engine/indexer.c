@@ -188,26 +188,15 @@ static int unsearchable(struct coll *c, const float *x, size_t n,
 }
 
 /*
- * Replace the index just built by the one in its file, as a restarted
- * node has it: an IVF's lists mapped from the file (index.h), in the page
- * cache rather than the heap, others read back from ser, without the
- * spare room the built lists grew by (IVF1024,Flat on glove-100: 186 MiB
- * of heap for 129 MiB of index).
+ * Replace the index just built by the one read back from its bytes, as a
+ * restarted node has it: the built lists keep the spare room they grew by
+ * (IVF1024,Flat on glove-100: 186 MiB of heap for 129 MiB of index).
  */
-static int reload(struct node *nd, struct cindex *ci, const void *ser,
-		  size_t serlen, uint64_t boff, struct mv_err *err)
+static int reload(struct cindex *ci, const void *ser, size_t serlen,
+		  struct mv_err *err)
 {
-	const char *dir = mv_store_local_dir(nd->store);
-	struct mv_index *ix;
+	struct mv_index *ix = mv_index_read(ser, serlen, err);
 
-	if (dir) {
-		char full[4096];
-
-		snprintf(full, sizeof(full), "%s/%s", dir, ci->path);
-		ix = mv_index_map(full, boff, serlen, err);
-	} else {
-		ix = mv_index_read(ser, serlen, err);
-	}
 	if (!ix)
 		return err->code;
 	mv_index_free(ci->ix);
@@ -330,7 +319,7 @@ static int build(struct build_job *j, struct mv_err *err)
 		/* Index files: a format-version header, then FAISS's bytes. */
 		struct mv_segenc e;
 		char base[MV_SPATH - 8];
-		uint64_t size = 0, boff;
+		uint64_t size = 0;
 
 		node_seg_base(nd, c, base, sizeof(base));
 		snprintf(ci->path, sizeof(ci->path), "%s.idx", base);
@@ -342,11 +331,10 @@ static int build(struct build_job *j, struct mv_err *err)
 			goto out;
 		for (int i = 0; i < 4; i++)
 			size += e.iov[i].iov_len;
-		boff = size - e.iov[3].iov_len;
 		rc = mv_store_put(nd->store, ci->path, e.iov, 4, err);
 		mv_segenc_release(&e);
 		if (rc == 0)
-			rc = reload(nd, ci, ser, serlen, boff, err);
+			rc = reload(ci, ser, serlen, err);
 		free(ser);
 		ser = NULL;
 		if (rc < 0) {
@@ -760,8 +748,8 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		goto out;
 	}
 	/*
-	 * Mapped, not read: the checksum pass faults in the page cache's
-	 * pages and the unmap below gives them back.
+	 * Mapped, not read whole: the checksum pass and FAISS's read fault
+	 * in the page cache's pages, and the unmap below gives them back.
 	 */
 	rc = mv_store_map(nd->store, ci->path, &file, &len, &map, err);
 	if (rc < 0)
@@ -774,16 +762,13 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 				" rows", ci->path, total);
 		goto out;
 	}
-	if (mv_store_local_dir(nd->store)) {
-		/* An IVF's lists stay in the file, mapped (index.h). */
-		char full[4096];
-
-		snprintf(full, sizeof(full), "%s/%s",
-			 mv_store_local_dir(nd->store), ci->path);
-		ci->ix = mv_index_map(full, info.b_off, info.b_len, err);
-	} else {
-		ci->ix = mv_index_read(b, info.b_len, err);
-	}
+	/*
+	 * Read from the mapping into FAISS's own lists.  mv_index_map would
+	 * leave an IVF's lists in the file (no copy at start-up, resident
+	 * only once searched), but searching them cost 15 to 20 % more CPU
+	 * at nprobe 4 to 16 on glove-100 (docs/BENCHMARKS.md, issue 9).
+	 */
+	ci->ix = mv_index_read(b, info.b_len, err);
 	if (!ci->ix) {
 		rc = err->code;
 		goto out;
