@@ -13,6 +13,8 @@
 #include <faiss/IndexPreTransform.h>
 #include <faiss/IndexRefine.h>
 #include <faiss/impl/IDSelector.h>
+#include <faiss/index_io.h>
+#include <faiss/invlists/OnDiskInvertedLists.h>
 #include <faiss/c_api/Index_c.h>
 #include <faiss/c_api/error_c.h>
 #include <faiss/c_api/index_factory_c.h>
@@ -331,6 +333,59 @@ extern "C" struct mv_index *mv_index_read(const void *buf, size_t len,
 	}
 	fclose(f);
 	index_init(ix);
+	return ix;
+}
+
+/*
+ * The index whose FAISS bytes are [off, off + len) of the file path, an
+ * IVF index's inverted lists mapped, not copied: FAISS's IO_FLAG_MMAP
+ * reads them as OnDiskInvertedLists over a read-only MAP_SHARED mapping
+ * of the whole file, each list at its own offset in it (ftell on our
+ * FILE, so the offsets hold inside mv's .idx file too).  The lists' pages
+ * are then the page cache's, faulted in as searches reach them.  Other
+ * index types are read (copied) as by mv_index_read.  The caller checked
+ * the bytes (checksums); a read that does not end at off + len is MV_EIO.
+ */
+extern "C" struct mv_index *mv_index_map(const char *path, uint64_t off,
+					 size_t len, struct mv_err *err)
+{
+	mv_index *ix = (mv_index *)calloc(1, sizeof(*ix));
+	FILE *f;
+	off_t end;
+
+	if (!ix) {
+		mv_err_set(err, MV_EINTERNAL, "out of memory");
+		return NULL;
+	}
+	f = fopen(path, "rbe");
+	if (!f || fseeko(f, (off_t)off, SEEK_SET) != 0) {
+		mv_err_sys(err, MV_EIO, "'%s'", path);
+		if (f)
+			fclose(f);
+		free(ix);
+		return NULL;
+	}
+	if (faiss_read_index(f, faiss::IO_FLAG_MMAP, &ix->fi)) {
+		faiss_fail(err, MV_EIO, "reading the index");
+		fclose(f);
+		free(ix);
+		return NULL;
+	}
+	end = ftello(f);
+	fclose(f);
+	if (end < 0 || (uint64_t)end != off + len) {
+		mv_err_set(err, MV_EIO, "'%s': the index ends at byte %lld, "
+			   "not %llu", path, (long long)end,
+			   (unsigned long long)(off + len));
+		faiss_Index_free(ix->fi);
+		free(ix);
+		return NULL;
+	}
+	index_init(ix);
+	if (auto ivf = dynamic_cast<faiss::IndexIVF *>(core(cxx(ix))))
+		if (auto od = dynamic_cast<faiss::OnDiskInvertedLists *>(
+			    ivf->invlists))
+			od->prefetch_nthread = 0;	/* no threads per search */
 	return ix;
 }
 

@@ -47,6 +47,14 @@ int mv_index_write(const struct mv_index *ix, void **buf, size_t *len,
 		   struct mv_err *err);
 struct mv_index *mv_index_read(const void *buf, size_t len,
 			       struct mv_err *err);
+/*
+ * Read the index whose bytes are [off, off + len) of the file path, an
+ * IVF index's inverted lists mapped from the file rather than copied
+ * (read-only then: not for mv_index_add).  MV_EIO if they do not parse
+ * or do not end at off + len.
+ */
+struct mv_index *mv_index_map(const char *path, uint64_t off, size_t len,
+			      struct mv_err *err);
 
 /*
  * Search nq queries; nprobe and ef <= 0 mean the index's own values.

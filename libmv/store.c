@@ -174,6 +174,12 @@ void mv_store_unmap(struct mv_store *s, void *handle)
 		s->ops->unmap(s->impl, handle);
 }
 
+void mv_store_map_evict(struct mv_store *s, void *handle)
+{
+	if (handle && s->ops->map_evict)
+		s->ops->map_evict(s->impl, handle);
+}
+
 int mv_store_del(struct mv_store *s, const char *path, struct mv_err *err)
 {
 	int rc;

@@ -113,6 +113,14 @@ int mv_store_map(struct mv_store *s, const char *path, const void **p,
 		 size_t *len, void **handle, struct mv_err *err);
 /* Release a mapping; a NULL handle is a no-op. */
 void mv_store_unmap(struct mv_store *s, void *handle);
+/*
+ * Give back the memory a mapping's pages hold, keeping the mapping: what
+ * is read again is faulted in afresh, with the same content.  For a
+ * mapping only read now and then after a pass over all of it (a checksum,
+ * a build).  Local: madvise(MADV_DONTNEED), the pages stay in the page
+ * cache; a no-op where the mapping is a copy in memory (or NULL).
+ */
+void mv_store_map_evict(struct mv_store *s, void *handle);
 
 /*
  * Delete path, durably; an absent object is not an error.  Local: empty
@@ -181,6 +189,7 @@ struct mv_store_ops {
 	void (*abort)(void *impl, void *w);
 	const char *(*local_dir)(void *impl);
 	void (*close)(void *impl);
+	void (*map_evict)(void *impl, void *handle);	/* may be NULL */
 };
 
 /*

@@ -506,6 +506,19 @@ static void local_unmap(void *impl, void *handle)
 	free(h);
 }
 
+/*
+ * A MAP_SHARED, read-only file mapping: its pages are the page cache's,
+ * dropping them from this process loses nothing.
+ */
+static void local_map_evict(void *impl, void *handle)
+{
+	struct map_handle *h = handle;
+
+	(void)impl;
+	if (h->addr)
+		madvise(h->addr, h->len, MADV_DONTNEED);
+}
+
 static int local_del(void *impl, const char *path, struct mv_err *err)
 {
 	struct store_local *sl = impl;
@@ -738,6 +751,7 @@ static const struct mv_store_ops local_ops = {
 	.get_range = local_get_range,
 	.map = local_map,
 	.unmap = local_unmap,
+	.map_evict = local_map_evict,
 	.del = local_del,
 	.list = local_list,
 	.clean_tmp = local_clean_tmp,

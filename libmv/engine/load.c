@@ -84,14 +84,25 @@ static int loaded_cmp(const void *a, const void *b)
 	return x->kind - y->kind;
 }
 
-int node_seg_read(struct node *nd, struct coll *c, const char *path,
-		  uint64_t seq, struct seg **out, struct mv_err *err)
+/*
+ * Read the segment whose .vec file is path.  Every byte of the file is
+ * checked against its checksums, as before, but through a mapping where
+ * the vectors are not kept as stored: a segment an index covers (covered;
+ * the index holds its vectors, and GET maps the file again), another
+ * node's unit, or a cosine segment (a normalised copy is searched).  Only
+ * an l2 segment searched by brute force keeps the file's bytes in memory.
+ * A mapping's pages are the page cache's: nothing stays resident.
+ */
+static int seg_read(struct node *nd, struct coll *c, const char *path,
+		    uint64_t seq, int covered, struct seg **out,
+		    struct mv_err *err)
 {
 	struct seg *s = calloc(1, sizeof(*s));
 	struct mv_seginfo info;
-	void *file = NULL, *a = NULL;
-	const void *b;
+	void *file = NULL, *a = NULL, *map = NULL;
+	const void *b, *p = NULL;
 	size_t len;
+	int novecs = covered || !node_place_held(nd, path);
 	int rc;
 
 	if (!s || !(s->cols = calloc(c->nfields ? c->nfields : 1,
@@ -100,10 +111,15 @@ int node_seg_read(struct node *nd, struct coll *c, const char *path,
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	}
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	rc = mv_store_get(nd->store, s->path, &file, &len, err);
+	if (novecs || c->metric == MV_COSINE) {
+		rc = mv_store_map(nd->store, s->path, &p, &len, &map, err);
+	} else {
+		rc = mv_store_get(nd->store, s->path, &file, &len, err);
+		p = file;
+	}
 	if (rc < 0)
 		goto fail;
-	rc = mv_segfile_decode(s->path, file, len, &info, &a, &b, err);
+	rc = mv_segfile_decode(s->path, p, len, &info, &a, &b, err);
 	if (rc < 0)
 		goto fail;
 	/*
@@ -144,15 +160,24 @@ int node_seg_read(struct node *nd, struct coll *c, const char *path,
 				goto fail;
 			}
 	}
-	/* Keep the file buffer: vectors sit 64-byte aligned inside it. */
-	s->own = file;
-	s->vecs = (float *)b;
-	file = NULL;
-	if (!node_place_held(nd, path)) {
-		/* Another node's unit: ids and columns only (place.c). */
-		node_seg_free_own(s, 0);
-		s->vecs = NULL;
+	if (file) {
+		/* Keep the file buffer: vectors sit 64-byte aligned in it. */
+		s->own = file;
+		s->vecs = (float *)b;
+		file = NULL;
+	} else if (!novecs && b) {
+		/* Cosine: search a normalised copy (node_seg_prepare). */
+		float *nv = malloc(s->n * c->dim * sizeof(float) + 1);
+		if (!nv) {
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			goto fail;
+		}
+		memcpy(nv, b, s->n * c->dim * sizeof(float));
+		s->own = nv;
+		s->vecs = nv;
 	}
+	mv_store_unmap(nd->store, map);
+	map = NULL;
 	s->ncols = c->nfields;
 	for (int f = 0; f < c->nfields; f++) {
 		struct nbuf nb = { 0 };
@@ -191,28 +216,50 @@ int node_seg_read(struct node *nd, struct coll *c, const char *path,
 		*out = s;
 		return 0;
 	}
-	if (c->metric == MV_COSINE) {
-		/* Search a normalised copy; raw stays in storage for GET. */
-		float *nv = malloc(s->n * c->dim * sizeof(float) + 1);
-		if (!nv) {
-			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-			goto fail;
-		}
-		memcpy(nv, s->vecs, s->n * c->dim * sizeof(float));
-		node_seg_free_own(s, 0);
-		s->own = nv;
-		s->vecs = nv;
-	}
 	rc = node_seg_prepare(c, s, 0, err);
 	if (rc < 0)
 		goto fail;
 	*out = s;
 	return 0;
 fail:
+	mv_store_unmap(nd->store, map);
 	free(file);
 	free(a);
 	node_seg_free(s);
 	return rc;
+}
+
+int node_seg_read(struct node *nd, struct coll *c, const char *path,
+		  uint64_t seq, struct seg **out, struct mv_err *err)
+{
+	return seg_read(nd, c, path, seq, 0, out, err);
+}
+
+/*
+ * The vectors of s, read without them because an index was to cover it,
+ * when that index did not load: brute force needs them after all.
+ */
+static int seg_fill(struct node *nd, struct coll *c, struct seg *s,
+		    struct mv_err *err)
+{
+	struct seg *t = NULL;
+	int rc = seg_read(nd, c, s->path, s->seq, 0, &t, err);
+
+	if (rc < 0)
+		return rc;
+	if (t->n != s->n || (t->n && !t->vecs)) {
+		node_seg_free(t);
+		return mv_err_set(err, MV_EIO, "'%s' changed while loading",
+				  s->path);
+	}
+	s->own = t->own;
+	s->vecs = t->vecs;
+	s->raw = t->raw;
+	s->norms2 = t->norms2;
+	t->own = NULL;
+	t->norms2 = NULL;
+	node_seg_free(t);
+	return 0;
 }
 
 int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err)
@@ -239,15 +286,31 @@ int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err)
 	return 0;
 }
 
+/* 1 if the index key's value val names leaf among its raw files. */
+static int index_covers(const json_t *val, const char *leaf)
+{
+	const json_t *raw = json_object_get(val, "raw_files");
+
+	for (size_t i = 0; i < json_array_size(raw); i++) {
+		const char *f = json_string_value(json_array_get(raw, i));
+		if (f && !strcmp(f, leaf))
+			return 1;
+	}
+	return 0;
+}
+
 static int load_seg(struct node *nd, struct coll *c, const char *dir,
-		    struct loaded *l, struct mv_err *err)
+		    struct loaded *l, const json_t *index,
+		    struct mv_err *err)
 {
 	char path[MV_SPATH];
 	struct seg *s = NULL;
 	int rc;
 
 	snprintf(path, sizeof(path), "%s%s", dir, l->name);
-	rc = node_seg_read(nd, c, path, l->seq, &s, err);
+	rc = seg_read(nd, c, path, l->seq, index && index_covers(index,
+								l->name),
+		      &s, err);
 	if (rc == 0 && (rc = node_seg_attach(c, s, err)) < 0)
 		node_seg_free(s);
 	return rc;
@@ -326,7 +389,7 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 {
 	char key[256], *val = NULL, dir[200];
 	size_t vlen;
-	json_t *j = NULL, *fs;
+	json_t *j = NULL, *fs, *index = NULL;
 	struct mv_field f[MV_FIELDS_MAX];
 	int nf = 0, rc;
 	enum mv_metric metric;
@@ -390,8 +453,10 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 	if (lc.n)
 		qsort(lc.v, lc.n, sizeof(*lc.v), loaded_cmp);
 	snprintf(dir, sizeof(dir), "%s/%s-%s/", user, name, c->token);
+	if (lc.index_val)
+		index = json_loadb(lc.index_val, lc.index_vlen, 0, NULL);
 	for (size_t i = 0; i < lc.n; i++) {
-		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], err)
+		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], index, err)
 				  : load_del(nd, c, dir, &lc.v[i], err);
 		if (rc < 0)
 			goto out;
@@ -425,6 +490,15 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 		log_warnx("collection '%s': %s; searching without the index",
 			  name, err ? err->msg : "bad index");
 		mv_err_clear(err);
+		/* The segments it was to cover were read without vectors. */
+		for (size_t i = 0; i < c->nsegs; i++) {
+			struct seg *s = c->segs[i];
+
+			if (!s->vecs && !s->indexed && s->n &&
+			    node_place_held(nd, s->path) &&
+			    (rc = seg_fill(nd, c, s, err)) < 0)
+				goto out;
+		}
 	}
 	*out = c;
 	c = NULL;
@@ -435,6 +509,7 @@ out:
 	free(lc.v);
 	free(lc.index_leaf);
 	free(lc.index_val);
+	json_decref(index);
 	json_decref(j);
 	coll_put(c);
 	return rc;

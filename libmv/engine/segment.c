@@ -160,6 +160,9 @@ static const float *seg_raw(struct node *nd, struct seg *s)
 					      NULL) < 0) {
 				mv_store_unmap(nd->store, h);
 			} else {
+				/* The checksum read every page: only what
+				 * GET reads again need be resident. */
+				mv_store_map_evict(nd->store, h);
 				free(a);
 				s->map = h;
 				s->raw = b;

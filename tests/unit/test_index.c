@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -399,4 +400,61 @@ TEST(knn_and_index_labels_defined_on_overflow)
 		check_labels(lab, nq * 3, 1);
 		mv_index_free(ix);
 	}
+}
+
+/*
+ * mv_index_map: the FAISS bytes at an offset inside a larger file (as in
+ * mv's .idx files) load with an IVF's lists mapped from that file, answer
+ * exactly as the index read from memory does (HNSW, read as usual, too),
+ * and a length that is not where FAISS's bytes end is MV_EIO.
+ */
+TEST(index_map_at_offset)
+{
+	static const char *const specs[] = { "IVF16,Flat", "IVF16,SQ8", "HNSW8" };
+	float *x = randvecs(N, 11), *q = randvecs(NQ, 12);
+	float d1[NQ * K], d2[NQ * K];
+	int64_t l1[NQ * K], l2[NQ * K];
+	static const char pad[4096] = "mv header stand-in";
+
+	REQUIRE(x && q);
+	for (size_t t = 0; t < sizeof(specs) / sizeof(*specs); t++) {
+		struct mv_err err = { 0 };
+		struct mv_index *ix = mv_index_new(specs[t], D, 0, &err), *rd, *mp;
+		void *buf = NULL;
+		size_t len = 0;
+		const char *path = unit_path("index-map.idx");
+		FILE *f;
+
+		REQUIRE(ix);
+		if (mv_index_train_size(ix, N))
+			REQUIRE(mv_index_train(ix, N, x, &err) == 0);
+		REQUIRE(mv_index_add(ix, N, x, &err) == 0);
+		REQUIRE(mv_index_write(ix, &buf, &len, &err) == 0);
+		REQUIRE((f = fopen(path, "wb")));
+		REQUIRE(fwrite(pad, 1, sizeof(pad), f) == sizeof(pad));
+		REQUIRE(fwrite(buf, 1, len, f) == len);
+		REQUIRE(fclose(f) == 0);
+		rd = mv_index_read(buf, len, &err);
+		mp = mv_index_map(path, sizeof(pad), len, &err);
+		if (!mp)
+			unit_diag("%s: %s", specs[t], err.msg);
+		REQUIRE(rd && mp);
+		CHECK_EQ_INT(mv_index_ntotal(mp), N);
+		REQUIRE(mv_index_search(rd, NQ, q, K, 4, 32, d1, l1, &err) == 0);
+		REQUIRE(mv_index_search(mp, NQ, q, K, 4, 32, d2, l2, &err) == 0);
+		CHECK_MEM(l2, l1, sizeof(l1));
+		CHECK_MEM(d2, d1, sizeof(d1));
+		/* A wrong length or offset: refused. */
+		CHECK(!mv_index_map(path, sizeof(pad), len - 1, &err));
+		CHECK_EQ_INT(err.code, MV_EIO);
+		CHECK(!mv_index_map(path, sizeof(pad) - 64, len, &err));
+		CHECK(!mv_index_map(unit_path("no-such.idx"), 0, len, &err));
+		CHECK_EQ_INT(err.code, MV_EIO);
+		mv_index_free(rd);
+		mv_index_free(mp);
+		mv_index_free(ix);
+		free(buf);
+	}
+	free(x);
+	free(q);
 }
