@@ -108,39 +108,11 @@ for t in faiss_index latency recall; do
 done
 make -q all 2>/dev/null || log "warning: the binaries are older than the sources (make)"
 
-tmp=$(mktemp -d /tmp/mv-index-bench.XXXXXX)
-pid=
-cleanup() {
-	rc=$?
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	if [ "$rc" != 0 ] && [ -n "${MV_HOME:-}" ] && [ -s "$MV_HOME.log" ]; then
-		log "failed; the end of mv-noded's log:"
-		tail -n 20 "$MV_HOME.log" >&2
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then
-		log "kept $tmp"
-	else
-		rm -rf "$tmp"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+. "$root/bench/lib.sh"
+bench_scratch /tmp/mv-index-bench.XXXXXX
 
-# One build for the whole run, even if the tree is rebuilt meanwhile.
-bin=$tmp/bin
-mkdir -p "$bin"
-for t in mv-noded mv-create mv-insert mv-search mv-index mv-ls; do
-	cp "cmd/$t/$t" "$bin/"
-done
-for t in faiss_index latency recall; do
-	cp "bench/$t" "$bin/"
-done
-PATH=$bin:$PATH
-export PATH
+bench_bin mv-noded mv-create mv-insert mv-search mv-index mv-ls \
+	faiss_index latency recall
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- libmv cmd bench 2>/dev/null || rev="$rev + uncommitted changes"
 built=$(date -u -r cmd/mv-noded/mv-noded '+%Y-%m-%d %H:%M UTC')

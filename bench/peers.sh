@@ -90,39 +90,12 @@ for t in faiss_index latency recall gt; do
 done
 
 mkdir -p "${MV_BENCH_DIR:-$root/data}" "$OUT"
-tmp=$(mktemp -d "${MV_BENCH_DIR:-$root/data}/peers.XXXXXX")
-pid=
-cleanup() {
-	rc=$?
-	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-		kill -TERM "$pid" 2>/dev/null || true
-		wait "$pid" 2>/dev/null || true
-	fi
-	if [ "$rc" != 0 ] && [ -n "${MV_HOME:-}" ] && [ -s "$MV_HOME.log" ]; then
-		log "failed; the end of mv-noded's log:"
-		tail -n 20 "$MV_HOME.log" >&2
-	fi
-	if [ "${KEEP:-0}" = 1 ]; then
-		log "kept $tmp"
-	else
-		rm -rf "$tmp"
-	fi
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
+. "$root/bench/lib.sh"
+bench_scratch "${MV_BENCH_DIR:-$root/data}/peers.XXXXXX"
 
-# One build for the whole run, even if the tree is rebuilt meanwhile.
-bin=$tmp/bin
-mkdir -p "$bin"
-for t in mv-noded mv-create mv-insert mv-search mv-index mv-ls; do
-	cp "cmd/$t/$t" "$bin/"
-done
-for t in faiss_index latency recall gt; do
-	cp "bench/$t" "$bin/"
-done
-PATH=$bin:$PATH
-export PATH OMP_WAIT_POLICY=PASSIVE RUST_LOG=error LANCEDB_LOG=error
+bench_bin mv-noded mv-create mv-insert mv-search mv-index mv-ls \
+	faiss_index latency recall gt
+export OMP_WAIT_POLICY=PASSIVE RUST_LOG=error LANCEDB_LOG=error
 unset MV_ADDR MV_USER || true
 rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- libmv cmd bench 2>/dev/null || rev="$rev + uncommitted changes"

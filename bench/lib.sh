@@ -1,0 +1,47 @@
+# bench/lib.sh - what the benchmark scripts share, sourced after they
+# define log and root (the tree's root).
+#
+# bench_scratch TEMPLATE: a scratch directory $tmp (mktemp -d TEMPLATE),
+# removed at exit unless KEEP=1; the node whose pid is in $pid is stopped
+# then, and on failure the end of $MV_HOME.log is shown.
+# bench_bin NAME...: copies of the tools (cmd/NAME/NAME for mv-*, else
+# bench/NAME) in $tmp/bin, first in PATH, so that one run uses one build
+# even if the tree is rebuilt meanwhile.
+
+bench_cleanup() {
+	rc=$?
+	if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+		kill -TERM "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	fi
+	if [ "$rc" != 0 ] && [ -n "${MV_HOME:-}" ] && [ -s "$MV_HOME.log" ]; then
+		log "failed; the end of mv-noded's log:"
+		tail -n 20 "$MV_HOME.log" >&2
+	fi
+	if [ "${KEEP:-0}" = 1 ]; then
+		log "kept $tmp"
+	else
+		rm -rf "$tmp"
+	fi
+	exit "$rc"
+}
+
+bench_scratch() {
+	tmp=$(mktemp -d "$1")
+	pid=
+	trap bench_cleanup EXIT
+	trap 'exit 130' INT TERM HUP
+}
+
+bench_bin() {
+	bin=$tmp/bin
+	mkdir -p "$bin"
+	for t in "$@"; do
+		case $t in
+		mv-*) cp "$root/cmd/$t/$t" "$bin/" ;;
+		*) cp "$root/bench/$t" "$bin/" ;;
+		esac
+	done
+	PATH=$bin:$PATH
+	export PATH
+}
