@@ -171,12 +171,23 @@ stop_node() {
 # Under `make asan`, a node's report of a memory error, leak or undefined
 # behaviour fails the test that ran it.
 sanitizer_clean() {
-	[ -n "${MV_LOG:-}" ] && [ -f "$MV_LOG" ] || return 0
-	if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MV_LOG"; then
-		echo "mv-noded reported a sanitizer error in $MV_LOG:" >&2
-		grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$MV_LOG" | head -n 40 >&2
-		return 1
-	fi
+	[ -n "${MV_LOG:-}" ] || return 0
+	sanitizer_clean_logs "$MV_LOG"
+}
+
+# sanitizer_clean_logs FILE...: 1 (and the report) if a daemon's log
+# FILE holds a sanitizer's report; files that do not exist are skipped.
+sanitizer_clean_logs() {
+	local f rc=0
+	for f in "$@"; do
+		[ -f "$f" ] || continue
+		if grep -q -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f"; then
+			echo "a daemon reported a sanitizer error in $f:" >&2
+			grep -E -A 12 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$f" | head -n 40 >&2
+			rc=1
+		fi
+	done
+	return "$rc"
 }
 
 # kill_node: SIGKILL and wait.

@@ -86,7 +86,8 @@ node_up() {
 }
 
 # nodes3_teardown: stop the nodes (stopped ones resumed first); after a
-# failure, the end of each node's log.
+# failure, the end of each node's log; under `make asan`, a node's
+# sanitizer report in its log fails the test.
 nodes3_teardown() {
 	local i
 	for i in "${!PID[@]}"; do
@@ -97,7 +98,8 @@ nodes3_teardown() {
 		[ -n "${PID[$i]:-}" ] && wait "${PID[$i]}" 2>/dev/null
 	done
 	if [ -n "${BATS_TEST_COMPLETED:-}" ]; then
-		return 0
+		sanitizer_clean_logs "$BATS_TEST_TMPDIR"/n[0-9].log
+		return
 	fi
 	for i in 1 2 3; do
 		echo "--- node $i" >&2
