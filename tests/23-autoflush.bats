@@ -78,9 +78,12 @@ slow_insert() {
 	run -0 mv-create "$C" --dim 4
 	gen vecs 300 4 --seed 1 >part1.txt
 	gen vecs 200 4 --seed 2 >part2.txt
-	slow_insert part1.txt part2.txt 1.5
+	# Part 2 waits for the gate file: under load (make asan) a timed
+	# pause could end before the check below.
+	slow_insert part1.txt part2.txt gate
 	sleep 1
 	assert_rows "$C" 0
+	touch go
 	wait "$MV_INSERT_PID"
 	assert_rows "$C" 500
 }
@@ -109,9 +112,12 @@ slow_insert() {
 	run -0 mv-create "$C" --dim 4
 	gen vecs 300 4 --seed 1 >part1.txt
 	gen vecs 200 4 --seed 2 >part2.txt
-	slow_insert part1.txt part2.txt 1.5
+	# Part 2 waits for the gate file: under load (make asan) a timed
+	# pause could end before the check below.
+	slow_insert part1.txt part2.txt gate
 	sleep 1
 	assert_rows "$C" 0
+	touch go
 	wait "$MV_INSERT_PID"
 	assert_rows "$C" 500
 }
