@@ -118,7 +118,6 @@ git diff --quiet HEAD -- libmv cmd bench 2>/dev/null || rev="$rev + uncommitted 
 built=$(date -u -r cmd/mv-noded/mv-noded '+%Y-%m-%d %H:%M UTC')
 
 now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 # key<TAB>value output of latency / recall; "# key<TAB>value" of faiss_index
 field() { awk -F '\t' -v k="$1" '$1 == k || $1 == "# " k { print $2; exit }' "$2"; }
 rss_of() { awk '/^VmRSS:/ { print $2 }' "/proc/$1/status"; }
@@ -126,24 +125,6 @@ ok() { if awk "BEGIN { exit !($1) }"; then echo ok; else echo MISSED; fi; }
 best_max() { printf '%s\n' "$@" | sort -g | tail -n 1; }
 best_min() { printf '%s\n' "$@" | sort -g | head -n 1; }
 mb() { calc '%.0f' "$1 / 1024"; }
-
-start_node() {
-	mv-noded 2>>"$MV_HOME.log" &
-	pid=$!
-	local i=0
-	until mv-ls >/dev/null 2>&1; do
-		kill -0 "$pid" 2>/dev/null || { pid=; die "mv-noded exited at start"; }
-		i=$((i + 1))
-		[ "$i" -lt 600 ] || die "mv-noded did not accept connections in 60 s"
-		sleep 0.1
-	done
-}
-
-stop_node() {
-	kill -TERM "$pid"
-	wait "$pid" || { log "mv-noded exited with status $?"; pid=; exit 1; }
-	pid=
-}
 
 missed=0
 results=$tmp/results.md

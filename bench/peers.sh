@@ -101,7 +101,6 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- libmv cmd bench 2>/dev/null || rev="$rev + uncommitted changes"
 
 now() { echo "$EPOCHREALTIME"; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 # key<TAB>value (latency, recall) or "# key<TAB>value" (faiss_index, peers)
 field() { awk -F '\t' -v k="$1" '$1 == k || $1 == "# " k { print $2; exit }' "$2"; }
 hwm_of() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status"; }
@@ -117,23 +116,6 @@ brow() { local IFS=$'\t'; echo "$*" >>"$builds"; }
 srows() {
 	grep -v '^#' "$6" | awk -F '\t' -v p="$1	$2	$3	$4	$5" \
 		'NR > 1 { print p "\t" $1 "\t" $2 "\t" $3 "\t" $4 "\t" $5 "\t" $7 "\t" $8 "\t" $9 }' >>"$sweep"
-}
-
-start_node() {
-	mv-noded 2>>"$MV_HOME.log" &
-	pid=$!
-	local i=0
-	until mv-ls >/dev/null 2>&1; do
-		kill -0 "$pid" 2>/dev/null || { pid=; die "mv-noded exited at start"; }
-		i=$((i + 1))
-		[ "$i" -lt 600 ] || die "mv-noded did not accept connections in 60 s"
-		sleep 0.1
-	done
-}
-stop_node() {
-	kill -TERM "$pid"
-	wait "$pid" || { log "mv-noded exited with status $?"; pid=; exit 1; }
-	pid=
 }
 
 # mv through its tools and socket: ds T run

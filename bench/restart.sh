@@ -74,7 +74,6 @@ rev=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- libmv cmd bench 2>/dev/null || rev="$rev + uncommitted changes"
 
 now() { date +%s.%N; }
-calc() { awk "BEGIN { printf \"$1\", $2 }"; }
 mib() { calc '%.0f' "$1 / 1024"; }
 # "VmRSS RssAnon RssFile" in MiB; DIAG=1: the largest mappings on stderr
 mem_of() {
@@ -92,28 +91,6 @@ cpu_of() {
 	awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", ($14 + $15) / hz }' "/proc/$1/stat"
 }
 
-ready_wait() {
-	local i=0
-	until mv-ls >/dev/null 2>&1; do
-		kill -0 "$pid" 2>/dev/null || { pid=; die "mv-noded exited at start"; }
-		i=$((i + 1))
-		[ "$i" -lt 12000 ] || die "mv-noded did not accept connections in 60 s"
-		sleep 0.005
-	done
-}
-
-start_node() {
-	mv-noded 2>>"$MV_HOME.log" &
-	pid=$!
-	ready_wait
-}
-
-stop_node() {
-	kill -TERM "$pid"
-	wait "$pid" || { log "mv-noded exited with status $?"; pid=; exit 1; }
-	pid=
-}
-
 # Restart; sets t_ready, t_first (s from the exec), c_ready, c_first (the
 # node's CPU s), m_ready, m_first.
 restart() {
@@ -126,7 +103,7 @@ restart() {
 	t0=$(now)
 	mv-noded 2>>"$MV_HOME.log" &
 	pid=$!
-	ready_wait
+	node_wait 0.005
 	t1=$(now)
 	m_ready=$(mem_of "$pid")
 	c_ready=$(cpu_of "$pid")
@@ -162,7 +139,7 @@ for ds in $datasets; do
 	export MV_HOME=$tmp/$ds
 	mkdir -p "$MV_HOME"
 	log "$ds: $nb x $dim; starting mv-noded on $MV_HOME"
-	start_node
+	start_node 0.005
 	seq 0 $((nb - 1)) >"$tmp/ids.txt"
 	mv-create -q "$coll" --dim "$dim" --metric "$metric"
 	mv-insert -q "$coll" --ids "$tmp/ids.txt" "$base"
