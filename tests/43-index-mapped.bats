@@ -17,16 +17,6 @@ teardown() {
 	mv_teardown
 }
 
-# flip_bit FILE OFFSET: xor bit 3 of the byte at OFFSET.
-flip_bit() {
-	python3 -c '
-import sys
-p, off = sys.argv[1], int(sys.argv[2])
-with open(p, "r+b") as f:
-    f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 8]))
-' "$1" "$2"
-}
-
 # rss_kb PATTERN: kB resident in the node's mappings of files matching it.
 rss_kb() {
 	awk -v pat="$1" '/^[0-9a-f]+-[0-9a-f]+ / { in_f = ($6 ~ pat) }

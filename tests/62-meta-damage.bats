@@ -27,16 +27,6 @@ three_flushes() {
 	assert_rows "$C" 300
 }
 
-# flip_bit FILE OFFSET: xor bit 3 of the byte at OFFSET.
-flip_bit() {
-	python3 -c '
-import sys
-p, off = sys.argv[1], int(sys.argv[2])
-with open(p, "r+b") as f:
-    f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 8]))
-' "$1" "$2"
-}
-
 segment_files() {
 	(cd "$MV_HOME/segments" && find . -type f -printf '%P %s\n' | sort)
 }

@@ -190,6 +190,16 @@ sanitizer_clean_logs() {
 	return "$rc"
 }
 
+# flip_bit FILE OFFSET: xor bit 3 of the byte at OFFSET.
+flip_bit() {
+	python3 -c '
+import sys
+p, off = sys.argv[1], int(sys.argv[2])
+with open(p, "r+b") as f:
+    f.seek(off); b = f.read(1); f.seek(off); f.write(bytes([b[0] ^ 8]))
+' "$1" "$2"
+}
+
 # kill_node: SIGKILL and wait.
 kill_node() {
 	live_daemon && return 0
