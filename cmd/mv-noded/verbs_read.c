@@ -562,68 +562,25 @@ static int scan_ids(struct coll *c)
 }
 
 /*
- * SCAN as of a flush: the page of the ids visible then (and matching f),
- * from the sorted ids of then that the first page of an export makes
- * (node_asof_scan_ids): a page costs its rows, not a sort of the
- * collection; consumes f and c's reference.
+ * SCAN as of a flush (node_asof_scan_page: the first page of an export
+ * sorts the ids of then, the next ones reuse them); consumes f and c's
+ * reference.
  */
 static int scan_asof(struct conn *cn, struct coll *c, long long after,
 		     uint64_t limit, int fields, struct mv_filter *f,
 		     uint64_t asof)
 {
 	struct mv_err e = { 0 };
-	struct node_past past;
-	int64_t *page = NULL;
-	size_t n = 0, lo = 0, hi;
+	int64_t *page;
+	size_t n;
 	int rc;
 
-	pthread_mutex_lock(&c->scan_lock);
-	rc = node_asof_scan_ids(c, asof, &e);
-	if (rc == 0) {
-		for (hi = c->asof_n; lo < hi;) {
-			size_t mid = (lo + hi) / 2;
-
-			if (c->asof_ids[mid] <= after)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
-		page = malloc(((c->asof_n - lo < limit ? c->asof_n - lo
-						       : limit) + 1) *
-			      sizeof(*page));
-		pthread_rwlock_rdlock(&c->lock);
-		if (page && node_past_init(c, asof, &past) < 0) {
-			free(page);
-			page = NULL;
-		}
-		/* With a filter the walk goes on past the rows that do not
-		 * match until the page is full, as in SCAN of now. */
-		for (size_t i = lo; page && i < c->asof_n && n < limit; i++) {
-			struct seg *sg;
-			uint64_t row;
-
-			if (node_row_at(c, &past, c->asof_ids[i], &sg, &row) &&
-			    (!f || node_row_filter(sg, row, f)))
-				page[n++] = c->asof_ids[i];
-		}
-		if (page)
-			node_past_release(&past);
-		pthread_rwlock_unlock(&c->lock);
-		/* The empty page that ends an export: the ids go. */
-		if (page && n == 0)
-			node_asof_scan_done(c);
-	}
-	pthread_mutex_unlock(&c->scan_lock);
+	rc = node_asof_scan_page(c, asof, after, limit, f, &page, &n, &e);
 	mv_filter_free(f);
-	if (rc < 0) {
-		coll_put(c);
-		return reply_err(cn, &e);
-	}
-	if (!page) {
-		coll_put(c);
-		return reply(cn, "ERR INTERNAL out of memory");
-	}
-	rc = send_rows(cn, c, page, n, fields, NULL, asof);
+	if (rc == 0)
+		rc = send_rows(cn, c, page, n, fields, NULL, asof);
+	else
+		rc = reply_err(cn, &e);
 	free(page);
 	coll_put(c);
 	return rc;
@@ -635,7 +592,7 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 	long long after;
 	uint64_t limit;
 	int64_t *page = NULL;
-	size_t lo, hi, n = 0;
+	size_t lo, n = 0;
 	char *end;
 	struct mv_filter *f = NULL;
 	int rc, fields = 0;
@@ -678,14 +635,7 @@ int cmd_scan(struct conn *cn, int argc, char **argv)
 		return scan_asof(cn, c, after, limit, fields, f, asof);
 	pthread_mutex_lock(&c->scan_lock);
 	if (scan_ids(c) == 0) {
-		/* First id > after. */
-		for (lo = 0, hi = c->scan_n; lo < hi;) {
-			size_t mid = (lo + hi) / 2;
-			if (c->scan_ids[mid] <= after)
-				lo = mid + 1;
-			else
-				hi = mid;
-		}
+		lo = node_ids_after(c->scan_ids, c->scan_n, after);
 		/* Only ids still live (and matching f), so that a page is
 		 * empty only at the end even while rows are being deleted:
 		 * with a filter the walk goes on past the rows that do not

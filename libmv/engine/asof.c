@@ -418,6 +418,67 @@ void node_asof_scan_done(struct coll *c)
 	c->asof_n = 0;
 }
 
+size_t node_ids_after(const int64_t *ids, size_t n, int64_t after)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+
+		if (ids[mid] <= after)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int node_asof_scan_page(struct coll *c, uint64_t asof, int64_t after,
+			uint64_t limit, const struct mv_filter *f,
+			int64_t **page, size_t *n, struct mv_err *err)
+{
+	struct node_past past;
+	size_t lo;
+	int rc;
+
+	*page = NULL;
+	*n = 0;
+	pthread_mutex_lock(&c->scan_lock);
+	if ((rc = node_asof_scan_ids(c, asof, err)) < 0)
+		goto out;
+	lo = node_ids_after(c->asof_ids, c->asof_n, after);
+	*page = malloc(((c->asof_n - lo < limit ? c->asof_n - lo : limit) + 1) *
+		       sizeof(**page));
+	pthread_rwlock_rdlock(&c->lock);
+	if (*page && node_past_init(c, asof, &past) < 0) {
+		free(*page);
+		*page = NULL;
+	}
+	if (!*page) {
+		pthread_rwlock_unlock(&c->lock);
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	/* With a filter the walk goes on past the rows that do not match
+	 * until the page is full, as in SCAN of now. */
+	for (size_t i = lo; i < c->asof_n && *n < limit; i++) {
+		struct seg *sg;
+		uint64_t row;
+
+		if (node_row_at(c, &past, c->asof_ids[i], &sg, &row) &&
+		    (!f || node_row_filter(sg, row, f)))
+			(*page)[(*n)++] = c->asof_ids[i];
+	}
+	node_past_release(&past);
+	pthread_rwlock_unlock(&c->lock);
+	/* The empty page that ends an export: the ids go. */
+	if (*n == 0)
+		node_asof_scan_done(c);
+out:
+	pthread_mutex_unlock(&c->scan_lock);
+	return rc;
+}
+
 int node_filter_ids(struct coll *c, const struct mv_filter *f, int64_t **out,
 		    size_t *n, struct mv_err *err)
 {

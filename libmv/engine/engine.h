@@ -585,6 +585,17 @@ int node_asof_ids(struct coll *c, uint64_t asof, const struct mv_filter *f,
  */
 int node_asof_scan_ids(struct coll *c, uint64_t asof, struct mv_err *err);
 void node_asof_scan_done(struct coll *c);
+/*
+ * One page of SCAN as of flush asof: up to limit ids visible then (and
+ * matching f, NULL: all) greater than after, in order, from c->asof_ids
+ * (takes c->scan_lock and c->lock): a malloc'ed *page of *n.  0 or
+ * MV_EINTERNAL.
+ */
+int node_asof_scan_page(struct coll *c, uint64_t asof, int64_t after,
+			uint64_t limit, const struct mv_filter *f,
+			int64_t **page, size_t *n, struct mv_err *err);
+/* The first index of ids (n, sorted) whose id is greater than after. */
+size_t node_ids_after(const int64_t *ids, size_t n, int64_t after);
 
 /* Raw vectors of a segment as inserted (maps them for cosine), or NULL. */
 const float *node_seg_raw(struct node *nd, struct seg *s);
