@@ -1199,22 +1199,24 @@ static void sync_read(struct sync_peer *p, int64_t rev, int64_t now)
 	p->backoff = p->backoff * 2 > 10 ? 10 : p->backoff * 2;
 }
 
-/* The fewest of any unit's holders done (at most need); *open set when a
- * unit short of need still has a holder not done. */
+/* The fewest of any unit's holders done (at most need); *want the
+ * holders of the units short of need (the peers still to ask), *open set
+ * when one of those is not done. */
 static int sync_count(const struct sync_unit *u, size_t nu, uint64_t done,
-		      int need, int *open)
+		      int need, uint64_t *want, int *open)
 {
 	int least = need;
 
-	*open = 0;
+	*want = 0;
 	for (size_t i = 0; i < nu; i++) {
 		int k = __builtin_popcountll(u[i].peers & done);
 
-		if (k < need && (u[i].peers & ~done))
-			*open = 1;
+		if (k < need)
+			*want |= u[i].peers;
 		if (k < least)
 			least = k;
 	}
+	*open = (*want & ~done) != 0;
 	return least;
 }
 
@@ -1262,9 +1264,7 @@ int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 		if (others < fewest)
 			fewest = others;
 	}
-	for (int i = 0; i < np; i++)
-		want |= 1ULL << i;
-	ok = sync_count(u, nu, done, need, &open);
+	ok = sync_count(u, nu, done, need, &want, &open);
 	while (ok < need && open) {
 		struct pollfd pf[SYNC_PEERS_MAX];
 		int idx[SYNC_PEERS_MAX], npf = 0;
@@ -1305,12 +1305,8 @@ int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 		for (int i = 0; i < np; i++)
 			if (p[i].done)
 				done |= 1ULL << i;
-		ok = sync_count(u, nu, done, need, &open);
 		/* Ask only the holders of units still short of need. */
-		want = 0;
-		for (size_t i = 0; i < nu; i++)
-			if (__builtin_popcountll(u[i].peers & done) < need)
-				want |= u[i].peers;
+		ok = sync_count(u, nu, done, need, &want, &open);
 	}
 	if (ok < need) {
 		char why[1024];
