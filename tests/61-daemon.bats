@@ -300,3 +300,44 @@ data_nodes() {
 	stop_node
 	assert_equal "$MV_NODE_STATUS" 0
 }
+
+# On a VM a page touched afresh costs a fault that can take most of a
+# restart's CPU time (the index's lists, the id map): the node asks glibc's
+# malloc for transparent huge pages (GLIBC_TUNABLES glibc.malloc.hugetlb=1,
+# set by re-executing itself at start), keeping the user's own tunables;
+# MV_HUGEPAGES=0 leaves them as they are.
+@test "the node runs with glibc.malloc.hugetlb=1 added to the user's GLIBC_TUNABLES" {
+	start_own_node
+	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
+	assert_line "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
+	run -0 cat "/proc/$MV_NODE_PID/comm"
+	assert_output mv-noded
+	run -0 mv-create "$C" --dim 128
+	run -0 mv-insert "$C" < <(gen vecs 20000 128)
+	# Where the kernel gives huge pages on request, the segment read
+	# into the heap at start sits in some (MV_HUGEPAGES=0 below: none).
+	restart_node
+	if ! grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled; then
+		run -0 awk '/^AnonHugePages:/ { print $2 }' "/proc/$MV_NODE_PID/smaps_rollup"
+		[ "$output" -gt 0 ]
+	fi
+	stop_node
+	# glibc splits the tunables in place: /proc shows them cut at ':'.
+	GLIBC_TUNABLES=glibc.malloc.arena_max=4 start_node
+	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
+	assert_line "GLIBC_TUNABLES=glibc.malloc.arena_max=4"
+	assert_line "glibc.malloc.hugetlb=1"
+	stop_node
+	GLIBC_TUNABLES=glibc.malloc.hugetlb=0 start_node
+	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
+	assert_line "GLIBC_TUNABLES=glibc.malloc.hugetlb=0"
+	stop_node
+	MV_HUGEPAGES=0 start_node
+	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
+	refute_line --partial "GLIBC_TUNABLES="
+	assert_rows "$C" 20000
+	if ! grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled; then
+		run -0 awk '/^AnonHugePages:/ { print $2 }' "/proc/$MV_NODE_PID/smaps_rollup"
+		assert_output 0
+	fi
+}

@@ -93,6 +93,47 @@ static int node_set(void *conf, const char *key, const char *val,
 	return mv_conf_set(conf, key, val, err);
 }
 
+/*
+ * Transparent huge pages for the heap: on a VM a page touched afresh costs
+ * a fault that took most of a restart's CPU (an index's lists, the id
+ * map; docs/BENCHMARKS.md), and huge pages also save TLB misses in
+ * searches.  glibc's malloc madvises its heaps for them when the tunable
+ * glibc.malloc.hugetlb is 1, read only at start: so the node adds it to
+ * the user's GLIBC_TUNABLES and executes itself again, before anything is
+ * opened.  A value the user set is kept; MV_HUGEPAGES=0 leaves it all as
+ * it is.  If the exec fails the node runs on without.
+ */
+static void huge_pages(char **argv)
+{
+	const char *t = getenv("GLIBC_TUNABLES");
+	const char *off = getenv("MV_HUGEPAGES");
+	char exe[4096], *v;
+	ssize_t n;
+	size_t len;
+
+	if ((off && !strcmp(off, "0")) ||
+	    (t && strstr(t, "glibc.malloc.hugetlb=")))
+		return;
+	/* The binary by its own name, so that ps and pkill still see it. */
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
+		return;
+	exe[n] = '\0';
+	len = (t ? strlen(t) : 0) + 32;
+	if (!(v = malloc(len)))
+		return;
+	snprintf(v, len, "%s%sglibc.malloc.hugetlb=1", t ? t : "",
+		 t && *t ? ":" : "");
+	if (setenv("GLIBC_TUNABLES", v, 1) == 0) {
+		execv(exe, argv);
+		if (t)
+			setenv("GLIBC_TUNABLES", t, 1);
+		else
+			unsetenv("GLIBC_TUNABLES");
+	}
+	free(v);
+}
+
 int main(int argc, char **argv)
 {
 	static struct node nd;
@@ -105,6 +146,7 @@ int main(int argc, char **argv)
 	int nallow = 0;
 	pthread_t tick, hk;
 
+	huge_pages(argv);
 	rc = mv_args_parse(&args, argc, argv, "mv-noded", usage);
 	if (rc >= 0)
 		return rc;
