@@ -5,7 +5,8 @@
 # that applied it; an automatic flush waits for sync_level too and says
 # on the connection's next command that it fell short; background merges
 # go on when node 1 is gone; a user claimed by another cluster is
-# refused (78).  A node that never answers is a live key of the test's
+# refused (78, or 77 for a CREATE), also when two clusters claim it at
+# the same moment.  A node that never answers is a live key of the test's
 # own (helpers/cluster.bash join_node) at an address nobody listens on.
 
 load helpers/mv
@@ -229,4 +230,40 @@ EOF
 	run -0 ectl get --print-value-only "/$U/config/x$CLUSTER"
 	assert_output ''
 	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2
+}
+
+@test "two clusters creating a user's first collection at the same moment: exactly one gets the user, every time" {
+	start_cluster_node 1 --user="a$U"
+	start_cluster_node 2 --user="b$U" --cluster_id="x$CLUSTER"
+	local i rc1 rc2 keys other
+	for i in 1 2 3 4 5 6 7 8; do
+		# The same collection name, then two different ones.
+		other=things
+		[ $((i % 2)) = 0 ] && other=stuff
+		mv-create -a "$NODE_1" -u "r$i$U" things --dim 2 \
+			>"out1.$i" 2>&1 &
+		local p1=$!
+		mv-create -a "$NODE_2" -u "r$i$U" "$other" --dim 2 \
+			>"out2.$i" 2>&1 &
+		local p2=$!
+		rc1=0 rc2=0
+		wait "$p1" || rc1=$?
+		wait "$p2" || rc2=$?
+		echo "round $i: cluster 1 exit $rc1, cluster 2 exit $rc2"
+		cat "out1.$i" "out2.$i"
+		# One wins, the other is refused naming the winner.
+		if [ "$rc1" = 0 ]; then
+			assert_equal "$rc2" 77
+			grep -q "belongs to cluster '$CLUSTER'" "out2.$i"
+			want=$CLUSTER
+		else
+			assert_equal "$rc1" 77
+			assert_equal "$rc2" 0
+			grep -q "belongs to cluster 'x$CLUSTER'" "out1.$i"
+			want=x$CLUSTER
+		fi
+		# Only the winner's claim is left in etcd.
+		keys=$(ectl get --prefix --keys-only "/r$i$U/config/" | grep -v '^$')
+		assert_equal "$keys" "/r$i$U/config/$want"
+	done
 }

@@ -159,64 +159,72 @@ static int claim_read(struct node *nd, const char *user, struct claim *cl,
 	return mv_meta_range_kv(nd->meta, prefix, claim_cb, cl, NULL, err);
 }
 
-static int claim_refuse(struct node *nd, const struct claim *cl,
+/*
+ * Refuse user to this cluster: at a node's start, a configuration error
+ * (78); for a CREATE, a permission error (77).
+ */
+static int claim_refuse(struct node *nd, const char *user,
+			const struct claim *cl, int at_start,
 			struct mv_err *err)
 {
+	if (!at_start)
+		return mv_err_set(err, MV_EPERM, "user '%s' belongs to "
+				  "cluster '%s', not to '%s': a user belongs "
+				  "to one cluster", user, cl->owner,
+				  nd->conf.cluster_id);
 	return mv_err_set(err, MV_ECONFIG, "user '%s' belongs to cluster '%s' "
 			  "(key /%s/config/%s), not to '%s': a user belongs "
 			  "to one cluster; start this node with another user "
-			  "or with cluster_id=%s", nd->conf.user, cl->owner,
-			  nd->conf.user, cl->owner, nd->conf.cluster_id,
+			  "or with cluster_id=%s", user, cl->owner,
+			  user, cl->owner, nd->conf.cluster_id,
 			  cl->owner);
 }
 
-int node_user_claim(struct node *nd, struct mv_err *err)
+/*
+ * Put this cluster's config key for user, and keep it only if it is the
+ * oldest config key of the user: two clusters claiming the user at the
+ * same moment both put, then both read, and both see the same oldest key,
+ * so exactly one keeps the user; the other takes its key back.
+ */
+static int claim_user(struct node *nd, const char *user, int at_start,
+		      struct mv_err *err)
 {
 	struct claim cl;
 	char key[256], conf[512];
 	int rc, had = 0;
 
-	key_config(key, sizeof(key), nd->conf.user, nd->conf.cluster_id);
+	key_config(key, sizeof(key), user, nd->conf.cluster_id);
 	node_config_json(nd, conf, sizeof(conf));
 	if (nd->cluster) {
-		if ((rc = claim_read(nd, nd->conf.user, &cl, err)) < 0)
+		if ((rc = claim_read(nd, user, &cl, err)) < 0)
 			return rc;
 		if (cl.rev && strcmp(cl.owner, nd->conf.cluster_id))
-			return claim_refuse(nd, &cl, err);
+			return claim_refuse(nd, user, &cl, at_start, err);
 		had = cl.ours;
 	}
 	rc = mv_meta_put(nd->meta, key, conf, strlen(conf), err);
 	if (rc < 0)
 		return rc;
 	if (nd->cluster && !had) {
-		/* Another cluster may have claimed it at the same time: the
-		 * older key wins, the other takes its key back. */
-		if ((rc = claim_read(nd, nd->conf.user, &cl, err)) < 0)
+		if ((rc = claim_read(nd, user, &cl, err)) < 0)
 			return rc;
 		if (strcmp(cl.owner, nd->conf.cluster_id)) {
 			mv_meta_del(nd->meta, key, NULL);
-			return claim_refuse(nd, &cl, err);
+			return claim_refuse(nd, user, &cl, at_start, err);
 		}
 	}
 	node_user_seen(nd, key);
 	return 0;
 }
 
-int node_user_free(struct node *nd, const char *user, struct mv_err *err)
+int node_user_claim(struct node *nd, struct mv_err *err)
 {
-	struct claim cl;
-	int rc;
+	return claim_user(nd, nd->conf.user, 1, err);
+}
 
-	if (!nd->cluster)
-		return 0;
-	if ((rc = claim_read(nd, user, &cl, err)) < 0)
-		return rc;
-	if (cl.rev && strcmp(cl.owner, nd->conf.cluster_id))
-		return mv_err_set(err, MV_EPERM, "user '%s' belongs to "
-				  "cluster '%s', not to '%s': a user belongs "
-				  "to one cluster", user, cl.owner,
-				  nd->conf.cluster_id);
-	return 0;
+int node_user_take(struct node *nd, const char *user, struct mv_err *err)
+{
+	return nd->cluster ? claim_user(nd, user, 0, err) : 0;
 }
 
 char *schema_json(const struct coll *c)

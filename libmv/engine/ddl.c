@@ -25,7 +25,6 @@ int node_create(struct node *nd, const char *user, const char *name,
 {
 	struct coll *c, *last;
 	char k1[256], k2[256], k3[256], *schema = NULL, *list = NULL;
-	char kconf[256] = "", conf[512];
 	char state[64], *users = NULL;
 	int rc;
 
@@ -48,9 +47,14 @@ int node_create(struct node *nd, const char *user, const char *name,
 	/* Cluster: decide on what every node committed before. */
 	if ((rc = node_visible(nd, err)) < 0)
 		return rc;
-	/* A user new to this cluster may be another cluster's. */
+	/*
+	 * A user new to this cluster may be another cluster's, or being
+	 * claimed by one at this moment: claim it first (its config key),
+	 * apart from the collection's keys, which every cluster of the
+	 * user would share.
+	 */
 	if (nd->cluster && node_user_ours(nd, user, NULL) == 0 &&
-	    (rc = node_user_free(nd, user, err)) < 0)
+	    (rc = node_user_take(nd, user, err)) < 0)
 		return rc;
 	pthread_mutex_lock(&nd->commit);
 	pthread_mutex_lock(&nd->lock);
@@ -95,7 +99,7 @@ int node_create(struct node *nd, const char *user, const char *name,
 	key_user(k3, sizeof(k3), user, "collection_list");
 	snprintf(state, sizeof(state), "{\"next_id\":0,\"next_seq\":1}");
 	{
-		struct mv_meta_op ops[5] = {
+		struct mv_meta_op ops[4] = {
 			{ MV_META_PUT, k1, schema, strlen(schema) },
 			{ MV_META_PUT, k2, state, strlen(state) },
 			{ MV_META_PUT, k3, list, strlen(list) },
@@ -107,14 +111,6 @@ int node_create(struct node *nd, const char *user, const char *name,
 		if (users)
 			ops[nops++] = (struct mv_meta_op){ MV_META_PUT,
 				KEY_USER_LIST, users, strlen(users) };
-		/* The user's first collection in this cluster: claim it. */
-		if (nd->cluster && node_user_ours(nd, user, NULL) == 0) {
-			key_config(kconf, sizeof(kconf), user,
-				   nd->conf.cluster_id);
-			node_config_json(nd, conf, sizeof(conf));
-			ops[nops++] = (struct mv_meta_op){ MV_META_PUT, kconf,
-				conf, strlen(conf) };
-		}
 		rc = mv_meta_txn(nd->meta, &cmp, 1, ops, nops, err);
 		if (rc == MV_META_CMPFAIL) {
 			mv_err_clear(err);
@@ -124,8 +120,6 @@ int node_create(struct node *nd, const char *user, const char *name,
 		}
 	}
 	free(users);
-	if (rc == 0 && kconf[0])
-		node_user_seen(nd, kconf);
 	if (rc == 0 && !(c->state = strdup(state)))
 		MV_BUG("out of memory after commit");
 	if (rc == 0) {

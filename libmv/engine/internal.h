@@ -44,8 +44,12 @@ int node_user_ours(struct node *nd, const char *user, struct mv_err *err);
  * created earlier): then MV_ECONFIG naming that cluster, nothing written.
  */
 int node_user_claim(struct node *nd, struct mv_err *err);
-/* 0 unless another cluster holds user: then MV_EPERM naming it. */
-int node_user_free(struct node *nd, const char *user, struct mv_err *err);
+/*
+ * A CREATE for a user new to this cluster: claim it as node_user_claim
+ * does (the oldest config key of the user wins a race between clusters);
+ * MV_EPERM naming the cluster that holds it.  0 at once off a cluster.
+ */
+int node_user_take(struct node *nd, const char *user, struct mv_err *err);
 /* If key is /<user>/config/<our cluster_id>, user is ours from now on. */
 void node_user_seen(struct node *nd, const char *key);
 /* history.c: "/<user>/<coll>/flush/<seq>", a flush's record on the time
