@@ -597,8 +597,13 @@ int node_asof_scan_page(struct coll *c, uint64_t asof, int64_t after,
 /* The first index of ids (n, sorted) whose id is greater than after. */
 size_t node_ids_after(const int64_t *ids, size_t n, int64_t after);
 
-/* Raw vectors of a segment as inserted (maps them for cosine), or NULL. */
-const float *node_seg_raw(struct node *nd, struct seg *s);
+/*
+ * Raw vectors of a segment as inserted into *raw: those in memory, or the
+ * file mapped and checked whole (cosine, covered by an index, another
+ * node's unit).  0, or MV_E* naming the file (damage is MV_EIO).
+ */
+int node_seg_raw(struct node *nd, struct seg *s, const float **raw,
+		 struct mv_err *err);
 
 /* Field values of the row of id as one tab-separated line into out. */
 int coll_fields_text(struct coll *c, struct seg *s, uint64_t row,

@@ -71,9 +71,10 @@ static int seg_rows(struct node *nd, struct coll *c, struct seg *s,
 	const float *src = s->vecs;
 
 	if (!src) {
-		src = node_seg_raw(nd, s);
-		if (!src)
-			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+		int rc = node_seg_raw(nd, s, &src, err);
+
+		if (rc < 0)
+			return rc;
 		memcpy(out, src + r0 * c->dim, n * c->dim * sizeof(float));
 		if (c->metric == MV_COSINE)
 			node_normalise(out, n, c->dim);
@@ -500,13 +501,13 @@ static int restore_vecs(struct node *nd, struct coll *c, struct cindex *ci,
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
 		const float *raw;
+		int rc;
 
 		copies[i] = NULL;
 		if (s->retired)
 			continue;	/* no rows: freed with the index */
-		raw = node_seg_raw(nd, s);
-		if (!raw)
-			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+		if ((rc = node_seg_raw(nd, s, &raw, err)) < 0)
+			return rc;
 		copies[i] = malloc(s->n * c->dim * sizeof(float) + 1);
 		if (!copies[i])
 			return mv_err_set(err, MV_EINTERNAL, "out of memory");

@@ -150,9 +150,14 @@ int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
  */
 int node_coll_load(struct node *nd, const char *user, const char *name,
 		   int startup, struct coll **out, struct mv_err *err);
-/* Read the segment whose .vec file is path (and its columns). */
+/*
+ * Read the segment whose .vec file is path (and its columns); val is its
+ * data key's value (seq, and size and rows for a range read, load.c).
+ */
+struct json_t;
 int node_seg_read(struct node *nd, struct coll *c, const char *path,
-		  uint64_t seq, struct seg **out, struct mv_err *err);
+		  const struct json_t *val, struct seg **out,
+		  struct mv_err *err);
 /* Add s to c's segments and id map (c->lock held exclusively). */
 int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err);
 /* Read a deletion log's ids (*ids malloc'ed). */

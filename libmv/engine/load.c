@@ -75,6 +75,14 @@ static int load_cb(void *arg, const char *key, const void *val, size_t vlen)
 	return 0;
 }
 
+/* A count in a data key's value (0 when absent or not a count). */
+static uint64_t json_u64(const json_t *val, const char *name)
+{
+	json_int_t v = json_integer_value(json_object_get(val, name));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
 static int loaded_cmp(const void *a, const void *b)
 {
 	const struct loaded *x = a, *y = b;
@@ -85,22 +93,110 @@ static int loaded_cmp(const void *a, const void *b)
 }
 
 /*
+ * Block A of the vector file at path by range reads, where a cluster node
+ * keeps no vectors of it: size and rows are the metadata's.  The first
+ * read, from offset 0, takes the header and up to SPAN_A more bytes (8 a
+ * row: a flush's ids, stored raw or smaller): all of A for a flush of up
+ * to 8,192 rows, else (or a merge's 24 bytes a row) A is read alone next.  A streamed file's header is a trailer, so
+ * the same span is read again at the end (A and the trailer).  Block B is
+ * not read: it is checked when something maps the file for its vectors
+ * (node_seg_raw).  The header and A are checked against the header's
+ * checksums; damage is MV_EIO naming the file.
+ */
+#define SPAN_A (64u << 10)
+static int seg_read_a(struct node *nd, const char *path, uint64_t size,
+		      uint64_t rows, struct mv_seginfo *info, void **a,
+		      struct mv_err *err)
+{
+	uint64_t span = MV_SEGFILE_HDR + (rows < SPAN_A / 8 ? rows * 8 :
+					  SPAN_A);
+	uint64_t off = 0;
+	unsigned char *buf = NULL;
+	struct mv_err e0 = { 0 };
+	size_t got;
+	int rc;
+
+	if (span > size)
+		span = size;
+	rc = mv_store_get_range(nd->store, path, 0, span, (void **)&buf, &got,
+				err);
+	if (rc < 0)
+		return rc;
+	if (got < MV_SEGFILE_HDR ||
+	    mv_segfile_header(path, buf, info, &e0) < 0 || info->tail) {
+		/* Not a header at the start: a trailer at the end? */
+		int magic = got >= 4 && !memcmp(buf, "MVF1", 4) && !info->tail;
+
+		free(buf);
+		buf = NULL;
+		off = size - span;
+		rc = mv_store_get_range(nd->store, path, off, span,
+					(void **)&buf, &got, err);
+		if (rc < 0)
+			return rc;
+		if (got < MV_SEGFILE_HDR)
+			rc = mv_err_set(err, MV_EIO, "'%s': truncated (%zu "
+					"bytes at %llu)", path, got,
+					(unsigned long long)off);
+		else if (mv_segfile_header(path, buf + got - MV_SEGFILE_HDR,
+					   info, magic ? NULL : err) < 0 ||
+			 !info->tail)
+			rc = magic && e0.code ?
+				mv_err_set(err, e0.code, "%s", e0.msg) :
+				mv_err_set(err, MV_EIO, "'%s': not a segment "
+					   "file", path);
+		if (rc < 0)
+			goto out;
+	}
+	if (info->size != size || info->n != rows) {
+		rc = mv_err_set(err, MV_EIO, "'%s': %llu bytes of %llu rows, "
+				"the metadata says %llu of %llu", path,
+				(unsigned long long)info->size,
+				(unsigned long long)info->n,
+				(unsigned long long)size,
+				(unsigned long long)rows);
+		goto out;
+	}
+	if (info->a_off < off || info->a_off + info->a_len > off + got) {
+		/* Block A is larger than the span: read it alone. */
+		free(buf);
+		buf = NULL;
+		off = info->a_off;
+		rc = mv_store_get_range(nd->store, path, off, info->a_len,
+					(void **)&buf, &got, err);
+		if (rc < 0)
+			goto out;
+	}
+	rc = mv_segfile_block_a(path, info, buf + (info->a_off - off),
+				got - (info->a_off - off) < info->a_len ?
+				got - (info->a_off - off) : info->a_len, a,
+				err);
+out:
+	free(buf);
+	return rc;
+}
+
+/*
  * Read the segment whose .vec file is path.  Every byte of the file is
  * checked against its checksums, as before, but through a mapping where
  * the vectors are not kept as stored: a segment an index covers (covered;
  * the index holds its vectors, and GET maps the file again), another
  * node's unit, or a cosine segment (a normalised copy is searched).  Only
  * an l2 segment searched by brute force keeps the file's bytes in memory.
- * A mapping's pages are the page cache's: nothing stays resident.
+ * A mapping's pages are the page cache's: nothing stays resident.  In a
+ * cluster (a store shared by the nodes, where the bytes fetched are the
+ * cost), a segment whose vectors are not kept is read in part instead:
+ * its header and block A only (seg_read_a), when the metadata gives its
+ * size and rows (size 0: unknown, read whole).
  */
 static int seg_read(struct node *nd, struct coll *c, const char *path,
-		    uint64_t seq, int covered, struct seg **out,
-		    struct mv_err *err)
+		    uint64_t seq, uint64_t size, uint64_t rows, int covered,
+		    struct seg **out, struct mv_err *err)
 {
 	struct seg *s = calloc(1, sizeof(*s));
 	struct mv_seginfo info;
 	void *file = NULL, *a = NULL, *map = NULL;
-	const void *b, *p = NULL;
+	const void *b = NULL, *p = NULL;
 	size_t len;
 	int novecs = covered || !node_place_held(nd, path);
 	int rc;
@@ -111,15 +207,21 @@ static int seg_read(struct node *nd, struct coll *c, const char *path,
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	}
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	if (novecs || c->metric == MV_COSINE) {
-		rc = mv_store_map(nd->store, s->path, &p, &len, &map, err);
+	if (novecs && nd->place && size) {
+		rc = seg_read_a(nd, s->path, size, rows, &info, &a, err);
+		len = size;
 	} else {
-		rc = mv_store_get(nd->store, s->path, &file, &len, err);
-		p = file;
+		if (novecs || c->metric == MV_COSINE) {
+			rc = mv_store_map(nd->store, s->path, &p, &len, &map,
+					  err);
+		} else {
+			rc = mv_store_get(nd->store, s->path, &file, &len, err);
+			p = file;
+		}
+		if (rc == 0)
+			rc = mv_segfile_decode(s->path, p, len, &info, &a, &b,
+					       err);
 	}
-	if (rc < 0)
-		goto fail;
-	rc = mv_segfile_decode(s->path, p, len, &info, &a, &b, err);
 	if (rc < 0)
 		goto fail;
 	/*
@@ -230,9 +332,11 @@ fail:
 }
 
 int node_seg_read(struct node *nd, struct coll *c, const char *path,
-		  uint64_t seq, struct seg **out, struct mv_err *err)
+		  const json_t *val, struct seg **out, struct mv_err *err)
 {
-	return seg_read(nd, c, path, seq, 0, out, err);
+	return seg_read(nd, c, path, json_u64(val, "seq"),
+			json_u64(val, "size"), json_u64(val, "rows"), 0, out,
+			err);
 }
 
 /*
@@ -243,7 +347,7 @@ static int seg_fill(struct node *nd, struct coll *c, struct seg *s,
 		    struct mv_err *err)
 {
 	struct seg *t = NULL;
-	int rc = seg_read(nd, c, s->path, s->seq, 0, &t, err);
+	int rc = seg_read(nd, c, s->path, s->seq, 0, 0, 0, &t, err);
 
 	if (rc < 0)
 		return rc;
@@ -308,9 +412,9 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 	int rc;
 
 	snprintf(path, sizeof(path), "%s%s", dir, l->name);
-	rc = seg_read(nd, c, path, l->seq, index && index_covers(index,
-								l->name),
-		      &s, err);
+	rc = seg_read(nd, c, path, l->seq, json_u64(l->val, "size"),
+		      json_u64(l->val, "rows"),
+		      index && index_covers(index, l->name), &s, err);
 	if (rc == 0 && (rc = node_seg_attach(c, s, err)) < 0)
 		node_seg_free(s);
 	return rc;
