@@ -77,6 +77,13 @@ s3() {
 		"$MV_TEST_S3_ENDPOINT/$MV_TEST_S3_BUCKET/$key" "$@"
 }
 
+# search_ok I: a search through node I equals brute force (want).
+search_ok() {
+	mv-search -a "${ADDR[$1]}" -k 5 things "$BATS_TEST_TMPDIR/q.txt" \
+		>"$BATS_TEST_TMPDIR/s$1" &&
+		diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/s$1"
+}
+
 # get_ok I IDS...: mv-get through node I gives each id's row as inserted.
 get_ok() {
 	local i=$1 id want got
@@ -135,12 +142,8 @@ get_ok() {
 
 	# Searches through either node equal brute force (the other asks the
 	# holder); GET through the other maps the file and reads it whole.
-	for i in 1 2; do
-		mv-search -a "${ADDR[$i]}" -k 5 things "$BATS_TEST_TMPDIR/q.txt" \
-			>"$BATS_TEST_TMPDIR/s$i" || fail "search through node $i"
-		diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/s$i" ||
-			fail "search through node $i differs from brute force"
-	done
+	search_ok 1 || fail "search through node 1"
+	search_ok 2 || fail "search through node 2"
 	get_ok "$o" 1 12345 20000 || fail "GET through the other node"
 	get_ok "$h" 1 12345 20000 || fail "GET through the holder"
 	[ "$(store_read "$o")" -ge "$size" ] ||
@@ -177,4 +180,63 @@ get_ok() {
 	# The ids and the columns were fine: the rows are there, counted.
 	run -0 mv-ls -a "${ADDR[$o]}" things
 	assert_output --regexp "^things${T}64${T}l2${T}3000${T}"
+}
+
+# segments_are I N: mv-ls through node I counts N segments of 'things'.
+segments_are() {
+	[ "$(mv-ls -a "${ADDR[$1]}" things | cut -f5)" = "$2" ]
+}
+
+@test "num_replicas=1: a merge of three small segments on node 1 makes node 2 read the merged file only, not again the 5 MB index and the segment it covers; its searches still equal brute force" {
+	local before after big f size idx merged
+	node_up 1 --num_replicas=1 --auto_compact=false
+	node_up 2 --num_replicas=1 --auto_compact=false
+	run -0 mv-create -a "${ADDR[1]}" things --dim 64
+	gen vecs 20000 64 --seed 3 --ids-first 1 >"$BATS_TEST_TMPDIR/rows.txt"
+	gen vecs 150 64 --seed 6 --ids-first 20001 >"$BATS_TEST_TMPDIR/small.txt"
+	gen vecs 5 64 --seed 4 >"$BATS_TEST_TMPDIR/q.txt"
+	run -0 mv-insert -q -a "${ADDR[1]}" --ids-first things \
+		"$BATS_TEST_TMPDIR/rows.txt"
+	# A Flat index over the big segment (exact): the index is one unit
+	# and no merge input.  Then three small flushes.
+	run -0 mv-index -a "${ADDR[1]}" things --type Flat
+	for i in 0 1 2; do
+		sed -n "$((i * 50 + 1)),$((i * 50 + 50))p" \
+			"$BATS_TEST_TMPDIR/small.txt" |
+			mv-insert -q -a "${ADDR[1]}" --ids-first things
+	done
+	cat "$BATS_TEST_TMPDIR/small.txt" >>"$BATS_TEST_TMPDIR/rows.txt"
+	gen knn "$BATS_TEST_TMPDIR/rows.txt" "$BATS_TEST_TMPDIR/q.txt" 5 l2 \
+		>"$BATS_TEST_TMPDIR/want"
+	poll 10 segments_are 2 4 || fail "node 2: $(mv-ls -a "${ADDR[2]}" things)"
+	# Both nodes hold every unit (1 + num_replicas = 2).
+	poll 10 held_sum_is 8 || fail "held: $(held 1) $(held 2)"
+	idx=$(ETCDCTL_API=3 timeout 20 etcdctl --endpoints="$ETCD" get \
+		--prefix "/$MV_USER/things/data/" --print-value-only |
+		python3 -c 'import json, sys
+print(sum(json.loads(l)["size"] for l in sys.stdin
+          if l.strip() and json.loads(l)["type"] == "index"))')
+	[ "$idx" -gt 5000000 ] || fail "index of $idx bytes"
+	big=$(vec_files | sort -k2,2n | tail -n 1)
+	before=$(store_read 2)
+
+	run -0 bash -c "printf 'COMPACT things\nQUIT\n' |
+		python3 '$MV_HELPERS/mvgen.py' wire '${ADDR[1]}' --idle 5"
+	assert_output --partial "OK merged=3 segments=2"
+	poll 10 segments_are 2 2 || fail "node 2: $(mv-ls -a "${ADDR[2]}" things)"
+	after=$(store_read 2)
+	merged=0
+	while read -r f size; do
+		[ "$f $size" = "$big" ] || merged=$((merged + size))
+	done < <(vec_files)
+	echo "node 2 read $((after - before)) bytes for the reload; merged" \
+		"file $merged, index $idx, big segment ${big##* }" >&2
+	[ "$merged" -gt 0 ] || fail "no merged file"
+	[ $((after - before)) -le "$merged" ] ||
+		fail "node 2 read $((after - before)) bytes, the merged file is $merged"
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}64${T}l2${T}20150${T}2${T}Flat"
+	search_ok 1 || fail "search through node 1"
+	search_ok 2 || fail "search through node 2"
+	get_ok 2 1 20000 20001 20150 || fail "GET through node 2"
 }

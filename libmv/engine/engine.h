@@ -99,6 +99,12 @@ struct seg {
 	uint64_t minseq;
 	struct segdel *dseq;
 	size_t ndseq, dseqcap;
+	/*
+	 * A reload's copy of a segment the node held (load.c, seg_clone):
+	 * ids, cols and rowseq are from's, borrowed (node_seg_free leaves
+	 * them) until node_reload_adopt takes them and the vectors over.
+	 */
+	struct seg *from;
 };
 
 /* A deleted row of a segment and the flush that deleted it. */

@@ -83,6 +83,15 @@ static uint64_t json_u64(const json_t *val, const char *name)
 	return v > 0 ? (uint64_t)v : 0;
 }
 
+static void load_ctx_free(struct load_ctx *lc)
+{
+	for (size_t i = 0; i < lc->n; i++)
+		json_decref(lc->v[i].val);
+	free(lc->v);
+	free(lc->index_leaf);
+	free(lc->index_val);
+}
+
 static int loaded_cmp(const void *a, const void *b)
 {
 	const struct loaded *x = a, *y = b;
@@ -90,6 +99,31 @@ static int loaded_cmp(const void *a, const void *b)
 	if (x->seq != y->seq)
 		return x->seq < y->seq ? -1 : 1;
 	return x->kind - y->kind;
+}
+
+/*
+ * c's data keys into lc, in load order (by seq, delete logs first), its
+ * files' directory into dir and its newest index key's value (or NULL)
+ * into *index.
+ */
+static int load_list(struct node *nd, struct coll *c, struct load_ctx *lc,
+		     char *dir, size_t cap, json_t **index,
+		     struct mv_err *err)
+{
+	char key[256];
+	int rc;
+
+	key_coll(key, sizeof(key), c->user, c->name, "data/");
+	lc->prefix_len = strlen(key);
+	rc = mv_meta_range(nd->meta, key, load_cb, lc, err);
+	if (rc < 0)
+		return rc;
+	if (lc->n)
+		qsort(lc->v, lc->n, sizeof(*lc->v), loaded_cmp);
+	snprintf(dir, cap, "%s/%s-%s/", c->user, c->name, c->token);
+	if (lc->index_val)
+		*index = json_loadb(lc->index_val, lc->index_vlen, 0, NULL);
+	return 0;
 }
 
 /*
@@ -403,18 +437,92 @@ static int index_covers(const json_t *val, const char *leaf)
 	return 0;
 }
 
+struct seg *node_coll_seg(struct coll *c, const char *path)
+{
+	for (size_t i = 0; i < c->nsegs; i++)
+		if (!strcmp(c->segs[i]->path, path))
+			return c->segs[i];
+	return NULL;
+}
+
+int node_coll_del(const struct coll *c, const char *path)
+{
+	for (size_t i = 0; i < c->ndels; i++)
+		if (!strcmp(c->dels[i].path, path))
+			return 1;
+	return 0;
+}
+
+/*
+ * A reload's copy of o, a segment the node holds: its ids, columns and
+ * rowseq borrowed (immutable; node_reload_adopt takes them over), its
+ * deletions copied (changed only under node.commit, which the reload
+ * holds), its vectors left with o until the swap.
+ */
+static struct seg *seg_clone(struct seg *o)
+{
+	struct seg *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	memcpy(s->path, o->path, sizeof(s->path));
+	s->from = o;
+	s->seq = o->seq;
+	s->n = o->n;
+	s->size = o->size;
+	s->ids = o->ids;
+	s->ncols = o->ncols;
+	s->cols = o->cols;
+	s->rowseq = o->rowseq;
+	s->minseq = o->minseq;
+	s->ndeleted = o->ndeleted;
+	if (o->deleted) {
+		if (!(s->deleted = malloc((o->n + 7) / 8)))
+			goto oom;
+		memcpy(s->deleted, o->deleted, (o->n + 7) / 8);
+	}
+	if (o->ndseq) {
+		if (!(s->dseq = malloc(o->ndseq * sizeof(*s->dseq))))
+			goto oom;
+		memcpy(s->dseq, o->dseq, o->ndseq * sizeof(*s->dseq));
+		s->ndseq = s->dseqcap = o->ndseq;
+	}
+	return s;
+oom:
+	node_seg_free(s);
+	return NULL;
+}
+
 static int load_seg(struct node *nd, struct coll *c, const char *dir,
-		    struct loaded *l, const json_t *index,
+		    struct loaded *l, const json_t *index, struct reuse *r,
 		    struct mv_err *err)
 {
 	char path[MV_SPATH];
-	struct seg *s = NULL;
-	int rc;
+	struct seg *s = NULL, *o;
+	int rc = 0;
 
 	snprintf(path, sizeof(path), "%s%s", dir, l->name);
-	rc = seg_read(nd, c, path, l->seq, json_u64(l->val, "size"),
-		      json_u64(l->val, "rows"),
-		      index && index_covers(index, l->name), &s, err);
+	if (!r) {
+		rc = seg_read(nd, c, path, l->seq, json_u64(l->val, "size"),
+			      json_u64(l->val, "rows"),
+			      index && index_covers(index, l->name), &s, err);
+	} else {
+		for (size_t i = 0; !s && i < r->nsegs; i++)
+			if (r->segs[i] && !strcmp(r->segs[i]->path, path)) {
+				s = r->segs[i];	/* read ahead */
+				r->segs[i] = NULL;
+				if (l->seq < r->newmin)
+					r->newmin = l->seq;
+			}
+		if (!s && (o = node_coll_seg(r->c, path)) &&
+		    !(s = seg_clone(o)))
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		else if (!s) {
+			mv_err_set(err, MV_EAGAIN, "'%s' appeared after the "
+				   "reload's reads", path);
+			return NODE_RELOAD_AGAIN;
+		}
+	}
 	if (rc == 0 && (rc = node_seg_attach(c, s, err)) < 0)
 		node_seg_free(s);
 	return rc;
@@ -473,7 +581,7 @@ int node_del_apply(struct coll *c, const char *path, uint64_t seq,
 }
 
 static int load_del(struct node *nd, struct coll *c, const char *dir,
-		    struct loaded *l, struct mv_err *err)
+		    struct loaded *l, struct reuse *r, struct mv_err *err)
 {
 	char path[MV_SPATH];
 	int64_t *d = NULL;
@@ -481,6 +589,23 @@ static int load_del(struct node *nd, struct coll *c, const char *dir,
 	int rc;
 
 	snprintf(path, sizeof(path), "%s%s", dir, l->name);
+	if (r) {
+		/*
+		 * A log the node applied needs no reading: the copies of its
+		 * segments carry its deletions.  Unless a segment read ahead
+		 * came before it: then node_reload_read read it too.
+		 */
+		for (size_t i = 0; i < r->ndels; i++)
+			if (!strcmp(r->dels[i].path, path))
+				return node_del_apply(c, path, l->seq,
+						      r->dels[i].ids,
+						      r->dels[i].n, err);
+		if (node_coll_del(r->c, path) && r->newmin >= l->seq)
+			return node_del_apply(c, path, l->seq, NULL, 0, err);
+		mv_err_set(err, MV_EAGAIN, "'%s' appeared after the reload's "
+			   "reads", path);
+		return NODE_RELOAD_AGAIN;
+	}
 	rc = node_del_read(nd, path, &d, &n, err);
 	if (rc == 0)
 		rc = node_del_apply(c, path, l->seq, d, n, err);
@@ -488,8 +613,148 @@ static int load_del(struct node *nd, struct coll *c, const char *dir,
 	return rc;
 }
 
+int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
+		     struct mv_err *err)
+{
+	char dir[200], path[MV_SPATH];
+	struct load_ctx lc = { 0 };
+	json_t *index = NULL;
+	uint64_t minseq = UINT64_MAX;
+	int rc, held;
+
+	memset(r, 0, sizeof(*r));
+	r->c = c;
+	r->newmin = UINT64_MAX;
+	rc = load_list(nd, c, &lc, dir, sizeof(dir), &index, err);
+	if (rc < 0)
+		goto out;
+	if (!(r->segs = calloc(lc.n + 1, sizeof(*r->segs))) ||
+	    !(r->dels = calloc(lc.n + 1, sizeof(*r->dels)))) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	/* The vector files c lacks, then the delete logs they need. */
+	for (size_t i = 0; i < lc.n && rc == 0; i++) {
+		struct seg *s = NULL;
+
+		if (!lc.v[i].kind)
+			continue;
+		snprintf(path, sizeof(path), "%s%s", dir, lc.v[i].name);
+		pthread_rwlock_rdlock(&c->lock);
+		held = node_coll_seg(c, path) != NULL;
+		pthread_rwlock_unlock(&c->lock);
+		if (held)
+			continue;
+		rc = seg_read(nd, c, path, lc.v[i].seq,
+			      json_u64(lc.v[i].val, "size"),
+			      json_u64(lc.v[i].val, "rows"),
+			      index && index_covers(index, lc.v[i].name), &s,
+			      err);
+		if (rc == 0)
+			r->segs[r->nsegs++] = s;
+		if (rc == 0 && lc.v[i].seq < minseq)
+			minseq = lc.v[i].seq;
+	}
+	for (size_t i = 0; i < lc.n && rc == 0; i++) {
+		struct predel *p = &r->dels[r->ndels];
+
+		if (lc.v[i].kind)
+			continue;
+		snprintf(path, sizeof(path), "%s%s", dir, lc.v[i].name);
+		pthread_rwlock_rdlock(&c->lock);
+		held = node_coll_del(c, path);
+		pthread_rwlock_unlock(&c->lock);
+		if (held && lc.v[i].seq <= minseq)
+			continue;
+		snprintf(p->path, sizeof(p->path), "%s", path);
+		rc = node_del_read(nd, path, &p->ids, &p->n, err);
+		if (rc == 0)
+			r->ndels++;
+	}
+	/* A new index this node holds; the one it has is kept. */
+	if (rc == 0 && lc.index_leaf) {
+		snprintf(path, sizeof(path), "%s%s", dir, lc.index_leaf);
+		pthread_rwlock_rdlock(&c->lock);
+		held = c->index && !strcmp(c->index->path, path);
+		pthread_rwlock_unlock(&c->lock);
+		if (!held && node_place_held(nd, path)) {
+			snprintf(r->ixpath, sizeof(r->ixpath), "%s", path);
+			rc = node_index_fetch(nd, path, UINT64_MAX, &r->ix,
+					      &r->ixlen, err);
+		}
+	}
+out:
+	load_ctx_free(&lc);
+	json_decref(index);
+	if (rc < 0)
+		node_reuse_release(r);
+	return rc;
+}
+
+void node_reuse_release(struct reuse *r)
+{
+	for (size_t i = 0; i < r->nsegs; i++)
+		node_seg_free(r->segs[i]);
+	free(r->segs);
+	for (size_t i = 0; i < r->ndels; i++)
+		free(r->dels[i].ids);
+	free(r->dels);
+	mv_index_free(r->ix);
+	r->segs = NULL;
+	r->dels = NULL;
+	r->ix = NULL;
+	r->nsegs = r->ndels = 0;
+}
+
+void node_reload_adopt(struct coll *c, struct coll *n2)
+{
+	for (size_t i = 0; i < n2->nsegs; i++) {
+		struct seg *s = n2->segs[i], *o = s->from;
+
+		if (!o)
+			continue;
+		s->from = NULL;		/* ids, cols, rowseq are s's now */
+		o->ids = NULL;
+		o->rowseq = NULL;
+		o->cols = NULL;
+		o->ncols = 0;
+		if (o->map && !s->map) {
+			s->map = o->map;
+			s->raw = o->raw;
+			o->map = NULL;
+			o->raw = NULL;
+		}
+		/*
+		 * The vectors, unless the index covers the segment now (or
+		 * they were read again: an index that failed to load).
+		 */
+		if (o->vecs && !s->indexed && !s->vecs) {
+			s->own = o->own;
+			s->big = o->big;
+			s->vecs = o->vecs;
+			s->norms2 = o->norms2;
+			if (o->raw == o->vecs)
+				s->raw = s->vecs;
+			o->own = NULL;
+			memset(&o->big, 0, sizeof(o->big));
+			o->vecs = NULL;
+			o->norms2 = NULL;
+		}
+		o->raw = NULL;
+	}
+	/* The same index file: its FAISS index and what it counts. */
+	if (c->index && n2->index && !n2->index->ix &&
+	    !strcmp(c->index->path, n2->index->path)) {
+		n2->index->ix = c->index->ix;
+		n2->index->held = c->index->held;
+		c->index->ix = NULL;
+		c->index->held = 0;
+	}
+}
+
 int node_coll_load(struct node *nd, const char *user, const char *name,
-		   int startup, struct coll **out, struct mv_err *err)
+		   int startup, struct reuse *r, struct coll **out,
+		   struct mv_err *err)
 {
 	char key[256], *val = NULL, dir[200];
 	size_t vlen;
@@ -537,6 +802,10 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 	c->create_time = json_integer_value(json_object_get(j, "create_time"));
 	snprintf(c->token, sizeof(c->token), "%s",
 		 json_string_value(json_object_get(j, "token")));
+	if (r && strcmp(r->c->token, c->token))
+		r = NULL;	/* another incarnation: nothing to reuse */
+	if (r)
+		r->newmin = UINT64_MAX;
 	key_coll(key, sizeof(key), user, name, "state");
 	{
 		/* Ids below next_id may have been handed out: never again. */
@@ -549,20 +818,14 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 	}
 	if (c->next_seq == 0)
 		c->next_seq = 1;
-	key_coll(key, sizeof(key), user, name, "data/");
-	lc.prefix_len = strlen(key);
-	rc = mv_meta_range(nd->meta, key, load_cb, &lc, err);
+	rc = load_list(nd, c, &lc, dir, sizeof(dir), &index, err);
 	if (rc < 0)
 		goto out;
-	if (lc.n)
-		qsort(lc.v, lc.n, sizeof(*lc.v), loaded_cmp);
-	snprintf(dir, sizeof(dir), "%s/%s-%s/", user, name, c->token);
-	if (lc.index_val)
-		index = json_loadb(lc.index_val, lc.index_vlen, 0, NULL);
 	for (size_t i = 0; i < lc.n; i++) {
-		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], index, err)
-				  : load_del(nd, c, dir, &lc.v[i], err);
-		if (rc < 0)
+		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], index, r,
+					     err)
+				  : load_del(nd, c, dir, &lc.v[i], r, err);
+		if (rc != 0)
 			goto out;
 		if (lc.v[i].seq >= c->next_seq)
 			c->next_seq = lc.v[i].seq + 1;
@@ -588,8 +851,10 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 		c->id_end = c->id_next;
 	}
 	if (lc.index_leaf &&
-	    node_index_load(nd, c, dir, lc.index_leaf, lc.index_val,
-			    lc.index_vlen, err) < 0) {
+	    (rc = node_index_load(nd, c, dir, lc.index_leaf, lc.index_val,
+				  lc.index_vlen, r, err)) == NODE_RELOAD_AGAIN)
+		goto out;
+	if (lc.index_leaf && rc < 0) {
 		/* A bad index is not fatal: search falls back to brute force. */
 		log_warnx("collection '%s': %s; searching without the index",
 			  name, err ? err->msg : "bad index");
@@ -608,11 +873,7 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 	c = NULL;
 	rc = 0;
 out:
-	for (size_t i = 0; i < lc.n; i++)
-		json_decref(lc.v[i].val);
-	free(lc.v);
-	free(lc.index_leaf);
-	free(lc.index_val);
+	load_ctx_free(&lc);
 	json_decref(index);
 	json_decref(j);
 	coll_put(c);

@@ -42,6 +42,13 @@ void node_seg_free(struct seg *s)
 {
 	if (!s)
 		return;
+	if (s->from) {
+		/* A reload's copy not adopted: these are the original's. */
+		s->ids = NULL;
+		s->rowseq = NULL;
+		s->cols = NULL;
+		s->ncols = 0;
+	}
 	if (s->held)
 		node_held_add(-(long long)s->held);
 	free(s->ids);
