@@ -131,11 +131,12 @@ static int load_list(struct node *nd, struct coll *c, struct load_ctx *lc,
  * keeps no vectors of it: size and rows are the metadata's.  The first
  * read, from offset 0, takes the header and up to SPAN_A more bytes (8 a
  * row: a flush's ids, stored raw or smaller): all of A for a flush of up
- * to 8,192 rows, else (or a merge's 24 bytes a row) A is read alone next.  A streamed file's header is a trailer, so
- * the same span is read again at the end (A and the trailer).  Block B is
- * not read: it is checked when something maps the file for its vectors
- * (node_seg_raw).  The header and A are checked against the header's
- * checksums; damage is MV_EIO naming the file.
+ * to 8,192 rows, else (or a merge's 24 bytes a row) A is read alone next.
+ * A streamed file's header is a trailer, so the same span is read again
+ * at the end (A and the trailer).  Block B is not read: it is checked
+ * when something maps the file for its vectors (node_seg_raw).  The
+ * header and A are checked against the header's checksums; damage is
+ * MV_EIO naming the file.
  */
 #define SPAN_A (64u << 10)
 static int seg_read_a(struct node *nd, const char *path, uint64_t size,
@@ -152,6 +153,7 @@ static int seg_read_a(struct node *nd, const char *path, uint64_t size,
 
 	if (span > size)
 		span = size;
+	memset(info, 0, sizeof(*info));
 	rc = mv_store_get_range(nd->store, path, 0, span, (void **)&buf, &got,
 				err);
 	if (rc < 0)
