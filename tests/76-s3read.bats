@@ -240,3 +240,35 @@ print(sum(json.loads(l)["size"] for l in sys.stdin
 	search_ok 2 || fail "search through node 2"
 	get_ok 2 1 20000 20001 20150 || fail "GET through node 2"
 }
+
+@test "num_replicas=0: a bit flipped in block A (the ids) of a unit the node does not hold stops its restart (74), naming the file; repaired, it starts" {
+	local f size o st
+	two_up
+	run -0 mv-create -a "${ADDR[1]}" things --dim 64
+	gen vecs 3000 64 --seed 5 --ids-first 1 >"$BATS_TEST_TMPDIR/rows.txt"
+	run -0 mv-insert -q -a "${ADDR[1]}" --ids-first things \
+		"$BATS_TEST_TMPDIR/rows.txt"
+	poll 10 held_sum_is 1 || fail "held: $(held 1) $(held 2)"
+	if [ "$(held 1)" = 1 ]; then o=2; else o=1; fi
+	read -r f size < <(vec_files)
+	kill "${PID[$o]}"
+	wait "${PID[$o]}" || true
+	# Block A follows the 64-byte header of a file flushed whole.
+	s3 GET "$f" -o "$BATS_TEST_TMPDIR/good" || fail "cannot fetch $f"
+	cp "$BATS_TEST_TMPDIR/good" "$BATS_TEST_TMPDIR/bad"
+	flip_bit "$BATS_TEST_TMPDIR/bad" 70
+	s3 PUT "$f" --data-binary "@$BATS_TEST_TMPDIR/bad" >/dev/null ||
+		fail "cannot put $f"
+	! node_up "$o" --num_replicas=0 --auto_compact=false 2>/dev/null ||
+		fail "node $o started on a damaged file"
+	st=0
+	wait "${PID[$o]}" || st=$?
+	[ "$st" = 74 ] || fail "node $o exited $st"
+	grep -q "$(basename "$f").*checksum mismatch" "$BATS_TEST_TMPDIR/n$o.log" ||
+		fail "no error naming the file: $(tail -n 3 "$BATS_TEST_TMPDIR/n$o.log")"
+	s3 PUT "$f" --data-binary "@$BATS_TEST_TMPDIR/good" >/dev/null ||
+		fail "cannot put $f back"
+	node_up "$o" --num_replicas=0 --auto_compact=false
+	run -0 mv-ls -a "${ADDR[$o]}" things
+	assert_output --regexp "^things${T}64${T}l2${T}3000${T}"
+}
