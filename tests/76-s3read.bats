@@ -77,6 +77,22 @@ s3() {
 		"$MV_TEST_S3_ENDPOINT/$MV_TEST_S3_BUCKET/$key" "$@"
 }
 
+# small_unit: nodes 1 and 2, one flush of 3,000 rows of 64 dimensions
+# (a 772 kB vector file with its header at the start); o the node that
+# does not hold it, stopped; f and size its vector file.
+small_unit() {
+	two_up
+	run -0 mv-create -a "${ADDR[1]}" things --dim 64
+	gen vecs 3000 64 --seed 5 --ids-first 1 >"$BATS_TEST_TMPDIR/rows.txt"
+	run -0 mv-insert -q -a "${ADDR[1]}" --ids-first things \
+		"$BATS_TEST_TMPDIR/rows.txt"
+	poll 10 held_sum_is 1 || fail "held: $(held 1) $(held 2)"
+	if [ "$(held 1)" = 1 ]; then o=2; else o=1; fi
+	read -r f size < <(vec_files)
+	kill "${PID[$o]}"
+	wait "${PID[$o]}" || true
+}
+
 # search_ok I: a search through node I equals brute force (want).
 search_ok() {
 	mv-search -a "${ADDR[$1]}" -k 5 things "$BATS_TEST_TMPDIR/q.txt" \
@@ -152,17 +168,8 @@ get_ok() {
 
 @test "num_replicas=0: a bit flipped in block B of a unit the node does not hold, unchecked by its range reads, is refused by GET (ERR IO, 75, naming the file), never a row left out" {
 	local f size o i
-	two_up
-	run -0 mv-create -a "${ADDR[1]}" things --dim 64
-	gen vecs 3000 64 --seed 5 --ids-first 1 >"$BATS_TEST_TMPDIR/rows.txt"
-	run -0 mv-insert -q -a "${ADDR[1]}" --ids-first things \
-		"$BATS_TEST_TMPDIR/rows.txt"
-	poll 10 held_sum_is 1 || fail "held: $(held 1) $(held 2)"
-	if [ "$(held 1)" = 1 ]; then o=2; else o=1; fi
-	read -r f size < <(vec_files)
-	# Restart the other node: it reads the header and block A only.
-	kill "${PID[$o]}"
-	wait "${PID[$o]}" || true
+	small_unit
+	# Restarted, the other node reads the header and block A only.
 	node_up "$o" --num_replicas=0 --auto_compact=false
 	run -0 mv-ls -a "${ADDR[$o]}" things
 	assert_output --regexp "^things${T}64${T}l2${T}3000${T}"
@@ -243,16 +250,7 @@ print(sum(json.loads(l)["size"] for l in sys.stdin
 
 @test "num_replicas=0: a bit flipped in block A (the ids) of a unit the node does not hold stops its restart (74), naming the file; repaired, it starts" {
 	local f size o st
-	two_up
-	run -0 mv-create -a "${ADDR[1]}" things --dim 64
-	gen vecs 3000 64 --seed 5 --ids-first 1 >"$BATS_TEST_TMPDIR/rows.txt"
-	run -0 mv-insert -q -a "${ADDR[1]}" --ids-first things \
-		"$BATS_TEST_TMPDIR/rows.txt"
-	poll 10 held_sum_is 1 || fail "held: $(held 1) $(held 2)"
-	if [ "$(held 1)" = 1 ]; then o=2; else o=1; fi
-	read -r f size < <(vec_files)
-	kill "${PID[$o]}"
-	wait "${PID[$o]}" || true
+	small_unit
 	# Block A follows the 64-byte header of a file flushed whole.
 	s3 GET "$f" -o "$BATS_TEST_TMPDIR/good" || fail "cannot fetch $f"
 	cp "$BATS_TEST_TMPDIR/good" "$BATS_TEST_TMPDIR/bad"
