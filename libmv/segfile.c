@@ -9,7 +9,7 @@
 #include "crc32c.h"
 #include "segfile.h"
 
-#define HDR_LEN 64
+#define HDR_LEN MV_SEGFILE_HDR
 #define F_ZSTD 1u
 #define F_PAGE 2u	/* block B starts at a 4096-byte boundary */
 #define F_TAIL 4u	/* B, A, then the header: written as B arrived */
@@ -135,14 +135,106 @@ void mv_segenc_release(struct mv_segenc *e)
 	e->zbuf = NULL;
 }
 
+/* Sizes past this are damage: no sum of two of them overflows. */
+#define SIZE_MAX_SANE (UINT64_C(1) << 62)
+
+int mv_segfile_header(const char *name, const void *hdr,
+		      struct mv_seginfo *info, struct mv_err *err)
+{
+	const unsigned char *h = hdr;
+
+	if (memcmp(h, "MVF1", 4))
+		return mv_err_set(err, MV_EIO, "'%s': not a segment file", name);
+	if (get32(h + 56) != mv_crc32c(0, h, 56))
+		return mv_err_set(err, MV_EIO, "'%s': header checksum mismatch",
+				  name);
+	if (get16(h + 4) != MV_FORMAT_VERSION)
+		return mv_err_set(err, MV_EIO, "'%s': format version %u, want %u",
+				  name, get16(h + 4), MV_FORMAT_VERSION);
+	memset(info, 0, sizeof(*info));
+	info->kind = (enum mv_segkind)get16(h + 6);
+	info->aux = get32(h + 8);
+	info->flags = get32(h + 12);
+	info->n = get64(h + 16);
+	info->a_len = get64(h + 24);
+	info->a_raw = get64(h + 32);
+	info->b_len = get64(h + 40);
+	info->crc_a = get32(h + 48);
+	info->crc_b = get32(h + 52);
+	if (info->a_len > SIZE_MAX_SANE || info->b_len > SIZE_MAX_SANE)
+		return mv_err_set(err, MV_EIO, "'%s': bad block size", name);
+	if (info->flags & F_TAIL) {
+		info->tail = 1;
+		info->b_off = 0;
+		info->a_off = info->b_len;
+		info->size = info->b_len + info->a_len + HDR_LEN;
+	} else {
+		info->a_off = HDR_LEN;
+		info->b_off = b_offset(info->a_len, info->flags);
+		info->size = info->b_off + info->b_len;
+	}
+	return 0;
+}
+
+int mv_segfile_block_a(const char *name, const struct mv_seginfo *info,
+		       const void *astored, size_t len, void **a,
+		       struct mv_err *err)
+{
+	void *araw;
+
+	*a = NULL;
+	if (len != info->a_len)
+		return mv_err_set(err, MV_EIO, "'%s': truncated (block A of %zu "
+				  "bytes, want %llu)", name, len,
+				  (unsigned long long)info->a_len);
+	if (info->crc_a != mv_crc32c(0, astored, len))
+		return mv_err_set(err, MV_EIO, "'%s': checksum mismatch", name);
+	/*
+	 * The size block A claims is checked before it is allocated: a
+	 * stored block is that size, and a zstd frame says its size in its
+	 * header, and cannot expand more than ZSTD_RATIO_MAX times.
+	 */
+	if (info->flags & F_ZSTD) {
+		unsigned long long fcs = ZSTD_getFrameContentSize(astored, len);
+
+		if (fcs != info->a_raw || info->a_raw / ZSTD_RATIO_MAX > len)
+			return mv_err_set(err, MV_EIO, "'%s': bad zstd block",
+					  name);
+	} else if (len != info->a_raw) {
+		return mv_err_set(err, MV_EIO, "'%s': bad block size", name);
+	}
+	araw = malloc(info->a_raw ? info->a_raw : 1);
+	if (!araw)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (info->flags & F_ZSTD) {
+		size_t z = ZSTD_decompress(araw, info->a_raw, astored, len);
+
+		if (ZSTD_isError(z) || z != info->a_raw) {
+			free(araw);
+			return mv_err_set(err, MV_EIO, "'%s': bad zstd block",
+					  name);
+		}
+	} else {
+		memcpy(araw, astored, len);
+	}
+	*a = araw;
+	return 0;
+}
+
+int mv_segfile_check_b(const char *name, const struct mv_seginfo *info,
+		       const void *b, struct mv_err *err)
+{
+	if (info->b_len && info->crc_b != mv_crc32c(0, b, info->b_len))
+		return mv_err_set(err, MV_EIO, "'%s': checksum mismatch", name);
+	return 0;
+}
+
 int mv_segfile_decode(const char *name, const void *file, size_t len,
 		      struct mv_seginfo *info, void **a, const void **b,
 		      struct mv_err *err)
 {
 	const unsigned char *h = file;
-	uint64_t aslen, boff, aoff;
-	uint32_t flags;
-	void *araw = NULL;
+	int rc;
 
 	*a = NULL;
 	*b = NULL;
@@ -157,76 +249,18 @@ int mv_segfile_decode(const char *name, const void *file, size_t len,
 		    get32(t + 56) == mv_crc32c(0, t, 56))
 			h = t;
 	}
-	if (memcmp(h, "MVF1", 4))
-		return mv_err_set(err, MV_EIO, "'%s': not a segment file", name);
-	if (get32(h + 56) != mv_crc32c(0, h, 56))
-		return mv_err_set(err, MV_EIO, "'%s': header checksum mismatch",
-				  name);
-	if (get16(h + 4) != MV_FORMAT_VERSION)
-		return mv_err_set(err, MV_EIO, "'%s': format version %u, want %u",
-				  name, get16(h + 4), MV_FORMAT_VERSION);
-	memset(info, 0, sizeof(*info));
-	info->kind = (enum mv_segkind)get16(h + 6);
-	info->aux = get32(h + 8);
-	flags = get32(h + 12);
-	info->n = get64(h + 16);
-	aslen = get64(h + 24);
-	info->a_raw = get64(h + 32);
-	info->b_len = get64(h + 40);
-	if (flags & F_TAIL) {
-		boff = 0;
-		aoff = info->b_len;
-		if (info->b_len > len - HDR_LEN ||
-		    aslen != len - HDR_LEN - info->b_len)
-			return mv_err_set(err, MV_EIO, "'%s': truncated (%zu "
-					  "bytes)", name, len);
-	} else {
-		aoff = HDR_LEN;
-		if (aslen > len - HDR_LEN)
-			return mv_err_set(err, MV_EIO, "'%s': truncated (%zu "
-					  "bytes)", name, len);
-		boff = b_offset(aslen, flags);
-		if (boff > len || info->b_len != len - boff)
-			return mv_err_set(err, MV_EIO, "'%s': truncated (%zu "
-					  "bytes)", name, len);
-	}
-	info->b_off = boff;
-	if (get32(h + 48) != mv_crc32c(0, (const unsigned char *)file + aoff,
-				       aslen) ||
-	    (info->b_len && get32(h + 52) != mv_crc32c(0,
-			(const unsigned char *)file + boff, info->b_len)))
-		return mv_err_set(err, MV_EIO, "'%s': checksum mismatch", name);
-	/*
-	 * The size block A claims is checked before it is allocated: a
-	 * stored block is that size, and a zstd frame says its size in its
-	 * header, and cannot expand more than ZSTD_RATIO_MAX times.
-	 */
-	if (flags & F_ZSTD) {
-		unsigned long long fcs = ZSTD_getFrameContentSize(
-			(const unsigned char *)file + aoff, aslen);
-
-		if (fcs != info->a_raw || info->a_raw / ZSTD_RATIO_MAX > aslen)
-			return mv_err_set(err, MV_EIO, "'%s': bad zstd block",
-					  name);
-	} else if (aslen != info->a_raw) {
-		return mv_err_set(err, MV_EIO, "'%s': bad block size", name);
-	}
-	araw = malloc(info->a_raw ? info->a_raw : 1);
-	if (!araw)
-		return mv_err_set(err, MV_EINTERNAL, "out of memory");
-	if (flags & F_ZSTD) {
-		size_t z = ZSTD_decompress(araw, info->a_raw,
-					   (const unsigned char *)file + aoff,
-					   aslen);
-		if (ZSTD_isError(z) || z != info->a_raw) {
-			free(araw);
-			return mv_err_set(err, MV_EIO, "'%s': bad zstd block",
-					  name);
-		}
-	} else {
-		memcpy(araw, (const unsigned char *)file + aoff, aslen);
-	}
-	*a = araw;
-	*b = info->b_len ? (const unsigned char *)file + boff : NULL;
+	if ((rc = mv_segfile_header(name, h, info, err)) < 0)
+		return rc;
+	if (info->size != len)
+		return mv_err_set(err, MV_EIO, "'%s': truncated (%zu bytes)",
+				  name, len);
+	rc = mv_segfile_check_b(name, info, (const unsigned char *)file +
+				info->b_off, err);
+	if (rc == 0)
+		rc = mv_segfile_block_a(name, info, (const unsigned char *)file +
+				info->a_off, info->a_len, a, err);
+	if (rc < 0)
+		return rc;
+	*b = info->b_len ? (const unsigned char *)file + info->b_off : NULL;
 	return 0;
 }

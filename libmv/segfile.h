@@ -32,7 +32,13 @@ struct mv_seginfo {
 	uint64_t a_raw;		/* decompressed size of block A */
 	uint64_t b_len;		/* size of block B */
 	uint64_t b_off;		/* offset of block B in the file */
+	uint64_t a_off, a_len;	/* block A as stored: offset, bytes */
+	uint64_t size;		/* bytes in the whole file */
+	int tail;		/* the header is a trailer (streamed layout) */
+	uint32_t flags, crc_a, crc_b;	/* as in the header */
 };
+
+#define MV_SEGFILE_HDR 64	/* bytes of a header (or trailer) */
 
 /*
  * Encoded file as 4 iovecs (header, block A, padding, block B); B is not
@@ -66,5 +72,24 @@ void mv_segenc_release(struct mv_segenc *e);
 int mv_segfile_decode(const char *name, const void *file, size_t len,
 		      struct mv_seginfo *info, void **a, const void **b,
 		      struct mv_err *err);
+
+/*
+ * For a reader that fetches parts of a file (a range read): decode the
+ * MV_SEGFILE_HDR bytes at hdr as a header (at offset 0) or a trailer (the
+ * last bytes of a streamed file; info->tail then set), checking its magic,
+ * version and checksum, and fill info with the kind, sizes and where the
+ * blocks lie (a_off, a_len, b_off, b_len, size).  Then
+ * mv_segfile_block_a checks the len bytes of block A as stored against
+ * the header's checksum and decodes them into *a (malloc'ed, caller
+ * frees), and mv_segfile_check_b checks block B (info->b_len bytes at b).
+ * Damage is MV_EIO naming name, as mv_segfile_decode's.
+ */
+int mv_segfile_header(const char *name, const void *hdr,
+		      struct mv_seginfo *info, struct mv_err *err);
+int mv_segfile_block_a(const char *name, const struct mv_seginfo *info,
+		       const void *astored, size_t len, void **a,
+		       struct mv_err *err);
+int mv_segfile_check_b(const char *name, const struct mv_seginfo *info,
+		       const void *b, struct mv_err *err);
 
 #endif

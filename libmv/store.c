@@ -10,7 +10,18 @@
 struct mv_store {
 	const struct mv_store_ops *ops;
 	void *impl;
+	uint64_t bytes_read;	/* atomic: get, get_range and map */
 };
+
+static void count_read(struct mv_store *s, uint64_t n)
+{
+	__atomic_fetch_add(&s->bytes_read, n, __ATOMIC_RELAXED);
+}
+
+uint64_t mv_store_bytes_read(struct mv_store *s)
+{
+	return s ? __atomic_load_n(&s->bytes_read, __ATOMIC_RELAXED) : 0;
+}
 
 struct mv_store *mv_store_new(const struct mv_store_ops *ops, void *impl,
 			      struct mv_err *err)
@@ -24,6 +35,7 @@ struct mv_store *mv_store_new(const struct mv_store_ops *ops, void *impl,
 	}
 	s->ops = ops;
 	s->impl = impl;
+	s->bytes_read = 0;
 	return s;
 }
 
@@ -139,7 +151,10 @@ int mv_store_get(struct mv_store *s, const char *path, void **buf,
 	*len = 0;
 	if ((rc = path_check(path, 0, err)) < 0)
 		return rc;
-	return s->ops->get(s->impl, path, buf, len, err);
+	rc = s->ops->get(s->impl, path, buf, len, err);
+	if (rc == 0)
+		count_read(s, *len);
+	return rc;
 }
 
 int mv_store_get_range(struct mv_store *s, const char *path, uint64_t off,
@@ -152,7 +167,10 @@ int mv_store_get_range(struct mv_store *s, const char *path, uint64_t off,
 	*got = 0;
 	if ((rc = path_check(path, 0, err)) < 0)
 		return rc;
-	return s->ops->get_range(s->impl, path, off, len, buf, got, err);
+	rc = s->ops->get_range(s->impl, path, off, len, buf, got, err);
+	if (rc == 0)
+		count_read(s, *got);
+	return rc;
 }
 
 int mv_store_map(struct mv_store *s, const char *path, const void **p,
@@ -165,7 +183,10 @@ int mv_store_map(struct mv_store *s, const char *path, const void **p,
 	*handle = NULL;
 	if ((rc = path_check(path, 0, err)) < 0)
 		return rc;
-	return s->ops->map(s->impl, path, p, len, handle, err);
+	rc = s->ops->map(s->impl, path, p, len, handle, err);
+	if (rc == 0)
+		count_read(s, *len);
+	return rc;
 }
 
 void mv_store_unmap(struct mv_store *s, void *handle)

@@ -154,6 +154,14 @@ int mv_store_clean_tmp(struct mv_store *s, struct mv_err *err);
  */
 const char *mv_store_local_dir(struct mv_store *s);
 
+/*
+ * The bytes this store has handed out since it was opened: the lengths of
+ * every successful get, get_range and map (a map counts its whole object,
+ * whether or not the pages are touched).  What a node reads from S3 or a
+ * shared directory, shown by STAT io (docs/PROTOCOL.md).  0 for NULL.
+ */
+uint64_t mv_store_bytes_read(struct mv_store *s);
+
 /* Close and free s; NULL is a no-op.  Mappings must be released first. */
 void mv_store_close(struct mv_store *s);
 

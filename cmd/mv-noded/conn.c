@@ -325,7 +325,7 @@ static const struct cmd {
 	{ "SEARCH", 5, MAX_ARGS, cmd_search },
 	{ "GET", 4, 7, cmd_get },
 	{ "SCAN", 4, 7, cmd_scan },
-	{ "STAT", 1, 2, cmd_stat },
+	{ "STAT", 1, 3, cmd_stat },
 	{ "LOAD", 1, 1, cmd_load },
 	{ "INDEX", 3, 12, cmd_index },
 	{ "INDEXSTATUS", 2, 2, cmd_indexstatus },

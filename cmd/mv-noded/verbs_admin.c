@@ -230,21 +230,34 @@ static long rss_bytes(void)
 	return rss * sysconf(_SC_PAGESIZE);
 }
 
-/* STAT [limits]: limits adds memory_limit's measure and the limit. */
+/*
+ * STAT [limits] [io]: limits adds memory_limit's measure and the limit,
+ * io the bytes read from the segment store since the node started.
+ */
 int cmd_stat(struct conn *cn, int argc, char **argv)
 {
 	struct node *nd = cn->nd;
 	size_t segs = node_segment_count(nd);
-	char lim[64] = "";
+	char lim[64] = "", io[32] = "";
+	int limits = 0, store = 0;
 
-	if (argc == 2 && strcmp(argv[1], "limits"))
-		return proto_err(cn, "usage: STAT [limits]");
-	if (argc == 2)
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "limits") && !limits)
+			limits = 1;
+		else if (!strcmp(argv[i], "io") && !store)
+			store = 1;
+		else
+			return proto_err(cn, "usage: STAT [limits] [io]");
+	}
+	if (limits)
 		snprintf(lim, sizeof(lim), "\t%lld\t%lld", node_memory(),
 			 (long long)nd->conf.memory_limit);
-	return reply(cn, "%s\t%s\t%d\t%ld\t%zu%s\nEND", nd->addr,
+	if (store)
+		snprintf(io, sizeof(io), "\t%llu", (unsigned long long)
+			 mv_store_bytes_read(nd->store));
+	return reply(cn, "%s\t%s\t%d\t%ld\t%zu%s%s\nEND", nd->addr,
 		     atomic_load(&nd->shutting_down) ? "stopping" : "up",
-		     atomic_load(&nd->nconns), rss_bytes(), segs, lim);
+		     atomic_load(&nd->nconns), rss_bytes(), segs, lim, io);
 }
 
 /*

@@ -417,6 +417,7 @@ static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
 {
 	struct node_past past;
 	struct nbuf idb = { 0 }, vb = { 0 };
+	struct mv_err e = { 0 };
 	int which[MV_FIELDS_MAX], rc;
 	size_t found = 0, vsz = c->dim * sizeof(float);
 
@@ -446,9 +447,10 @@ static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
 		if (f && (past.asof ? !node_row_filter(sg, row, f)
 				    : !node_row_matches(sg, row, f)))
 			continue;
-		raw = node_seg_raw(cn->nd, sg);
-		if (!raw)
-			continue;
+		/* A file that cannot be read (damage, S3 away) is said,
+		 * never a row silently left out. */
+		if (node_seg_raw(cn->nd, sg, &raw, &e) < 0)
+			break;
 		memcpy(idb.p + found * 8, &want[i], 8);
 		memcpy(vb.p + found * vsz, raw + row * c->dim, vsz);
 		found++;
@@ -458,6 +460,12 @@ static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
 	}
 	node_past_release(&past);
 	pthread_rwlock_unlock(&c->lock);
+	if (e.code) {
+		nbuf_release(&idb);
+		nbuf_release(&vb);
+		cn->out.len = 0;
+		return reply_err(cn, &e);
+	}
 	{
 		char line[128];
 		int l = snprintf(line, sizeof(line), "OK n=%zu bytes=%zu\n",

@@ -8,7 +8,7 @@
 #include "tool.h"
 
 static const char usage[] =
-	"mv-stat [-qv] [-a ADDR] [-u USER] [--header] [--limits]";
+	"mv-stat [-qv] [-a ADDR] [-u USER] [--header] [--limits] [--io]";
 static const char help[] =
 	"Print the nodes, one TSV line each: address, state, load (open\n"
 	"connections), memory (resident bytes), segments held.  Given a\n"
@@ -16,9 +16,11 @@ static const char help[] =
 	"\n"
 	"      --header       print a header line first\n"
 	"      --limits       add held (the memory memory_limit counts) and\n"
-	"                     limit (memory_limit, 0 none)\n";
+	"                     limit (memory_limit, 0 none)\n"
+	"      --io           add store_read (bytes the node read from its\n"
+	"                     segment store since it started; a node only)\n";
 
-enum { OPT_HEADER = MV_OPT_TOOL, OPT_LIMITS };
+enum { OPT_HEADER = MV_OPT_TOOL, OPT_LIMITS, OPT_IO };
 
 static int print_line(void *arg, char *line)
 {
@@ -34,11 +36,13 @@ int main(int argc, char **argv)
 	static const struct option lopts[] = {
 		{ "header", no_argument, NULL, OPT_HEADER },
 		{ "limits", no_argument, NULL, OPT_LIMITS },
+		{ "io", no_argument, NULL, OPT_IO },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mv_tool t;
 	struct mv_err err = { 0 };
-	int c, rc, header = 0, limits = 0;
+	int c, rc, header = 0, limits = 0, io = 0;
+	char req[32];
 
 	mv_tool_init(&t, "mv-stat", usage, help);
 	while ((c = mv_tool_getopt(&t, argc, argv, "", lopts)) != -1) {
@@ -49,6 +53,9 @@ int main(int argc, char **argv)
 		case OPT_LIMITS:
 			limits = 1;
 			break;
+		case OPT_IO:
+			io = 1;
+			break;
 		default:
 			return mv_tool_status(&t);
 		}
@@ -58,14 +65,17 @@ int main(int argc, char **argv)
 	t.at_master = 1;
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
-	if (header)
-		mv_out_str(&t.out, limits ?
-			   "address\tstate\tload\tmemory\tsegments\theld\tlimit\n" :
-			   "address\tstate\tload\tmemory\tsegments\n");
+	if (io && t.master)
+		return mv_tool_usage(&t, "--io needs a node's address, not a "
+				     "master's");
+	if (header) {
+		mv_out_str(&t.out, "address\tstate\tload\tmemory\tsegments");
+		mv_out_str(&t.out, limits ? "\theld\tlimit" : "");
+		mv_out_str(&t.out, io ? "\tstore_read\n" : "\n");
+	}
 	/* A master lists every node of the cluster; a node itself. */
-	rc = mv_client_lines(t.client, t.master ?
-			     (limits ? "NODES limits" : "NODES") :
-			     (limits ? "STAT limits" : "STAT"),
-			     print_line, &t.out, &err);
+	snprintf(req, sizeof(req), "%s%s%s", t.master ? "NODES" : "STAT",
+		 limits ? " limits" : "", io ? " io" : "");
+	rc = mv_client_lines(t.client, req, print_line, &t.out, &err);
 	return mv_tool_exit(&t, rc, &err);
 }

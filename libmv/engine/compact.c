@@ -359,12 +359,10 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	/* Segments are immutable but for deletions: read them unlocked. */
 	for (size_t j = 0; j < rows; j++) {
 		struct seg *s = in[src_seg[j]];
-		const float *r = node_seg_raw(nd, s);
+		const float *r;
 
-		if (!r) {
-			rc = mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+		if ((rc = node_seg_raw(nd, s, &r, err)) < 0)
 			goto out;
-		}
 		memcpy(raw + j * c->dim, r + src_row[j] * c->dim,
 		       c->dim * sizeof(float));
 		for (int f = 0; f < c->nfields; f++) {

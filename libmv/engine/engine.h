@@ -99,6 +99,12 @@ struct seg {
 	uint64_t minseq;
 	struct segdel *dseq;
 	size_t ndseq, dseqcap;
+	/*
+	 * A reload's copy of a segment the node held (load.c, seg_clone):
+	 * ids, cols and rowseq are from's, borrowed (node_seg_free leaves
+	 * them) until node_reload_adopt takes them and the vectors over.
+	 */
+	struct seg *from;
 };
 
 /* A deleted row of a segment and the flush that deleted it. */
@@ -597,8 +603,13 @@ int node_asof_scan_page(struct coll *c, uint64_t asof, int64_t after,
 /* The first index of ids (n, sorted) whose id is greater than after. */
 size_t node_ids_after(const int64_t *ids, size_t n, int64_t after);
 
-/* Raw vectors of a segment as inserted (maps them for cosine), or NULL. */
-const float *node_seg_raw(struct node *nd, struct seg *s);
+/*
+ * Raw vectors of a segment as inserted into *raw: those in memory, or the
+ * file mapped and checked whole (cosine, covered by an index, another
+ * node's unit).  0, or MV_E* naming the file (damage is MV_EIO).
+ */
+int node_seg_raw(struct node *nd, struct seg *s, const float **raw,
+		 struct mv_err *err);
 
 /* Field values of the row of id as one tab-separated line into out. */
 int coll_fields_text(struct coll *c, struct seg *s, uint64_t row,

@@ -12,8 +12,11 @@
  * or delete-log key is applied incrementally; anything else that changes
  * a collection (a file removed by a compaction or a drop, another index)
  * reloads that collection from the metadata and swaps its contents in
- * under its write lock.  A node keeps every segment's ids and columns
- * but only the vectors of the units it holds (place.c).
+ * under its write lock: after the revision's other applies, reading from
+ * the store, with node.commit released, only the files the node lacks,
+ * then building and swapping under node.commit (follow_reload).  A node
+ * keeps every segment's ids and columns but only the vectors of the
+ * units it holds (place.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -251,23 +254,6 @@ static int split_key(const char *key, char *user, char *coll,
 	return 0;
 }
 
-/* s is one of c's segments (c->lock held): the one at path. */
-static int seg_held(struct coll *c, const char *path)
-{
-	for (size_t i = 0; i < c->nsegs; i++)
-		if (!strcmp(c->segs[i]->path, path))
-			return 1;
-	return 0;
-}
-
-static int del_held(struct coll *c, const char *path)
-{
-	for (size_t i = 0; i < c->ndels; i++)
-		if (!strcmp(c->dels[i].path, path))
-			return 1;
-	return 0;
-}
-
 /* Drop user/name from memory (its keys are gone); node.commit held. */
 static void follow_drop(struct node *nd, const char *user, const char *name)
 {
@@ -288,27 +274,65 @@ static void follow_drop(struct node *nd, const char *user, const char *name)
 	}
 }
 
+/* Reads ahead before a reload gives up reusing and reads everything. */
+#define RELOAD_TRIES 4
+
 /*
  * Read user/name afresh from the metadata and put it in place of what the
- * node holds (node.commit held): a new collection is linked, another
- * incarnation replaces the old one, the same one gets the new contents
- * swapped in under its write lock, so a search sees one or the other.
+ * node holds: a new collection is linked, another incarnation replaces
+ * the old one, the same one gets the new contents swapped in under its
+ * write lock, so a search sees one or the other.  Called without
+ * node.commit: what the node holds is reused and only what it lacks is
+ * read from the store (node_reload_read), with no lock held; then under
+ * node.commit the collection is built from the metadata and the
+ * read-ahead (no store read), and swapped in.  Should the metadata name
+ * something the read-ahead has not (another node committed meanwhile),
+ * the read-ahead is done again; after RELOAD_TRIES, everything is read
+ * under node.commit as before.  The node's own commits need no check:
+ * they are in memory and in the metadata together under node.commit.
  */
 static int follow_reload(struct node *nd, const char *user, const char *name)
 {
 	struct mv_err e = { 0 };
-	struct coll *n2 = NULL, *c, **pp;
-	int rc;
+	struct coll *n2 = NULL, *c, **pp, *have = node_coll_get(nd, user, name);
+	struct reuse r = { 0 };
+	int rc, tries = 0;
 
-	rc = node_coll_load(nd, user, name, 0, &n2, &e);
+	for (;;) {
+		int reuse = have && tries < RELOAD_TRIES;
+
+		if (reuse && (rc = node_reload_read(nd, have, &r, &e)) < 0) {
+			log_warnx("collection '%s': cannot read what another "
+				  "node committed: %s", name, e.msg);
+			coll_put(have);
+			return rc;
+		}
+		pthread_mutex_lock(&nd->commit);
+		rc = node_coll_load(nd, user, name, 0, reuse ? &r : NULL, &n2,
+				    &e);
+		if (rc != NODE_RELOAD_AGAIN)
+			break;
+		pthread_mutex_unlock(&nd->commit);
+		log_debug("collection '%s': %s; reading again", name, e.msg);
+		mv_err_clear(&e);
+		node_reuse_release(&r);
+		tries++;
+	}
 	if (rc < 0) {
 		log_warnx("collection '%s': cannot load what another node "
 			  "committed: %s", name, e.msg);
-		return rc;
+		goto out;
 	}
 	if (rc == 1) {
 		follow_drop(nd, user, name);
-		return 0;
+		rc = 0;
+		goto out;
+	}
+	if (have) {
+		/* n2's copies of have's segments take their parts over. */
+		pthread_rwlock_wrlock(&have->lock);
+		node_reload_adopt(have, n2);
+		pthread_rwlock_unlock(&have->lock);
 	}
 	pthread_mutex_lock(&nd->lock);
 	for (pp = &nd->colls; (c = *pp); pp = &c->next)
@@ -318,12 +342,13 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 		/* New, or dropped and created again: n2 takes its place. */
 		n2->next = c ? c->next : NULL;
 		*pp = n2;
+		n2 = NULL;
 		if (c)
 			c->dropped = 1;
 		pthread_mutex_unlock(&nd->lock);
 		log_debug("collection '%s' loaded from the metadata", name);
 		coll_put(c);
-		return 0;
+		goto out;
 	}
 	atomic_fetch_add(&c->refs, 1);
 	pthread_mutex_unlock(&nd->lock);
@@ -359,10 +384,14 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 	pthread_mutex_unlock(&c->id_lock);
 	if (n2->next_seq > c->next_seq)
 		c->next_seq = n2->next_seq;
-	coll_put(n2);		/* frees the old contents */
 	coll_put(c);
 	log_debug("collection '%s' reloaded from the metadata", name);
-	return 0;
+out:
+	pthread_mutex_unlock(&nd->commit);
+	coll_put(n2);		/* frees the old contents */
+	node_reuse_release(&r);
+	coll_put(have);
+	return rc;
 }
 
 struct marks {
@@ -423,7 +452,7 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 	snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user, c->name,
 		 c->token, leaf);
 	pthread_rwlock_rdlock(&c->lock);
-	held = seg_held(c, path) || del_held(c, path) ||
+	held = node_coll_seg(c, path) || node_coll_del(c, path) ||
 	       (c->index && !strcmp(c->index->key, ev->key) &&
 		/* the index held, unless its search defaults changed */
 		(!params || !strcmp(params, c->index->params)));
@@ -442,7 +471,7 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 		uint64_t seq = (uint64_t)json_integer_value(
 			json_object_get(j, "seq"));
 
-		rc = node_seg_read(nd, c, path, seq, &s, &e);
+		rc = node_seg_read(nd, c, path, j, &s, &e);
 		if (rc == 0) {
 			pthread_rwlock_wrlock(&c->lock);
 			rc = node_seg_attach(c, s, &e);
@@ -557,12 +586,13 @@ static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 				apply_data(nd, c, &ev[i], rest + 5, &m);
 			coll_put(c);
 		}
+	/* Reloads read the store without node.commit (follow_reload). */
+	pthread_mutex_unlock(&nd->commit);
 	for (size_t i = 0; i < m.n; i++)
 		if (m.v[i][0][0] &&
 		    follow_reload(nd, m.v[i][0], m.v[i][1]) == MV_EAGAIN)
 			rc = MV_EAGAIN;	/* unreachable: try again; else
 					 * (damage) it stays logged */
-	pthread_mutex_unlock(&nd->commit);
 	free(m.v);
 	return rc;
 }
@@ -594,7 +624,6 @@ static int reload_all(struct node *nd, struct mv_err *err)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	rc = mv_meta_range(nd->meta, "/", find_cb, set, err);
 	if (rc == 0) {
-		pthread_mutex_lock(&nd->commit);
 		json_object_foreach(set, k, v) {
 			char user[MV_NAME_MAX + 1];
 			size_t ul = strcspn(k, "/");
@@ -603,6 +632,7 @@ static int reload_all(struct node *nd, struct mv_err *err)
 			if (node_user_ours(nd, user, NULL) > 0)
 				follow_reload(nd, user, k + ul + 1);
 		}
+		pthread_mutex_lock(&nd->commit);
 		for (;;) {
 			char both[160], user[MV_NAME_MAX + 1];
 			char name[MV_NAME_MAX + 1];

@@ -71,9 +71,10 @@ static int seg_rows(struct node *nd, struct coll *c, struct seg *s,
 	const float *src = s->vecs;
 
 	if (!src) {
-		src = node_seg_raw(nd, s);
-		if (!src)
-			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+		int rc = node_seg_raw(nd, s, &src, err);
+
+		if (rc < 0)
+			return rc;
 		memcpy(out, src + r0 * c->dim, n * c->dim * sizeof(float));
 		if (c->metric == MV_COSINE)
 			node_normalise(out, n, c->dim);
@@ -500,13 +501,13 @@ static int restore_vecs(struct node *nd, struct coll *c, struct cindex *ci,
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
 		const float *raw;
+		int rc;
 
 		copies[i] = NULL;
 		if (s->retired)
 			continue;	/* no rows: freed with the index */
-		raw = node_seg_raw(nd, s);
-		if (!raw)
-			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+		if ((rc = node_seg_raw(nd, s, &raw, err)) < 0)
+			return rc;
 		copies[i] = malloc(s->n * c->dim * sizeof(float) + 1);
 		if (!copies[i])
 			return mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -691,17 +692,59 @@ static struct seg *retired_seg(const char *dir, const char *leaf, uint64_t n)
 	return s;
 }
 
-int node_index_load(struct node *nd, struct coll *c, const char *dir,
-		    const char *leaf, const void *val, size_t vlen,
-		    struct mv_err *err)
+int node_index_fetch(struct node *nd, const char *path, uint64_t total,
+		     struct mv_index **out, uint64_t *size, struct mv_err *err)
 {
-	json_t *j = json_loadb(val, vlen, 0, NULL), *raw, *ret;
-	struct cindex *ci = calloc(1, sizeof(*ci));
 	void *a = NULL, *map = NULL;
 	const void *b, *file = NULL;
 	size_t len;
 	struct mv_seginfo info;
-	uint64_t total = 0;
+	struct mv_index *ix = NULL;
+	int rc;
+
+	*out = NULL;
+	/*
+	 * Mapped, not read whole: the checksum pass and FAISS's read fault
+	 * in the page cache's pages, and the unmap below gives them back.
+	 */
+	rc = mv_store_map(nd->store, path, &file, &len, &map, err);
+	if (rc < 0)
+		return rc;
+	rc = mv_segfile_decode(path, file, len, &info, &a, &b, err);
+	if (rc < 0)
+		goto out;
+	if (info.kind != MV_SEG_IDX ||
+	    (total != UINT64_MAX && info.n != total)) {
+		rc = mv_err_set(err, MV_EIO, "'%s': not an index of %" PRIu64
+				" rows", path, total);
+		goto out;
+	}
+	/*
+	 * Read from the mapping into FAISS's own lists.  mv_index_map would
+	 * leave an IVF's lists in the file (no copy at start-up, resident
+	 * only once searched), but searching them cost 15 to 20 % more CPU
+	 * at nprobe 4 to 16 on glove-100 (docs/BENCHMARKS.md, issue 9).
+	 */
+	ix = mv_index_read(b, info.b_len, err);
+	if (!ix) {
+		rc = err->code;
+		goto out;
+	}
+	*out = ix;
+	*size = len;
+out:
+	mv_store_unmap(nd->store, map);
+	free(a);
+	return rc;
+}
+
+int node_index_load(struct node *nd, struct coll *c, const char *dir,
+		    const char *leaf, const void *val, size_t vlen,
+		    struct reuse *r, struct mv_err *err)
+{
+	json_t *j = json_loadb(val, vlen, 0, NULL), *raw, *ret;
+	struct cindex *ci = calloc(1, sizeof(*ci));
+	uint64_t total = 0, len = 0;
 	int rc = 0;
 
 	if (!j || !ci) {
@@ -748,37 +791,30 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		total += ci->segs[i]->n;
 	}
 	ci->base[ci->nsegs] = total;
-	if (!node_place_held(nd, ci->path)) {
-		/* Another node's unit (place.c): its labels only. */
+	if (!node_place_held(nd, ci->path) ||
+	    (r && r->c->index && !strcmp(r->c->index->path, ci->path))) {
+		/*
+		 * Another node's unit (place.c): its labels only.  Or a
+		 * reload of the index the node holds: node_reload_adopt
+		 * takes its FAISS index over.
+		 */
 		c->index = ci;
 		release_covered(ci);
 		ci = NULL;
 		goto out;
 	}
-	/*
-	 * Mapped, not read whole: the checksum pass and FAISS's read fault
-	 * in the page cache's pages, and the unmap below gives them back.
-	 */
-	rc = mv_store_map(nd->store, ci->path, &file, &len, &map, err);
-	if (rc < 0)
+	if (r && r->ix && !strcmp(r->ixpath, ci->path)) {
+		/* Read ahead by the reload, with no lock held. */
+		ci->ix = r->ix;
+		r->ix = NULL;
+		len = r->ixlen;
+	} else if (r) {
+		rc = mv_err_set(err, MV_EAGAIN, "index '%s' appeared after "
+				"the reload's reads", leaf);
+		rc = NODE_RELOAD_AGAIN;
 		goto out;
-	rc = mv_segfile_decode(ci->path, file, len, &info, &a, &b, err);
-	if (rc < 0)
-		goto out;
-	if (info.kind != MV_SEG_IDX || info.n != total) {
-		rc = mv_err_set(err, MV_EIO, "'%s': not an index of %" PRIu64
-				" rows", ci->path, total);
-		goto out;
-	}
-	/*
-	 * Read from the mapping into FAISS's own lists.  mv_index_map would
-	 * leave an IVF's lists in the file (no copy at start-up, resident
-	 * only once searched), but searching them cost 15 to 20 % more CPU
-	 * at nprobe 4 to 16 on glove-100 (docs/BENCHMARKS.md, issue 9).
-	 */
-	ci->ix = mv_index_read(b, info.b_len, err);
-	if (!ci->ix) {
-		rc = err->code;
+	} else if ((rc = node_index_fetch(nd, ci->path, total, &ci->ix, &len,
+					  err)) < 0) {
 		goto out;
 	}
 	if ((uint64_t)mv_index_ntotal(ci->ix) != total) {
@@ -793,8 +829,6 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 	release_covered(ci);
 	ci = NULL;
 out:
-	mv_store_unmap(nd->store, map);
-	free(a);
 	json_decref(j);
 	cindex_free(ci);
 	return rc;

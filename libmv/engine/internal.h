@@ -151,12 +151,58 @@ int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
  * collection whole into a new struct coll (one reference, not linked
  * into the node): 0, 1 if it has no schema key, or MV_E*; startup: a
  * missing state record is written afresh (else an error).
+ *
+ * A reload (follow.c) reads in two steps.  node_reload_read, with no
+ * lock held, reads from the store only what the collection c the node
+ * holds lacks: the vector files the metadata names that c has not, the
+ * delete logs new to c or newer than one of those files, a new index the
+ * node holds.  node_coll_load with that reuse r, under node.commit, then
+ * builds the collection from the metadata, each segment c holds a copy
+ * (seg_clone) that borrows its ids and columns, with its deletions; it
+ * reads nothing from the store, and returns NODE_RELOAD_AGAIN when the
+ * metadata names something the read-ahead has not (read again).  Under
+ * c's write lock node_reload_adopt then moves the borrowed parts, the
+ * vectors, mappings and the FAISS index of c into the new collection,
+ * which is swapped in.  node_reuse_release frees what was not used.
  */
+#define NODE_RELOAD_AGAIN 2
+struct reuse {
+	struct coll *c;			/* held now (a reference) */
+	struct seg **segs;		/* vector files read ahead */
+	size_t nsegs;
+	struct predel {			/* delete logs read ahead */
+		char path[MV_SPATH];
+		int64_t *ids;
+		size_t n;
+	} *dels;
+	size_t ndels;
+	char ixpath[MV_SPATH];		/* an index read ahead ("": none) */
+	struct mv_index *ix;
+	uint64_t ixlen;
+	uint64_t newmin;		/* node_coll_load's: least seq of
+					 * the segments read ahead so far */
+};
 int node_coll_load(struct node *nd, const char *user, const char *name,
-		   int startup, struct coll **out, struct mv_err *err);
-/* Read the segment whose .vec file is path (and its columns). */
+		   int startup, struct reuse *r, struct coll **out,
+		   struct mv_err *err);
+int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
+		     struct mv_err *err);
+void node_reload_adopt(struct coll *c, struct coll *n2);
+void node_reuse_release(struct reuse *r);
+/*
+ * c's segment whose .vec file is path; 1 if c applied the delete log at
+ * path (c->lock held, or node.commit).
+ */
+struct seg *node_coll_seg(struct coll *c, const char *path);
+int node_coll_del(const struct coll *c, const char *path);
+/*
+ * Read the segment whose .vec file is path (and its columns); val is its
+ * data key's value (seq, and size and rows for a range read, load.c).
+ */
+struct json_t;
 int node_seg_read(struct node *nd, struct coll *c, const char *path,
-		  uint64_t seq, struct seg **out, struct mv_err *err);
+		  const struct json_t *val, struct seg **out,
+		  struct mv_err *err);
 /* Add s to c's segments and id map (c->lock held exclusively). */
 int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err);
 /* Read a deletion log's ids (*ids malloc'ed). */
@@ -207,10 +253,22 @@ void stage_abort(struct pcoll *pc);
 void cindex_free(struct cindex *ci);
 
 /* indexer.c */
-/* At start-up: the index named by key/val of collection c. */
+/*
+ * The index named by key/val of collection c (start-up, a reload).  With
+ * r (a reload, load.c): the index the node holds is not read again (its
+ * FAISS index is adopted at the swap), a new one must be r's read ahead,
+ * else NODE_RELOAD_AGAIN.
+ */
+struct reuse;
 int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		    const char *leaf, const void *val, size_t vlen,
-		    struct mv_err *err);
+		    struct reuse *r, struct mv_err *err);
+/*
+ * Read the index file at path (mapped and checked whole) into *ix, *size
+ * its bytes; total: the labels it must hold, or UINT64_MAX (unknown yet).
+ */
+int node_index_fetch(struct node *nd, const char *path, uint64_t total,
+		     struct mv_index **ix, uint64_t *size, struct mv_err *err);
 /* Which of an index's covered segments holds label l (binary search). */
 size_t node_label_seg(const struct cindex *ci, uint64_t l);
 /* Search the index part of c (lock held shared); merge into ids/dist. */

@@ -75,6 +75,23 @@ static int load_cb(void *arg, const char *key, const void *val, size_t vlen)
 	return 0;
 }
 
+/* A count in a data key's value (0 when absent or not a count). */
+static uint64_t json_u64(const json_t *val, const char *name)
+{
+	json_int_t v = json_integer_value(json_object_get(val, name));
+
+	return v > 0 ? (uint64_t)v : 0;
+}
+
+static void load_ctx_free(struct load_ctx *lc)
+{
+	for (size_t i = 0; i < lc->n; i++)
+		json_decref(lc->v[i].val);
+	free(lc->v);
+	free(lc->index_leaf);
+	free(lc->index_val);
+}
+
 static int loaded_cmp(const void *a, const void *b)
 {
 	const struct loaded *x = a, *y = b;
@@ -85,22 +102,137 @@ static int loaded_cmp(const void *a, const void *b)
 }
 
 /*
+ * c's data keys into lc, in load order (by seq, delete logs first), its
+ * files' directory into dir and its newest index key's value (or NULL)
+ * into *index.
+ */
+static int load_list(struct node *nd, struct coll *c, struct load_ctx *lc,
+		     char *dir, size_t cap, json_t **index,
+		     struct mv_err *err)
+{
+	char key[256];
+	int rc;
+
+	key_coll(key, sizeof(key), c->user, c->name, "data/");
+	lc->prefix_len = strlen(key);
+	rc = mv_meta_range(nd->meta, key, load_cb, lc, err);
+	if (rc < 0)
+		return rc;
+	if (lc->n)
+		qsort(lc->v, lc->n, sizeof(*lc->v), loaded_cmp);
+	snprintf(dir, cap, "%s/%s-%s/", c->user, c->name, c->token);
+	if (lc->index_val)
+		*index = json_loadb(lc->index_val, lc->index_vlen, 0, NULL);
+	return 0;
+}
+
+/*
+ * Block A of the vector file at path by range reads, where a cluster node
+ * keeps no vectors of it: size and rows are the metadata's.  The first
+ * read, from offset 0, takes the header and up to SPAN_A more bytes (8 a
+ * row: a flush's ids, stored raw or smaller): all of A for a flush of up
+ * to 8,192 rows, else (or a merge's 24 bytes a row) A is read alone next.
+ * A streamed file's header is a trailer, so the same span is read again
+ * at the end (A and the trailer).  Block B is not read: it is checked
+ * when something maps the file for its vectors (node_seg_raw).  The
+ * header and A are checked against the header's checksums; damage is
+ * MV_EIO naming the file.
+ */
+#define SPAN_A (64u << 10)
+static int seg_read_a(struct node *nd, const char *path, uint64_t size,
+		      uint64_t rows, struct mv_seginfo *info, void **a,
+		      struct mv_err *err)
+{
+	uint64_t span = MV_SEGFILE_HDR + (rows < SPAN_A / 8 ? rows * 8 :
+					  SPAN_A);
+	uint64_t off = 0;
+	unsigned char *buf = NULL;
+	struct mv_err e0 = { 0 };
+	size_t got;
+	int rc;
+
+	if (span > size)
+		span = size;
+	memset(info, 0, sizeof(*info));
+	rc = mv_store_get_range(nd->store, path, 0, span, (void **)&buf, &got,
+				err);
+	if (rc < 0)
+		return rc;
+	if (got < MV_SEGFILE_HDR ||
+	    mv_segfile_header(path, buf, info, &e0) < 0 || info->tail) {
+		/* Not a header at the start: a trailer at the end? */
+		int magic = got >= 4 && !memcmp(buf, "MVF1", 4) && !info->tail;
+
+		free(buf);
+		buf = NULL;
+		off = size - span;
+		rc = mv_store_get_range(nd->store, path, off, span,
+					(void **)&buf, &got, err);
+		if (rc < 0)
+			return rc;
+		if (got < MV_SEGFILE_HDR)
+			rc = mv_err_set(err, MV_EIO, "'%s': truncated (%zu "
+					"bytes at %llu)", path, got,
+					(unsigned long long)off);
+		else if (mv_segfile_header(path, buf + got - MV_SEGFILE_HDR,
+					   info, magic ? NULL : err) < 0 ||
+			 !info->tail)
+			rc = magic && e0.code ?
+				mv_err_set(err, e0.code, "%s", e0.msg) :
+				mv_err_set(err, MV_EIO, "'%s': not a segment "
+					   "file", path);
+		if (rc < 0)
+			goto out;
+	}
+	if (info->size != size || info->n != rows) {
+		rc = mv_err_set(err, MV_EIO, "'%s': %llu bytes of %llu rows, "
+				"the metadata says %llu of %llu", path,
+				(unsigned long long)info->size,
+				(unsigned long long)info->n,
+				(unsigned long long)size,
+				(unsigned long long)rows);
+		goto out;
+	}
+	if (info->a_off < off || info->a_off + info->a_len > off + got) {
+		/* Block A is larger than the span: read it alone. */
+		free(buf);
+		buf = NULL;
+		off = info->a_off;
+		rc = mv_store_get_range(nd->store, path, off, info->a_len,
+					(void **)&buf, &got, err);
+		if (rc < 0)
+			goto out;
+	}
+	rc = mv_segfile_block_a(path, info, buf + (info->a_off - off),
+				got - (info->a_off - off) < info->a_len ?
+				got - (info->a_off - off) : info->a_len, a,
+				err);
+out:
+	free(buf);
+	return rc;
+}
+
+/*
  * Read the segment whose .vec file is path.  Every byte of the file is
  * checked against its checksums, as before, but through a mapping where
  * the vectors are not kept as stored: a segment an index covers (covered;
  * the index holds its vectors, and GET maps the file again), another
  * node's unit, or a cosine segment (a normalised copy is searched).  Only
  * an l2 segment searched by brute force keeps the file's bytes in memory.
- * A mapping's pages are the page cache's: nothing stays resident.
+ * A mapping's pages are the page cache's: nothing stays resident.  In a
+ * cluster (a store shared by the nodes, where the bytes fetched are the
+ * cost), a segment whose vectors are not kept is read in part instead:
+ * its header and block A only (seg_read_a), when the metadata gives its
+ * size and rows (size 0: unknown, read whole).
  */
 static int seg_read(struct node *nd, struct coll *c, const char *path,
-		    uint64_t seq, int covered, struct seg **out,
-		    struct mv_err *err)
+		    uint64_t seq, uint64_t size, uint64_t rows, int covered,
+		    struct seg **out, struct mv_err *err)
 {
 	struct seg *s = calloc(1, sizeof(*s));
 	struct mv_seginfo info;
 	void *file = NULL, *a = NULL, *map = NULL;
-	const void *b, *p = NULL;
+	const void *b = NULL, *p = NULL;
 	size_t len;
 	int novecs = covered || !node_place_held(nd, path);
 	int rc;
@@ -111,15 +243,21 @@ static int seg_read(struct node *nd, struct coll *c, const char *path,
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	}
 	snprintf(s->path, sizeof(s->path), "%s", path);
-	if (novecs || c->metric == MV_COSINE) {
-		rc = mv_store_map(nd->store, s->path, &p, &len, &map, err);
+	if (novecs && nd->place && size) {
+		rc = seg_read_a(nd, s->path, size, rows, &info, &a, err);
+		len = size;
 	} else {
-		rc = mv_store_get(nd->store, s->path, &file, &len, err);
-		p = file;
+		if (novecs || c->metric == MV_COSINE) {
+			rc = mv_store_map(nd->store, s->path, &p, &len, &map,
+					  err);
+		} else {
+			rc = mv_store_get(nd->store, s->path, &file, &len, err);
+			p = file;
+		}
+		if (rc == 0)
+			rc = mv_segfile_decode(s->path, p, len, &info, &a, &b,
+					       err);
 	}
-	if (rc < 0)
-		goto fail;
-	rc = mv_segfile_decode(s->path, p, len, &info, &a, &b, err);
 	if (rc < 0)
 		goto fail;
 	/*
@@ -230,9 +368,11 @@ fail:
 }
 
 int node_seg_read(struct node *nd, struct coll *c, const char *path,
-		  uint64_t seq, struct seg **out, struct mv_err *err)
+		  const json_t *val, struct seg **out, struct mv_err *err)
 {
-	return seg_read(nd, c, path, seq, 0, out, err);
+	return seg_read(nd, c, path, json_u64(val, "seq"),
+			json_u64(val, "size"), json_u64(val, "rows"), 0, out,
+			err);
 }
 
 /*
@@ -243,7 +383,7 @@ static int seg_fill(struct node *nd, struct coll *c, struct seg *s,
 		    struct mv_err *err)
 {
 	struct seg *t = NULL;
-	int rc = seg_read(nd, c, s->path, s->seq, 0, &t, err);
+	int rc = seg_read(nd, c, s->path, s->seq, 0, 0, 0, &t, err);
 
 	if (rc < 0)
 		return rc;
@@ -299,18 +439,92 @@ static int index_covers(const json_t *val, const char *leaf)
 	return 0;
 }
 
+struct seg *node_coll_seg(struct coll *c, const char *path)
+{
+	for (size_t i = 0; i < c->nsegs; i++)
+		if (!strcmp(c->segs[i]->path, path))
+			return c->segs[i];
+	return NULL;
+}
+
+int node_coll_del(const struct coll *c, const char *path)
+{
+	for (size_t i = 0; i < c->ndels; i++)
+		if (!strcmp(c->dels[i].path, path))
+			return 1;
+	return 0;
+}
+
+/*
+ * A reload's copy of o, a segment the node holds: its ids, columns and
+ * rowseq borrowed (immutable; node_reload_adopt takes them over), its
+ * deletions copied (changed only under node.commit, which the reload
+ * holds), its vectors left with o until the swap.
+ */
+static struct seg *seg_clone(struct seg *o)
+{
+	struct seg *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	memcpy(s->path, o->path, sizeof(s->path));
+	s->from = o;
+	s->seq = o->seq;
+	s->n = o->n;
+	s->size = o->size;
+	s->ids = o->ids;
+	s->ncols = o->ncols;
+	s->cols = o->cols;
+	s->rowseq = o->rowseq;
+	s->minseq = o->minseq;
+	s->ndeleted = o->ndeleted;
+	if (o->deleted) {
+		if (!(s->deleted = malloc((o->n + 7) / 8)))
+			goto oom;
+		memcpy(s->deleted, o->deleted, (o->n + 7) / 8);
+	}
+	if (o->ndseq) {
+		if (!(s->dseq = malloc(o->ndseq * sizeof(*s->dseq))))
+			goto oom;
+		memcpy(s->dseq, o->dseq, o->ndseq * sizeof(*s->dseq));
+		s->ndseq = s->dseqcap = o->ndseq;
+	}
+	return s;
+oom:
+	node_seg_free(s);
+	return NULL;
+}
+
 static int load_seg(struct node *nd, struct coll *c, const char *dir,
-		    struct loaded *l, const json_t *index,
+		    struct loaded *l, const json_t *index, struct reuse *r,
 		    struct mv_err *err)
 {
 	char path[MV_SPATH];
-	struct seg *s = NULL;
-	int rc;
+	struct seg *s = NULL, *o;
+	int rc = 0;
 
 	snprintf(path, sizeof(path), "%s%s", dir, l->name);
-	rc = seg_read(nd, c, path, l->seq, index && index_covers(index,
-								l->name),
-		      &s, err);
+	if (!r) {
+		rc = seg_read(nd, c, path, l->seq, json_u64(l->val, "size"),
+			      json_u64(l->val, "rows"),
+			      index && index_covers(index, l->name), &s, err);
+	} else {
+		for (size_t i = 0; !s && i < r->nsegs; i++)
+			if (r->segs[i] && !strcmp(r->segs[i]->path, path)) {
+				s = r->segs[i];	/* read ahead */
+				r->segs[i] = NULL;
+				if (l->seq < r->newmin)
+					r->newmin = l->seq;
+			}
+		if (!s && (o = node_coll_seg(r->c, path)) &&
+		    !(s = seg_clone(o)))
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		else if (!s) {
+			mv_err_set(err, MV_EAGAIN, "'%s' appeared after the "
+				   "reload's reads", path);
+			return NODE_RELOAD_AGAIN;
+		}
+	}
 	if (rc == 0 && (rc = node_seg_attach(c, s, err)) < 0)
 		node_seg_free(s);
 	return rc;
@@ -369,7 +583,7 @@ int node_del_apply(struct coll *c, const char *path, uint64_t seq,
 }
 
 static int load_del(struct node *nd, struct coll *c, const char *dir,
-		    struct loaded *l, struct mv_err *err)
+		    struct loaded *l, struct reuse *r, struct mv_err *err)
 {
 	char path[MV_SPATH];
 	int64_t *d = NULL;
@@ -377,6 +591,23 @@ static int load_del(struct node *nd, struct coll *c, const char *dir,
 	int rc;
 
 	snprintf(path, sizeof(path), "%s%s", dir, l->name);
+	if (r) {
+		/*
+		 * A log the node applied needs no reading: the copies of its
+		 * segments carry its deletions.  Unless a segment read ahead
+		 * came before it: then node_reload_read read it too.
+		 */
+		for (size_t i = 0; i < r->ndels; i++)
+			if (!strcmp(r->dels[i].path, path))
+				return node_del_apply(c, path, l->seq,
+						      r->dels[i].ids,
+						      r->dels[i].n, err);
+		if (node_coll_del(r->c, path) && r->newmin >= l->seq)
+			return node_del_apply(c, path, l->seq, NULL, 0, err);
+		mv_err_set(err, MV_EAGAIN, "'%s' appeared after the reload's "
+			   "reads", path);
+		return NODE_RELOAD_AGAIN;
+	}
 	rc = node_del_read(nd, path, &d, &n, err);
 	if (rc == 0)
 		rc = node_del_apply(c, path, l->seq, d, n, err);
@@ -384,8 +615,148 @@ static int load_del(struct node *nd, struct coll *c, const char *dir,
 	return rc;
 }
 
+int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
+		     struct mv_err *err)
+{
+	char dir[200], path[MV_SPATH];
+	struct load_ctx lc = { 0 };
+	json_t *index = NULL;
+	uint64_t minseq = UINT64_MAX;
+	int rc, held;
+
+	memset(r, 0, sizeof(*r));
+	r->c = c;
+	r->newmin = UINT64_MAX;
+	rc = load_list(nd, c, &lc, dir, sizeof(dir), &index, err);
+	if (rc < 0)
+		goto out;
+	if (!(r->segs = calloc(lc.n + 1, sizeof(*r->segs))) ||
+	    !(r->dels = calloc(lc.n + 1, sizeof(*r->dels)))) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
+	/* The vector files c lacks, then the delete logs they need. */
+	for (size_t i = 0; i < lc.n && rc == 0; i++) {
+		struct seg *s = NULL;
+
+		if (!lc.v[i].kind)
+			continue;
+		snprintf(path, sizeof(path), "%s%s", dir, lc.v[i].name);
+		pthread_rwlock_rdlock(&c->lock);
+		held = node_coll_seg(c, path) != NULL;
+		pthread_rwlock_unlock(&c->lock);
+		if (held)
+			continue;
+		rc = seg_read(nd, c, path, lc.v[i].seq,
+			      json_u64(lc.v[i].val, "size"),
+			      json_u64(lc.v[i].val, "rows"),
+			      index && index_covers(index, lc.v[i].name), &s,
+			      err);
+		if (rc == 0)
+			r->segs[r->nsegs++] = s;
+		if (rc == 0 && lc.v[i].seq < minseq)
+			minseq = lc.v[i].seq;
+	}
+	for (size_t i = 0; i < lc.n && rc == 0; i++) {
+		struct predel *p = &r->dels[r->ndels];
+
+		if (lc.v[i].kind)
+			continue;
+		snprintf(path, sizeof(path), "%s%s", dir, lc.v[i].name);
+		pthread_rwlock_rdlock(&c->lock);
+		held = node_coll_del(c, path);
+		pthread_rwlock_unlock(&c->lock);
+		if (held && lc.v[i].seq <= minseq)
+			continue;
+		snprintf(p->path, sizeof(p->path), "%s", path);
+		rc = node_del_read(nd, path, &p->ids, &p->n, err);
+		if (rc == 0)
+			r->ndels++;
+	}
+	/* A new index this node holds; the one it has is kept. */
+	if (rc == 0 && lc.index_leaf) {
+		snprintf(path, sizeof(path), "%s%s", dir, lc.index_leaf);
+		pthread_rwlock_rdlock(&c->lock);
+		held = c->index && !strcmp(c->index->path, path);
+		pthread_rwlock_unlock(&c->lock);
+		if (!held && node_place_held(nd, path)) {
+			snprintf(r->ixpath, sizeof(r->ixpath), "%s", path);
+			rc = node_index_fetch(nd, path, UINT64_MAX, &r->ix,
+					      &r->ixlen, err);
+		}
+	}
+out:
+	load_ctx_free(&lc);
+	json_decref(index);
+	if (rc < 0)
+		node_reuse_release(r);
+	return rc;
+}
+
+void node_reuse_release(struct reuse *r)
+{
+	for (size_t i = 0; i < r->nsegs; i++)
+		node_seg_free(r->segs[i]);
+	free(r->segs);
+	for (size_t i = 0; i < r->ndels; i++)
+		free(r->dels[i].ids);
+	free(r->dels);
+	mv_index_free(r->ix);
+	r->segs = NULL;
+	r->dels = NULL;
+	r->ix = NULL;
+	r->nsegs = r->ndels = 0;
+}
+
+void node_reload_adopt(struct coll *c, struct coll *n2)
+{
+	for (size_t i = 0; i < n2->nsegs; i++) {
+		struct seg *s = n2->segs[i], *o = s->from;
+
+		if (!o)
+			continue;
+		s->from = NULL;		/* ids, cols, rowseq are s's now */
+		o->ids = NULL;
+		o->rowseq = NULL;
+		o->cols = NULL;
+		o->ncols = 0;
+		if (o->map && !s->map) {
+			s->map = o->map;
+			s->raw = o->raw;
+			o->map = NULL;
+			o->raw = NULL;
+		}
+		/*
+		 * The vectors, unless the index covers the segment now (or
+		 * they were read again: an index that failed to load).
+		 */
+		if (o->vecs && !s->indexed && !s->vecs) {
+			s->own = o->own;
+			s->big = o->big;
+			s->vecs = o->vecs;
+			s->norms2 = o->norms2;
+			if (o->raw == o->vecs)
+				s->raw = s->vecs;
+			o->own = NULL;
+			memset(&o->big, 0, sizeof(o->big));
+			o->vecs = NULL;
+			o->norms2 = NULL;
+		}
+		o->raw = NULL;
+	}
+	/* The same index file: its FAISS index and what it counts. */
+	if (c->index && n2->index && !n2->index->ix &&
+	    !strcmp(c->index->path, n2->index->path)) {
+		n2->index->ix = c->index->ix;
+		n2->index->held = c->index->held;
+		c->index->ix = NULL;
+		c->index->held = 0;
+	}
+}
+
 int node_coll_load(struct node *nd, const char *user, const char *name,
-		   int startup, struct coll **out, struct mv_err *err)
+		   int startup, struct reuse *r, struct coll **out,
+		   struct mv_err *err)
 {
 	char key[256], *val = NULL, dir[200];
 	size_t vlen;
@@ -433,6 +804,10 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 	c->create_time = json_integer_value(json_object_get(j, "create_time"));
 	snprintf(c->token, sizeof(c->token), "%s",
 		 json_string_value(json_object_get(j, "token")));
+	if (r && strcmp(r->c->token, c->token))
+		r = NULL;	/* another incarnation: nothing to reuse */
+	if (r)
+		r->newmin = UINT64_MAX;
 	key_coll(key, sizeof(key), user, name, "state");
 	{
 		/* Ids below next_id may have been handed out: never again. */
@@ -445,20 +820,14 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 	}
 	if (c->next_seq == 0)
 		c->next_seq = 1;
-	key_coll(key, sizeof(key), user, name, "data/");
-	lc.prefix_len = strlen(key);
-	rc = mv_meta_range(nd->meta, key, load_cb, &lc, err);
+	rc = load_list(nd, c, &lc, dir, sizeof(dir), &index, err);
 	if (rc < 0)
 		goto out;
-	if (lc.n)
-		qsort(lc.v, lc.n, sizeof(*lc.v), loaded_cmp);
-	snprintf(dir, sizeof(dir), "%s/%s-%s/", user, name, c->token);
-	if (lc.index_val)
-		index = json_loadb(lc.index_val, lc.index_vlen, 0, NULL);
 	for (size_t i = 0; i < lc.n; i++) {
-		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], index, err)
-				  : load_del(nd, c, dir, &lc.v[i], err);
-		if (rc < 0)
+		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], index, r,
+					     err)
+				  : load_del(nd, c, dir, &lc.v[i], r, err);
+		if (rc != 0)
 			goto out;
 		if (lc.v[i].seq >= c->next_seq)
 			c->next_seq = lc.v[i].seq + 1;
@@ -484,8 +853,10 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 		c->id_end = c->id_next;
 	}
 	if (lc.index_leaf &&
-	    node_index_load(nd, c, dir, lc.index_leaf, lc.index_val,
-			    lc.index_vlen, err) < 0) {
+	    (rc = node_index_load(nd, c, dir, lc.index_leaf, lc.index_val,
+				  lc.index_vlen, r, err)) == NODE_RELOAD_AGAIN)
+		goto out;
+	if (lc.index_leaf && rc < 0) {
 		/* A bad index is not fatal: search falls back to brute force. */
 		log_warnx("collection '%s': %s; searching without the index",
 			  name, err ? err->msg : "bad index");
@@ -504,11 +875,7 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 	c = NULL;
 	rc = 0;
 out:
-	for (size_t i = 0; i < lc.n; i++)
-		json_decref(lc.v[i].val);
-	free(lc.v);
-	free(lc.index_leaf);
-	free(lc.index_val);
+	load_ctx_free(&lc);
 	json_decref(index);
 	json_decref(j);
 	coll_put(c);

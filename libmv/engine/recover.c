@@ -454,7 +454,7 @@ static int load_user(struct node *nd, const char *user, struct mv_err *err)
 	for (size_t i = 0; rc == 0 && i < fc.n; i++) {
 		struct coll *c = NULL, **tail;
 
-		rc = node_coll_load(nd, user, fc.v[i].name, 1, &c, err);
+		rc = node_coll_load(nd, user, fc.v[i].name, 1, NULL, &c, err);
 		if (rc != 0)
 			break;
 		for (tail = &nd->colls; *tail; tail = &(*tail)->next)

@@ -123,9 +123,8 @@ static int exact_rows(struct node *nd, struct coll *c, struct seg *s,
 	if (scratch_get(sc, nq * kk, err) < 0)
 		return MV_EINTERNAL;
 	if (!v) {
-		v = node_seg_raw(nd, s);
-		if (!v)
-			return mv_err_set(err, MV_EIO, "cannot read '%s'", s->path);
+		if ((rc = node_seg_raw(nd, s, &v, err)) < 0)
+			return rc;
 		raw = c->metric == MV_COSINE;
 	}
 	if (rows && (raw || nq >= FILTER_GATHER_NQ)) {

@@ -42,6 +42,13 @@ void node_seg_free(struct seg *s)
 {
 	if (!s)
 		return;
+	if (s->from) {
+		/* A reload's copy not adopted: these are the original's. */
+		s->ids = NULL;
+		s->rowseq = NULL;
+		s->cols = NULL;
+		s->ncols = 0;
+	}
 	if (s->held)
 		node_held_add(-(long long)s->held);
 	free(s->ids);
@@ -134,44 +141,45 @@ int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
 	return 0;
 }
 
-/* Map the raw vectors of a cosine segment, for GET. */
+/*
+ * Map the raw vectors of a segment that keeps none in memory (cosine, an
+ * index covers it, another node's unit), for GET, merges and builds.
+ * Every byte is checked here, block B included: a cluster node read only
+ * the header and block A of such a file at load (load.c).
+ */
 static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static const float *seg_raw(struct node *nd, struct seg *s)
+static int seg_raw(struct node *nd, struct seg *s, const float **raw,
+		   struct mv_err *err)
 {
-	const float *r;
+	int rc = 0;
 
-	pthread_mutex_lock(&map_lock);
-	r = s->raw;
-	pthread_mutex_unlock(&map_lock);
-	if (r)
-		return r;
 	pthread_mutex_lock(&map_lock);
 	if (!s->raw) {
-		const void *p;
+		const void *p, *b;
 		size_t len;
-		void *h;
+		void *h, *a;
 		struct mv_seginfo info;
-		void *a;
-		const void *b;
 
-		if (mv_store_map(nd->store, s->path, &p, &len, &h, NULL) == 0) {
-			if (mv_segfile_decode(s->path, p, len, &info, &a, &b,
-					      NULL) < 0) {
-				mv_store_unmap(nd->store, h);
-			} else {
-				/* The checksum read every page: only what
-				 * GET reads again need be resident. */
-				mv_store_map_evict(nd->store, h);
-				free(a);
-				s->map = h;
-				s->raw = b;
-			}
+		rc = mv_store_map(nd->store, s->path, &p, &len, &h, err);
+		if (rc == 0 &&
+		    (rc = mv_segfile_decode(s->path, p, len, &info, &a, &b,
+					    err)) < 0) {
+			mv_store_unmap(nd->store, h);
+		} else if (rc == 0) {
+			/* The checksum read every page: only what GET
+			 * reads again need be resident. */
+			mv_store_map_evict(nd->store, h);
+			free(a);
+			s->map = h;
+			s->raw = b;
 		}
 	}
-	r = s->raw;
+	*raw = s->raw;
 	pthread_mutex_unlock(&map_lock);
-	return r;
+	if (rc == 0 && !*raw)
+		rc = mv_err_set(err, MV_EIO, "'%s': no vectors", s->path);
+	return rc;
 }
 
 int node_seg_set_deleted(struct seg *s, uint64_t row)
@@ -274,7 +282,8 @@ int coll_fields_text(struct coll *c, struct seg *s, uint64_t row,
 	return 0;
 }
 
-const float *node_seg_raw(struct node *nd, struct seg *s)
+int node_seg_raw(struct node *nd, struct seg *s, const float **raw,
+		 struct mv_err *err)
 {
-	return seg_raw(nd, s);
+	return seg_raw(nd, s, raw, err);
 }

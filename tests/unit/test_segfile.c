@@ -200,3 +200,115 @@ TEST(segfile_huge_a_raw_is_damage_not_an_allocation)
 		free(f);
 	}
 }
+
+/*
+ * What a range reader does (load.c on a cluster node): the header alone
+ * (at offset 0, or the trailer of a streamed file), then block A alone,
+ * checked against the header's checksum; block B only when it is read.
+ * A flipped bit in the header or in A is MV_EIO naming the file; one in
+ * B passes the header and A and is caught by mv_segfile_check_b.
+ */
+static void parts(unsigned char *f, size_t len, const int64_t *ids,
+		  uint64_t n, int tail)
+{
+	struct mv_seginfo info;
+	struct mv_err err = { 0 };
+	const unsigned char *h = tail ? f + len - MV_SEGFILE_HDR : f;
+	void *a = NULL;
+	uint64_t bit[3];
+
+	CHECK_EQ_INT(mv_segfile_header("p.vec", h, &info, &err), 0);
+	CHECK_EQ_INT(info.tail, tail);
+	CHECK_EQ_U64(info.size, len);
+	CHECK_EQ_U64(info.n, n);
+	CHECK_EQ_U64(info.a_raw, n * 8);
+	CHECK_EQ_U64(info.a_off, tail ? info.b_len : MV_SEGFILE_HDR);
+	CHECK(info.a_off + info.a_len <= len);
+	CHECK_EQ_INT(mv_segfile_block_a("p.vec", &info, f + info.a_off,
+					info.a_len, &a, &err), 0);
+	CHECK(a && !memcmp(a, ids, n * 8));
+	free(a);
+	CHECK_EQ_INT(mv_segfile_check_b("p.vec", &info, f + info.b_off, &err),
+		     0);
+	/* One bit in the header, in A, in B. */
+	bit[0] = (uint64_t)(h - f) + 17;
+	bit[1] = info.a_off + info.a_len / 2;
+	bit[2] = info.b_off + info.b_len - 3;
+	for (int i = 0; i < 3; i++) {
+		struct mv_seginfo in2;
+		int rc;
+
+		f[bit[i]] ^= 0x10;
+		memset(&err, 0, sizeof(err));
+		a = NULL;
+		rc = mv_segfile_header("p.vec", h, &in2, &err);
+		if (rc == 0)
+			rc = mv_segfile_block_a("p.vec", &in2, f + in2.a_off,
+						in2.a_len, &a, &err);
+		if (i < 2) {
+			CHECK_EQ_INT(rc, MV_EIO);
+			CHECK(strstr(err.msg, "'p.vec': "));
+			CHECK(strstr(err.msg, i ? "checksum mismatch" :
+				     "header checksum mismatch"));
+			CHECK(a == NULL);
+		} else {
+			/* B is not read with the header and A. */
+			CHECK_EQ_INT(rc, 0);
+			free(a);
+			CHECK_EQ_INT(mv_segfile_check_b("p.vec", &in2,
+							f + in2.b_off, &err),
+				     MV_EIO);
+			CHECK(strstr(err.msg, "'p.vec': checksum mismatch"));
+		}
+		f[bit[i]] ^= 0x10;
+	}
+	/* A block A of the wrong length (a short range read). */
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ_INT(mv_segfile_block_a("p.vec", &info, f + info.a_off,
+					info.a_len - 1, &a, &err), MV_EIO);
+	CHECK(strstr(err.msg, "'p.vec': truncated"));
+	/* A trailer is not taken for a header at the start, nor B's bytes. */
+	memset(&err, 0, sizeof(err));
+	if (tail)
+		CHECK_EQ_INT(mv_segfile_header("p.vec", f, &info, &err), MV_EIO);
+}
+
+TEST(segfile_header_and_block_a_alone)
+{
+	uint64_t n = 3000;
+	uint32_t dim = 16;
+	size_t blen = n * dim * sizeof(float), len = 0;
+	int64_t *ids = malloc(n * 8);
+	float *v = malloc(blen);
+	unsigned char *f, *g;
+	struct mv_segenc e;
+	struct mv_err err = { 0 };
+
+	REQUIRE(ids && v);
+	for (uint64_t i = 0; i < n; i++)
+		ids[i] = (int64_t)(i * 7919 % 100003);
+	for (uint64_t i = 0; i < n * dim; i++)
+		v[i] = (float)i * 0.5f;
+	/* The header at offset 0 (zstd on A: ids that compress a little). */
+	REQUIRE(mv_segenc_init(&e, MV_SEG_VEC, dim, n, ids, n * 8, v, blen,
+			       &err) == 0);
+	REQUIRE((f = flatten(&e, &len)));
+	mv_segenc_release(&e);
+	parts(f, len, ids, n, 0);
+	free(f);
+	/* Streamed: B, A, the trailer. */
+	REQUIRE(mv_segenc_tail(&e, MV_SEG_VEC, dim, n, ids, n * 8, blen,
+			       mv_crc32c(0, v, blen), &err) == 0);
+	REQUIRE((g = malloc(blen + e.iov[0].iov_len + MV_SEGFILE_HDR)));
+	memcpy(g, v, blen);
+	len = blen;
+	for (int i = 0; i < 2; i++) {
+		memcpy(g + len, e.iov[i].iov_base, e.iov[i].iov_len);
+		len += e.iov[i].iov_len;
+	}
+	mv_segenc_release(&e);
+	parts(g, len, ids, n, 1);
+	free(g);
+	free(ids);
+	free(v);
+}

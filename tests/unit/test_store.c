@@ -762,6 +762,34 @@ SEAM_TEST(range)
 	mv_store_close(s);
 }
 
+/* The bytes read: every get, range and map counts what it gave. */
+SEAM_TEST(bytes_read)
+{
+	struct mv_store *s = open_store("store-bytes-read");
+	void *buf, *h;
+	const void *p;
+	size_t got;
+
+	REQUIRE(s);
+	CHECK_EQ_U64(mv_store_bytes_read(s), 0);
+	REQUIRE(put_str(s, "r/obj", "0123456789") == 0);
+	CHECK_EQ_U64(mv_store_bytes_read(s), 0);
+	REQUIRE(mv_store_get(s, "r/obj", &buf, &got, NULL) == 0);
+	free(buf);
+	CHECK_EQ_U64(mv_store_bytes_read(s), 10);
+	REQUIRE(mv_store_get_range(s, "r/obj", 7, 100, &buf, &got, NULL) == 0);
+	free(buf);
+	CHECK_EQ_U64(mv_store_bytes_read(s), 13);
+	REQUIRE(mv_store_map(s, "r/obj", &p, &got, &h, NULL) == 0);
+	mv_store_unmap(s, h);
+	CHECK_EQ_U64(mv_store_bytes_read(s), 23);
+	/* A failed read counts nothing. */
+	CHECK_EQ_INT(mv_store_get(s, "r/none", &buf, &got, NULL), MV_ENOINPUT);
+	CHECK_EQ_U64(mv_store_bytes_read(s), 23);
+	CHECK_EQ_U64(mv_store_bytes_read(NULL), 0);
+	mv_store_close(s);
+}
+
 /* kB of the process's file-backed resident memory (RssFile). */
 static long rss_file_kb(void)
 {
