@@ -284,7 +284,7 @@ struct hgraph {
 static int parse_hnsw(const void *buf, size_t len, struct hgraph *g)
 {
 	const unsigned char *p = buf, *end = p + len;
-	uint64_t n;
+	uint64_t n, last;
 	int32_t metric;
 
 	if (len < 4 || memcmp(p, "IHNf", 4) ||
@@ -304,11 +304,12 @@ static int parse_hnsw(const void *buf, size_t len, struct hgraph *g)
 	if (skip_vec(&p, end, 8, &g->noff) < 0)
 		return -1;
 	g->nb = p + 8;
-	if (skip_vec(&p, end, 4, &g->nnb) < 0 ||
+	if (g->noff < 2 || skip_vec(&p, end, 4, &g->nnb) < 0 ||
 	    take(&p, end, &g->entry, 4) < 0 ||
 	    take(&p, end, &g->max_level, 4) < 0)
 		return -1;
-	return 0;
+	memcpy(&last, g->off + (g->noff - 1) * 8, 8);	/* lists' end */
+	return last <= g->nnb ? 0 : -1;
 }
 
 static int32_t geti32(const unsigned char *a, uint64_t i)
@@ -625,44 +626,19 @@ static void check_not_serialised(const char *spec, size_t nl, long long_np,
 	free(q);
 }
 
-/*
- * The level-0 list of the last vector of an IndexHNSWFlat serialised by
- * FAISS 1.7.3 (index_write.cpp: fourcc "IHNf", the index header, then
- * HNSW's assign_probas, cum_nneighbor_per_level, levels, offsets and
- * neighbors vectors): how many links it holds, or -1.
- */
+/* The level-0 list of the last vector of an IndexHNSWFlat serialised by
+ * FAISS 1.7.3: how many links it holds, or -1. */
 static int last_level0_links(const void *buf, size_t len)
 {
-	const unsigned char *p = buf, *end = p + len, *cum, *off, *nb;
-	uint64_t ncum, noff, nnb, o;
-	int32_t metric, c0, c1, l;
+	struct hgraph g;
+	uint64_t b, e;
 	int links = 0;
 
-	if (len < 4 || memcmp(p, "IHNf", 4) ||
-	    take(&p, end, NULL, 4 + 4 + 8 + 8 + 8 + 1) < 0 ||
-	    take(&p, end, &metric, 4) < 0 ||
-	    (metric > 1 && take(&p, end, NULL, 4) < 0) ||
-	    skip_vec(&p, end, 8, NULL) < 0)
+	if (parse_hnsw(buf, len, &g) < 0)
 		return -1;
-	cum = p + 8;
-	if (skip_vec(&p, end, 4, &ncum) < 0 || ncum < 2 ||
-	    skip_vec(&p, end, 4, NULL) < 0)
-		return -1;
-	off = p + 8;
-	if (skip_vec(&p, end, 8, &noff) < 0 || noff < 2)
-		return -1;
-	nb = p + 8;
-	if (skip_vec(&p, end, 4, &nnb) < 0)
-		return -1;
-	memcpy(&c0, cum, 4);
-	memcpy(&c1, cum + 4, 4);
-	memcpy(&o, off + (noff - 2) * 8, 8);	/* the last vector's */
-	if (c0 < 0 || c1 <= c0 || o + (uint64_t)c1 > nnb)
-		return -1;
-	for (int32_t i = c0; i < c1; i++) {
-		memcpy(&l, nb + (o + (uint64_t)i) * 4, 4);
-		links += l >= 0;
-	}
+	hrange(&g, (int32_t)(g.noff - 2), 0, &b, &e);
+	for (uint64_t i = b; i < e; i++)
+		links += geti32(g.nb, i) >= 0;
 	return links;
 }
 
