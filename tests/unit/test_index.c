@@ -237,6 +237,306 @@ TEST(index_fastscan_nprobe_leaves_index)
 	free(q);
 }
 
+/* Take n bytes at *p of a serialised index, or fail. */
+static int take(const unsigned char **p, const unsigned char *end, void *out,
+		size_t n)
+{
+	if ((size_t)(end - *p) < n)
+		return -1;
+	if (out)
+		memcpy(out, *p, n);
+	*p += n;
+	return 0;
+}
+
+/* Skip a FAISS vector (a size_t count, then count items of size sz). */
+static int skip_vec(const unsigned char **p, const unsigned char *end,
+		    size_t sz, uint64_t *count)
+{
+	uint64_t n;
+
+	if (take(p, end, &n, 8) < 0 || n > (uint64_t)(end - *p) / sz)
+		return -1;
+	if (count)
+		*count = n;
+	*p += n * sz;
+	return 0;
+}
+
+/*
+ * HNSW's search against FAISS 1.7.3's own loop, run here on the graph the
+ * index serialises (mv's FAISS patch 04 rewrites that loop for speed: a
+ * sorted candidate list for MinimaxHeap, distances four at a time; it must
+ * find what 1.7.3 finds).  The vectors have small integer coordinates, so
+ * that every distance is an exact integer in float whatever the order of
+ * its sums, and the reference's distances are FAISS's bit for bit; a query
+ * where two of the distances the reference computes are equal (where the
+ * two loops may legitimately order points differently) is not compared.
+ */
+struct hgraph {
+	int32_t ncum, entry, max_level;
+	const unsigned char *cum, *levels, *off, *nb;
+	uint64_t noff, nnb;
+};
+
+/* An IndexHNSWFlat serialised by FAISS 1.7.3 (index_write.cpp: "IHNf", the
+ * index header, HNSW's vectors and fields), or -1. */
+static int parse_hnsw(const void *buf, size_t len, struct hgraph *g)
+{
+	const unsigned char *p = buf, *end = p + len;
+	uint64_t n, last;
+	int32_t metric;
+
+	if (len < 4 || memcmp(p, "IHNf", 4) ||
+	    take(&p, end, NULL, 4 + 4 + 8 + 8 + 8 + 1) < 0 ||
+	    take(&p, end, &metric, 4) < 0 ||
+	    (metric > 1 && take(&p, end, NULL, 4) < 0) ||
+	    skip_vec(&p, end, 8, NULL) < 0)
+		return -1;
+	g->cum = p + 8;
+	if (skip_vec(&p, end, 4, &n) < 0 || n < 2)
+		return -1;
+	g->ncum = (int32_t)n;
+	g->levels = p + 8;
+	if (skip_vec(&p, end, 4, NULL) < 0)
+		return -1;
+	g->off = p + 8;
+	if (skip_vec(&p, end, 8, &g->noff) < 0)
+		return -1;
+	g->nb = p + 8;
+	if (g->noff < 2 || skip_vec(&p, end, 4, &g->nnb) < 0 ||
+	    take(&p, end, &g->entry, 4) < 0 ||
+	    take(&p, end, &g->max_level, 4) < 0)
+		return -1;
+	memcpy(&last, g->off + (g->noff - 1) * 8, 8);	/* lists' end */
+	return last <= g->nnb ? 0 : -1;
+}
+
+static int32_t geti32(const unsigned char *a, uint64_t i)
+{
+	int32_t v;
+
+	memcpy(&v, a + i * 4, 4);
+	return v;
+}
+
+/* Node v's neighbour list at level l: [*b, *e) in g->nb. */
+static void hrange(const struct hgraph *g, int32_t v, int l, uint64_t *b,
+		   uint64_t *e)
+{
+	uint64_t o;
+
+	memcpy(&o, g->off + (uint64_t)v * 8, 8);
+	*b = o + (uint64_t)geti32(g->cum, l);
+	*e = o + (uint64_t)geti32(g->cum, l + 1);
+}
+
+struct href {
+	const float *x, *q;
+	int ip;
+	float dis[N];		/* each point's distance, where has[] */
+	unsigned char has[N];
+};
+
+/* FAISS's internal distance: L2 squared, or minus the inner product. */
+static float hdis(struct href *r, int32_t v)
+{
+	int64_t s = 0;
+
+	for (int j = 0; j < D; j++) {
+		int64_t a = (int64_t)r->q[j], b = (int64_t)r->x[(size_t)v * D + j];
+
+		s += r->ip ? a * b : (a - b) * (a - b);
+	}
+	r->has[v] = 1;
+	r->dis[v] = r->ip ? (float)-s : (float)s;
+	return r->dis[v];
+}
+
+static int cmp_float(const void *a, const void *b)
+{
+	float x = *(const float *)a, y = *(const float *)b;
+
+	return (x > y) - (x < y);
+}
+
+/*
+ * HNSW::search of FAISS 1.7.3 (upper_beam 1, bounded queue, relative
+ * distance check): greedy descent, then search_from_candidates over a
+ * MinimaxHeap of ef entries (pop_min: the nearest not yet expanded;
+ * count_below: entries nearer than a distance, expanded or not; nvalid:
+ * decremented by a pop and by a push that drops an entry, whichever).
+ * Results (labels, nearest first) into lab; returns 1 if no two points
+ * it computed distances of were at equal distances, else 0 (the query is
+ * not comparable).
+ */
+static int ref_search(const struct hgraph *g, struct href *r, int ef,
+		      const uint8_t *sel, int64_t *lab)
+{
+	static unsigned char vis[N];
+	static float seen[N];
+	int nseen = 0;
+	int32_t cid[256], rid[K], near = g->entry;
+	float cd[256], rd[K], dn;
+	int cexp[256], nc = 1, nvalid = 1, nres = 0;
+	uint64_t b, e;
+
+	memset(vis, 0, sizeof(vis));
+	memset(r->has, 0, sizeof(r->has));
+	dn = hdis(r, near);
+	for (int l = g->max_level; l >= 1; l--) {
+		for (int32_t prev = -1; prev != near;) {
+			prev = near;
+			hrange(g, prev, l, &b, &e);
+			for (uint64_t i = b; i < e && geti32(g->nb, i) >= 0; i++) {
+				float d = hdis(r, geti32(g->nb, i));
+
+				if (d < dn) {
+					dn = d;
+					near = geti32(g->nb, i);
+				}
+			}
+		}
+	}
+	cid[0] = near, cd[0] = dn, cexp[0] = 0;
+	vis[near] = 1;
+	if (!sel || sel[near / 8] & 1 << near % 8)
+		rid[nres] = near, rd[nres++] = dn;
+	while (nvalid > 0) {
+		int below = 0, imin = -1;
+		int32_t v0;
+
+		for (int i = 0; i < nc; i++)	/* pop_min */
+			if (!cexp[i] && (imin < 0 || cd[i] < cd[imin]))
+				imin = i;
+		cexp[imin] = 1, nvalid--;
+		v0 = cid[imin];
+		for (int i = 0; i < nc; i++)	/* count_below */
+			below += cd[i] < cd[imin];
+		if (below >= ef)
+			break;
+		hrange(g, v0, 0, &b, &e);
+		for (uint64_t i = b; i < e; i++) {
+			int32_t v1 = geti32(g->nb, i);
+			float d;
+			int w = 0;
+
+			if (v1 < 0)
+				break;
+			if (vis[v1])
+				continue;
+			vis[v1] = 1;
+			d = hdis(r, v1);
+			if (!sel || sel[v1 / 8] & 1 << v1 % 8) {
+				if (nres < K) {
+					rid[nres] = v1, rd[nres++] = d;
+				} else {
+					for (int j = 1; j < K; j++)
+						if (rd[j] > rd[w])
+							w = j;
+					if (d < rd[w])
+						rid[w] = v1, rd[w] = d;
+				}
+			}
+			if (nc < ef) {	/* push */
+				cid[nc] = v1, cd[nc] = d, cexp[nc++] = 0;
+				nvalid++;
+				continue;
+			}
+			for (int j = w = 0; j < nc; j++)
+				if (cd[j] > cd[w])
+					w = j;
+			if (d < cd[w])	/* drops the farthest, expanded or not */
+				cid[w] = v1, cd[w] = d, cexp[w] = 0;
+		}
+	}
+	for (int v = 0; v < N; v++)	/* two points at one distance? */
+		if (r->has[v])
+			seen[nseen++] = r->dis[v];
+	qsort(seen, nseen, sizeof(float), cmp_float);
+	for (int i = 1; i < nseen; i++)
+		if (seen[i] == seen[i - 1])
+			return 0;
+	for (int i = 0; i < K; i++) {	/* nearest first, -1 past nres */
+		int best = -1;
+
+		for (int j = 0; j < nres; j++)
+			if (rid[j] >= 0 && (best < 0 || rd[j] < rd[best]))
+				best = j;
+		lab[i] = best < 0 ? -1 : rid[best];
+		if (best >= 0)
+			rid[best] = -1;
+	}
+	return 1;
+}
+
+/* Vectors of integer coordinates in [-500, 500]: exact distances. */
+static float *intvecs(size_t n, unsigned seed)
+{
+	float *v = malloc(n * D * sizeof(float));
+
+	srand(seed);
+	for (size_t i = 0; i < n * D; i++)
+		v[i] = (float)(rand() % 1001 - 500);
+	return v;
+}
+
+static void check_hnsw_as_faiss_173(int ip, int ef, int filtered)
+{
+	float *x = intvecs(N, 11), *q = intvecs(NQ, 12), dist[K];
+	struct mv_err err = { 0 };
+	struct mv_index *ix = mv_index_new("HNSW16", D, ip, &err);
+	static struct href r;
+	struct hgraph g;
+	uint8_t sel[(N + 7) / 8];
+	int64_t want[K], lab[K];
+	int compared = 0, differ = 0;
+	void *buf = NULL;
+	size_t len = 0;
+
+	REQUIRE(ix != NULL);
+	CHECK_EQ_INT(mv_index_set(ix, "efConstruction", 40, &err), 0);
+	CHECK_EQ_INT(mv_index_add(ix, N, x, &err), 0);
+	REQUIRE(mv_index_write(ix, &buf, &len, &err) == 0);
+	REQUIRE(parse_hnsw(buf, len, &g) == 0);
+	REQUIRE(g.noff == N + 1 && g.ncum >= 3 && g.entry >= 0);
+	for (size_t i = 0; i < sizeof(sel); i++)	/* 2 labels in 3 */
+		sel[i] = (uint8_t)(i % 3 == 0 ? 0xb6 : i % 3 == 1 ? 0x6d : 0xdb);
+	r.x = x, r.ip = ip;
+	for (int i = 0; i < NQ; i++) {
+		r.q = q + (size_t)i * D;
+		if (!ref_search(&g, &r, ef, filtered ? sel : NULL, want))
+			continue;
+		compared++;
+		if (filtered)
+			CHECK_EQ_INT(mv_index_search_sel(ix, 1, r.q, K, 0, ef,
+							 sel, N, dist, lab,
+							 &err), 0);
+		else
+			CHECK_EQ_INT(mv_index_search(ix, 1, r.q, K, 0, ef,
+						     dist, lab, &err), 0);
+		differ += memcmp(lab, want, sizeof(lab)) != 0;
+	}
+	unit_diag("%s ef %d%s: %d of %d queries compared, %d differ",
+		  ip ? "ip" : "l2", ef, filtered ? " filtered" : "", compared,
+		  NQ, differ);
+	CHECK(compared >= NQ / 2);
+	CHECK_EQ_INT(differ, 0);
+	free(buf);
+	mv_index_free(ix);
+	free(x);
+	free(q);
+}
+
+TEST(index_hnsw_search_as_faiss_173)
+{
+	check_hnsw_as_faiss_173(0, 10, 0);
+	check_hnsw_as_faiss_173(0, 40, 0);
+	check_hnsw_as_faiss_173(1, 16, 0);
+	check_hnsw_as_faiss_173(0, 16, 1);
+	check_hnsw_as_faiss_173(1, 40, 1);
+}
+
 #ifdef MV_FAISS_PATCHED
 struct long_search {
 	const struct mv_index *ix;
@@ -324,6 +624,52 @@ static void check_not_serialised(const char *spec, size_t nl, long long_np,
 	mv_index_free(ix);
 	free(x);
 	free(q);
+}
+
+/* The level-0 list of the last vector of an IndexHNSWFlat serialised by
+ * FAISS 1.7.3: how many links it holds, or -1. */
+static int last_level0_links(const void *buf, size_t len)
+{
+	struct hgraph g;
+	uint64_t b, e;
+	int links = 0;
+
+	if (parse_hnsw(buf, len, &g) < 0)
+		return -1;
+	hrange(&g, (int32_t)(g.noff - 2), 0, &b, &e);
+	for (uint64_t i = b; i < e; i++)
+		links += geti32(g.nb, i) >= 0;
+	return links;
+}
+
+/*
+ * FAISS patch 05: a new vector links on level 0 to at most M neighbours,
+ * chosen by the heuristic, as hnswlib does; stock 1.7.3 kept every one of
+ * the efConstruction candidates up to 2 M: here all 40 for M 32.  The last
+ * vector, added alone, has no back links yet: its list is what it chose.
+ */
+TEST(index_hnsw_level0_links_at_most_m)
+{
+	float *x = randvecs(N, 7);
+	struct mv_err err = { 0 };
+	struct mv_index *ix = mv_index_new("HNSW32", D, 0, &err);
+	void *buf = NULL;
+	size_t len = 0;
+	int links;
+
+	REQUIRE(ix != NULL);
+	CHECK_EQ_INT(mv_index_set(ix, "efConstruction", 40, &err), 0);
+	CHECK_EQ_INT(mv_index_add(ix, N - 1, x, &err), 0);
+	CHECK_EQ_INT(mv_index_add(ix, 1, x + (size_t)(N - 1) * D, &err), 0);
+	REQUIRE(mv_index_write(ix, &buf, &len, &err) == 0);
+	links = last_level0_links(buf, len);
+	unit_diag("last vector's level-0 links: %d (M 32, efConstruction 40)",
+		  links);
+	CHECK(links >= 1);
+	CHECK(links <= 32);
+	free(buf);
+	mv_index_free(ix);
+	free(x);
 }
 
 TEST(index_hnsw_mixed_ef_concurrent)
