@@ -317,7 +317,11 @@ data_nodes() {
 	# Where the kernel gives huge pages on request, the segment read
 	# into the heap at start sits in some (MV_HUGEPAGES=0 below: none).
 	restart_node
-	if ! grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled; then
+	# (Not under AddressSanitizer: its allocator is not glibc's malloc.)
+	local thp=1
+	grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled && thp=0
+	ldd "$(command -v mv-noded)" | grep -q libasan && thp=0
+	if [ "$thp" = 1 ]; then
 		run -0 awk '/^AnonHugePages:/ { print $2 }' "/proc/$MV_NODE_PID/smaps_rollup"
 		[ "$output" -gt 0 ]
 	fi
@@ -336,7 +340,7 @@ data_nodes() {
 	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
 	refute_line --partial "GLIBC_TUNABLES="
 	assert_rows "$C" 20000
-	if ! grep -q '\[never\]' /sys/kernel/mm/transparent_hugepage/enabled; then
+	if [ "$thp" = 1 ]; then
 		run -0 awk '/^AnonHugePages:/ { print $2 }' "/proc/$MV_NODE_PID/smaps_rollup"
 		assert_output 0
 	fi
