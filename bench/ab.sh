@@ -64,8 +64,7 @@ trap 'exit 130' INT TERM HUP
 log() { printf 'ab.sh: %s\n' "$*" >&2; }
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.4f", b - a }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
-	END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+. "$root/bench/lib.sh"	# median
 
 # run TREE NAME: one round of every measure on a fresh node of TREE.
 # Appends "measure value" lines to $tmp/NAME.

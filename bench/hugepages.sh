@@ -56,9 +56,8 @@ for r in $(seq "$rounds"); do
 done
 names=(hp round ready_cpu_s anon_huge_MiB rss_MiB search1_cpu_s search2_cpu_s)
 for col in 3 6 7; do
-	m0=$(awk -v c=$col '$1 == 0 { print $c }' "$tmp/out" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
-	m1=$(awk -v c=$col '$1 == 1 { print $c }' "$tmp/out" | sort -n | awk '{ a[NR] = $1 } END { print a[int((NR + 1) / 2)] }')
-	
+	m0=$(median $(awk -v c=$col '$1 == 0 { print $c }' "$tmp/out"))
+	m1=$(median $(awk -v c=$col '$1 == 1 { print $c }' "$tmp/out"))
 	echo "median ${names[col - 1]}: off $m0, on $m1, on/off $(calc %.2f "$m1 / $m0")"
 done
 echo "load $(cut -d' ' -f1-3 /proc/loadavg) at the end"

@@ -8,7 +8,8 @@
 # waited for with node_wait STEP; stop_node: SIGTERM, and its exit
 # status must be 0.  node_wait [STEP]: until the node answers mv-ls,
 # asked every STEP seconds (0.1); it dies if the node exits or takes
-# 60 s.  calc FORMAT EXPR: awk's printf of EXPR.
+# 60 s.  calc FORMAT EXPR: awk's printf of EXPR.  median VALUE...: the
+# median of the values (the mean of the middle two for an even count).
 # bench_bin NAME...: copies of the tools (cmd/NAME/NAME for mv-*, else
 # bench/NAME) in $tmp/bin, first in PATH, so that one run uses one build
 # even if the tree is rebuilt meanwhile.
@@ -52,6 +53,9 @@ bench_bin() {
 }
 
 calc() { awk "BEGIN { printf \"$1\", $2 }"; }
+
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
+	END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.4f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 node_wait() {
 	local end=$((SECONDS + 60))
