@@ -9,7 +9,8 @@
 # mv: its own mv-noded (one thread: OMP and OpenBLAS) in a temporary
 # MV_HOME, and bench/filter (exact, HNSW32 at each ef of EFS, IVF1024,Flat
 # at each nprobe of NPROBES; --sel SEL) with --gt-out, which writes the
-# ground truth of each filter and the field f of each row.  LanceDB:
+# ground truth of each filter and the field f of each row, and --single Q
+# (each query also as a request of its own, as LanceDB is called).  LanceDB:
 # bench/peers/lance_filter.mjs on those rows, field, queries and ground
 # truth (exact, IVF_FLAT 1024 at each nprobes of NPROBES, IVF_HNSW_SQ M 32
 # efConstruction 40 at each ef of EFS), one thread (LANCE_CPU_THREADS,
@@ -89,7 +90,7 @@ done
 log "mv at $(git rev-parse --short HEAD 2>/dev/null || echo unknown), $rows rows, $nq queries"
 OMP_NUM_THREADS=1 OPENBLAS_NUM_THREADS=1 bench/filter --rows "$rows" --nq "$nq" \
 	--types "HNSW32 IVF1024,Flat" --ef "$EFS" --nprobe "$NPROBES" --sel "$SEL" \
-	--gt-out "$tmp/gt" "$base" "$query"
+	--single "$nq" --gt-out "$tmp/gt" "$base" "$query"
 kill -TERM "$pid"
 wait "$pid" || true
 pid=

@@ -20,7 +20,10 @@
  * filter, matching rows, recall@10, QPS, QPS / unfiltered QPS.
  * --sel LIST runs only the bounds of f listed ("500 250 100": 50%, 25%,
  * 10%; the unfiltered search always).  --gt-out DIR writes the ground
- * truth and the field for a peer (bench/filter-peers.sh).
+ * truth and the field for a peer (bench/filter-peers.sh).  --single N
+ * also times the first N queries one SEARCH each over the connection
+ * (after one untimed pass over them), as a peer answering one call per
+ * query is timed: two more columns, their QPS and recall@10.
  * Drops the collection at the end unless --keep.
  */
 #include <inttypes.h>
@@ -67,6 +70,27 @@ static double search(struct mv_client *c, const float *q, size_t nq,
 			best = now() - t0;
 	}
 	return best;
+}
+
+/* The first n queries one request each, after an untimed pass over them:
+ * seconds for the timed pass. */
+static double search_single(struct mv_client *c, const float *q, size_t n,
+			    uint32_t dim, const char *params, int64_t *ids,
+			    float *dist)
+{
+	struct mv_err e = { 0 };
+	double t0 = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		if (pass)
+			t0 = now();
+		for (size_t i = 0; i < n; i++)
+			check(mv_client_search(c, "fbench", dim, K, 1,
+					       q + i * dim, params,
+					       ids + i * K, dist + i * K,
+					       NULL, NULL, &e), &e);
+	}
+	return now() - t0;
 }
 
 static double recall(const int64_t *got, const int64_t *gt, size_t nq)
@@ -144,7 +168,7 @@ int main(int argc, char **argv)
 {
 	const char *addr = NULL, *types = "HNSW32 IVF1024,Flat";
 	const char *efs = "16 32 64 128", *nprobes = "4 8 16 32";
-	size_t rows = 200000, nq = 1000, nb, nqf;
+	size_t rows = 200000, nq = 1000, nb, nqf, single = 0;
 	int dim, qdim, keep = 0, ai;
 	struct mv_err e = { 0 };
 	struct mv_client *c;
@@ -180,13 +204,15 @@ int main(int argc, char **argv)
 			sels = v;
 		else if (!strcmp(o, "--gt-out"))
 			gtout = v;
+		else if (!strcmp(o, "--single"))
+			single = strtoul(v, NULL, 10);
 		else
 			die("unknown option", o);
 	}
 	if (argc - ai != 2)
 		die("usage", "filter [-a ADDR] [--rows N] [--nq Q] [--types "
 		    "LIST] [--ef LIST] [--nprobe LIST] [--sel LIST] [--gt-out "
-		    "DIR] [--keep] BASE QUERY");
+		    "DIR] [--single N] [--keep] BASE QUERY");
 	/* --sel: the bounds of f to run (1000: unfiltered), default all. */
 	for (int s = 0; s < SELS; s++) {
 		char b[16];
@@ -206,6 +232,8 @@ int main(int argc, char **argv)
 		rows = nb;
 	if (nqf < nq)
 		nq = nqf;
+	if (single > nq)
+		single = nq;
 	fprintf(stderr, "%s: %zu rows, %zu queries of %d\n", prog, rows, nq,
 		dim);
 
@@ -271,7 +299,9 @@ int main(int argc, char **argv)
 	fprintf(stderr, "%s: inserted\n", prog);
 
 	printf("| index | param | filter | matching rows | recall@10 | QPS | "
-	       "QPS / unfiltered |\n|---|---|---|---|---|---|---|\n");
+	       "QPS / unfiltered |%s\n|---|---|---|---|---|---|---|%s\n",
+	       single ? " single-query QPS | single recall@10 |" : "",
+	       single ? "---|---|" : "");
 	split(types, tl, &nt);
 	for (int t = -1; t < nt; t++) {
 		const char *ty = t < 0 ? "exact" : tl[t];
@@ -331,11 +361,18 @@ int main(int argc, char **argv)
 				if (s == 0)
 					base_qps = qps;
 				printf("| %s | %s%s%s | %s | %" PRId64 " | %.4f | "
-				       "%.0f | %.2f |\n", ty,
+				       "%.0f | %.2f |", ty,
 				       t < 0 ? "" : ivf ? "nprobe=" : "ef=",
 				       t < 0 ? "-" : pl[p],
 				       "", filters[s] ? filters[s] : "none",
 				       nmatch[s], r, qps, qps / base_qps);
+				if (single) {
+					dt = search_single(c, qs, single, dim,
+							   params, ids, dist);
+					printf(" %.1f | %.4f |", single / dt,
+					       recall(ids, gt[s], single));
+				}
+				printf("\n");
 				fflush(stdout);
 			}
 		}
