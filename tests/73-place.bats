@@ -192,3 +192,35 @@ held_total_is() {
 held_pair_is() {
 	[ $(($(held "$1") + $(held "$2"))) -eq "$3" ]
 }
+
+@test "sync_level=1: a flush waiting on a stopped holder goes on once the holder's lease expires and another node holds its unit" {
+	local i r t0 ms waited=
+	for i in 1 2 3; do
+		node_up "$i" --num_replicas=1 --sync_level=1 --sync_timeout=25 \
+			--auto_compact=false
+	done
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	# Flushes through node 1 with node 3 stopped: a flush whose unit node
+	# 3 holds beside node 1 (one in three) waits on node 3 until its
+	# lease (10 s) expires; then the unit's holders are nodes 1 and 2,
+	# and node 2 loads it.  Before, the wait kept asking node 3 and the
+	# flush exited 75 at sync_timeout.
+	kill -STOP "${PID[3]}"
+	for r in $(seq 1 30); do
+		t0=$(date +%s%N)
+		run mv-insert -a "${ADDR[1]}" --ids-first things <<<"$r $r $r $r $r"
+		ms=$((($(date +%s%N) - t0) / 1000000))
+		echo "flush $r: exit $status in $ms ms: $output" >&2
+		[ "$status" = 0 ] || break
+		if [ "$ms" -gt 4000 ]; then
+			waited=$r
+			break
+		fi
+	done
+	kill -CONT "${PID[3]}"
+	[ "$status" = 0 ] || fail "flush $r: exit $status after $ms ms: $output"
+	[ -n "$waited" ] || fail "no flush had node 3 as its unit's other holder"
+	[ "$ms" -lt 20000 ]
+	run -0 bash -c "echo '$r $r $r $r' | mv-search -a ${ADDR[2]} -k 1 things | cut -f3"
+	assert_output "$r"
+}

@@ -1057,7 +1057,11 @@ void node_sessions_reput(struct node *nd)
  * the live set, once it has applied the flush's revision) with LOAD until
  * sync_level of each unit's holders other than this node report loaded=
  * rev or later: they applied it and hold its vectors (a unit with fewer
- * such holders live waits for all of them, to say how many did).  A flush
+ * such holders live waits for all of them, to say how many did).  When
+ * the live set changes during the wait (a stopped holder's lease
+ * expires), the holders are those of the new set: a flush waiting on a
+ * dead replica goes on once another node has loaded the unit in its
+ * place, and fails at once when too few nodes are left.  A flush
  * without a new unit (deletes only: every node applies a delete log to
  * the bitmaps it keeps of every segment) waits for sync_level of the
  * other live nodes.  Connections are kept per peer between flushes in a
@@ -1068,6 +1072,7 @@ void node_sessions_reput(struct node *nd)
  * putting it in etcd would double etcd's writes.
  */
 #define SYNC_PEERS_MAX PLACE_NODES_MAX
+#define SYNC_LIVE_MS 100	/* how often a wait looks at the live set */
 
 struct sync_conn {
 	struct sync_conn *next;
@@ -1250,6 +1255,36 @@ static int sync_count(const struct sync_unit *u, size_t nu, uint64_t done,
 	return least;
 }
 
+/*
+ * Each unit's holders other than this node, as this node places it now,
+ * into u[] (peers added to p[] as met); the fewest any unit has.
+ */
+static size_t sync_holders(struct node *nd, const struct node_flushed *f,
+			   struct sync_unit *u, size_t nu, struct sync_peer *p,
+			   int *np, struct place_node *h)
+{
+	size_t fewest = SIZE_MAX;
+
+	for (size_t i = 0; i < nu; i++) {
+		size_t nh = f && f->n ? node_place_holders(nd, f->paths[i], h)
+				      : node_place_others(nd, h), others = 0;
+
+		u[i].peers = 0;
+		for (size_t j = 0; j < nh; j++) {
+			int k;
+
+			if (h[j].no == nd->node_no ||
+			    (k = sync_peer_add(p, np, &h[j])) < 0)
+				continue;
+			u[i].peers |= 1ULL << k;
+			others++;
+		}
+		if (others < fewest)
+			fewest = others;
+	}
+	return fewest;
+}
+
 int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 		   struct mv_err *err)
 {
@@ -1258,8 +1293,8 @@ int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 	struct sync_peer *p;
 	struct sync_unit *u = NULL;
 	struct place_node *h = NULL;
-	size_t nu = f && f->n ? f->n : 1, fewest = SIZE_MAX;
-	uint64_t done = 0, want = 0;
+	size_t nu = f && f->n ? f->n : 1, fewest;
+	uint64_t done = 0, want = 0, gen;
 
 	if (!nd->cluster || need <= 0 || rev <= 0 || !nd->place)
 		return 0;
@@ -1278,22 +1313,8 @@ int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 	}
 	/* The live set as of rev: this node's own view once applied. */
 	node_wait_applied(nd, rev, nd->conf.sync_timeout * 1000, NULL);
-	for (size_t i = 0; i < nu; i++) {
-		size_t nh = f && f->n ? node_place_holders(nd, f->paths[i], h)
-				      : node_place_others(nd, h), others = 0;
-
-		for (size_t j = 0; j < nh; j++) {
-			int k;
-
-			if (h[j].no == nd->node_no ||
-			    (k = sync_peer_add(p, &np, &h[j])) < 0)
-				continue;
-			u[i].peers |= 1ULL << k;
-			others++;
-		}
-		if (others < fewest)
-			fewest = others;
-	}
+	gen = node_place_gen(nd);
+	fewest = sync_holders(nd, f, u, nu, p, &np, h);
 	ok = sync_count(u, nu, done, need, &want, &open);
 	while (ok < need && open) {
 		struct pollfd pf[SYNC_PEERS_MAX];
@@ -1302,6 +1323,18 @@ int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 
 		if (now >= end || atomic_load(&nd->stop))
 			break;
+		/*
+		 * The live set changed (a holder's lease expired, a node
+		 * joined): the units' holders are those of the new set, and
+		 * a new holder's LOAD says loaded= once it has loaded them.
+		 */
+		if (node_place_gen(nd) != gen) {
+			gen = node_place_gen(nd);
+			fewest = sync_holders(nd, f, u, nu, p, &np, h);
+			ok = sync_count(u, nu, done, need, &want, &open);
+			if (ok >= need || !open)
+				break;
+		}
 		for (int i = 0; i < np; i++) {
 			struct sync_peer *q = &p[i];
 
@@ -1326,6 +1359,8 @@ int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 			}
 		}
 		now = node_mono_ms();
+		if (wake > now + SYNC_LIVE_MS)
+			wake = now + SYNC_LIVE_MS;	/* the live set again */
 		if (poll(pf, (nfds_t)npf, (int)(wake > now ? wake - now : 0)) > 0) {
 			now = node_mono_ms();
 			for (int k = 0; k < npf; k++)

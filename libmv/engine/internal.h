@@ -332,6 +332,8 @@ size_t node_place_holders(struct node *nd, const char *unit,
 			  struct place_node *out);
 /* Every live node but this one, into out (PLACE_NODES_MAX): how many. */
 size_t node_place_others(struct node *nd, struct place_node *out);
+/* The live set's generation: it changes whenever the live set does. */
+uint64_t node_place_gen(struct node *nd);
 /* Whether this node runs c's background merges (1 embedded). */
 int node_place_merger(struct node *nd, const struct coll *c);
 /* Node no did not answer: ask it last for ms (0: answered again). */

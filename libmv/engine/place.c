@@ -279,6 +279,19 @@ int node_place_merger(struct node *nd, const struct coll *c)
 	       top == nd->node_no;
 }
 
+uint64_t node_place_gen(struct node *nd)
+{
+	struct place *p = nd->place;
+	uint64_t g;
+
+	if (!p)
+		return 0;
+	pthread_mutex_lock(&p->lock);
+	g = p->gen;
+	pthread_mutex_unlock(&p->lock);
+	return g;
+}
+
 int64_t node_place_loaded(struct node *nd)
 {
 	struct place *p = nd->place;
