@@ -29,7 +29,10 @@
  * FILTER_EXACT_SHARE of its live rows, or no more rows than the widened
  * index search costs, counted in rows of an exact search (IVF: nprobe
  * lists of live/nlist rows; HNSW: FILTER_HNSW_ROWS per unit of ef, its
- * distances at random places and its graph walk); else through the index
+ * distances at random places and its graph walk, against BLAS over a copy
+ * of the rows for a batch; FILTER_HNSW_ROWS_FEW for fewer queries than
+ * FILTER_GATHER_NQ, whose exact search reads each row once per query,
+ * at memory speed); else through the index
  * with a selector, ef and nprobe scaled up by 1/sqrt(share) (the share
  * of live rows that match), at most FILTER_WIDEN times and to at most
  * FILTER_EF_MAX / FILTER_NPROBE_MAX.  A brute-force segment walks a list
@@ -38,6 +41,7 @@
  */
 #define FILTER_EXACT_ROWS 4096
 #define FILTER_HNSW_ROWS 256.0
+#define FILTER_HNSW_ROWS_FEW 32.0
 #define FILTER_EXACT_SHARE 0.02
 #define FILTER_WIDEN 16.0
 #define FILTER_EF_MAX 1024
@@ -46,19 +50,25 @@
 /* Queries from which a batch gathers its rows for BLAS (FAISS's 20). */
 #define FILTER_GATHER_NQ 20
 
-/* Set bits[r] for the n set bits of src, each moved up by base. */
+/*
+ * OR the n bits of src (its bits past n clear) into bits from bit base
+ * on: a byte at a time, shifted, not a bit at a time (a filter matching
+ * half of a million rows sets half a million bits here per request).
+ */
 static void bits_at(uint8_t *bits, uint64_t base, const uint8_t *src,
 		    uint64_t n)
 {
+	uint8_t *d = bits + base / 8;
+	unsigned sh = (unsigned)(base % 8);
+
 	for (uint64_t b = 0; b < (n + 7) / 8; b++) {
-		unsigned v = src[b];
+		unsigned v = (unsigned)src[b] << sh;
 
-		while (v) {
-			uint64_t r = base + b * 8 + (unsigned)__builtin_ctz(v);
-
-			bits[r / 8] |= (uint8_t)(1u << (r % 8));
-			v &= v - 1;
-		}
+		if (!v)
+			continue;
+		d[b] |= (uint8_t)v;
+		if (v >> 8)
+			d[b + 1] |= (uint8_t)(v >> 8);
 	}
 }
 
@@ -188,7 +198,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 	uint64_t total = ci->base[ci->nsegs], live = 0, m = 0, maxn = 0;
 	uint8_t *lab = NULL, *sb = NULL;
 	int64_t *rows = NULL;
-	size_t *segm = NULL, kk, nshort = 0;
+	size_t *segm = NULL, *segb = NULL, kk, nshort = 0, nb = 0;
 	int l2 = c->metric == MV_L2, rc = 0;
 	double work;
 	unsigned char *isshort = NULL;
@@ -196,25 +206,33 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 	int64_t *ri = NULL;
 	float *rd = NULL;
 
+	segb = malloc((ci->nsegs + 1) * sizeof(*segb));
+	if (!segb) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto out;
+	}
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		live += ci->segs[i]->n - ci->segs[i]->ndeleted;
 		if (ci->segs[i]->n > maxn)
 			maxn = ci->segs[i]->n;
+		segb[i] = nb;	/* segment i's bitmap in sb */
+		nb += (ci->segs[i]->n + 7) / 8;
 	}
 	lab = calloc(total / 8 + 1, 1);
-	sb = malloc(maxn / 8 + 1);
+	sb = malloc(nb + 1);
 	rows = malloc((maxn + 1) * sizeof(*rows));
 	segm = calloc(ci->nsegs + 1, sizeof(*segm));
 	if (!lab || !sb || !rows || !segm) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
+	/* Each segment's matching rows, once: the plan's branches reuse them. */
 	for (size_t i = 0; i < ci->nsegs; i++) {
 		struct seg *s = ci->segs[i];
 
-		segm[i] = node_seg_match_at(s, f, asof, sb);
+		segm[i] = node_seg_match_at(s, f, asof, sb + segb[i]);
 		if (segm[i])
-			bits_at(lab, ci->base[i], sb, s->n);
+			bits_at(lab, ci->base[i], sb + segb[i], s->n);
 		m += segm[i];
 	}
 	if (!m)
@@ -225,14 +243,22 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 		/*
 		 * A search among a share s of the rows finds its k in a
 		 * frontier 1/s as wide, but the unfiltered search's ef or
-		 * nprobe already holds more than k: 1/sqrt(s) kept recall at
-		 * or above the unfiltered one at 50%, 25% and 10% for HNSW and
-		 * IVF, 1/s bought little more at 2-4x the cost (BENCHMARKS.md
+		 * nprobe already holds more than k: 1/sqrt(s) kept IVF's
+		 * recall at or above the unfiltered one at 50%, 25% and 10%,
+		 * 1/s bought little more at 2-4x the cost (BENCHMARKS.md
 		 * "Filtered search", the widening).
 		 */
 		double share = (double)m / (double)live;
-		double widen = sqrt(1.0 / share);
 		long nlist = mv_index_nlist(ci->ix);
+		/*
+		 * HNSW: 1/sqrt(s) fell short of the unfiltered recall on
+		 * 100,000 rows (ef 16 at 50 % and 25 %; ef 16 to 64 at 10 %
+		 * once single queries went through the index, below), so
+		 * 1/s^0.75, which stayed above it at every share measured
+		 * (BENCHMARKS.md, "Single filtered queries").
+		 */
+		double widen = nlist <= 0 ? pow(1.0 / share, 0.75)
+					  : sqrt(1.0 / share);
 
 		if (widen > FILTER_WIDEN)
 			widen = FILTER_WIDEN;
@@ -256,7 +282,9 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 		 * HNSW about FILTER_HNSW_ROWS per unit of ef.
 		 */
 		work = nlist > 0 ? (double)nprobe * (double)live / (double)nlist
-				 : (double)ef * FILTER_HNSW_ROWS;
+				 : (double)ef * (nq < FILTER_GATHER_NQ ?
+						 FILTER_HNSW_ROWS_FEW :
+						 FILTER_HNSW_ROWS);
 	}
 	if (m <= FILTER_EXACT_ROWS || (double)m < FILTER_EXACT_SHARE * live ||
 	    (double)m <= work) {
@@ -270,9 +298,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 
 			if (!segm[i])
 				continue;
-			memset(sb, 0, s->n / 8 + 1);
-			node_seg_match_at(s, f, asof, sb);
-			n = bits_rows(sb, s->n, rows);
+			n = bits_rows(sb + segb[i], s->n, rows);
 			rc = exact_rows(nd, c, s, q, nq, k, NULL, rows, n, ids,
 					dist, sc, err);
 		}
@@ -342,9 +368,7 @@ static int index_filtered(struct node *nd, struct coll *c, const float *q,
 
 			if (!segm[i])
 				continue;
-			memset(sb, 0, s->n / 8 + 1);
-			node_seg_match_at(s, f, asof, sb);
-			n = bits_rows(sb, s->n, rows);
+			n = bits_rows(sb + segb[i], s->n, rows);
 			rc = exact_rows(nd, c, s, sq, nshort, k, NULL, rows, n,
 					si, sd, sc, err);
 		}
@@ -370,6 +394,7 @@ out:
 	free(sb);
 	free(rows);
 	free(segm);
+	free(segb);
 	free(isshort);
 	free(sq);
 	free(ri);
