@@ -356,6 +356,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	hist = keep != UINT64_MAX && (hist || kept);
 	if (nin == 0)
 		goto out;
+	node_test_pause("MV_TEST_PAUSE_COMPACT");
 	/* Segments are immutable but for deletions: read them unlocked. */
 	for (size_t j = 0; j < rows; j++) {
 		struct seg *s = in[src_seg[j]];

@@ -239,6 +239,7 @@ static int build(struct build_job *j, struct mv_err *err)
 		total += ci->segs[i]->n;
 	}
 	ci->base[ci->nsegs] = total;
+	node_test_pause("MV_TEST_PAUSE_BUILD");
 	if (total == 0) {
 		rc = mv_err_set(err, MV_ESERVER, "collection '%s' has no flushed "
 				"rows to index", c->name);
