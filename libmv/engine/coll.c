@@ -46,10 +46,23 @@ struct coll *coll_new(const char *user, const char *name,
 	return c;
 }
 
+/* Free a list of parked contents (node_coll_park). */
+static void unpark(struct coll *p)
+{
+	while (p) {
+		struct coll *next = p->next;
+
+		p->next = NULL;
+		coll_put(p);
+		p = next;
+	}
+}
+
 void coll_put(struct coll *c)
 {
 	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
+	unpark(c->parked);
 	cindex_free(c->index);
 	for (size_t i = 0; i < c->nsegs; i++)
 		node_seg_free(c->segs[i]);
@@ -65,6 +78,41 @@ void coll_put(struct coll *c)
 	mv_idmap_release(&c->ids);
 	pthread_rwlock_destroy(&c->lock);
 	free(c);
+}
+
+struct seg *node_coll_seg(struct coll *c, const char *path)
+{
+	for (size_t i = 0; i < c->nsegs; i++)
+		if (!strcmp(c->segs[i]->path, path))
+			return c->segs[i];
+	return NULL;
+}
+
+void node_coll_park(struct coll *c, struct coll *old)
+{
+	pthread_mutex_lock(&c->build_lock);
+	if (c->compacting || c->build.state == BUILD_RUNNING) {
+		old->next = c->parked;
+		c->parked = old;
+		old = NULL;
+	}
+	pthread_mutex_unlock(&c->build_lock);
+	coll_put(old);
+}
+
+void node_coll_reader_end(struct coll *c, int compacting)
+{
+	struct coll *p = NULL;
+
+	pthread_mutex_lock(&c->build_lock);
+	if (compacting)
+		c->compacting = 0;
+	if (!c->compacting && c->build.state != BUILD_RUNNING) {
+		p = c->parked;
+		c->parked = NULL;
+	}
+	pthread_mutex_unlock(&c->build_lock);
+	unpark(p);
 }
 
 struct coll *node_coll_get(struct node *nd, const char *user,

@@ -16,6 +16,16 @@
  * bitmaps: searches hold it shared for their whole run, a commit holds it
  * exclusively only to swap in what it already wrote.  A batch has its own
  * mutex (a connection and the auto-flush thread share it).
+ *
+ * A merge, the placer's unloading and an index build read segments
+ * without coll.lock, from a snapshot of c->segs, while they hold
+ * coll.compacting or build.state BUILD_RUNNING (coll.build_lock, one of
+ * them at a time).  A follower's reload (cluster) does not wait for them:
+ * it swaps new segment structs in under coll.lock, the old ones lend
+ * their parts to the new (seg.lent, never freed through the old) and are
+ * parked on coll.parked until the reader ends (node_coll_park,
+ * node_coll_reader_end).  The reader's commit, under node.commit, finds
+ * its segments again by path in c->segs (a reload may have swapped them).
  */
 #ifndef MV_ENGINE_H
 #define MV_ENGINE_H
@@ -105,7 +115,17 @@ struct seg {
 	 * them) until node_reload_adopt takes them and the vectors over.
 	 */
 	struct seg *from;
+	/*
+	 * The parts this segment lent to its copy at a reload's swap
+	 * (SEG_LENT_*, node_seg_lend): still readable here, by a merge or
+	 * build that took this segment before the swap, but the copy's to
+	 * free; node_seg_free leaves them.
+	 */
+	int lent;
 };
+#define SEG_LENT_ROWS 1		/* ids, rowseq, cols */
+#define SEG_LENT_MAP 2		/* map (and raw into it) */
+#define SEG_LENT_VECS 4		/* own/big, vecs, norms2 (raw if == vecs) */
 
 /* A deleted row of a segment and the flush that deleted it. */
 struct segdel {
@@ -186,6 +206,13 @@ struct coll {
 	uint64_t next_seq;		/* under node.commit */
 	int dropped;
 	int compacting;			/* under build_lock */
+	/*
+	 * Contents a follower's reload swapped out while a merge, the
+	 * placer or a build read the segments unlocked (compacting, or
+	 * build.state BUILD_RUNNING): collections linked by next, freed
+	 * when the last of those ends (node_coll_park).  Under build_lock.
+	 */
+	struct coll *parked;
 	struct cindex *index;		/* under lock; NULL: brute force */
 	pthread_mutex_t build_lock;	/* guards build */
 	struct ibuild build;

@@ -129,6 +129,29 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		return mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				  c->name);
 	}
+	/*
+	 * A follower's reload may have swapped c's segments since the
+	 * snapshot (the old ones, read by the build, stay parked until it
+	 * ends): the index covers the segments found again by path in
+	 * c->segs, stable under node.commit; one gone (merged by another
+	 * node) ends the build.
+	 */
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		struct seg *cur = node_coll_seg(c, ci->segs[i]->path);
+
+		if (!cur) {
+			pthread_rwlock_unlock(&c->lock);
+			pthread_mutex_unlock(&nd->commit);
+			free(val);
+			return mv_err_setk(err, MV_EAGAIN, MV_K_BUSY,
+					   "collection '%s' changed under the "
+					   "build: '%s' is gone; build again",
+					   c->name, ci->segs[i]->path);
+		}
+		ci->segs[i] = cur;
+	}
+	pthread_rwlock_unlock(&c->lock);
 	key_user(lkey, sizeof(lkey), c->user, "collection_list");
 	/* c->index changes only under the commit lock: stable from here. */
 	pthread_rwlock_rdlock(&c->lock);
@@ -382,6 +405,8 @@ static void *build_main(void *arg)
 	else
 		c->build.progress = 1;
 	pthread_mutex_unlock(&c->build_lock);
+	/* What a reload swapped out under the build goes now. */
+	node_coll_reader_end(c, 0);
 	if (rc < 0)
 		log_warnx("collection '%s': index build %s failed: %s", c->name,
 			  j->spec, e.msg);
@@ -563,6 +588,13 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		pthread_mutex_unlock(&nd->commit);
 		rc = mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				c->name);
+		goto out;
+	}
+	if (c->index != ci) {
+		/* A follower's reload put another index in (its node's). */
+		pthread_mutex_unlock(&nd->commit);
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "the index of '%s' "
+				 "changed under the drop; drop again", c->name);
 		goto out;
 	}
 	key_user(lkey, sizeof(lkey), c->user, "collection_list");
