@@ -37,6 +37,7 @@ struct coll *coll_new(const char *user, const char *name,
 		memcpy(c->fields, f, nf * sizeof(*f));
 	pthread_rwlock_init(&c->lock, NULL);
 	pthread_mutex_init(&c->build_lock, NULL);
+	pthread_mutex_init(&c->park_lock, NULL);
 	pthread_mutex_init(&c->scan_lock, NULL);
 	mv_idmap_init(&c->ids);
 	pthread_mutex_init(&c->id_lock, NULL);
@@ -68,6 +69,7 @@ void coll_put(struct coll *c)
 		node_seg_free(c->segs[i]);
 	free(c->segs);
 	pthread_mutex_destroy(&c->build_lock);
+	pthread_mutex_destroy(&c->park_lock);
 	pthread_mutex_destroy(&c->scan_lock);
 	pthread_mutex_destroy(&c->id_lock);
 	pthread_mutex_destroy(&c->state_lock);
@@ -88,31 +90,36 @@ struct seg *node_coll_seg(struct coll *c, const char *path)
 	return NULL;
 }
 
+void node_coll_reader_start(struct coll *c)
+{
+	pthread_mutex_lock(&c->park_lock);
+	c->readers++;
+	pthread_mutex_unlock(&c->park_lock);
+}
+
+void node_coll_reader_end(struct coll *c)
+{
+	struct coll *p = NULL;
+
+	pthread_mutex_lock(&c->park_lock);
+	if (--c->readers == 0) {
+		p = c->parked;
+		c->parked = NULL;
+	}
+	pthread_mutex_unlock(&c->park_lock);
+	unpark(p);
+}
+
 void node_coll_park(struct coll *c, struct coll *old)
 {
-	pthread_mutex_lock(&c->build_lock);
-	if (c->compacting || c->build.state == BUILD_RUNNING) {
+	pthread_mutex_lock(&c->park_lock);
+	if (c->readers) {
 		old->next = c->parked;
 		c->parked = old;
 		old = NULL;
 	}
-	pthread_mutex_unlock(&c->build_lock);
+	pthread_mutex_unlock(&c->park_lock);
 	coll_put(old);
-}
-
-void node_coll_reader_end(struct coll *c, int compacting)
-{
-	struct coll *p = NULL;
-
-	pthread_mutex_lock(&c->build_lock);
-	if (compacting)
-		c->compacting = 0;
-	if (!c->compacting && c->build.state != BUILD_RUNNING) {
-		p = c->parked;
-		c->parked = NULL;
-	}
-	pthread_mutex_unlock(&c->build_lock);
-	unpark(p);
 }
 
 struct coll *node_coll_get(struct node *nd, const char *user,

@@ -39,8 +39,11 @@ static int compact_start(struct coll *c, int wait)
 		if (!build && !busy)
 			c->compacting = 1;
 		pthread_mutex_unlock(&c->build_lock);
-		if (!build && !busy)
+		if (!build && !busy) {
+			/* What a reload swaps out stays until compact_end. */
+			node_coll_reader_start(c);
 			return 1;
+		}
 		if (build || !wait)
 			return 0;
 		usleep(10 * 1000);
@@ -50,7 +53,10 @@ static int compact_start(struct coll *c, int wait)
 /* The end of the claim: what a reload parked meanwhile is freed. */
 static void compact_end(struct coll *c)
 {
-	node_coll_reader_end(c, 1);
+	pthread_mutex_lock(&c->build_lock);
+	c->compacting = 0;
+	pthread_mutex_unlock(&c->build_lock);
+	node_coll_reader_end(c);
 }
 
 /*

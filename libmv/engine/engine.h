@@ -17,15 +17,16 @@
  * exclusively only to swap in what it already wrote.  A batch has its own
  * mutex (a connection and the auto-flush thread share it).
  *
- * A merge, the placer's unloading and an index build read segments
- * without coll.lock, from a snapshot of c->segs, while they hold
- * coll.compacting or build.state BUILD_RUNNING (coll.build_lock, one of
- * them at a time).  A follower's reload (cluster) does not wait for them:
- * it swaps new segment structs in under coll.lock, the old ones lend
- * their parts to the new (seg.lent, never freed through the old) and are
- * parked on coll.parked until the reader ends (node_coll_park,
- * node_coll_reader_end).  The reader's commit, under node.commit, finds
- * its segments again by path in c->segs (a reload may have swapped them).
+ * A merge, an index build and an index drop read segments without
+ * coll.lock, from a snapshot taken after node_coll_reader_start (a merge
+ * and a build also exclude each other and the placer's unloading:
+ * coll.compacting, build.state BUILD_RUNNING under coll.build_lock).  A
+ * follower's reload (cluster) never waits for them: it swaps new segment
+ * structs in under coll.lock, the old ones lend their parts to the new
+ * (seg.lent, never freed through the old), and the old contents are
+ * parked on coll.parked until the last reader ends (node_coll_park,
+ * node_coll_reader_end; coll.park_lock, a leaf).  The reader's commit,
+ * under node.commit, finds its segments again by path in c->segs.
  */
 #ifndef MV_ENGINE_H
 #define MV_ENGINE_H
@@ -207,11 +208,14 @@ struct coll {
 	int dropped;
 	int compacting;			/* under build_lock */
 	/*
-	 * Contents a follower's reload swapped out while a merge, the
-	 * placer or a build read the segments unlocked (compacting, or
-	 * build.state BUILD_RUNNING): collections linked by next, freed
-	 * when the last of those ends (node_coll_park).  Under build_lock.
+	 * Readers of the segments without lock (a merge, an index build or
+	 * drop: node_coll_reader_start) and the contents a follower's
+	 * reload swapped out meanwhile, collections linked by next, freed
+	 * when the last reader ends (node_coll_park).  Under park_lock, a
+	 * leaf.
 	 */
+	pthread_mutex_t park_lock;
+	int readers;
 	struct coll *parked;
 	struct cindex *index;		/* under lock; NULL: brute force */
 	pthread_mutex_t build_lock;	/* guards build */

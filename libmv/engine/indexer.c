@@ -406,7 +406,7 @@ static void *build_main(void *arg)
 		c->build.progress = 1;
 	pthread_mutex_unlock(&c->build_lock);
 	/* What a reload swapped out under the build goes now. */
-	node_coll_reader_end(c, 0);
+	node_coll_reader_end(c);
 	if (rc < 0)
 		log_warnx("collection '%s': index build %s failed: %s", c->name,
 			  j->spec, e.msg);
@@ -450,7 +450,11 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	j->c = c;
 	snprintf(j->spec, sizeof(j->spec), "%s", spec);
 	snprintf(j->params, sizeof(j->params), "%s", params ? params : "");
-	/* The snapshot: every segment flushed so far. */
+	/*
+	 * The snapshot: every segment flushed so far.  What a reload swaps
+	 * out after it stays until the build ends (build_main).
+	 */
+	node_coll_reader_start(c);
 	pthread_rwlock_rdlock(&c->lock);
 	j->nsegs = c->nsegs;
 	j->segs = malloc((c->nsegs ? c->nsegs : 1) * sizeof(*j->segs));
@@ -459,6 +463,7 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	pthread_rwlock_unlock(&c->lock);
 	if (!j->segs) {
 		pthread_mutex_unlock(&c->build_lock);
+		node_coll_reader_end(c);
 		free(j);
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	}
@@ -468,6 +473,7 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 						      c->metric != MV_L2, err);
 		if (!probe) {
 			pthread_mutex_unlock(&c->build_lock);
+			node_coll_reader_end(c);
 			free(j->segs);
 			free(j);
 			return MV_EUSAGE;
@@ -487,6 +493,7 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	if (pthread_create(&th, &attr, build_main, j)) {
 		c->build.state = BUILD_FAILED;
 		pthread_mutex_unlock(&c->build_lock);
+		node_coll_reader_end(c);
 		pthread_attr_destroy(&attr);
 		coll_put(c);
 		free(j->segs);
@@ -566,7 +573,12 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		return mv_err_set(err, MV_EAGAIN, "an index build of '%s' (%s) "
 				  "is under way", c->name, c->build.spec);
 	}
-	/* Only a build (excluded above) or a drop changes c->index now. */
+	/*
+	 * Only a build (excluded above), a drop or a follower's reload
+	 * changes c->index now; what a reload swaps out (ci among it) stays
+	 * until the drop ends.
+	 */
+	node_coll_reader_start(c);
 	pthread_rwlock_rdlock(&c->lock);
 	ci = c->index;
 	pthread_rwlock_unlock(&c->lock);
@@ -635,6 +647,7 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 	cindex_free(ci);
 out:
 	pthread_mutex_unlock(&c->build_lock);
+	node_coll_reader_end(c);
 	if (copies) {
 		for (size_t i = 0; i < ncopies; i++)
 			free(copies[i]);

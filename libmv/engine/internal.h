@@ -70,19 +70,17 @@ struct coll *coll_new(const char *user, const char *name, uint32_t dim,
 		      enum mv_metric metric, const struct mv_field *f, int nf);
 
 /*
- * coll.c: a follower's reload swapped old's contents (its segments and
- * index, linked by nothing else) out of c: freed now, or parked on c
- * while a merge, the placer or an index build reads c's segments without
- * c->lock (compacting, BUILD_RUNNING), to be freed when it ends.  Takes
- * build_lock.
+ * coll.c: readers of c's segments without c->lock (a merge, an index
+ * build or drop) call node_coll_reader_start before their snapshot of
+ * c->segs and node_coll_reader_end once done reading.  A follower's
+ * reload that swapped old's contents (segments and index, linked by
+ * nothing else) out of c hands them to node_coll_park: freed now, or,
+ * while a reader runs, once the last one ends.  None of them waits for
+ * a reader (c->park_lock, a leaf).
  */
+void node_coll_reader_start(struct coll *c);
+void node_coll_reader_end(struct coll *c);
 void node_coll_park(struct coll *c, struct coll *old);
-/*
- * Such a reader of c ends (compacting: clear c->compacting; a build sets
- * its state itself first): the parked contents are freed once none is
- * left.  Takes build_lock.
- */
-void node_coll_reader_end(struct coll *c, int compacting);
 
 /* coll.c: past the largest of n ids given at insert or found at load. */
 void bump_next_id(struct coll *c, const int64_t *ids, size_t n);

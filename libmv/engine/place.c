@@ -474,7 +474,9 @@ static int place_coll(struct node *nd, struct coll *c, int *missing)
 				c->index->ix = NULL;
 			}
 			pthread_rwlock_unlock(&c->lock);
-			node_coll_reader_end(c, 1);
+			pthread_mutex_lock(&c->build_lock);
+			c->compacting = 0;
+			pthread_mutex_unlock(&c->build_lock);
 		}
 		again |= busy;
 	}
