@@ -37,6 +37,7 @@ struct coll *coll_new(const char *user, const char *name,
 		memcpy(c->fields, f, nf * sizeof(*f));
 	pthread_rwlock_init(&c->lock, NULL);
 	pthread_mutex_init(&c->build_lock, NULL);
+	pthread_mutex_init(&c->park_lock, NULL);
 	pthread_mutex_init(&c->scan_lock, NULL);
 	mv_idmap_init(&c->ids);
 	pthread_mutex_init(&c->id_lock, NULL);
@@ -46,15 +47,29 @@ struct coll *coll_new(const char *user, const char *name,
 	return c;
 }
 
+/* Free a list of parked contents (node_coll_park). */
+static void unpark(struct coll *p)
+{
+	while (p) {
+		struct coll *next = p->next;
+
+		p->next = NULL;
+		coll_put(p);
+		p = next;
+	}
+}
+
 void coll_put(struct coll *c)
 {
 	if (!c || atomic_fetch_sub(&c->refs, 1) != 1)
 		return;
+	unpark(c->parked);
 	cindex_free(c->index);
 	for (size_t i = 0; i < c->nsegs; i++)
 		node_seg_free(c->segs[i]);
 	free(c->segs);
 	pthread_mutex_destroy(&c->build_lock);
+	pthread_mutex_destroy(&c->park_lock);
 	pthread_mutex_destroy(&c->scan_lock);
 	pthread_mutex_destroy(&c->id_lock);
 	pthread_mutex_destroy(&c->state_lock);
@@ -65,6 +80,46 @@ void coll_put(struct coll *c)
 	mv_idmap_release(&c->ids);
 	pthread_rwlock_destroy(&c->lock);
 	free(c);
+}
+
+struct seg *node_coll_seg(struct coll *c, const char *path)
+{
+	for (size_t i = 0; i < c->nsegs; i++)
+		if (!strcmp(c->segs[i]->path, path))
+			return c->segs[i];
+	return NULL;
+}
+
+void node_coll_reader_start(struct coll *c)
+{
+	pthread_mutex_lock(&c->park_lock);
+	c->readers++;
+	pthread_mutex_unlock(&c->park_lock);
+}
+
+void node_coll_reader_end(struct coll *c)
+{
+	struct coll *p = NULL;
+
+	pthread_mutex_lock(&c->park_lock);
+	if (--c->readers == 0) {
+		p = c->parked;
+		c->parked = NULL;
+	}
+	pthread_mutex_unlock(&c->park_lock);
+	unpark(p);
+}
+
+void node_coll_park(struct coll *c, struct coll *old)
+{
+	pthread_mutex_lock(&c->park_lock);
+	if (c->readers) {
+		old->next = c->parked;
+		c->parked = old;
+		old = NULL;
+	}
+	pthread_mutex_unlock(&c->park_lock);
+	coll_put(old);
 }
 
 struct coll *node_coll_get(struct node *nd, const char *user,

@@ -39,19 +39,24 @@ static int compact_start(struct coll *c, int wait)
 		if (!build && !busy)
 			c->compacting = 1;
 		pthread_mutex_unlock(&c->build_lock);
-		if (!build && !busy)
+		if (!build && !busy) {
+			/* What a reload swaps out stays until compact_end. */
+			node_coll_reader_start(c);
 			return 1;
+		}
 		if (build || !wait)
 			return 0;
 		usleep(10 * 1000);
 	}
 }
 
+/* The end of the claim: what a reload parked meanwhile is freed. */
 static void compact_end(struct coll *c)
 {
 	pthread_mutex_lock(&c->build_lock);
 	c->compacting = 0;
 	pthread_mutex_unlock(&c->build_lock);
+	node_coll_reader_end(c);
 }
 
 /*
@@ -356,6 +361,7 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 	hist = keep != UINT64_MAX && (hist || kept);
 	if (nin == 0)
 		goto out;
+	node_test_pause("MV_TEST_PAUSE_COMPACT");
 	/* Segments are immutable but for deletions: read them unlocked. */
 	for (size_t j = 0; j < rows; j++) {
 		struct seg *s = in[src_seg[j]];
@@ -518,6 +524,37 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		pthread_mutex_unlock(&nd->commit);
 		rc = mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				c->name);
+		goto out;
+	}
+	/*
+	 * A follower's reload may have swapped c's segments since the
+	 * snapshot (the old ones, read above, stay parked until this merge
+	 * ends): the commit works on the inputs found again by path in
+	 * c->segs, which node.commit keeps as they are now.  Their
+	 * deletions are then all looked at again (snap_nd 0): a reload's
+	 * copy may list them in another order.  An input gone (merged by
+	 * another node) or covered by an index since ends the merge.
+	 */
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < nin && rc == 0; i++) {
+		struct seg *cur = node_coll_seg(c, in[i]->path);
+
+		if (cur == in[i])
+			continue;
+		if (!cur || cur->indexed != in[i]->indexed) {
+			rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY,
+					 "collection '%s' changed under the "
+					 "merge: '%s' %s; merge again", c->name,
+					 in[i]->path, cur ? "is indexed now" :
+					 "is gone");
+			break;
+		}
+		in[i] = cur;
+		snap_nd[i] = 0;
+	}
+	pthread_rwlock_unlock(&c->lock);
+	if (rc < 0) {
+		pthread_mutex_unlock(&nd->commit);
 		goto out;
 	}
 	{

@@ -16,6 +16,17 @@
  * bitmaps: searches hold it shared for their whole run, a commit holds it
  * exclusively only to swap in what it already wrote.  A batch has its own
  * mutex (a connection and the auto-flush thread share it).
+ *
+ * A merge, an index build and an index drop read segments without
+ * coll.lock, from a snapshot taken after node_coll_reader_start (a merge
+ * and a build also exclude each other and the placer's unloading:
+ * coll.compacting, build.state BUILD_RUNNING under coll.build_lock).  A
+ * follower's reload (cluster) never waits for them: it swaps new segment
+ * structs in under coll.lock, the old ones lend their parts to the new
+ * (seg.lent, never freed through the old), and the old contents are
+ * parked on coll.parked until the last reader ends (node_coll_park,
+ * node_coll_reader_end; coll.park_lock, a leaf).  The reader's commit,
+ * under node.commit, finds its segments again by path in c->segs.
  */
 #ifndef MV_ENGINE_H
 #define MV_ENGINE_H
@@ -105,7 +116,17 @@ struct seg {
 	 * them) until node_reload_adopt takes them and the vectors over.
 	 */
 	struct seg *from;
+	/*
+	 * The parts this segment lent to its copy at a reload's swap
+	 * (SEG_LENT_*, node_seg_lend): still readable here, by a merge or
+	 * build that took this segment before the swap, but the copy's to
+	 * free; node_seg_free leaves them.
+	 */
+	int lent;
 };
+#define SEG_LENT_ROWS 1		/* ids, rowseq, cols */
+#define SEG_LENT_MAP 2		/* map (and raw into it) */
+#define SEG_LENT_VECS 4		/* own/big, vecs, norms2 (raw if == vecs) */
 
 /* A deleted row of a segment and the flush that deleted it. */
 struct segdel {
@@ -186,6 +207,16 @@ struct coll {
 	uint64_t next_seq;		/* under node.commit */
 	int dropped;
 	int compacting;			/* under build_lock */
+	/*
+	 * Readers of the segments without lock (a merge, an index build or
+	 * drop: node_coll_reader_start) and the contents a follower's
+	 * reload swapped out meanwhile, collections linked by next, freed
+	 * when the last reader ends (node_coll_park).  Under park_lock, a
+	 * leaf.
+	 */
+	pthread_mutex_t park_lock;
+	int readers;
+	struct coll *parked;
 	struct cindex *index;		/* under lock; NULL: brute force */
 	pthread_mutex_t build_lock;	/* guards build */
 	struct ibuild build;

@@ -295,6 +295,7 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 {
 	struct mv_err e = { 0 };
 	struct coll *n2 = NULL, *c, **pp, *have = node_coll_get(nd, user, name);
+	struct coll *swapped = NULL;	/* c, whose old contents n2 holds */
 	struct reuse r = { 0 };
 	int rc, tries = 0;
 
@@ -384,11 +385,20 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 	pthread_mutex_unlock(&c->id_lock);
 	if (n2->next_seq > c->next_seq)
 		c->next_seq = n2->next_seq;
-	coll_put(c);
 	log_debug("collection '%s' reloaded from the metadata", name);
+	swapped = c;
 out:
 	pthread_mutex_unlock(&nd->commit);
-	coll_put(n2);		/* frees the old contents */
+	if (swapped) {
+		/*
+		 * n2 holds the old contents: freed now, or once a merge or
+		 * build that reads them unlocked ends (never waited for).
+		 */
+		node_coll_park(swapped, n2);
+		n2 = NULL;
+		coll_put(swapped);
+	}
+	coll_put(n2);
 	node_reuse_release(&r);
 	coll_put(have);
 	return rc;

@@ -129,6 +129,29 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		return mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				  c->name);
 	}
+	/*
+	 * A follower's reload may have swapped c's segments since the
+	 * snapshot (the old ones, read by the build, stay parked until it
+	 * ends): the index covers the segments found again by path in
+	 * c->segs, stable under node.commit; one gone (merged by another
+	 * node) ends the build.
+	 */
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < ci->nsegs; i++) {
+		struct seg *cur = node_coll_seg(c, ci->segs[i]->path);
+
+		if (!cur) {
+			pthread_rwlock_unlock(&c->lock);
+			pthread_mutex_unlock(&nd->commit);
+			free(val);
+			return mv_err_setk(err, MV_EAGAIN, MV_K_BUSY,
+					   "collection '%s' changed under the "
+					   "build: '%s' is gone; build again",
+					   c->name, ci->segs[i]->path);
+		}
+		ci->segs[i] = cur;
+	}
+	pthread_rwlock_unlock(&c->lock);
 	key_user(lkey, sizeof(lkey), c->user, "collection_list");
 	/* c->index changes only under the commit lock: stable from here. */
 	pthread_rwlock_rdlock(&c->lock);
@@ -239,6 +262,7 @@ static int build(struct build_job *j, struct mv_err *err)
 		total += ci->segs[i]->n;
 	}
 	ci->base[ci->nsegs] = total;
+	node_test_pause("MV_TEST_PAUSE_BUILD");
 	if (total == 0) {
 		rc = mv_err_set(err, MV_ESERVER, "collection '%s' has no flushed "
 				"rows to index", c->name);
@@ -381,6 +405,8 @@ static void *build_main(void *arg)
 	else
 		c->build.progress = 1;
 	pthread_mutex_unlock(&c->build_lock);
+	/* What a reload swapped out under the build goes now. */
+	node_coll_reader_end(c);
 	if (rc < 0)
 		log_warnx("collection '%s': index build %s failed: %s", c->name,
 			  j->spec, e.msg);
@@ -424,7 +450,11 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	j->c = c;
 	snprintf(j->spec, sizeof(j->spec), "%s", spec);
 	snprintf(j->params, sizeof(j->params), "%s", params ? params : "");
-	/* The snapshot: every segment flushed so far. */
+	/*
+	 * The snapshot: every segment flushed so far.  What a reload swaps
+	 * out after it stays until the build ends (build_main).
+	 */
+	node_coll_reader_start(c);
 	pthread_rwlock_rdlock(&c->lock);
 	j->nsegs = c->nsegs;
 	j->segs = malloc((c->nsegs ? c->nsegs : 1) * sizeof(*j->segs));
@@ -433,6 +463,7 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	pthread_rwlock_unlock(&c->lock);
 	if (!j->segs) {
 		pthread_mutex_unlock(&c->build_lock);
+		node_coll_reader_end(c);
 		free(j);
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	}
@@ -442,6 +473,7 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 						      c->metric != MV_L2, err);
 		if (!probe) {
 			pthread_mutex_unlock(&c->build_lock);
+			node_coll_reader_end(c);
 			free(j->segs);
 			free(j);
 			return MV_EUSAGE;
@@ -461,6 +493,7 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	if (pthread_create(&th, &attr, build_main, j)) {
 		c->build.state = BUILD_FAILED;
 		pthread_mutex_unlock(&c->build_lock);
+		node_coll_reader_end(c);
 		pthread_attr_destroy(&attr);
 		coll_put(c);
 		free(j->segs);
@@ -540,7 +573,12 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		return mv_err_set(err, MV_EAGAIN, "an index build of '%s' (%s) "
 				  "is under way", c->name, c->build.spec);
 	}
-	/* Only a build (excluded above) or a drop changes c->index now. */
+	/*
+	 * Only a build (excluded above), a drop or a follower's reload
+	 * changes c->index now; what a reload swaps out (ci among it) stays
+	 * until the drop ends.
+	 */
+	node_coll_reader_start(c);
 	pthread_rwlock_rdlock(&c->lock);
 	ci = c->index;
 	pthread_rwlock_unlock(&c->lock);
@@ -562,6 +600,13 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 		pthread_mutex_unlock(&nd->commit);
 		rc = mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
 				c->name);
+		goto out;
+	}
+	if (c->index != ci) {
+		/* A follower's reload put another index in (its node's). */
+		pthread_mutex_unlock(&nd->commit);
+		rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY, "the index of '%s' "
+				 "changed under the drop; drop again", c->name);
 		goto out;
 	}
 	key_user(lkey, sizeof(lkey), c->user, "collection_list");
@@ -602,6 +647,7 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 	cindex_free(ci);
 out:
 	pthread_mutex_unlock(&c->build_lock);
+	node_coll_reader_end(c);
 	if (copies) {
 		for (size_t i = 0; i < ncopies; i++)
 			free(copies[i]);

@@ -69,6 +69,19 @@ char *user_list_with(struct node *nd, const char *user);
 struct coll *coll_new(const char *user, const char *name, uint32_t dim,
 		      enum mv_metric metric, const struct mv_field *f, int nf);
 
+/*
+ * coll.c: readers of c's segments without c->lock (a merge, an index
+ * build or drop) call node_coll_reader_start before their snapshot of
+ * c->segs and node_coll_reader_end once done reading.  A follower's
+ * reload that swapped old's contents (segments and index, linked by
+ * nothing else) out of c hands them to node_coll_park: freed now, or,
+ * while a reader runs, once the last one ends.  None of them waits for
+ * a reader (c->park_lock, a leaf).
+ */
+void node_coll_reader_start(struct coll *c);
+void node_coll_reader_end(struct coll *c);
+void node_coll_park(struct coll *c, struct coll *old);
+
 /* coll.c: past the largest of n ids given at insert or found at load. */
 void bump_next_id(struct coll *c, const int64_t *ids, size_t n);
 
@@ -117,6 +130,14 @@ void node_seg_free_own(struct seg *s, int keep);
 void node_seg_base(const struct node *nd, const struct coll *c, char *out,
 		   size_t cap);
 void node_seg_free(struct seg *s);
+/*
+ * A reload's swap (node_reload_adopt, c->lock held exclusively): copy s
+ * of o takes over o's ids, columns and rowseq, its file mapping, and its
+ * vectors unless s is covered by an index now; o keeps pointing at them,
+ * marked lent (o->lent), for a merge or build that still reads o, and
+ * stops counting in node_held what s counts now.
+ */
+void node_seg_lend(struct seg *o, struct seg *s);
 /* Count s (attached to a collection) in node_held, once. */
 void node_seg_held(struct seg *s);
 int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
@@ -190,8 +211,8 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 void node_reload_adopt(struct coll *c, struct coll *n2);
 void node_reuse_release(struct reuse *r);
 /*
- * c's segment whose .vec file is path; 1 if c applied the delete log at
- * path (c->lock held, or node.commit).
+ * c's segment whose .vec file is path (coll.c); 1 if c applied the
+ * delete log at path (c->lock held, or node.commit).
  */
 struct seg *node_coll_seg(struct coll *c, const char *path);
 int node_coll_del(const struct coll *c, const char *path);

@@ -439,14 +439,6 @@ static int index_covers(const json_t *val, const char *leaf)
 	return 0;
 }
 
-struct seg *node_coll_seg(struct coll *c, const char *path)
-{
-	for (size_t i = 0; i < c->nsegs; i++)
-		if (!strcmp(c->segs[i]->path, path))
-			return c->segs[i];
-	return NULL;
-}
-
 int node_coll_del(const struct coll *c, const char *path)
 {
 	for (size_t i = 0; i < c->ndels; i++)
@@ -710,40 +702,9 @@ void node_reuse_release(struct reuse *r)
 
 void node_reload_adopt(struct coll *c, struct coll *n2)
 {
-	for (size_t i = 0; i < n2->nsegs; i++) {
-		struct seg *s = n2->segs[i], *o = s->from;
-
-		if (!o)
-			continue;
-		s->from = NULL;		/* ids, cols, rowseq are s's now */
-		o->ids = NULL;
-		o->rowseq = NULL;
-		o->cols = NULL;
-		o->ncols = 0;
-		if (o->map && !s->map) {
-			s->map = o->map;
-			s->raw = o->raw;
-			o->map = NULL;
-			o->raw = NULL;
-		}
-		/*
-		 * The vectors, unless the index covers the segment now (or
-		 * they were read again: an index that failed to load).
-		 */
-		if (o->vecs && !s->indexed && !s->vecs) {
-			s->own = o->own;
-			s->big = o->big;
-			s->vecs = o->vecs;
-			s->norms2 = o->norms2;
-			if (o->raw == o->vecs)
-				s->raw = s->vecs;
-			o->own = NULL;
-			memset(&o->big, 0, sizeof(o->big));
-			o->vecs = NULL;
-			o->norms2 = NULL;
-		}
-		o->raw = NULL;
-	}
+	for (size_t i = 0; i < n2->nsegs; i++)
+		if (n2->segs[i]->from)
+			node_seg_lend(n2->segs[i]->from, n2->segs[i]);
 	/* The same index file: its FAISS index and what it counts. */
 	if (c->index && n2->index && !n2->index->ix &&
 	    !strcmp(c->index->path, n2->index->path)) {

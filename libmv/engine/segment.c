@@ -51,19 +51,23 @@ void node_seg_free(struct seg *s)
 	}
 	if (s->held)
 		node_held_add(-(long long)s->held);
-	free(s->ids);
-	node_seg_free_own(s, 1);
-	free(s->norms2);
-	free(s->deleted);
-	free(s->rowseq);
-	free(s->dseq);
-	if (s->map)
-		mv_store_unmap(the_node->store, s->map);
-	for (int i = 0; i < s->ncols; i++) {
-		free(s->cols[i].vals);
-		free(s->cols[i].off);
+	if (!(s->lent & SEG_LENT_ROWS)) {
+		free(s->ids);
+		free(s->rowseq);
+		for (int i = 0; i < s->ncols; i++) {
+			free(s->cols[i].vals);
+			free(s->cols[i].off);
+		}
+		free(s->cols);
 	}
-	free(s->cols);
+	if (!(s->lent & SEG_LENT_VECS)) {
+		node_seg_free_own(s, 1);
+		free(s->norms2);
+	}
+	if (s->map && !(s->lent & SEG_LENT_MAP))
+		mv_store_unmap(the_node->store, s->map);
+	free(s->deleted);
+	free(s->dseq);
 	free(s);
 }
 
@@ -142,13 +146,49 @@ int node_seg_prepare(struct coll *c, struct seg *s, uint64_t done,
 }
 
 /*
+ * Guards a segment's mapping (map, raw): seg_raw makes it without
+ * c->lock, for a merge or build; node_seg_lend moves it.
+ */
+static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void node_seg_lend(struct seg *o, struct seg *s)
+{
+	pthread_mutex_lock(&map_lock);
+	s->from = NULL;		/* ids, cols, rowseq are s's now */
+	o->lent |= SEG_LENT_ROWS;
+	if (o->map && !s->map && !(o->lent & SEG_LENT_MAP)) {
+		s->map = o->map;
+		s->raw = o->raw;
+		o->lent |= SEG_LENT_MAP;
+	}
+	/*
+	 * The vectors, unless the index covers the segment now (or they
+	 * were read again: an index that failed to load).
+	 */
+	if (o->vecs && !(o->lent & SEG_LENT_VECS) && !s->indexed &&
+	    !s->vecs) {
+		s->own = o->own;
+		s->big = o->big;
+		s->vecs = o->vecs;
+		s->norms2 = o->norms2;
+		if (o->raw == o->vecs)
+			s->raw = s->vecs;
+		o->lent |= SEG_LENT_VECS;
+	}
+	pthread_mutex_unlock(&map_lock);
+	/* s counts the file now; o, only while it keeps vectors of its own. */
+	if (o->held && (!o->vecs || (o->lent & SEG_LENT_VECS))) {
+		node_held_add(-(long long)o->held);
+		o->held = 0;
+	}
+}
+
+/*
  * Map the raw vectors of a segment that keeps none in memory (cosine, an
  * index covers it, another node's unit), for GET, merges and builds.
  * Every byte is checked here, block B included: a cluster node read only
  * the header and block A of such a file at load (load.c).
  */
-static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
-
 static int seg_raw(struct node *nd, struct seg *s, const float **raw,
 		   struct mv_err *err)
 {
