@@ -116,3 +116,32 @@ pause_over() {
 	start_node
 	assert_rows "$C" 0
 }
+
+@test "an index drop waits for a merge under way, which rewrites an indexed segment; both succeed, every row once" {
+	local comp
+	export MV_TEST_PAUSE_COMPACT=3000
+	# No history kept: deleted rows are the merge's to drop.
+	start_own_node --auto_compact=false --history_retention=0
+	run -0 mv-create "$C" --dim 4
+	gen vecs 200 4 --seed 3 --ids-first 1 >rows.txt
+	mv-insert -q --ids-first "$C" rows.txt
+	run -0 mv-index -q "$C" --type Flat
+	# Half the rows of the indexed segment deleted: the merge rewrites
+	# it (and retires it from the index) when it commits.
+	cut -d' ' -f1 rows.txt | head -n 100 >del.txt
+	run -0 mv-delete "$C" del.txt
+	mv-index -q "$C" --compact 3>&- &
+	comp=$!
+	poll 20 paused MV_TEST_PAUSE_COMPACT || fail "the merge did not start"
+	# The drop, under way beside the merge, read vectors of a segment
+	# the merge's commit retires and failed it (75, changed under the
+	# merge); it now waits for the merge to end.
+	run -0 mv-index -q "$C" --drop
+	pause_over MV_TEST_PAUSE_COMPACT || fail "the drop did not wait for the merge"
+	wait "$comp" || fail "the merge failed"
+	assert_equal "$(mv-ls "$C" | cut -f6)" -
+	assert_rows "$C" 100
+	# Every kept row once, with its vector.
+	tail -n 100 rows.txt | cut -d' ' -f1 | mv-get "$C" | cut -f1 | sort -n >got
+	tail -n 100 rows.txt | cut -d' ' -f1 | sort -n | diff - got
+}

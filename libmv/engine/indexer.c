@@ -18,6 +18,7 @@
 #include <sys/random.h>
 #include <sys/time.h>
 #include <time.h>
+#include <unistd.h>
 #include "log.h"
 #include "internal.h"
 #include "segfile.h"
@@ -568,6 +569,16 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err)
 	int rc;
 
 	pthread_mutex_lock(&c->build_lock);
+	/*
+	 * A merge under way may rewrite an indexed segment and retire it
+	 * from the index when it commits, under the copy below: wait for it
+	 * (merges end; none starts while the drop holds build_lock).
+	 */
+	while (c->compacting && c->build.state != BUILD_RUNNING) {
+		pthread_mutex_unlock(&c->build_lock);
+		usleep(10 * 1000);
+		pthread_mutex_lock(&c->build_lock);
+	}
 	if (c->build.state == BUILD_RUNNING) {
 		pthread_mutex_unlock(&c->build_lock);
 		return mv_err_set(err, MV_EAGAIN, "an index build of '%s' (%s) "
