@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -73,6 +74,18 @@ static int move_pages(unsigned char *src, unsigned char *dst, size_t len,
 		memcpy(dst + off, src + off, HUGE);
 	}
 	return 0;
+}
+
+void *mv_big_malloc(size_t n)
+{
+	void *p;
+
+	if (n < MV_BIG_MIN)
+		return malloc(n);
+	if (posix_memalign(&p, HUGE, n))
+		return NULL;
+	madvise(p, n & ~(size_t)(HUGE - 1), MADV_HUGEPAGE);
+	return p;
 }
 
 int mv_big_reserve(struct mv_big *b, size_t need)

@@ -29,6 +29,12 @@ struct mv_big {
 	size_t touched;		/* bytes known resident, from the start */
 };
 
+/*
+ * malloc for a tool's one large buffer: from MV_BIG_MIN bytes on, aligned
+ * to and advised for transparent huge pages, so that it costs a fault per
+ * 2 MiB, not per 4 KiB (free and realloc as usual).
+ */
+void *mv_big_malloc(size_t n);
 /* Grow b to hold at least need bytes (contents kept): 0 or MV_EINTERNAL. */
 int mv_big_reserve(struct mv_big *b, size_t need);
 /* Make [0, end) resident (end <= b->cap), from the pool where it can. */

@@ -18,6 +18,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include <jansson.h>
+#include "bigmem.h"
 #include "vecio.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
@@ -140,7 +141,7 @@ int mv_vbatch_init(struct mv_vbatch *b, size_t cap, uint32_t dim,
 	b->ids = malloc(cap * sizeof(*b->ids));
 	b->recs = malloc(cap * sizeof(*b->recs));
 	if (dim)
-		b->vecs = malloc(cap * dim * sizeof(float));
+		b->vecs = mv_big_malloc(cap * dim * sizeof(float));
 	if (!b->ids || !b->recs || (dim && !b->vecs)) {
 		mv_vbatch_release(b);
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -209,7 +210,7 @@ static int in_open(struct inbuf *in, int fd, const char *path,
 		}
 	}
 	in->name = strdup(name);
-	in->buf = malloc(CHUNK);
+	in->buf = mv_big_malloc(CHUNK);
 	if (!in->name || !in->buf) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto fail;
