@@ -102,9 +102,11 @@ $(UNIT_BIN): override LDFLAGS += -Wl,--wrap=ftruncate
 # And the allocators, so that a test can fail the Nth (test_failalloc.c).
 $(UNIT_BIN): override LDFLAGS += -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 
+# $< and the library, not $^: a bench that #includes a .c file (idmap.c)
+# gets it listed as a prerequisite by its .d file, and linked twice.
 bench/%: bench/%.c $(LIB)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(LIB) $(LDLIBS)
 
 bench: $(BENCH_BIN) all
 	@bash bench/run.sh
