@@ -1930,3 +1930,186 @@ size_t mv_filter_eval(const struct mv_filter *f,
 	}
 	return count;
 }
+
+/* ---- bounds and gathered evaluation --------------------------------- */
+
+/* Meet leaf n, a predicate over b's field, into b. */
+static void bound_leaf(const struct node *n, struct mv_filter_bound *b)
+{
+	int64_t lo = INT64_MIN, hi = INT64_MAX;
+
+	switch (n->kind) {
+	case N_IRANGE:
+		if (!n->neg) {
+			lo = n->u.ir.lo;
+			hi = n->u.ir.hi;
+		} else if (n->u.ir.lo == INT64_MIN && n->u.ir.hi < INT64_MAX) {
+			lo = n->u.ir.hi + 1;	/* not (x <= hi) */
+		} else if (n->u.ir.hi == INT64_MAX && n->u.ir.lo > INT64_MIN) {
+			hi = n->u.ir.lo - 1;	/* not (x >= lo) */
+		} else {
+			return;
+		}
+		break;
+	case N_IIN:
+		if (n->neg)
+			return;
+		if (!b->set || n->u.iin.n < b->nset) {
+			b->set = n->u.iin.v;
+			b->nset = n->u.iin.n;
+		}
+		break;
+	case N_FRANGE:
+		/* Negated, it holds NaN and both sides: nothing to say. */
+		if (n->neg)
+			return;
+		b->kind = MV_BOUND_FLOAT;
+		if (n->u.fr.lo > b->flo)
+			b->flo = n->u.fr.lo;
+		if (n->u.fr.hi < b->fhi)
+			b->fhi = n->u.fr.hi;
+		return;
+	case N_FIN:
+		if (n->neg)
+			return;
+		b->kind = MV_BOUND_FLOAT;
+		if (!b->set || n->u.fin.n < b->nset) {
+			b->set = n->u.fin.v;
+			b->nset = n->u.fin.n;
+		}
+		return;
+	default:
+		return;
+	}
+	b->kind = MV_BOUND_INT;
+	if (lo > b->ilo)
+		b->ilo = lo;
+	if (hi < b->ihi)
+		b->ihi = hi;
+}
+
+static int is_leaf_on(const struct node *n, int field)
+{
+	return n->kind != N_CONST && n->kind != N_AND && n->kind != N_OR &&
+	       n->kind != N_NOT && n->col == field;
+}
+
+int mv_filter_bounds(const struct mv_filter *f, int field,
+		     struct mv_filter_bound *b)
+{
+	const struct node *r = f->root;
+	struct node *const *kids = (struct node *const *)&r;
+	int nk = 1;
+
+	memset(b, 0, sizeof(*b));
+	b->kind = MV_BOUND_NONE;
+	b->ilo = INT64_MIN;
+	b->ihi = INT64_MAX;
+	b->flo = -INFINITY;
+	b->fhi = INFINITY;
+	if (r->kind == N_AND) {
+		kids = r->u.kids.v;
+		nk = r->u.kids.n;
+	}
+	for (int i = 0; i < nk; i++) {
+		if (kids[i]->kind == N_CONST && !kids[i]->u.val) {
+			b->kind = MV_BOUND_EMPTY;
+			b->set = NULL;
+			b->nset = 0;
+			return b->kind;
+		}
+		if (is_leaf_on(kids[i], field))
+			bound_leaf(kids[i], b);
+	}
+	if (b->kind == MV_BOUND_INT && b->ilo > b->ihi)
+		b->kind = MV_BOUND_EMPTY;
+	if (b->kind == MV_BOUND_FLOAT && !(b->flo <= b->fhi))
+		b->kind = MV_BOUND_EMPTY;
+	if (b->set && b->kind != MV_BOUND_EMPTY) {
+		size_t in = 0;
+
+		for (size_t i = 0; i < b->nset; i++)
+			in += b->kind == MV_BOUND_INT ?
+			      ((const int64_t *)b->set)[i] >= b->ilo &&
+			      ((const int64_t *)b->set)[i] <= b->ihi :
+			      ((const double *)b->set)[i] >= b->flo &&
+			      ((const double *)b->set)[i] <= b->fhi;
+		if (!in)
+			b->kind = MV_BOUND_EMPTY;
+	}
+	if (b->kind == MV_BOUND_EMPTY || b->kind == MV_BOUND_NONE) {
+		b->set = NULL;
+		b->nset = 0;
+	}
+	return b->kind;
+}
+
+#define SEL 64				/* candidates gathered at a time */
+
+/* Evaluate f over the SEL-or-fewer rows sel[0..k) of rows; clear misses. */
+static size_t eval_gathered(const struct mv_filter *f,
+			    const struct mv_filter_rows *rows,
+			    const size_t *sel, size_t k, uint8_t *bits)
+{
+	uint64_t g[MV_FIELDS_MAX + 1][SEL];
+	struct mv_filter_rows gr;
+	uint8_t out[SEL / 8];
+	size_t m;
+
+	memset(&gr, 0, sizeof(gr));
+	gr.n = k;
+	for (int i = 0; i < MV_FIELDS_MAX; i++) {
+		if (!(f->mask >> i & 1))
+			continue;
+		gr.vals[i] = rows->vals[i];
+		if (rows->off[i]) {
+			for (size_t j = 0; j < k; j++)
+				g[i][j] = rows->off[i][sel[j]];
+			gr.off[i] = g[i];
+		} else {
+			const unsigned char *v = rows->vals[i];
+
+			for (size_t j = 0; j < k; j++)
+				memcpy(&g[i][j], v + sel[j] * 8, 8);
+			gr.vals[i] = g[i];
+		}
+	}
+	if (f->mask & MV_FILTER_ID) {
+		for (size_t j = 0; j < k; j++)
+			g[MV_FIELDS_MAX][j] = (uint64_t)rows->ids[sel[j]];
+		gr.ids = (const int64_t *)g[MV_FIELDS_MAX];
+	}
+	m = mv_filter_eval(f, &gr, out);
+	for (size_t j = 0; j < k; j++)
+		if (!(out[j / 8] >> j % 8 & 1))
+			bits[sel[j] / 8] &= (uint8_t)~(1u << sel[j] % 8);
+	return m;
+}
+
+size_t mv_filter_eval_sel(const struct mv_filter *f,
+			  const struct mv_filter_rows *rows, uint8_t *bits)
+{
+	size_t n = rows->n, nb = (n + 7) / 8, k = 0, count = 0;
+	size_t sel[SEL];
+
+	if (n % 8)
+		bits[n / 8] &= (uint8_t)((1u << n % 8) - 1);
+	for (size_t i = 0; i < nb; i += 8) {
+		size_t m = nb - i < 8 ? nb - i : 8;
+		uint64_t w = 0;
+
+		for (size_t j = 0; j < m; j++)
+			w |= (uint64_t)bits[i + j] << (8 * j);
+		while (w) {
+			sel[k++] = i * 8 + (size_t)__builtin_ctzll(w);
+			w &= w - 1;
+			if (k == SEL) {
+				count += eval_gathered(f, rows, sel, k, bits);
+				k = 0;
+			}
+		}
+	}
+	if (k)
+		count += eval_gathered(f, rows, sel, k, bits);
+	return count;
+}

@@ -88,4 +88,50 @@ struct mv_filter_rows {
 size_t mv_filter_eval(const struct mv_filter *f,
 		      const struct mv_filter_rows *rows, uint8_t *out);
 
+/*
+ * What f implies about one int64, bool or float64 field (field: its
+ * index in fields[], -1 for id): every row that matches f has a value
+ * that lies in the bound.  Derived from the comparisons, in-lists and
+ * ranges at the top of f, alone or joined by and; one under an or or a
+ * not gives nothing (except a one-sided int range negated: not (x < 5)
+ * is x >= 5).  Returns b->kind:
+ *
+ *   MV_BOUND_NONE   nothing known (and for a string field)
+ *   MV_BOUND_EMPTY  no row matches f at all
+ *   MV_BOUND_INT    ilo <= x <= ihi (int64 and bool columns, and id)
+ *   MV_BOUND_FLOAT  flo <= x <= fhi, never NaN (float64 columns)
+ *
+ * and, for the last two, when set is not NULL, x is also one of set[0..
+ * nset) (int64_t or double, sorted ascending, distinct, none NaN; owned
+ * by f and valid while f is).  The bound is conservative, not exact: the
+ * rows inside it still have to be tested against the whole of f.
+ */
+enum mv_bound_kind {
+	MV_BOUND_NONE, MV_BOUND_EMPTY, MV_BOUND_INT, MV_BOUND_FLOAT,
+};
+
+struct mv_filter_bound {
+	enum mv_bound_kind kind;
+	int64_t ilo, ihi;
+	double flo, fhi;
+	const void *set;
+	size_t nset;
+};
+
+int mv_filter_bounds(const struct mv_filter *f, int field,
+		     struct mv_filter_bound *b);
+
+/*
+ * Evaluate f only on the rows whose bit is set in bits ((n + 7) / 8
+ * bytes, bit r as in mv_filter_eval): a row that does not match has its
+ * bit cleared, and the bits past n are cleared.  The candidates' values
+ * are gathered a few at a time onto the stack and evaluated there, so
+ * the cost follows the number of bits set, plus a pass over the bitmap's
+ * words; the result is the bitmap mv_filter_eval gives ANDed with the
+ * candidates.  Returns the number of bits left.  Never allocates;
+ * thread-safe as mv_filter_eval is.
+ */
+size_t mv_filter_eval_sel(const struct mv_filter *f,
+			  const struct mv_filter_rows *rows, uint8_t *bits);
+
 #endif
