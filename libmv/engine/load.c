@@ -743,6 +743,11 @@ void node_reload_adopt(struct coll *c, struct coll *n2)
 			o->norms2 = NULL;
 		}
 		o->raw = NULL;
+		/* The sorted indexes: over the same columns. */
+		for (int i = 0; i <= MV_FIELDS_MAX; i++)
+			if (!atomic_load(&s->six[i]))
+				atomic_store(&s->six[i],
+					     atomic_exchange(&o->six[i], NULL));
 	}
 	/* The same index file: its FAISS index and what it counts. */
 	if (c->index && n2->index && !n2->index->ix &&

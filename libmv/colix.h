@@ -1,0 +1,62 @@
+/*
+ * colix.h - a sorted index over one numeric column of a block of rows (a
+ * segment's): the row numbers ordered by value, so that the rows whose
+ * value lies in a filter's bound (filter.h, mv_filter_bounds) are found
+ * by binary searches instead of a scan of the column.  It keeps no copy
+ * of the values (4 bytes a row, the permutation, and nothing else): the
+ * searches read the column through it, so the column must be the one it
+ * was built from, unchanged (a sealed segment's never changes).  Not
+ * here: when to build or use one (libmv/engine/asof.c), the filter.
+ */
+#ifndef MV_COLIX_H
+#define MV_COLIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include "filter.h"
+
+struct mv_colix;
+
+/* The most rows an index takes (row numbers are uint32). */
+#define MV_COLIX_ROWS_MAX UINT32_MAX
+
+/*
+ * An index over vals[0..n): int64_t (int64, bool, ids) or, when isfloat,
+ * double (NaN values sort last and are never in a bound).  Sorted by a
+ * radix sort in O(n), with 24 bytes a row of scratch freed before it
+ * returns.  NULL when out of memory or n > MV_COLIX_ROWS_MAX.  Free with
+ * mv_colix_free.
+ */
+struct mv_colix *mv_colix_build(const void *vals, size_t n, int isfloat);
+void mv_colix_free(struct mv_colix *x);
+
+/* The bytes x holds (for memory_limit's count). */
+size_t mv_colix_bytes(const struct mv_colix *x);
+
+/* At most this many runs of the permutation: a longer in-list is bounded
+ * by its least and largest values instead. */
+#define MV_COLIX_SPANS 64
+
+/* The rows of a bound, as runs [a, b) of the permutation. */
+struct mv_colix_hits {
+	size_t n;			/* rows in all */
+	int nspan;
+	uint32_t a[MV_COLIX_SPANS], b[MV_COLIX_SPANS];
+};
+
+/*
+ * Find the rows of x whose value (in vals, the column x was built from)
+ * lies in bound b (MV_BOUND_INT for an int index, MV_BOUND_FLOAT for a
+ * float one; any other kind finds nothing) into h: binary searches, a
+ * few per value of an in-list.  Returns h->n.  x is only read: any
+ * number of threads may search one index.
+ */
+size_t mv_colix_find(const struct mv_colix *x, const void *vals,
+		     const struct mv_filter_bound *b,
+		     struct mv_colix_hits *h);
+
+/* Set the bits of h's rows in bits (a bitmap as filter.h's). */
+void mv_colix_mark(const struct mv_colix *x, const struct mv_colix_hits *h,
+		   uint8_t *bits);
+
+#endif

@@ -1,0 +1,500 @@
+/*
+ * test_six.c - sorted indexes of segments' numeric columns (libmv/colix.c,
+ * and their use in libmv/engine/asof.c's node_seg_match): over random
+ * columns (duplicates, NaN, -0.0, infinities, int64 extremes) and random
+ * selective expressions, the rows found through an index are the scan's,
+ * bit for bit, with deleted rows and as of a flush; the index is built
+ * once, counted in node_held and given back with the segment.
+ */
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "colix.h"
+#include "engine/engine.h"
+#include "engine/internal.h"
+#include "filter.h"
+#include "unit.h"
+
+static const struct mv_field sf[] = {
+	{ "i", MV_INT64 }, { "f", MV_FLOAT64 }, { "s", MV_STRING },
+	{ "b", MV_BOOL },
+};
+#define NSF 4
+
+static uint64_t xs6;
+
+static uint64_t rnd6(void)
+{
+	xs6 ^= xs6 >> 12;
+	xs6 ^= xs6 << 25;
+	xs6 ^= xs6 >> 27;
+	return xs6 * 2685821657736338717ull;
+}
+
+static const int64_t iedge[] = {
+	INT64_MIN, INT64_MIN + 1, -1, 0, 1, 9007199254740992LL,
+	9007199254740993LL, INT64_MAX - 1, INT64_MAX,
+};
+#define NIEDGE (int)(sizeof(iedge) / sizeof(iedge[0]))
+static const double fedge[] = {
+	NAN, -NAN, INFINITY, -INFINITY, -0.0, 0.0, 0.5, 1e300, -1e300,
+	9007199254740992.0, 9007199254740994.0, 5e-324,
+};
+#define NFEDGE (int)(sizeof(fedge) / sizeof(fedge[0]))
+
+/*
+ * A segment of n rows with columns i, f, s, b: i mostly in 0..999 (so ==
+ * is about 0.1%), f mostly tenths in 0..999.9, both with edge values
+ * sprinkled in; ids ascending with gaps, from first.
+ */
+static struct seg *mkseg6(uint64_t n, int64_t first)
+{
+	struct seg *s = calloc(1, sizeof(*s));
+	int64_t *iv, *bv;
+	double *fv;
+	unsigned char *sb;
+	uint64_t *off;
+	size_t pos = 0;
+
+	s->ids = malloc(n * 8);
+	s->cols = calloc(4, sizeof(*s->cols));
+	iv = malloc(n * 8);
+	fv = malloc(n * 8);
+	bv = malloc(n * 8);
+	sb = malloc(n * 8);
+	off = malloc(n * 8);
+	for (uint64_t r = 0; r < n; r++) {
+		uint64_t x = rnd6();
+
+		first += 1 + (int64_t)(x % 3);
+		s->ids[r] = first;
+		iv[r] = x % 50 ? (int64_t)(x >> 8) % 1000 :
+			iedge[(x >> 8) % NIEDGE];
+		fv[r] = x % 40 ? (double)((x >> 20) % 10000) / 10 :
+			fedge[(x >> 20) % NFEDGE];
+		bv[r] = (x >> 40) % 97 == 0;
+		off[r] = pos;
+		sb[pos] = 2;
+		sb[pos + 1] = sb[pos + 2] = sb[pos + 3] = 0;
+		sb[pos + 4] = 'w';
+		sb[pos + 5] = (unsigned char)('0' + (x >> 44) % 10);
+		pos += 6;
+	}
+	s->n = n;
+	s->seq = 1;
+	s->ncols = 4;
+	s->cols[0].type = MV_INT64;
+	s->cols[0].vals = iv;
+	s->cols[1].type = MV_FLOAT64;
+	s->cols[1].vals = fv;
+	s->cols[2].type = MV_STRING;
+	s->cols[2].vals = sb;
+	s->cols[2].off = off;
+	s->cols[3].type = MV_BOOL;
+	s->cols[3].vals = bv;
+	return s;
+}
+
+/* The scan: f over all of s's rows (no index), deleted rows cleared. */
+static size_t scan6(const struct seg *s, const struct mv_filter *f,
+		    uint8_t *bits, int drop_deleted)
+{
+	struct mv_filter_rows r;
+	size_t m = 0, nb = (s->n + 7) / 8;
+
+	memset(&r, 0, sizeof(r));
+	r.n = s->n;
+	r.ids = s->ids;
+	for (int i = 0; i < s->ncols; i++) {
+		r.vals[i] = s->cols[i].vals;
+		r.off[i] = s->cols[i].off;
+	}
+	mv_filter_eval(f, &r, bits);
+	for (size_t b = 0; b < nb; b++) {
+		if (drop_deleted && s->deleted)
+			bits[b] &= (uint8_t)~s->deleted[b];
+		m += (size_t)__builtin_popcount(bits[b]);
+	}
+	return m;
+}
+
+static void cat6(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void cat6(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t k = strlen(buf);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf + k, size - k, fmt, ap);
+	va_end(ap);
+}
+
+/* A literal for column c (0 i, 1 f, -1 id): a value of the column, mostly. */
+static void lit6(char *buf, size_t size, const struct seg *s, int c)
+{
+	uint64_t r = rnd6() % s->n;
+	int k = (int)(rnd6() % 10);
+	double d;
+
+	if (c < 0) {
+		cat6(buf, size, "%lld", (long long)s->ids[r] + (k == 0));
+		return;
+	}
+	if (c == 0) {
+		if (k == 0)
+			cat6(buf, size, "%lld", (long long)iedge[rnd6() %
+								 NIEDGE]);
+		else if (k == 1)
+			cat6(buf, size, "%lld.5", (long long)(rnd6() % 1000));
+		else if (k == 2)
+			cat6(buf, size, "%s", rnd6() % 2 ? "1e19" : "-1e19");
+		else
+			cat6(buf, size, "%lld",
+			     (long long)((int64_t *)s->cols[0].vals)[r]);
+		return;
+	}
+	d = ((double *)s->cols[1].vals)[r];
+	if (k == 0)
+		d = fedge[2 + rnd6() % (NFEDGE - 2)];	/* no NaN literal */
+	if (k == 1) {
+		cat6(buf, size, "%lld", (long long)(rnd6() % 1000));
+		return;
+	}
+	if (isnan(d))
+		d = 0.25;
+	if (isinf(d))
+		cat6(buf, size, "%s", d > 0 ? "1e999" : "-1e999");
+	else
+		cat6(buf, size, "%.17g%s", d, d == floor(d) &&
+		     fabs(d) < 1e17 ? ".0" : "");
+}
+
+static const char *const cname6[] = { "id", "i", "f" };
+static const char *const ops6[] = { "==", "<", "<=", ">", ">=", "!=" };
+
+/* One predicate, most of them selective. */
+static void atom6(char *buf, size_t size, const struct seg *s)
+{
+	int c = (int)(rnd6() % 3) - 1, k = (int)(rnd6() % 9);
+
+	switch (k) {
+	case 0:
+	case 1:
+		cat6(buf, size, "%s %s ", cname6[c + 1], ops6[rnd6() % 6]);
+		lit6(buf, size, s, c);
+		break;
+	case 2: {
+		/* A narrow range about a value of the column. */
+		uint64_t r = rnd6() % s->n;
+		int64_t d = (int64_t)(rnd6() % 20);
+
+		if (c < 0)
+			cat6(buf, size, "%lld <= id < %lld",
+			     (long long)s->ids[r], (long long)s->ids[r] + d);
+		else if (c == 0 && ((int64_t *)s->cols[0].vals)[r] < 1000000)
+			cat6(buf, size, "%lld < i <= %lld",
+			     (long long)((int64_t *)s->cols[0].vals)[r],
+			     (long long)((int64_t *)s->cols[0].vals)[r] + d);
+		else
+			cat6(buf, size, "%lld.5 <= f < %lld.0",
+			     (long long)(rnd6() % 1000), (long long)(rnd6() %
+								    1000));
+		break;
+	}
+	case 3: {
+		char a[64] = "", b[64] = "";
+
+		lit6(a, sizeof(a), s, c);
+		lit6(b, sizeof(b), s, c);
+		cat6(buf, size, "%s %s %s %s %s", a, rnd6() % 2 ? "<" : "<=",
+		     cname6[c + 1], rnd6() % 2 ? "<" : "<=", b);
+		break;
+	}
+	case 4: {
+		int n = (int)(rnd6() % (rnd6() % 2 ? 4 : 80));
+
+		cat6(buf, size, "%s %sin [", cname6[c + 1],
+		     rnd6() % 8 ? "" : "not ");
+		for (int i = 0; i < n; i++) {
+			if (i)
+				cat6(buf, size, ", ");
+			lit6(buf, size, s, c);
+		}
+		cat6(buf, size, "]");
+		break;
+	}
+	case 5:
+		cat6(buf, size, "not (%s < ", cname6[c + 1]);
+		lit6(buf, size, s, c);
+		cat6(buf, size, ")");
+		break;
+	case 6:
+		cat6(buf, size, "s %s 'w%d'", rnd6() % 2 ? "==" : "!=",
+		     (int)(rnd6() % 10));
+		break;
+	case 7:
+		cat6(buf, size, "%sb", rnd6() % 2 ? "not " : "");
+		break;
+	default:
+		cat6(buf, size, "s like 'w%%%d'", (int)(rnd6() % 10));
+		break;
+	}
+}
+
+/* An expression: mostly an and of predicates, at times or and not. */
+static void expr6(char *buf, size_t size, const struct seg *s)
+{
+	int n = 1 + (int)(rnd6() % 3), k = (int)(rnd6() % 6);
+
+	if (k == 0)
+		cat6(buf, size, "not (");
+	for (int i = 0; i < n; i++) {
+		if (i)
+			cat6(buf, size, k == 1 ? " or " : " and ");
+		if (rnd6() % 5 == 0) {
+			cat6(buf, size, "(");
+			atom6(buf, size, s);
+			cat6(buf, size, " %s ", rnd6() % 2 ? "and" : "or");
+			atom6(buf, size, s);
+			cat6(buf, size, ")");
+		} else {
+			atom6(buf, size, s);
+		}
+	}
+	if (k == 0)
+		cat6(buf, size, ")");
+}
+
+static int same_bits(const uint8_t *a, const uint8_t *b, uint64_t n)
+{
+	for (uint64_t r = 0; r < n; r++)
+		if ((a[r / 8] ^ b[r / 8]) >> r % 8 & 1)
+			return 0;
+	return 1;
+}
+
+TEST(six_matches_are_the_scans_bit_for_bit)
+{
+	enum { N = 20011, EXPRS = 3000 };
+	struct seg *s;
+	uint8_t *a = malloc(N / 8 + 1), *b = malloc(N / 8 + 1);
+	unsigned long long used0 = node_six_used;
+	long long held0 = node_held;
+	int bad = 0, some = 0;
+
+	xs6 = 0x2545f4914f6cdd1dull;
+	s = mkseg6(N, -5);
+	REQUIRE(s && a && b);
+	/* Deleted rows, at flushes 2 and 3. */
+	for (int k = 0; k < 300; k++)
+		CHECK_EQ_INT(node_seg_set_deleted_at(s, rnd6() % N,
+						     2 + rnd6() % 2), 0);
+	for (int e = 0; e < EXPRS && bad < 5; e++) {
+		char buf[4096] = "";
+		struct mv_err err = { 0 };
+		struct mv_filter *f;
+		size_t want, got;
+
+		expr6(buf, sizeof(buf), s);
+		f = mv_filter_parse(buf, sf, NSF, &err);
+		if (!f) {
+			unit_fail(__FILE__, __LINE__, "%s: %s", buf, err.msg);
+			bad++;
+			continue;
+		}
+		want = scan6(s, f, a, 1);
+		got = node_seg_match(s, f, b);
+		if (got != want || !same_bits(a, b, N)) {
+			unit_fail(__FILE__, __LINE__, "%s: %zu rows, the scan "
+				  "%zu", buf, got, want);
+			bad++;
+		}
+		some += want > 0 && want < N / 16;
+		/* As of flush 2: rows deleted at 3 are there again. */
+		want = scan6(s, f, a, 0);
+		node_seg_match_at(s, NULL, 2, b);
+		want = 0;
+		for (size_t i = 0; i < (N + 7) / 8; i++) {
+			a[i] &= b[i];
+			want += (size_t)__builtin_popcount(a[i]);
+		}
+		got = node_seg_match_at(s, f, 2, b);
+		if (got != want || !same_bits(a, b, N)) {
+			unit_fail(__FILE__, __LINE__, "%s as of 2: %zu rows, "
+				  "the scan %zu", buf, got, want);
+			bad++;
+		}
+		mv_filter_free(f);
+	}
+	CHECK_EQ_INT(bad, 0);
+	unit_diag("%d of %d expressions select some rows, under 1/16; %llu "
+		  "matches through an index", some, EXPRS,
+		  node_six_used - used0);
+	CHECK(some > EXPRS / 5);
+	CHECK(node_six_used - used0 > (unsigned long long)EXPRS / 5);
+	/* Indexes of i, f and id: 4 bytes a row each, counted, given back. */
+	CHECK(s->six[0] && s->six[1] && s->six[MV_FIELDS_MAX]);
+	CHECK(!s->six[2]);
+	CHECK(node_held - held0 >= 3LL * 4 * N);
+	CHECK(node_held - held0 <= 4LL * 4 * N + 1024);
+	node_seg_free(s);
+	CHECK_EQ_INT(node_held - held0, 0);
+	free(a);
+	free(b);
+}
+
+/* Each value of a small domain, and the edges, found exactly. */
+TEST(six_colix_finds_every_value)
+{
+	enum { N = 5000 };
+	int64_t *iv = malloc(N * 8);
+	double *fv = malloc(N * 8);
+	struct mv_colix *xi, *xf;
+	struct mv_colix_hits h;
+	struct mv_filter_bound bd;
+
+	xs6 = 7;
+	for (int r = 0; r < N; r++) {
+		iv[r] = r % 7 ? (int64_t)(rnd6() % 11) - 5 :
+			iedge[rnd6() % NIEDGE];
+		fv[r] = r % 5 ? (double)(rnd6() % 11) - 5 :
+			fedge[rnd6() % NFEDGE];
+	}
+	xi = mv_colix_build(iv, N, 0);
+	xf = mv_colix_build(fv, N, 1);
+	REQUIRE(xi && xf);
+	CHECK(mv_colix_bytes(xi) >= sizeof(uint32_t) * N);
+	CHECK(mv_colix_bytes(xi) <= sizeof(uint32_t) * N + 64);
+	for (int k = 0; k < 300; k++) {
+		int64_t lo = k % 3 ? (int64_t)(rnd6() % 15) - 7 :
+			     iedge[rnd6() % NIEDGE];
+		int64_t hi = k % 5 ? lo + (int64_t)(rnd6() % 4) :
+			     iedge[rnd6() % NIEDGE];
+		double flo = k % 3 ? (double)(rnd6() % 15) - 7.5 :
+			     fedge[2 + rnd6() % (NFEDGE - 2)];
+		double fhi = k % 4 ? flo + (double)(rnd6() % 4) :
+			     fedge[2 + rnd6() % (NFEDGE - 2)];
+		uint8_t bits[N / 8 + 1];
+		size_t want = 0, set = 0;
+
+		memset(&bd, 0, sizeof(bd));
+		bd.kind = MV_BOUND_INT;
+		bd.ilo = lo;
+		bd.ihi = hi;
+		memset(bits, 0, sizeof(bits));
+		mv_colix_find(xi, iv, &bd, &h);
+		mv_colix_mark(xi, &h, bits);
+		for (int r = 0; r < N; r++) {
+			int w = iv[r] >= lo && iv[r] <= hi;
+
+			want += w;
+			set += bits[r / 8] >> r % 8 & 1;
+			CHECK_EQ_INT(bits[r / 8] >> r % 8 & 1, w);
+		}
+		CHECK_EQ_U64(h.n, want);
+		CHECK_EQ_U64(set, want);
+		bd.kind = MV_BOUND_FLOAT;
+		bd.flo = flo;
+		bd.fhi = fhi;
+		memset(bits, 0, sizeof(bits));
+		want = 0;
+		mv_colix_find(xf, fv, &bd, &h);
+		mv_colix_mark(xf, &h, bits);
+		for (int r = 0; r < N; r++) {
+			int w = fv[r] >= flo && fv[r] <= fhi;
+
+			want += w;
+			if ((bits[r / 8] >> r % 8 & 1) != w) {
+				unit_fail(__FILE__, __LINE__, "[%g, %g]: row "
+					  "%d (%g)", flo, fhi, r, fv[r]);
+				break;
+			}
+		}
+		CHECK_EQ_U64(h.n, want);
+		/* An int bound finds nothing in a float index. */
+		bd.kind = MV_BOUND_INT;
+		CHECK_EQ_U64(mv_colix_find(xf, fv, &bd, &h), 0);
+	}
+	mv_colix_free(xi);
+	mv_colix_free(xf);
+	mv_colix_free(NULL);
+	free(iv);
+	free(fv);
+}
+
+struct six_arg {
+	struct seg *s;
+	struct mv_filter *f;
+	uint8_t *bits;
+	size_t m;
+};
+
+static void *six_thread(void *p)
+{
+	struct six_arg *a = p;
+
+	a->m = node_seg_match(a->s, a->f, a->bits);
+	return NULL;
+}
+
+/* Searches at once on a segment without an index: one build, one answer. */
+TEST(six_concurrent_first_searches)
+{
+	enum { N = 30000, T = 4 };
+	struct seg *s;
+	struct mv_filter *f = mv_filter_parse("i == 7 and f >= 0", sf, NSF,
+					      NULL);
+	struct six_arg a[T];
+	pthread_t th[T];
+	uint8_t *want = malloc(N / 8 + 1);
+	long long held0 = node_held;
+	size_t m;
+
+	xs6 = 99;
+	s = mkseg6(N, 1);
+	REQUIRE(s && f && want);
+	m = scan6(s, f, want, 1);
+	CHECK(m > 0 && m < N / 16);
+	for (int t = 0; t < T; t++) {
+		a[t] = (struct six_arg){ s, f, malloc(N / 8 + 1), 0 };
+		REQUIRE(a[t].bits);
+		REQUIRE(pthread_create(&th[t], NULL, six_thread, &a[t]) == 0);
+	}
+	for (int t = 0; t < T; t++) {
+		pthread_join(th[t], NULL);
+		CHECK_EQ_U64(a[t].m, m);
+		CHECK(same_bits(a[t].bits, want, N));
+		free(a[t].bits);
+	}
+	/* One index of i (f's bound, all but NaN, is not narrow: built). */
+	CHECK(s->six[0] != NULL);
+	CHECK_EQ_INT(node_held - held0, (long long)(mv_colix_bytes(s->six[0]) +
+						   mv_colix_bytes(s->six[1])));
+	node_seg_free(s);
+	CHECK_EQ_INT(node_held - held0, 0);
+	mv_filter_free(f);
+	free(want);
+}
+
+/* A small segment is scanned: no index. */
+TEST(six_not_for_small_segments)
+{
+	struct seg *s;
+	struct mv_filter *f = mv_filter_parse("i == 7", sf, NSF, NULL);
+	uint8_t bits[NODE_SIX_MIN_ROWS / 8];
+	uint8_t want[NODE_SIX_MIN_ROWS / 8];
+
+	xs6 = 3;
+	s = mkseg6(NODE_SIX_MIN_ROWS - 1, 1);
+	REQUIRE(s && f);
+	CHECK_EQ_U64(node_seg_match(s, f, bits), scan6(s, f, want, 1));
+	CHECK(same_bits(bits, want, s->n));
+	CHECK(!s->six[0]);
+	node_seg_free(s);
+	mv_filter_free(f);
+}
