@@ -2095,11 +2095,8 @@ size_t mv_filter_eval_sel(const struct mv_filter *f,
 	if (n % 8)
 		bits[n / 8] &= (uint8_t)((1u << n % 8) - 1);
 	for (size_t i = 0; i < nb; i += 8) {
-		size_t m = nb - i < 8 ? nb - i : 8;
-		uint64_t w = 0;
+		uint64_t w = mv_bits_word(bits, nb, i * 8);
 
-		for (size_t j = 0; j < m; j++)
-			w |= (uint64_t)bits[i + j] << (8 * j);
 		while (w) {
 			sel[k++] = i * 8 + (size_t)__builtin_ctzll(w);
 			w &= w - 1;

@@ -39,6 +39,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "mv.h"
 
 struct mv_filter;
@@ -87,6 +88,27 @@ struct mv_filter_rows {
  */
 size_t mv_filter_eval(const struct mv_filter *f,
 		      const struct mv_filter_rows *rows, uint8_t *out);
+
+/*
+ * Bits r..r+63 of a bitmap of nb bytes as mv_filter_eval writes it (r a
+ * multiple of 64; bytes past nb read as 0), bit r + j as bit j: one load
+ * where little-endian.  For walking the set bits of a bitmap.
+ */
+static inline uint64_t mv_bits_word(const uint8_t *bits, size_t nb, size_t r)
+{
+	size_t i = r / 8;
+	uint64_t w = 0;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (nb - i >= 8) {
+		memcpy(&w, bits + i, 8);
+		return w;
+	}
+#endif
+	for (size_t j = 0; j < 8 && i + j < nb; j++)
+		w |= (uint64_t)bits[i + j] << (8 * j);
+	return w;
+}
 
 /*
  * What f implies about one int64, bool or float64 field (field: its
