@@ -8,6 +8,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bigmem.h"
 #include "colix.h"
 
 #define DIGIT 11			/* bits per radix pass */
@@ -35,20 +36,29 @@ struct mv_colix *mv_colix_build(const void *vals, size_t n, int isfloat)
 {
 	const unsigned char *v = vals;
 	struct mv_colix *x = NULL;
-	uint64_t *k = NULL, *k2 = NULL;
-	uint32_t *r = NULL, *r2 = NULL;
+	struct mv_big sb = { 0 };
+	uint64_t *k, *k2;
+	uint32_t *r = NULL, *r2, *out;
 	size_t (*hist)[BUCKETS] = NULL;
+	size_t need = (n ? n : 1) * (2 * sizeof(*k) + sizeof(*r));
 
 	if (n > MV_COLIX_ROWS_MAX)
 		return NULL;
+	/*
+	 * The scratch (keys twice, rows once more: 20 bytes a row) in a
+	 * bigmem buffer, which reuses recently freed memory instead of
+	 * faulting in fresh pages: those faults were most of a build.
+	 */
 	x = calloc(1, sizeof(*x));
-	k = malloc((n ? n : 1) * sizeof(*k));
-	k2 = malloc((n ? n : 1) * sizeof(*k2));
 	r = malloc((n ? n : 1) * sizeof(*r));
-	r2 = malloc((n ? n : 1) * sizeof(*r2));
 	hist = calloc(PASSES, sizeof(*hist));
-	if (!x || !k || !k2 || !r || !r2 || !hist)
+	if (!x || !r || !hist || mv_big_reserve(&sb, need) < 0)
 		goto fail;
+	mv_big_touch(&sb, need);
+	k = (uint64_t *)sb.p;
+	k2 = k + n;
+	r2 = (uint32_t *)(k2 + n);
+	out = r;
 	for (size_t i = 0; i < n; i++) {
 		uint64_t u;
 
@@ -62,7 +72,7 @@ struct mv_colix *mv_colix_build(const void *vals, size_t n, int isfloat)
 			u ^= UINT64_C(1) << 63;
 		}
 		k[i] = u;
-		r[i] = (uint32_t)i;
+		out[i] = (uint32_t)i;
 		for (int p = 0; p < PASSES; p++)
 			hist[p][u >> (p * DIGIT) & (BUCKETS - 1)]++;
 	}
@@ -85,28 +95,26 @@ struct mv_colix *mv_colix_build(const void *vals, size_t n, int isfloat)
 			size_t d = h[k[i] >> shift & (BUCKETS - 1)]++;
 
 			k2[d] = k[i];
-			r2[d] = r[i];
+			r2[d] = out[i];
 		}
 		tk = k;
 		k = k2;
 		k2 = tk;
-		tr = r;
-		r = r2;
+		tr = out;
+		out = r2;
 		r2 = tr;
 	}
-	free(k);
-	free(k2);
-	free(r2);
+	if (out != r)
+		memcpy(r, out, n * sizeof(*r));
+	mv_big_free(&sb, need, 1);
 	free(hist);
 	x->n = n;
 	x->isfloat = isfloat;
 	x->perm = r;
 	return x;
 fail:
-	free(k);
-	free(k2);
+	mv_big_free(&sb, 0, 0);
 	free(r);
-	free(r2);
 	free(hist);
 	free(x);
 	return NULL;

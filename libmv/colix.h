@@ -23,7 +23,8 @@ struct mv_colix;
 /*
  * An index over vals[0..n): int64_t (int64, bool, ids) or, when isfloat,
  * double (NaN values sort last and are never in a bound).  Sorted by a
- * radix sort in O(n), with 24 bytes a row of scratch freed before it
+ * radix sort in O(n), with 20 bytes a row of scratch (bigmem.h, so that
+ * it comes from recently freed memory when it can) freed before it
  * returns.  NULL when out of memory or n > MV_COLIX_ROWS_MAX.  Free with
  * mv_colix_free.
  */
