@@ -17,7 +17,7 @@
 
 struct mv_colix {
 	size_t n;
-	int isfloat;
+	enum mv_colix_type type;
 	uint32_t *perm;			/* rows, by ascending value */
 };
 
@@ -32,7 +32,76 @@ static inline uint64_t fkey(double d)
 	return u >> 63 ? ~u : u | UINT64_C(1) << 63;
 }
 
-struct mv_colix *mv_colix_build(const void *vals, size_t n, int isfloat)
+/* Row r's string of a string column (filter.h's layout). */
+static inline struct mv_filter_str str_at(const unsigned char *vals,
+					  const uint64_t *off, size_t r)
+{
+	const unsigned char *q = vals + off[r];
+	struct mv_filter_str s;
+
+	s.len = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 |
+		(size_t)q[3] << 24;
+	s.p = (const char *)q + 4;
+	return s;
+}
+
+/* memcmp order, the shorter first (filter.h). */
+static int str_cmp(struct mv_filter_str a, struct mv_filter_str b)
+{
+	size_t m = a.len < b.len ? a.len : b.len;
+	int c = m ? memcmp(a.p, b.p, m) : 0;
+
+	if (c)
+		return c;
+	return a.len < b.len ? -1 : a.len > b.len;
+}
+
+/* A string's first 8 bytes, big-endian, zero-padded: its order's key. */
+static inline uint64_t skey(struct mv_filter_str s)
+{
+	uint64_t u = 0;
+
+	for (size_t i = 0; i < 8; i++)
+		u = u << 8 | (i < s.len ? (unsigned char)s.p[i] : 0);
+	return u;
+}
+
+struct scol {
+	const unsigned char *vals;
+	const uint64_t *off;
+};
+
+static int row_cmp(const void *a, const void *b, void *arg)
+{
+	const struct scol *c = arg;
+
+	return str_cmp(str_at(c->vals, c->off, *(const uint32_t *)a),
+		       str_at(c->vals, c->off, *(const uint32_t *)b));
+}
+
+/*
+ * Strings sorted by their keys: sort each run of equal keys that holds
+ * more than one value (equal keys may still differ past byte 8 or in
+ * length) by a comparison sort.
+ */
+static void str_runs(const unsigned char *vals, const uint64_t *off,
+		     const uint64_t *k, uint32_t *perm, size_t n)
+{
+	struct scol c = { vals, off };
+
+	for (size_t i = 0, j; i < n; i = j) {
+		int same = 1;
+
+		for (j = i + 1; j < n && k[j] == k[i]; j++)
+			same &= !str_cmp(str_at(vals, off, perm[j]),
+					 str_at(vals, off, perm[i]));
+		if (!same)
+			qsort_r(perm + i, j - i, sizeof(*perm), row_cmp, &c);
+	}
+}
+
+struct mv_colix *mv_colix_build(const void *vals, const uint64_t *off,
+				size_t n, enum mv_colix_type type)
 {
 	const unsigned char *v = vals;
 	struct mv_colix *x = NULL;
@@ -62,13 +131,15 @@ struct mv_colix *mv_colix_build(const void *vals, size_t n, int isfloat)
 	for (size_t i = 0; i < n; i++) {
 		uint64_t u;
 
-		memcpy(&u, v + i * 8, 8);
-		if (isfloat) {
+		if (type == MV_COLIX_STR) {
+			u = skey(str_at(v, off, i));
+		} else if (type == MV_COLIX_FLOAT) {
 			double d;
 
-			memcpy(&d, &u, 8);
+			memcpy(&d, v + i * 8, 8);
 			u = fkey(d);
 		} else {
+			memcpy(&u, v + i * 8, 8);
 			u ^= UINT64_C(1) << 63;
 		}
 		k[i] = u;
@@ -106,10 +177,12 @@ struct mv_colix *mv_colix_build(const void *vals, size_t n, int isfloat)
 	}
 	if (out != r)
 		memcpy(r, out, n * sizeof(*r));
+	if (type == MV_COLIX_STR)
+		str_runs(v, off, k, r, n);
 	mv_big_free(&sb, need, 1);
 	free(hist);
 	x->n = n;
-	x->isfloat = isfloat;
+	x->type = type;
 	x->perm = r;
 	return x;
 fail:
@@ -133,39 +206,53 @@ size_t mv_colix_bytes(const struct mv_colix *x)
 	return sizeof(*x) + x->n * sizeof(*x->perm);
 }
 
-static inline int64_t at_i(const struct mv_colix *x, const void *vals,
-			   size_t i)
-{
-	int64_t v;
+/* A value of any of the three types, to compare with a row's. */
+struct key {
+	int64_t i;
+	double f;
+	struct mv_filter_str s;
+};
 
-	memcpy(&v, (const unsigned char *)vals + (size_t)x->perm[i] * 8, 8);
-	return v;
+/* Row perm[pos]'s value as a key. */
+static inline void row_key(const struct mv_colix *x, const void *vals,
+			   const uint64_t *off, size_t pos, struct key *k)
+{
+	const unsigned char *v = vals;
+	size_t r = x->perm[pos];
+
+	if (x->type == MV_COLIX_STR)
+		k->s = str_at(v, off, r);
+	else if (x->type == MV_COLIX_FLOAT)
+		memcpy(&k->f, v + r * 8, 8);
+	else
+		memcpy(&k->i, v + r * 8, 8);
 }
 
-static inline double at_f(const struct mv_colix *x, const void *vals,
-			  size_t i)
+/* a against b in x's order; a NaN a is above everything, as it sorts. */
+static inline int kcmp(enum mv_colix_type t, const struct key *a,
+		       const struct key *b)
 {
-	double v;
-
-	memcpy(&v, (const unsigned char *)vals + (size_t)x->perm[i] * 8, 8);
-	return v;
+	if (t == MV_COLIX_STR)
+		return str_cmp(a->s, b->s);
+	if (t == MV_COLIX_FLOAT)
+		return isnan(a->f) || a->f > b->f ? 1 : a->f < b->f ? -1 : 0;
+	return a->i > b->i ? 1 : a->i < b->i ? -1 : 0;
 }
 
-/*
- * The first place whose value is >= c (le 0) or > c (le 1).  For floats
- * a NaN is neither, and NaNs sort last, so the predicate still falls
- * from true to false once along the permutation.
- */
-static size_t first_i(const struct mv_colix *x, const void *vals, int64_t c,
-		      int le)
+/* The first place whose value is >= c (le 0) or > c (le 1). */
+static size_t first(const struct mv_colix *x, const void *vals,
+		    const uint64_t *off, const struct key *c, int le)
 {
 	size_t lo = 0, hi = x->n;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int64_t v = at_i(x, vals, mid);
+		struct key v;
+		int k;
 
-		if (le ? v <= c : v < c)
+		row_key(x, vals, off, mid, &v);
+		k = kcmp(x->type, &v, c);
+		if (le ? k <= 0 : k < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -173,28 +260,12 @@ static size_t first_i(const struct mv_colix *x, const void *vals, int64_t c,
 	return lo;
 }
 
-static size_t first_f(const struct mv_colix *x, const void *vals, double c,
-		      int le)
+/* Add the run of values in [lo, hi] to h. */
+static void span(const struct mv_colix *x, const void *vals,
+		 const uint64_t *off, const struct key *lo,
+		 const struct key *hi, struct mv_colix_hits *h)
 {
-	size_t lo = 0, hi = x->n;
-
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-		double v = at_f(x, vals, mid);
-
-		if (le ? v <= c : v < c)
-			lo = mid + 1;
-		else
-			hi = mid;
-	}
-	return lo;
-}
-
-/* Add the run of values in [lo, hi] (ints, or floats) to h. */
-static void span_i(const struct mv_colix *x, const void *vals, int64_t lo,
-		   int64_t hi, struct mv_colix_hits *h)
-{
-	size_t a = first_i(x, vals, lo, 0), b = first_i(x, vals, hi, 1);
+	size_t a = first(x, vals, off, lo, 0), b = first(x, vals, off, hi, 1);
 
 	if (a < b && h->nspan < MV_COLIX_SPANS) {
 		h->a[h->nspan] = (uint32_t)a;
@@ -203,61 +274,55 @@ static void span_i(const struct mv_colix *x, const void *vals, int64_t lo,
 	}
 }
 
-static void span_f(const struct mv_colix *x, const void *vals, double lo,
-		   double hi, struct mv_colix_hits *h)
+/* Set value i of b as a key; 1 when it lies in b's interval. */
+static int set_key(const struct mv_filter_bound *b, size_t i, struct key *k)
 {
-	size_t a = first_f(x, vals, lo, 0), b = first_f(x, vals, hi, 1);
-
-	if (a < b && h->nspan < MV_COLIX_SPANS) {
-		h->a[h->nspan] = (uint32_t)a;
-		h->b[h->nspan++] = (uint32_t)b;
-		h->n += b - a;
+	if (b->kind == MV_BOUND_STR) {
+		k->s = ((const struct mv_filter_str *)b->set)[i];
+		return 1;
 	}
+	if (b->kind == MV_BOUND_FLOAT) {
+		k->f = ((const double *)b->set)[i];
+		return k->f >= b->flo && k->f <= b->fhi;
+	}
+	k->i = ((const int64_t *)b->set)[i];
+	return k->i >= b->ilo && k->i <= b->ihi;
 }
 
 size_t mv_colix_find(const struct mv_colix *x, const void *vals,
-		     const struct mv_filter_bound *b,
+		     const uint64_t *off, const struct mv_filter_bound *b,
 		     struct mv_colix_hits *h)
 {
+	enum mv_colix_type t = x->type;
+	struct key lo, hi, k;
+
 	h->n = 0;
 	h->nspan = 0;
-	if (b->kind == MV_BOUND_INT && !x->isfloat) {
-		const int64_t *s = b->set;
-		int64_t lo = b->ilo, hi = b->ihi;
-
-		if (s && b->nset <= MV_COLIX_SPANS) {
-			for (size_t i = 0; i < b->nset; i++)
-				if (s[i] >= lo && s[i] <= hi)
-					span_i(x, vals, s[i], s[i], h);
-			return h->n;
-		}
-		if (s) {
-			if (s[0] > lo)
-				lo = s[0];
-			if (s[b->nset - 1] < hi)
-				hi = s[b->nset - 1];
-		}
-		if (lo <= hi)
-			span_i(x, vals, lo, hi, h);
-	} else if (b->kind == MV_BOUND_FLOAT && x->isfloat) {
-		const double *s = b->set;
-		double lo = b->flo, hi = b->fhi;
-
-		if (s && b->nset <= MV_COLIX_SPANS) {
-			for (size_t i = 0; i < b->nset; i++)
-				if (s[i] >= lo && s[i] <= hi)
-					span_f(x, vals, s[i], s[i], h);
-			return h->n;
-		}
-		if (s) {
-			if (s[0] > lo)
-				lo = s[0];
-			if (s[b->nset - 1] < hi)
-				hi = s[b->nset - 1];
-		}
-		if (lo <= hi)
-			span_f(x, vals, lo, hi, h);
+	if (!(b->kind == MV_BOUND_STR && t == MV_COLIX_STR && b->set) &&
+	    !(b->kind == MV_BOUND_INT && t == MV_COLIX_INT) &&
+	    !(b->kind == MV_BOUND_FLOAT && t == MV_COLIX_FLOAT))
+		return 0;
+	if (b->set && b->nset <= MV_COLIX_SPANS) {
+		for (size_t i = 0; i < b->nset; i++)
+			if (set_key(b, i, &k))
+				span(x, vals, off, &k, &k, h);
+		return h->n;
 	}
+	/* The interval, within a long set's least and largest values. */
+	lo.i = b->ilo;
+	hi.i = b->ihi;
+	lo.f = b->flo;
+	hi.f = b->fhi;
+	if (b->set && b->nset) {
+		set_key(b, 0, &k);
+		if (t == MV_COLIX_STR || kcmp(t, &k, &lo) > 0)
+			lo = k;
+		set_key(b, b->nset - 1, &k);
+		if (t == MV_COLIX_STR || kcmp(t, &k, &hi) < 0)
+			hi = k;
+	}
+	if (kcmp(t, &lo, &hi) <= 0)
+		span(x, vals, off, &lo, &hi, h);
 	return h->n;
 }
 

@@ -20,22 +20,31 @@ struct mv_colix;
 /* The most rows an index takes (row numbers are uint32). */
 #define MV_COLIX_ROWS_MAX UINT32_MAX
 
+enum mv_colix_type { MV_COLIX_INT, MV_COLIX_FLOAT, MV_COLIX_STR };
+
 /*
- * An index over vals[0..n): int64_t (int64, bool, ids) or, when isfloat,
- * double (NaN values sort last and are never in a bound).  Sorted by a
+ * An index over the n rows of a column as filter.h's mv_filter_rows holds
+ * it: vals int64_t[n] (MV_COLIX_INT: int64, bool, ids), double[n]
+ * (MV_COLIX_FLOAT: NaN values sort last and are never in a bound), or the
+ * bytes of a string column with off[n] (MV_COLIX_STR: memcmp order, the
+ * shorter first; off is NULL for the others).  Numbers are sorted by a
  * radix sort in O(n), with 20 bytes a row of scratch (bigmem.h, so that
  * it comes from recently freed memory when it can) freed before it
- * returns.  NULL when out of memory or n > MV_COLIX_ROWS_MAX.  Free with
- * mv_colix_free.
+ * returns; strings by their first 8 bytes the same way, then each run
+ * that shares them and is not all one value by a comparison sort.  NULL
+ * when out of memory or n > MV_COLIX_ROWS_MAX.  Free with mv_colix_free.
  */
-struct mv_colix *mv_colix_build(const void *vals, size_t n, int isfloat);
+struct mv_colix *mv_colix_build(const void *vals, const uint64_t *off,
+				size_t n, enum mv_colix_type type);
 void mv_colix_free(struct mv_colix *x);
 
 /* The bytes x holds (for memory_limit's count). */
 size_t mv_colix_bytes(const struct mv_colix *x);
 
-/* At most this many runs of the permutation: a longer in-list is bounded
- * by its least and largest values instead. */
+/*
+ * At most this many runs of the permutation: a longer in-list is bounded
+ * by its least and largest values instead.
+ */
 #define MV_COLIX_SPANS 64
 
 /* The rows of a bound, as runs [a, b) of the permutation. */
@@ -46,14 +55,15 @@ struct mv_colix_hits {
 };
 
 /*
- * Find the rows of x whose value (in vals, the column x was built from)
- * lies in bound b (MV_BOUND_INT for an int index, MV_BOUND_FLOAT for a
- * float one; any other kind finds nothing) into h: binary searches, a
- * few per value of an in-list.  Returns h->n.  x is only read: any
- * number of threads may search one index.
+ * Find the rows of x whose value (in vals and off, the column x was built
+ * from) lies in bound b (MV_BOUND_INT for an int index, MV_BOUND_FLOAT for
+ * a float one, MV_BOUND_STR for a string one; any other pairing finds
+ * nothing) into h: binary searches, a few per value of an in-list.
+ * Returns h->n.  x is only read: any number of threads may search one
+ * index.
  */
 size_t mv_colix_find(const struct mv_colix *x, const void *vals,
-		     const struct mv_filter_bound *b,
+		     const uint64_t *off, const struct mv_filter_bound *b,
 		     struct mv_colix_hits *h);
 
 /* Set the bits of h's rows in bits (a bitmap as filter.h's). */

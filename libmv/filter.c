@@ -21,11 +21,6 @@
 
 #define TWO63 9223372036854775808.0	/* 2^63, exact as a double */
 
-struct sval {
-	const char *p;
-	size_t len;
-};
-
 enum nkind {
 	N_CONST,	/* u.val */
 	N_AND, N_OR, N_NOT,
@@ -60,10 +55,10 @@ struct node {
 			double lo, hi;
 		} fr;
 		struct {
-			struct sval lo, hi;
+			struct mv_filter_str lo, hi;
 			int has_lo, has_hi, lo_incl, hi_incl;
 		} sr;
-		struct sval seq;
+		struct mv_filter_str seq;
 		struct {
 			int64_t *v;
 			size_t n;
@@ -76,7 +71,7 @@ struct node {
 			size_t n;
 		} fin;
 		struct {
-			struct sval *v;
+			struct mv_filter_str *v;
 			size_t n;
 		} sin;
 		struct {
@@ -111,7 +106,7 @@ struct parser {
 	size_t tpos, tlen;
 	uint64_t umag;		/* T_INT: its magnitude */
 	double fval;		/* T_FLOAT */
-	struct sval str;	/* T_STR, decoded into pool */
+	struct mv_filter_str str;	/* T_STR, decoded into pool */
 	char *pool;
 	size_t poollen;
 	const struct mv_field *fields;
@@ -555,7 +550,7 @@ struct lit {
 	enum ltype type;
 	int64_t i;		/* LIT_INT, LIT_BOOL */
 	double f;
-	struct sval s;
+	struct mv_filter_str s;
 	size_t pos;
 };
 
@@ -674,7 +669,7 @@ struct range {
 	int empty;
 	int64_t ilo, ihi;
 	double flo, fhi;
-	struct sval slo, shi;
+	struct mv_filter_str slo, shi;
 	int has_slo, has_shi, slo_incl, shi_incl;
 };
 
@@ -687,7 +682,7 @@ static void range_init(struct range *r)
 	r->fhi = INFINITY;
 }
 
-static int scmp(struct sval a, struct sval b)
+static int scmp(struct mv_filter_str a, struct mv_filter_str b)
 {
 	size_t m = a.len < b.len ? a.len : b.len;
 	int c = m ? memcmp(a.p, b.p, m) : 0;
@@ -946,7 +941,7 @@ static int cmp_f64(const void *a, const void *b)
 
 static int cmp_sval(const void *a, const void *b)
 {
-	return scmp(*(const struct sval *)a, *(const struct sval *)b);
+	return scmp(*(const struct mv_filter_str *)a, *(const struct mv_filter_str *)b);
 }
 
 /* col [not] in [ ... ], the current token the '['. */
@@ -1045,7 +1040,7 @@ static struct node *parse_in(struct parser *p, int col, int neg)
 		qsort(v, k, sizeof(*v), cmp_f64);
 		nd->u.fin.v = v;
 	} else {
-		struct sval *v = malloc((n ? n : 1) * sizeof(*v));
+		struct mv_filter_str *v = malloc((n ? n : 1) * sizeof(*v));
 
 		if (!v || !(nd = node_new(p, N_SIN, col))) {
 			free(v);
@@ -1122,7 +1117,7 @@ out:
  * backslash makes the next byte literal.  Patterns of literals and %
  * only at the ends take a fast path; the rest the general matcher.
  */
-static struct node *like_node(struct parser *p, int col, struct sval pat)
+static struct node *like_node(struct parser *p, int col, struct mv_filter_str pat)
 {
 	uint16_t *tok = malloc((pat.len ? pat.len : 1) * sizeof(*tok));
 	size_t n = 0, nany = 0, none = 0, first_any = 0, last_any = 0;
@@ -1554,11 +1549,11 @@ static inline double ld_f64(const unsigned char *b, size_t r)
 }
 
 /* Row r's string of a string column. */
-static inline struct sval ld_str(const unsigned char *b, const uint64_t *off,
+static inline struct mv_filter_str ld_str(const unsigned char *b, const uint64_t *off,
 				 size_t r)
 {
 	const unsigned char *q = b + off[r];
-	struct sval s;
+	struct mv_filter_str s;
 
 	s.len = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 |
 		(size_t)q[3] << 24;
@@ -1683,7 +1678,7 @@ static inline int in_bits(const uint64_t *bits, uint64_t lo, uint64_t span,
 	return (int)(in & bits[i / 64] >> i % 64);
 }
 
-static int in_str(const struct sval *v, size_t n, struct sval x)
+static int in_str(const struct mv_filter_str *v, size_t n, struct mv_filter_str x)
 {
 	size_t lo = 0, hi = n;
 
@@ -1698,7 +1693,7 @@ static int in_str(const struct sval *v, size_t n, struct sval x)
 	return lo < n && !scmp(v[lo], x);
 }
 
-static int sr_match(const struct node *n, struct sval x)
+static int sr_match(const struct node *n, struct mv_filter_str x)
 {
 	if (n->u.sr.has_lo) {
 		int c = scmp(x, n->u.sr.lo);
@@ -1732,7 +1727,7 @@ static inline size_t char_len(const unsigned char *s, size_t n)
  * last % and retries it one character further on a mismatch, so
  * O(len(s) * len(pattern)) at worst, never exponential.
  */
-static int like_general(const uint16_t *t, size_t m, struct sval x)
+static int like_general(const uint16_t *t, size_t m, struct mv_filter_str x)
 {
 	const unsigned char *s = (const unsigned char *)x.p;
 	size_t n = x.len, i = 0, j = 0, star_j = SIZE_MAX, star_i = 0;
@@ -1765,7 +1760,7 @@ static int like_general(const uint16_t *t, size_t m, struct sval x)
  * compare, cheaper than memmem's set-up on short values; memmem (linear
  * at worst) for long needles.
  */
-static int contains(struct sval x, const char *l, size_t k)
+static int contains(struct mv_filter_str x, const char *l, size_t k)
 {
 	const char *h = x.p, *p;
 	size_t n = x.len;
@@ -1783,7 +1778,7 @@ static int contains(struct sval x, const char *l, size_t k)
 	return 0;
 }
 
-static int like_match(const struct node *n, struct sval x)
+static int like_match(const struct node *n, struct mv_filter_str x)
 {
 	const char *l = n->u.like.lit;
 	size_t k = n->u.like.litlen;
@@ -1933,6 +1928,15 @@ size_t mv_filter_eval(const struct mv_filter *f,
 
 /* ---- bounds and gathered evaluation --------------------------------- */
 
+/* Take set v[0..n) as b's set if it is the first or the smaller. */
+static void bound_set(struct mv_filter_bound *b, const void *v, size_t n)
+{
+	if (!b->set || n < b->nset) {
+		b->set = v;
+		b->nset = n;
+	}
+}
+
 /* Meet leaf n, a predicate over b's field, into b. */
 static void bound_leaf(const struct node *n, struct mv_filter_bound *b)
 {
@@ -1954,10 +1958,7 @@ static void bound_leaf(const struct node *n, struct mv_filter_bound *b)
 	case N_IIN:
 		if (n->neg)
 			return;
-		if (!b->set || n->u.iin.n < b->nset) {
-			b->set = n->u.iin.v;
-			b->nset = n->u.iin.n;
-		}
+		bound_set(b, n->u.iin.v, n->u.iin.n);
 		break;
 	case N_FRANGE:
 		/* Negated, it holds NaN and both sides: nothing to say. */
@@ -1973,10 +1974,17 @@ static void bound_leaf(const struct node *n, struct mv_filter_bound *b)
 		if (n->neg)
 			return;
 		b->kind = MV_BOUND_FLOAT;
-		if (!b->set || n->u.fin.n < b->nset) {
-			b->set = n->u.fin.v;
-			b->nset = n->u.fin.n;
-		}
+		bound_set(b, n->u.fin.v, n->u.fin.n);
+		return;
+	case N_SEQ:
+	case N_SIN:
+		if (n->neg)
+			return;
+		b->kind = MV_BOUND_STR;
+		if (n->kind == N_SEQ)
+			bound_set(b, &n->u.seq, 1);
+		else
+			bound_set(b, n->u.sin.v, n->u.sin.n);
 		return;
 	default:
 		return;
@@ -2025,7 +2033,7 @@ int mv_filter_bounds(const struct mv_filter *f, int field,
 		b->kind = MV_BOUND_EMPTY;
 	if (b->kind == MV_BOUND_FLOAT && !(b->flo <= b->fhi))
 		b->kind = MV_BOUND_EMPTY;
-	if (b->set && b->kind != MV_BOUND_EMPTY) {
+	if (b->set && b->kind != MV_BOUND_EMPTY && b->kind != MV_BOUND_STR) {
 		size_t in = 0;
 
 		for (size_t i = 0; i < b->nset; i++)

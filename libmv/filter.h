@@ -110,26 +110,36 @@ static inline uint64_t mv_bits_word(const uint8_t *bits, size_t nb, size_t r)
 	return w;
 }
 
+/* A string value: len bytes at p (not NUL-terminated). */
+struct mv_filter_str {
+	const char *p;
+	size_t len;
+};
+
 /*
- * What f implies about one int64, bool or float64 field (field: its
- * index in fields[], -1 for id): every row that matches f has a value
- * that lies in the bound.  Derived from the comparisons, in-lists and
- * ranges at the top of f, alone or joined by and; one under an or or a
- * not gives nothing (except a one-sided int range negated: not (x < 5)
- * is x >= 5).  Returns b->kind:
+ * What f implies about one field (field: its index in fields[], -1 for
+ * id): every row that matches f has a value that lies in the bound.
+ * Derived from the comparisons, in-lists and ranges at the top of f,
+ * alone or joined by and; one under an or or a not gives nothing (except
+ * a one-sided int range negated: not (x < 5) is x >= 5).  Returns
+ * b->kind:
  *
- *   MV_BOUND_NONE   nothing known (and for a string field)
+ *   MV_BOUND_NONE   nothing known
  *   MV_BOUND_EMPTY  no row matches f at all
  *   MV_BOUND_INT    ilo <= x <= ihi (int64 and bool columns, and id)
  *   MV_BOUND_FLOAT  flo <= x <= fhi, never NaN (float64 columns)
+ *   MV_BOUND_STR    x is one of set (string columns: == and in only)
  *
- * and, for the last two, when set is not NULL, x is also one of set[0..
- * nset) (int64_t or double, sorted ascending, distinct, none NaN; owned
- * by f and valid while f is).  The bound is conservative, not exact: the
- * rows inside it still have to be tested against the whole of f.
+ * and, for the int and float kinds, when set is not NULL, x is also one
+ * of set[0..nset) (int64_t or double, sorted ascending, distinct, none
+ * NaN); for MV_BOUND_STR set is always there, struct mv_filter_str in
+ * memcmp order (the shorter first), distinct.  set is owned by f and
+ * valid while f is.  The bound is conservative, not exact: the rows
+ * inside it still have to be tested against the whole of f.
  */
 enum mv_bound_kind {
 	MV_BOUND_NONE, MV_BOUND_EMPTY, MV_BOUND_INT, MV_BOUND_FLOAT,
+	MV_BOUND_STR,
 };
 
 struct mv_filter_bound {

@@ -42,7 +42,7 @@ atomic_ullong node_six_used;
  * one build it and the other wait and take it.
  */
 static struct mv_colix *seg_six(const struct seg *s, int i, const void *vals,
-				int isfloat)
+				const uint64_t *off, enum mv_colix_type type)
 {
 	struct seg *w = (struct seg *)s;	/* the index slot only */
 	struct mv_colix *x = atomic_load_explicit(&w->six[i],
@@ -52,7 +52,7 @@ static struct mv_colix *seg_six(const struct seg *s, int i, const void *vals,
 		return x;
 	pthread_mutex_lock(&six_lock);
 	x = atomic_load_explicit(&w->six[i], memory_order_acquire);
-	if (!x && (x = mv_colix_build(vals, s->n, isfloat))) {
+	if (!x && (x = mv_colix_build(vals, off, s->n, type))) {
 		node_held_add((long long)mv_colix_bytes(x));
 		atomic_store_explicit(&w->six[i], x, memory_order_release);
 	}
@@ -79,14 +79,13 @@ static size_t seg_filter(const struct seg *s, const struct mv_filter *f,
 	if (s->n < NODE_SIX_MIN_ROWS || s->n > MV_COLIX_ROWS_MAX)
 		goto scan;
 	for (int i = -1; i < s->ncols && i < MV_FIELDS_MAX; i++) {
+		enum mv_ftype t = i < 0 ? MV_INT64 : s->cols[i].type;
 		struct mv_filter_bound b;
+		const uint64_t *off = i < 0 ? NULL : s->cols[i].off;
 		const void *vals;
 		struct mv_colix *x;
-		int isfloat;
 
 		if (!(mask & (i < 0 ? MV_FILTER_ID : UINT64_C(1) << i)))
-			continue;
-		if (i >= 0 && s->cols[i].type == MV_STRING)
 			continue;
 		switch (mv_filter_bounds(f, i, &b)) {
 		case MV_BOUND_EMPTY:
@@ -97,12 +96,18 @@ static size_t seg_filter(const struct seg *s, const struct mv_filter *f,
 		default:
 			break;
 		}
-		vals = i < 0 ? (const void *)s->ids : s->cols[i].vals;
-		isfloat = i >= 0 && s->cols[i].type == MV_FLOAT64;
-		if (!vals || !(x = seg_six(s, i < 0 ? MV_FIELDS_MAX : i, vals,
-					   isfloat)))
+		/* The bound is of the schema's type: the column's, surely. */
+		if ((b.kind == MV_BOUND_STR) != (t == MV_STRING) ||
+		    (b.kind == MV_BOUND_FLOAT) != (t == MV_FLOAT64))
 			continue;
-		if (mv_colix_find(x, vals, &b, &h) < best.n) {
+		vals = i < 0 ? (const void *)s->ids : s->cols[i].vals;
+		if (!vals || (t == MV_STRING && !off) ||
+		    !(x = seg_six(s, i < 0 ? MV_FIELDS_MAX : i, vals, off,
+				  t == MV_STRING ? MV_COLIX_STR :
+				  t == MV_FLOAT64 ? MV_COLIX_FLOAT :
+				  MV_COLIX_INT)))
+			continue;
+		if (mv_colix_find(x, vals, off, &b, &h) < best.n) {
 			best = h;
 			bx = x;
 		}

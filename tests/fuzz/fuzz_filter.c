@@ -113,17 +113,18 @@ static size_t eval(const struct mv_filter *f, const struct mv_filter_rows *rs,
 /* Every row set in a lies in f's bound on each numeric field. */
 static void check_bounds(const struct mv_filter *f, const uint8_t *a)
 {
-	static const int cols[] = { 0, 1, 3, -1 };
+	static const int cols[] = { 0, 1, 3, -1, 2 };
 
-	for (int c = 0; c < 4; c++) {
+	for (int c = 0; c < 5; c++) {
 		struct mv_filter_bound b;
 		int k = mv_filter_bounds(f, cols[c], &b);
 
 		FUZZ_CHECK(k == (int)b.kind);
 		FUZZ_CHECK(k == MV_BOUND_INT || k == MV_BOUND_FLOAT ||
-			   !b.set);
+			   k == MV_BOUND_STR || !b.set);
+		FUZZ_CHECK(k != MV_BOUND_STR || (cols[c] == 2 && b.set));
 		FUZZ_CHECK(k != MV_BOUND_FLOAT || cols[c] == 1);
-		FUZZ_CHECK(k != MV_BOUND_INT || cols[c] != 1);
+		FUZZ_CHECK(k != MV_BOUND_INT || (cols[c] != 1 && cols[c] != 2));
 		if (k == MV_BOUND_NONE)
 			continue;
 		for (size_t r = 0; r < ROWS; r++) {
@@ -132,7 +133,14 @@ static void check_bounds(const struct mv_filter *f, const uint8_t *a)
 			if (!bit(a, r))
 				continue;
 			FUZZ_CHECK(k != MV_BOUND_EMPTY);
-			if (k == MV_BOUND_INT) {
+			if (k == MV_BOUND_STR) {
+				const unsigned char *q = sb + off[r];
+				const struct mv_filter_str *ss = b.set;
+
+				for (size_t i = 0; i < b.nset; i++)
+					in |= ss[i].len == q[0] &&
+					      !memcmp(ss[i].p, q + 4, q[0]);
+			} else if (k == MV_BOUND_INT) {
 				int64_t v = cols[c] == 0 ? iv[r] :
 					    cols[c] == 3 ? bv[r] : ids[r];
 

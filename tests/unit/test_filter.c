@@ -853,34 +853,22 @@ static void xfree(struct xnode *x)
 static const char *const colname[] = { "i", "f", "s", "id", "b" };
 static const char *const opname[] = { "==", "!=", "<", "<=", ">", ">=" };
 
-static void xcat(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void xcat(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t k = strlen(buf);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf + k, size - k, fmt, ap);
-	va_end(ap);
-}
 
 static void xlit_print(char *buf, size_t size, const struct xlit *l, int col)
 {
 	if (col == 4) {
-		xcat(buf, size, "%s", l->i ? "true" : "false");
+		unit_catf(buf, size, "%s", l->i ? "true" : "false");
 	} else if (col == 2) {
-		xcat(buf, size, rnd() % 2 ? "'%s'" : "\"%s\"", l->s);
+		unit_catf(buf, size, rnd() % 2 ? "'%s'" : "\"%s\"", l->s);
 	} else if (l->isf) {
 		char t[64];
 
 		snprintf(t, sizeof(t), "%.17g", l->f);
 		if (!strpbrk(t, ".e"))
 			strcat(t, ".0");
-		xcat(buf, size, "%s", t);
+		unit_catf(buf, size, "%s", t);
 	} else {
-		xcat(buf, size, "%lld", (long long)l->i);
+		unit_catf(buf, size, "%lld", (long long)l->i);
 	}
 }
 
@@ -893,37 +881,37 @@ static void xprint(char *buf, size_t size, const struct xnode *x)
 	switch (x->kind) {
 	case X_AND:
 	case X_OR:
-		xcat(buf, size, "(");
+		unit_catf(buf, size, "(");
 		xprint(buf, size, x->l);
-		xcat(buf, size, " %s ", x->kind == X_AND ? ands[rnd() % 3] :
+		unit_catf(buf, size, " %s ", x->kind == X_AND ? ands[rnd() % 3] :
 		     ors[rnd() % 3]);
 		xprint(buf, size, x->r);
-		xcat(buf, size, ")");
+		unit_catf(buf, size, ")");
 		break;
 	case X_NOT:
-		xcat(buf, size, "%s(", nots[rnd() % 3]);
+		unit_catf(buf, size, "%s(", nots[rnd() % 3]);
 		xprint(buf, size, x->l);
-		xcat(buf, size, ")");
+		unit_catf(buf, size, ")");
 		break;
 	case X_CMP:
 		if (x->bare) {
-			xcat(buf, size, "b");
+			unit_catf(buf, size, "b");
 		} else if (x->litfirst) {
 			/* lit op col: print the mirrored operator. */
 			static const int mir[] = { 0, 1, 4, 5, 2, 3 };
 
 			xlit_print(buf, size, &x->a, x->col);
-			xcat(buf, size, " %s %s", opname[mir[x->op]],
+			unit_catf(buf, size, " %s %s", opname[mir[x->op]],
 			     colname[x->col]);
 		} else {
-			xcat(buf, size, "%s %s ", colname[x->col],
+			unit_catf(buf, size, "%s %s ", colname[x->col],
 			     opname[x->op]);
 			xlit_print(buf, size, &x->a, x->col);
 		}
 		break;
 	case X_CHAIN:
 		xlit_print(buf, size, &x->a, x->col);
-		xcat(buf, size, " %s %s %s ",
+		unit_catf(buf, size, " %s %s %s ",
 		     x->op ? (x->op2 & 1 ? ">=" : ">") :
 			     (x->op2 & 1 ? "<=" : "<"),
 		     colname[x->col],
@@ -932,17 +920,17 @@ static void xprint(char *buf, size_t size, const struct xnode *x)
 		xlit_print(buf, size, &x->b, x->col);
 		break;
 	case X_IN:
-		xcat(buf, size, "%s %sin [", colname[x->col],
+		unit_catf(buf, size, "%s %sin [", colname[x->col],
 		     x->neg ? "not " : "");
 		for (int i = 0; i < x->nlist; i++) {
 			if (i)
-				xcat(buf, size, ", ");
+				unit_catf(buf, size, ", ");
 			xlit_print(buf, size, &x->list[i], x->col);
 		}
-		xcat(buf, size, "]");
+		unit_catf(buf, size, "]");
 		break;
 	case X_LIKE:
-		xcat(buf, size, "%ss like '%s'", x->neg ? "not " : "",
+		unit_catf(buf, size, "%ss like '%s'", x->neg ? "not " : "",
 		     x->a.s);
 		break;
 	}
@@ -1050,9 +1038,9 @@ static int xeval(const struct trows *t, size_t r, const struct xnode *x)
 static int check_bounds(const struct mv_filter *f, const struct trows *t,
 			const uint8_t *bm, const char *expr)
 {
-	static const int cols[] = { 0, 1, 3, -1 };
+	static const int cols[] = { 0, 1, 3, -1, 2 };
 
-	for (int c = 0; c < 4; c++) {
+	for (int c = 0; c < 5; c++) {
 		struct mv_filter_bound b;
 		int k = mv_filter_bounds(f, cols[c], &b);
 
@@ -1077,6 +1065,16 @@ static int check_bounds(const struct mv_filter *f, const struct trows *t,
 							b.set)[i] == v;
 					in &= hit;
 				}
+			} else if (k == MV_BOUND_STR) {
+				const unsigned char *q = t->sb + t->off[r];
+				size_t len = (size_t)q[0] | (size_t)q[1] << 8;
+				const struct mv_filter_str *ss = b.set;
+				int hit = 0;
+
+				for (size_t i = 0; i < b.nset; i++)
+					hit |= ss[i].len == len &&
+					       !memcmp(ss[i].p, q + 4, len);
+				in = cols[c] == 2 && hit;
 			} else if (k == MV_BOUND_FLOAT) {
 				double v = t->fv[r];
 
@@ -1243,21 +1241,29 @@ static const char *bd(const char *expr, int field)
 	else if (k == MV_BOUND_INT)
 		snprintf(o, 256, "i %lld..%lld", (long long)b.ilo,
 			 (long long)b.ihi);
+	else if (k == MV_BOUND_STR)
+		snprintf(o, 256, "s");
 	else
 		snprintf(o, 256, "f %.17g..%.17g", b.flo, b.fhi);
 	if ((k == MV_BOUND_NONE || k == MV_BOUND_EMPTY) && (b.set || b.nset))
 		snprintf(o, 256, "a set with kind %d", k);
 	if (b.set) {
-		xcat(o, 256, " {");
+		unit_catf(o, 256, " {");
 		for (size_t i = 0; i < b.nset; i++) {
-			if (k == MV_BOUND_INT)
-				xcat(o, 256, "%s%lld", i ? "," : "",
+			if (k == MV_BOUND_STR)
+				unit_catf(o, 256, "%s'%.*s'", i ? "," : "",
+				     (int)((const struct mv_filter_str *)
+					   b.set)[i].len,
+				     ((const struct mv_filter_str *)
+				      b.set)[i].p);
+			else if (k == MV_BOUND_INT)
+				unit_catf(o, 256, "%s%lld", i ? "," : "",
 				     (long long)((const int64_t *)b.set)[i]);
 			else
-				xcat(o, 256, "%s%.17g", i ? "," : "",
+				unit_catf(o, 256, "%s%.17g", i ? "," : "",
 				     ((const double *)b.set)[i]);
 		}
-		xcat(o, 256, "}");
+		unit_catf(o, 256, "}");
 	}
 	mv_filter_free(f);
 	return o;
@@ -1311,8 +1317,19 @@ TEST(filter_bounds_of_each_operator)
 		  "i 1..9223372036854775807");
 	/* Other fields' predicates are no bound on this one. */
 	CHECK_STR(bd("f < 2 and s == 'a'", 0), "none");
-	CHECK_STR(bd("s == 'a'", 2), "none");
+	/* Strings: == and in only, a set in memcmp order. */
+	CHECK_STR(bd("s == 'a'", 2), "s {'a'}");
+	CHECK_STR(bd("'b' == s", 2), "s {'b'}");
+	CHECK_STR(bd("s in ['b', 'a', 'ab', 'b']", 2), "s {'a','ab','b'}");
+	CHECK_STR(bd("s in ['b', 'a'] and s == 'c' and i < 2", 2), "s {'c'}");
+	CHECK_STR(bd("s in ['b', 'a'] and s in ['x']", 2), "s {'x'}");
+	CHECK_STR(bd("s == ''", 2), "s {''}");
+	CHECK_STR(bd("s != 'a'", 2), "none");
+	CHECK_STR(bd("s not in ['a']", 2), "none");
+	CHECK_STR(bd("s < 'a'", 2), "none");
 	CHECK_STR(bd("s like 'a%' and i == 2", 2), "none");
+	CHECK_STR(bd("s == 'a' or s == 'b'", 2), "none");
+	CHECK_STR(bd("s == 'a' and i in []", 2), "empty");
 	/* Floats against an int64 field: exact integral bounds. */
 	CHECK_STR(bd("i < 2.5", 0), "i -9223372036854775808..2");
 	CHECK_STR(bd("i <= -2.5", 0), "i -9223372036854775808..-3");

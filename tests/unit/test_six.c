@@ -47,6 +47,36 @@ static const double fedge[] = {
 #define NFEDGE (int)(sizeof(fedge) / sizeof(fedge[0]))
 
 /*
+ * String number x: "w<x % 1000>", "longprefix<x % 1000>" (its first 8
+ * bytes shared by many), or one of a few short edge values.
+ */
+static void str6(char *out, uint64_t x)
+{
+	static const char *const edge[] = { "", "a", "ab", "\xff", "w1" };
+
+	if (x % 3 == 0)
+		snprintf(out, 20, "w%u", (unsigned)(x / 3 % 1000));
+	else if (x % 3 == 1)
+		snprintf(out, 20, "longprefix%u", (unsigned)(x / 3 % 1000));
+	else
+		snprintf(out, 20, "%s", edge[x / 3 % 5]);
+}
+
+/* Row record of string str6(x) at p (a length, the bytes): its size. */
+static size_t put_str(unsigned char *p, uint64_t x)
+{
+	char t[20];
+	size_t l;
+
+	str6(t, x);
+	l = strlen(t);
+	p[0] = (unsigned char)l;
+	p[1] = p[2] = p[3] = 0;
+	memcpy(p + 4, t, l);
+	return 4 + l;
+}
+
+/*
  * A segment of n rows with columns i, f, s, b: i mostly in 0..999 (so ==
  * is about 0.1%), f mostly tenths in 0..999.9, both with edge values
  * sprinkled in; ids ascending with gaps, from first.
@@ -65,7 +95,7 @@ static struct seg *mkseg6(uint64_t n, int64_t first)
 	iv = malloc(n * 8);
 	fv = malloc(n * 8);
 	bv = malloc(n * 8);
-	sb = malloc(n * 8);
+	sb = malloc(n * 24);
 	off = malloc(n * 8);
 	for (uint64_t r = 0; r < n; r++) {
 		uint64_t x = rnd6();
@@ -78,11 +108,7 @@ static struct seg *mkseg6(uint64_t n, int64_t first)
 			fedge[(x >> 20) % NFEDGE];
 		bv[r] = (x >> 40) % 97 == 0;
 		off[r] = pos;
-		sb[pos] = 2;
-		sb[pos + 1] = sb[pos + 2] = sb[pos + 3] = 0;
-		sb[pos + 4] = 'w';
-		sb[pos + 5] = (unsigned char)('0' + (x >> 44) % 10);
-		pos += 6;
+		pos += put_str(sb + pos, x >> 44);
 	}
 	s->n = n;
 	s->seq = 1;
@@ -122,18 +148,6 @@ static size_t scan6(const struct seg *s, const struct mv_filter *f,
 	return m;
 }
 
-static void cat6(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void cat6(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t k = strlen(buf);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf + k, size - k, fmt, ap);
-	va_end(ap);
-}
 
 /* A literal for column c (0 i, 1 f, -1 id): a value of the column, mostly. */
 static void lit6(char *buf, size_t size, const struct seg *s, int c)
@@ -143,19 +157,19 @@ static void lit6(char *buf, size_t size, const struct seg *s, int c)
 	double d;
 
 	if (c < 0) {
-		cat6(buf, size, "%lld", (long long)s->ids[r] + (k == 0));
+		unit_catf(buf, size, "%lld", (long long)s->ids[r] + (k == 0));
 		return;
 	}
 	if (c == 0) {
 		if (k == 0)
-			cat6(buf, size, "%lld", (long long)iedge[rnd6() %
+			unit_catf(buf, size, "%lld", (long long)iedge[rnd6() %
 								 NIEDGE]);
 		else if (k == 1)
-			cat6(buf, size, "%lld.5", (long long)(rnd6() % 1000));
+			unit_catf(buf, size, "%lld.5", (long long)(rnd6() % 1000));
 		else if (k == 2)
-			cat6(buf, size, "%s", rnd6() % 2 ? "1e19" : "-1e19");
+			unit_catf(buf, size, "%s", rnd6() % 2 ? "1e19" : "-1e19");
 		else
-			cat6(buf, size, "%lld",
+			unit_catf(buf, size, "%lld",
 			     (long long)((int64_t *)s->cols[0].vals)[r]);
 		return;
 	}
@@ -163,15 +177,15 @@ static void lit6(char *buf, size_t size, const struct seg *s, int c)
 	if (k == 0)
 		d = fedge[2 + rnd6() % (NFEDGE - 2)];	/* no NaN literal */
 	if (k == 1) {
-		cat6(buf, size, "%lld", (long long)(rnd6() % 1000));
+		unit_catf(buf, size, "%lld", (long long)(rnd6() % 1000));
 		return;
 	}
 	if (isnan(d))
 		d = 0.25;
 	if (isinf(d))
-		cat6(buf, size, "%s", d > 0 ? "1e999" : "-1e999");
+		unit_catf(buf, size, "%s", d > 0 ? "1e999" : "-1e999");
 	else
-		cat6(buf, size, "%.17g%s", d, d == floor(d) &&
+		unit_catf(buf, size, "%.17g%s", d, d == floor(d) &&
 		     fabs(d) < 1e17 ? ".0" : "");
 }
 
@@ -186,7 +200,7 @@ static void atom6(char *buf, size_t size, const struct seg *s)
 	switch (k) {
 	case 0:
 	case 1:
-		cat6(buf, size, "%s %s ", cname6[c + 1], ops6[rnd6() % 6]);
+		unit_catf(buf, size, "%s %s ", cname6[c + 1], ops6[rnd6() % 6]);
 		lit6(buf, size, s, c);
 		break;
 	case 2: {
@@ -195,14 +209,14 @@ static void atom6(char *buf, size_t size, const struct seg *s)
 		int64_t d = (int64_t)(rnd6() % 20);
 
 		if (c < 0)
-			cat6(buf, size, "%lld <= id < %lld",
+			unit_catf(buf, size, "%lld <= id < %lld",
 			     (long long)s->ids[r], (long long)s->ids[r] + d);
 		else if (c == 0 && ((int64_t *)s->cols[0].vals)[r] < 1000000)
-			cat6(buf, size, "%lld < i <= %lld",
+			unit_catf(buf, size, "%lld < i <= %lld",
 			     (long long)((int64_t *)s->cols[0].vals)[r],
 			     (long long)((int64_t *)s->cols[0].vals)[r] + d);
 		else
-			cat6(buf, size, "%lld.5 <= f < %lld.0",
+			unit_catf(buf, size, "%lld.5 <= f < %lld.0",
 			     (long long)(rnd6() % 1000), (long long)(rnd6() %
 								    1000));
 		break;
@@ -212,37 +226,54 @@ static void atom6(char *buf, size_t size, const struct seg *s)
 
 		lit6(a, sizeof(a), s, c);
 		lit6(b, sizeof(b), s, c);
-		cat6(buf, size, "%s %s %s %s %s", a, rnd6() % 2 ? "<" : "<=",
+		unit_catf(buf, size, "%s %s %s %s %s", a, rnd6() % 2 ? "<" : "<=",
 		     cname6[c + 1], rnd6() % 2 ? "<" : "<=", b);
 		break;
 	}
 	case 4: {
 		int n = (int)(rnd6() % (rnd6() % 2 ? 4 : 80));
 
-		cat6(buf, size, "%s %sin [", cname6[c + 1],
+		unit_catf(buf, size, "%s %sin [", cname6[c + 1],
 		     rnd6() % 8 ? "" : "not ");
 		for (int i = 0; i < n; i++) {
 			if (i)
-				cat6(buf, size, ", ");
+				unit_catf(buf, size, ", ");
 			lit6(buf, size, s, c);
 		}
-		cat6(buf, size, "]");
+		unit_catf(buf, size, "]");
 		break;
 	}
 	case 5:
-		cat6(buf, size, "not (%s < ", cname6[c + 1]);
+		unit_catf(buf, size, "not (%s < ", cname6[c + 1]);
 		lit6(buf, size, s, c);
-		cat6(buf, size, ")");
+		unit_catf(buf, size, ")");
 		break;
-	case 6:
-		cat6(buf, size, "s %s 'w%d'", rnd6() % 2 ? "==" : "!=",
-		     (int)(rnd6() % 10));
+	case 6: {
+		char t[20];
+		int n = (int)(rnd6() % 4);
+
+		str6(t, rnd6());
+		if (n == 3) {
+			unit_catf(buf, size, "s %s '%s'", rnd6() % 4 ? "==" : "!=",
+			     t);
+			break;
+		}
+		/* A list, at times longer than the index's 64 runs. */
+		if (rnd6() % 4 == 0)
+			n = 70;
+		unit_catf(buf, size, "s %sin ['%s'", rnd6() % 8 ? "" : "not ", t);
+		for (int i = 0; i < n; i++) {
+			str6(t, rnd6());
+			unit_catf(buf, size, ", '%s'", t);
+		}
+		unit_catf(buf, size, "]");
 		break;
+	}
 	case 7:
-		cat6(buf, size, "%sb", rnd6() % 2 ? "not " : "");
+		unit_catf(buf, size, "%sb", rnd6() % 2 ? "not " : "");
 		break;
 	default:
-		cat6(buf, size, "s like 'w%%%d'", (int)(rnd6() % 10));
+		unit_catf(buf, size, "s like 'w%%%d'", (int)(rnd6() % 10));
 		break;
 	}
 }
@@ -253,22 +284,22 @@ static void expr6(char *buf, size_t size, const struct seg *s)
 	int n = 1 + (int)(rnd6() % 3), k = (int)(rnd6() % 6);
 
 	if (k == 0)
-		cat6(buf, size, "not (");
+		unit_catf(buf, size, "not (");
 	for (int i = 0; i < n; i++) {
 		if (i)
-			cat6(buf, size, k == 1 ? " or " : " and ");
+			unit_catf(buf, size, k == 1 ? " or " : " and ");
 		if (rnd6() % 5 == 0) {
-			cat6(buf, size, "(");
+			unit_catf(buf, size, "(");
 			atom6(buf, size, s);
-			cat6(buf, size, " %s ", rnd6() % 2 ? "and" : "or");
+			unit_catf(buf, size, " %s ", rnd6() % 2 ? "and" : "or");
 			atom6(buf, size, s);
-			cat6(buf, size, ")");
+			unit_catf(buf, size, ")");
 		} else {
 			atom6(buf, size, s);
 		}
 	}
 	if (k == 0)
-		cat6(buf, size, ")");
+		unit_catf(buf, size, ")");
 }
 
 static int same_bits(const uint8_t *a, const uint8_t *b, uint64_t n)
@@ -338,11 +369,10 @@ TEST(six_matches_are_the_scans_bit_for_bit)
 		  node_six_used - used0);
 	CHECK(some > EXPRS / 5);
 	CHECK(node_six_used - used0 > (unsigned long long)EXPRS / 5);
-	/* Indexes of i, f and id: 4 bytes a row each, counted, given back. */
-	CHECK(s->six[0] && s->six[1] && s->six[MV_FIELDS_MAX]);
-	CHECK(!s->six[2]);
-	CHECK(node_held - held0 >= 3LL * 4 * N);
-	CHECK(node_held - held0 <= 4LL * 4 * N + 1024);
+	/* Indexes of i, f, s and id: 4 bytes a row each, counted, given back. */
+	CHECK(s->six[0] && s->six[1] && s->six[2] && s->six[MV_FIELDS_MAX]);
+	CHECK(node_held - held0 >= 4LL * 4 * N);
+	CHECK(node_held - held0 <= 5LL * 4 * N + 1024);
 	node_seg_free(s);
 	CHECK_EQ_INT(node_held - held0, 0);
 	free(a);
@@ -366,8 +396,8 @@ TEST(six_colix_finds_every_value)
 		fv[r] = r % 5 ? (double)(rnd6() % 11) - 5 :
 			fedge[rnd6() % NFEDGE];
 	}
-	xi = mv_colix_build(iv, N, 0);
-	xf = mv_colix_build(fv, N, 1);
+	xi = mv_colix_build(iv, NULL, N, MV_COLIX_INT);
+	xf = mv_colix_build(fv, NULL, N, MV_COLIX_FLOAT);
 	REQUIRE(xi && xf);
 	CHECK(mv_colix_bytes(xi) >= sizeof(uint32_t) * N);
 	CHECK(mv_colix_bytes(xi) <= sizeof(uint32_t) * N + 64);
@@ -388,7 +418,7 @@ TEST(six_colix_finds_every_value)
 		bd.ilo = lo;
 		bd.ihi = hi;
 		memset(bits, 0, sizeof(bits));
-		mv_colix_find(xi, iv, &bd, &h);
+		mv_colix_find(xi, iv, NULL, &bd, &h);
 		mv_colix_mark(xi, &h, bits);
 		for (int r = 0; r < N; r++) {
 			int w = iv[r] >= lo && iv[r] <= hi;
@@ -404,7 +434,7 @@ TEST(six_colix_finds_every_value)
 		bd.fhi = fhi;
 		memset(bits, 0, sizeof(bits));
 		want = 0;
-		mv_colix_find(xf, fv, &bd, &h);
+		mv_colix_find(xf, fv, NULL, &bd, &h);
 		mv_colix_mark(xf, &h, bits);
 		for (int r = 0; r < N; r++) {
 			int w = fv[r] >= flo && fv[r] <= fhi;
@@ -419,7 +449,7 @@ TEST(six_colix_finds_every_value)
 		CHECK_EQ_U64(h.n, want);
 		/* An int bound finds nothing in a float index. */
 		bd.kind = MV_BOUND_INT;
-		CHECK_EQ_U64(mv_colix_find(xf, fv, &bd, &h), 0);
+		CHECK_EQ_U64(mv_colix_find(xf, fv, NULL, &bd, &h), 0);
 	}
 	mv_colix_free(xi);
 	mv_colix_free(xf);
@@ -527,16 +557,16 @@ TEST(six_speed)
 		want += iv[i] == 7;
 	}
 	/* Once before, so that the scratch comes from the heap, as in a node. */
-	mv_colix_free(mv_colix_build(iv, N, 0));
+	mv_colix_free(mv_colix_build(iv, NULL, N, MV_COLIX_INT));
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
-	xi = mv_colix_build(iv, N, 0);
+	xi = mv_colix_build(iv, NULL, N, MV_COLIX_INT);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
-	xf = mv_colix_build(fv, N, 1);
+	xf = mv_colix_build(fv, NULL, N, MV_COLIX_FLOAT);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t2);
 	REQUIRE(xi && xf);
 	REQUIRE(mv_filter_bounds(f, 0, &b) == MV_BOUND_INT);
 	for (int k = 0; k < REPS; k++)
-		got += mv_colix_find(xi, iv, &b, &h);
+		got += mv_colix_find(xi, iv, NULL, &b, &h);
 	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t3);
 	CHECK_EQ_U64(got, want * REPS);
 	unit_diag("build: int64 %.1f ns/row, float64 %.1f ns/row; find 0.1%%: "
@@ -562,4 +592,90 @@ TEST(six_speed)
 	free(iv);
 	free(fv);
 	free(bits);
+}
+
+/* Strings: every value and lists of them found exactly, shared prefixes too. */
+TEST(six_colix_finds_every_string)
+{
+	enum { N = 6000 };
+	unsigned char *sb = malloc(N * 24);
+	uint64_t *off = malloc(N * 8);
+	uint64_t *xv = malloc(N * 8);
+	struct mv_colix *x;
+	struct mv_colix_hits h;
+	struct mv_filter_bound bd;
+	size_t pos = 0;
+
+	xs6 = 17;
+	for (int r = 0; r < N; r++) {
+		xv[r] = rnd6() % 600;
+		off[r] = pos;
+		pos += put_str(sb + pos, xv[r]);
+	}
+	x = mv_colix_build(sb, off, N, MV_COLIX_STR);
+	REQUIRE(x);
+	for (int k = 0; k < 200; k++) {
+		char t[80][20];
+		struct mv_filter_str set[80];
+		uint8_t bits[N / 8 + 1];
+		int n = k % 3 ? 1 + (int)(rnd6() % 5) : 65 + (int)(rnd6() % 15);
+		size_t want = 0;
+
+		for (int i = 0; i < n; i++) {
+			str6(t[i], rnd6() % 700);
+			set[i].p = t[i];
+			set[i].len = strlen(t[i]);
+		}
+		/* Sorted, distinct: as the filter hands them over. */
+		for (int i = 1; i < n; i++)
+			for (int j = i; j > 0 && strcmp(t[j - 1], t[j]) > 0; j--) {
+				struct mv_filter_str s = set[j];
+
+				set[j] = set[j - 1];
+				set[j - 1] = s;
+				memcpy(t[79], t[j], 20);
+				memcpy(t[j], t[j - 1], 20);
+				memcpy(t[j - 1], t[79], 20);
+				set[j].p = t[j];
+				set[j - 1].p = t[j - 1];
+			}
+		for (int i = 1; i < n; i++)
+			if (!strcmp(t[i], t[i - 1])) {
+				for (int j = i + 1; j < n; j++) {
+					memcpy(t[j - 1], t[j], 20);
+					set[j - 1].len = set[j].len;
+				}
+				n--;
+				i--;
+			}
+		memset(&bd, 0, sizeof(bd));
+		bd.kind = MV_BOUND_STR;
+		bd.set = set;
+		bd.nset = (size_t)n;
+		memset(bits, 0, sizeof(bits));
+		mv_colix_find(x, sb, off, &bd, &h);
+		mv_colix_mark(x, &h, bits);
+		for (int r = 0; r < N; r++) {
+			char v[20];
+			int w = 0, got = bits[r / 8] >> r % 8 & 1;
+
+			str6(v, xv[r]);
+			for (int i = 0; i < n; i++)
+				w |= !strcmp(v, t[i]);
+			want += w;
+			/* A long list is bounded by its ends: more, never less. */
+			if (n <= MV_COLIX_SPANS ? got != w : w && !got) {
+				unit_fail(__FILE__, __LINE__, "list of %d: row "
+					  "%d ('%s') %d, want %d", n, r, v, got,
+					  w);
+				break;
+			}
+		}
+		if (n <= MV_COLIX_SPANS)
+			CHECK_EQ_U64(h.n, want);
+	}
+	mv_colix_free(x);
+	free(sb);
+	free(off);
+	free(xv);
 }
