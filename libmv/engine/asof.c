@@ -37,7 +37,8 @@ atomic_ullong node_six_used;
 
 /*
  * The sorted index of s's column i (MV_FIELDS_MAX: the ids), built now
- * if it was not; NULL when it cannot be (out of memory).  c->lock held
+ * if it was not; NULL when it cannot be (out of memory, or it would take
+ * node_held past memory_limit).  c->lock held
  * shared or exclusively: two searches may ask at once, the mutex makes
  * one build it and the other wait and take it.
  */
@@ -50,6 +51,11 @@ static struct mv_colix *seg_six(const struct seg *s, int i, const void *vals,
 
 	if (x)
 		return x;
+	/* Not past memory_limit: the filter scans instead. */
+	if (the_node && the_node->conf.memory_limit > 0 &&
+	    node_held + (long long)(s->n * sizeof(uint32_t)) >
+	    the_node->conf.memory_limit)
+		return NULL;
 	pthread_mutex_lock(&six_lock);
 	x = atomic_load_explicit(&w->six[i], memory_order_acquire);
 	if (!x && (x = mv_colix_build(vals, off, s->n, type))) {

@@ -679,3 +679,35 @@ TEST(six_colix_finds_every_string)
 	free(off);
 	free(xv);
 }
+
+/* An index that would pass memory_limit is not built: the scan answers. */
+TEST(six_not_past_memory_limit)
+{
+	struct node *saved = the_node, *nd = calloc(1, sizeof(*nd));
+	struct mv_filter *f = mv_filter_parse("i == 7", sf, NSF, NULL);
+	struct seg *s;
+	uint8_t *bits = malloc(20000 / 8 + 1), *want = malloc(20000 / 8 + 1);
+	size_t m;
+
+	xs6 = 4;
+	s = mkseg6(20000, 1);
+	REQUIRE(nd && f && s && bits && want);
+	the_node = nd;
+	nd->conf.memory_limit = node_held + 20000 * 4 - 1;
+	m = scan6(s, f, want, 1);
+	CHECK(m > 0);
+	CHECK_EQ_U64(node_seg_match(s, f, bits), m);
+	CHECK(same_bits(bits, want, s->n));
+	CHECK(!s->six[0]);
+	/* With room for it, it is built. */
+	nd->conf.memory_limit = node_held + 20000 * 4 + 64;
+	CHECK_EQ_U64(node_seg_match(s, f, bits), m);
+	CHECK(same_bits(bits, want, s->n));
+	CHECK(s->six[0] != NULL);
+	the_node = saved;
+	node_seg_free(s);
+	mv_filter_free(f);
+	free(nd);
+	free(bits);
+	free(want);
+}
