@@ -38,9 +38,9 @@ atomic_ullong node_six_used;
 /*
  * The sorted index of s's column i (MV_FIELDS_MAX: the ids), built now
  * if it was not; NULL when it cannot be (out of memory, or it would take
- * node_held past memory_limit).  c->lock held
- * shared or exclusively: two searches may ask at once, the mutex makes
- * one build it and the other wait and take it.
+ * node_held past memory_limit).  c->lock held shared or exclusively: two
+ * searches may ask at once, the mutex makes one build it and the other
+ * wait and take it.
  */
 static struct mv_colix *seg_six(const struct seg *s, int i, const void *vals,
 				const uint64_t *off, enum mv_colix_type type)
@@ -68,9 +68,10 @@ static struct mv_colix *seg_six(const struct seg *s, int i, const void *vals,
 
 /*
  * f over all of s's rows into bits (deleted rows too), by a sorted index
- * when f bounds a numeric column to few rows: the rows in the bound are
- * found by binary searches and only they are tested against f, so the
- * bits are the scan's.  Else, or for a small segment, the scan.
+ * when f bounds a column to few rows (mv_filter_bounds; the field whose
+ * bound holds the fewest): the rows in the bound are found by binary
+ * searches and only they are tested against f, so the bits are the
+ * scan's.  Else, or for a small segment, the scan.
  */
 static size_t seg_filter(const struct seg *s, const struct mv_filter *f,
 			 uint8_t *bits)
