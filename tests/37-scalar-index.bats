@@ -82,6 +82,11 @@ EOF
 
 teardown_file() {
 	stop_node
+	# The node the restart test started (its pid is that test's).
+	if [ -s "$D/pid" ]; then
+		MV_NODE_PID=$(cat "$D/pid")
+		stop_node
+	fi
 }
 
 setup() {
@@ -165,6 +170,7 @@ all_filters() {
 	need_own_node
 	local h0 h1
 	restart_node
+	echo "$MV_NODE_PID" >"$D/pid"
 	h0=$(held)
 	all_filters "$D/dead" 1
 	h1=$(held)
