@@ -260,12 +260,16 @@ static size_t first(const struct mv_colix *x, const void *vals,
 	return lo;
 }
 
-/* Add the run of values in [lo, hi] to h. */
+/*
+ * Add the run of values from lo (NULL: the least; lo_ex: above it) to hi
+ * (NULL: the largest; hi_ex: below it) to h.
+ */
 static void span(const struct mv_colix *x, const void *vals,
-		 const uint64_t *off, const struct key *lo,
-		 const struct key *hi, struct mv_colix_hits *h)
+		 const uint64_t *off, const struct key *lo, int lo_ex,
+		 const struct key *hi, int hi_ex, struct mv_colix_hits *h)
 {
-	size_t a = first(x, vals, off, lo, 0), b = first(x, vals, off, hi, 1);
+	size_t a = lo ? first(x, vals, off, lo, lo_ex) : 0;
+	size_t b = hi ? first(x, vals, off, hi, !hi_ex) : x->n;
 
 	if (a < b && h->nspan < MV_COLIX_SPANS) {
 		h->a[h->nspan] = (uint32_t)a;
@@ -274,12 +278,22 @@ static void span(const struct mv_colix *x, const void *vals,
 	}
 }
 
+/* Whether string v lies in b's string range. */
+static int str_in(const struct mv_filter_bound *b, struct mv_filter_str v)
+{
+	int lo = b->has_slo ? str_cmp(v, b->slo) : 1;
+	int hi = b->has_shi ? str_cmp(v, b->shi) : -1;
+
+	return (lo > 0 || (!lo && b->slo_incl)) &&
+	       (hi < 0 || (!hi && b->shi_incl));
+}
+
 /* Set value i of b as a key; 1 when it lies in b's interval. */
 static int set_key(const struct mv_filter_bound *b, size_t i, struct key *k)
 {
 	if (b->kind == MV_BOUND_STR) {
 		k->s = ((const struct mv_filter_str *)b->set)[i];
-		return 1;
+		return str_in(b, k->s);
 	}
 	if (b->kind == MV_BOUND_FLOAT) {
 		k->f = ((const double *)b->set)[i];
@@ -295,17 +309,18 @@ size_t mv_colix_find(const struct mv_colix *x, const void *vals,
 {
 	enum mv_colix_type t = x->type;
 	struct key lo, hi, k;
+	int has_lo = 1, has_hi = 1, lo_ex = 0, hi_ex = 0;
 
 	h->n = 0;
 	h->nspan = 0;
-	if (!(b->kind == MV_BOUND_STR && t == MV_COLIX_STR && b->set) &&
+	if (!(b->kind == MV_BOUND_STR && t == MV_COLIX_STR) &&
 	    !(b->kind == MV_BOUND_INT && t == MV_COLIX_INT) &&
 	    !(b->kind == MV_BOUND_FLOAT && t == MV_COLIX_FLOAT))
 		return 0;
 	if (b->set && b->nset <= MV_COLIX_SPANS) {
 		for (size_t i = 0; i < b->nset; i++)
 			if (set_key(b, i, &k))
-				span(x, vals, off, &k, &k, h);
+				span(x, vals, off, &k, 0, &k, 0, h);
 		return h->n;
 	}
 	/* The interval, within a long set's least and largest values. */
@@ -313,16 +328,32 @@ size_t mv_colix_find(const struct mv_colix *x, const void *vals,
 	hi.i = b->ihi;
 	lo.f = b->flo;
 	hi.f = b->fhi;
+	if (t == MV_COLIX_STR) {
+		lo.s = b->slo;
+		hi.s = b->shi;
+		has_lo = b->has_slo;
+		has_hi = b->has_shi;
+		lo_ex = !b->slo_incl;
+		hi_ex = !b->shi_incl;
+	}
 	if (b->set && b->nset) {
 		set_key(b, 0, &k);
-		if (t == MV_COLIX_STR || kcmp(t, &k, &lo) > 0)
+		if (!has_lo || kcmp(t, &k, &lo) > 0 ||
+		    (!kcmp(t, &k, &lo) && lo_ex)) {
 			lo = k;
+			has_lo = 1;
+			lo_ex = 0;
+		}
 		set_key(b, b->nset - 1, &k);
-		if (t == MV_COLIX_STR || kcmp(t, &k, &hi) < 0)
+		if (!has_hi || kcmp(t, &k, &hi) < 0 ||
+		    (!kcmp(t, &k, &hi) && hi_ex)) {
 			hi = k;
+			has_hi = 1;
+			hi_ex = 0;
+		}
 	}
-	if (kcmp(t, &lo, &hi) <= 0)
-		span(x, vals, off, &lo, &hi, h);
+	span(x, vals, off, has_lo ? &lo : NULL, lo_ex, has_hi ? &hi : NULL,
+	     hi_ex, h);
 	return h->n;
 }
 

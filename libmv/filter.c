@@ -78,6 +78,13 @@ struct node {
 			enum lkind kind;
 			char *lit;	/* the fast paths' literal */
 			size_t litlen;
+			/*
+			 * L_EXACT, L_PREFIX: lit as a string (a bound's
+			 * value); L_PREFIX: the least string above every
+			 * string lit starts (succ.p NULL when lit is all
+			 * 0xff bytes), stored after lit.
+			 */
+			struct mv_filter_str str, succ;
 			uint16_t *tok;	/* L_GENERAL's pattern */
 			size_t ntok;
 		} like;
@@ -1113,6 +1120,27 @@ out:
 }
 
 /*
+ * The successor of a prefix: its bytes up to the last that is not 0xff,
+ * that one plus 1; every string the prefix starts is below it, and at or
+ * above the prefix (memcmp order, the shorter first).
+ */
+static void like_succ(struct node *nd)
+{
+	const char *l = nd->u.like.lit;
+	char *t = nd->u.like.lit + nd->u.like.litlen;
+	size_t j = nd->u.like.litlen;
+
+	while (j && (unsigned char)l[j - 1] == 0xff)
+		j--;
+	if (!j)
+		return;
+	memcpy(t, l, j);
+	t[j - 1] = (char)((unsigned char)t[j - 1] + 1);
+	nd->u.like.succ.p = t;
+	nd->u.like.succ.len = j;
+}
+
+/*
  * A like pattern: % any run of bytes, _ one character (a UTF-8 sequence),
  * backslash makes the next byte literal.  Patterns of literals and %
  * only at the ends take a fast path; the rest the general matcher.
@@ -1176,7 +1204,7 @@ static struct node *like_node(struct parser *p, int col, struct mv_filter_str pa
 			goto general;
 		}
 		nd->u.like.kind = k;
-		nd->u.like.lit = malloc(b - a + 1);
+		nd->u.like.lit = malloc(2 * (b - a) + 1);
 		if (!nd->u.like.lit) {
 			free(tok);
 			node_free(nd);
@@ -1186,6 +1214,10 @@ static struct node *like_node(struct parser *p, int col, struct mv_filter_str pa
 		for (size_t i = a; i < b; i++)
 			nd->u.like.lit[i - a] = (char)tok[i];
 		nd->u.like.litlen = b - a;
+		nd->u.like.str.p = nd->u.like.lit;
+		nd->u.like.str.len = b - a;
+		if (k == L_PREFIX)
+			like_succ(nd);
 		free(tok);
 		return nd;
 	}
@@ -1937,6 +1969,43 @@ static void bound_set(struct mv_filter_bound *b, const void *v, size_t n)
 	}
 }
 
+/* Meet x >= v (or > v when !incl) into b's string range. */
+static void bound_slo(struct mv_filter_bound *b, struct mv_filter_str v,
+		      int incl)
+{
+	int c = b->has_slo ? scmp(v, b->slo) : 1;
+
+	if (c > 0 || (!c && !incl)) {
+		b->slo = v;
+		b->slo_incl = incl;
+		b->has_slo = 1;
+	}
+}
+
+/* Meet x <= v (or < v when !incl) into b's string range. */
+static void bound_shi(struct mv_filter_bound *b, struct mv_filter_str v,
+		      int incl)
+{
+	int c = b->has_shi ? scmp(v, b->shi) : -1;
+
+	if (c < 0 || (!c && !incl)) {
+		b->shi = v;
+		b->shi_incl = incl;
+		b->has_shi = 1;
+	}
+}
+
+/* Whether string v lies in b's string range. */
+static int str_in_range(const struct mv_filter_bound *b,
+			struct mv_filter_str v)
+{
+	int lo = b->has_slo ? scmp(v, b->slo) : 1;
+	int hi = b->has_shi ? scmp(v, b->shi) : -1;
+
+	return (lo > 0 || (!lo && b->slo_incl)) &&
+	       (hi < 0 || (!hi && b->shi_incl));
+}
+
 /* Meet leaf n, a predicate over b's field, into b. */
 static void bound_leaf(const struct node *n, struct mv_filter_bound *b)
 {
@@ -1986,6 +2055,28 @@ static void bound_leaf(const struct node *n, struct mv_filter_bound *b)
 		else
 			bound_set(b, n->u.sin.v, n->u.sin.n);
 		return;
+	case N_SRANGE:
+		if (n->neg)
+			return;
+		b->kind = MV_BOUND_STR;
+		if (n->u.sr.has_lo)
+			bound_slo(b, n->u.sr.lo, n->u.sr.lo_incl);
+		if (n->u.sr.has_hi)
+			bound_shi(b, n->u.sr.hi, n->u.sr.hi_incl);
+		return;
+	case N_LIKE:
+		if (n->neg)
+			return;
+		if (n->u.like.kind == L_EXACT) {
+			b->kind = MV_BOUND_STR;
+			bound_set(b, &n->u.like.str, 1);
+		} else if (n->u.like.kind == L_PREFIX) {
+			b->kind = MV_BOUND_STR;
+			bound_slo(b, n->u.like.str, 1);
+			if (n->u.like.succ.p)
+				bound_shi(b, n->u.like.succ, 0);
+		}
+		return;
 	default:
 		return;
 	}
@@ -2033,11 +2124,20 @@ int mv_filter_bounds(const struct mv_filter *f, int field,
 		b->kind = MV_BOUND_EMPTY;
 	if (b->kind == MV_BOUND_FLOAT && !(b->flo <= b->fhi))
 		b->kind = MV_BOUND_EMPTY;
-	if (b->set && b->kind != MV_BOUND_EMPTY && b->kind != MV_BOUND_STR) {
+	if (b->kind == MV_BOUND_STR && b->has_slo && b->has_shi) {
+		int c = scmp(b->slo, b->shi);
+
+		if (c > 0 || (!c && !(b->slo_incl && b->shi_incl)))
+			b->kind = MV_BOUND_EMPTY;
+	}
+	if (b->set && b->kind != MV_BOUND_EMPTY) {
 		size_t in = 0;
 
 		for (size_t i = 0; i < b->nset; i++)
-			in += b->kind == MV_BOUND_INT ?
+			in += b->kind == MV_BOUND_STR ?
+			      str_in_range(b, ((const struct mv_filter_str *)
+					       b->set)[i]) :
+			      b->kind == MV_BOUND_INT ?
 			      ((const int64_t *)b->set)[i] >= b->ilo &&
 			      ((const int64_t *)b->set)[i] <= b->ihi :
 			      ((const double *)b->set)[i] >= b->flo &&

@@ -128,13 +128,15 @@ struct mv_filter_str {
  *   MV_BOUND_EMPTY  no row matches f at all
  *   MV_BOUND_INT    ilo <= x <= ihi (int64 and bool columns, and id)
  *   MV_BOUND_FLOAT  flo <= x <= fhi, never NaN (float64 columns)
- *   MV_BOUND_STR    x is one of set (string columns: == and in only)
+ *   MV_BOUND_STR    string columns: slo <= x (or < when !slo_incl) if
+ *                   has_slo, x <= shi (or <) if has_shi, in memcmp order,
+ *                   the shorter first (==, <, <=, >, >=, chained ranges,
+ *                   like 'prefix%' and like 'exact')
  *
- * and, for the int and float kinds, when set is not NULL, x is also one
- * of set[0..nset) (int64_t or double, sorted ascending, distinct, none
- * NaN); for MV_BOUND_STR set is always there, struct mv_filter_str in
- * memcmp order (the shorter first), distinct.  set is owned by f and
- * valid while f is.  The bound is conservative, not exact: the rows
+ * and, for all three, when set is not NULL, x is also one of set[0..nset)
+ * (int64_t, double or struct mv_filter_str, sorted ascending, distinct,
+ * none NaN; in, and == for strings).  set and the strings are owned by f
+ * and valid while f is.  The bound is conservative, not exact: the rows
  * inside it still have to be tested against the whole of f.
  */
 enum mv_bound_kind {
@@ -146,6 +148,8 @@ struct mv_filter_bound {
 	enum mv_bound_kind kind;
 	int64_t ilo, ihi;
 	double flo, fhi;
+	struct mv_filter_str slo, shi;
+	int has_slo, has_shi, slo_incl, shi_incl;
 	const void *set;
 	size_t nset;
 };

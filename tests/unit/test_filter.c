@@ -1034,6 +1034,26 @@ static int xeval(const struct trows *t, size_t r, const struct xnode *x)
 	return 0;
 }
 
+/* Bytes-wise order, the shorter first: filter.h's, written again here. */
+static int sorder(const char *a, size_t na, const char *b, size_t nb)
+{
+	size_t m = na < nb ? na : nb;
+	int c = m ? memcmp(a, b, m) : 0;
+
+	return c ? c : na < nb ? -1 : na > nb;
+}
+
+/* Whether string v[len] lies in the string range of b. */
+static int str_in_bound(const struct mv_filter_bound *b, const char *v,
+			size_t len)
+{
+	int lo = b->has_slo ? sorder(v, len, b->slo.p, b->slo.len) : 1;
+	int hi = b->has_shi ? sorder(v, len, b->shi.p, b->shi.len) : -1;
+
+	return (lo > 0 || (!lo && b->slo_incl)) &&
+	       (hi < 0 || (!hi && b->shi_incl));
+}
+
 /* 1 (and a failure) when a row set in bm lies outside f's bound on a column. */
 static int check_bounds(const struct mv_filter *f, const struct trows *t,
 			const uint8_t *bm, const char *expr)
@@ -1069,12 +1089,13 @@ static int check_bounds(const struct mv_filter *f, const struct trows *t,
 				const unsigned char *q = t->sb + t->off[r];
 				size_t len = (size_t)q[0] | (size_t)q[1] << 8;
 				const struct mv_filter_str *ss = b.set;
-				int hit = 0;
+				int hit = !ss;
 
-				for (size_t i = 0; i < b.nset; i++)
+				for (size_t i = 0; ss && i < b.nset; i++)
 					hit |= ss[i].len == len &&
 					       !memcmp(ss[i].p, q + 4, len);
-				in = cols[c] == 2 && hit;
+				in = cols[c] == 2 && hit &&
+				     str_in_bound(&b, (const char *)q + 4, len);
 			} else if (k == MV_BOUND_FLOAT) {
 				double v = t->fv[r];
 
@@ -1241,8 +1262,15 @@ static const char *bd(const char *expr, int field)
 	else if (k == MV_BOUND_INT)
 		snprintf(o, 256, "i %lld..%lld", (long long)b.ilo,
 			 (long long)b.ihi);
-	else if (k == MV_BOUND_STR)
+	else if (k == MV_BOUND_STR && !b.has_slo && !b.has_shi)
 		snprintf(o, 256, "s");
+	else if (k == MV_BOUND_STR)
+		snprintf(o, 256, "s %s%.*s%s..%s%.*s%s", b.has_slo ?
+			 (b.slo_incl ? "['" : "('") : "(", (int)b.slo.len,
+			 b.has_slo ? b.slo.p : "", b.has_slo ? "'" : "",
+			 b.has_shi ? "'" : "", (int)b.shi.len,
+			 b.has_shi ? b.shi.p : "", b.has_shi ?
+			 (b.shi_incl ? "']" : "')") : ")");
 	else
 		snprintf(o, 256, "f %.17g..%.17g", b.flo, b.fhi);
 	if ((k == MV_BOUND_NONE || k == MV_BOUND_EMPTY) && (b.set || b.nset))
@@ -1326,8 +1354,28 @@ TEST(filter_bounds_of_each_operator)
 	CHECK_STR(bd("s == ''", 2), "s {''}");
 	CHECK_STR(bd("s != 'a'", 2), "none");
 	CHECK_STR(bd("s not in ['a']", 2), "none");
-	CHECK_STR(bd("s < 'a'", 2), "none");
-	CHECK_STR(bd("s like 'a%' and i == 2", 2), "none");
+	/* String ranges, chained and met, and like's prefix and exact. */
+	CHECK_STR(bd("s < 'a'", 2), "s (..'a')");
+	CHECK_STR(bd("s >= 'a'", 2), "s ['a'..)");
+	CHECK_STR(bd("'a' < s <= 'c'", 2), "s ('a'..'c']");
+	CHECK_STR(bd("s > 'a' and s >= 'b' and s < 'd' and s <= 'c'", 2),
+		  "s ['b'..'c']");
+	CHECK_STR(bd("s > 'a' and s >= 'a'", 2), "s ('a'..)");
+	CHECK_STR(bd("s > 'b' and s < 'a'", 2), "empty");
+	CHECK_STR(bd("s >= 'b' and s < 'b'", 2), "empty");
+	CHECK_STR(bd("s >= 'b' and s <= 'b'", 2), "s ['b'..'b']");
+	CHECK_STR(bd("s like 'ab%' and i == 2", 2), "s ['ab'..'ac')");
+	CHECK_STR(bd("s like 'a\xff\xff%'", 2), "s ['a\xff\xff'..'b')");
+	CHECK_STR(bd("s like '\xff%'", 2), "s ['\xff'..)");
+	CHECK_STR(bd("s like 'ab'", 2), "s {'ab'}");
+	CHECK_STR(bd("s like 'a_%'", 2), "none");
+	CHECK_STR(bd("s like '%b'", 2), "none");
+	CHECK_STR(bd("not (s like 'a%')", 2), "none");
+	CHECK_STR(bd("not (s < 'a')", 2), "none");
+	CHECK_STR(bd("s in ['a', 'b', 'c'] and s > 'a'", 2),
+		  "s ('a'..) {'a','b','c'}");
+	CHECK_STR(bd("s in ['a', 'b'] and s > 'b'", 2), "empty");
+	CHECK_STR(bd("s like 'b%' and s == 'a'", 2), "empty");
 	CHECK_STR(bd("s == 'a' or s == 'b'", 2), "none");
 	CHECK_STR(bd("s == 'a' and i in []", 2), "empty");
 	/* Floats against an int64 field: exact integral bounds. */

@@ -195,7 +195,7 @@ static const char *const ops6[] = { "==", "<", "<=", ">", ">=", "!=" };
 /* One predicate, most of them selective. */
 static void atom6(char *buf, size_t size, const struct seg *s)
 {
-	int c = (int)(rnd6() % 3) - 1, k = (int)(rnd6() % 9);
+	int c = (int)(rnd6() % 3) - 1, k = (int)(rnd6() % 10);
 
 	switch (k) {
 	case 0:
@@ -272,9 +272,35 @@ static void atom6(char *buf, size_t size, const struct seg *s)
 	case 7:
 		unit_catf(buf, size, "%sb", rnd6() % 2 ? "not " : "");
 		break;
-	default:
+	case 8:
 		unit_catf(buf, size, "s like 'w%%%d'", (int)(rnd6() % 10));
 		break;
+	default: {
+		/* String ranges and prefixes, narrow and wide. */
+		char a[20], b[20];
+		static const char *const ops[] = { "<", "<=", ">", ">=" };
+
+		str6(a, rnd6());
+		str6(b, rnd6());
+		switch (rnd6() % 4) {
+		case 0:
+			unit_catf(buf, size, "s like '%.*s%%'",
+				  (int)(rnd6() % (strlen(a) + 1)), a);
+			break;
+		case 1:
+			unit_catf(buf, size, "s %s '%s'", ops[rnd6() % 4], a);
+			break;
+		case 2:
+			unit_catf(buf, size, "'%s' %s s %s '%s'", a,
+				  rnd6() % 2 ? "<" : "<=", rnd6() % 2 ? "<" :
+				  "<=", b);
+			break;
+		default:
+			unit_catf(buf, size, "s like '%s'", a);
+			break;
+		}
+		break;
+	}
 	}
 }
 
@@ -673,6 +699,43 @@ TEST(six_colix_finds_every_string)
 		}
 		if (n <= MV_COLIX_SPANS)
 			CHECK_EQ_U64(h.n, want);
+	}
+	/* Ranges: either end open, in or out. */
+	for (int k = 0; k < 200; k++) {
+		char lo[20], hi[20];
+		uint8_t bits[N / 8 + 1];
+		size_t want = 0;
+
+		str6(lo, rnd6() % 700);
+		str6(hi, rnd6() % 700);
+		memset(&bd, 0, sizeof(bd));
+		bd.kind = MV_BOUND_STR;
+		bd.has_slo = k % 5 != 0;
+		bd.has_shi = k % 7 != 0;
+		bd.slo_incl = k % 2;
+		bd.shi_incl = k / 2 % 2;
+		bd.slo = (struct mv_filter_str){ lo, strlen(lo) };
+		bd.shi = (struct mv_filter_str){ hi, strlen(hi) };
+		memset(bits, 0, sizeof(bits));
+		mv_colix_find(x, sb, off, &bd, &h);
+		mv_colix_mark(x, &h, bits);
+		for (int r = 0; r < N; r++) {
+			char v[20];
+			int a, b, w;
+
+			str6(v, xv[r]);
+			a = strcmp(v, lo);	/* no NUL inside: memcmp order */
+			b = strcmp(v, hi);
+			w = (!bd.has_slo || a > 0 || (!a && bd.slo_incl)) &&
+			    (!bd.has_shi || b < 0 || (!b && bd.shi_incl));
+			want += w;
+			if ((bits[r / 8] >> r % 8 & 1) != w) {
+				unit_fail(__FILE__, __LINE__, "range %d: row "
+					  "%d ('%s')", k, r, v);
+				break;
+			}
+		}
+		CHECK_EQ_U64(h.n, want);
 	}
 	mv_colix_free(x);
 	free(sb);
