@@ -1,9 +1,10 @@
 /*
- * colix.c - the sorted index of colix.h: a permutation of a numeric
- * column's rows by value, built by an LSD radix sort of order-preserving
- * 64-bit keys, and searched by binary searches that read the column
- * through it.  It knows nothing of segments or of the filter's syntax,
- * only of its bounds.
+ * colix.c - the sorted index of colix.h: a permutation of a column's
+ * rows by value, built by an LSD radix sort of order-preserving 64-bit
+ * keys (a string's first 8 bytes, then a comparison sort where those tie),
+ * and searched by binary searches that read the column through it.  It
+ * knows nothing of segments or of the filter's syntax, only of its
+ * bounds.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -45,17 +46,6 @@ static inline struct mv_filter_str str_at(const unsigned char *vals,
 	return s;
 }
 
-/* memcmp order, the shorter first (filter.h). */
-static int str_cmp(struct mv_filter_str a, struct mv_filter_str b)
-{
-	size_t m = a.len < b.len ? a.len : b.len;
-	int c = m ? memcmp(a.p, b.p, m) : 0;
-
-	if (c)
-		return c;
-	return a.len < b.len ? -1 : a.len > b.len;
-}
-
 /* A string's first 8 bytes, big-endian, zero-padded: its order's key. */
 static inline uint64_t skey(struct mv_filter_str s)
 {
@@ -75,8 +65,10 @@ static int row_cmp(const void *a, const void *b, void *arg)
 {
 	const struct scol *c = arg;
 
-	return str_cmp(str_at(c->vals, c->off, *(const uint32_t *)a),
-		       str_at(c->vals, c->off, *(const uint32_t *)b));
+	return mv_filter_str_cmp(str_at(c->vals, c->off,
+					*(const uint32_t *)a),
+				 str_at(c->vals, c->off,
+					*(const uint32_t *)b));
 }
 
 /*
@@ -93,8 +85,8 @@ static void str_runs(const unsigned char *vals, const uint64_t *off,
 		int same = 1;
 
 		for (j = i + 1; j < n && k[j] == k[i]; j++)
-			same &= !str_cmp(str_at(vals, off, perm[j]),
-					 str_at(vals, off, perm[i]));
+			same &= !mv_filter_str_cmp(str_at(vals, off, perm[j]),
+						   str_at(vals, off, perm[i]));
 		if (!same)
 			qsort_r(perm + i, j - i, sizeof(*perm), row_cmp, &c);
 	}
@@ -233,7 +225,7 @@ static inline int kcmp(enum mv_colix_type t, const struct key *a,
 		       const struct key *b)
 {
 	if (t == MV_COLIX_STR)
-		return str_cmp(a->s, b->s);
+		return mv_filter_str_cmp(a->s, b->s);
 	if (t == MV_COLIX_FLOAT)
 		return isnan(a->f) || a->f > b->f ? 1 : a->f < b->f ? -1 : 0;
 	return a->i > b->i ? 1 : a->i < b->i ? -1 : 0;
@@ -278,22 +270,12 @@ static void span(const struct mv_colix *x, const void *vals,
 	}
 }
 
-/* Whether string v lies in b's string range. */
-static int str_in(const struct mv_filter_bound *b, struct mv_filter_str v)
-{
-	int lo = b->has_slo ? str_cmp(v, b->slo) : 1;
-	int hi = b->has_shi ? str_cmp(v, b->shi) : -1;
-
-	return (lo > 0 || (!lo && b->slo_incl)) &&
-	       (hi < 0 || (!hi && b->shi_incl));
-}
-
 /* Set value i of b as a key; 1 when it lies in b's interval. */
 static int set_key(const struct mv_filter_bound *b, size_t i, struct key *k)
 {
 	if (b->kind == MV_BOUND_STR) {
 		k->s = ((const struct mv_filter_str *)b->set)[i];
-		return str_in(b, k->s);
+		return mv_filter_str_in(b, k->s);
 	}
 	if (b->kind == MV_BOUND_FLOAT) {
 		k->f = ((const double *)b->set)[i];

@@ -1995,9 +1995,12 @@ static void bound_shi(struct mv_filter_bound *b, struct mv_filter_str v,
 	}
 }
 
-/* Whether string v lies in b's string range. */
-static int str_in_range(const struct mv_filter_bound *b,
-			struct mv_filter_str v)
+int mv_filter_str_cmp(struct mv_filter_str a, struct mv_filter_str b)
+{
+	return scmp(a, b);
+}
+
+int mv_filter_str_in(const struct mv_filter_bound *b, struct mv_filter_str v)
 {
 	int lo = b->has_slo ? scmp(v, b->slo) : 1;
 	int hi = b->has_shi ? scmp(v, b->shi) : -1;
@@ -2135,8 +2138,8 @@ int mv_filter_bounds(const struct mv_filter *f, int field,
 
 		for (size_t i = 0; i < b->nset; i++)
 			in += b->kind == MV_BOUND_STR ?
-			      str_in_range(b, ((const struct mv_filter_str *)
-					       b->set)[i]) :
+			      mv_filter_str_in(b, ((const struct mv_filter_str *)
+						   b->set)[i]) :
 			      b->kind == MV_BOUND_INT ?
 			      ((const int64_t *)b->set)[i] >= b->ilo &&
 			      ((const int64_t *)b->set)[i] <= b->ihi :

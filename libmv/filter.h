@@ -156,6 +156,10 @@ struct mv_filter_bound {
 
 int mv_filter_bounds(const struct mv_filter *f, int field,
 		     struct mv_filter_bound *b);
+/* a against b in memcmp order, the shorter first: < 0, 0 or > 0. */
+int mv_filter_str_cmp(struct mv_filter_str a, struct mv_filter_str b);
+/* Whether v lies in the string range of b (MV_BOUND_STR). */
+int mv_filter_str_in(const struct mv_filter_bound *b, struct mv_filter_str v);
 
 /*
  * Evaluate f only on the rows whose bit is set in bits ((n + 7) / 8
