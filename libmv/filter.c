@@ -21,11 +21,6 @@
 
 #define TWO63 9223372036854775808.0	/* 2^63, exact as a double */
 
-struct sval {
-	const char *p;
-	size_t len;
-};
-
 enum nkind {
 	N_CONST,	/* u.val */
 	N_AND, N_OR, N_NOT,
@@ -60,10 +55,10 @@ struct node {
 			double lo, hi;
 		} fr;
 		struct {
-			struct sval lo, hi;
+			struct mv_filter_str lo, hi;
 			int has_lo, has_hi, lo_incl, hi_incl;
 		} sr;
-		struct sval seq;
+		struct mv_filter_str seq;
 		struct {
 			int64_t *v;
 			size_t n;
@@ -76,13 +71,20 @@ struct node {
 			size_t n;
 		} fin;
 		struct {
-			struct sval *v;
+			struct mv_filter_str *v;
 			size_t n;
 		} sin;
 		struct {
 			enum lkind kind;
 			char *lit;	/* the fast paths' literal */
 			size_t litlen;
+			/*
+			 * L_EXACT, L_PREFIX: lit as a string (a bound's
+			 * value); L_PREFIX: the least string above every
+			 * string lit starts (succ.p NULL when lit is all
+			 * 0xff bytes), stored after lit.
+			 */
+			struct mv_filter_str str, succ;
 			uint16_t *tok;	/* L_GENERAL's pattern */
 			size_t ntok;
 		} like;
@@ -111,7 +113,7 @@ struct parser {
 	size_t tpos, tlen;
 	uint64_t umag;		/* T_INT: its magnitude */
 	double fval;		/* T_FLOAT */
-	struct sval str;	/* T_STR, decoded into pool */
+	struct mv_filter_str str;	/* T_STR, decoded into pool */
 	char *pool;
 	size_t poollen;
 	const struct mv_field *fields;
@@ -555,7 +557,7 @@ struct lit {
 	enum ltype type;
 	int64_t i;		/* LIT_INT, LIT_BOOL */
 	double f;
-	struct sval s;
+	struct mv_filter_str s;
 	size_t pos;
 };
 
@@ -674,7 +676,7 @@ struct range {
 	int empty;
 	int64_t ilo, ihi;
 	double flo, fhi;
-	struct sval slo, shi;
+	struct mv_filter_str slo, shi;
 	int has_slo, has_shi, slo_incl, shi_incl;
 };
 
@@ -687,7 +689,7 @@ static void range_init(struct range *r)
 	r->fhi = INFINITY;
 }
 
-static int scmp(struct sval a, struct sval b)
+static int scmp(struct mv_filter_str a, struct mv_filter_str b)
 {
 	size_t m = a.len < b.len ? a.len : b.len;
 	int c = m ? memcmp(a.p, b.p, m) : 0;
@@ -946,7 +948,7 @@ static int cmp_f64(const void *a, const void *b)
 
 static int cmp_sval(const void *a, const void *b)
 {
-	return scmp(*(const struct sval *)a, *(const struct sval *)b);
+	return scmp(*(const struct mv_filter_str *)a, *(const struct mv_filter_str *)b);
 }
 
 /* col [not] in [ ... ], the current token the '['. */
@@ -1045,7 +1047,7 @@ static struct node *parse_in(struct parser *p, int col, int neg)
 		qsort(v, k, sizeof(*v), cmp_f64);
 		nd->u.fin.v = v;
 	} else {
-		struct sval *v = malloc((n ? n : 1) * sizeof(*v));
+		struct mv_filter_str *v = malloc((n ? n : 1) * sizeof(*v));
 
 		if (!v || !(nd = node_new(p, N_SIN, col))) {
 			free(v);
@@ -1118,11 +1120,32 @@ out:
 }
 
 /*
+ * The successor of a prefix: its bytes up to the last that is not 0xff,
+ * that one plus 1; every string the prefix starts is below it, and at or
+ * above the prefix (memcmp order, the shorter first).
+ */
+static void like_succ(struct node *nd)
+{
+	const char *l = nd->u.like.lit;
+	char *t = nd->u.like.lit + nd->u.like.litlen;
+	size_t j = nd->u.like.litlen;
+
+	while (j && (unsigned char)l[j - 1] == 0xff)
+		j--;
+	if (!j)
+		return;
+	memcpy(t, l, j);
+	t[j - 1] = (char)((unsigned char)t[j - 1] + 1);
+	nd->u.like.succ.p = t;
+	nd->u.like.succ.len = j;
+}
+
+/*
  * A like pattern: % any run of bytes, _ one character (a UTF-8 sequence),
  * backslash makes the next byte literal.  Patterns of literals and %
  * only at the ends take a fast path; the rest the general matcher.
  */
-static struct node *like_node(struct parser *p, int col, struct sval pat)
+static struct node *like_node(struct parser *p, int col, struct mv_filter_str pat)
 {
 	uint16_t *tok = malloc((pat.len ? pat.len : 1) * sizeof(*tok));
 	size_t n = 0, nany = 0, none = 0, first_any = 0, last_any = 0;
@@ -1181,7 +1204,7 @@ static struct node *like_node(struct parser *p, int col, struct sval pat)
 			goto general;
 		}
 		nd->u.like.kind = k;
-		nd->u.like.lit = malloc(b - a + 1);
+		nd->u.like.lit = malloc(2 * (b - a) + 1);
 		if (!nd->u.like.lit) {
 			free(tok);
 			node_free(nd);
@@ -1191,6 +1214,10 @@ static struct node *like_node(struct parser *p, int col, struct sval pat)
 		for (size_t i = a; i < b; i++)
 			nd->u.like.lit[i - a] = (char)tok[i];
 		nd->u.like.litlen = b - a;
+		nd->u.like.str.p = nd->u.like.lit;
+		nd->u.like.str.len = b - a;
+		if (k == L_PREFIX)
+			like_succ(nd);
 		free(tok);
 		return nd;
 	}
@@ -1554,11 +1581,11 @@ static inline double ld_f64(const unsigned char *b, size_t r)
 }
 
 /* Row r's string of a string column. */
-static inline struct sval ld_str(const unsigned char *b, const uint64_t *off,
+static inline struct mv_filter_str ld_str(const unsigned char *b, const uint64_t *off,
 				 size_t r)
 {
 	const unsigned char *q = b + off[r];
-	struct sval s;
+	struct mv_filter_str s;
 
 	s.len = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 |
 		(size_t)q[3] << 24;
@@ -1683,7 +1710,7 @@ static inline int in_bits(const uint64_t *bits, uint64_t lo, uint64_t span,
 	return (int)(in & bits[i / 64] >> i % 64);
 }
 
-static int in_str(const struct sval *v, size_t n, struct sval x)
+static int in_str(const struct mv_filter_str *v, size_t n, struct mv_filter_str x)
 {
 	size_t lo = 0, hi = n;
 
@@ -1698,7 +1725,7 @@ static int in_str(const struct sval *v, size_t n, struct sval x)
 	return lo < n && !scmp(v[lo], x);
 }
 
-static int sr_match(const struct node *n, struct sval x)
+static int sr_match(const struct node *n, struct mv_filter_str x)
 {
 	if (n->u.sr.has_lo) {
 		int c = scmp(x, n->u.sr.lo);
@@ -1732,7 +1759,7 @@ static inline size_t char_len(const unsigned char *s, size_t n)
  * last % and retries it one character further on a mismatch, so
  * O(len(s) * len(pattern)) at worst, never exponential.
  */
-static int like_general(const uint16_t *t, size_t m, struct sval x)
+static int like_general(const uint16_t *t, size_t m, struct mv_filter_str x)
 {
 	const unsigned char *s = (const unsigned char *)x.p;
 	size_t n = x.len, i = 0, j = 0, star_j = SIZE_MAX, star_i = 0;
@@ -1765,7 +1792,7 @@ static int like_general(const uint16_t *t, size_t m, struct sval x)
  * compare, cheaper than memmem's set-up on short values; memmem (linear
  * at worst) for long needles.
  */
-static int contains(struct sval x, const char *l, size_t k)
+static int contains(struct mv_filter_str x, const char *l, size_t k)
 {
 	const char *h = x.p, *p;
 	size_t n = x.len;
@@ -1783,7 +1810,7 @@ static int contains(struct sval x, const char *l, size_t k)
 	return 0;
 }
 
-static int like_match(const struct node *n, struct sval x)
+static int like_match(const struct node *n, struct mv_filter_str x)
 {
 	const char *l = n->u.like.lit;
 	size_t k = n->u.like.litlen;
@@ -1928,5 +1955,269 @@ size_t mv_filter_eval(const struct mv_filter *f,
 		for (size_t k = 0; k < (cnt + 7) / 8; k++)
 			o[k] = (uint8_t)(m[k / 8] >> (8 * (k % 8)));
 	}
+	return count;
+}
+
+/* ---- bounds and gathered evaluation --------------------------------- */
+
+/* Take set v[0..n) as b's set if it is the first or the smaller. */
+static void bound_set(struct mv_filter_bound *b, const void *v, size_t n)
+{
+	if (!b->set || n < b->nset) {
+		b->set = v;
+		b->nset = n;
+	}
+}
+
+/* Meet x >= v (or > v when !incl) into b's string range. */
+static void bound_slo(struct mv_filter_bound *b, struct mv_filter_str v,
+		      int incl)
+{
+	int c = b->has_slo ? scmp(v, b->slo) : 1;
+
+	if (c > 0 || (!c && !incl)) {
+		b->slo = v;
+		b->slo_incl = incl;
+		b->has_slo = 1;
+	}
+}
+
+/* Meet x <= v (or < v when !incl) into b's string range. */
+static void bound_shi(struct mv_filter_bound *b, struct mv_filter_str v,
+		      int incl)
+{
+	int c = b->has_shi ? scmp(v, b->shi) : -1;
+
+	if (c < 0 || (!c && !incl)) {
+		b->shi = v;
+		b->shi_incl = incl;
+		b->has_shi = 1;
+	}
+}
+
+int mv_filter_str_cmp(struct mv_filter_str a, struct mv_filter_str b)
+{
+	return scmp(a, b);
+}
+
+int mv_filter_str_in(const struct mv_filter_bound *b, struct mv_filter_str v)
+{
+	int lo = b->has_slo ? scmp(v, b->slo) : 1;
+	int hi = b->has_shi ? scmp(v, b->shi) : -1;
+
+	return (lo > 0 || (!lo && b->slo_incl)) &&
+	       (hi < 0 || (!hi && b->shi_incl));
+}
+
+/* Meet leaf n, a predicate over b's field, into b. */
+static void bound_leaf(const struct node *n, struct mv_filter_bound *b)
+{
+	int64_t lo = INT64_MIN, hi = INT64_MAX;
+
+	switch (n->kind) {
+	case N_IRANGE:
+		if (!n->neg) {
+			lo = n->u.ir.lo;
+			hi = n->u.ir.hi;
+		} else if (n->u.ir.lo == INT64_MIN && n->u.ir.hi < INT64_MAX) {
+			lo = n->u.ir.hi + 1;	/* not (x <= hi) */
+		} else if (n->u.ir.hi == INT64_MAX && n->u.ir.lo > INT64_MIN) {
+			hi = n->u.ir.lo - 1;	/* not (x >= lo) */
+		} else {
+			return;
+		}
+		break;
+	case N_IIN:
+		if (n->neg)
+			return;
+		bound_set(b, n->u.iin.v, n->u.iin.n);
+		break;
+	case N_FRANGE:
+		/* Negated, it holds NaN and both sides: nothing to say. */
+		if (n->neg)
+			return;
+		b->kind = MV_BOUND_FLOAT;
+		if (n->u.fr.lo > b->flo)
+			b->flo = n->u.fr.lo;
+		if (n->u.fr.hi < b->fhi)
+			b->fhi = n->u.fr.hi;
+		return;
+	case N_FIN:
+		if (n->neg)
+			return;
+		b->kind = MV_BOUND_FLOAT;
+		bound_set(b, n->u.fin.v, n->u.fin.n);
+		return;
+	case N_SEQ:
+	case N_SIN:
+		if (n->neg)
+			return;
+		b->kind = MV_BOUND_STR;
+		if (n->kind == N_SEQ)
+			bound_set(b, &n->u.seq, 1);
+		else
+			bound_set(b, n->u.sin.v, n->u.sin.n);
+		return;
+	case N_SRANGE:
+		if (n->neg)
+			return;
+		b->kind = MV_BOUND_STR;
+		if (n->u.sr.has_lo)
+			bound_slo(b, n->u.sr.lo, n->u.sr.lo_incl);
+		if (n->u.sr.has_hi)
+			bound_shi(b, n->u.sr.hi, n->u.sr.hi_incl);
+		return;
+	case N_LIKE:
+		if (n->neg)
+			return;
+		if (n->u.like.kind == L_EXACT) {
+			b->kind = MV_BOUND_STR;
+			bound_set(b, &n->u.like.str, 1);
+		} else if (n->u.like.kind == L_PREFIX) {
+			b->kind = MV_BOUND_STR;
+			bound_slo(b, n->u.like.str, 1);
+			if (n->u.like.succ.p)
+				bound_shi(b, n->u.like.succ, 0);
+		}
+		return;
+	default:
+		return;
+	}
+	b->kind = MV_BOUND_INT;
+	if (lo > b->ilo)
+		b->ilo = lo;
+	if (hi < b->ihi)
+		b->ihi = hi;
+}
+
+static int is_leaf_on(const struct node *n, int field)
+{
+	return n->kind != N_CONST && n->kind != N_AND && n->kind != N_OR &&
+	       n->kind != N_NOT && n->col == field;
+}
+
+int mv_filter_bounds(const struct mv_filter *f, int field,
+		     struct mv_filter_bound *b)
+{
+	const struct node *r = f->root;
+	struct node *const *kids = (struct node *const *)&r;
+	int nk = 1;
+
+	memset(b, 0, sizeof(*b));
+	b->kind = MV_BOUND_NONE;
+	b->ilo = INT64_MIN;
+	b->ihi = INT64_MAX;
+	b->flo = -INFINITY;
+	b->fhi = INFINITY;
+	if (r->kind == N_AND) {
+		kids = r->u.kids.v;
+		nk = r->u.kids.n;
+	}
+	for (int i = 0; i < nk; i++) {
+		if (kids[i]->kind == N_CONST && !kids[i]->u.val) {
+			b->kind = MV_BOUND_EMPTY;
+			b->set = NULL;
+			b->nset = 0;
+			return b->kind;
+		}
+		if (is_leaf_on(kids[i], field))
+			bound_leaf(kids[i], b);
+	}
+	if (b->kind == MV_BOUND_INT && b->ilo > b->ihi)
+		b->kind = MV_BOUND_EMPTY;
+	if (b->kind == MV_BOUND_FLOAT && !(b->flo <= b->fhi))
+		b->kind = MV_BOUND_EMPTY;
+	if (b->kind == MV_BOUND_STR && b->has_slo && b->has_shi) {
+		int c = scmp(b->slo, b->shi);
+
+		if (c > 0 || (!c && !(b->slo_incl && b->shi_incl)))
+			b->kind = MV_BOUND_EMPTY;
+	}
+	if (b->set && b->kind != MV_BOUND_EMPTY) {
+		size_t in = 0;
+
+		for (size_t i = 0; i < b->nset; i++)
+			in += b->kind == MV_BOUND_STR ?
+			      mv_filter_str_in(b, ((const struct mv_filter_str *)
+						   b->set)[i]) :
+			      b->kind == MV_BOUND_INT ?
+			      ((const int64_t *)b->set)[i] >= b->ilo &&
+			      ((const int64_t *)b->set)[i] <= b->ihi :
+			      ((const double *)b->set)[i] >= b->flo &&
+			      ((const double *)b->set)[i] <= b->fhi;
+		if (!in)
+			b->kind = MV_BOUND_EMPTY;
+	}
+	if (b->kind == MV_BOUND_EMPTY || b->kind == MV_BOUND_NONE) {
+		b->set = NULL;
+		b->nset = 0;
+	}
+	return b->kind;
+}
+
+#define SEL 64				/* candidates gathered at a time */
+
+/* Evaluate f over the SEL-or-fewer rows sel[0..k) of rows; clear misses. */
+static size_t eval_gathered(const struct mv_filter *f,
+			    const struct mv_filter_rows *rows,
+			    const size_t *sel, size_t k, uint8_t *bits)
+{
+	uint64_t g[MV_FIELDS_MAX + 1][SEL];
+	struct mv_filter_rows gr;
+	uint8_t out[SEL / 8];
+	size_t m;
+
+	memset(&gr, 0, sizeof(gr));
+	gr.n = k;
+	for (int i = 0; i < MV_FIELDS_MAX; i++) {
+		if (!(f->mask >> i & 1))
+			continue;
+		gr.vals[i] = rows->vals[i];
+		if (rows->off[i]) {
+			for (size_t j = 0; j < k; j++)
+				g[i][j] = rows->off[i][sel[j]];
+			gr.off[i] = g[i];
+		} else {
+			const unsigned char *v = rows->vals[i];
+
+			for (size_t j = 0; j < k; j++)
+				memcpy(&g[i][j], v + sel[j] * 8, 8);
+			gr.vals[i] = g[i];
+		}
+	}
+	if (f->mask & MV_FILTER_ID) {
+		for (size_t j = 0; j < k; j++)
+			g[MV_FIELDS_MAX][j] = (uint64_t)rows->ids[sel[j]];
+		gr.ids = (const int64_t *)g[MV_FIELDS_MAX];
+	}
+	m = mv_filter_eval(f, &gr, out);
+	for (size_t j = 0; j < k; j++)
+		if (!(out[j / 8] >> j % 8 & 1))
+			bits[sel[j] / 8] &= (uint8_t)~(1u << sel[j] % 8);
+	return m;
+}
+
+size_t mv_filter_eval_sel(const struct mv_filter *f,
+			  const struct mv_filter_rows *rows, uint8_t *bits)
+{
+	size_t n = rows->n, nb = (n + 7) / 8, k = 0, count = 0;
+	size_t sel[SEL];
+
+	if (n % 8)
+		bits[n / 8] &= (uint8_t)((1u << n % 8) - 1);
+	for (size_t i = 0; i < nb; i += 8) {
+		uint64_t w = mv_bits_word(bits, nb, i * 8);
+
+		while (w) {
+			sel[k++] = i * 8 + (size_t)__builtin_ctzll(w);
+			w &= w - 1;
+			if (k == SEL) {
+				count += eval_gathered(f, rows, sel, k, bits);
+				k = 0;
+			}
+		}
+	}
+	if (k)
+		count += eval_gathered(f, rows, sel, k, bits);
 	return count;
 }

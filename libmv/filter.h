@@ -39,6 +39,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include "mv.h"
 
 struct mv_filter;
@@ -87,5 +88,90 @@ struct mv_filter_rows {
  */
 size_t mv_filter_eval(const struct mv_filter *f,
 		      const struct mv_filter_rows *rows, uint8_t *out);
+
+/*
+ * Bits r..r+63 of a bitmap of nb bytes as mv_filter_eval writes it (r a
+ * multiple of 64; bytes past nb read as 0), bit r + j as bit j: one load
+ * where little-endian.  For walking the set bits of a bitmap.
+ */
+static inline uint64_t mv_bits_word(const uint8_t *bits, size_t nb, size_t r)
+{
+	size_t i = r / 8;
+	uint64_t w = 0;
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	if (nb - i >= 8) {
+		memcpy(&w, bits + i, 8);
+		return w;
+	}
+#endif
+	for (size_t j = 0; j < 8 && i + j < nb; j++)
+		w |= (uint64_t)bits[i + j] << (8 * j);
+	return w;
+}
+
+/* A string value: len bytes at p (not NUL-terminated). */
+struct mv_filter_str {
+	const char *p;
+	size_t len;
+};
+
+/*
+ * What f implies about one field (field: its index in fields[], -1 for
+ * id): every row that matches f has a value that lies in the bound.
+ * Derived from the comparisons, in-lists and ranges at the top of f,
+ * alone or joined by and; one under an or or a not gives nothing (except
+ * a one-sided int range negated: not (x < 5) is x >= 5).  Returns
+ * b->kind:
+ *
+ *   MV_BOUND_NONE   nothing known
+ *   MV_BOUND_EMPTY  no row matches f at all
+ *   MV_BOUND_INT    ilo <= x <= ihi (int64 and bool columns, and id)
+ *   MV_BOUND_FLOAT  flo <= x <= fhi, never NaN (float64 columns)
+ *   MV_BOUND_STR    string columns: slo <= x (or < when !slo_incl) if
+ *                   has_slo, x <= shi (or <) if has_shi, in memcmp order,
+ *                   the shorter first (==, <, <=, >, >=, chained ranges,
+ *                   like 'prefix%' and like 'exact')
+ *
+ * and, for all three, when set is not NULL, x is also one of set[0..nset)
+ * (int64_t, double or struct mv_filter_str, sorted ascending, distinct,
+ * none NaN; in, and == for strings).  set and the strings are owned by f
+ * and valid while f is.  The bound is conservative, not exact: the rows
+ * inside it still have to be tested against the whole of f.
+ */
+enum mv_bound_kind {
+	MV_BOUND_NONE, MV_BOUND_EMPTY, MV_BOUND_INT, MV_BOUND_FLOAT,
+	MV_BOUND_STR,
+};
+
+struct mv_filter_bound {
+	enum mv_bound_kind kind;
+	int64_t ilo, ihi;
+	double flo, fhi;
+	struct mv_filter_str slo, shi;
+	int has_slo, has_shi, slo_incl, shi_incl;
+	const void *set;
+	size_t nset;
+};
+
+int mv_filter_bounds(const struct mv_filter *f, int field,
+		     struct mv_filter_bound *b);
+/* a against b in memcmp order, the shorter first: < 0, 0 or > 0. */
+int mv_filter_str_cmp(struct mv_filter_str a, struct mv_filter_str b);
+/* Whether v lies in the string range of b (MV_BOUND_STR). */
+int mv_filter_str_in(const struct mv_filter_bound *b, struct mv_filter_str v);
+
+/*
+ * Evaluate f only on the rows whose bit is set in bits ((n + 7) / 8
+ * bytes, bit r as in mv_filter_eval): a row that does not match has its
+ * bit cleared, and the bits past n are cleared.  The candidates' values
+ * are gathered a few at a time onto the stack and evaluated there, so
+ * the cost follows the number of bits set, plus a pass over the bitmap's
+ * words; the result is the bitmap mv_filter_eval gives ANDed with the
+ * candidates.  Returns the number of bits left.  Never allocates;
+ * thread-safe as mv_filter_eval is.
+ */
+size_t mv_filter_eval_sel(const struct mv_filter *f,
+			  const struct mv_filter_rows *rows, uint8_t *bits);
 
 #endif

@@ -110,6 +110,11 @@ setup() {
 	mv_setup
 }
 
+# A test's own node (start_own_node, and its restarts) stops with it.
+teardown() {
+	mv_teardown
+}
+
 # The filters of model.py's FILTER_ALL and FILTER_KNN.
 FALL='g == 4 or id >= 2000'
 FKNN='g < 3'

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include "colix.h"
 #include "filter.h"
 #include "internal.h"
 
@@ -30,18 +31,117 @@ static void seg_rows(const struct seg *s, struct mv_filter_rows *r)
 	}
 }
 
+/* Builds of sorted indexes (a column's once; rare, so one lock for all). */
+static pthread_mutex_t six_lock = PTHREAD_MUTEX_INITIALIZER;
+atomic_ullong node_six_used;
+
+/*
+ * The sorted index of s's column i (MV_FIELDS_MAX: the ids), built now
+ * if it was not; NULL when it cannot be (out of memory, or it would take
+ * node_held past memory_limit).  c->lock held shared or exclusively: two
+ * searches may ask at once, the mutex makes one build it and the other
+ * wait and take it.
+ */
+static struct mv_colix *seg_six(const struct seg *s, int i, const void *vals,
+				const uint64_t *off, enum mv_colix_type type)
+{
+	struct seg *w = (struct seg *)s;	/* the index slot only */
+	struct mv_colix *x = atomic_load_explicit(&w->six[i],
+						  memory_order_acquire);
+
+	if (x)
+		return x;
+	/* Not past memory_limit: the filter scans instead. */
+	if (the_node && the_node->conf.memory_limit > 0 &&
+	    node_held + (long long)(s->n * sizeof(uint32_t)) >
+	    the_node->conf.memory_limit)
+		return NULL;
+	pthread_mutex_lock(&six_lock);
+	x = atomic_load_explicit(&w->six[i], memory_order_acquire);
+	if (!x && (x = mv_colix_build(vals, off, s->n, type))) {
+		node_held_add((long long)mv_colix_bytes(x));
+		atomic_store_explicit(&w->six[i], x, memory_order_release);
+	}
+	pthread_mutex_unlock(&six_lock);
+	return x;
+}
+
+/*
+ * f over all of s's rows into bits (deleted rows too), by a sorted index
+ * when f bounds a column to few rows (mv_filter_bounds; the field whose
+ * bound holds the fewest): the rows in the bound are found by binary
+ * searches and only they are tested against f, so the bits are the
+ * scan's.  Else, or for a small segment, the scan.
+ */
+static size_t seg_filter(const struct seg *s, const struct mv_filter *f,
+			 uint8_t *bits)
+{
+	uint64_t mask = mv_filter_fields(f);
+	struct mv_colix_hits h, best;
+	struct mv_colix *bx = NULL;
+	struct mv_filter_rows r;
+	size_t nb = (s->n + 7) / 8;
+
+	best.n = SIZE_MAX;
+	if (s->n < NODE_SIX_MIN_ROWS || s->n > MV_COLIX_ROWS_MAX)
+		goto scan;
+	for (int i = -1; i < s->ncols && i < MV_FIELDS_MAX; i++) {
+		enum mv_ftype t = i < 0 ? MV_INT64 : s->cols[i].type;
+		struct mv_filter_bound b;
+		const uint64_t *off = i < 0 ? NULL : s->cols[i].off;
+		const void *vals;
+		struct mv_colix *x;
+
+		if (!(mask & (i < 0 ? MV_FILTER_ID : UINT64_C(1) << i)))
+			continue;
+		switch (mv_filter_bounds(f, i, &b)) {
+		case MV_BOUND_EMPTY:
+			memset(bits, 0, nb);
+			return 0;
+		case MV_BOUND_NONE:
+			continue;
+		default:
+			break;
+		}
+		/* The bound is of the schema's type: the column's, surely. */
+		if ((b.kind == MV_BOUND_STR) != (t == MV_STRING) ||
+		    (b.kind == MV_BOUND_FLOAT) != (t == MV_FLOAT64))
+			continue;
+		vals = i < 0 ? (const void *)s->ids : s->cols[i].vals;
+		if (!vals || (t == MV_STRING && !off) ||
+		    !(x = seg_six(s, i < 0 ? MV_FIELDS_MAX : i, vals, off,
+				  t == MV_STRING ? MV_COLIX_STR :
+				  t == MV_FLOAT64 ? MV_COLIX_FLOAT :
+				  MV_COLIX_INT)))
+			continue;
+		if (mv_colix_find(x, vals, off, &b, &h) < best.n) {
+			best = h;
+			bx = x;
+		}
+	}
+	if (bx && best.n <= s->n / NODE_SIX_NARROW) {
+		atomic_fetch_add_explicit(&node_six_used, 1,
+					  memory_order_relaxed);
+		memset(bits, 0, nb);
+		mv_colix_mark(bx, &best, bits);
+		seg_rows(s, &r);
+		return mv_filter_eval_sel(f, &r, bits);
+	}
+scan:
+	seg_rows(s, &r);
+	return mv_filter_eval(f, &r, bits);
+}
+
 size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
 		      uint8_t *bits)
 {
-	struct mv_filter_rows r;
 	size_t nb = (s->n + 7) / 8, m;
 
 	if (s->n == s->ndeleted || s->retired) {
 		memset(bits, 0, nb);
 		return 0;
 	}
-	seg_rows(s, &r);
-	m = mv_filter_eval(f, &r, bits);
+	m = seg_filter(s, f, bits);
 	if (s->deleted && m) {
 		m = 0;
 		for (size_t b = 0; b < nb; b++) {
@@ -214,10 +314,7 @@ size_t node_seg_match_at(const struct seg *s, const struct mv_filter *f,
 		return 0;
 	}
 	if (f) {
-		struct mv_filter_rows r;
-
-		seg_rows(s, &r);
-		if (!mv_filter_eval(f, &r, bits))
+		if (!seg_filter(s, f, bits))
 			return 0;
 	} else {
 		memset(bits, 0xff, nb);

@@ -45,6 +45,7 @@
 
 struct node;
 struct coll;
+struct mv_colix;
 
 /* One past the largest int64: no assignable id is left. */
 #define MV_ID_TOP MV_STATE_ID_TOP
@@ -123,6 +124,14 @@ struct seg {
 	 * free; node_seg_free leaves them.
 	 */
 	int lent;
+	/*
+	 * Sorted indexes over numeric columns (colix.h), built the first
+	 * time a filter bounds the column (asof.c, node_seg_match): six[i]
+	 * for cols[i], six[MV_FIELDS_MAX] for ids.  Read and set atomically
+	 * under c->lock shared (a search), built under a mutex of asof.c;
+	 * counted in node_held and freed with the segment.
+	 */
+	_Atomic(struct mv_colix *) six[MV_FIELDS_MAX + 1];
 };
 #define SEG_LENT_ROWS 1		/* ids, rowseq, cols */
 #define SEG_LENT_MAP 2		/* map (and raw into it) */
@@ -562,6 +571,15 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
  */
 size_t node_seg_match(const struct seg *s, const struct mv_filter *f,
 		      uint8_t *bits);
+/*
+ * node_seg_match (and node_seg_match_at) find a filter's rows through a
+ * sorted index of a column (seg.six) when the filter bounds the column
+ * (mv_filter_bounds) to at most 1/NODE_SIX_NARROW of a segment of at
+ * least NODE_SIX_MIN_ROWS rows; node_six_used counts those matches.
+ */
+#define NODE_SIX_MIN_ROWS 4096
+#define NODE_SIX_NARROW 16
+extern atomic_ullong node_six_used;
 /* 1 when row of s matches f and is not deleted.  c->lock held. */
 int node_row_matches(const struct seg *s, uint64_t row,
 		     const struct mv_filter *f);

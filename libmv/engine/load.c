@@ -702,9 +702,19 @@ void node_reuse_release(struct reuse *r)
 
 void node_reload_adopt(struct coll *c, struct coll *n2)
 {
-	for (size_t i = 0; i < n2->nsegs; i++)
-		if (n2->segs[i]->from)
-			node_seg_lend(n2->segs[i]->from, n2->segs[i]);
+	for (size_t i = 0; i < n2->nsegs; i++) {
+		struct seg *s = n2->segs[i], *o = s->from;
+
+		if (!o)
+			continue;
+		node_seg_lend(o, s);
+		/* The sorted indexes: over the same columns (searches read
+		 * them under c->lock, held exclusively here). */
+		for (int j = 0; j <= MV_FIELDS_MAX; j++)
+			if (!atomic_load(&s->six[j]))
+				atomic_store(&s->six[j],
+					     atomic_exchange(&o->six[j], NULL));
+	}
 	/* The same index file: its FAISS index and what it counts. */
 	if (c->index && n2->index && !n2->index->ix &&
 	    !strcmp(c->index->path, n2->index->path)) {

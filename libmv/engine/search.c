@@ -75,14 +75,14 @@ static void bits_at(uint8_t *bits, uint64_t base, const uint8_t *src,
 /* The rows of a bitmap of n bits into rows (room for m). */
 static size_t bits_rows(const uint8_t *bits, uint64_t n, int64_t *rows)
 {
-	size_t m = 0;
+	size_t m = 0, nb = (n + 7) / 8;
 
-	for (uint64_t b = 0; b < (n + 7) / 8; b++) {
-		unsigned v = bits[b];
+	for (size_t i = 0; i < nb; i += 8) {
+		uint64_t w = mv_bits_word(bits, nb, i * 8);
 
-		while (v) {
-			rows[m++] = (int64_t)(b * 8 + (unsigned)__builtin_ctz(v));
-			v &= v - 1;
+		while (w) {
+			rows[m++] = (int64_t)(i * 8 + (size_t)__builtin_ctzll(w));
+			w &= w - 1;
 		}
 	}
 	return m;

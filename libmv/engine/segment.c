@@ -12,6 +12,7 @@
 #include <sys/random.h>
 #include <sys/time.h>
 #include "bigmem.h"
+#include "colix.h"
 #include "internal.h"
 #include "knn.h"
 #include "log.h"
@@ -51,6 +52,14 @@ void node_seg_free(struct seg *s)
 	}
 	if (s->held)
 		node_held_add(-(long long)s->held);
+	for (int i = 0; i <= MV_FIELDS_MAX; i++) {
+		struct mv_colix *x = atomic_load(&s->six[i]);
+
+		if (x) {
+			node_held_add(-(long long)mv_colix_bytes(x));
+			mv_colix_free(x);
+		}
+	}
 	if (!(s->lent & SEG_LENT_ROWS)) {
 		free(s->ids);
 		free(s->rowseq);

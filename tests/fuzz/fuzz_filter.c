@@ -5,8 +5,10 @@
  * input; an expression that parses is evaluated over a fixed table of
  * 1100 rows (edge values, across a chunk boundary), and then: the count
  * equals the bits set, the bits past n are clear and nothing past the
- * bitmap is written, the rows from row 3 on give the same bits, and
- * `not (<input>)` parses and gives exactly the complement.
+ * bitmap is written, the rows from row 3 on give the same bits, every
+ * matching row lies in the bound mv_filter_bounds gives for each field, mv_filter_eval_sel over candidates derived from the input keeps
+ * exactly the matching ones, and `not (<input>)` parses and gives exactly
+ * the complement.
  */
 #include <math.h>
 #include <string.h>
@@ -107,6 +109,93 @@ static size_t eval(const struct mv_filter *f, const struct mv_filter_rows *rs,
 	return cnt;
 }
 
+/* Byte-wise order, the shorter first (filter.h's), written again here. */
+static int sorder(struct mv_filter_str a, struct mv_filter_str b)
+{
+	size_t m = a.len < b.len ? a.len : b.len;
+	int c = m ? memcmp(a.p, b.p, m) : 0;
+
+	return c ? c : a.len < b.len ? -1 : a.len > b.len;
+}
+
+/* Every row set in a lies in f's bound on each field. */
+static void check_bounds(const struct mv_filter *f, const uint8_t *a)
+{
+	static const int cols[] = { 0, 1, 3, -1, 2 };
+
+	for (int c = 0; c < 5; c++) {
+		struct mv_filter_bound b;
+		int k = mv_filter_bounds(f, cols[c], &b);
+
+		FUZZ_CHECK(k == (int)b.kind);
+		FUZZ_CHECK(k == MV_BOUND_INT || k == MV_BOUND_FLOAT ||
+			   k == MV_BOUND_STR || !b.set);
+		FUZZ_CHECK(k != MV_BOUND_STR || cols[c] == 2);
+		FUZZ_CHECK(k != MV_BOUND_FLOAT || cols[c] == 1);
+		FUZZ_CHECK(k != MV_BOUND_INT || (cols[c] != 1 && cols[c] != 2));
+		if (k == MV_BOUND_NONE)
+			continue;
+		for (size_t r = 0; r < ROWS; r++) {
+			int in = 0;
+
+			if (!bit(a, r))
+				continue;
+			FUZZ_CHECK(k != MV_BOUND_EMPTY);
+			if (k == MV_BOUND_STR) {
+				const unsigned char *q = sb + off[r];
+				const struct mv_filter_str *ss = b.set;
+				struct mv_filter_str v = {
+					(const char *)q + 4, q[0]
+				};
+				int lo = b.has_slo ? sorder(v, b.slo) : 1;
+				int hi = b.has_shi ? sorder(v, b.shi) : -1;
+
+				FUZZ_CHECK(lo > 0 || (!lo && b.slo_incl));
+				FUZZ_CHECK(hi < 0 || (!hi && b.shi_incl));
+				for (size_t i = 0; ss && i < b.nset; i++)
+					in |= !sorder(v, ss[i]);
+			} else if (k == MV_BOUND_INT) {
+				int64_t v = cols[c] == 0 ? iv[r] :
+					    cols[c] == 3 ? bv[r] : ids[r];
+
+				FUZZ_CHECK(v >= b.ilo && v <= b.ihi);
+				for (size_t i = 0; b.set && i < b.nset; i++)
+					in |= ((const int64_t *)b.set)[i] == v;
+			} else {
+				FUZZ_CHECK(fv[r] >= b.flo && fv[r] <= b.fhi);
+				for (size_t i = 0; b.set && i < b.nset; i++)
+					in |= ((const double *)b.set)[i] ==
+					      fv[r];
+			}
+			FUZZ_CHECK(!b.set || in);
+		}
+	}
+}
+
+/* mv_filter_eval_sel over candidates made from the input: a & them. */
+static void check_sel(const struct mv_filter *f, const uint8_t *a,
+		      const uint8_t *data, size_t len)
+{
+	uint8_t c[BYTES + 1], c0[BYTES + 1];
+	size_t want = 0;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ data[i]) * 16777619u;
+	for (size_t i = 0; i <= BYTES; i++) {
+		h = h * 1103515245u + 12345u;
+		c[i] = c0[i] = (uint8_t)(h >> 16 & 3 ? h >> 8 : 0xff);
+	}
+	for (size_t r = 0; r < ROWS; r++)
+		want += bit(a, r) & bit(c0, r);
+	FUZZ_CHECK(mv_filter_eval_sel(f, &rows, c) == want);
+	for (size_t r = 0; r < ROWS; r++)
+		FUZZ_CHECK(bit(c, r) == (bit(a, r) & bit(c0, r)));
+	if (ROWS % 8)
+		FUZZ_CHECK((c[ROWS / 8] >> ROWS % 8) == 0);
+	FUZZ_CHECK(c[BYTES] == c0[BYTES]);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 {
 	static int ready;
@@ -141,6 +230,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)
 	}
 	FUZZ_CHECK(!(mv_filter_fields(f) & ~(MV_FILTER_ID | 15)));
 	ca = eval(f, &rows, a);
+	check_bounds(f, a);
+	check_sel(f, a, data, len);
 	cc = eval(f, &shifted, c);
 	(void)cc;
 	for (size_t r = SHIFT; r < ROWS; r++)

@@ -853,34 +853,22 @@ static void xfree(struct xnode *x)
 static const char *const colname[] = { "i", "f", "s", "id", "b" };
 static const char *const opname[] = { "==", "!=", "<", "<=", ">", ">=" };
 
-static void xcat(char *buf, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void xcat(char *buf, size_t size, const char *fmt, ...)
-{
-	size_t k = strlen(buf);
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(buf + k, size - k, fmt, ap);
-	va_end(ap);
-}
 
 static void xlit_print(char *buf, size_t size, const struct xlit *l, int col)
 {
 	if (col == 4) {
-		xcat(buf, size, "%s", l->i ? "true" : "false");
+		unit_catf(buf, size, "%s", l->i ? "true" : "false");
 	} else if (col == 2) {
-		xcat(buf, size, rnd() % 2 ? "'%s'" : "\"%s\"", l->s);
+		unit_catf(buf, size, rnd() % 2 ? "'%s'" : "\"%s\"", l->s);
 	} else if (l->isf) {
 		char t[64];
 
 		snprintf(t, sizeof(t), "%.17g", l->f);
 		if (!strpbrk(t, ".e"))
 			strcat(t, ".0");
-		xcat(buf, size, "%s", t);
+		unit_catf(buf, size, "%s", t);
 	} else {
-		xcat(buf, size, "%lld", (long long)l->i);
+		unit_catf(buf, size, "%lld", (long long)l->i);
 	}
 }
 
@@ -893,37 +881,37 @@ static void xprint(char *buf, size_t size, const struct xnode *x)
 	switch (x->kind) {
 	case X_AND:
 	case X_OR:
-		xcat(buf, size, "(");
+		unit_catf(buf, size, "(");
 		xprint(buf, size, x->l);
-		xcat(buf, size, " %s ", x->kind == X_AND ? ands[rnd() % 3] :
+		unit_catf(buf, size, " %s ", x->kind == X_AND ? ands[rnd() % 3] :
 		     ors[rnd() % 3]);
 		xprint(buf, size, x->r);
-		xcat(buf, size, ")");
+		unit_catf(buf, size, ")");
 		break;
 	case X_NOT:
-		xcat(buf, size, "%s(", nots[rnd() % 3]);
+		unit_catf(buf, size, "%s(", nots[rnd() % 3]);
 		xprint(buf, size, x->l);
-		xcat(buf, size, ")");
+		unit_catf(buf, size, ")");
 		break;
 	case X_CMP:
 		if (x->bare) {
-			xcat(buf, size, "b");
+			unit_catf(buf, size, "b");
 		} else if (x->litfirst) {
 			/* lit op col: print the mirrored operator. */
 			static const int mir[] = { 0, 1, 4, 5, 2, 3 };
 
 			xlit_print(buf, size, &x->a, x->col);
-			xcat(buf, size, " %s %s", opname[mir[x->op]],
+			unit_catf(buf, size, " %s %s", opname[mir[x->op]],
 			     colname[x->col]);
 		} else {
-			xcat(buf, size, "%s %s ", colname[x->col],
+			unit_catf(buf, size, "%s %s ", colname[x->col],
 			     opname[x->op]);
 			xlit_print(buf, size, &x->a, x->col);
 		}
 		break;
 	case X_CHAIN:
 		xlit_print(buf, size, &x->a, x->col);
-		xcat(buf, size, " %s %s %s ",
+		unit_catf(buf, size, " %s %s %s ",
 		     x->op ? (x->op2 & 1 ? ">=" : ">") :
 			     (x->op2 & 1 ? "<=" : "<"),
 		     colname[x->col],
@@ -932,17 +920,17 @@ static void xprint(char *buf, size_t size, const struct xnode *x)
 		xlit_print(buf, size, &x->b, x->col);
 		break;
 	case X_IN:
-		xcat(buf, size, "%s %sin [", colname[x->col],
+		unit_catf(buf, size, "%s %sin [", colname[x->col],
 		     x->neg ? "not " : "");
 		for (int i = 0; i < x->nlist; i++) {
 			if (i)
-				xcat(buf, size, ", ");
+				unit_catf(buf, size, ", ");
 			xlit_print(buf, size, &x->list[i], x->col);
 		}
-		xcat(buf, size, "]");
+		unit_catf(buf, size, "]");
 		break;
 	case X_LIKE:
-		xcat(buf, size, "%ss like '%s'", x->neg ? "not " : "",
+		unit_catf(buf, size, "%ss like '%s'", x->neg ? "not " : "",
 		     x->a.s);
 		break;
 	}
@@ -1046,6 +1034,129 @@ static int xeval(const struct trows *t, size_t r, const struct xnode *x)
 	return 0;
 }
 
+/* Bytes-wise order, the shorter first: filter.h's, written again here. */
+static int sorder(const char *a, size_t na, const char *b, size_t nb)
+{
+	size_t m = na < nb ? na : nb;
+	int c = m ? memcmp(a, b, m) : 0;
+
+	return c ? c : na < nb ? -1 : na > nb;
+}
+
+/* Whether string v[len] lies in the string range of b. */
+static int str_in_bound(const struct mv_filter_bound *b, const char *v,
+			size_t len)
+{
+	int lo = b->has_slo ? sorder(v, len, b->slo.p, b->slo.len) : 1;
+	int hi = b->has_shi ? sorder(v, len, b->shi.p, b->shi.len) : -1;
+
+	return (lo > 0 || (!lo && b->slo_incl)) &&
+	       (hi < 0 || (!hi && b->shi_incl));
+}
+
+/* 1 (and a failure) when a row set in bm lies outside f's bound on a column. */
+static int check_bounds(const struct mv_filter *f, const struct trows *t,
+			const uint8_t *bm, const char *expr)
+{
+	static const int cols[] = { 0, 1, 3, -1, 2 };
+
+	for (int c = 0; c < 5; c++) {
+		struct mv_filter_bound b;
+		int k = mv_filter_bounds(f, cols[c], &b);
+
+		for (size_t r = 0; r < t->r.n; r++) {
+			int in = 1;
+
+			if (!(bm[r / 8] & 1 << r % 8) || k == MV_BOUND_NONE)
+				continue;
+			if (k == MV_BOUND_INT) {
+				int64_t v = cols[c] == 0 ? t->iv[r] :
+					    cols[c] == 3 ? t->bv[r] :
+					    t->ids[r];
+
+				in = v >= b.ilo && v <= b.ihi &&
+				     (cols[c] == 0 || cols[c] == 3 ||
+				      cols[c] == -1);
+				if (b.set) {
+					int hit = 0;
+
+					for (size_t i = 0; i < b.nset; i++)
+						hit |= ((const int64_t *)
+							b.set)[i] == v;
+					in &= hit;
+				}
+			} else if (k == MV_BOUND_STR) {
+				const unsigned char *q = t->sb + t->off[r];
+				size_t len = (size_t)q[0] | (size_t)q[1] << 8;
+				const struct mv_filter_str *ss = b.set;
+				int hit = !ss;
+
+				for (size_t i = 0; ss && i < b.nset; i++)
+					hit |= ss[i].len == len &&
+					       !memcmp(ss[i].p, q + 4, len);
+				in = cols[c] == 2 && hit &&
+				     str_in_bound(&b, (const char *)q + 4, len);
+			} else if (k == MV_BOUND_FLOAT) {
+				double v = t->fv[r];
+
+				in = cols[c] == 1 && v >= b.flo && v <= b.fhi;
+				if (b.set) {
+					int hit = 0;
+
+					for (size_t i = 0; i < b.nset; i++)
+						hit |= ((const double *)
+							b.set)[i] == v;
+					in &= hit;
+				}
+			} else {
+				in = 0;		/* empty, yet a row matched */
+			}
+			if (!in) {
+				unit_fail(__FILE__, __LINE__, "%s: row %zu "
+					  "matches outside the bound on "
+					  "column %d (kind %d)", expr, r,
+					  cols[c], k);
+				return 1;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * 1 (and a failure) when mv_filter_eval_sel over random candidates is not
+ * the scan's bits (bm) ANDed with them.
+ */
+static int check_sel(const struct mv_filter *f, const struct trows *t,
+		     const uint8_t *bm, const char *expr)
+{
+	size_t n = t->r.n, nb = (n + 7) / 8, want = 0, got;
+	uint8_t *c = malloc(nb + 1), *c0 = malloc(nb + 1);
+	int bad = 0;
+
+	for (size_t i = 0; i <= nb; i++)
+		c[i] = c0[i] = (uint8_t)(rnd() % 3 == 0 ? 0xff : rnd());
+	got = mv_filter_eval_sel(f, &t->r, c);
+	for (size_t r = 0; r < n; r++) {
+		int w = (c0[r / 8] & bm[r / 8]) >> r % 8 & 1;
+
+		want += w;
+		bad |= w != (c[r / 8] >> r % 8 & 1);
+	}
+	if (n % 8 && c[n / 8] >> n % 8)
+		bad = 1;
+	if (c[nb] != c0[nb])
+		bad = 1;
+	if (bad || got != want) {
+		unit_fail(__FILE__, __LINE__, "%s: the gathered evaluation "
+			  "differs from the scan", expr);
+		bad = 1;
+	}
+	free(c);
+	free(c0);
+	return bad;
+}
+
 TEST(filter_random_expressions_match_a_row_evaluator)
 {
 	enum { N = 2100, EXPRS = 3000 };
@@ -1099,6 +1210,8 @@ TEST(filter_random_expressions_match_a_row_evaluator)
 			}
 		}
 		mixed += cnt > 0 && cnt < N;
+		bad += check_bounds(f, &t, bm, buf);
+		bad += check_sel(f, &t, bm, buf);
 		if (cnt != want && !bad) {
 			unit_fail(__FILE__, __LINE__, "%s: count %zu, want %zu",
 				  buf, cnt, want);
@@ -1117,6 +1230,194 @@ TEST(filter_random_expressions_match_a_row_evaluator)
 	free(fv);
 	free(sv);
 	free(bm);
+}
+
+/* ---- bounds (mv_filter_bounds) ------------------------------------ */
+
+/*
+ * The bound of expr on field (0 i, 1 f, 3 b, -1 id) as text: "none",
+ * "empty", "i LO..HI", "f LO..HI" (%.17g), then " {v,...}" for a set.
+ */
+static const char *bd(const char *expr, int field)
+{
+	static char out[4][256];
+	static int slot;
+	char *o = out[slot++ % 4];
+	struct mv_err err = { 0 };
+	struct mv_filter *f = mv_filter_parse(expr, tf, NTF, &err);
+	struct mv_filter_bound b;
+	int k;
+
+	if (!f) {
+		snprintf(o, 256, "E:%.200s", err.msg);
+		return o;
+	}
+	k = mv_filter_bounds(f, field, &b);
+	if (k != (int)b.kind)
+		snprintf(o, 256, "returned %d, kind %d", k, (int)b.kind);
+	else if (k == MV_BOUND_NONE)
+		snprintf(o, 256, "none");
+	else if (k == MV_BOUND_EMPTY)
+		snprintf(o, 256, "empty");
+	else if (k == MV_BOUND_INT)
+		snprintf(o, 256, "i %lld..%lld", (long long)b.ilo,
+			 (long long)b.ihi);
+	else if (k == MV_BOUND_STR && !b.has_slo && !b.has_shi)
+		snprintf(o, 256, "s");
+	else if (k == MV_BOUND_STR)
+		snprintf(o, 256, "s %s%.*s%s..%s%.*s%s", b.has_slo ?
+			 (b.slo_incl ? "['" : "('") : "(", (int)b.slo.len,
+			 b.has_slo ? b.slo.p : "", b.has_slo ? "'" : "",
+			 b.has_shi ? "'" : "", (int)b.shi.len,
+			 b.has_shi ? b.shi.p : "", b.has_shi ?
+			 (b.shi_incl ? "']" : "')") : ")");
+	else
+		snprintf(o, 256, "f %.17g..%.17g", b.flo, b.fhi);
+	if ((k == MV_BOUND_NONE || k == MV_BOUND_EMPTY) && (b.set || b.nset))
+		snprintf(o, 256, "a set with kind %d", k);
+	if (b.set) {
+		unit_catf(o, 256, " {");
+		for (size_t i = 0; i < b.nset; i++) {
+			if (k == MV_BOUND_STR)
+				unit_catf(o, 256, "%s'%.*s'", i ? "," : "",
+				     (int)((const struct mv_filter_str *)
+					   b.set)[i].len,
+				     ((const struct mv_filter_str *)
+				      b.set)[i].p);
+			else if (k == MV_BOUND_INT)
+				unit_catf(o, 256, "%s%lld", i ? "," : "",
+				     (long long)((const int64_t *)b.set)[i]);
+			else
+				unit_catf(o, 256, "%s%.17g", i ? "," : "",
+				     ((const double *)b.set)[i]);
+		}
+		unit_catf(o, 256, "}");
+	}
+	mv_filter_free(f);
+	return o;
+}
+
+TEST(filter_bounds_of_each_operator)
+{
+	/* int64 */
+	CHECK_STR(bd("i == 5", 0), "i 5..5");
+	CHECK_STR(bd("5 == i", 0), "i 5..5");
+	CHECK_STR(bd("i < 5", 0), "i -9223372036854775808..4");
+	CHECK_STR(bd("i <= 5", 0), "i -9223372036854775808..5");
+	CHECK_STR(bd("i > 5", 0), "i 6..9223372036854775807");
+	CHECK_STR(bd("i >= 5", 0), "i 5..9223372036854775807");
+	CHECK_STR(bd("5 > i", 0), "i -9223372036854775808..4");
+	CHECK_STR(bd("i != 5", 0), "none");
+	CHECK_STR(bd("i in [7, 3, 3, 5]", 0),
+		  "i -9223372036854775808..9223372036854775807 {3,5,7}");
+	CHECK_STR(bd("i not in [3, 5]", 0), "none");
+	CHECK_STR(bd("i in []", 0), "empty");
+	CHECK_STR(bd("i < -9223372036854775808", 0), "empty");
+	CHECK_STR(bd("i > 9223372036854775807", 0), "empty");
+	CHECK_STR(bd("i >= -9223372036854775808", 0), "none");
+	/* Negated one-sided ranges are ranges; two-sided ones are not. */
+	CHECK_STR(bd("not (i < 5)", 0), "i 5..9223372036854775807");
+	CHECK_STR(bd("!(i >= 5)", 0), "i -9223372036854775808..4");
+	CHECK_STR(bd("not (1 < i < 5)", 0), "none");
+	CHECK_STR(bd("not (i == 5)", 0), "none");
+	/* Chained ranges, and ands meet. */
+	CHECK_STR(bd("1 < i <= 5", 0), "i 2..5");
+	CHECK_STR(bd("5 >= i > 1", 0), "i 2..5");
+	CHECK_STR(bd("i > 1 and i < 10 and i != 4 and i <= 8", 0), "i 2..8");
+	CHECK_STR(bd("(i > 1 and s == 'a') and (f < 2 and i < 10)", 0),
+		  "i 2..9");
+	CHECK_STR(bd("i > 5 and i < 3", 0), "empty");
+	CHECK_STR(bd("i in [1, 2, 9] and i in [2, 3]", 0),
+		  "i -9223372036854775808..9223372036854775807 {2,3}");
+	CHECK_STR(bd("i in [1, 2, 9] and i > 2", 0),
+		  "i 3..9223372036854775807 {1,2,9}");
+	CHECK_STR(bd("i in [1, 2] and i > 2", 0), "empty");
+	/* Constants: an empty in-list is false, an empty not in true. */
+	CHECK_STR(bd("f < 5 and i in []", 1), "empty");
+	CHECK_STR(bd("i < 5 and s not in []", 0), "i -9223372036854775808..4");
+	CHECK_STR(bd("s in []", 0), "empty");
+	CHECK_STR(bd("s not in []", 0), "none");
+	/* An or, or a not above an and, says nothing. */
+	CHECK_STR(bd("i == 1 or i == 2", 0), "none");
+	CHECK_STR(bd("i == 1 or f < 2", 0), "none");
+	CHECK_STR(bd("not (i > 1 and i < 5)", 0), "none");
+	CHECK_STR(bd("(i == 1 or i == 2) and i > 0", 0),
+		  "i 1..9223372036854775807");
+	/* Other fields' predicates are no bound on this one. */
+	CHECK_STR(bd("f < 2 and s == 'a'", 0), "none");
+	/* Strings: == and in only, a set in memcmp order. */
+	CHECK_STR(bd("s == 'a'", 2), "s {'a'}");
+	CHECK_STR(bd("'b' == s", 2), "s {'b'}");
+	CHECK_STR(bd("s in ['b', 'a', 'ab', 'b']", 2), "s {'a','ab','b'}");
+	CHECK_STR(bd("s in ['b', 'a'] and s == 'c' and i < 2", 2), "s {'c'}");
+	CHECK_STR(bd("s in ['b', 'a'] and s in ['x']", 2), "s {'x'}");
+	CHECK_STR(bd("s == ''", 2), "s {''}");
+	CHECK_STR(bd("s != 'a'", 2), "none");
+	CHECK_STR(bd("s not in ['a']", 2), "none");
+	/* String ranges, chained and met, and like's prefix and exact. */
+	CHECK_STR(bd("s < 'a'", 2), "s (..'a')");
+	CHECK_STR(bd("s >= 'a'", 2), "s ['a'..)");
+	CHECK_STR(bd("'a' < s <= 'c'", 2), "s ('a'..'c']");
+	CHECK_STR(bd("s > 'a' and s >= 'b' and s < 'd' and s <= 'c'", 2),
+		  "s ['b'..'c']");
+	CHECK_STR(bd("s > 'a' and s >= 'a'", 2), "s ('a'..)");
+	CHECK_STR(bd("s > 'b' and s < 'a'", 2), "empty");
+	CHECK_STR(bd("s >= 'b' and s < 'b'", 2), "empty");
+	CHECK_STR(bd("s >= 'b' and s <= 'b'", 2), "s ['b'..'b']");
+	CHECK_STR(bd("s like 'ab%' and i == 2", 2), "s ['ab'..'ac')");
+	CHECK_STR(bd("s like 'a\xff\xff%'", 2), "s ['a\xff\xff'..'b')");
+	CHECK_STR(bd("s like '\xff%'", 2), "s ['\xff'..)");
+	CHECK_STR(bd("s like 'ab'", 2), "s {'ab'}");
+	CHECK_STR(bd("s like 'a_%'", 2), "none");
+	CHECK_STR(bd("s like '%b'", 2), "none");
+	CHECK_STR(bd("not (s like 'a%')", 2), "none");
+	CHECK_STR(bd("not (s < 'a')", 2), "none");
+	CHECK_STR(bd("s in ['a', 'b', 'c'] and s > 'a'", 2),
+		  "s ('a'..) {'a','b','c'}");
+	CHECK_STR(bd("s in ['a', 'b'] and s > 'b'", 2), "empty");
+	CHECK_STR(bd("s like 'b%' and s == 'a'", 2), "empty");
+	CHECK_STR(bd("s == 'a' or s == 'b'", 2), "none");
+	CHECK_STR(bd("s == 'a' and i in []", 2), "empty");
+	/* Floats against an int64 field: exact integral bounds. */
+	CHECK_STR(bd("i < 2.5", 0), "i -9223372036854775808..2");
+	CHECK_STR(bd("i <= -2.5", 0), "i -9223372036854775808..-3");
+	CHECK_STR(bd("i > 2.5", 0), "i 3..9223372036854775807");
+	CHECK_STR(bd("i == 2.5", 0), "empty");
+	CHECK_STR(bd("i == 2.0", 0), "i 2..2");
+	CHECK_STR(bd("i < 1e19", 0), "none");
+	CHECK_STR(bd("i > 1e19", 0), "empty");
+	CHECK_STR(bd("i >= -1e19", 0), "none");
+	CHECK_STR(bd("i > 9007199254740992.0", 0),
+		  "i 9007199254740993..9223372036854775807");
+	CHECK_STR(bd("i in [2.5, 3.0, 1e19]", 0),
+		  "i -9223372036854775808..9223372036854775807 {3}");
+	/* float64: inclusive double bounds, never NaN. */
+	CHECK_STR(bd("f == 2.5", 1), "f 2.5..2.5");
+	CHECK_STR(bd("f < 1", 1), "f -inf..0.99999999999999989");
+	CHECK_STR(bd("f >= 1", 1), "f 1..inf");
+	CHECK_STR(bd("f > -0.0", 1), "f 4.9406564584124654e-324..inf");
+	CHECK_STR(bd("f != 2.5", 1), "none");
+	CHECK_STR(bd("not (f < 1)", 1), "none");
+	CHECK_STR(bd("f < -1e999", 1), "empty");
+	CHECK_STR(bd("f in [2, 0.5, 2]", 1),
+		  "f -inf..inf {0.5,2}");
+	CHECK_STR(bd("0 < f < 1 and f > 0.5", 1),
+		  "f 0.50000000000000011..0.99999999999999989");
+	CHECK_STR(bd("f > 2 and f < 1", 1), "empty");
+	/* Ints against a float64 field: exact, past 2^53 too. */
+	CHECK_STR(bd("f < 9007199254740993", 1),
+		  "f -inf..9007199254740992");
+	CHECK_STR(bd("f > 9007199254740993", 1),
+		  "f 9007199254740994..inf");
+	CHECK_STR(bd("f == 9007199254740993", 1), "empty");
+	/* id, and bool fields (int64 columns of 0 and 1). */
+	CHECK_STR(bd("id >= 3 and id < 7", -1), "i 3..6");
+	CHECK_STR(bd("id in [9, 4]", -1),
+		  "i -9223372036854775808..9223372036854775807 {4,9}");
+	CHECK_STR(bd("id >= 3 and id < 7", 0), "none");
+	CHECK_STR(bd("not b", 3), "i 0..0");
+	CHECK_STR(bd("b == false and i == 1", 3), "i 0..0");
+	CHECK_STR(bd("b", 3), "none");
 }
 
 /*

@@ -47,6 +47,16 @@ void unit_diag(const char *fmt, ...)
 	fflush(stdout);
 }
 
+void unit_catf(char *buf, size_t size, const char *fmt, ...)
+{
+	size_t k = strlen(buf);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf + k, size - k, fmt, ap);
+	va_end(ap);
+}
+
 const char *unit_tmpdir(void)
 {
 	if (!tmpdir[0]) {

@@ -48,6 +48,9 @@ void unit_register(struct unit_test *t);
 void unit_fail(const char *file, int line, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 void unit_diag(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Append printf's output to the string in buf[size], truncating. */
+void unit_catf(char *buf, size_t size, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* A per-run scratch directory (absolute path); removed at exit. */
 const char *unit_tmpdir(void);
 /* unit_tmpdir()/name in a static buffer of one of 8 slots, for brevity. */
