@@ -33,8 +33,9 @@
  * of the rows for a batch; FILTER_HNSW_ROWS_FEW for fewer queries than
  * FILTER_GATHER_NQ, whose exact search reads each row once per query,
  * at memory speed); else through the index
- * with a selector, ef and nprobe scaled up by 1/sqrt(share) (the share
- * of live rows that match), at most FILTER_WIDEN times and to at most
+ * with a selector, nprobe scaled up by 1/sqrt(share) and ef by
+ * 1/share^0.75 (the share of live rows that match), at most FILTER_WIDEN
+ * times and to at most
  * FILTER_EF_MAX / FILTER_NPROBE_MAX.  A brute-force segment walks a list
  * of its matching rows when they are at most a FILTER_ROWS_SHARE of it,
  * else tests every row's bit.
