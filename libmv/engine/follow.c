@@ -1071,7 +1071,8 @@ void node_sessions_reput(struct node *nd)
  * the live set changes during the wait (a stopped holder's lease
  * expires), the holders are those of the new set: a flush waiting on a
  * dead replica goes on once another node has loaded the unit in its
- * place, and fails at once when too few nodes are left.  A flush
+ * place, and one left with too few holders fails once they have
+ * answered, not at the bound.  A flush
  * without a new unit (deletes only: every node applies a delete log to
  * the bitmaps it keeps of every segment) waits for sync_level of the
  * other live nodes.  Connections are kept per peer between flushes in a
