@@ -27,6 +27,12 @@ static const struct mv_field sf[] = {
 
 static uint64_t xs6;
 
+/* lo + d, at most INT64_MAX (d >= 0): the bound's top near the edge. */
+static int64_t add_sat(int64_t lo, int64_t d)
+{
+	return lo > INT64_MAX - d ? INT64_MAX : lo + d;
+}
+
 static uint64_t rnd6(void)
 {
 	xs6 ^= xs6 >> 12;
@@ -430,7 +436,7 @@ TEST(six_colix_finds_every_value)
 	for (int k = 0; k < 300; k++) {
 		int64_t lo = k % 3 ? (int64_t)(rnd6() % 15) - 7 :
 			     iedge[rnd6() % NIEDGE];
-		int64_t hi = k % 5 ? lo + (int64_t)(rnd6() % 4) :
+		int64_t hi = k % 5 ? add_sat(lo, (int64_t)(rnd6() % 4)) :
 			     iedge[rnd6() % NIEDGE];
 		double flo = k % 3 ? (double)(rnd6() % 15) - 7.5 :
 			     fedge[2 + rnd6() % (NFEDGE - 2)];
