@@ -105,6 +105,9 @@ start_node() {
 	echo "--- start_node $* ($(date +%T.%N))" >>"$MV_LOG"
 	mv-noded "$@" </dev/null >>"$MV_LOG" 2>&1 3>&- &
 	export MV_NODE_PID=$!
+	# For stop_node in another shell: a test that restarts a file's
+	# shared node changes MV_NODE_PID in its own shell only.
+	echo "$MV_NODE_PID" >"$MV_HOME.pid"
 	wait_node
 }
 
@@ -150,6 +153,7 @@ _wait_gone() {
 # stop_node: SIGTERM and wait (10 s, then SIGKILL and fail).
 stop_node() {
 	live_daemon && return 0
+	_newer_node
 	[ -n "${MV_NODE_PID:-}" ] || return 0
 	if ! _alive "$MV_NODE_PID"; then
 		_wait_gone "$MV_NODE_PID" 1
@@ -166,6 +170,20 @@ stop_node() {
 	fi
 	MV_NODE_PID=
 	sanitizer_clean
+}
+
+# _newer_node: MV_NODE_PID from $MV_HOME.pid when a test restarted the
+# node in its own shell (teardown_file then held the first node's PID and
+# left the second running): only an mv-noded serving this MV_HOME.
+_newer_node() {
+	local p
+	[ -n "${MV_HOME:-}" ] && [ -f "$MV_HOME.pid" ] || return 0
+	p=$(cat "$MV_HOME.pid")
+	[ -n "$p" ] && [ "$p" != "${MV_NODE_PID:-}" ] && _alive "$p" || return 0
+	[ "$(cat "/proc/$p/comm" 2>/dev/null)" = mv-noded ] || return 0
+	tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null |
+		grep -qxF "MV_HOME=$MV_HOME" || return 0
+	MV_NODE_PID=$p
 }
 
 # Under `make asan`, a node's report of a memory error, leak or undefined
