@@ -33,19 +33,6 @@ static inline uint64_t fkey(double d)
 	return u >> 63 ? ~u : u | UINT64_C(1) << 63;
 }
 
-/* Row r's string of a string column (filter.h's layout). */
-static inline struct mv_filter_str str_at(const unsigned char *vals,
-					  const uint64_t *off, size_t r)
-{
-	const unsigned char *q = vals + off[r];
-	struct mv_filter_str s;
-
-	s.len = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 |
-		(size_t)q[3] << 24;
-	s.p = (const char *)q + 4;
-	return s;
-}
-
 /* A string's first 8 bytes, big-endian, zero-padded: its order's key. */
 static inline uint64_t skey(struct mv_filter_str s)
 {
@@ -65,10 +52,9 @@ static int row_cmp(const void *a, const void *b, void *arg)
 {
 	const struct scol *c = arg;
 
-	return mv_filter_str_cmp(str_at(c->vals, c->off,
-					*(const uint32_t *)a),
-				 str_at(c->vals, c->off,
-					*(const uint32_t *)b));
+	return mv_filter_str_cmp(
+		mv_filter_str_at(c->vals, c->off, *(const uint32_t *)a),
+		mv_filter_str_at(c->vals, c->off, *(const uint32_t *)b));
 }
 
 /*
@@ -82,11 +68,12 @@ static void str_runs(const unsigned char *vals, const uint64_t *off,
 	struct scol c = { vals, off };
 
 	for (size_t i = 0, j; i < n; i = j) {
+		struct mv_filter_str s0 = mv_filter_str_at(vals, off, perm[i]);
 		int same = 1;
 
 		for (j = i + 1; j < n && k[j] == k[i]; j++)
-			same &= !mv_filter_str_cmp(str_at(vals, off, perm[j]),
-						   str_at(vals, off, perm[i]));
+			same &= !mv_filter_str_cmp(
+				mv_filter_str_at(vals, off, perm[j]), s0);
 		if (!same)
 			qsort_r(perm + i, j - i, sizeof(*perm), row_cmp, &c);
 	}
@@ -124,7 +111,7 @@ struct mv_colix *mv_colix_build(const void *vals, const uint64_t *off,
 		uint64_t u;
 
 		if (type == MV_COLIX_STR) {
-			u = skey(str_at(v, off, i));
+			u = skey(mv_filter_str_at(v, off, i));
 		} else if (type == MV_COLIX_FLOAT) {
 			double d;
 
@@ -213,7 +200,7 @@ static inline void row_key(const struct mv_colix *x, const void *vals,
 	size_t r = x->perm[pos];
 
 	if (x->type == MV_COLIX_STR)
-		k->s = str_at(v, off, r);
+		k->s = mv_filter_str_at(v, off, r);
 	else if (x->type == MV_COLIX_FLOAT)
 		memcpy(&k->f, v + r * 8, 8);
 	else
@@ -273,16 +260,13 @@ static void span(const struct mv_colix *x, const void *vals,
 /* Set value i of b as a key; 1 when it lies in b's interval. */
 static int set_key(const struct mv_filter_bound *b, size_t i, struct key *k)
 {
-	if (b->kind == MV_BOUND_STR) {
+	if (b->kind == MV_BOUND_STR)
 		k->s = ((const struct mv_filter_str *)b->set)[i];
-		return mv_filter_str_in(b, k->s);
-	}
-	if (b->kind == MV_BOUND_FLOAT) {
+	else if (b->kind == MV_BOUND_FLOAT)
 		k->f = ((const double *)b->set)[i];
-		return k->f >= b->flo && k->f <= b->fhi;
-	}
-	k->i = ((const int64_t *)b->set)[i];
-	return k->i >= b->ilo && k->i <= b->ihi;
+	else
+		k->i = ((const int64_t *)b->set)[i];
+	return mv_filter_bound_set_in(b, i);
 }
 
 size_t mv_colix_find(const struct mv_colix *x, const void *vals,

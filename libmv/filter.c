@@ -948,7 +948,8 @@ static int cmp_f64(const void *a, const void *b)
 
 static int cmp_sval(const void *a, const void *b)
 {
-	return scmp(*(const struct mv_filter_str *)a, *(const struct mv_filter_str *)b);
+	return scmp(*(const struct mv_filter_str *)a,
+		    *(const struct mv_filter_str *)b);
 }
 
 /* col [not] in [ ... ], the current token the '['. */
@@ -1145,7 +1146,8 @@ static void like_succ(struct node *nd)
  * backslash makes the next byte literal.  Patterns of literals and %
  * only at the ends take a fast path; the rest the general matcher.
  */
-static struct node *like_node(struct parser *p, int col, struct mv_filter_str pat)
+static struct node *like_node(struct parser *p, int col,
+			      struct mv_filter_str pat)
 {
 	uint16_t *tok = malloc((pat.len ? pat.len : 1) * sizeof(*tok));
 	size_t n = 0, nany = 0, none = 0, first_any = 0, last_any = 0;
@@ -1580,19 +1582,6 @@ static inline double ld_f64(const unsigned char *b, size_t r)
 	return v;
 }
 
-/* Row r's string of a string column. */
-static inline struct mv_filter_str ld_str(const unsigned char *b, const uint64_t *off,
-				 size_t r)
-{
-	const unsigned char *q = b + off[r];
-	struct mv_filter_str s;
-
-	s.len = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 |
-		(size_t)q[3] << 24;
-	s.p = (const char *)q + 4;
-	return s;
-}
-
 /* 64 flags of 0 or 1 as the bits of a word, flag j bit j. */
 static inline uint64_t pack64(const unsigned char *t)
 {
@@ -1710,7 +1699,8 @@ static inline int in_bits(const uint64_t *bits, uint64_t lo, uint64_t span,
 	return (int)(in & bits[i / 64] >> i % 64);
 }
 
-static int in_str(const struct mv_filter_str *v, size_t n, struct mv_filter_str x)
+static int in_str(const struct mv_filter_str *v, size_t n,
+		  struct mv_filter_str x)
 {
 	size_t lo = 0, hi = n;
 
@@ -1899,14 +1889,14 @@ static void eval_node(const struct node *n, const struct mv_filter_rows *rows,
 		break;
 	}
 	case N_SRANGE:
-		SCAN_SPARSE(sr_match(n, ld_str(b, off, r)));
+		SCAN_SPARSE(sr_match(n, mv_filter_str_at(b, off, r)));
 		break;
 	case N_SEQ: {
 		const char *q = n->u.seq.p;
 		size_t k = n->u.seq.len;
 
-		SCAN_SPARSE(ld_str(b, off, r).len == k &&
-			    !memcmp(ld_str(b, off, r).p, q, k));
+		SCAN_SPARSE(mv_filter_str_at(b, off, r).len == k &&
+			    !memcmp(mv_filter_str_at(b, off, r).p, q, k));
 		break;
 	}
 	case N_IIN:
@@ -1925,10 +1915,10 @@ static void eval_node(const struct node *n, const struct mv_filter_rows *rows,
 		break;
 	case N_SIN:
 		SCAN_SPARSE(in_str(n->u.sin.v, n->u.sin.n,
-				   ld_str(b, off, r)));
+				   mv_filter_str_at(b, off, r)));
 		break;
 	case N_LIKE:
-		SCAN_SPARSE(like_match(n, ld_str(b, off, r)));
+		SCAN_SPARSE(like_match(n, mv_filter_str_at(b, off, r)));
 		break;
 	}
 	if (n->neg || n->kind == N_NOT) {
@@ -2007,6 +1997,18 @@ int mv_filter_str_in(const struct mv_filter_bound *b, struct mv_filter_str v)
 
 	return (lo > 0 || (!lo && b->slo_incl)) &&
 	       (hi < 0 || (!hi && b->shi_incl));
+}
+
+int mv_filter_bound_set_in(const struct mv_filter_bound *b, size_t i)
+{
+	if (b->kind == MV_BOUND_STR)
+		return mv_filter_str_in(b,
+				((const struct mv_filter_str *)b->set)[i]);
+	if (b->kind == MV_BOUND_FLOAT)
+		return ((const double *)b->set)[i] >= b->flo &&
+		       ((const double *)b->set)[i] <= b->fhi;
+	return ((const int64_t *)b->set)[i] >= b->ilo &&
+	       ((const int64_t *)b->set)[i] <= b->ihi;
 }
 
 /* Meet leaf n, a predicate over b's field, into b. */
@@ -2137,14 +2139,7 @@ int mv_filter_bounds(const struct mv_filter *f, int field,
 		size_t in = 0;
 
 		for (size_t i = 0; i < b->nset; i++)
-			in += b->kind == MV_BOUND_STR ?
-			      mv_filter_str_in(b, ((const struct mv_filter_str *)
-						   b->set)[i]) :
-			      b->kind == MV_BOUND_INT ?
-			      ((const int64_t *)b->set)[i] >= b->ilo &&
-			      ((const int64_t *)b->set)[i] <= b->ihi :
-			      ((const double *)b->set)[i] >= b->flo &&
-			      ((const double *)b->set)[i] <= b->fhi;
+			in += mv_filter_bound_set_in(b, i);
 		if (!in)
 			b->kind = MV_BOUND_EMPTY;
 	}

@@ -117,6 +117,23 @@ struct mv_filter_str {
 };
 
 /*
+ * Row r's string of a string column as mv_filter_rows holds it: at
+ * vals + off[r], a 4-byte little-endian length, then the bytes.
+ */
+static inline struct mv_filter_str mv_filter_str_at(const void *vals,
+						    const uint64_t *off,
+						    size_t r)
+{
+	const unsigned char *q = (const unsigned char *)vals + off[r];
+	struct mv_filter_str s;
+
+	s.len = (size_t)q[0] | (size_t)q[1] << 8 | (size_t)q[2] << 16 |
+		(size_t)q[3] << 24;
+	s.p = (const char *)q + 4;
+	return s;
+}
+
+/*
  * What f implies about one field (field: its index in fields[], -1 for
  * id): every row that matches f has a value that lies in the bound.
  * Derived from the comparisons, in-lists and ranges at the top of f,
@@ -160,6 +177,8 @@ int mv_filter_bounds(const struct mv_filter *f, int field,
 int mv_filter_str_cmp(struct mv_filter_str a, struct mv_filter_str b);
 /* Whether v lies in the string range of b (MV_BOUND_STR). */
 int mv_filter_str_in(const struct mv_filter_bound *b, struct mv_filter_str v);
+/* Whether b's set value i lies in b's interval or string range. */
+int mv_filter_bound_set_in(const struct mv_filter_bound *b, size_t i);
 
 /*
  * Evaluate f only on the rows whose bit is set in bits ((n + 7) / 8

@@ -1305,7 +1305,7 @@ int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 	struct sync_unit *u = NULL;
 	struct place_node *h = NULL;
 	size_t nu = f && f->n ? f->n : 1, fewest;
-	uint64_t done = 0, want = 0, gen;
+	uint64_t done = 0, want = 0, gen, g;
 
 	if (!nd->cluster || need <= 0 || rev <= 0 || !nd->place)
 		return 0;
@@ -1339,8 +1339,8 @@ int node_sync_wait(struct node *nd, int64_t rev, const struct node_flushed *f,
 		 * joined): the units' holders are those of the new set, and
 		 * a new holder's LOAD says loaded= once it has loaded them.
 		 */
-		if (node_place_gen(nd) != gen) {
-			gen = node_place_gen(nd);
+		if ((g = node_place_gen(nd)) != gen) {
+			gen = g;
 			fewest = sync_holders(nd, f, u, nu, p, &np, h);
 			ok = sync_count(u, nu, done, need, &want, &open);
 			if (ok >= need || !open)

@@ -132,10 +132,11 @@ void node_seg_base(const struct node *nd, const struct coll *c, char *out,
 void node_seg_free(struct seg *s);
 /*
  * A reload's swap (node_reload_adopt, c->lock held exclusively): copy s
- * of o takes over o's ids, columns and rowseq, its file mapping, and its
- * vectors unless s is covered by an index now; o keeps pointing at them,
- * marked lent (o->lent), for a merge or build that still reads o, and
- * stops counting in node_held what s counts now.
+ * of o takes over o's ids, columns and rowseq, its file mapping, its
+ * vectors unless s is covered by an index now, and its sorted indexes
+ * (moved); o keeps pointing at the rest, marked lent (o->lent), for a
+ * merge or build that still reads o, and stops counting in node_held
+ * what s counts now.
  */
 void node_seg_lend(struct seg *o, struct seg *s);
 /* Count s (attached to a collection) in node_held, once. */

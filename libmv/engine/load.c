@@ -708,12 +708,6 @@ void node_reload_adopt(struct coll *c, struct coll *n2)
 		if (!o)
 			continue;
 		node_seg_lend(o, s);
-		/* The sorted indexes: over the same columns (searches read
-		 * them under c->lock, held exclusively here). */
-		for (int j = 0; j <= MV_FIELDS_MAX; j++)
-			if (!atomic_load(&s->six[j]))
-				atomic_store(&s->six[j],
-					     atomic_exchange(&o->six[j], NULL));
 	}
 	/* The same index file: its FAISS index and what it counts. */
 	if (c->index && n2->index && !n2->index->ix &&

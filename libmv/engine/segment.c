@@ -185,6 +185,15 @@ void node_seg_lend(struct seg *o, struct seg *s)
 		o->lent |= SEG_LENT_VECS;
 	}
 	pthread_mutex_unlock(&map_lock);
+	/*
+	 * The sorted indexes, over the same columns: moved, not lent (no
+	 * merge or build reads them; searches do, under c->lock, held
+	 * exclusively at the swap).
+	 */
+	for (int j = 0; j <= MV_FIELDS_MAX; j++)
+		if (!atomic_load(&s->six[j]))
+			atomic_store(&s->six[j],
+				     atomic_exchange(&o->six[j], NULL));
 	/* s counts the file now; o, only while it keeps vectors of its own. */
 	if (o->held && (!o->vecs || (o->lent & SEG_LENT_VECS))) {
 		node_held_add(-(long long)o->held);
