@@ -267,9 +267,10 @@ static int skip_vec(const unsigned char **p, const unsigned char *end,
  * HNSW's search against FAISS 1.7.3's own loop, run here on the graph the
  * index serialises (mv's FAISS patch 04 rewrites that loop for speed: a
  * sorted candidate list for MinimaxHeap, distances four at a time; it must
- * find what 1.7.3 finds).  The vectors have small integer coordinates, so
- * that every distance is an exact integer in float whatever the order of
- * its sums, and the reference's distances are FAISS's bit for bit; a query
+ * find what 1.7.3 finds, with patch 06's one change: see ref_search).
+ * The vectors have small integer coordinates, so that every distance is an
+ * exact integer in float whatever the order of its sums, and the
+ * reference's distances are FAISS's bit for bit; a query
  * where two of the distances the reference computes are equal (where the
  * two loops may legitimately order points differently) is not compared.
  */
@@ -365,7 +366,9 @@ static int cmp_float(const void *a, const void *b)
  * distance check): greedy descent, then search_from_candidates over a
  * MinimaxHeap of ef entries (pop_min: the nearest not yet expanded;
  * count_below: entries nearer than a distance, expanded or not; nvalid:
- * decremented by a pop and by a push that drops an entry, whichever).
+ * the entries not expanded yet; 1.7.3 also decremented it when a push
+ * dropped an entry already expanded, and so stopped early: mv's patch 06
+ * does not, as later FAISS does not).
  * Results (labels, nearest first) into lab; returns 1 if no two points
  * it computed distances of were at equal distances, else 0 (the query is
  * not comparable).
@@ -446,8 +449,10 @@ static int ref_search(const struct hgraph *g, struct href *r, int ef,
 			for (int j = w = 0; j < nc; j++)
 				if (cd[j] > cd[w])
 					w = j;
-			if (d < cd[w])	/* drops the farthest, expanded or not */
+			if (d < cd[w]) {  /* drops the farthest, expanded or not */
+				nvalid += cexp[w];	/* patch 06 */
 				cid[w] = v1, cd[w] = d, cexp[w] = 0;
+			}
 		}
 	}
 	for (int v = 0; v < N; v++)	/* two points at one distance? */
