@@ -616,6 +616,40 @@ TEST(s3_unreachable)
 	CHECK_EQ_INT(err.code, MV_ECONFIG);
 }
 
+/*
+ * A CA file for https is checked at open, before any request: missing,
+ * not PEM, or damaged, MV_ECONFIG naming it and where it came from.
+ */
+TEST(s3_ca_file_checked)
+{
+	struct mv_s3_conf c = { .endpoint = "https://127.0.0.1:1",
+				.bucket = "b", .access_key = "k",
+				.secret_key = "s" };
+	struct mv_err err = { 0 };
+	const char *p;
+	FILE *f;
+
+	c.ca_file = unit_path("nope.pem");
+	CHECK(mv_store_open_s3(&c, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_ECONFIG);
+	CHECK(strstr(err.msg, "s3_ca_file '") && strstr(err.msg, "nope.pem"
+							  "': No such file"));
+
+	p = unit_path("text.pem");
+	REQUIRE((f = fopen(p, "w")) != NULL);
+	fputs("-----BEGIN CERTIFICATE-----\nnot base64 at all!\n"
+	      "-----END CERTIFICATE-----\n", f);
+	fclose(f);
+	c.ca_file = NULL;
+	setenv("AWS_CA_BUNDLE", p, 1);
+	mv_err_clear(&err);
+	CHECK(mv_store_open_s3(&c, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_ECONFIG);
+	CHECK(strstr(err.msg, "AWS_CA_BUNDLE '") &&
+	      strstr(err.msg, "text.pem': certificate 1 is damaged"));
+	unsetenv("AWS_CA_BUNDLE");
+}
+
 /* ---- A real S3: Ceph's RGW. ---- */
 
 static struct mv_s3_conf rgw;
