@@ -9,7 +9,8 @@
  * libcurl's signer signs what it is given and no more: it neither adds
  * x-amz-content-sha256 (we send the body's SHA-256, so that the server
  * checks the body too) nor sorts the query (URLs here are written sorted),
- * and a bare query key must be written "uploads=".
+ * and a bare query key must be written "uploads=".  It signs every header
+ * it is given, x-amz-security-token (temporary credentials) too.
  *
  * https: libcurl verifies the server's certificate, always; a private CA
  * comes from a PEM file (s3_ca_file, else AWS_CA_BUNDLE), checked at open
@@ -52,6 +53,7 @@ struct s3 {
 	char *bucket, *prefix, *cache_dir;
 	char *sigv4;		/* "aws:amz:REGION:s3" */
 	char *userpwd;		/* "ACCESS:SECRET" */
+	char *token_hdr;	/* "x-amz-security-token: T", or NULL */
 	char *ca_file;		/* absolute; NULL: libcurl's default */
 	const char *ca_from;	/* "s3_ca_file" or "AWS_CA_BUNDLE" */
 	pthread_mutex_t lock;	/* guards pool, npool */
@@ -383,7 +385,8 @@ static int retryable_curl(CURLcode c)
 static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 {
 	char sha[65] = EMPTY_SHA256, range[64], errbuf[CURL_ERROR_SIZE];
-	const char *hdrs[2] = { NULL, NULL };
+	const char *hdrs[3] = { NULL, NULL, NULL };
+	int nh = 0;
 	uint64_t body = 0;
 	long pause = S3_BACKOFF_MS;
 	char *url;
@@ -398,8 +401,10 @@ static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 		return mv_err_set(err, MV_EINTERNAL, "sha256 failed");
 	if (r->range) {
 		snprintf(range, sizeof(range), "Range: %s", r->range);
-		hdrs[0] = range;
+		hdrs[nh++] = range;
 	}
+	if (s->token_hdr)
+		hdrs[nh++] = s->token_hdr;
 	if (!(url = req_url(s, r)))
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	if (!(h = handle_get(s))) {
@@ -1247,6 +1252,7 @@ static void s3_close(void *impl)
 	free(s->cache_dir);
 	free(s->sigv4);
 	free(s->userpwd);
+	free(s->token_hdr);
 	free(s->ca_file);
 	free(s);
 }
@@ -1351,6 +1357,27 @@ static int ca_check(const char *path, const char *from, char **abs,
 	return rc;
 }
 
+/*
+ * The temporary credentials' token as the header that carries it, into
+ * *hdr (malloc'ed); printable ASCII only, or MV_ECONFIG.
+ */
+static int token_header(const char *tok, const char *from, char **hdr,
+			struct mv_err *err)
+{
+	*hdr = NULL;
+	for (const char *p = tok; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return mv_err_set(err, MV_ECONFIG, "%s: a character "
+					  "0x%02x at %zu, not printable ASCII",
+					  from, (unsigned char)*p,
+					  (size_t)(p - tok));
+	if (asprintf(hdr, "x-amz-security-token: %s", tok) < 0) {
+		*hdr = NULL;
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	return 0;
+}
+
 struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
 				  struct mv_err *err)
 {
@@ -1360,6 +1387,9 @@ struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
 			 getenv("AWS_SECRET_ACCESS_KEY");
 	const char *region = c->region && *c->region ? c->region :
 			     "us-east-1";
+	/* The token goes with the keys: from the environment with them. */
+	const char *tok = c->session_token ? c->session_token :
+			  c->access_key ? NULL : getenv("AWS_SESSION_TOKEN");
 	const char *ca = c->ca_file ? c->ca_file : getenv("AWS_CA_BUNDLE");
 	struct s3 *s;
 	size_t n;
@@ -1386,6 +1416,8 @@ struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
 	}
 	if (ca && !*ca)
 		ca = NULL;	/* AWS_CA_BUNDLE= : none */
+	if (tok && !*tok)
+		tok = NULL;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		mv_err_set(err, MV_EINTERNAL, "curl_global_init failed");
 		return NULL;
@@ -1405,8 +1437,11 @@ struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
 	if (asprintf(&s->userpwd, "%s:%s", ak, sk) < 0)
 		s->userpwd = NULL;
 	s->ca_from = c->ca_file ? "s3_ca_file" : "AWS_CA_BUNDLE";
-	if (ca && !strncmp(c->endpoint, "https://", 8) &&
-	    ca_check(ca, s->ca_from, &s->ca_file, err) < 0) {
+	if ((tok && token_header(tok, c->session_token ? "s3 session token" :
+				 "AWS_SESSION_TOKEN", &s->token_hdr,
+				 err) < 0) ||
+	    (ca && !strncmp(c->endpoint, "https://", 8) &&
+	     ca_check(ca, s->ca_from, &s->ca_file, err) < 0)) {
 		s3_close(s);
 		return NULL;
 	}

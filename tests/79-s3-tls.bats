@@ -2,10 +2,12 @@
 # 79-s3-tls.bats - S3 over https with a private CA, and temporary
 # credentials (issue 7): mv-noded in cluster mode on an etcd of the file's
 # own and an RGW of the file's own (scripts/rgw.sh --tls --sts) that
-# answers https only, with a certificate from a throw-away CA.  The CA
-# comes from s3_ca_file or AWS_CA_BUNDLE (the key wins); without it, or
-# with a CA file missing or damaged, the node does not start (78) and
-# says why.
+# answers https only, with a certificate from a throw-away CA, and issues
+# temporary credentials (STS AssumeRole).  The CA comes from s3_ca_file or
+# AWS_CA_BUNDLE (the key wins); without it, or with a CA file missing or
+# damaged, the node does not start (78) and says why.  Temporary
+# credentials go with AWS_SESSION_TOKEN; another session's token is
+# refused (77).
 
 load helpers/mv
 load helpers/nodes3
@@ -83,6 +85,18 @@ refused() {
 	}
 }
 
+# assume_role [NAME]: temporary credentials from RGW's STS, signed with
+# the test user's keys: "ACCESS SECRET TOKEN".
+assume_role() {
+	curl -sSf --cacert "$MV_TEST_S3_CA" --aws-sigv4 "aws:amz:us-east-1:sts" \
+		--user "$AWS_ACCESS_KEY_ID:$AWS_SECRET_ACCESS_KEY" \
+		--data "Action=AssumeRole&DurationSeconds=3600&RoleArn=$MV_TEST_S3_ROLE&RoleSessionName=${1:-mv}&Version=2011-06-15" \
+		"$MV_TEST_S3_ENDPOINT/" | python3 -c 'import re, sys
+x = sys.stdin.read()
+print(" ".join(re.search("<%s>([^<]+)</%s>" % (t, t), x).group(1)
+               for t in ("AccessKeyId", "SecretAccessKey", "SessionToken")))'
+}
+
 @test "https with s3_ca_file: insert, flush and an exact search through a cluster node; restarted, it reads the segment back over https" {
 	[[ $MV_TEST_S3_ENDPOINT == https://* ]]
 	round_trip 1 --s3_ca_file="$MV_TEST_S3_CA"
@@ -128,4 +142,17 @@ refused() {
 	MV_TEST_S3_ENDPOINT=${MV_TEST_S3_ENDPOINT/https/http} \
 		refused 1 78 "'s3_ca_file' needs an https:// s3_endpoint" \
 		--s3_ca_file="$MV_TEST_S3_CA"
+}
+
+@test "temporary credentials (RGW's STS): insert, flush and an exact search with AWS_SESSION_TOKEN; another session's token, or none, is refused (77)" {
+	local ak sk tk other
+	read -r ak sk tk < <(assume_role one)
+	read -r _ _ other < <(assume_role two)
+	[ -n "$tk" ] && [ -n "$other" ] || fail "no credentials from STS"
+	AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_SESSION_TOKEN=$tk \
+		round_trip 1 --s3_ca_file="$MV_TEST_S3_CA"
+	AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk AWS_SESSION_TOKEN=$other \
+		refused 2 77 "HTTP 403 AccessDenied" --s3_ca_file="$MV_TEST_S3_CA"
+	AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk \
+		refused 3 77 "HTTP 403 AccessDenied" --s3_ca_file="$MV_TEST_S3_CA"
 }
