@@ -140,6 +140,7 @@ void mv_conf_release(struct mv_conf *c)
 	free(c->s3_endpoint);
 	free(c->s3_bucket);
 	free(c->s3_region);
+	free(c->s3_ca_file);
 	free(c->user);
 	free(c->cluster_id);
 	memset(c, 0, sizeof(*c));
@@ -150,12 +151,14 @@ int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err)
 	int tcp = 0;
 
 	if (!c->etcd) {
-		if (c->s3_endpoint || c->s3_bucket || c->s3_region || c->master)
+		if (c->s3_endpoint || c->s3_bucket || c->s3_region ||
+		    c->s3_ca_file || c->master)
 			return mv_err_set(err, MV_ECONFIG, "'%s' needs 'etcd' "
 					  "(cluster mode)", c->s3_endpoint ?
 					  "s3_endpoint" : c->s3_bucket ?
 					  "s3_bucket" : c->s3_region ?
-					  "s3_region" : "master");
+					  "s3_region" : c->s3_ca_file ?
+					  "s3_ca_file" : "master");
 		if (c->num_replicas || c->sync_level || c->num_nodes != 1)
 			return mv_err_set(err, MV_ECONFIG, "'%s' needs 'etcd' "
 					  "(cluster mode)", c->num_replicas ?
@@ -181,6 +184,10 @@ int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err)
 		return mv_err_set(err, MV_ECONFIG, "cluster mode ('etcd') "
 				  "needs 's3_bucket'");
 	}
+	if (c->s3_ca_file && strncmp(c->s3_endpoint, "https://", 8))
+		return mv_err_set(err, MV_ECONFIG, "'s3_ca_file' needs an "
+				  "https:// s3_endpoint, not '%s'",
+				  c->s3_endpoint);
 	for (int i = 0; i < c->nlisten; i++)
 		tcp |= strncmp(c->listen[i], "unix:", 5) != 0;
 	if (!tcp)
@@ -302,6 +309,7 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 			{ "s3_endpoint", offsetof(struct mv_conf, s3_endpoint) },
 			{ "s3_bucket", offsetof(struct mv_conf, s3_bucket) },
 			{ "s3_region", offsetof(struct mv_conf, s3_region) },
+			{ "s3_ca_file", offsetof(struct mv_conf, s3_ca_file) },
 		};
 		for (size_t i = 0; i < sizeof(strs) / sizeof(*strs); i++)
 			if (!strcmp(key, strs[i].key)) {

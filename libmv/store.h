@@ -48,6 +48,13 @@ struct mv_s3_conf {
 	const char *region;	/* "us-east-1" when NULL */
 	const char *access_key, *secret_key;	/* NULL: from the environment
 						 * (AWS_ACCESS_KEY_ID, ...) */
+	const char *session_token;	/* temporary credentials' token, sent
+					 * as x-amz-security-token; NULL:
+					 * AWS_SESSION_TOKEN when the keys
+					 * come from the environment */
+	const char *ca_file;	/* https: the PEM file of the CAs trusted
+				 * (only those); NULL: AWS_CA_BUNDLE, else
+				 * libcurl's system store */
 	const char *prefix;	/* prepended to every path; NULL: "" (it
 				 * counts against S3's 1024-byte keys) */
 	const char *cache_dir;

@@ -9,7 +9,13 @@
  * libcurl's signer signs what it is given and no more: it neither adds
  * x-amz-content-sha256 (we send the body's SHA-256, so that the server
  * checks the body too) nor sorts the query (URLs here are written sorted),
- * and a bare query key must be written "uploads=".
+ * and a bare query key must be written "uploads=".  It signs every header
+ * it is given, x-amz-security-token (temporary credentials) too.
+ *
+ * https: libcurl verifies the server's certificate, always; a private CA
+ * comes from a PEM file (s3_ca_file, else AWS_CA_BUNDLE), checked at open
+ * and then the only CAs trusted, as the AWS tools do.  A certificate that
+ * does not verify is a configuration error (MV_ECONFIG), not retried.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -22,7 +28,10 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 #include "store.h"
 #include "store_s3.h"
 
@@ -44,6 +53,9 @@ struct s3 {
 	char *bucket, *prefix, *cache_dir;
 	char *sigv4;		/* "aws:amz:REGION:s3" */
 	char *userpwd;		/* "ACCESS:SECRET" */
+	char *token_hdr;	/* "x-amz-security-token: T", or NULL */
+	char *ca_file;		/* absolute; NULL: libcurl's default */
+	const char *ca_from;	/* "s3_ca_file" or "AWS_CA_BUNDLE" */
 	pthread_mutex_t lock;	/* guards pool, npool */
 	CURL *pool[S3_POOL];
 	int npool;
@@ -339,6 +351,13 @@ static char *req_url(struct s3 *s, const struct req *r)
 	return b.p;
 }
 
+/* A server certificate that does not verify with the CAs given. */
+static int cert_curl(CURLcode c)
+{
+	return c == CURLE_PEER_FAILED_VERIFICATION ||
+	       c == CURLE_SSL_CACERT_BADFILE || c == CURLE_SSL_ISSUER_ERROR;
+}
+
 static int retryable_curl(CURLcode c)
 {
 	switch (c) {
@@ -366,7 +385,8 @@ static int retryable_curl(CURLcode c)
 static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 {
 	char sha[65] = EMPTY_SHA256, range[64], errbuf[CURL_ERROR_SIZE];
-	const char *hdrs[2] = { NULL, NULL };
+	const char *hdrs[3] = { NULL, NULL, NULL };
+	int nh = 0;
 	uint64_t body = 0;
 	long pause = S3_BACKOFF_MS;
 	char *url;
@@ -381,8 +401,10 @@ static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 		return mv_err_set(err, MV_EINTERNAL, "sha256 failed");
 	if (r->range) {
 		snprintf(range, sizeof(range), "Range: %s", r->range);
-		hdrs[0] = range;
+		hdrs[nh++] = range;
 	}
+	if (s->token_hdr)
+		hdrs[nh++] = s->token_hdr;
 	if (!(url = req_url(s, r)))
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	if (!(h = handle_get(s))) {
@@ -413,6 +435,10 @@ static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 			break;
 		}
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, errbuf);
+		if (s->ca_file) {
+			curl_easy_setopt(h, CURLOPT_CAINFO, s->ca_file);
+			curl_easy_setopt(h, CURLOPT_CAPATH, NULL);
+		}
 		curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS,
 				 (long)S3_CONNECT_MS);
@@ -447,6 +473,21 @@ static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 			rc = mv_err_set(err, MV_EPROTO, "s3 %s '%s': answer "
 					"larger than %zu bytes", r->method,
 					url, r->max);
+			break;
+		} else if (cert_curl(c)) {
+			char cas[PATH_MAX + 64];
+
+			if (s->ca_file)
+				snprintf(cas, sizeof(cas), "the CAs of %s "
+					 "'%s'", s->ca_from, s->ca_file);
+			else
+				snprintf(cas, sizeof(cas), "the system's CAs "
+					 "(a private CA: set s3_ca_file or "
+					 "AWS_CA_BUNDLE)");
+			rc = mv_err_set(err, MV_ECONFIG, "s3 endpoint '%s': "
+					"its TLS certificate does not verify "
+					"with %s: %s", s->endpoint, cas,
+					*errbuf ? errbuf : curl_easy_strerror(c));
 			break;
 		} else if (!retryable_curl(c)) {
 			rc = mv_err_set(err, MV_EIO, "s3 %s '%s': %s",
@@ -1211,6 +1252,8 @@ static void s3_close(void *impl)
 	free(s->cache_dir);
 	free(s->sigv4);
 	free(s->userpwd);
+	free(s->token_hdr);
+	free(s->ca_file);
 	free(s);
 }
 
@@ -1268,6 +1311,73 @@ static int s3_probe(struct s3 *s, struct mv_err *err)
 	return rc;
 }
 
+/*
+ * The CA file path (from names where it came from): *abs gets its
+ * absolute path, malloc'ed, once it is readable and holds PEM
+ * certificates and nothing damaged.  MV_ECONFIG naming the file.
+ */
+static int ca_check(const char *path, const char *from, char **abs,
+		    struct mv_err *err)
+{
+	unsigned long e;
+	int n = 0, rc = 0;
+	X509 *x;
+	FILE *f;
+
+	*abs = NULL;
+	if (!(*abs = realpath(path, NULL)) || !(f = fopen(*abs, "r"))) {
+		rc = mv_err_sys(err, MV_ECONFIG, "%s '%s'", from, path);
+		free(*abs);
+		*abs = NULL;
+		return rc;
+	}
+	ERR_clear_error();
+	while ((x = PEM_read_X509(f, NULL, NULL, NULL))) {
+		X509_free(x);
+		n++;
+	}
+	e = ERR_peek_last_error();
+	if (ferror(f))
+		rc = mv_err_sys(err, MV_ECONFIG, "%s '%s': read", from, path);
+	else if (ERR_GET_LIB(e) != ERR_LIB_PEM ||
+		 ERR_GET_REASON(e) != PEM_R_NO_START_LINE)
+		rc = mv_err_set(err, MV_ECONFIG, "%s '%s': certificate %d is "
+				"damaged (%s)", from, path, n + 1,
+				ERR_reason_error_string(e) ?
+				ERR_reason_error_string(e) : "?");
+	else if (!n)
+		rc = mv_err_set(err, MV_ECONFIG, "%s '%s': no PEM "
+				"certificate in it", from, path);
+	ERR_clear_error();
+	fclose(f);
+	if (rc < 0) {
+		free(*abs);
+		*abs = NULL;
+	}
+	return rc;
+}
+
+/*
+ * The temporary credentials' token as the header that carries it, into
+ * *hdr (malloc'ed); printable ASCII only, or MV_ECONFIG.
+ */
+static int token_header(const char *tok, const char *from, char **hdr,
+			struct mv_err *err)
+{
+	*hdr = NULL;
+	for (const char *p = tok; *p; p++)
+		if (*p < 0x21 || *p > 0x7e)
+			return mv_err_set(err, MV_ECONFIG, "%s: a character "
+					  "0x%02x at %zu, not printable ASCII",
+					  from, (unsigned char)*p,
+					  (size_t)(p - tok));
+	if (asprintf(hdr, "x-amz-security-token: %s", tok) < 0) {
+		*hdr = NULL;
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	}
+	return 0;
+}
+
 struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
 				  struct mv_err *err)
 {
@@ -1277,6 +1387,10 @@ struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
 			 getenv("AWS_SECRET_ACCESS_KEY");
 	const char *region = c->region && *c->region ? c->region :
 			     "us-east-1";
+	/* The token goes with the keys: from the environment with them. */
+	const char *tok = c->session_token ? c->session_token :
+			  c->access_key ? NULL : getenv("AWS_SESSION_TOKEN");
+	const char *ca = c->ca_file ? c->ca_file : getenv("AWS_CA_BUNDLE");
 	struct s3 *s;
 	size_t n;
 
@@ -1300,6 +1414,10 @@ struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
 		mv_err_set(err, MV_ECONFIG, "bad s3 region '%s'", region);
 		return NULL;
 	}
+	if (ca && !*ca)
+		ca = NULL;	/* AWS_CA_BUNDLE= : none */
+	if (tok && !*tok)
+		tok = NULL;
 	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
 		mv_err_set(err, MV_EINTERNAL, "curl_global_init failed");
 		return NULL;
@@ -1318,6 +1436,15 @@ struct mv_store *mv_store_open_s3(const struct mv_s3_conf *c,
 		s->sigv4 = NULL;
 	if (asprintf(&s->userpwd, "%s:%s", ak, sk) < 0)
 		s->userpwd = NULL;
+	s->ca_from = c->ca_file ? "s3_ca_file" : "AWS_CA_BUNDLE";
+	if ((tok && token_header(tok, c->session_token ? "s3 session token" :
+				 "AWS_SESSION_TOKEN", &s->token_hdr,
+				 err) < 0) ||
+	    (ca && !strncmp(c->endpoint, "https://", 8) &&
+	     ca_check(ca, s->ca_from, &s->ca_file, err) < 0)) {
+		s3_close(s);
+		return NULL;
+	}
 	if (!s->endpoint || !s->bucket || !s->prefix || !s->sigv4 ||
 	    !s->userpwd || (c->cache_dir && *c->cache_dir && !s->cache_dir)) {
 		mv_err_set(err, MV_EINTERNAL, "out of memory");

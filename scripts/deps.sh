@@ -14,7 +14,7 @@ set -eu
 
 PKGS="build-essential cmake pkg-config dpkg-dev curl ca-certificates
 libfaiss-dev libopenblas-dev libopenblas0-pthread libzstd-dev libjansson-dev
-libcurl4-openssl-dev etcd-server etcd-client bats bats-support bats-assert
+libcurl4-openssl-dev openssl etcd-server etcd-client bats bats-support bats-assert
 bats-file socat mandoc zstd netcat-openbsd python3 libssl-dev patch faketime
 parallel
 python3-hnswlib

@@ -2,18 +2,28 @@
 # A throw-away S3 for tests: Ceph's RGW on a one-node Ceph whose OSD keeps
 # its data in memory (memstore), all state under DIR, loopback only.
 #
-#   sh scripts/rgw.sh start DIR   prints MV_TEST_S3_ENDPOINT=..., _BUCKET,
+#   sh scripts/rgw.sh start DIR [--tls] [--sts]
+#                                 prints MV_TEST_S3_ENDPOINT=..., _BUCKET,
 #                                 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 #   sh scripts/rgw.sh stop DIR    stops rgw, osd, then mon; removes DIR's data
 #
-# Needs radosgw ceph-mon ceph-osd (scripts/deps.sh) and root or a user that
-# may run them.  Every wait is bounded; start takes about 7 s here.  A failed
+# --tls: RGW answers https only, with a server certificate for 127.0.0.1
+# from a throw-away CA made here with openssl (DIR/tls, kept until stop);
+# start also prints MV_TEST_S3_CA=DIR/tls/ca.pem, the CA's certificate.
+# --sts: RGW's STS is on, with a role the test user may assume (AssumeRole
+# signed for service "sts") that may do anything in S3; start also prints
+# MV_TEST_S3_ROLE=arn:aws:iam:::role/NAME.
+#
+# Needs radosgw ceph-mon ceph-osd (and openssl for --tls: scripts/deps.sh)
+# and root or a user that may run them.  Every wait is bounded; start takes about 7 s here.  A failed
 # start prints the daemons' log tails and exits 75 after stopping them.
 # RGW frees deleted objects at once (rgw gc settings): a full memstore OSD
 # makes every write hang, and by default RGW keeps deleted data 2 hours.
 set -eu
 
 KEY=MVTESTACCESSKEY00001
+STS_KEY=mvtestststkey001	# RGW's key of its tokens: 16 bytes
+ROLE=mvtest
 SECRET=mvtestsecretkey000000000000000000000001
 BUCKET=mv-test
 MEMSTORE_BYTES=$((1024 << 20))	# a cap; RAM holds only what is stored
@@ -21,7 +31,7 @@ MEMSTORE_BYTES=$((1024 << 20))	# a cap; RAM holds only what is stored
 say() { printf 'rgw.sh: %s\n' "$*" >&2; }
 
 usage() {
-	echo "usage: sh scripts/rgw.sh start|stop DIR" >&2
+	echo "usage: sh scripts/rgw.sh start DIR [--tls] [--sts] | stop DIR" >&2
 	exit 64
 }
 
@@ -64,7 +74,31 @@ stop() {
 	stop_one "$d" radosgw
 	stop_one "$d" ceph-osd
 	stop_one "$d" ceph-mon
-	rm -rf "$d/mon" "$d/osd" "$d/rgw"
+	rm -rf "$d/mon" "$d/osd" "$d/rgw" "$d/tls"
+}
+
+# make_certs DIR: DIR/ca.pem, a CA's certificate (valid 2 days), and
+# DIR/server.pem, DIR/server.key, a server certificate it signed for IP
+# 127.0.0.1 (the name mv's URL holds).  EC P-256 keys: fast to make.
+make_certs() {
+	t=$1
+	log=$DIR/log/openssl.out
+	mkdir -p "$t"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 \
+		-nodes -keyout "$t/ca.key" -out "$t/ca.pem" -days 2 \
+		-subj "/CN=mv test CA" -addext "basicConstraints=critical,CA:TRUE" \
+		-addext "keyUsage=critical,keyCertSign,cRLSign" >>"$log" 2>&1 ||
+		return 1
+	openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$t/server.key" -out "$t/server.csr" \
+		-subj "/CN=127.0.0.1" >>"$log" 2>&1 || return 1
+	printf '%s\n' "subjectAltName=IP:127.0.0.1" \
+		"basicConstraints=critical,CA:FALSE" \
+		"keyUsage=critical,digitalSignature" \
+		"extendedKeyUsage=serverAuth" >"$t/server.ext"
+	openssl x509 -req -in "$t/server.csr" -CA "$t/ca.pem" \
+		-CAkey "$t/ca.key" -CAcreateserial -days 2 \
+		-extfile "$t/server.ext" -out "$t/server.pem" >>"$log" 2>&1
 }
 
 fail() {
@@ -87,9 +121,10 @@ daemon() {
 }
 
 start() {
-	for b in ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool \
-		curl python3; do
-		command -v $b >/dev/null ||
+	need="ceph-mon ceph-osd radosgw radosgw-admin ceph ceph-authtool curl"
+	need="$need python3${TLS:+ openssl}"
+	for b in $need; do
+		command -v "$b" >/dev/null ||
 			{ say "'$b' missing: run sh scripts/deps.sh"; exit 69; }
 	done
 	[ -f "$DIR/run/ceph-mon.pid" ] && stop "$DIR"
@@ -99,6 +134,17 @@ start() {
 	monport=${ports% *} port=${ports#* }
 	fsid=$(cat /proc/sys/kernel/random/uuid)
 	osduuid=$(cat /proc/sys/kernel/random/uuid)
+	front="endpoint=127.0.0.1:$port"
+	url="http://127.0.0.1:$port"
+	cacert=
+	if [ -n "$TLS" ]; then
+		make_certs "$DIR/tls" || fail "openssl could not make the certificates"
+		front="ssl_endpoint=127.0.0.1:$port"
+		front="$front ssl_certificate=$DIR/tls/server.pem"
+		front="$front ssl_private_key=$DIR/tls/server.key"
+		url="https://127.0.0.1:$port"
+		cacert="--cacert $DIR/tls/ca.pem"
+	fi
 	conf="$DIR/ceph.conf"
 	cat >"$conf" <<EOF
 [global]
@@ -136,10 +182,14 @@ memstore device bytes = $MEMSTORE_BYTES
 [client.rgw.a]
 ms mon client mode = crc
 rgw data = $DIR/rgw/\$name
-rgw frontends = beast endpoint=127.0.0.1:$port tcp_nodelay=1
+rgw frontends = beast $front tcp_nodelay=1
 rgw gc obj min wait = 0
 rgw gc processor period = 2
 EOF
+	if [ -n "$STS" ]; then
+		printf '%s\n' "rgw sts key = $STS_KEY" \
+			"rgw s3 auth use sts = true" >>"$conf"
+	fi
 	ceph-authtool --create-keyring "$DIR/keyring" --gen-key -n mon. \
 		--cap mon 'allow *' >/dev/null 2>&1 || fail "ceph-authtool failed"
 	ceph-mon -c "$conf" -i a --mkfs --keyring "$DIR/keyring" \
@@ -154,17 +204,28 @@ EOF
 	timeout 60 radosgw-admin -c "$conf" user create --uid=test \
 		--display-name=test --access-key=$KEY --secret-key=$SECRET \
 		>>"$DIR/log/admin.out" 2>&1 || fail "radosgw-admin user create failed"
+	if [ -n "$STS" ]; then
+		timeout 60 radosgw-admin -c "$conf" role create \
+			--role-name=$ROLE --path=/ --assume-role-policy-doc='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":["arn:aws:iam:::user/test"]},"Action":["sts:AssumeRole"]}]}' \
+			>>"$DIR/log/admin.out" 2>&1 ||
+			fail "radosgw-admin role create failed"
+		timeout 60 radosgw-admin -c "$conf" role-policy put \
+			--role-name=$ROLE --policy-name=all --policy-doc='{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":["s3:*"],"Resource":"arn:aws:s3:::*"}]}' \
+			>>"$DIR/log/admin.out" 2>&1 ||
+			fail "radosgw-admin role-policy put failed"
+	fi
 	daemon radosgw radosgw -c "$conf" -n client.rgw.a -f
-	url="http://127.0.0.1:$port"
 	i=0
-	until curl -s -o /dev/null --max-time 1 "$url/"; do
+	# shellcheck disable=SC2086
+	until curl -s -o /dev/null --max-time 1 $cacert "$url/"; do
 		alive "$(cat "$DIR/run/radosgw.pid")" radosgw ||
 			fail "radosgw exited"
 		i=$((i + 1))
 		[ $i -lt 300 ] || fail "radosgw does not answer on $url"
 		sleep 0.1
 	done
-	code=$(curl -s -o "$DIR/log/bucket.out" -w '%{http_code}' --max-time 10 \
+	# shellcheck disable=SC2086
+	code=$(curl -s -o "$DIR/log/bucket.out" -w '%{http_code}' --max-time 10 $cacert \
 		-X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEY:$SECRET" \
 		-H "x-amz-content-sha256: e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" \
 		"$url/$BUCKET") || code=000
@@ -173,11 +234,23 @@ EOF
 	echo "MV_TEST_S3_BUCKET=$BUCKET"
 	echo "AWS_ACCESS_KEY_ID=$KEY"
 	echo "AWS_SECRET_ACCESS_KEY=$SECRET"
+	[ -z "$TLS" ] || echo "MV_TEST_S3_CA=$DIR/tls/ca.pem"
+	[ -z "$STS" ] || echo "MV_TEST_S3_ROLE=arn:aws:iam:::role/$ROLE"
 }
 
-[ $# -eq 2 ] || usage
-DIR=$2
-case $1 in
+[ $# -ge 2 ] || usage
+cmd=$1 DIR=$2
+shift 2
+TLS=''
+STS=''
+for o in "$@"; do
+	case $cmd/$o in
+	start/--tls) TLS=1 ;;
+	start/--sts) STS=1 ;;
+	*) usage ;;
+	esac
+done
+case $cmd in
 start) start ;;
 stop) stop "$DIR" ;;
 *) usage ;;

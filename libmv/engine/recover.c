@@ -232,6 +232,7 @@ int node_open(struct node *nd, struct mv_err *err)
 			sc.endpoint = ep;
 			sc.bucket = nd->conf.s3_bucket;
 			sc.region = nd->conf.s3_region;
+			sc.ca_file = nd->conf.s3_ca_file;
 			sc.cache_dir = sdir;
 			nd->store = mv_store_open_s3(&sc, err);
 		} else {

@@ -116,6 +116,22 @@ TEST(conf_cluster_keys_need_each_other)
 	CHECK_EQ_INT(mv_conf_set(&c, "s3_endpoint", "file:/srv/shared", &err), 0);
 	CHECK_EQ_INT(mv_conf_set(&c, "listen", "127.0.0.1:7531", &err), 0);
 	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
+	/* A CA file is for an https:// endpoint only. */
+	CHECK_EQ_INT(mv_conf_set(&c, "s3_ca_file", "/etc/ca.pem", &err), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
+	CHECK(strstr(err.msg, "'s3_ca_file' needs an https:// s3_endpoint"));
+	CHECK_EQ_INT(mv_conf_set(&c, "s3_endpoint", "https://s3.example",
+				 &err), 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "s3_bucket", "b", &err), 0);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), 0);
+	CHECK_STR(c.s3_ca_file, "/etc/ca.pem");
+	mv_conf_release(&c);
+	REQUIRE(mv_conf_init(&c, &err) == 0);
+	CHECK_EQ_INT(mv_conf_set(&c, "s3_ca_file", "/etc/ca.pem", &err), 0);
+	mv_err_clear(&err);
+	CHECK_EQ_INT(mv_conf_cluster_check(&c, &err), MV_ECONFIG);
+	CHECK(strstr(err.msg, "'s3_ca_file' needs 'etcd'"));
 	CHECK_EQ_INT(c.memory_limit, 0);	/* no limit by default */
 	CHECK_EQ_INT(mv_conf_set(&c, "memory_limit", "1G", &err), 0);
 	CHECK(c.memory_limit == (int64_t)1 << 30);

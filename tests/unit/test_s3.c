@@ -616,6 +616,75 @@ TEST(s3_unreachable)
 	CHECK_EQ_INT(err.code, MV_ECONFIG);
 }
 
+/*
+ * Temporary credentials: the token goes out as x-amz-security-token and
+ * libcurl signs it; a token that is not printable ASCII (a header's end
+ * in it) is refused at open, before any request.
+ */
+TEST(s3_session_token)
+{
+	struct mv_s3_conf c = { .bucket = "b", .access_key = "k",
+				.secret_key = "s", .session_token = "t0k+/=" };
+	struct mv_err err = { 0 };
+	struct mv_store *s;
+	const char *a;
+	char ep[64];
+	struct fake f;
+
+	REQUIRE(fake_start(&f, "HTTP/1.1 200 OK\r\nContent-Length: 37\r\n"
+			   "Connection: close\r\n\r\n"
+			   "<ListBucketResult></ListBucketResult>") == 0);
+	snprintf(ep, sizeof(ep), "http://127.0.0.1:%d", f.port);
+	c.endpoint = ep;
+	s = mv_store_open_s3(&c, &err);
+	CHECK(s != NULL);
+	mv_store_close(s);
+	fake_stop(&f);
+	CHECK(strstr(f.req, "\r\nx-amz-security-token: t0k+/=\r\n"));
+	a = strstr(f.req, "SignedHeaders=");
+	CHECK(a && strstr(a, "SignedHeaders=host;x-amz-content-sha256;"
+			  "x-amz-date;x-amz-security-token,"));
+
+	c.session_token = "t0k\r\nx-evil: 1";
+	CHECK(mv_store_open_s3(&c, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_ECONFIG);
+	CHECK(strstr(err.msg, "s3 session token: a character 0x0d at 3"));
+}
+
+/*
+ * A CA file for https is checked at open, before any request: missing,
+ * not PEM, or damaged, MV_ECONFIG naming it and where it came from.
+ */
+TEST(s3_ca_file_checked)
+{
+	struct mv_s3_conf c = { .endpoint = "https://127.0.0.1:1",
+				.bucket = "b", .access_key = "k",
+				.secret_key = "s" };
+	struct mv_err err = { 0 };
+	const char *p;
+	FILE *f;
+
+	c.ca_file = unit_path("nope.pem");
+	CHECK(mv_store_open_s3(&c, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_ECONFIG);
+	CHECK(strstr(err.msg, "s3_ca_file '") && strstr(err.msg, "nope.pem"
+							  "': No such file"));
+
+	p = unit_path("text.pem");
+	REQUIRE((f = fopen(p, "w")) != NULL);
+	fputs("-----BEGIN CERTIFICATE-----\nnot base64 at all!\n"
+	      "-----END CERTIFICATE-----\n", f);
+	fclose(f);
+	c.ca_file = NULL;
+	setenv("AWS_CA_BUNDLE", p, 1);
+	mv_err_clear(&err);
+	CHECK(mv_store_open_s3(&c, &err) == NULL);
+	CHECK_EQ_INT(err.code, MV_ECONFIG);
+	CHECK(strstr(err.msg, "AWS_CA_BUNDLE '") &&
+	      strstr(err.msg, "text.pem': certificate 1 is damaged"));
+	unsetenv("AWS_CA_BUNDLE");
+}
+
 /* ---- A real S3: Ceph's RGW. ---- */
 
 static struct mv_s3_conf rgw;
