@@ -481,6 +481,7 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 		uint64_t seq = (uint64_t)json_integer_value(
 			json_object_get(j, "seq"));
 
+		node_test_pause("MV_TEST_PAUSE_APPLY");
 		rc = node_seg_read(nd, c, path, j, &s, &e);
 		if (rc == 0) {
 			pthread_rwlock_wrlock(&c->lock);
