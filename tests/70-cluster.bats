@@ -223,6 +223,59 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	PROXY=
 }
 
+@test "S3 unreachable while a follower reads another node's segment: nothing applied, reads wait (75); S3 back: applied once" {
+	local p up
+	# Node 2 reaches S3 through a proxy, and its follower's store read of
+	# another node's vector file is held 3 s (MV_TEST_PAUSE_APPLY): the
+	# proxy goes away meanwhile, so the read fails (follow.c's read_ahead).
+	p=$(free_ports 1)
+	up=${MV_TEST_S3_ENDPOINT#http://}
+	setsid socat "TCP-LISTEN:$p,bind=127.0.0.1,fork,reuseaddr" "TCP:$up" &
+	PROXY=$!
+	kill "${PID[2]}"
+	wait "${PID[2]}" || true
+	MV_TEST_PAUSE_APPLY=3000 MV_TEST_S3_ENDPOINT=http://127.0.0.1:$p \
+		node_up 2 --num_replicas=2
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	run -0 mv-ls -a "${ADDR[2]}" things
+	gen vecs 30 4 --seed 31 --ids-first 1 >"$BATS_TEST_TMPDIR/a.txt"
+	gen vecs 2 4 --seed 32 >"$BATS_TEST_TMPDIR/q.txt"
+	run -0 mv-insert -a "${ADDR[1]}" --ids-first things "$BATS_TEST_TMPDIR/a.txt"
+	for _ in $(seq 200); do
+		grep -q "test pause: MV_TEST_PAUSE_APPLY, " "$BATS_TEST_TMPDIR/n2.log" && break
+		sleep 0.1
+	done
+	kill -- -"$PROXY"
+	wait "$PROXY" 2>/dev/null || true
+	# the read fails once the pause is over: the revision is not applied,
+	# and a read through node 2 waits for it, then says so
+	for _ in $(seq 300); do
+		grep -q "trying again" "$BATS_TEST_TMPDIR/n2.log" && break
+		sleep 0.1
+	done
+	grep -q "things.*unreachable.*trying again" "$BATS_TEST_TMPDIR/n2.log" ||
+		fail "node 2's read of node 1's segment did not fail as unreachable"
+	run -75 --separate-stderr mv-ls -a "${ADDR[2]}" things
+	assert_regex "$stderr" "behind"
+	setsid socat "TCP-LISTEN:$p,bind=127.0.0.1,fork,reuseaddr" "TCP:$up" &
+	PROXY=$!
+	# applied once, whole: every row once, exact search = brute force
+	for _ in $(seq 300); do
+		mv-ls -a "${ADDR[2]}" things >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	run -0 mv-get -a "${ADDR[2]}" things --all
+	assert_equal "${#lines[@]}" 30
+	assert_equal "$(cut -f1 <<<"$output" | sort -u | wc -l)" 30
+	awk_knn "$BATS_TEST_TMPDIR/a.txt" "$BATS_TEST_TMPDIR/q.txt" 30 l2 \
+		>"$BATS_TEST_TMPDIR/want.tsv"
+	mv-search -a "${ADDR[2]}" -k 30 things "$BATS_TEST_TMPDIR/q.txt" \
+		>"$BATS_TEST_TMPDIR/got.tsv"
+	diff "$BATS_TEST_TMPDIR/want.tsv" "$BATS_TEST_TMPDIR/got.tsv"
+	kill -- -"$PROXY"
+	PROXY=
+}
+
 @test "an index built and a merge made on one node are used by the others; a second node on a data_dir refuses" {
 	run -0 mv-create -a "${ADDR[1]}" things --dim 8
 	for i in 1 2 3; do
