@@ -31,8 +31,10 @@
  * and held meanwhile is freed unused, never attached twice) and given
  * what was read for it; one read for another incarnation of the
  * collection (its token in the path) reloads it instead.  Read ahead,
- * a segment is not attached and not counted in node_held, a delete log
- * not applied: what is not used is freed.  The store away (MV_EAGAIN)
+ * a segment is not attached and not counted in node_held, and a delete
+ * log is only its ids, applied at its turn to the rows in memory then
+ * (a segment it follows in the log is attached by then); what is not
+ * used is freed.  The store away (MV_EAGAIN)
  * ends the read-ahead before anything is applied: the revision is
  * applied again later.  Under node.commit the store is read only for a
  * file not read ahead: this node's own of a flush whose outcome was
