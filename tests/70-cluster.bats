@@ -190,36 +190,89 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 		"$BATS_TEST_TMPDIR/n1.log"
 }
 
-@test "S3 unreachable: a write exits 75 and leaves nothing, searches answer; S3 back: writes work again" {
-	local p up
-	# Node 1 reaches S3 through a proxy that this test stops and starts.
-	p=$(free_ports 1)
-	up=${MV_TEST_S3_ENDPOINT#http://}
-	setsid socat "TCP-LISTEN:$p,bind=127.0.0.1,fork,reuseaddr" "TCP:$up" &
+# s3_proxy_up PORT: a proxy from PORT to S3, its pid in PROXY (setsid:
+# socat and the children serving open connections in a group of their
+# own, which s3_proxy_down stops).
+s3_proxy_up() {
+	setsid socat "TCP-LISTEN:$1,bind=127.0.0.1,fork,reuseaddr" \
+		"TCP:${MV_TEST_S3_ENDPOINT#http://}" &
 	PROXY=$!
-	kill "${PID[1]}"
-	wait "${PID[1]}" || true
-	MV_TEST_S3_ENDPOINT=http://127.0.0.1:$p node_up 1 --num_replicas=2
-	run -0 mv-create -a "${ADDR[1]}" things --dim 4
-	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
-	# socat and the children serving open connections: its own group.
+}
+
+s3_proxy_down() {
 	kill -- -"$PROXY"
 	wait "$PROXY" 2>/dev/null || true
+}
+
+# node_via_proxy I PORT [FLAG...]: node I started again, reaching S3
+# through a proxy on PORT (s3_proxy_up).
+node_via_proxy() {
+	local i=$1 p=$2
+	shift 2
+	s3_proxy_up "$p"
+	kill "${PID[$i]}"
+	wait "${PID[$i]}" || true
+	MV_TEST_S3_ENDPOINT=http://127.0.0.1:$p node_up "$i" "$@"
+}
+
+@test "S3 unreachable: a write exits 75 and leaves nothing, searches answer; S3 back: writes work again" {
+	local p
+	# Node 1 reaches S3 through a proxy that this test stops and starts.
+	p=$(free_ports 1)
+	node_via_proxy 1 "$p" --num_replicas=2
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	s3_proxy_down
 	run -75 --separate-stderr mv-insert -a "${ADDR[1]}" --ids-first \
 		things <<<'2 2 2 2 2'
 	assert_regex "$stderr" "s3|S3"
 	[ "$(nearest 1 '1 1 1 1')" = 1 ] || fail "node 1 stopped answering"
 	run -0 mv-ls -a "${ADDR[2]}" things
 	assert_output --regexp "^things${T}4${T}l2${T}1${T}"
-	setsid socat "TCP-LISTEN:$p,bind=127.0.0.1,fork,reuseaddr" "TCP:$up" &
-	PROXY=$!
+	s3_proxy_up "$p"
 	sleep 0.2
 	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[1]}" --ids-first things
 	for i in 1 2 3; do
 		[ "$(nearest "$i" '3 3 3 3')" = 3 ] || fail "node $i"
 		[ "$(nearest "$i" '2 2 2 2')" != 2 ] || fail "the failed write shows"
 	done
-	kill -- -"$PROXY"
+	s3_proxy_down
+	PROXY=
+}
+
+@test "S3 unreachable while a follower reads another node's segment: nothing applied, reads wait (75); S3 back: applied once" {
+	local p
+	# Node 2 reaches S3 through a proxy, and its follower's store read of
+	# another node's vector file is held 3 s (MV_TEST_PAUSE_APPLY): the
+	# proxy goes away meanwhile, so the read fails (follow.c's read_ahead).
+	p=$(free_ports 1)
+	MV_TEST_PAUSE_APPLY=3000 node_via_proxy 2 "$p" --num_replicas=2
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	run -0 mv-ls -a "${ADDR[2]}" things
+	gen vecs 30 4 --seed 31 --ids-first 1 >"$BATS_TEST_TMPDIR/a.txt"
+	gen vecs 2 4 --seed 32 >"$BATS_TEST_TMPDIR/q.txt"
+	run -0 mv-insert -a "${ADDR[1]}" --ids-first things "$BATS_TEST_TMPDIR/a.txt"
+	poll 20 grep -q "test pause: MV_TEST_PAUSE_APPLY, " "$BATS_TEST_TMPDIR/n2.log" ||
+		fail "node 2 did not start reading node 1's segment"
+	s3_proxy_down
+	# the read fails once the pause is over: the revision is not applied,
+	# and a read through node 2 waits for it, then says so
+	poll 30 grep -q "things.*unreachable.*trying again" "$BATS_TEST_TMPDIR/n2.log" ||
+		fail "node 2's read of node 1's segment did not fail as unreachable"
+	run -75 --separate-stderr mv-ls -a "${ADDR[2]}" things
+	assert_regex "$stderr" "behind"
+	s3_proxy_up "$p"
+	# applied once, whole: every row once, exact search = brute force
+	poll 30 mv-ls -a "${ADDR[2]}" things >/dev/null 2>&1
+	run -0 mv-get -a "${ADDR[2]}" things --all
+	assert_equal "${#lines[@]}" 30
+	assert_equal "$(cut -f1 <<<"$output" | sort -u | wc -l)" 30
+	awk_knn "$BATS_TEST_TMPDIR/a.txt" "$BATS_TEST_TMPDIR/q.txt" 30 l2 \
+		>"$BATS_TEST_TMPDIR/want.tsv"
+	mv-search -a "${ADDR[2]}" -k 30 things "$BATS_TEST_TMPDIR/q.txt" \
+		>"$BATS_TEST_TMPDIR/got.tsv"
+	diff "$BATS_TEST_TMPDIR/want.tsv" "$BATS_TEST_TMPDIR/got.tsv"
+	s3_proxy_down
 	PROXY=
 }
 

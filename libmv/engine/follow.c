@@ -17,6 +17,30 @@
  * then building and swapping under node.commit (follow_reload).  A node
  * keeps every segment's ids and columns but only the vectors of the
  * units it holds (place.c).
+ *
+ * No store read of another node's file holds node.commit, so that the
+ * node's own flushes never wait for them.  The incremental applies read
+ * first (read_ahead), with no lock held: the vector files and delete logs
+ * other nodes put in the revision, of collections the node has and does
+ * not reload, that it does not hold (checked under the collection's read
+ * lock).  The node's own files (the writer's number in the key's value)
+ * are not read: its keys may reach the watch before its commit is in
+ * memory, but that happens under node.commit, before the apply can take
+ * it.  Then, under node.commit, the two passes apply the revision in its
+ * order as before, each key checked for "held" again (a file read ahead
+ * and held meanwhile is freed unused, never attached twice) and given
+ * what was read for it; one read for another incarnation of the
+ * collection (its token in the path) reloads it instead.  Read ahead,
+ * a segment is not attached and not counted in node_held, and a delete
+ * log is only its ids, applied at its turn to the rows in memory then
+ * (a segment it follows in the log is attached by then); what is not
+ * used is freed.  The store away (MV_EAGAIN)
+ * ends the read-ahead before anything is applied: the revision is
+ * applied again later.  Under node.commit the store is read only for a
+ * file not read ahead: this node's own of a flush whose outcome was
+ * unknown (limbo), or one skipped for a reload that then did not happen
+ * (a data key deleted that the node did not hold).  applied_rev is set
+ * once the revision is in memory, as before.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -445,15 +469,51 @@ static int index_put(const struct fev *ev)
 	return r;
 }
 
-/* One data key's event, for collection c. */
+/*
+ * Another node's new file, read from the store before the apply takes
+ * node.commit (read_ahead): a vector file's segment, not attached, or a
+ * delete log's ids, not applied; or the read's error.  path has the
+ * token of the collection read for: the apply uses it only for the same
+ * incarnation.
+ */
+struct ahead {
+	char path[MV_SPATH];
+	struct seg *seg;
+	int64_t *ids;
+	size_t n;
+	int rc;			/* MV_E* of the read, e its message */
+	struct mv_err e;
+};
+
+static void ahead_free(struct ahead *a, size_t n)
+{
+	for (size_t i = 0; a && i < n; i++) {
+		node_seg_free(a[i].seg);
+		free(a[i].ids);
+	}
+	free(a);
+}
+
+/* The store read of another node's vector file (the test pause: a slow
+ * store or a large file). */
+static int read_vectors(struct node *nd, struct coll *c, const char *path,
+			const json_t *val, struct seg **s, struct mv_err *e)
+{
+	node_test_pause("MV_TEST_PAUSE_APPLY");
+	return node_seg_read(nd, c, path, val, s, e);
+}
+
+/* One data key's event, for collection c (node.commit held); a: what
+ * read_ahead read for it (nothing: a path of "").  What a takes over is
+ * cleared in it. */
 static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
-		       const char *leaf, struct marks *m)
+		       const char *leaf, struct marks *m, struct ahead *a)
 {
 	char path[MV_SPATH];
 	struct mv_err e = { 0 };
 	json_t *j;
 	const char *type, *params;
-	int held, rc = 0;
+	int held, rc = 0, ahead;
 
 	j = ev->type == MV_META_PUT ? json_loadb(ev->val, ev->vlen, 0, NULL)
 				    : NULL;
@@ -473,7 +533,16 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 		return;
 	}
 	if (held) {
+		/* (what was read ahead, if anything, is freed unused) */
 		json_decref(j);
+		return;
+	}
+	ahead = a->path[0] != '\0';
+	if (ahead && strcmp(a->path, path)) {
+		/* Read for another incarnation (dropped and created again
+		 * meanwhile): load it afresh, reading without node.commit. */
+		json_decref(j);
+		mark(m, c->user, c->name);
 		return;
 	}
 	if (type && !strcmp(type, "vectors")) {
@@ -481,7 +550,15 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 		uint64_t seq = (uint64_t)json_integer_value(
 			json_object_get(j, "seq"));
 
-		rc = node_seg_read(nd, c, path, j, &s, &e);
+		if (ahead) {
+			s = a->seg;
+			a->seg = NULL;
+			if ((rc = a->rc) < 0)
+				e = a->e;
+		} else {
+			/* Not read ahead (see the top of the file). */
+			rc = read_vectors(nd, c, path, j, &s, &e);
+		}
 		if (rc == 0) {
 			pthread_rwlock_wrlock(&c->lock);
 			rc = node_seg_attach(c, s, &e);
@@ -497,7 +574,15 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 		uint64_t seq = (uint64_t)json_integer_value(
 			json_object_get(j, "seq"));
 
-		rc = node_del_read(nd, path, &d, &n, &e);
+		if (ahead) {
+			d = a->ids;
+			n = a->n;
+			a->ids = NULL;
+			if ((rc = a->rc) < 0)
+				e = a->e;
+		} else {
+			rc = node_del_read(nd, path, &d, &n, &e);
+		}
 		if (rc == 0) {
 			pthread_rwlock_wrlock(&c->lock);
 			rc = node_del_apply(c, path, seq, d, n, &e);
@@ -513,6 +598,81 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 			  path, e.msg);
 		mark(m, c->user, c->name);
 	}
+}
+
+/*
+ * Read from the store, with no lock held but a collection's read lock
+ * for a moment, the files of the revision's events ev[n] that apply_data
+ * will add: other nodes' new vector files and delete logs of collections
+ * the node has and does not reload, those it does not hold yet, into
+ * a[i] for ev[i].  This node's own files are not read: its commits reach
+ * memory under node.commit with the metadata (a flush of unknown outcome
+ * excepted: apply_data reads that one itself).  0; MV_EAGAIN when the
+ * store is unreachable (nothing applied yet: the revision again later);
+ * any other failure is kept in a[i] for apply_data to log and reload.
+ */
+static int read_ahead(struct node *nd, const struct fev *ev, size_t n,
+		      struct ahead *a)
+{
+	char user[MV_NAME_MAX + 1], name[MV_NAME_MAX + 1];
+	const char *rest, *type;
+	struct marks re = { calloc(n, sizeof(*re.v)), 0 };
+	struct coll *c;
+	json_t *j;
+	int rc = 0;
+
+	if (!re.v)
+		MV_BUG("out of memory following the commit log");
+	/* What the revision reloads anyway (apply_rev's first pass marks
+	 * those; a reload reads without node.commit): nothing to read. */
+	for (size_t i = 0; i < n; i++)
+		if (split_key(ev[i].key, user, name, &rest) == 0 &&
+		    (!strcmp(rest, "schema") ||
+		     (!strncmp(rest, "data/", 5) &&
+		      (ev[i].type != MV_META_PUT || index_put(&ev[i])))))
+			mark(&re, user, name);
+	for (size_t i = 0; i < n && rc != MV_EAGAIN; i++) {
+		int held;
+
+		if (ev[i].type != MV_META_PUT ||
+		    split_key(ev[i].key, user, name, &rest) < 0 ||
+		    strncmp(rest, "data/", 5) || !rest[5] ||
+		    marked(&re, user, name))
+			continue;
+		if (!(c = node_coll_get(nd, user, name)))
+			continue;
+		j = json_loadb(ev[i].val, ev[i].vlen, 0, NULL);
+		type = json_string_value(json_object_get(j, "type"));
+		if (!type || (strcmp(type, "vectors") && strcmp(type, "delete")) ||
+		    json_integer_value(json_object_get(j, "node")) ==
+		    (json_int_t)nd->node_no)
+			goto next;
+		snprintf(a[i].path, sizeof(a[i].path), "%s/%s-%s/%s", c->user,
+			 c->name, c->token, rest + 5);
+		pthread_rwlock_rdlock(&c->lock);
+		held = node_coll_seg(c, a[i].path) ||
+		       node_coll_del(c, a[i].path);
+		pthread_rwlock_unlock(&c->lock);
+		if (held) {
+			a[i].path[0] = '\0';
+			goto next;
+		}
+		if (!strcmp(type, "vectors"))
+			rc = read_vectors(nd, c, a[i].path, j, &a[i].seg,
+					  &a[i].e);
+		else
+			rc = node_del_read(nd, a[i].path, &a[i].ids, &a[i].n,
+					   &a[i].e);
+		a[i].rc = rc;
+		if (rc == MV_EAGAIN)
+			log_warnx("collection '%s': '%s': %s; trying again",
+				  c->name, a[i].path, a[i].e.msg);
+next:
+		json_decref(j);
+		coll_put(c);
+	}
+	free(re.v);
+	return rc == MV_EAGAIN ? rc : 0;
 }
 
 /* A collection's schema key: dropped, or to be loaded (again). */
@@ -546,6 +706,7 @@ static void apply_schema(struct node *nd, const struct fev *ev,
 static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 {
 	struct marks m = { calloc(n, sizeof(*m.v)), 0 };
+	struct ahead *ah;
 	char user[MV_NAME_MAX + 1], name[MV_NAME_MAX + 1];
 	int rc = 0;
 
@@ -557,6 +718,14 @@ static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 			node_user_seen(nd, ev[i].key);
 		node_place_live(nd, ev[i].key, ev[i].val, ev[i].vlen,
 				ev[i].type == MV_META_PUT);
+	}
+	/* The others' new files, read without node.commit. */
+	if (!(ah = calloc(n, sizeof(*ah))))
+		MV_BUG("out of memory following the commit log");
+	if (read_ahead(nd, ev, n, ah) == MV_EAGAIN) {
+		ahead_free(ah, n);
+		free(m.v);
+		return MV_EAGAIN;
 	}
 	pthread_mutex_lock(&nd->commit);
 	/*
@@ -593,11 +762,12 @@ static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 				continue;
 			c = node_coll_get(nd, user, name);
 			if (c)
-				apply_data(nd, c, &ev[i], rest + 5, &m);
+				apply_data(nd, c, &ev[i], rest + 5, &m, &ah[i]);
 			coll_put(c);
 		}
 	/* Reloads read the store without node.commit (follow_reload). */
 	pthread_mutex_unlock(&nd->commit);
+	ahead_free(ah, n);	/* what was not used */
 	for (size_t i = 0; i < m.n; i++)
 		if (m.v[i][0][0] &&
 		    follow_reload(nd, m.v[i][0], m.v[i][1]) == MV_EAGAIN)

@@ -330,6 +330,31 @@ poll() {
 	done
 }
 
+# awk_knn BASE QUERIES K METRIC: exact top-K as mv-search prints it; BASE
+# has the id first.  Computed in double precision by awk, sorted by sort(1).
+awk_knn() {
+	local order='-k3,3g'
+	[ "$4" = l2 ] || order='-k3,3gr'
+	awk -v metric="$4" '
+		NR == FNR { id[NR] = $1; for (i = 2; i <= NF; i++) b[NR, i - 1] = $i
+			nb = NR; d = NF - 1; next }
+		{
+			for (r = 1; r <= nb; r++) {
+				s = 0; na = 0; nq = 0
+				for (i = 1; i <= d; i++) {
+					x = $i; y = b[r, i]
+					if (metric == "l2") s += (x - y) * (x - y)
+					else { s += x * y; na += y * y; nq += x * x }
+				}
+				if (metric == "cosine") s = s / sqrt(na * nq)
+				printf "%d %d %.17g\n", FNR - 1, id[r], s
+			}
+		}' "$1" "$2" |
+		sort -k1,1n "$order" -k2,2n |
+		awk -v k="$3" '{ if (NR == 1 || $1 != q) { q = $1; r = 0 }
+			if (++r <= k) printf "%d\t%d\t%d\t%.9g\n", $1, r, $2, $3 }'
+}
+
 rows_are() {
 	[ "$(rows "$1")" = "$2" ]
 }
