@@ -55,7 +55,8 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 /*
  * Cluster mode is 'etcd' set: it needs s3_endpoint (http(s):// with
  * s3_bucket, or file:/abs/dir) and a TCP listen; the cluster keys
- * without etcd are refused, s3_ca_file without an https:// s3_endpoint.  MV_ECONFIG saying what is missing.
+ * without etcd are refused, s3_ca_file without an https:// s3_endpoint.
+ * MV_ECONFIG saying what is missing.
  */
 int mv_conf_cluster_check(const struct mv_conf *c, struct mv_err *err);
 /* Read a file; errors name "FILE:N". missing_ok: absent file is fine. */

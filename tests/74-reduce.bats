@@ -9,14 +9,7 @@
 
 load helpers/mv
 load helpers/cluster
-
-setup_file() {
-	cluster_setup_file
-}
-
-teardown_file() {
-	cluster_teardown_file
-}
+load helpers/cluster_user
 
 setup() {
 	cluster_user_setup

@@ -11,22 +11,7 @@
 
 load helpers/mv
 load helpers/cluster
-
-setup_file() {
-	cluster_setup_file
-}
-
-teardown_file() {
-	cluster_teardown_file
-}
-
-setup() {
-	cluster_user_setup
-}
-
-teardown() {
-	cluster_teardown
-}
+load helpers/cluster_user
 
 # holders PATH NO...: the two holders of unit PATH among node numbers
 # NO... (num_replicas=1), sorted: place.c's rendezvous hashing.

@@ -12,22 +12,7 @@
 
 load helpers/mv
 load helpers/cluster
-
-setup_file() {
-	cluster_setup_file
-}
-
-teardown_file() {
-	cluster_teardown_file
-}
-
-setup() {
-	cluster_user_setup
-}
-
-teardown() {
-	cluster_teardown
-}
+load helpers/cluster_user
 
 # paused VAR: node 1's log says its pause VAR has started.
 paused() {

@@ -13,26 +13,11 @@
 
 load helpers/mv
 load helpers/cluster
+load helpers/cluster_user
 
 # The pause: long against a flush (tens of ms here), short of the 5 s a
 # search waits for its node to apply (MV_VISIBLE_WAIT_MS).
 PAUSE_MS=4000
-
-setup_file() {
-	cluster_setup_file
-}
-
-teardown_file() {
-	cluster_teardown_file
-}
-
-setup() {
-	cluster_user_setup
-}
-
-teardown() {
-	cluster_teardown
-}
 
 # pauses: how many of node 2's pauses have started.
 pauses() {

@@ -82,6 +82,12 @@ void coll_put(struct coll *c)
 	free(c);
 }
 
+void node_coll_path(const struct coll *c, const char *leaf, char *out)
+{
+	snprintf(out, MV_SPATH, "%s/%s-%s/%s", c->user, c->name, c->token,
+		 leaf);
+}
+
 struct seg *node_coll_seg(struct coll *c, const char *path)
 {
 	for (size_t i = 0; i < c->nsegs; i++)

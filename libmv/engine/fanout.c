@@ -414,8 +414,7 @@ static int fan_self(struct node *nd, struct coll *c, struct fan_unit *u,
 
 		if (u[i].done)
 			continue;
-		snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user, c->name,
-			 c->token, u[i].leaf);
+		node_coll_path(c, u[i].leaf, path);
 		if (node_place_held(nd, path) && node_units_add(&want,
 							       u[i].leaf) < 0)
 			goto out;
@@ -467,8 +466,7 @@ static int next_holder(struct node *nd, struct coll *c,
 
 	if (x->ntried == PLACE_NODES_MAX)
 		return 0;
-	snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user, c->name,
-		 c->token, x->leaf);
+	node_coll_path(c, x->leaf, path);
 	nh = node_place_holders(nd, path, h);
 	for (size_t j = 0; j < nh; j++) {
 		size_t i;

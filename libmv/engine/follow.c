@@ -519,8 +519,7 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 				    : NULL;
 	type = json_string_value(json_object_get(j, "type"));
 	params = json_string_value(json_object_get(j, "params"));
-	snprintf(path, sizeof(path), "%s/%s-%s/%s", c->user, c->name,
-		 c->token, leaf);
+	node_coll_path(c, leaf, path);
 	pthread_rwlock_rdlock(&c->lock);
 	held = node_coll_seg(c, path) || node_coll_del(c, path) ||
 	       (c->index && !strcmp(c->index->key, ev->key) &&
@@ -647,8 +646,7 @@ static int read_ahead(struct node *nd, const struct fev *ev, size_t n,
 		    json_integer_value(json_object_get(j, "node")) ==
 		    (json_int_t)nd->node_no)
 			goto next;
-		snprintf(a[i].path, sizeof(a[i].path), "%s/%s-%s/%s", c->user,
-			 c->name, c->token, rest + 5);
+		node_coll_path(c, rest + 5, a[i].path);
 		pthread_rwlock_rdlock(&c->lock);
 		held = node_coll_seg(c, a[i].path) ||
 		       node_coll_del(c, a[i].path);

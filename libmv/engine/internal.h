@@ -212,6 +212,11 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 void node_reload_adopt(struct coll *c, struct coll *n2);
 void node_reuse_release(struct reuse *r);
 /*
+ * The store path of c's file leaf ("USER/NAME-TOKEN/LEAF") into out, of
+ * MV_SPATH bytes (coll.c).
+ */
+void node_coll_path(const struct coll *c, const char *leaf, char *out);
+/*
  * c's segment whose .vec file is path (coll.c); 1 if c applied the
  * delete log at path (c->lock held, or node.commit).
  */

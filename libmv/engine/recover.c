@@ -331,8 +331,7 @@ int node_open(struct node *nd, struct mv_err *err)
 			for (struct coll *c = nd->colls; c; c = c->next) {
 				char pre[MV_SPATH];
 
-				snprintf(pre, sizeof(pre), "%s/%s-%s/%s",
-					 c->user, c->name, c->token, oc.who);
+				node_coll_path(c, oc.who, pre);
 				mv_store_list(nd->store, pre, orphan_cb, &oc,
 					      NULL);
 			}
