@@ -47,7 +47,7 @@ static const struct {
 	{ "PROTO", MV_EUSAGE }, { "BUSY", MV_EAGAIN },
 	{ "SHUTDOWN", MV_EAGAIN }, { "IO", MV_EAGAIN },
 	{ "NOSESSION", MV_ESERVER }, { "DENIED", MV_EPERM },
-	{ "INTERNAL", MV_EINTERNAL },
+	{ "INTERNAL", MV_EINTERNAL }, { "CONFIG", MV_ECONFIG },
 };
 
 struct mv_client *mv_client_connect(const char *addr, struct mv_err *err)

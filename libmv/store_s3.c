@@ -15,7 +15,8 @@
  * https: libcurl verifies the server's certificate, always; a private CA
  * comes from a PEM file (s3_ca_file, else AWS_CA_BUNDLE), checked at open
  * and then the only CAs trusted, as the AWS tools do.  A certificate that
- * does not verify is a configuration error (MV_ECONFIG), not retried.
+ * does not verify, or a server that answers https in plain text, is a
+ * configuration error (MV_ECONFIG, a node's ERR CONFIG), not retried.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -358,6 +359,17 @@ static int cert_curl(CURLcode c)
 	       c == CURLE_SSL_CACERT_BADFILE || c == CURLE_SSL_ISSUER_ERROR;
 }
 
+/*
+ * An https endpoint whose server answered the handshake in plain text:
+ * OpenSSL's "wrong version number".  Not retried: a port serving http
+ * does not start serving TLS.
+ */
+static int plain_curl(CURLcode c, const char *errbuf)
+{
+	return c == CURLE_SSL_CONNECT_ERROR &&
+	       strstr(errbuf, "wrong version number");
+}
+
 static int retryable_curl(CURLcode c)
 {
 	switch (c) {
@@ -488,6 +500,11 @@ static int s3_do(struct s3 *s, struct req *r, struct mv_err *err)
 					"its TLS certificate does not verify "
 					"with %s: %s", s->endpoint, cas,
 					*errbuf ? errbuf : curl_easy_strerror(c));
+			break;
+		} else if (plain_curl(c, errbuf)) {
+			rc = mv_err_set(err, MV_ECONFIG, "s3 endpoint '%s' "
+					"does not answer TLS (%s): an http:// "
+					"endpoint?", s->endpoint, errbuf);
 			break;
 		} else if (!retryable_curl(c)) {
 			rc = mv_err_set(err, MV_EIO, "s3 %s '%s': %s",

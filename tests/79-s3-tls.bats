@@ -34,6 +34,7 @@ setup() {
 }
 
 teardown() {
+	[ -z "${PROXY:-}" ] || tls_proxy_down
 	nodes3_teardown
 }
 
@@ -155,4 +156,79 @@ print(" ".join(re.search("<%s>([^<]+)</%s>" % (t, t), x).group(1)
 		refused 2 77 "HTTP 403 AccessDenied" --s3_ca_file="$MV_TEST_S3_CA"
 	AWS_ACCESS_KEY_ID=$ak AWS_SECRET_ACCESS_KEY=$sk \
 		refused 3 77 "HTTP 403 AccessDenied" --s3_ca_file="$MV_TEST_S3_CA"
+}
+
+# tls_proxy_up PORT [CERT KEY]: on PORT, a plain TCP proxy to RGW (the
+# node sees RGW's own certificate), or with CERT and KEY a TLS server of
+# its own that passes the decrypted bytes on to RGW; its pid in PROXY
+# (setsid: socat and its children in a group that tls_proxy_down stops).
+tls_proxy_up() {
+	local rgw=${MV_TEST_S3_ENDPOINT#https://} listen
+	listen="TCP-LISTEN:$1,bind=127.0.0.1,fork,reuseaddr"
+	[ $# -lt 3 ] ||
+		listen="OPENSSL-LISTEN:$1,bind=127.0.0.1,fork,reuseaddr,cert=$2,key=$3,verify=0"
+	if [ $# -lt 3 ]; then
+		setsid socat "$listen" "TCP:$rgw" &
+	else
+		setsid socat "$listen" "OPENSSL:$rgw,cafile=$MV_TEST_S3_CA" &
+	fi
+	PROXY=$!
+	wait_tcp "127.0.0.1:$1"
+}
+
+tls_proxy_down() {
+	kill -- -"$PROXY" 2>/dev/null
+	wait "$PROXY" 2>/dev/null || true
+	PROXY=
+}
+
+# wait_tcp HOST:PORT: until something accepts there (5 s at most).
+wait_tcp() {
+	local t=100
+	until socat -u OPEN:/dev/null "TCP:$1" 2>/dev/null; do
+		t=$((t - 1))
+		[ $t -gt 0 ] || return 1
+		sleep 0.05
+	done
+}
+
+@test "a certificate that stops verifying after the node started: a write exits 78 (ERR CONFIG) naming it, nothing committed; the right one back, writes go on" {
+	local d=$BATS_TEST_TMPDIR p
+	p=$(free_ports 1)
+	tls_proxy_up "$p"
+	MV_TEST_S3_ENDPOINT=https://127.0.0.1:$p node_up 1 --num_replicas=0 \
+		--s3_ca_file="$MV_TEST_S3_CA"
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	# Another server on the same port, with a certificate of its own.
+	openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+		-addext subjectAltName=IP:127.0.0.1 -keyout "$d/k.pem" \
+		-out "$d/c.pem" 2>/dev/null
+	tls_proxy_down
+	tls_proxy_up "$p" "$d/c.pem" "$d/k.pem"
+	run -78 --separate-stderr mv-insert -a "${ADDR[1]}" --ids-first \
+		things <<<'2 2 2 2 2'
+	assert_regex "$stderr" "^mv-insert: .*s3 endpoint 'https://127.0.0.1:$p': its TLS certificate does not verify with the CAs of s3_ca_file"
+	run -0 mv-get -a "${ADDR[1]}" --all things
+	assert_output "1${T}1,1,1,1"
+	tls_proxy_down
+	tls_proxy_up "$p"
+	echo '3 3 3 3 3' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	run -0 mv-get -a "${ADDR[1]}" --all things
+	assert_output "1${T}1,1,1,1
+3${T}3,3,3,3"
+	tls_proxy_down
+}
+
+@test "an https endpoint that answers in plain http: the node does not start (78) and says so, at once" {
+	local t0 p
+	p=$(free_ports 1)
+	setsid python3 -m http.server --bind 127.0.0.1 "$p" >/dev/null 2>&1 &
+	PROXY=$!
+	wait_tcp "127.0.0.1:$p"
+	t0=$SECONDS
+	MV_TEST_S3_ENDPOINT=https://127.0.0.1:$p \
+		refused 1 78 "s3 endpoint 'https://127.0.0.1:$p' does not answer TLS"
+	grep -qF "wrong version number" "$BATS_TEST_TMPDIR/n1.log"
+	[ $((SECONDS - t0)) -lt 5 ] || fail "took $((SECONDS - t0)) s: retried"
 }

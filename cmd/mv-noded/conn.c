@@ -184,6 +184,8 @@ const char *code_name(const struct mv_err *e)
 		return "DENIED";
 	case MV_EINTERNAL:
 		return "INTERNAL";
+	case MV_ECONFIG:
+		return "CONFIG";
 	case MV_EAGAIN:
 	case MV_EIO:
 		return "IO";
