@@ -253,8 +253,9 @@ int cmd_stat(struct conn *cn, int argc, char **argv)
 		snprintf(lim, sizeof(lim), "\t%lld\t%lld", node_memory(),
 			 (long long)nd->conf.memory_limit);
 	if (store)
-		snprintf(io, sizeof(io), "\t%llu", (unsigned long long)
-			 mv_store_bytes_read(nd->store));
+		snprintf(io, sizeof(io), "\t%llu\t%llu", (unsigned long long)
+			 mv_store_bytes_read(nd->store),
+			 (unsigned long long)node_revision_reads(nd));
 	return reply(cn, "%s\t%s\t%d\t%ld\t%zu%s%s\nEND", nd->addr,
 		     atomic_load(&nd->shutting_down) ? "stopping" : "up",
 		     atomic_load(&nd->nconns), rss_bytes(), segs, lim, io);

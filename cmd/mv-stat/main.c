@@ -18,7 +18,9 @@ static const char help[] =
 	"      --limits       add held (the memory memory_limit counts) and\n"
 	"                     limit (memory_limit, 0 none)\n"
 	"      --io           add store_read (bytes the node read from its\n"
-	"                     segment store since it started; a node only)\n";
+	"                     segment store since it started) and\n"
+	"                     revision_reads (etcd revision reads that\n"
+	"                     reads waited for; a node only)\n";
 
 enum { OPT_HEADER = MV_OPT_TOOL, OPT_LIMITS, OPT_IO };
 
@@ -71,7 +73,7 @@ int main(int argc, char **argv)
 	if (header) {
 		mv_out_str(&t.out, "address\tstate\tload\tmemory\tsegments");
 		mv_out_str(&t.out, limits ? "\theld\tlimit" : "");
-		mv_out_str(&t.out, io ? "\tstore_read\n" : "\n");
+		mv_out_str(&t.out, io ? "\tstore_read\trevision_reads\n" : "\n");
 	}
 	/* A master lists every node of the cluster; a node itself. */
 	snprintf(req, sizeof(req), "%s%s%s", t.master ? "NODES" : "STAT",

@@ -331,6 +331,17 @@ struct node {
 	atomic_int stop;
 	atomic_llong lease;		/* of the live and session keys */
 	atomic_int meta_down;		/* reads answered without it (logged) */
+	/*
+	 * node_visible's reads of etcd's revision (follow.c): one read
+	 * serves every request that arrived before it started.  Reads are
+	 * numbered from 1; rev_last and rev_err are read rev_done's answer.
+	 */
+	pthread_mutex_t rev_mu;
+	pthread_cond_t rev_cv;
+	uint64_t rev_started, rev_done, rev_reads;
+	int rev_busy;
+	int64_t rev_last;
+	struct mv_err rev_err;
 	int lockfd;			/* cluster: data_dir's LOCK */
 	/*
 	 * Cluster: which users are this cluster's (node_user_ours): user
@@ -367,10 +378,12 @@ void node_cluster_stop(struct node *nd);
  * current at the call (bounded by MV_VISIBLE_WAIT_MS, then MV_EAGAIN
  * "node N behind"), so that a read sees every flush that returned before
  * it started.  Metadata unreachable: 0 (answer from what the node holds).
- * Embedded: 0 at once.
+ * Embedded: 0 at once.  Concurrent calls share etcd reads;
+ * node_revision_reads counts the reads made (STAT io).
  */
 #define MV_VISIBLE_WAIT_MS 5000
 int node_visible(struct node *nd, struct mv_err *err);
+uint64_t node_revision_reads(struct node *nd);
 /* The same for a revision given (another node's search: fanout.c). */
 int node_visible_at(struct node *nd, int64_t rev, struct mv_err *err);
 

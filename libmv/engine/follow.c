@@ -118,6 +118,61 @@ int node_wait_applied(struct node *nd, int64_t rev, int ms,
 	return 0;
 }
 
+/*
+ * etcd's current revision, from a read that started after the call.
+ * Concurrent requests share reads: one that arrives while a read is under
+ * way waits for the next, which the first waiter to find none under way
+ * starts for all (at most two reads' time; one etcd request per read
+ * however many searches arrive meanwhile).
+ */
+static int shared_revision(struct node *nd, int64_t *rev, struct mv_err *err)
+{
+	uint64_t need;
+	int rc;
+
+	pthread_mutex_lock(&nd->rev_mu);
+	need = nd->rev_started + 1;
+	while (nd->rev_done < need) {
+		struct mv_err e = { 0 };
+		uint64_t ticket;
+		int64_t r = 0;
+
+		if (nd->rev_busy) {
+			pthread_cond_wait(&nd->rev_cv, &nd->rev_mu);
+			continue;
+		}
+		ticket = ++nd->rev_started;
+		nd->rev_busy = 1;
+		pthread_mutex_unlock(&nd->rev_mu);
+		rc = mv_meta_revision(nd->meta, &r, &e);
+		pthread_mutex_lock(&nd->rev_mu);
+		nd->rev_busy = 0;
+		nd->rev_done = ticket;
+		nd->rev_reads++;
+		nd->rev_last = rc < 0 ? 0 : r;
+		nd->rev_err = e;
+		if (rc < 0 && !nd->rev_err.code)
+			nd->rev_err.code = rc;
+		pthread_cond_broadcast(&nd->rev_cv);
+	}
+	*rev = nd->rev_last;
+	rc = nd->rev_err.code;
+	if (rc && err)
+		*err = nd->rev_err;
+	pthread_mutex_unlock(&nd->rev_mu);
+	return rc;
+}
+
+uint64_t node_revision_reads(struct node *nd)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&nd->rev_mu);
+	n = nd->rev_reads;
+	pthread_mutex_unlock(&nd->rev_mu);
+	return n;
+}
+
 int node_visible(struct node *nd, struct mv_err *err)
 {
 	struct mv_err e = { 0 };
@@ -125,7 +180,7 @@ int node_visible(struct node *nd, struct mv_err *err)
 
 	if (!nd->cluster)
 		return 0;
-	if (mv_meta_revision(nd->meta, &rev, &e) < 0) {
+	if (shared_revision(nd, &rev, &e) < 0) {
 		/* Answer from what the node holds; say so once. */
 		if (!atomic_exchange(&nd->meta_down, 1))
 			log_warnx("metadata unreachable (%s): answering reads "

@@ -207,6 +207,8 @@ int node_open(struct node *nd, struct mv_err *err)
 	pthread_mutex_init(&nd->slock, NULL);
 	pthread_mutex_init(&nd->limbo_lock, NULL);
 	pthread_mutex_init(&nd->users_lock, NULL);
+	pthread_mutex_init(&nd->rev_mu, NULL);
+	pthread_cond_init(&nd->rev_cv, NULL);
 	nd->users = NULL;
 	nd->limbo = NULL;
 	nd->cluster = nd->conf.etcd != NULL;
