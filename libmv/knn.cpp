@@ -186,12 +186,41 @@ extern "C" int mv_knn_rows(int l2, const float *x, size_t nq, const float *y,
 	return 0;
 }
 
+/*
+ * FAISS's fvec_norms_L2sqr and fvec_renorm_L2 run an OpenMP team for any
+ * n: for a single query, the team's other thread is woken and put back
+ * to sleep on every call (OMP_WAIT_POLICY=PASSIVE, a VM: 50-70 us, more
+ * than an IVF search at nprobe 4 takes).  Fewer rows than SEQ_ROWS are
+ * done by the calling thread alone, with FAISS's arithmetic, so the
+ * results are the same bits.
+ */
+#define SEQ_ROWS 256
+
 extern "C" void mv_knn_norms2(const float *y, size_t n, size_t d, float *out)
 {
-	faiss::fvec_norms_L2sqr(out, y, d, n);
+	if (n >= SEQ_ROWS) {
+		faiss::fvec_norms_L2sqr(out, y, d, n);
+		return;
+	}
+	for (size_t i = 0; i < n; i++)
+		out[i] = faiss::fvec_norm_L2sqr(y + i * d, d);
 }
 
 extern "C" void mv_knn_renorm(float *y, size_t n, size_t d)
 {
-	faiss::fvec_renorm_L2(d, n, y);
+	if (n >= SEQ_ROWS) {
+		faiss::fvec_renorm_L2(d, n, y);
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		float *v = y + i * d;
+		float nr = faiss::fvec_norm_L2sqr(v, d);
+
+		if (nr > 0) {
+			float inv = (float)(1.0 / sqrtf(nr));
+
+			for (size_t j = 0; j < d; j++)
+				v[j] *= inv;
+		}
+	}
 }

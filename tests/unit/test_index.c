@@ -809,3 +809,34 @@ TEST(index_map_at_offset)
 	free(x);
 	free(q);
 }
+
+/*
+ * Below 256 rows mv_knn_renorm and mv_knn_norms2 do FAISS's arithmetic on
+ * the calling thread (no OpenMP team for a single query): the same bits
+ * as FAISS's own, which they call for 256 rows and more.
+ */
+TEST(knn_small_norms_as_faiss)
+{
+	const size_t n = 300;
+	float *a = randvecs(n, 11), *b = malloc(n * D * sizeof(float));
+	float na[300], nb[300];
+
+	CHECK(b != NULL);
+	for (size_t i = 0; i < n * D; i++)
+		a[i] *= (float)(i % 7 + 1) * 3.3f;
+	memcpy(b, a, n * D * sizeof(float));
+	memset(a + 5 * D, 0, D * sizeof(float));	/* a zero row stays 0 */
+	memset(b + 5 * D, 0, D * sizeof(float));
+	mv_knn_norms2(a, n, D, na);		/* FAISS's */
+	for (size_t i = 0; i < n; i++)
+		mv_knn_norms2(b + i * D, 1, D, nb + i);
+	CHECK(!memcmp(na, nb, sizeof(na)));
+	mv_knn_renorm(a, n, D);
+	for (size_t i = 0; i < n; i += 100)
+		mv_knn_renorm(b + i * D, n - i < 100 ? n - i : 100, D);
+	CHECK(!memcmp(a, b, n * D * sizeof(float)));
+	for (size_t j = 0; j < D; j++)
+		CHECK(a[5 * D + j] == 0);
+	free(a);
+	free(b);
+}
