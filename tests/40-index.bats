@@ -288,6 +288,32 @@ EOF
 		echo "# note: the built HNSW32 index gives exact results here" >&3
 }
 
+@test "INDEXSTATUS wait=MS answers as the build ends, not after MS; a bad wait is ERR PROTO" {
+	local t0 ms
+	run -0 load64 "$C"
+	run -0 mv-index "$C" --type HNSW32 --param efConstruction=200 --no-wait
+	[ "$(ix_get "$C" state)" = running ] ||
+		fail "the build was not running: $(mv-index "$C" --status | tr '\n' ' ')"
+	t0=$(date +%s%N)
+	run -0 python3 "$MV_HELPERS/mvgen.py" wire "unix:$MV_HOME/mv.sock" \
+		--idle 15 <<<"INDEXSTATUS $C wait=10000"
+	ms=$((($(date +%s%N) - t0) / 1000000))
+	assert_output --regexp "^OK state=done index=HNSW32 spec=HNSW32 progress=1.000 "
+	echo "# answered after $ms ms" >&3
+	[ "$ms" -lt 9000 ] || fail "answered after $ms ms, not as the build ended"
+	for w in wait=nope wait=10001 wait=-1 wait= ef=3; do
+		run -0 python3 "$MV_HELPERS/mvgen.py" wire "unix:$MV_HOME/mv.sock" \
+			<<<"INDEXSTATUS $C $w"
+		assert_output --regexp "^ERR PROTO usage: INDEXSTATUS"
+	done
+	# With nothing under way, at once.
+	t0=$(date +%s%N)
+	run -0 python3 "$MV_HELPERS/mvgen.py" wire "unix:$MV_HOME/mv.sock" \
+		<<<"INDEXSTATUS $C wait=5000"
+	assert_output --regexp "^OK state=done "
+	[ $((($(date +%s%N) - t0) / 1000000)) -lt 4000 ] || fail "waited"
+}
+
 @test "a second build while one runs exits 75 naming it; --drop and --compact too" {
 	run -0 load64 "$C"
 	run -0 mv-index "$C" --type IVF32,Flat

@@ -64,7 +64,7 @@ int main(int argc, char **argv)
 	const char *type = NULL, *name;
 	char params[512] = "", factory[128], line[1024], reply[1024];
 	char state[32], spec[160];
-	int c, rc, nowait = 0, status = 0, drop = 0, compact = 0, show;
+	int c, rc, nowait = 0, status = 0, drop = 0, compact = 0, show, waits = 1;
 	size_t plen = 0;
 	double t0;
 
@@ -174,8 +174,15 @@ int main(int argc, char **argv)
 		double p = 0;
 		char prog[32];
 
-		snprintf(line, sizeof(line), "INDEXSTATUS %s", name);
+		/* The node answers as the build ends, or after 200 ms. */
+		snprintf(line, sizeof(line), "INDEXSTATUS %s%s", name,
+			 waits ? " wait=200" : "");
 		rc = mv_client_cmd(t.client, line, reply, sizeof(reply), &err);
+		if (rc == MV_EUSAGE && waits) {
+			waits = 0;	/* a node before wait=: poll */
+			memset(&err, 0, sizeof(err));
+			continue;
+		}
 		if (rc < 0)
 			break;
 		if (mv_reply_get(reply, "state", state, sizeof(state)) < 0 ||
@@ -190,7 +197,8 @@ int main(int argc, char **argv)
 			bar(p, mv_tool_now() - t0);
 		if (strcmp(state, "running"))
 			break;
-		usleep(200 * 1000);
+		if (!waits)
+			usleep(200 * 1000);
 	}
 	if (show)
 		fprintf(stderr, "\n");

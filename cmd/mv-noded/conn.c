@@ -330,7 +330,7 @@ static const struct cmd {
 	{ "STAT", 1, 3, cmd_stat },
 	{ "LOAD", 1, 1, cmd_load },
 	{ "INDEX", 3, 12, cmd_index },
-	{ "INDEXSTATUS", 2, 2, cmd_indexstatus },
+	{ "INDEXSTATUS", 2, 3, cmd_indexstatus },
 	{ "INDEXDROP", 2, 2, cmd_indexdrop },
 	{ "INDEXSET", 3, 12, cmd_indexset },
 	{ "COMPACT", 2, 2, cmd_compact },

@@ -144,14 +144,25 @@ int cmd_index(struct conn *cn, int argc, char **argv)
 	return reply(cn, "OK %s", status);
 }
 
+/* INDEXSTATUS <name> [wait=<ms>]: with wait, a build under way is given
+ * up to ms (at most 10 s) to end before the answer. */
 int cmd_indexstatus(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
-	char status[512];
+	struct coll *c;
+	char status[512], *end;
+	long ms = 0;
 
-	(void)argc;
-	if (!c)
+	if (argc == 3) {
+		if (strncmp(argv[2], "wait=", 5) ||
+		    (ms = strtol(argv[2] + 5, &end, 10), *end) ||
+		    !argv[2][5] || ms < 0 || ms > 10000)
+			return proto_err(cn, "usage: INDEXSTATUS <name> "
+					 "[wait=<ms, 0 to 10000>]");
+	}
+	if (!(c = node_coll_find(cn->nd, cn->user, argv[1])))
 		return unknown_coll(cn, argv[1]);
+	if (ms)
+		node_index_wait(c, (int)ms);
 	node_index_status(c, status, sizeof(status));
 	coll_put(c);
 	return reply(cn, "OK %s", status);

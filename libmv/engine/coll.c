@@ -37,6 +37,7 @@ struct coll *coll_new(const char *user, const char *name,
 		memcpy(c->fields, f, nf * sizeof(*f));
 	pthread_rwlock_init(&c->lock, NULL);
 	pthread_mutex_init(&c->build_lock, NULL);
+	pthread_cond_init(&c->build_cv, NULL);
 	pthread_mutex_init(&c->park_lock, NULL);
 	pthread_mutex_init(&c->scan_lock, NULL);
 	mv_idmap_init(&c->ids);

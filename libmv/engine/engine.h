@@ -228,6 +228,7 @@ struct coll {
 	struct coll *parked;
 	struct cindex *index;		/* under lock; NULL: brute force */
 	pthread_mutex_t build_lock;	/* guards build */
+	pthread_cond_t build_cv;	/* broadcast when a build ends */
 	struct ibuild build;
 	struct coll *next;
 };
@@ -684,6 +685,8 @@ int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err);
 int node_index_set(struct node *nd, struct coll *c, const char *params,
 		   struct mv_err *err);
 void node_index_status(struct coll *c, char *out, size_t cap);
+/* Wait at most ms milliseconds for a build under way to end. */
+void node_index_wait(struct coll *c, int ms);
 /*
  * Clocks (util.c): CLOCK_MONOTONIC, for intervals (TTL, auto-flush): no
  * wall-clock jumps.

@@ -405,6 +405,7 @@ static void *build_main(void *arg)
 		snprintf(c->build.msg, sizeof(c->build.msg), "%s", e.msg);
 	else
 		c->build.progress = 1;
+	pthread_cond_broadcast(&c->build_cv);
 	pthread_mutex_unlock(&c->build_lock);
 	/* What a reload swapped out under the build goes now. */
 	node_coll_reader_end(c);
@@ -504,6 +505,24 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	pthread_attr_destroy(&attr);
 	pthread_mutex_unlock(&c->build_lock);
 	return 0;
+}
+
+void node_index_wait(struct coll *c, int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	pthread_mutex_lock(&c->build_lock);
+	while (c->build.state == BUILD_RUNNING &&
+	       pthread_cond_timedwait(&c->build_cv, &c->build_lock, &ts) == 0)
+		;
+	pthread_mutex_unlock(&c->build_lock);
 }
 
 void node_index_status(struct coll *c, char *out, size_t cap)
