@@ -208,3 +208,61 @@ EOF
 	assert_output 100
 	run -0 all_found "$NODE_1" "$C" a.txt
 }
+
+@test "a relayed connection is never relayed back to a node it came through (VIA), nor through more than 8" {
+	master
+	node 1 1G
+	node 2 1K
+	poll 10 nodes_limited 1 2 || { master_says NODES limits; false; }
+	run -0 mv-create -a "$NODE_1" "$C" --dim 16
+	# As node 1 relays to node 2: VIA node 1 first.  Node 2 is past its
+	# limit; node 1 has room but the connection came from there.
+	{
+		printf 'VIA %s\n' "$NODE_1"
+		insert_req "$C" 100 1
+		printf 'QUIT\n'
+	} >req.bin
+	run -0 python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" --idle 10 <req.bin
+	assert_line -n 0 "OK"
+	assert_line -n 1 --regexp "^ERR BUSY .*memory_limit=1024: no other live node$"
+	run -0 rows_at "$NODE_1" "$C"
+	assert_output 0
+	# Without VIA the same insert goes on through node 1.
+	{
+		insert_req "$C" 100 1
+		printf 'FLUSH\nQUIT\n'
+	} | python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" --idle 10 >out.txt
+	grep -q '^OK inserted=100 ' out.txt || fail "$(cat out.txt)"
+	grep -q "goes on through node at $NODE_1\$" "$CLUSTER_DIR/cnode2.log"
+	# Node 3 has room: a connection that came through node 1 goes there,
+	# and node 3 is told it came through nodes 1 and 2.
+	node 3 1G
+	poll 10 nodes_limited 1 2 3 || { master_says NODES limits; false; }
+	{
+		printf 'VIA %s\n' "$NODE_1"
+		insert_req "$C" 100 201
+		printf 'FLUSH\nQUIT\n'
+	} | python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" --idle 10 >out.txt
+	grep -q '^OK inserted=100 ' out.txt || fail "$(cat out.txt)"
+	grep -qF "goes on through node at $NODE_3 (it came through $NODE_1)" \
+		"$CLUSTER_DIR/cnode2.log"
+	for n in 1 2 3; do
+		addrv=NODE_$n
+		run -0 rows_at "${!addrv}" "$C"
+		assert_output 200
+	done
+	# Through 8 nodes already: not relayed again.
+	{
+		printf 'VIA h1:1,h2:2,h3:3,h4:4,h5:5,h6:6,h7:7,%s\n' "$NODE_1"
+		insert_req "$C" 100 401
+		printf 'QUIT\n'
+	} >req.bin
+	run -0 python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" --idle 10 <req.bin
+	assert_line -n 0 "OK"
+	assert_line -n 1 --regexp "^ERR BUSY .*memory_limit=1024: the connection came through 8 nodes already"
+	# Lists that are not one.
+	for v in 'a,,b' ',a' 'a,' '1,2,3,4,5,6,7,8,9' 'a b'; do
+		run -0 python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" <<<"VIA $v"
+		assert_output --regexp "^ERR PROTO"
+	done
+}

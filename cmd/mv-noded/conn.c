@@ -329,6 +329,7 @@ static const struct cmd {
 	{ "SCAN", 4, 7, cmd_scan },
 	{ "STAT", 1, 3, cmd_stat },
 	{ "LOAD", 1, 1, cmd_load },
+	{ "VIA", 2, 2, cmd_via },
 	{ "INDEX", 3, 12, cmd_index },
 	{ "INDEXSTATUS", 2, 3, cmd_indexstatus },
 	{ "INDEXDROP", 2, 2, cmd_indexdrop },

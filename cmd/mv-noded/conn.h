@@ -13,6 +13,8 @@
 #define READ_PIECE ((size_t)4 << 20)	/* memory taken per payload read */
 #define RBUF_MIN 4096			/* an idle connection's line buffer */
 
+#define VIA_MAX 8		/* nodes a connection is relayed through */
+
 struct conn {
 	int fd;
 	char peer[64];
@@ -24,6 +26,10 @@ struct conn {
 	char *rbuf;			/* rcap + 1 bytes: grows to a long line */
 	struct nbuf out;
 	int quit;
+	/* Reduce: the nodes that relayed this connection here (VIA), a
+	 * comma-separated list, and how many. */
+	char via[VIA_MAX * 257];
+	int nvia;
 };
 
 typedef int (*handler_fn)(struct conn *cn, int argc, char **argv);
@@ -66,6 +72,8 @@ void batch_clear_locked(struct batch *b);
  */
 int reduce_insert(struct conn *cn, const char *name, uint64_t n,
 		  const char *flags, uint64_t bytes);
+/* VIA <addr>[,<addr>]...: the nodes that relayed this connection. */
+int cmd_via(struct conn *cn, int argc, char **argv);
 
 /*
  * verbs_read.c: the filter of a request's filter=<value> (value

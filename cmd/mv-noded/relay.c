@@ -16,6 +16,12 @@
  * this node (in its own batch, or in the named session it is bound to)
  * the crossing INSERT is refused with ERR BUSY, so that the client's
  * batch commits whole or not at all, on one node.
+ *
+ * A relayed connection may pass another node's limit in turn (a later
+ * INSERT, or a race between the room LOAD showed and the INSERT): it is
+ * then relayed again, but never to a node it came through, whose
+ * addresses the relaying node sends first (VIA), and through at most
+ * VIA_MAX nodes, so relays neither loop nor chain without end.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -59,14 +65,31 @@ static int64_t room(const struct peer *p)
 /* The candidates: other live nodes with room for the bytes. */
 struct pick {
 	const struct node *nd;
+	const char *via;		/* nodes the connection came through */
 	uint64_t bytes;
 	struct peer p[PEERS_MAX];
 	int n, seen;
 };
 
+/* 1 if addr is one of the comma-separated list's. */
+static int listed(const char *list, const char *addr)
+{
+	size_t n = strlen(addr);
+
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !strncmp(p, addr, n))
+			return 1;
+		p += l + (e != NULL);
+	}
+	return 0;
+}
+
 static void consider(struct pick *k, const struct peer *p)
 {
-	if (!strcmp(p->addr, self_addr(k->nd)))
+	if (!strcmp(p->addr, self_addr(k->nd)) || listed(k->via, p->addr))
 		return;
 	k->seen++;
 	if (room(p) >= (int64_t)k->bytes && k->n < PEERS_MAX)
@@ -361,11 +384,17 @@ int reduce_insert(struct conn *cn, const char *name, uint64_t n,
 	struct pick *k = NULL;
 	const struct peer *to = NULL;
 	char why[512] = "", line[512], ans[512];
+	char vline[sizeof(cn->via) + 300];
 	unsigned char *buf = NULL;
 	int fd = -1, busy;
 
 	if (!nd->cluster)
 		goto refuse;
+	if (cn->nvia >= VIA_MAX) {
+		snprintf(why, sizeof(why), "the connection came through %d "
+			 "nodes already (%.300s)", cn->nvia, cn->via);
+		goto refuse;
+	}
 	pthread_mutex_lock(&cn->own->lock);
 	busy = cn->own->rows || cn->own->ndels;
 	pthread_mutex_unlock(&cn->own->lock);
@@ -380,6 +409,7 @@ int reduce_insert(struct conn *cn, const char *name, uint64_t n,
 		goto refuse;
 	}
 	k->nd = nd;
+	k->via = cn->via;
 	k->bytes = bytes;
 	if (nd->conf.master ? ask_master(nd, k, why, sizeof(why)) :
 	    ask_nodes(nd, k, why, sizeof(why)))
@@ -392,6 +422,13 @@ int reduce_insert(struct conn *cn, const char *name, uint64_t n,
 			to = &k->p[i];
 	if (fd < 0)
 		goto refuse;
+	snprintf(vline, sizeof(vline), "VIA %s%s%s\n", cn->via,
+		 cn->nvia ? "," : "", self_addr(nd));
+	if (ask_line(fd, vline, ans, sizeof(ans)) < 0) {
+		snprintf(why, sizeof(why), "node at '%.200s': %.200s",
+			 to->addr, ans);
+		goto refuse;
+	}
 	if (strcmp(cn->user, nd->conf.user)) {
 		snprintf(line, sizeof(line), "USER %s\n", cn->user);
 		if (ask_line(fd, line, ans, sizeof(ans)) < 0) {
@@ -418,9 +455,10 @@ int reduce_insert(struct conn *cn, const char *name, uint64_t n,
 		goto refuse;
 	}
 	log_info("%s: memory_limit=%lld passed (%lld bytes held, %" PRIu64
-		 " more): the connection goes on through node at %s",
+		 " more): the connection goes on through node at %s%s%s%s",
 		 cn->peer, (long long)nd->conf.memory_limit, node_memory(),
-		 bytes, to->addr);
+		 bytes, to->addr, cn->nvia ? " (it came through " : "",
+		 cn->via, cn->nvia ? ")" : "");
 	free(k);
 	snprintf(line, sizeof(line), "INSERT %s %" PRIu64 " %s %" PRIu64 "\n",
 		 name, n, flags, bytes);
@@ -437,4 +475,25 @@ refuse:
 	if (skip_payload(cn, bytes) < 0)
 		return -1;
 	return over_limit(cn, bytes, why);
+}
+
+int cmd_via(struct conn *cn, int argc, char **argv)
+{
+	int n = 1;
+
+	(void)argc;
+	for (const char *p = argv[1]; *p; p++) {
+		if (*p == ',')
+			n++;
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p > '~')
+			return proto_err(cn, "VIA: bad address list");
+	}
+	if (strlen(argv[1]) >= sizeof(cn->via) || n > VIA_MAX ||
+	    strstr(argv[1], ",,") || argv[1][0] == ',' ||
+	    argv[1][strlen(argv[1]) - 1] == ',')
+		return proto_err(cn, "VIA: want 1 to 8 addresses, "
+				 "comma-separated");
+	snprintf(cn->via, sizeof(cn->via), "%s", argv[1]);
+	cn->nvia = n;
+	return reply(cn, "OK");
 }
