@@ -345,3 +345,40 @@ data_nodes() {
 		assert_output 0
 	fi
 }
+
+# OpenBLAS's threads spin for about 0.1 s after every call (sgemm in a
+# batch search) unless OPENBLAS_THREAD_TIMEOUT says otherwise, taking the
+# cores the next single queries want: the node sets it to 4 (2^4 cycles)
+# at start, as above, and OMP_WAIT_POLICY to PASSIVE for FAISS's OpenMP
+# threads; a value the user set is kept, also with
+# MV_HUGEPAGES=0 or the user's own hugetlb tunable.
+@test "the node runs with OPENBLAS_THREAD_TIMEOUT=4 and OMP_WAIT_POLICY=PASSIVE unless the user set them" {
+	unset OMP_WAIT_POLICY OPENBLAS_THREAD_TIMEOUT
+	start_own_node
+	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
+	assert_line "OPENBLAS_THREAD_TIMEOUT=4"
+	assert_line "OMP_WAIT_POLICY=PASSIVE"
+	stop_node
+	OMP_WAIT_POLICY=ACTIVE start_node
+	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
+	assert_line "OMP_WAIT_POLICY=ACTIVE"
+	assert_line "OPENBLAS_THREAD_TIMEOUT=4"
+	stop_node
+	OPENBLAS_THREAD_TIMEOUT=20 start_node
+	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
+	assert_line "OPENBLAS_THREAD_TIMEOUT=20"
+	assert_line "GLIBC_TUNABLES=glibc.malloc.hugetlb=1"
+	stop_node
+	MV_HUGEPAGES=0 start_node
+	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
+	assert_line "OPENBLAS_THREAD_TIMEOUT=4"
+	refute_line --partial "GLIBC_TUNABLES="
+	run -0 cat "/proc/$MV_NODE_PID/comm"
+	assert_output mv-noded
+	stop_node
+	GLIBC_TUNABLES=glibc.malloc.hugetlb=0 OPENBLAS_THREAD_TIMEOUT=8 start_node
+	run -0 sh -c "tr '\0' '\n' < /proc/$MV_NODE_PID/environ"
+	assert_line "OPENBLAS_THREAD_TIMEOUT=8"
+	assert_line "GLIBC_TUNABLES=glibc.malloc.hugetlb=0"
+	stop_node
+}

@@ -94,43 +94,68 @@ static int node_set(void *conf, const char *key, const char *val,
 }
 
 /*
+ * Settings read only when the process starts, so the node puts them in
+ * its environment and executes itself again, before anything is opened
+ * (if the exec fails it runs on without them).  A value the user set is
+ * kept.
+ *
  * Transparent huge pages for the heap: on a VM a page touched afresh costs
  * a fault that took most of a restart's CPU (an index's lists, the id
  * map; docs/BENCHMARKS.md), and huge pages also save TLB misses in
  * searches.  glibc's malloc madvises its heaps for them when the tunable
- * glibc.malloc.hugetlb is 1, read only at start: so the node adds it to
- * the user's GLIBC_TUNABLES and executes itself again, before anything is
- * opened.  A value the user set is kept; MV_HUGEPAGES=0 leaves it all as
- * it is.  If the exec fails the node runs on without.
+ * glibc.malloc.hugetlb is 1 (added to GLIBC_TUNABLES; MV_HUGEPAGES=0
+ * leaves it).
+ *
+ * OPENBLAS_THREAD_TIMEOUT=4: OpenBLAS's threads spin for 2^28 cycles
+ * (about 0.1 s) after every call before they sleep, so after a batch
+ * search (its quantizer or brute force goes through sgemm) they held the
+ * cores that the next single queries and their clients wanted: with 2
+ * threads, IVF single queries after a batch ran at a quarter of their
+ * rate, p99 1.1 ms (docs/BENCHMARKS.md).  2^4 cycles: they sleep at once.
+ * OMP_WAIT_POLICY=PASSIVE does the same for FAISS's OpenMP threads (the
+ * benchmarks run with it).
  */
-static void huge_pages(char **argv)
+static void start_env(char **argv)
 {
 	const char *t = getenv("GLIBC_TUNABLES");
 	const char *off = getenv("MV_HUGEPAGES");
-	char exe[4096], *v;
+	const char *blas = getenv("OPENBLAS_THREAD_TIMEOUT");
+	const char *omp = getenv("OMP_WAIT_POLICY");
+	int tune = !(off && !strcmp(off, "0")) &&
+		   !(t && strstr(t, "glibc.malloc.hugetlb="));
+	char exe[4096], *v = NULL;
 	ssize_t n;
 	size_t len;
 
-	if ((off && !strcmp(off, "0")) ||
-	    (t && strstr(t, "glibc.malloc.hugetlb=")))
+	if (!tune && blas && omp)
 		return;
 	/* The binary by its own name, so that ps and pkill still see it. */
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0 || (size_t)n >= sizeof(exe) - 1)
 		return;
 	exe[n] = '\0';
-	len = (t ? strlen(t) : 0) + 32;
-	if (!(v = malloc(len)))
-		return;
-	snprintf(v, len, "%s%sglibc.malloc.hugetlb=1", t ? t : "",
-		 t && *t ? ":" : "");
-	if (setenv("GLIBC_TUNABLES", v, 1) == 0) {
-		execv(exe, argv);
-		if (t)
-			setenv("GLIBC_TUNABLES", t, 1);
-		else
-			unsetenv("GLIBC_TUNABLES");
+	if (tune) {
+		len = (t ? strlen(t) : 0) + 32;
+		if (!(v = malloc(len)))
+			return;
+		snprintf(v, len, "%s%sglibc.malloc.hugetlb=1", t ? t : "",
+			 t && *t ? ":" : "");
+		if (setenv("GLIBC_TUNABLES", v, 1) < 0)
+			goto out;
 	}
+	if ((!blas && setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1) < 0) ||
+	    (!omp && setenv("OMP_WAIT_POLICY", "PASSIVE", 1) < 0))
+		goto out;
+	execv(exe, argv);
+out:
+	if (tune && t)
+		setenv("GLIBC_TUNABLES", t, 1);
+	else if (tune)
+		unsetenv("GLIBC_TUNABLES");
+	if (!blas)
+		unsetenv("OPENBLAS_THREAD_TIMEOUT");
+	if (!omp)
+		unsetenv("OMP_WAIT_POLICY");
 	free(v);
 }
 
@@ -146,7 +171,7 @@ int main(int argc, char **argv)
 	int nallow = 0;
 	pthread_t tick, hk;
 
-	huge_pages(argv);
+	start_env(argv);
 	rc = mv_args_parse(&args, argc, argv, "mv-noded", usage);
 	if (rc >= 0)
 		return rc;
