@@ -423,8 +423,9 @@ int reduce_insert(struct conn *cn, const char *name, uint64_t n,
 	if (fd < 0)
 		goto refuse;
 	snprintf(vline, sizeof(vline), "VIA %s%s%s\n", cn->via,
-		 cn->nvia ? "," : "", self_addr(nd));
-	if (ask_line(fd, vline, ans, sizeof(ans)) < 0) {
+		 cn->nvia && *self_addr(nd) ? "," : "", self_addr(nd));
+	if (strcmp(vline, "VIA \n") &&
+	    ask_line(fd, vline, ans, sizeof(ans)) < 0) {
 		snprintf(why, sizeof(why), "node at '%.200s': %.200s",
 			 to->addr, ans);
 		goto refuse;
@@ -482,6 +483,9 @@ int cmd_via(struct conn *cn, int argc, char **argv)
 	int n = 1;
 
 	(void)argc;
+	if (!argv[1][0])
+		return proto_err(cn, "VIA: want 1 to 8 addresses, "
+				 "comma-separated");
 	for (const char *p = argv[1]; *p; p++) {
 		if (*p == ',')
 			n++;
