@@ -290,7 +290,8 @@ struct BufWriter : faiss::IOWriter {
 
 		if (n > cap - len)
 			return 0;
-		memcpy(p + len, ptr, n);
+		if (n)		/* an empty vector's data() may be NULL */
+			memcpy(p + len, ptr, n);
 		len += n;
 		return nitems;
 	}
