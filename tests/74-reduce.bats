@@ -39,6 +39,12 @@ held() {
 		sed -n 's/^OK .* held=\([0-9]*\) .*/\1/p'
 }
 
+# wire ADDR: the requests on stdin sent over one connection to ADDR; the
+# answers (and payloads) on stdout.
+wire() {
+	python3 "$MV_HELPERS/mvgen.py" wire "$1" --idle 10
+}
+
 # rows_at ADDR NAME: flushed live rows of NAME through the node at ADDR.
 rows_at() {
 	mv-ls -a "$1" "$2" | cut -f4
@@ -143,7 +149,7 @@ EOF
 		insert_req "$C" 300 2001
 		printf 'FLUSH\nQUIT\n'
 	} >req.bin
-	run -0 python3 "$MV_HELPERS/mvgen.py" wire "$NODE_1" --idle 10 <req.bin
+	run -0 wire "$NODE_1" <req.bin
 	assert_line -n 0 "OK n=100"
 	assert_line -n 1 --regexp "^ERR BUSY .*memory_limit=20480: this connection's unflushed rows stay whole on this node"
 	assert_line -n 2 --regexp "^OK inserted=100 deleted=0 rev=[0-9]+$"
@@ -222,7 +228,7 @@ EOF
 		insert_req "$C" 100 1
 		printf 'QUIT\n'
 	} >req.bin
-	run -0 python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" --idle 10 <req.bin
+	run -0 wire "$NODE_2" <req.bin
 	assert_line -n 0 "OK"
 	assert_line -n 1 --regexp "^ERR BUSY .*memory_limit=1024: no other live node$"
 	run -0 rows_at "$NODE_1" "$C"
@@ -231,7 +237,7 @@ EOF
 	{
 		insert_req "$C" 100 1
 		printf 'FLUSH\nQUIT\n'
-	} | python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" --idle 10 >out.txt
+	} | wire "$NODE_2" >out.txt
 	grep -q '^OK inserted=100 ' out.txt || fail "$(cat out.txt)"
 	grep -q "goes on through node at $NODE_1\$" "$CLUSTER_DIR/cnode2.log"
 	# Node 3 has room: a connection that came through node 1 goes there,
@@ -242,7 +248,7 @@ EOF
 		printf 'VIA %s\n' "$NODE_1"
 		insert_req "$C" 100 201
 		printf 'FLUSH\nQUIT\n'
-	} | python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" --idle 10 >out.txt
+	} | wire "$NODE_2" >out.txt
 	grep -q '^OK inserted=100 ' out.txt || fail "$(cat out.txt)"
 	grep -qF "goes on through node at $NODE_3 (it came through $NODE_1)" \
 		"$CLUSTER_DIR/cnode2.log"
@@ -257,12 +263,12 @@ EOF
 		insert_req "$C" 100 401
 		printf 'QUIT\n'
 	} >req.bin
-	run -0 python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" --idle 10 <req.bin
+	run -0 wire "$NODE_2" <req.bin
 	assert_line -n 0 "OK"
 	assert_line -n 1 --regexp "^ERR BUSY .*memory_limit=1024: the connection came through 8 nodes already"
 	# Lists that are not one.
 	for v in 'a,,b' ',a' 'a,' '1,2,3,4,5,6,7,8,9' 'a b'; do
-		run -0 python3 "$MV_HELPERS/mvgen.py" wire "$NODE_2" <<<"VIA $v"
+		run -0 wire "$NODE_2" <<<"VIA $v"
 		assert_output --regexp "^ERR PROTO"
 	done
 }
