@@ -94,3 +94,34 @@ int mv_proto_unescape(char *s)
 	*w = '\0';
 	return 0;
 }
+
+int mv_proto_addr_list(const char *s, int max)
+{
+	int n = 1;
+	const char *p;
+
+	if (!*s || *s == ',')
+		return -1;
+	for (p = s; *p; p++) {
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p > '~')
+			return -1;
+		if (*p == ',' && (p[1] == ',' || !p[1] || ++n > max))
+			return -1;
+	}
+	return n;
+}
+
+int mv_proto_listed(const char *list, const char *addr)
+{
+	size_t n = strlen(addr);
+
+	for (const char *p = list; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l == n && !strncmp(p, addr, n))
+			return 1;
+		p += l + (e != NULL);
+	}
+	return 0;
+}

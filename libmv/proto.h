@@ -33,4 +33,13 @@ int mv_proto_u64(const char *s, uint64_t max, uint64_t *out);
 long mv_proto_escape(const char *s, char *out, size_t cap);
 int mv_proto_unescape(char *s);
 
+/*
+ * A list of node addresses (VIA): 1 to max entries separated by single
+ * commas, none empty, printable ASCII without blanks.  Returns the
+ * number of entries, or -1 when s is not such a list.
+ * mv_proto_listed: 1 if addr is one of list's entries (whole), else 0.
+ */
+int mv_proto_addr_list(const char *s, int max);
+int mv_proto_listed(const char *list, const char *addr);
+
 #endif

@@ -35,6 +35,7 @@
 #include "conn.h"
 #include "log.h"
 #include "net.h"
+#include "proto.h"
 
 #define RELAY_BUF ((size_t)1 << 20)	/* bytes copied at a time */
 #define PEERS_MAX 64			/* nodes considered */
@@ -71,25 +72,9 @@ struct pick {
 	int n, seen;
 };
 
-/* 1 if addr is one of the comma-separated list's. */
-static int listed(const char *list, const char *addr)
-{
-	size_t n = strlen(addr);
-
-	for (const char *p = list; *p;) {
-		const char *e = strchr(p, ',');
-		size_t l = e ? (size_t)(e - p) : strlen(p);
-
-		if (l == n && !strncmp(p, addr, n))
-			return 1;
-		p += l + (e != NULL);
-	}
-	return 0;
-}
-
 static void consider(struct pick *k, const struct peer *p)
 {
-	if (!strcmp(p->addr, self_addr(k->nd)) || listed(k->via, p->addr))
+	if (!strcmp(p->addr, self_addr(k->nd)) || mv_proto_listed(k->via, p->addr))
 		return;
 	k->seen++;
 	if (room(p) >= (int64_t)k->bytes && k->n < PEERS_MAX)
@@ -480,21 +465,10 @@ refuse:
 
 int cmd_via(struct conn *cn, int argc, char **argv)
 {
-	int n = 1;
+	int n = mv_proto_addr_list(argv[1], VIA_MAX);
 
 	(void)argc;
-	if (!argv[1][0])
-		return proto_err(cn, "VIA: want 1 to 8 addresses, "
-				 "comma-separated");
-	for (const char *p = argv[1]; *p; p++) {
-		if (*p == ',')
-			n++;
-		if ((unsigned char)*p <= ' ' || (unsigned char)*p > '~')
-			return proto_err(cn, "VIA: bad address list");
-	}
-	if (strlen(argv[1]) >= sizeof(cn->via) || n > VIA_MAX ||
-	    strstr(argv[1], ",,") || argv[1][0] == ',' ||
-	    argv[1][strlen(argv[1]) - 1] == ',')
+	if (n < 0 || strlen(argv[1]) >= sizeof(cn->via))
 		return proto_err(cn, "VIA: want 1 to 8 addresses, "
 				 "comma-separated");
 	snprintf(cn->via, sizeof(cn->via), "%s", argv[1]);

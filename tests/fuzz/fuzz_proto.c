@@ -2,7 +2,8 @@
  * fuzz_proto - the request-line parser of the protocol (libmv/proto.c,
  * used by mv-noded's conn.c): every input line (as the server cuts it,
  * '\r' stripped) is split into words, and each word is parsed as a
- * number with the bounds the server uses, checked against strtoull.  The
+ * number with the bounds the server uses, checked against strtoull, and
+ * as a VIA address list (mv_proto_addr_list, mv_proto_listed).  The
  * reply-line lookups of client.c (mv_reply_get*) run on the line too.
  */
 #include <errno.h>
@@ -33,6 +34,42 @@ static void check_u64(const char *s, uint64_t max)
 	}
 }
 
+/*
+ * A word as a VIA list: its count is its commas plus one when it is one
+ * (a reference count here), and each of its entries is listed in it.
+ */
+static void check_list(const char *s)
+{
+	int n = mv_proto_addr_list(s, 8), commas = 0, ok = *s != '\0';
+	char entry[64];
+
+	for (const char *p = s; *p; p++) {
+		if (*p == ',') {
+			commas++;
+			if (p == s || p[1] == ',' || !p[1])
+				ok = 0;
+		}
+		if ((unsigned char)*p <= ' ' || (unsigned char)*p > '~')
+			ok = 0;
+	}
+	if (commas + 1 > 8)
+		ok = 0;
+	FUZZ_CHECK(n == (ok ? commas + 1 : -1));
+	if (n < 0)
+		return;
+	for (const char *p = s; *p;) {
+		const char *e = strchr(p, ',');
+		size_t l = e ? (size_t)(e - p) : strlen(p);
+
+		if (l < sizeof(entry)) {
+			memcpy(entry, p, l);
+			entry[l] = '\0';
+			FUZZ_CHECK(mv_proto_listed(s, entry) == 1);
+		}
+		p += l + (e != NULL);
+	}
+}
+
 static void one_line(char *line, size_t len)
 {
 	char *argv[MAX_ARGS + 1], copy[256], val[32];
@@ -52,6 +89,7 @@ static void one_line(char *line, size_t len)
 		check_u64(argv[i], (uint64_t)1 << 30);
 		check_u64(argv[i], 1000000);
 		check_u64(argv[i], 0);
+		check_list(argv[i]);
 	}
 	/* The first word as a key of the reply line. */
 	if (argc > 0 && !strchr(argv[0], '=')) {

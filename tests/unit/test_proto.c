@@ -47,3 +47,24 @@ TEST(proto_u64_digits_within_bounds)
 	CHECK_EQ_INT(mv_proto_u64("1x", 100, &v), -1);
 	CHECK_EQ_U64(v, 3);
 }
+
+TEST(proto_addr_list)
+{
+	CHECK_EQ_INT(mv_proto_addr_list("127.0.0.1:7531", 8), 1);
+	CHECK_EQ_INT(mv_proto_addr_list("a:1,b:2,[::1]:3", 8), 3);
+	CHECK_EQ_INT(mv_proto_addr_list("1,2,3,4,5,6,7,8", 8), 8);
+	CHECK_EQ_INT(mv_proto_addr_list("1,2,3,4,5,6,7,8,9", 8), -1);
+	CHECK_EQ_INT(mv_proto_addr_list("", 8), -1);
+	CHECK_EQ_INT(mv_proto_addr_list(",a", 8), -1);
+	CHECK_EQ_INT(mv_proto_addr_list("a,", 8), -1);
+	CHECK_EQ_INT(mv_proto_addr_list("a,,b", 8), -1);
+	CHECK_EQ_INT(mv_proto_addr_list("a b", 8), -1);
+	CHECK_EQ_INT(mv_proto_addr_list("a\tb", 8), -1);
+	CHECK_EQ_INT(mv_proto_addr_list("a\x80", 8), -1);
+	CHECK_EQ_INT(mv_proto_listed("a:1,b:2", "b:2"), 1);
+	CHECK_EQ_INT(mv_proto_listed("a:1,b:2", "a:1"), 1);
+	CHECK_EQ_INT(mv_proto_listed("a:1,b:2", "a:"), 0);
+	CHECK_EQ_INT(mv_proto_listed("a:1,b:22", "b:2"), 0);
+	CHECK_EQ_INT(mv_proto_listed("", "a"), 0);
+	CHECK_EQ_INT(mv_proto_listed("a", ""), 0);
+}
