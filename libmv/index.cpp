@@ -333,7 +333,7 @@ extern "C" int mv_index_write(const struct mv_index *ix0, void **buf,
 			faiss::write_index(cxx(ix), &bw);
 	} catch (const std::exception &e) {
 		rc = mv_err_set(err, MV_EINTERNAL, "writing the index: "
-				"faiss: %s", e.what());
+				"faiss: %s", faiss_what(e.what()));
 	} catch (...) {
 		rc = mv_err_set(err, MV_EINTERNAL, "writing the index: "
 				"faiss: unknown error");

@@ -149,16 +149,13 @@ int cmd_index(struct conn *cn, int argc, char **argv)
 int cmd_indexstatus(struct conn *cn, int argc, char **argv)
 {
 	struct coll *c;
-	char status[512], *end;
-	long ms = 0;
+	char status[512];
+	uint64_t ms = 0;
 
-	if (argc == 3) {
-		if (strncmp(argv[2], "wait=", 5) ||
-		    (ms = strtol(argv[2] + 5, &end, 10), *end) ||
-		    !argv[2][5] || ms < 0 || ms > 10000)
-			return proto_err(cn, "usage: INDEXSTATUS <name> "
-					 "[wait=<ms, 0 to 10000>]");
-	}
+	if (argc == 3 && (strncmp(argv[2], "wait=", 5) ||
+			  parse_u64(argv[2] + 5, 10000, &ms) < 0))
+		return proto_err(cn, "usage: INDEXSTATUS <name> "
+				 "[wait=<ms, 0 to 10000>]");
 	if (!(c = node_coll_find(cn->nd, cn->user, argv[1])))
 		return unknown_coll(cn, argv[1]);
 	if (ms)

@@ -335,12 +335,13 @@ struct node {
 	/*
 	 * node_visible's reads of etcd's revision (follow.c): one read
 	 * serves every request that arrived before it started.  Reads are
-	 * numbered from 1; rev_last and rev_err are read rev_done's answer.
+	 * numbered from 1, one at a time (under way while rev_started >
+	 * rev_done, so rev_done is also how many were made); rev_last and
+	 * rev_err are read rev_done's answer.
 	 */
 	pthread_mutex_t rev_mu;
 	pthread_cond_t rev_cv;
-	uint64_t rev_started, rev_done, rev_reads;
-	int rev_busy;
+	uint64_t rev_started, rev_done;
 	int64_t rev_last;
 	struct mv_err rev_err;
 	int lockfd;			/* cluster: data_dir's LOCK */
@@ -692,6 +693,11 @@ void node_index_wait(struct coll *c, int ms);
  * wall-clock jumps.
  */
 int64_t node_mono_ms(void);
+/*
+ * The CLOCK_REALTIME time ms milliseconds from now, as
+ * pthread_cond_timedwait takes it.
+ */
+void node_deadline(struct timespec *ts, int64_t ms);
 time_t node_mono_s(void);
 /*
  * Tests only: with the environment variable var set to N, pause N ms,

@@ -663,15 +663,8 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 				break;
 			{
 				struct timespec ts;
-				int64_t ms = wake - now;
 
-				clock_gettime(CLOCK_REALTIME, &ts);
-				ts.tv_sec += ms / 1000;
-				ts.tv_nsec += (ms % 1000) * 1000000;
-				if (ts.tv_nsec >= 1000000000) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000;
-				}
+				node_deadline(&ts, wake - now);
 				pthread_cond_timedwait(&w.cv, &w.mu, &ts);
 			}
 		}

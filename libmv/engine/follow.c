@@ -102,12 +102,7 @@ int node_wait_applied(struct node *nd, int64_t rev, int ms,
 			 * wake-up) and a stop are seen within 2 ms. */
 			struct timespec ts;
 
-			clock_gettime(CLOCK_REALTIME, &ts);
-			ts.tv_nsec += 2000000;
-			if (ts.tv_nsec >= 1000000000) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000;
-			}
+			node_deadline(&ts, 2);
 			pthread_mutex_lock(&applied_mu);
 			if (atomic_load(&nd->applied_rev) < rev)
 				pthread_cond_timedwait(&applied_cv, &applied_mu,
@@ -137,18 +132,15 @@ static int shared_revision(struct node *nd, int64_t *rev, struct mv_err *err)
 		uint64_t ticket;
 		int64_t r = 0;
 
-		if (nd->rev_busy) {
+		if (nd->rev_started > nd->rev_done) {	/* one under way */
 			pthread_cond_wait(&nd->rev_cv, &nd->rev_mu);
 			continue;
 		}
 		ticket = ++nd->rev_started;
-		nd->rev_busy = 1;
 		pthread_mutex_unlock(&nd->rev_mu);
 		rc = mv_meta_revision(nd->meta, &r, &e);
 		pthread_mutex_lock(&nd->rev_mu);
-		nd->rev_busy = 0;
 		nd->rev_done = ticket;
-		nd->rev_reads++;
 		nd->rev_last = rc < 0 ? 0 : r;
 		nd->rev_err = e;
 		if (rc < 0 && !nd->rev_err.code)
@@ -168,7 +160,7 @@ uint64_t node_revision_reads(struct node *nd)
 	uint64_t n;
 
 	pthread_mutex_lock(&nd->rev_mu);
-	n = nd->rev_reads;
+	n = nd->rev_done;
 	pthread_mutex_unlock(&nd->rev_mu);
 	return n;
 }

@@ -511,13 +511,7 @@ void node_index_wait(struct coll *c, int ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	node_deadline(&ts, ms);
 	pthread_mutex_lock(&c->build_lock);
 	while (c->build.state == BUILD_RUNNING &&
 	       pthread_cond_timedwait(&c->build_cv, &c->build_lock, &ts) == 0)

@@ -90,6 +90,17 @@ int64_t node_mono_ms(void)
 	return mv_mono_ms();
 }
 
+void node_deadline(struct timespec *ts, int64_t ms)
+{
+	clock_gettime(CLOCK_REALTIME, ts);
+	ts->tv_sec += ms / 1000;
+	ts->tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts->tv_nsec >= 1000000000) {
+		ts->tv_sec++;
+		ts->tv_nsec -= 1000000000;
+	}
+}
+
 time_t node_mono_s(void)
 {
 	struct timespec ts;
