@@ -5,8 +5,9 @@
 # fans out to the holders of what it does not hold and equals brute force
 # over all the rows, a stopped replica changes nothing, a stopped only
 # copy fails searches with 75 naming what is missing until its lease
-# expires and the others load its units, and GET reads every row through
-# a node holding few of them.  etcd is this file's own; RGW the run's
+# expires and the others load its units, GET reads every row through
+# a node holding few of them, and an index dropped or replaced by one
+# covering fewer segments leaves no segment unserved for a moment.  etcd is this file's own; RGW the run's
 # (MV_TEST_*) or this file's.
 
 load helpers/mv
@@ -223,4 +224,68 @@ held_pair_is() {
 	[ "$ms" -lt 20000 ]
 	run -0 bash -c "echo '$r $r $r $r' | mv-search -a ${ADDR[2]} -k 1 things | cut -f3"
 	assert_output "$r"
+}
+
+@test "num_replicas=0: an index dropped through one node: searches through every node at once equal brute force" {
+	local i r
+	place_up 0
+	load_rows
+	poll 10 held_sum_is 12
+	for r in 1 2 3; do
+		run -0 mv-index -a "${ADDR[1]}" things --type Flat
+		for i in 1 2 3; do
+			search_ok "$i" || fail "round $r: indexed search through node $i"
+		done
+		# The segments the index covered are units again, each on one
+		# node, which must serve it as soon as it has applied the drop.
+		run -0 mv-index -a "${ADDR[$((r % 3 + 1))]}" things --drop
+		for i in 3 2 1; do
+			search_ok "$i" || fail "round $r: search through node $i after the drop"
+		done
+	done
+}
+
+@test "num_replicas=0: an index replaced by one that covers fewer segments: searches through every node at once equal brute force" {
+	local i build
+	# Node 1's builds pause 3 s after taking their segments.
+	export MV_TEST_PAUSE_BUILD=3000
+	node_up 1 --num_replicas=0 --auto_compact=false
+	unset MV_TEST_PAUSE_BUILD
+	node_up 2 --num_replicas=0 --auto_compact=false
+	node_up 3 --num_replicas=0 --auto_compact=false
+	load_rows
+	poll 10 held_sum_is 12
+	# Node 1 builds over the 12 segments; meanwhile a 13th, and node 2's
+	# index over all 13, which node 1's then replaces.
+	mv-index -q -a "${ADDR[1]}" things --type Flat 3>&- &
+	build=$!
+	poll 20 grep -q "test pause: MV_TEST_PAUSE_BUILD, " \
+		"$BATS_TEST_TMPDIR/n1.log" || fail "the build did not start"
+	awk '{ $1 = $1 + 5000; print }' "$BATS_TEST_TMPDIR/rows.txt" |
+		sed -n 1,150p >"$BATS_TEST_TMPDIR/more.txt"
+	mv-insert -q -a "${ADDR[3]}" --ids-first things "$BATS_TEST_TMPDIR/more.txt"
+	run -0 mv-index -a "${ADDR[2]}" things --type Flat
+	cat "$BATS_TEST_TMPDIR/more.txt" >>"$BATS_TEST_TMPDIR/rows.txt"
+	python3 -c 'import sys
+rows = [l.split() for l in open(sys.argv[1] + "/rows.txt")]
+rows = [(int(r[0]), list(map(float, r[1:]))) for r in rows]
+for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
+    q = list(map(float, l.split()))
+    d = sorted((sum((a - b) ** 2 for a, b in zip(q, v)), i) for i, v in rows)
+    for rank, (dist, i) in enumerate(d[:5]):
+        print(qi, rank + 1, i, sep="\t")' "$BATS_TEST_TMPDIR" \
+		>"$BATS_TEST_TMPDIR/want"
+	for i in 1 2 3; do
+		search_ok "$i" || fail "search through node $i, node 2's index"
+	done
+	wait "$build" || fail "node 1's build failed"
+	# The 13th segment is a unit again, on one node, which must serve
+	# it as soon as it has applied node 1's index.
+	for i in 3 2 1; do
+		search_ok "$i" || fail "search through node $i, node 1's index"
+	done
+	# node 1's build took the 12 segments' rows
+	run -0 mv-index -a "${ADDR[1]}" things --status
+	assert_line state=done
+	assert_line rows=1800
 }

@@ -198,6 +198,10 @@ struct reuse {
 		size_t n;
 	} *dels;
 	size_t ndels;
+	struct seg **fills;		/* the vectors of segments held
+					 * without them (an index covered
+					 * them) that no index covers now */
+	size_t nfills;
 	char ixpath[MV_SPATH];		/* an index read ahead ("": none) */
 	struct mv_index *ix;
 	uint64_t ixlen;

@@ -376,6 +376,29 @@ int node_seg_read(struct node *nd, struct coll *c, const char *path,
 }
 
 /*
+ * Give s the vectors of t, a fresh read of the same file, and free t;
+ * its rows, columns and deletions stay s's.
+ */
+static int seg_take_vecs(struct seg *s, struct seg *t, struct mv_err *err)
+{
+	int rc = 0;
+
+	if (t->n != s->n || (t->n && !t->vecs)) {
+		rc = mv_err_set(err, MV_EIO, "'%s' changed while loading",
+				s->path);
+	} else {
+		s->own = t->own;
+		s->vecs = t->vecs;
+		s->raw = t->raw;
+		s->norms2 = t->norms2;
+		t->own = NULL;
+		t->norms2 = NULL;
+	}
+	node_seg_free(t);
+	return rc;
+}
+
+/*
  * The vectors of s, read without them because an index was to cover it,
  * when that index did not load: brute force needs them after all.
  */
@@ -385,21 +408,7 @@ static int seg_fill(struct node *nd, struct coll *c, struct seg *s,
 	struct seg *t = NULL;
 	int rc = seg_read(nd, c, s->path, s->seq, 0, 0, 0, &t, err);
 
-	if (rc < 0)
-		return rc;
-	if (t->n != s->n || (t->n && !t->vecs)) {
-		node_seg_free(t);
-		return mv_err_set(err, MV_EIO, "'%s' changed while loading",
-				  s->path);
-	}
-	s->own = t->own;
-	s->vecs = t->vecs;
-	s->raw = t->raw;
-	s->norms2 = t->norms2;
-	t->own = NULL;
-	t->norms2 = NULL;
-	node_seg_free(t);
-	return 0;
+	return rc < 0 ? rc : seg_take_vecs(s, t, err);
 }
 
 int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err)
@@ -509,9 +518,21 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 					r->newmin = l->seq;
 			}
 		if (!s && (o = node_coll_seg(r->c, path)) &&
-		    !(s = seg_clone(o)))
+		    !(s = seg_clone(o))) {
 			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-		else if (!s) {
+		} else if (s && s->from) {
+			/* Its vectors read again (node_reload_read). */
+			for (size_t i = 0; rc == 0 && i < r->nfills; i++)
+				if (r->fills[i] &&
+				    !strcmp(r->fills[i]->path, path)) {
+					rc = seg_take_vecs(s, r->fills[i], err);
+					r->fills[i] = NULL;
+				}
+			if (rc < 0) {
+				node_seg_free(s);
+				return rc;
+			}
+		} else if (!s) {
 			mv_err_set(err, MV_EAGAIN, "'%s' appeared after the "
 				   "reload's reads", path);
 			return NODE_RELOAD_AGAIN;
@@ -623,20 +644,38 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 	if (rc < 0)
 		goto out;
 	if (!(r->segs = calloc(lc.n + 1, sizeof(*r->segs))) ||
+	    !(r->fills = calloc(lc.n + 1, sizeof(*r->fills))) ||
 	    !(r->dels = calloc(lc.n + 1, sizeof(*r->dels)))) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
 	/* The vector files c lacks, then the delete logs they need. */
 	for (size_t i = 0; i < lc.n && rc == 0; i++) {
-		struct seg *s = NULL;
+		struct seg *s = NULL, *o;
+		int fill;
 
 		if (!lc.v[i].kind)
 			continue;
 		snprintf(path, sizeof(path), "%s%s", dir, lc.v[i].name);
 		pthread_rwlock_rdlock(&c->lock);
-		held = node_coll_seg(c, path) != NULL;
+		o = node_coll_seg(c, path);
+		held = o != NULL;
+		fill = o && !o->vecs && o->n > o->ndeleted &&
+		       node_place_held(nd, path) &&
+		       !(index && index_covers(index, lc.v[i].name));
 		pthread_rwlock_unlock(&c->lock);
+		if (fill) {
+			/*
+			 * Held, without vectors because the old index
+			 * covered it, and the new one does not (or there is
+			 * none): searched by brute force from the swap on.
+			 */
+			rc = seg_read(nd, c, path, lc.v[i].seq, 0, 0, 0, &s,
+				      err);
+			if (rc == 0)
+				r->fills[r->nfills++] = s;
+			continue;
+		}
 		if (held)
 			continue;
 		rc = seg_read(nd, c, path, lc.v[i].seq,
@@ -690,14 +729,17 @@ void node_reuse_release(struct reuse *r)
 	for (size_t i = 0; i < r->nsegs; i++)
 		node_seg_free(r->segs[i]);
 	free(r->segs);
+	for (size_t i = 0; i < r->nfills; i++)
+		node_seg_free(r->fills[i]);
+	free(r->fills);
 	for (size_t i = 0; i < r->ndels; i++)
 		free(r->dels[i].ids);
 	free(r->dels);
 	mv_index_free(r->ix);
-	r->segs = NULL;
+	r->segs = r->fills = NULL;
 	r->dels = NULL;
 	r->ix = NULL;
-	r->nsegs = r->ndels = 0;
+	r->nsegs = r->nfills = r->ndels = 0;
 }
 
 void node_reload_adopt(struct coll *c, struct coll *n2)

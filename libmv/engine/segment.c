@@ -167,7 +167,8 @@ void node_seg_lend(struct seg *o, struct seg *s)
 	o->lent |= SEG_LENT_ROWS;
 	if (o->map && !s->map && !(o->lent & SEG_LENT_MAP)) {
 		s->map = o->map;
-		s->raw = o->raw;
+		if (!s->raw)	/* else its vectors, read again */
+			s->raw = o->raw;
 		o->lent |= SEG_LENT_MAP;
 	}
 	/*
