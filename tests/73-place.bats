@@ -7,7 +7,8 @@
 # copy fails searches with 75 naming what is missing until its lease
 # expires and the others load its units, GET reads every row through
 # a node holding few of them, and an index dropped or replaced by one
-# covering fewer segments leaves no segment unserved for a moment.  etcd is this file's own; RGW the run's
+# covering fewer segments leaves no segment unserved for a moment, and
+# a holder asked for a unit it has yet to load waits for its placer.  etcd is this file's own; RGW the run's
 # (MV_TEST_*) or this file's.
 
 load helpers/mv
@@ -288,4 +289,34 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	run -0 mv-index -a "${ADDR[1]}" things --status
 	assert_line state=done
 	assert_line rows=1800
+}
+
+@test "num_replicas=0: a node stopped cleanly: its units move, and searches through the others wait for their new holders to load them, never 75" {
+	local a b
+	# The placers of nodes 1 and 3 pause 1.5 s before they load what
+	# they newly hold (S3 slow, or a large unit).
+	export MV_TEST_PAUSE_PLACE=1500
+	node_up 1 --num_replicas=0 --auto_compact=false
+	node_up 3 --num_replicas=0 --auto_compact=false
+	unset MV_TEST_PAUSE_PLACE
+	node_up 2 --num_replicas=0 --auto_compact=false
+	load_rows
+	poll 10 held_sum_is 12
+	[ "$(held 2)" -gt 0 ] || skip "node 2 holds no unit (one run in 130)"
+	# Node 2 stops: its lease revoked, its units go to nodes 1 and 3,
+	# which are held up loading them.
+	kill "${PID[2]}"
+	wait "${PID[2]}" || true
+	PID[2]=
+	# Through both at once: whichever got a unit of node 2's is asked for
+	# it by the other while its placer is held up.
+	search_ok 1 &
+	a=$!
+	search_ok 3 &
+	b=$!
+	wait "$a" || fail "search through node 1 while the units move"
+	wait "$b" || fail "search through node 3 while the units move"
+	grep -q "test pause: MV_TEST_PAUSE_PLACE, " "$BATS_TEST_TMPDIR/n1.log" \
+		"$BATS_TEST_TMPDIR/n3.log" || fail "no placer paused"
+	poll 10 held_pair_is 1 3 12
 }

@@ -344,7 +344,11 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 	if ((part ? node_search_units(cn->nd, c, q, nq, k, nprobe, ef, f, asof,
 				      &want, NULL, &missing, ids, dist, &e)
 		  : node_search_all(cn->nd, c, q, nq, k, nprobe, ef, f, ftext,
-				    asof, ids, dist, &e)) < 0) {
+				    asof, ids, dist, &e)) < 0 ||
+	    /* Units it holds but has yet to load: waited for, bounded. */
+	    (missing.n && node_search_held(cn->nd, c, &missing,
+					   MV_HELD_WAIT_MS, q, nq, k, nprobe,
+					   ef, f, asof, ids, dist, &e) < 0)) {
 		rc = reply_err(cn, &e);
 		goto out;
 	}

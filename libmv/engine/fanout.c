@@ -3,8 +3,9 @@
  * this node serves are searched here, the others asked of their live
  * holders (place.c), one request per node and all of them at once, over
  * connections kept between searches: `SEARCH ... units=a,b rev=R`, which
- * the holder answers once it has applied revision R, saying which of the
- * units it did not serve (`missing=`).  Those, and the units of a holder
+ * the holder answers once it has applied revision R (and loaded, waiting
+ * up to MV_HELD_WAIT_MS, the units asked that it holds), saying which of
+ * the units it did not serve (`missing=`).  Those, and the units of a holder
  * that failed or did not answer in time, go to the next holder; the
  * answers merge into one top-k (ties by smaller id, an id once).  A unit
  * no holder answered for fails the search with MV_EAGAIN naming it: never
@@ -395,36 +396,35 @@ static void fan_merge(int l2, size_t nq, size_t k, const int64_t *ri,
 		}
 }
 
-/* Wait until this node serves the units left that it holds (the placer
- * loading them): search those here.  1 if it did. */
-static int fan_self(struct node *nd, struct coll *c, struct fan_unit *u,
-		    size_t nu, const float *q, size_t nq, size_t k,
-		    long nprobe, long ef, const struct mv_filter *f,
-		    uint64_t asof, int64_t *ids, float *dist,
-		    struct mv_err *err)
+int node_search_held(struct node *nd, struct coll *c,
+		     struct node_units *units, int ms, const float *q,
+		     size_t nq, size_t k, long nprobe, long ef,
+		     const struct mv_filter *f, uint64_t asof, int64_t *ids,
+		     float *dist, struct mv_err *err)
 {
 	struct node_units want = { 0 }, done = { 0 }, todo = { 0 };
-	int64_t end = node_mono_ms() + MV_VISIBLE_WAIT_MS;
+	int64_t end = node_mono_ms() + ms;
 	int64_t *ri = NULL;
 	float *rd = NULL;
 	int rc = 0;
+	size_t kept = 0;
 
-	for (size_t i = 0; i < nu; i++) {
+	for (size_t i = 0; nd->place && i < units->n; i++) {
 		char path[MV_SPATH];
 
-		if (u[i].done)
-			continue;
-		node_coll_path(c, u[i].leaf, path);
-		if (node_place_held(nd, path) && node_units_add(&want,
-							       u[i].leaf) < 0)
+		node_coll_path(c, units->v[i], path);
+		if (node_place_held(nd, path) &&
+		    (rc = node_units_add(&want, units->v[i])) < 0)
 			goto out;
 	}
 	if (!want.n)
 		goto out;
 	ri = malloc(nq * k * sizeof(*ri) + 1);
 	rd = malloc(nq * k * sizeof(*rd) + 1);
-	if (!ri || !rd)
+	if (!ri || !rd) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
+	}
 	pthread_mutex_lock(&nd->place->lock);
 	nd->place->kick = 1;
 	pthread_cond_broadcast(&nd->place->cv);
@@ -443,15 +443,40 @@ static int fan_self(struct node *nd, struct coll *c, struct fan_unit *u,
 	if (todo.n)
 		goto out;
 	fan_merge(c->metric == MV_L2, nq, k, ri, rd, ids, dist);
-	for (size_t i = 0; i < nu; i++)
-		if (node_units_has(&want, u[i].leaf))
-			u[i].done = 1;
+	for (size_t i = 0; i < units->n; i++)
+		if (!node_units_has(&want, units->v[i]))
+			memmove(units->v[kept++], units->v[i], MV_UNIT_LEAF);
+	units->n = kept;
 out:
 	free(ri);
 	free(rd);
 	node_units_free(&want);
 	node_units_free(&done);
 	node_units_free(&todo);
+	return rc;
+}
+
+/* node_search_held over the units of u not done yet: done if it served
+ * them. */
+static int fan_self(struct node *nd, struct coll *c, struct fan_unit *u,
+		    size_t nu, const float *q, size_t nq, size_t k,
+		    long nprobe, long ef, const struct mv_filter *f,
+		    uint64_t asof, int64_t *ids, float *dist,
+		    struct mv_err *err)
+{
+	struct node_units left = { 0 };
+	int rc = 0;
+
+	for (size_t i = 0; i < nu && rc == 0; i++)
+		if (!u[i].done && node_units_add(&left, u[i].leaf) < 0)
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (rc == 0 && left.n)
+		rc = node_search_held(nd, c, &left, MV_VISIBLE_WAIT_MS, q, nq,
+				      k, nprobe, ef, f, asof, ids, dist, err);
+	for (size_t i = 0; rc == 0 && i < nu; i++)
+		if (!u[i].done && !node_units_has(&left, u[i].leaf))
+			u[i].done = 1;
+	node_units_free(&left);
 	return rc;
 }
 

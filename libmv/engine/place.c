@@ -480,6 +480,8 @@ static int place_coll(struct node *nd, struct coll *c, int *missing)
 		}
 		again |= busy;
 	}
+	if (nw || ipath[0])
+		node_test_pause("MV_TEST_PAUSE_PLACE");
 	for (size_t i = 0; i < nw && !atomic_load(&nd->stop); i++) {
 		struct seg tmp;
 		struct mv_err e = { 0 };
