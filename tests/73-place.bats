@@ -320,3 +320,23 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 		"$BATS_TEST_TMPDIR/n3.log" || fail "no placer paused"
 	poll 10 held_pair_is 1 3 12
 }
+
+@test "a node that cannot listen (its port taken) exits without joining: nothing is placed on it, searches through the others answer" {
+	local i home=$BATS_TEST_TMPDIR/n4
+	place_up 0
+	load_rows
+	poll 10 held_sum_is 12
+	mkdir -p "$home"
+	# Node 1's port: the fourth node has loaded everything when it
+	# finds the port taken.
+	run -78 --separate-stderr env MV_HOME="$home" mv-noded \
+		--listen="${ADDR[1]}" --etcd="$ETCD" --cluster_id="$CID" \
+		--user="$MV_USER" --data_dir="$home" \
+		--s3_endpoint="$MV_TEST_S3_ENDPOINT" \
+		--s3_bucket="$MV_TEST_S3_BUCKET" 3>&-
+	assert_regex "$stderr" "in use"
+	refute_regex "$stderr" "listening on"
+	for i in 1 2 3; do
+		search_ok "$i" || fail "search through node $i after the fourth node's start"
+	done
+}

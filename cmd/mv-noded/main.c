@@ -247,6 +247,8 @@ int main(int argc, char **argv)
 		mv_big_pool_limit(lim);
 	}
 	the_node = &nd;
+	/* A cluster node joins once it listens (node_start, below). */
+	nd.start_later = 1;
 	if (node_open(&nd, &err) < 0) {
 		log_warnx("cannot open '%s': %s", nd.conf.data_dir, err.msg);
 		/* A damaged store needs the operator: EX_CONFIG, like a bad
@@ -264,11 +266,17 @@ int main(int argc, char **argv)
 		lfds[i] = mv_net_listen(&a, &err);
 		if (lfds[i] < 0) {
 			log_warnx("%s", err.msg);
+			node_close(&nd);
 			return mv_exit_code(err.code);
 		}
 		if (i == 0)
 			snprintf(nd.addr, sizeof(nd.addr), "%s", a.text);
 		log_info("listening on %s", a.text);
+	}
+	if (node_start(&nd, &err) < 0) {
+		log_warnx("cannot join the cluster: %s", err.msg);
+		node_close(&nd);
+		return mv_exit_code(err.code);
 	}
 	{
 		struct sigaction sa = { 0 };

@@ -326,6 +326,14 @@ struct node {
 	 * in one process, in a test): node_close leaves them open.
 	 */
 	int meta_preset, store_preset;
+	/*
+	 * Set before node_open: it leaves the cluster's live key and
+	 * threads to node_start (mv-noded: once it listens, so that no
+	 * node is sent to one that cannot answer); open_rev is the
+	 * revision node_open loaded.
+	 */
+	int start_later;
+	int64_t open_rev;
 	/* The cluster (follow.c): follower and lease keeper threads. */
 	pthread_t follower, keeper;
 	int threads;
@@ -367,6 +375,12 @@ extern struct node *the_node;
 int node_live_parse(const void *val, size_t vlen, uint32_t *no, char *addr,
 		    size_t cap);
 int node_open(struct node *nd, struct mv_err *err);
+/*
+ * After node_open with start_later: in a cluster, put the live key and
+ * start following the commit log (the others place units here from
+ * then on); embedded, nothing.
+ */
+int node_start(struct node *nd, struct mv_err *err);
 void node_close(struct node *nd);
 /*
  * Cluster: stop following the commit log and revoke the lease (the live

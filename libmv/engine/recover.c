@@ -348,9 +348,17 @@ int node_open(struct node *nd, struct mv_err *err)
 				  "and that are not this node's to delete, "
 				  "such as '%s'", oc.kept, ld, oc.kept_eg);
 	}
-	if (nd->cluster)
+	nd->open_rev = rev;
+	if (nd->cluster && !nd->start_later)
 		return node_cluster_start(nd, rev, err);
 	return 0;
+}
+
+int node_start(struct node *nd, struct mv_err *err)
+{
+	if (!nd->cluster || !nd->start_later || nd->threads)
+		return 0;
+	return node_cluster_start(nd, nd->open_rev, err);
 }
 
 /*
