@@ -340,3 +340,34 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 		search_ok "$i" || fail "search through node $i after the fourth node's start"
 	done
 }
+
+@test "num_replicas=0: searches through the others while a node stops cleanly wait for its units' new holders, never 75" {
+	local a b
+	node_up 1 --num_replicas=0 --auto_compact=false
+	node_up 2 --num_replicas=0 --auto_compact=false
+	# Node 3's stop pauses 1 s between leaving the commit log (it then
+	# refuses requests: behind) and revoking its live key.
+	export MV_TEST_PAUSE_STOP=1000
+	node_up 3 --num_replicas=0 --auto_compact=false
+	unset MV_TEST_PAUSE_STOP
+	load_rows
+	poll 10 held_sum_is 12
+	[ "$(held 3)" -gt 0 ] || skip "node 3 holds no unit (one run in 130)"
+	for a in 1 2; do
+		search_ok "$a" || fail "search through node $a"
+	done
+	kill "${PID[3]}"
+	poll 10 grep -q "test pause: MV_TEST_PAUSE_STOP, " \
+		"$BATS_TEST_TMPDIR/n3.log" || fail "node 3 did not pause"
+	# A flush node 3 will never apply (far from every query).
+	echo "9001 50 50 50 50 50 50 50 50" |
+		mv-insert -q -a "${ADDR[1]}" --ids-first things
+	search_ok 1 &
+	a=$!
+	search_ok 2 &
+	b=$!
+	wait "$a" || fail "search through node 1 while node 3 stops"
+	wait "$b" || fail "search through node 2 while node 3 stops"
+	wait "${PID[3]}" || true
+	PID[3]=
+}

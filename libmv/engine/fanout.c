@@ -37,6 +37,14 @@
 #define FAN_HEDGE_MS 300
 #define FAN_WAIT_MS 5000
 #define FAN_SUSPECT_MS 10000
+/*
+ * A unit whose holders all failed waits up to FAN_GONE_MS (within the
+ * search's bound) for the live set to change: a node stopping cleanly
+ * refuses requests from the moment it stops following the commit log
+ * until its live key goes, moments later, and then its units have new
+ * holders, which are asked.
+ */
+#define FAN_GONE_MS 2000
 /* Idle connections kept per peer. */
 #define FAN_POOL_PER_PEER 4
 /* Room for the unit names of one request line (the node's line: 64 KiB). */
@@ -709,8 +717,18 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 				more = !u[i].done && next_holder(nd, c, &u[i],
 								 &h);
 			}
-			if (!more)
-				break;
+			if (!more) {
+				uint64_t gen = node_place_gen(nd);
+				int64_t until = node_mono_ms() + FAN_GONE_MS;
+
+				if (until > end)
+					until = end;
+				while (node_place_gen(nd) == gen &&
+				       node_mono_ms() < until)
+					usleep(10 * 1000);
+				if (node_place_gen(nd) == gen)
+					break;
+			}
 		}
 	}
 	/* Requests still out: answered by others, or too late. */

@@ -1208,6 +1208,7 @@ void node_cluster_stop(struct node *nd)
 	pthread_join(nd->follower, NULL);
 	pthread_join(nd->keeper, NULL);
 	nd->threads = 0;
+	node_test_pause("MV_TEST_PAUSE_STOP");
 	node_place_free(nd);
 	sync_pool_close(nd);
 	lease = atomic_exchange(&nd->lease, 0);
