@@ -1205,15 +1205,21 @@ void node_cluster_stop(struct node *nd)
 	if (!nd->threads)
 		return;
 	atomic_store(&nd->stop, 1);
-	pthread_join(nd->follower, NULL);
+	/*
+	 * The live key goes as soon as the keeper (which would put it
+	 * again) has ended, before the follower (in a watch for up to
+	 * WATCH_MS): from stop on, requests for revisions not applied are
+	 * refused, and the others should find new holders at once.
+	 */
 	pthread_join(nd->keeper, NULL);
-	nd->threads = 0;
 	node_test_pause("MV_TEST_PAUSE_STOP");
-	node_place_free(nd);
-	sync_pool_close(nd);
 	lease = atomic_exchange(&nd->lease, 0);
 	if (lease)
 		mv_meta_lease_revoke(nd->meta, lease, NULL);
+	pthread_join(nd->follower, NULL);
+	nd->threads = 0;
+	node_place_free(nd);
+	sync_pool_close(nd);
 }
 
 /* --- named sessions ------------------------------------------------- */
