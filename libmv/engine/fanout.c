@@ -39,10 +39,11 @@
 #define FAN_SUSPECT_MS 10000
 /*
  * A unit whose holders all failed waits up to FAN_GONE_MS (within the
- * search's bound) for the live set to change: a node stopping cleanly
- * refuses requests from the moment it stops following the commit log
- * until its live key goes, moments later, and then its units have new
- * holders, which are asked.
+ * search's bound) for the live set to change, unless it changed since
+ * the search began: a node stopping cleanly refuses requests from the
+ * moment it stops following the commit log until its live key goes,
+ * moments later, and then its units have new holders (or, restarted, the
+ * same node again), which are asked.
  */
 #define FAN_GONE_MS 2000
 /* Idle connections kept per peer. */
@@ -564,6 +565,7 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 	int64_t rev = atomic_load(&nd->applied_rev), t0 = node_mono_ms();
 	int64_t hedge, end;
 	int rc, l2 = c->metric == MV_L2;
+	uint64_t asked_gen = node_place_gen(nd);
 
 	if (!nd->place)
 		return node_search_at(nd, c, q, nq, k, nprobe, ef, f, asof,
@@ -723,11 +725,23 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 
 				if (until > end)
 					until = end;
-				while (node_place_gen(nd) == gen &&
-				       node_mono_ms() < until)
+				while (gen == asked_gen &&
+				       node_mono_ms() < until) {
 					usleep(10 * 1000);
-				if (node_place_gen(nd) == gen)
+					gen = node_place_gen(nd);
+				}
+				if (gen == asked_gen)
 					break;
+				/*
+				 * The live set changed since the units were
+				 * asked: a holder that failed may be back (a
+				 * restart keeps its number); ask them all
+				 * again.
+				 */
+				asked_gen = gen;
+				for (size_t i = 0; i < nu; i++)
+					if (!u[i].done)
+						u[i].ntried = 0;
 			}
 		}
 	}
