@@ -245,8 +245,9 @@ int node_del_apply(struct coll *c, const char *path, uint64_t seq,
 
 /*
  * follow.c: the cluster.  node_cluster_start (in node_open after the
- * load, or in node_start once mv-noded listens) joins the cluster and starts the follower and the lease keeper;
- * node_cluster_stop ends them.  node_wait_applied waits until the node
+ * load, or in node_start once mv-noded listens) joins the cluster and
+ * starts the follower and the lease keeper; node_cluster_stop ends
+ * them.  node_wait_applied waits until the node
  * has applied revision rev (bounded by ms: then MV_EAGAIN "node N
  * behind").
  */
