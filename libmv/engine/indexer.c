@@ -390,6 +390,38 @@ out:
 	return rc;
 }
 
+/*
+ * A build whose inputs another node merged away meanwhile (install:
+ * MV_EAGAIN, BUSY) starts again over the segments now, up to this many
+ * builds in all.
+ */
+#define BUILD_TRIES 3
+
+/* j's snapshot taken again: every segment flushed so far. */
+static int snapshot_again(struct build_job *j, struct coll *c)
+{
+	int64_t rows = 0;
+
+	node_coll_reader_end(c);
+	node_coll_reader_start(c);
+	free(j->segs);
+	pthread_rwlock_rdlock(&c->lock);
+	j->nsegs = c->nsegs;
+	j->segs = malloc((c->nsegs ? c->nsegs : 1) * sizeof(*j->segs));
+	if (j->segs && c->nsegs)
+		memcpy(j->segs, c->segs, c->nsegs * sizeof(*j->segs));
+	pthread_rwlock_unlock(&c->lock);
+	if (!j->segs)
+		return -1;
+	for (size_t i = 0; i < j->nsegs; i++)
+		rows += (int64_t)j->segs[i]->n;
+	pthread_mutex_lock(&c->build_lock);
+	c->build.rows = rows;
+	c->build.progress = 0;
+	pthread_mutex_unlock(&c->build_lock);
+	return 0;
+}
+
 static void *build_main(void *arg)
 {
 	struct build_job *j = arg;
@@ -397,6 +429,18 @@ static void *build_main(void *arg)
 	struct mv_err e = { 0 };
 	time_t t0 = time(NULL);
 	int rc = build(j, &e);
+
+	for (int tries = 1; rc == MV_EAGAIN && e.kind == MV_K_BUSY &&
+	     tries < BUILD_TRIES && !c->dropped; tries++) {
+		log_info("collection '%s': index build %s started again over "
+			 "the segments now (%s)", c->name, j->spec, e.msg);
+		mv_err_clear(&e);
+		if (snapshot_again(j, c) < 0) {
+			rc = mv_err_set(&e, MV_EINTERNAL, "out of memory");
+			break;
+		}
+		rc = build(j, &e);
+	}
 
 	pthread_mutex_lock(&c->build_lock);
 	c->build.state = rc < 0 ? BUILD_FAILED : BUILD_DONE;
