@@ -397,13 +397,12 @@ out:
  */
 #define BUILD_TRIES 3
 
-/* j's snapshot taken again: every segment flushed so far. */
-static int snapshot_again(struct build_job *j, struct coll *c)
+/*
+ * The build's snapshot: every segment flushed so far (what a reload swaps
+ * out after it stays until node_coll_reader_end).  -1: out of memory.
+ */
+static int snapshot(struct build_job *j, struct coll *c)
 {
-	int64_t rows = 0;
-
-	node_coll_reader_end(c);
-	node_coll_reader_start(c);
 	free(j->segs);
 	pthread_rwlock_rdlock(&c->lock);
 	j->nsegs = c->nsegs;
@@ -411,7 +410,17 @@ static int snapshot_again(struct build_job *j, struct coll *c)
 	if (j->segs && c->nsegs)
 		memcpy(j->segs, c->segs, c->nsegs * sizeof(*j->segs));
 	pthread_rwlock_unlock(&c->lock);
-	if (!j->segs)
+	return j->segs ? 0 : -1;
+}
+
+/* j's snapshot taken again, for another build. */
+static int snapshot_again(struct build_job *j, struct coll *c)
+{
+	int64_t rows = 0;
+
+	node_coll_reader_end(c);
+	node_coll_reader_start(c);
+	if (snapshot(j, c) < 0)
 		return -1;
 	for (size_t i = 0; i < j->nsegs; i++)
 		rows += (int64_t)j->segs[i]->n;
@@ -501,13 +510,7 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	 * out after it stays until the build ends (build_main).
 	 */
 	node_coll_reader_start(c);
-	pthread_rwlock_rdlock(&c->lock);
-	j->nsegs = c->nsegs;
-	j->segs = malloc((c->nsegs ? c->nsegs : 1) * sizeof(*j->segs));
-	if (j->segs && c->nsegs)
-		memcpy(j->segs, c->segs, c->nsegs * sizeof(*j->segs));
-	pthread_rwlock_unlock(&c->lock);
-	if (!j->segs) {
+	if (snapshot(j, c) < 0) {
 		pthread_mutex_unlock(&c->build_lock);
 		node_coll_reader_end(c);
 		free(j);
