@@ -329,11 +329,10 @@ struct node {
 	/*
 	 * Set before node_open: it leaves the cluster's live key and
 	 * threads to node_start (mv-noded: once it listens, so that no
-	 * node is sent to one that cannot answer); open_rev is the
-	 * revision node_open loaded.
+	 * node is sent to one that cannot answer), from the revision it
+	 * loaded (applied_rev).
 	 */
 	int start_later;
-	int64_t open_rev;
 	/* The cluster (follow.c): follower and lease keeper threads. */
 	pthread_t follower, keeper;
 	int threads;

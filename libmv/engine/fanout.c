@@ -489,6 +489,28 @@ static int fan_self(struct node *nd, struct coll *c, struct fan_unit *u,
 	return rc;
 }
 
+/*
+ * 1 (and *gen the new generation) once the live set is not the one of
+ * generation *gen, waiting for that up to FAN_GONE_MS, never past end;
+ * else 0.
+ */
+static int live_set_changed(struct node *nd, uint64_t *gen, int64_t end)
+{
+	int64_t until = node_mono_ms() + FAN_GONE_MS;
+	uint64_t g = node_place_gen(nd);
+
+	if (until > end)
+		until = end;
+	while (g == *gen && node_mono_ms() < until) {
+		usleep(10 * 1000);
+		g = node_place_gen(nd);
+	}
+	if (g == *gen)
+		return 0;
+	*gen = g;
+	return 1;
+}
+
 /* The best live holder of unit x not asked yet (not this node): 1 and
  * *out, or 0. */
 static int next_holder(struct node *nd, struct coll *c,
@@ -719,30 +741,16 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 				more = !u[i].done && next_holder(nd, c, &u[i],
 								 &h);
 			}
-			if (!more) {
-				uint64_t gen = node_place_gen(nd);
-				int64_t until = node_mono_ms() + FAN_GONE_MS;
-
-				if (until > end)
-					until = end;
-				while (gen == asked_gen &&
-				       node_mono_ms() < until) {
-					usleep(10 * 1000);
-					gen = node_place_gen(nd);
-				}
-				if (gen == asked_gen)
-					break;
-				/*
-				 * The live set changed since the units were
-				 * asked: a holder that failed may be back (a
-				 * restart keeps its number); ask them all
-				 * again.
-				 */
-				asked_gen = gen;
-				for (size_t i = 0; i < nu; i++)
-					if (!u[i].done)
-						u[i].ntried = 0;
-			}
+			if (!more && !live_set_changed(nd, &asked_gen, end))
+				break;
+			/*
+			 * None left, but the live set changed since the units
+			 * were asked: a holder that failed may be back (a
+			 * restart keeps its number); ask them all again.
+			 */
+			for (size_t i = 0; !more && i < nu; i++)
+				if (!u[i].done)
+					u[i].ntried = 0;
 		}
 	}
 	/* Requests still out: answered by others, or too late. */

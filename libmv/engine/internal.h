@@ -373,6 +373,12 @@ void node_place_suspect(struct node *nd, uint32_t no, int ms);
 /* Free s's vectors unless this node holds s (c->lock exclusive, or s
  * not yet shared). */
 void node_place_drop_vecs(struct node *nd, struct seg *s);
+/*
+ * The searched vectors of tmp->path (n rows) read from storage into tmp:
+ * own, vecs and norms2 (a cosine file's normalised), nothing else.
+ */
+int node_seg_vecs_read(struct node *nd, struct coll *c, struct seg *tmp,
+		       uint64_t n, struct mv_err *err);
 /* The placer thread (node_cluster_start / node_cluster_stop). */
 int node_place_start(struct node *nd, struct mv_err *err);
 void node_place_stop(struct node *nd);

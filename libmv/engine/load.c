@@ -375,27 +375,35 @@ int node_seg_read(struct node *nd, struct coll *c, const char *path,
 			err);
 }
 
-/*
- * Give s the vectors of t, a fresh read of the same file, and free t;
- * its rows, columns and deletions stay s's.
- */
-static int seg_take_vecs(struct seg *s, struct seg *t, struct mv_err *err)
+/* The vectors of the n rows of path alone (node_seg_vecs_read), in *out. */
+static int vecs_read(struct node *nd, struct coll *c, const char *path,
+		     uint64_t n, struct seg **out, struct mv_err *err)
 {
-	int rc = 0;
+	struct seg *t = calloc(1, sizeof(*t));
+	int rc;
 
-	if (t->n != s->n || (t->n && !t->vecs)) {
-		rc = mv_err_set(err, MV_EIO, "'%s' changed while loading",
-				s->path);
-	} else {
-		s->own = t->own;
-		s->vecs = t->vecs;
-		s->raw = t->raw;
-		s->norms2 = t->norms2;
-		t->own = NULL;
-		t->norms2 = NULL;
+	if (!t)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	snprintf(t->path, sizeof(t->path), "%s", path);
+	rc = node_seg_vecs_read(nd, c, t, n, err);
+	if (rc < 0) {
+		free(t);
+		return rc;
 	}
+	*out = t;
+	return 0;
+}
+
+/* Give s the vectors of t (vecs_read of its file) and free t. */
+static void seg_take_vecs(struct seg *s, struct seg *t)
+{
+	s->own = t->own;
+	s->vecs = t->vecs;
+	s->raw = t->raw;
+	s->norms2 = t->norms2;
+	t->own = NULL;
+	t->norms2 = NULL;
 	node_seg_free(t);
-	return rc;
 }
 
 /*
@@ -406,9 +414,11 @@ static int seg_fill(struct node *nd, struct coll *c, struct seg *s,
 		    struct mv_err *err)
 {
 	struct seg *t = NULL;
-	int rc = seg_read(nd, c, s->path, s->seq, 0, 0, 0, &t, err);
+	int rc = vecs_read(nd, c, s->path, s->n, &t, err);
 
-	return rc < 0 ? rc : seg_take_vecs(s, t, err);
+	if (rc == 0)
+		seg_take_vecs(s, t);
+	return rc;
 }
 
 int node_seg_attach(struct coll *c, struct seg *s, struct mv_err *err)
@@ -522,16 +532,12 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		} else if (s && s->from) {
 			/* Its vectors read again (node_reload_read). */
-			for (size_t i = 0; rc == 0 && i < r->nfills; i++)
+			for (size_t i = 0; i < r->nfills; i++)
 				if (r->fills[i] &&
 				    !strcmp(r->fills[i]->path, path)) {
-					rc = seg_take_vecs(s, r->fills[i], err);
+					seg_take_vecs(s, r->fills[i]);
 					r->fills[i] = NULL;
 				}
-			if (rc < 0) {
-				node_seg_free(s);
-				return rc;
-			}
 		} else if (!s) {
 			mv_err_set(err, MV_EAGAIN, "'%s' appeared after the "
 				   "reload's reads", path);
@@ -652,6 +658,7 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 	/* The vector files c lacks, then the delete logs they need. */
 	for (size_t i = 0; i < lc.n && rc == 0; i++) {
 		struct seg *s = NULL, *o;
+		uint64_t n = 0;
 		int fill;
 
 		if (!lc.v[i].kind)
@@ -663,6 +670,8 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 		fill = o && !o->vecs && o->n > o->ndeleted &&
 		       node_place_held(nd, path) &&
 		       !(index && index_covers(index, lc.v[i].name));
+		if (fill)
+			n = o->n;
 		pthread_rwlock_unlock(&c->lock);
 		if (fill) {
 			/*
@@ -670,8 +679,7 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 			 * covered it, and the new one does not (or there is
 			 * none): searched by brute force from the swap on.
 			 */
-			rc = seg_read(nd, c, path, lc.v[i].seq, 0, 0, 0, &s,
-				      err);
+			rc = vecs_read(nd, c, path, n, &s, err);
 			if (rc == 0)
 				r->fills[r->nfills++] = s;
 			continue;

@@ -345,9 +345,8 @@ void node_place_drop_vecs(struct node *nd, struct seg *s)
 		seg_unload(s);
 }
 
-/* The searched vectors of the segment at path, read from storage. */
-static int seg_vecs_read(struct node *nd, struct coll *c, struct seg *tmp,
-			 uint64_t n, struct mv_err *err)
+int node_seg_vecs_read(struct node *nd, struct coll *c, struct seg *tmp,
+		       uint64_t n, struct mv_err *err)
 {
 	struct mv_seginfo info;
 	void *file = NULL, *a = NULL;
@@ -489,7 +488,7 @@ static int place_coll(struct node *nd, struct coll *c, int *missing)
 
 		memset(&tmp, 0, sizeof(tmp));
 		snprintf(tmp.path, sizeof(tmp.path), "%s", w[i].path);
-		if (seg_vecs_read(nd, c, &tmp, w[i].n, &e) < 0) {
+		if (node_seg_vecs_read(nd, c, &tmp, w[i].n, &e) < 0) {
 			/* Said once until a load works again (S3 away). */
 			if (!nd->place->warned++)
 				log_warnx("collection '%s': cannot load '%s': "

@@ -348,8 +348,9 @@ int node_open(struct node *nd, struct mv_err *err)
 				  "and that are not this node's to delete, "
 				  "such as '%s'", oc.kept, ld, oc.kept_eg);
 	}
-	nd->open_rev = rev;
-	if (nd->cluster && !nd->start_later)
+	if (nd->cluster && nd->start_later)
+		atomic_store(&nd->applied_rev, rev);	/* node_start's */
+	else if (nd->cluster)
 		return node_cluster_start(nd, rev, err);
 	return 0;
 }
@@ -358,7 +359,7 @@ int node_start(struct node *nd, struct mv_err *err)
 {
 	if (!nd->cluster || !nd->start_later || nd->threads)
 		return 0;
-	return node_cluster_start(nd, nd->open_rev, err);
+	return node_cluster_start(nd, atomic_load(&nd->applied_rev), err);
 }
 
 /*
