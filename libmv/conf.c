@@ -429,6 +429,8 @@ int mv_args_parse(struct mv_args *a, int argc, char **argv, const char *prog,
 			a->verbose = -1;
 		} else if (!strcmp(s, "-d")) {
 			/* foreground is the default */
+		} else if (!strcmp(s, "-b") || !strcmp(s, "--background")) {
+			a->background = 1;
 		} else if (!strncmp(s, "--", 2) && s[2] &&
 			   a->nflags < MV_ARGS_MAX) {
 			if (!strchr(s, '=') && i + 1 < argc) {

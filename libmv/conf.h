@@ -73,14 +73,16 @@ int mv_conf_load_with(const char *path, int missing_ok,
 		      void *arg, struct mv_err *err);
 /*
  * A daemon's command line: -h/--help, --version, -c FILE, -n (check the
- * configuration and exit), -v/-vv, -q, -d (foreground, the default) and
- * --key=value or --key value, kept in order for mv_args_apply.
+ * configuration and exit), -v/-vv, -q, -d (foreground, the default), -b
+ * or --background (daemon.h) and --key=value or --key value, kept in
+ * order for mv_args_apply.
  */
 #define MV_ARGS_MAX 256
 struct mv_args {
 	const char *conf_file;		/* -c, or NULL */
 	int check_only;			/* -n */
 	int verbose;			/* -v: 1, -vv: 2, -q: -1 */
+	int background;			/* -b */
 	int nflags;
 	char *flags[MV_ARGS_MAX];	/* "key=value" or "key", malloc'ed */
 };

@@ -54,6 +54,28 @@ teardown() {
 	assert_output --partial "$C"
 }
 
+@test "mv-noded -b returns once it serves, with its pid; a start that fails returns its status" {
+	need_own_node
+	export MV_HOME=$BATS_TEST_TMPDIR/home
+	OTHER_PID=$(mv-noded -b 2>>"$BATS_TEST_TMPDIR/node.log")
+	[[ "$OTHER_PID" =~ ^[0-9]+$ ]]
+	# Serving when the command returns: a tool on the next line works.
+	run -0 mv-create "$C" --dim 4
+	run -0 mv-insert "$C" < <(gen vecs 5 4)
+	# In a session of its own: a terminal's hangup is not its.
+	run -0 ps -o sid= -p "$OTHER_PID"
+	assert_equal "${output// /}" "$OTHER_PID"
+	# The daemon's own failure, its message and its status, is the command's.
+	run -75 mv-noded -b
+	assert_output --partial "is in use by another process"
+	run -64 mv-noded -b --listen=256.1.1.1:5
+	kill -TERM "$OTHER_PID"
+	_wait_gone "$OTHER_PID" 10
+	grep -q "stopped" "$BATS_TEST_TMPDIR/node.log"
+	start_own_node
+	assert_rows "$C" 5
+}
+
 @test "a second daemon on the same data_dir but another socket refuses too" {
 	start_own_node
 	run timeout 10 mv-noded --listen="unix:$BATS_TEST_TMPDIR/other.sock"

@@ -101,8 +101,12 @@ sys.exit(1)' "$port"
 	assert_output "OK"
 	run -0 master_says NODES
 	assert_output "END"
+	# None up: the master waits for one, 2 s at most.
+	SECONDS=0
 	run -0 master_says NODE
 	assert_output "ERR BUSY no live node"
+	[ "$SECONDS" -ge 1 ]
+	[ "$SECONDS" -le 4 ]
 	run -0 master_says NODE session=9bad
 	assert_output --regexp "^ERR BADNAME "
 	run -0 master_says NODE where=here
@@ -148,6 +152,55 @@ sys.exit(1)' "$port"
 	# It was node 1 that did the work.
 	run -0 mv-ls -a "$NODE_1" "$C"
 	assert_output --regexp "^$C${T}4${T}l2${T}3${T}"
+}
+
+@test "a cluster started all at once serves the tools at once, as README's block runs them" {
+	# Its own user: a user belongs to one cluster.
+	export MV_USER=u${BATS_TEST_NUMBER}_$RANDOM
+	# A tool sent before any node is up: the master waits for one.
+	start_master --user="$MV_USER"
+	mv-create -a "$MASTER" "$C" --dim 2 >"$BATS_TEST_TMPDIR/create.out" 2>&1 &
+	early=$!
+	start_cluster_node 1 --user="$MV_USER"
+	start_cluster_node 2 --user="$MV_USER"
+	wait "$early" || { cat "$BATS_TEST_TMPDIR/create.out"; false; }
+	# Nodes up as soon as they accept: no heartbeat period to wait for,
+	# though the master's first heartbeat found them not listening yet.
+	run -0 mv-insert -a "$MASTER" --ids-first "$C" < <(printf '1 1 0\n2 0 1\n')
+	run -0 mv-stat -a "$MASTER"
+	assert_line --regexp "^$NODE_1${T}up${T}"
+	assert_line --regexp "^$NODE_2${T}up${T}"
+	run -0 mv-search -a "$MASTER" "$C" -k 1 < <(printf '0 1\n')
+	assert_output "0${T}1${T}2${T}0"
+}
+
+@test "README's cluster block: mv-masterd -b and mv-noded -b return once serving, tools on the next line" {
+	export MV_USER=u${BATS_TEST_NUMBER}_$RANDOM
+	local port pid i
+	port=$(free_port)
+	MASTER=127.0.0.1:$port
+	pid=$(mv-masterd -b --listen="$MASTER" --etcd="$MV_TEST_ETCD" \
+		--cluster_id="$CLUSTER" --user="$MV_USER" 2>>"$CLUSTER_DIR/master.log")
+	echo "$pid" >>"$CLUSTER_DIR/pids"
+	for i in 1 2 3; do
+		pid=$(mv-noded -b --listen="127.0.0.1:$(free_port)" --master="$MASTER" \
+			--etcd="$MV_TEST_ETCD" --cluster_id="$CLUSTER" --user="$MV_USER" \
+			--data_dir="$CLUSTER_DIR/b$i" --s3_endpoint="file:$CLUSTER_DIR/shared" \
+			2>>"$CLUSTER_DIR/b$i.log")
+		echo "$pid" >>"$CLUSTER_DIR/pids"
+	done
+	export MV_ADDR=$MASTER
+	run -0 mv-create words --dim 2
+	run -0 mv-insert --ids-first words < <(printf '1 1 0\n2 0 1\n')
+	run -0 mv-search words -k 1 < <(printf '0 1\n')
+	assert_output "0${T}1${T}2${T}0"
+	run -0 mv-stat
+	assert_equal "$(grep -c "${T}up${T}" <<<"$output")" 3
+	# A failed start: the daemon's message and status are the command's.
+	run -78 mv-masterd -b --listen="$MASTER"
+	assert_output --partial "no etcd"
+	run -78 mv-masterd -b --listen="$MASTER" --etcd="$MV_TEST_ETCD"
+	assert_output --partial "in use"
 }
 
 @test "mv-stat -a MASTER lists every node: up, or down when it does not answer or is not live" {

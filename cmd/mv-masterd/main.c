@@ -14,7 +14,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
+#include "daemon.h"
 #include "log.h"
 #include "master.h"
 
@@ -31,10 +33,11 @@ static void on_term(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: mv-masterd [-c FILE] [-n] [-v|-q] --listen=HOST:PORT --etcd=URL[,URL]\n"
-"                  [--KEY=VALUE]...\n"
+"usage: mv-masterd [-b] [-c FILE] [-n] [-v|-q] --listen=HOST:PORT\n"
+"                  --etcd=URL[,URL] [--KEY=VALUE]...\n"
 "Route the tools of an mv cluster to its nodes: learn them from etcd,\n"
 "heartbeat them, answer each client with the least loaded live node.\n"
+"  -b               to the background once serving; print its pid\n"
 "  -c FILE          read FILE instead of $MV_HOME/mv.conf\n"
 "  -n               check the configuration and exit\n"
 "  -v               verbose log; -q warnings only\n"
@@ -140,9 +143,22 @@ int main(int argc, char **argv)
 		printf("mv-masterd: configuration ok\n");
 		goto out;
 	}
+	/* Before any thread: the start's errors are the command's. */
+	if (args.background && (rc = mv_daemon_background("mv-masterd")) != 0) {
+		free(home);
+		mv_conf_release(&m->conf);
+		return rc;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	pthread_mutex_init(&m->lock, NULL);
-	pthread_cond_init(&m->loaded_cv, NULL);
+	{
+		pthread_condattr_t ca;
+
+		pthread_condattr_init(&ca);
+		pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+		pthread_cond_init(&m->changed, &ca);
+		pthread_condattr_destroy(&ca);
+	}
 	for (int i = 0; i < m->conf.nlisten; i++) {
 		struct mv_addr a;
 
@@ -169,6 +185,7 @@ int main(int argc, char **argv)
 	}
 	if (pthread_create(&watch, NULL, master_watch, m))
 		fatal("pthread_create");
+	mv_daemon_ready();	/* it accepts; NODE waits for etcd's answer */
 	log_info("mv-masterd %s following '%s' on %s", MV_VERSION, m->prefix,
 		 m->conf.etcd);
 	while (!got_term) {

@@ -21,6 +21,7 @@
 #define HEARTBEAT_EVERY_MS 1000		/* a LOAD to every node */
 #define MASTER_LINE_MAX 1024		/* a request line */
 #define MASTER_FIRST_READ_MS 3000	/* a NODE waits for the first read */
+#define MASTER_NODE_WAIT_MS 2000	/* and for a node to be up */
 
 /*
  * One node as the master knows it.  listed: in the property key; live:
@@ -42,6 +43,7 @@ struct mnode {
 	int64_t held, limit;		/* LOAD's: memory_limit's measure */
 	int assigned;			/* clients sent since the last LOAD */
 	int logged_up;			/* the state last logged */
+	int poke;			/* heartbeat now: it just went live */
 };
 
 struct master {
@@ -50,7 +52,7 @@ struct master {
 	char prefix[MV_NAME_MAX * 2 + 32]; /* /<user>/<cluster_id>_property */
 	struct mv_meta *meta;		/* NULL until etcd first answers */
 	pthread_mutex_t lock;		/* the nodes, meta and loaded */
-	pthread_cond_t loaded_cv;
+	pthread_cond_t changed;		/* loaded, a node up, a poke */
 	int loaded;			/* the keys were read once */
 	int quiet;			/* reading afresh: log the changes after */
 	struct mnode nodes[MASTER_NODES_MAX];
@@ -74,8 +76,10 @@ const char *mnode_addr(const struct mnode *n);
  * The node a client goes to: the up node with the least load (ties: the
  * lowest number), where one failing its heartbeats loses to any that
  * answers and one in the comma-separated list avoid to any other; with
- * session not NULL, the node holding that session, if it holds one.  0
- * and addr/no filled, or MV_EAGAIN with err saying why.
+ * session not NULL, the node holding that session, if it holds one.
+ * With no node up it waits, at most MASTER_NODE_WAIT_MS, for one: nodes
+ * started with the master are not up yet.  0 and addr/no filled, or
+ * MV_EAGAIN with err saying why.
  */
 int master_pick(struct master *m, const char *session, const char *avoid,
 		char *addr, size_t cap, uint32_t *no, struct mv_err *err);

@@ -41,7 +41,35 @@ const char *mnode_addr(const struct mnode *n)
 	return n->live_addr[0] ? n->live_addr : n->prop_addr;
 }
 
+/* The monotonic time ms milliseconds from now, for master.changed. */
+static struct timespec deadline(int ms)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += ms / 1000;
+	ts.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (ts.tv_nsec >= 1000000000) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000;
+	}
+	return ts;
+}
+
 /* ---- heartbeats ------------------------------------------------------ */
+
+/* Wait ms milliseconds, or less when n is poked (it just went live). */
+static void hb_nap(struct master *m, struct mnode *n, int ms)
+{
+	struct timespec ts = deadline(ms);
+
+	pthread_mutex_lock(&m->lock);
+	while (!n->poke && !atomic_load(&m->stopping) &&
+	       pthread_cond_timedwait(&m->changed, &m->lock, &ts) == 0)
+		;
+	n->poke = 0;
+	pthread_mutex_unlock(&m->lock);
+}
 
 /* Connect to addr within ms milliseconds: a socket, or -1 with why set. */
 static int connect_within(const char *addr, int ms, char *why, size_t cap)
@@ -128,7 +156,7 @@ static void *heartbeat(void *arg)
 			fd = -1;
 		}
 		if (!want || !addr[0]) {
-			mv_sleep_ms(HEARTBEAT_EVERY_MS);
+			hb_nap(m, n, HEARTBEAT_EVERY_MS);
 			continue;
 		}
 		why[0] = '\0';
@@ -176,20 +204,22 @@ static void *heartbeat(void *arg)
 		}
 		if (mnode_up(m, n, master_now()) != n->logged_up) {
 			n->logged_up = !n->logged_up;
-			if (n->logged_up)
+			if (n->logged_up) {
 				log_info("node %" PRIu32 " at %s is up", n->no,
 					 addr);
-			else
+				pthread_cond_broadcast(&m->changed);
+			} else {
 				log_warnx("node %" PRIu32 " at %s is down: %s",
 					  n->no, addr, n->why[0] ? n->why :
 					  "not live");
+			}
 		}
 		pthread_mutex_unlock(&m->lock);
 		{
 			int left = HEARTBEAT_EVERY_MS -
 				(int)((master_now() - t0) * 1000);
 			if (left > 0)
-				mv_sleep_ms(left);
+				hb_nap(m, n, left);
 		}
 	}
 	if (fd >= 0)
@@ -317,6 +347,20 @@ static void apply(struct master *m, const char *key, const char *val,
 				n->live = 1;
 				snprintf(n->live_addr, sizeof(n->live_addr),
 					 "%s", json_string_value(a));
+				/*
+				 * A node puts its live key once it listens:
+				 * up now, as after a heartbeat answered, and
+				 * heartbeat it at once.  Failures before (it
+				 * was starting, or gone) count no more.  Not
+				 * on a reading afresh, which replays keys
+				 * put long ago.
+				 */
+				if (!m->quiet) {
+					n->fail_since = 0;
+					n->why[0] = '\0';
+					n->poke = 1;
+					pthread_cond_broadcast(&m->changed);
+				}
 			} else {
 				if (n->live && !m->quiet)
 					log_info("node %llu is gone (its live "
@@ -418,7 +462,7 @@ static int reload(struct master *m, int64_t *rev, struct mv_err *err)
 					 "gone (no live key)");
 		}
 		m->loaded = 1;
-		pthread_cond_broadcast(&m->loaded_cv);
+		pthread_cond_broadcast(&m->changed);
 		pthread_mutex_unlock(&m->lock);
 	}
 	kvs_release(&s);
@@ -545,48 +589,13 @@ static int listed_in(const char *addr, const char *list)
 	return 0;
 }
 
-int master_pick(struct master *m, const char *session, const char *avoid,
-		char *addr, size_t cap, uint32_t *no, struct mv_err *err)
+/* The up node a client goes to (master.lock held), or NULL. */
+static struct mnode *least_loaded(struct master *m, const char *avoid,
+				  double now)
 {
-	struct mnode *best = NULL, *held = NULL;
-	int64_t hno = -1;
-	double now;
-	int rc = 1;
+	struct mnode *best = NULL;
 
-	pthread_mutex_lock(&m->lock);
-	if (!m->loaded) {
-		/* Just started: the nodes come with the first read of etcd. */
-		struct timespec ts;
-
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_sec += MASTER_FIRST_READ_MS / 1000;
-		while (!m->loaded &&
-		       pthread_cond_timedwait(&m->loaded_cv, &m->lock, &ts) == 0)
-			;
-	}
-	if (!m->loaded) {
-		pthread_mutex_unlock(&m->lock);
-		return mv_err_set(err, MV_EAGAIN, "etcd has not answered yet: "
-				  "no node known");
-	}
-	pthread_mutex_unlock(&m->lock);
-	if (session && (rc = session_holder(m, session, &hno, err)) < 0)
-		return rc;
-	now = master_now();
-	pthread_mutex_lock(&m->lock);
-	if (rc == 0) {
-		for (int i = 0; i < MASTER_NODES_MAX; i++)
-			if (m->nodes[i].used && m->nodes[i].no == hno)
-				held = &m->nodes[i];
-		if (!held || !mnode_up(m, held, now)) {
-			pthread_mutex_unlock(&m->lock);
-			return mv_err_set(err, MV_EAGAIN, "session '%s' is held "
-					  "by node %" PRId64 ", which is down",
-					  session, hno);
-		}
-		best = held;
-	}
-	for (int i = 0; !held && i < MASTER_NODES_MAX; i++) {
+	for (int i = 0; i < MASTER_NODES_MAX; i++) {
 		struct mnode *n = &m->nodes[i];
 
 		if (!mnode_up(m, n, now))
@@ -616,6 +625,49 @@ int master_pick(struct master *m, const char *session, const char *avoid,
 		    (n->load + n->assigned == best->load + best->assigned &&
 		     n->no < best->no))
 			best = n;
+	}
+	return best;
+}
+
+int master_pick(struct master *m, const char *session, const char *avoid,
+		char *addr, size_t cap, uint32_t *no, struct mv_err *err)
+{
+	struct mnode *best = NULL;
+	struct timespec ts;
+	int64_t hno = -1;
+	int rc = 1;
+
+	pthread_mutex_lock(&m->lock);
+	/* Just started: the nodes come with the first read of etcd. */
+	ts = deadline(MASTER_FIRST_READ_MS);
+	while (!m->loaded &&
+	       pthread_cond_timedwait(&m->changed, &m->lock, &ts) == 0)
+		;
+	if (!m->loaded) {
+		pthread_mutex_unlock(&m->lock);
+		return mv_err_set(err, MV_EAGAIN, "etcd has not answered yet: "
+				  "no node known");
+	}
+	pthread_mutex_unlock(&m->lock);
+	if (session && (rc = session_holder(m, session, &hno, err)) < 0)
+		return rc;
+	pthread_mutex_lock(&m->lock);
+	if (rc == 0) {
+		for (int i = 0; i < MASTER_NODES_MAX; i++)
+			if (m->nodes[i].used && m->nodes[i].no == hno)
+				best = &m->nodes[i];
+		if (!best || !mnode_up(m, best, master_now())) {
+			pthread_mutex_unlock(&m->lock);
+			return mv_err_set(err, MV_EAGAIN, "session '%s' is held "
+					  "by node %" PRId64 ", which is down",
+					  session, hno);
+		}
+	} else {
+		/* None up: nodes started with the master come up soon. */
+		ts = deadline(MASTER_NODE_WAIT_MS);
+		while (!(best = least_loaded(m, avoid, master_now())) &&
+		       pthread_cond_timedwait(&m->changed, &m->lock, &ts) == 0)
+			;
 	}
 	if (!best) {
 		pthread_mutex_unlock(&m->lock);

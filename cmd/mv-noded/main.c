@@ -19,6 +19,7 @@
 #include <sanitizer/lsan_interface.h>
 #endif
 #include "bigmem.h"
+#include "daemon.h"
 #include "log.h"
 #include "net.h"
 #include "server.h"
@@ -41,9 +42,10 @@ static void on_hup(int sig)
 static void usage(FILE *f)
 {
 	fprintf(f,
-"usage: mv-noded [-c FILE] [-n] [-v] [--KEY=VALUE]...\n"
+"usage: mv-noded [-b] [-c FILE] [-n] [-v] [--KEY=VALUE]...\n"
 "Serve an mv data directory (default $MV_HOME, else ~/.mv) on\n"
 "unix:$MV_HOME/mv.sock and any --listen addresses.\n"
+"  -b               to the background once serving; print its pid\n"
 "  -c FILE          read FILE instead of $MV_HOME/mv.conf\n"
 "  -n               check the configuration and exit\n"
 "  -v               verbose log (repeat for more)\n"
@@ -216,6 +218,9 @@ int main(int argc, char **argv)
 		mv_conf_release(&nd.conf);
 		return 0;
 	}
+	/* Before any thread: the start's errors are the command's. */
+	if (args.background && (rc = mv_daemon_background("mv-noded")) != 0)
+		return rc;
 	if (mv_mkdir_p(nd.conf.data_dir, &err) < 0 ||
 	    mv_mkdir_p(home, &err) < 0) {
 		fprintf(stderr, "mv-noded: %s\n", err.msg);
@@ -286,6 +291,7 @@ int main(int argc, char **argv)
 		sa.sa_handler = on_hup;
 		sigaction(SIGHUP, &sa, NULL);
 	}
+	mv_daemon_ready();	/* it accepts, and a cluster node is live */
 	pthread_create(&tick, NULL, ticker, &nd);
 	pthread_create(&hk, NULL, housekeeper, &nd);
 	log_info("mv-noded %s serving '%s'", MV_VERSION, nd.conf.data_dir);

@@ -227,7 +227,7 @@ hold_session() {
 # master_says VERB...: one request to the master, its answer on stdout
 # (then QUIT, whose OK is not shown).
 master_says() {
-	printf '%s\nQUIT\n' "$*" | timeout -k 2 20 socat - "TCP:$MASTER" |
+	printf '%s\nQUIT\n' "$*" | timeout -k 2 20 socat -t 5 - "TCP:$MASTER" |
 		sed '$d'
 }
 
