@@ -150,3 +150,28 @@ lives() {
 	all_rows "$NODE_1" 60 1
 	all_rows "$NODE_2" 60 1
 }
+
+@test "node 2 starts while node 1 merges away the segments of the list it read: it reads the list again and serves every row once" {
+	local merge
+	start_cluster_node 1 --user="$U" --num_replicas=1 --auto_compact=false
+	start_cluster_node 2 --user="$U" --num_replicas=1 --auto_compact=false
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2 \
+		--field price:float64 --field tag:string
+	flushes 1 3
+	kill -TERM "$NODE_2_PID"
+	_wait_gone "$NODE_2_PID" 10
+	# Node 2, started again, is held between its read of the list of
+	# files and its reads of them, while node 1 merges the three away.
+	(
+		poll 20 grep -q "test pause: MV_TEST_PAUSE_LOAD, " \
+			"$CLUSTER_DIR/cnode2.log" &&
+			mv-index -a "$NODE_1" -u "$U" things --compact
+	) 3>&- &
+	merge=$!
+	MV_TEST_PAUSE_LOAD=3000 start_cluster_node 2 --user="$U" \
+		--num_replicas=1 --auto_compact=false
+	wait "$merge" || fail "the merge on node 1 failed"
+	grep -q "reading it again" "$CLUSTER_DIR/cnode2.log"
+	all_rows "$NODE_2" 60 1
+	all_rows "$NODE_1" 60 1
+}

@@ -347,6 +347,8 @@ static void follow_drop(struct node *nd, const char *user, const char *name)
 
 /* Reads ahead before a reload gives up reusing and reads everything. */
 #define RELOAD_TRIES 4
+/* Then reads of everything, each of a list a merge changed under it. */
+#define RELOAD_TRIES_ALL 4
 
 /*
  * Read user/name afresh from the metadata and put it in place of what the
@@ -379,12 +381,28 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 			coll_put(have);
 			return rc;
 		}
+		if (reuse && rc == NODE_RELOAD_AGAIN) {
+			/* A file of its list deleted since (a merge). */
+			log_debug("collection '%s': %s; reading again", name,
+				  e.msg);
+			mv_err_clear(&e);
+			tries++;
+			continue;
+		}
 		pthread_mutex_lock(&nd->commit);
 		rc = node_coll_load(nd, user, name, 0, reuse ? &r : NULL, &n2,
 				    &e);
 		if (rc != NODE_RELOAD_AGAIN)
 			break;
 		pthread_mutex_unlock(&nd->commit);
+		if (tries >= RELOAD_TRIES + RELOAD_TRIES_ALL) {
+			/* The revision again, later (apply_rev). */
+			log_warnx("collection '%s': %s, %d times; trying "
+				  "again later", name, e.msg, tries + 1);
+			node_reuse_release(&r);
+			coll_put(have);
+			return MV_EAGAIN;
+		}
 		log_debug("collection '%s': %s; reading again", name, e.msg);
 		mv_err_clear(&e);
 		node_reuse_release(&r);
@@ -530,6 +548,7 @@ struct ahead {
 	size_t n;
 	int rc;			/* MV_E* of the read, e its message */
 	struct mv_err e;
+	int done;		/* applied with its collection's others */
 };
 
 static void ahead_free(struct ahead *a, size_t n)
@@ -550,11 +569,12 @@ static int read_vectors(struct node *nd, struct coll *c, const char *path,
 	return node_seg_read(nd, c, path, val, s, e);
 }
 
-/* One data key's event, for collection c (node.commit held); a: what
- * read_ahead read for it (nothing: a path of "").  What a takes over is
- * cleared in it. */
+/* One data key's event, for collection c (node.commit held, and c's
+ * write lock when locked); a: what read_ahead read for it (nothing: a
+ * path of "").  What a takes over is cleared in it. */
 static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
-		       const char *leaf, struct marks *m, struct ahead *a)
+		       const char *leaf, struct marks *m, struct ahead *a,
+		       int locked)
 {
 	char path[MV_SPATH];
 	struct mv_err e = { 0 };
@@ -567,12 +587,14 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 	type = json_string_value(json_object_get(j, "type"));
 	params = json_string_value(json_object_get(j, "params"));
 	node_coll_path(c, leaf, path);
-	pthread_rwlock_rdlock(&c->lock);
+	if (!locked)
+		pthread_rwlock_rdlock(&c->lock);
 	held = node_coll_seg(c, path) || node_coll_del(c, path) ||
 	       (c->index && !strcmp(c->index->key, ev->key) &&
 		/* the index held, unless its search defaults changed */
 		(!params || !strcmp(params, c->index->params)));
-	pthread_rwlock_unlock(&c->lock);
+	if (!locked)
+		pthread_rwlock_unlock(&c->lock);
 	if (ev->type != MV_META_PUT) {
 		if (held)
 			mark(m, c->user, c->name);
@@ -606,9 +628,11 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 			rc = read_vectors(nd, c, path, j, &s, &e);
 		}
 		if (rc == 0) {
-			pthread_rwlock_wrlock(&c->lock);
+			if (!locked)
+				pthread_rwlock_wrlock(&c->lock);
 			rc = node_seg_attach(c, s, &e);
-			pthread_rwlock_unlock(&c->lock);
+			if (!locked)
+				pthread_rwlock_unlock(&c->lock);
 			if (rc < 0)
 				node_seg_free(s);
 		}
@@ -630,16 +654,24 @@ static void apply_data(struct node *nd, struct coll *c, const struct fev *ev,
 			rc = node_del_read(nd, path, &d, &n, &e);
 		}
 		if (rc == 0) {
-			pthread_rwlock_wrlock(&c->lock);
+			if (!locked)
+				pthread_rwlock_wrlock(&c->lock);
 			rc = node_del_apply(c, path, seq, d, n, &e);
-			pthread_rwlock_unlock(&c->lock);
+			if (!locked)
+				pthread_rwlock_unlock(&c->lock);
 		}
 		free(d);
 	} else if (type && !strcmp(type, "index")) {
 		mark(m, c->user, c->name);
 	}
 	json_decref(j);
-	if (rc < 0) {
+	if (rc == MV_ENOINPUT) {
+		/* Deleted since, by a later merge, as a node catching up
+		 * finds; if not, the reload finds it missing and says so. */
+		log_debug("collection '%s': '%s': %s; reloading it", c->name,
+			  path, e.msg);
+		mark(m, c->user, c->name);
+	} else if (rc < 0) {
 		log_warnx("collection '%s': '%s': %s; reloading it", c->name,
 			  path, e.msg);
 		mark(m, c->user, c->name);
@@ -748,6 +780,22 @@ static void apply_schema(struct node *nd, const struct fev *ev,
  * metadata away): the revision is then applied again later, which is
  * harmless since what is held is skipped.
  */
+/* 1 when apply_rev's pass takes the data key event ev of user/name:
+ * the first, deletions and indexes; the second, the new files of the
+ * collections the first did not mark to be read again. */
+static int pass_takes(int pass, const struct fev *ev, const char *user,
+		      const char *name, struct marks *m)
+{
+	const char *rest = strchr(ev->key + 1, '/');
+	int put = ev->type == MV_META_PUT;
+
+	rest = rest ? strchr(rest + 1, '/') : NULL;
+	if (!rest || strncmp(rest + 1, "data/", 5) || !rest[6])
+		return 0;
+	return pass == 0 ? !put || index_put(ev)
+			 : put && !index_put(ev) && !marked(m, user, name);
+}
+
 static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 {
 	struct marks m = { calloc(n, sizeof(*m.v)), 0 };
@@ -784,11 +832,10 @@ static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 		for (size_t i = 0; i < n; i++) {
 			const char *rest;
 			struct coll *c;
-			int put;
 
-			if (split_key(ev[i].key, user, name, &rest) < 0)
+			if (ah[i].done ||
+			    split_key(ev[i].key, user, name, &rest) < 0)
 				continue;
-			put = ev[i].type == MV_META_PUT;
 			if (!strcmp(rest, "schema")) {
 				int ours = pass ? 0 : node_user_ours(nd, user,
 								     NULL);
@@ -799,15 +846,39 @@ static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
 					apply_schema(nd, &ev[i], user, name, &m);
 				continue;
 			}
-			if (strncmp(rest, "data/", 5) || !rest[5])
-				continue;
-			if (pass == 0 ? put && !index_put(&ev[i])
-				      : !put || index_put(&ev[i]) ||
-					marked(&m, user, name))
+			if (!pass_takes(pass, &ev[i], user, name, &m))
 				continue;
 			c = node_coll_get(nd, user, name);
-			if (c)
-				apply_data(nd, c, &ev[i], rest + 5, &m, &ah[i]);
+			if (c && pass == 0) {
+				apply_data(nd, c, &ev[i], rest + 5, &m, &ah[i],
+					   0);
+			} else if (c) {
+				/*
+				 * The collection's new files of the revision
+				 * (a flush's vectors and delete log: an
+				 * upsert's old row goes as its new one comes)
+				 * under one write lock: a search sees the
+				 * flush whole or not at all.
+				 */
+				pthread_rwlock_wrlock(&c->lock);
+				for (size_t j = i; j < n; j++) {
+					char u2[MV_NAME_MAX + 1];
+					char n2[MV_NAME_MAX + 1];
+					const char *r2;
+
+					if (ah[j].done ||
+					    split_key(ev[j].key, u2, n2,
+						      &r2) < 0 ||
+					    strcmp(u2, user) ||
+					    strcmp(n2, name) ||
+					    !pass_takes(1, &ev[j], u2, n2, &m))
+						continue;
+					apply_data(nd, c, &ev[j], r2 + 5, &m,
+						   &ah[j], 1);
+					ah[j].done = 1;
+				}
+				pthread_rwlock_unlock(&c->lock);
+			}
 			coll_put(c);
 		}
 	/* Reloads read the store without node.commit (follow_reload). */

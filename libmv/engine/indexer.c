@@ -932,6 +932,7 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		goto out;
 	} else if ((rc = node_index_fetch(nd, ci->path, total, &ci->ix, &len,
 					  err)) < 0) {
+		rc = node_gone_since(nd, c, ci->path, rc, err);
 		goto out;
 	}
 	if ((uint64_t)mv_index_ntotal(ci->ix) != total) {

@@ -188,6 +188,15 @@ int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
  * which is swapped in.  node_reuse_release frees what was not used.
  */
 #define NODE_RELOAD_AGAIN 2
+/*
+ * rc of a read of path, a file of c's list: a file the store no longer
+ * has (MV_ENOINPUT) that the metadata no longer names either was deleted
+ * after the list was read (a merge deletes its inputs, a new index its
+ * predecessor): NODE_RELOAD_AGAIN, to read the list again.  One still
+ * named is damage: rc as it was, and so is any other rc.
+ */
+int node_gone_since(struct node *nd, const struct coll *c,
+		    const char *path, int rc, struct mv_err *err);
 struct reuse {
 	struct coll *c;			/* held now (a reference) */
 	struct seg **segs;		/* vector files read ahead */

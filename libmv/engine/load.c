@@ -126,6 +126,27 @@ static int load_list(struct node *nd, struct coll *c, struct load_ctx *lc,
 	return 0;
 }
 
+int node_gone_since(struct node *nd, const struct coll *c,
+		    const char *path, int rc, struct mv_err *err)
+{
+	const char *leaf = strrchr(path, '/');
+	char key[256], *val = NULL;
+	size_t vlen;
+	int named;
+
+	if (rc != MV_ENOINPUT)
+		return rc;
+	leaf = leaf ? leaf + 1 : path;
+	key_data(key, sizeof(key), c->user, c->name, leaf);
+	named = mv_meta_get(nd->meta, key, &val, &vlen, NULL);
+	free(val);
+	if (named != 1)
+		return rc;	/* still named (or etcd away): as it was */
+	mv_err_set(err, MV_EAGAIN, "'%s' was deleted after the list of "
+		   "files was read", path);
+	return NODE_RELOAD_AGAIN;
+}
+
 /*
  * Block A of the vector file at path by range reads, where a cluster node
  * keeps no vectors of it: size and rows are the metadata's.  The first
@@ -519,6 +540,8 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 		rc = seg_read(nd, c, path, l->seq, json_u64(l->val, "size"),
 			      json_u64(l->val, "rows"),
 			      index && index_covers(index, l->name), &s, err);
+		if ((rc = node_gone_since(nd, c, path, rc, err)) != 0)
+			return rc;
 	} else {
 		for (size_t i = 0; !s && i < r->nsegs; i++)
 			if (r->segs[i] && !strcmp(r->segs[i]->path, path)) {
@@ -627,7 +650,8 @@ static int load_del(struct node *nd, struct coll *c, const char *dir,
 			   "reads", path);
 		return NODE_RELOAD_AGAIN;
 	}
-	rc = node_del_read(nd, path, &d, &n, err);
+	rc = node_gone_since(nd, c, path, node_del_read(nd, path, &d, &n, err),
+			     err);
 	if (rc == 0)
 		rc = node_del_apply(c, path, l->seq, d, n, err);
 	free(d);
@@ -679,7 +703,9 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 			 * covered it, and the new one does not (or there is
 			 * none): searched by brute force from the swap on.
 			 */
-			rc = vecs_read(nd, c, path, n, &s, err);
+			rc = node_gone_since(nd, c, path,
+					     vecs_read(nd, c, path, n, &s, err),
+					     err);
 			if (rc == 0)
 				r->fills[r->nfills++] = s;
 			continue;
@@ -691,6 +717,7 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 			      json_u64(lc.v[i].val, "rows"),
 			      index && index_covers(index, lc.v[i].name), &s,
 			      err);
+		rc = node_gone_since(nd, c, path, rc, err);
 		if (rc == 0)
 			r->segs[r->nsegs++] = s;
 		if (rc == 0 && lc.v[i].seq < minseq)
@@ -708,7 +735,8 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 		if (held && lc.v[i].seq <= minseq)
 			continue;
 		snprintf(p->path, sizeof(p->path), "%s", path);
-		rc = node_del_read(nd, path, &p->ids, &p->n, err);
+		rc = node_gone_since(nd, c, path, node_del_read(nd, path,
+					&p->ids, &p->n, err), err);
 		if (rc == 0)
 			r->ndels++;
 	}
@@ -720,14 +748,18 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 		pthread_rwlock_unlock(&c->lock);
 		if (!held && node_place_held(nd, path)) {
 			snprintf(r->ixpath, sizeof(r->ixpath), "%s", path);
-			rc = node_index_fetch(nd, path, UINT64_MAX, &r->ix,
-					      &r->ixlen, err);
+			rc = node_gone_since(nd, c, path,
+					     node_index_fetch(nd, path,
+							      UINT64_MAX,
+							      &r->ix,
+							      &r->ixlen, err),
+					     err);
 		}
 	}
 out:
 	load_ctx_free(&lc);
 	json_decref(index);
-	if (rc < 0)
+	if (rc != 0)
 		node_reuse_release(r);
 	return rc;
 }
@@ -838,6 +870,8 @@ int node_coll_load(struct node *nd, const char *user, const char *name,
 	rc = load_list(nd, c, &lc, dir, sizeof(dir), &index, err);
 	if (rc < 0)
 		goto out;
+	if (startup)
+		node_test_pause("MV_TEST_PAUSE_LOAD");
 	for (size_t i = 0; i < lc.n; i++) {
 		rc = lc.v[i].kind ? load_seg(nd, c, dir, &lc.v[i], index, r,
 					     err)
