@@ -360,3 +360,30 @@ held_pair_is() {
 	wait "${PID[3]}" || true
 	PID[3]=
 }
+
+@test "num_replicas=0: every part of a search is cut at one flush: an upsert of every row committed during the fan-out shows each row once, never none" {
+	local s
+	MV_TEST_PAUSE_FANOUT=2500 node_up 1 --num_replicas=0 --auto_compact=false
+	node_up 2 --num_replicas=0 --auto_compact=false
+	node_up 3 --num_replicas=0 --auto_compact=false
+	load_rows
+	echo "0 0 0 0 0 0 0 0" >"$BATS_TEST_TMPDIR/zero"
+	# Settled: every unit loaded by its holder (node 2's searches do
+	# not pause; a unit's holder answers units= without fanning out).
+	poll 20 bash -c "[ \$(mv-search -a ${ADDR[2]} -k 2000 things $BATS_TEST_TMPDIR/zero | wc -l) = 1800 ]"
+	# Node 1's search is held between its own part and the others'
+	# while every row is upserted through node 2.
+	mv-search -a "${ADDR[1]}" -k 2000 things "$BATS_TEST_TMPDIR/zero" \
+		>"$BATS_TEST_TMPDIR/got" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
+	s=$!
+	poll 20 grep -q "test pause: MV_TEST_PAUSE_FANOUT, " "$BATS_TEST_TMPDIR/n1.log"
+	awk '{ $2 = $2 + 10; print }' "$BATS_TEST_TMPDIR/rows.txt" |
+		mv-insert -q -a "${ADDR[2]}" --ids-first --upsert things
+	wait "$s" || fail "the search failed: $(cat "$BATS_TEST_TMPDIR/err")"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/got")" 1800
+	assert_equal "$(cut -f3 "$BATS_TEST_TMPDIR/got" | sort -u | wc -l)" 1800
+	# After it, every row at its new version (squared norm over 81).
+	run -0 mv-search -a "${ADDR[2]}" -k 2000 things "$BATS_TEST_TMPDIR/zero"
+	assert_equal "${#lines[@]}" 1800
+	assert_equal "$(cut -f4 <<<"$output" | awk '$1 < 81' | wc -l)" 0
+}

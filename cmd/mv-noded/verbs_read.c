@@ -199,6 +199,36 @@ static int req_asof(struct conn *cn, struct coll *c, const char *val,
 	return 0;
 }
 
+/*
+ * cut=<flush> of a node's SEARCH units= (fanout.c): the last flush of c
+ * the asking node's own part saw.  A flush committed since, which this
+ * node applied and the asker had not, is left out (searched as of cut),
+ * and one the asker saw is waited for (bounded): every part of the
+ * search answers at the same flush, so none sees half of it (an upsert's
+ * new row here, its old one gone there).  The history kept decides: with
+ * none (history_retention=0) the current rows, as before.
+ */
+#define CUT_WAIT_MS 1000
+static uint64_t search_cut(struct node *nd, struct coll *c, uint64_t cut)
+{
+	struct mv_err e = { 0 };
+	uint64_t last = 0;
+
+	for (int ms = 0; ms < CUT_WAIT_MS; ms++) {
+		pthread_rwlock_rdlock(&c->lock);
+		last = c->next_seq - 1;
+		pthread_rwlock_unlock(&c->lock);
+		if (last >= cut)
+			break;
+		usleep(1000);
+	}
+	/* At cut (or short of it still): the current rows, the fast path
+	 * (node_asof_now), without asking etcd about the history. */
+	if (last <= cut)
+		return cut;
+	return node_asof_check(nd, c, cut, &e) == 0 ? cut : 0;
+}
+
 int cmd_search(struct conn *cn, int argc, char **argv)
 {
 	uint64_t k, nq, bytes;
@@ -211,7 +241,7 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 	struct mv_filter *f = NULL;
 	char *ftext = NULL;
 	struct node_units want = { 0 }, missing = { 0 };
-	uint64_t rev = 0, asof = 0;
+	uint64_t rev = 0, asof = 0, cut = 0;
 	int part = 0;
 
 	if (parse_u64(argv[2], 1000000, &k) < 0 ||
@@ -304,6 +334,13 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		else if (!strcmp(argv[i], "rev")) {
 			continue;
 		}
+		else if (!strcmp(argv[i], "cut")) {
+			if (parse_u64(eq + 1, UINT64_MAX >> 1, &cut) < 0) {
+				rc = reply(cn, "ERR PROTO cut: want a flush "
+					   "number");
+				goto out;
+			}
+		}
 		else if (!strcmp(argv[i], "asof")) {
 			if (req_asof(cn, c, eq + 1, &asof, &rc) < 0)
 				goto out;
@@ -335,6 +372,8 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 			goto out;
 		}
 	}
+	if (part && cut && !asof)
+		asof = search_cut(cn->nd, c, cut);
 	ids = malloc(nq * k * 8 + 1);
 	dist = malloc(nq * k * 4 + 1);
 	if (!ids || !dist) {

@@ -566,6 +566,7 @@ int node_search_filter(struct node *nd, struct coll *c, const float *q,
 struct node_units {
 	char (*v)[MV_UNIT_LEAF];
 	size_t n, cap;
+	uint64_t seq;	/* todo: the last flush the search saw here */
 };
 int node_units_add(struct node_units *u, const char *leaf);
 int node_units_has(const struct node_units *u, const char *leaf);

@@ -73,6 +73,7 @@ struct fan_search {
 	long nprobe, ef;
 	const char *filter;
 	uint64_t asof;			/* 0: now */
+	uint64_t cut;			/* the last flush the local part saw */
 	int64_t rev, end;
 };
 
@@ -298,6 +299,9 @@ again:
 	if (s->asof)
 		l += (size_t)snprintf(line + l, cap - l, " asof=%" PRIu64,
 				      s->asof);
+	else if (s->cut)
+		l += (size_t)snprintf(line + l, cap - l, " cut=%" PRIu64,
+				      s->cut);
 	l += (size_t)snprintf(line + l, cap - l, " units=");
 	for (size_t i = 0; i < t->nunit && l < cap; i++)
 		l += (size_t)snprintf(line + l, cap - l, "%s%s", i ? "," : "",
@@ -599,6 +603,7 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 		return rc;
 	}
 	t0 = node_mono_ms() - t0;	/* the local part's time */
+	node_test_pause("MV_TEST_PAUSE_FANOUT");
 	hedge = FAN_HEDGE_MS + 2 * t0;
 	end = node_mono_ms() + FAN_WAIT_MS + 8 * t0;
 	pthread_mutex_init(&w.mu, NULL);
@@ -612,7 +617,11 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 	w.ef = ef;
 	w.filter = filter;
 	w.asof = asof;
-	w.rev = rev;
+	w.cut = todo.seq;
+	/* What the local part saw was applied by now: the holders too. */
+	w.rev = atomic_load(&nd->applied_rev);
+	if (w.rev < rev)
+		w.rev = rev;
 	w.end = end;
 	nu = todo.n;
 	u = calloc(nu, sizeof(*u));

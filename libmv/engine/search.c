@@ -496,6 +496,9 @@ int node_search_units(struct node *nd, struct coll *c, const float *q,
 		q = qn;
 	}
 	pthread_rwlock_rdlock(&c->lock);
+	/* The cut the holders of the rest answer at (fanout.c). */
+	if (todo)
+		todo->seq = asof ? asof : c->next_seq - 1;
 	/* As of the latest flush: the current rows, today's path. */
 	asof = node_asof_now(c, asof);
 	/* The index: unless this node holds it not (place.c). */
