@@ -387,3 +387,25 @@ held_pair_is() {
 	assert_equal "${#lines[@]}" 1800
 	assert_equal "$(cut -f4 <<<"$output" | awk '$1 < 81' | wc -l)" 0
 }
+
+@test "num_replicas=0: a merge committed during a search's fan-out: the units it merged away are searched in the merged one, every row once, never none" {
+	local s
+	MV_TEST_PAUSE_FANOUT=2500 node_up 1 --num_replicas=0 --auto_compact=false
+	node_up 2 --num_replicas=0 --auto_compact=false
+	node_up 3 --num_replicas=0 --auto_compact=false
+	load_rows
+	echo "0 0 0 0 0 0 0 0" >"$BATS_TEST_TMPDIR/zero"
+	poll 20 bash -c "[ \$(mv-search -a ${ADDR[2]} -k 2000 things $BATS_TEST_TMPDIR/zero | wc -l) = 1800 ]"
+	# Node 1's search is held between its own part and the others'
+	# while node 2 merges the 12 segments into one.
+	mv-search -a "${ADDR[1]}" -k 2000 things "$BATS_TEST_TMPDIR/zero" \
+		>"$BATS_TEST_TMPDIR/got" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
+	s=$!
+	poll 20 grep -q "test pause: MV_TEST_PAUSE_FANOUT, " "$BATS_TEST_TMPDIR/n1.log"
+	run -0 mv-index -a "${ADDR[2]}" things --compact
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}8${T}l2${T}1800${T}1${T}"
+	wait "$s" || fail "the search failed: $(cat "$BATS_TEST_TMPDIR/err")"
+	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/got")" 1800
+	assert_equal "$(cut -f3 "$BATS_TEST_TMPDIR/got" | sort -u | wc -l)" 1800
+}

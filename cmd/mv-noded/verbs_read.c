@@ -208,6 +208,25 @@ static int req_asof(struct conn *cn, struct coll *c, const char *val,
  * new row here, its old one gone there).  The history kept decides: with
  * none (history_retention=0) the current rows, as before.
  */
+/*
+ * The units of want that the search neither served nor listed in
+ * missing: this node does not know them (merged away, after the revision
+ * the asker had applied).  Into gone; the reply lists them as missing
+ * too, so that they are never answered for by silence.
+ */
+static int units_gone(const struct node_units *want,
+		      const struct node_units *served,
+		      const struct node_units *missing,
+		      struct node_units *gone, struct mv_err *err)
+{
+	for (size_t i = 0; i < want->n; i++)
+		if (!node_units_has(served, want->v[i]) &&
+		    !node_units_has(missing, want->v[i]) &&
+		    node_units_add(gone, want->v[i]) < 0)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	return 0;
+}
+
 #define CUT_WAIT_MS 1000
 static uint64_t search_cut(struct node *nd, struct coll *c, uint64_t cut)
 {
@@ -240,7 +259,8 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 	long nprobe = -1, ef = -1;
 	struct mv_filter *f = NULL;
 	char *ftext = NULL;
-	struct node_units want = { 0 }, missing = { 0 };
+	struct node_units want = { 0 }, missing = { 0 }, served = { 0 };
+	struct node_units gone = { 0 };
 	uint64_t rev = 0, asof = 0, cut = 0;
 	int part = 0;
 
@@ -381,9 +401,10 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		goto out;
 	}
 	if ((part ? node_search_units(cn->nd, c, q, nq, k, nprobe, ef, f, asof,
-				      &want, NULL, &missing, ids, dist, &e)
+				      &want, &served, &missing, ids, dist, &e)
 		  : node_search_all(cn->nd, c, q, nq, k, nprobe, ef, f, ftext,
 				    asof, ids, dist, &e)) < 0 ||
+	    (part && units_gone(&want, &served, &missing, &gone, &e) < 0) ||
 	    /* Units it holds but has yet to load: waited for, bounded. */
 	    (missing.n && node_search_held(cn->nd, c, &missing,
 					   MV_HELD_WAIT_MS, q, nq, k, nprobe,
@@ -391,6 +412,11 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		rc = reply_err(cn, &e);
 		goto out;
 	}
+	for (size_t i = 0; i < gone.n; i++)
+		if (node_units_add(&missing, gone.v[i]) < 0) {
+			rc = reply(cn, "ERR INTERNAL out of memory");
+			goto out;
+		}
 	cn->out.len = 0;
 	if (nwhich) {
 		struct node_past past;
@@ -427,6 +453,16 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		     (size_t)l < sizeof(line) - 2; i++)
 			l += snprintf(line + l, sizeof(line) - (size_t)l, "%s%s",
 				      i ? "," : " missing=", missing.v[i]);
+		/* Those of them it does not know: merged away, with the
+		 * revision it applied, for the asker to catch up to. */
+		for (size_t i = 0; i < gone.n &&
+		     (size_t)l < sizeof(line) - 2; i++)
+			l += snprintf(line + l, sizeof(line) - (size_t)l, "%s%s",
+				      i ? "," : " gone=", gone.v[i]);
+		if (gone.n && (size_t)l < sizeof(line) - 2)
+			l += snprintf(line + l, sizeof(line) - (size_t)l,
+				      " applied=%lld", (long long)
+				      atomic_load(&cn->nd->applied_rev));
 		if ((size_t)l > sizeof(line) - 2)
 			l = (int)sizeof(line) - 2;
 		line[l++] = '\n';
@@ -443,6 +479,8 @@ out:
 	free(ftext);
 	node_units_free(&want);
 	node_units_free(&missing);
+	node_units_free(&served);
+	node_units_free(&gone);
 	free(q);
 	free(ids);
 	free(dist);

@@ -75,6 +75,7 @@ struct fan_search {
 	uint64_t asof;			/* 0: now */
 	uint64_t cut;			/* the last flush the local part saw */
 	int64_t rev, end;
+	int64_t gone_rev;		/* a holder's, past units it lacks */
 };
 
 /* One request: some units of the collection, to one node. */
@@ -90,6 +91,7 @@ struct fan_task {
 	int64_t *ids;
 	float *dist;
 	struct node_units missing;
+	int64_t gone_rev;		/* gone= units: the peer's applied= */
 	char why[160];
 	pthread_t th;
 };
@@ -355,6 +357,8 @@ again:
 	if (rd_bytes(r, t, t->ids, nk * 8) < 0 ||
 	    rd_bytes(r, t, t->dist, nk * 4) < 0)
 		goto fail;
+	if (strstr(rep, " gone=") && (mp = strstr(rep, " applied=")))
+		t->gone_rev = strtoll(mp + 9, NULL, 10);
 	if ((mp = strstr(rep, " missing="))) {
 		char *save = NULL, *u;
 
@@ -553,6 +557,8 @@ static void task_settle(struct node *nd, struct fan_task *t,
 		node_place_suspect(nd, t->peer.no, 0);
 	if (t->ok)
 		fan_merge(l2, t->s->nq, t->s->k, t->ids, t->dist, ids, dist);
+	if (t->ok && t->gone_rev > t->s->gone_rev)
+		t->s->gone_rev = t->gone_rev;
 	for (size_t j = 0; j < t->nunit; j++) {
 		struct fan_unit *x = &u[t->unit[j]];
 
@@ -561,8 +567,8 @@ static void task_settle(struct node *nd, struct fan_task *t,
 			x->done = 1;
 		else if (!x->done && !atomic_load(&t->cancel))
 			snprintf(x->why, sizeof(x->why), "node %u: %.100s",
-				 t->peer.no, t->ok ? "does not hold it"
-						   : t->why);
+				 t->peer.no, !t->ok ? t->why : t->gone_rev ?
+				 "merged away by then" : "does not hold it");
 	}
 }
 
@@ -577,11 +583,18 @@ static void task_free(struct fan_task *t)
 	free(t);
 }
 
-int node_search_all(struct node *nd, struct coll *c, const float *q,
-		    size_t nq, size_t k, long nprobe, long ef,
-		    const struct mv_filter *f, const char *filter,
-		    uint64_t asof, int64_t *ids, float *dist,
-		    struct mv_err *err)
+/*
+ * One pass of node_search_all.  With replan set, a pass that some units
+ * failed only because their holders had merged them away (SEARCH's
+ * gone=) returns FAN_REPLAN and the revision those holders had applied
+ * in *replan, instead of failing.
+ */
+#define FAN_REPLAN 3
+static int search_all_once(struct node *nd, struct coll *c, const float *q,
+			   size_t nq, size_t k, long nprobe, long ef,
+			   const struct mv_filter *f, const char *filter,
+			   uint64_t asof, int64_t *ids, float *dist,
+			   int64_t *replan, struct mv_err *err)
 {
 	struct node_units todo = { 0 };
 	struct fan_unit *u = NULL;
@@ -750,7 +763,10 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 				more = !u[i].done && next_holder(nd, c, &u[i],
 								 &h);
 			}
-			if (!more && !live_set_changed(nd, &asked_gen, end))
+			/* Units merged away: searched again (below), not
+			 * waited for. */
+			if (!more && (w.gone_rev ||
+				      !live_set_changed(nd, &asked_gen, end)))
 				break;
 			/*
 			 * None left, but the live set changed since the units
@@ -784,6 +800,11 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 	left = 0;
 	for (size_t i = 0; i < nu; i++)
 		left += !u[i].done;
+	if (left && replan && w.gone_rev) {
+		*replan = w.gone_rev;
+		rc = FAN_REPLAN;
+		goto out;
+	}
 	if (left) {
 		char why[MV_ERR_LEN];
 		size_t w2 = 0, named = 0;
@@ -812,4 +833,39 @@ out:
 	pthread_mutex_destroy(&w.mu);
 	pthread_cond_destroy(&w.cv);
 	return rc;
+}
+
+/*
+ * A merge committed while the search fanned out: the holders asked had
+ * applied it and no longer know the units this node asked for (its rows
+ * are in the merged unit, which this node did not know of yet).  This
+ * node catches up to the revision they had applied, within the search's
+ * bound, and searches again over the units it knows then: the search
+ * never answers without those rows, and fails (75) only when that goes
+ * on FAN_REPLANS times.
+ */
+#define FAN_REPLANS 3
+int node_search_all(struct node *nd, struct coll *c, const float *q,
+		    size_t nq, size_t k, long nprobe, long ef,
+		    const struct mv_filter *f, const char *filter,
+		    uint64_t asof, int64_t *ids, float *dist,
+		    struct mv_err *err)
+{
+	int64_t end = node_mono_ms() + FAN_WAIT_MS;
+
+	for (int i = 0;; i++) {
+		int64_t rev = 0;
+		int rc = search_all_once(nd, c, q, nq, k, nprobe, ef, f,
+					 filter, asof, ids, dist,
+					 i < FAN_REPLANS ? &rev : NULL, err);
+
+		if (rc != FAN_REPLAN)
+			return rc;
+		while (atomic_load(&nd->applied_rev) < rev &&
+		       node_mono_ms() < end)
+			usleep(2000);
+		log_debug("search of '%s': units merged away meanwhile; "
+			  "searching again at revision %lld", c->name,
+			  (long long)rev);
+	}
 }
