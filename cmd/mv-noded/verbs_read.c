@@ -200,15 +200,6 @@ static int req_asof(struct conn *cn, struct coll *c, const char *val,
 }
 
 /*
- * cut=<flush> of a node's SEARCH units= (fanout.c): the last flush of c
- * the asking node's own part saw.  A flush committed since, which this
- * node applied and the asker had not, is left out (searched as of cut),
- * and one the asker saw is waited for (bounded): every part of the
- * search answers at the same flush, so none sees half of it (an upsert's
- * new row here, its old one gone there).  The history kept decides: with
- * none (history_retention=0) the current rows, as before.
- */
-/*
  * The units of want that the search neither served nor listed in
  * missing: this node does not know them (merged away, after the revision
  * the asker had applied).  Into gone; the reply lists them as missing
@@ -227,6 +218,15 @@ static int units_gone(const struct node_units *want,
 	return 0;
 }
 
+/*
+ * cut=<flush> of a node's SEARCH units= (fanout.c): the last flush of c
+ * the asking node's own part saw.  A flush committed since, which this
+ * node applied and the asker had not, is left out (searched as of cut),
+ * and one the asker saw is waited for (bounded): every part of the
+ * search answers at the same flush, so none sees half of it (an upsert's
+ * new row here, its old one gone there).  The history kept decides: with
+ * none (history_retention=0) the current rows, as before.
+ */
 #define CUT_WAIT_MS 1000
 static uint64_t search_cut(struct node *nd, struct coll *c, uint64_t cut)
 {

@@ -457,3 +457,25 @@ char *index_retire_json(struct node *nd, struct coll *c,
 		mv_err_set(err, MV_EINTERNAL, "out of memory");
 	return s;
 }
+
+/* A listed file gone from the store and the metadata (internal.h). */
+int node_gone_since(struct node *nd, const struct coll *c,
+		    const char *path, int rc, struct mv_err *err)
+{
+	const char *leaf = strrchr(path, '/');
+	char key[256], *val = NULL;
+	size_t vlen;
+	int named;
+
+	if (rc != MV_ENOINPUT)
+		return rc;
+	leaf = leaf ? leaf + 1 : path;
+	key_data(key, sizeof(key), c->user, c->name, leaf);
+	named = mv_meta_get(nd->meta, key, &val, &vlen, NULL);
+	free(val);
+	if (named != 1)
+		return rc;	/* still named (or etcd away): as it was */
+	mv_err_set(err, MV_EAGAIN, "'%s' was deleted after the list of "
+		   "files was read", path);
+	return NODE_RELOAD_AGAIN;
+}

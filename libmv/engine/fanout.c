@@ -855,9 +855,10 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 
 	for (int i = 0;; i++) {
 		int64_t rev = 0;
+		int again = i < FAN_REPLANS && node_mono_ms() < end;
 		int rc = search_all_once(nd, c, q, nq, k, nprobe, ef, f,
 					 filter, asof, ids, dist,
-					 i < FAN_REPLANS ? &rev : NULL, err);
+					 again ? &rev : NULL, err);
 
 		if (rc != FAN_REPLAN)
 			return rc;

@@ -126,27 +126,6 @@ static int load_list(struct node *nd, struct coll *c, struct load_ctx *lc,
 	return 0;
 }
 
-int node_gone_since(struct node *nd, const struct coll *c,
-		    const char *path, int rc, struct mv_err *err)
-{
-	const char *leaf = strrchr(path, '/');
-	char key[256], *val = NULL;
-	size_t vlen;
-	int named;
-
-	if (rc != MV_ENOINPUT)
-		return rc;
-	leaf = leaf ? leaf + 1 : path;
-	key_data(key, sizeof(key), c->user, c->name, leaf);
-	named = mv_meta_get(nd->meta, key, &val, &vlen, NULL);
-	free(val);
-	if (named != 1)
-		return rc;	/* still named (or etcd away): as it was */
-	mv_err_set(err, MV_EAGAIN, "'%s' was deleted after the list of "
-		   "files was read", path);
-	return NODE_RELOAD_AGAIN;
-}
-
 /*
  * Block A of the vector file at path by range reads, where a cluster node
  * keeps no vectors of it: size and rows are the metadata's.  The first
