@@ -361,27 +361,38 @@ held_pair_is() {
 	PID[3]=
 }
 
-@test "num_replicas=0: every part of a search is cut at one flush: an upsert of every row committed during the fan-out shows each row once, never none" {
-	local s
+# held_search_start: nodes 1 to 3 with num_replicas=0 and merges off,
+# node 1's searches held 2.5 s between their own part and the others'
+# (MV_TEST_PAUSE_FANOUT), load_rows' 12 segments loaded by their holders
+# (node 2's searches are not held; a holder answers units= without
+# fanning out); then a search of every row through node 1, in the
+# background (SEARCH_PID, its hits in got), returning once it is held.
+held_search_start() {
 	MV_TEST_PAUSE_FANOUT=2500 node_up 1 --num_replicas=0 --auto_compact=false
 	node_up 2 --num_replicas=0 --auto_compact=false
 	node_up 3 --num_replicas=0 --auto_compact=false
 	load_rows
 	echo "0 0 0 0 0 0 0 0" >"$BATS_TEST_TMPDIR/zero"
-	# Settled: every unit loaded by its holder (node 2's searches do
-	# not pause; a unit's holder answers units= without fanning out).
 	poll 20 bash -c "[ \$(mv-search -a ${ADDR[2]} -k 2000 things $BATS_TEST_TMPDIR/zero | wc -l) = 1800 ]"
-	# Node 1's search is held between its own part and the others'
-	# while every row is upserted through node 2.
 	mv-search -a "${ADDR[1]}" -k 2000 things "$BATS_TEST_TMPDIR/zero" \
 		>"$BATS_TEST_TMPDIR/got" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
-	s=$!
+	SEARCH_PID=$!
 	poll 20 grep -q "test pause: MV_TEST_PAUSE_FANOUT, " "$BATS_TEST_TMPDIR/n1.log"
-	awk '{ $2 = $2 + 10; print }' "$BATS_TEST_TMPDIR/rows.txt" |
-		mv-insert -q -a "${ADDR[2]}" --ids-first --upsert things
-	wait "$s" || fail "the search failed: $(cat "$BATS_TEST_TMPDIR/err")"
+}
+
+# held_search_whole: the held search ended well, with every row once.
+held_search_whole() {
+	wait "$SEARCH_PID" || fail "the search failed: $(cat "$BATS_TEST_TMPDIR/err")"
 	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/got")" 1800
 	assert_equal "$(cut -f3 "$BATS_TEST_TMPDIR/got" | sort -u | wc -l)" 1800
+}
+
+@test "num_replicas=0: every part of a search is cut at one flush: an upsert of every row committed during the fan-out shows each row once, never none" {
+	held_search_start
+	# Every row upserted through node 2 while node 1's search is held.
+	awk '{ $2 = $2 + 10; print }' "$BATS_TEST_TMPDIR/rows.txt" |
+		mv-insert -q -a "${ADDR[2]}" --ids-first --upsert things
+	held_search_whole
 	# After it, every row at its new version (squared norm over 81).
 	run -0 mv-search -a "${ADDR[2]}" -k 2000 things "$BATS_TEST_TMPDIR/zero"
 	assert_equal "${#lines[@]}" 1800
@@ -389,23 +400,10 @@ held_pair_is() {
 }
 
 @test "num_replicas=0: a merge committed during a search's fan-out: the units it merged away are searched in the merged one, every row once, never none" {
-	local s
-	MV_TEST_PAUSE_FANOUT=2500 node_up 1 --num_replicas=0 --auto_compact=false
-	node_up 2 --num_replicas=0 --auto_compact=false
-	node_up 3 --num_replicas=0 --auto_compact=false
-	load_rows
-	echo "0 0 0 0 0 0 0 0" >"$BATS_TEST_TMPDIR/zero"
-	poll 20 bash -c "[ \$(mv-search -a ${ADDR[2]} -k 2000 things $BATS_TEST_TMPDIR/zero | wc -l) = 1800 ]"
-	# Node 1's search is held between its own part and the others'
-	# while node 2 merges the 12 segments into one.
-	mv-search -a "${ADDR[1]}" -k 2000 things "$BATS_TEST_TMPDIR/zero" \
-		>"$BATS_TEST_TMPDIR/got" 2>"$BATS_TEST_TMPDIR/err" 3>&- &
-	s=$!
-	poll 20 grep -q "test pause: MV_TEST_PAUSE_FANOUT, " "$BATS_TEST_TMPDIR/n1.log"
+	held_search_start
+	# Node 2 merges the 12 segments into one while it is held.
 	run -0 mv-index -a "${ADDR[2]}" things --compact
 	run -0 mv-ls -a "${ADDR[2]}" things
 	assert_output --regexp "^things${T}8${T}l2${T}1800${T}1${T}"
-	wait "$s" || fail "the search failed: $(cat "$BATS_TEST_TMPDIR/err")"
-	assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/got")" 1800
-	assert_equal "$(cut -f3 "$BATS_TEST_TMPDIR/got" | sort -u | wc -l)" 1800
+	held_search_whole
 }
