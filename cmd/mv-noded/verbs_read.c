@@ -218,36 +218,6 @@ static int units_gone(const struct node_units *want,
 	return 0;
 }
 
-/*
- * cut=<flush> of a node's SEARCH units= (fanout.c): the last flush of c
- * the asking node's own part saw.  A flush committed since, which this
- * node applied and the asker had not, is left out (searched as of cut),
- * and one the asker saw is waited for (bounded): every part of the
- * search answers at the same flush, so none sees half of it (an upsert's
- * new row here, its old one gone there).  The history kept decides: with
- * none (history_retention=0) the current rows, as before.
- */
-#define CUT_WAIT_MS 1000
-static uint64_t search_cut(struct node *nd, struct coll *c, uint64_t cut)
-{
-	struct mv_err e = { 0 };
-	uint64_t last = 0;
-
-	for (int ms = 0; ms < CUT_WAIT_MS; ms++) {
-		pthread_rwlock_rdlock(&c->lock);
-		last = c->next_seq - 1;
-		pthread_rwlock_unlock(&c->lock);
-		if (last >= cut)
-			break;
-		usleep(1000);
-	}
-	/* At cut (or short of it still): the current rows, the fast path
-	 * (node_asof_now), without asking etcd about the history. */
-	if (last <= cut)
-		return cut;
-	return node_asof_check(nd, c, cut, &e) == 0 ? cut : 0;
-}
-
 int cmd_search(struct conn *cn, int argc, char **argv)
 {
 	uint64_t k, nq, bytes;
@@ -393,7 +363,7 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		}
 	}
 	if (part && cut && !asof)
-		asof = search_cut(cn->nd, c, cut);
+		asof = node_search_cut(cn->nd, c, cut);
 	ids = malloc(nq * k * 8 + 1);
 	dist = malloc(nq * k * 4 + 1);
 	if (!ids || !dist) {

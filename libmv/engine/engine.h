@@ -568,6 +568,12 @@ struct node_units {
 	size_t n, cap;
 	uint64_t seq;	/* todo: the last flush the search saw here */
 };
+/*
+ * The asof a part of a search cut at flush cut (SEARCH ... cut=) answers
+ * at: cut (waited for, 1 s at most, when c has yet to apply it), or 0
+ * (now) when c's history does not reach back to it.
+ */
+uint64_t node_search_cut(struct node *nd, struct coll *c, uint64_t cut);
 int node_units_add(struct node_units *u, const char *leaf);
 int node_units_has(const struct node_units *u, const char *leaf);
 void node_units_free(struct node_units *u);

@@ -584,6 +584,39 @@ static void task_free(struct fan_task *t)
 }
 
 /*
+ * The asof for cut=<flush> of a node's SEARCH units= (engine.h): the last
+ * flush of c the asking node's own part saw.  A flush committed since, which this
+ * node applied and the asker had not, is left out (searched as of cut),
+ * and one the asker saw is waited for (bounded): every part of the
+ * search answers at the same flush, so none sees half of it (an upsert's
+ * new row here, its old one gone there).  The history kept decides: with
+ * none (history_retention=0) the current rows, as before.
+ */
+#define CUT_WAIT_MS 1000
+uint64_t node_search_cut(struct node *nd, struct coll *c, uint64_t cut)
+{
+	struct mv_err e = { 0 };
+	uint64_t last = 0;
+
+	if (!cut)
+		return 0;
+
+	for (int ms = 0; ms < CUT_WAIT_MS; ms++) {
+		pthread_rwlock_rdlock(&c->lock);
+		last = c->next_seq - 1;
+		pthread_rwlock_unlock(&c->lock);
+		if (last >= cut)
+			break;
+		usleep(1000);
+	}
+	/* At cut (or short of it still): the current rows, the fast path
+	 * (node_asof_now), without asking etcd about the history. */
+	if (last <= cut)
+		return cut;
+	return node_asof_check(nd, c, cut, &e) == 0 ? cut : 0;
+}
+
+/*
  * One pass of node_search_all.  With replan set, a pass that some units
  * failed only because their holders had merged them away (SEARCH's
  * gone=) returns FAN_REPLAN and the revision those holders had applied
@@ -793,7 +826,9 @@ static int search_all_once(struct node *nd, struct coll *c, const float *q,
 			task_settle(nd, tasks[i], u, l2, ids, dist);
 			task_free(tasks[i]);
 		}
-	rc = fan_self(nd, c, u, nu, q, nq, k, nprobe, ef, f, asof, ids, dist,
+	/* Units it serves now (moved here meanwhile): at the cut too. */
+	rc = fan_self(nd, c, u, nu, q, nq, k, nprobe, ef, f,
+		      asof ? asof : node_search_cut(nd, c, w.cut), ids, dist,
 		      err);
 	if (rc < 0)
 		goto out;
