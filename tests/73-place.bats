@@ -362,13 +362,13 @@ held_pair_is() {
 }
 
 # held_search_start: nodes 1 to 3 with num_replicas=0 and merges off,
-# node 1's searches held 2.5 s between their own part and the others'
+# node 1's searches held 2.5 s (HELD_MS) between their own part and the others'
 # (MV_TEST_PAUSE_FANOUT), load_rows' 12 segments loaded by their holders
 # (node 2's searches are not held; a holder answers units= without
 # fanning out); then a search of every row through node 1, in the
 # background (SEARCH_PID, its hits in got), returning once it is held.
 held_search_start() {
-	MV_TEST_PAUSE_FANOUT=2500 node_up 1 --num_replicas=0 --auto_compact=false
+	MV_TEST_PAUSE_FANOUT=${HELD_MS:-2500} node_up 1 --num_replicas=0 --auto_compact=false
 	node_up 2 --num_replicas=0 --auto_compact=false
 	node_up 3 --num_replicas=0 --auto_compact=false
 	load_rows
@@ -405,5 +405,17 @@ held_search_whole() {
 	run -0 mv-index -a "${ADDR[2]}" things --compact
 	run -0 mv-ls -a "${ADDR[2]}" things
 	assert_output --regexp "^things${T}8${T}l2${T}1800${T}1${T}"
+	held_search_whole
+}
+
+@test "num_replicas=0: units that move to the searching node during its fan-out (a node stopped) are searched at the search's cut too: an upsert of every row meanwhile shows each row once" {
+	HELD_MS=4000 held_search_start
+	# Node 3 stops: its units move, some to node 1, which searches those
+	# itself; every row is upserted through node 2 meanwhile.
+	kill -TERM "${PID[3]}"
+	wait "${PID[3]}" || true
+	PID[3]=
+	awk '{ $2 = $2 + 10; print }' "$BATS_TEST_TMPDIR/rows.txt" |
+		mv-insert -q -a "${ADDR[2]}" --ids-first --upsert things
 	held_search_whole
 }
