@@ -110,6 +110,7 @@ int main(int argc, char **argv)
 	}
 	if (mv_args_apply(&args, master_set, m, &err) < 0)
 		goto conf_fail;
+	mv_args_release(&args);	/* its flags are applied: none leaks */
 	if (args.verbose)
 		m->conf.verbose = args.verbose;
 	log_init(m->conf.verbose);
