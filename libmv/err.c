@@ -242,6 +242,12 @@ int64_t mv_mono_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void mv_mono_ts(int64_t mono, struct timespec *ts)
+{
+	ts->tv_sec = (time_t)(mono / 1000);
+	ts->tv_nsec = (long)(mono % 1000) * 1000000;
+}
+
 void mv_sleep_ms(long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };

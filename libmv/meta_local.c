@@ -1322,12 +1322,6 @@ static int64_t expire_locked(struct meta_local *ml)
 	return next;
 }
 
-static void deadline_ts(int64_t mono, struct timespec *ts)
-{
-	ts->tv_sec = mono / 1000;
-	ts->tv_nsec = (mono % 1000) * 1000000;
-}
-
 static void *lease_main(void *arg)
 {
 	struct meta_local *ml = arg;
@@ -1341,7 +1335,7 @@ static void *lease_main(void *arg)
 			pthread_cond_wait(&ml->lease_cv, &ml->mu);
 			continue;
 		}
-		deadline_ts(next, &ts);
+		mv_mono_ts(next, &ts);
 		pthread_cond_timedwait(&ml->lease_cv, &ml->mu, &ts);
 	}
 	pthread_mutex_unlock(&ml->mu);
@@ -1442,7 +1436,7 @@ static int local_watch(void *impl, const char *prefix, int64_t from,
 	struct timespec ts;
 	int rc = 0;
 
-	deadline_ts(mv_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), &ts);
+	mv_mono_ts(mv_mono_ms() + (timeout_ms > 0 ? timeout_ms : 0), &ts);
 	pthread_mutex_lock(&ml->mu);
 	if (!from)
 		from = ml->rev + 1;

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -119,6 +120,9 @@ int mv_pwrite_all(int fd, const void *buf, size_t n, long long off);
 /* Milliseconds of CLOCK_MONOTONIC; sleep ms milliseconds, through EINTR. */
 int64_t mv_mono_ms(void);
 void mv_sleep_ms(long ms);
+/* The instant mono (mv_mono_ms's) as a timespec, for the timed wait of a
+ * condition variable on CLOCK_MONOTONIC (pthread_condattr_setclock). */
+void mv_mono_ts(int64_t mono, struct timespec *ts);
 
 /* Default address: $MV_ADDR, else unix:$MV_HOME/mv.sock.  Caller frees. */
 char *mv_default_addr(void);

@@ -41,18 +41,12 @@ const char *mnode_addr(const struct mnode *n)
 	return n->live_addr[0] ? n->live_addr : n->prop_addr;
 }
 
-/* The monotonic time ms milliseconds from now, for master.changed. */
+/* ms milliseconds from now, for master.changed (CLOCK_MONOTONIC). */
 static struct timespec deadline(int ms)
 {
 	struct timespec ts;
 
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000;
-	if (ts.tv_nsec >= 1000000000) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000;
-	}
+	mv_mono_ts(mv_mono_ms() + ms, &ts);
 	return ts;
 }
 

@@ -347,8 +347,6 @@ static void follow_drop(struct node *nd, const char *user, const char *name)
 
 /* Reads ahead before a reload gives up reusing and reads everything. */
 #define RELOAD_TRIES 4
-/* Then reads of everything, each of a list a merge changed under it. */
-#define RELOAD_TRIES_ALL 4
 
 /*
  * Read user/name afresh from the metadata and put it in place of what the
@@ -375,34 +373,23 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 	for (;;) {
 		int reuse = have && tries < RELOAD_TRIES;
 
-		if (reuse && (rc = node_reload_read(nd, have, &r, &e)) < 0) {
+		rc = reuse ? node_reload_read(nd, have, &r, &e) : 0;
+		if (rc < 0) {
 			log_warnx("collection '%s': cannot read what another "
 				  "node committed: %s", name, e.msg);
 			coll_put(have);
 			return rc;
 		}
-		if (reuse && rc == NODE_RELOAD_AGAIN) {
-			/* A file of its list deleted since (a merge). */
-			log_debug("collection '%s': %s; reading again", name,
-				  e.msg);
-			mv_err_clear(&e);
-			tries++;
-			continue;
+		if (rc == 0) {
+			pthread_mutex_lock(&nd->commit);
+			rc = node_coll_load(nd, user, name, 0,
+					    reuse ? &r : NULL, &n2, &e);
+			if (rc != NODE_RELOAD_AGAIN)
+				break;
+			pthread_mutex_unlock(&nd->commit);
 		}
-		pthread_mutex_lock(&nd->commit);
-		rc = node_coll_load(nd, user, name, 0, reuse ? &r : NULL, &n2,
-				    &e);
-		if (rc != NODE_RELOAD_AGAIN)
-			break;
-		pthread_mutex_unlock(&nd->commit);
-		if (tries >= RELOAD_TRIES + RELOAD_TRIES_ALL) {
-			/* The revision again, later (apply_rev). */
-			log_warnx("collection '%s': %s, %d times; trying "
-				  "again later", name, e.msg, tries + 1);
-			node_reuse_release(&r);
-			coll_put(have);
-			return MV_EAGAIN;
-		}
+		/* Another node committed, or merged a listed file away,
+		 * since the list was read. */
 		log_debug("collection '%s': %s; reading again", name, e.msg);
 		mv_err_clear(&e);
 		node_reuse_release(&r);

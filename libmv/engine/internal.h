@@ -172,7 +172,9 @@ int node_seg_col_from(struct col *col, enum mv_ftype t, struct nbuf *nb,
  * load.c: reading what the metadata names.  node_coll_load reads a
  * collection whole into a new struct coll (one reference, not linked
  * into the node): 0, 1 if it has no schema key, or MV_E*; startup: a
- * missing state record is written afresh (else an error).
+ * missing state record is written afresh (else an error).  A file of its
+ * list that a merge deleted meanwhile (node_gone_since) makes it read
+ * the list again, a few times, then MV_EAGAIN.
  *
  * A reload (follow.c) reads in two steps.  node_reload_read, with no
  * lock held, reads from the store only what the collection c the node

@@ -780,9 +780,9 @@ void node_reload_adopt(struct coll *c, struct coll *n2)
 	}
 }
 
-int node_coll_load(struct node *nd, const char *user, const char *name,
-		   int startup, struct reuse *r, struct coll **out,
-		   struct mv_err *err)
+static int coll_load_once(struct node *nd, const char *user,
+			  const char *name, int startup, struct reuse *r,
+			  struct coll **out, struct mv_err *err)
 {
 	char key[256], *val = NULL, dir[200];
 	size_t vlen;
@@ -910,3 +910,23 @@ out:
 	return rc;
 }
 
+/* Reads of everything, each of a list a merge changed under it. */
+#define LOAD_TRIES 5
+
+int node_coll_load(struct node *nd, const char *user, const char *name,
+		   int startup, struct reuse *r, struct coll **out,
+		   struct mv_err *err)
+{
+	int rc = coll_load_once(nd, user, name, startup, r, out, err);
+
+	/* With a reuse, its read-ahead is the caller's to do again. */
+	for (int t = 1; !r && rc == NODE_RELOAD_AGAIN; t++) {
+		if (t == LOAD_TRIES)
+			return err ? err->code : MV_EAGAIN;
+		log_info("collection '%s': %s; reading it again", name,
+			 err ? err->msg : "");
+		mv_err_clear(err);
+		rc = coll_load_once(nd, user, name, startup, r, out, err);
+	}
+	return rc;
+}

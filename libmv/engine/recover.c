@@ -428,9 +428,6 @@ static int found_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-/* Loads of one collection at start, each of a list a merge changed. */
-#define OPEN_TRIES 5
-
 static int load_user(struct node *nd, const char *user, struct mv_err *err)
 {
 	struct find_ctx fc = { 0 };
@@ -468,18 +465,7 @@ static int load_user(struct node *nd, const char *user, struct mv_err *err)
 	for (size_t i = 0; rc == 0 && i < fc.n; i++) {
 		struct coll *c = NULL, **tail;
 
-		/* Again when a merge deleted a file of the list meanwhile. */
-		for (int t = 0; t < OPEN_TRIES; t++) {
-			mv_err_clear(err);
-			rc = node_coll_load(nd, user, fc.v[i].name, 1, NULL,
-					    &c, err);
-			if (rc != NODE_RELOAD_AGAIN)
-				break;
-			log_info("collection '%s': %s; reading it again",
-				 fc.v[i].name, err ? err->msg : "");
-		}
-		if (rc == NODE_RELOAD_AGAIN)
-			rc = MV_EAGAIN;
+		rc = node_coll_load(nd, user, fc.v[i].name, 1, NULL, &c, err);
 		if (rc != 0)
 			break;
 		for (tail = &nd->colls; *tail; tail = &(*tail)->next)
