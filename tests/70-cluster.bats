@@ -453,7 +453,7 @@ for i in range(40):
 		</dev/null >>"$home.log" 2>&1 3>&- &
 	PID[4]=$!
 	for _ in $(seq 1 200); do
-		socat -u OPEN:/dev/null "TCP:127.0.0.1:$port" 2>/dev/null && break
+		answers "127.0.0.1:$port" && break
 		kill -0 "${PID[4]}" 2>/dev/null || break
 		sleep 0.05
 	done

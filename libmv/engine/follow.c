@@ -955,6 +955,7 @@ static void *follower(void *arg)
 	int64_t from = atomic_load(&nd->applied_rev) + 1;
 	int backoff = 100, down = 0, afail = 0;
 
+	node_test_pause("MV_TEST_PAUSE_FOLLOW");
 	while (!atomic_load(&nd->stop)) {
 		struct fevs fe = { 0 };
 		struct mv_err e = { 0 };
@@ -1234,24 +1235,83 @@ int node_cluster_join(struct node *nd, struct mv_err *err)
 	return rc;
 }
 
+/*
+ * Wait until the node has applied, and loaded what it holds of, the
+ * revision current now: what was committed while it loaded.  Until then
+ * its live key is not put, so no node places units on it or asks it, and
+ * no client is sent to it; a restarted node under a stream of flushes
+ * would otherwise be asked for revisions it reaches only seconds later.
+ * Past CATCHUP_MS it goes live all the same, saying how far behind.
+ */
+#define CATCHUP_MS 60000
+#define CATCHUP_LOG_MS 5000
+
+static int catch_up(struct node *nd, struct mv_err *err)
+{
+	int64_t target, t0 = node_mono_ms(), said = t0;
+	int rc = mv_meta_revision(nd->meta, &target, err);
+
+	if (rc < 0)
+		return rc;
+	while (node_place_loaded(nd) < target) {
+		struct mv_err e = { 0 };
+		int64_t now = node_mono_ms();
+
+		if (now - t0 >= CATCHUP_MS) {
+			log_warnx("node %u: live before it caught up: applied "
+				  "%lld of revision %" PRId64 " after %d s",
+				  nd->node_no,
+				  (long long)atomic_load(&nd->applied_rev),
+				  target, CATCHUP_MS / 1000);
+			return 0;
+		}
+		if (now - said >= CATCHUP_LOG_MS) {
+			log_info("node %u: catching up: applied %lld of "
+				 "revision %" PRId64, nd->node_no,
+				 (long long)atomic_load(&nd->applied_rev),
+				 target);
+			said = now;
+		}
+		/* The placer's pass (loaded) follows the apply closely. */
+		if (node_wait_applied(nd, target, 100, &e) == 0)
+			usleep(10 * 1000);
+	}
+	log_info("node %u: caught up with revision %" PRId64 " in %lld ms",
+		 nd->node_no, target, (long long)(node_mono_ms() - t0));
+	return 0;
+}
+
+/*
+ * Follow the commit log from rev (what node_open loaded), place, catch
+ * up, and only then put the live key and keep it.
+ */
 int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err)
 {
 	int rc;
 
 	atomic_store(&nd->applied_rev, rev);
-	rc = live_put(nd, err);
-	if (rc < 0)
-		return rc;
 	atomic_store(&nd->stop, 0);
 	if (pthread_create(&nd->follower, NULL, follower, nd))
 		return mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
-	if (pthread_create(&nd->keeper, NULL, keeper, nd)) {
+	rc = node_place_start(nd, err);
+	if (rc == 0)
+		rc = catch_up(nd, err);
+	if (rc == 0)
+		rc = live_put(nd, err);
+	if (rc == 0 && pthread_create(&nd->keeper, NULL, keeper, nd))
+		rc = mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
+	if (rc < 0) {
+		int64_t lease = atomic_exchange(&nd->lease, 0);
+
+		if (lease)
+			mv_meta_lease_revoke(nd->meta, lease, NULL);
 		atomic_store(&nd->stop, 1);
 		pthread_join(nd->follower, NULL);
-		return mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
+		node_place_stop(nd);
+		return rc;
 	}
 	nd->threads = 1;
-	return node_place_start(nd, err);
+	return 0;
 }
 
 static void sync_pool_close(struct node *nd);
@@ -1260,8 +1320,11 @@ void node_cluster_stop(struct node *nd)
 {
 	int64_t lease;
 
-	if (!nd->threads)
+	if (!nd->threads) {
+		node_place_free(nd);	/* never started, or a start failed */
+		sync_pool_close(nd);
 		return;
+	}
 	atomic_store(&nd->stop, 1);
 	/*
 	 * The live key goes as soon as the keeper (which would put it

@@ -106,23 +106,20 @@ free_port() {
 s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
-# wait_tcp HOST:PORT PID NAME: until the port accepts (MV_START_TIMEOUT);
-# fail with the log when PID exits first.
+# wait_tcp HOST:PORT PID NAME: until the daemon there answers
+# (MV_START_TIMEOUT); fail with the log when PID exits first.
 wait_tcp() {
-	local addr=$1 pid=$2 log=$3 tries=$((MV_START_TIMEOUT * 20))
-	while [ "$tries" -gt 0 ]; do
+	local addr=$1 pid=$2 log=$3 end=$(($(date +%s) + MV_START_TIMEOUT))
+	while [ "$(date +%s)" -lt "$end" ]; do
 		if ! _alive "$pid"; then
-			echo "pid $pid exited before $addr accepted; $log:" >&2
+			echo "pid $pid exited before $addr answered; $log:" >&2
 			tail -n 30 "$log" >&2
 			return 1
 		fi
-		if socat -u OPEN:/dev/null "TCP:$addr" 2>/dev/null; then
-			return 0
-		fi
+		answers "$addr" && return 0
 		sleep 0.05
-		tries=$((tries - 1))
 	done
-	echo "nothing accepts on $addr after ${MV_START_TIMEOUT}s; $log:" >&2
+	echo "nothing answers on $addr after ${MV_START_TIMEOUT}s; $log:" >&2
 	tail -n 30 "$log" >&2
 	return 1
 }

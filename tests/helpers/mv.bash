@@ -23,7 +23,9 @@ bats_load_library bats-support
 bats_load_library bats-assert
 bats_load_library bats-file
 
+# The tree's top: tests/ holds the test files, tests/probe/ the probes.
 MV_ROOT=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
+[ -f "$MV_ROOT/libmv/mv.h" ] || MV_ROOT=$(cd "$MV_ROOT/.." && pwd)
 MV_HELPERS=$MV_ROOT/tests/helpers
 if [ -n "${MV_BIN:-}" ]; then
 	PATH=$MV_BIN:$PATH
@@ -315,6 +317,14 @@ assert_rows() {
 assert_serving() {
 	ping_ok || fail "the node no longer answers PING"
 	run -0 mv-ls
+}
+
+# answers HOST:PORT: a daemon there answers a PING, with OK or a refusal
+# (a cluster node answers once it is live; connecting succeeds from its
+# listen on).
+answers() {
+	[ -n "$(printf 'PING\nQUIT\n' | socat -t 1 -T 2 - "TCP:$1" 2>/dev/null |
+		head -n 1)" ]
 }
 
 # poll SECONDS CMD...: run CMD every 50 ms until it succeeds or SECONDS

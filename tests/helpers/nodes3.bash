@@ -59,11 +59,11 @@ nodes3_setup() {
 	PID=()
 }
 
-# node_up I [FLAG...]: start node I (1..3) of this test's cluster, on its
-# port, as the test's user (a user belongs to one cluster), with these
-# extra flags, and wait until it accepts (MV_START_TIMEOUT).
-node_up() {
-	local i=$1 home=$BATS_TEST_TMPDIR/n$1 t=$((MV_START_TIMEOUT * 20))
+# node_start I [FLAG...]: start node I (1..3) of this test's cluster, on
+# its port, as the test's user (a user belongs to one cluster), with these
+# extra flags; PID[I] is its pid.
+node_start() {
+	local i=$1 home=$BATS_TEST_TMPDIR/n$1
 	shift
 	mkdir -p "$home"
 	MV_HOME=$home mv-noded --listen="${ADDR[$i]}" --etcd="$ETCD" \
@@ -72,16 +72,22 @@ node_up() {
 		--s3_bucket="$MV_TEST_S3_BUCKET" "$@" \
 		</dev/null >>"$home.log" 2>&1 3>&- &
 	PID[$i]=$!
-	while [ $t -gt 0 ]; do
+}
+
+# node_up I [FLAG...]: node_start, then wait until it answers (it is live
+# then: MV_START_TIMEOUT).
+node_up() {
+	local i=$1 end=$(($(date +%s) + MV_START_TIMEOUT))
+	node_start "$@"
+	while [ "$(date +%s)" -lt "$end" ]; do
 		kill -0 "${PID[$i]}" 2>/dev/null || {
-			tail -n 30 "$home.log" >&2
+			tail -n 30 "$BATS_TEST_TMPDIR/n$i.log" >&2
 			return 1
 		}
-		socat -u OPEN:/dev/null "TCP:${ADDR[$i]}" 2>/dev/null && return 0
+		answers "${ADDR[$i]}" && return 0
 		sleep 0.05
-		t=$((t - 1))
 	done
-	tail -n 30 "$home.log" >&2
+	tail -n 30 "$BATS_TEST_TMPDIR/n$i.log" >&2
 	return 1
 }
 
