@@ -175,3 +175,52 @@ lives() {
 	all_rows "$NODE_2" 60 1
 	all_rows "$NODE_1" 60 1
 }
+
+@test "node 2 reloads after a merge while node 1 flushes on: each read-ahead reads only what is new, never the whole collection again" {
+	local w before after merged
+	start_cluster_node 1 --user="$U" --num_replicas=1 --auto_compact=false
+	# Each of node 2's reload read-aheads is held 500 ms between its
+	# list and its reads: node 1's flushes meanwhile make it go on.
+	MV_TEST_PAUSE_READAHEAD=500 start_cluster_node 2 --user="$U" \
+		--num_replicas=1 --auto_compact=false
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 16
+	# Eight flushes of 2,000 rows: about 1.1 MB of segments.
+	python3 -c 'import random
+random.seed(5)
+for i in range(1, 16001):
+    print(i, " ".join("%.3f" % random.uniform(-1, 1) for _ in range(16)))
+' >"$BATS_TEST_TMPDIR/rows.txt"
+	for b in $(seq 0 7); do
+		sed -n "$((b * 2000 + 1)),$((b * 2000 + 2000))p" \
+			"$BATS_TEST_TMPDIR/rows.txt" |
+			mv-insert -q -a "$NODE_1" -u "$U" --ids-first things
+	done
+	run -0 mv-ls -a "$NODE_2" -u "$U" things
+	assert_output --regexp "^things${T}16${T}l2${T}16000${T}8${T}"
+	before=$(mv-stat -a "$NODE_2" --io | cut -f6)
+	# Small flushes through node 1 every 150 ms for 4 s, and the merge.
+	(
+		for i in $(seq 1 26); do
+			echo "$((20000 + i)) $(seq -s ' ' 1 16)" |
+				mv-insert -q -a "$NODE_1" -u "$U" --ids-first things
+			sleep 0.15
+		done
+	) 3>&- &
+	w=$!
+	run -0 mv-index -a "$NODE_1" -u "$U" things --compact
+	wait "$w" || fail "the small flushes through node 1"
+	run -0 mv-ls -a "$NODE_2" -u "$U" things
+	assert_output --regexp "^things${T}16${T}l2${T}16026${T}"
+	poll 10 grep -q "test pause: MV_TEST_PAUSE_READAHEAD over" \
+		"$CLUSTER_DIR/cnode2.log"
+	after=$(mv-stat -a "$NODE_2" --io | cut -f6)
+	merged=$(find "$CLUSTER_DIR/shared" -name 'n1-*.vec' -size +1000k \
+		-printf '%s\n' | head -n 1)
+	echo "node 2 read $((after - before)) bytes; the merged file has $merged" >&2
+	[ -n "$merged" ] || fail "no merged file"
+	# The merged segment once, the small flushes once each (before: every
+	# read-ahead read it again, and the last the whole collection: 5x).
+	[ $((after - before)) -lt $((merged * 2)) ]
+	run -0 mv-get -a "$NODE_2" -u "$U" things --all
+	assert_equal "${#lines[@]}" 16026
+}

@@ -60,6 +60,7 @@
 #define LEASE_TTL_MS 10000
 #define KEEPALIVE_MS 2000
 #define WATCH_MS 500
+#define SLOW_APPLY_MS 1000	/* a revision's apply logged past this */
 
 /* "/<user>/<cluster_id>_property<leaf>" */
 static void key_prop(struct node *nd, char *out, size_t cap,
@@ -345,7 +346,10 @@ static void follow_drop(struct node *nd, const char *user, const char *name)
 	}
 }
 
-/* Reads ahead before a reload gives up reusing and reads everything. */
+/*
+ * Reads ahead before a reload reads what the last one lacks under
+ * node.commit (the files committed since: a few flushes).
+ */
 #define RELOAD_TRIES 4
 
 /*
@@ -358,9 +362,13 @@ static void follow_drop(struct node *nd, const char *user, const char *name)
  * node.commit the collection is built from the metadata and the
  * read-ahead (no store read), and swapped in.  Should the metadata name
  * something the read-ahead has not (another node committed meanwhile),
- * the read-ahead is done again; after RELOAD_TRIES, everything is read
- * under node.commit as before.  The node's own commits need no check:
- * they are in memory and in the metadata together under node.commit.
+ * the read-ahead goes on, keeping what it read and reading only what is
+ * new; after RELOAD_TRIES, what it still lacks is read under node.commit
+ * (before, each try read everything again, and the last read the whole
+ * collection under node.commit: seconds a merge under a stream of
+ * flushes, during which the follower applied nothing).  The node's own
+ * commits need no check: they are in memory and in the metadata
+ * together under node.commit.
  */
 static int follow_reload(struct node *nd, const char *user, const char *name)
 {
@@ -369,11 +377,13 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 	struct coll *swapped = NULL;	/* c, whose old contents n2 holds */
 	struct reuse r = { 0 };
 	int rc, tries = 0;
+	int64_t t0 = node_mono_ms();
 
 	for (;;) {
-		int reuse = have && tries < RELOAD_TRIES;
+		int ahead = have && tries < RELOAD_TRIES;
 
-		rc = reuse ? node_reload_read(nd, have, &r, &e) : 0;
+		r.fill_missing = have && !ahead;
+		rc = ahead ? node_reload_read(nd, have, &r, &e) : 0;
 		if (rc < 0) {
 			log_warnx("collection '%s': cannot read what another "
 				  "node committed: %s", name, e.msg);
@@ -383,18 +393,26 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 		if (rc == 0) {
 			pthread_mutex_lock(&nd->commit);
 			rc = node_coll_load(nd, user, name, 0,
-					    reuse ? &r : NULL, &n2, &e);
+					    have ? &r : NULL, &n2, &e);
 			if (rc != NODE_RELOAD_AGAIN)
 				break;
 			pthread_mutex_unlock(&nd->commit);
 		}
 		/* Another node committed, or merged a listed file away,
 		 * since the list was read. */
+		if (++tries >= 2 * RELOAD_TRIES) {
+			/* Merged away under each read: the revision later. */
+			rc = e.code ? e.code : MV_EAGAIN;
+			pthread_mutex_lock(&nd->commit);
+			break;
+		}
 		log_debug("collection '%s': %s; reading again", name, e.msg);
 		mv_err_clear(&e);
-		node_reuse_release(&r);
-		tries++;
 	}
+	if (node_mono_ms() - t0 >= SLOW_APPLY_MS)
+		log_info("collection '%s': reloaded in %lld ms, %d list "
+			 "reads", name, (long long)(node_mono_ms() - t0),
+			 tries + 1);
 	if (rc < 0) {
 		log_warnx("collection '%s': cannot load what another node "
 			  "committed: %s", name, e.msg);
@@ -995,9 +1013,18 @@ static void *follower(void *arg)
 			limbo_settle(nd);
 		backoff = 100;
 		for (size_t i = 0, j; i < fe.n; i = j) {
+			int64_t t0 = node_mono_ms();
+			int arc;
+
 			for (j = i; j < fe.n && fe.v[j].rev == fe.v[i].rev; j++)
 				;
-			if (apply_rev(nd, fe.v + i, j - i) < 0) {
+			arc = apply_rev(nd, fe.v + i, j - i);
+			if (node_mono_ms() - t0 >= SLOW_APPLY_MS)
+				log_info("node %u: revision %" PRId64 " (%zu "
+					 "keys) applied in %lld ms", nd->node_no,
+					 fe.v[i].rev, j - i,
+					 (long long)(node_mono_ms() - t0));
+			if (arc < 0) {
 				rc = -1;	/* this revision again, later */
 				break;
 			}

@@ -925,7 +925,7 @@ int node_index_load(struct node *nd, struct coll *c, const char *dir,
 		ci->ix = r->ix;
 		r->ix = NULL;
 		len = r->ixlen;
-	} else if (r) {
+	} else if (r && !r->fill_missing) {
 		rc = mv_err_set(err, MV_EAGAIN, "index '%s' appeared after "
 				"the reload's reads", leaf);
 		rc = NODE_RELOAD_AGAIN;

@@ -218,6 +218,9 @@ struct reuse {
 	uint64_t ixlen;
 	uint64_t newmin;		/* node_coll_load's: least seq of
 					 * the segments read ahead so far */
+	int fill_missing;		/* node_coll_load reads what the
+					 * read-ahead lacks (else
+					 * NODE_RELOAD_AGAIN) */
 };
 int node_coll_load(struct node *nd, const char *user, const char *name,
 		   int startup, struct reuse *r, struct coll **out,

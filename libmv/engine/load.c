@@ -540,6 +540,15 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 					seg_take_vecs(s, r->fills[i]);
 					r->fills[i] = NULL;
 				}
+		} else if (!s && r->fill_missing) {
+			/* Committed after the last read-ahead: read here. */
+			rc = seg_read(nd, c, path, l->seq,
+				      json_u64(l->val, "size"),
+				      json_u64(l->val, "rows"),
+				      index && index_covers(index, l->name),
+				      &s, err);
+			if ((rc = node_gone_since(nd, c, path, rc, err)) != 0)
+				return rc;
 		} else if (!s) {
 			mv_err_set(err, MV_EAGAIN, "'%s' appeared after the "
 				   "reload's reads", path);
@@ -625,9 +634,11 @@ static int load_del(struct node *nd, struct coll *c, const char *dir,
 						      r->dels[i].n, err);
 		if (node_coll_del(r->c, path) && r->newmin >= l->seq)
 			return node_del_apply(c, path, l->seq, NULL, 0, err);
-		mv_err_set(err, MV_EAGAIN, "'%s' appeared after the reload's "
-			   "reads", path);
-		return NODE_RELOAD_AGAIN;
+		if (!r->fill_missing) {
+			mv_err_set(err, MV_EAGAIN, "'%s' appeared after the "
+				   "reload's reads", path);
+			return NODE_RELOAD_AGAIN;
+		}
 	}
 	rc = node_gone_since(nd, c, path, node_del_read(nd, path, &d, &n, err),
 			     err);
@@ -635,6 +646,47 @@ static int load_del(struct node *nd, struct coll *c, const char *dir,
 		rc = node_del_apply(c, path, l->seq, d, n, err);
 	free(d);
 	return rc;
+}
+
+/* r's read-ahead segment (fill: r's fills) whose file is path, or NULL. */
+static struct seg *reuse_seg(const struct reuse *r, const char *path,
+			     int fill)
+{
+	struct seg *const *v = fill ? r->fills : r->segs;
+	size_t n = fill ? r->nfills : r->nsegs;
+
+	for (size_t i = 0; i < n; i++)
+		if (v[i] && !strcmp(v[i]->path, path))
+			return v[i];
+	return NULL;
+}
+
+static int reuse_has_del(const struct reuse *r, const char *path)
+{
+	for (size_t i = 0; i < r->ndels; i++)
+		if (!strcmp(r->dels[i].path, path))
+			return 1;
+	return 0;
+}
+
+/* Room in r's arrays for n more entries each. */
+static int reuse_grow(struct reuse *r, size_t n)
+{
+	struct seg **segs = realloc(r->segs, (r->nsegs + n + 1) *
+				    sizeof(*segs));
+	struct seg **fills;
+	struct predel *dels;
+
+	if (!segs)
+		return -1;
+	r->segs = segs;
+	if (!(fills = realloc(r->fills, (r->nfills + n + 1) * sizeof(*fills))))
+		return -1;
+	r->fills = fills;
+	if (!(dels = realloc(r->dels, (r->ndels + n + 1) * sizeof(*dels))))
+		return -1;
+	r->dels = dels;
+	return 0;
 }
 
 int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
@@ -646,19 +698,28 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 	uint64_t minseq = UINT64_MAX;
 	int rc, held;
 
-	memset(r, 0, sizeof(*r));
-	r->c = c;
+	if (r->c != c) {
+		node_reuse_release(r);
+		memset(r, 0, sizeof(*r));
+		r->c = c;
+	}
 	r->newmin = UINT64_MAX;
 	rc = load_list(nd, c, &lc, dir, sizeof(dir), &index, err);
 	if (rc < 0)
 		goto out;
-	if (!(r->segs = calloc(lc.n + 1, sizeof(*r->segs))) ||
-	    !(r->fills = calloc(lc.n + 1, sizeof(*r->fills))) ||
-	    !(r->dels = calloc(lc.n + 1, sizeof(*r->dels)))) {
+	node_test_pause("MV_TEST_PAUSE_READAHEAD");
+	if (reuse_grow(r, lc.n) < 0) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 		goto out;
 	}
-	/* The vector files c lacks, then the delete logs they need. */
+	for (size_t i = 0; i < r->nsegs; i++)
+		if (r->segs[i] && r->segs[i]->seq < minseq)
+			minseq = r->segs[i]->seq;
+	/*
+	 * The vector files c lacks, then the delete logs they need; what an
+	 * earlier call read (another node committed since) is kept, so each
+	 * call reads only what was committed since the one before.
+	 */
 	for (size_t i = 0; i < lc.n && rc == 0; i++) {
 		struct seg *s = NULL, *o;
 		uint64_t n = 0;
@@ -682,6 +743,8 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 			 * covered it, and the new one does not (or there is
 			 * none): searched by brute force from the swap on.
 			 */
+			if (reuse_seg(r, path, 1))
+				continue;
 			rc = node_gone_since(nd, c, path,
 					     vecs_read(nd, c, path, n, &s, err),
 					     err);
@@ -689,7 +752,7 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 				r->fills[r->nfills++] = s;
 			continue;
 		}
-		if (held)
+		if (held || reuse_seg(r, path, 0))
 			continue;
 		rc = seg_read(nd, c, path, lc.v[i].seq,
 			      json_u64(lc.v[i].val, "size"),
@@ -708,6 +771,8 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 		if (lc.v[i].kind)
 			continue;
 		snprintf(path, sizeof(path), "%s%s", dir, lc.v[i].name);
+		if (reuse_has_del(r, path))
+			continue;
 		pthread_rwlock_rdlock(&c->lock);
 		held = node_coll_del(c, path);
 		pthread_rwlock_unlock(&c->lock);
@@ -725,7 +790,10 @@ int node_reload_read(struct node *nd, struct coll *c, struct reuse *r,
 		pthread_rwlock_rdlock(&c->lock);
 		held = c->index && !strcmp(c->index->path, path);
 		pthread_rwlock_unlock(&c->lock);
-		if (!held && node_place_held(nd, path)) {
+		if (!held && node_place_held(nd, path) &&
+		    !(r->ix && !strcmp(r->ixpath, path))) {
+			mv_index_free(r->ix);
+			r->ix = NULL;
 			snprintf(r->ixpath, sizeof(r->ixpath), "%s", path);
 			rc = node_gone_since(nd, c, path,
 					     node_index_fetch(nd, path,
@@ -741,6 +809,52 @@ out:
 	if (rc != 0)
 		node_reuse_release(r);
 	return rc;
+}
+
+/*
+ * Whether r (a reload's read-ahead) has every file of lc that the load
+ * would take from it, checked before the load takes any: a load that
+ * lacks one returns NODE_RELOAD_AGAIN and keeps r whole for the next
+ * read-ahead, which then reads only what is new.  The same rules as
+ * load_seg, load_del and node_index_load.
+ */
+static int reuse_ready(struct node *nd, const struct reuse *r,
+		       const char *dir, const struct load_ctx *lc,
+		       struct mv_err *err)
+{
+	char path[MV_SPATH];
+	uint64_t newmin = UINT64_MAX;
+
+	for (size_t i = 0; i < lc->n; i++) {
+		snprintf(path, sizeof(path), "%s%s", dir, lc->v[i].name);
+		if (lc->v[i].kind) {
+			if (reuse_seg(r, path, 0)) {
+				if (lc->v[i].seq < newmin)
+					newmin = lc->v[i].seq;
+				continue;
+			}
+			if (node_coll_seg(r->c, path))
+				continue;
+		} else if (reuse_has_del(r, path) ||
+			   (node_coll_del(r->c, path) &&
+			    newmin >= lc->v[i].seq)) {
+			continue;
+		}
+		mv_err_set(err, MV_EAGAIN, "'%s' appeared after the reload's "
+			   "reads", path);
+		return NODE_RELOAD_AGAIN;
+	}
+	if (lc->index_leaf) {
+		snprintf(path, sizeof(path), "%s%s", dir, lc->index_leaf);
+		if (node_place_held(nd, path) &&
+		    !(r->c->index && !strcmp(r->c->index->path, path)) &&
+		    !(r->ix && !strcmp(r->ixpath, path))) {
+			mv_err_set(err, MV_EAGAIN, "index '%s' appeared after "
+				   "the reload's reads", path);
+			return NODE_RELOAD_AGAIN;
+		}
+	}
+	return 0;
 }
 
 void node_reuse_release(struct reuse *r)
@@ -848,6 +962,9 @@ static int coll_load_once(struct node *nd, const char *user,
 		c->next_seq = 1;
 	rc = load_list(nd, c, &lc, dir, sizeof(dir), &index, err);
 	if (rc < 0)
+		goto out;
+	if (r && !r->fill_missing &&
+	    (rc = reuse_ready(nd, r, dir, &lc, err)) != 0)
 		goto out;
 	if (startup)
 		node_test_pause("MV_TEST_PAUSE_LOAD");
