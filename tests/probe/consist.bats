@@ -18,13 +18,13 @@ setup() { nodes3_setup; }
 teardown() { nodes3_teardown; }
 @test "probe: consistency under writes, merges, an index and restarts" {
 	R=${PROBE_REPLICAS:-1}
-	for i in 1 2 3; do node_up $i --num_replicas=$R; done
+	for i in 1 2 3; do node_up $i --num_replicas=$R ${PROBE_FLAGS:-}; done
 	run -0 mv-create -a "${ADDR[1]}" things --dim 8
 	python3 "$BATS_TEST_DIRNAME/consist.py" "${ADDR[1]}" "${ADDR[1]},${ADDR[3]},${ADDR[2]}" ${PROBE_SECS:-40} things $BATS_TEST_TMPDIR/res > $BATS_TEST_TMPDIR/out 2>&1 &
 	py=$!
 	for r in $(seq 1 ${PROBE_RESTARTS:-6}); do
 		sleep 5
-		n=$((r % 2 + 2)); kill ${PID[$n]}; wait ${PID[$n]} || true; node_up $n --num_replicas=$R
+		n=$((r % 2 + 2)); kill ${PID[$n]}; wait ${PID[$n]} || true; node_up $n --num_replicas=$R ${PROBE_FLAGS:-}
 		if [ $r = 1 ] || [ $r = 4 ]; then mv-index -q -a "${ADDR[1]}" things --type IVF16,Flat || echo "index failed" >&3; fi
 	done
 	st=0; wait $py || st=$?

@@ -90,6 +90,7 @@ for (t0, t1, addr, got, dup, err) in results:
         bad += 1; errors.append('duplicates via %s: %s' % (addr, dup[:5])); continue
     with lock:
         items = list(hist.items())
+    wrong = []
     for i, h in items:
         must = None; allowed = set()
         for (s, e, st) in h:
@@ -99,9 +100,12 @@ for (t0, t1, addr, got, dup, err) in results:
         state = got.get(i)
         if '?' in allowed: continue
         if state not in allowed:
-            bad += 1
-            errors.append('id %d via %s at [%.3f,%.3f]: saw %s, allowed %s; hist %s' % (i, addr, t0, t1, state, allowed, [(round(s,3), round(e,3), st) for s, e, st in h]))
-            break
+            wrong.append((i, state, allowed, h))
+    if wrong:
+        bad += 1
+        i, state, allowed, h = wrong[0]
+        missing = sum(1 for w in wrong if w[1] is None)
+        errors.append('%d ids wrong (%d missing, ids %s) via %s at [%.3f,%.3f]; first: id %d saw %s, allowed %s; hist %s' % (len(wrong), missing, [w[0] for w in wrong[:12]], addr, t0, t1, i, state, allowed, [(round(s,3), round(e,3), st) for s, e, st in h]))
     known = dict(items)
     for i in got:
         if i not in known:
