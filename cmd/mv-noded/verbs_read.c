@@ -378,10 +378,19 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 	    /* Units it holds but has yet to load: waited for, bounded. */
 	    (missing.n && node_search_held(cn->nd, c, &missing,
 					   MV_HELD_WAIT_MS, q, nq, k, nprobe,
-					   ef, f, asof, ids, dist, &e) < 0)) {
+					   ef, f, asof, ids, dist, &gone,
+					   &e) < 0)) {
 		rc = reply_err(cn, &e);
 		goto out;
 	}
+	if (part)
+		log_debug("search of '%s' for another node: %zu units at "
+			  "cut %llu (as of %llu), %zu missing, %zu gone, "
+			  "applied %lld (%lld ms)", c->name, want.n,
+			  (unsigned long long)cut, (unsigned long long)asof,
+			  missing.n, gone.n,
+			  (long long)atomic_load(&cn->nd->applied_rev),
+			  (long long)node_mono_ms());
 	for (size_t i = 0; i < gone.n; i++)
 		if (node_units_add(&missing, gone.v[i]) < 0) {
 			rc = reply(cn, "ERR INTERNAL out of memory");

@@ -593,8 +593,11 @@ int node_search_units(struct node *nd, struct coll *c, const float *q,
  * does not serve yet (the placer loads them: a node left, an index
  * changed), searched once it serves them all, waiting up to ms, and
  * merged into ids and dist (a top-k of k per query); those are taken
- * out of units.  Left in it: the units this node does not hold, or all
- * the held ones when ms passed first.
+ * out of units.  Those it holds by name but no longer has (merged away,
+ * or an index replaced, since they were named) are moved to gone: their
+ * rows are elsewhere now, the asker's to search again.  Left in units:
+ * the units this node does not hold, or all the held ones when ms passed
+ * first.
  */
 #define MV_HELD_WAIT_MS 3000	/* another node's part: below fanout.c's
 				 * FAN_WAIT_MS, which the asker waits */
@@ -602,7 +605,8 @@ int node_search_held(struct node *nd, struct coll *c,
 		     struct node_units *units, int ms, const float *q,
 		     size_t nq, size_t k, long nprobe, long ef,
 		     const struct mv_filter *f, uint64_t asof, int64_t *ids,
-		     float *dist, struct mv_err *err);
+		     float *dist, struct node_units *gone,
+		     struct mv_err *err);
 /*
  * Cluster (fanout.c): node_search_at over the whole collection, the
  * units this node does not serve asked of their live holders (filter:

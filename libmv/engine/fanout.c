@@ -417,7 +417,7 @@ int node_search_held(struct node *nd, struct coll *c,
 		     struct node_units *units, int ms, const float *q,
 		     size_t nq, size_t k, long nprobe, long ef,
 		     const struct mv_filter *f, uint64_t asof, int64_t *ids,
-		     float *dist, struct mv_err *err)
+		     float *dist, struct node_units *gone, struct mv_err *err)
 {
 	struct node_units want = { 0 }, done = { 0 }, todo = { 0 };
 	int64_t end = node_mono_ms() + ms;
@@ -460,9 +460,24 @@ int node_search_held(struct node *nd, struct coll *c,
 	if (todo.n)
 		goto out;
 	fan_merge(c->metric == MV_L2, nq, k, ri, rd, ids, dist);
-	for (size_t i = 0; i < units->n; i++)
-		if (!node_units_has(&want, units->v[i]))
-			memmove(units->v[kept++], units->v[i], MV_UNIT_LEAF);
+	/*
+	 * Searched: out.  Held by name but not found (neither searched nor
+	 * waited for): merged away or replaced since the asker named it.
+	 */
+	for (size_t i = 0; i < units->n; i++) {
+		if (node_units_has(&done, units->v[i]))
+			continue;
+		if (node_units_has(&want, units->v[i])) {
+			if (gone && node_units_add(gone, units->v[i]) < 0) {
+				rc = mv_err_set(err, MV_EINTERNAL,
+						"out of memory");
+				goto out;
+			}
+			if (gone)
+				continue;
+		}
+		memmove(units->v[kept++], units->v[i], MV_UNIT_LEAF);
+	}
 	units->n = kept;
 out:
 	free(ri);
@@ -473,27 +488,43 @@ out:
 	return rc;
 }
 
-/* node_search_held over the units of u not done yet: done if it served
- * them. */
+/*
+ * node_search_held over the units of u not done yet: done if it served
+ * them; 1 when some were gone here (merged away since the search named
+ * them: its rows are in units it did not name).
+ */
 static int fan_self(struct node *nd, struct coll *c, struct fan_unit *u,
 		    size_t nu, const float *q, size_t nq, size_t k,
 		    long nprobe, long ef, const struct mv_filter *f,
 		    uint64_t asof, int64_t *ids, float *dist,
 		    struct mv_err *err)
 {
-	struct node_units left = { 0 };
+	struct node_units left = { 0 }, gone = { 0 };
 	int rc = 0;
 
 	for (size_t i = 0; i < nu && rc == 0; i++)
 		if (!u[i].done && node_units_add(&left, u[i].leaf) < 0)
 			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
-	if (rc == 0 && left.n)
+	if (rc == 0 && left.n) {
+		log_debug("search of '%s': %zu units moved here, searched as "
+			  "of %llu", c->name, left.n, (unsigned long long)asof);
 		rc = node_search_held(nd, c, &left, MV_VISIBLE_WAIT_MS, q, nq,
-				      k, nprobe, ef, f, asof, ids, dist, err);
-	for (size_t i = 0; rc == 0 && i < nu; i++)
-		if (!u[i].done && !node_units_has(&left, u[i].leaf))
+				      k, nprobe, ef, f, asof, ids, dist, &gone,
+				      err);
+	}
+	for (size_t i = 0; rc == 0 && i < nu; i++) {
+		if (u[i].done)
+			continue;
+		if (node_units_has(&gone, u[i].leaf))
+			snprintf(u[i].why, sizeof(u[i].why), "merged away by "
+				 "then");
+		else if (!node_units_has(&left, u[i].leaf))
 			u[i].done = 1;
+	}
+	if (rc == 0 && gone.n)
+		rc = 1;		/* the caller searches again */
 	node_units_free(&left);
+	node_units_free(&gone);
 	return rc;
 }
 
@@ -559,6 +590,10 @@ static void task_settle(struct node *nd, struct fan_task *t,
 		fan_merge(l2, t->s->nq, t->s->k, t->ids, t->dist, ids, dist);
 	if (t->ok && t->gone_rev > t->s->gone_rev)
 		t->s->gone_rev = t->gone_rev;
+	log_debug("search of '%s': node %u %s for %zu units, %zu missing, "
+		  "gone at %lld (%lld ms)", t->s->c->name, t->peer.no,
+		  t->ok ? "answered" : "failed", t->nunit, t->missing.n,
+		  (long long)t->gone_rev, (long long)node_mono_ms());
 	for (size_t j = 0; j < t->nunit; j++) {
 		struct fan_unit *x = &u[t->unit[j]];
 
@@ -670,6 +705,10 @@ static int search_all_once(struct node *nd, struct coll *c, const float *q,
 		w.rev = rev;
 	w.end = end;
 	nu = todo.n;
+	log_debug("search of '%s': own part at flush %llu, revision %lld; "
+		  "%zu units to ask (%lld ms)", c->name,
+		  (unsigned long long)w.cut, (long long)w.rev, nu,
+		  (long long)node_mono_ms());
 	u = calloc(nu, sizeof(*u));
 	if (!u) {
 		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -832,6 +871,14 @@ static int search_all_once(struct node *nd, struct coll *c, const float *q,
 		      err);
 	if (rc < 0)
 		goto out;
+	if (rc == 1) {
+		/* Merged away here: searched again from what it applied. */
+		int64_t mine = atomic_load(&nd->applied_rev);
+
+		if (mine > w.gone_rev)
+			w.gone_rev = mine;
+		rc = 0;
+	}
 	left = 0;
 	for (size_t i = 0; i < nu; i++)
 		left += !u[i].done;

@@ -640,6 +640,31 @@ TEST(engine_cluster_placement_splits_units_and_takes_them_over)
 	}
 	for (int id = 0; id < 200; id += 13)
 		CHECK_EQ_INT((int)cl_nearest(a, id), id);
+	{
+		/*
+		 * A unit asked of A that A holds (alone, it holds every name)
+		 * but no longer knows (merged away meanwhile) is not taken for
+		 * searched: it stays asked, listed as gone.  Before, it was
+		 * taken out, and its rows were silently left out of a search.
+		 */
+		struct coll *ca = node_coll_get(a, "default", "things");
+		struct node_units want = { 0 }, gone = { 0 };
+		float q[DIM], dist[1];
+		int64_t got[1];
+
+		REQUIRE(ca);
+		vec_of(5, q);
+		REQUIRE(node_units_add(&want, "n9-1-merged-away.vec") == 0);
+		CHECK_EQ_INT(node_search_held(a, ca, &want, 100, q, 1, 1, 0, 0,
+					      NULL, 0, got, dist, &gone, &err),
+			     0);
+		CHECK_EQ_INT((int)want.n, 0);
+		CHECK_EQ_INT((int)gone.n, 1);
+		CHECK(gone.n == 1 && !strcmp(gone.v[0], "n9-1-merged-away.vec"));
+		node_units_free(&want);
+		node_units_free(&gone);
+		coll_put(ca);
+	}
 	batch_free(ba);
 	node_close(a);
 	the_node = NULL;
