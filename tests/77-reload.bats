@@ -224,3 +224,52 @@ for i in range(1, 16001):
 	run -0 mv-get -a "$NODE_2" -u "$U" things --all
 	assert_equal "${#lines[@]}" 16026
 }
+
+@test "GET and SCAN through node 2 while node 1 merges away the segments they read: every row, from the merged one" {
+	local get mine i
+	start_cluster_node 1 --user="$U" --num_replicas=0 --auto_compact=false
+	# Node 2's reads of rows are held 2 s (under the collection's read
+	# lock: its follower cannot apply the merge meanwhile).
+	MV_TEST_PAUSE_ROWS=2000 start_cluster_node 2 --user="$U" \
+		--num_replicas=0 --auto_compact=false
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2 \
+		--field price:float64 --field tag:string
+	flushes 1 8
+	# Segments node 2 does not hold: it reads their vectors from storage.
+	mine=$(mv-stat -a "$NODE_2" | cut -f5)
+	[ "$mine" -lt 8 ] || skip "node 2 holds every segment (one run in 256)"
+	for verb in get scan; do
+		if [ "$verb" = get ]; then
+			for i in $(seq 1 8); do seq $((i * 100 + 1)) $((i * 100 + 20)); done |
+				mv-get -a "$NODE_2" -u "$U" things \
+				>"$BATS_TEST_TMPDIR/rows" \
+				2>"$BATS_TEST_TMPDIR/err" 3>&- &
+		else
+			[ "$(mv-stat -a "$NODE_2" | cut -f5)" -lt 9 ] ||
+				skip "node 2 holds every segment (one run in 512)"
+			mv-get -a "$NODE_2" -u "$U" things --all \
+				>"$BATS_TEST_TMPDIR/rows" \
+				2>"$BATS_TEST_TMPDIR/err" 3>&- &
+		fi
+		get=$!
+		poll 10 eval '[ "$(grep -c "test pause: MV_TEST_PAUSE_ROWS, " "$CLUSTER_DIR/cnode2.log")" -ge 1 ]'
+		run -0 mv-index -a "$NODE_1" -u "$U" things --compact
+		wait "$get" || fail "mv-get ($verb) through node 2: $(cat "$BATS_TEST_TMPDIR/err")"
+		if [ "$verb" = get ]; then
+			assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/rows")" 160
+		else
+			assert_equal "$(wc -l <"$BATS_TEST_TMPDIR/rows")" 320
+		fi
+		grep -q "reading the rows again once caught up" \
+			"$CLUSTER_DIR/cnode2.log" || fail "$verb: no file was gone"
+		assert_equal "$(cut -f1 "$BATS_TEST_TMPDIR/rows" | sort -u | wc -l)" \
+			"$(wc -l <"$BATS_TEST_TMPDIR/rows")"
+		grep -q "^807${T}7,8${T}7\.5${T}t7$" "$BATS_TEST_TMPDIR/rows" ||
+			fail "row 807 not as inserted: $(grep '^807' "$BATS_TEST_TMPDIR/rows")"
+		# More segments for the second verb's merge.
+		if [ "$verb" = get ]; then
+			flushes 9 16
+		fi
+		: >"$CLUSTER_DIR/cnode2.log"
+	done
+}

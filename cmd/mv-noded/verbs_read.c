@@ -469,8 +469,13 @@ out:
 
 /*
  * Send rows (ids known to exist or skipped; with f, those that do not
- * match skipped too) as a GET/SCAN reply.
+ * match skipped too) as a GET/SCAN reply.  In a cluster, a vector file
+ * gone from storage may have been merged away by another node after this
+ * node last applied: it catches up (node_visible) and reads the rows
+ * again from what it holds then, ROWS_TRIES times in all; a file still
+ * missing after that is said (damage), never a row left out.
  */
+#define ROWS_TRIES 3
 static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
 		     size_t n, int fields, const struct mv_filter *f,
 		     uint64_t asof)
@@ -478,18 +483,21 @@ static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
 	struct node_past past;
 	struct nbuf idb = { 0 }, vb = { 0 };
 	struct mv_err e = { 0 };
-	int which[MV_FIELDS_MAX], rc;
-	size_t found = 0, vsz = c->dim * sizeof(float);
+	int which[MV_FIELDS_MAX], rc, tries = 0;
+	size_t found, vsz = c->dim * sizeof(float);
 
 	for (int i = 0; i < c->nfields; i++)
 		which[i] = i;
-	cn->out.len = 0;
 	if (nbuf_reserve(&idb, n * 8) < 0 || nbuf_reserve(&vb, n * vsz) < 0) {
 		nbuf_release(&idb);
 		nbuf_release(&vb);
 		return reply(cn, "ERR INTERNAL out of memory");
 	}
+again:
+	found = 0;
+	cn->out.len = 0;
 	pthread_rwlock_rdlock(&c->lock);
+	node_test_pause("MV_TEST_PAUSE_ROWS");
 	if (node_past_init(c, node_asof_now(c, asof), &past) < 0) {
 		pthread_rwlock_unlock(&c->lock);
 		nbuf_release(&idb);
@@ -520,6 +528,16 @@ static int send_rows(struct conn *cn, struct coll *c, const int64_t *want,
 	}
 	node_past_release(&past);
 	pthread_rwlock_unlock(&c->lock);
+	if (e.code == MV_ENOINPUT && cn->nd->cluster && ++tries < ROWS_TRIES) {
+		struct mv_err ve = { 0 };
+
+		if (node_visible(cn->nd, &ve) == 0) {
+			log_info("collection '%s': %s; reading the rows again "
+				 "once caught up", c->name, e.msg);
+			mv_err_clear(&e);
+			goto again;
+		}
+	}
 	if (e.code) {
 		nbuf_release(&idb);
 		nbuf_release(&vb);
