@@ -30,6 +30,27 @@ teardown() {
 	assert_output --regexp "^$C${T}4${T}l2${T}50${T}"
 }
 
+@test "SIGTERM with a search in flight: the search is answered, then the node stops" {
+	local s
+	start_own_node
+	run -0 mv-create "$C" --dim 4
+	run -0 mv-insert --ids-first "$C" < <(printf '1 1 0 0 0\n2 0 1 0 0\n')
+	stop_node
+	# Each search held 2 s once it has been read (a long one).
+	MV_TEST_PAUSE_SEARCH=2000 start_node
+	printf '0 1 0 0\n' | mv-search -k 1 "$C" >"$BATS_TEST_TMPDIR/out" \
+		2>"$BATS_TEST_TMPDIR/err" 3>&- &
+	s=$!
+	poll 10 grep -q "test pause: MV_TEST_PAUSE_SEARCH, " "$MV_LOG"
+	kill -TERM "$MV_NODE_PID"
+	wait "$s" || fail "the search in flight: $(cat "$BATS_TEST_TMPDIR/err")"
+	assert_equal "$(cut -f3 "$BATS_TEST_TMPDIR/out")" 2
+	wait "$MV_NODE_PID" || fail "the node's exit status"
+	MV_NODE_PID=
+	# No new connection meanwhile: the socket went first.
+	run -69 mv-ls
+}
+
 @test "a node restarted many times keeps its collections and rows" {
 	start_own_node
 	run -0 mv-create "$C" --dim 4 --metric ip

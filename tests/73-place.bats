@@ -334,8 +334,8 @@ held_pair_is() {
 	local a b
 	node_up 1 --num_replicas=0 --auto_compact=false
 	node_up 2 --num_replicas=0 --auto_compact=false
-	# Node 3's stop pauses 1 s between leaving the commit log (it then
-	# refuses requests: behind) and revoking its live key.
+	# Node 3's stop pauses 1 s once its live key is revoked and it has
+	# stopped following the commit log (it refuses requests: behind).
 	export MV_TEST_PAUSE_STOP=1000
 	node_up 3 --num_replicas=0 --auto_compact=false
 	unset MV_TEST_PAUSE_STOP

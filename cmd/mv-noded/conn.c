@@ -376,7 +376,14 @@ static int dispatch(struct conn *cn, char *line)
 				cn->quit = 1;
 			return proto_err(cn, msg);
 		}
-		return cmd->fn(cn, argc, argv);
+		{
+			int rc;
+
+			atomic_fetch_add(&cn->nd->serving, 1);
+			rc = cmd->fn(cn, argc, argv);
+			atomic_fetch_sub(&cn->nd->serving, 1);
+			return rc;
+		}
 	}
 	{
 		char sample[300];

@@ -58,6 +58,7 @@ static void usage(FILE *f)
 }
 
 #define POOL_AGE 10	/* seconds freed memory is kept for reuse */
+#define DRAIN_MS 6000	/* requests under way at SIGTERM: answered within */
 
 static void *ticker(void *arg)
 {
@@ -317,16 +318,17 @@ int main(int argc, char **argv)
 				server_accept(&nd, lfds[i], allow, nallow);
 	}
 	/*
-	 * Refuse new flushes; let flushes under way finish and be answered
-	 * (a client must not see a closed connection for a committed flush);
-	 * then take the commit lock so that no other commit is half done.
+	 * No new connection (the sockets go first), and no new flush; a
+	 * cluster node leaves (its live key revoked: the others stop asking
+	 * it) but goes on following the commit log.  Flushes under way
+	 * finish and are answered (a client must not see a closed
+	 * connection for a committed flush), and so do the other requests
+	 * under way, up to DRAIN_MS (a search waits 5 s at most); then the
+	 * node stops following and takes the commit lock, so that no other
+	 * commit is half done.
 	 */
 	log_info("shutting down");
 	atomic_store(&nd.shutting_down, 1);
-	for (int i = 0; i < 6000 && atomic_load(&nd.inflight) > 0; i++)
-		usleep(10 * 1000);
-	node_cluster_stop(&nd);
-	pthread_mutex_lock(&nd.commit);
 	for (int i = 0; i < nd.conf.nlisten; i++) {
 		struct mv_addr a;
 
@@ -335,6 +337,13 @@ int main(int argc, char **argv)
 		if (a.family == AF_UNIX)
 			unlink(((struct sockaddr_un *)&a.ss)->sun_path);
 	}
+	node_cluster_leave(&nd);
+	for (int i = 0; i < 6000 && atomic_load(&nd.inflight) > 0; i++)
+		usleep(10 * 1000);
+	for (int i = 0; i < DRAIN_MS / 10 && atomic_load(&nd.serving) > 0; i++)
+		usleep(10 * 1000);
+	node_cluster_stop(&nd);
+	pthread_mutex_lock(&nd.commit);
 	log_info("stopped");
 #ifdef __SANITIZE_ADDRESS__
 	/* _exit skips LeakSanitizer's check at exit: make asan wants it. */

@@ -248,6 +248,7 @@ int cmd_search(struct conn *cn, int argc, char **argv)
 		else if (!strncmp(argv[i], "rev=", 4) &&
 			 parse_u64(argv[i] + 4, INT64_MAX, &rev) < 0)
 			rev = 0;
+	node_test_pause("MV_TEST_PAUSE_SEARCH");
 	if (part) {
 		struct mv_err we = { 0 };
 

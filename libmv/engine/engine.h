@@ -318,6 +318,8 @@ struct node {
 	atomic_int nconns;
 	atomic_int shutting_down;
 	atomic_int inflight;		/* flushes not yet answered */
+	atomic_int serving;		/* requests being answered (mv-noded
+					 * drains them at SIGTERM) */
 	int cluster;			/* metadata in etcd, files shared */
 	atomic_llong applied_rev;	/* metadata revision applied */
 	uint32_t node_no;
@@ -337,6 +339,7 @@ struct node {
 	pthread_t follower, keeper;
 	int threads;
 	atomic_int stop;
+	atomic_int leaving;		/* node_cluster_leave: keeper ends */
 	atomic_llong lease;		/* of the live and session keys */
 	atomic_int meta_down;		/* reads answered without it (logged) */
 	/*
@@ -382,10 +385,15 @@ int node_open(struct node *nd, struct mv_err *err);
 int node_start(struct node *nd, struct mv_err *err);
 void node_close(struct node *nd);
 /*
- * Cluster: stop following the commit log and revoke the lease (the live
- * and session keys go at once); node.commit must not be held.  Also done
- * by node_close; a no-op when embedded or already stopped.
+ * Cluster: revoke the lease (the live and session keys go at once: the
+ * others stop placing units here and sending requests) and keep
+ * following the commit log, so that requests in flight are answered;
+ * node_cluster_stop then stops following (requests for revisions not
+ * applied are refused from then on).  node_cluster_stop leaves first
+ * when that was not done; node.commit must not be held.  Also done by
+ * node_close; no-ops when embedded or already done.
  */
+void node_cluster_leave(struct node *nd);
 void node_cluster_stop(struct node *nd);
 
 /*

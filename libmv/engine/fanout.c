@@ -40,10 +40,10 @@
 /*
  * A unit whose holders all failed waits up to FAN_GONE_MS (within the
  * search's bound) for the live set to change, unless it changed since
- * the search began: a node stopping cleanly refuses requests from the
- * moment it stops following the commit log until its live key goes,
- * moments later, and then its units have new holders (or, restarted, the
- * same node again), which are asked.
+ * the search began: a node stopping cleanly revokes its live key first,
+ * but one asked before this node saw that (or once it stopped following
+ * the commit log) refuses; then its units have new holders (or,
+ * restarted, the same node again), which are asked.
  */
 #define FAN_GONE_MS 2000
 /* Idle connections kept per peer. */

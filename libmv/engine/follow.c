@@ -960,10 +960,11 @@ static int reload_all(struct node *nd, struct mv_err *err)
 	return rc;
 }
 
-/* Sleep ms unless the node stops first. */
+/* Sleep ms unless the node stops (or leaves) first. */
 static void nap(struct node *nd, int ms)
 {
-	for (int i = 0; i < ms / 50 && !atomic_load(&nd->stop); i++)
+	for (int i = 0; i < ms / 50 && !atomic_load(&nd->stop) &&
+	     !atomic_load(&nd->leaving); i++)
 		usleep(50 * 1000);
 }
 
@@ -1093,13 +1094,13 @@ static void *keeper(void *arg)
 	struct node *nd = arg;
 	int down = 0;
 
-	while (!atomic_load(&nd->stop)) {
+	while (!atomic_load(&nd->stop) && !atomic_load(&nd->leaving)) {
 		struct mv_err e = { 0 };
 		int64_t lease = atomic_load(&nd->lease);
 		int rc;
 
 		nap(nd, KEEPALIVE_MS);
-		if (atomic_load(&nd->stop))
+		if (atomic_load(&nd->stop) || atomic_load(&nd->leaving))
 			break;
 		rc = lease ? mv_meta_lease_keepalive(nd->meta, lease, &e)
 			   : MV_ESERVER;
@@ -1318,6 +1319,7 @@ int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err)
 
 	atomic_store(&nd->applied_rev, rev);
 	atomic_store(&nd->stop, 0);
+	atomic_store(&nd->leaving, 0);
 	if (pthread_create(&nd->follower, NULL, follower, nd))
 		return mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
 	rc = node_place_start(nd, err);
@@ -1343,27 +1345,39 @@ int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err)
 
 static void sync_pool_close(struct node *nd);
 
-void node_cluster_stop(struct node *nd)
+void node_cluster_leave(struct node *nd)
 {
 	int64_t lease;
 
+	if (!nd->threads || atomic_exchange(&nd->leaving, 1))
+		return;
+	/*
+	 * The live key goes once the keeper (which would put it again) has
+	 * ended; the follower goes on, so that what is asked meanwhile (by
+	 * a client, or another node that has yet to see the key go) is
+	 * answered, not refused as behind.
+	 */
+	pthread_join(nd->keeper, NULL);
+	lease = atomic_exchange(&nd->lease, 0);
+	if (lease)
+		mv_meta_lease_revoke(nd->meta, lease, NULL);
+	log_info("node %u: left the cluster (live key revoked)", nd->node_no);
+}
+
+void node_cluster_stop(struct node *nd)
+{
 	if (!nd->threads) {
 		node_place_free(nd);	/* never started, or a start failed */
 		sync_pool_close(nd);
 		return;
 	}
-	atomic_store(&nd->stop, 1);
+	node_cluster_leave(nd);
 	/*
-	 * The live key goes as soon as the keeper (which would put it
-	 * again) has ended, before the follower (in a watch for up to
-	 * WATCH_MS): from stop on, requests for revisions not applied are
-	 * refused, and the others should find new holders at once.
+	 * From stop on, requests for revisions not applied are refused
+	 * (behind): the others find new holders.
 	 */
-	pthread_join(nd->keeper, NULL);
+	atomic_store(&nd->stop, 1);
 	node_test_pause("MV_TEST_PAUSE_STOP");
-	lease = atomic_exchange(&nd->lease, 0);
-	if (lease)
-		mv_meta_lease_revoke(nd->meta, lease, NULL);
 	pthread_join(nd->follower, NULL);
 	nd->threads = 0;
 	node_place_free(nd);
