@@ -273,3 +273,32 @@ for i in range(1, 16001):
 		: >"$CLUSTER_DIR/cnode2.log"
 	done
 }
+
+@test "a filtered search through node 2 while node 1 rewrites an indexed segment it reads: answered from the rewritten one" {
+	local s
+	start_cluster_node 1 --user="$U" --num_replicas=1 --auto_compact=false \
+		--history_retention=0
+	start_cluster_node 2 --user="$U" --num_replicas=1 --auto_compact=false \
+		--history_retention=0
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2 \
+		--field price:float64 --field tag:string
+	flushes 1 3
+	run -0 mv-index -a "$NODE_1" -u "$U" things --type Flat
+	# Rows of flush 2 deleted: a merge rewrites its (indexed) segment.
+	seq 211 220 | mv-delete -q -a "$NODE_1" -u "$U" things
+	# Node 2 again, its files not mapped yet; its searches held 2 s under
+	# the collection's read lock (its follower cannot apply meanwhile).
+	kill -TERM "$NODE_2_PID"
+	_wait_gone "$NODE_2_PID" 10
+	MV_TEST_PAUSE_SEARCH_LOCKED=2000 start_cluster_node 2 --user="$U" \
+		--num_replicas=1 --auto_compact=false --history_retention=0
+	echo '7 2' | mv-search -a "$NODE_2" -u "$U" -k 3 things \
+		--filter 'price < 8' >"$BATS_TEST_TMPDIR/out" \
+		2>"$BATS_TEST_TMPDIR/err" 3>&- &
+	s=$!
+	poll 10 grep -q "test pause: MV_TEST_PAUSE_SEARCH_LOCKED, " \
+		"$CLUSTER_DIR/cnode2.log"
+	run -0 mv-index -a "$NODE_1" -u "$U" things --compact
+	wait "$s" || fail "the search through node 2: $(cat "$BATS_TEST_TMPDIR/err")"
+	assert_equal "$(cut -f3 "$BATS_TEST_TMPDIR/out" | head -n 1)" 207
+}

@@ -942,6 +942,20 @@ int node_search_all(struct node *nd, struct coll *c, const float *q,
 					 filter, asof, ids, dist,
 					 again ? &rev : NULL, err);
 
+		if (rc < 0 && again && nd->place && err &&
+		    err->code == MV_ENOINPUT &&
+		    mv_meta_revision(nd->meta, &rev, NULL) == 0) {
+			/*
+			 * A file this node read (mapped for an exact pass)
+			 * is gone from storage: another node merged it away,
+			 * by a revision this node had yet to apply.  Caught
+			 * up, the search runs over the merged one.
+			 */
+			log_info("search of '%s': %s; searching again once "
+				 "caught up", c->name, err->msg);
+			mv_err_clear(err);
+			rc = FAN_REPLAN;
+		}
 		if (rc != FAN_REPLAN)
 			return rc;
 		while (atomic_load(&nd->applied_rev) < rev &&

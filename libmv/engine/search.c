@@ -496,6 +496,7 @@ int node_search_units(struct node *nd, struct coll *c, const float *q,
 		q = qn;
 	}
 	pthread_rwlock_rdlock(&c->lock);
+	node_test_pause("MV_TEST_PAUSE_SEARCH_LOCKED");
 	/* The cut the holders of the rest answer at (fanout.c). */
 	if (todo)
 		todo->seq = asof ? asof : c->next_seq - 1;
