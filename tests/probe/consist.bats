@@ -6,7 +6,8 @@
 # restarts of nodes 2 and 3 every 5 s.  consist.py checks every answer
 # against the history: no duplicate, and each id absent or at a version
 # the flushes allow (the last one returned before the search began, or
-# one in flight during it).  PROBE_SECS (40), PROBE_REPLICAS (1).
+# one in flight during it).  PROBE_SECS (40), PROBE_REPLICAS (1),
+# PROBE_GET (readers' indices, e.g. 1,2: mv-get --all through them too).
 #
 #   bats tests/probe/consist.bats
 #   PROBE_RESTARTS=0 PROBE_SECS=15 bats tests/probe/consist.bats

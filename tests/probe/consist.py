@@ -76,7 +76,26 @@ def reader(addr):
             if i in got: dup.append(i)
             got[i] = v
         results.append((t0, t1, addr, got, dup, None))
-ths = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(a,)) for a in raddrs]
+def getter(addr):
+    # mv-get --all (SCAN pages): each row once, at a version allowed;
+    # the vector's first component is the version.
+    while time.monotonic() < stop:
+        t0 = time.monotonic()
+        p = run(['mv-get', '-q', '-a', addr, '--all', coll])
+        t1 = time.monotonic()
+        if p.returncode != 0:
+            results.append((t0, t1, addr + '/get', None, p.returncode, p.stderr.strip()[:300]))
+            continue
+        got = {}
+        dup = []
+        for line in p.stdout.splitlines():
+            f = line.split('\t')
+            i = int(f[0]); v = round(float(f[1].split(',')[0]))
+            if i in got: dup.append(i)
+            got[i] = v
+        results.append((t0, t1, addr + '/get', got, dup, None))
+getters = os.environ.get('PROBE_GET', '').split(',') if os.environ.get('PROBE_GET') else []
+ths = [threading.Thread(target=writer)] + [threading.Thread(target=reader, args=(a,)) for a in raddrs] + [threading.Thread(target=getter, args=(raddrs[int(g)],)) for g in getters]
 for t in ths: t.start()
 for t in ths: t.join()
 bad = 0; fails = {}; nok = 0
@@ -113,7 +132,7 @@ for (t0, t1, addr, got, dup, err) in results:
 byaddr = {}
 for e in errors:
     for a in raddrs:
-        if ('via %s ' % a) in e: byaddr[a] = byaddr.get(a, 0) + 1
+        if ('via %s ' % a) in e or ('via %s/get ' % a) in e: byaddr[a] = byaddr.get(a, 0) + 1
 print('searches ok %d, failed %s, bad %d, rows tracked %d; bad by address %s (writer %s)' % (nok, fails, bad, len(hist), byaddr, waddr))
 for e in errors[:15]: print(e)
 sys.exit(1 if bad else 0)
