@@ -7,7 +7,9 @@
 # against the history: no duplicate, and each id absent or at a version
 # the flushes allow (the last one returned before the search began, or
 # one in flight during it).  PROBE_SECS (40), PROBE_REPLICAS (1),
-# PROBE_GET (readers' indices, e.g. 1,2: mv-get --all through them too).
+# PROBE_GET (readers' indices, e.g. 1,2: mv-get --all through them too),
+# PROBE_FILTER=T (rows carry their version in field ver; every other
+# search filters on ver >= T).
 #
 #   bats tests/probe/consist.bats
 #   PROBE_RESTARTS=0 PROBE_SECS=15 bats tests/probe/consist.bats
@@ -20,7 +22,11 @@ teardown() { nodes3_teardown; }
 @test "probe: consistency under writes, merges, an index and restarts" {
 	R=${PROBE_REPLICAS:-1}
 	for i in 1 2 3; do node_up $i --num_replicas=$R ${PROBE_FLAGS:-}; done
-	run -0 mv-create -a "${ADDR[1]}" things --dim 8
+	if [ -n "${PROBE_FILTER:-}" ]; then
+		run -0 mv-create -a "${ADDR[1]}" things --dim 8 --field ver:int64
+	else
+		run -0 mv-create -a "${ADDR[1]}" things --dim 8
+	fi
 	python3 "$BATS_TEST_DIRNAME/consist.py" "${ADDR[1]}" "${ADDR[1]},${ADDR[3]},${ADDR[2]}" ${PROBE_SECS:-40} things $BATS_TEST_TMPDIR/res > $BATS_TEST_TMPDIR/out 2>&1 &
 	py=$!
 	for r in $(seq 1 ${PROBE_RESTARTS:-6}); do

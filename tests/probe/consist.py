@@ -13,6 +13,9 @@ def vec(i, v):
 hist = {}          # id -> list of (start, end, state) ; state: version int or None (deleted) or '?' unknown
 lock = threading.Lock()
 stop = time.monotonic() + secs
+# PROBE_FILTER=T: rows carry their version in field ver, and every other
+# search has --filter 'ver >= T': rows below it must be left out.
+FILTER = int(os.environ.get('PROBE_FILTER', '0'))
 errors = []
 def run(args, inp=None):
     return subprocess.run(args, input=inp, capture_output=True, text=True)
@@ -37,6 +40,11 @@ def writer():
             new = {i: None for i in ids}
         if new[ids[0]] is None:
             inp = ''.join('%d\n' % i for i in ids)
+        elif FILTER:
+            # jsonl, with the version in the field the readers filter on
+            args = args[:-1] + ['--format', 'jsonl', coll]
+            args.remove('--ids-first')
+            inp = ''.join('{"id":%d,"vector":[%s],"ver":%d}\n' % (i, ','.join('%g' % x for x in vec(i, new[i])), new[i]) for i in ids)
         else:
             inp = ''.join('%d %s\n' % (i, ' '.join('%g' % x for x in vec(i, new[i]))) for i in ids)
         t0 = time.monotonic()
@@ -59,12 +67,17 @@ def writer():
 results = []
 def reader(addr):
     q = '0 ' * DIM + '\n'
+    n = 0
     while time.monotonic() < stop:
+        n += 1
+        fl = FILTER if FILTER and n % 2 else 0
+        extra = ['--filter', 'ver >= %d' % fl] if fl else []
         t0 = time.monotonic()
-        p = run(['mv-search', '-q', '-a', addr, '-k', '100000', '--nprobe', '64', coll], q)
+        p = run(['mv-search', '-q', '-a', addr, '-k', '100000', '--nprobe', '64'] + extra + [coll], q)
         t1 = time.monotonic()
+        tag = addr + ('/filter' if fl else '')
         if p.returncode != 0:
-            results.append((t0, t1, addr, None, p.returncode, p.stderr.strip()[:300]))
+            results.append((t0, t1, tag, None, p.returncode, p.stderr.strip()[:300]))
             continue
         got = {}
         dup = []
@@ -75,7 +88,7 @@ def reader(addr):
             v = round(math.sqrt(max(d - rr, 0)))
             if i in got: dup.append(i)
             got[i] = v
-        results.append((t0, t1, addr, got, dup, None))
+        results.append((t0, t1, tag, got, dup, None))
 def getter(addr):
     # mv-get --all (SCAN pages): each row once, at a version allowed;
     # the vector's first component is the version.
@@ -118,6 +131,8 @@ for (t0, t1, addr, got, dup, err) in results:
         allowed.add(must)
         state = got.get(i)
         if '?' in allowed: continue
+        if addr.endswith('/filter'):
+            allowed = {a if a is not None and a >= FILTER else None for a in allowed}
         if state not in allowed:
             wrong.append((i, state, allowed, h))
     if wrong:
@@ -132,7 +147,7 @@ for (t0, t1, addr, got, dup, err) in results:
 byaddr = {}
 for e in errors:
     for a in raddrs:
-        if ('via %s ' % a) in e or ('via %s/get ' % a) in e: byaddr[a] = byaddr.get(a, 0) + 1
+        if any(('via %s%s ' % (a, t)) in e for t in ('', '/get', '/filter')): byaddr[a] = byaddr.get(a, 0) + 1
 print('searches ok %d, failed %s, bad %d, rows tracked %d; bad by address %s (writer %s)' % (nok, fails, bad, len(hist), byaddr, waddr))
 for e in errors[:15]: print(e)
 sys.exit(1 if bad else 0)
