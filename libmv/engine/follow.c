@@ -1089,18 +1089,28 @@ static int live_put(struct node *nd, struct mv_err *err)
 	return 0;
 }
 
+/* Revoke the node's lease, if it has one: its live and session keys go. */
+static void lease_drop(struct node *nd)
+{
+	int64_t lease = atomic_exchange(&nd->lease, 0);
+
+	if (lease)
+		mv_meta_lease_revoke(nd->meta, lease, NULL);
+}
+
 static void *keeper(void *arg)
 {
 	struct node *nd = arg;
 	int down = 0;
 
-	while (!atomic_load(&nd->stop) && !atomic_load(&nd->leaving)) {
+	/* Ended by node_cluster_leave (node_cluster_stop leaves first). */
+	while (!atomic_load(&nd->leaving)) {
 		struct mv_err e = { 0 };
 		int64_t lease = atomic_load(&nd->lease);
 		int rc;
 
 		nap(nd, KEEPALIVE_MS);
-		if (atomic_load(&nd->stop) || atomic_load(&nd->leaving))
+		if (atomic_load(&nd->leaving))
 			break;
 		rc = lease ? mv_meta_lease_keepalive(nd->meta, lease, &e)
 			   : MV_ESERVER;
@@ -1330,10 +1340,7 @@ int node_cluster_start(struct node *nd, int64_t rev, struct mv_err *err)
 	if (rc == 0 && pthread_create(&nd->keeper, NULL, keeper, nd))
 		rc = mv_err_set(err, MV_EINTERNAL, "cannot start a thread");
 	if (rc < 0) {
-		int64_t lease = atomic_exchange(&nd->lease, 0);
-
-		if (lease)
-			mv_meta_lease_revoke(nd->meta, lease, NULL);
+		lease_drop(nd);
 		atomic_store(&nd->stop, 1);
 		pthread_join(nd->follower, NULL);
 		node_place_stop(nd);
@@ -1347,8 +1354,6 @@ static void sync_pool_close(struct node *nd);
 
 void node_cluster_leave(struct node *nd)
 {
-	int64_t lease;
-
 	if (!nd->threads || atomic_exchange(&nd->leaving, 1))
 		return;
 	/*
@@ -1358,9 +1363,7 @@ void node_cluster_leave(struct node *nd)
 	 * answered, not refused as behind.
 	 */
 	pthread_join(nd->keeper, NULL);
-	lease = atomic_exchange(&nd->lease, 0);
-	if (lease)
-		mv_meta_lease_revoke(nd->meta, lease, NULL);
+	lease_drop(nd);
 	log_info("node %u: left the cluster (live key revoked)", nd->node_no);
 }
 
