@@ -7,7 +7,9 @@
 # while it is held there, its own mv-flush of another collection returns
 # at once, a flush of the same collection waits for the apply (the other
 # node's rows count in its duplicate check), and afterwards its searches
-# see every flush, each row once.  Two cluster nodes on the file's own
+# see every flush, each row once.  A node behind by several revisions
+# reads their files several at once, and applies them in order.  Two
+# cluster nodes on the file's own
 # etcd and a shared directory for storage (helpers/cluster.bash); both
 # hold every unit (num_replicas=1).
 
@@ -97,4 +99,53 @@ exact() {
 	exact "$NODE_1" things ab.txt
 	# one pause: node 2's own segment was not read from the store
 	assert_equal "$(pauses)" 1
+}
+
+# before_first_over: node 2's reads of node 1's files started before the
+# first of them ended (its log, in order).
+before_first_over() {
+	awk '/test pause: MV_TEST_PAUSE_APPLY over/ { exit }
+	     /test pause: MV_TEST_PAUSE_APPLY, / { n++ }
+	     END { print n + 0 }' "$CLUSTER_DIR/cnode2.log"
+}
+
+@test "node 2, six flushes behind, reads node 1's files of several at once, then applies them in order: every row once" {
+	local started
+	start_cluster_node 1 --user="$U" --num_replicas=1 --auto_compact=false
+	start_cluster_node 2 --user="$U" --num_replicas=1 --auto_compact=false
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 4
+	run -0 mv-ls -a "$NODE_2" -u "$U" things
+	kill -TERM "$NODE_2_PID"
+	_wait_gone "$NODE_2_PID" 10 || fail "node 2 did not stop"
+	# node 2 again, its follower held after its load while node 1
+	# commits six flushes; then each store read of node 1's files takes
+	# 1.5 s, a slow S3's latency
+	(
+		MV_TEST_PAUSE_FOLLOW=8000 MV_TEST_PAUSE_APPLY=1500 \
+			start_cluster_node 2 --user="$U" --num_replicas=1 \
+			--auto_compact=false
+	) 3>&- &
+	started=$!
+	poll 20 grep -q "test pause: MV_TEST_PAUSE_FOLLOW, " \
+		"$CLUSTER_DIR/cnode2.log" || fail "node 2's follower did not start"
+	gen vecs 60 4 --seed 31 --ids-first 1 >all.txt
+	gen vecs 3 4 --seed 23 >q.txt
+	split -l 10 all.txt part.
+	for f in part.*; do
+		run -0 mv-insert -a "$NODE_1" -u "$U" --ids-first things "$f"
+	done
+	grep -q "test pause: MV_TEST_PAUSE_FOLLOW over" "$CLUSTER_DIR/cnode2.log" &&
+		fail "node 2's follower went on before node 1's six flushes"
+	wait "$started" || fail "node 2 did not start again"
+	poll 30 grep -q "caught up with revision" "$CLUSTER_DIR/cnode2.log" ||
+		fail "node 2 did not catch up"
+	# (a search waits until node 2 has applied what was committed before)
+	exact "$NODE_2" things all.txt
+	exact "$NODE_1" things all.txt
+	# one read of each of node 1's six files, several under way at once
+	# (one revision at a time: one)
+	assert_equal "$(pauses)" 6
+	echo "# reads started before the first ended: $(before_first_over)" >&3
+	[ "$(before_first_over)" -ge 2 ] ||
+		fail "node 2 read one revision at a time"
 }

@@ -40,7 +40,8 @@
  * file not read ahead: this node's own of a flush whose outcome was
  * unknown (limbo), or one skipped for a reload that then did not happen
  * (a data key deleted that the node did not hold).  applied_rev is set
- * once the revision is in memory, as before.
+ * once the revision is in memory, as before.  The revisions of one watch
+ * are read several at once, ahead of their apply (apply_batch).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -779,12 +780,6 @@ static void apply_schema(struct node *nd, const struct fev *ev,
 	coll_put(c);
 }
 
-/*
- * The events of one revision, in order; then the reloads they need.
- * Returns MV_E* if something could not be read (the store or the
- * metadata away): the revision is then applied again later, which is
- * harmless since what is held is skipped.
- */
 /* 1 when apply_rev's pass takes the data key event ev of user/name:
  * the first, deletions and indexes; the second, the new files of the
  * collections the first did not mark to be read again. */
@@ -801,30 +796,44 @@ static int pass_takes(int pass, const struct fev *ev, const char *user,
 			 : put && !index_put(ev) && !marked(m, user, name);
 }
 
-static int apply_rev(struct node *nd, const struct fev *ev, size_t n)
+/* What a revision changes before its files are read: the users the
+ * cluster claims (a user's first collection here) and the live set. */
+static void place_rev(struct node *nd, const struct fev *ev, size_t n)
 {
-	struct marks m = { calloc(n, sizeof(*m.v)), 0 };
-	struct ahead *ah;
-	char user[MV_NAME_MAX + 1], name[MV_NAME_MAX + 1];
-	int rc = 0;
-
-	if (!m.v)
-		MV_BUG("out of memory following the commit log");
-	/* A user's first collection here claims the user for the cluster. */
 	for (size_t i = 0; i < n; i++) {
 		if (ev[i].type == MV_META_PUT)
 			node_user_seen(nd, ev[i].key);
 		node_place_live(nd, ev[i].key, ev[i].val, ev[i].vlen,
 				ev[i].type == MV_META_PUT);
 	}
-	/* The others' new files, read without node.commit. */
-	if (!(ah = calloc(n, sizeof(*ah))))
+}
+
+/* The others' new files of a revision, read without node.commit into
+ * *ah (calloc'd); read_ahead's result. */
+static int read_rev(struct node *nd, const struct fev *ev, size_t n,
+		    struct ahead **ah)
+{
+	if (!(*ah = calloc(n, sizeof(**ah))))
 		MV_BUG("out of memory following the commit log");
-	if (read_ahead(nd, ev, n, ah) == MV_EAGAIN) {
-		ahead_free(ah, n);
-		free(m.v);
-		return MV_EAGAIN;
-	}
+	return read_ahead(nd, ev, n, *ah);
+}
+
+/*
+ * The events of one revision, in order, given what read_rev read for
+ * them in ah (freed here); then the reloads they need.  Returns MV_E* if
+ * something could not be read (the store or the metadata away): the
+ * revision is then applied again later, which is harmless since what is
+ * held is skipped.
+ */
+static int apply_rev(struct node *nd, const struct fev *ev, size_t n,
+		     struct ahead *ah)
+{
+	struct marks m = { calloc(n, sizeof(*m.v)), 0 };
+	char user[MV_NAME_MAX + 1], name[MV_NAME_MAX + 1];
+	int rc = 0;
+
+	if (!m.v)
+		MV_BUG("out of memory following the commit log");
 	pthread_mutex_lock(&nd->commit);
 	/*
 	 * Two passes: first what makes a collection be read again (a schema
@@ -968,6 +977,221 @@ static void nap(struct node *nd, int ms)
 		usleep(50 * 1000);
 }
 
+/*
+ * Reading ahead of the apply, several revisions at once.  A watch that
+ * returns many revisions (a node catching up, a burst of flushes) has
+ * their files read by up to AHEAD_READERS threads at once, at most
+ * AHEAD_REVS revisions and AHEAD_BYTES of vector files ahead of the
+ * apply (one revision beyond the bytes at least), while the follower
+ * applies them in order as each one's reads end: store latency (a
+ * remote S3's is tens of ms a read) is paid once per window, not once a
+ * revision.  The files are immutable, so a read made early differs only
+ * in what it is checked against, and the apply checks every file again
+ * as always: one held since (a reload read it) is freed unused, one read
+ * for another incarnation or gone since (merged away) reloads the
+ * collection, one of a collection not there when read is read by the
+ * apply.  The live set decides which vectors a read keeps
+ * (node_place_held), so a revision that changes a live key is a fence:
+ * it and what follows it are read only once the apply has reached it
+ * and applied the change, as one revision at a time did.
+ */
+#define AHEAD_READERS 4
+#define AHEAD_REVS 32
+#define AHEAD_BYTES ((uint64_t)256 << 20)
+
+struct rev_read {
+	const struct fev *ev;	/* the revision's events */
+	size_t n;
+	struct ahead *ah;	/* what read_rev read: NULL until then */
+	int rc;			/* read_rev's */
+	int state;		/* 0 to read, 1 being read, 2 read */
+	int live;		/* changes a live key: a fence */
+	uint64_t bytes;		/* of the others' vector files in it */
+};
+
+struct ahead_pipe {
+	struct node *nd;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	struct rev_read *r;
+	size_t nr;
+	size_t next;		/* the next revision to read */
+	size_t placed;		/* revisions whose live keys are applied */
+	size_t applied;		/* revisions applied (or given up) */
+	uint64_t bytes;		/* read or being read, not yet applied */
+	int quit;
+};
+
+/* Fill r[] from the batch's events, one entry a revision; the count. */
+static size_t rev_reads(struct node *nd, const struct fevs *fe,
+			struct rev_read *r)
+{
+	char live[512];
+	size_t nr = 0, ll;
+
+	key_prop(nd, live, sizeof(live), "/live/");
+	ll = strlen(live);
+	for (size_t i = 0, j; i < fe->n; i = j, nr++) {
+		r[nr] = (struct rev_read){ .ev = fe->v + i };
+		for (j = i; j < fe->n && fe->v[j].rev == fe->v[i].rev; j++) {
+			const struct fev *e = &fe->v[j];
+			json_t *v;
+
+			r[nr].live |= !strncmp(e->key, live, ll);
+			if (e->type != MV_META_PUT || !strstr(e->key, "/data/"))
+				continue;
+			v = json_loadb(e->val, e->vlen, 0, NULL);
+			if (json_integer_value(json_object_get(v, "node")) !=
+			    (json_int_t)nd->node_no)
+				r[nr].bytes += (uint64_t)json_integer_value(
+					json_object_get(v, "size"));
+			json_decref(v);
+		}
+		r[nr].n = j - i;
+	}
+	return nr;
+}
+
+/* Whether a reader may take revision k now (p->mu held). */
+static int may_read(const struct ahead_pipe *p, size_t k)
+{
+	if (p->quit || k >= p->nr || k >= p->applied + AHEAD_REVS ||
+	    (k > p->applied && p->bytes + p->r[k].bytes > AHEAD_BYTES))
+		return 0;
+	for (size_t i = p->placed; i <= k; i++)
+		if (p->r[i].live)
+			return 0;	/* a fence not yet applied */
+	return 1;
+}
+
+/* Read revision k (taken: state 1), then hand it to the apply. */
+static void read_one(struct ahead_pipe *p, size_t k)
+{
+	struct rev_read *r = &p->r[k];
+	struct ahead *ah;
+	int rc = read_rev(p->nd, r->ev, r->n, &ah);
+
+	pthread_mutex_lock(&p->mu);
+	r->ah = ah;
+	r->rc = rc;
+	r->state = 2;
+	pthread_cond_broadcast(&p->cv);
+	pthread_mutex_unlock(&p->mu);
+}
+
+/* Take revision k to read (p->mu held). */
+static void take(struct ahead_pipe *p, size_t k)
+{
+	p->next = k + 1;
+	p->r[k].state = 1;
+	p->bytes += p->r[k].bytes;
+}
+
+static void *reader(void *arg)
+{
+	struct ahead_pipe *p = arg;
+
+	pthread_mutex_lock(&p->mu);
+	while (!p->quit && p->next < p->nr) {
+		size_t k = p->next;
+
+		if (!may_read(p, k)) {
+			pthread_cond_wait(&p->cv, &p->mu);
+			continue;
+		}
+		take(p, k);
+		pthread_mutex_unlock(&p->mu);
+		read_one(p, k);
+		pthread_mutex_lock(&p->mu);
+	}
+	pthread_mutex_unlock(&p->mu);
+	return NULL;
+}
+
+/*
+ * Apply the revisions of fe in order, reading ahead (above); *from is
+ * set past each one applied.  0; -1 when one could not be (the store or
+ * the metadata away): it is applied again later, and what was read
+ * beyond it is freed.
+ */
+static int apply_batch(struct node *nd, const struct fevs *fe, int64_t *from)
+{
+	struct ahead_pipe p = { .nd = nd };
+	pthread_t th[AHEAD_READERS];
+	size_t nth = 0;
+	int64_t t_batch = node_mono_ms();
+	int rc = 0;
+
+	if (!fe->n)
+		return 0;
+	if (!(p.r = calloc(fe->n, sizeof(*p.r))))
+		MV_BUG("out of memory following the commit log");
+	p.nr = rev_reads(nd, fe, p.r);
+	pthread_mutex_init(&p.mu, NULL);
+	pthread_cond_init(&p.cv, NULL);
+	while (nth < AHEAD_READERS && nth + 1 < p.nr &&
+	       pthread_create(&th[nth], NULL, reader, &p) == 0)
+		nth++;
+	for (size_t a = 0; a < p.nr; a++) {
+		struct rev_read *r = &p.r[a];
+		int64_t t0 = node_mono_ms();
+
+		place_rev(nd, r->ev, r->n);
+		pthread_mutex_lock(&p.mu);
+		p.placed = a + 1;
+		pthread_cond_broadcast(&p.cv);
+		if (r->state == 0) {
+			/* No reader took it (none, or a fence): read here. */
+			take(&p, a);
+			pthread_mutex_unlock(&p.mu);
+			read_one(&p, a);
+			pthread_mutex_lock(&p.mu);
+		}
+		while (r->state != 2)
+			pthread_cond_wait(&p.cv, &p.mu);
+		pthread_mutex_unlock(&p.mu);
+		if (r->rc == MV_EAGAIN) {
+			ahead_free(r->ah, r->n);	/* nothing applied */
+			rc = -1;
+		} else if (apply_rev(nd, r->ev, r->n, r->ah) < 0) {
+			rc = -1;
+		}
+		r->ah = NULL;	/* freed either way */
+		if (node_mono_ms() - t0 >= SLOW_APPLY_MS)
+			log_info("node %u: revision %" PRId64 " (%zu keys) "
+				 "applied in %lld ms", nd->node_no, r->ev->rev,
+				 r->n, (long long)(node_mono_ms() - t0));
+		pthread_mutex_lock(&p.mu);
+		p.applied = a + 1;
+		p.bytes -= r->bytes;
+		if (rc < 0)
+			p.quit = 1;
+		pthread_cond_broadcast(&p.cv);
+		pthread_mutex_unlock(&p.mu);
+		if (rc < 0)
+			break;
+		set_applied(nd, r->ev->rev);
+		*from = r->ev->rev + 1;
+	}
+	pthread_mutex_lock(&p.mu);
+	p.quit = 1;
+	pthread_cond_broadcast(&p.cv);
+	pthread_mutex_unlock(&p.mu);
+	for (size_t i = 0; i < nth; i++)
+		pthread_join(th[i], NULL);
+	for (size_t i = 0; i < p.nr; i++)
+		ahead_free(p.r[i].ah, p.r[i].n);	/* read, not applied */
+	if (p.nr > 1)
+		log_debug("node %u: %zu of %zu revisions applied in %lld ms, "
+			  "%zu readers ahead", nd->node_no,
+			  p.applied - (rc < 0), p.nr,
+			  (long long)(node_mono_ms() - t_batch), nth);
+	pthread_cond_destroy(&p.cv);
+	pthread_mutex_destroy(&p.mu);
+	free(p.r);
+	return rc;
+}
+
 static void *follower(void *arg)
 {
 	struct node *nd = arg;
@@ -1013,25 +1237,8 @@ static void *follower(void *arg)
 		if (nd->limbo)
 			limbo_settle(nd);
 		backoff = 100;
-		for (size_t i = 0, j; i < fe.n; i = j) {
-			int64_t t0 = node_mono_ms();
-			int arc;
-
-			for (j = i; j < fe.n && fe.v[j].rev == fe.v[i].rev; j++)
-				;
-			arc = apply_rev(nd, fe.v + i, j - i);
-			if (node_mono_ms() - t0 >= SLOW_APPLY_MS)
-				log_info("node %u: revision %" PRId64 " (%zu "
-					 "keys) applied in %lld ms", nd->node_no,
-					 fe.v[i].rev, j - i,
-					 (long long)(node_mono_ms() - t0));
-			if (arc < 0) {
-				rc = -1;	/* this revision again, later */
-				break;
-			}
-			set_applied(nd, fe.v[i].rev);
-			from = fe.v[i].rev + 1;
-		}
+		if (apply_batch(nd, &fe, &from) < 0)
+			rc = -1;	/* that revision again, later */
 		if (rc == 0 && next > from)
 			from = next;
 		fevs_free(&fe);
