@@ -948,14 +948,21 @@ out:
 	json_decref(j);
 }
 
-/* The whole lines buffered, until one makes the call done. */
+/*
+ * The whole lines buffered, until one makes the call done; once events
+ * made it done, the other whole lines already here too (up to
+ * WATCH_MORE events), so that a follower behind gets the revisions that
+ * waited in the stream in one call, not one a call.
+ */
+#define WATCH_MORE 4096
 static void ws_lines(struct wstate *w)
 {
 	size_t off = 0;
 	char *nl;
 
 	/* The lines walked in place; what follows the last moved once. */
-	while (!w->done && off < w->line.len &&
+	while ((!w->done || (!w->rc && w->nev < WATCH_MORE)) &&
+	       off < w->line.len &&
 	       (nl = memchr(w->line.p + off, '\n', w->line.len - off))) {
 		size_t l = (size_t)(nl - (w->line.p + off));
 

@@ -2176,6 +2176,22 @@ TEST(etcd_watch_one_stream)
 		CHECK_EQ_INT(e.n, 0);
 		CHECK(now_s() - t0 >= 0.14);
 	}
+	/* 20 revisions waiting in the stream (a follower behind): one call
+	 * hands them all out (it took 20 calls, one a revision). */
+	{
+		struct evs e = { "", 0 };
+
+		for (int i = 0; i < 20; i++)
+			put_rev(m, "/s/k", "w", 0);
+		usleep(300 * 1000);	/* etcd has sent them */
+		for (calls = 0; calls < 20 && e.n < 20; calls++)
+			CHECK_EQ_INT(mv_meta_watch(m, "/s/", next, 2000,
+						   on_event, &e, &next, NULL),
+				     0);
+		CHECK_EQ_INT(e.n, 20);
+		unit_diag("20 waiting revisions in %d watch calls", calls);
+		CHECK(calls <= 2);
+	}
 	CHECK_EQ_INT((int)(watch_conns(m) - c0), 1);
 
 	unit_diag("etcd restarted: the stream again, nothing lost or twice");
