@@ -5,6 +5,7 @@
  * the 1.7.3 C API lacks) and HNSW's build setting go through its C++ API.
  * FAISS errors and exceptions stop here and become MV_E* codes.
  */
+#include <faiss/IndexFlatCodes.h>
 #include <faiss/IndexHNSW.h>
 #include <faiss/IndexIVF.h>
 #include <faiss/IndexIVFFastScan.h>
@@ -265,6 +266,64 @@ extern "C" int mv_index_add(struct mv_index *ix, size_t n, const float *x,
 extern "C" int64_t mv_index_ntotal(const struct mv_index *ix)
 {
 	return faiss_Index_ntotal(ix->fi);
+}
+
+/* An HNSW index over plain stored vectors, or NULL. */
+static faiss::IndexHNSW *hnsw_flat(struct mv_index *ix)
+{
+	auto h = dynamic_cast<faiss::IndexHNSW *>(core(cxx(ix)));
+
+	return h && dynamic_cast<faiss::IndexFlatCodes *>(h->storage) ? h
+								       : NULL;
+}
+
+extern "C" void mv_index_reserve(struct mv_index *ix, size_t n)
+{
+	faiss::IndexHNSW *h = hnsw_flat(ix);
+	double slots = 0;
+
+	if (!h || h->ntotal)
+		return;
+	/* Expected links a point: each level's share of points times the
+	 * links of a point of that level (level 0: 2M, above: M each). */
+	for (size_t l = 0; l < h->hnsw.assign_probas.size() &&
+	     l + 1 < h->hnsw.cum_nneighbor_per_level.size(); l++)
+		slots += h->hnsw.assign_probas[l] *
+			 h->hnsw.cum_nneighbor_per_level[l + 1];
+	try {
+		auto st = dynamic_cast<faiss::IndexFlatCodes *>(h->storage);
+
+		st->codes.reserve(n * st->code_size);
+		h->hnsw.levels.reserve(n);
+		h->hnsw.offsets.reserve(n + 1);
+		h->hnsw.neighbors.reserve((size_t)(n * slots * 1.02) + 4096);
+	} catch (...) {
+		/* only room not taken ahead: the adds grow it as before */
+	}
+}
+
+/* Free a vector's room beyond its size when that is over 4 %. */
+template <class V> static void trim(V &v)
+{
+	if (v.capacity() > v.size() + v.size() / 25)
+		v.shrink_to_fit();
+}
+
+extern "C" int mv_index_settle(struct mv_index *ix)
+{
+	faiss::IndexHNSW *h = hnsw_flat(ix);
+
+	if (!h)
+		return 0;
+	try {
+		trim(dynamic_cast<faiss::IndexFlatCodes *>(h->storage)->codes);
+		trim(h->hnsw.levels);
+		trim(h->hnsw.offsets);
+		trim(h->hnsw.neighbors);
+	} catch (...) {
+		return 0;
+	}
+	return 1;
 }
 
 namespace {

@@ -41,6 +41,16 @@ int mv_index_train(struct mv_index *ix, size_t n, const float *x,
 int mv_index_add(struct mv_index *ix, size_t n, const float *x,
 		 struct mv_err *err);
 int64_t mv_index_ntotal(const struct mv_index *ix);
+/*
+ * Before the first add of n vectors: an HNSW index over plain vectors
+ * takes its room for them at once (its arrays would grow by doubling and
+ * keep the spare).  After the adds, mv_index_settle frees what room is
+ * still spare and returns 1 when the index now holds what its bytes read
+ * back would (an HNSW over plain vectors), 0 for other types, whose
+ * built form keeps spare room (IVF lists): those are read back.
+ */
+void mv_index_reserve(struct mv_index *ix, size_t n);
+int mv_index_settle(struct mv_index *ix);
 
 /* Serialise into a malloc'ed buffer (caller frees) / read one back. */
 int mv_index_write(const struct mv_index *ix, void **buf, size_t *len,
