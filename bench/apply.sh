@@ -38,61 +38,12 @@ unset MV_ADDR MV_USER MV_HOME || true
 [ $# -gt 0 ] || { echo "usage: bench/apply.sh NAME=BINDIR..." >&2; exit 64; }
 
 log() { printf 'apply.sh: %s\n' "$*" >&2; }
-die() { log "$*"; exit 1; }
-usec() { local t=$EPOCHREALTIME; echo "${t/./}"; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 }
 	END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 # cpu PID: user+sys clock ticks of PID so far.
 cpu() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-free_port() {
-	python3 -S -c 'import socket
-s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/mv-apply.XXXXXX")
-pids=()
-cleanup() {
-	local rc=$? p
-	for p in "${pids[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${pids[@]}"; do
-		wait "$p" 2>/dev/null || true
-	done
-	sh scripts/etcd.sh stop "$tmp/etcd" >/dev/null 2>&1 || true
-	sh scripts/rgw.sh stop "$tmp/rgw" >/dev/null 2>&1 || true
-	if [ "$rc" != 0 ]; then
-		for f in "$tmp"/*.log; do
-			[ -f "$f" ] && { log "end of $f:"; tail -n 15 "$f" >&2; }
-		done
-	fi
-	[ "${KEEP:-0}" = 1 ] && log "kept $tmp" || rm -rf "$tmp"
-	exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM HUP
-
-# The builds: NAME=DIR, "tree" for this tree's binaries.
-names=() dirs=()
-for a in "$@"; do
-	n=${a%%=*} d=${a#*=}
-	if [ "$d" = tree ]; then
-		d=$tmp/bin-$n
-		mkdir -p "$d"
-		for t in cmd/mv-*/; do
-			t=${t%/}
-			cp "$t/${t#cmd/}" "$d/"
-		done
-	fi
-	[ -x "$d/mv-noded" ] || die "$d/mv-noded: not found"
-	names+=("$n") dirs+=("$d")
-done
-
-env=$(sh scripts/etcd.sh start "$tmp/etcd") || die "etcd did not start"
-export "$env"
-ETCD=$MV_TEST_ETCD
-for v in $(sh scripts/rgw.sh start "$tmp/rgw"); do export "${v?}"; done
-[ -n "${MV_TEST_S3_ENDPOINT:-}" ] || die "rgw did not start"
+NODE_FLAGS=-vv
+. bench/lib-pair.sh
 
 log "A's segment: $N x 100 random floats"
 python3 -S - "$N" >"$tmp/big.fvecs" <<'EOF'
@@ -106,36 +57,13 @@ python3 -S -c 'import random
 r = random.Random(8)
 for i in range(10): print(" ".join("%.4f" % r.uniform(-1, 1) for _ in range(100)))' >"$tmp/small.txt"
 
-# node HOME: an mv-noded of the build in $bin for user $u, its address
-# in $addr, its pid in $pid.  (A user belongs to one cluster: each round
-# has its own.)
-node() {
-	local port
-	port=$(free_port)
-	addr=127.0.0.1:$port
-	mkdir -p "$tmp/$1"
-	MV_HOME=$tmp/$1 "$bin/mv-noded" --listen="$addr" --etcd="$ETCD" \
-		--cluster_id="$cid" --data_dir="$tmp/$1" --user="$u" \
-		--s3_endpoint="$MV_TEST_S3_ENDPOINT" \
-		--s3_bucket="$MV_TEST_S3_BUCKET" --num_replicas=1 \
-		--auto_compact=false -vv </dev/null >>"$tmp/$1.log" 2>&1 &
-	pid=$!
-	pids+=("$pid")
-	for _ in $(seq 600); do
-		"$bin/mv-ls" -a "$addr" -u "$u" >/dev/null 2>&1 && return 0
-		kill -0 "$pid" 2>/dev/null || die "mv-noded $1 exited at start"
-		sleep 0.1
-	done
-	die "mv-noded $1 did not answer in 60 s"
-}
-
 echo "build	round	first_ms	files_ms	metadata_ms	median_ms	max_ms	B_serves_A_ms	B_cpu_s"
 for r in $(seq "$ROUNDS"); do
 	for i in "${!names[@]}"; do
 		bin=${dirs[$i]} cid=apply${r}x$i u=u${r}x$i
-		node "a$r$i"
+		pair_node "a$r$i"
 		A=$addr pa=$pid
-		node "b$r$i"
+		pair_node "b$r$i"
 		B=$addr pb=$pid
 		"$bin/mv-create" -a "$A" -u "$u" big --dim 100 >/dev/null
 		"$bin/mv-create" -a "$B" -u "$u" small --dim 100 >/dev/null

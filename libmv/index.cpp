@@ -268,18 +268,20 @@ extern "C" int64_t mv_index_ntotal(const struct mv_index *ix)
 	return faiss_Index_ntotal(ix->fi);
 }
 
-/* An HNSW index over plain stored vectors, or NULL. */
-static faiss::IndexHNSW *hnsw_flat(struct mv_index *ix)
+/* An HNSW index over plain stored vectors (those in *st), or NULL. */
+static faiss::IndexHNSW *hnsw_flat(struct mv_index *ix,
+				   faiss::IndexFlatCodes **st)
 {
 	auto h = dynamic_cast<faiss::IndexHNSW *>(core(cxx(ix)));
 
-	return h && dynamic_cast<faiss::IndexFlatCodes *>(h->storage) ? h
-								       : NULL;
+	*st = h ? dynamic_cast<faiss::IndexFlatCodes *>(h->storage) : NULL;
+	return *st ? h : NULL;
 }
 
 extern "C" void mv_index_reserve(struct mv_index *ix, size_t n)
 {
-	faiss::IndexHNSW *h = hnsw_flat(ix);
+	faiss::IndexFlatCodes *st;
+	faiss::IndexHNSW *h = hnsw_flat(ix, &st);
 	double slots = 0;
 
 	if (!h || h->ntotal)
@@ -291,8 +293,6 @@ extern "C" void mv_index_reserve(struct mv_index *ix, size_t n)
 		slots += h->hnsw.assign_probas[l] *
 			 h->hnsw.cum_nneighbor_per_level[l + 1];
 	try {
-		auto st = dynamic_cast<faiss::IndexFlatCodes *>(h->storage);
-
 		st->codes.reserve(n * st->code_size);
 		h->hnsw.levels.reserve(n);
 		h->hnsw.offsets.reserve(n + 1);
@@ -311,12 +311,13 @@ template <class V> static void trim(V &v)
 
 extern "C" int mv_index_settle(struct mv_index *ix)
 {
-	faiss::IndexHNSW *h = hnsw_flat(ix);
+	faiss::IndexFlatCodes *st;
+	faiss::IndexHNSW *h = hnsw_flat(ix, &st);
 
 	if (!h)
 		return 0;
 	try {
-		trim(dynamic_cast<faiss::IndexFlatCodes *>(h->storage)->codes);
+		trim(st->codes);
 		trim(h->hnsw.levels);
 		trim(h->hnsw.offsets);
 		trim(h->hnsw.neighbors);

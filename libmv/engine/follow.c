@@ -808,18 +808,8 @@ static void place_rev(struct node *nd, const struct fev *ev, size_t n)
 	}
 }
 
-/* The others' new files of a revision, read without node.commit into
- * *ah (calloc'd); read_ahead's result. */
-static int read_rev(struct node *nd, const struct fev *ev, size_t n,
-		    struct ahead **ah)
-{
-	if (!(*ah = calloc(n, sizeof(**ah))))
-		MV_BUG("out of memory following the commit log");
-	return read_ahead(nd, ev, n, *ah);
-}
-
 /*
- * The events of one revision, in order, given what read_rev read for
+ * The events of one revision, in order, given what read_ahead read for
  * them in ah (freed here); then the reloads they need.  Returns MV_E* if
  * something could not be read (the store or the metadata away): the
  * revision is then applied again later, which is harmless since what is
@@ -1002,8 +992,8 @@ static void nap(struct node *nd, int ms)
 struct rev_read {
 	const struct fev *ev;	/* the revision's events */
 	size_t n;
-	struct ahead *ah;	/* what read_rev read: NULL until then */
-	int rc;			/* read_rev's */
+	struct ahead *ah;	/* what read_ahead read: NULL until then */
+	int rc;			/* read_ahead's */
 	int state;		/* 0 to read, 1 being read, 2 read */
 	int live;		/* changes a live key: a fence */
 	uint64_t bytes;		/* of the others' vector files in it */
@@ -1022,34 +1012,43 @@ struct ahead_pipe {
 	int quit;
 };
 
-/* Fill r[] from the batch's events, one entry a revision; the count. */
-static size_t rev_reads(struct node *nd, const struct fevs *fe,
-			struct rev_read *r)
+/* Group the batch's events into r[], one entry a revision; the count. */
+static size_t rev_group(const struct fevs *fe, struct rev_read *r)
 {
-	char live[512];
-	size_t nr = 0, ll;
+	size_t nr = 0;
 
-	key_prop(nd, live, sizeof(live), "/live/");
-	ll = strlen(live);
 	for (size_t i = 0, j; i < fe->n; i = j, nr++) {
-		r[nr] = (struct rev_read){ .ev = fe->v + i };
-		for (j = i; j < fe->n && fe->v[j].rev == fe->v[i].rev; j++) {
-			const struct fev *e = &fe->v[j];
-			json_t *v;
-
-			r[nr].live |= !strncmp(e->key, live, ll);
-			if (e->type != MV_META_PUT || !strstr(e->key, "/data/"))
-				continue;
-			v = json_loadb(e->val, e->vlen, 0, NULL);
-			if (json_integer_value(json_object_get(v, "node")) !=
-			    (json_int_t)nd->node_no)
-				r[nr].bytes += (uint64_t)json_integer_value(
-					json_object_get(v, "size"));
-			json_decref(v);
-		}
-		r[nr].n = j - i;
+		for (j = i; j < fe->n && fe->v[j].rev == fe->v[i].rev; j++)
+			;
+		r[nr] = (struct rev_read){ .ev = fe->v + i, .n = j - i };
 	}
 	return nr;
+}
+
+/* What bounds reading r ahead: whether it changes a live key (a fence),
+ * and the sizes of the others' files it puts. */
+static void rev_cost(struct node *nd, struct rev_read *r)
+{
+	char user[MV_NAME_MAX + 1], name[MV_NAME_MAX + 1];
+	const char *rest;
+	uint32_t no;
+
+	for (size_t i = 0; i < r->n; i++) {
+		const struct fev *e = &r->ev[i];
+		json_t *v;
+
+		r->live |= node_place_live_key(nd, e->key, &no);
+		if (e->type != MV_META_PUT ||
+		    split_key(e->key, user, name, &rest) < 0 ||
+		    strncmp(rest, "data/", 5))
+			continue;
+		v = json_loadb(e->val, e->vlen, 0, NULL);
+		if (json_integer_value(json_object_get(v, "node")) !=
+		    (json_int_t)nd->node_no)
+			r->bytes += (uint64_t)json_integer_value(
+				json_object_get(v, "size"));
+		json_decref(v);
+	}
 }
 
 /* Whether a reader may take revision k now (p->mu held). */
@@ -1068,8 +1067,12 @@ static int may_read(const struct ahead_pipe *p, size_t k)
 static void read_one(struct ahead_pipe *p, size_t k)
 {
 	struct rev_read *r = &p->r[k];
-	struct ahead *ah;
-	int rc = read_rev(p->nd, r->ev, r->n, &ah);
+	struct ahead *ah = calloc(r->n, sizeof(*ah));
+	int rc;
+
+	if (!ah)
+		MV_BUG("out of memory following the commit log");
+	rc = read_ahead(p->nd, r->ev, r->n, ah);
 
 	pthread_mutex_lock(&p->mu);
 	r->ah = ah;
@@ -1126,7 +1129,10 @@ static int apply_batch(struct node *nd, const struct fevs *fe, int64_t *from)
 		return 0;
 	if (!(p.r = calloc(fe->n, sizeof(*p.r))))
 		MV_BUG("out of memory following the commit log");
-	p.nr = rev_reads(nd, fe, p.r);
+	p.nr = rev_group(fe, p.r);
+	/* One revision: read by the apply itself, nothing to bound. */
+	for (size_t i = 0; p.nr > 1 && i < p.nr; i++)
+		rev_cost(nd, &p.r[i]);
 	pthread_mutex_init(&p.mu, NULL);
 	pthread_cond_init(&p.cv, NULL);
 	while (nth < AHEAD_READERS && nth + 1 < p.nr &&

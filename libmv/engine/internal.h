@@ -368,6 +368,9 @@ size_t node_place_pick(const char *unit, const uint32_t *nos, size_t n,
 /* Cluster: the live set from the live keys, this node in it (before the
  * load, so that it loads only what it holds). */
 int node_place_init(struct node *nd, struct mv_err *err);
+/* 1 when key is another node's live key (its number in *no), else 0
+ * (this node's own stays live for itself). */
+int node_place_live_key(struct node *nd, const char *key, uint32_t *no);
 /* A watched key's PUT or DEL: a live key changes the live set. */
 void node_place_live(struct node *nd, const char *key, const char *val,
 		     size_t vlen, int put);

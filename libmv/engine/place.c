@@ -141,31 +141,41 @@ int node_place_init(struct node *nd, struct mv_err *err)
 	return 0;
 }
 
-void node_place_live(struct node *nd, const char *key, const char *val,
-		     size_t vlen, int put)
+int node_place_live_key(struct node *nd, const char *key, uint32_t *out)
 {
-	struct place *p = nd->place;
 	char prefix[512];
 	size_t pl;
 	char *end;
 	unsigned long no;
 
-	if (!p)
-		return;
+	if (!nd->place)
+		return 0;
 	live_prefix(nd, prefix, sizeof(prefix));
 	pl = strlen(prefix);
 	if (strncmp(key, prefix, pl) || !key[pl])
-		return;
+		return 0;
 	no = strtoul(key + pl, &end, 10);
 	if (*end || no > UINT32_MAX || no == nd->node_no)
-		return;		/* this node stays live for itself */
+		return 0;	/* this node stays live for itself */
+	*out = (uint32_t)no;
+	return 1;
+}
+
+void node_place_live(struct node *nd, const char *key, const char *val,
+		     size_t vlen, int put)
+{
+	struct place *p = nd->place;
+	uint32_t no;
+
+	if (!node_place_live_key(nd, key, &no))
+		return;
 	pthread_mutex_lock(&p->lock);
 	if (put) {
 		json_t *j = json_loadb(val, vlen, 0, NULL);
 		const char *addr = json_string_value(json_object_get(j, "addr"));
 
 		if (addr)
-			live_set(p, (uint32_t)no, addr);
+			live_set(p, no, addr);
 		json_decref(j);
 	} else {
 		for (size_t i = 0; i < p->nlive; i++)
@@ -178,7 +188,7 @@ void node_place_live(struct node *nd, const char *key, const char *val,
 	p->kick = 1;
 	pthread_cond_broadcast(&p->cv);
 	pthread_mutex_unlock(&p->lock);
-	log_info("node %u: node %lu %s; placement computed again",
+	log_info("node %u: node %u %s; placement computed again",
 		 nd->node_no, no, put ? "live" : "gone");
 }
 
