@@ -15,15 +15,18 @@
  *                  with faiss_read_index, as mv-noded loads it.  So both
  *                  sides search the very same index, built once.
  *   --load FILE    FAISS's serialised bytes (faiss_write_index, --save).
- *   --base BASE    build it here by mv's own procedure (cmd/mv-noded/
+ *   --base BASE    build it here by mv's own procedure (libmv/engine/
  *                  indexer.c build(), through libmv/index.h): cosine
  *                  normalises the base as the node does; mv_index_new
  *                  (inner product for ip and cosine, else L2); train on the
  *                  evenly spread sample of mv_index_train_size() rows (rows
- *                  0, s, 2s, ... with s = n / size); add in chunks of 8192
- *                  rows; serialise with mv_index_write (--save writes those
+ *                  0, s, 2s, ... with s = n / size); take the room for n
+ *                  rows (mv_index_reserve); add in chunks of 8192 rows;
+ *                  serialise with mv_index_write (--save writes those
  *                  bytes, which then equal block B of the node's .idx when
- *                  both ran with one thread); read back like a load.
+ *                  both ran with one thread); read back like a load (the
+ *                  node keeps what it built and streams the bytes out, so
+ *                  build_s holds a copy and a read the node does not do).
  *
  * Search: the FAISS C API on the loaded index (faiss_ParameterSpace sets
  * efSearch or nprobe, faiss_Index_search).  For each value of the sweep:
@@ -249,6 +252,7 @@ static void *build_like_mv(const char *spec, const char *basepath,
 		mv_check(mv_index_train(ix, got, tr, &e), &e, "training");
 		free(tr);
 	}
+	mv_index_reserve(ix, nb);
 	for (size_t r = 0; r < nb; r += ADD_CHUNK) {
 		size_t n = nb - r < ADD_CHUNK ? nb - r : ADD_CHUNK;
 

@@ -21,6 +21,7 @@
 #include <faiss/c_api/index_factory_c.h>
 #include <faiss/c_api/index_io_c.h>
 #include <exception>
+#include <new>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -309,22 +310,51 @@ template <class V> static void trim(V &v)
 		v.shrink_to_fit();
 }
 
-extern "C" int mv_index_settle(struct mv_index *ix)
+/*
+ * Free the spare room of i's arrays, the wrapped indexes' too; false when
+ * some part is of a type whose room this does not know (then the caller
+ * reads the index back from its bytes).
+ */
+static bool trim_index(faiss::Index *i)
 {
-	faiss::IndexFlatCodes *st;
-	faiss::IndexHNSW *h = hnsw_flat(ix, &st);
-
-	if (!h)
-		return 0;
-	try {
-		trim(st->codes);
+	if (auto p = dynamic_cast<faiss::IndexPreTransform *>(i))
+		return trim_index(p->index);
+	if (auto r = dynamic_cast<faiss::IndexRefine *>(i))
+		return trim_index(r->base_index) && trim_index(r->refine_index);
+	if (auto h = dynamic_cast<faiss::IndexHNSW *>(i)) {
+		if (!dynamic_cast<faiss::IndexFlatCodes *>(h->storage))
+			return false;
+		trim_index(h->storage);
 		trim(h->hnsw.levels);
 		trim(h->hnsw.offsets);
 		trim(h->hnsw.neighbors);
+		return true;
+	}
+	if (auto ivf = dynamic_cast<faiss::IndexIVF *>(i)) {
+		auto il = dynamic_cast<faiss::ArrayInvertedLists *>(ivf->invlists);
+
+		if (!il || !trim_index(ivf->quantizer))
+			return false;
+		for (size_t l = 0; l < il->nlist; l++) {
+			trim(il->codes[l]);
+			trim(il->ids[l]);
+		}
+		return true;
+	}
+	if (auto f = dynamic_cast<faiss::IndexFlatCodes *>(i)) {
+		trim(f->codes);
+		return true;
+	}
+	return false;
+}
+
+extern "C" int mv_index_settle(struct mv_index *ix)
+{
+	try {
+		return trim_index(cxx(ix));
 	} catch (...) {
 		return 0;
 	}
-	return 1;
 }
 
 namespace {
@@ -356,25 +386,60 @@ struct BufWriter : faiss::IOWriter {
 		return nitems;
 	}
 };
+
+/*
+ * Hands FAISS's bytes to a caller's put: an item of PUT_GATHER bytes or
+ * more (the vectors, the links, the lists) straight from the index's
+ * memory, smaller ones (FAISS writes field by field) gathered first.
+ */
+#define PUT_GATHER (64u << 10)
+struct PutWriter : faiss::IOWriter {
+	mv_index_put_fn put;
+	void *ctx;
+	struct mv_err *err;
+	int rc = 0;
+	size_t len = 0;
+	unsigned char buf[PUT_GATHER];
+
+	PutWriter(mv_index_put_fn p, void *c, struct mv_err *e)
+		: put(p), ctx(c), err(e) {}
+
+	int flush()
+	{
+		if (rc == 0 && len)
+			rc = put(ctx, buf, len, err);
+		len = 0;
+		return rc;
+	}
+
+	size_t operator()(const void *ptr, size_t size, size_t nitems) override
+	{
+		size_t n = size * nitems;
+
+		if (rc < 0 || (n > sizeof(buf) - len && flush() < 0))
+			return 0;	/* FAISS throws: a short write */
+		if (n >= sizeof(buf)) {
+			rc = put(ctx, ptr, n, err);
+			return rc < 0 ? 0 : nitems;
+		}
+		if (n)		/* an empty vector's data() may be NULL */
+			memcpy(buf + len, ptr, n);
+		len += n;
+		return nitems;
+	}
+};
 }
 
 /*
- * Serialise the index with its own efSearch/nprobe, not whatever a locked
- * search (see ef_lock) left on it.  Twice: once to count the bytes, then
- * into one buffer of that size on huge pages (mv_big_malloc).  A stream
- * that grows as it goes (open_memstream) faults in every 4 KiB page and
- * moves the bytes as it grows: 170 ms of a 2.0 s HNSW32 build of 100,000
- * glove-100 rows with 2 threads, against about 40 ms this way.
+ * Serialise the index into w with its own efSearch/nprobe, not whatever
+ * a locked search (see ef_lock) left on it.
  */
-extern "C" int mv_index_write(const struct mv_index *ix0, void **buf,
-			      size_t *len, struct mv_err *err)
+static int write_with(struct mv_index *ix, faiss::IOWriter &w,
+		      struct mv_err *err)
 {
-	struct mv_index *ix = const_cast<struct mv_index *>(ix0);
 	faiss::Index *i = core(cxx(ix));
 	auto h = dynamic_cast<faiss::IndexHNSW *>(i);
 	auto ivf = dynamic_cast<faiss::IndexIVF *>(i);
-	CountWriter cw;
-	BufWriter bw;
 	int rc = 0;
 
 	pthread_rwlock_wrlock(&ix->ef_lock);
@@ -383,14 +448,7 @@ extern "C" int mv_index_write(const struct mv_index *ix0, void **buf,
 	if (ivf && ivf->nprobe != ix->nprobe0)
 		ivf->nprobe = ix->nprobe0;
 	try {
-		faiss::write_index(cxx(ix), &cw);
-		bw.cap = cw.n;
-		bw.p = (unsigned char *)mv_big_malloc(cw.n ? cw.n : 1);
-		if (!bw.p)
-			rc = mv_err_set(err, MV_EINTERNAL, "out of memory "
-					"for a %zu-byte index file", cw.n);
-		else
-			faiss::write_index(cxx(ix), &bw);
+		faiss::write_index(cxx(ix), &w);
 	} catch (const std::exception &e) {
 		rc = mv_err_set(err, MV_EINTERNAL, "writing the index: "
 				"faiss: %s", faiss_what(e.what()));
@@ -399,6 +457,32 @@ extern "C" int mv_index_write(const struct mv_index *ix0, void **buf,
 				"faiss: unknown error");
 	}
 	pthread_rwlock_unlock(&ix->ef_lock);
+	return rc;
+}
+
+/*
+ * Twice: once to count the bytes, then into one buffer of that size on
+ * huge pages (mv_big_malloc).  A stream that grows as it goes
+ * (open_memstream) faults in every 4 KiB page and moves the bytes as it
+ * grows: 170 ms of a 2.0 s HNSW32 build of 100,000 glove-100 rows with 2
+ * threads, against about 40 ms this way.
+ */
+extern "C" int mv_index_write(const struct mv_index *ix0, void **buf,
+			      size_t *len, struct mv_err *err)
+{
+	struct mv_index *ix = const_cast<struct mv_index *>(ix0);
+	CountWriter cw;
+	BufWriter bw;
+	int rc = write_with(ix, cw, err);
+
+	if (rc < 0)
+		return rc;
+	bw.cap = cw.n;
+	bw.p = (unsigned char *)mv_big_malloc(cw.n ? cw.n : 1);
+	if (!bw.p)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory for a "
+				  "%zu-byte index file", cw.n);
+	rc = write_with(ix, bw, err);
 	if (rc == 0 && bw.len != cw.n)
 		rc = mv_err_set(err, MV_EINTERNAL, "writing the index: %zu "
 				"bytes, then %zu", cw.n, bw.len);
@@ -409,6 +493,25 @@ extern "C" int mv_index_write(const struct mv_index *ix0, void **buf,
 	*buf = bw.p;
 	*len = bw.len;
 	return 0;
+}
+
+extern "C" int mv_index_write_to(const struct mv_index *ix0,
+				 mv_index_put_fn put, void *ctx,
+				 struct mv_err *err)
+{
+	struct mv_index *ix = const_cast<struct mv_index *>(ix0);
+	PutWriter *pw = new (std::nothrow) PutWriter(put, ctx, err);
+	int rc;
+
+	if (!pw)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	rc = write_with(ix, *pw, err);
+	if (pw->rc < 0)
+		rc = pw->rc;	/* put's own error, not FAISS's "write error" */
+	else if (rc == 0)
+		rc = pw->flush();
+	delete pw;
+	return rc;
 }
 
 extern "C" struct mv_index *mv_index_read(const void *buf, size_t len,

@@ -45,9 +45,9 @@ int64_t mv_index_ntotal(const struct mv_index *ix);
  * Before the first add of n vectors: an HNSW index over plain vectors
  * takes its room for them at once (its arrays would grow by doubling and
  * keep the spare).  After the adds, mv_index_settle frees what room is
- * still spare and returns 1 when the index now holds what its bytes read
- * back would (an HNSW over plain vectors), 0 for other types, whose
- * built form keeps spare room (IVF lists): those are read back.
+ * still spare (an IVF index's lists too) and returns 1 when the index
+ * now holds what its bytes read back would, 0 for a type whose room it
+ * does not know (IVF fast scan): that one is best read back.
  */
 void mv_index_reserve(struct mv_index *ix, size_t n);
 int mv_index_settle(struct mv_index *ix);
@@ -55,6 +55,16 @@ int mv_index_settle(struct mv_index *ix);
 /* Serialise into a malloc'ed buffer (caller frees) / read one back. */
 int mv_index_write(const struct mv_index *ix, void **buf, size_t *len,
 		   struct mv_err *err);
+/*
+ * Serialise through put, in order, with no copy of the whole: the large
+ * parts are handed over from the index's own memory, the small ones
+ * gathered in 64 KiB.  put returns 0 or a negative MV_E* code with err
+ * set, which ends the write and is returned.
+ */
+typedef int (*mv_index_put_fn)(void *ctx, const void *p, size_t n,
+			       struct mv_err *err);
+int mv_index_write_to(const struct mv_index *ix, mv_index_put_fn put,
+		      void *ctx, struct mv_err *err);
 struct mv_index *mv_index_read(const void *buf, size_t len,
 			       struct mv_err *err);
 /*

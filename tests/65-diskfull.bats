@@ -211,3 +211,35 @@ no_space_error() {
 	command mv-get "$C" --all | awk -F'\t' '$1 < 1000000 { v = $2; gsub(/,/, " ", v); print $1 " " v }' >back.txt
 	cmp -s big.txt back.txt || fail "the large insert is not byte-exact after the restart: $(diff big.txt back.txt | head -n 3)"
 }
+
+@test "disk full while an index file streams out: the build fails with the reason, nothing left behind, searches go on, then it builds" {
+	mount_small 24m
+	gen vecs 20000 64 --seed 6 --ids-first 1 >big.txt
+	start_own_node --data_dir="$FS/data"
+	run -0 mv-create "$C" --dim 64
+	run -0 mv-insert --ids-first "$C" big.txt
+	gen vecs 5 64 --seed 7 >q.txt
+	run -0 mv-search -k 10 "$C" q.txt
+	want=$output
+	# About 2 MiB left: the HNSW32 index file of 20,000 x 64 (5 MB of
+	# vectors and as much of links) cannot be whole.
+	free=$(df -k --output=avail "$FS" | tail -n 1)
+	dd if=/dev/zero of="$FS/filler" bs=1K count=$((free - 2048)) status=none
+	st=0
+	command mv-index -q "$C" --type HNSW32 2>idx.err || st=$?
+	echo "# index build on a full disk: exit $st, $(cat idx.err)" >&3
+	no_space_error "$st" idx.err
+	run -0 find "$FS/data" -name '.tmp-*' -o -name '*.idx'
+	assert_output ''
+	run -0 mv-search -k 10 "$C" q.txt
+	assert_output "$want"
+	rm "$FS/filler"
+	run -0 mv-index -q "$C" --type HNSW32
+	restart_node --data_dir="$FS/data"
+	run -0 mv-ls "$C"
+	assert_output --partial HNSW32
+	run -0 mv-search -k 10 --ef 256 "$C" q.txt
+	# The index finds the exact nearest of each query (itself a stored
+	# row or not, the first of the exact answer).
+	assert_equal "$(echo "$output" | awk '$2 == 1' | cut -f1-3)" "$(echo "$want" | awk '$2 == 1' | cut -f1-3)"
+}
