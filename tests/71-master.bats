@@ -29,15 +29,20 @@ teardown() {
 # A node that answers the master's heartbeat with load 0 but accepts no
 # other connection: the master sends clients there, and they find nobody.
 start_fake_node() {
-	local no=$1 port
-	port=$(free_port)
-	python3 - "$no" "$port" >>"$CLUSTER_DIR/fake.log" 2>&1 3>&- <<'EOF' &
-import socket, sys
-no, port = sys.argv[1], int(sys.argv[2])
+	local no=$1 pid pf=$CLUSTER_DIR/fake-$1.port
+	rm -f "$pf"
+	# It takes a port of its own (bind to 0) and names it in $pf once it
+	# listens: a port picked before (free_port) could be taken meanwhile
+	# by another test's connection, and then it had nowhere to listen.
+	python3 - "$no" "$pf" >>"$CLUSTER_DIR/fake.log" 2>&1 3>&- <<'EOF' &
+import os, socket, sys
+no, pf = sys.argv[1], sys.argv[2]
 ls = socket.socket()
-ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-ls.bind(("127.0.0.1", port))
+ls.bind(("127.0.0.1", 0))
 ls.listen(1)
+with open(pf + ".tmp", "w") as f:
+    f.write("%d\n" % ls.getsockname()[1])
+os.rename(pf + ".tmp", pf)
 c, _ = ls.accept()		# the master's heartbeat connection
 ls.close()			# every later connection is refused
 f = c.makefile("rwb")
@@ -46,17 +51,12 @@ for line in f:
         f.write(b"OK no=%s load=0 conns=0 mem=0 segments=0 applied=0\n" % no.encode())
         f.flush()
 EOF
-	echo $! >>"$CLUSTER_DIR/pids"
-	FAKE=127.0.0.1:$port
-	# Listening: a connection now would be the master's; wait for the port
-	# (python's start took over 5 s on a loaded machine).
-	poll 30 python3 -c 'import socket, sys
-s = socket.socket()
-try:
-    s.bind(("127.0.0.1", int(sys.argv[1])))
-except OSError:
-    sys.exit(0)
-sys.exit(1)' "$port"
+	pid=$!
+	echo "$pid" >>"$CLUSTER_DIR/pids"
+	# python's start took over 5 s on a loaded machine.
+	poll 30 test -s "$pf" ||
+		fail "the fake node did not listen (pid $pid $(_alive "$pid" && echo alive || echo gone)): $(cat "$CLUSTER_DIR/fake.log")"
+	FAKE=127.0.0.1:$(cat "$pf")
 }
 
 @test "LOAD answers the node's number, load, connections, memory, segments and applied revision" {
