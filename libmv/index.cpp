@@ -369,24 +369,6 @@ struct CountWriter : faiss::IOWriter {
 	}
 };
 
-/* Writes them into a buffer of that size (a short write: FAISS throws). */
-struct BufWriter : faiss::IOWriter {
-	unsigned char *p = nullptr;
-	size_t cap = 0, len = 0;
-
-	size_t operator()(const void *ptr, size_t size, size_t nitems) override
-	{
-		size_t n = size * nitems;
-
-		if (n > cap - len)
-			return 0;
-		if (n)		/* an empty vector's data() may be NULL */
-			memcpy(p + len, ptr, n);
-		len += n;
-		return nitems;
-	}
-};
-
 /*
  * Hands FAISS's bytes to a caller's put: an item of PUT_GATHER bytes or
  * more (the vectors, the links, the lists) straight from the index's
@@ -460,41 +442,6 @@ static int write_with(struct mv_index *ix, faiss::IOWriter &w,
 	return rc;
 }
 
-/*
- * Twice: once to count the bytes, then into one buffer of that size on
- * huge pages (mv_big_malloc).  A stream that grows as it goes
- * (open_memstream) faults in every 4 KiB page and moves the bytes as it
- * grows: 170 ms of a 2.0 s HNSW32 build of 100,000 glove-100 rows with 2
- * threads, against about 40 ms this way.
- */
-extern "C" int mv_index_write(const struct mv_index *ix0, void **buf,
-			      size_t *len, struct mv_err *err)
-{
-	struct mv_index *ix = const_cast<struct mv_index *>(ix0);
-	CountWriter cw;
-	BufWriter bw;
-	int rc = write_with(ix, cw, err);
-
-	if (rc < 0)
-		return rc;
-	bw.cap = cw.n;
-	bw.p = (unsigned char *)mv_big_malloc(cw.n ? cw.n : 1);
-	if (!bw.p)
-		return mv_err_set(err, MV_EINTERNAL, "out of memory for a "
-				  "%zu-byte index file", cw.n);
-	rc = write_with(ix, bw, err);
-	if (rc == 0 && bw.len != cw.n)
-		rc = mv_err_set(err, MV_EINTERNAL, "writing the index: %zu "
-				"bytes, then %zu", cw.n, bw.len);
-	if (rc < 0) {
-		free(bw.p);
-		return rc;
-	}
-	*buf = bw.p;
-	*len = bw.len;
-	return 0;
-}
-
 extern "C" int mv_index_write_to(const struct mv_index *ix0,
 				 mv_index_put_fn put, void *ctx,
 				 struct mv_err *err)
@@ -512,6 +459,59 @@ extern "C" int mv_index_write_to(const struct mv_index *ix0,
 		rc = pw->flush();
 	delete pw;
 	return rc;
+}
+
+/* mv_index_write's put: into a buffer of the counted size. */
+struct membuf {
+	unsigned char *p;
+	size_t cap, len;
+};
+
+static int mem_put(void *ctx, const void *p, size_t n, struct mv_err *err)
+{
+	struct membuf *m = (struct membuf *)ctx;
+
+	if (n > m->cap - m->len)
+		return mv_err_set(err, MV_EINTERNAL, "writing the index: more "
+				  "than the %zu bytes counted", m->cap);
+	memcpy(m->p + m->len, p, n);
+	m->len += n;
+	return 0;
+}
+
+/*
+ * Twice: once to count the bytes, then into one buffer of that size on
+ * huge pages (mv_big_malloc).  A stream that grows as it goes
+ * (open_memstream) faults in every 4 KiB page and moves the bytes as it
+ * grows: 170 ms of a 2.0 s HNSW32 build of 100,000 glove-100 rows with 2
+ * threads, against about 40 ms this way.
+ */
+extern "C" int mv_index_write(const struct mv_index *ix0, void **buf,
+			      size_t *len, struct mv_err *err)
+{
+	struct mv_index *ix = const_cast<struct mv_index *>(ix0);
+	CountWriter cw;
+	struct membuf m = { NULL, 0, 0 };
+	int rc = write_with(ix, cw, err);
+
+	if (rc < 0)
+		return rc;
+	m.cap = cw.n;
+	m.p = (unsigned char *)mv_big_malloc(cw.n ? cw.n : 1);
+	if (!m.p)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory for a "
+				  "%zu-byte index file", cw.n);
+	rc = mv_index_write_to(ix, mem_put, &m, err);
+	if (rc == 0 && m.len != cw.n)
+		rc = mv_err_set(err, MV_EINTERNAL, "writing the index: %zu "
+				"bytes, then %zu", cw.n, m.len);
+	if (rc < 0) {
+		free(m.p);
+		return rc;
+	}
+	*buf = m.p;
+	*len = m.len;
+	return 0;
 }
 
 extern "C" struct mv_index *mv_index_read(const void *buf, size_t len,

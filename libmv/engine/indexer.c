@@ -214,25 +214,21 @@ static int unsearchable(struct coll *c, const float *x, size_t n,
 }
 
 /*
- * Replace the index just built by the one read back from its bytes, as a
+ * Replace the index just built by the one read back from its file, as a
  * restarted node has it, for a type whose built form keeps spare room
  * that mv_index_settle cannot free (IVF fast scan's lists).  The others
  * are kept as built: reading an HNSW index back cost a fashion-mnist
  * build 2.6 of its 13.6 s, zeroing and copying 195 MiB of fresh memory.
  */
-static int reload(struct cindex *ci, struct mv_err *err)
+static int reload(struct node *nd, struct cindex *ci, uint64_t rows,
+		  struct mv_err *err)
 {
 	struct mv_index *ix;
-	void *ser;
-	size_t len;
-	int rc = mv_index_write(ci->ix, &ser, &len, err);
+	uint64_t size;
+	int rc = node_index_fetch(nd, ci->path, rows, &ix, &size, err);
 
 	if (rc < 0)
 		return rc;
-	ix = mv_index_read(ser, len, err);
-	free(ser);
-	if (!ix)
-		return err->code;
 	mv_index_free(ci->ix);
 	ci->ix = ix;
 	return 0;
@@ -265,23 +261,16 @@ static int write_file(struct node *nd, struct cindex *ci, uint64_t rows,
 		      uint64_t *size, struct mv_err *err)
 {
 	struct ixout o = { 0 };
-	struct mv_segenc e;
 	int rc = mv_store_begin(nd->store, ci->path, &o.w, err);
 
 	if (rc < 0)
 		return rc;
-	if ((rc = mv_index_write_to(ci->ix, ix_put, &o, err)) < 0 ||
-	    (rc = mv_segenc_tail(&e, MV_SEG_IDX, 0, rows, NULL, 0, o.len,
-				 o.crc, err)) < 0) {
+	if ((rc = mv_index_write_to(ci->ix, ix_put, &o, err)) < 0) {
 		mv_store_abort(o.w);
 		return rc;
 	}
-	if ((rc = mv_store_append(o.w, e.iov, 2, err)) < 0)
-		mv_store_abort(o.w);
-	else
-		rc = mv_store_commit(o.w, size, err);
-	mv_segenc_release(&e);
-	return rc;
+	return stage_end(o.w, MV_SEG_IDX, 0, rows, NULL, 0, NULL, o.len,
+			 o.crc, size, err);
 }
 
 static int build(struct build_job *j, struct mv_err *err)
@@ -406,7 +395,8 @@ static int build(struct build_job *j, struct mv_err *err)
 			 c->user, c->name, strrchr(ci->path, '/') + 1);
 		if ((rc = write_file(nd, ci, total, &size, err)) < 0)
 			goto out;
-		if (!mv_index_settle(ci->ix) && (rc = reload(ci, err)) < 0) {
+		if (!mv_index_settle(ci->ix) &&
+		    (rc = reload(nd, ci, total, err)) < 0) {
 			mv_store_del(nd->store, ci->path, NULL);
 			goto out;
 		}

@@ -293,6 +293,15 @@ void node_sessions_reput(struct node *nd);
 
 /* stage.c: see engine.h. */
 int stage_finish(struct pcoll *pc, uint64_t *size, struct mv_err *err);
+/*
+ * End a segment file streamed to w in segfile.h's tail layout: append
+ * last (the rest of block B, if any), then block A (a, alen) and the
+ * trailer for B's blen bytes summed to crc_b, and commit (*size: the
+ * file's bytes); on any failure abort w.  w is gone either way.
+ */
+int stage_end(struct mv_store_writer *w, enum mv_segkind kind, uint32_t aux,
+	      uint64_t n, const void *a, size_t alen, const struct iovec *last,
+	      uint64_t blen, uint32_t crc_b, uint64_t *size, struct mv_err *err);
 void stage_abort(struct pcoll *pc);
 
 /* coll.c */

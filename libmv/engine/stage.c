@@ -140,13 +140,31 @@ void stage_more(struct node *nd, struct pcoll *pc)
 	pthread_mutex_unlock(&stage_lock);
 }
 
+int stage_end(struct mv_store_writer *w, enum mv_segkind kind, uint32_t aux,
+	      uint64_t n, const void *a, size_t alen, const struct iovec *last,
+	      uint64_t blen, uint32_t crc_b, uint64_t *size, struct mv_err *err)
+{
+	struct mv_segenc e;
+	int rc = mv_segenc_tail(&e, kind, aux, n, a, alen, blen, crc_b, err);
+
+	if (rc < 0) {
+		mv_store_abort(w);
+		return rc;
+	}
+	if ((last && (rc = mv_store_append(w, last, 1, err)) < 0) ||
+	    (rc = mv_store_append(w, e.iov, 2, err)) < 0)
+		mv_store_abort(w);
+	else
+		rc = mv_store_commit(w, size, err);
+	mv_segenc_release(&e);
+	return rc;
+}
+
 int stage_finish(struct pcoll *pc, uint64_t *size, struct mv_err *err)
 {
 	struct coll *c = pc->c;
-	struct mv_segenc e;
 	struct iovec iov;
 	struct mv_store_writer *w = pc->vw;
-	int rc;
 
 	stage_wait(pc);
 	pc->vw = NULL;
@@ -157,19 +175,8 @@ int stage_finish(struct pcoll *pc, uint64_t *size, struct mv_err *err)
 	iov = (struct iovec){ pc->vecs.p + pc->vqueued,
 			      pc->vecs.len - pc->vqueued };
 	pc->vcrc = mv_crc32c(pc->vcrc, iov.iov_base, iov.iov_len);
-	rc = mv_segenc_tail(&e, MV_SEG_VEC, c->dim, pc->n, pc->ids.p,
-			    pc->n * 8, pc->vecs.len, pc->vcrc, err);
-	if (rc < 0) {
-		mv_store_abort(w);
-		return rc;
-	}
-	if ((rc = mv_store_append(w, &iov, 1, err)) < 0 ||
-	    (rc = mv_store_append(w, e.iov, 2, err)) < 0)
-		mv_store_abort(w);
-	else
-		rc = mv_store_commit(w, size, err);
-	mv_segenc_release(&e);
-	return rc;
+	return stage_end(w, MV_SEG_VEC, c->dim, pc->n, pc->ids.p, pc->n * 8,
+			 &iov, pc->vecs.len, pc->vcrc, size, err);
 }
 
 void stage_abort(struct pcoll *pc)
