@@ -377,6 +377,34 @@ EOF
 	poll 5 state_is "$NODE_2" up
 }
 
+@test "a node that cannot listen on its address exits 78 and joins nobody: no stray member" {
+	# A user of its own: one etcd serves the file, a user one cluster.
+	U=u${BATS_TEST_NUMBER}x$RANDOM
+	PROP=/$U/${CLUSTER}_property
+	start_cluster_node 1 --user="$U"
+	start_master --user="$U"
+	poll 5 state_is "$NODE_1" up
+	run -0 ectl get --print-value-only "$PROP"
+	local before=$output home=$CLUSTER_DIR/cnode9
+	# A fresh data directory given node 1's port, as a typo would.
+	mkdir -p "$home"
+	MV_HOME=$home run -78 mv-noded --listen="$NODE_1" --etcd="$MV_TEST_ETCD" \
+		--cluster_id="$CLUSTER" --user="$U" --data_dir="$home" \
+		--s3_endpoint="file:$CLUSTER_DIR/shared"
+	assert_output --partial "cannot listen on '$NODE_1'"
+	refute_output --partial "joined cluster"
+	run -0 ectl get --print-value-only "$PROP"
+	assert_output "$before"
+	run -0 mv-stat -a "$MASTER"
+	assert_output --regexp "^$NODE_1${T}up${T}"
+	assert_equal "${#lines[@]}" 1
+	# Given a free port, the same directory joins as the next node.
+	start_cluster_node 9 --user="$U"
+	poll 5 state_is "$NODE_9" up
+	run -0 mv-stat -a "$MASTER"
+	assert_equal "${#lines[@]}" 2
+}
+
 @test "a client outside the master's allow-list is refused with DENIED (77)" {
 	start_tcp_node 1
 	join_node 1

@@ -162,6 +162,48 @@ out:
 	free(v);
 }
 
+/*
+ * Listen on the configured addresses of one kind (unix sockets, or TCP
+ * ones), into lfds[i]; the first address names the node.  0, or the
+ * MV_E* code of the first that failed (said in the log).
+ */
+static int listen_all(struct node *nd, int *lfds, int want_unix)
+{
+	for (int i = 0; i < nd->conf.nlisten; i++) {
+		struct mv_addr a;
+		struct mv_err err = { 0 };
+
+		mv_addr_parse(nd->conf.listen[i], &a, NULL);
+		if ((a.family == AF_UNIX) != want_unix)
+			continue;
+		lfds[i] = mv_net_listen(&a, &err);
+		if (lfds[i] < 0) {
+			log_warnx("%s", err.msg);
+			return err.code;
+		}
+		if (i == 0)
+			snprintf(nd->addr, sizeof(nd->addr), "%s", a.text);
+		log_info("listening on %s", a.text);
+	}
+	return 0;
+}
+
+/* Close what listen_all opened; a unix socket's file goes with it. */
+static void close_all(struct node *nd, int *lfds)
+{
+	for (int i = 0; i < nd->conf.nlisten; i++) {
+		struct mv_addr a;
+
+		if (lfds[i] < 0)
+			continue;
+		close(lfds[i]);
+		lfds[i] = -1;
+		mv_addr_parse(nd->conf.listen[i], &a, NULL);
+		if (a.family == AF_UNIX)
+			unlink(((struct sockaddr_un *)&a.ss)->sun_path);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	static struct node nd;
@@ -253,9 +295,20 @@ int main(int argc, char **argv)
 		mv_big_pool_limit(lim);
 	}
 	the_node = &nd;
+	/*
+	 * TCP addresses are taken first: a port in use fails the start
+	 * before a cluster node joins (node_open), which would leave a
+	 * member that never answers.  Unix sockets wait for the data
+	 * directory's lock, since a stale one there is replaced.
+	 */
+	for (int i = 0; i < nd.conf.nlisten; i++)
+		lfds[i] = -1;
+	if ((rc = listen_all(&nd, lfds, 0)) < 0)
+		return mv_exit_code(rc);
 	/* A cluster node joins once it listens (node_start, below). */
 	nd.start_later = 1;
 	if (node_open(&nd, &err) < 0) {
+		close_all(&nd, lfds);
 		log_warnx("cannot open '%s': %s", nd.conf.data_dir, err.msg);
 		/* A damaged store needs the operator: EX_CONFIG, like a bad
 		 * data_dir; nothing was changed or deleted. */
@@ -266,21 +319,14 @@ int main(int argc, char **argv)
 		}
 		return mv_exit_code(err.code);
 	}
-	for (int i = 0; i < nd.conf.nlisten; i++) {
-		struct mv_addr a;
-		mv_addr_parse(nd.conf.listen[i], &a, NULL);
-		lfds[i] = mv_net_listen(&a, &err);
-		if (lfds[i] < 0) {
-			log_warnx("%s", err.msg);
-			node_close(&nd);
-			return mv_exit_code(err.code);
-		}
-		if (i == 0)
-			snprintf(nd.addr, sizeof(nd.addr), "%s", a.text);
-		log_info("listening on %s", a.text);
+	if ((rc = listen_all(&nd, lfds, 1)) < 0) {
+		close_all(&nd, lfds);
+		node_close(&nd);
+		return mv_exit_code(rc);
 	}
 	if (node_start(&nd, &err) < 0) {
 		log_warnx("cannot join the cluster: %s", err.msg);
+		close_all(&nd, lfds);
 		node_close(&nd);
 		return mv_exit_code(err.code);
 	}
@@ -329,14 +375,7 @@ int main(int argc, char **argv)
 	 */
 	log_info("shutting down");
 	atomic_store(&nd.shutting_down, 1);
-	for (int i = 0; i < nd.conf.nlisten; i++) {
-		struct mv_addr a;
-
-		close(lfds[i]);
-		mv_addr_parse(nd.conf.listen[i], &a, NULL);
-		if (a.family == AF_UNIX)
-			unlink(((struct sockaddr_un *)&a.ss)->sun_path);
-	}
+	close_all(&nd, lfds);
 	node_cluster_leave(&nd);
 	for (int i = 0; i < 6000 && atomic_load(&nd.inflight) > 0; i++)
 		usleep(10 * 1000);
