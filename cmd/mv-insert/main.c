@@ -18,8 +18,10 @@ static const char usage[] =
 static const char help[] =
 	"Insert the vectors of FILE... (or stdin) into the collection NAME.\n"
 	"Formats: fvecs, bvecs, npy, text, jsonl, by extension or --format;\n"
-	"sniffed on stdin.  The whole input is one atomic batch, flushed at\n"
-	"the end: exit 0 means the rows are durable and visible.\n"
+	"sniffed on stdin.  Scalar fields come only in jsonl, one object a\n"
+	"line: {\"id\":1,\"vector\":[0.5,1],\"tag\":\"red\"}.  The whole input\n"
+	"is one atomic batch, flushed at the end: exit 0 means the rows are\n"
+	"durable and visible.\n"
 	"\n"
 	"      --format F     input format: fvecs, bvecs, npy, text, jsonl\n"
 	"      --ids FILE     ids, one per line, in input order\n"
