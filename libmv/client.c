@@ -210,6 +210,15 @@ static int read_payload(struct mv_client *c, void *dst, size_t len,
 	return 0;
 }
 
+int mv_client_code(const char *word, size_t len)
+{
+	for (size_t i = 0; i < sizeof(err_codes) / sizeof(*err_codes); i++)
+		if (strlen(err_codes[i].name) == len &&
+		    !strncmp(err_codes[i].name, word, len))
+			return err_codes[i].code;
+	return MV_ESERVER;
+}
+
 /* Turn a reply line into 0 (OK, *rest after "OK") or an error code. */
 static int check_reply(struct mv_client *c, char *line, char **rest,
 		       struct mv_err *err)
@@ -223,11 +232,7 @@ static int check_reply(struct mv_client *c, char *line, char **rest,
 		size_t clen = msg ? (size_t)(msg - code) : strlen(code);
 
 		msg = msg ? msg + 1 : code;
-		for (size_t i = 0; i < sizeof(err_codes) / sizeof(*err_codes); i++)
-			if (strlen(err_codes[i].name) == clen &&
-			    !strncmp(err_codes[i].name, code, clen))
-				return mv_err_set(err, err_codes[i].code, "%s", msg);
-		return mv_err_set(err, MV_ESERVER, "%s", msg);
+		return mv_err_set(err, mv_client_code(code, clen), "%s", msg);
 	}
 	return mv_err_set(err, MV_EPROTO, "malformed reply from '%s': '%.80s'",
 			  c->addr, line);

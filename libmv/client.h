@@ -36,6 +36,13 @@ const char *mv_client_addr(const struct mv_client *c);
 int mv_client_in_doubt(const struct mv_client *c);
 
 /*
+ * The MV_E* code of an error word of the protocol (`ERR <WORD> ...`,
+ * INDEXSTATUS's code=): MV_EAGAIN for IO, BUSY and SHUTDOWN (try again
+ * later), MV_ESERVER for a word it does not know.
+ */
+int mv_client_code(const char *word, size_t len);
+
+/*
  * Send one text request line (no newline) and read a one-line reply.  On OK
  * the rest of the line after "OK" (maybe empty) is copied to reply.
  */

@@ -205,6 +205,8 @@ EOF
 	assert_line "state=failed"
 	assert_line "index=IVF16,Flat"
 	assert_line "spec=IVF4096,Flat"
+	assert_line --regexp '^code=[A-Z]+$'
+	refute_line "code=IO"
 	assert_line --regexp '^error=.+'
 	assert_equal "$(ix_index "$C")" IVF16,Flat
 	mv-search "$C" -k 10 --nprobe 2 "$D/q16.txt" >got.tsv

@@ -229,6 +229,12 @@ no_space_error() {
 	command mv-index -q "$C" --type HNSW32 2>idx.err || st=$?
 	echo "# index build on a full disk: exit $st, $(cat idx.err)" >&3
 	no_space_error "$st" idx.err
+	# Try again later, as for mv-insert: not 1, a refusal.
+	[ "$st" -eq 75 ] || fail "mv-index exit $st on a full disk, not 75"
+	run -0 mv-index "$C" --status
+	assert_line "state=failed"
+	assert_line "code=IO"
+	assert_line --regexp '^error=.*No space left on device'
 	run -0 find "$FS/data" -name '.tmp-*' -o -name '*.idx'
 	assert_output ''
 	run -0 mv-search -k 10 "$C" q.txt

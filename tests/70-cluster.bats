@@ -221,6 +221,8 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	run -75 --separate-stderr mv-insert -a "${ADDR[1]}" --ids-first \
 		things <<<'2 2 2 2 2'
 	assert_regex "$stderr" "etcd"
+	run -75 --separate-stderr mv-index -a "${ADDR[1]}" things --type Flat
+	assert_regex "$stderr" "etcd"
 	[ "$(nearest 2 '1 1 1 1')" = 1 ] || fail "node 2 stopped answering"
 	[ "$(nearest 3 '1 1 1 1')" = 1 ] || fail "node 3 stopped answering"
 	etcd_up
@@ -277,6 +279,11 @@ node_via_proxy() {
 	run -75 --separate-stderr mv-insert -a "${ADDR[1]}" --ids-first \
 		things <<<'2 2 2 2 2'
 	assert_regex "$stderr" "s3|S3"
+	# An index build writes a file too: 75, and no index.
+	run -75 --separate-stderr mv-index -a "${ADDR[1]}" things --type Flat
+	assert_regex "$stderr" "index build failed: .*(s3|S3)"
+	run -0 mv-ls -a "${ADDR[1]}" things
+	assert_output --regexp "${T}-\$"
 	[ "$(nearest 1 '1 1 1 1')" = 1 ] || fail "node 1 stopped answering"
 	run -0 mv-ls -a "${ADDR[2]}" things
 	assert_output --regexp "^things${T}4${T}l2${T}1${T}"

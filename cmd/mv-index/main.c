@@ -203,9 +203,17 @@ int main(int argc, char **argv)
 	if (show)
 		fprintf(stderr, "\n");
 	if (rc == 0 && strcmp(state, "done")) {
-		const char *e = strstr(reply, "error=");
-		rc = mv_err_set(&err, MV_ESERVER, "index build failed: %s",
-				e ? e + 6 : state);
+		const char *e = strstr(reply, " error=");
+		const char *w = strstr(reply, " code=");
+		int code = MV_ESERVER;
+
+		/* Disk full, storage away: 75, try again later; anything
+		 * else the node refused, 1 (a node without code=: 1). */
+		if (w && (!e || w < e) &&
+		    mv_client_code(w + 6, strcspn(w + 6, " ")) == MV_EAGAIN)
+			code = MV_EAGAIN;
+		rc = mv_err_set(&err, code, "index build failed: %s",
+				e ? e + 7 : state);
 	} else if (rc == 0) {
 		mv_tool_info(&t, "built %s on '%s' in %.1f s", factory, name,
 			     mv_tool_now() - t0);

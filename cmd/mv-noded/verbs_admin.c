@@ -117,11 +117,28 @@ static int join_params(char **argv, int from, int argc, char *out, size_t cap)
 	return 0;
 }
 
+/*
+ * c's build as INDEXSTATUS answers it; a failed one ends with the
+ * protocol's word for why (code=IO: disk full, storage away, try again)
+ * and its message (error=, last, may hold spaces).
+ */
+static void index_status(struct coll *c, char *out, size_t cap)
+{
+	struct mv_err failed;
+	size_t n;
+
+	node_index_status(c, out, cap, &failed);
+	n = strlen(out);
+	if (failed.code && n < cap)
+		snprintf(out + n, cap - n, " code=%s error=%s",
+			 code_name(&failed), failed.msg);
+}
+
 int cmd_index(struct conn *cn, int argc, char **argv)
 {
 	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
 	struct mv_err e = { 0 };
-	char params[256], status[512];
+	char params[256], status[1024];
 	int rc;
 
 	if (!c)
@@ -132,7 +149,7 @@ int cmd_index(struct conn *cn, int argc, char **argv)
 	}
 	rc = node_index_start(cn->nd, c, argv[2], params, &e);
 	if (rc == 0)
-		node_index_status(c, status, sizeof(status));
+		index_status(c, status, sizeof(status));
 	coll_put(c);
 	if (rc < 0) {
 		if (rc == MV_EAGAIN)
@@ -149,7 +166,7 @@ int cmd_index(struct conn *cn, int argc, char **argv)
 int cmd_indexstatus(struct conn *cn, int argc, char **argv)
 {
 	struct coll *c;
-	char status[512];
+	char status[1024];
 	uint64_t ms = 0;
 
 	if (argc == 3 && (strncmp(argv[2], "wait=", 5) ||
@@ -160,7 +177,7 @@ int cmd_indexstatus(struct conn *cn, int argc, char **argv)
 		return unknown_coll(cn, argv[1]);
 	if (ms)
 		node_index_wait(c, (int)ms);
-	node_index_status(c, status, sizeof(status));
+	index_status(c, status, sizeof(status));
 	coll_put(c);
 	return reply(cn, "OK %s", status);
 }

@@ -166,7 +166,7 @@ struct ibuild {
 	double progress;		/* 0..1 */
 	int64_t rows;
 	time_t started, finished;
-	char msg[MV_ERR_LEN];
+	struct mv_err err;		/* why it failed */
 };
 
 struct dellog {
@@ -732,7 +732,13 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 int node_index_drop(struct node *nd, struct coll *c, struct mv_err *err);
 int node_index_set(struct node *nd, struct coll *c, const char *params,
 		   struct mv_err *err);
-void node_index_status(struct coll *c, char *out, size_t cap);
+/*
+ * The state of c's last build as INDEXSTATUS words it, without its
+ * error; *failed (code, kind, message) says why a failed one failed, and
+ * has code 0 otherwise.
+ */
+void node_index_status(struct coll *c, char *out, size_t cap,
+		       struct mv_err *failed);
 /* Wait at most ms milliseconds for a build under way to end. */
 void node_index_wait(struct coll *c, int ms);
 /*

@@ -484,7 +484,7 @@ static void *build_main(void *arg)
 	c->build.state = rc < 0 ? BUILD_FAILED : BUILD_DONE;
 	c->build.finished = time(NULL);
 	if (rc < 0)
-		snprintf(c->build.msg, sizeof(c->build.msg), "%s", e.msg);
+		c->build.err = e;
 	else
 		c->build.progress = 1;
 	pthread_cond_broadcast(&c->build_cv);
@@ -595,7 +595,8 @@ void node_index_wait(struct coll *c, int ms)
 	pthread_mutex_unlock(&c->build_lock);
 }
 
-void node_index_status(struct coll *c, char *out, size_t cap)
+void node_index_status(struct coll *c, char *out, size_t cap,
+		       struct mv_err *failed)
 {
 	static const char *const names[] = { "none", "running", "done",
 					     "failed" };
@@ -606,14 +607,19 @@ void node_index_status(struct coll *c, char *out, size_t cap)
 	pthread_rwlock_unlock(&c->lock);
 	pthread_mutex_lock(&c->build_lock);
 	snprintf(out, cap, "state=%s index=%s spec=%s progress=%.3f rows=%"
-		 PRId64 " elapsed=%lld%s%s", names[c->build.state], cur,
+		 PRId64 " elapsed=%lld", names[c->build.state], cur,
 		 c->build.spec[0] ? c->build.spec : "-", c->build.progress,
 		 c->build.rows,
 		 (long long)((c->build.state == BUILD_RUNNING ? time(NULL) :
 			      c->build.finished) - c->build.started) *
-			 (c->build.state != BUILD_NONE),
-		 c->build.state == BUILD_FAILED ? " error=" : "",
-		 c->build.state == BUILD_FAILED ? c->build.msg : "");
+			 (c->build.state != BUILD_NONE));
+	mv_err_clear(failed);
+	if (c->build.state == BUILD_FAILED) {
+		*failed = c->build.err;
+		if (!failed->code)	/* no thread, say */
+			mv_err_set(failed, MV_EINTERNAL, "the build did "
+				   "not start");
+	}
 	pthread_mutex_unlock(&c->build_lock);
 }
 
