@@ -315,6 +315,17 @@ static int call(struct etcd *e, const char *path, json_t *req, int again,
 		b.oom = 0;
 		cerr[0] = '\0';
 		curl_easy_setopt(h, CURLOPT_URL, url);
+		/*
+		 * libcurl sends a request again, unasked, when a kept-alive
+		 * connection closes before any answer: a commit that etcd
+		 * applied would go twice, its compares would then fail, and
+		 * the node would take its own commit for another's (a merge
+		 * then deleted the files it had just committed).  A request
+		 * that must not be repeated goes on a connection of its own,
+		 * so that a lost answer is an unknown outcome, said.
+		 */
+		curl_easy_setopt(h, CURLOPT_FRESH_CONNECT, again ? 0L : 1L);
+		curl_easy_setopt(h, CURLOPT_FORBID_REUSE, again ? 0L : 1L);
 		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
 		curl_easy_setopt(h, CURLOPT_WRITEDATA, &b);
 		curl_easy_setopt(h, CURLOPT_ERRORBUFFER, cerr);

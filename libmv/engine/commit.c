@@ -649,24 +649,15 @@ out:
 		 * loads them if it did apply; the start-up sweep removes them,
 		 * this node's own, if it did not).
 		 */
-		char *v = NULL;
-		size_t vl;
+		char (*paths)[MV_SPATH] = calloc(fl.nw, sizeof(*paths));
 
-		if (mv_meta_get(nd->meta, fl.w[0].key, &v, &vl, NULL) != 1) {
-			char (*paths)[MV_SPATH] = calloc(fl.nw, sizeof(*paths));
-
-			for (size_t i = 0; paths && i < fl.nw; i++)
-				snprintf(paths[i], sizeof(*paths), "%s",
-					 fl.w[i].path);
-			if (paths)
-				node_limbo_add(nd, fl.w[0].key, paths, fl.nw);
-			free(paths);
-			log_warnx("flush: the metadata did not answer; its %zu "
-				  "files are kept until it is known whether it "
-				  "committed", fl.nw);
-			fl.nw = 0;
-		}
-		free(v);
+		for (size_t i = 0; paths && i < fl.nw; i++)
+			snprintf(paths[i], sizeof(*paths), "%s", fl.w[i].path);
+		if (paths)
+			node_txn_files(nd, "a flush", fl.w[0].key, paths,
+				       fl.nw);
+		free(paths);
+		fl.nw = 0;	/* out of memory: kept for the sweep */
 	}
 	for (size_t i = 0; i < fl.nw; i++)
 		mv_store_del(nd->store, fl.w[i].path, NULL);

@@ -617,6 +617,16 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		req.nops = nops;
 		rc = mv_meta_txn_req(nd->meta, &req, err);
 		free(rcmps);
+		if (rc < 0 && written) {
+			/* It may have applied: the files go only once it
+			 * certainly did not (the inputs' keys gone with them
+			 * otherwise, their rows would be lost). */
+			pthread_mutex_unlock(&nd->commit);
+			node_txn_files(nd, "a merge", keys[0], paths,
+				       (size_t)written);
+			written = 0;
+			goto out;
+		}
 	}
 	if (rc > 0) {
 		mv_err_clear(err);

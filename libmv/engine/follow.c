@@ -205,24 +205,6 @@ struct coll *node_coll_find(struct node *nd, const char *user,
 
 /* --- flushes of unknown outcome ------------------------------------ */
 
-void node_limbo_add(struct node *nd, const char *key, char (*paths)[MV_SPATH],
-		    size_t n)
-{
-	struct limbo *l = calloc(1, sizeof(*l));
-
-	if (!l || !(l->paths = malloc(n * sizeof(*l->paths)))) {
-		free(l);
-		return;		/* the start-up sweep removes them */
-	}
-	snprintf(l->key, sizeof(l->key), "%s", key);
-	memcpy(l->paths, paths, n * sizeof(*l->paths));
-	l->n = n;
-	pthread_mutex_lock(&nd->limbo_lock);
-	l->next = nd->limbo;
-	nd->limbo = l;
-	pthread_mutex_unlock(&nd->limbo_lock);
-}
-
 /* The metadata answers again: settle what waited for it. */
 static void limbo_settle(struct node *nd)
 {
@@ -242,8 +224,8 @@ static void limbo_settle(struct node *nd)
 		if (rc == 1) {
 			for (size_t i = 0; i < l->n; i++)
 				mv_store_del(nd->store, l->paths[i], NULL);
-			log_info("a flush that did not commit: its %zu files "
-				 "removed", l->n);
+			log_info("%s that did not commit: its %zu files "
+				 "removed", l->what, l->n);
 		}
 		*pp = l->next;
 		free(l->paths);

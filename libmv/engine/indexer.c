@@ -109,10 +109,11 @@ static void release_covered(struct cindex *ci)
  * Commit ci as c's index, then swap it in: the index, the segments it
  * covers marked indexed and the old index's unmarked, all in one hold of
  * c's write lock, so that no search sees a row both through the index and
- * by brute force, or through neither.  Takes the commit lock.
+ * by brute force, or through neither.  Takes the commit lock.  *kept set:
+ * the file is no longer the caller's to delete (node_txn_files has it).
  */
 static int install(struct node *nd, struct coll *c, struct cindex *ci,
-		   uint64_t size, struct mv_err *err)
+		   uint64_t size, int *kept, struct mv_err *err)
 {
 	struct cindex *old;
 	char lkey[256], *val, *list;
@@ -179,6 +180,10 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 	free(list);
 	if (rc < 0) {
 		pthread_mutex_unlock(&nd->commit);
+		/* It may have applied: the file goes only once it certainly
+		 * did not (else the key would name a file deleted). */
+		node_txn_files(nd, "an index build", ci->key, &ci->path, 1);
+		*kept = 1;
 		return rc;
 	}
 	pthread_rwlock_wrlock(&c->lock);
@@ -282,7 +287,7 @@ static int build(struct build_job *j, struct mv_err *err)
 	float *buf = NULL;
 	long efc = param_get(j->params, "efConstruction");
 	int64_t t_add = 0, t_ser = 0;
-	int rc = 0;
+	int rc = 0, kept = 0;
 
 	if (!ci)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -406,9 +411,10 @@ static int build(struct build_job *j, struct mv_err *err)
 			 total, (t_ser - t_add) / 1e3, size / 1048576.0,
 			 (mv_mono_ms() - t_ser) / 1e3);
 		set_progress(c, 0.99);
-		rc = install(nd, c, ci, size, err);
+		rc = install(nd, c, ci, size, &kept, err);
 		if (rc < 0) {
-			mv_store_del(nd->store, ci->path, NULL);
+			if (!kept)
+				mv_store_del(nd->store, ci->path, NULL);
 			goto out;
 		}
 		ci = NULL;

@@ -272,13 +272,17 @@ void node_flushed_add(struct node_flushed *f, const char *path);
 int node_wait_applied(struct node *nd, int64_t rev, int ms,
 		      struct mv_err *err);
 /*
- * The n files at paths of a flush whose transaction may or may not have
- * applied (etcd did not answer), key the first record it names: the
- * follower deletes them once the metadata answers that key is absent.
+ * The n files at paths, written for a metadata transaction that failed,
+ * key one it puts: removed at once when the transaction certainly did not
+ * apply (embedded metadata, or etcd answers that key is absent), else
+ * kept in limbo (follow.c): an answer lost on the way back may hide
+ * a commit that names them, and deleting them then would lose its data.
+ * what says whose files they are, for the log.
  */
-void node_limbo_add(struct node *nd, const char *key, char (*paths)[MV_SPATH],
-		    size_t n);
+void node_txn_files(struct node *nd, const char *what, const char *key,
+		    char (*paths)[MV_SPATH], size_t n);
 struct limbo {
+	char what[32];			/* "a flush", "a merge"... */
 	char key[MV_SPATH + 200];
 	char (*paths)[MV_SPATH];
 	size_t n;

@@ -1,7 +1,9 @@
 /*
  * util.c - the engine's lowest layer: growable buffers, clocks, random
  * names, normalising vectors and merging a hit into a top-k list (used by
- * both exact and index search).
+ * both exact and index search), and the files of a metadata transaction
+ * that failed (kept in limbo until it is known whether it applied; the
+ * follower settles them, follow.c).
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -188,4 +190,47 @@ atomic_llong node_held;
 void node_held_add(long long bytes)
 {
 	atomic_fetch_add(&node_held, bytes);
+}
+
+/* --- files of a transaction that failed ---------------------------- */
+
+/*
+ * Keep the n files at paths until the metadata says whether key, which
+ * what's transaction put, is there: absent, they are removed.
+ */
+static void limbo_add(struct node *nd, const char *what, const char *key,
+		      char (*paths)[MV_SPATH], size_t n)
+{
+	struct limbo *l = calloc(1, sizeof(*l));
+
+	if (!l || !(l->paths = malloc(n * sizeof(*l->paths)))) {
+		free(l);
+		return;		/* the start-up sweep removes them */
+	}
+	snprintf(l->what, sizeof(l->what), "%s", what);
+	snprintf(l->key, sizeof(l->key), "%s", key);
+	memcpy(l->paths, paths, n * sizeof(*l->paths));
+	l->n = n;
+	pthread_mutex_lock(&nd->limbo_lock);
+	l->next = nd->limbo;
+	nd->limbo = l;
+	pthread_mutex_unlock(&nd->limbo_lock);
+}
+
+void node_txn_files(struct node *nd, const char *what, const char *key,
+		    char (*paths)[MV_SPATH], size_t n)
+{
+	char *v = NULL;
+	size_t vl;
+
+	if (!nd->cluster || mv_meta_get(nd->meta, key, &v, &vl, NULL) == 1) {
+		for (size_t i = 0; i < n; i++)
+			mv_store_del(nd->store, paths[i], NULL);
+		free(v);
+		return;
+	}
+	free(v);
+	limbo_add(nd, what, key, paths, n);
+	log_warnx("%s: the metadata did not answer; its %zu files are kept "
+		  "until it is known whether it committed", what, n);
 }
