@@ -687,9 +687,16 @@ int node_compact(struct node *nd, struct coll *c, int force, int *merged,
 		if (node_seg_is_deleted(out, j))
 			continue;
 		e = mv_idmap_get(&c->ids, out->ids[j]);
-		if (!e || e->seg != in[src_seg[j]] || e->row != src_row[j])
+		if (!e || e->seg != in[src_seg[j]] || e->row != src_row[j]) {
+			const struct seg *m = e ? e->seg : NULL;
+
 			MV_BUG("id %" PRId64 " of a merged row is not mapped "
-			       "to its input row", out->ids[j]);
+			       "to its input row: %s row %" PRIu64 ", mapped "
+			       "to %s row %" PRIu64 "%s", out->ids[j],
+			       in[src_seg[j]]->path, src_row[j],
+			       m ? m->path : "nothing", e ? e->row : 0,
+			       m && m->retired ? " (retired)" : "");
+		}
 		e->seg = out;
 		e->row = j;
 	}
