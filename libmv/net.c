@@ -148,7 +148,9 @@ int mv_net_connect_within(const struct mv_addr *a, int ms,
 	return fd;
 }
 
-int mv_net_listen(const struct mv_addr *a, struct mv_err *err)
+/* Bound, and listening unless bind_only (mv_net_bind). */
+static int net_socket(const struct mv_addr *a, int bind_only,
+		      struct mv_err *err)
 {
 	int fd, one = 1;
 
@@ -187,7 +189,7 @@ int mv_net_listen(const struct mv_addr *a, struct mv_err *err)
 	if (a->family == AF_UNIX)
 		fchmod(fd, 0700);
 	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
-	    listen(fd, 128) < 0) {
+	    (!bind_only && listen(fd, 128) < 0)) {
 		mv_err_sys(err, MV_ECONFIG, "cannot listen on '%s'", a->text);
 		close(fd);
 		return MV_ECONFIG;
@@ -203,6 +205,24 @@ int mv_net_listen(const struct mv_addr *a, struct mv_err *err)
 		}
 	}
 	return fd;
+}
+
+int mv_net_listen(const struct mv_addr *a, struct mv_err *err)
+{
+	return net_socket(a, 0, err);
+}
+
+int mv_net_bind(const struct mv_addr *a, struct mv_err *err)
+{
+	return net_socket(a, 1, err);
+}
+
+int mv_net_listen_bound(int fd, const struct mv_addr *a, struct mv_err *err)
+{
+	if (listen(fd, 128) < 0)
+		return mv_err_sys(err, MV_ECONFIG, "cannot listen on '%s'",
+				  a->text);
+	return 0;
 }
 
 int mv_cidr_parse(const char *s, struct mv_cidr *c, struct mv_err *err)

@@ -41,6 +41,13 @@ int mv_net_connect_within(const struct mv_addr *a, int ms,
  * is 0700 whatever the umask.
  */
 int mv_net_listen(const struct mv_addr *a, struct mv_err *err);
+/*
+ * The two halves of mv_net_listen for a TCP address: bound (the port is
+ * taken: one in use fails here), then listening.  Between the two a
+ * client's connection is refused, as if nothing were there.
+ */
+int mv_net_bind(const struct mv_addr *a, struct mv_err *err);
+int mv_net_listen_bound(int fd, const struct mv_addr *a, struct mv_err *err);
 
 struct mv_cidr {
 	int family;

@@ -163,20 +163,47 @@ out:
 }
 
 /*
- * Listen on the configured addresses of one kind (unix sockets, or TCP
- * ones), into lfds[i]; the first address names the node.  0, or the
- * MV_E* code of the first that failed (said in the log).
+ * TCP addresses are bound before the node opens its data and joins a
+ * cluster (bind_tcp): a port in use stops the start before it joins,
+ * which would leave a member that never answers.  They listen, and the
+ * unix sockets are made (a stale one there is replaced, so only once the
+ * data directory's lock is held), once it is open (listen_all).  Until
+ * then a client's connection is refused, as before.  0, or the MV_E*
+ * code of the first that failed (said in the log).
  */
-static int listen_all(struct node *nd, int *lfds, int want_unix)
+static int bind_tcp(struct node *nd, int *lfds)
+{
+	for (int i = 0; i < nd->conf.nlisten; i++)
+		lfds[i] = -1;
+	for (int i = 0; i < nd->conf.nlisten; i++) {
+		struct mv_addr a;
+		struct mv_err err = { 0 };
+
+		mv_addr_parse(nd->conf.listen[i], &a, NULL);
+		if (a.family == AF_UNIX)
+			continue;
+		lfds[i] = mv_net_bind(&a, &err);
+		if (lfds[i] < 0) {
+			log_warnx("%s", err.msg);
+			return err.code;
+		}
+	}
+	return 0;
+}
+
+static int listen_all(struct node *nd, int *lfds)
 {
 	for (int i = 0; i < nd->conf.nlisten; i++) {
 		struct mv_addr a;
 		struct mv_err err = { 0 };
 
 		mv_addr_parse(nd->conf.listen[i], &a, NULL);
-		if ((a.family == AF_UNIX) != want_unix)
-			continue;
-		lfds[i] = mv_net_listen(&a, &err);
+		if (a.family == AF_UNIX)
+			lfds[i] = mv_net_listen(&a, &err);
+		else if (mv_net_listen_bound(lfds[i], &a, &err) < 0) {
+			close(lfds[i]);
+			lfds[i] = -1;
+		}
 		if (lfds[i] < 0) {
 			log_warnx("%s", err.msg);
 			return err.code;
@@ -295,16 +322,11 @@ int main(int argc, char **argv)
 		mv_big_pool_limit(lim);
 	}
 	the_node = &nd;
-	/*
-	 * TCP addresses are taken first: a port in use fails the start
-	 * before a cluster node joins (node_open), which would leave a
-	 * member that never answers.  Unix sockets wait for the data
-	 * directory's lock, since a stale one there is replaced.
-	 */
-	for (int i = 0; i < nd.conf.nlisten; i++)
-		lfds[i] = -1;
-	if ((rc = listen_all(&nd, lfds, 0)) < 0)
+	/* TCP ports taken before a cluster node joins (bind_tcp). */
+	if ((rc = bind_tcp(&nd, lfds)) < 0) {
+		close_all(&nd, lfds);
 		return mv_exit_code(rc);
+	}
 	/* A cluster node joins once it listens (node_start, below). */
 	nd.start_later = 1;
 	if (node_open(&nd, &err) < 0) {
@@ -319,7 +341,7 @@ int main(int argc, char **argv)
 		}
 		return mv_exit_code(err.code);
 	}
-	if ((rc = listen_all(&nd, lfds, 1)) < 0) {
+	if ((rc = listen_all(&nd, lfds)) < 0) {
 		close_all(&nd, lfds);
 		node_close(&nd);
 		return mv_exit_code(rc);
