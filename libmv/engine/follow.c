@@ -362,10 +362,17 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 	int rc, tries = 0;
 	int64_t t0 = node_mono_ms();
 
+	/* Testing only: MV_TEST_RELOAD_TRIES=0 reads under node.commit at
+	 * once, the last resort of a reload under a stream of merges. */
+	const char *tv = getenv("MV_TEST_RELOAD_TRIES");
+	int ahead_tries = tv ? atoi(tv) : RELOAD_TRIES;
+
 	for (;;) {
-		int ahead = have && tries < RELOAD_TRIES;
+		int ahead = have && tries < ahead_tries;
 
 		r.fill_missing = have && !ahead;
+		if (have && !r.c)
+			r.c = have;	/* nothing read ahead (a test's 0) */
 		rc = ahead ? node_reload_read(nd, have, &r, &e) : 0;
 		if (rc < 0) {
 			log_warnx("collection '%s': cannot read what another "

@@ -217,7 +217,9 @@ struct reuse {
 	struct mv_index *ix;
 	uint64_t ixlen;
 	uint64_t newmin;		/* node_coll_load's: least seq of
-					 * the segments read ahead so far */
+					 * the new segments so far (read
+					 * ahead, or read under fill_missing):
+					 * a delete log after it is applied */
 	int fill_missing;		/* node_coll_load reads what the
 					 * read-ahead lacks (else
 					 * NODE_RELOAD_AGAIN) */

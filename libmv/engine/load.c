@@ -541,7 +541,9 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 					r->fills[i] = NULL;
 				}
 		} else if (!s && r->fill_missing) {
-			/* Committed after the last read-ahead: read here. */
+			/* Committed after the last read-ahead: read here.
+			 * Like one read ahead, it holds rows that the delete
+			 * logs after it may delete: they are applied to it. */
 			rc = seg_read(nd, c, path, l->seq,
 				      json_u64(l->val, "size"),
 				      json_u64(l->val, "rows"),
@@ -549,6 +551,8 @@ static int load_seg(struct node *nd, struct coll *c, const char *dir,
 				      &s, err);
 			if ((rc = node_gone_since(nd, c, path, rc, err)) != 0)
 				return rc;
+			if (l->seq < r->newmin)
+				r->newmin = l->seq;
 		} else if (!s) {
 			mv_err_set(err, MV_EAGAIN, "'%s' appeared after the "
 				   "reload's reads", path);
