@@ -303,13 +303,14 @@ for i in range(1, 16001):
 	assert_equal "$(cut -f3 "$BATS_TEST_TMPDIR/out" | head -n 1)" 207
 }
 
-@test "a row deleted while node 1 merges stays deleted on node 2, whose reload reads the merged file under node.commit" {
-	local merge
+# merge_held: node 1 (its merges held 3 s after their snapshot) and node
+# 2, whose reloads read what they lack at once under node.commit, as the
+# last of its tries does under a stream of merges; flushes 1 to 3; a
+# merge through node 1 started and held, its pid in merge.
+merge_held() {
 	export MV_TEST_PAUSE_COMPACT=3000
 	start_cluster_node 1 --user="$U" --num_replicas=1 --auto_compact=false
 	unset MV_TEST_PAUSE_COMPACT
-	# Node 2's reloads read what they lack at once under node.commit, as
-	# the last of its tries does under a stream of merges.
 	MV_TEST_RELOAD_TRIES=0 start_cluster_node 2 --user="$U" \
 		--num_replicas=1 --auto_compact=false
 	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2 \
@@ -318,6 +319,10 @@ for i in range(1, 16001):
 	mv-index -a "$NODE_1" -u "$U" things --compact 3>&- &
 	merge=$!
 	poll 20 paused MV_TEST_PAUSE_COMPACT || fail "the merge did not start"
+}
+
+@test "a row deleted while node 1 merges stays deleted on node 2, whose reload reads the merged file under node.commit" {
+	merge_held
 	# After the merge's snapshot: the merged file holds row 207 live,
 	# the delete log (applied by node 2 before the merge) deletes it.
 	echo 207 | mv-delete -q -a "$NODE_1" -u "$U" things
@@ -344,18 +349,7 @@ for i in range(1, 16001):
 }
 
 @test "a row upserted while node 1 merges is on node 2 once, and node 2's next merge finds it where its id says" {
-	local merge
-	export MV_TEST_PAUSE_COMPACT=3000
-	start_cluster_node 1 --user="$U" --num_replicas=1 --auto_compact=false
-	unset MV_TEST_PAUSE_COMPACT
-	MV_TEST_RELOAD_TRIES=0 start_cluster_node 2 --user="$U" \
-		--num_replicas=1 --auto_compact=false
-	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2 \
-		--field price:float64 --field tag:string
-	flushes 1 3
-	mv-index -a "$NODE_1" -u "$U" things --compact 3>&- &
-	merge=$!
-	poll 20 paused MV_TEST_PAUSE_COMPACT || fail "the merge did not start"
+	merge_held
 	run -0 mv-insert -a "$NODE_1" -u "$U" --upsert things --format jsonl \
 		< <(echo '{"id":207,"vector":[70,20],"price":1.5,"tag":"new"}')
 	wait "$merge" || fail "mv-index --compact on node 1 failed"
