@@ -303,6 +303,39 @@ for i in range(1, 16001):
 	assert_equal "$(cut -f3 "$BATS_TEST_TMPDIR/out" | head -n 1)" 207
 }
 
+@test "node 2 starts while node 1 merges away what it listed, seven times running: it goes on reading the list and starts" {
+	local merges
+	start_cluster_node 1 --user="$U" --num_replicas=1 --auto_compact=false
+	start_cluster_node 2 --user="$U" --num_replicas=1 --auto_compact=false
+	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2 \
+		--field price:float64 --field tag:string
+	flushes 1 3
+	kill -TERM "$NODE_2_PID"
+	_wait_gone "$NODE_2_PID" 10
+	# Each time node 2 has read the list (and is held 2 s), node 1
+	# flushes a row and merges everything: the files listed are gone.
+	(
+		for k in 1 2 3 4 5 6 7; do
+			poll 30 eval '[ "$(grep -c "test pause: MV_TEST_PAUSE_LOAD, " \
+				"$CLUSTER_DIR/cnode2.log")" -ge '"$k"' ]' || exit 1
+			echo "$((1000 + k)) 0.5 $k" |
+				mv-insert -q -a "$NODE_1" -u "$U" --ids-first things || exit 1
+			mv-index -q -a "$NODE_1" -u "$U" things --compact || exit 1
+		done
+	) 3>&- &
+	merges=$!
+	MV_START_TIMEOUT=60 MV_TEST_PAUSE_LOAD=2000 start_cluster_node 2 \
+		--user="$U" --num_replicas=1 --auto_compact=false
+	wait "$merges" || fail "the merges on node 1 failed"
+	[ "$(grep -c "reading it again" "$CLUSTER_DIR/cnode2.log")" -ge 7 ] ||
+		fail "node 2 read the list $(grep -c "reading it again" "$CLUSTER_DIR/cnode2.log") times again"
+	for a in "$NODE_1" "$NODE_2"; do
+		run -0 mv-get -a "$a" -u "$U" things --all
+		assert_equal "${#lines[@]}" 67
+		assert_equal "$(cut -f1 <<<"$output" | sort -u | wc -l)" 67
+	done
+}
+
 # merge_held: node 1 (its merges held 3 s after their snapshot) and node
 # 2, whose reloads read what they lack at once under node.commit, as the
 # last of its tries does under a stream of merges; flushes 1 to 3; a

@@ -1031,18 +1031,25 @@ out:
 	return rc;
 }
 
-/* Reads of everything, each of a list a merge changed under it. */
+/*
+ * Reads of everything, each of a list a merge changed under it.  At
+ * start-up they go on for LOAD_START_MS: under a stream of merges by
+ * other nodes a restarted node would otherwise fail to start at all.
+ */
 #define LOAD_TRIES 5
+#define LOAD_START_MS 120000
 
 int node_coll_load(struct node *nd, const char *user, const char *name,
 		   int startup, struct reuse *r, struct coll **out,
 		   struct mv_err *err)
 {
+	int64_t t0 = node_mono_ms();
 	int rc = coll_load_once(nd, user, name, startup, r, out, err);
 
 	/* With a reuse, its read-ahead is the caller's to do again. */
 	for (int t = 1; !r && rc == NODE_RELOAD_AGAIN; t++) {
-		if (t == LOAD_TRIES)
+		if (t >= LOAD_TRIES &&
+		    (!startup || node_mono_ms() - t0 >= LOAD_START_MS))
 			return err ? err->code : MV_EAGAIN;
 		log_info("collection '%s': %s; reading it again", name,
 			 err ? err->msg : "");
