@@ -151,8 +151,9 @@ lives() {
 	all_rows "$NODE_2" 60 1
 }
 
-@test "node 2 starts while node 1 merges away the segments of the list it read: it reads the list again and serves every row once" {
-	local merge
+# node2_stopped: nodes 1 and 2, flushes 1 to 3 through node 1, then node
+# 2 stopped, to be started again by the test.
+node2_stopped() {
 	start_cluster_node 1 --user="$U" --num_replicas=1 --auto_compact=false
 	start_cluster_node 2 --user="$U" --num_replicas=1 --auto_compact=false
 	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2 \
@@ -160,6 +161,11 @@ lives() {
 	flushes 1 3
 	kill -TERM "$NODE_2_PID"
 	_wait_gone "$NODE_2_PID" 10
+}
+
+@test "node 2 starts while node 1 merges away the segments of the list it read: it reads the list again and serves every row once" {
+	local merge
+	node2_stopped
 	# Node 2, started again, is held between its read of the list of
 	# files and its reads of them, while node 1 merges the three away.
 	(
@@ -305,13 +311,7 @@ for i in range(1, 16001):
 
 @test "node 2 starts while node 1 merges away what it listed, seven times running: it goes on reading the list and starts" {
 	local merges
-	start_cluster_node 1 --user="$U" --num_replicas=1 --auto_compact=false
-	start_cluster_node 2 --user="$U" --num_replicas=1 --auto_compact=false
-	run -0 mv-create -a "$NODE_1" -u "$U" things --dim 2 \
-		--field price:float64 --field tag:string
-	flushes 1 3
-	kill -TERM "$NODE_2_PID"
-	_wait_gone "$NODE_2_PID" 10
+	node2_stopped
 	# Each time node 2 has read the list (and is held 2 s), node 1
 	# flushes a row and merges everything: the files listed are gone.
 	(

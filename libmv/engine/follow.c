@@ -358,7 +358,7 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 	struct mv_err e = { 0 };
 	struct coll *n2 = NULL, *c, **pp, *have = node_coll_get(nd, user, name);
 	struct coll *swapped = NULL;	/* c, whose old contents n2 holds */
-	struct reuse r = { 0 };
+	struct reuse r = { .c = have };
 	int rc, tries = 0;
 	int64_t t0 = node_mono_ms();
 
@@ -371,8 +371,6 @@ static int follow_reload(struct node *nd, const char *user, const char *name)
 		int ahead = have && tries < ahead_tries;
 
 		r.fill_missing = have && !ahead;
-		if (have && !r.c)
-			r.c = have;	/* nothing read ahead (a test's 0) */
 		rc = ahead ? node_reload_read(nd, have, &r, &e) : 0;
 		if (rc < 0) {
 			log_warnx("collection '%s': cannot read what another "

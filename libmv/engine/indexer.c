@@ -109,11 +109,12 @@ static void release_covered(struct cindex *ci)
  * Commit ci as c's index, then swap it in: the index, the segments it
  * covers marked indexed and the old index's unmarked, all in one hold of
  * c's write lock, so that no search sees a row both through the index and
- * by brute force, or through neither.  Takes the commit lock.  *kept set:
- * the file is no longer the caller's to delete (node_txn_files has it).
+ * by brute force, or through neither.  Takes the commit lock.  On failure
+ * the index file is gone, or kept until etcd says whether the commit
+ * applied (node_txn_files).
  */
 static int install(struct node *nd, struct coll *c, struct cindex *ci,
-		   uint64_t size, int *kept, struct mv_err *err)
+		   uint64_t size, struct mv_err *err)
 {
 	struct cindex *old;
 	char lkey[256], *val, *list;
@@ -123,14 +124,15 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 	for (size_t i = 0; i < ci->nsegs; i++)
 		rows += (int64_t)ci->segs[i]->n;
 	val = index_json(ci, size, nd->node_no, rows);
-	if (!val)
-		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	if (!val) {
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto unnamed;
+	}
 	pthread_mutex_lock(&nd->commit);
 	if (c->dropped) {
-		pthread_mutex_unlock(&nd->commit);
-		free(val);
-		return mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
-				  c->name);
+		rc = mv_err_set(err, MV_ESERVER, "collection '%s' was dropped",
+				c->name);
+		goto unlock;
 	}
 	/*
 	 * A follower's reload may have swapped c's segments since the
@@ -145,12 +147,11 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 
 		if (!cur) {
 			pthread_rwlock_unlock(&c->lock);
-			pthread_mutex_unlock(&nd->commit);
-			free(val);
-			return mv_err_setk(err, MV_EAGAIN, MV_K_BUSY,
-					   "collection '%s' changed under the "
-					   "build: '%s' is gone; build again",
-					   c->name, ci->segs[i]->path);
+			rc = mv_err_setk(err, MV_EAGAIN, MV_K_BUSY,
+					 "collection '%s' changed under the "
+					 "build: '%s' is gone; build again",
+					 c->name, ci->segs[i]->path);
+			goto unlock;
 		}
 		ci->segs[i] = cur;
 	}
@@ -164,9 +165,8 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 	list = list_with_index(nd, c, ci->spec);
 	pthread_mutex_unlock(&nd->lock);
 	if (!list) {
-		pthread_mutex_unlock(&nd->commit);
-		free(val);
-		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+		goto unlock;
 	}
 	{
 		struct mv_meta_op ops[3] = {
@@ -183,7 +183,6 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		/* It may have applied: the file goes only once it certainly
 		 * did not (else the key would name a file deleted). */
 		node_txn_files(nd, "an index build", ci->key, &ci->path, 1);
-		*kept = 1;
 		return rc;
 	}
 	pthread_rwlock_wrlock(&c->lock);
@@ -201,6 +200,12 @@ static int install(struct node *nd, struct coll *c, struct cindex *ci,
 		cindex_free(old);
 	}
 	return 0;
+unlock:
+	pthread_mutex_unlock(&nd->commit);
+	free(val);
+unnamed:
+	mv_store_del(nd->store, ci->path, NULL);	/* never committed */
+	return rc;
 }
 
 /*
@@ -287,7 +292,7 @@ static int build(struct build_job *j, struct mv_err *err)
 	float *buf = NULL;
 	long efc = param_get(j->params, "efConstruction");
 	int64_t t_add = 0, t_ser = 0;
-	int rc = 0, kept = 0;
+	int rc = 0;
 
 	if (!ci)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
@@ -411,12 +416,8 @@ static int build(struct build_job *j, struct mv_err *err)
 			 total, (t_ser - t_add) / 1e3, size / 1048576.0,
 			 (mv_mono_ms() - t_ser) / 1e3);
 		set_progress(c, 0.99);
-		rc = install(nd, c, ci, size, &kept, err);
-		if (rc < 0) {
-			if (!kept)
-				mv_store_del(nd->store, ci->path, NULL);
+		if ((rc = install(nd, c, ci, size, err)) < 0)
 			goto out;
-		}
 		ci = NULL;
 	}
 out:
@@ -576,6 +577,8 @@ int node_index_start(struct node *nd, struct coll *c, const char *spec,
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	if (pthread_create(&th, &attr, build_main, j)) {
 		c->build.state = BUILD_FAILED;
+		mv_err_set(&c->build.err, MV_EINTERNAL, "cannot start a "
+			   "thread");
 		pthread_mutex_unlock(&c->build_lock);
 		node_coll_reader_end(c);
 		pthread_attr_destroy(&attr);
@@ -620,12 +623,8 @@ void node_index_status(struct coll *c, char *out, size_t cap,
 			      c->build.finished) - c->build.started) *
 			 (c->build.state != BUILD_NONE));
 	mv_err_clear(failed);
-	if (c->build.state == BUILD_FAILED) {
+	if (c->build.state == BUILD_FAILED)
 		*failed = c->build.err;
-		if (!failed->code)	/* no thread, say */
-			mv_err_set(failed, MV_EINTERNAL, "the build did "
-				   "not start");
-	}
 	pthread_mutex_unlock(&c->build_lock);
 }
 
