@@ -93,7 +93,7 @@ EOF
 	assert_output "mv-masterd: $BATS_TEST_TMPDIR/bad.conf:1: want key = value"
 }
 
-@test "the master's protocol: HELLO, PING, NODES, NODE with no live node, unknown verbs" {
+@test "the master's protocol: HELLO, PING, NODES, NODE with no live node, FORGET, unknown verbs" {
 	start_master
 	run -0 master_says HELLO 1
 	assert_output "OK version=1 server=mv-masterd/$MV_VERSION maxline=1024"
@@ -113,6 +113,14 @@ EOF
 	assert_output "ERR PROTO bad argument 'where=here': want session=NAME or avoid=HOST:PORT"
 	run -0 master_says INSERT x 1 2 8
 	assert_output "ERR PROTO unknown verb for mv-masterd: ask NODE for a node"
+	run -0 master_says FORGET
+	assert_output "ERR PROTO wrong number of arguments"
+	run -0 master_says FORGET -1
+	assert_output "ERR PROTO bad node number '-1'"
+	run -0 master_says FORGET 4294967296
+	assert_output "ERR PROTO bad node number '4294967296'"
+	run -0 master_says FORGET 3
+	assert_output "ERR NOTFOUND node 3 is not a member"
 	run -75 mv-ls -a "$MASTER"
 	assert_output "mv-ls: no live node"
 }
@@ -403,6 +411,47 @@ EOF
 	poll 5 state_is "$NODE_9" up
 	run -0 mv-stat -a "$MASTER"
 	assert_equal "${#lines[@]}" 2
+}
+
+@test "mv-stat --forget N: a member down for good is listed no more, its number never given again; a live one is refused" {
+	U=u${BATS_TEST_NUMBER}x$RANDOM
+	PROP=/$U/${CLUSTER}_property
+	start_cluster_node 1 --user="$U"
+	start_cluster_node 2 --user="$U"
+	start_master --user="$U"
+	poll 5 state_is "$NODE_1" up
+	poll 5 state_is "$NODE_2" up
+	# Up, it is refused; a number nobody has is not found.
+	run -1 mv-stat -a "$MASTER" --forget 2
+	assert_output "mv-stat: node 2 is live at $NODE_2: stop it first"
+	run -1 mv-stat -a "$MASTER" --forget 7
+	assert_output "mv-stat: node 7 is not a member"
+	run -64 mv-stat -a "$NODE_1" --forget 2
+	assert_output --partial "--forget needs a master's address"
+	run -64 mv-stat -a "$MASTER" --forget x
+	# Stopped for good: listed down until forgotten, then not at all.
+	kill -TERM "$NODE_2_PID"
+	_wait_gone "$NODE_2_PID" 10
+	poll 5 state_is "$NODE_2" down
+	run -0 mv-stat -a "$MASTER" --forget 2
+	assert_output ""
+	poll 5 grep -q "node 2 is no longer a member" "$MASTER_LOG"
+	run -0 mv-stat -a "$MASTER"
+	assert_output --regexp "^$NODE_1${T}up${T}"
+	assert_equal "${#lines[@]}" 1
+	run -1 mv-stat -a "$MASTER" --forget 2
+	# A new node takes 3, not the number of the one forgotten: its files
+	# (n2-...) and its directory's node.json still name 2.
+	start_cluster_node 3 --user="$U"
+	poll 5 state_is "$NODE_3" up
+	grep -q "joined cluster '$CLUSTER' as node 3" "$CLUSTER_DIR/cnode3.log"
+	# Started again from its directory, the forgotten node is 2 again.
+	start_cluster_node 2 --user="$U"
+	poll 5 state_is "$NODE_2" up
+	grep -c "joined cluster '$CLUSTER' as node 2" "$CLUSTER_DIR/cnode2.log" |
+		grep -qx 2
+	run -0 mv-stat -a "$MASTER"
+	assert_equal "${#lines[@]}" 3
 }
 
 @test "a client outside the master's allow-list is refused with DENIED (77)" {

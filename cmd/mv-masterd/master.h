@@ -84,6 +84,16 @@ const char *mnode_addr(const struct mnode *n);
 int master_pick(struct master *m, const char *session, const char *avoid,
 		char *addr, size_t cap, uint32_t *no, struct mv_err *err);
 
+/*
+ * Remove node no from the cluster's members (FORGET): refused while its
+ * live key exists; the property's "next" keeps its number from being
+ * given to a new node.  0, MASTER_NOTMEMBER, MASTER_LIVE, or MV_EAGAIN
+ * (etcd) with err set.
+ */
+#define MASTER_NOTMEMBER 1
+#define MASTER_LIVE 2
+int master_forget(struct master *m, int64_t no, struct mv_err *err);
+
 /* serve.c: take one connection from the listening socket lfd. */
 void master_accept(struct master *m, int lfd);
 

@@ -534,6 +534,134 @@ void *master_watch(void *arg)
 	return NULL;
 }
 
+/* ---- forgetting a member ---------------------------------------------- */
+
+/* A key's value and mod revision (mv_meta_get_kv's callback). */
+struct kval {
+	char *val;
+	int64_t mod;
+};
+
+static int kval_cb(void *arg, const struct mv_meta_kv *kv)
+{
+	struct kval *p = arg;
+
+	free(p->val);
+	p->val = strndup(kv->val, kv->vlen);
+	p->mod = kv->mod_rev;
+	return p->val ? 0 : MV_EINTERNAL;
+}
+
+/*
+ * The property without node no, its "next" raised past every number
+ * given (node_join takes max+1 of the members and next-1), as JSON, or
+ * NULL: *found 0 when no is not a member.
+ */
+static char *prop_without(const char *val, int64_t no, int *found)
+{
+	json_t *j = val ? json_loads(val, 0, NULL) : NULL;
+	json_t *nodes = json_object_get(j, "nodes"), *o;
+	int64_t next = json_integer_value(json_object_get(j, "next"));
+	size_t i, at = 0;
+	char *out = NULL;
+
+	*found = 0;
+	json_array_foreach(nodes, i, o) {
+		int64_t x = json_no(o);
+
+		if (x >= next)
+			next = x + 1;
+		if (x == no) {
+			*found = 1;
+			at = i;
+		}
+	}
+	if (*found) {
+		json_array_remove(nodes, at);
+		json_object_set_new(j, "next", json_integer(next));
+		out = json_dumps(j, JSON_COMPACT);
+		if (!out)
+			*found = -1;
+	}
+	json_decref(j);
+	return out;
+}
+
+int master_forget(struct master *m, int64_t no, struct mv_err *err)
+{
+	char live[sizeof(m->prefix) + 32];
+	struct mv_meta *meta;
+
+	pthread_mutex_lock(&m->lock);
+	meta = m->meta;
+	pthread_mutex_unlock(&m->lock);
+	if (!meta)
+		return mv_err_set(err, MV_EAGAIN, "etcd has not answered yet: "
+				  "cannot forget node %" PRId64, no);
+	snprintf(live, sizeof(live), "%s/live/%" PRId64, m->prefix, no);
+	for (int tries = 0;; tries++) {
+		struct kval p = { NULL, 0 }, l = { NULL, 0 };
+		int found, rc;
+		char *val;
+
+		rc = mv_meta_get_kv(meta, m->prefix, kval_cb, &p, err);
+		if (rc == 0)
+			rc = mv_meta_get_kv(meta, live, kval_cb, &l, err);
+		if (rc < 0) {
+			free(p.val);
+			free(l.val);
+			return rc;
+		}
+		if (l.val) {
+			json_t *j = json_loads(l.val, 0, NULL);
+			const char *a = json_string_value(json_object_get(j,
+								"addr"));
+
+			mv_err_set(err, MV_ESERVER, "node %" PRId64 " is live at "
+				   "%s: stop it first", no, a ? a : "?");
+			json_decref(j);
+			free(p.val);
+			free(l.val);
+			return MASTER_LIVE;
+		}
+		val = prop_without(p.val, no, &found);
+		free(p.val);
+		if (found < 0)
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		if (!found) {
+			mv_err_set(err, MV_ESERVER, "node %" PRId64 " is not a "
+				   "member", no);
+			return MASTER_NOTMEMBER;
+		}
+		{
+			/* Unchanged since read, and the node still not live. */
+			struct mv_meta_rcmp rc2[2] = {
+				{ m->prefix, MV_META_CMP_MOD, MV_META_EQ, p.mod },
+				{ live, MV_META_CMP_MOD, MV_META_EQ, 0 },
+			};
+			struct mv_meta_op op = { MV_META_PUT, m->prefix, val,
+						 strlen(val) };
+			struct mv_meta_req req = { 0 };
+
+			req.rcmps = rc2;
+			req.nrcmp = 2;
+			req.ops = &op;
+			req.nops = 1;
+			rc = mv_meta_txn_req(meta, &req, err);
+		}
+		free(val);
+		if (rc <= 0) {
+			if (rc == 0)
+				log_info("node %" PRId64 " forgotten", no);
+			return rc;
+		}
+		if (tries >= 100)
+			return mv_err_set(err, MV_EAGAIN, "cannot forget node "
+					  "%" PRId64 ": '%s' keeps changing",
+					  no, m->prefix);
+	}
+}
+
 /* ---- choosing a node ------------------------------------------------- */
 
 /* The session's holder from its key: 0, 1 when there is none, or MV_E*. */

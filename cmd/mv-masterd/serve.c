@@ -1,7 +1,8 @@
 /*
  * serve.c - the clients of mv-masterd: the allow-list, a thread per
  * connection (at most max_connections), request lines and the verbs
- * HELLO, PING, QUIT, NODE and NODES (docs/PROTOCOL.md, "The master").
+ * HELLO, PING, QUIT, NODE, NODES and FORGET (docs/PROTOCOL.md, "The
+ * master").
  * The master's answers are tiny; no request touches the disk.
  */
 #include <errno.h>
@@ -112,6 +113,26 @@ static int cmd_node(struct master *m, struct mconn *c, int argc, char **argv)
 	return say(c, "OK addr=%s no=%" PRIu32, addr, no);
 }
 
+/* FORGET <no>: a member down for good is one no more. */
+static int cmd_forget(struct master *m, struct mconn *c, const char *arg)
+{
+	struct mv_err e = { 0 };
+	char *end;
+	unsigned long long no;
+	int rc;
+
+	errno = 0;
+	no = strtoull(arg, &end, 10);
+	if (!*arg || *arg == '-' || *end || errno || no > UINT32_MAX)
+		return say(c, "ERR PROTO bad node number '%.64s'", arg);
+	rc = master_forget(m, (int64_t)no, &e);
+	if (rc == 0)
+		return say(c, "OK");
+	return say(c, "ERR %s %s", rc == MASTER_NOTMEMBER ? "NOTFOUND" :
+		   rc == MASTER_LIVE ? "EXISTS" : rc == MV_EAGAIN ? "IO" :
+		   "INTERNAL", e.msg);
+}
+
 /* One request line: 0, or -1 to close the connection. */
 static int dispatch(struct master *m, struct mconn *c, char *line)
 {
@@ -141,8 +162,11 @@ static int dispatch(struct master *m, struct mconn *c, char *line)
 	if (!strcmp(argv[0], "NODES") && argc == 2 &&
 	    !strcmp(argv[1], "limits"))
 		return cmd_nodes(m, c, 1);
+	if (!strcmp(argv[0], "FORGET") && argc == 2)
+		return cmd_forget(m, c, argv[1]);
 	if (!strcmp(argv[0], "HELLO") || !strcmp(argv[0], "PING") ||
-	    !strcmp(argv[0], "QUIT") || !strcmp(argv[0], "NODES"))
+	    !strcmp(argv[0], "QUIT") || !strcmp(argv[0], "NODES") ||
+	    !strcmp(argv[0], "FORGET"))
 		return say(c, "ERR PROTO wrong number of arguments");
 	return say(c, "ERR PROTO unknown verb for mv-masterd: ask NODE for "
 		   "a node");

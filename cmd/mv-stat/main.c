@@ -1,14 +1,18 @@
 /*
  * mv-stat - print the nodes of the cluster as TSV: address, state, load,
  * memory and segments held, one line each: a master's NODES, or a node's
- * own STAT (the embedded node is the one line).
+ * own STAT (the embedded node is the one line).  --forget N asks a
+ * master to drop a member stopped for good.
  */
+#include <inttypes.h>
+#include <stdint.h>
 #include <stdio.h>
 #include "client.h"
 #include "tool.h"
 
 static const char usage[] =
-	"mv-stat [-qv] [-a ADDR] [-u USER] [--header] [--limits] [--io]";
+	"mv-stat [-qv] [-a ADDR] [-u USER] [--header] [--limits] [--io]\n"
+	"       mv-stat [-qv] -a MASTER --forget N";
 static const char help[] =
 	"Print the nodes, one TSV line each: address, state, load (open\n"
 	"connections), memory (resident bytes), segments held.  Given a\n"
@@ -20,9 +24,12 @@ static const char help[] =
 	"      --io           add store_read (bytes the node read from its\n"
 	"                     segment store since it started) and\n"
 	"                     revision_reads (etcd revision reads that\n"
-	"                     reads waited for; a node only)\n";
+	"                     reads waited for; a node only)\n"
+	"      --forget N     a master only: node N, stopped for good, is no\n"
+	"                     longer a member (refused while it is live; its\n"
+	"                     number is never given again)\n";
 
-enum { OPT_HEADER = MV_OPT_TOOL, OPT_LIMITS, OPT_IO };
+enum { OPT_HEADER = MV_OPT_TOOL, OPT_LIMITS, OPT_IO, OPT_FORGET };
 
 static int print_line(void *arg, char *line)
 {
@@ -39,11 +46,13 @@ int main(int argc, char **argv)
 		{ "header", no_argument, NULL, OPT_HEADER },
 		{ "limits", no_argument, NULL, OPT_LIMITS },
 		{ "io", no_argument, NULL, OPT_IO },
+		{ "forget", required_argument, NULL, OPT_FORGET },
 		{ NULL, 0, NULL, 0 }
 	};
 	struct mv_tool t;
 	struct mv_err err = { 0 };
 	int c, rc, header = 0, limits = 0, io = 0;
+	int64_t forget = -1;
 	char req[32];
 
 	mv_tool_init(&t, "mv-stat", usage, help);
@@ -58,18 +67,35 @@ int main(int argc, char **argv)
 		case OPT_IO:
 			io = 1;
 			break;
+		case OPT_FORGET:
+			if ((rc = mv_tool_int(&t, "--forget", optarg, 0,
+					      UINT32_MAX, &forget)))
+				return rc;
+			break;
 		default:
 			return mv_tool_status(&t);
 		}
 	}
 	if (optind < argc)
 		return mv_tool_usage(&t, "too many arguments");
+	if (forget >= 0 && (header || limits || io))
+		return mv_tool_usage(&t, "--forget takes no other option");
 	t.at_master = 1;
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
 	if (io && t.master)
 		return mv_tool_usage(&t, "--io needs a node's address, not a "
 				     "master's");
+	if (forget >= 0) {
+		char reply[512];
+
+		if (!t.master)
+			return mv_tool_usage(&t, "--forget needs a master's "
+					     "address, not a node's");
+		snprintf(req, sizeof(req), "FORGET %" PRId64, forget);
+		rc = mv_client_cmd(t.client, req, reply, sizeof(reply), &err);
+		return mv_tool_exit(&t, rc, &err);
+	}
 	if (header) {
 		mv_out_str(&t.out, "address\tstate\tload\tmemory\tsegments");
 		mv_out_str(&t.out, limits ? "\theld\tlimit" : "");

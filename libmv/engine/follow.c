@@ -1333,7 +1333,8 @@ static void *keeper(void *arg)
 
 /*
  * The node's number: DATA_DIR/node.json keeps it across restarts; a new
- * node takes max+1 in the property key, by compare-and-swap.
+ * node takes max+1 in the property key, by compare-and-swap, where max
+ * counts the members and "next" - 1 (numbers of members forgotten).
  */
 struct propkv {
 	char *val;
@@ -1388,6 +1389,10 @@ static int node_join(struct node *nd, struct mv_err *err)
 			nodes = json_array();
 			json_object_set_new(j, "nodes", nodes);
 		}
+		/* A forgotten member's number is never given again. */
+		if (json_integer_value(json_object_get(j, "next")) > 0)
+			max = (long)json_integer_value(json_object_get(j,
+							"next")) - 1;
 		for (size_t i = 0; i < json_array_size(nodes); i++) {
 			json_t *x = json_array_get(nodes, i);
 			long n = (long)json_integer_value(json_object_get(x, "no"));
