@@ -428,6 +428,8 @@ EOF
 	assert_output "mv-stat: node 7 is not a member"
 	run -64 mv-stat -a "$NODE_1" --forget 2
 	assert_output --partial "--forget needs a master's address"
+	run -64 mv-stat -a "$MASTER" --io
+	assert_output --partial "--io needs a node's address"
 	run -64 mv-stat -a "$MASTER" --forget x
 	# Stopped for good: listed down until forgotten, then not at all.
 	kill -TERM "$NODE_2_PID"

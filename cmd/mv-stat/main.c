@@ -83,15 +83,17 @@ int main(int argc, char **argv)
 	t.at_master = 1;
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
-	if (io && t.master)
-		return mv_tool_usage(&t, "--io needs a node's address, not a "
-				     "master's");
+	/* Usage known only once connected: the connection is closed too. */
+	if ((io && t.master) || (forget >= 0 && !t.master)) {
+		rc = mv_tool_usage(&t, io ? "--io needs a node's address, not "
+				   "a master's" : "--forget needs a master's "
+				   "address, not a node's");
+		mv_tool_exit(&t, 0, NULL);
+		return rc;
+	}
 	if (forget >= 0) {
 		char reply[512];
 
-		if (!t.master)
-			return mv_tool_usage(&t, "--forget needs a master's "
-					     "address, not a node's");
 		snprintf(req, sizeof(req), "FORGET %" PRId64, forget);
 		rc = mv_client_cmd(t.client, req, reply, sizeof(reply), &err);
 		return mv_tool_exit(&t, rc, &err);
