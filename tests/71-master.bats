@@ -116,11 +116,13 @@ EOF
 	run -0 master_says FORGET
 	assert_output "ERR PROTO wrong number of arguments"
 	run -0 master_says FORGET -1
-	assert_output "ERR PROTO bad node number '-1'"
+	assert_output "ERR PROTO bad node number '-1': want a number or HOST:PORT"
 	run -0 master_says FORGET 4294967296
-	assert_output "ERR PROTO bad node number '4294967296'"
+	assert_output "ERR PROTO bad node number '4294967296': want a number or HOST:PORT"
 	run -0 master_says FORGET 3
 	assert_output "ERR NOTFOUND node 3 is not a member"
+	run -0 master_says FORGET 127.0.0.1:1
+	assert_output "ERR NOTFOUND the node at 127.0.0.1:1 is not a member"
 	run -75 mv-ls -a "$MASTER"
 	assert_output "mv-ls: no live node"
 }
@@ -413,7 +415,7 @@ EOF
 	assert_equal "${#lines[@]}" 2
 }
 
-@test "mv-stat --forget N: a member down for good is listed no more, its number never given again; a live one is refused" {
+@test "mv-stat --forget N or ADDR: a member down for good is listed no more, its number never given again; a live one is refused" {
 	U=u${BATS_TEST_NUMBER}x$RANDOM
 	PROP=/$U/${CLUSTER}_property
 	start_cluster_node 1 --user="$U"
@@ -423,6 +425,8 @@ EOF
 	poll 5 state_is "$NODE_2" up
 	# Up, it is refused; a number nobody has is not found.
 	run -1 mv-stat -a "$MASTER" --forget 2
+	assert_output "mv-stat: node 2 is live at $NODE_2: stop it first"
+	run -1 mv-stat -a "$MASTER" --forget "$NODE_2"
 	assert_output "mv-stat: node 2 is live at $NODE_2: stop it first"
 	run -1 mv-stat -a "$MASTER" --forget 7
 	assert_output "mv-stat: node 7 is not a member"
@@ -435,7 +439,8 @@ EOF
 	kill -TERM "$NODE_2_PID"
 	_wait_gone "$NODE_2_PID" 10
 	poll 5 state_is "$NODE_2" down
-	run -0 mv-stat -a "$MASTER" --forget 2
+	# By the address mv-stat lists it at (or by its number, 2).
+	run -0 mv-stat -a "$MASTER" --forget "$NODE_2"
 	assert_output ""
 	poll 5 grep -q "node 2 is no longer a member" "$MASTER_LOG"
 	run -0 mv-stat -a "$MASTER"

@@ -85,14 +85,15 @@ int master_pick(struct master *m, const char *session, const char *avoid,
 		char *addr, size_t cap, uint32_t *no, struct mv_err *err);
 
 /*
- * Remove node no from the cluster's members (FORGET): refused while its
- * live key exists; the property's "next" keeps its number from being
+ * Remove node no, or with no < 0 the member whose address is addr, from
+ * the cluster's members (FORGET): refused while its live key exists; the property's "next" keeps its number from being
  * given to a new node.  0, MASTER_NOTMEMBER, MASTER_LIVE, or MV_EAGAIN
  * (etcd) with err set.
  */
 #define MASTER_NOTMEMBER 1
 #define MASTER_LIVE 2
-int master_forget(struct master *m, int64_t no, struct mv_err *err);
+int master_forget(struct master *m, int64_t no, const char *addr,
+		  struct mv_err *err);
 
 /* serve.c: take one connection from the listening socket lfd. */
 void master_accept(struct master *m, int lfd);

@@ -553,11 +553,13 @@ static int kval_cb(void *arg, const struct mv_meta_kv *kv)
 }
 
 /*
- * The property without node no, its "next" raised past every number
- * given (node_join takes max+1 of the members and next-1), as JSON, or
- * NULL: *found 0 when no is not a member.
+ * The property without node *no (or, *no < 0, the member at addr: *no
+ * set), its "next" raised past every number given (node_join takes
+ * max+1 of the members and next-1), as JSON, or NULL: *found 0 when it
+ * is not a member.
  */
-static char *prop_without(const char *val, int64_t no, int *found)
+static char *prop_without(const char *val, int64_t *no, const char *addr,
+			  int *found)
 {
 	json_t *j = val ? json_loads(val, 0, NULL) : NULL;
 	json_t *nodes = json_object_get(j, "nodes"), *o;
@@ -571,8 +573,12 @@ static char *prop_without(const char *val, int64_t no, int *found)
 
 		if (x >= next)
 			next = x + 1;
-		if (x == no) {
+		if (!*found && (*no >= 0 ? x == *no :
+				json_is_string(json_object_get(o, "addr")) &&
+				!strcmp(json_string_value(json_object_get(o,
+						"addr")), addr))) {
 			*found = 1;
+			*no = x;
 			at = i;
 		}
 	}
@@ -587,26 +593,45 @@ static char *prop_without(const char *val, int64_t no, int *found)
 	return out;
 }
 
-int master_forget(struct master *m, int64_t no, struct mv_err *err)
+int master_forget(struct master *m, int64_t no, const char *addr,
+		  struct mv_err *err)
 {
-	char live[sizeof(m->prefix) + 32];
+	char live[sizeof(m->prefix) + 32], who[300];
 	struct mv_meta *meta;
 
+	if (no >= 0)
+		snprintf(who, sizeof(who), "node %" PRId64, no);
+	else
+		snprintf(who, sizeof(who), "the node at %.256s", addr);
 	pthread_mutex_lock(&m->lock);
 	meta = m->meta;
 	pthread_mutex_unlock(&m->lock);
 	if (!meta)
 		return mv_err_set(err, MV_EAGAIN, "etcd has not answered yet: "
-				  "cannot forget node %" PRId64, no);
-	snprintf(live, sizeof(live), "%s/live/%" PRId64, m->prefix, no);
+				  "cannot forget %s", who);
 	for (int tries = 0;; tries++) {
 		struct kval p = { NULL, 0 }, l = { NULL, 0 };
+		int64_t n = no;
 		int found, rc;
 		char *val;
 
 		rc = mv_meta_get_kv(meta, m->prefix, kval_cb, &p, err);
-		if (rc == 0)
-			rc = mv_meta_get_kv(meta, live, kval_cb, &l, err);
+		if (rc < 0)
+			return rc;
+		val = prop_without(p.val, &n, addr, &found);
+		if (found < 0) {
+			free(p.val);
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		}
+		if (!found) {
+			free(p.val);
+			mv_err_set(err, MV_ESERVER, "%s is not a member", who);
+			return MASTER_NOTMEMBER;
+		}
+		snprintf(live, sizeof(live), "%s/live/%" PRId64, m->prefix, n);
+		rc = mv_meta_get_kv(meta, live, kval_cb, &l, err);
+		if (rc < 0 || l.val)
+			free(val);
 		if (rc < 0) {
 			free(p.val);
 			free(l.val);
@@ -618,21 +643,13 @@ int master_forget(struct master *m, int64_t no, struct mv_err *err)
 								"addr"));
 
 			mv_err_set(err, MV_ESERVER, "node %" PRId64 " is live at "
-				   "%s: stop it first", no, a ? a : "?");
+				   "%s: stop it first", n, a ? a : "?");
 			json_decref(j);
 			free(p.val);
 			free(l.val);
 			return MASTER_LIVE;
 		}
-		val = prop_without(p.val, no, &found);
 		free(p.val);
-		if (found < 0)
-			return mv_err_set(err, MV_EINTERNAL, "out of memory");
-		if (!found) {
-			mv_err_set(err, MV_ESERVER, "node %" PRId64 " is not a "
-				   "member", no);
-			return MASTER_NOTMEMBER;
-		}
 		{
 			/* Unchanged since read, and the node still not live. */
 			struct mv_meta_rcmp rc2[2] = {
@@ -652,13 +669,12 @@ int master_forget(struct master *m, int64_t no, struct mv_err *err)
 		free(val);
 		if (rc <= 0) {
 			if (rc == 0)
-				log_info("node %" PRId64 " forgotten", no);
+				log_info("node %" PRId64 " forgotten", n);
 			return rc;
 		}
 		if (tries >= 100)
-			return mv_err_set(err, MV_EAGAIN, "cannot forget node "
-					  "%" PRId64 ": '%s' keeps changing",
-					  no, m->prefix);
+			return mv_err_set(err, MV_EAGAIN, "cannot forget %s: "
+					  "'%s' keeps changing", who, m->prefix);
 	}
 }
 

@@ -113,19 +113,28 @@ static int cmd_node(struct master *m, struct mconn *c, int argc, char **argv)
 	return say(c, "OK addr=%s no=%" PRIu32, addr, no);
 }
 
-/* FORGET <no>: a member down for good is one no more. */
+/* FORGET <no>|<host:port>: a member down for good is one no more. */
 static int cmd_forget(struct master *m, struct mconn *c, const char *arg)
 {
 	struct mv_err e = { 0 };
-	char *end;
-	unsigned long long no;
+	int64_t no = -1;
 	int rc;
 
-	errno = 0;
-	no = strtoull(arg, &end, 10);
-	if (!*arg || *arg == '-' || *end || errno || no > UINT32_MAX)
-		return say(c, "ERR PROTO bad node number '%.64s'", arg);
-	rc = master_forget(m, (int64_t)no, &e);
+	if (strchr(arg, ':')) {
+		if (strlen(arg) > 255)
+			return say(c, "ERR PROTO address too long");
+	} else {
+		char *end;
+		unsigned long long v;
+
+		errno = 0;
+		v = strtoull(arg, &end, 10);
+		if (!*arg || *arg == '-' || *end || errno || v > UINT32_MAX)
+			return say(c, "ERR PROTO bad node number '%.64s': want "
+				   "a number or HOST:PORT", arg);
+		no = (int64_t)v;
+	}
+	rc = master_forget(m, no, arg, &e);
 	if (rc == 0)
 		return say(c, "OK");
 	return say(c, "ERR %s %s", rc == MASTER_NOTMEMBER ? "NOTFOUND" :

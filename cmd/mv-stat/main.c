@@ -4,15 +4,15 @@
  * own STAT (the embedded node is the one line).  --forget N asks a
  * master to drop a member stopped for good.
  */
-#include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include "client.h"
 #include "tool.h"
 
 static const char usage[] =
 	"mv-stat [-qv] [-a ADDR] [-u USER] [--header] [--limits] [--io]\n"
-	"       mv-stat [-qv] -a MASTER --forget N";
+	"       mv-stat [-qv] -a MASTER --forget N|HOST:PORT";
 static const char help[] =
 	"Print the nodes, one TSV line each: address, state, load (open\n"
 	"connections), memory (resident bytes), segments held.  Given a\n"
@@ -25,9 +25,10 @@ static const char help[] =
 	"                     segment store since it started) and\n"
 	"                     revision_reads (etcd revision reads that\n"
 	"                     reads waited for; a node only)\n"
-	"      --forget N     a master only: node N, stopped for good, is no\n"
-	"                     longer a member (refused while it is live; its\n"
-	"                     number is never given again)\n";
+	"      --forget N     a master only: node N (or the one listed at\n"
+	"                     HOST:PORT), stopped for good, is no longer a\n"
+	"                     member (refused while it is live; its number\n"
+	"                     is never given again)\n";
 
 enum { OPT_HEADER = MV_OPT_TOOL, OPT_LIMITS, OPT_IO, OPT_FORGET };
 
@@ -52,8 +53,8 @@ int main(int argc, char **argv)
 	struct mv_tool t;
 	struct mv_err err = { 0 };
 	int c, rc, header = 0, limits = 0, io = 0;
-	int64_t forget = -1;
-	char req[32];
+	const char *forget = NULL;
+	char req[300];
 
 	mv_tool_init(&t, "mv-stat", usage, help);
 	while ((c = mv_tool_getopt(&t, argc, argv, "", lopts)) != -1) {
@@ -67,34 +68,43 @@ int main(int argc, char **argv)
 		case OPT_IO:
 			io = 1;
 			break;
-		case OPT_FORGET:
-			if ((rc = mv_tool_int(&t, "--forget", optarg, 0,
-					      UINT32_MAX, &forget)))
+		case OPT_FORGET: {
+			int64_t no;
+
+			/* A number, or the address mv-stat lists. */
+			if (!strchr(optarg, ':') &&
+			    (rc = mv_tool_int(&t, "--forget", optarg, 0,
+					      UINT32_MAX, &no)))
 				return rc;
+			if (strlen(optarg) > 255 || strpbrk(optarg, " \t\r\n"))
+				return mv_tool_usage(&t, "bad address '%.40s' "
+						     "for --forget", optarg);
+			forget = optarg;
 			break;
+		}
 		default:
 			return mv_tool_status(&t);
 		}
 	}
 	if (optind < argc)
 		return mv_tool_usage(&t, "too many arguments");
-	if (forget >= 0 && (header || limits || io))
+	if (forget && (header || limits || io))
 		return mv_tool_usage(&t, "--forget takes no other option");
 	t.at_master = 1;
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
 	/* Usage known only once connected: the connection is closed too. */
-	if ((io && t.master) || (forget >= 0 && !t.master)) {
+	if ((io && t.master) || (forget && !t.master)) {
 		rc = mv_tool_usage(&t, io ? "--io needs a node's address, not "
 				   "a master's" : "--forget needs a master's "
 				   "address, not a node's");
 		mv_tool_exit(&t, 0, NULL);
 		return rc;
 	}
-	if (forget >= 0) {
+	if (forget) {
 		char reply[512];
 
-		snprintf(req, sizeof(req), "FORGET %" PRId64, forget);
+		snprintf(req, sizeof(req), "FORGET %s", forget);
 		rc = mv_client_cmd(t.client, req, reply, sizeof(reply), &err);
 		return mv_tool_exit(&t, rc, &err);
 	}
