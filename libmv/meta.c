@@ -58,6 +58,7 @@ int mv_meta_get_kv(struct mv_meta *m, const char *key,
 struct get_copy {
 	char *val;
 	size_t vlen;
+	int64_t mod;
 };
 
 static int get_copy(void *arg, const struct mv_meta_kv *kv)
@@ -68,25 +69,36 @@ static int get_copy(void *arg, const struct mv_meta_kv *kv)
 		return MV_EINTERNAL;
 	memcpy(g->val, kv->val, kv->vlen + 1);
 	g->vlen = kv->vlen;
+	g->mod = kv->mod_rev;
 	return 0;
 }
 
-int mv_meta_get(struct mv_meta *m, const char *key, char **val,
-		size_t *vlen, struct mv_err *err)
+int mv_meta_get_rev(struct mv_meta *m, const char *key, char **val,
+		    size_t *vlen, int64_t *mod, struct mv_err *err)
 {
-	struct get_copy g = { NULL, 0 };
+	struct get_copy g = { NULL, 0, 0 };
 	int rc;
 
 	*val = NULL;
 	*vlen = 0;
+	if (mod)
+		*mod = 0;
 	rc = mv_meta_get_kv(m, key, get_copy, &g, err);
 	if (rc == MV_EINTERNAL && !g.val)
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	if (rc == 0) {
 		*val = g.val;
 		*vlen = g.vlen;
+		if (mod)
+			*mod = g.mod;
 	}
 	return rc;
+}
+
+int mv_meta_get(struct mv_meta *m, const char *key, char **val,
+		size_t *vlen, struct mv_err *err)
+{
+	return mv_meta_get_rev(m, key, val, vlen, NULL, err);
 }
 
 int mv_meta_range_kv(struct mv_meta *m, const char *prefix,

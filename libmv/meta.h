@@ -200,6 +200,10 @@ struct mv_meta *mv_meta_open_etcd_ns(const char *endpoints, const char *ns,
  */
 int mv_meta_get(struct mv_meta *m, const char *key, char **val,
 		size_t *vlen, struct mv_err *err);
+/* mv_meta_get, with *mod the key's mod revision (0 when absent): for a
+ * compare-and-swap of the value read (MV_META_CMP_MOD). */
+int mv_meta_get_rev(struct mv_meta *m, const char *key, char **val,
+		    size_t *vlen, int64_t *mod, struct mv_err *err);
 
 /*
  * Call fn for every key that starts with prefix ("" for all), in key

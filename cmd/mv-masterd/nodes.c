@@ -536,20 +536,15 @@ void *master_watch(void *arg)
 
 /* ---- forgetting a member ---------------------------------------------- */
 
-/* A key's value and mod revision (mv_meta_get_kv's callback). */
-struct kval {
-	char *val;
-	int64_t mod;
-};
-
-static int kval_cb(void *arg, const struct mv_meta_kv *kv)
+/* The etcd handle, or NULL before etcd first answered. */
+static struct mv_meta *master_meta(struct master *m)
 {
-	struct kval *p = arg;
+	struct mv_meta *meta;
 
-	free(p->val);
-	p->val = strndup(kv->val, kv->vlen);
-	p->mod = kv->mod_rev;
-	return p->val ? 0 : MV_EINTERNAL;
+	pthread_mutex_lock(&m->lock);
+	meta = m->meta;
+	pthread_mutex_unlock(&m->lock);
+	return meta;
 }
 
 /*
@@ -558,10 +553,10 @@ static int kval_cb(void *arg, const struct mv_meta_kv *kv)
  * max+1 of the members and next-1), as JSON, or NULL: *found 0 when it
  * is not a member.
  */
-static char *prop_without(const char *val, int64_t *no, const char *addr,
-			  int *found)
+static char *prop_without(const char *val, size_t vlen, int64_t *no,
+			  const char *addr, int *found)
 {
-	json_t *j = val ? json_loads(val, 0, NULL) : NULL;
+	json_t *j = val ? json_loadb(val, vlen, 0, NULL) : NULL;
 	json_t *nodes = json_object_get(j, "nodes"), *o;
 	int64_t next = json_integer_value(json_object_get(j, "next"));
 	size_t i, at = 0;
@@ -570,13 +565,11 @@ static char *prop_without(const char *val, int64_t *no, const char *addr,
 	*found = 0;
 	json_array_foreach(nodes, i, o) {
 		int64_t x = json_no(o);
+		const char *a = json_string_value(json_object_get(o, "addr"));
 
 		if (x >= next)
 			next = x + 1;
-		if (!*found && (*no >= 0 ? x == *no :
-				json_is_string(json_object_get(o, "addr")) &&
-				!strcmp(json_string_value(json_object_get(o,
-						"addr")), addr))) {
+		if (!*found && (*no >= 0 ? x == *no : a && !strcmp(a, addr))) {
 			*found = 1;
 			*no = x;
 			at = i;
@@ -593,85 +586,76 @@ static char *prop_without(const char *val, int64_t *no, const char *addr,
 	return out;
 }
 
+/* Put val as the property if it is unchanged since mod and node no has
+ * no live key: 0, MV_META_CMPFAIL, or MV_E*. */
+static int prop_swap(struct mv_meta *meta, const char *key, int64_t mod,
+		     const char *live, const char *val, struct mv_err *err)
+{
+	struct mv_meta_rcmp cmps[2] = {
+		{ key, MV_META_CMP_MOD, MV_META_EQ, mod },
+		{ live, MV_META_CMP_MOD, MV_META_EQ, 0 },
+	};
+	struct mv_meta_op op = { MV_META_PUT, key, val, strlen(val) };
+	struct mv_meta_req req = { 0 };
+
+	req.rcmps = cmps;
+	req.nrcmp = 2;
+	req.ops = &op;
+	req.nops = 1;
+	return mv_meta_txn_req(meta, &req, err);
+}
+
 int master_forget(struct master *m, int64_t no, const char *addr,
 		  struct mv_err *err)
 {
+	struct mv_meta *meta = master_meta(m);
 	char live[sizeof(m->prefix) + 32], who[300];
-	struct mv_meta *meta;
 
 	if (no >= 0)
 		snprintf(who, sizeof(who), "node %" PRId64, no);
 	else
 		snprintf(who, sizeof(who), "the node at %.256s", addr);
-	pthread_mutex_lock(&m->lock);
-	meta = m->meta;
-	pthread_mutex_unlock(&m->lock);
 	if (!meta)
 		return mv_err_set(err, MV_EAGAIN, "etcd has not answered yet: "
 				  "cannot forget %s", who);
 	for (int tries = 0;; tries++) {
-		struct kval p = { NULL, 0 }, l = { NULL, 0 };
-		int64_t n = no;
+		char *pv, *lv = NULL, *val;
+		size_t plen, llen;
+		int64_t n = no, mod;
 		int found, rc;
-		char *val;
 
-		rc = mv_meta_get_kv(meta, m->prefix, kval_cb, &p, err);
+		rc = mv_meta_get_rev(meta, m->prefix, &pv, &plen, &mod, err);
 		if (rc < 0)
 			return rc;
-		val = prop_without(p.val, &n, addr, &found);
-		if (found < 0) {
-			free(p.val);
+		val = prop_without(pv, plen, &n, addr, &found);
+		free(pv);
+		if (found < 0)
 			return mv_err_set(err, MV_EINTERNAL, "out of memory");
-		}
 		if (!found) {
-			free(p.val);
 			mv_err_set(err, MV_ESERVER, "%s is not a member", who);
 			return MASTER_NOTMEMBER;
 		}
 		snprintf(live, sizeof(live), "%s/live/%" PRId64, m->prefix, n);
-		rc = mv_meta_get_kv(meta, live, kval_cb, &l, err);
-		if (rc < 0 || l.val)
-			free(val);
-		if (rc < 0) {
-			free(p.val);
-			free(l.val);
-			return rc;
-		}
-		if (l.val) {
-			json_t *j = json_loads(l.val, 0, NULL);
+		rc = mv_meta_get(meta, live, &lv, &llen, err);
+		if (rc == 0) {
+			json_t *j = json_loadb(lv, llen, 0, NULL);
 			const char *a = json_string_value(json_object_get(j,
 								"addr"));
 
 			mv_err_set(err, MV_ESERVER, "node %" PRId64 " is live at "
 				   "%s: stop it first", n, a ? a : "?");
 			json_decref(j);
-			free(p.val);
-			free(l.val);
-			return MASTER_LIVE;
-		}
-		free(p.val);
-		{
-			/* Unchanged since read, and the node still not live. */
-			struct mv_meta_rcmp rc2[2] = {
-				{ m->prefix, MV_META_CMP_MOD, MV_META_EQ, p.mod },
-				{ live, MV_META_CMP_MOD, MV_META_EQ, 0 },
-			};
-			struct mv_meta_op op = { MV_META_PUT, m->prefix, val,
-						 strlen(val) };
-			struct mv_meta_req req = { 0 };
-
-			req.rcmps = rc2;
-			req.nrcmp = 2;
-			req.ops = &op;
-			req.nops = 1;
-			rc = mv_meta_txn_req(meta, &req, err);
-		}
-		free(val);
-		if (rc <= 0) {
+			rc = MASTER_LIVE;
+		} else if (rc == 1) {
+			rc = prop_swap(meta, m->prefix, mod, live, val, err);
 			if (rc == 0)
 				log_info("node %" PRId64 " forgotten", n);
-			return rc;
 		}
+		free(lv);
+		free(val);
+		if (rc != MV_META_CMPFAIL)
+			return rc;
+		mv_err_clear(err);
 		if (tries >= 100)
 			return mv_err_set(err, MV_EAGAIN, "cannot forget %s: "
 					  "'%s' keeps changing", who, m->prefix);
@@ -692,9 +676,7 @@ static int session_holder(struct master *m, const char *session,
 	json_t *j;
 	int rc;
 
-	pthread_mutex_lock(&m->lock);
-	meta = m->meta;
-	pthread_mutex_unlock(&m->lock);
+	meta = master_meta(m);
 	if (!meta)
 		return mv_err_set(err, MV_EAGAIN, "etcd has not answered yet: "
 				  "cannot find session '%s'", session);

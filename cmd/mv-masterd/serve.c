@@ -120,10 +120,8 @@ static int cmd_forget(struct master *m, struct mconn *c, const char *arg)
 	int64_t no = -1;
 	int rc;
 
-	if (strchr(arg, ':')) {
-		if (strlen(arg) > 255)
-			return say(c, "ERR PROTO address too long");
-	} else {
+	/* An address is compared as text: its host may no longer resolve. */
+	if (!strchr(arg, ':')) {
 		char *end;
 		unsigned long long v;
 

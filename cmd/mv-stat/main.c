@@ -71,14 +71,19 @@ int main(int argc, char **argv)
 		case OPT_FORGET: {
 			int64_t no;
 
-			/* A number, or the address mv-stat lists. */
-			if (!strchr(optarg, ':') &&
-			    (rc = mv_tool_int(&t, "--forget", optarg, 0,
-					      UINT32_MAX, &no)))
-				return rc;
-			if (strlen(optarg) > 255 || strpbrk(optarg, " \t\r\n"))
+			/*
+			 * A number, or the address mv-stat lists, compared
+			 * as text: never resolved, as its host may be gone.
+			 */
+			if (!strchr(optarg, ':')) {
+				if ((rc = mv_tool_int(&t, "--forget", optarg,
+						      0, UINT32_MAX, &no)))
+					return rc;
+			} else if (strlen(optarg) > 255 ||
+				   strpbrk(optarg, " \t\r\n")) {
 				return mv_tool_usage(&t, "bad address '%.40s' "
 						     "for --forget", optarg);
+			}
 			forget = optarg;
 			break;
 		}

@@ -1336,20 +1336,6 @@ static void *keeper(void *arg)
  * node takes max+1 in the property key, by compare-and-swap, where max
  * counts the members and "next" - 1 (numbers of members forgotten).
  */
-struct propkv {
-	char *val;
-	int64_t mod;
-};
-
-static int prop_cb(void *arg, const struct mv_meta_kv *kv)
-{
-	struct propkv *p = arg;
-
-	p->val = strndup(kv->val, kv->vlen);
-	p->mod = kv->mod_rev;
-	return p->val ? 0 : MV_EINTERNAL;
-}
-
 static int node_join(struct node *nd, struct mv_err *err)
 {
 	char path[4200], key[512];
@@ -1369,17 +1355,18 @@ static int node_join(struct node *nd, struct mv_err *err)
 	}
 	key_prop(nd, key, sizeof(key), "");
 	for (int tries = 0; ; tries++) {
-		struct propkv p = { NULL, 0 };
 		json_t *j = NULL, *nodes, *mine = NULL;
-		long max = 0;
-		char *val;
+		long max = 0, next;
+		char *val, *pv;
+		size_t plen;
+		int64_t mod;
 
-		rc = mv_meta_get_kv(nd->meta, key, prop_cb, &p, err);
+		rc = mv_meta_get_rev(nd->meta, key, &pv, &plen, &mod, err);
 		if (rc < 0)
 			return rc;
-		if (p.val)
-			j = json_loads(p.val, 0, NULL);
-		free(p.val);
+		if (pv)
+			j = json_loadb(pv, plen, 0, NULL);
+		free(pv);
 		if (!json_is_object(j)) {
 			json_decref(j);
 			j = json_pack("{s:i,s:[]}", "format", 1, "nodes");
@@ -1390,9 +1377,9 @@ static int node_join(struct node *nd, struct mv_err *err)
 			json_object_set_new(j, "nodes", nodes);
 		}
 		/* A forgotten member's number is never given again. */
-		if (json_integer_value(json_object_get(j, "next")) > 0)
-			max = (long)json_integer_value(json_object_get(j,
-							"next")) - 1;
+		next = (long)json_integer_value(json_object_get(j, "next"));
+		if (next > 0)
+			max = next - 1;
 		for (size_t i = 0; i < json_array_size(nodes); i++) {
 			json_t *x = json_array_get(nodes, i);
 			long n = (long)json_integer_value(json_object_get(x, "no"));
@@ -1425,7 +1412,7 @@ static int node_join(struct node *nd, struct mv_err *err)
 			return mv_err_set(err, MV_EINTERNAL, "out of memory");
 		{
 			struct mv_meta_rcmp rc1 = { key, MV_META_CMP_MOD,
-						    MV_META_EQ, p.mod };
+						    MV_META_EQ, mod };
 			struct mv_meta_op op = { MV_META_PUT, key, val,
 						 strlen(val) };
 			struct mv_meta_req req = { 0 };
