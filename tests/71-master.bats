@@ -508,6 +508,11 @@ EOF
 	hold_session S4 2
 	run -0 mv-insert -a "$MASTER" --session S3 "$C" < <(printf '7 8\n')
 	run -0 mv-insert -a "$MASTER" --session S4 "$C" < <(printf '9 9\n')
+	# The list through the master is every node's, not one node's.
+	run -0 mv-flush -a "$MASTER" --list
+	assert_line --regexp "^S3${T}$C${T}1${T}[0-9]+$"
+	assert_line --regexp "^S4${T}$C${T}1${T}[0-9]+$"
+	assert_equal "${#lines[@]}" 2
 	run -0 mv-flush -a "$MASTER" S3 S4
 	run -0 mv-ls -a "$NODE_1" "$C"
 	assert_output --regexp "^$C${T}2${T}l2${T}1${T}"
@@ -517,8 +522,16 @@ EOF
 	run -0 master_says NODE session=S2
 	assert_output --regexp "^OK addr=127\.0\.0\.1:[0-9]+ no=[12]$"
 	# The holder is down: try again later, never another node.
+	hold_session S5 1
+	run -0 mv-insert -a "$MASTER" --session S5 "$C" < <(printf '1 1\n')
 	kill_tcp_node 2
 	poll 8 state_is "$NODE_2" down
 	run -75 mv-flush -a "$MASTER" S1
 	assert_output "mv-flush: session 'S1' is held by node 2, which is down"
+	# A list that lacks a node's sessions says so, and exits 75.
+	run -75 mv-flush -a "$MASTER" --list
+	assert_line --regexp "^S5${T}$C${T}1${T}[0-9]+$"
+	assert_line "mv-flush: node $NODE_2 is down: its sessions are not listed"
+	assert_line "mv-flush: the list lacks the sessions of 1 node of 2"
+	assert_equal "${#lines[@]}" 3
 }

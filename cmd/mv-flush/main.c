@@ -4,6 +4,8 @@
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "client.h"
 #include "tool.h"
 
@@ -28,6 +30,89 @@ static int print_line(void *arg, char *line)
 	mv_out_str(o, line);
 	mv_out_putc(o, '\n');
 	return mv_out_status(o, NULL) == MV_TOOL_EPIPE ? MV_TOOL_EPIPE : 0;
+}
+
+/* The nodes a master's NODES lists, one a line: address, state, ... */
+struct node_ent {
+	char addr[256];
+	int up;
+};
+
+struct nodes {
+	struct node_ent *v;
+	size_t n, cap;
+};
+
+static int add_node(void *arg, char *line)
+{
+	struct nodes *ns = arg;
+	char *state = strchr(line, '\t');
+
+	if (ns->n == ns->cap) {
+		size_t cap = ns->cap ? 2 * ns->cap : 8;
+		struct node_ent *v = realloc(ns->v, cap * sizeof(*v));
+
+		if (!v)
+			return MV_EINTERNAL;
+		ns->v = v;
+		ns->cap = cap;
+	}
+	if (state)
+		*state++ = '\0';
+	snprintf(ns->v[ns->n].addr, sizeof(ns->v[0].addr), "%s", line);
+	ns->v[ns->n++].up = state && !strncmp(state, "up\t", 3);
+	return 0;
+}
+
+/*
+ * --list through a master: every node's sessions (a session lives on one
+ * node), node by node.  A node listed down is skipped, and one up that
+ * does not answer passed over; each is said so on stderr, and the list
+ * is then incomplete: 75 once the others are printed.
+ */
+static int list_cluster(struct mv_tool *t, struct mv_err *err)
+{
+	struct nodes ns = { 0 };
+	size_t missed = 0;
+	int rc;
+
+	rc = mv_client_lines(t->client, "NODES", add_node, &ns, err);
+	if (rc == MV_EINTERNAL && !err->code)
+		mv_err_set(err, rc, "out of memory");
+	mv_client_free(t->client);
+	t->client = NULL;
+	t->at_master = 0;
+	for (size_t i = 0; rc == 0 && i < ns.n; i++) {
+		const char *addr = ns.v[i].addr;
+		struct mv_err e = { 0 };
+
+		if (!ns.v[i].up) {
+			mv_tool_err(t, "node %s is down: its sessions are not "
+				    "listed", addr);
+			missed++;
+			continue;
+		}
+		t->addr = addr;
+		rc = mv_tool_connect(t, &e);
+		if (rc == 0)
+			rc = mv_client_lines(t->client, "SESSIONS", print_line,
+					     &t->out, &e);
+		mv_client_free(t->client);
+		t->client = NULL;
+		if (rc < 0 && rc != MV_TOOL_EPIPE) {
+			mv_tool_err(t, "%s: its sessions are not listed",
+				    e.msg);
+			missed++;
+			rc = 0;
+		}
+	}
+	t->addr = NULL;
+	free(ns.v);
+	if (rc == 0 && missed)
+		rc = mv_err_set(err, MV_EAGAIN, "the list lacks the sessions "
+				"of %zu node%s of %zu", missed,
+				missed > 1 ? "s" : "", ns.n);
+	return rc;
 }
 
 int main(int argc, char **argv)
@@ -69,8 +154,12 @@ int main(int argc, char **argv)
 	for (int i = optind; i < argc; i++)
 		if ((rc = mv_name_check(argv[i], &err)) < 0)
 			return mv_tool_exit(&t, rc, &err);
-	/* Through a master: the node of each session named, in turn. */
+	/*
+	 * Through a master: the node of each session named, in turn; the
+	 * list stays at the master to ask every node.
+	 */
 	t.session = list ? NULL : argv[optind];
+	t.at_master = list;
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
 
@@ -78,8 +167,9 @@ int main(int argc, char **argv)
 		if (header)
 			mv_out_str(&t.out,
 				   "session\tcollection\trows\tidle_seconds\n");
-		rc = mv_client_lines(t.client, "SESSIONS", print_line, &t.out,
-				     &err);
+		rc = t.master ? list_cluster(&t, &err) :
+			mv_client_lines(t.client, "SESSIONS", print_line,
+					&t.out, &err);
 		return mv_tool_exit(&t, rc, &err);
 	}
 	for (int i = optind; i < argc; i++) {
