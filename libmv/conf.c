@@ -120,6 +120,7 @@ int mv_conf_init(struct mv_conf *c, struct mv_err *err)
 	c->history_retention = 24 * 3600;
 	c->num_nodes = 1;
 	c->sync_timeout = MV_SYNC_TIMEOUT_DEFAULT;
+	c->heartbeat_timeout = MV_HEARTBEAT_TIMEOUT_DEFAULT;
 	c->data_dir = mv_home();
 	c->user = strdup("default");
 	c->cluster_id = strdup("embedded");
@@ -276,6 +277,21 @@ int mv_conf_set(struct mv_conf *c, const char *key, const char *val,
 		if (parse_int(val, 1, 3600, &v) < 0)
 			goto bad;
 		c->sync_timeout = (int)v;
+	} else if (!strcmp(key, "heartbeat_timeout")) {
+		char *end;
+		double d;
+
+		errno = 0;
+		d = strtod(val, &end);
+		if (end == val || *end || errno ||
+		    !(d >= MV_HEARTBEAT_TIMEOUT_MIN) ||
+		    d > MV_HEARTBEAT_TIMEOUT_MAX)
+			return mv_err_set(err, MV_ECONFIG, "bad value for "
+					  "'heartbeat_timeout': '%.80s' (want "
+					  "%g to %g seconds)", val,
+					  MV_HEARTBEAT_TIMEOUT_MIN,
+					  MV_HEARTBEAT_TIMEOUT_MAX);
+		c->heartbeat_timeout = d;
 	} else if (!strcmp(key, "listen")) {
 		if (c->nlisten == MV_LISTEN_MAX)
 			return mv_err_set(err, MV_ECONFIG,

@@ -18,6 +18,10 @@
 #define MV_IO_TIMEOUT_DEFAULT 30		/* s */
 #define MV_MAX_CONNECTIONS_DEFAULT 1024
 #define MV_SYNC_TIMEOUT_DEFAULT 10		/* s */
+/* The master's: s without a heartbeat's answer before a node is down. */
+#define MV_HEARTBEAT_TIMEOUT_DEFAULT 3.0
+#define MV_HEARTBEAT_TIMEOUT_MIN 1.0
+#define MV_HEARTBEAT_TIMEOUT_MAX 3600.0
 
 struct mv_conf {
 	int auto_flush;
@@ -32,6 +36,8 @@ struct mv_conf {
 	int num_replicas, num_nodes, sync_level;
 	int num_nodes_set;		/* num_nodes given: it bounds num_replicas */
 	int sync_timeout;		/* s a flush waits for sync_level replicas */
+	double heartbeat_timeout;	/* s; the master's (a node checks it,
+					 * so that one mv.conf serves both) */
 	int nlisten;
 	char *listen[MV_LISTEN_MAX];
 	char *data_dir;

@@ -88,6 +88,14 @@ EOF
 		"$MV_TEST_ETCD" >"$MV_HOME/mv.conf"
 	run -0 mv-masterd -n
 	assert_output "mv-masterd: configuration ok"
+	# One mv.conf serves the master and the nodes: a node checks the
+	# master's key, and the master takes the nodes' keys.
+	printf 's3_endpoint = file:%s\n' "$BATS_TEST_TMPDIR/s3" >>"$MV_HOME/mv.conf"
+	run -0 mv-noded -n
+	assert_output "mv-noded: configuration ok"
+	run -0 mv-masterd -n
+	run -78 mv-noded -n --heartbeat_timeout=0.5
+	assert_output "mv-noded: bad value for 'heartbeat_timeout': '0.5' (want 1 to 3600 seconds)"
 	printf 'etcd\n' >"$BATS_TEST_TMPDIR/bad.conf"
 	run -78 mv-masterd -c "$BATS_TEST_TMPDIR/bad.conf"
 	assert_output "mv-masterd: $BATS_TEST_TMPDIR/bad.conf:1: want key = value"
@@ -461,7 +469,7 @@ EOF
 	assert_equal "${#lines[@]}" 3
 }
 
-@test "a client outside the master's allow-list is refused with DENIED (77)" {
+@test "a client outside the master's allow-list is refused with DENIED (77); a node refusing the master is down, and the log says why" {
 	start_tcp_node 1
 	join_node 1
 	start_master --allow=10.0.0.0/8
@@ -479,6 +487,16 @@ EOF
 	join_node 1
 	start_master --allow=10.0.0.0/8 --allow=127.0.0.0/8
 	run -0 mv-ls -a "$MASTER"
+	# A node whose allow-list leaves the master out refuses its
+	# heartbeats: down, and the master's log says why.
+	start_tcp_node 2 --allow=10.0.0.0/8
+	join_node 2
+	poll 5 grep -q "node 2 at $NODE_2 does not answer the heartbeat: it refuses the master's address: its allow must cover it" "$MASTER_LOG"
+	run -0 mv-stat -a "$MASTER"
+	assert_line --regexp "^$NODE_2${T}down${T}"
+	# A node reachable from other hosts with the default list says so.
+	run -0 mv-noded -n --listen=0.0.0.0:7531
+	assert_line --partial "listening on 0.0.0.0:7531 with the default allow (127.0.0.1/32, ::1/128): clients on other hosts are refused; set allow (mv.conf(5))"
 }
 
 @test "a named session's commands go to the node that holds it" {

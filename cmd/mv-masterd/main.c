@@ -53,33 +53,10 @@ static void usage(FILE *f)
 "It stores nothing.  See mv-masterd(8).\n");
 }
 
-/* The master's own key, then those of mv.conf(5). */
-static int set_key(struct master *m, const char *key, const char *val,
-		   struct mv_err *err)
-{
-	if (!strcmp(key, "heartbeat_timeout")) {
-		char *end;
-		double v;
-
-		errno = 0;
-		v = strtod(val, &end);
-		if (end == val || *end || errno || !(v >= HEARTBEAT_TIMEOUT_MIN) ||
-		    v > HEARTBEAT_TIMEOUT_MAX)
-			return mv_err_set(err, MV_ECONFIG, "bad value for "
-					  "'heartbeat_timeout': '%.80s' (want "
-					  "%g to %g seconds)", val,
-					  HEARTBEAT_TIMEOUT_MIN,
-					  HEARTBEAT_TIMEOUT_MAX);
-		m->hb_timeout = v;
-		return 0;
-	}
-	return mv_conf_set(&m->conf, key, val, err);
-}
-
 static int master_set(void *m, const char *key, const char *val,
 		      struct mv_err *err)
 {
-	return set_key(m, key, val, err);
+	return mv_conf_set(&((struct master *)m)->conf, key, val, err);
 }
 
 int main(int argc, char **argv)
@@ -95,7 +72,6 @@ int main(int argc, char **argv)
 	rc = mv_args_parse(&args, argc, argv, "mv-masterd", usage);
 	if (rc >= 0)
 		return rc;
-	m->hb_timeout = HEARTBEAT_TIMEOUT_DEFAULT;
 	if (mv_conf_init(&m->conf, &err) < 0)
 		goto conf_fail;
 	home = mv_home();

@@ -15,9 +15,6 @@
 #include "net.h"
 
 #define MASTER_NODES_MAX 256		/* nodes of one cluster */
-#define HEARTBEAT_TIMEOUT_DEFAULT 3.0	/* s without an answer: down */
-#define HEARTBEAT_TIMEOUT_MIN 1.0
-#define HEARTBEAT_TIMEOUT_MAX 3600.0
 #define HEARTBEAT_EVERY_MS 1000		/* a LOAD to every node */
 #define MASTER_LINE_MAX 1024		/* a request line */
 #define MASTER_FIRST_READ_MS 3000	/* a NODE waits for the first read */
@@ -43,12 +40,12 @@ struct mnode {
 	int64_t held, limit;		/* LOAD's: memory_limit's measure */
 	int assigned;			/* clients sent since the last LOAD */
 	int logged_up;			/* the state last logged */
+	int logged_never;		/* "does not answer" said, never up */
 	int poke;			/* heartbeat now: it just went live */
 };
 
 struct master {
 	struct mv_conf conf;
-	double hb_timeout;		/* s */
 	char prefix[MV_NAME_MAX * 2 + 32]; /* /<user>/<cluster_id>_property */
 	struct mv_meta *meta;		/* NULL until etcd first answers */
 	pthread_mutex_t lock;		/* the nodes, meta and loaded */

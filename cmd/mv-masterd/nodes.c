@@ -33,7 +33,7 @@ int mnode_up(const struct master *m, const struct mnode *n, double now)
 		return 0;
 	if (n->fail_since == 0)
 		return 1;
-	return n->answered && now - n->fail_since < m->hb_timeout;
+	return n->answered && now - n->fail_since < m->conf.heartbeat_timeout;
 }
 
 const char *mnode_addr(const struct mnode *n)
@@ -113,6 +113,11 @@ static int ask_load(int fd, int ms, char *out, size_t cap, char *why,
 			*nl = '\0';
 			if (nl > out && nl[-1] == '\r')
 				nl[-1] = '\0';
+			if (!strncmp(out, "ERR DENIED", 10)) {
+				snprintf(why, wcap, "it refuses the master's "
+					 "address: its allow must cover it");
+				return -1;
+			}
 			if (strncmp(out, "OK ", 3)) {
 				snprintf(why, wcap, "LOAD answered '%.80s'", out);
 				return -1;
@@ -191,10 +196,17 @@ static void *heartbeat(void *arg)
 			n->limit = limit;
 			n->assigned = 0;
 			n->why[0] = '\0';
+			n->logged_never = 1;
 		} else {
 			if (n->fail_since == 0)
 				n->fail_since = master_now();
 			snprintf(n->why, sizeof(n->why), "%s", why);
+		}
+		/* Down from the start (no state change to log): why, once. */
+		if (!ok && !n->logged_up && !n->logged_never && n->live) {
+			n->logged_never = 1;
+			log_warnx("node %" PRIu32 " at %s does not answer the "
+				  "heartbeat: %s", n->no, addr, why);
 		}
 		if (mnode_up(m, n, master_now()) != n->logged_up) {
 			n->logged_up = !n->logged_up;

@@ -240,7 +240,7 @@ int main(int argc, char **argv)
 	int rc;
 	int lfds[MV_LISTEN_MAX];
 	struct mv_cidr allow[MV_ALLOW_MAX + 2];
-	int nallow = 0;
+	int nallow = 0, def_allow;
 	pthread_t tick, hk;
 
 	start_env(argv);
@@ -268,7 +268,8 @@ int main(int argc, char **argv)
 		snprintf(def, sizeof(def), "unix:%s/mv.sock", home);
 		mv_conf_set(&nd.conf, "listen", def, NULL);
 	}
-	if (nd.conf.nallow == 0) {
+	def_allow = nd.conf.nallow == 0;
+	if (def_allow) {
 		mv_conf_set(&nd.conf, "allow", "127.0.0.1/32", NULL);
 		mv_conf_set(&nd.conf, "allow", "::1/128", NULL);
 	}
@@ -279,6 +280,14 @@ int main(int argc, char **argv)
 		struct mv_addr a;
 		if (mv_addr_parse(nd.conf.listen[i], &a, &err) < 0)
 			goto conf_fail;
+		/* Reachable from other hosts, which the default refuses. */
+		if (def_allow && a.family != AF_UNIX &&
+		    !mv_cidr_allow(allow, nallow, (struct sockaddr *)&a.ss))
+			log_warnx("listening on %s with the default allow "
+				  "(127.0.0.1/32, ::1/128): clients%s on other "
+				  "hosts are refused; set allow (mv.conf(5))",
+				  a.text, nd.conf.etcd ? ", the master and "
+				  "the other nodes" : "");
 	}
 	if (mv_conf_cluster_check(&nd.conf, &err) < 0)
 		goto conf_fail;
