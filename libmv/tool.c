@@ -231,9 +231,10 @@ static int via_master(struct mv_tool *t, struct mv_client *m,
 		struct mv_err e = { 0 };
 		struct mv_client *c;
 
-		snprintf(line, sizeof(line), "NODE%s%s%s%s",
+		snprintf(line, sizeof(line), "NODE%s%s%s%s%s%s",
 			 t->session ? " session=" : "",
 			 t->session ? t->session : "",
+			 t->coll ? " coll=" : "", t->coll ? t->coll : "",
 			 avoid[0] ? " avoid=" : "", avoid);
 		rc = mv_client_cmd(m, line, reply, sizeof(reply), err);
 		if (rc < 0)

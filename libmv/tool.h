@@ -57,10 +57,13 @@ struct mv_tool {
 	 * Given a master's address (HOST:PORT; mv-masterd answers HELLO with
 	 * server=mv-masterd/...), mv_tool_connect asks it NODE and connects
 	 * to the node it names: with session set, the node that holds that
-	 * named session.  at_master: stay connected to the master instead
-	 * (mv-stat); master is then 1 when the server is one.
+	 * named session; with coll (mv-index), the node ranked first for
+	 * that collection, where its builds run.  at_master: stay
+	 * connected to the master instead (mv-stat); master is then 1 when
+	 * the server is one.
 	 */
 	const char *session;
+	const char *coll;
 	int at_master;
 	int master;
 	struct mv_out out;

@@ -117,8 +117,12 @@ EOF
 	[ "$SECONDS" -le 4 ]
 	run -0 master_says NODE session=9bad
 	assert_output --regexp "^ERR BADNAME "
+	run -0 master_says NODE coll=9bad
+	assert_output --regexp "^ERR BADNAME "
+	run -0 master_says NODE session=a coll=b
+	assert_output "ERR PROTO session= and coll= do not go together"
 	run -0 master_says NODE where=here
-	assert_output "ERR PROTO bad argument 'where=here': want session=NAME or avoid=HOST:PORT"
+	assert_output "ERR PROTO bad argument 'where=here': want session=NAME, coll=NAME or avoid=HOST:PORT"
 	run -0 master_says INSERT x 1 2 8
 	assert_output "ERR PROTO unknown verb for mv-masterd: ask NODE for a node"
 	run -0 master_says FORGET
@@ -155,6 +159,24 @@ EOF
 	done
 	run -0 master_says NODE
 	assert_output "OK addr=$NODE_2 no=2"
+	# A collection's index commands: the node ranked first for its name,
+	# whatever the loads (node 1 is the busier), each time; avoided, the
+	# other.  Over many names, both nodes are first for some.
+	local a c first other seen=
+	for c in c1 c2 c3 c4 c5 c6 c7 c8 c9 c10 c11 c12; do
+		run -0 master_says NODE coll=$c
+		first=$output
+		seen+=" ${first##* }"
+		for i in 1 2; do
+			run -0 master_says NODE coll=$c
+			assert_output "$first"
+		done
+		[[ $first == *"addr=$NODE_1 "* ]] && other=$NODE_2 || other=$NODE_1
+		a=${first#OK addr=}
+		run -0 master_says NODE coll=$c avoid=${a%% *}
+		assert_output --partial "addr=$other "
+	done
+	[[ $seen == *no=1* && $seen == *no=2* ]]
 }
 
 @test "tools through the master reach a node: mv-create, mv-insert, mv-search, mv-ls with -a MASTER" {
@@ -393,6 +415,35 @@ EOF
 	done
 	start_cluster_node 2 --num_replicas=1
 	poll 5 state_is "$NODE_2" up
+}
+
+@test "mv-index through the master: a build, its --status and a second build meet on one node" {
+	# A user of its own: one etcd serves the file, a user one cluster.
+	export MV_USER=u${BATS_TEST_NUMBER}_$RANDOM
+	start_cluster_node 1 --user="$MV_USER"
+	start_cluster_node 2 --user="$MV_USER"
+	start_master --user="$MV_USER"
+	poll 5 state_is "$NODE_1" up
+	poll 5 state_is "$NODE_2" up
+	run -0 mv-create -a "$MASTER" "$C" --dim 64
+	python3 -c 'import random, struct, sys
+r = random.Random(7)
+w = sys.stdout.buffer
+for i in range(30000):
+    w.write(struct.pack("<i64f", 64, *[r.random() for _ in range(64)]))
+' >"$BATS_TEST_TMPDIR/v.fvecs"
+	run -0 mv-insert -a "$MASTER" "$C" "$BATS_TEST_TMPDIR/v.fvecs"
+	run -0 mv-index -a "$MASTER" "$C" --type HNSW32 --no-wait
+	# Each question below goes to the master again: the least loaded
+	# node would be the other one, which knows nothing of the build.
+	run -0 mv-index -a "$MASTER" "$C" --status
+	assert_line --regexp "^state=(running|done)$"
+	assert_line "spec=HNSW32"
+	run -75 mv-index -a "$MASTER" "$C" --type Flat
+	assert_output --regexp "an index build of '$C' \(HNSW32, started .* is under way"
+	poll 60 bash -c "mv-index -a '$MASTER' '$C' --status | grep -qx state=done"
+	run -0 mv-ls -a "$MASTER" "$C"
+	assert_output --regexp "${T}HNSW32$"
 }
 
 @test "a node that cannot listen on its address exits 78 and joins nobody: no stray member" {

@@ -116,6 +116,8 @@ int main(int argc, char **argv)
 	if (type && (rc = mv_index_spec(type, params, factory, sizeof(factory),
 					&err)) < 0)
 		return mv_tool_usage(&t, "%s", err.msg);
+	/* Through a master: the node of the collection's builds. */
+	t.coll = name;
 	if ((rc = mv_tool_connect(&t, &err)) < 0)
 		return mv_tool_exit(&t, rc, &err);
 

@@ -73,13 +73,17 @@ const char *mnode_addr(const struct mnode *n);
  * The node a client goes to: the up node with the least load (ties: the
  * lowest number), where one failing its heartbeats loses to any that
  * answers and one in the comma-separated list avoid to any other; with
- * session not NULL, the node holding that session, if it holds one.
+ * session not NULL, the node holding that session, if it holds one;
+ * with coll (a collection's index commands), the up node ranked first
+ * for that name (rank.h) instead of the least loaded, so that a build,
+ * its --status and a second build asked meanwhile all go to one node.
  * With no node up it waits, at most MASTER_NODE_WAIT_MS, for one: nodes
  * started with the master are not up yet.  0 and addr/no filled, or
  * MV_EAGAIN with err saying why.
  */
-int master_pick(struct master *m, const char *session, const char *avoid,
-		char *addr, size_t cap, uint32_t *no, struct mv_err *err);
+int master_pick(struct master *m, const char *session, const char *coll,
+		const char *avoid, char *addr, size_t cap, uint32_t *no,
+		struct mv_err *err);
 
 /*
  * Remove node no, or with no < 0 the member whose address is addr, from

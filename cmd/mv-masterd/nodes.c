@@ -18,6 +18,7 @@
 #include "client.h"
 #include "log.h"
 #include "master.h"
+#include "rank.h"
 
 double master_now(void)
 {
@@ -721,9 +722,28 @@ static int listed_in(const char *addr, const char *list)
 	return 0;
 }
 
-/* The up node a client goes to (master.lock held), or NULL. */
-static struct mnode *least_loaded(struct master *m, const char *avoid,
-				  double now)
+/* Whether n goes before best: by load, or, given coll, by rank. */
+static int better(const struct mnode *n, const struct mnode *best,
+		  const char *coll)
+{
+	if (coll) {
+		uint64_t hn = mv_rank_hash(coll, n->no);
+		uint64_t hb = mv_rank_hash(coll, best->no);
+
+		return hn > hb || (hn == hb && n->no < best->no);
+	}
+	return n->load + n->assigned < best->load + best->assigned ||
+	       (n->load + n->assigned == best->load + best->assigned &&
+		n->no < best->no);
+}
+
+/*
+ * The up node a client goes to (master.lock held), or NULL: the least
+ * loaded, or, for a collection's index commands (coll), the one ranked
+ * first for it, so that a build and the questions about it meet.
+ */
+static struct mnode *pick_up(struct master *m, const char *coll,
+			     const char *avoid, double now)
 {
 	struct mnode *best = NULL;
 
@@ -753,16 +773,15 @@ static struct mnode *least_loaded(struct master *m, const char *avoid,
 				continue;
 			}
 		}
-		if (n->load + n->assigned < best->load + best->assigned ||
-		    (n->load + n->assigned == best->load + best->assigned &&
-		     n->no < best->no))
+		if (better(n, best, coll))
 			best = n;
 	}
 	return best;
 }
 
-int master_pick(struct master *m, const char *session, const char *avoid,
-		char *addr, size_t cap, uint32_t *no, struct mv_err *err)
+int master_pick(struct master *m, const char *session, const char *coll,
+		const char *avoid, char *addr, size_t cap, uint32_t *no,
+		struct mv_err *err)
 {
 	struct mnode *best = NULL;
 	struct timespec ts;
@@ -797,7 +816,7 @@ int master_pick(struct master *m, const char *session, const char *avoid,
 	} else {
 		/* None up: nodes started with the master come up soon. */
 		ts = deadline(MASTER_NODE_WAIT_MS);
-		while (!(best = least_loaded(m, avoid, master_now())) &&
+		while (!(best = pick_up(m, coll, avoid, master_now())) &&
 		       pthread_cond_timedwait(&m->changed, &m->lock, &ts) == 0)
 			;
 	}

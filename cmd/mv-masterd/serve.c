@@ -88,10 +88,10 @@ static int cmd_nodes(struct master *m, struct mconn *c, int limits)
 	return rc < 0 ? -1 : say(c, "END");
 }
 
-/* NODE [session=NAME] [avoid=HOST:PORT] */
+/* NODE [session=NAME | coll=NAME] [avoid=HOST:PORT[,...]] */
 static int cmd_node(struct master *m, struct mconn *c, int argc, char **argv)
 {
-	const char *session = NULL, *avoid = NULL;
+	const char *session = NULL, *coll = NULL, *avoid = NULL;
 	struct mv_err e = { 0 };
 	char addr[256];
 	uint32_t no;
@@ -101,14 +101,22 @@ static int cmd_node(struct master *m, struct mconn *c, int argc, char **argv)
 			session = argv[i] + 8;
 			if (mv_name_check(session, &e) < 0)
 				return say(c, "ERR BADNAME %s", e.msg);
+		} else if (!strncmp(argv[i], "coll=", 5)) {
+			coll = argv[i] + 5;
+			if (mv_name_check(coll, &e) < 0)
+				return say(c, "ERR BADNAME %s", e.msg);
 		} else if (!strncmp(argv[i], "avoid=", 6) && argv[i][6]) {
 			avoid = argv[i] + 6;
 		} else {
 			return say(c, "ERR PROTO bad argument '%.64s': want "
-				   "session=NAME or avoid=HOST:PORT", argv[i]);
+				   "session=NAME, coll=NAME or avoid=HOST:PORT",
+				   argv[i]);
 		}
 	}
-	if (master_pick(m, session, avoid, addr, sizeof(addr), &no, &e) < 0)
+	if (session && coll)
+		return say(c, "ERR PROTO session= and coll= do not go together");
+	if (master_pick(m, session, coll, avoid, addr, sizeof(addr), &no,
+			&e) < 0)
 		return say(c, "ERR BUSY %s", e.msg);
 	return say(c, "OK addr=%s no=%" PRIu32, addr, no);
 }

@@ -340,7 +340,7 @@ int node_index_search(struct coll *c, const float *q, size_t nq, size_t k,
 /*
  * place.c: placement in a cluster.  A unit (an index with the segments
  * it covers, or a segment no index covers) is held by the 1 +
- * num_replicas live nodes with the highest node_place_hash(its storage
+ * num_replicas live nodes with the highest mv_rank_hash(its storage
  * path, node number); every node computes the same from the live keys.
  */
 #define PLACE_NODES_MAX 64
@@ -376,7 +376,6 @@ struct place {
 	uint64_t clean_gen;
 	int64_t loaded_rev;
 };
-uint64_t node_place_hash(const char *unit, uint32_t no);
 /* The want highest of n nodes for unit, best first, into out: how many. */
 size_t node_place_pick(const char *unit, const uint32_t *nos, size_t n,
 		       size_t want, uint32_t *out);

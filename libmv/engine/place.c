@@ -22,26 +22,10 @@
 #include <unistd.h>
 #include "internal.h"
 #include "log.h"
+#include "rank.h"
 #include "segfile.h"
 
 #define PLACE_PASS_MS 1000
-
-static uint64_t mix64(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ULL;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
-	return x ^ (x >> 31);
-}
-
-uint64_t node_place_hash(const char *unit, uint32_t no)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (const unsigned char *p = (const unsigned char *)unit; *p; p++)
-		h = (h ^ *p) * 0x100000001b3ULL;
-	return mix64(h ^ mix64(no));
-}
 
 size_t node_place_pick(const char *unit, const uint32_t *nos, size_t n,
 		       size_t want, uint32_t *out)
@@ -52,7 +36,7 @@ size_t node_place_pick(const char *unit, const uint32_t *nos, size_t n,
 	if (want > PLACE_NODES_MAX)
 		want = PLACE_NODES_MAX;
 	for (size_t i = 0; i < n; i++) {
-		uint64_t h = node_place_hash(unit, nos[i]);
+		uint64_t h = mv_rank_hash(unit, nos[i]);
 		size_t pos = got < want ? got++ : want;
 
 		/* Insertion into the descending top; ties by smaller number. */
