@@ -226,6 +226,18 @@ int mv_store_clean_tmp(struct mv_store *s, struct mv_err *err)
 	return s->ops->clean_tmp(s->impl, err);
 }
 
+int mv_store_clean_uploads(struct mv_store *s, const char *prefix,
+			   struct mv_err *err)
+{
+	int rc;
+
+	if (!s->ops->clean_uploads)
+		return 0;
+	if ((rc = path_check(prefix, 1, err)) < 0)
+		return rc;
+	return s->ops->clean_uploads(s->impl, prefix, err);
+}
+
 const char *mv_store_local_dir(struct mv_store *s)
 {
 	return s->ops->local_dir ? s->ops->local_dir(s->impl) : NULL;

@@ -155,6 +155,16 @@ int mv_store_list(struct mv_store *s, const char *prefix,
 int mv_store_clean_tmp(struct mv_store *s, struct mv_err *err);
 
 /*
+ * Abort the multipart uploads under prefix that were never completed
+ * nor aborted (a process killed while it streamed a large object) and
+ * return how many, or MV_E*.  Call it only for names nobody may be
+ * writing now (a cluster node's own, at its start).  A store without
+ * uploads has none: 0.
+ */
+int mv_store_clean_uploads(struct mv_store *s, const char *prefix,
+			   struct mv_err *err);
+
+/*
  * The directory that holds the objects as files, local_dir/path, for a
  * fast path that needs a real file (e.g. a library that opens by name), or
  * NULL when the implementation has none.  Valid until mv_store_close.
@@ -195,6 +205,8 @@ struct mv_store_ops {
 		    int (*fn)(void *, const char *, uint64_t), void *arg,
 		    struct mv_err *err);
 	int (*clean_tmp)(void *impl, struct mv_err *err);
+	int (*clean_uploads)(void *impl, const char *prefix,
+			     struct mv_err *err);	/* may be NULL */
 	int (*begin)(void *impl, const char *path, void **w,
 		     struct mv_err *err);
 	int (*append)(void *impl, void *w, const struct iovec *iov,

@@ -1031,7 +1031,7 @@ static int s3_clean_tmp(void *impl, struct mv_err *err)
 {
 	(void)impl;
 	(void)err;
-	return 0;	/* S3 objects appear whole; uploads are aborted */
+	return 0;	/* S3 objects appear whole: uploads, below */
 }
 
 /*
@@ -1274,6 +1274,133 @@ static void s3_close(void *impl)
 	free(s);
 }
 
+/*
+ * The markers of the next ListMultipartUploads page, malloc'ed into
+ * *key and *id, or NULL on the last page.
+ */
+static int uploads_next(const struct req *r, char **key, char **id)
+{
+	const char *end = r->out.p + r->out.len, *v;
+	size_t vl;
+
+	*key = *id = NULL;
+	if (!xml_tag(r->out.p, end, "IsTruncated", &v, &vl) || vl != 4 ||
+	    memcmp(v, "true", 4))
+		return 0;
+	if (!xml_tag(r->out.p, end, "NextKeyMarker", &v, &vl) || !vl ||
+	    !(*key = malloc(vl + 1)) || xml_text(v, vl, 0, *key, vl + 1) < 0)
+		goto bad;
+	if (xml_tag(r->out.p, end, "NextUploadIdMarker", &v, &vl) &&
+	    (!(*id = malloc(vl + 1)) || xml_text(v, vl, 0, *id, vl + 1) < 0))
+		goto bad;
+	return 0;
+bad:
+	free(*key);
+	free(*id);
+	*key = *id = NULL;
+	return -1;
+}
+
+/* Abort every <Upload> of a ListMultipartUploads page; how many. */
+static int uploads_abort(struct s3 *s, const struct req *r,
+			 struct mv_err *err)
+{
+	const char *p = r->out.p, *end = r->out.p + r->out.len, *v, *next;
+	char key[3 * MV_STORE_PATH_MAX + 64], id[1024];
+	size_t plen = strlen(s->prefix), vl;
+	int n = 0, rc;
+
+	if (!p || !memmem(p, r->out.len, "<ListMultipartUploadsResult", 27))
+		return mv_err_set(err, MV_EPROTO, "s3 uploads '%s': not a "
+				  "ListMultipartUploadsResult", s->bucket);
+	while ((next = xml_tag(p, end, "Upload", &v, &vl))) {
+		const char *ve = v + vl, *kv, *iv;
+		size_t kl, il;
+		struct req d = { .method = "DELETE", .fd = -1,
+				 .max = S3_XML_MAX };
+
+		if (!xml_tag(v, ve, "Key", &kv, &kl) ||
+		    !xml_tag(v, ve, "UploadId", &iv, &il) ||
+		    xml_text(kv, kl, 0, key, sizeof(key)) < 0 ||
+		    xml_text(iv, il, 0, id, sizeof(id)) < 0 || !*id)
+			return mv_err_set(err, MV_EPROTO, "s3 uploads '%s': "
+					  "bad <Upload>", s->bucket);
+		p = next;
+		if (strncmp(key, s->prefix, plen) || !key[plen])
+			continue;
+		d.path = key + plen;
+		if (!(d.query = upload_query(id, 0)))
+			return mv_err_set(err, MV_EINTERNAL, "out of memory");
+		rc = s3_do(s, &d, err);
+		/* 404: completed or aborted meanwhile, as wanted. */
+		if (rc == 0 && d.status != 404 &&
+		    (d.status < 200 || d.status > 299))
+			rc = s3_fail(s, &d, err);
+		free((char *)d.query);
+		req_release(&d);
+		if (rc < 0)
+			return rc;
+		n++;
+	}
+	return n;
+}
+
+static int s3_clean_uploads(void *impl, const char *prefix,
+			    struct mv_err *err)
+{
+	struct s3 *s = impl;
+	char *full = NULL, *key = NULL, *id = NULL;
+	int rc = 0, n = 0;
+
+	if (asprintf(&full, "%s%s", s->prefix, prefix) < 0)
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	do {
+		struct dbuf q = { NULL, 0, 0, SIZE_MAX };
+		struct req r = { .method = "GET", .fd = -1,
+				 .max = S3_XML_MAX };
+		char *lkey = key, *lid = id;
+
+		/* The query's names in order, as SigV4 signs them. */
+		if ((key && (dbuf_str(&q, "key-marker=") < 0 ||
+			     dbuf_enc(&q, key, 0) < 0 ||
+			     dbuf_str(&q, "&") < 0)) ||
+		    dbuf_str(&q, "prefix=") < 0 || dbuf_enc(&q, full, 0) < 0 ||
+		    (id && (dbuf_str(&q, "&upload-id-marker=") < 0 ||
+			    dbuf_enc(&q, id, 0) < 0)) ||
+		    dbuf_str(&q, "&uploads=") < 0) {
+			free(q.p);
+			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
+			break;
+		}
+		r.query = q.p;
+		rc = s3_do(s, &r, err);
+		if (rc == 0 && r.status != 200)
+			rc = s3_fail(s, &r, err);
+		if (rc == 0 && (rc = uploads_abort(s, &r, err)) >= 0) {
+			n += rc;
+			rc = uploads_next(&r, &key, &id) < 0 ?
+				mv_err_set(err, MV_EPROTO, "s3 uploads '%s': "
+					   "truncated without markers",
+					   s->bucket) : 0;
+		} else {
+			key = id = NULL;
+		}
+		/* A server that sends the same page again would loop. */
+		if (rc == 0 && key && lkey && !strcmp(key, lkey) &&
+		    !strcmp(id ? id : "", lid ? lid : ""))
+			rc = mv_err_set(err, MV_EPROTO, "s3 uploads '%s': the "
+					"same markers twice", s->bucket);
+		free(lkey);
+		free(lid);
+		req_release(&r);
+		free(q.p);
+	} while (rc == 0 && key);
+	free(key);
+	free(id);
+	free(full);
+	return rc < 0 ? rc : n;
+}
+
 static const struct mv_store_ops s3_ops = {
 	.name = "s3",
 	.put = s3_put,
@@ -1284,6 +1411,7 @@ static const struct mv_store_ops s3_ops = {
 	.del = s3_del,
 	.list = s3_list,
 	.clean_tmp = s3_clean_tmp,
+	.clean_uploads = s3_clean_uploads,
 	.begin = s3_begin,
 	.append = s3_append,
 	.commit = s3_commit,

@@ -209,6 +209,36 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 	grep -q "joined cluster '$CID' as node" "$BATS_TEST_TMPDIR/n3.log"
 }
 
+@test "uploads a node killed mid-stream left in S3 are aborted when it starts again; another node's are not" {
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	# The collection's directory in the bucket: <user>/<name>-<token>.
+	run -0 etcdctl --endpoints="$ETCD" get --print-value-only \
+		"/$MV_USER/things/schema"
+	local token dir no
+	token=$(sed -n 's/.*"token":"\([0-9a-f]*\)".*/\1/p' <<<"$output")
+	[ -n "$token" ]
+	dir=$MV_USER/things-$token
+	no=$(sed -n "s/.*joined cluster '$CID' as node \([0-9]*\).*/\1/p" \
+		"$BATS_TEST_TMPDIR/n3.log")
+	[ -n "$no" ]
+	kill -KILL "${PID[3]}"
+	wait "${PID[3]}" 2>/dev/null || true
+	PID[3]=
+	# What a kill during a large flush leaves: an upload begun, a part
+	# sent, never completed nor aborted; and one of another node's.
+	python3 "$MV_ROOT/tests/helpers/s3uploads.py" start "$dir/n$no-1-dead.vec"
+	python3 "$MV_ROOT/tests/helpers/s3uploads.py" start "$dir/n$((no + 7))-1-busy.vec"
+	run -0 python3 "$MV_ROOT/tests/helpers/s3uploads.py" list "$dir/"
+	assert_equal "${#lines[@]}" 2
+	node_up 3 --num_replicas=2
+	run -0 python3 "$MV_ROOT/tests/helpers/s3uploads.py" list "$dir/"
+	assert_output "$dir/n$((no + 7))-1-busy.vec"
+	grep -q "aborted 1 unfinished uploads of this node's" "$BATS_TEST_TMPDIR/n3.log"
+	python3 "$MV_ROOT/tests/helpers/s3uploads.py" abort "$dir/"
+	[ "$(nearest 3 '1 1 1 1')" = 1 ]
+}
+
 @test "etcd stopped: a write exits 75, searches answer; etcd back: writes work again" {
 	run -0 mv-create -a "${ADDR[1]}" things --dim 4
 	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things

@@ -319,6 +319,7 @@ int node_open(struct node *nd, struct mv_err *err)
 		const char *ld = mv_store_local_dir(nd->store);
 		size_t dl = strlen(nd->conf.data_dir);
 		int tmp = nd->cluster ? 0 : mv_store_clean_tmp(nd->store, NULL);
+		int uploads = 0;
 
 		if (tmp > 0)
 			log_info("removed %d half-written files", tmp);
@@ -332,10 +333,16 @@ int node_open(struct node *nd, struct mv_err *err)
 			snprintf(oc.who, sizeof(oc.who), "n%u-", nd->node_no);
 			for (struct coll *c = nd->colls; c; c = c->next) {
 				char pre[MV_SPATH];
+				int up;
 
 				node_coll_path(c, oc.who, pre);
 				mv_store_list(nd->store, pre, orphan_cb, &oc,
 					      NULL);
+				/* Large files a kill left half uploaded. */
+				up = mv_store_clean_uploads(nd->store, pre,
+							    NULL);
+				if (up > 0)
+					uploads += up;
 			}
 		} else if (ld && !strncmp(ld, nd->conf.data_dir, dl) &&
 			   !strcmp(ld + dl, "/segments")) {
@@ -343,6 +350,9 @@ int node_open(struct node *nd, struct mv_err *err)
 		}
 		if (oc.removed > 0)
 			log_info("removed %d orphaned files", oc.removed);
+		if (uploads > 0)
+			log_info("aborted %d unfinished uploads of this "
+				 "node's", uploads);
 		if (oc.kept > 0 && !nd->cluster)
 			log_warnx("kept %d files in '%s' that no metadata names "
 				  "and that are not this node's to delete, "

@@ -1031,6 +1031,52 @@ TEST(s3_abort)
 	free(a);
 }
 
+/*
+ * Uploads a killed writer left (begun, a part sent, never completed nor
+ * aborted) are aborted under the prefix given only: another writer's
+ * upload stays and still completes.
+ */
+TEST(s3_clean_uploads)
+{
+	struct mv_store *s = unit_s3_open("uploads", NULL);
+	size_t big = 9u << 20;
+	unsigned char *a = malloc(big);
+	struct mv_store_writer *w1, *w2, *w3;
+	struct iovec iov = { a, big };
+	struct mv_err err = { 0 };
+	uint64_t size;
+	void *buf;
+	size_t len;
+
+	REQUIRE(s && a);
+	fill(a, big, 13);
+	REQUIRE(mv_store_begin(s, "c/n1-a.vec", &w1, NULL) == 0);
+	REQUIRE(mv_store_begin(s, "c/n1-b.vec", &w2, NULL) == 0);
+	REQUIRE(mv_store_begin(s, "c/n2-a.vec", &w3, NULL) == 0);
+	CHECK_EQ_INT(mv_store_append(w1, &iov, 1, NULL), 0);
+	CHECK_EQ_INT(mv_store_append(w2, &iov, 1, NULL), 0);
+	CHECK_EQ_INT(mv_store_append(w3, &iov, 1, NULL), 0);
+	CHECK_EQ_INT(uploads_under("uploads"), 3);
+	CHECK_EQ_INT(mv_store_clean_uploads(s, "c/n1-", &err), 2);
+	CHECK_EQ_INT(err.code, 0);
+	CHECK_EQ_INT(uploads_under("uploads"), 1);
+	CHECK_EQ_INT(mv_store_clean_uploads(s, "c/n1-", &err), 0);
+	/* The one left is whole; the others' writers find theirs gone. */
+	CHECK_EQ_INT(mv_store_commit(w3, &size, &err), 0);
+	CHECK_EQ_U64(size, big);
+	CHECK(mv_store_commit(w1, &size, NULL) < 0);
+	mv_store_abort(w2);	/* its upload is gone: a 404, quietly */
+	CHECK_EQ_INT(uploads_under("uploads"), 0);
+	CHECK_EQ_INT(mv_store_get(s, "c/n1-a.vec", &buf, &len, NULL),
+		     MV_ENOINPUT);
+	REQUIRE(mv_store_get(s, "c/n2-a.vec", &buf, &len, &err) == 0);
+	CHECK(len == big && memcmp(buf, a, big) == 0);
+	free(buf);
+	unit_s3_wipe(s);
+	mv_store_close(s);
+	free(a);
+}
+
 /* Ranges: inside, across the end, past it, of an absent object. */
 TEST(s3_range)
 {
