@@ -474,6 +474,34 @@ for i in range(30000):
 	assert_equal "${#lines[@]}" 2
 }
 
+@test "a copy of a live node's data directory is refused (78) once the live key outlives a lease; a killed node takes its number again at once" {
+	U=u${BATS_TEST_NUMBER}x$RANDOM
+	PROP=/$U/${CLUSTER}_property
+	start_cluster_node 1 --user="$U"
+	start_master --user="$U"
+	poll 5 state_is "$NODE_1" up
+	run -0 ectl get --print-value-only "$PROP"
+	local before=$output home=$CLUSTER_DIR/cnode9
+	# Node 1's directory copied (a cloned machine), started elsewhere.
+	mkdir -p "$home"
+	cp "$CLUSTER_DIR/cnode1/node.json" "$home/"
+	MV_HOME=$home run -78 timeout 40 mv-noded --listen="127.0.0.1:$(free_port)" \
+		--etcd="$MV_TEST_ETCD" --cluster_id="$CLUSTER" --user="$U" \
+		--data_dir="$home" --s3_endpoint="file:$CLUSTER_DIR/shared"
+	assert_output --partial "node 1 is live at $NODE_1, and '$home' names that number: it is that node's data directory or a copy of it; give this node a data_dir of its own"
+	refute_output --partial "joined cluster"
+	run -0 ectl get --print-value-only "$PROP"
+	assert_output "$before"
+	run -0 mv-stat -a "$MASTER"
+	assert_output --regexp "^$NODE_1${T}up${T}"
+	assert_equal "${#lines[@]}" 1
+	# Killed, and started again on its address: its own live key, at once.
+	kill_tcp_node 1
+	start_cluster_node 1 --user="$U"
+	poll 5 state_is "$NODE_1" up
+	run -1 grep -q "waiting for it to end" "$CLUSTER_DIR/cnode1.log"
+}
+
 @test "mv-stat --forget N or ADDR: a member down for good is listed no more, its number never given again; a live one is refused" {
 	U=u${BATS_TEST_NUMBER}x$RANDOM
 	PROP=/$U/${CLUSTER}_property

@@ -1332,6 +1332,57 @@ static void *keeper(void *arg)
 }
 
 /*
+ * Before a node takes again the number its data directory names: that
+ * number's live key, if another address holds it, must be a dead run's
+ * (killed: its lease ends within LEASE_TTL_MS), not a live node's, such
+ * as the one whose data directory this is a copy of.  Two runs under one
+ * number would sweep each other's files in progress and share a place.
+ * 0, MV_ECONFIG when the key outlives a lease, or MV_E* from etcd.
+ */
+static int live_clash(struct node *nd, long no, const char *addr,
+		      struct mv_err *err)
+{
+	char key[512], leaf[32];
+	int64_t t0 = node_mono_ms(), mod;
+	int said = 0;
+
+	snprintf(leaf, sizeof(leaf), "/live/%ld", no);
+	key_prop(nd, key, sizeof(key), leaf);
+	for (;;) {
+		char *v, other[256] = "";
+		size_t vlen;
+		json_t *j;
+		int rc = mv_meta_get_rev(nd->meta, key, &v, &vlen, &mod, err);
+
+		if (rc < 0)
+			return rc;
+		if (!v)
+			return 0;
+		j = json_loadb(v, vlen, 0, NULL);
+		free(v);
+		snprintf(other, sizeof(other), "%s", json_string_value(
+			json_object_get(j, "addr")) ? json_string_value(
+			json_object_get(j, "addr")) : "");
+		json_decref(j);
+		if (!strcmp(other, addr))
+			return 0;	/* this node's own, from a killed run */
+		if (node_mono_ms() - t0 > LEASE_TTL_MS + 2 * KEEPALIVE_MS)
+			return mv_err_set(err, MV_ECONFIG, "node %ld is live "
+					  "at %s, and '%s' names that number: "
+					  "it is that node's data directory or "
+					  "a copy of it; give this node a "
+					  "data_dir of its own", no, other,
+					  nd->conf.data_dir);
+		if (!said++)
+			log_info("node %ld: its live key names %s: waiting for "
+				 "it to end (%d s at most), as it does after "
+				 "that node was killed", no, other,
+				 (LEASE_TTL_MS + 2 * KEEPALIVE_MS) / 1000);
+		usleep(200 * 1000);
+	}
+}
+
+/*
  * The node's number: DATA_DIR/node.json keeps it across restarts; a new
  * node takes max+1 in the property key, by compare-and-swap, where max
  * counts the members and "next" - 1 (numbers of members forgotten).
@@ -1353,6 +1404,8 @@ static int node_join(struct node *nd, struct mv_err *err)
 			no = (long)json_integer_value(json_object_get(j, "no"));
 		json_decref(j);
 	}
+	if (no >= 0 && (rc = live_clash(nd, no, addr, err)) < 0)
+		return rc;
 	key_prop(nd, key, sizeof(key), "");
 	for (int tries = 0; ; tries++) {
 		json_t *j = NULL, *nodes, *mine = NULL;
