@@ -100,7 +100,7 @@ held_sum_is() {
 	[ $((a + b + c)) -eq "$1" ]
 }
 
-@test "num_replicas=1: each segment on two nodes; search through each node equals brute force, with a stopped node, with an index; GET reads every row" {
+@test "num_replicas=1: each segment on two nodes; search through each node equals brute force, with a stopped node, with an index, while a node is killed; GET reads every row" {
 	local i
 	place_up 1
 	load_rows
@@ -155,6 +155,20 @@ assert got == 1800, got' "$BATS_TEST_TMPDIR" || fail "GET through node $few"
 	for i in 1 2 3; do
 		search_ok "$i" || fail "indexed search through node $i"
 	done
+	# SIGKILL of a holder while searches run through the others: each
+	# answers, and right, before its lease ends and after.
+	(
+		for i in $(seq 1 40); do
+			search_ok 2 && search_ok 3 || exit 1
+			sleep 0.05
+		done
+	) &
+	local loop=$!
+	sleep 0.5
+	kill -KILL "${PID[1]}"
+	wait "${PID[1]}" 2>/dev/null || true
+	PID[1]=
+	wait "$loop" || fail "a search through node 2 or 3 failed once node 1 was killed"
 }
 
 @test "num_replicas=0: a stopped node's units fail searches with 75 naming them, then its lease expires and the others load them" {
