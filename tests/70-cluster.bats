@@ -153,7 +153,7 @@ revision_reads() {
 	assert_output --partial "${ADDR[1]}"
 }
 
-@test "exact search through each node equals brute force over all the data" {
+@test "exact search through each node and through a master equals brute force over all the data" {
 	run -0 mv-create -a "${ADDR[1]}" things --dim 8
 	# Three batches of random rows, one through each node.
 	for i in 1 2 3; do
@@ -189,6 +189,19 @@ for qi, l in enumerate(open(sys.argv[1] + "/q.txt")):
 			cut -f1-3 >"$BATS_TEST_TMPDIR/got$i"
 		diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/got$i" ||
 			fail "node $i differs from brute force"
+	done
+	# One master in front of the three: it lists them up, and a search
+	# through it (sent to any of them) is brute force too.
+	local master=127.0.0.1:$(free_ports 1)
+	mv-masterd --listen="$master" --etcd="$ETCD" --cluster_id="$CID" \
+		--user="$MV_USER" </dev/null >>"$BATS_TEST_TMPDIR/n9.log" 2>&1 3>&- &
+	PID[9]=$!
+	poll 10 bash -c "[ \"\$(mv-stat -a $master | cut -f2 | grep -c '^up$')\" = 3 ]"
+	for i in 1 2 3; do
+		mv-search -a "$master" -k 5 things "$BATS_TEST_TMPDIR/q.txt" |
+			cut -f1-3 >"$BATS_TEST_TMPDIR/gotm"
+		diff "$BATS_TEST_TMPDIR/want" "$BATS_TEST_TMPDIR/gotm" ||
+			fail "search $i through the master differs from brute force"
 	done
 }
 
