@@ -179,7 +179,7 @@ EOF
 	[[ $seen == *no=1* && $seen == *no=2* ]]
 }
 
-@test "tools through the master reach a node: mv-create, mv-insert, mv-search, mv-ls with -a MASTER" {
+@test "tools through the master reach a node: every tool with -a MASTER" {
 	start_tcp_node 1
 	join_node 1
 	start_master
@@ -192,6 +192,20 @@ EOF
 	# It was node 1 that did the work.
 	run -0 mv-ls -a "$NODE_1" "$C"
 	assert_output --regexp "^$C${T}4${T}l2${T}3${T}"
+	# The other tools too.
+	run -0 mv-get -a "$MASTER" "$C" < <(printf '30
+')
+	assert_output "30${T}0,0,1,0"
+	run -0 mv-delete -a "$MASTER" "$C" < <(printf '20
+')
+	run -0 mv-search -a "$MASTER" "$C" -k 1 < <(printf '0 1 0 0
+')
+	assert_output "0${T}1${T}10${T}2"
+	run -0 mv-index -a "$MASTER" "$C" --type Flat
+	run -0 mv-ls -a "$MASTER" "$C"
+	assert_output --regexp "^$C${T}4${T}l2${T}2${T}.*${T}Flat$"
+	run -0 mv-drop -a "$MASTER" "$C"
+	run -1 mv-ls -a "$NODE_1" "$C"
 }
 
 @test "a cluster started all at once serves the tools at once, as README's block runs them" {
