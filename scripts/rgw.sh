@@ -6,6 +6,10 @@
 #                                 prints MV_TEST_S3_ENDPOINT=..., _BUCKET,
 #                                 AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY
 #   sh scripts/rgw.sh stop DIR    stops rgw, osd, then mon; removes DIR's data
+#   sh scripts/rgw.sh pause DIR   stops radosgw alone: S3 is away, its data
+#                                 kept by the OSD
+#   sh scripts/rgw.sh resume DIR  starts radosgw again, on the same port, and
+#                                 waits until it answers
 #
 # --tls: RGW answers https only, with a server certificate for 127.0.0.1
 # from a throw-away CA made here with openssl (DIR/tls, kept until stop);
@@ -31,7 +35,8 @@ MEMSTORE_BYTES=$((1024 << 20))	# a cap; RAM holds only what is stored
 say() { printf 'rgw.sh: %s\n' "$*" >&2; }
 
 usage() {
-	echo "usage: sh scripts/rgw.sh start DIR [--tls] [--sts] | stop DIR" >&2
+	echo "usage: sh scripts/rgw.sh start DIR [--tls] [--sts] | stop DIR |" \
+		"pause DIR | resume DIR" >&2
 	exit 64
 }
 
@@ -118,6 +123,20 @@ daemon() {
 	shift
 	"$@" >>"$DIR/log/$name.out" 2>&1 &
 	echo $! >"$DIR/run/$name.pid"
+}
+
+# Start radosgw (DIR/ceph.conf) and wait until it answers on $url.
+rgw_up() {
+	daemon radosgw radosgw -c "$DIR/ceph.conf" -n client.rgw.a -f
+	i=0
+	# shellcheck disable=SC2086
+	until curl -s -o /dev/null --max-time 1 $cacert "$url/"; do
+		alive "$(cat "$DIR/run/radosgw.pid")" radosgw ||
+			fail "radosgw exited"
+		i=$((i + 1))
+		[ $i -lt 300 ] || fail "radosgw does not answer on $url"
+		sleep 0.1
+	done
 }
 
 start() {
@@ -214,16 +233,8 @@ EOF
 			>>"$DIR/log/admin.out" 2>&1 ||
 			fail "radosgw-admin role-policy put failed"
 	fi
-	daemon radosgw radosgw -c "$conf" -n client.rgw.a -f
-	i=0
-	# shellcheck disable=SC2086
-	until curl -s -o /dev/null --max-time 1 $cacert "$url/"; do
-		alive "$(cat "$DIR/run/radosgw.pid")" radosgw ||
-			fail "radosgw exited"
-		i=$((i + 1))
-		[ $i -lt 300 ] || fail "radosgw does not answer on $url"
-		sleep 0.1
-	done
+	echo "$url $cacert" >"$DIR/run/url"
+	rgw_up
 	# shellcheck disable=SC2086
 	code=$(curl -s -o "$DIR/log/bucket.out" -w '%{http_code}' --max-time 10 $cacert \
 		-X PUT --aws-sigv4 "aws:amz:us-east-1:s3" --user "$KEY:$SECRET" \
@@ -253,5 +264,11 @@ done
 case $cmd in
 start) start ;;
 stop) stop "$DIR" ;;
+pause) stop_one "$DIR" radosgw ;;
+resume)
+	[ -f "$DIR/run/url" ] || { say "no rgw.sh start in '$DIR'"; exit 64; }
+	read -r url cacert <"$DIR/run/url"
+	rgw_up
+	;;
 *) usage ;;
 esac

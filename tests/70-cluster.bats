@@ -29,6 +29,7 @@ setup() {
 teardown() {
 	[ -z "${PROXY:-}" ] || kill -- -"$PROXY" 2>/dev/null
 	nodes3_teardown
+	[ -z "${RGW_DIR:-}" ] || sh "$MV_ROOT/scripts/rgw.sh" stop "$RGW_DIR"
 	# A test that failed with etcd stopped: the next ones need it.
 	etcd_up >/dev/null 2>&1 || true
 }
@@ -339,6 +340,47 @@ node_via_proxy() {
 	done
 	s3_proxy_down
 	PROXY=
+}
+
+@test "radosgw stopped: every node's writes exit 75, searches answer; radosgw started again: writes work, nothing restarted" {
+	local i
+	# An RGW of this test's own, the one it stops: the run's serves the
+	# other tests meanwhile.  The three nodes go over to it.
+	sh "$MV_ROOT/scripts/rgw.sh" start "$BATS_TEST_TMPDIR/rgw" \
+		>"$BATS_TEST_TMPDIR/rgw.env"
+	RGW_DIR=$BATS_TEST_TMPDIR/rgw
+	for i in 1 2 3; do
+		kill "${PID[$i]}"
+		wait "${PID[$i]}" || true
+	done
+	# (a test's environment is its own: the next tests keep the run's)
+	set -a
+	. "$BATS_TEST_TMPDIR/rgw.env"
+	set +a
+	for i in 1 2 3; do
+		node_up "$i" --num_replicas=2
+	done
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	echo '1 1 1 1 1' | mv-insert -q -a "${ADDR[1]}" --ids-first things
+	sh "$MV_ROOT/scripts/rgw.sh" pause "$RGW_DIR"
+	for i in 1 2 3; do
+		run -75 --separate-stderr mv-insert -a "${ADDR[$i]}" --ids-first \
+			things <<<"$((i + 1)) 2 2 2 2"
+		assert_regex "$stderr" "s3|S3"
+		[ "$(nearest "$i" '1 1 1 1')" = 1 ] || fail "node $i stopped answering"
+	done
+	run -0 mv-ls -a "${ADDR[3]}" things
+	assert_output --regexp "^things${T}4${T}l2${T}1${T}"
+	sh "$MV_ROOT/scripts/rgw.sh" resume "$RGW_DIR"
+	for i in 1 2 3; do
+		echo "$((i + 10)) 3 3 3 $i" | mv-insert -q -a "${ADDR[$i]}" --ids-first things
+	done
+	for i in 1 2 3; do
+		[ "$(nearest "$i" '3 3 3 2')" = 12 ] || fail "node $i"
+		[ "$(nearest "$i" '2 2 2 2')" != 2 ] || fail "a failed write shows"
+	done
+	run -0 mv-ls -a "${ADDR[2]}" things
+	assert_output --regexp "^things${T}4${T}l2${T}4${T}"
 }
 
 @test "S3 unreachable while a follower reads another node's segment: nothing applied, reads wait (75); S3 back: applied once" {
