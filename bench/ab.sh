@@ -14,8 +14,12 @@
 #   exact   mv-search -k 10 of every query, brute force (QPS)
 #   ivf     mv-search -k 10 --nprobe 32 through IVF1024,Flat (QPS), with
 #           INDEX=1 only (the build takes a minute per tree)
+#   single16, single64
+#           single queries over one connection (bench/latency, 3,000
+#           queries, k=10) through HNSW32 at ef 16 and 64 (QPS), with
+#           SINGLE=1 only (an HNSW build per tree and round)
 # Environment: REPEAT (5), THREADS (OMP_NUM_THREADS, default all cores),
-# MV_BENCH_DIR (default data/), INDEX (0).
+# MV_BENCH_DIR (default data/), INDEX (0), SINGLE (0).
 set -euo pipefail
 
 if [ $# -lt 1 ] || [ $# -gt 3 ] || [ "$1" = -h ] || [ "$1" = --help ]; then
@@ -40,6 +44,9 @@ done
 REPEAT=${REPEAT:-5}
 THREADS=${THREADS:-$(nproc)}
 INDEX=${INDEX:-0}
+SINGLE=${SINGLE:-0}
+[ "$SINGLE" = 0 ] || [ -x "$root/bench/latency" ] || {
+	echo "ab.sh: bench/latency is not built (make bench)" >&2; exit 1; }
 export OMP_WAIT_POLICY=PASSIVE OMP_NUM_THREADS=$THREADS
 unset MV_ADDR MV_USER || true
 
@@ -96,6 +103,13 @@ run() {
 		t1=$(now)
 		echo "ivf $(awk -v n="$nq" -v s="$(elapsed "$t0" "$t1")" 'BEGIN { printf "%.1f", n / s }')" >>"$tmp/$name"
 	fi
+	if [ "$SINGLE" = 1 ]; then
+		"$bin/mv-index/mv-index" -q c --type HNSW32
+		for ef in 16 64; do
+			echo "single$ef $("$root/bench/latency" -n 3000 -p "ef=$ef" \
+				c "$query" | awk '$1 == "qps" { print $2 }')" >>"$tmp/$name"
+		done
+	fi
 	kill -TERM "$pid"
 	wait "$pid" || { log "$name: mv-noded exited with status $?"; pid=; exit 1; }
 	pid=
@@ -122,6 +136,7 @@ echo "| measure | old | new | new/old | better |"
 echo "|---|---|---|---|---|"
 measures="insert exact"
 [ "$INDEX" = 1 ] && measures="$measures ivf"
+[ "$SINGLE" = 1 ] && measures="$measures single16 single64"
 for m in $measures; do
 	# shellcheck disable=SC2046
 	o=$(median $(pick "$m" old))
@@ -129,6 +144,7 @@ for m in $measures; do
 	n=$(median $(pick "$m" new))
 	case $m in
 	insert) unit="s (durable mv-insert)"; dir=lower ;;
+	single*) unit="QPS (single queries, HNSW32 ef ${m#single}, k=10)"; dir=higher ;;
 	*) unit="QPS ($m search, k=10)"; dir=higher ;;
 	esac
 	echo "| $m, $unit | $o | $n | $(awk -v a="$o" -v b="$n" 'BEGIN { printf "%.3f", b / a }') | $dir |"

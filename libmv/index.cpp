@@ -23,6 +23,7 @@
 #include <exception>
 #include <new>
 #include <math.h>
+#include <omp.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -594,6 +595,30 @@ extern "C" struct mv_index *mv_index_map(const char *path, uint64_t off,
 	return ix;
 }
 
+/*
+ * One query searches on the calling thread alone.  FAISS's HNSW search
+ * opens an OpenMP parallel region whatever the number of queries, and
+ * a region of two threads for one query wakes the second for nothing:
+ * 20-25 us a query, a third of a query's time at low ef (single queries
+ * with 2 threads ran at 0.64 of their 1-thread rate).  A single query
+ * has no other parallelism FAISS would use (IVF splits queries, not
+ * lists, by default).  The setting is the calling thread's own (a
+ * node's connection thread) and is put back.
+ */
+struct one_thread {
+	int was;
+	explicit one_thread(size_t nq) : was(0)
+	{
+		if (nq == 1 && (was = omp_get_max_threads()) > 1)
+			omp_set_num_threads(1);
+	}
+	~one_thread()
+	{
+		if (was > 1)
+			omp_set_num_threads(was);
+	}
+};
+
 static int index_search(const struct mv_index *cix, size_t nq,
 			const float *x, size_t k, long nprobe, long ef,
 			float *dist, int64_t *labels,
@@ -659,6 +684,8 @@ static int index_search(const struct mv_index *cix, size_t nq,
 		}
 	}
 	try {
+		one_thread one(nq);
+
 		top->search((faiss::Index::idx_t)nq, x, (faiss::Index::idx_t)k,
 			    dist, labels, p);
 	} catch (const std::exception &e) {
