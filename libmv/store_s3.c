@@ -776,6 +776,20 @@ static int s3_del(void *impl, const char *path, struct mv_err *err)
 	return rc;
 }
 
+/* GET the bucket with query (encoded, sorted) into r: a 200, or MV_E*. */
+static int bucket_get(struct s3 *s, struct req *r, const char *query,
+		      struct mv_err *err)
+{
+	int rc;
+
+	*r = (struct req){ .method = "GET", .query = query, .fd = -1,
+			   .max = S3_XML_MAX };
+	rc = s3_do(s, r, err);
+	if (rc == 0 && r->status != 200)
+		rc = s3_fail(s, r, err);
+	return rc;
+}
+
 /*
  * Call fn for each <Contents> of a ListObjectsV2 page; *token gets the
  * next continuation token (malloc'ed) or NULL on the last page.
@@ -843,8 +857,7 @@ static int s3_list(void *impl, const char *prefix,
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	do {
 		struct dbuf q = { NULL, 0, 0, SIZE_MAX };
-		struct req r = { .method = "GET", .fd = -1,
-				 .max = S3_XML_MAX };
+		struct req r;
 		int bad = 0;
 
 		if (token)
@@ -862,10 +875,7 @@ static int s3_list(void *impl, const char *prefix,
 			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 			break;
 		}
-		r.query = q.p;
-		rc = s3_do(s, &r, err);
-		if (rc == 0 && r.status != 200)
-			rc = s3_fail(s, &r, err);
+		rc = bucket_get(s, &r, q.p, err);
 		if (rc == 0)
 			rc = list_page(s, &r, fn, arg, &token, err);
 		/* A server that sends the same page again would loop. */
@@ -1356,8 +1366,7 @@ static int s3_clean_uploads(void *impl, const char *prefix,
 		return mv_err_set(err, MV_EINTERNAL, "out of memory");
 	do {
 		struct dbuf q = { NULL, 0, 0, SIZE_MAX };
-		struct req r = { .method = "GET", .fd = -1,
-				 .max = S3_XML_MAX };
+		struct req r;
 		char *lkey = key, *lid = id;
 
 		/* The query's names in order, as SigV4 signs them. */
@@ -1372,10 +1381,7 @@ static int s3_clean_uploads(void *impl, const char *prefix,
 			rc = mv_err_set(err, MV_EINTERNAL, "out of memory");
 			break;
 		}
-		r.query = q.p;
-		rc = s3_do(s, &r, err);
-		if (rc == 0 && r.status != 200)
-			rc = s3_fail(s, &r, err);
+		rc = bucket_get(s, &r, q.p, err);
 		if (rc == 0 && (rc = uploads_abort(s, &r, err)) >= 0) {
 			n += rc;
 			rc = uploads_next(&r, &key, &id) < 0 ?
