@@ -1187,20 +1187,33 @@ static void writer_free(struct s3_writer *w)
 	free(w);
 }
 
+/*
+ * Abort the multipart upload id of path: 0 (gone already, a 404,
+ * included) or MV_E*.
+ */
+static int upload_abort(struct s3 *s, const char *path, const char *id,
+			struct mv_err *err)
+{
+	struct req r = { .method = "DELETE", .path = path, .fd = -1,
+			 .max = S3_XML_MAX };
+	int rc;
+
+	if (!(r.query = upload_query(id, 0)))
+		return mv_err_set(err, MV_EINTERNAL, "out of memory");
+	rc = s3_do(s, &r, err);
+	if (rc == 0 && r.status != 404 && (r.status < 200 || r.status > 299))
+		rc = s3_fail(s, &r, err);
+	free((char *)r.query);
+	req_release(&r);
+	return rc;
+}
+
 static void s3_abort(void *impl, void *wp)
 {
 	struct s3_writer *w = wp;
 
-	if (w->upload_id) {
-		struct req r = { .method = "DELETE", .path = w->path,
-				 .fd = -1, .max = S3_XML_MAX };
-
-		r.query = upload_query(w->upload_id, 0);
-		if (r.query)
-			s3_do(impl, &r, NULL);	/* best effort */
-		free((char *)r.query);
-		req_release(&r);
-	}
+	if (w->upload_id)
+		upload_abort(impl, w->path, w->upload_id, NULL); /* best effort */
 	writer_free(w);
 }
 
@@ -1326,8 +1339,6 @@ static int uploads_abort(struct s3 *s, const struct req *r,
 	while ((next = xml_tag(p, end, "Upload", &v, &vl))) {
 		const char *ve = v + vl, *kv, *iv;
 		size_t kl, il;
-		struct req d = { .method = "DELETE", .fd = -1,
-				 .max = S3_XML_MAX };
 
 		if (!xml_tag(v, ve, "Key", &kv, &kl) ||
 		    !xml_tag(v, ve, "UploadId", &iv, &il) ||
@@ -1338,17 +1349,8 @@ static int uploads_abort(struct s3 *s, const struct req *r,
 		p = next;
 		if (strncmp(key, s->prefix, plen) || !key[plen])
 			continue;
-		d.path = key + plen;
-		if (!(d.query = upload_query(id, 0)))
-			return mv_err_set(err, MV_EINTERNAL, "out of memory");
-		rc = s3_do(s, &d, err);
-		/* 404: completed or aborted meanwhile, as wanted. */
-		if (rc == 0 && d.status != 404 &&
-		    (d.status < 200 || d.status > 299))
-			rc = s3_fail(s, &d, err);
-		free((char *)d.query);
-		req_release(&d);
-		if (rc < 0)
+		/* (one completed or aborted meanwhile is a 404: gone) */
+		if ((rc = upload_abort(s, key + plen, id, err)) < 0)
 			return rc;
 		n++;
 	}

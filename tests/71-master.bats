@@ -26,6 +26,29 @@ teardown() {
 	cluster_teardown
 }
 
+# own_user_node1: a user of the test's own (one etcd serves the file, a
+# user one cluster: U, its property PROP), node 1 and a master, node 1
+# up; BEFORE, the property then.
+own_user_node1() {
+	U=u${BATS_TEST_NUMBER}x$RANDOM
+	PROP=/$U/${CLUSTER}_property
+	start_cluster_node 1 --user="$U"
+	start_master --user="$U"
+	poll 5 state_is "$NODE_1" up
+	BEFORE=$(ectl get --print-value-only "$PROP")
+}
+
+# no_stray_member: after a node refused to start, nothing joined: the
+# property is BEFORE, and node 1 is the one node listed, up.
+no_stray_member() {
+	refute_output --partial "joined cluster"
+	run -0 ectl get --print-value-only "$PROP"
+	assert_output "$BEFORE"
+	run -0 mv-stat -a "$MASTER"
+	assert_output --regexp "^$NODE_1${T}up${T}"
+	assert_equal "${#lines[@]}" 1
+}
+
 # A node that answers the master's heartbeat with load 0 but accepts no
 # other connection: the master sends clients there, and they find nobody.
 start_fake_node() {
@@ -461,26 +484,15 @@ for i in range(30000):
 }
 
 @test "a node that cannot listen on its address exits 78 and joins nobody: no stray member" {
-	# A user of its own: one etcd serves the file, a user one cluster.
-	U=u${BATS_TEST_NUMBER}x$RANDOM
-	PROP=/$U/${CLUSTER}_property
-	start_cluster_node 1 --user="$U"
-	start_master --user="$U"
-	poll 5 state_is "$NODE_1" up
-	run -0 ectl get --print-value-only "$PROP"
-	local before=$output home=$CLUSTER_DIR/cnode9
+	own_user_node1
+	local home=$CLUSTER_DIR/cnode9
 	# A fresh data directory given node 1's port, as a typo would.
 	mkdir -p "$home"
 	MV_HOME=$home run -78 mv-noded --listen="$NODE_1" --etcd="$MV_TEST_ETCD" \
 		--cluster_id="$CLUSTER" --user="$U" --data_dir="$home" \
 		--s3_endpoint="file:$CLUSTER_DIR/shared"
 	assert_output --partial "cannot listen on '$NODE_1'"
-	refute_output --partial "joined cluster"
-	run -0 ectl get --print-value-only "$PROP"
-	assert_output "$before"
-	run -0 mv-stat -a "$MASTER"
-	assert_output --regexp "^$NODE_1${T}up${T}"
-	assert_equal "${#lines[@]}" 1
+	no_stray_member
 	# Given a free port, the same directory joins as the next node.
 	start_cluster_node 9 --user="$U"
 	poll 5 state_is "$NODE_9" up
@@ -489,13 +501,8 @@ for i in range(30000):
 }
 
 @test "a copy of a live node's data directory is refused (78) once the live key outlives a lease; a killed node takes its number again at once" {
-	U=u${BATS_TEST_NUMBER}x$RANDOM
-	PROP=/$U/${CLUSTER}_property
-	start_cluster_node 1 --user="$U"
-	start_master --user="$U"
-	poll 5 state_is "$NODE_1" up
-	run -0 ectl get --print-value-only "$PROP"
-	local before=$output home=$CLUSTER_DIR/cnode9
+	own_user_node1
+	local home=$CLUSTER_DIR/cnode9
 	# Node 1's directory copied (a cloned machine), started elsewhere.
 	mkdir -p "$home"
 	cp "$CLUSTER_DIR/cnode1/node.json" "$home/"
@@ -503,12 +510,7 @@ for i in range(30000):
 		--etcd="$MV_TEST_ETCD" --cluster_id="$CLUSTER" --user="$U" \
 		--data_dir="$home" --s3_endpoint="file:$CLUSTER_DIR/shared"
 	assert_output --partial "node 1 is live at $NODE_1, and '$home' names that number: it is that node's data directory or a copy of it; give this node a data_dir of its own"
-	refute_output --partial "joined cluster"
-	run -0 ectl get --print-value-only "$PROP"
-	assert_output "$before"
-	run -0 mv-stat -a "$MASTER"
-	assert_output --regexp "^$NODE_1${T}up${T}"
-	assert_equal "${#lines[@]}" 1
+	no_stray_member
 	# Killed, and started again on its address: its own live key, at once.
 	kill_tcp_node 1
 	start_cluster_node 1 --user="$U"

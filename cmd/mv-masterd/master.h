@@ -87,8 +87,9 @@ int master_pick(struct master *m, const char *session, const char *coll,
 
 /*
  * Remove node no, or with no < 0 the member whose address is addr, from
- * the cluster's members (FORGET): refused while its live key exists; the property's "next" keeps its number from being
- * given to a new node.  0, MASTER_NOTMEMBER, MASTER_LIVE, or MV_EAGAIN
+ * the cluster's members (FORGET): refused while its live key exists;
+ * the property's "next" keeps its number from being given to a new
+ * node.  0, MASTER_NOTMEMBER, MASTER_LIVE, or MV_EAGAIN
  * (etcd) with err set.
  */
 #define MASTER_NOTMEMBER 1

@@ -1343,26 +1343,26 @@ static int live_clash(struct node *nd, long no, const char *addr,
 		      struct mv_err *err)
 {
 	char key[512], leaf[32];
-	int64_t t0 = node_mono_ms(), mod;
+	int64_t t0 = node_mono_ms();
 	int said = 0;
 
 	snprintf(leaf, sizeof(leaf), "/live/%ld", no);
 	key_prop(nd, key, sizeof(key), leaf);
 	for (;;) {
-		char *v, other[256] = "";
+		char *v, other[256];
 		size_t vlen;
 		json_t *j;
-		int rc = mv_meta_get_rev(nd->meta, key, &v, &vlen, &mod, err);
+		const char *a;
+		int rc = mv_meta_get(nd->meta, key, &v, &vlen, err);
 
 		if (rc < 0)
 			return rc;
-		if (!v)
-			return 0;
+		if (rc == 1)
+			return 0;	/* no live key */
 		j = json_loadb(v, vlen, 0, NULL);
 		free(v);
-		snprintf(other, sizeof(other), "%s", json_string_value(
-			json_object_get(j, "addr")) ? json_string_value(
-			json_object_get(j, "addr")) : "");
+		a = json_string_value(json_object_get(j, "addr"));
+		snprintf(other, sizeof(other), "%s", a ? a : "");
 		json_decref(j);
 		if (!strcmp(other, addr))
 			return 0;	/* this node's own, from a killed run */
