@@ -29,10 +29,13 @@ struct mv_big {
 	size_t touched;		/* bytes known resident, from the start */
 };
 
+#define MV_BIG_MALLOC_MIN (256u << 10)	/* mv_big_malloc's huge pages */
+
 /*
- * malloc for a tool's one large buffer: from MV_BIG_MIN bytes on, aligned
- * to and advised for transparent huge pages, so that it costs a fault per
- * 2 MiB, not per 4 KiB (free and realloc as usual).
+ * malloc for a tool's large buffers: from MV_BIG_MALLOC_MIN bytes on,
+ * rounded up to whole huge pages, aligned to and advised for them, so
+ * that it costs a fault per 2 MiB, not per 4 KiB (free and realloc as
+ * usual).
  */
 void *mv_big_malloc(size_t n);
 /* Grow b to hold at least need bytes (contents kept): 0 or MV_EINTERNAL. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include "bigmem.h"
 #include "net.h"
 #include "tool.h"
 
@@ -450,7 +451,7 @@ int mv_out_flush(struct mv_out *o)
 		return -1;
 	if (!o->buf) {
 		/* The buffer comes with the first write. */
-		o->buf = malloc(o->want);
+		o->buf = mv_big_malloc(o->want);
 		if (!o->buf) {
 			o->errnum = ENOMEM;
 			return -1;

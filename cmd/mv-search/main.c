@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include "bigmem.h"
 #include "client.h"
 #include "tool.h"
 #include "vecio.h"
@@ -278,8 +279,8 @@ int main(int argc, char **argv)
 		qcap = CHUNK_HITS / (size_t)k;
 	if (qcap < 1)
 		qcap = 1;
-	ids = malloc(qcap * k * sizeof(*ids));
-	dist = malloc(qcap * k * sizeof(*dist));
+	ids = mv_big_malloc(qcap * k * sizeof(*ids));
+	dist = mv_big_malloc(qcap * k * sizeof(*dist));
 	if (!ids || !dist) {
 		rc = mv_err_set(&err, MV_EINTERNAL, "out of memory");
 		goto out;
