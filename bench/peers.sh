@@ -64,7 +64,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-efs="16 32 64 128 256"
+efs="16 32 64 128 256 512"
 nprobes="1 4 16 64"
 subset=0
 nqmax=0
