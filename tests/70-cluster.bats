@@ -422,6 +422,58 @@ node_via_proxy() {
 	PROXY=
 }
 
+@test "an index build, a drop and a merge through a node still applying a flush act on that flush" {
+	# Node 2's follower takes 1.5 s over each of node 1's vector files
+	# (MV_TEST_PAUSE_APPLY): a build asked of it right after a flush
+	# through node 1 returned must wait for that flush, not index what
+	# node 2 had applied so far (nothing: "no flushed rows to index").
+	kill "${PID[2]}"
+	wait "${PID[2]}" || true
+	MV_TEST_PAUSE_APPLY=1500 node_up 2 --num_replicas=2
+	run -0 mv-create -a "${ADDR[1]}" things --dim 4
+	run -0 mv-ls -a "${ADDR[2]}" things
+	gen vecs 30 4 --seed 41 --ids-first 1 >"$BATS_TEST_TMPDIR/a.txt"
+	run -0 mv-insert -a "${ADDR[1]}" --ids-first things "$BATS_TEST_TMPDIR/a.txt"
+	run -0 mv-index -a "${ADDR[2]}" things --type Flat
+	run -0 mv-index -a "${ADDR[2]}" things --status
+	assert_line "state=done"
+	assert_line "rows=30"
+	# A drop through node 2 right after node 1's build returned finds
+	# that build's index (it is not "no index" there).
+	gen vecs 30 4 --seed 42 --ids-first 31 >"$BATS_TEST_TMPDIR/b.txt"
+	run -0 mv-insert -a "${ADDR[1]}" --ids-first things "$BATS_TEST_TMPDIR/b.txt"
+	run -0 mv-index -a "${ADDR[1]}" things --type HNSW32
+	run -0 mv-index -a "${ADDR[2]}" things --drop
+	run -0 mv-ls -a "${ADDR[3]}" things
+	assert_output --regexp "^things${T}4${T}l2${T}60${T}[0-9]+${T}-$"
+	# A merge through node 2 right after a flush through node 1 takes
+	# that flush's segment in too: one segment holds all 90 rows.
+	gen vecs 30 4 --seed 43 --ids-first 61 >"$BATS_TEST_TMPDIR/c.txt"
+	run -0 mv-insert -a "${ADDR[1]}" --ids-first things "$BATS_TEST_TMPDIR/c.txt"
+	run -0 mv-index -a "${ADDR[2]}" things --compact
+	run -0 mv-ls -a "${ADDR[3]}" things
+	assert_output --regexp "^things${T}4${T}l2${T}90${T}1${T}-$"
+}
+
+@test "DELETE filter= through a node still applying a flush deletes that flush's matching rows too" {
+	kill "${PID[2]}"
+	wait "${PID[2]}" || true
+	MV_TEST_PAUSE_APPLY=1500 node_up 2 --num_replicas=2
+	run -0 mv-create -a "${ADDR[1]}" things --dim 2 --field n:int64
+	run -0 mv-ls -a "${ADDR[2]}" things
+	for i in $(seq 1 10); do
+		printf '{"id":%d,"vector":[%d,1],"n":%d}\n' "$i" "$i" "$i"
+	done | mv-insert -q -a "${ADDR[1]}" --format jsonl things
+	# On the wire (mv-delete asks DESCRIBE first, which waits already).
+	printf 'USER %s\nDELETE things filter=n<=4\nFLUSH\n' "$MV_USER" |
+		python3 "$MV_HELPERS/mvgen.py" wire "${ADDR[2]}" >"$BATS_TEST_TMPDIR/out"
+	run -0 cat "$BATS_TEST_TMPDIR/out"
+	assert_line "OK n=4"
+	assert_line --regexp "^OK inserted=0 deleted=4( |$)"
+	run -0 mv-get -a "${ADDR[3]}" things --all --fields n
+	assert_equal "$(cut -f1 <<<"$output" | sort -n | tr '\n' ' ')" "5 6 7 8 9 10 "
+}
+
 @test "an index built and a merge made on one node are used by the others; a second node on a data_dir refuses" {
 	run -0 mv-create -a "${ADDR[1]}" things --dim 8
 	for i in 1 2 3; do

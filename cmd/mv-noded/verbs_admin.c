@@ -118,6 +118,27 @@ static int join_params(char **argv, int from, int argc, char *out, size_t cap)
 }
 
 /*
+ * The collection argv[1] once this node has applied every commit made
+ * before the request (cluster mode, node_visible): a build, a drop or a
+ * merge through any node then acts on every flush, build and merge that
+ * returned before it was asked.  NULL with the answer given into *rc.
+ */
+static struct coll *coll_caught_up(struct conn *cn, const char *name,
+				   int *rc)
+{
+	struct mv_err e = { 0 };
+	struct coll *c;
+
+	if (node_visible(cn->nd, &e) < 0) {
+		*rc = reply_err(cn, &e);
+		return NULL;
+	}
+	if (!(c = node_coll_find(cn->nd, cn->user, name)))
+		*rc = unknown_coll(cn, name);
+	return c;
+}
+
+/*
  * c's build as INDEXSTATUS answers it; a failed one ends with the
  * protocol's word for why (code=IO: disk full, storage away, try again)
  * and its message (error=, last, may hold spaces).
@@ -136,13 +157,13 @@ static void index_status(struct coll *c, char *out, size_t cap)
 
 int cmd_index(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
+	struct coll *c;
 	struct mv_err e = { 0 };
 	char params[256], status[1024];
 	int rc;
 
-	if (!c)
-		return unknown_coll(cn, argv[1]);
+	if (!(c = coll_caught_up(cn, argv[1], &rc)))
+		return rc;
 	if (join_params(argv, 3, argc, params, sizeof(params)) < 0) {
 		coll_put(c);
 		return proto_err(cn, "bad parameter: want name=value");
@@ -184,13 +205,13 @@ int cmd_indexstatus(struct conn *cn, int argc, char **argv)
 
 int cmd_indexdrop(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
+	struct coll *c;
 	struct mv_err e = { 0 };
 	int rc;
 
 	(void)argc;
-	if (!c)
-		return unknown_coll(cn, argv[1]);
+	if (!(c = coll_caught_up(cn, argv[1], &rc)))
+		return rc;
 	rc = node_index_drop(cn->nd, c, &e);
 	coll_put(c);
 	if (rc == MV_EAGAIN)
@@ -202,13 +223,13 @@ int cmd_indexdrop(struct conn *cn, int argc, char **argv)
 
 int cmd_indexset(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
+	struct coll *c;
 	struct mv_err e = { 0 };
 	char params[256];
 	int rc;
 
-	if (!c)
-		return unknown_coll(cn, argv[1]);
+	if (!(c = coll_caught_up(cn, argv[1], &rc)))
+		return rc;
 	if (join_params(argv, 2, argc, params, sizeof(params)) < 0) {
 		coll_put(c);
 		return proto_err(cn, "bad parameter: want name=value");
@@ -222,14 +243,14 @@ int cmd_indexset(struct conn *cn, int argc, char **argv)
 
 int cmd_compact(struct conn *cn, int argc, char **argv)
 {
-	struct coll *c = node_coll_find(cn->nd, cn->user, argv[1]);
+	struct coll *c;
 	struct mv_err e = { 0 };
 	size_t segs;
 	int merged, rc;
 
 	(void)argc;
-	if (!c)
-		return unknown_coll(cn, argv[1]);
+	if (!(c = coll_caught_up(cn, argv[1], &rc)))
+		return rc;
 	rc = node_compact(cn->nd, c, 1, &merged, &e);
 	pthread_rwlock_rdlock(&c->lock);
 	segs = c->nsegs;
