@@ -310,9 +310,15 @@ node_via_proxy() {
 	local i=$1 p=$2
 	shift 2
 	s3_proxy_up "$p"
-	kill "${PID[$i]}"
-	wait "${PID[$i]}" || true
-	MV_TEST_S3_ENDPOINT=http://127.0.0.1:$p node_up "$i" "$@"
+	MV_TEST_S3_ENDPOINT=http://127.0.0.1:$p node_restart "$i" "$@"
+}
+
+# node_restart I [FLAG...]: stop node I, then node_up it again with these
+# flags (and the caller's environment).
+node_restart() {
+	kill "${PID[$1]}"
+	wait "${PID[$1]}" || true
+	node_up "$@"
 }
 
 @test "S3 unreachable: a write exits 75 and leaves nothing, searches answer; S3 back: writes work again" {
@@ -427,9 +433,7 @@ node_via_proxy() {
 	# (MV_TEST_PAUSE_APPLY): a build asked of it right after a flush
 	# through node 1 returned must wait for that flush, not index what
 	# node 2 had applied so far (nothing: "no flushed rows to index").
-	kill "${PID[2]}"
-	wait "${PID[2]}" || true
-	MV_TEST_PAUSE_APPLY=1500 node_up 2 --num_replicas=2
+	MV_TEST_PAUSE_APPLY=1500 node_restart 2 --num_replicas=2
 	run -0 mv-create -a "${ADDR[1]}" things --dim 4
 	run -0 mv-ls -a "${ADDR[2]}" things
 	gen vecs 30 4 --seed 41 --ids-first 1 >"$BATS_TEST_TMPDIR/a.txt"
@@ -456,9 +460,7 @@ node_via_proxy() {
 }
 
 @test "DELETE filter= through a node still applying a flush deletes that flush's matching rows too" {
-	kill "${PID[2]}"
-	wait "${PID[2]}" || true
-	MV_TEST_PAUSE_APPLY=1500 node_up 2 --num_replicas=2
+	MV_TEST_PAUSE_APPLY=1500 node_restart 2 --num_replicas=2
 	run -0 mv-create -a "${ADDR[1]}" things --dim 2 --field n:int64
 	run -0 mv-ls -a "${ADDR[2]}" things
 	for i in $(seq 1 10); do

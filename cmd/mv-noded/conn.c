@@ -214,6 +214,19 @@ int unknown_coll(struct conn *cn, const char *name)
 	return reply(cn, "ERR NOTFOUND unknown collection '%s'", name);
 }
 
+int visible(struct conn *cn, uint64_t payload, int *rc)
+{
+	struct mv_err e = { 0 };
+
+	if (node_visible(cn->nd, &e) == 0)
+		return 0;
+	if (payload && skip_payload(cn, payload) < 0)
+		*rc = -1;
+	else
+		*rc = reply_err(cn, &e);
+	return -1;
+}
+
 /*
  * The collection of a request whose payload is n int64 ids (GET,
  * DELETE), with a reference; or NULL once the payload was skipped and the

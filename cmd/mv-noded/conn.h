@@ -55,6 +55,14 @@ int reply_err(struct conn *cn, const struct mv_err *e);
 int proto_err(struct conn *cn, const char *msg);
 int parse_u64(const char *s, uint64_t max, uint64_t *out);
 int unknown_coll(struct conn *cn, const char *name);
+/*
+ * Cluster mode: wait until this node has applied every commit made before
+ * the request (node_visible), so that it sees every flush, build and merge
+ * that returned before, through any node; else answer the error (after
+ * skipping the request's payload of that many bytes) into *rc and return
+ * -1.
+ */
+int visible(struct conn *cn, uint64_t payload, int *rc);
 struct coll *id_payload_coll(struct conn *cn, const char *name, uint64_t n,
 			     uint64_t bytes, int *rc);
 /* The batch this connection's requests go to (its own). */

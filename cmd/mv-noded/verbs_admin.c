@@ -118,27 +118,6 @@ static int join_params(char **argv, int from, int argc, char *out, size_t cap)
 }
 
 /*
- * The collection argv[1] once this node has applied every commit made
- * before the request (cluster mode, node_visible): a build, a drop or a
- * merge through any node then acts on every flush, build and merge that
- * returned before it was asked.  NULL with the answer given into *rc.
- */
-static struct coll *coll_caught_up(struct conn *cn, const char *name,
-				   int *rc)
-{
-	struct mv_err e = { 0 };
-	struct coll *c;
-
-	if (node_visible(cn->nd, &e) < 0) {
-		*rc = reply_err(cn, &e);
-		return NULL;
-	}
-	if (!(c = node_coll_find(cn->nd, cn->user, name)))
-		*rc = unknown_coll(cn, name);
-	return c;
-}
-
-/*
  * c's build as INDEXSTATUS answers it; a failed one ends with the
  * protocol's word for why (code=IO: disk full, storage away, try again)
  * and its message (error=, last, may hold spaces).
@@ -162,8 +141,10 @@ int cmd_index(struct conn *cn, int argc, char **argv)
 	char params[256], status[1024];
 	int rc;
 
-	if (!(c = coll_caught_up(cn, argv[1], &rc)))
+	if (visible(cn, 0, &rc) < 0)
 		return rc;
+	if (!(c = node_coll_find(cn->nd, cn->user, argv[1])))
+		return unknown_coll(cn, argv[1]);
 	if (join_params(argv, 3, argc, params, sizeof(params)) < 0) {
 		coll_put(c);
 		return proto_err(cn, "bad parameter: want name=value");
@@ -210,8 +191,10 @@ int cmd_indexdrop(struct conn *cn, int argc, char **argv)
 	int rc;
 
 	(void)argc;
-	if (!(c = coll_caught_up(cn, argv[1], &rc)))
+	if (visible(cn, 0, &rc) < 0)
 		return rc;
+	if (!(c = node_coll_find(cn->nd, cn->user, argv[1])))
+		return unknown_coll(cn, argv[1]);
 	rc = node_index_drop(cn->nd, c, &e);
 	coll_put(c);
 	if (rc == MV_EAGAIN)
@@ -228,8 +211,10 @@ int cmd_indexset(struct conn *cn, int argc, char **argv)
 	char params[256];
 	int rc;
 
-	if (!(c = coll_caught_up(cn, argv[1], &rc)))
+	if (visible(cn, 0, &rc) < 0)
 		return rc;
+	if (!(c = node_coll_find(cn->nd, cn->user, argv[1])))
+		return unknown_coll(cn, argv[1]);
 	if (join_params(argv, 2, argc, params, sizeof(params)) < 0) {
 		coll_put(c);
 		return proto_err(cn, "bad parameter: want name=value");
@@ -249,8 +234,10 @@ int cmd_compact(struct conn *cn, int argc, char **argv)
 	int merged, rc;
 
 	(void)argc;
-	if (!(c = coll_caught_up(cn, argv[1], &rc)))
+	if (visible(cn, 0, &rc) < 0)
 		return rc;
+	if (!(c = node_coll_find(cn->nd, cn->user, argv[1])))
+		return unknown_coll(cn, argv[1]);
 	rc = node_compact(cn->nd, c, 1, &merged, &e);
 	pthread_rwlock_rdlock(&c->lock);
 	segs = c->nsegs;

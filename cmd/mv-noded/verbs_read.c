@@ -28,24 +28,6 @@ static void coll_counts(struct coll *c, int64_t *rows, size_t *segs,
 	pthread_rwlock_unlock(&c->lock);
 }
 
-/*
- * Cluster mode: wait until this node has applied every commit made before
- * the read started (node_visible); else answer the error (after skipping
- * the request's payload of that many bytes) into *rc and return -1.
- */
-static int visible(struct conn *cn, uint64_t payload, int *rc)
-{
-	struct mv_err e = { 0 };
-
-	if (node_visible(cn->nd, &e) == 0)
-		return 0;
-	if (payload && skip_payload(cn, payload) < 0)
-		*rc = -1;
-	else
-		*rc = reply_err(cn, &e);
-	return -1;
-}
-
 int cmd_describe(struct conn *cn, int argc, char **argv)
 {
 	struct coll *c;

@@ -271,9 +271,8 @@ static int delete_filter(struct conn *cn, char *name, char *arg)
 	if (strncmp(arg, "filter=", 7))
 		return proto_err(cn, "usage: DELETE <name> <n> <bytes> | "
 				 "DELETE <name> filter=<expr>");
-	/* The rows of every flush that returned before, through any node. */
-	if (node_visible(cn->nd, &e) < 0)
-		return reply_err(cn, &e);
+	if (visible(cn, 0, &rc) < 0)
+		return rc;
 	if (!(c = node_coll_find(cn->nd, cn->user, name)))
 		return unknown_coll(cn, name);
 	if (!(f = req_filter(cn, c, arg + 7, &rc))) {
